@@ -1,0 +1,25 @@
+"""Install tinylesion: the engine (tinylesion/) and its array kernels (kernels/)."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tinylesion",
+    version="0.1.0",
+    description="A from-scratch deep-learning engine for skin-lesion classification",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tinylesion", "tinylesion.*", "kernels", "kernels.*"]),
+    install_requires=[
+        "numpy>=1.24",
+        "numba>=0.59",
+        "pillow>=10.0",
+        "scipy>=1.10",
+        "tqdm>=4.60",          # progress bars with rate and ETA
+        "matplotlib>=3.7",     # training curves, confusion matrix, ROC plots
+        "threadpoolctl>=3.1",  # one thread setting for the BLAS and Numba
+    ],
+    extras_require={
+        "gpu": ["cupy-cuda12x>=13.0", "numba-cuda>=0.20"],
+        "test": ["pytest>=7.0", "hypothesis>=6.0", "scikit-learn>=1.3"],
+    },
+)

@@ -1,0 +1,1 @@
+"""tinylesion: a from-scratch deep-learning engine for skin-lesion classification."""

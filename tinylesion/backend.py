@@ -1,0 +1,166 @@
+"""Devices, array modules, random generators and dtypes: the only file that imports CuPy."""
+import numpy as np
+
+DEFAULT_DTYPE = np.float32
+
+_cupy = None           # the cupy module once imported successfully
+_cupy_error = None     # why it could not be imported
+
+
+class DeviceError(RuntimeError):
+    """Raised when a device is asked for that this machine cannot provide."""
+
+
+def _import_cupy():
+    """Import CuPy once; remember the reason if it fails."""
+    global _cupy, _cupy_error
+    if _cupy is None and _cupy_error is None:
+        try:
+            import cupy
+            _cupy = cupy
+        except Exception as exc:  # ImportError, or a CUDA library that fails to load
+            _cupy_error = exc
+    return _cupy
+
+
+def cupy_module():
+    """The cupy module, or a DeviceError saying how to get it or why no device works."""
+    cp = _import_cupy()
+    if cp is None:
+        raise DeviceError(
+            "device 'gpu' needs CuPy, which is not installed or failed to import "
+            f"({type(_cupy_error).__name__}: {_cupy_error}); "
+            "install it with: pip install 'tinylesion[gpu]'")
+    try:
+        count = cp.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        raise DeviceError(f"device 'gpu': CuPy is installed but no CUDA device works ({exc})")
+    if count == 0:
+        raise DeviceError("device 'gpu': CuPy is installed but no CUDA device was found")
+    return cp
+
+
+def gpu_available():
+    """True when CuPy imports and at least one CUDA device works."""
+    try:
+        cupy_module()
+        return True
+    except DeviceError:
+        return False
+
+
+class Device:
+    """A place where arrays live: 'cpu' (NumPy) or 'gpu' (CuPy)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    @property
+    def xp(self):
+        """The array module of this device."""
+        return np if self.name == "cpu" else cupy_module()
+
+    def __eq__(self, other):
+        other = as_device(other) if isinstance(other, (str, Device)) else other
+        return isinstance(other, Device) and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __repr__(self):
+        return f"device({self.name!r})"
+
+    def __str__(self):
+        return self.name
+
+
+CPU = Device("cpu")
+_GPU = Device("gpu")
+
+
+def as_device(device):
+    """Turn 'cpu', 'gpu', 'cuda', 'auto' or a Device into a Device (checking the GPU works)."""
+    if isinstance(device, Device):
+        name = device.name
+    elif isinstance(device, str):
+        name = device.lower().split(":")[0]
+    else:
+        raise DeviceError(f"unknown device {device!r}: use 'cpu', 'gpu' or 'auto'")
+    if name == "cuda":
+        name = "gpu"
+    if name == "auto":
+        name = "gpu" if gpu_available() else "cpu"
+    if name == "cpu":
+        return CPU
+    if name == "gpu":
+        cupy_module()
+        return _GPU
+    raise DeviceError(f"unknown device {device!r}: use 'cpu', 'gpu' or 'auto'")
+
+
+def is_cupy_array(x):
+    """True for a CuPy array, without importing CuPy when it is not already loaded."""
+    return _cupy is not None and isinstance(x, _cupy.ndarray)
+
+
+def get_array_module(*arrays):
+    """NumPy, or CuPy when any argument is a CuPy array (DeZero's idiom)."""
+    for a in arrays:
+        if is_cupy_array(a):
+            return _cupy
+    return np
+
+
+def device_of(array):
+    """The Device an array lives on."""
+    return _GPU if is_cupy_array(array) else CPU
+
+
+def to_device(array, device):
+    """Return `array` on `device`, copying only when it is elsewhere."""
+    device = as_device(device)
+    if device.name == "cpu":
+        return _cupy.asnumpy(array) if is_cupy_array(array) else np.asarray(array)
+    cp = cupy_module()
+    return array if isinstance(array, cp.ndarray) else cp.asarray(array)
+
+
+def to_numpy(array):
+    """A NumPy copy (or view) of any backend array."""
+    return _cupy.asnumpy(array) if is_cupy_array(array) else np.asarray(array)
+
+
+# ---------------------------------------------------------------------------------------------
+# Random generators: one per device, all seeded by manual_seed.
+_seed = None
+_generators = {}
+
+
+def manual_seed(seed):
+    """Seed every device's generator (as torch.manual_seed does)."""
+    global _seed
+    _seed = int(seed)
+    _generators.clear()
+
+
+def generator(device=CPU):
+    """The random generator of a device (numpy.random.Generator or cupy.random.Generator)."""
+    device = as_device(device)
+    if device.name not in _generators:
+        seed = _seed if _seed is not None else np.random.SeedSequence().entropy % (2**63)
+        if device.name == "cpu":
+            _generators["cpu"] = np.random.default_rng(seed)
+        else:
+            cp = cupy_module()
+            _generators["gpu"] = cp.random.default_rng(seed)
+    return _generators[device.name]
+
+
+def get_rng_state():
+    """The state of the CPU generator (for checkpoints), as a JSON-able dict."""
+    return generator(CPU).bit_generator.state
+
+
+def set_rng_state(state):
+    """Restore the CPU generator's state saved by get_rng_state."""
+    generator(CPU).bit_generator.state = state

@@ -1,0 +1,1 @@
+"""Data: datasets, splits, class imbalance, transforms and the streaming loader."""
