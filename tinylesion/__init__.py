@@ -1,1 +1,8 @@
 """tinylesion: a from-scratch deep-learning engine for skin-lesion classification."""
+from . import backend
+from .backend import Device, DeviceError, get_array_module, manual_seed
+from .tensor import Tensor, is_grad_enabled, no_grad, tensor
+from . import nn
+
+__version__ = "0.1.0"
+float32, float64, int64 = "float32", "float64", "int64"

@@ -1,0 +1,204 @@
+"""The functional interface (torch.nn.functional's names): one-line wrappers over the ops."""
+import numpy as np
+
+from .. import backend, ops
+from ..tensor import Tensor
+
+
+def _pair(value, name):
+    """An int or a pair of ints as a pair of non-negative ints."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 0 for v in pair):
+        raise ValueError(f"{name} must be an int or a pair of non-negative ints, not {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _constant(value, like, name):
+    """An array constant (class weights, targets) on `like`'s device, or None."""
+    if value is None:
+        return None
+    array = value.data if isinstance(value, Tensor) else value
+    return backend.to_device(array, like.device)
+
+
+def linear(x, weight, bias=None):
+    """x Wᵀ + b, with W of shape (out_features, in_features)."""
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input has {x.shape[-1]} features but the weight expects "
+                         f"{weight.shape[1]} (weight shape {weight.shape})")
+    return ops.Linear.apply(x, weight, bias)
+
+
+def _same_padding(kernel):
+    """(top, bottom, left, right) keeping the size at stride 1 (extra pixel at the end)."""
+    (KH, KW) = kernel
+    return (KH - 1) // 2, KH - 1 - (KH - 1) // 2, (KW - 1) // 2, KW - 1 - (KW - 1) // 2
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D convolution of x (N, C, H, W) with weight (F, C, KH, KW); padding may be 'same'."""
+    if x.ndim != 4:
+        raise ValueError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
+    if weight.ndim != 4 or weight.shape[1] != x.shape[1]:
+        raise ValueError(f"conv2d: input has {x.shape[1]} channels but the weight "
+                         f"{weight.shape} expects {weight.shape[1] if weight.ndim == 4 else '?'}")
+    stride = _pair(stride, "stride")
+    if min(stride) < 1:
+        raise ValueError(f"stride must be positive, not {stride}")
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError("padding='same' needs stride 1 (as in PyTorch)")
+            top, bottom, left, right = _same_padding(weight.shape[2:])
+            if (top, left) != (bottom, right):  # even kernel: pad the extra pixel first
+                x = ops.Pad2d.apply(x, padding=(left, right, top, bottom))
+                padding = (0, 0)
+            else:
+                padding = (top, left)
+        else:
+            raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', not {padding!r}")
+    padding = _pair(padding, "padding")
+    H, W = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    KH, KW = weight.shape[2:]
+    if H < KH or W < KW:
+        raise ValueError(f"conv2d: input of {x.shape[2]}x{x.shape[3]} (padded {H}x{W}) is "
+                         f"smaller than the {KH}x{KW} kernel")
+    return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding)
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """Max-pooling over kernel_size windows (stride defaults to kernel_size; floor mode)."""
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    if x.ndim != 4:
+        raise ValueError(f"max_pool2d expects input of shape (N, C, H, W), got {x.shape}")
+    if min(kernel) < 1 or min(stride) < 1:
+        raise ValueError(f"kernel_size {kernel} and stride {stride} must be positive")
+    if x.shape[2] < kernel[0] or x.shape[3] < kernel[1]:
+        raise ValueError(f"max_pool2d: input of {x.shape[2]}x{x.shape[3]} is smaller than the "
+                         f"{kernel[0]}x{kernel[1]} window")
+    return ops.MaxPool2d.apply(x, kernel=kernel, stride=stride)
+
+
+def pad2d(x, padding):
+    """Zero padding of the last two axes; int or (left, right, top, bottom) as ZeroPad2d."""
+    if isinstance(padding, (int, np.integer)):
+        padding = (padding,) * 4
+    padding = tuple(int(p) for p in padding)
+    if len(padding) != 4:
+        raise ValueError(f"padding must be an int or (left, right, top, bottom), not {padding}")
+    return ops.Pad2d.apply(x, padding=padding)
+
+
+def _channel_shape(x):
+    """Broadcast shape of per-channel parameters: (1, C) or (1, C, 1, 1)."""
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalisation over (N[, H, W]) per channel; in training, batch statistics are
+    used and the running ones updated in place (unbiased variance), as PyTorch does."""
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(f"batch_norm expects (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
+    C = x.shape[1]
+    xp = x.xp
+    if weight is None:
+        weight = Tensor(xp.ones(C, dtype=x.dtype))
+    if bias is None:
+        bias = Tensor(xp.zeros(C, dtype=x.dtype))
+    if training:
+        count = x.data.size // C
+        if count < 2:
+            raise ValueError(f"batch_norm in training needs more than one value per channel, "
+                             f"got input of shape {x.shape}")
+        x4 = x if x.ndim != 3 else x.reshape(x.shape[0], C, x.shape[2], 1)
+        y = ops.BatchNormTrain.apply(
+            x4, weight, bias, eps=eps, momentum=momentum,
+            running_mean=None if running_mean is None else running_mean.data,
+            running_var=None if running_var is None else running_var.data)
+        return y if x.ndim != 3 else y.reshape(x.shape)
+    # evaluation: a per-channel affine map built from differentiable ops
+    shape = _channel_shape(x)
+    scale = weight / Tensor(xp.sqrt(running_var.data + eps))
+    shift = bias - Tensor(running_mean.data) * scale
+    return x * scale.reshape(shape) + shift.reshape(shape)
+
+
+def dropout(x, p=0.5, training=True):
+    """Inverted dropout: zero with probability p, scale survivors by 1/(1−p); identity in eval."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1], not {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    return ops.Dropout.apply(x, p=p, rng=backend.generator(x.device))
+
+
+def relu(x):
+    """max(x, 0)."""
+    return ops.ReLU.apply(x)
+
+
+def sigmoid(x):
+    """1 / (1 + e^−x)."""
+    return ops.Sigmoid.apply(x)
+
+
+def tanh(x):
+    """The hyperbolic tangent."""
+    return ops.Tanh.apply(x)
+
+
+def softmax(x, axis=-1, dim=None):
+    """e^x / Σ e^x along `axis` (`dim` is accepted as PyTorch's name)."""
+    return ops.Softmax.apply(x, axis=axis if dim is None else dim)
+
+
+def log_softmax(x, axis=-1, dim=None):
+    """log softmax along `axis`, stable for logits of any size."""
+    return ops.LogSoftmax.apply(x, axis=axis if dim is None else dim)
+
+
+def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing=0.0):
+    """Cross-entropy of logits (N, C) against class indices (N,), optionally class-weighted;
+    the weighted mean divides by the sum of the targets' weights, as PyTorch does."""
+    if reduction not in ops.loss.REDUCTIONS:
+        raise ValueError(f"reduction must be one of {ops.loss.REDUCTIONS}, not {reduction!r}")
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
+    t = _constant(target, logits, "target")
+    N, C = logits.shape
+    if t.shape != (N,) or t.dtype.kind not in "iu":
+        raise ValueError(f"cross_entropy expects integer class indices of shape ({N},), got "
+                         f"{t.dtype} {t.shape}")
+    if N and (int(t.min()) < 0 or int(t.max()) >= C):
+        raise ValueError(f"cross_entropy: target holds class {int(t.max())} or "
+                         f"{int(t.min())}, outside 0..{C - 1}")
+    w = _constant(weight, logits, "weight")
+    if w is not None:
+        if w.shape != (C,):
+            raise ValueError(f"cross_entropy: weight has shape {w.shape}, expected ({C},)")
+        w = w.astype(logits.dtype, copy=False)
+    return ops.CrossEntropy.apply(logits, target=t, weight=w, reduction=reduction,
+                                  label_smoothing=float(label_smoothing))
+
+
+def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=None,
+                                     reduction="mean"):
+    """Binary cross-entropy on logits, with pos_weight scaling the positive term."""
+    if reduction not in ops.loss.REDUCTIONS:
+        raise ValueError(f"reduction must be one of {ops.loss.REDUCTIONS}, not {reduction!r}")
+    y = _constant(target, logits, "target")
+    if y.shape != logits.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: target shape {y.shape} differs "
+                         f"from the logits' {logits.shape}")
+    y = y.astype(logits.dtype, copy=False)
+    w = _constant(weight, logits, "weight")
+    pw = _constant(pos_weight, logits, "pos_weight")
+    cast = lambda a: None if a is None else a.astype(logits.dtype, copy=False)
+    return ops.BinaryCrossEntropyWithLogits.apply(logits, y=y, weight=cast(w),
+                                                  pos_weight=cast(pw), reduction=reduction)

@@ -1,0 +1,215 @@
+"""The layers: thin Modules over tinylesion.nn.functional."""
+import numpy as np
+
+from .. import backend
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+
+def _empty(*shape):
+    return np.zeros(shape, dtype=backend.DEFAULT_DTYPE)
+
+
+class Linear(Module):
+    """y = x Wᵀ + b; weight (out_features, in_features), Glorot-uniform; bias zeros."""
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = init.xavier_uniform_(Parameter(_empty(out_features, in_features)))
+        self.bias = Parameter(_empty(out_features)) if bias else None
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class Conv2d(Module):
+    """2-D convolution; weight (out, in, kh, kw), Glorot-uniform; bias zeros."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        super().__init__()
+        self.kernel_size = F._pair(kernel_size, "kernel_size")
+        self.stride = F._pair(stride, "stride")
+        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.weight = init.xavier_uniform_(
+            Parameter(_empty(out_channels, in_channels, *self.kernel_size)))
+        self.bias = Parameter(_empty(out_channels)) if bias else None
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class MaxPool2d(Module):
+    """Max-pooling (stride defaults to the kernel size; odd sizes round down)."""
+
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class _BatchNorm(Module):
+    _input_dims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(np.ones(num_features, backend.DEFAULT_DTYPE)) if affine else None
+        self.bias = Parameter(_empty(num_features)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", _empty(num_features))
+            self.register_buffer("running_var", np.ones(num_features, backend.DEFAULT_DTYPE))
+            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def forward(self, x):
+        if x.ndim not in self._input_dims or x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}) expects input with "
+                             f"{self._input_dims} dimensions and {self.num_features} channels, "
+                             f"got shape {x.shape}")
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked.data += 1
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            training=self.training or self.running_mean is None,
+                            momentum=self.momentum, eps=self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) per channel."""
+    _input_dims = (4,)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) per feature."""
+    _input_dims = (2, 3)
+
+
+class Dropout(Module):
+    """Inverted dropout in training, the identity in evaluation."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1], not {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class ReLU(Module):
+    """max(x, 0)."""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class Sigmoid(Module):
+    """1 / (1 + e^−x)."""
+
+    def forward(self, x):
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """The hyperbolic tangent."""
+
+    def forward(self, x):
+        return F.tanh(x)
+
+
+class Softmax(Module):
+    """Softmax along `dim`."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+
+class Identity(Module):
+    """Returns its input."""
+
+    def forward(self, x):
+        return x
+
+
+class Flatten(Module):
+    """Collapse the dimensions from `start_dim` (default 1) on."""
+
+    def __init__(self, start_dim=1):
+        super().__init__()
+        self.start_dim = start_dim
+
+    def forward(self, x):
+        return x.flatten(self.start_dim)
+
+
+class ZeroPad2d(Module):
+    """Zero padding: an int, or (left, right, top, bottom) as in PyTorch."""
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = padding
+
+    def forward(self, x):
+        return F.pad2d(x, self.padding)
+
+    def extra_repr(self):
+        return f"padding={self.padding}"
+
+
+class Sequential(Module):
+    """Layers applied in order; they are named "0", "1", ... as in PyTorch."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            self.append(layer)
+
+    def append(self, layer):
+        """Add a layer at the end."""
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential takes Modules, not {type(layer).__name__}")
+        setattr(self, str(len(self._modules)), layer)
+        return self
+
+    def __getitem__(self, index):
+        layers = list(self._modules.values())
+        return Sequential(*layers[index]) if isinstance(index, slice) else layers[index]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def forward(self, x):
+        for layer in self._modules.values():
+            x = layer(x)
+        return x

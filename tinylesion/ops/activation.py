@@ -1,0 +1,68 @@
+"""Activations and the (log-)softmax, stable for logits of any size."""
+from ..backend import get_array_module
+from ..tensor import Function
+
+
+class ReLU(Function):
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, gy):
+        return gy * self.mask
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        self.y = sigmoid_array(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y * (1 - self.y)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * (1 - self.y * self.y)
+
+
+def sigmoid_array(x):
+    """1 / (1 + e^-x) without overflow for large |x|."""
+    xp = get_array_module(x)
+    # NOTE: σ(x) = ½(1 + tanh(x/2)) is exact and never overflows.
+    return 0.5 * (1 + xp.tanh(0.5 * x))
+
+
+def log_softmax_array(x, axis):
+    """log softmax along `axis`, shifted by the maximum so that e^x cannot overflow."""
+    xp = get_array_module(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class Softmax(Function):
+    def forward(self, x, axis=-1):
+        self.axis = axis
+        self.y = get_array_module(x).exp(log_softmax_array(x, axis))
+        return self.y
+
+    def backward(self, gy):
+        # NOTE: J = diag(y) - y yᵀ, so gx = y · (gy - Σ gy·y).
+        y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def forward(self, x, axis=-1):
+        self.axis = axis
+        self.y = log_softmax_array(x, axis)
+        return self.y
+
+    def backward(self, gy):
+        # NOTE: gx = gy - softmax · Σ gy.
+        xp = get_array_module(gy)
+        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)

@@ -1,0 +1,158 @@
+"""Element-wise arithmetic and the matrix product, with broadcasting."""
+from ..backend import get_array_module
+from ..tensor import Function
+from ._util import sum_to
+
+
+class Add(Function):
+    def forward(self, x, y):
+        self.x_shape, self.y_shape = x.shape, y.shape
+        return x + y
+
+    def backward(self, gy):
+        return (sum_to(gy, self.x_shape) if self.needs_input_grad[0] else None,
+                sum_to(gy, self.y_shape) if self.needs_input_grad[1] else None)
+
+
+class Sub(Function):
+    def forward(self, x, y):
+        self.x_shape, self.y_shape = x.shape, y.shape
+        return x - y
+
+    def backward(self, gy):
+        return (sum_to(gy, self.x_shape) if self.needs_input_grad[0] else None,
+                sum_to(-gy, self.y_shape) if self.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        return x * y
+
+    def backward(self, gy):
+        return (sum_to(gy * self.y, self.x.shape) if self.needs_input_grad[0] else None,
+                sum_to(gy * self.x, self.y.shape) if self.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        return x / y
+
+    def backward(self, gy):
+        gx = gy / self.y
+        return (sum_to(gx, self.x.shape) if self.needs_input_grad[0] else None,
+                sum_to(-gx * self.x / self.y, self.y.shape) if self.needs_input_grad[1]
+                else None)
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Pow(Function):
+    """x ** c for a constant exponent c."""
+
+    def forward(self, x, exponent):
+        self.x, self.exponent = x, exponent
+        return x ** exponent
+
+    def backward(self, gy):
+        c = self.exponent
+        return gy * (c * self.x ** (c - 1))
+
+
+class PowTensor(Function):
+    """x ** y for two tensors."""
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        self.out = x ** y
+        return self.out
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        gx = gy * self.y * self.x ** (self.y - 1) if self.needs_input_grad[0] else None
+        if self.needs_input_grad[1]:
+            # NOTE: d(x^y)/dy = x^y · log x, taken as 0 where x = 0 (as PyTorch does).
+            log_x = xp.log(xp.where(self.x > 0, self.x, 1))
+            gy_ = gy * self.out * log_x
+        else:
+            gy_ = None
+        return (sum_to(gx, self.x.shape) if gx is not None else None,
+                sum_to(gy_, self.y.shape) if gy_ is not None else None)
+
+
+class MatMul(Function):
+    """numpy.matmul semantics: 1-D operands are promoted, leading dimensions broadcast."""
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        return x @ y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        x, y = self.x, self.y
+        x2 = x[None, :] if x.ndim == 1 else x
+        y2 = y[:, None] if y.ndim == 1 else y
+        g2 = gy
+        if x.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
+        if y.ndim == 1:
+            g2 = xp.expand_dims(g2, -1)
+        gx = gy_ = None
+        if self.needs_input_grad[0]:
+            gx = sum_to(g2 @ xp.swapaxes(y2, -1, -2), x2.shape).reshape(x.shape)
+        if self.needs_input_grad[1]:
+            gy_ = sum_to(xp.swapaxes(x2, -1, -2) @ g2, y2.shape).reshape(y.shape)
+        return gx, gy_
+
+
+class Exp(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y
+
+
+class Log(Function):
+    def forward(self, x):
+        self.x = x
+        return get_array_module(x).log(x)
+
+    def backward(self, gy):
+        return gy / self.x
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        self.y = get_array_module(x).sqrt(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy / (2 * self.y)
+
+
+class Abs(Function):
+    def forward(self, x):
+        self.x = x
+        return abs(x)
+
+    def backward(self, gy):
+        return gy * get_array_module(gy).sign(self.x)
+
+
+class Cast(Function):
+    def forward(self, x, dtype):
+        self.x_dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, gy):
+        return gy.astype(self.x_dtype)
+

@@ -1,0 +1,90 @@
+"""Layer ops: linear, convolution, max-pooling, batch norm and dropout over kernels/."""
+import kernels
+
+from ..backend import get_array_module
+from ..tensor import Function
+
+
+class Linear(Function):
+    """y = x Wᵀ + b for x of shape (..., in_features)."""
+
+    def forward(self, x, W, b=None):
+        self.x, self.W = x, W
+        self.has_bias = b is not None
+        y = x @ W.T
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, gy):
+        x2 = self.x.reshape(-1, self.x.shape[-1])
+        g2 = gy.reshape(-1, gy.shape[-1])
+        gx = (gy @ self.W) if self.needs_input_grad[0] else None
+        gW = (g2.T @ x2) if self.needs_input_grad[1] else None
+        gb = g2.sum(axis=0) if self.has_bias and self.needs_input_grad[2] else None
+        return gx, gW, gb
+
+
+class Conv2d(Function):
+    """2-D cross-correlation (PyTorch's conv2d) by im2col and one matrix product."""
+
+    def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0)):
+        self.x, self.W, self.stride, self.padding = x, W, stride, padding
+        self.has_bias = b is not None
+        return kernels.conv2d_forward(x, W, b, stride, padding)
+
+    def backward(self, gy):
+        need = self.needs_input_grad
+        return kernels.conv2d_backward(
+            gy, self.x, self.W, self.stride, self.padding, need_gx=need[0], need_gW=need[1],
+            need_gb=self.has_bias and need[2])
+
+
+class MaxPool2d(Function):
+    def forward(self, x, kernel, stride):
+        y, self.argmax = kernels.maxpool2d_forward(x, kernel, stride)
+        self.x_shape, self.kernel, self.stride = x.shape, kernel, stride
+        return y
+
+    def backward(self, gy):
+        return kernels.maxpool2d_backward(gy, self.argmax, self.x_shape, self.kernel,
+                                          self.stride)
+
+
+class BatchNormTrain(Function):
+    """Batch norm with the batch's statistics; updates the running statistics in place."""
+
+    def forward(self, x, gamma, beta, eps, momentum=0.1, running_mean=None, running_var=None):
+        self.x, self.gamma, self.eps = x, gamma, eps
+        y, self.mean, self.var = kernels.batchnorm_forward(x, gamma, beta, eps)
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * self.mean
+        if running_var is not None:
+            # NOTE: the running variance is unbiased (n / (n − 1)), the normalisation not.
+            n = x.size // x.shape[1]
+            running_var *= 1 - momentum
+            running_var += (momentum * n / (n - 1)) * self.var
+        return y
+
+    def backward(self, gy):
+        gx, ggamma, gbeta = kernels.batchnorm_backward(gy, self.x, self.gamma, self.mean,
+                                                       self.var, self.eps)
+        need = self.needs_input_grad
+        return (gx if need[0] else None, ggamma if need[1] else None,
+                gbeta if need[2] else None)
+
+
+class Dropout(Function):
+    """Inverted dropout: keep each element with probability 1−p and scale it by 1/(1−p)."""
+
+    def forward(self, x, p, rng=None, mask=None):
+        xp = get_array_module(x)
+        if mask is None:
+            keep = rng.random(x.shape, dtype=x.dtype) >= p
+            mask = keep.astype(x.dtype) * xp.asarray(1.0 / (1.0 - p), dtype=x.dtype)
+        self.mask = mask
+        return x * mask
+
+    def backward(self, gy):
+        return gy * self.mask

@@ -1,0 +1,88 @@
+"""Fused losses: class-weighted cross-entropy and binary cross-entropy with logits."""
+from ..backend import get_array_module
+from ..tensor import Function
+from .activation import log_softmax_array, sigmoid_array
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+class CrossEntropy(Function):
+    """−w[t]·log softmax(x)[t] per sample; 'mean' divides by Σ w[t] as PyTorch does."""
+
+    def forward(self, logits, target, weight=None, reduction="mean", label_smoothing=0.0):
+        xp = get_array_module(logits)
+        N, C = logits.shape
+        self.target, self.weight, self.reduction = target, weight, reduction
+        self.smoothing = label_smoothing
+        self.log_p = log_softmax_array(logits, axis=1)
+        rows = xp.arange(N)
+        nll = -self.log_p[rows, target]
+        if label_smoothing:
+            # NOTE: the smoothed target is (1-ε)·onehot + ε/C; with class weights each
+            # class's term is weighted by w[c] (PyTorch's definition).
+            w_all = weight if weight is not None else 1.0
+            smooth = -(self.log_p * w_all).sum(axis=1) / C
+        self.sample_weight = weight[target] if weight is not None else None
+        if self.sample_weight is not None:
+            nll = nll * self.sample_weight
+        if label_smoothing:
+            nll = (1 - label_smoothing) * nll + label_smoothing * smooth
+        if reduction == "none":
+            return nll
+        if reduction == "sum":
+            return nll.sum()
+        self.denominator = (self.sample_weight.sum() if self.sample_weight is not None
+                            else xp.asarray(N, dtype=logits.dtype))
+        return nll.sum() / self.denominator
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        N, C = self.log_p.shape
+        p = xp.exp(self.log_p)
+        onehot = xp.zeros_like(p)
+        onehot[xp.arange(N), self.target] = 1
+        w = self.sample_weight[:, None] if self.sample_weight is not None else 1.0
+        gx = (p - onehot) * w * (1 - self.smoothing)
+        if self.smoothing:
+            w_all = self.weight if self.weight is not None else 1.0
+            w_sum = (w_all * xp.ones(C, dtype=p.dtype)).sum()
+            gx += self.smoothing / C * (p * w_sum - w_all)
+        if self.reduction == "none":
+            return gx * gy[:, None]
+        if self.reduction == "mean":
+            gy = gy / self.denominator
+        return gx * gy
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """−[pos_weight·y·log σ(x) + (1−y)·log(1−σ(x))], computed without overflow."""
+
+    def forward(self, x, y, weight=None, pos_weight=None, reduction="mean"):
+        xp = get_array_module(x)
+        self.x, self.y, self.weight, self.reduction = x, y, weight, reduction
+        self.pos_weight = pos_weight
+        # NOTE: −log σ(x) = softplus(−x) = max(−x, 0) + log(1 + e^−|x|); −log(1−σ(x)) =
+        # softplus(x) = softplus(−x) + x.
+        softplus_neg = xp.maximum(-x, 0) + xp.log1p(xp.exp(-abs(x)))
+        pw = 1.0 if pos_weight is None else pos_weight
+        loss = pw * y * softplus_neg + (1 - y) * (softplus_neg + x)
+        if weight is not None:
+            loss = loss * weight
+        if reduction == "none":
+            return loss
+        if reduction == "sum":
+            return loss.sum()
+        return loss.mean()
+
+    def backward(self, gy):
+        x, y = self.x, self.y
+        s = sigmoid_array(x)
+        pw = 1.0 if self.pos_weight is None else self.pos_weight
+        # NOTE: d/dx = σ(x)·(pw·y + 1 − y) − pw·y.
+        gx = s * (pw * y + 1 - y) - pw * y
+        if self.weight is not None:
+            gx = gx * self.weight
+        if self.reduction == "mean":
+            gy = gy / x.size
+        gx = gx * gy
+        return gx

@@ -1,0 +1,108 @@
+"""Reductions and shape ops: sum, mean, max, reshape, transpose, indexing, zero padding."""
+from ..backend import get_array_module
+from ..tensor import Function
+from ._util import expand_reduced, normalize_axis
+
+
+class Sum(Function):
+    def forward(self, x, axis=None, keepdims=False):
+        self.x_shape, self.keepdims = x.shape, keepdims
+        self.axes = normalize_axis(axis, x.ndim)
+        return x.sum(axis=self.axes, keepdims=keepdims)
+
+    def backward(self, gy):
+        g = expand_reduced(gy, self.x_shape, self.axes, self.keepdims)
+        return get_array_module(gy).broadcast_to(g, self.x_shape)
+
+
+class Mean(Function):
+    def forward(self, x, axis=None, keepdims=False):
+        self.x_shape, self.keepdims = x.shape, keepdims
+        self.axes = normalize_axis(axis, x.ndim)
+        self.count = 1
+        for a in self.axes:
+            self.count *= x.shape[a]
+        return x.mean(axis=self.axes, keepdims=keepdims)
+
+    def backward(self, gy):
+        g = expand_reduced(gy, self.x_shape, self.axes, self.keepdims) / self.count
+        return get_array_module(gy).broadcast_to(g, self.x_shape)
+
+
+class Max(Function):
+    """Maximum over axes; tied maxima share the gradient equally (as torch.amax)."""
+
+    def forward(self, x, axis=None, keepdims=False):
+        self.x, self.keepdims = x, keepdims
+        self.axes = normalize_axis(axis, x.ndim)
+        self.y = x.max(axis=self.axes, keepdims=True)
+        return self.y if keepdims else self.y.reshape(
+            [n for i, n in enumerate(x.shape) if i not in self.axes])
+
+    def backward(self, gy):
+        mask = (self.x == self.y).astype(gy.dtype)
+        mask /= mask.sum(axis=self.axes, keepdims=True)
+        return mask * expand_reduced(gy, self.x.shape, self.axes, self.keepdims)
+
+
+class Reshape(Function):
+    def forward(self, x, shape):
+        self.x_shape = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(f"cannot reshape a tensor of shape {x.shape} "
+                             f"({x.size} elements) into {shape}") from None
+
+    def backward(self, gy):
+        return gy.reshape(self.x_shape)
+
+
+class Transpose(Function):
+    def forward(self, x, axes=None):
+        self.axes = tuple(range(x.ndim))[::-1] if axes is None else tuple(
+            a % x.ndim for a in axes)
+        if sorted(self.axes) != list(range(x.ndim)):
+            raise ValueError(f"transpose axes {axes} are not a permutation of {x.ndim} axes")
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        inverse = [0] * len(self.axes)
+        for i, a in enumerate(self.axes):
+            inverse[a] = i
+        return gy.transpose(inverse)
+
+
+class GetItem(Function):
+    """Basic and advanced indexing; repeated indices accumulate their gradients."""
+
+    def forward(self, x, index):
+        self.x_shape, self.x_dtype = x.shape, x.dtype
+        self.index = index
+        return x[index]
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.x_shape, dtype=gy.dtype)
+        if xp.__name__ == "numpy":
+            xp.add.at(gx, self.index, gy)
+        else:  # cupyx.scatter_add is CuPy's add.at
+            import cupyx
+            cupyx.scatter_add(gx, self.index, gy)
+        return gx
+
+
+class Pad2d(Function):
+    """Zero padding of the last two axes by (left, right, top, bottom)."""
+
+    def forward(self, x, padding):
+        xp = get_array_module(x)
+        left, right, top, bottom = padding
+        if min(padding) < 0:
+            raise ValueError(f"padding {padding} must not be negative")
+        self.crop = (slice(top, top + x.shape[-2]), slice(left, left + x.shape[-1]))
+        widths = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
+        return xp.pad(x, widths)
+
+    def backward(self, gy):
+        return gy[(Ellipsis,) + self.crop]
