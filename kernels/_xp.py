@@ -1,0 +1,32 @@
+"""Array-module helpers for kernels/: NumPy or CuPy by array type, argument pairs, the simulator."""
+import os
+
+import numpy as np
+
+
+def is_gpu_array(a):
+    """True when `a` is a CuPy array (checked by type, without importing CuPy)."""
+    return type(a).__module__.startswith("cupy")
+
+
+def get_array_module(*arrays):
+    """numpy, or cupy when any argument is a CuPy array (CuPy is imported only then)."""
+    for a in arrays:
+        if is_gpu_array(a):
+            import cupy
+            return cupy
+    return np
+
+
+def pair(v, name="argument"):
+    """Turn an int or a pair into a tuple (h, w) of ints; ValueError naming `name` otherwise."""
+    items = (v, v) if not isinstance(v, (tuple, list)) else tuple(v)
+    if len(items) != 2 or not all(
+            isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in items):
+        raise ValueError(f"{name} must be an int or a pair of ints (h, w), got {v!r}")
+    return (int(items[0]), int(items[1]))
+
+
+def cuda_simulator_enabled():
+    """True when NUMBA_ENABLE_CUDASIM asks for Numba's CUDA simulator."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")

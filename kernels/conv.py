@@ -1,0 +1,82 @@
+"""2-D convolution (PyTorch's conv2d, cross-correlation) forward and backward by im2col + GEMM."""
+import numpy as np
+
+from ._xp import get_array_module, is_gpu_array, pair
+from .im2col import col2im, conv_output_size, im2col
+
+
+def _check_args(x, W, b, stride, padding):
+    stride, padding = pair(stride, "stride"), pair(padding, "padding")
+    if x.ndim != 4:
+        raise ValueError(f"conv2d: x must be NCHW (4 dimensions), got shape {tuple(x.shape)}")
+    if W.ndim != 4:
+        raise ValueError(f"conv2d: W must be (F, C, KH, KW), got shape {tuple(W.shape)}")
+    if x.shape[1] != W.shape[1]:
+        raise ValueError(f"conv2d: x has {x.shape[1]} channels (shape {tuple(x.shape)}) but W "
+                         f"expects {W.shape[1]} (shape {tuple(W.shape)})")
+    if x.dtype not in (np.float32, np.float64) or W.dtype != x.dtype:
+        raise ValueError(f"conv2d: x and W must both be float32 or both float64, got "
+                         f"{x.dtype} and {W.dtype}")
+    if b is not None and tuple(b.shape) != (W.shape[0],):
+        raise ValueError(f"conv2d: b must have shape ({W.shape[0]},), got {tuple(b.shape)}")
+    kernel = (W.shape[2], W.shape[3])
+    OH, OW = conv_output_size(x.shape, kernel, stride, padding)
+    return kernel, stride, padding, OH, OW
+
+
+# ---------------------------------------------------------------- reference (NumPy or CuPy)
+def conv2d_forward_reference(x, W, b, stride, padding, relu=False):
+    """Plain version: whole-batch im2col, then one batched product W2 @ col[n]."""
+    kernel, stride, padding, OH, OW = _check_args(x, W, b, stride, padding)
+    xp = get_array_module(x)
+    F = W.shape[0]
+    col = im2col(x, kernel, stride, padding, impl="reference")
+    y = xp.matmul(W.reshape(F, -1), col).reshape(x.shape[0], F, OH, OW)
+    if b is not None:
+        y += b.reshape(1, F, 1, 1).astype(y.dtype, copy=False)
+    if relu:
+        xp.maximum(y, 0, out=y)
+    return y
+
+
+def conv2d_backward_reference(gy, x, W, stride, padding, need_gx=True, need_gW=True,
+                              need_gb=True):
+    """Plain version: gW = Σₙ gy[n] col[n]ᵀ, gb = Σ gy, gx = col2im(W2ᵀ gy[n])."""
+    kernel, stride, padding, OH, OW = _check_args(x, W, None, stride, padding)
+    xp = get_array_module(x)
+    N, F = x.shape[0], W.shape[0]
+    gy2 = gy.reshape(N, F, OH * OW)
+    gx = gW = gb = None
+    if need_gW:
+        col = im2col(x, kernel, stride, padding, impl="reference")
+        gW = xp.tensordot(gy2, col, axes=([0, 2], [0, 2])).reshape(W.shape)
+    if need_gb:
+        gb = gy.sum(axis=(0, 2, 3))
+    if need_gx:
+        gcol = xp.matmul(W.reshape(F, -1).T, gy2)
+        gx = col2im(gcol, x.shape, kernel, stride, padding, impl="reference")
+    return gx, gW, gb
+
+
+# ---------------------------------------------------------------- public
+def _pick(impl, x):
+    if impl is None:
+        return "gpu" if is_gpu_array(x) else "cpu"
+    if impl not in ("reference", "cpu", "gpu"):
+        raise ValueError(f"impl must be 'reference', 'cpu' or 'gpu', got {impl!r}")
+    return impl
+
+
+def conv2d_forward(x, W, b=None, stride=1, padding=0, relu=False, impl=None):
+    """y (N, F, OH, OW) = conv2d(x (N, C, H, W), W (F, C, KH, KW)) + b (F,), then ReLU if asked."""
+    impl = _pick(impl, x)
+    if impl == "reference":
+        return conv2d_forward_reference(x, W, b, stride, padding, relu)
+    return conv2d_forward_reference(x, W, b, stride, padding, relu)
+
+
+def conv2d_backward(gy, x, W, stride=1, padding=0, need_gx=True, need_gW=True, need_gb=True,
+                    impl=None):
+    """(gx, gW, gb) for y = conv2d(x, W, b); each is None where not needed."""
+    impl = _pick(impl, x)
+    return conv2d_backward_reference(gy, x, W, stride, padding, need_gx, need_gW, need_gb)

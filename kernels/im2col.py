@@ -1,0 +1,116 @@
+"""im2col and col2im: the patches of an NCHW batch as columns of a matrix, and back."""
+import numpy as np
+
+from ._xp import get_array_module, is_gpu_array, pair
+
+# Layout of `col` (all versions): shape (N, C*KH*KW, OH*OW), C-contiguous, with
+#   col[n, (c*KH + i)*KW + j, oh*OW + ow] = xpad[n, c, oh*SH + i, ow*SW + j],
+# where xpad is x with PH zero rows above and below and PW zero columns left and right.
+# So for image n, W.reshape(F, C*KH*KW) @ col[n] is the convolution output in (F, OH*OW): NCHW.
+
+
+def conv_output_size(x_shape, kernel, stride, padding):
+    """(OH, OW) for PyTorch's floor convention; ValueError naming the sizes when < 1."""
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    if KH < 1 or KW < 1:
+        raise ValueError(f"kernel size must be >= 1, got {kernel}")
+    if SH < 1 or SW < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if PH < 0 or PW < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    if len(x_shape) != 4:
+        raise ValueError(f"expected an NCHW input of 4 dimensions, got shape {tuple(x_shape)}")
+    H, W = x_shape[2], x_shape[3]
+    OH = (H + 2 * PH - KH) // SH + 1
+    OW = (W + 2 * PW - KW) // SW + 1
+    if OH < 1 or OW < 1:
+        raise ValueError(
+            f"output size would be {OH}x{OW}: input {H}x{W} with padding {PH},{PW} is smaller "
+            f"than kernel {KH}x{KW}")
+    return OH, OW
+
+
+# ---------------------------------------------------------------- reference (NumPy or CuPy)
+def im2col_reference(x, kernel, stride, padding):
+    """Plain array-operation im2col (any xp)."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    OH, OW = conv_output_size(x.shape, kernel, stride, padding)
+    xpad = xp.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))
+    col = xp.empty((N, C, KH, KW, OH, OW), dtype=x.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            col[:, :, i, j] = xpad[:, :, i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW]
+    return col.reshape(N, C * KH * KW, OH * OW)
+
+
+def col2im_reference(col, x_shape, kernel, stride, padding):
+    """Plain array-operation col2im (any xp): the adjoint of im2col, overlaps summed."""
+    xp = get_array_module(col)
+    N, C, H, W = x_shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    OH, OW = conv_output_size(x_shape, kernel, stride, padding)
+    col6 = col.reshape(N, C, KH, KW, OH, OW)
+    # NOTE: rows/columns past the last window (floor) get no gradient; make room for them.
+    xpad = xp.zeros((N, C, max(H + 2 * PH, SH * (OH - 1) + KH),
+                     max(W + 2 * PW, SW * (OW - 1) + KW)), dtype=col.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            xpad[:, :, i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW] += col6[:, :, i, j]
+    return xpad[:, :, PH:PH + H, PW:PW + W]
+
+
+# ---------------------------------------------------------------- public
+def _check_impl(impl, x):
+    if impl is None:
+        return "gpu" if is_gpu_array(x) else "cpu"
+    if impl not in ("reference", "cpu", "gpu"):
+        raise ValueError(f"impl must be 'reference', 'cpu' or 'gpu', got {impl!r}")
+    return impl
+
+
+def _check_float(x, name):
+    if x.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {x.dtype}")
+
+
+def im2col(x, kernel, stride=1, padding=0, impl=None):
+    """Patches of x (N, C, H, W) as col (N, C*KH*KW, OH*OW); see the layout note above."""
+    kernel, stride = pair(kernel, "kernel"), pair(stride, "stride")
+    padding = pair(padding, "padding")
+    _check_float(x, "x")
+    conv_output_size(x.shape, kernel, stride, padding)
+    impl = _check_impl(impl, x)
+    if impl == "reference":
+        return im2col_reference(x, kernel, stride, padding)
+    if impl == "cpu":
+        return im2col_cpu(np.ascontiguousarray(x), kernel, stride, padding)
+    from .im2col_gpu import im2col_gpu
+    return im2col_gpu(x, kernel, stride, padding)
+
+
+def col2im(col, x_shape, kernel, stride=1, padding=0, impl=None):
+    """Sum the columns col (N, C*KH*KW, OH*OW) back into an array of shape x_shape."""
+    kernel, stride = pair(kernel, "kernel"), pair(stride, "stride")
+    padding = pair(padding, "padding")
+    _check_float(col, "col")
+    x_shape = tuple(int(s) for s in x_shape)
+    OH, OW = conv_output_size(x_shape, kernel, stride, padding)
+    N, C = x_shape[:2]
+    want = (N, C * kernel[0] * kernel[1], OH * OW)
+    if tuple(col.shape) != want:
+        raise ValueError(f"col has shape {tuple(col.shape)}, expected {want} for x of shape "
+                         f"{x_shape}, kernel {kernel}, stride {stride}, padding {padding}")
+    impl = _check_impl(impl, col)
+    if impl == "reference":
+        return col2im_reference(col, x_shape, kernel, stride, padding)
+    if impl == "cpu":
+        return col2im_cpu(np.ascontiguousarray(col), x_shape, kernel, stride, padding)
+    from .im2col_gpu import col2im_gpu
+    return col2im_gpu(col, x_shape, kernel, stride, padding)
+
+
+# Until the Numba versions below are compiled in, the CPU versions are the reference ones.
+im2col_cpu = im2col_reference
+col2im_cpu = col2im_reference
