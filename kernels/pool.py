@@ -1,0 +1,291 @@
+"""Max pooling over NCHW arrays: plain reference, Numba CPU and numba.cuda GPU kernels."""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from kernels._xp import get_array_module, is_gpu_array, pair
+
+IMPLS = ("reference", "cpu", "gpu")
+
+
+def _pick(impl, *arrays):
+    """The implementation to run: `impl` if given, else by array type."""
+    if impl is None:
+        return "gpu" if any(is_gpu_array(a) for a in arrays) else "cpu"
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    return impl
+
+
+def _geometry(x_shape, kernel, stride):
+    """(KH, KW, SH, SW, OH, OW) of a pooling without padding, floor on odd sizes."""
+    if len(x_shape) != 4:
+        raise ValueError(f"max pooling needs an NCHW input, got shape {tuple(x_shape)}")
+    KH, KW = pair(kernel, "kernel")
+    SH, SW = pair(kernel if stride is None else stride, "stride")
+    if min(KH, KW, SH, SW) < 1:
+        raise ValueError(f"kernel {(KH, KW)} and stride {(SH, SW)} must be positive")
+    H, W = x_shape[2], x_shape[3]
+    OH, OW = (H - KH) // SH + 1, (W - KW) // SW + 1
+    if H < KH or W < KW:
+        raise ValueError(f"max pooling kernel {(KH, KW)} is larger than the input's "
+                         f"height and width {(H, W)}")
+    return KH, KW, SH, SW, OH, OW
+
+
+# --------------------------------------------------------------------------------------------
+# Reference: plain array operations (NumPy or CuPy)
+# --------------------------------------------------------------------------------------------
+
+def maxpool2d_forward_reference(x, kernel, stride=None):
+    """Reference max pooling: (y, argmax), argmax the flat index h*W + w inside each plane."""
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    KH, KW, SH, SW, OH, OW = _geometry(x.shape, kernel, stride)
+    # NOTE: windows[k] holds, for every output, the window element k = i*KW + j (row-major);
+    # argmax over k returns the first maximum (and the first NaN), as the other kernels do.
+    windows = xp.stack([x[:, :, i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW]
+                        for i in range(KH) for j in range(KW)])
+    k = xp.argmax(windows, axis=0)
+    y = xp.take_along_axis(windows, k[None], axis=0)[0]
+    rows = xp.arange(OH).reshape(OH, 1) * SH + k // KW
+    cols = xp.arange(OW).reshape(1, OW) * SW + k % KW
+    return y, (rows * W + cols).astype(xp.int32)
+
+
+def maxpool2d_backward_reference(gy, argmax, x_shape, kernel=None, stride=None):
+    """Reference max-pool gradient: gy added into the argmax positions (windows may overlap)."""
+    xp = get_array_module(gy, argmax)
+    N, C, H, W = x_shape
+    P = N * C
+    planes = xp.arange(P, dtype=xp.int64).reshape(P, 1) * (H * W)
+    index = (planes + argmax.reshape(P, -1).astype(xp.int64)).ravel()
+    gx = xp.bincount(index, weights=gy.ravel().astype(xp.float64), minlength=P * H * W)
+    return gx.astype(gy.dtype).reshape(x_shape)
+
+
+# --------------------------------------------------------------------------------------------
+# CPU: Numba, parallel over the N*C planes
+# --------------------------------------------------------------------------------------------
+
+@njit(parallel=True, cache=True)
+def _maxpool_forward_cpu(x, KH, KW, SH, SW, OH, OW):
+    P, H, W = x.shape
+    y = np.empty((P, OH, OW), x.dtype)
+    argmax = np.empty((P, OH, OW), np.int32)
+    for p in prange(P):
+        for oh in range(OH):
+            h0 = oh * SH
+            for ow in range(OW):
+                w0 = ow * SW
+                best = x[p, h0, w0]
+                best_i = h0 * W + w0
+                for i in range(KH):
+                    for j in range(KW):
+                        v = x[p, h0 + i, w0 + j]
+                        # first maximum wins; a NaN wins over any number (first NaN kept)
+                        if v > best or (v != v and best == best):
+                            best = v
+                            best_i = (h0 + i) * W + w0 + j
+                y[p, oh, ow] = best
+                argmax[p, oh, ow] = best_i
+    return y, argmax
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_backward_cpu(gy, argmax, HW):
+    P, Q = gy.shape
+    gx = np.empty((P, HW), gy.dtype)
+    bad = np.zeros(P, np.int64)
+    for p in prange(P):
+        for q in range(HW):
+            gx[p, q] = 0
+        for q in range(Q):
+            a = argmax[p, q]
+            if a < 0 or a >= HW:
+                bad[p] += 1
+            else:
+                gx[p, a] += gy[p, q]
+    return gx, bad.sum()
+
+
+def maxpool2d_forward_cpu(x, kernel, stride=None):
+    """Numba max pooling on a NumPy array: (y, argmax)."""
+    N, C, H, W = x.shape
+    KH, KW, SH, SW, OH, OW = _geometry(x.shape, kernel, stride)
+    x3 = np.ascontiguousarray(x).reshape(N * C, H, W)
+    y, argmax = _maxpool_forward_cpu(x3, KH, KW, SH, SW, OH, OW)
+    return y.reshape(N, C, OH, OW), argmax.reshape(N, C, OH, OW)
+
+
+def maxpool2d_backward_cpu(gy, argmax, x_shape, kernel=None, stride=None):
+    """Numba max-pool gradient on NumPy arrays: gx of shape x_shape."""
+    N, C, H, W = x_shape
+    gy2 = np.ascontiguousarray(gy).reshape(N * C, -1)
+    am2 = np.ascontiguousarray(argmax).reshape(N * C, -1)
+    gx, bad = _maxpool_backward_cpu(gy2, am2, H * W)
+    if bad:
+        raise ValueError(f"maxpool2d_backward: {bad} argmax entries outside the {H}x{W} input")
+    return gx.reshape(x_shape)
+
+
+# --------------------------------------------------------------------------------------------
+# GPU: numba.cuda kernels on CuPy arrays (NumPy arrays under the CUDA simulator)
+# --------------------------------------------------------------------------------------------
+
+_THREADS = 256
+_gpu = {}
+
+
+def _gpu_kernels():
+    """Compile the CUDA kernels on first use, so that the CPU path never imports numba.cuda."""
+    if _gpu:
+        return _gpu
+    from numba import cuda
+
+    @cuda.jit
+    def forward(x, y, argmax, KH, KW, SH, SW):
+        # one thread per output element of the (P, OH, OW) arrays
+        P, OH, OW = y.shape
+        W = x.shape[2]
+        t = cuda.grid(1)
+        if t >= P * OH * OW:
+            return
+        p = t // (OH * OW)
+        oh = (t // OW) % OH
+        ow = t % OW
+        h0 = oh * SH
+        w0 = ow * SW
+        best = x[p, h0, w0]
+        best_i = h0 * W + w0
+        for i in range(KH):
+            for j in range(KW):
+                v = x[p, h0 + i, w0 + j]
+                if v > best or (v != v and best == best):
+                    best = v
+                    best_i = (h0 + i) * W + w0 + j
+        y[p, oh, ow] = best
+        argmax[p, oh, ow] = best_i
+
+    @cuda.jit
+    def backward_gather(gy, argmax, gx, KH, KW, SH, SW):
+        # one thread per input element: sums gy over the windows whose argmax is this element
+        P, H, W = gx.shape
+        OH, OW = gy.shape[1], gy.shape[2]
+        t = cuda.grid(1)
+        if t >= P * H * W:
+            return
+        p = t // (H * W)
+        h = (t // W) % H
+        w = t % W
+        # windows oh with oh*SH <= h <= oh*SH + KH - 1
+        oh_lo = max(0, (h - KH + SH) // SH)
+        oh_hi = min(OH - 1, h // SH)
+        ow_lo = max(0, (w - KW + SW) // SW)
+        ow_hi = min(OW - 1, w // SW)
+        me = h * W + w
+        acc = 0.0  # float64 accumulator: at most a few additions
+        for oh in range(oh_lo, oh_hi + 1):
+            for ow in range(ow_lo, ow_hi + 1):
+                if argmax[p, oh, ow] == me:
+                    acc += gy[p, oh, ow]
+        gx[p, h, w] = acc
+
+    @cuda.jit
+    def backward_scatter(gy, argmax, gx):
+        # one thread per output element; overlapping windows meet in an atomic add
+        P, Q = gy.shape
+        HW = gx.shape[1]
+        t = cuda.grid(1)
+        if t >= P * Q:
+            return
+        p = t // Q
+        q = t % Q
+        a = argmax[p, q]
+        if a >= 0 and a < HW:
+            cuda.atomic.add(gx, (p, a), gy[p, q])
+
+    _gpu.update(forward=forward, backward_gather=backward_gather,
+                backward_scatter=backward_scatter, cuda=cuda)
+    return _gpu
+
+
+def _launch(kernel, n, xp, *args):
+    """Launch a 1-D grid of n threads on CuPy's current stream (the default one otherwise)."""
+    blocks = max(1, math.ceil(n / _THREADS))
+    if xp is np:
+        kernel[blocks, _THREADS](*args)
+    else:
+        stream = _gpu["cuda"].external_stream(xp.cuda.get_current_stream().ptr)
+        kernel[blocks, _THREADS, stream](*args)
+
+
+def maxpool2d_forward_gpu(x, kernel, stride=None):
+    """numba.cuda max pooling: CuPy in, CuPy out (NumPy in the simulator)."""
+    xp = get_array_module(x)
+    k = _gpu_kernels()
+    N, C, H, W = x.shape
+    KH, KW, SH, SW, OH, OW = _geometry(x.shape, kernel, stride)
+    x3 = xp.ascontiguousarray(x).reshape(N * C, H, W)
+    y = xp.empty((N * C, OH, OW), x.dtype)
+    argmax = xp.empty((N * C, OH, OW), xp.int32)
+    _launch(k["forward"], y.size, xp, x3, y, argmax, KH, KW, SH, SW)
+    return y.reshape(N, C, OH, OW), argmax.reshape(N, C, OH, OW)
+
+
+def maxpool2d_backward_gpu(gy, argmax, x_shape, kernel=None, stride=None):
+    """numba.cuda max-pool gradient: a deterministic gather when kernel and stride are known,
+    an atomic scatter otherwise."""
+    xp = get_array_module(gy, argmax)
+    k = _gpu_kernels()
+    N, C, H, W = x_shape
+    P = N * C
+    gy3 = xp.ascontiguousarray(gy).reshape(P, gy.shape[2], gy.shape[3])
+    am3 = xp.ascontiguousarray(argmax).reshape(gy3.shape)
+    if kernel is not None:
+        KH, KW, SH, SW, OH, OW = _geometry(x_shape, kernel, stride)
+        if (OH, OW) != gy3.shape[1:]:
+            raise ValueError(f"maxpool2d_backward: gy has spatial shape {gy3.shape[1:]}, "
+                             f"kernel {(KH, KW)} stride {(SH, SW)} give {(OH, OW)}")
+        gx = xp.empty((P, H, W), gy.dtype)
+        _launch(k["backward_gather"], gx.size, xp, gy3, am3, gx, KH, KW, SH, SW)
+    else:
+        gx = xp.zeros((P, H * W), gy.dtype)
+        _launch(k["backward_scatter"], gy3.size, xp, gy3.reshape(P, -1), am3.reshape(P, -1),
+                gx)
+    return gx.reshape(x_shape)
+
+
+# --------------------------------------------------------------------------------------------
+# Public functions
+# --------------------------------------------------------------------------------------------
+
+_FORWARD = {"reference": maxpool2d_forward_reference, "cpu": maxpool2d_forward_cpu,
+            "gpu": maxpool2d_forward_gpu}
+_BACKWARD = {"reference": maxpool2d_backward_reference, "cpu": maxpool2d_backward_cpu,
+             "gpu": maxpool2d_backward_gpu}
+
+
+def maxpool2d_forward(x, kernel, stride=None, impl=None):
+    """Max pooling of x (N,C,H,W), no padding, floor on odd sizes (PyTorch's max_pool2d).
+
+    Returns (y, argmax): y (N,C,OH,OW) of x's dtype; argmax int32 of y's shape, the flat index
+    h*W + w of each maximum inside its (n, c) plane (PyTorch's indices), the first maximum in
+    row-major window order on ties. `stride` defaults to `kernel`.
+    """
+    if x.dtype not in (np.float32, np.float64):
+        raise ValueError(f"maxpool2d_forward supports float32 and float64, got {x.dtype}")
+    return _FORWARD[_pick(impl, x)](x, kernel, stride)
+
+
+def maxpool2d_backward(gy, argmax, x_shape, kernel=None, stride=None, impl=None):
+    """Gradient of max pooling: gx of shape x_shape with gy added at the argmax positions
+    (overlapping windows accumulate). kernel and stride are optional (argmax suffices)."""
+    x_shape = tuple(int(s) for s in x_shape)
+    if len(x_shape) != 4:
+        raise ValueError(f"maxpool2d_backward: x_shape must be NCHW, got {x_shape}")
+    if gy.shape != argmax.shape or gy.ndim != 4 or gy.shape[:2] != x_shape[:2]:
+        raise ValueError(f"maxpool2d_backward: gy {gy.shape} and argmax {argmax.shape} must "
+                         f"have the same (N, C, OH, OW) shape, with N, C of x {x_shape}")
+    return _BACKWARD[_pick(impl, gy, argmax)](gy, argmax, x_shape, kernel, stride)
