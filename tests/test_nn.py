@@ -1,0 +1,135 @@
+"""Modules: naming, state_dict, modes, init, batch-norm statistics, and PyTorch parity."""
+import numpy as np
+import pytest
+
+import tinylesion as tl
+import tinylesion.nn as nn
+import tinylesion.nn.functional as F
+from tinylesion.testing import gradcheck
+
+
+def small_cnn():
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.ZeroPad2d(1), nn.Conv2d(4, 6, 3, stride=2), nn.ReLU(), nn.Flatten(),
+        nn.Dropout(0.25), nn.Linear(6 * 2 * 2, 5))
+
+
+def test_sequential_names_and_order():
+    model = small_cnn()
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "5.weight", "5.bias",
+                     "9.weight", "9.bias"]
+    assert list(model.state_dict()) == [
+        "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+        "1.num_batches_tracked", "5.weight", "5.bias", "9.weight", "9.bias"]
+    assert model[0].weight.shape == (4, 3, 3, 3) and model[9].weight.shape == (5, 24)
+    assert model(tl.Tensor(np.zeros((2, 3, 8, 8), np.float32))).shape == (2, 5)
+
+
+def test_default_init_is_glorot_uniform_with_zero_bias():
+    tl.manual_seed(0)
+    layer = nn.Linear(300, 200)
+    limit = np.sqrt(6 / 500)
+    w = layer.weight.numpy()
+    assert w.dtype == np.float32 and abs(w).max() <= limit
+    assert abs(w.std() - limit / np.sqrt(3)) < 0.01 * limit
+    assert np.all(layer.bias.numpy() == 0)
+    conv = nn.Conv2d(8, 16, 3)
+    assert abs(conv.weight.numpy()).max() <= np.sqrt(6 / (8 * 9 + 16 * 9))
+
+
+def test_he_normal_std():
+    tl.manual_seed(1)
+    w = nn.init.he_normal(nn.Parameter(np.zeros((256, 128, 3, 3), np.float32)))
+    np.testing.assert_allclose(w.numpy().std(), np.sqrt(2 / (128 * 9)), rtol=0.02)
+
+
+def test_state_dict_round_trip_and_errors(tmp_path):
+    a, b = small_cnn(), small_cnn()
+    b.load_state_dict(a.state_dict())
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        np.testing.assert_array_equal(va, vb, err_msg=k)
+    sd = dict(a.state_dict())
+    del sd["0.bias"]
+    sd["extra.weight"] = np.zeros(2)
+    sd["9.weight"] = np.zeros((3, 3))
+    with pytest.raises(ValueError) as err:
+        b.load_state_dict(sd)
+    message = str(err.value)
+    assert "0.bias" in message and "extra.weight" in message and "9.weight" in message
+    assert "(3, 3)" in message
+
+
+def test_train_eval_modes_switch_dropout_and_batch_norm():
+    model = small_cnn()
+    x = tl.Tensor(np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32))
+    model.eval()
+    assert not model[8].training and not model[1].training
+    np.testing.assert_array_equal(model(x).numpy(), model(x).numpy())
+    model.train()
+    assert model[8].training
+
+
+def test_batch_norm_running_statistics_unbiased():
+    bn = nn.BatchNorm2d(3, momentum=0.1)
+    x = np.random.default_rng(0).standard_normal((4, 3, 5, 5)) * 2 + 3
+    bn(tl.Tensor(x.astype(np.float32)))
+    mean = x.mean(axis=(0, 2, 3))
+    var = x.var(axis=(0, 2, 3), ddof=1)
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * mean, rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.numpy(), 0.9 + 0.1 * var, rtol=1e-5)
+    assert int(bn.num_batches_tracked.numpy()) == 1
+
+
+def test_model_gradcheck_float64():
+    tl.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(12, 3)).double()
+    x = np.random.default_rng(1).standard_normal((2, 2, 4, 4))
+    gradcheck(lambda t: model(t), x, rtol=1e-4, atol=1e-6)
+
+
+def test_layer_errors_name_the_problem():
+    with pytest.raises(ValueError, match="channels"):
+        nn.Conv2d(3, 4, 3)(tl.Tensor(np.zeros((1, 2, 5, 5), np.float32)))
+    with pytest.raises(ValueError, match="smaller than"):
+        nn.Conv2d(3, 4, 7)(tl.Tensor(np.zeros((1, 3, 5, 5), np.float32)))
+    with pytest.raises(ValueError, match="smaller than"):
+        nn.MaxPool2d(3)(tl.Tensor(np.zeros((1, 3, 2, 2), np.float32)))
+    with pytest.raises(ValueError, match="features"):
+        nn.Linear(5, 2)(tl.Tensor(np.zeros((1, 4), np.float32)))
+    with pytest.raises(ValueError, match="class"):
+        F.cross_entropy(tl.Tensor(np.zeros((2, 3))), np.array([0, 3]))
+
+
+def test_matches_pytorch_forward_and_backward():
+    torch = pytest.importorskip("torch")
+    tl.manual_seed(0)
+    model = small_cnn().double()
+    model[8].p = 0.0  # dropout is random; switch it off for the comparison
+    tmodel = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2), torch.nn.ZeroPad2d(1), torch.nn.Conv2d(4, 6, 3, stride=2),
+        torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Dropout(0.0),
+        torch.nn.Linear(24, 5)).double()
+    tmodel.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
+                            model.state_dict().items()})
+    x = np.random.default_rng(2).standard_normal((3, 3, 8, 8))
+    target = np.array([0, 4, 2])
+    weight = np.array([1.0, 2.0, 0.5, 1.0, 3.0])
+    loss = F.cross_entropy(model(tl.Tensor(x)), target, weight=weight)
+    loss.backward()
+    tloss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)),
+                                              torch.from_numpy(target),
+                                              weight=torch.from_numpy(weight))
+    tloss.backward()
+    np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-10)
+    tparams = dict(tmodel.named_parameters())
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tparams[name].grad.numpy(), rtol=1e-8,
+                                   atol=1e-12, err_msg=name)
+    tbuffers = dict(tmodel.named_buffers())
+    for name, value in model.state_dict().items():
+        if "running" in name:
+            np.testing.assert_allclose(value, tbuffers[name].numpy(), rtol=1e-10)
