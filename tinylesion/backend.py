@@ -125,6 +125,15 @@ def to_device(array, device):
     return array if isinstance(array, cp.ndarray) else cp.asarray(array)
 
 
+def scatter_add(target, index, values):
+    """target[index] += values with repeated indices accumulating (numpy.add.at)."""
+    if is_cupy_array(target):
+        import cupyx  # CuPy's add.at
+        cupyx.scatter_add(target, index, values)
+    else:
+        np.add.at(target, index, values)
+
+
 def to_numpy(array):
     """A NumPy copy (or view) of any backend array."""
     return _cupy.asnumpy(array) if is_cupy_array(array) else np.asarray(array)

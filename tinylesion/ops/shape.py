@@ -1,5 +1,5 @@
 """Reductions and shape ops: sum, mean, max, reshape, transpose, indexing, zero padding."""
-from ..backend import get_array_module
+from ..backend import get_array_module, scatter_add
 from ..tensor import Function
 from ._util import expand_reduced, normalize_axis
 
@@ -82,13 +82,8 @@ class GetItem(Function):
         return x[index]
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        gx = xp.zeros(self.x_shape, dtype=gy.dtype)
-        if xp.__name__ == "numpy":
-            xp.add.at(gx, self.index, gy)
-        else:  # cupyx.scatter_add is CuPy's add.at
-            import cupyx
-            cupyx.scatter_add(gx, self.index, gy)
+        gx = get_array_module(gy).zeros(self.x_shape, dtype=gy.dtype)
+        scatter_add(gx, self.index, gy)
         return gx
 
 
