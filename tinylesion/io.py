@@ -1,0 +1,209 @@
+"""tl.save / tl.load: nested dicts of arrays and JSON values in one .npz file, never pickled.
+
+Layout of the file (a zip archive that numpy.load reads, as written by numpy.savez):
+- each array is an entry named by the "/"-joined keys leading to it ("model/0.weight");
+- each other value (number, str, bool, None, list, tuple) is an entry holding its JSON text
+  as a 0-d unicode array ("epoch" → '3');
+- the entry "__tinylesion__" holds JSON describing the tree (key order, integer keys, empty
+  dicts, which entries are JSON), so that load() rebuilds exactly what save() was given,
+  except that tuples come back as lists and arrays come back as NumPy arrays.
+"""
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from . import backend
+
+MANIFEST = "__tinylesion__"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable tinylesion checkpoint, or a value that cannot be saved."""
+
+
+def _as_array(value):
+    """The NumPy array behind an ndarray, a CuPy array or a Tensor; None for other values."""
+    if isinstance(value, np.ndarray) or backend.is_cupy_array(value):
+        return backend.to_numpy(value)
+    data = getattr(value, "data", None)
+    if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
+        return backend.to_numpy(data)
+    return None
+
+
+def _json_default(value):
+    """Let json.dumps write NumPy scalars; refuse everything else by name."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"a {type(value).__name__} inside a list cannot be stored as JSON")
+
+
+def _pack(node, keys, entries):
+    """Flatten `node` into `entries` (name → array) and return its description for the
+    manifest: {"dict": [[key, child], ...]}, {"array": name} or {"json": name}."""
+    where = "/".join(map(str, keys)) or "<top level>"
+    if isinstance(node, dict):
+        children = []
+        for key, value in node.items():
+            if isinstance(key, bool) or not isinstance(key, (str, int, np.integer)):
+                raise CheckpointError(f"cannot save key {key!r} under '{where}': keys must be "
+                                      f"str or int, not {type(key).__name__}")
+            key = key if isinstance(key, str) else int(key)
+            children.append([key, _pack(value, keys + (key,), entries)])
+        return {"dict": children}
+    name = "/".join(map(str, keys))
+    if name in entries or name == MANIFEST:
+        raise CheckpointError(f"cannot save: two values (or the reserved name '{MANIFEST}') "
+                              f"flatten to the same entry '{name}'; rename a key")
+    array = _as_array(node)
+    if array is not None:
+        if array.dtype.hasobject:
+            raise CheckpointError(f"cannot save '{where}': an array of Python objects "
+                                  "would need pickle; convert it to a numeric array")
+        entries[name] = array
+        return {"array": name}
+    if isinstance(node, np.generic):
+        node = node.item()
+    try:
+        text = json.dumps(node, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"cannot save '{where}': a {type(node).__name__} is neither an "
+                              f"array nor a JSON value ({exc})") from None
+    entries[name] = np.array(text)
+    return {"json": name}
+
+
+def _final_path(path):
+    """The path save() writes: `path`, with ".npz" appended when it does not end so."""
+    path = os.fspath(path)
+    return path if path.endswith(".npz") else path + ".npz"
+
+
+def save(state, path):
+    """Write a dict (of arrays, Tensors, nested dicts and JSON values) to `path` atomically.
+
+    ".npz" is appended to `path` when missing (as numpy.savez does); the path written is
+    returned. The file appears whole or not at all: it is written to a temporary file in the
+    same folder, then renamed over `path`, so a failure leaves an older file intact.
+    """
+    if not isinstance(state, dict):
+        raise CheckpointError(f"tl.save expects a dict (e.g. model.state_dict()), "
+                              f"not {type(state).__name__}")
+    path = _final_path(path)
+    entries = {}
+    tree = _pack(state, (), entries)
+    manifest = {"format": "tinylesion", "version": FORMAT_VERSION, "tree": tree}
+    entries[MANIFEST] = np.array(json.dumps(manifest))
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save {path}: folder {folder} does not exist")
+    tmp = _create_temp(folder, os.path.basename(path))
+    try:
+        with open(tmp, "wb") as f:
+            _write_npz(f, entries)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def _create_temp(folder, base):
+    """Create an empty, uniquely named file in `folder` (mode 0666 less the umask)."""
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{base}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise OSError(f"cannot create a temporary file in {folder}")
+
+
+def _write_npz(f, entries):
+    """What numpy.savez writes, entry by entry, with pickling forbidden.
+
+    (numpy.savez takes the names as keyword arguments, which would clash with its own
+    `file` and `allow_pickle` parameters.)
+    """
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, array in entries.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, np.asanyarray(array), allow_pickle=False)
+
+
+def load(path):
+    """Read a file written by tl.save: nested dicts of NumPy arrays and JSON values.
+
+    `path` may omit the ".npz" that save() appended. Nothing is ever unpickled: a file that
+    needs pickle, or was not written by tl.save, raises CheckpointError naming the path.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        if os.path.exists(_final_path(path)):
+            path = _final_path(path)
+        else:
+            raise FileNotFoundError(f"no checkpoint file at {path}")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as exc:  # pickles, truncated zips, text files: all "not a checkpoint"
+        raise CheckpointError(f"{path} is not a tinylesion checkpoint (.npz written by "
+                              f"tl.save): {type(exc).__name__}: {exc}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise CheckpointError(f"{path} holds a single NumPy array (.npy), not a tinylesion "
+                              "checkpoint (.npz written by tl.save)")
+    with archive:
+        if MANIFEST not in archive.files:
+            raise CheckpointError(f"{path} is a .npz file but not a tinylesion checkpoint "
+                                  f"(it has no '{MANIFEST}' entry); read it with numpy.load")
+        try:
+            manifest = json.loads(str(archive[MANIFEST][()]))
+            version = manifest["version"]
+            tree = manifest["tree"]
+        except Exception as exc:
+            raise CheckpointError(f"{path}: unreadable '{MANIFEST}' entry ({exc})") from None
+        if manifest.get("format") != "tinylesion" or not isinstance(version, int):
+            raise CheckpointError(f"{path}: '{MANIFEST}' does not describe a tinylesion file")
+        if version > FORMAT_VERSION:
+            raise CheckpointError(f"{path} was written in checkpoint format {version}; this "
+                                  f"tinylesion reads formats up to {FORMAT_VERSION}: upgrade it")
+        try:
+            return _unpack(tree, archive, path)
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:
+            if isinstance(exc, CheckpointError):
+                raise
+            raise CheckpointError(f"{path}: malformed '{MANIFEST}' entry ({exc})") from None
+
+
+def _unpack(node, archive, path):
+    """Rebuild the value a manifest node describes, reading its entries from `archive`."""
+    if "dict" in node:
+        return {key: _unpack(child, archive, path) for key, child in node["dict"]}
+    kind = "array" if "array" in node else "json"
+    name = node[kind]
+    if name not in archive.files:
+        raise CheckpointError(f"{path} is damaged: its manifest lists entry '{name}', "
+                              "which is missing")
+    try:
+        array = archive[name]
+    except ValueError as exc:  # an object array: numpy refuses it without allow_pickle
+        raise CheckpointError(f"{path}: entry '{name}' holds pickled Python objects, which "
+                              f"tinylesion never loads ({exc})") from None
+    except Exception as exc:
+        raise CheckpointError(f"{path}: entry '{name}' is unreadable "
+                              f"({type(exc).__name__}: {exc})") from None
+    if kind == "array":
+        return array
+    try:
+        return json.loads(str(array[()]))
+    except (ValueError, IndexError) as exc:
+        raise CheckpointError(f"{path}: entry '{name}' is not the JSON text it should "
+                              f"be ({exc})") from None
