@@ -1,0 +1,349 @@
+"""The training loop: fit with plateau LR, early stopping, atomic checkpoints and resume."""
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+from . import backend
+from .metrics import macro_f1
+from .nn import functional as F
+from .tensor import Tensor, no_grad
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1", "lr")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN or infinite); the message says where."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches: uint8 (B, 3, H, W) from the loader, to the device, normalised there
+# ---------------------------------------------------------------------------------------------
+
+def _normalize(images, mean, std, xp):
+    """float32 (x/255 − mean) / std on the array module of `images`."""
+    try:
+        from .data import normalize
+    except ImportError:
+        normalize = None
+    if normalize is not None:
+        return normalize(images, mean, std, xp=xp)
+    x = images.astype(np.float32) * np.float32(1.0 / 255.0)
+    shape = (1, -1, 1, 1)
+    return (x - xp.asarray(mean, dtype=np.float32).reshape(shape)) \
+        / xp.asarray(std, dtype=np.float32).reshape(shape)
+
+
+def prepare_batch(images, device, mean=None, std=None):
+    """A uint8 (B, 3, H, W) host batch as a normalised float32 Tensor on `device`."""
+    device = backend.as_device(device)
+    x = backend.to_device(np.ascontiguousarray(images), device)
+    mean = (0.0, 0.0, 0.0) if mean is None else mean
+    std = (1.0, 1.0, 1.0) if std is None else std
+    return Tensor(_normalize(x, mean, std, device.xp))
+
+
+def probabilities(logits, binary):
+    """Class scores from logits: sigmoid of the single unit (N,) when binary, else softmax."""
+    if binary:
+        return F.sigmoid(logits.reshape(-1))
+    return F.softmax(logits, axis=1)
+
+
+def _loss(model, logits, labels, class_weights):
+    """Class-weighted cross-entropy, or binary cross-entropy with pos_weight = w[1]/w[0]."""
+    if getattr(model, "binary", False):
+        target = labels.reshape(-1, 1).astype(logits.dtype)
+        pos_weight = None
+        if class_weights is not None:
+            w = backend.to_numpy(class_weights).astype(np.float64)
+            pos_weight = backend.to_device(np.asarray([w[1] / w[0]], np.float32),
+                                           backend.device_of(logits.data))
+        return F.binary_cross_entropy_with_logits(logits.reshape(-1, 1), target,
+                                                  pos_weight=pos_weight)
+    return F.cross_entropy(logits, labels, weight=class_weights)
+
+
+def _predicted(model, logits):
+    """Predicted class indices on the device."""
+    if getattr(model, "binary", False):
+        return (logits.data.reshape(-1) >= 0).astype(np.int64)
+    return logits.data.argmax(axis=1)
+
+
+def _progress(loader, desc, enabled):
+    """A tqdm bar over the loader (rate and ETA), or the loader itself when disabled."""
+    if not enabled or not sys.stderr.isatty():
+        return loader
+    from tqdm import tqdm
+    return tqdm(loader, desc=desc, total=len(loader), unit="batch", leave=False,
+                dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+def _run_eval(model, loader, device, mean, std, class_weights=None):
+    """(y_true, y_score, mean loss) over the loader, in eval mode and without a graph."""
+    device = backend.as_device(device)
+    was_training = model.training
+    model.eval()
+    y_true, y_score, total, n = [], [], 0.0, 0
+    binary = getattr(model, "binary", False)
+    try:
+        with no_grad():
+            for images, labels in loader:
+                x = prepare_batch(images, device, mean, std)
+                y = backend.to_device(np.asarray(labels, np.int64), device)
+                logits = model(x)
+                loss = _loss(model, logits, y, class_weights)
+                total += float(loss.item()) * len(labels)
+                n += len(labels)
+                y_true.append(np.asarray(labels, np.int64))
+                y_score.append(probabilities(logits, binary).numpy())
+    finally:
+        model.train(was_training)
+    if not y_true:
+        raise ValueError("evaluation loader yielded no batches (empty dataset?)")
+    return np.concatenate(y_true), np.concatenate(y_score), total / max(n, 1)
+
+
+def evaluate_model(model, loader, device="cpu", mean=None, std=None):
+    """(y_true, y_score) of the model over a loader: y_score is (N,) positive-class
+    probabilities for a binary model, else (N, K) softmax probabilities."""
+    y_true, y_score, _ = _run_eval(model, loader, device, mean, std)
+    return y_true, y_score
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: arrays in an .npz, everything else as one JSON document beside them
+# ---------------------------------------------------------------------------------------------
+
+def _split_arrays(obj, arrays, prefix):
+    """A JSON-able skeleton of obj, with each array replaced by {"__array__": key}."""
+    if isinstance(obj, Tensor):
+        obj = obj.data
+    if isinstance(obj, np.ndarray) or backend.is_cupy_array(obj):
+        key = f"a{len(arrays)}"
+        arrays[key] = backend.to_numpy(obj)
+        return {"__array__": key}
+    if isinstance(obj, dict):
+        return {"__dict__": [[_split_arrays(k, arrays, prefix), _split_arrays(v, arrays, prefix)]
+                             for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [_split_arrays(v, arrays, prefix) for v in obj],
+                "tuple": isinstance(obj, tuple)}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return {"__float__": repr(obj)}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store a {type(obj).__name__} in a checkpoint")
+
+
+def _join_arrays(obj, arrays):
+    """Inverse of _split_arrays."""
+    if isinstance(obj, dict):
+        if "__array__" in obj:
+            return arrays[obj["__array__"]]
+        if "__dict__" in obj:
+            return {_join_arrays(k, arrays): _join_arrays(v, arrays) for k, v in obj["__dict__"]}
+        if "__list__" in obj:
+            items = [_join_arrays(v, arrays) for v in obj["__list__"]]
+            return tuple(items) if obj["tuple"] else items
+        if "__float__" in obj:
+            return float(obj["__float__"])
+    return obj
+
+
+def save_checkpoint(state, path):
+    """Write a nested dict of arrays and plain values to `path` (.npz) atomically."""
+    from . import io
+    arrays = {}
+    skeleton = _split_arrays(state, arrays, "")
+    blob = np.frombuffer(json.dumps(skeleton).encode("utf-8"), dtype=np.uint8)
+    io.save({"arrays": arrays, "skeleton": blob}, path)
+
+
+def load_checkpoint(path):
+    """Read what save_checkpoint wrote."""
+    from . import io
+    raw = io.load(path)
+    skeleton = json.loads(bytes(np.asarray(raw["skeleton"], np.uint8)).decode("utf-8"))
+    return _join_arrays(skeleton, raw.get("arrays", {}))
+
+
+def _copy_state(model):
+    """A copy of the model's state_dict arrays (on their device)."""
+    return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+def _lr(optimizer):
+    groups = getattr(optimizer, "param_groups", None)
+    return float(groups[0]["lr"]) if groups else float(getattr(optimizer, "lr", float("nan")))
+
+
+def _set_epoch(loader, epoch):
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+
+
+# ---------------------------------------------------------------------------------------------
+# fit
+# ---------------------------------------------------------------------------------------------
+
+def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu",
+        class_weights=None, mean=None, std=None, scheduler=None, early_stopping=10,
+        checkpoint_path=None, resume=False, progress=True, log=print, on_epoch_end=None):
+    """Train `model` for `epochs` epochs and return its history (a dict of per-epoch lists).
+
+    Each batch is moved to `device` and normalised there with `mean`/`std` (per channel, in
+    [0, 1] scale). A binary model (`model.binary`) is trained with binary cross-entropy
+    (pos_weight = w[1]/w[0] from `class_weights`), others with class-weighted cross-entropy.
+    After each epoch: validation (val_loss, val_accuracy, val_macro_f1), `scheduler.step
+    (val_loss)`, early stopping on val_loss (patience `early_stopping`, None/0 for none; the
+    best weights are restored at the end), an atomic checkpoint at `checkpoint_path`, then
+    `on_epoch_end(epoch, history)`. With `resume=True` training continues from the
+    checkpoint and ends with the same weights as an uninterrupted run. A NaN or infinite loss
+    raises TrainingError naming the epoch and batch; the last checkpoint stays as it was.
+    """
+    device = backend.as_device(device)
+    if class_weights is not None:
+        class_weights = backend.to_device(np.asarray(backend.to_numpy(class_weights),
+                                                     np.float32), device)
+    history = {k: [] for k in HISTORY_KEYS}
+    best_score, best_state, wait, start = math.inf, None, 0, 0
+    patience = int(early_stopping) if early_stopping else 0
+    seed = getattr(train_loader, "seed", None)
+    if resume:
+        if checkpoint_path is None:
+            raise ValueError("resume=True needs a checkpoint_path")
+        ck = load_checkpoint(checkpoint_path)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(_to_device_tree(ck["optimizer"], device))
+        if scheduler is not None and ck.get("scheduler") is not None:
+            scheduler.load_state_dict(ck["scheduler"])
+        history = {k: list(ck["history"].get(k, [])) for k in HISTORY_KEYS}
+        best_score, wait, start = ck["best_score"], ck["wait"], ck["epoch"]
+        best_state = ({k: backend.to_device(v, device) for k, v in ck["best"].items()}
+                      if ck.get("best") is not None else None)
+        backend.set_rng_state(ck["rng"])
+        if ck.get("loader_seed") is not None and seed is not None and ck["loader_seed"] != seed:
+            log(f"warning: the checkpoint's loader seed {ck['loader_seed']} differs from this "
+                f"loader's {seed}: the resumed run will not repeat the original")
+        if ck.get("stopped"):
+            log(f"checkpoint {checkpoint_path}: training had already stopped early at epoch "
+                f"{start}")
+            start = epochs
+        else:
+            log(f"resuming from {checkpoint_path} after epoch {start}")
+
+    stopped = False
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        model.train()
+        _set_epoch(train_loader, epoch)
+        total, correct, n = 0.0, 0, 0
+        bar = _progress(train_loader, f"epoch {epoch + 1}/{epochs}", progress)
+        for b, (images, labels) in enumerate(bar):
+            x = prepare_batch(images, device, mean, std)
+            y = backend.to_device(np.asarray(labels, np.int64), device)
+            logits = model(x)
+            loss = _loss(model, logits, y, class_weights)
+            value = float(loss.item())
+            if not math.isfinite(value):
+                where = (f"; the last good checkpoint (after epoch {epoch}) is {checkpoint_path}"
+                         if checkpoint_path is not None and epoch > 0 else "")
+                raise TrainingError(f"the training loss became {value} at epoch {epoch + 1}, "
+                                    f"batch {b + 1} of {len(train_loader)}: training stopped "
+                                    f"(try a smaller --lr){where}")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += value * len(labels)
+            correct += int((_predicted(model, logits) == y).sum())
+            n += len(labels)
+            if bar is not train_loader:
+                bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{correct / n:.3f}")
+        if n == 0:
+            raise TrainingError(f"the training loader yielded no batches at epoch {epoch + 1}")
+        history["loss"].append(total / n)
+        history["accuracy"].append(correct / n)
+        history["lr"].append(_lr(optimizer))
+        if val_loader is not None:
+            y_true, y_score, val_loss = _run_eval(model, val_loader, device, mean, std,
+                                                  class_weights)
+            y_pred = (y_score >= 0.5).astype(np.int64) if y_score.ndim == 1 \
+                else y_score.argmax(axis=1)
+            history["val_loss"].append(val_loss)
+            history["val_accuracy"].append(float(np.mean(y_pred == y_true)))
+            history["val_macro_f1"].append(macro_f1(y_true, y_pred))
+            monitor = val_loss
+        else:
+            for k in ("val_loss", "val_accuracy", "val_macro_f1"):
+                history[k].append(None)
+            monitor = history["loss"][-1]
+        if scheduler is not None:
+            scheduler.step(monitor)
+        if monitor < best_score:
+            best_score, best_state, wait = monitor, _copy_state(model), 0
+        else:
+            wait += 1
+            stopped = bool(patience) and wait >= patience
+        log(_epoch_line(epoch, epochs, history, time.perf_counter() - t0))
+        if checkpoint_path is not None:
+            save_checkpoint({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "epoch": epoch + 1, "history": history, "best": best_state,
+                "best_score": best_score, "wait": wait, "stopped": stopped,
+                "rng": backend.get_rng_state(), "loader_seed": seed,
+            }, checkpoint_path)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+        if stopped:
+            log(f"early stopping: no val_loss improvement for {patience} epochs")
+            break
+    if best_state is not None and patience:
+        model.load_state_dict(best_state)
+        log(f"restored the weights of the best epoch (loss {best_score:.4f})")
+    return history
+
+
+def _to_device_tree(obj, device):
+    """Every array in a nested dict/list moved to `device`."""
+    if isinstance(obj, np.ndarray):
+        return backend.to_device(obj, device)
+    if isinstance(obj, dict):
+        return {k: _to_device_tree(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device_tree(v, device) for v in obj)
+    return obj
+
+
+def _epoch_line(epoch, epochs, history, seconds):
+    """One log line summarising an epoch."""
+    parts = [f"epoch {epoch + 1}/{epochs}", f"loss {history['loss'][-1]:.4f}",
+             f"acc {history['accuracy'][-1]:.3f}"]
+    if history["val_loss"][-1] is not None:
+        parts += [f"val_loss {history['val_loss'][-1]:.4f}",
+                  f"val_acc {history['val_accuracy'][-1]:.3f}",
+                  f"val_macro_f1 {history['val_macro_f1'][-1]:.3f}"]
+    parts += [f"lr {history['lr'][-1]:.2e}", f"{seconds:.1f}s"]
+    return "  ".join(parts)
+
+
+def write_history_csv(history, path):
+    """history as a CSV file: one row per epoch, one column per series."""
+    keys = [k for k in HISTORY_KEYS if k in history]
+    n = max((len(history[k]) for k in keys), default=0)
+    with open(path, "w") as f:
+        f.write("epoch," + ",".join(keys) + "\n")
+        for i in range(n):
+            row = [history[k][i] if i < len(history[k]) else None for k in keys]
+            f.write(f"{i + 1}," + ",".join("" if v is None else repr(float(v)) for v in row)
+                    + "\n")
