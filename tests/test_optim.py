@@ -1,0 +1,526 @@
+"""Optimizers and schedules: hand-computed updates, PyTorch parity, state_dict, errors."""
+import math
+
+import numpy as np
+import pytest
+
+import tinylesion as tl
+from tinylesion import optim
+from tinylesion.nn import Parameter
+
+SHAPES = [(3, 5), (7,), (2, 1, 3)]
+
+
+def make_params(dtype=np.float64, seed=0, shapes=SHAPES):
+    rng = np.random.default_rng(seed)
+    return [Parameter(rng.standard_normal(s).astype(dtype)) for s in shapes]
+
+
+def make_grads(n_steps, dtype=np.float64, seed=1, shapes=SHAPES):
+    rng = np.random.default_rng(seed)
+    return [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(n_steps)]
+
+
+def run(opt, params, grads):
+    """Give each step its gradients, then step."""
+    for step_grads in grads:
+        for p, g in zip(params, step_grads):
+            p.grad = tl.Tensor(g.copy())
+        opt.step()
+    return [p.data.copy() for p in params]
+
+
+# ---- hand-computed references, one scalar at a time, from the published formulas -----------
+def ref_sgd(x, gs, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    b = None
+    for g in gs:
+        g = g + weight_decay * x
+        if momentum:
+            b = g if b is None else momentum * b + (1 - dampening) * g
+            g = g + momentum * b if nesterov else b
+        x = x - lr * g
+    return x
+
+
+def ref_adam(x, gs, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    b1, b2 = betas
+    m = v = v_max = 0.0
+    for t, g in enumerate(gs, 1):
+        g = g + weight_decay * x
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        v_max = max(v_max, v)
+        v_hat = (v_max if amsgrad else v) / (1 - b2 ** t)
+        x = x - lr * (m / (1 - b1 ** t)) / (math.sqrt(v_hat) + eps)
+    return x
+
+
+def ref_nadam(x, gs, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+              momentum_decay=4e-3):
+    b1, b2 = betas
+    m = v = 0.0
+    prod = 1.0
+    for t, g in enumerate(gs, 1):
+        g = g + weight_decay * x
+        mu_t = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_n = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        prod *= mu_t
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat = mu_n * m / (1 - prod * mu_n) + (1 - mu_t) * g / (1 - prod)
+        x = x - lr * m_hat / (math.sqrt(v / (1 - b2 ** t)) + eps)
+    return x
+
+
+def ref_rmsprop(x, gs, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                centered=False):
+    v = g_avg = b = 0.0
+    for g in gs:
+        g = g + weight_decay * x
+        v = alpha * v + (1 - alpha) * g * g
+        v_tilde = v
+        if centered:
+            g_avg = alpha * g_avg + (1 - alpha) * g
+            v_tilde = v - g_avg * g_avg
+        if momentum > 0:
+            b = momentum * b + g / (math.sqrt(v_tilde) + eps)
+            x = x - lr * b
+        else:
+            x = x - lr * g / (math.sqrt(v_tilde) + eps)
+    return x
+
+
+HAND_CASES = [
+    (optim.SGD, ref_sgd, dict(lr=0.1)),
+    (optim.SGD, ref_sgd, dict(lr=0.1, momentum=0.9, dampening=0.3, weight_decay=0.01)),
+    (optim.SGD, ref_sgd, dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.1)),
+    (optim.Adam, ref_adam, dict()),
+    (optim.Adam, ref_adam, dict(lr=0.01, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.05)),
+    (optim.Adam, ref_adam, dict(lr=0.01, amsgrad=True, weight_decay=0.01)),
+    (optim.NAdam, ref_nadam, dict()),
+    (optim.NAdam, ref_nadam, dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.1,
+                                  momentum_decay=0.01)),
+    (optim.RMSprop, ref_rmsprop, dict()),
+    (optim.RMSprop, ref_rmsprop, dict(lr=0.01, alpha=0.9, weight_decay=0.1, momentum=0.5)),
+    (optim.RMSprop, ref_rmsprop, dict(lr=0.01, centered=True, momentum=0.9)),
+]
+
+
+@pytest.mark.parametrize("cls, ref, kwargs", HAND_CASES,
+                         ids=[f"{c.__name__}-{i}" for i, (c, _, _) in enumerate(HAND_CASES)])
+def test_matches_hand_computed_updates(cls, ref, kwargs):
+    x0 = np.array([0.5, -1.5, 2.0, 0.0])
+    gs = np.array([[0.3, -0.2, 1.0, 0.5], [0.1, 0.4, -2.0, 0.5], [-0.7, 0.2, 0.3, 0.0],
+                   [0.5, -0.1, 0.05, -0.5]])
+    p = Parameter(x0.copy())
+    opt = cls([p], **kwargs)
+    (x,) = run(opt, [p], [[g] for g in gs])
+    expected = [ref(x0[i], gs[:, i], **kwargs) for i in range(len(x0))]
+    np.testing.assert_allclose(x, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_adam_first_step_moves_by_lr():
+    # NOTE: at step 1 the bias corrections make m̂ = g and v̂ = g², so x moves by lr·sign(g).
+    p = Parameter(np.array([1.0, 1.0, 1.0]))
+    p.grad = tl.Tensor(np.array([3.0, -1e-3, 250.0]))
+    optim.Adam([p], lr=0.1, eps=0.0).step()
+    np.testing.assert_allclose(p.data, [0.9, 1.1, 0.9], rtol=1e-14)
+
+
+def test_sgd_plain_step_by_hand_and_in_place():
+    p = Parameter(np.array([[1.0, 2.0]], dtype=np.float32))
+    data = p.data
+    p.grad = tl.Tensor(np.array([[0.5, -1.0]], dtype=np.float32))
+    grad_before = p.grad.data.copy()
+    optim.SGD([p], lr=0.1, weight_decay=0.5).step()
+    assert p.data is data and p.data.dtype == np.float32
+    np.testing.assert_allclose(p.data, [[1 - 0.1 * (0.5 + 0.5), 2 - 0.1 * (-1 + 1.0)]],
+                               rtol=1e-6)
+    np.testing.assert_array_equal(p.grad.data, grad_before)  # weight decay leaves .grad alone
+
+
+# ---- PyTorch parity -----------------------------------------------------------------------
+TORCH_CASES = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.2, weight_decay=1e-2)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-2)),
+    ("Adam", dict()),
+    ("Adam", dict(lr=0.01, betas=(0.5, 0.9), eps=1e-6, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("NAdam", dict()),
+    ("NAdam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, momentum_decay=0.01)),
+    ("RMSprop", dict()),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.1, momentum=0.5)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("RMSprop", dict(lr=0.01, centered=True, momentum=0.9)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name, kwargs", TORCH_CASES,
+                         ids=[f"{n}-{i}" for i, (n, _) in enumerate(TORCH_CASES)])
+def test_matches_torch(name, kwargs, dtype):
+    torch = pytest.importorskip("torch")
+    params = make_params(dtype)
+    grads = make_grads(6, dtype)
+    t_params = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
+    # Two groups, the second with its own learning rate, as param groups are used.
+    lr2 = kwargs.get("lr", 1e-3) * 0.5
+    opt = getattr(optim, name)([{"params": params[:2]}, {"params": params[2:], "lr": lr2}],
+                               **kwargs)
+    previous = torch.get_default_dtype()
+    # NOTE: NAdam keeps its momentum product in the default dtype; float64 runs set it too.
+    torch.set_default_dtype(torch.float64 if dtype == np.float64 else torch.float32)
+    try:
+        t_opt = getattr(torch.optim, name)(
+            [{"params": t_params[:2]}, {"params": t_params[2:], "lr": lr2}], **kwargs)
+        for step_grads in grads:
+            for tp, g in zip(t_params, step_grads):
+                tp.grad = torch.tensor(g.copy())
+            t_opt.step()
+    finally:
+        torch.set_default_dtype(previous)
+    ours = run(opt, params, grads)
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-6, atol=1e-6)
+    for x, tp in zip(ours, t_params):
+        assert x.dtype == dtype
+        np.testing.assert_allclose(x, tp.detach().numpy(), **tol)
+
+
+# ---- the fused Adam kernel and the array expression agree ------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_fused_equals_array_path(dtype):
+    if optim._fused_adam_kernel() is None:
+        pytest.skip("kernels.adam_step is not available")
+    kwargs = dict(lr=0.01, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.05)
+    grads = make_grads(5, dtype)
+    fused_params, plain_params = make_params(dtype), make_params(dtype)
+    fused = run(optim.Adam(fused_params, fused=True, **kwargs), fused_params, grads)
+    plain = run(optim.Adam(plain_params, fused=False, **kwargs), plain_params, grads)
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=1e-6, atol=1e-7)
+    for a, b in zip(fused, plain):
+        np.testing.assert_allclose(a, b, **tol)
+
+
+def test_adam_fused_true_without_kernel_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(optim, "_FUSED_ADAM", [None])
+    with pytest.raises(ValueError, match="fused=True"):
+        optim.Adam(make_params(), fused=True)
+
+
+# ---- gradients: None is skipped, zero_grad ---------------------------------------------------
+def test_params_without_gradient_are_skipped():
+    p, q = make_params(shapes=[(2,), (3,)])
+    q_before = q.data.copy()
+    opt = optim.Adam([p, q], lr=0.1)
+    p.grad = tl.Tensor(np.ones(2))
+    opt.step()
+    np.testing.assert_array_equal(q.data, q_before)
+    assert q not in opt.state and opt.state[p]["step"] == 1
+
+
+def test_zero_grad():
+    p, q = make_params(shapes=[(2,), (3,)])
+    opt = optim.SGD([p, q], lr=0.1)
+    p.grad = tl.Tensor(np.ones(2))
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad.data, [0.0, 0.0])
+    assert q.grad is None
+    opt.zero_grad()
+    assert p.grad is None
+
+
+def test_step_with_closure_returns_loss():
+    (p,) = make_params(shapes=[(2,)])
+
+    def closure():
+        p.grad = tl.Tensor(np.ones(2))
+        return 1.5
+
+    assert optim.SGD([p], lr=0.1).step(closure) == 1.5
+
+
+def test_real_backward_trains_a_linear_layer():
+    tl.manual_seed(0)
+    model = tl.nn.Linear(3, 1)
+    x = tl.Tensor(np.random.default_rng(0).standard_normal((16, 3)).astype(np.float32))
+    y = tl.Tensor(x.data @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 1e-3 * losses[0]
+
+
+# ---- bad arguments -------------------------------------------------------------------------
+@pytest.mark.parametrize("make, name", [
+    (lambda ps: optim.SGD(ps, lr=-0.1), "lr"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=-1), "momentum"),
+    (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=-1), "weight_decay"),
+    (lambda ps: optim.SGD(ps, lr=0.1, nesterov=True), "Nesterov"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Nesterov"),
+    (lambda ps: optim.Adam(ps, lr=-1e-3), "lr"),
+    (lambda ps: optim.Adam(ps, betas=(1.0, 0.999)), r"betas\[0\]"),
+    (lambda ps: optim.Adam(ps, betas=(0.9, -0.1)), r"betas\[1\]"),
+    (lambda ps: optim.Adam(ps, betas=0.9), "betas"),
+    (lambda ps: optim.Adam(ps, eps=-1.0), "eps"),
+    (lambda ps: optim.Adam(ps, weight_decay=-1.0), "weight_decay"),
+    (lambda ps: optim.NAdam(ps, betas=(0.9, 1.5)), r"betas\[1\]"),
+    (lambda ps: optim.NAdam(ps, momentum_decay=-1), "momentum_decay"),
+    (lambda ps: optim.RMSprop(ps, alpha=-0.5), "alpha"),
+    (lambda ps: optim.RMSprop(ps, lr=-0.5), "lr"),
+    (lambda ps: optim.SGD([{"params": ps[:1]}, {"params": ps[1:], "lr": -1}], lr=0.1), "lr"),
+    (lambda ps: optim.SGD([{"params": ps, "betas": (0.9, 0.9)}], lr=0.1), "betas"),
+    (lambda ps: optim.SGD([], lr=0.1), "empty parameter list"),
+    (lambda ps: optim.SGD([ps[0], ps[0]], lr=0.1), "twice"),
+    (lambda ps: optim.SGD([{"params": ps[:2]}, {"params": ps[1:]}], lr=0.1),
+     "more than one parameter group"),
+])
+def test_bad_hyper_parameters_raise_value_error_naming_them(make, name):
+    with pytest.raises(ValueError, match=name):
+        make(make_params())
+
+
+def test_bad_params_raise_type_error():
+    p = make_params()[0]
+    with pytest.raises(TypeError, match="iterable of Tensors"):
+        optim.SGD(p, lr=0.1)
+    with pytest.raises(TypeError, match="only optimize Tensors"):
+        optim.SGD([np.zeros(3)], lr=0.1)
+    with pytest.raises(TypeError, match="ordered"):
+        optim.SGD({p}, lr=0.1)
+
+
+def test_gradient_of_the_wrong_shape_is_named():
+    p, q = make_params(shapes=[(2,), (3,)])
+    q.grad = tl.Tensor(np.ones(4))
+    with pytest.raises(ValueError, match=r"parameter 1 has shape \(4,\)"):
+        optim.SGD([p, q], lr=0.1).step()
+
+
+# ---- state_dict ---------------------------------------------------------------------------
+RESUME_CASES = [
+    (optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True)),
+    (optim.Adam, dict(lr=0.01, weight_decay=0.1)),
+    (optim.Adam, dict(lr=0.01, amsgrad=True)),
+    (optim.NAdam, dict(lr=0.01)),
+    (optim.RMSprop, dict(lr=0.01, centered=True, momentum=0.5)),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs", RESUME_CASES,
+                         ids=[f"{c.__name__}-{i}" for i, (c, _) in enumerate(RESUME_CASES)])
+def test_state_dict_resumes_exactly(cls, kwargs):
+    grads = make_grads(6)
+    params = make_params()
+    opt = cls([{"params": params[:1], "lr": 0.2}, {"params": params[1:]}], **kwargs)
+    run(opt, params, grads[:3])
+    sd = opt.state_dict()
+    assert sorted(sd["state"]) == [0, 1, 2]
+    assert [g["params"] for g in sd["param_groups"]] == [[0], [1, 2]]
+    assert sd["param_groups"][0]["lr"] == 0.2
+
+    resumed = make_params(seed=5)
+    for p, q in zip(resumed, params):
+        p.data[...] = q.data
+    opt2 = cls([{"params": resumed[:1]}, {"params": resumed[1:]}], **kwargs)
+    opt2.load_state_dict(sd)
+    assert opt2.param_groups[0]["lr"] == 0.2
+    for p, p2 in zip(params, resumed):  # copies, not shared with the other optimizer
+        for name, value in opt2.state[p2].items():
+            if isinstance(value, np.ndarray):
+                assert value is not opt.state[p][name]
+    for a, b in zip(run(opt, params, grads[3:]), run(opt2, resumed, grads[3:])):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_load_state_dict_casts_to_the_parameter_dtype():
+    params32 = make_params(np.float32)
+    opt = optim.Adam(make_params(np.float64), lr=0.01)
+    run(opt, opt.param_groups[0]["params"], make_grads(1))
+    opt32 = optim.Adam(params32, lr=0.01)
+    opt32.load_state_dict(opt.state_dict())
+    assert all(s["exp_avg"].dtype == np.float32 for s in opt32.state.values())
+
+
+def test_load_state_dict_accepts_string_indices_and_list_betas():
+    params = make_params()
+    opt = optim.Adam(params, betas=(0.8, 0.9))
+    run(opt, params, make_grads(2))
+    sd = opt.state_dict()
+    sd = {"state": {str(k): v for k, v in sd["state"].items()},
+          "param_groups": [dict(g, betas=list(g["betas"])) for g in sd["param_groups"]]}
+    opt2 = optim.Adam(params)
+    opt2.load_state_dict(sd)
+    assert opt2.param_groups[0]["betas"] == (0.8, 0.9)
+    assert opt2.state[params[2]]["step"] == 2
+
+
+def _trained_adam_state():
+    params = make_params()
+    opt = optim.Adam([{"params": params[:2]}, {"params": params[2:]}], lr=0.01)
+    run(opt, params, make_grads(2))
+    return opt.state_dict()
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda sd: sd["param_groups"].pop(), "1 parameter groups, the optimizer has 2"),
+    (lambda sd: sd["param_groups"][0]["params"].pop(), "group 0 has 1 parameters"),
+    (lambda sd: sd["state"][1].update(exp_avg=np.zeros((7, 1))),
+     r"parameter 1: state 'exp_avg' has shape \(7, 1\), the parameter has shape \(7,\)"),
+    (lambda sd: sd["state"][0].pop("exp_avg_sq"), r"missing \['exp_avg_sq'\]"),
+    (lambda sd: sd["state"][0].update(momentum_buffer=np.zeros((3, 5))),
+     r"unexpected \['momentum_buffer'\]"),
+    (lambda sd: sd["state"].update({9: {}}), "state for parameter 9"),
+    (lambda sd: sd["param_groups"][1].pop("eps"), r"lacks hyper-parameters \['eps'\]"),
+    (lambda sd: sd["param_groups"][1].update(lr=-1.0), "lr"),
+    (lambda sd: sd.pop("state"), "'state' and 'param_groups'"),
+])
+def test_load_state_dict_errors_name_the_mismatch(corrupt, message):
+    sd = _trained_adam_state()
+    corrupt(sd)
+    params = make_params()
+    opt = optim.Adam([{"params": params[:2]}, {"params": params[2:]}], lr=0.5)
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(sd)
+    assert opt.param_groups[0]["lr"] == 0.5 and not opt.state  # nothing changed
+
+
+def test_loading_sgd_state_into_adam_is_refused():
+    params = make_params()
+    sgd = optim.SGD(params, lr=0.1, momentum=0.9)
+    run(sgd, params, make_grads(1))
+    with pytest.raises(ValueError, match="lacks hyper-parameters"):
+        optim.Adam(params).load_state_dict(sgd.state_dict())
+
+
+# ---- learning-rate schedules -------------------------------------------------------------
+def test_reduce_lr_on_plateau_by_hand():
+    opt = optim.SGD(make_params(), lr=1.0)
+    sched = optim.ReduceLROnPlateau(opt, patience=2, factor=0.5, cooldown=1, min_lr=0.2)
+    lrs = []
+    for metric in [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]:
+        sched.step(metric)
+        lrs.append(opt.param_groups[0]["lr"])
+    # epoch 1 sets best; 2, 3, 4 are bad → halve at 4; 5 is cooldown; 6, 7 bad but 8 improves;
+    # 9, 10, 11 bad → 0.25 at 11; cooldown 12; 13, 14 bad; min_lr floors later cuts at 0.2
+    assert lrs == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25]
+    assert sched.get_last_lr() == [0.25]
+
+
+def test_reduce_lr_on_plateau_respects_min_lr_and_eps():
+    opt = optim.SGD(make_params(), lr=1e-3)
+    sched = optim.ReduceLROnPlateau(opt, patience=0, factor=0.5, min_lr=4e-4)
+    for metric in [3.0, 3.0, 3.0, 3.0]:
+        sched.step(tl.Tensor(np.float64(metric)))
+    assert opt.param_groups[0]["lr"] == 4e-4
+    opt.param_groups[0]["lr"] = 1e-9
+    sched.step(3.0)
+    assert opt.param_groups[0]["lr"] == 1e-9  # a change below eps is skipped
+
+
+PLATEAU_CASES = [
+    dict(),
+    dict(mode="max", factor=0.5, patience=1, threshold=0.05),
+    dict(mode="min", threshold_mode="abs", threshold=0.1, patience=0, cooldown=2),
+    dict(mode="max", threshold_mode="abs", patience=2, min_lr=[1e-3, 1e-2], factor=0.3),
+]
+
+
+@pytest.mark.parametrize("kwargs", PLATEAU_CASES)
+def test_reduce_lr_on_plateau_matches_torch(kwargs):
+    torch = pytest.importorskip("torch")
+    metrics = np.random.default_rng(3).standard_normal(40).cumsum() * 0.1 + 5
+    metrics[10:25] = metrics[10]
+    params = make_params()
+    opt = optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.5}], lr=0.1)
+    t_opt = torch.optim.SGD([{"params": [torch.zeros(1)]},
+                             {"params": [torch.zeros(1)], "lr": 0.5}], lr=0.1)
+    sched = optim.ReduceLROnPlateau(opt, **kwargs)
+    t_sched = torch.optim.lr_scheduler.ReduceLROnPlateau(t_opt, **kwargs)
+    for metric in metrics:
+        sched.step(float(metric))
+        t_sched.step(float(metric))
+        assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in t_opt.param_groups]
+        assert sched.num_bad_epochs == t_sched.num_bad_epochs
+        assert sched.best == t_sched.best
+
+
+def test_reduce_lr_on_plateau_state_dict_round_trip():
+    metrics = [5, 4, 4, 4, 4, 3, 3, 3, 3, 3, 3, 2]
+    opt = optim.SGD(make_params(), lr=1.0)
+    sched = optim.ReduceLROnPlateau(opt, patience=1, cooldown=1)
+    for metric in metrics[:6]:
+        sched.step(metric)
+    sd = sched.state_dict()
+    opt2 = optim.SGD(make_params(), lr=1.0)
+    opt2.load_state_dict(opt.state_dict())
+    sched2 = optim.ReduceLROnPlateau(opt2)
+    sched2.load_state_dict(sd)
+    for metric in metrics[6:]:
+        sched.step(metric)
+        sched2.step(metric)
+        assert opt.param_groups[0]["lr"] == opt2.param_groups[0]["lr"]
+    assert sched.state_dict() == sched2.state_dict()
+    with pytest.raises(ValueError, match=r"missing entries \['best'\]"):
+        sched2.load_state_dict({k: v for k, v in sd.items() if k != "best"})
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda opt: optim.ReduceLROnPlateau(opt, factor=1.0), "factor"),
+    (lambda opt: optim.ReduceLROnPlateau(opt, mode="up"), "mode"),
+    (lambda opt: optim.ReduceLROnPlateau(opt, threshold_mode="pct"), "threshold_mode"),
+    (lambda opt: optim.ReduceLROnPlateau(opt, min_lr=[0.1, 0.2]), "expected 1 min_lrs"),
+    (lambda opt: optim.ReduceLROnPlateau(opt, patience=-1), "patience"),
+    (lambda opt: optim.StepLR(opt, step_size=0), "step_size"),
+    (lambda opt: optim.CosineAnnealingLR(opt, T_max=0), "T_max"),
+])
+def test_bad_schedule_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make(optim.SGD(make_params(), lr=0.1))
+    with pytest.raises(TypeError, match="not an Optimizer"):
+        optim.ReduceLROnPlateau(object())
+
+
+def test_step_lr_by_hand():
+    opt = optim.SGD(make_params(), lr=1.0)
+    sched = optim.StepLR(opt, step_size=2, gamma=0.5)
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(5):
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+
+
+def test_cosine_annealing_by_hand():
+    opt = optim.SGD(make_params(), lr=1.0)
+    sched = optim.CosineAnnealingLR(opt, T_max=4, eta_min=0.2)
+    lrs = []
+    for _ in range(4):
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    expected = [0.2 + 0.8 * (1 + math.cos(math.pi * t / 4)) / 2 for t in range(1, 5)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, kwargs", [("StepLR", dict(step_size=3, gamma=0.3)),
+                                          ("CosineAnnealingLR", dict(T_max=7, eta_min=1e-3))])
+def test_epoch_schedules_match_torch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    params = make_params()
+    opt = optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.5}], lr=0.1)
+    t_opt = torch.optim.SGD([{"params": [torch.zeros(1)]},
+                             {"params": [torch.zeros(1)], "lr": 0.5}], lr=0.1)
+    sched = getattr(optim, name)(opt, **kwargs)
+    t_sched = getattr(torch.optim.lr_scheduler, name)(t_opt, **kwargs)
+    for epoch in range(25):
+        np.testing.assert_allclose(sched.get_last_lr(), t_sched.get_last_lr(), rtol=1e-12)
+        t_opt.step()
+        sched.step()
+        t_sched.step()
+    state = sched.state_dict()
+    assert state["last_epoch"] == 25 and "optimizer" not in state
