@@ -2,7 +2,8 @@
 from . import backend
 from .backend import Device, DeviceError, get_array_module, manual_seed
 from .tensor import Tensor, is_grad_enabled, no_grad, tensor
-from . import nn
+from . import nn, optim
+from .io import load, save
 
 __version__ = "0.1.0"
 float32, float64, int64 = "float32", "float64", "int64"
