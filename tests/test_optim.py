@@ -6,6 +6,7 @@ import pytest
 
 import tinylesion as tl
 from tinylesion import optim
+from tinylesion.optim import algorithms
 from tinylesion.nn import Parameter
 
 SHAPES = [(3, 5), (7,), (2, 1, 3)]
@@ -190,7 +191,7 @@ def test_matches_torch(name, kwargs, dtype):
 # ---- the fused Adam kernel and the array expression agree ------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adam_fused_equals_array_path(dtype):
-    if optim._fused_adam_kernel() is None:
+    if algorithms._fused_adam_kernel() is None:
         pytest.skip("kernels.adam_step is not available")
     kwargs = dict(lr=0.01, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.05)
     grads = make_grads(5, dtype)
@@ -203,7 +204,7 @@ def test_adam_fused_equals_array_path(dtype):
 
 
 def test_adam_fused_true_without_kernel_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(optim, "_FUSED_ADAM", [None])
+    monkeypatch.setattr(algorithms, "_FUSED_ADAM", [None])
     with pytest.raises(ValueError, match="fused=True"):
         optim.Adam(make_params(), fused=True)
 

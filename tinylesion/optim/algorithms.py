@@ -1,0 +1,246 @@
+"""SGD, Adam, NAdam and RMSprop, computing their updates in the order PyTorch does."""
+import numpy as np
+
+from .. import backend
+from .optimizer import Optimizer, _check
+
+
+def _lerp_(a, b, weight):
+    """a ← a + weight·(b − a) in place, in the form torch.lerp_ uses for this weight."""
+    if abs(weight) < 0.5:
+        a += weight * (b - a)
+    else:
+        a[...] = b - (b - a) * (1 - weight)
+
+
+def _zeros(x):
+    """Zeros shaped and typed like x, on its device."""
+    return backend.get_array_module(x).zeros_like(x)
+
+
+_FUSED_ADAM = []  # [adam_step or None], filled on first use
+
+
+def _fused_adam_kernel():
+    """kernels.adam_step when that kernel family is present, else None."""
+    if not _FUSED_ADAM:
+        try:
+            import kernels
+            _FUSED_ADAM.append(getattr(kernels, "adam_step", None))
+        except ImportError:
+            _FUSED_ADAM.append(None)
+    return _FUSED_ADAM[0]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay."""
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False):
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        _check("lr", group["lr"], lambda v: v >= 0, "must be >= 0")
+        _check("momentum", group["momentum"], lambda v: v >= 0, "must be >= 0")
+        _check("weight_decay", group["weight_decay"], lambda v: v >= 0, "must be >= 0")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening "
+                             f"(nesterov=True, momentum={group['momentum']}, "
+                             f"dampening={group['dampening']})")
+
+    def _state_keys(self, group):
+        return {"momentum_buffer"} if group["momentum"] != 0 else set()
+
+    def _update(self, p, g, state, group):
+        x, lr, mu = p.data, group["lr"], group["momentum"]
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * x
+        if mu != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:  # NOTE: PyTorch starts the buffer at the first gradient, not at 0
+                buf = state["momentum_buffer"] = g.copy()
+            else:
+                buf *= mu
+                buf += (1 - group["dampening"]) * g
+            g = g + mu * buf if group["nesterov"] else buf
+        x -= lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with PyTorch's bias correction, L2 weight decay and AMSGrad.
+
+    fused=None uses the Numba kernel `kernels.adam_step` for NumPy float32/float64 arrays when
+    it is installed; fused=False always uses the array expression; fused=True requires the
+    kernel.
+    """
+
+    _tuple_keys = ("betas",)
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, fused=None):
+        if fused and _fused_adam_kernel() is None:
+            raise ValueError("Adam(fused=True) needs kernels.adam_step, which is not available")
+        self.fused = fused
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        _check_adam_family(group)
+
+    def _state_keys(self, group):
+        keys = {"step", "exp_avg", "exp_avg_sq"}
+        return keys | {"max_exp_avg_sq"} if group["amsgrad"] else keys
+
+    def _update(self, p, g, state, group):
+        x = p.data
+        if not state:
+            state.update(step=0, exp_avg=_zeros(x), exp_avg_sq=_zeros(x))
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = _zeros(x)
+        state["step"] += 1
+        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], \
+            group["weight_decay"]
+        kernel = _fused_adam_kernel() if self.fused is not False else None
+        if (kernel is not None and not group["amsgrad"] and isinstance(x, np.ndarray)
+                and x.dtype in (np.float32, np.float64) and g.dtype == x.dtype
+                and x.flags.c_contiguous and g.flags.c_contiguous):
+            kernel(x, g, m, v, lr, beta1, beta2, eps, wd, t)
+            return
+        _adam_xp(x, g, m, v, state.get("max_exp_avg_sq"), lr, beta1, beta2, eps, wd, t)
+
+
+def _adam_xp(x, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, step):
+    """One Adam step in array operations, in the order torch.optim.Adam computes it."""
+    xp = backend.get_array_module(x)
+    if weight_decay != 0:
+        g = g + weight_decay * x
+    _lerp_(m, g, 1 - beta1)
+    v *= beta2
+    v += (1 - beta2) * g * g
+    # NOTE: with m̂ = m/(1−β1ᵗ) and v̂ = v/(1−β2ᵗ), x −= lr·m̂/(√v̂ + eps) is written, as in
+    # PyTorch, as x −= (lr/(1−β1ᵗ))·m / (√v/√(1−β2ᵗ) + eps).
+    step_size = lr / (1 - beta1 ** step)
+    bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+    if v_max is not None:
+        xp.maximum(v_max, v, out=v_max)
+        v = v_max
+    denom = xp.sqrt(v) / bias_correction2_sqrt
+    denom += eps
+    x += (-step_size * m) / denom
+
+
+def _check_adam_family(group):
+    """Validate lr, eps, betas and weight_decay as torch.optim.Adam does."""
+    _check("lr", group["lr"], lambda v: v >= 0, "must be >= 0")
+    _check("eps", group["eps"], lambda v: v >= 0, "must be >= 0")
+    betas = group["betas"]
+    if len(betas) != 2:
+        raise ValueError(f"Invalid betas value: betas={betas!r} (must be two numbers)")
+    for i, beta in enumerate(betas):
+        _check(f"betas[{i}]", beta, lambda v: 0 <= v < 1, "must be in [0, 1)")
+    _check("weight_decay", group["weight_decay"], lambda v: v >= 0, "must be >= 0")
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum and PyTorch's momentum-decay schedule (Dozat, 2016)."""
+
+    _tuple_keys = ("betas",)
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 momentum_decay=4e-3):
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        momentum_decay=momentum_decay)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        _check_adam_family(group)
+        _check("momentum_decay", group["momentum_decay"], lambda v: v >= 0, "must be >= 0")
+
+    def _state_keys(self, group):
+        return {"step", "mu_product", "exp_avg", "exp_avg_sq"}
+
+    def _update(self, p, g, state, group):
+        x = p.data
+        xp = backend.get_array_module(x)
+        if not state:
+            state.update(step=0, mu_product=1.0, exp_avg=_zeros(x), exp_avg_sq=_zeros(x))
+        state["step"] += 1
+        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        bias_correction2 = 1 - beta2 ** t
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * x
+        # NOTE: μₜ = β1·(1 − ½·0.96^(t·ψ)) is the momentum at step t; the update mixes the
+        # gradient, weighted (1−μₜ)/(1−Πμ), with the next momentum μₜ₊₁/(1−Πμ·μₜ₊₁).
+        psi = group["momentum_decay"]
+        mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+        # NOTE: the product is rounded in the parameter's precision, as PyTorch keeps it in a
+        # scalar tensor of the default dtype.
+        scalar = np.float32 if x.dtype == np.float32 else np.float64
+        mu_product = float(scalar(state["mu_product"]) * scalar(mu))
+        state["mu_product"] = mu_product
+        _lerp_(m, g, 1 - beta1)
+        v *= beta2
+        v += (1 - beta2) * g * g
+        denom = xp.sqrt(v / bias_correction2)
+        denom += eps
+        x += (-lr * (1.0 - mu) / (1.0 - mu_product)) * g / denom
+        x += ((-lr * mu_next) / (1.0 - mu_product * mu_next)) * m / denom
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton) with PyTorch's options: momentum, centered, L2 weight decay."""
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False):
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                        momentum=momentum, centered=centered)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        _check("lr", group["lr"], lambda v: v >= 0, "must be >= 0")
+        _check("eps", group["eps"], lambda v: v >= 0, "must be >= 0")
+        _check("momentum", group["momentum"], lambda v: v >= 0, "must be >= 0")
+        _check("weight_decay", group["weight_decay"], lambda v: v >= 0, "must be >= 0")
+        _check("alpha", group["alpha"], lambda v: v >= 0, "must be >= 0")
+
+    def _state_keys(self, group):
+        keys = {"step", "square_avg"}
+        if group["momentum"] > 0:
+            keys.add("momentum_buffer")
+        if group["centered"]:
+            keys.add("grad_avg")
+        return keys
+
+    def _update(self, p, g, state, group):
+        x = p.data
+        xp = backend.get_array_module(x)
+        if not state:
+            state.update(step=0, square_avg=_zeros(x))
+            if group["momentum"] > 0:
+                state["momentum_buffer"] = _zeros(x)
+            if group["centered"]:
+                state["grad_avg"] = _zeros(x)
+        state["step"] += 1
+        lr, alpha, sq = group["lr"], group["alpha"], state["square_avg"]
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * x
+        sq *= alpha
+        sq += (1 - alpha) * g * g
+        if group["centered"]:  # NOTE: divide by the standard deviation, E[g²] − E[g]²
+            _lerp_(state["grad_avg"], g, 1 - alpha)
+            avg = xp.sqrt(sq - state["grad_avg"] * state["grad_avg"])
+        else:
+            avg = xp.sqrt(sq)
+        avg += group["eps"]
+        if group["momentum"] > 0:
+            buf = state["momentum_buffer"]
+            buf *= group["momentum"]
+            buf += g / avg
+            x -= lr * buf
+        else:
+            x += (-lr * g) / avg

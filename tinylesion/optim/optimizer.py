@@ -1,0 +1,225 @@
+"""The Optimizer base class: parameter groups, per-parameter state, zero_grad, state_dict."""
+import numbers
+
+import numpy as np
+
+from .. import backend
+
+
+def _is_tensor(x):
+    """True for a Tensor or Parameter (anything holding a backend array in `.data`)."""
+    data = getattr(x, "data", None)
+    return isinstance(data, np.ndarray) or backend.is_cupy_array(data)
+
+
+def _check(name, value, ok, rule):
+    """Raise ValueError naming the hyper-parameter unless it is a number with ok(value)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not ok(value):
+        raise ValueError(f"Invalid {name} value: {name}={value!r} ({rule})")
+
+
+def _as_tuple(value, name):
+    """A tuple hyper-parameter (betas) from a tuple or list, or a ValueError naming it."""
+    if not isinstance(value, (tuple, list)):
+        raise ValueError(f"Invalid {name} value: {name}={value!r} (must be a tuple)")
+    return tuple(value)
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, zero_grad and state_dict.
+
+    Subclasses define `_validate(group)`, `_state_keys(group)` and `_update(p, g, state,
+    group)`, which changes `p.data` in place from the gradient array `g`.
+    """
+
+    _tuple_keys = ()  # hyper-parameters that are tuples (JSON brings them back as lists)
+
+    def __init__(self, params, defaults):
+        if _is_tensor(params):
+            raise TypeError("params given to the optimizer should be an iterable of Tensors "
+                            f"or dicts, but got a single {type(params).__name__}")
+        if isinstance(params, (set, dict)):
+            raise TypeError("params given to the optimizer must be an ordered iterable "
+                            f"(list, generator), not a {type(params).__name__}")
+        self.defaults = dict(defaults)
+        self.state = {}          # parameter → dict of its state (arrays on its device)
+        self.param_groups = []
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list (params=[])")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group):
+        """Add a dict with "params" and optional hyper-parameters (defaults fill the rest)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"a parameter group must be a dict, not {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError("a parameter group needs a 'params' entry")
+        params = param_group["params"]
+        if _is_tensor(params):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("a parameter group's params must be ordered (a list), not a set")
+        params = list(params)
+        for p in params:
+            if not _is_tensor(p):
+                raise TypeError("optimizer can only optimize Tensors, but one of the params "
+                                f"is a {type(p).__name__}")
+        unknown = sorted(set(param_group) - set(self.defaults) - {"params", "initial_lr"})
+        if unknown:
+            raise ValueError(f"unknown hyper-parameters {unknown} for {type(self).__name__}; "
+                             f"it takes {sorted(self.defaults)}")
+        group = {"params": params}
+        for name, default in self.defaults.items():
+            group[name] = param_group.get(name, default)
+        for name in self._tuple_keys:
+            group[name] = _as_tuple(group[name], name)
+        if "initial_lr" in param_group:
+            group["initial_lr"] = param_group["initial_lr"]
+        self._validate(group)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        ids = [id(p) for p in params]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a parameter appears twice in the same parameter group")
+        if seen & set(ids):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none=True):
+        """Drop every parameter's gradient (or fill it with zeros when set_to_none=False)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    grad = p.grad.data if _is_tensor(p.grad) else p.grad
+                    grad[...] = 0
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; returns closure() when one is given."""
+        loss = closure() if closure is not None else None
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                index += 1
+                if p.grad is None:
+                    continue
+                g = p.grad.data if _is_tensor(p.grad) else p.grad
+                if g.shape != p.data.shape:
+                    raise ValueError(f"the gradient of parameter {index - 1} has shape "
+                                     f"{tuple(g.shape)}, the parameter {tuple(p.data.shape)}")
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = {}
+                self._update(p, g, state, group)
+        return loss
+
+    # ---- checkpoints --------------------------------------------------------------------
+    def state_dict(self):
+        """{"state": {index: {name: array or number}}, "param_groups": [{..., "params": [index]}]}.
+
+        Parameters are numbered in the order of the groups; the arrays are the optimizer's own
+        (not copies) and stay on the parameters' device, as in PyTorch.
+        """
+        index, groups = {}, []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if self.state.get(p):
+                    state[index[id(p)]] = dict(self.state[p])
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore a state_dict (e.g. from tl.load) so that training resumes exactly.
+
+        Everything is checked before anything changes: the number of groups and parameters,
+        each group's hyper-parameters, each state entry's name and shape. Arrays are copied
+        onto each parameter's device in its dtype.
+        """
+        where = "optimizer state_dict"
+        if not isinstance(state_dict, dict) or {"state", "param_groups"} - set(state_dict):
+            raise ValueError(f"{where} must be a dict with keys 'state' and 'param_groups'")
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"{where} has {len(saved_groups)} parameter groups, the optimizer "
+                             f"has {len(self.param_groups)}")
+        by_index, new_groups = {}, []
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            indices = list(saved.get("params", []))
+            if len(indices) != len(group["params"]):
+                raise ValueError(f"{where}: parameter group {i} has {len(indices)} parameters, "
+                                 f"the optimizer's has {len(group['params'])}")
+            missing = sorted(set(self.defaults) - set(saved))
+            if missing:
+                raise ValueError(f"{where}: parameter group {i} lacks hyper-parameters {missing}")
+            unknown = sorted(set(saved) - set(self.defaults) - {"params", "initial_lr"})
+            if unknown:
+                raise ValueError(f"{where}: parameter group {i} has unknown hyper-parameters "
+                                 f"{unknown} for {type(self).__name__}")
+            new = {k: v for k, v in saved.items() if k != "params"}
+            for name in self._tuple_keys:
+                new[name] = _as_tuple(new[name], name)
+            self._validate(new)
+            new["params"] = group["params"]
+            new_groups.append(new)
+            for k, p in zip(indices, group["params"]):
+                by_index[int(k)] = (p, new)
+        if len(by_index) != sum(len(g["params"]) for g in self.param_groups):
+            raise ValueError(f"{where}: parameter indices repeat across its parameter groups")
+        new_state = {}
+        for key, saved in state_dict["state"].items():
+            try:
+                k = int(key)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: state key {key!r} is not a parameter index") from None
+            if k not in by_index:
+                raise ValueError(f"{where}: state for parameter {k}, but the parameter groups "
+                                 f"list only indices {sorted(by_index)}")
+            p, group = by_index[k]
+            new_state[p] = self._load_param_state(saved, p, group, f"{where}: parameter {k}")
+        for group, new in zip(self.param_groups, new_groups):
+            group.clear()
+            group.update(new)
+        self.state = new_state
+
+    def _load_param_state(self, saved, p, group, where):
+        """Check one parameter's saved state and bring it to the parameter's device/dtype."""
+        if not saved:
+            return {}
+        expected = self._state_keys(group)
+        missing, unknown = sorted(expected - set(saved)), sorted(set(saved) - expected)
+        if missing or unknown:
+            raise ValueError(f"{where} has state entries {sorted(saved)}; {type(self).__name__} "
+                             f"with these hyper-parameters expects {sorted(expected)}"
+                             f" (missing {missing}, unexpected {unknown})")
+        state = {}
+        for name, value in saved.items():
+            if name == "step":
+                state[name] = int(value)
+            elif name == "mu_product":
+                state[name] = float(value)
+            else:
+                array = value.data if _is_tensor(value) else value
+                shape = tuple(getattr(array, "shape", ()))
+                if shape != tuple(p.data.shape):
+                    raise ValueError(f"{where}: state '{name}' has shape {shape}, the parameter "
+                                     f"has shape {tuple(p.data.shape)}")
+                array = backend.to_device(array, backend.device_of(p.data))
+                state[name] = array.astype(p.data.dtype)  # a copy the optimizer owns
+        return state
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in group.items() if k != "params"]
+        return "\n".join(lines + [")"])
