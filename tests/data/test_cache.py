@@ -169,3 +169,16 @@ def test_truncated_cache_file_is_rebuilt(files):
     assert not again.complete
     again.build()
     assert ds.calls == len(ds) and again.complete
+
+
+def test_loader_cache_dir_option(files):
+    root, cache_dir = files
+    ds = FileDataset(root, n=9)
+    loader = Loader(ds, batch_size=4, num_workers=2, cache_dir=cache_dir)
+    assert isinstance(loader.dataset, CachedDataset)
+    first = [x for x, _ in loader]
+    calls = ds.calls
+    second = [x for x, _ in loader]
+    assert calls == 9 and ds.calls == 9 and loader.dataset.complete
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)

@@ -190,10 +190,13 @@ class Loader:
     The epoch is the counter set by set_epoch, incremented after each pass begins.
     With skip_bad, samples whose load raises OSError are left out of their batch (which is then
     shorter) and counted in `skipped` (for the latest pass) with one warning per pass.
+    With cache_dir, the dataset is served through a CachedDataset there (filled on the first
+    pass, or by `loader.dataset.build()`), so later epochs do no JPEG work.
     """
 
     def __init__(self, dataset, batch_size=32, shuffle=False, num_workers=2, seed=0,
-                 drop_last=False, augment=None, sampler=None, prefetch=4, skip_bad=False):
+                 drop_last=False, augment=None, sampler=None, prefetch=4, skip_bad=False,
+                 cache_dir=None):
         for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
                                  ("prefetch", prefetch, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -204,6 +207,10 @@ class Loader:
         if augment is not None and not callable(augment):
             raise TypeError(f"Loader: augment must be callable (image, rng) -> image, "
                             f"got {type(augment).__name__}")
+        if cache_dir is not None:
+            from .cache import CachedDataset
+            dataset = dataset if isinstance(dataset, CachedDataset) else \
+                CachedDataset(dataset, cache_dir)
         width, height = dataset.image_size
         self.dataset = dataset
         self.batch_size = int(batch_size)
