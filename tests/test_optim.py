@@ -525,3 +525,37 @@ def test_epoch_schedules_match_torch(name, kwargs):
         t_sched.step()
     state = sched.state_dict()
     assert state["last_epoch"] == 25 and "optimizer" not in state
+
+
+def test_epoch_schedule_resumes_through_save_and_load(tmp_path):
+    params = make_params()
+    opt = optim.SGD(params, lr=1.0, momentum=0.9)
+    sched = optim.CosineAnnealingLR(opt, T_max=6, eta_min=0.1)
+    for _ in range(3):
+        sched.step()
+    tl.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, tmp_path / "c")
+    expected = []
+    for _ in range(5):
+        sched.step()
+        expected.append(opt.param_groups[0]["lr"])
+
+    checkpoint = tl.load(tmp_path / "c.npz")
+    opt2 = optim.SGD(make_params(), lr=1.0, momentum=0.9)
+    opt2.load_state_dict(checkpoint["optimizer"])
+    assert opt2.param_groups[0]["initial_lr"] == 1.0
+    sched2 = optim.CosineAnnealingLR(opt2, T_max=6, eta_min=0.1, last_epoch=2)
+    sched2.load_state_dict(checkpoint["scheduler"])
+    resumed = []
+    for _ in range(5):
+        sched2.step()
+        resumed.append(opt2.param_groups[0]["lr"])
+    assert resumed == expected
+
+
+def test_add_param_group_after_construction():
+    p, q = make_params(shapes=[(2,), (3,)])
+    opt = optim.Adam([p], lr=0.1)
+    opt.add_param_group({"params": q, "lr": 0.01})
+    assert opt.param_groups[1]["lr"] == 0.01 and opt.param_groups[1]["betas"] == (0.9, 0.999)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group({"params": [p]})
