@@ -49,20 +49,20 @@ def _bcast(a, x):
 # --------------------------------------------------------------------------------------------
 
 def batchnorm_forward_reference(x, gamma, beta, eps):
-    """Reference training-mode batch norm: (y, mean, biased var), statistics over all but C."""
+    """Reference training-mode batch norm: (y, mean, biased var), statistics over all but C.
+    Computed in float64 throughout and rounded once at the end."""
     xp = get_array_module(x)
     axes = _axes(x)
     x64 = x.astype(xp.float64)
     mean = x64.mean(axis=axes)
     var = ((x64 - _bcast(mean, x)) ** 2).mean(axis=axes)
-    mean, var = mean.astype(x.dtype), var.astype(x.dtype)
-    invstd = (1.0 / xp.sqrt(var.astype(xp.float64) + eps)).astype(x.dtype)
-    y = (x - _bcast(mean, x)) * _bcast(invstd, x)
+    invstd = 1.0 / xp.sqrt(var.astype(x.dtype).astype(xp.float64) + eps)
+    y = (x64 - _bcast(mean, x)) * _bcast(invstd, x)
     if gamma is not None:
-        y = y * _bcast(gamma.astype(x.dtype), x)
+        y = y * _bcast(gamma.astype(xp.float64), x)
     if beta is not None:
-        y = y + _bcast(beta.astype(x.dtype), x)
-    return y, mean, var
+        y = y + _bcast(beta.astype(xp.float64), x)
+    return y.astype(x.dtype), mean.astype(x.dtype), var.astype(x.dtype)
 
 
 def batchnorm_backward_reference(gy, x, gamma, mean, var, eps):
@@ -71,7 +71,10 @@ def batchnorm_backward_reference(gy, x, gamma, mean, var, eps):
     axes = _axes(x)
     M = x.size // x.shape[1]
     invstd = 1.0 / xp.sqrt(var.astype(xp.float64) + eps)
-    xhat = (x.astype(xp.float64) - _bcast(mean.astype(xp.float64), x)) * _bcast(invstd, x)
+    d = x.astype(xp.float64) - _bcast(mean.astype(xp.float64), x)
+    # NOTE: `mean` was rounded to x's dtype; the exact batch mean is mean + mean(d).
+    d -= _bcast(d.mean(axis=axes), x)
+    xhat = d * _bcast(invstd, x)
     gy64 = gy.astype(xp.float64)
     gbeta = gy64.sum(axis=axes)
     ggamma = (gy64 * xhat).sum(axis=axes)
@@ -133,56 +136,63 @@ def _combine_stats(pmean, pm2, L):
 
 
 @njit(parallel=True, cache=True)
-def _affine(x, shift, scale, beta):
-    """y = (x - shift[c]) * scale[c] + beta[c], in x's dtype."""
+def _affine(x, m_hi, m_lo, scale, beta):
+    """y = ((x - m_hi[c]) - m_lo[c]) * scale[c] + beta[c], in x's dtype."""
     N, C, L = x.shape
     y = np.empty_like(x)
     for t in prange(N * C):
         n = t // C
         c = t % C
-        m = shift[c]
+        mh = m_hi[c]
+        ml = m_lo[c]
         s = scale[c]
         b = beta[c]
         for i in range(L):
-            y[n, c, i] = (x[n, c, i] - m) * s + b
+            y[n, c, i] = ((x[n, c, i] - mh) - ml) * s + b
     return y
 
 
 @njit(parallel=True, cache=True)
 def _plane_grad_sums(gy, x, mean):
-    """Per (n, c) plane: sum(gy) and sum(gy * (x - mean)), float64."""
+    """Per (n, c) plane, float64: sum(gy), sum(gy * (x - mean)) and sum(x - mean)."""
     N, C, L = x.shape
     sg = np.empty((N, C), np.float64)
-    sgx = np.empty((N, C), np.float64)
+    sgd = np.empty((N, C), np.float64)
+    sd = np.empty((N, C), np.float64)
     for t in prange(N * C):
         n = t // C
         c = t % C
         m = mean[c]
         a = 0.0
         b = 0.0
+        e = 0.0
         for i in range(L):
             g = gy[n, c, i]
+            d = x[n, c, i] - m
             a += g
-            b += g * (x[n, c, i] - m)
+            b += g * d
+            e += d
         sg[n, c] = a
-        sgx[n, c] = b
-    return sg, sgx
+        sgd[n, c] = b
+        sd[n, c] = e
+    return sg, sgd, sd
 
 
 @njit(parallel=True, cache=True)
-def _grad_input(gy, x, mean, k, a, b):
-    """gx = k[c] * (gy - a[c] - (x - mean[c]) * b[c]), in x's dtype."""
+def _grad_input(gy, x, m_hi, m_lo, k, a, b):
+    """gx = k[c] * (gy - a[c] - ((x - m_hi[c]) - m_lo[c]) * b[c]), in x's dtype."""
     N, C, L = x.shape
     gx = np.empty_like(x)
     for t in prange(N * C):
         n = t // C
         c = t % C
-        m = mean[c]
+        mh = m_hi[c]
+        ml = m_lo[c]
         kc = k[c]
         ac = a[c]
         bc = b[c]
         for i in range(L):
-            gx[n, c, i] = kc * (gy[n, c, i] - ac - (x[n, c, i] - m) * bc)
+            gx[n, c, i] = kc * (gy[n, c, i] - ac - ((x[n, c, i] - mh) - ml) * bc)
     return gx
 
 
@@ -191,38 +201,54 @@ def _as3d(a):
     return np.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
 
 
+def _split(mean64, dtype, xp=np):
+    """mean64 as a pair (hi, lo) in `dtype` with hi + lo closer to mean64 than hi alone."""
+    # NOTE: x - hi is exact for x near hi (Sterbenz), so (x - hi) - lo keeps the deviations
+    # from the mean accurate even when the mean is large against the spread.
+    hi = mean64.astype(dtype)
+    return hi, (mean64 - hi.astype(xp.float64)).astype(dtype)
+
+
+def _backward_coefficients(gamma, var, eps, sg, sgd, sd, M, xp=np):
+    """Per-channel float64 (ggamma, gbeta, dmean, k, a, b) of the input gradient."""
+    # NOTE: sums are taken about the rounded mean m; the exact mean is m + dmean with
+    # dmean = sum(x - m) / M, and sum(gy * (x - mean)) = sum(gy * (x - m)) - dmean * sum(gy).
+    dmean = sd / M
+    invstd = 1.0 / xp.sqrt(var.astype(xp.float64) + eps)
+    ggamma = (sgd - dmean * sg) * invstd
+    g = xp.ones_like(invstd) if gamma is None else gamma.astype(xp.float64)
+    # NOTE: gx = gamma * invstd / M * (M * gy - gbeta - xhat * ggamma)
+    #          = k * (gy - a - (x - mean) * b), k = gamma * invstd, a = gbeta / M,
+    #            b = ggamma * invstd / M.
+    return ggamma, sg, dmean, g * invstd, sg / M, ggamma * invstd / M
+
+
 def batchnorm_forward_cpu(x, gamma, beta, eps):
     """Numba training-mode batch norm: one pass over memory for the statistics, one for y."""
     x3 = _as3d(x)
     N, C, L = x3.shape
     pmean, pm2 = _plane_stats(x3)
     mean64, m2 = _combine_stats(pmean, pm2, L)
-    var64 = m2 / (N * L)
-    mean, var = mean64.astype(x.dtype), var64.astype(x.dtype)
+    var = (m2 / (N * L)).astype(x.dtype)
     scale = 1.0 / np.sqrt(var.astype(np.float64) + eps)
     if gamma is not None:
-        scale = scale.astype(x.dtype) * gamma.astype(x.dtype)
+        scale = scale * gamma.astype(np.float64)
     beta = np.zeros(C, x.dtype) if beta is None else beta.astype(x.dtype)
-    y = _affine(x3, mean, scale.astype(x.dtype), beta)
-    return y.reshape(x.shape), mean, var
+    m_hi, m_lo = _split(mean64, x.dtype)
+    y = _affine(x3, m_hi, m_lo, scale.astype(x.dtype), beta)
+    return y.reshape(x.shape), m_hi, var
 
 
 def batchnorm_backward_cpu(gy, x, gamma, mean, var, eps):
     """Numba gradient of training-mode batch norm: one pass for the sums, one for gx."""
     x3, gy3 = _as3d(x), _as3d(gy)
     N, C, L = x3.shape
-    M = N * L
-    sg, sgx = _plane_grad_sums(gy3, x3, mean.astype(x.dtype))
-    gbeta, gxc = sg.sum(axis=0), sgx.sum(axis=0)
-    invstd = 1.0 / np.sqrt(var.astype(np.float64) + eps)
-    ggamma = gxc * invstd
-    g = np.ones(C) if gamma is None else gamma.astype(np.float64)
-    k = g * invstd
-    a = gbeta / M
-    b = ggamma * invstd / M
-    gx = _grad_input(gy3, x3, mean.astype(x.dtype), k.astype(x.dtype), a.astype(x.dtype),
-                     b.astype(x.dtype))
-    return gx.reshape(x.shape), ggamma.astype(x.dtype), gbeta.astype(x.dtype)
+    m_hi = mean.astype(x.dtype)
+    sg, sgd, sd = (s.sum(axis=0) for s in _plane_grad_sums(gy3, x3, m_hi))
+    ggamma, gbeta, dmean, k, a, b = _backward_coefficients(gamma, var, eps, sg, sgd, sd, N * L)
+    dt = x.dtype
+    gx = _grad_input(gy3, x3, m_hi, dmean.astype(dt), k.astype(dt), a.astype(dt), b.astype(dt))
+    return gx.reshape(x.shape), ggamma.astype(dt), gbeta.astype(dt)
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,21 +261,24 @@ def batchnorm_forward_gpu(x, gamma, beta, eps):
     xp = get_array_module(x)
     axes = _axes(x)
     f64 = xp.float64
-    mean64 = x.mean(axis=axes, dtype=f64)
-    d = x - _bcast(mean64.astype(x.dtype), x)
+    m_hi = x.mean(axis=axes, dtype=f64).astype(x.dtype)
+    d = x - _bcast(m_hi, x)
     dmean = d.mean(axis=axes, dtype=f64)
     # NOTE: corrected two-pass variance, mean(d²) - mean(d)², where d = x - rounded(mean):
     # the second term removes the error of having rounded the mean to x's dtype.
     var64 = (d * d).mean(axis=axes, dtype=f64) - dmean * dmean
-    mean, var = (mean64 + dmean).astype(x.dtype), xp.maximum(var64, 0).astype(x.dtype)
+    mean64 = m_hi.astype(f64) + dmean
+    m_hi, m_lo = _split(mean64, x.dtype, xp)
+    var = xp.maximum(var64, 0).astype(x.dtype)
     scale = 1.0 / xp.sqrt(var.astype(f64) + eps)
     if gamma is not None:
         scale = scale * gamma.astype(f64)
-    d -= _bcast(dmean.astype(x.dtype), x)
+    d = x - _bcast(m_hi, x)
+    d -= _bcast(m_lo, x)
     d *= _bcast(scale.astype(x.dtype), x)
     if beta is not None:
         d += _bcast(beta.astype(x.dtype), x)
-    return d, mean, var
+    return d, m_hi, var
 
 
 def batchnorm_backward_gpu(gy, x, gamma, mean, var, eps):
@@ -257,18 +286,19 @@ def batchnorm_backward_gpu(gy, x, gamma, mean, var, eps):
     xp = get_array_module(gy, x)
     axes = _axes(x)
     f64 = xp.float64
-    M = x.size // x.shape[1]
-    d = x - _bcast(mean.astype(x.dtype), x)
-    gbeta = gy.sum(axis=axes, dtype=f64)
-    invstd = 1.0 / xp.sqrt(var.astype(f64) + eps)
-    ggamma = (gy * d).sum(axis=axes, dtype=f64) * invstd
-    g = xp.ones_like(invstd) if gamma is None else gamma.astype(f64)
-    k, a, b = g * invstd, gbeta / M, ggamma * invstd / M
-    d *= _bcast(b.astype(x.dtype), x)
-    gx = gy - _bcast(a.astype(x.dtype), x)
+    dt = x.dtype
+    d = x - _bcast(mean.astype(dt), x)
+    sg = gy.sum(axis=axes, dtype=f64)
+    sgd = (gy * d).sum(axis=axes, dtype=f64)
+    sd = d.sum(axis=axes, dtype=f64)
+    ggamma, gbeta, dmean, k, a, b = _backward_coefficients(
+        gamma, var, eps, sg, sgd, sd, x.size // x.shape[1], xp)
+    d -= _bcast(dmean.astype(dt), x)
+    d *= _bcast(b.astype(dt), x)
+    gx = gy - _bcast(a.astype(dt), x)
     gx -= d
-    gx *= _bcast(k.astype(x.dtype), x)
-    return gx, ggamma.astype(x.dtype), gbeta.astype(x.dtype)
+    gx *= _bcast(k.astype(dt), x)
+    return gx, ggamma.astype(dt), gbeta.astype(dt)
 
 
 # --------------------------------------------------------------------------------------------

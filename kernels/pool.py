@@ -136,13 +136,16 @@ def maxpool2d_backward_cpu(gy, argmax, x_shape, kernel=None, stride=None):
 
 _THREADS = 256
 _gpu = {}
+cuda = None  # numba.cuda once a GPU kernel is needed (a module global: the simulator swaps it)
 
 
 def _gpu_kernels():
     """Compile the CUDA kernels on first use, so that the CPU path never imports numba.cuda."""
+    global cuda
     if _gpu:
         return _gpu
-    from numba import cuda
+    from numba import cuda as numba_cuda
+    cuda = numba_cuda
 
     @cuda.jit
     def forward(x, y, argmax, KH, KW, SH, SW):
@@ -207,7 +210,7 @@ def _gpu_kernels():
             cuda.atomic.add(gx, (p, a), gy[p, q])
 
     _gpu.update(forward=forward, backward_gather=backward_gather,
-                backward_scatter=backward_scatter, cuda=cuda)
+                backward_scatter=backward_scatter)
     return _gpu
 
 
@@ -217,7 +220,7 @@ def _launch(kernel, n, xp, *args):
     if xp is np:
         kernel[blocks, _THREADS](*args)
     else:
-        stream = _gpu["cuda"].external_stream(xp.cuda.get_current_stream().ptr)
+        stream = cuda.external_stream(xp.cuda.get_current_stream().ptr)
         kernel[blocks, _THREADS, stream](*args)
 
 
@@ -274,6 +277,7 @@ def maxpool2d_forward(x, kernel, stride=None, impl=None):
     h*W + w of each maximum inside its (n, c) plane (PyTorch's indices), the first maximum in
     row-major window order on ties. `stride` defaults to `kernel`.
     """
+    _geometry(x.shape, kernel, stride)
     if x.dtype not in (np.float32, np.float64):
         raise ValueError(f"maxpool2d_forward supports float32 and float64, got {x.dtype}")
     return _FORWARD[_pick(impl, x)](x, kernel, stride)

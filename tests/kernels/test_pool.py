@@ -1,0 +1,143 @@
+"""Max pooling kernels: the Numba CPU kernel against the reference, PyTorch, and gradients."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kernels.pool import maxpool2d_backward, maxpool2d_forward
+
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def rel_err(a, b):
+    """max |a - b| relative to max |b| (absolute when b is all zeros)."""
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+@st.composite
+def pool_cases(draw):
+    """Shapes, kernels and strides: batch 1, odd sizes, stride > kernel, non-square."""
+    KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    SH, SW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    H, W = KH + draw(st.integers(0, 8)), KW + draw(st.integers(0, 8))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    ties = draw(st.booleans())
+    seed = draw(st.integers(0, 2**31 - 1))
+    return (N, C, H, W), (KH, KW), (SH, SW), dtype, ties, seed
+
+
+def make_input(shape, dtype, ties, seed):
+    rng = np.random.default_rng(seed)
+    if ties:  # few distinct values: every window has ties
+        return rng.integers(0, 3, shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(pool_cases())
+def test_cpu_equals_reference(case):
+    shape, kernel, stride, dtype, ties, seed = case
+    x = make_input(shape, dtype, ties, seed)
+    y_ref, am_ref = maxpool2d_forward(x, kernel, stride, impl="reference")
+    y, am = maxpool2d_forward(x, kernel, stride, impl="cpu")
+    N, C, H, W = shape
+    assert y.shape == (N, C, (H - kernel[0]) // stride[0] + 1, (W - kernel[1]) // stride[1] + 1)
+    assert y.dtype == dtype and am.shape == y.shape
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(am, am_ref)
+    gy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
+    gx_ref = maxpool2d_backward(gy, am_ref, x.shape, kernel, stride, impl="reference")
+    gx = maxpool2d_backward(gy, am, x.shape, kernel, stride, impl="cpu")
+    assert gx.shape == x.shape and gx.dtype == dtype
+    assert rel_err(gx, gx_ref) < TOL[dtype]
+
+
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+def test_values_by_hand(impl):
+    x = np.arange(2 * 5, dtype=np.float64).reshape(1, 1, 2, 5)[:, :, ::-1].copy()
+    # x = [[5 6 7 8 9], [0 1 2 3 4]]; kernel 2, stride 3: windows cols 0-1 and 3-4
+    y, am = maxpool2d_forward(x, 2, 3, impl=impl)
+    np.testing.assert_array_equal(y, [[[[6, 9]]]])
+    np.testing.assert_array_equal(am, [[[[1, 4]]]])
+    # overlapping windows (kernel 2 stride 1) share a maximum: its gradient accumulates
+    x = np.array([[[[1.0, 5.0, 2.0]]]])
+    y, am = maxpool2d_forward(x, (1, 2), 1, impl=impl)
+    gx = maxpool2d_backward(np.array([[[[1.0, 10.0]]]]), am, x.shape, (1, 2), 1, impl=impl)
+    np.testing.assert_array_equal(gx, [[[[0.0, 11.0, 0.0]]]])
+
+
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+def test_first_maximum_wins_and_nan_propagates(impl):
+    x = np.array([[[[3.0, 3.0], [3.0, 1.0]]]])
+    y, am = maxpool2d_forward(x, 2, 2, impl=impl)
+    assert am.item() == 0
+    x = np.array([[[[1.0, np.nan], [np.nan, 2.0]]]])
+    y, am = maxpool2d_forward(x, 2, 2, impl=impl)
+    assert np.isnan(y.item()) and am.item() == 1
+
+
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+def test_gradient_finite_differences(impl):
+    rng = np.random.default_rng(0)
+    x = rng.permutation(60).reshape(1, 2, 5, 6).astype(np.float64)  # distinct values
+    kernel, stride = (3, 2), (2, 1)
+    y, am = maxpool2d_forward(x, kernel, stride, impl=impl)
+    gy = rng.standard_normal(y.shape)
+    gx = maxpool2d_backward(gy, am, x.shape, kernel, stride, impl=impl)
+    h = 1e-3  # values differ by >= 1: no argmax changes under the perturbation
+    num = np.empty_like(x)
+    for i in range(x.size):
+        xp_, xm = x.copy(), x.copy()
+        xp_.flat[i] += h
+        xm.flat[i] -= h
+        num.flat[i] = ((maxpool2d_forward(xp_, kernel, stride, impl=impl)[0]
+                        - maxpool2d_forward(xm, kernel, stride, impl=impl)[0]) * gy).sum() / (2 * h)
+    np.testing.assert_allclose(gx, num, rtol=1e-9, atol=1e-9)
+
+
+def test_noncontiguous_input():
+    x = np.random.default_rng(3).standard_normal((3, 2, 9, 7))
+    xt = x.transpose(1, 0, 2, 3)  # not C-contiguous
+    y, am = maxpool2d_forward(xt, 3, 2, impl="cpu")
+    y_ref, am_ref = maxpool2d_forward(np.ascontiguousarray(xt), 3, 2, impl="reference")
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(am, am_ref)
+
+
+def test_bad_arguments():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="larger than"):
+        maxpool2d_forward(x, 5, 1)
+    with pytest.raises(ValueError, match="kernel"):
+        maxpool2d_forward(x, (2, 2, 2), 1)
+    with pytest.raises(ValueError, match="positive"):
+        maxpool2d_forward(x, 2, 0)
+    with pytest.raises(ValueError, match="NCHW"):
+        maxpool2d_forward(x[0], 2, 2)
+    with pytest.raises(ValueError, match="float32"):
+        maxpool2d_forward(x.astype(np.int64), 2, 2)
+    with pytest.raises(ValueError, match="impl"):
+        maxpool2d_forward(x, 2, 2, impl="fast")
+    y, am = maxpool2d_forward(x, 2, 2)
+    with pytest.raises(ValueError, match="argmax entries outside"):
+        maxpool2d_backward(y, am + 100, x.shape, 2, 2, impl="cpu")
+    with pytest.raises(ValueError, match="same"):
+        maxpool2d_backward(y[:, :, :1], am, x.shape, 2, 2)
+
+
+@settings(max_examples=25, deadline=None)
+@given(pool_cases())
+def test_against_torch(case):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    shape, kernel, stride, dtype, ties, seed = case
+    x = make_input(shape, dtype, ties, seed)
+    y, am = maxpool2d_forward(x, kernel, stride)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    yt, it = F.max_pool2d(xt, kernel, stride, return_indices=True)
+    np.testing.assert_array_equal(y, yt.detach().numpy())
+    np.testing.assert_array_equal(am, it.numpy())  # same indices, ties included
+    gy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
+    yt.backward(torch.from_numpy(gy))
+    gx = maxpool2d_backward(gy, am, x.shape, kernel, stride)
+    assert rel_err(gx, xt.grad.numpy()) < TOL[dtype]
