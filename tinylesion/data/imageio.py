@@ -1,0 +1,183 @@
+"""Reading one image file into a uint8 RGB array of a given size: the loader's hot path."""
+import os
+import struct
+
+import numpy as np
+from PIL import Image
+
+PREPROCESS = ("resize", "half_crop224")
+CROP = 224                   # the side of the "half_crop224" centre crop
+
+_ORIENTATION = 0x0112        # the EXIF tag
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+class ImageReadError(OSError):
+    """An image file that is missing, truncated, or cannot be decoded; the message names it."""
+
+
+def check_size(size, name="image_size"):
+    """Return size as a (width, height) tuple of positive ints, or raise a ValueError."""
+    try:
+        w, h = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (width, height), got {size!r}") from None
+    if w <= 0 or h <= 0 or (w, h) != tuple(size):
+        raise ValueError(f"{name} must be two positive integers (width, height), got {size!r}")
+    return w, h
+
+
+def check_preprocess(preprocess):
+    """Raise a ValueError unless preprocess is one of PREPROCESS."""
+    if preprocess not in PREPROCESS:
+        raise ValueError(f"preprocess must be one of {', '.join(PREPROCESS)}; got {preprocess!r}")
+    return preprocess
+
+
+def _orientation(im):
+    """The EXIF orientation (1 to 8) of an opened image, 1 when absent or unreadable."""
+    try:
+        value = im.getexif().get(_ORIENTATION, 1)
+    except Exception:  # a damaged EXIF block should not make the pixels unreadable
+        return 1
+    return value if value in _TRANSPOSE else 1
+
+
+def _half_geometry(width, height):
+    """For "half_crop224": the size of the halved image and the crop box inside it.
+
+    The image is halved; if a side of the half is then shorter than 224 it is scaled up so that
+    its short side is 224; a 224 x 224 square is cut from its centre.
+    """
+    hw, hh = width / 2.0, height / 2.0
+    grow = max(1.0, CROP / min(hw, hh))
+    hw, hh = max(CROP, round(hw * grow)), max(CROP, round(hh * grow))
+    left, top = (hw - CROP) // 2, (hh - CROP) // 2
+    return (hw, hh), (left, top, left + CROP, top + CROP)
+
+
+def _to_rgb(im):
+    """Convert an image in any Pillow mode to 8-bit RGB.
+
+    NOTE: transparent pixels are composited over black (the colour a premultiplied image
+    has there, and the colour of a dermatoscope's vignette): out = rgb * alpha / 255.
+    16-bit images ("I;16*", and "I", which Pillow uses for 16-bit greyscale) are scaled from
+    [0, 65535] to [0, 255] with rounding (not clipped at 255); "F" is read as [0, 1].
+    """
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode == "P":
+        has_alpha = "transparency" in im.info or im.palette.mode == "RGBA"
+        return _to_rgb(im.convert("RGBA" if has_alpha else "RGB"))
+    if mode in _ALPHA_MODES:
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.uint16)
+        rgb = (rgba[..., :3] * rgba[..., 3:] + 127) // 255
+        return Image.fromarray(rgb.astype(np.uint8), "RGB")
+    if mode.startswith("I;16") or mode == "I":
+        x = np.asarray(im).astype(np.int64)
+        x = (np.clip(x, 0, 65535) * 255 + 32767) // 65535
+        return Image.fromarray(x.astype(np.uint8), "L").convert("RGB")
+    if mode == "F":
+        x = np.asarray(im, dtype=np.float64)
+        x = np.rint(np.clip(np.nan_to_num(x), 0.0, 1.0) * 255.0)
+        return Image.fromarray(x.astype(np.uint8), "L").convert("RGB")
+    # L, 1, CMYK, YCbCr, HSV, LAB: Pillow's own conversions
+    return im.convert("RGB")
+
+
+def read_rgb(path, size, preprocess="resize", draft=True):
+    """Read an image file as a uint8 array (height, width, 3) of size (width, height).
+
+    preprocess "resize" scales the whole image to size; "half_crop224" halves the image, cuts the
+    224 x 224 centre, then scales that to size. With draft, a JPEG is decoded by libjpeg straight
+    at 1/2, 1/4 or 1/8 scale when the result is still at least as large as what is needed.
+    Raises ImageReadError naming the path when the file is missing, truncated or unreadable.
+    """
+    try:
+        with Image.open(path) as im:
+            return _read(im, size, preprocess, draft)
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError(f"image file not found: {os.fspath(path)}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error,
+            Image.DecompressionBombError) as exc:  # what Pillow's decoders raise on bad data
+        raise ImageReadError(f"cannot read image {os.fspath(path)}: {exc}") from exc
+
+
+def _read(im, size, preprocess, draft):
+    """read_rgb on an opened image."""
+    width, height = size
+    is_jpeg = im.format == "JPEG"
+    orientation = _orientation(im) if is_jpeg else 1
+    if draft and is_jpeg:
+        # the upright size of the file, and the smallest upright size that is needed of it
+        ow, oh = im.size if orientation < 5 else im.size[::-1]
+        if preprocess == "resize":
+            need = (width, height)
+        else:
+            (hw, hh), _ = _half_geometry(ow, oh)
+            # scale "half" so that its crop still has at least the pixels of the output
+            grow = max(1.0, width / CROP, height / CROP)
+            need = (int(hw * grow), int(hh * grow))
+        need = need if orientation < 5 else need[::-1]
+        if need[0] * 2 <= im.size[0] and need[1] * 2 <= im.size[1]:
+            im.draft("RGB", need)
+        full = (ow, oh)        # sizes below are in the coordinates of the upright file
+    im.load()
+    if not is_jpeg:
+        orientation = _orientation(im)
+    if orientation != 1:
+        im = im.transpose(_TRANSPOSE[orientation])
+    if not (draft and is_jpeg):
+        full = im.size
+    im = _to_rgb(im)
+    if preprocess == "resize":
+        if im.size != (width, height):
+            im = im.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    else:
+        (hw, hh), (left, top, right, bottom) = _half_geometry(*full)
+        # the crop box in the decoded image's pixels (a draft image is smaller than the file)
+        sx, sy = im.size[0] / hw, im.size[1] / hh
+        box = (left * sx, top * sy, right * sx, bottom * sy)
+        im = im.resize((width, height), Image.Resampling.BILINEAR, box=box)
+    x = np.asarray(im)
+    if x.shape != (height, width, 3):  # pragma: no cover - Pillow guarantees this
+        raise ImageReadError(f"unexpected decoded shape {x.shape}")
+    return x
+
+
+def verify_image(path):
+    """Cheap check that a file is a readable image: header verify, and JPEG end marker.
+
+    Returns None when the file looks good, else a short reason. A file damaged in the middle of
+    its compressed data passes; read_rgb still raises ImageReadError on it.
+    """
+    try:
+        with Image.open(path) as im:
+            fmt = im.format
+            im.verify()
+    except FileNotFoundError:
+        return "file not found"
+    except Exception as exc:  # verify raises many exception types on damaged files
+        return f"{type(exc).__name__}: {exc}"
+    if fmt == "JPEG":
+        # NOTE: inside JPEG entropy-coded data a 0xFF byte is always followed by 0x00 or a
+        # restart marker, so FF D9 near the end of the file is the end-of-image marker.
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            if b"\xff\xd9" not in f.read():
+                return "JPEG data is truncated (no end-of-image marker)"
+    return None
+

@@ -1,0 +1,412 @@
+"""A synthetic skin-lesion dataset in the real HAM10000 (or DermMel) layout, made on demand."""
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .imageio import check_size
+
+VERSION = 1        # bump when the images change, so that cached folders are made again
+CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
+REAL_COUNTS = (327, 514, 1099, 115, 1113, 6705, 142)   # HAM10000: 10,015 images
+LAYOUTS = ("ham10000", "dermmel")
+DERMMEL_SPLITS = (("train_sep", 0.6), ("valid", 0.2), ("test", 0.2))
+FIRST_IMAGE, FIRST_LESION = 24306, 0                     # ISIC_0024306 is HAM10000's first
+LOCALIZATIONS = ("back", "lower extremity", "trunk", "upper extremity", "abdomen", "face",
+                 "chest", "foot", "unknown", "neck", "scalp", "hand", "ear", "genital", "acral")
+LOCALIZATION_P = np.array([2192, 2077, 1404, 1118, 1022, 745, 407, 319, 234, 168, 128, 90, 56,
+                           48, 7], float)
+DX_TYPES = ("histo", "follow_up", "consensus", "confocal")
+
+# Per class: the look of its lesions. Every number is the centre of a random draw, so the
+# classes overlap: radius (of the image's short half-side), shape irregularity, border
+# softness, base and second colour (RGB in [0, 1]), how much of the second colour, then the
+# probability of each pattern: network, dots/globules, vessels, scales, white centre, streaks,
+# stripes (cerebriform).
+STYLE = {
+    #        radius irreg soft  base colour          second colour       mix
+    "akiec": (0.42, 0.13, 0.16, (0.78, 0.50, 0.45), (0.90, 0.84, 0.78), 0.25,
+              (0.05, 0.15, 0.35, 0.70, 0.05, 0.02, 0.10)),
+    "bcc": (0.42, 0.11, 0.09, (0.76, 0.55, 0.53), (0.45, 0.50, 0.60), 0.25,
+            (0.05, 0.50, 0.70, 0.10, 0.05, 0.03, 0.05)),
+    "bkl": (0.48, 0.11, 0.04, (0.64, 0.49, 0.37), (0.42, 0.30, 0.22), 0.30,
+            (0.10, 0.15, 0.03, 0.40, 0.05, 0.03, 0.55)),
+    "df": (0.30, 0.05, 0.12, (0.62, 0.45, 0.36), (0.92, 0.88, 0.84), 0.10,
+           (0.35, 0.10, 0.05, 0.05, 0.75, 0.02, 0.05)),
+    "mel": (0.55, 0.17, 0.06, (0.36, 0.23, 0.18), (0.40, 0.45, 0.56), 0.50,
+            (0.40, 0.50, 0.05, 0.05, 0.20, 0.40, 0.05)),
+    "nv": (0.44, 0.05, 0.06, (0.52, 0.35, 0.25), (0.36, 0.24, 0.17), 0.15,
+           (0.60, 0.30, 0.03, 0.03, 0.03, 0.05, 0.05)),
+    "vasc": (0.30, 0.06, 0.03, (0.62, 0.26, 0.32), (0.36, 0.12, 0.25), 0.35,
+             (0.03, 0.90, 0.10, 0.03, 0.03, 0.02, 0.03)),
+}
+AGE_MEAN = {"akiec": 67, "bcc": 66, "bkl": 60, "df": 50, "mel": 62, "nv": 45, "vasc": 50}
+DX_TYPE_P = {"akiec": (1, 0, 0, 0), "bcc": (1, 0, 0, 0), "bkl": (0.5, 0, 0.3, 0.2),
+             "df": (0.5, 0, 0.5, 0), "mel": (1, 0, 0, 0), "nv": (0.3, 0.55, 0.1, 0.05),
+             "vasc": (0.5, 0, 0.5, 0)}
+SKIN = np.array([0.87, 0.68, 0.58])
+LESION_SIZES, LESION_SIZE_P = (1, 2, 3, 4, 5), (0.74, 0.16, 0.06, 0.03, 0.01)
+
+
+def class_counts(n):
+    """Images per class for n images: HAM10000's proportions, at least a few of every class."""
+    if n < 20:
+        raise ValueError(f"n must be at least 20 (a few images of each of 7 classes), got {n}")
+    floor = min(6, n // 20)
+    counts = [max(floor, round(n * c / sum(REAL_COUNTS))) for c in REAL_COUNTS]
+    nv = CLASSES.index("nv")
+    counts[nv] += n - sum(counts)
+    return counts
+
+
+def _plan_ham(n, seed):
+    """Rows (image number, lesion number, class index) for the HAM10000 layout."""
+    rng = np.random.default_rng([seed, 0])
+    rows, lesion = [], 0
+    for k, count in enumerate(class_counts(n)):
+        left = count
+        while left:
+            size = min(left, int(rng.choice(LESION_SIZES, p=LESION_SIZE_P)))
+            rows += [(lesion, k)] * size
+            lesion, left = lesion + 1, left - size
+    image_numbers = rng.permutation(len(rows))
+    lesion_numbers = rng.permutation(lesion)
+    return [(int(image_numbers[i]), int(lesion_numbers[les]), k)
+            for i, (les, k) in enumerate(rows)]
+
+
+def _plan_dermmel(n, seed):
+    """Rows (image number, split name, class index): half melanoma, each lesion once."""
+    rng = np.random.default_rng([seed, 0])
+    mel = CLASSES.index("mel")
+    others = [k for k in range(len(CLASSES)) if k != mel]
+    p = np.array([REAL_COUNTS[k] for k in others], float)
+    labels = [mel] * (n // 2) + list(rng.choice(others, size=n - n // 2, p=p / p.sum()))
+    rows = []
+    for is_mel in (True, False):
+        idx = [i for i, k in enumerate(labels) if (k == mel) == is_mel]
+        idx = [idx[j] for j in rng.permutation(len(idx))]
+        start = 0
+        for s, (name, fraction) in enumerate(DERMMEL_SPLITS):
+            stop = len(idx) if s == len(DERMMEL_SPLITS) - 1 else start + round(fraction * len(idx))
+            rows += [(i, name, int(labels[i])) for i in idx[start:stop]]
+            start = stop
+    return sorted(rows)
+
+
+def _sinusoids(rng, count, freq):
+    """Parameters of a smooth random field: a sum of `count` plane waves near frequency freq."""
+    angle = rng.uniform(0, 2 * np.pi, count)
+    f = freq * rng.uniform(0.6, 1.4, count)
+    return np.stack([f * np.cos(angle), f * np.sin(angle), rng.uniform(0, 2 * np.pi, count),
+                     rng.uniform(0.5, 1.0, count)])
+
+
+def _field(params, u, v):
+    """Evaluate a _sinusoids field at coordinates (u, v); values roughly in [-1, 1]."""
+    fu, fv, phase, amp = params
+    total = sum(a * np.sin(a_u * u + a_v * v + ph) for a_u, a_v, ph, a in zip(fu, fv, phase, amp))
+    return total / np.sqrt(0.5 * np.sum(amp ** 2))   # unit standard deviation
+
+
+def _lesion(k, rng):
+    """The fixed look of one lesion of class index k: every image of it shares these."""
+    radius, irreg, soft, base, second, mix, pattern_p = STYLE[CLASSES[k]]
+    if rng.random() < 0.2:  # a lesion that borrows its colours from another class
+        _, _, _, base, second, _, _ = STYLE[CLASSES[rng.integers(len(CLASSES))]]
+    harmonics = np.arange(1, 7)
+    return dict(
+        radius=1.25 * radius * np.exp(rng.normal(0, 0.2)),
+        elong=1 + abs(rng.normal(0, 0.15)),
+        amps=irreg * np.exp(rng.normal(0, 0.4)) * rng.dirichlet(np.ones(6)) * 2 / np.sqrt(
+            harmonics),
+        phases=rng.uniform(0, 2 * np.pi, 6),
+        soft=soft * np.exp(rng.normal(0, 0.35)),
+        base=np.clip(np.array(base) * rng.normal(1, 0.1) + rng.normal(0, 0.045, 3), 0.05, 1),
+        second=np.clip(np.array(second) + rng.normal(0, 0.06, 3), 0.03, 1),
+        mix=float(np.clip(mix * np.exp(rng.normal(0, 0.4)), 0, 0.8)),
+        mix_field=_sinusoids(rng, 5, 3.0),
+        patterns=rng.random(7) < np.array(pattern_p),
+        net_freq=rng.uniform(11, 18), net_warp=_sinusoids(rng, 3, 4.0),
+        net_irreg=0.15 + 0.5 * (CLASSES[k] == "mel") * rng.random(),
+        dots=rng.uniform(-0.8, 0.8, (int(rng.integers(4, 20)), 2)),
+        dot_size=rng.uniform(0.05, 0.12) * (1.6 if CLASSES[k] == "vasc" else 1.0),
+        dot_colour=(np.array([0.55, 0.12, 0.22]) if CLASSES[k] == "vasc" else np.array(second)),
+        vessels=rng.uniform(-0.7, 0.7, (int(rng.integers(2, 5)), 2)),
+        vessel_seed=int(rng.integers(2**31)),
+        scales=_sinusoids(rng, 12, 22.0),
+        streaks=rng.uniform(0, 2 * np.pi, int(rng.integers(5, 14))),
+        stripes=_sinusoids(rng, 2, 14.0), centre=rng.uniform(0.25, 0.45),
+    )
+
+
+def _lines_mask(size, polylines, width):
+    """A float mask (h, w) in [0, 1] of polylines drawn with PIL."""
+    mask = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(mask)
+    for points in polylines:
+        draw.line([tuple(p) for p in points], fill=255, width=max(1, int(round(width))))
+    return np.asarray(mask, dtype=np.float32) / 255.0
+
+
+def _render(job):
+    """Draw one image and write it as JPEG; job = (path, class index, lesion seq, image seq,
+    seed, (width, height))."""
+    path, k, lesion_seq, image_seq, seed, (width, height) = job
+    look = {key: (val.astype(np.float32) if isinstance(val, np.ndarray) and val.dtype == float
+                  else val) for key, val in _lesion(k, np.random.default_rng([seed, 1, lesion_seq])).items()}
+    rng = np.random.default_rng([seed, 2, image_seq])
+    rw = min(width, 128)          # drawn small (still above the 100 x 75 models see), then enlarged
+    rh = max(8, round(rw * height / width))
+    half = min(rw, rh) / 2.0
+    y, x = np.mgrid[0:rh, 0:rw].astype(np.float32)
+    x, y = (x - rw / 2) / half, (y - rh / 2) / half        # image coordinates, short half-side 1
+
+    # skin: colour, lighting gradient, mottling, dermatoscope vignette
+    skin = np.clip(SKIN * rng.normal(1, 0.07) + rng.normal(0, 0.035, 3), 0, 1).astype(np.float32)
+    a = rng.uniform(0, 2 * np.pi)
+    light = 1 + rng.uniform(0, 0.12) * (x * np.cos(a) + y * np.sin(a))
+    mottle = 1 + 0.03 * _field(_sinusoids(rng, 4, 2.5), x, y)
+    img = skin * (light * mottle)[..., None]
+
+    # the lesion's own coordinates (u, v): shifted, turned, scaled, stretched
+    cx, cy = rng.normal(0, 0.12, 2)
+    turn = rng.uniform(0, 2 * np.pi)
+    r = look["radius"] * rng.normal(1, 0.06)
+    du, dv = x - cx, y - cy
+    u = (du * np.cos(turn) + dv * np.sin(turn)) / r
+    v = (-du * np.sin(turn) + dv * np.cos(turn)) / (r / look["elong"])
+    d, theta = np.hypot(u, v), np.arctan2(v, u)
+    rim = 1 + sum(am * np.cos((h + 1) * theta + ph)
+                  for h, (am, ph) in enumerate(zip(look["amps"], look["phases"])))
+    inside = 1 / (1 + np.exp(-np.clip((rim - d) / max(look["soft"], 0.01), -30, 30)))
+
+    mix = look["mix"] * np.clip(0.5 + 0.8 * _field(look["mix_field"], u, v), 0, 1)
+    col = look["base"] * (1 - mix[..., None]) + look["second"] * mix[..., None]
+    net, dots, vessels, scales, centre, streaks, stripes = look["patterns"]
+    if net:
+        warp = look["net_irreg"] * _field(look["net_warp"], u, v)
+        f = look["net_freq"]
+        line = np.maximum(np.exp(-(np.sin(f * (u + warp)) / 0.35) ** 2),
+                          np.exp(-(np.sin(f * (v - warp)) / 0.35) ** 2))
+        col = col * (1 - 0.35 * line * np.clip(1.2 - d, 0, 1))[..., None]
+    if dots:
+        pu, pv = look["dots"][:, 0, None, None], look["dots"][:, 1, None, None]
+        blob = np.exp(-((u - pu) ** 2 + (v - pv) ** 2) / look["dot_size"] ** 2).max(axis=0)
+        col = col * (1 - 0.8 * blob[..., None]) + look["dot_colour"] * 0.8 * blob[..., None]
+    if vessels:
+        vr = np.random.default_rng(look["vessel_seed"])
+        lines = []
+        for start in look["vessels"]:
+            p, step = np.array(start, float), vr.uniform(0, 2 * np.pi)
+            pts = [p.copy()]
+            for _ in range(8):
+                step += vr.normal(0, 0.6)
+                p = p + 0.12 * np.array([np.cos(step), np.sin(step)])
+                pts.append(p.copy())
+            lines.append(pts)
+        # lesion coordinates back to render pixels
+        c, s = np.cos(turn), np.sin(turn)
+        pix = [[((cx + c * pu * r - s * pv * r / look["elong"]) * half + rw / 2,
+                 (cy + s * pu * r + c * pv * r / look["elong"]) * half + rh / 2)
+                for pu, pv in pts] for pts in lines]
+        mask = _lines_mask((rw, rh), pix, rw / 110)
+        col = col * (1 - 0.7 * mask[..., None]) + np.array([0.70, 0.10, 0.15]) * 0.7 * mask[
+            ..., None]
+    if scales:
+        flake = _field(look["scales"], u, v) + rng.normal(0, 0.6, u.shape).astype(np.float32)
+        flake = np.clip((flake - 1.3) * 2, 0, 1) * inside
+        col = col * (1 - flake[..., None]) + np.array([0.93, 0.9, 0.86]) * flake[..., None]
+    if centre:
+        white = 0.85 * np.exp(-(d / look["centre"]) ** 2)
+        col = col * (1 - white[..., None]) + np.array([0.93, 0.9, 0.87]) * white[..., None]
+    if streaks:
+        rays = np.exp(-(np.sin((theta[..., None] - look["streaks"]) / 2) / 0.04) ** 2).max(-1)
+        rays = rays * np.exp(-((d - 1.0) / 0.18) ** 2)
+        inside = np.maximum(inside, rays)
+        col = col * (1 - 0.3 * rays[..., None])
+    if stripes:
+        wave = 0.5 + 0.5 * np.sin(8 * _field(look["stripes"], u, v))
+        col = col * (1 - 0.25 * wave[..., None])
+    img = img * (1 - inside[..., None]) + col * light[..., None] * inside[..., None]
+
+    if rng.random() < 0.5:  # the dark corners of a dermatoscope
+        rr = np.hypot(x * half / (rw / 2), y * half / (rh / 2))
+        img *= (1 - rng.uniform(0.4, 0.9) * np.clip((rr - rng.uniform(0.95, 1.2)) * 3, 0, 1))[
+            ..., None]
+    img = img + rng.normal(0, 0.02, img.shape).astype(np.float32)
+    small = Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+    im = small.resize((width, height), Image.Resampling.BILINEAR)
+    _hair(im, rng)
+    im.save(path, "JPEG", quality=90)
+
+
+def _hair(im, rng):
+    """Draw a few hair-like dark curves on a PIL image, in place."""
+    if rng.random() > 0.45:
+        return
+    width, height = im.size
+    draw = ImageDraw.Draw(im)
+    t = np.linspace(0, 1, 12)[:, None]
+    for _ in range(int(rng.integers(1, 9))):
+        p0, p1, p2 = rng.uniform(-0.1, 1.1, (3, 2)) * (width, height)
+        pts = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
+        shade = int(rng.integers(15, 70))
+        draw.line([tuple(p) for p in pts], fill=(shade, int(shade * 0.8), int(shade * 0.7)),
+                  width=max(1, round(rng.uniform(1, 3) * width / 600)))
+
+
+def _write_csv(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"))
+        writer.writerows(rows)
+
+
+def _lesion_meta(k, lesion_seq, seed):
+    """(dx_type, age, sex, localization) of a lesion, the same for each of its images."""
+    rng = np.random.default_rng([seed, 3, lesion_seq])
+    dx = CLASSES[k]
+    dx_type = DX_TYPES[rng.choice(4, p=DX_TYPE_P[dx])]
+    age = np.clip(5 * round(rng.normal(AGE_MEAN[dx], 15) / 5), 0, 85)
+    age = "" if rng.random() < 0.01 else f"{age:.1f}"
+    sex = ("male", "female", "unknown")[rng.choice(3, p=(0.54, 0.45, 0.01))]
+    loc = LOCALIZATIONS[rng.choice(len(LOCALIZATIONS), p=LOCALIZATION_P / LOCALIZATION_P.sum())]
+    return dx_type, age, sex, loc
+
+
+def make_synthetic(out, n=2000, seed=0, layout="ham10000", image_size=(600, 450), workers=None,
+                   overwrite=False):
+    """Write n synthetic lesion images into folder out and return its Path.
+
+    layout "ham10000": HAM10000_metadata.csv and HAM10000_images_part_{1,2}/ISIC_*.jpg, with the
+    real class proportions and several images of some lesions. layout "dermmel":
+    {train_sep,valid,test}/{Melanoma,NotMelanoma}/*.jpg, half melanoma. Deterministic in seed
+    whatever the number of worker threads (default: up to 2).
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    width, height = check_size(image_size)
+    n, seed = int(n), int(seed)
+    out = Path(out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise FileExistsError(f"make_synthetic: {out} already exists and is not empty; "
+                                  "choose another folder or pass overwrite=True")
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    if layout == "ham10000":
+        plan = _plan_ham(n, seed)
+        rows = []
+        for image_seq, lesion_seq, k in plan:
+            image_id = f"ISIC_{FIRST_IMAGE + image_seq:07d}"
+            part = 1 if image_seq < (n + 1) // 2 else 2
+            folder = out / f"HAM10000_images_part_{part}"
+            jobs.append((str(folder / f"{image_id}.jpg"), k, lesion_seq, image_seq))
+            rows.append((f"HAM_{FIRST_LESION + lesion_seq:07d}", image_id, CLASSES[k])
+                        + _lesion_meta(k, lesion_seq, seed))
+        for part in (1, 2):
+            (out / f"HAM10000_images_part_{part}").mkdir(exist_ok=True)
+        _write_csv(out / "HAM10000_metadata.csv", sorted(rows, key=lambda r: (r[2], r[0], r[1])))
+    else:
+        mel = CLASSES.index("mel")
+        for split, _ in DERMMEL_SPLITS:
+            for name in ("Melanoma", "NotMelanoma"):
+                (out / split / name).mkdir(parents=True, exist_ok=True)
+        for image_seq, split, k in _plan_dermmel(n, seed):
+            name = "Melanoma" if k == mel else "NotMelanoma"
+            path = out / split / name / f"ISIC_{FIRST_IMAGE + image_seq:07d}.jpg"
+            jobs.append((str(path), k, image_seq, image_seq))
+    jobs = [job + (seed, (width, height)) for job in jobs]
+    workers = min(2, os.cpu_count() or 1) if workers is None else max(1, int(workers))
+    if workers > 1 and len(jobs) >= 100:
+        # NOTE: threads, not processes: NumPy's array loops, Pillow's resize and JPEG encoder
+        # release the GIL, and threads need no `if __name__ == "__main__"` guard in the caller
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(_render, jobs))
+    else:
+        for job in jobs:
+            _render(job)
+    info = dict(version=VERSION, layout=layout, n=n, seed=seed, image_size=[width, height])
+    (out / "synthetic.json").write_text(json.dumps(info) + "\n")
+    return out
+
+
+def default_synthetic_root(layout="ham10000", n=2000, seed=0, image_size=(600, 450)):
+    """A synthetic dataset in the cache folder, made once (atomically) and then reused.
+
+    The folder is $TINYLESION_CACHE (else ~/.cache/tinylesion) / synthetic-<layout>-<n>-<seed>.
+    """
+    width, height = check_size(image_size)
+    base = Path(os.environ.get("TINYLESION_CACHE") or Path.home() / ".cache" / "tinylesion")
+    name = f"synthetic-{layout}-{n}-{seed}"
+    if (width, height) != (600, 450):
+        name += f"-{width}x{height}"
+    root = base.expanduser() / name
+    info = root / "synthetic.json"
+    if info.is_file():
+        try:
+            if json.loads(info.read_text()).get("version") == VERSION:
+                return root
+        except ValueError:
+            pass
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        make_synthetic(tmp, n=n, seed=seed, layout=layout, image_size=(width, height))
+        if root.exists():  # an older version: move it aside, then remove it
+            old = base / f".{name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(root, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.rename(tmp, root)
+    except OSError:
+        if not (root / "synthetic.json").is_file():  # not made by another process meanwhile
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def _size_arg(text):
+    try:
+        w, h = (int(s) for s in text.lower().split("x"))
+        return check_size((w, h), "--size")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 600x450, got {text!r}")
+
+
+def main(argv=None):
+    """Command line: python -m tinylesion.data.synthetic --out DIR [--n N] [--seed S] ..."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tinylesion.data.synthetic",
+        description="Write a synthetic skin-lesion dataset in the HAM10000 or DermMel layout.")
+    parser.add_argument("--out", required=True, help="folder to create (must be empty)")
+    parser.add_argument("--n", type=int, default=2000, help="number of images (>= 20)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layout", choices=LAYOUTS, default="ham10000")
+    parser.add_argument("--size", type=_size_arg, default=(600, 450), help="WIDTHxHEIGHT")
+    parser.add_argument("--workers", type=int, default=None, help="threads (default 2)")
+    parser.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    try:
+        out = make_synthetic(args.out, n=args.n, seed=args.seed, layout=args.layout,
+                             image_size=args.size, workers=args.workers, overwrite=args.force)
+    except (ValueError, OSError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    print(f"wrote {args.n} {args.layout} images to {out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
