@@ -106,26 +106,32 @@ class CachedDataset:
 
     @property
     def classes(self):
+        """The source dataset's class names."""
         return self.dataset.classes
 
     @property
     def targets(self):
+        """The source dataset's labels (int64)."""
         return self.dataset.targets
 
     @property
     def groups(self):
+        """The source dataset's group ids."""
         return self.dataset.groups
 
     @property
     def metadata(self):
+        """The source dataset's per-sample metadata."""
         return self.dataset.metadata
 
     @property
     def paths(self):
+        """The source files (the cache key is made from them)."""
         return self.dataset.paths
 
     @property
     def image_size(self):
+        """(width, height) of the cached images."""
         return self.dataset.image_size
 
     def __getattr__(self, name):
@@ -140,10 +146,12 @@ class CachedDataset:
 
     def load(self, index):
         """The (H, W, 3) uint8 image of sample `index`, from the cache (read-only view)."""
-        if self._filled is None and self._mm is None:
+        if self._filled is not None or self._mm is None:     # not complete yet
             self._start()
-        if self._filled is not None and not self._filled[index]:
-            self._fill(index)
+            with self._lock:
+                missing = self._filled is not None and not self._filled[index]
+            if missing:
+                self._fill(index)
         view = self._mm[index].view(np.ndarray)
         view.flags.writeable = False
         return view
