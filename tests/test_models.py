@@ -1,0 +1,289 @@
+"""Models: registry, output shapes, parameter counts, size errors, training, PyTorch parity."""
+import numpy as np
+import pytest
+
+import tinylesion as tl
+from tinylesion import models, nn, optim
+from tinylesion.nn import functional as F
+
+# (width, height) sizes each model accepts; melanoma_cnn needs at least 72x72
+SIZES = {
+    "logistic_regression": [(20, 12), (9, 7)],
+    "dense_nn": [(16, 12), (10, 10)],
+    "melanoma_cnn": [(72, 72), (96, 80)],
+    "baseline_cnn": [(16, 16), (30, 21)],
+    "padua1": [(10, 6), (7, 5)],
+    "padua2": [(32, 24), (9, 4)],
+    "padua3": [(17, 13), (8, 8)],
+    "padua4": [(20, 16), (33, 19)],
+    "padua5": [(32, 32), (40, 33)],
+}
+BINARY_HEADED = {"logistic_regression", "dense_nn", "melanoma_cnn"}
+
+
+def _batch(size, N=2, dtype=np.float32, seed=0):
+    W, H = size
+    return tl.Tensor(np.random.default_rng(seed).standard_normal((N, 3, H, W)).astype(dtype))
+
+
+def test_registry_names_and_defaults():
+    assert models.list_models() == ["logistic_regression", "dense_nn", "melanoma_cnn",
+                                    "baseline_cnn", "padua1", "padua2", "padua3", "padua4",
+                                    "padua5"]
+    m = models.get_model("padua4")
+    assert (m.name, m.num_classes, m.image_size, m.binary) == ("padua4", 7, (100, 75), False)
+    assert models.get_model("baseline_cnn").image_size == (128, 128)
+    m = models.get_model("melanoma_cnn", image_size="96x80")
+    assert (m.num_classes, m.image_size, m.binary) == (2, (96, 80), True)
+    assert models.get_model("dense_nn", image_size=(8, 8)).weight_decay > 0
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: models.get_model("resnet"), "unknown model 'resnet'"),
+    (lambda: models.get_model("padua2", blocks=3), "fixes blocks"),
+    (lambda: models.get_model("padua2", dropout=0.3), "no option dropout"),
+    (lambda: models.get_model("padua2", num_classes=1), "num_classes must be"),
+    (lambda: models.get_model("padua2", image_size="100by75"), "WIDTHxHEIGHT"),
+    (lambda: models.get_model("padua2", image_size=(0, 10)), "positive integers"),
+    (lambda: models.padua_cnn(blocks=6), "blocks must be an integer from 1 to 5"),
+])
+def test_bad_arguments_raise_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("name", list(SIZES))
+@pytest.mark.parametrize("num_classes", [2, 5])
+def test_output_shape(name, num_classes):
+    for size in SIZES[name]:
+        m = models.get_model(name, num_classes=num_classes, image_size=size)
+        out = 1 if num_classes == 2 and name in BINARY_HEADED else num_classes
+        assert m.binary == (out == 1) and m.num_classes == num_classes
+        y = m(_batch(size, N=3))
+        assert y.shape == (3, out) and y.dtype == np.float32
+        # the config rebuilds the same architecture
+        again = models.get_model(name, **m.config)
+        assert [p.shape for p in again.parameters()] == [p.shape for p in m.parameters()]
+
+
+def test_input_of_another_size_is_rejected():
+    m = models.get_model("padua2", image_size=(32, 24))
+    with pytest.raises(ValueError, match=r"padua2 was built for input \(N, 3, 24, 32\)"):
+        m(_batch((24, 32)))
+
+
+def _conv(C_in, C_out, k):
+    return C_in * C_out * k * k + C_out
+
+
+def _fc(n_in, n_out):
+    return n_in * n_out + n_out
+
+
+def test_parameter_counts_by_hand():
+    # padua4 at 100x75: 75x100 → 37x50 → 18x25 → 9x12 → 4x6 after the pools
+    padua4 = (_conv(3, 32, 3) + _conv(32, 32, 3) + _conv(32, 64, 3) + _conv(64, 64, 3)
+              + _conv(64, 128, 3) + _conv(128, 128, 3) + _conv(128, 256, 3)
+              + _conv(256, 256, 3) + _fc(256 * 4 * 6, 512) + _fc(512, 7))
+    assert models.get_model("padua4").num_parameters() == padua4 == 4_322_087
+    # baseline_cnn at 128x128: 128 → 64 → 32 → 16
+    baseline = (_conv(3, 16, 3) + _conv(16, 32, 3) + _conv(32, 64, 3) + _fc(64 * 16 * 16, 512)
+                + _fc(512, 7))
+    assert models.get_model("baseline_cnn").num_parameters() == baseline == 8_416_295
+    # melanoma_cnn at 224: 224 → 112 → 56 → 28, conv stride 3 → 9, pool 3 → 3; BN: 2·C each
+    melanoma = (_conv(3, 32, 7) + 2 * 32 + _conv(32, 64, 5) + 2 * 64 + _conv(64, 128, 3)
+                + 2 * 128 + _conv(128, 128, 3) + 2 * 128 + _fc(128 * 3 * 3, 512)
+                + _fc(512, 32) + _fc(32, 1))
+    assert models.get_model("melanoma_cnn").num_parameters() == melanoma == 884_929
+    assert models.get_model("logistic_regression", num_classes=7,
+                            image_size=(100, 75)).num_parameters() == _fc(3 * 75 * 100, 7)
+
+
+def test_dense_nn_has_154_421_657_parameters(monkeypatch):
+    # NOTE: skipping the random fill leaves the 600 MB of weights as untouched zero pages,
+    # so the real model is built in milliseconds.
+    monkeypatch.setattr(nn.init, "xavier_uniform_", lambda t, gain=1.0: t)
+    m = models.dense_nn()
+    assert m.binary and m.num_parameters() == 154_421_657
+    assert [p.shape for p in m.parameters()][::2] == [
+        (1024, 3 * 224 * 224), (256, 1024), (64, 256), (16, 64), (4, 16), (1, 4)]
+
+
+@pytest.mark.parametrize("name, size, message", [
+    ("melanoma_cnn", (40, 40), r"melanoma_cnn: input 40x40 is too small: layer 18 "
+                               r"\(MaxPool2d 3x3\) gets 1x1"),
+    ("melanoma_cnn", (71, 200), r"input 71x200 .* layer 18 \(MaxPool2d 3x3\) gets 2x8"),
+    ("melanoma_cnn", (16, 20), r"layer 15 \(Conv2d 3x3 stride 3\) gets 2x2"),
+    ("melanoma_cnn", (4, 4), r"layer 14 \(MaxPool2d 2x2\) gets 1x1"),
+    ("baseline_cnn", (4, 9), r"baseline_cnn: input 4x9 .* layer 8 \(MaxPool2d 2x2\) gets 1x2"),
+    ("padua5", (100, 8), r"padua5: input 100x8 .* layer 19 \(MaxPool2d 2x2\) gets 12x1"),
+])
+def test_too_small_input_names_the_layer(name, size, message):
+    with pytest.raises(ValueError, match=message):
+        models.get_model(name, image_size=size)
+
+
+def test_smallest_melanoma_input_runs():
+    m = models.get_model("melanoma_cnn", image_size=(72, 72))
+    assert m(_batch((72, 72))).shape == (2, 1)
+
+
+def test_block_dropout_rates_rise():
+    m = models.padua_cnn(blocks=3, block_dropout=True, image_size=(16, 16))
+    rates = [layer.p for layer in m if isinstance(layer, nn.Dropout)]
+    assert rates == [0.1, 0.2, 0.3, 0.5]
+    m.eval()
+    x = _batch((16, 16))
+    np.testing.assert_array_equal(m(x).numpy(), m(x).numpy())
+
+
+def test_short_training_run_lowers_the_loss():
+    tl.manual_seed(0)
+    m = models.get_model("padua2", image_size=(32, 24))
+    rng = np.random.default_rng(1)
+    x = tl.Tensor(rng.standard_normal((8, 3, 24, 32)).astype(np.float32))
+    t = rng.integers(0, 7, 8)
+    opt = optim.Adam(m.parameters(), lr=1e-3)
+
+    def eval_loss():
+        m.eval()
+        with tl.no_grad():
+            loss = F.cross_entropy(m(x), t).item()
+        m.train()
+        return loss
+
+    first = eval_loss()
+    for _ in range(50):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), t)
+        loss.backward()
+        opt.step()
+    last = eval_loss()
+    assert np.isfinite(last) and last < 0.1 * first, (first, last)
+
+
+def test_binary_model_trains_with_bce():
+    tl.manual_seed(0)
+    m = models.get_model("logistic_regression", image_size=(8, 6))
+    rng = np.random.default_rng(2)
+    x = tl.Tensor(rng.standard_normal((32, 3, 6, 8)).astype(np.float32))
+    y = rng.integers(0, 2, (32, 1)).astype(np.float32)
+    opt = optim.Adam(m.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(m(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0]
+
+
+# ---- PyTorch parity (float64): the models built independently in PyTorch ------------------
+def _torch_models(torch, name, num_classes, size, **options):
+    """The same architecture written in PyTorch from the papers' description."""
+    tnn = torch.nn
+    W, H = size
+    out = 1 if num_classes == 2 and name in BINARY_HEADED else num_classes
+    if name == "logistic_regression":
+        return tnn.Sequential(tnn.Flatten(), tnn.Linear(3 * H * W, out))
+    if name == "dense_nn":
+        widths = [3 * H * W, 1024, 256, 64, 16, 4]
+        layers = [tnn.Flatten()]
+        for a, b in zip(widths, widths[1:]):
+            layers += [tnn.Linear(a, b), tnn.ReLU()]
+        return tnn.Sequential(*layers, tnn.Linear(4, out))
+    if name == "melanoma_cnn":
+        h, w = H, W
+        for pad, k in ((3, 7), (2, 5), (1, 3)):
+            h, w = (h + 2 * pad - k + 1) // 2, (w + 2 * pad - k + 1) // 2
+        h, w = ((h - 3) // 3 + 1) // 3, ((w - 3) // 3 + 1) // 3
+        return tnn.Sequential(
+            tnn.ZeroPad2d(3), tnn.Conv2d(3, 32, 7), tnn.BatchNorm2d(32), tnn.ReLU(),
+            tnn.MaxPool2d(2),
+            tnn.ZeroPad2d(2), tnn.Conv2d(32, 64, 5), tnn.BatchNorm2d(64), tnn.ReLU(),
+            tnn.MaxPool2d(2),
+            tnn.ZeroPad2d(1), tnn.Conv2d(64, 128, 3), tnn.BatchNorm2d(128), tnn.ReLU(),
+            tnn.MaxPool2d(2),
+            tnn.Conv2d(128, 128, 3, stride=3), tnn.BatchNorm2d(128), tnn.ReLU(),
+            tnn.MaxPool2d(3, 3), tnn.Flatten(),
+            tnn.Linear(128 * h * w, 512), tnn.ReLU(), tnn.Linear(512, 32), tnn.ReLU(),
+            tnn.Linear(32, out))
+    if name == "baseline_cnn":
+        layers, c = [], 3
+        for width in (16, 32, 64):
+            layers += [tnn.Conv2d(c, width, 3, padding="same"), tnn.ReLU(), tnn.MaxPool2d(2)]
+            c = width
+        return tnn.Sequential(*layers, tnn.Flatten(), tnn.Linear(64 * (H // 8) * (W // 8), 512),
+                              tnn.ReLU(), tnn.Dropout(0.5), tnn.Linear(512, num_classes))
+    blocks = int(name[-1])
+    layers, c, h, w = [], 3, H, W
+    for k, width in enumerate((32, 64, 128, 256, 512)[:blocks], start=1):
+        layers += [tnn.Conv2d(c, width, 3, padding="same"), tnn.ReLU(),
+                   tnn.Conv2d(width, width, 3, padding="same"), tnn.ReLU(), tnn.MaxPool2d(2)]
+        if options.get("block_dropout"):
+            layers.append(tnn.Dropout(0.1 * k))
+        c, h, w = width, h // 2, w // 2
+    hidden = 64 * 2 ** (blocks - 1)
+    return tnn.Sequential(*layers, tnn.Flatten(), tnn.Linear(c * h * w, hidden), tnn.ReLU(),
+                          tnn.Dropout(0.5), tnn.Linear(hidden, num_classes))
+
+
+def _pair_of_models(torch, name, num_classes, size, **options):
+    """(tinylesion model, PyTorch model) in float64 with the same weights and statistics."""
+    m = models.get_model(name, num_classes=num_classes, image_size=size, **options).double()
+    rng = np.random.default_rng(3)
+    for layer in m:
+        if isinstance(layer, nn.BatchNorm2d):  # non-trivial statistics and affine terms
+            for t in (layer.running_mean, layer.weight, layer.bias):
+                t.data[...] = rng.uniform(-0.5, 0.5, t.shape)
+            layer.running_var.data[...] = rng.uniform(0.5, 2.0, layer.running_var.shape)
+    ref = _torch_models(torch, name, num_classes, size, **options).double()
+    state = {k: torch.from_numpy(np.array(v)) for k, v in m.state_dict().items()}
+    ref.load_state_dict(state, strict=True)  # same names and shapes: same architecture
+    return m, ref
+
+
+@pytest.mark.parametrize("name, num_classes, size, options", [
+    ("logistic_regression", 2, (9, 7), {}),
+    ("logistic_regression", 5, (9, 7), {}),
+    ("dense_nn", 2, (12, 10), {}),
+    ("melanoma_cnn", 2, (80, 75), {}),
+    ("melanoma_cnn", 4, (72, 100), {}),
+    ("baseline_cnn", 7, (24, 17), {}),
+    ("padua1", 3, (9, 6), {}),
+    ("padua2", 7, (13, 10), {"block_dropout": True}),
+    ("padua4", 7, (25, 19), {}),
+    ("padua5", 2, (32, 33), {}),
+])
+def test_logits_equal_pytorch_in_eval(name, num_classes, size, options):
+    torch = pytest.importorskip("torch")
+    m, ref = _pair_of_models(torch, name, num_classes, size, **options)
+    m.eval(), ref.eval()
+    x = _batch(size, N=3, dtype=np.float64)
+    expected = ref(torch.from_numpy(x.data)).detach().numpy()
+    np.testing.assert_allclose(m(x).numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_melanoma_training_step_equals_pytorch():
+    """Batch statistics, running-statistics update and every parameter's gradient."""
+    torch = pytest.importorskip("torch")
+    m, ref = _pair_of_models(torch, "melanoma_cnn", 2, (72, 76))
+    m.train(), ref.train()
+    x = _batch((72, 76), N=4, dtype=np.float64)
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    loss = F.binary_cross_entropy_with_logits(m(x), y)
+    loss.backward()
+    ref_loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        ref(torch.from_numpy(x.data)), torch.from_numpy(y))
+    ref_loss.backward()
+    np.testing.assert_allclose(loss.item(), ref_loss.item(), rtol=1e-10)
+    ref_params = dict(ref.named_parameters())
+    for key, p in m.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), ref_params[key].grad.numpy(),
+                                   rtol=1e-7, atol=1e-10, err_msg=key)
+    ref_state = ref.state_dict()
+    for key, value in m.state_dict().items():
+        np.testing.assert_allclose(np.asarray(value, np.float64),
+                                   ref_state[key].numpy().astype(np.float64), rtol=1e-10,
+                                   err_msg=key)
