@@ -103,6 +103,8 @@ def read_rgb(path, size, preprocess="resize", draft=True):
     at 1/2, 1/4 or 1/8 scale when the result is still at least as large as what is needed.
     Raises ImageReadError naming the path when the file is missing, truncated or unreadable.
     """
+    if preprocess not in PREPROCESS:
+        check_preprocess(preprocess)
     try:
         with Image.open(path) as im:
             return _read(im, size, preprocess, draft)

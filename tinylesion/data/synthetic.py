@@ -162,8 +162,9 @@ def _render(job):
     """Draw one image and write it as JPEG; job = (path, class index, lesion seq, image seq,
     seed, (width, height))."""
     path, k, lesion_seq, image_seq, seed, (width, height) = job
+    look = _lesion(k, np.random.default_rng([seed, 1, lesion_seq]))
     look = {key: (val.astype(np.float32) if isinstance(val, np.ndarray) and val.dtype == float
-                  else val) for key, val in _lesion(k, np.random.default_rng([seed, 1, lesion_seq])).items()}
+                  else val) for key, val in look.items()}     # float32 arithmetic below
     rng = np.random.default_rng([seed, 2, image_seq])
     rw = min(width, 128)          # drawn small (still above the 100 x 75 models see), then enlarged
     rh = max(8, round(rw * height / width))
