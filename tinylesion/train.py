@@ -22,27 +22,26 @@ class TrainingError(RuntimeError):
 # Batches: uint8 (B, 3, H, W) from the loader, to the device, normalised there
 # ---------------------------------------------------------------------------------------------
 
-def _normalize(images, mean, std, xp):
-    """float32 (x/255 − mean) / std on the array module of `images`."""
-    try:
-        from .data import normalize
-    except ImportError:
-        normalize = None
-    if normalize is not None:
-        return normalize(images, mean, std, xp=xp)
-    x = images.astype(np.float32) * np.float32(1.0 / 255.0)
-    shape = (1, -1, 1, 1)
-    return (x - xp.asarray(mean, dtype=np.float32).reshape(shape)) \
-        / xp.asarray(std, dtype=np.float32).reshape(shape)
+def _mean_std(mean, std):
+    """mean/std defaulting to 0 and 1 (the images then only scaled to [0, 1])."""
+    return ((0.0, 0.0, 0.0) if mean is None else mean), ((1.0, 1.0, 1.0) if std is None else std)
 
 
 def prepare_batch(images, device, mean=None, std=None):
     """A uint8 (B, 3, H, W) host batch as a normalised float32 Tensor on `device`."""
+    from .data import normalize
     device = backend.as_device(device)
+    mean, std = _mean_std(mean, std)
     x = backend.to_device(np.ascontiguousarray(images), device)
-    mean = (0.0, 0.0, 0.0) if mean is None else mean
-    std = (1.0, 1.0, 1.0) if std is None else std
-    return Tensor(_normalize(x, mean, std, device.xp))
+    return Tensor(normalize(x, mean, std, xp=device.xp))
+
+
+def device_batches(loader, device, mean=None, std=None):
+    """The loader's batches as (normalised float32 images, int64 labels) on `device`; the
+    next batch is moved and normalised in a background thread (data.DeviceLoader)."""
+    from .data.loader import DeviceLoader
+    mean, std = _mean_std(mean, std)
+    return DeviceLoader(loader, device, mean, std)
 
 
 def probabilities(logits, binary):
@@ -95,14 +94,12 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
     binary = getattr(model, "binary", False)
     try:
         with no_grad():
-            for images, labels in loader:
-                x = prepare_batch(images, device, mean, std)
-                y = backend.to_device(np.asarray(labels, np.int64), device)
-                logits = model(x)
+            for images, y in device_batches(loader, device, mean, std):
+                logits = model(Tensor(images))
                 loss = _loss(model, logits, y, class_weights)
-                total += float(loss.item()) * len(labels)
-                n += len(labels)
-                y_true.append(np.asarray(labels, np.int64))
+                total += float(loss.item()) * len(y)
+                n += len(y)
+                y_true.append(backend.to_numpy(y).astype(np.int64))
                 y_score.append(probabilities(logits, binary).numpy())
     finally:
         model.train(was_training)
@@ -248,11 +245,10 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         model.train()
         _set_epoch(train_loader, epoch)
         total, correct, n = 0.0, 0, 0
-        bar = _progress(train_loader, f"epoch {epoch + 1}/{epochs}", progress)
-        for b, (images, labels) in enumerate(bar):
-            x = prepare_batch(images, device, mean, std)
-            y = backend.to_device(np.asarray(labels, np.int64), device)
-            logits = model(x)
+        batches = device_batches(train_loader, device, mean, std)
+        bar = _progress(batches, f"epoch {epoch + 1}/{epochs}", progress)
+        for b, (images, y) in enumerate(bar):
+            logits = model(Tensor(images))
             loss = _loss(model, logits, y, class_weights)
             value = float(loss.item())
             if not math.isfinite(value):
@@ -264,10 +260,10 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += value * len(labels)
+            total += value * len(y)
             correct += int((_predicted(model, logits) == y).sum())
-            n += len(labels)
-            if bar is not train_loader:
+            n += len(y)
+            if bar is not batches:
                 bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{correct / n:.3f}")
         if n == 0:
             raise TrainingError(f"the training loader yielded no batches at epoch {epoch + 1}")

@@ -1,0 +1,10 @@
+"""Logistic regression on the pixels; draws its weights as an RGB image."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from tinylesion import cli  # noqa: E402
+
+if __name__ == "__main__":
+    cli.run(cli.parse_args("logistic"), task="logistic")

@@ -1,0 +1,449 @@
+"""The examples' shared flags and run(): data → model → fit → metrics.json, plots, weights."""
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import backend
+
+# Per example: the model, the synthetic layout used without --data, and the defaults on real
+# and on synthetic data (smaller where the real size would make the quick look slow).
+TASKS = {
+    "ham": dict(
+        example="ham_cnn", layout="ham10000", model="padua4", optimizer="adam", lr=1e-3,
+        batch_size=32, preprocess="resize", real=dict(image_size=(100, 75), epochs=50),
+        synthetic=dict(image_size=(100, 75), epochs=8),
+        about="Train a CNN on HAM10000 (7 classes) or on a folder with one subfolder per class."),
+    "melanoma": dict(
+        example="melanoma_cnn", layout="dermmel", model="melanoma_cnn", optimizer="adam",
+        lr=1e-3, batch_size=32, preprocess="half_crop224",
+        real=dict(image_size=(224, 224), epochs=50),
+        synthetic=dict(image_size=(64, 64), epochs=8),
+        about="Melanoma vs. not melanoma (DermMel layout: train_sep, valid, test); AUROC, "
+              "sensitivity, specificity."),
+    "logistic": dict(
+        example="logistic_regression", layout="dermmel", model="logistic_regression",
+        optimizer="adam", lr=1e-4, batch_size=32, preprocess="half_crop224",
+        real=dict(image_size=(224, 224), epochs=30),
+        synthetic=dict(image_size=(64, 64), epochs=10),
+        about="Logistic regression on the pixels; its weights are drawn as an RGB image."),
+    "dense": dict(
+        example="dense_nn", layout="dermmel", model="dense_nn", optimizer="adam", lr=1e-4,
+        batch_size=32, preprocess="half_crop224", real=dict(image_size=(224, 224), epochs=30),
+        synthetic=dict(image_size=(64, 64), epochs=10),
+        about="A dense network (1024-256-64-16-4) on the pixels, with L2 regularisation."),
+}
+OPTIMIZERS = ("adam", "nadam", "sgd", "rmsprop")
+DERMMEL_SPLITS = ("train_sep", "valid", "test")
+METADATA = "HAM10000_metadata.csv"
+SYNTHETIC_N = 2000
+
+
+class UsageError(Exception):
+    """A problem with the command line or the data folder, reported in one line (exit 2)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Flag types: each raises ArgumentTypeError with a one-line reason
+# ---------------------------------------------------------------------------------------------
+
+def _int_at_least(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _float(positive):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not np.isfinite(value) or value < 0 or (positive and value == 0):
+            raise argparse.ArgumentTypeError(
+                f"must be a {'positive' if positive else 'non-negative'} number, got {text}")
+        return value
+    return parse
+
+
+def image_size(text):
+    """'WxH' → (width, height)."""
+    parts = text.lower().split("x")
+    try:
+        w, h = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT such as 100x75, got {text!r}") from None
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"width and height must be positive, got {text!r}")
+    return w, h
+
+
+def split_fractions(text):
+    """'80/10/10' or '80/20' → fractions summing to 1 (train, val[, test])."""
+    try:
+        parts = [float(p) for p in text.split("/")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected percentages such as 80/10/10 or 80/20, got {text!r}") from None
+    if len(parts) not in (2, 3) or any(p <= 0 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected 2 or 3 positive percentages such as 80/10/10, got {text!r}")
+    if abs(sum(parts) - 100) > 1e-6:
+        raise argparse.ArgumentTypeError(f"the percentages must add up to 100, got {text!r} "
+                                         f"(sum {sum(parts):g})")
+    return tuple(p / 100 for p in parts)
+
+
+def _choice(name, choices):
+    def parse(text):
+        value = text.lower()
+        if value not in choices:
+            raise argparse.ArgumentTypeError(f"choose {name} from {', '.join(choices)}; "
+                                             f"got {text!r}")
+        return value
+    return parse
+
+
+def _model_name(text):
+    from .models import list_models
+    if text not in list_models():
+        raise argparse.ArgumentTypeError(f"unknown model {text!r}; choose one of: "
+                                         f"{', '.join(list_models())}")
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: 'prog: error: ...' and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser(task):
+    """The argument parser of one example."""
+    spec = TASKS[task]
+    p = _Parser(prog=f"{spec['example']}.py", description=spec["about"])
+    p.add_argument("--data", metavar="DIR", help="HAM10000 folder (with HAM10000_metadata.csv), "
+                   "DermMel folder (train_sep/valid/test) or one subfolder per class; default: "
+                   "a synthetic dataset generated once into the cache folder")
+    p.add_argument("--device", type=_choice("a device", ("cpu", "gpu", "auto")), default="cpu",
+                   help="cpu, gpu (CuPy) or auto (gpu when one works); default cpu")
+    p.add_argument("--model", type=_model_name, default=spec["model"],
+                   help=f"model name (default {spec['model']})")
+    p.add_argument("--image-size", type=image_size, metavar="WxH",
+                   help=f"image size (default {'x'.join(map(str, spec['real']['image_size']))}"
+                        f"; {'x'.join(map(str, spec['synthetic']['image_size']))} on the "
+                        "synthetic data)")
+    p.add_argument("--epochs", type=_int_at_least(1),
+                   help=f"epochs (default {spec['real']['epochs']}; "
+                        f"{spec['synthetic']['epochs']} on the synthetic data)")
+    p.add_argument("--batch-size", type=_int_at_least(1), default=spec["batch_size"])
+    p.add_argument("--lr", type=_float(True), default=spec["lr"], help="learning rate")
+    p.add_argument("--optimizer", type=_choice("an optimizer", OPTIMIZERS),
+                   default=spec["optimizer"], help="adam, nadam, sgd or rmsprop")
+    p.add_argument("--weight-decay", type=_float(False),
+                   help="L2 factor (default: the model's own, e.g. 1e-3 for dense_nn, else 0)")
+    p.add_argument("--class-weights", type=_choice("class weights", ("none", "balanced")),
+                   default="balanced", help="none or balanced (default)")
+    p.add_argument("--oversample", action="store_true",
+                   help="draw minority classes up to the majority count each epoch")
+    p.add_argument("--augment", action="store_true",
+                   help="random rotations, flips, shifts and zoom of the training images")
+    p.add_argument("--split", type=split_fractions, default=(0.8, 0.1, 0.1), metavar="TR/VA/TE",
+                   help="train/val/test percentages, split by lesion (default 80/10/10)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0)
+    p.add_argument("--workers", type=_int_at_least(0), default=2,
+                   help="loader threads (default 2)")
+    p.add_argument("--cache", metavar="DIR",
+                   help="keep decoded, resized images in a uint8 memmap cache here")
+    p.add_argument("--out", metavar="DIR",
+                   help=f"output folder (default runs/{spec['example']}-<timestamp>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint.npz")
+    p.add_argument("--early-stop", type=_int_at_least(0), default=10, metavar="N",
+                   help="stop after N epochs without val-loss improvement (0: never)")
+    return p
+
+
+def parse_args(task, argv=None):
+    """Parse an example's command line (sys.argv[1:] by default)."""
+    return build_parser(task).parse_args(argv)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+def _has_metadata(root):
+    """True when HAM10000_metadata.csv is in root or any subfolder."""
+    for _, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(f.lower() == METADATA.lower() for f in files):
+            return True
+    return False
+
+
+def _binary_order(classes):
+    """Class names with the melanoma class last (class 1 = positive) when there are two."""
+    classes = sorted(classes)
+    if len(classes) == 2:
+        mel = [c for c in classes if c.lower().startswith("mel")]
+        if len(mel) == 1:
+            classes = [c for c in classes if c != mel[0]] + mel
+    return classes
+
+
+def _subfolders(root):
+    return sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def open_data(root, size, preprocess, fractions, seed, log=print):
+    """(train, val, test, kind): the splits of the folder at root and the layout found."""
+    from .data import HAM10000, ImageFolder, split_by_lesion
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise UsageError(f"--data {root}: " + ("is not a folder" if root.exists()
+                                               else "no such folder"))
+    if _has_metadata(root):
+        kind, ds = "HAM10000", HAM10000(root, image_size=size, preprocess=preprocess)
+    elif all((root / s).is_dir() for s in DERMMEL_SPLITS):
+        classes = _binary_order(_subfolders(root / DERMMEL_SPLITS[0]))
+        if not classes:
+            raise UsageError(f"--data {root}: {root / DERMMEL_SPLITS[0]} has no class subfolders")
+        parts = [ImageFolder(root / s, image_size=size, classes=classes, preprocess=preprocess)
+                 for s in DERMMEL_SPLITS]
+        log(f"data: DermMel layout in {root}: {', '.join(DERMMEL_SPLITS)} used as the "
+            "train/val/test splits (--split is not used)")
+        return parts[0], parts[1], parts[2], "DermMel"
+    else:
+        subs = _subfolders(root)
+        if any(s.lower().startswith("ham10000_images") for s in subs):
+            raise UsageError(f"--data {root}: looks like HAM10000 but {METADATA} is missing; "
+                             "put it in that folder")
+        if len(subs) < 2:
+            raise UsageError(f"--data {root}: neither a HAM10000 folder (no {METADATA}) nor "
+                             "a folder with one subfolder of images per class")
+        kind = "ImageFolder"
+        ds = ImageFolder(root, image_size=size, classes=_binary_order(subs),
+                         preprocess=preprocess)
+    splits = split_by_lesion(ds, fractions=fractions, seed=seed)
+    if len(splits) == 2:
+        log("data: two-way --split: the validation split is also the test split")
+        splits = (splits[0], splits[1], splits[1])
+    return splits[0], splits[1], splits[2], kind
+
+
+def _synthetic_root(layout, log):
+    from .data import default_synthetic_root
+    log(f"no --data given: using the synthetic {layout} dataset ({SYNTHETIC_N} images), "
+        "generated once into the cache folder (a minute or two the first time)")
+    t0 = time.perf_counter()
+    root = default_synthetic_root(layout, n=SYNTHETIC_N)
+    took = time.perf_counter() - t0
+    log(f"synthetic dataset {'generated' if took > 2 else 'found'} in {root}")
+    return root
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------------------------
+
+def _optimizer(name, params, lr, weight_decay):
+    from . import optim
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    cls = {"adam": optim.Adam, "nadam": optim.NAdam, "rmsprop": optim.RMSprop}[name]
+    return cls(params, lr=lr, weight_decay=weight_decay)
+
+
+def _jsonable(value):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _write_json(path, obj):
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n")
+    os.replace(tmp, path)
+
+
+def run(args, task, log=print):
+    """Train and evaluate as the parsed flags say; write the run folder; return the metrics.
+
+    Problems the user can fix (device, data folder, flags) print one line to stderr and exit
+    with status 2; a NaN loss exits with status 1.
+    """
+    from .data import ImageReadError
+    from .train import TrainingError
+    try:
+        return _run(args, task, log)
+    except (UsageError, backend.DeviceError, ImageReadError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1)
+    except KeyboardInterrupt:
+        out = getattr(args, "out", None)
+        print(f"\ninterrupted; continue with --resume --out {out}", file=sys.stderr)
+        raise SystemExit(130)
+
+
+def _run(args, task, log):
+    from . import io, plots
+    from .data import Augment, Loader, OversampleSampler, channel_stats, class_weights
+    from .metrics import classification_report, evaluate
+    from .models import get_model
+    from .optim import ReduceLROnPlateau
+    from .train import evaluate_model, fit, write_history_csv
+    import tinylesion as tl
+
+    spec = TASKS[task]
+    device = backend.as_device(args.device)
+    if args.device == "auto":
+        log(f"device auto: using {device}")
+    if args.resume and args.out is None:
+        raise UsageError("--resume needs --out RUN_DIR (the folder of the run to continue)")
+    synthetic = args.data is None
+    defaults = spec["synthetic" if synthetic else "real"]
+    if args.image_size is None:
+        args.image_size = defaults["image_size"]
+    if args.epochs is None:
+        args.epochs = defaults["epochs"]
+    preprocess = "resize" if synthetic else spec["preprocess"]
+    if synthetic and task != "ham":
+        log(f"synthetic data: images at {args.image_size[0]}x{args.image_size[1]}, resized "
+            f"whole (on real data the default is {'x'.join(map(str, spec['real']['image_size']))}"
+            f" with the half-then-crop-224 preprocessing), so that the quick look stays quick")
+    data = _synthetic_root(spec["layout"], log) if synthetic else Path(args.data)
+    out = Path(args.out) if args.out else Path("runs") / (
+        f"{spec['example']}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    args.out = out
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "checkpoint.npz"
+    if args.resume and not checkpoint.is_file():
+        raise UsageError(f"--resume: no checkpoint at {checkpoint}")
+
+    try:
+        train_ds, val_ds, test_ds, kind = open_data(data, args.image_size, preprocess,
+                                                    args.split, args.seed, log)
+    except ValueError as exc:  # a malformed metadata file, a bad split of few images...
+        raise UsageError(str(exc)) from None
+    classes = list(train_ds.classes)
+    if args.cache:
+        from .data import CachedDataset
+        train_ds, val_ds, test_ds = (CachedDataset(d, args.cache)
+                                     for d in (train_ds, val_ds, test_ds))
+    log(f"data: {kind} in {data}: {len(classes)} classes, train {len(train_ds)}, val "
+        f"{len(val_ds)}, test {len(test_ds)} images at {args.image_size[0]}x"
+        f"{args.image_size[1]}")
+    for name, ds in (("train", train_ds), ("val", val_ds), ("test", test_ds)):
+        if len(ds) == 0:
+            raise UsageError(f"--data {data}: the {name} split is empty; use more images or "
+                             "another --split")
+
+    run_json = out / "run.json"
+    if args.resume and run_json.is_file():
+        saved = json.loads(run_json.read_text())
+        mean, std = np.asarray(saved["mean"]), np.asarray(saved["std"])
+    else:
+        t0 = time.perf_counter()
+        mean, std = channel_stats(train_ds, num_workers=args.workers)
+        log(f"channel mean {np.round(mean, 3).tolist()}, std {np.round(std, 3).tolist()} "
+            f"({time.perf_counter() - t0:.1f}s)")
+
+    tl.manual_seed(args.seed)
+    model = get_model(args.model, num_classes=len(classes), image_size=args.image_size)
+    model.to(device)
+    weight_decay = args.weight_decay if args.weight_decay is not None else model.weight_decay
+    args.weight_decay = weight_decay
+    optimizer = _optimizer(args.optimizer, model.parameters(), args.lr, weight_decay)
+    # NOTE: Keras' ReduceLROnPlateau(patience=3) lowers the rate on the 3rd epoch without
+    # improvement; PyTorch's (used here) waits for more than `patience`, so patience=2.
+    scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=2)
+    weights = (class_weights(train_ds.targets, "balanced", num_classes=len(classes))
+               if args.class_weights == "balanced" else None)
+    augment = (Augment(rotation_range=90, zoom_range=0.1, width_shift_range=0.1,
+                       height_shift_range=0.1, horizontal_flip=True, vertical_flip=True)
+               if args.augment else None)
+    sampler = OversampleSampler(train_ds.targets, seed=args.seed) if args.oversample else None
+    train_loader = Loader(train_ds, batch_size=args.batch_size, shuffle=sampler is None,
+                          num_workers=args.workers, seed=args.seed, augment=augment,
+                          sampler=sampler)
+    val_loader = Loader(val_ds, batch_size=args.batch_size, num_workers=args.workers)
+    test_loader = Loader(test_ds, batch_size=args.batch_size, num_workers=args.workers)
+    log(f"model {args.model}: {model.num_parameters():,} parameters; {args.optimizer} lr "
+        f"{args.lr:g}, weight decay {weight_decay:g}; class weights {args.class_weights}"
+        f"{'; oversampling' if sampler else ''}{'; augmentation' if augment else ''}; "
+        f"device {device}")
+
+    settings = {k: _jsonable(v) for k, v in sorted(vars(args).items())}
+    settings.update(task=task, data=str(data), synthetic=synthetic, preprocess=preprocess)
+    _write_json(run_json, {
+        "example": spec["example"], "model": args.model, "config": model.config,
+        "image_size": list(args.image_size), "preprocess": preprocess,
+        "mean": np.asarray(mean).tolist(), "std": np.asarray(std).tolist(),
+        "class_names": classes, "binary": bool(model.binary), "settings": settings})
+
+    history = fit(model, optimizer, train_loader, val_loader, epochs=args.epochs,
+                  device=device, class_weights=weights, mean=mean, std=std,
+                  scheduler=scheduler, early_stopping=args.early_stop,
+                  checkpoint_path=checkpoint, resume=args.resume, log=log)
+
+    y_true, y_score = evaluate_model(model, test_loader, device, mean, std)
+    metrics = evaluate(y_true, y_score, classes, y_true_train=train_ds.targets)
+    metrics["settings"] = settings
+    _write_json(out / "metrics.json", metrics)
+    write_history_csv(history, out / "history.csv")
+    io.save({k: backend.to_numpy(v) for k, v in model.state_dict().items()},
+            out / "weights.npz")
+    files = ["metrics.json", "history.csv", "weights.npz", "checkpoint.npz", "run.json"]
+    files += _plots(plots, history, metrics, y_true, y_score, classes, model, args, out, log)
+    log("\ntest set:\n" + classification_report(metrics))
+    log(f"wrote {', '.join(files)} to {out}")
+    return metrics
+
+
+def _plots(plots, history, metrics, y_true, y_score, classes, model, args, out, log):
+    """Write the PNG plots; a plot that cannot be drawn is reported, not fatal."""
+    made = []
+    jobs = [("history.png", lambda p: plots.plot_history(history, p)),
+            ("confusion_matrix.png",
+             lambda p: plots.plot_confusion_matrix(metrics["confusion_matrix"], classes, p)),
+            ("roc.png", lambda p: plots.plot_roc(y_true, y_score, classes, p))]
+    if args.model == "logistic_regression":
+        W = next(p for p in model.parameters() if p.ndim == 2)
+        names = classes[1:] if model.binary else classes
+        jobs.append(("weights.png", lambda p: plots.plot_weights_image(
+            W.numpy(), (args.image_size[1], args.image_size[0]), p, class_names=names)))
+    for name, job in jobs:
+        try:
+            job(out / name)
+            made.append(name)
+        except ValueError as exc:
+            log(f"note: {name} not drawn: {exc}")
+    return made
+
+
+def main(task, argv=None):
+    """Parse the command line and run one example."""
+    run(parse_args(task, argv), task)
+    return 0
