@@ -292,18 +292,23 @@ def make_synthetic(out, n=2000, seed=0, layout="ham10000", image_size=(600, 450)
     layout "ham10000": HAM10000_metadata.csv and HAM10000_images_part_{1,2}/ISIC_*.jpg, with the
     real class proportions and several images of some lesions. layout "dermmel":
     {train_sep,valid,test}/{Melanoma,NotMelanoma}/*.jpg, half melanoma. Deterministic in seed
-    whatever the number of worker threads (default: up to 2).
+    whatever the number of worker threads (default: up to 2). overwrite replaces an earlier
+    output of make_synthetic, never another folder.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     width, height = check_size(image_size)
     n, seed = int(n), int(seed)
+    class_counts(n)                     # checks n before anything is written
     out = Path(out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not overwrite:
             raise FileExistsError(f"make_synthetic: {out} already exists and is not empty; "
                                   "choose another folder or pass overwrite=True")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
+        if not (out / "synthetic.json").is_file():  # never delete a folder this did not make
+            raise FileExistsError(f"make_synthetic: {out} is not empty and was not made by "
+                                  "make_synthetic (no synthetic.json); it is left alone")
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = []
     if layout == "ham10000":
@@ -329,11 +334,12 @@ def make_synthetic(out, n=2000, seed=0, layout="ham10000", image_size=(600, 450)
             path = out / split / name / f"ISIC_{FIRST_IMAGE + image_seq:07d}.jpg"
             jobs.append((str(path), k, image_seq, image_seq))
     jobs = [job + (seed, (width, height)) for job in jobs]
-    workers = min(2, os.cpu_count() or 1) if workers is None else max(1, int(workers))
-    if workers > 1 and len(jobs) >= 100:
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1) if len(jobs) >= 100 else 1
+    if int(workers) > 1:
         # NOTE: threads, not processes: NumPy's array loops, Pillow's resize and JPEG encoder
         # release the GIL, and threads need no `if __name__ == "__main__"` guard in the caller
-        with ThreadPoolExecutor(workers) as pool:
+        with ThreadPoolExecutor(int(workers)) as pool:
             list(pool.map(_render, jobs))
     else:
         for job in jobs:
@@ -397,7 +403,7 @@ def main(argv=None):
     parser.add_argument("--layout", choices=LAYOUTS, default="ham10000")
     parser.add_argument("--size", type=_size_arg, default=(600, 450), help="WIDTHxHEIGHT")
     parser.add_argument("--workers", type=int, default=None, help="threads (default 2)")
-    parser.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    parser.add_argument("--force", action="store_true", help="replace an earlier synthetic --out")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
