@@ -182,3 +182,26 @@ def test_loader_cache_dir_option(files):
     assert calls == 9 and ds.calls == 9 and loader.dataset.complete
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+def test_ham10000_cache_reused_without_decoding(synthetic_ham, tmp_path, monkeypatch):
+    from tinylesion.data import HAM10000, split_by_lesion
+    from tinylesion.data import datasets as datasets_module
+    calls = []
+    real = datasets_module.read_rgb
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(datasets_module, "read_rgb", counting)
+    ds = HAM10000(synthetic_ham, image_size=(40, 30))
+    cached = CachedDataset(ds, tmp_path / "cache").build(num_workers=2)
+    assert len(calls) == len(ds)
+    for i in (0, 17, len(ds) - 1):
+        np.testing.assert_array_equal(cached.load(i), real(ds.paths[i], (40, 30)))
+    calls.clear()
+    again = CachedDataset(HAM10000(synthetic_ham, image_size=(40, 30)), tmp_path / "cache")
+    train, val, test = split_by_lesion(again, (0.6, 0.2, 0.2), seed=0)
+    batches = [x for x, _ in Loader(train, batch_size=8, shuffle=True, num_workers=2)]
+    assert calls == [] and sum(len(x) for x in batches) == len(train)

@@ -390,3 +390,55 @@ def test_device_loader_gpu_path_with_a_fake_cupy(monkeypatch):
     # the consumer's stream waits for each batch's copy before using it
     assert sum(e[0] == "main waits" for e in fake.log) == 3
     assert wait_no_threads() == []
+
+
+# ----- on the real HAM10000 dataset class, over the synthetic folder ---------------------------
+
+def test_ham10000_batches_equal_the_dataset(synthetic_ham):
+    from tinylesion.data import HAM10000
+    ds = HAM10000(synthetic_ham, image_size=(40, 30))
+    aug = Augment(rotation_range=20, horizontal_flip=True)
+    runs = [collect(Loader(ds, batch_size=16, shuffle=True, num_workers=w, seed=1, augment=aug))
+            for w in (0, 3)]
+    for (x0, y0), (x1, y1) in zip(*runs):
+        np.testing.assert_array_equal(x0, x1)
+        np.testing.assert_array_equal(y0, y1)
+    order = np.random.default_rng([1, 0]).permutation(len(ds))
+    x, y = runs[0][0]
+    np.testing.assert_array_equal(y, ds.targets[order[:16]])
+    rng = np.random.default_rng([1, 0, 5])
+    np.testing.assert_array_equal(x[5], aug(ds.load(order[5]), rng).transpose(2, 0, 1))
+
+
+@pytest.fixture
+def ham_with_a_corrupt_jpeg(synthetic_ham, tmp_path):
+    import shutil
+    root = tmp_path / "ham"
+    shutil.copytree(synthetic_ham, root)
+    from tinylesion.data import HAM10000
+    victim = HAM10000(root, image_size=(40, 30)).paths[21]
+    data = open(victim, "rb").read()
+    with open(victim, "wb") as f:
+        f.write(data[: len(data) // 3])           # a truncated JPEG
+    return root, str(victim)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ham10000_corrupt_jpeg_raises_with_its_path(ham_with_a_corrupt_jpeg, workers):
+    from tinylesion.data import HAM10000, ImageReadError
+    root, victim = ham_with_a_corrupt_jpeg
+    ds = HAM10000(root, image_size=(40, 30))
+    with pytest.raises(ImageReadError, match=victim.replace("\\", "\\\\")):
+        list(Loader(ds, batch_size=8, num_workers=workers))
+    assert wait_no_threads() == []
+
+
+def test_ham10000_corrupt_jpeg_skipped_and_counted(ham_with_a_corrupt_jpeg):
+    from tinylesion.data import HAM10000
+    root, victim = ham_with_a_corrupt_jpeg
+    ds = HAM10000(root, image_size=(40, 30))
+    loader = Loader(ds, batch_size=8, num_workers=2, skip_bad=True)
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        labels = np.concatenate([y for _, y in loader])
+    assert len(labels) == len(ds) - 1 and loader.skipped == 1
+    assert loader.skipped_paths == [victim]

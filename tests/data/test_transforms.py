@@ -167,3 +167,12 @@ def test_channel_stats_streams_exactly():
     m2, s2 = channel_stats(Loader(ds, batch_size=5, num_workers=0))
     np.testing.assert_allclose(m2, mean, rtol=1e-12)
     np.testing.assert_allclose(s2, std, rtol=1e-12)
+
+
+def test_channel_stats_on_ham10000(synthetic_ham):
+    from tinylesion.data import HAM10000
+    ds = HAM10000(synthetic_ham, image_size=(40, 30))
+    x = np.stack([ds.load(i) for i in range(len(ds))]).astype(np.float64) / 255.0
+    mean, std = channel_stats(ds, num_workers=2)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(std, x.std(axis=(0, 1, 2)), rtol=1e-10)
