@@ -23,7 +23,7 @@ TASKS = {
         example="melanoma_cnn", layout="dermmel", model="melanoma_cnn", optimizer="adam",
         lr=1e-3, batch_size=32, preprocess="half_crop224",
         real=dict(image_size=(224, 224), epochs=50),
-        synthetic=dict(image_size=(64, 64), epochs=8),
+        synthetic=dict(image_size=(96, 96), epochs=8),
         about="Melanoma vs. not melanoma (DermMel layout: train_sep, valid, test); AUROC, "
               "sensitivity, specificity."),
     "logistic": dict(
@@ -371,7 +371,11 @@ def _run(args, task, log):
             f"({time.perf_counter() - t0:.1f}s)")
 
     tl.manual_seed(args.seed)
-    model = get_model(args.model, num_classes=len(classes), image_size=args.image_size)
+    try:
+        model = get_model(args.model, num_classes=len(classes), image_size=args.image_size)
+    except ValueError as exc:  # e.g. an image size too small for the model's layers
+        raise UsageError(f"--model {args.model} --image-size {args.image_size[0]}x"
+                         f"{args.image_size[1]}: {exc}") from None
     model.to(device)
     weight_decay = args.weight_decay if args.weight_decay is not None else model.weight_decay
     args.weight_decay = weight_decay

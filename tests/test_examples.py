@@ -1,0 +1,123 @@
+"""The example scripts end to end on tiny synthetic data, and their one-line errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tinylesion import backend
+from tinylesion.data import make_synthetic
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--epochs", "1", "--image-size", "32x24", "--batch-size", "8", "--workers", "1"]
+METRIC_KEYS = {"accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "roc_auc",
+               "per_class", "confusion_matrix", "class_names", "settings", "majority_baseline"}
+FLAGS = {"data", "device", "model", "image_size", "epochs", "batch_size", "lr", "optimizer",
+         "class_weights", "oversample", "augment", "split", "seed", "workers", "cache", "out",
+         "resume", "early_stop", "weight_decay"}
+
+
+@pytest.fixture(scope="module")
+def ham(tmp_path_factory):
+    return make_synthetic(tmp_path_factory.mktemp("ham") / "ham", n=60, seed=0,
+                          image_size=(64, 48))
+
+
+@pytest.fixture(scope="module")
+def dermmel(tmp_path_factory):
+    return make_synthetic(tmp_path_factory.mktemp("mel") / "mel", n=40, seed=0,
+                          layout="dermmel", image_size=(64, 48))
+
+
+def run_example(name, *args, timeout=300):
+    env = dict(os.environ, TINYLESION_CACHE=os.environ.get("TINYLESION_CACHE", ""))
+    return subprocess.run([sys.executable, str(ROOT / "examples" / f"{name}.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+def check_run(proc, out, binary, extra=()):
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics)
+    assert FLAGS <= set(metrics["settings"])
+    for name in ("history.csv", "weights.npz", "checkpoint.npz", "run.json", "history.png",
+                 "confusion_matrix.png", "roc.png", *extra):
+        assert (out / name).is_file(), name
+    assert ("sensitivity" in metrics) == binary
+    assert "macro avg" in proc.stdout and str(out) in proc.stdout
+    assert len((out / "history.csv").read_text().splitlines()) == 2
+    return metrics
+
+
+def test_ham_cnn(ham, tmp_path):
+    out = tmp_path / "run"
+    proc = run_example("ham_cnn", "--data", ham, *TINY, "--augment", "--oversample",
+                       "--optimizer", "nadam", "--out", out)
+    metrics = check_run(proc, out, binary=False)
+    assert metrics["settings"]["model"] == "padua4" and len(metrics["class_names"]) == 7
+
+
+def test_melanoma_cnn_uses_dermmel_splits(dermmel, tmp_path):
+    out = tmp_path / "run"
+    proc = run_example("melanoma_cnn", "--data", dermmel, *TINY, "--image-size", "72x72",
+                       "--optimizer", "sgd", "--out", out)
+    metrics = check_run(proc, out, binary=True)
+    assert metrics["class_names"] == ["NotMelanoma", "Melanoma"]  # melanoma is positive
+    assert "train_sep, valid, test used as the train/val/test splits" in proc.stdout
+
+
+def test_logistic_regression_draws_its_weights(dermmel, tmp_path):
+    out = tmp_path / "run"
+    proc = run_example("logistic_regression", "--data", dermmel, *TINY,
+                       "--class-weights", "none", "--out", out)
+    check_run(proc, out, binary=True, extra=("weights.png",))
+
+
+def test_dense_nn_on_a_folder_per_class(dermmel, tmp_path):
+    out = tmp_path / "run"
+    proc = run_example("dense_nn", "--data", dermmel / "train_sep", *TINY, "--split", "70/30",
+                       "--optimizer", "rmsprop", "--out", out)
+    metrics = check_run(proc, out, binary=True)
+    assert metrics["settings"]["weight_decay"] == pytest.approx(1e-3)  # the model's own L2
+
+
+def one_line_error(proc):
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="this machine has a GPU")
+def test_gpu_without_cupy_is_one_line_and_exit_2(tmp_path):
+    line = one_line_error(run_example("ham_cnn", "--device", "gpu", "--out", tmp_path))
+    assert "CuPy" in line and "tinylesion[gpu]" in line
+
+
+@pytest.mark.parametrize("flag, value, words", [
+    ("--lr", "-1", "--lr"), ("--image-size", "100by75", "WIDTHxHEIGHT"),
+    ("--split", "80/30", "add up to 100"), ("--optimizer", "adamw", "adam, nadam"),
+    ("--device", "tpu", "cpu, gpu, auto"), ("--model", "resnet", "padua4"),
+    ("--epochs", "0", ">= 1")])
+def test_bad_flag_value_is_one_line_and_exit_2(flag, value, words):
+    line = one_line_error(run_example("ham_cnn", flag, value))
+    assert flag in line and words in line
+
+
+def test_data_folder_of_unknown_layout(tmp_path):
+    (tmp_path / "empty").mkdir()
+    line = one_line_error(run_example("ham_cnn", "--data", tmp_path / "empty"))
+    assert "neither a HAM10000 folder" in line
+    line = one_line_error(run_example("ham_cnn", "--data", tmp_path / "absent"))
+    assert "no such folder" in line
+
+
+def test_image_size_too_small_for_the_model(ham, tmp_path):
+    line = one_line_error(run_example("melanoma_cnn", "--data", ham, *TINY, "--out", tmp_path))
+    assert "too small" in line and "--image-size 32x24" in line
+
+
+def test_resume_without_a_checkpoint(tmp_path, ham):
+    line = one_line_error(run_example("ham_cnn", "--data", ham, "--resume", "--out", tmp_path))
+    assert "no checkpoint" in line

@@ -1,0 +1,92 @@
+"""Class probabilities of image files from a finished run: python -m tinylesion.predict."""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import backend
+
+
+class PredictError(Exception):
+    """A missing or unusable run folder, or an unreadable image; the message says which."""
+
+
+def load_run(run_dir, device="cpu"):
+    """(model in eval mode on `device`, run.json as a dict) of a run folder."""
+    from . import io
+    from .models import get_model
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise PredictError(f"--weights {run_dir}: no such run folder")
+    for name in ("run.json", "weights.npz"):
+        if not (run_dir / name).is_file():
+            raise PredictError(f"--weights {run_dir}: {name} is missing (is this the --out "
+                               "folder of a finished run?)")
+    try:
+        run = json.loads((run_dir / "run.json").read_text())
+        config = dict(run["config"])
+        config["image_size"] = tuple(config.get("image_size", run["image_size"]))
+        model = get_model(run["model"], **config)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PredictError(f"{run_dir / 'run.json'}: cannot rebuild the model ({exc})") from None
+    try:
+        model.load_state_dict(io.load(run_dir / "weights.npz"))
+    except (ValueError, KeyError, OSError) as exc:
+        raise PredictError(f"{run_dir / 'weights.npz'}: cannot load the weights ({exc})") \
+            from None
+    return model.to(device).eval(), run
+
+
+def predict_files(model, run, paths, device="cpu", batch_size=16):
+    """(N, K) class probabilities of the image files, preprocessed as in training."""
+    from .data import read_rgb
+    from .tensor import no_grad
+    from .train import prepare_batch, probabilities
+    size = tuple(run["image_size"])
+    images = np.stack([read_rgb(p, size, run.get("preprocess", "resize")).transpose(2, 0, 1)
+                       for p in paths])
+    out = []
+    with no_grad():
+        for i in range(0, len(images), batch_size):
+            x = prepare_batch(images[i:i + batch_size], device, run["mean"], run["std"])
+            p = probabilities(model(x), model.binary).numpy().astype(np.float64)
+            out.append(np.stack([1 - p, p], axis=1) if model.binary else p)
+    return np.concatenate(out)
+
+
+def format_line(path, probs, class_names):
+    """'path: name p  name p ...' with the classes from most to least probable."""
+    order = np.argsort(-probs, kind="stable")
+    return f"{path}: " + "  ".join(f"{class_names[k]} {probs[k]:.4f}" for k in order)
+
+
+def main(argv=None):
+    """Print each image's class probabilities, one line per image (exit 2 on bad input)."""
+    from .data import ImageReadError
+    parser = argparse.ArgumentParser(
+        prog="python -m tinylesion.predict",
+        description="Class probabilities of images, from the --out folder of a training run.")
+    parser.add_argument("--weights", required=True, metavar="RUN_DIR",
+                        help="the run folder (holding run.json and weights.npz)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"))
+    parser.add_argument("images", nargs="+", metavar="IMAGE")
+    args = parser.parse_args(argv)
+    try:
+        device = backend.as_device(args.device)
+        model, run = load_run(args.weights, device)
+        for path in args.images:  # one by one, so that a bad file is named before any work
+            if not Path(path).is_file():
+                raise PredictError(f"image file not found: {path}")
+        probs = predict_files(model, run, args.images, device)
+    except (PredictError, ImageReadError, backend.DeviceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path, p in zip(args.images, probs):
+        print(format_line(path, p, run["class_names"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
