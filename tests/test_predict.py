@@ -1,0 +1,95 @@
+"""python -m tinylesion.predict: probabilities as in training, one line per image, clear errors."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinylesion import cli, predict
+from tinylesion.data import HAM10000, Loader, make_synthetic
+from tinylesion.train import evaluate_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A one-epoch padua1 run on 40 tiny synthetic HAM10000 images."""
+    base = tmp_path_factory.mktemp("predict")
+    data = make_synthetic(base / "ham", n=40, seed=1, image_size=(48, 36))
+    args = cli.parse_args("ham", ["--data", str(data), "--model", "padua1", "--epochs", "1",
+                                  "--image-size", "24x16", "--batch-size", "8", "--workers", "0",
+                                  "--out", str(base / "run")])
+    cli.run(args, "ham", log=lambda *a: None)
+    return base / "run", data
+
+
+def images(data, k):
+    return sorted(data.glob("*/*.jpg"))[:k]
+
+
+def test_probabilities_match_evaluation_and_print_sorted(run_dir, capsys):
+    run, data = run_dir
+    paths = images(data, 5)
+    model, info = predict.load_run(run)
+    probs = predict.predict_files(model, info, paths)
+    assert probs.shape == (5, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    # the same preprocessing as training: equal to evaluating through the dataset and loader
+    ds = HAM10000(data, image_size=tuple(info["image_size"]))
+    index = [ds.paths.index(p) for p in paths]
+    from tinylesion.data import Subset
+    _, expected = evaluate_model(model, Loader(Subset(ds, index), batch_size=2, num_workers=0),
+                                 mean=info["mean"], std=info["std"])
+    np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-6)
+
+    assert predict.main(["--weights", str(run), *map(str, paths)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 5
+    for line, path in zip(lines, paths):
+        assert line.startswith(f"{path}: ")
+        values = [float(v) for v in re.findall(r" (\d\.\d+)", line)]
+        assert len(values) == 7 and values == sorted(values, reverse=True)
+        assert sum(values) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_binary_run_gives_two_probabilities(tmp_path, capsys):
+    data = make_synthetic(tmp_path / "mel", n=20, seed=0, layout="dermmel", image_size=(32, 24))
+    args = cli.parse_args("logistic", ["--data", str(data), "--epochs", "1", "--image-size",
+                                       "16x12", "--workers", "0", "--out", str(tmp_path / "r")])
+    cli.run(args, "logistic", log=lambda *a: None)
+    path = sorted(data.glob("test/*/*.jpg"))[0]
+    assert predict.main(["--weights", str(tmp_path / "r"), str(path)]) == 0
+    line = capsys.readouterr().out
+    assert "Melanoma" in line and "NotMelanoma" in line
+    values = [float(v) for v in re.findall(r" (\d\.\d+)", line)]
+    assert len(values) == 2 and sum(values) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_errors_are_one_line_with_exit_2(run_dir, tmp_path, capsys):
+    run, data = run_dir
+    image = str(images(data, 1)[0])
+    assert predict.main(["--weights", str(tmp_path / "nope"), image]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "run.json").write_text((run / "run.json").read_text())
+    assert predict.main(["--weights", str(tmp_path / "half"), image]) == 2
+    assert "weights.npz is missing" in capsys.readouterr().err
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    assert predict.main(["--weights", str(run), image, str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0]
+    assert predict.main(["--weights", str(run), str(tmp_path / "absent.jpg")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_module_entry_point(run_dir):
+    run, data = run_dir
+    proc = subprocess.run([sys.executable, "-m", "tinylesion.predict", "--weights", str(run),
+                           str(images(data, 1)[0])], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("\n") == 1
