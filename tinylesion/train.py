@@ -72,13 +72,13 @@ def _predicted(model, logits):
     return logits.data.argmax(axis=1)
 
 
-def _progress(loader, desc, enabled):
-    """A tqdm bar over the loader (rate and ETA), or the loader itself when disabled."""
+def _progress(batches, total, desc, enabled):
+    """A tqdm bar over the batches (rate and ETA), or the batches themselves when disabled or
+    when stderr is not a terminal."""
     if not enabled or not sys.stderr.isatty():
-        return loader
+        return batches
     from tqdm import tqdm
-    return tqdm(loader, desc=desc, total=len(loader), unit="batch", leave=False,
-                dynamic_ncols=True)
+    return tqdm(batches, desc=desc, total=total, unit="batch", leave=False, dynamic_ncols=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,9 +92,10 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
     model.eval()
     y_true, y_score, total, n = [], [], 0.0, 0
     binary = getattr(model, "binary", False)
+    source = iter(device_batches(loader, device, mean, std))
     try:
         with no_grad():
-            for images, y in device_batches(loader, device, mean, std):
+            for images, y in source:
                 logits = model(Tensor(images))
                 loss = _loss(model, logits, y, class_weights)
                 total += float(loss.item()) * len(y)
@@ -102,6 +103,7 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
                 y_true.append(backend.to_numpy(y).astype(np.int64))
                 y_score.append(probabilities(logits, binary).numpy())
     finally:
+        source.close()
         model.train(was_training)
     if not y_true:
         raise ValueError("evaluation loader yielded no batches (empty dataset?)")
@@ -245,26 +247,32 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         model.train()
         _set_epoch(train_loader, epoch)
         total, correct, n = 0.0, 0, 0
-        batches = device_batches(train_loader, device, mean, std)
-        bar = _progress(batches, f"epoch {epoch + 1}/{epochs}", progress)
-        for b, (images, y) in enumerate(bar):
-            logits = model(Tensor(images))
-            loss = _loss(model, logits, y, class_weights)
-            value = float(loss.item())
-            if not math.isfinite(value):
-                where = (f"; the last good checkpoint (after epoch {epoch}) is {checkpoint_path}"
-                         if checkpoint_path is not None and epoch > 0 else "")
-                raise TrainingError(f"the training loss became {value} at epoch {epoch + 1}, "
-                                    f"batch {b + 1} of {len(train_loader)}: training stopped "
-                                    f"(try a smaller --lr){where}")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += value * len(y)
-            correct += int((_predicted(model, logits) == y).sum())
-            n += len(y)
-            if bar is not batches:
-                bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{correct / n:.3f}")
+        source = iter(device_batches(train_loader, device, mean, std))
+        bar = _progress(source, len(train_loader), f"epoch {epoch + 1}/{epochs}", progress)
+        try:
+            for b, (images, y) in enumerate(bar):
+                logits = model(Tensor(images))
+                loss = _loss(model, logits, y, class_weights)
+                value = float(loss.item())
+                if not math.isfinite(value):
+                    where = (f"; the last good checkpoint (after epoch {epoch}) is "
+                             f"{checkpoint_path}" if checkpoint_path is not None and epoch > 0
+                             else "")
+                    raise TrainingError(f"the training loss became {value} at epoch "
+                                        f"{epoch + 1}, batch {b + 1} of {len(train_loader)}: "
+                                        f"training stopped (try a smaller --lr){where}")
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += value * len(y)
+                correct += int((_predicted(model, logits) == y).sum())
+                n += len(y)
+                if bar is not source:
+                    bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{correct / n:.3f}")
+        finally:  # stop the loader's threads now, also on an error or Ctrl-C
+            if bar is not source:
+                bar.close()
+            source.close()
         if n == 0:
             raise TrainingError(f"the training loader yielded no batches at epoch {epoch + 1}")
         history["loss"].append(total / n)
