@@ -4,6 +4,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from kernels import threads
 from kernels._xp import get_array_module, is_gpu_array
 
 IMPLS = ("reference", "cpu", "gpu")
@@ -223,6 +224,7 @@ def _backward_coefficients(gamma, var, eps, sg, sgd, sd, M, xp=np):
     return ggamma, sg, dmean, g * invstd, sg / M, ggamma * invstd / M
 
 
+@threads.guarded
 def batchnorm_forward_cpu(x, gamma, beta, eps):
     """Numba training-mode batch norm: one pass over memory for the statistics, one for y."""
     x3 = _as3d(x)
@@ -239,6 +241,7 @@ def batchnorm_forward_cpu(x, gamma, beta, eps):
     return y.reshape(x.shape), m_hi, var
 
 
+@threads.guarded
 def batchnorm_backward_cpu(gy, x, gamma, mean, var, eps):
     """Numba gradient of training-mode batch norm: one pass for the sums, one for gx."""
     x3, gy3 = _as3d(x), _as3d(gy)

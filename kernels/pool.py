@@ -4,6 +4,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from kernels import threads
 from kernels._xp import get_array_module, is_gpu_array, pair
 
 IMPLS = ("reference", "cpu", "gpu")
@@ -110,6 +111,7 @@ def _maxpool_backward_cpu(gy, argmax, HW):
     return gx, bad.sum()
 
 
+@threads.guarded
 def maxpool2d_forward_cpu(x, kernel, stride=None):
     """Numba max pooling on a NumPy array: (y, argmax)."""
     N, C, H, W = x.shape
@@ -119,6 +121,7 @@ def maxpool2d_forward_cpu(x, kernel, stride=None):
     return y.reshape(N, C, OH, OW), argmax.reshape(N, C, OH, OW)
 
 
+@threads.guarded
 def maxpool2d_backward_cpu(gy, argmax, x_shape, kernel=None, stride=None):
     """Numba max-pool gradient on NumPy arrays: gx of shape x_shape."""
     N, C, H, W = x_shape
