@@ -3,7 +3,6 @@ import _thread
 import threading
 import time
 import types
-import warnings
 
 import numpy as np
 import pytest

@@ -1,5 +1,4 @@
 """The streaming loader: threads decode into uint8 batches; device transfer overlapped."""
-import itertools
 import queue
 import threading
 import warnings
@@ -422,7 +421,7 @@ class DeviceLoader:
         try:
             thread.start()
             requests.put(transfer.request_token())
-            for _ in itertools.count():
+            while True:
                 requests.put(transfer.request_token())
                 while True:
                     try:
