@@ -71,8 +71,9 @@ def test_melanoma_cnn_uses_dermmel_splits(dermmel, tmp_path):
 def test_logistic_regression_draws_its_weights(dermmel, tmp_path):
     out = tmp_path / "run"
     proc = run_example("logistic_regression", "--data", dermmel, *TINY,
-                       "--class-weights", "none", "--out", out)
+                       "--class-weights", "none", "--cache", tmp_path / "cache", "--out", out)
     check_run(proc, out, binary=True, extra=("weights.png",))
+    assert len(list((tmp_path / "cache").glob("*.u8"))) == 3  # train, val and test cached
 
 
 def test_dense_nn_on_a_folder_per_class(dermmel, tmp_path):
@@ -121,3 +122,22 @@ def test_image_size_too_small_for_the_model(ham, tmp_path):
 def test_resume_without_a_checkpoint(tmp_path, ham):
     line = one_line_error(run_example("ham_cnn", "--data", ham, "--resume", "--out", tmp_path))
     assert "no checkpoint" in line
+
+
+def test_cli_resume_ends_with_the_weights_of_an_uninterrupted_run(ham, tmp_path):
+    import numpy as np
+    from tinylesion import cli, io
+    base = ["--data", str(ham), "--model", "padua1", "--image-size", "16x12", "--batch-size",
+            "8", "--workers", "0", "--augment"]
+    quiet = dict(log=lambda *a: None)
+    cli.run(cli.parse_args("ham", base + ["--epochs", "2", "--out", str(tmp_path / "a")]),
+            "ham", **quiet)
+    cli.run(cli.parse_args("ham", base + ["--epochs", "1", "--out", str(tmp_path / "b")]),
+            "ham", **quiet)
+    cli.run(cli.parse_args("ham", base + ["--epochs", "2", "--resume", "--out",
+                                          str(tmp_path / "b")]), "ham", **quiet)
+    a, b = io.load(tmp_path / "a" / "weights.npz"), io.load(tmp_path / "b" / "weights.npz")
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert len((tmp_path / "b" / "history.csv").read_text().splitlines()) == 3

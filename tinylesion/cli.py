@@ -352,6 +352,8 @@ def _run(args, task, log):
         from .data import CachedDataset
         train_ds, val_ds, test_ds = (CachedDataset(d, args.cache)
                                      for d in (train_ds, val_ds, test_ds))
+        for d in (train_ds, val_ds, test_ds):
+            d.build(num_workers=max(args.workers, 1))  # decodes only when stale or absent
     log(f"data: {kind} in {data}: {len(classes)} classes, train {len(train_ds)}, val "
         f"{len(val_ds)}, test {len(test_ds)} images at {args.image_size[0]}x"
         f"{args.image_size[1]}")
