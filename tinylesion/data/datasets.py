@@ -30,7 +30,9 @@ class ImageDataset:
         self.metadata = [{} for _ in range(n)] if metadata is None else list(metadata)
         self.groups = (np.arange(n, dtype=np.int64) if groups is None
                        else np.asarray(groups, dtype=np.int64))
-        assert len(self.targets) == len(self.metadata) == len(self.groups) == n
+        if not len(self.targets) == len(self.metadata) == len(self.groups) == n:
+            raise ValueError(f"{type(self).__name__}: {n} paths but {len(self.targets)} targets, "
+                             f"{len(self.metadata)} metadata and {len(self.groups)} groups")
 
     def __len__(self):
         return len(self.paths)
