@@ -5,7 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import threads
-from kernels._xp import get_array_module, is_gpu_array
+from kernels._xp import cuda_simulator_enabled, get_array_module, is_gpu_array
 
 IMPLS = ("reference", "cpu", "gpu")
 SERIAL_MAX = 4096  # up to this many elements, waking the thread pool costs more than it saves
@@ -102,7 +102,9 @@ def adam_update_cpu(param, grad, m, v, beta1, beta2, eps, weight_decay, c_m, c_g
 # GPU: one numba.cuda thread per element
 # --------------------------------------------------------------------------------------------
 
-_THREADS = 256
+# NOTE: the simulator runs each CUDA thread as a Python thread: small blocks keep it quick
+# (and make the tiny test shapes span several blocks).
+_THREADS = 32 if cuda_simulator_enabled() else 256
 _gpu = {}
 cuda = None  # numba.cuda once a GPU kernel is needed (a module global: the simulator swaps it)
 

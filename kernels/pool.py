@@ -5,7 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import threads
-from kernels._xp import get_array_module, is_gpu_array, pair
+from kernels._xp import cuda_simulator_enabled, get_array_module, is_gpu_array, pair
 
 IMPLS = ("reference", "cpu", "gpu")
 
@@ -137,7 +137,9 @@ def maxpool2d_backward_cpu(gy, argmax, x_shape, kernel=None, stride=None):
 # GPU: numba.cuda kernels on CuPy arrays (NumPy arrays under the CUDA simulator)
 # --------------------------------------------------------------------------------------------
 
-_THREADS = 256
+# NOTE: the simulator runs each CUDA thread as a Python thread: small blocks keep it quick
+# (and make the tiny test shapes span several blocks).
+_THREADS = 32 if cuda_simulator_enabled() else 256
 _gpu = {}
 cuda = None  # numba.cuda once a GPU kernel is needed (a module global: the simulator swaps it)
 

@@ -1,4 +1,8 @@
 """Max pooling kernels: the Numba CPU kernel against the reference, PyTorch, and gradients."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -141,3 +145,17 @@ def test_against_torch(case):
     yt.backward(torch.from_numpy(gy))
     gx = maxpool2d_backward(gy, am, x.shape, kernel, stride)
     assert rel_err(gx, xt.grad.numpy()) < TOL[dtype]
+
+
+def test_gpu_kernels_under_cuda_simulator():
+    """The numba.cuda kernels of pool.py and adam.py equal the CPU kernels in the simulator
+    (a fresh interpreter: NUMBA_ENABLE_CUDASIM must be set before Numba is imported)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(here))
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": root}
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         os.path.join(here, "cudasim_pool_adam.py")],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout and "skipped" not in out.stdout
