@@ -121,7 +121,7 @@ def evaluate_model(model, loader, device="cpu", mean=None, std=None):
 # Checkpoints: arrays in an .npz, everything else as one JSON document beside them
 # ---------------------------------------------------------------------------------------------
 
-def _split_arrays(obj, arrays, prefix):
+def _split_arrays(obj, arrays):
     """A JSON-able skeleton of obj, with each array replaced by {"__array__": key}."""
     if isinstance(obj, Tensor):
         obj = obj.data
@@ -130,10 +130,10 @@ def _split_arrays(obj, arrays, prefix):
         arrays[key] = backend.to_numpy(obj)
         return {"__array__": key}
     if isinstance(obj, dict):
-        return {"__dict__": [[_split_arrays(k, arrays, prefix), _split_arrays(v, arrays, prefix)]
+        return {"__dict__": [[_split_arrays(k, arrays), _split_arrays(v, arrays)]
                              for k, v in obj.items()]}
     if isinstance(obj, (list, tuple)):
-        return {"__list__": [_split_arrays(v, arrays, prefix) for v in obj],
+        return {"__list__": [_split_arrays(v, arrays) for v in obj],
                 "tuple": isinstance(obj, tuple)}
     if isinstance(obj, np.generic):
         return obj.item()
@@ -163,7 +163,7 @@ def save_checkpoint(state, path):
     """Write a nested dict of arrays and plain values to `path` (.npz) atomically."""
     from . import io
     arrays = {}
-    skeleton = _split_arrays(state, arrays, "")
+    skeleton = _split_arrays(state, arrays)
     blob = np.frombuffer(json.dumps(skeleton).encode("utf-8"), dtype=np.uint8)
     io.save({"arrays": arrays, "skeleton": blob}, path)
 
