@@ -146,10 +146,14 @@ TORCH_CASES = [
     ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.2, weight_decay=1e-2)),
     ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-2)),
     ("Adam", dict()),
+    ("Adam", dict(fused=False)),
     ("Adam", dict(lr=0.01, betas=(0.5, 0.9), eps=1e-6, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, betas=(0.5, 0.9), eps=1e-6, weight_decay=0.1, fused=False)),
     ("Adam", dict(lr=0.01, amsgrad=True)),
     ("NAdam", dict()),
     ("NAdam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, momentum_decay=0.01)),
+    ("NAdam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, momentum_decay=0.01,
+                   fused=False)),
     ("RMSprop", dict()),
     ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.1, momentum=0.5)),
     ("RMSprop", dict(lr=0.01, centered=True)),
@@ -173,8 +177,9 @@ def test_matches_torch(name, kwargs, dtype):
     # NOTE: NAdam keeps its momentum product in the default dtype; float64 runs set it too.
     torch.set_default_dtype(torch.float64 if dtype == np.float64 else torch.float32)
     try:
+        t_kwargs = {k: v for k, v in kwargs.items() if k != "fused"}  # ours: kernel or not
         t_opt = getattr(torch.optim, name)(
-            [{"params": t_params[:2]}, {"params": t_params[2:], "lr": lr2}], **kwargs)
+            [{"params": t_params[:2]}, {"params": t_params[2:], "lr": lr2}], **t_kwargs)
         for step_grads in grads:
             for tp, g in zip(t_params, step_grads):
                 tp.grad = torch.tensor(g.copy())
@@ -188,25 +193,58 @@ def test_matches_torch(name, kwargs, dtype):
         np.testing.assert_allclose(x, tp.detach().numpy(), **tol)
 
 
-# ---- the fused Adam kernel and the array expression agree ------------------------------------
+# ---- the fused kernels and the array expressions agree --------------------------------------
+FUSED_CASES = [
+    (optim.Adam, "adam_step", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.05)),
+    (optim.NAdam, "adam_update", dict(lr=0.01, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.05)),
+]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_fused_equals_array_path(dtype):
-    if algorithms._fused_adam_kernel() is None:
-        pytest.skip("kernels.adam_step is not available")
-    kwargs = dict(lr=0.01, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.05)
+@pytest.mark.parametrize("cls, kernel, kwargs", FUSED_CASES, ids=["Adam", "NAdam"])
+def test_fused_kernel_equals_array_path(cls, kernel, kwargs, dtype):
+    if algorithms._fused_kernel(kernel) is None:
+        pytest.skip(f"kernels.adam.{kernel} is not available")
     grads = make_grads(5, dtype)
     fused_params, plain_params = make_params(dtype), make_params(dtype)
-    fused = run(optim.Adam(fused_params, fused=True, **kwargs), fused_params, grads)
-    plain = run(optim.Adam(plain_params, fused=False, **kwargs), plain_params, grads)
+    fused = run(cls(fused_params, fused=True, **kwargs), fused_params, grads)
+    plain = run(cls(plain_params, fused=False, **kwargs), plain_params, grads)
     tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=1e-6, atol=1e-7)
-    for a, b in zip(fused, plain):
+    for a, b, x0 in zip(fused, plain, make_params(dtype)):
+        assert not np.array_equal(a, x0.data)
         np.testing.assert_allclose(a, b, **tol)
 
 
-def test_adam_fused_true_without_kernel_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(algorithms, "_FUSED_ADAM", [None])
+@pytest.mark.parametrize("cls, kernel", [(optim.Adam, "adam_step"), (optim.NAdam, "adam_update")])
+def test_kernel_is_used_only_where_it_applies(monkeypatch, cls, kernel):
+    if algorithms._fused_kernel(kernel) is None:
+        pytest.skip(f"kernels.adam.{kernel} is not available")
+    calls = []
+    real = algorithms._fused_kernel(kernel)
+    monkeypatch.setitem(algorithms._FUSED, kernel,
+                        lambda x, *args: calls.append(x.dtype) or real(x, *args))
+    p, q = make_params(np.float32, shapes=[(3, 4), (4, 3)])
+    q.data = np.asfortranarray(q.data)  # not C-contiguous: the array path
+    opt = cls([p, q])
+    run(opt, [p, q], make_grads(2, np.float32, shapes=[(3, 4), (4, 3)]))
+    assert calls == [np.float32, np.float32]
+    cls([p], fused=False).step()
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("cls", [optim.Adam, optim.NAdam])
+def test_fused_true_without_kernel_is_a_clear_error(monkeypatch, cls):
+    monkeypatch.setattr(algorithms, "_FUSED", {"adam_step": None, "adam_update": None})
     with pytest.raises(ValueError, match="fused=True"):
-        optim.Adam(make_params(), fused=True)
+        cls(make_params(), fused=True)
+
+
+def test_fused_none_without_kernel_uses_the_array_path(monkeypatch):
+    monkeypatch.setattr(algorithms, "_FUSED", {"adam_step": None, "adam_update": None})
+    p = Parameter(np.array([1.0, 1.0]))
+    p.grad = tl.Tensor(np.array([3.0, -2.0]))
+    optim.Adam([p], lr=0.1, eps=0.0).step()
+    np.testing.assert_allclose(p.data, [0.9, 1.1], rtol=1e-14)
 
 
 # ---- gradients: None is skipped, zero_grad ---------------------------------------------------

@@ -18,18 +18,36 @@ def _zeros(x):
     return backend.get_array_module(x).zeros_like(x)
 
 
-_FUSED_ADAM = []  # [adam_step or None], filled on first use
+_FUSED = {}  # name → the function in kernels/adam.py, or None when that file is missing
 
 
-def _fused_adam_kernel():
-    """kernels.adam_step when that kernel family is present, else None."""
-    if not _FUSED_ADAM:
+def _fused_kernel(name):
+    """kernels.adam.<name> (adam_step, adam_update) when that kernel file is present."""
+    if name not in _FUSED:
         try:
-            import kernels
-            _FUSED_ADAM.append(getattr(kernels, "adam_step", None))
+            from kernels import adam
+            _FUSED[name] = getattr(adam, name, None)
         except ImportError:
-            _FUSED_ADAM.append(None)
-    return _FUSED_ADAM[0]
+            _FUSED[name] = None
+    return _FUSED[name]
+
+
+def _pick_kernel(fused, name, x, g):
+    """The fused kernel if `fused` allows it and the arrays suit it, else None (array path).
+
+    The Numba kernels take contiguous NumPy float32/float64 arrays of one dtype.
+    """
+    if fused is False or not isinstance(x, np.ndarray) or x.dtype not in (np.float32,
+                                                                          np.float64):
+        return None
+    if g.dtype != x.dtype or not (x.flags.c_contiguous and g.flags.c_contiguous):
+        return None
+    return _fused_kernel(name)
+
+
+def _check_fused(cls, fused, name):
+    if fused and _fused_kernel(name) is None:
+        raise ValueError(f"{cls}(fused=True) needs kernels.adam.{name}, which is not available")
 
 
 class SGD(Optimizer):
@@ -71,17 +89,16 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with PyTorch's bias correction, L2 weight decay and AMSGrad.
 
-    fused=None uses the Numba kernel `kernels.adam_step` for NumPy float32/float64 arrays when
-    it is installed; fused=False always uses the array expression; fused=True requires the
-    kernel.
+    fused=None uses the Numba kernel `kernels.adam.adam_step` for NumPy float32/float64 arrays
+    when it is installed (AMSGrad always uses the array expression); fused=False always uses the
+    array expression; fused=True requires the kernel.
     """
 
     _tuple_keys = ("betas",)
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, fused=None):
-        if fused and _fused_adam_kernel() is None:
-            raise ValueError("Adam(fused=True) needs kernels.adam_step, which is not available")
+        _check_fused("Adam", fused, "adam_step")
         self.fused = fused
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
         super().__init__(params, defaults)
@@ -103,10 +120,8 @@ class Adam(Optimizer):
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], \
             group["weight_decay"]
-        kernel = _fused_adam_kernel() if self.fused is not False else None
-        if (kernel is not None and not group["amsgrad"] and isinstance(x, np.ndarray)
-                and x.dtype in (np.float32, np.float64) and g.dtype == x.dtype
-                and x.flags.c_contiguous and g.flags.c_contiguous):
+        kernel = _pick_kernel(self.fused, "adam_step", x, g)
+        if kernel is not None and not group["amsgrad"]:
             kernel(x, g, m, v, lr, beta1, beta2, eps, wd, t)
             return
         _adam_xp(x, g, m, v, state.get("max_exp_avg_sq"), lr, beta1, beta2, eps, wd, t)
@@ -145,12 +160,17 @@ def _check_adam_family(group):
 
 
 class NAdam(Optimizer):
-    """Adam with Nesterov momentum and PyTorch's momentum-decay schedule (Dozat, 2016)."""
+    """Adam with Nesterov momentum and PyTorch's momentum-decay schedule (Dozat, 2016).
+
+    fused: as for Adam, with the kernel `kernels.adam.adam_update`.
+    """
 
     _tuple_keys = ("betas",)
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 momentum_decay=4e-3):
+                 momentum_decay=4e-3, fused=None):
+        _check_fused("NAdam", fused, "adam_update")
+        self.fused = fused
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay)
         super().__init__(params, defaults)
@@ -169,10 +189,9 @@ class NAdam(Optimizer):
             state.update(step=0, mu_product=1.0, exp_avg=_zeros(x), exp_avg_sq=_zeros(x))
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], \
+            group["weight_decay"]
         bias_correction2 = 1 - beta2 ** t
-        if group["weight_decay"] != 0:
-            g = g + group["weight_decay"] * x
         # NOTE: μₜ = β1·(1 − ½·0.96^(t·ψ)) is the momentum at step t; the update mixes the
         # gradient, weighted (1−μₜ)/(1−Πμ), with the next momentum μₜ₊₁/(1−Πμ·μₜ₊₁).
         psi = group["momentum_decay"]
@@ -183,13 +202,21 @@ class NAdam(Optimizer):
         scalar = np.float32 if x.dtype == np.float32 else np.float64
         mu_product = float(scalar(state["mu_product"]) * scalar(mu))
         state["mu_product"] = mu_product
+        c_g = lr * (1.0 - mu) / (1.0 - mu_product)
+        c_m = lr * mu_next / (1.0 - mu_product * mu_next)
+        kernel = _pick_kernel(self.fused, "adam_update", x, g)
+        if kernel is not None:  # the kernel adds the weight decay itself
+            kernel(x, g, m, v, beta1, beta2, eps, wd, c_m, c_g, bias_correction2)
+            return
+        if wd != 0:
+            g = g + wd * x
         _lerp_(m, g, 1 - beta1)
         v *= beta2
         v += (1 - beta2) * g * g
         denom = xp.sqrt(v / bias_correction2)
         denom += eps
-        x += (-lr * (1.0 - mu) / (1.0 - mu_product)) * g / denom
-        x += ((-lr * mu_next) / (1.0 - mu_product * mu_next)) * m / denom
+        x += -c_g * g / denom
+        x += -c_m * m / denom
 
 
 class RMSprop(Optimizer):
