@@ -53,8 +53,8 @@ def check_run(proc, out, binary, extra=()):
 
 def test_ham_cnn(ham, tmp_path):
     out = tmp_path / "run"
-    proc = run_example("ham_cnn", "--data", ham, *TINY, "--augment", "--oversample",
-                       "--optimizer", "nadam", "--out", out)
+    proc = run_example("ham_cnn", "--data", ham, *TINY, "--augment", "--optimizer", "nadam",
+                       "--out", out)
     metrics = check_run(proc, out, binary=False)
     assert metrics["settings"]["model"] == "padua4" and len(metrics["class_names"]) == 7
 
@@ -62,7 +62,7 @@ def test_ham_cnn(ham, tmp_path):
 def test_melanoma_cnn_uses_dermmel_splits(dermmel, tmp_path):
     out = tmp_path / "run"
     proc = run_example("melanoma_cnn", "--data", dermmel, *TINY, "--image-size", "72x72",
-                       "--optimizer", "sgd", "--out", out)
+                       "--oversample", "--optimizer", "sgd", "--out", out)
     metrics = check_run(proc, out, binary=True)
     assert metrics["class_names"] == ["NotMelanoma", "Melanoma"]  # melanoma is positive
     assert "train_sep, valid, test used as the train/val/test splits" in proc.stdout
