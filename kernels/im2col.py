@@ -1,5 +1,6 @@
 """im2col and col2im: the patches of an NCHW batch as columns of a matrix, and back."""
 import numpy as np
+from numba import njit, prange
 
 from ._xp import get_array_module, is_gpu_array, pair
 
@@ -60,6 +61,107 @@ def col2im_reference(col, x_shape, kernel, stride, padding):
             xpad[:, :, i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW] += col6[:, :, i, j]
     return xpad[:, :, PH:PH + H, PW:PW + W]
 
+# ---------------------------------------------------------------- CPU (Numba)
+@njit(cache=True, inline="always")
+def _valid_range(j, P, S, size, OW):
+    """[lo, hi): the output columns ow whose input column ow*S + j - P lies inside [0, size)."""
+    lo = 0
+    if P - j > 0:
+        lo = min((P - j + S - 1) // S, OW)
+    hi = 0
+    if size - 1 + P - j >= 0:
+        hi = min((size - 1 + P - j) // S + 1, OW)
+    return lo, max(lo, hi)
+
+
+@njit(cache=True, inline="always")
+def _im2col_rows(x, n, c, KH, KW, SH, SW, PH, PW, oh0, oh1, OW, col):
+    """Write channel c of image n, output rows [oh0, oh1), into the 2-D col (C*KH*KW, P)."""
+    H, W = x.shape[2], x.shape[3]
+    for i in range(KH):
+        for j in range(KW):
+            r = (c * KH + i) * KW + j
+            lo, hi = _valid_range(j, PW, SW, W, OW)
+            off = j - PW
+            for oh in range(oh0, oh1):
+                h = oh * SH + i - PH
+                base = (oh - oh0) * OW
+                if h < 0 or h >= H:
+                    for ow in range(OW):
+                        col[r, base + ow] = 0
+                else:
+                    for ow in range(lo):
+                        col[r, base + ow] = 0
+                    for ow in range(lo, hi):
+                        col[r, base + ow] = x[n, c, h, ow * SW + off]
+                    for ow in range(hi, OW):
+                        col[r, base + ow] = 0
+
+
+@njit(cache=True, inline="always")
+def _col2im_rows(col, n, c, KH, KW, SH, SW, PH, PW, oh0, oh1, OW, gx):
+    """Add channel c's rows of the 2-D col (output rows [oh0, oh1)) into gx[n, c]."""
+    H, W = gx.shape[2], gx.shape[3]
+    for i in range(KH):
+        for j in range(KW):
+            r = (c * KH + i) * KW + j
+            lo, hi = _valid_range(j, PW, SW, W, OW)
+            off = j - PW
+            for oh in range(oh0, oh1):
+                h = oh * SH + i - PH
+                if h >= 0 and h < H:
+                    base = (oh - oh0) * OW
+                    for ow in range(lo, hi):
+                        gx[n, c, h, ow * SW + off] += col[r, base + ow]
+
+
+@njit(cache=True)
+def im2col_block(x, n, KH, KW, SH, SW, PH, PW, oh0, oh1, OW, col):
+    """im2col of output rows [oh0, oh1) of image n into the 2-D col (C*KH*KW, (oh1-oh0)*OW)."""
+    for c in range(x.shape[1]):
+        _im2col_rows(x, n, c, KH, KW, SH, SW, PH, PW, oh0, oh1, OW, col)
+
+
+@njit(cache=True)
+def col2im_block(col, n, KH, KW, SH, SW, PH, PW, oh0, oh1, OW, gx):
+    """Add the 2-D col of output rows [oh0, oh1) of image n into gx[n] (not zeroed here)."""
+    for c in range(gx.shape[1]):
+        _col2im_rows(col, n, c, KH, KW, SH, SW, PH, PW, oh0, oh1, OW, gx)
+
+
+@njit(parallel=True, cache=True)
+def _im2col_parallel(x, KH, KW, SH, SW, PH, PW, OH, OW, col):
+    N, C = x.shape[0], x.shape[1]
+    for t in prange(N * C):
+        _im2col_rows(x, t // C, t % C, KH, KW, SH, SW, PH, PW, 0, OH, OW, col[t // C])
+    return col
+
+
+@njit(parallel=True, cache=True)
+def _col2im_parallel(col, KH, KW, SH, SW, PH, PW, OH, OW, gx):
+    N, C = gx.shape[0], gx.shape[1]
+    for t in prange(N * C):
+        gx[t // C, t % C] = 0
+        _col2im_rows(col[t // C], t // C, t % C, KH, KW, SH, SW, PH, PW, 0, OH, OW, gx)
+    return gx
+
+
+def im2col_cpu(x, kernel, stride, padding):
+    """Numba im2col, parallel over (image, channel)."""
+    N, C = x.shape[:2]
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    OH, OW = conv_output_size(x.shape, kernel, stride, padding)
+    col = np.empty((N, C * KH * KW, OH * OW), dtype=x.dtype)
+    return _im2col_parallel(x, KH, KW, SH, SW, PH, PW, OH, OW, col)
+
+
+def col2im_cpu(col, x_shape, kernel, stride, padding):
+    """Numba col2im, parallel over (image, channel): each task owns one plane of gx."""
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    OH, OW = conv_output_size(x_shape, kernel, stride, padding)
+    gx = np.empty(x_shape, dtype=col.dtype)
+    return _col2im_parallel(col, KH, KW, SH, SW, PH, PW, OH, OW, gx)
+
 
 # ---------------------------------------------------------------- public
 def _check_impl(impl, x):
@@ -111,6 +213,3 @@ def col2im(col, x_shape, kernel, stride=1, padding=0, impl=None):
     return col2im_gpu(col, x_shape, kernel, stride, padding)
 
 
-# Until the Numba versions below are compiled in, the CPU versions are the reference ones.
-im2col_cpu = im2col_reference
-col2im_cpu = col2im_reference
