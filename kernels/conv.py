@@ -3,6 +3,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from . import threads
 from ._xp import get_array_module, is_gpu_array, pair
 from .im2col import (_col2im_parallel, _im2col_parallel, col2im, col2im_block, conv_output_size,
                      im2col, im2col_block)
@@ -141,6 +142,7 @@ class _single_blas:
 
     def __enter__(self):
         if _single_blas._controller is None:
+            import scipy.linalg.cython_blas  # noqa: F401  (the BLAS Numba's np.dot calls)
             from threadpoolctl import ThreadpoolController
             _single_blas._controller = ThreadpoolController()
         self._limiter = _single_blas._controller.limit(limits=1, user_api="blas")
@@ -158,6 +160,7 @@ def _rows_per_block(CK, OH, OW, itemsize, tasks_wanted, N):
     return RB
 
 
+@threads.guarded
 def conv2d_forward_cpu(x, W, b, stride, padding, relu=False):
     """Numba/BLAS forward: per-thread im2col blocks times W, bias and ReLU fused."""
     kernel, stride, padding, OH, OW = _check_args(x, W, b, stride, padding)
@@ -178,6 +181,7 @@ def conv2d_forward_cpu(x, W, b, stride, padding, relu=False):
     return y.reshape(N, F, OH, OW)
 
 
+@threads.guarded
 def conv2d_backward_cpu(gy, x, W, stride, padding, need_gx=True, need_gW=True, need_gb=True):
     """Numba/BLAS backward: per thread, gW += gy·colᵀ and gx = col2im(Wᵀ·gy), image by image."""
     kernel, stride, padding, OH, OW = _check_args(x, W, None, stride, padding)

@@ -2,6 +2,7 @@
 import numpy as np
 from numba import njit, prange
 
+from . import threads
 from ._xp import get_array_module, is_gpu_array, pair
 
 # Layout of `col` (all versions): shape (N, C*KH*KW, OH*OW), C-contiguous, with
@@ -146,6 +147,7 @@ def _col2im_parallel(col, KH, KW, SH, SW, PH, PW, OH, OW, gx):
     return gx
 
 
+@threads.guarded
 def im2col_cpu(x, kernel, stride, padding):
     """Numba im2col, parallel over (image, channel)."""
     N, C = x.shape[:2]
@@ -155,6 +157,7 @@ def im2col_cpu(x, kernel, stride, padding):
     return _im2col_parallel(x, KH, KW, SH, SW, PH, PW, OH, OW, col)
 
 
+@threads.guarded
 def col2im_cpu(col, x_shape, kernel, stride, padding):
     """Numba col2im, parallel over (image, channel): each task owns one plane of gx."""
     (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
