@@ -3,7 +3,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import threads
-from ._xp import get_array_module, is_gpu_array, pair
+from ._xp import cuda_simulator_enabled, get_array_module, is_gpu_array, pair
 
 # Layout of `col` (all versions): shape (N, C*KH*KW, OH*OW), C-contiguous, with
 #   col[n, (c*KH + i)*KW + j, oh*OW + ow] = xpad[n, c, oh*SH + i, ow*SW + j],
@@ -166,6 +166,105 @@ def col2im_cpu(col, x_shape, kernel, stride, padding):
     return _col2im_parallel(col, KH, KW, SH, SW, PH, PW, OH, OW, gx)
 
 
+# ---------------------------------------------------------------- GPU (numba.cuda)
+# NOTE: the simulator runs every CUDA thread as a Python thread: small blocks keep it quick.
+_THREADS_PER_BLOCK = None
+_gpu = {}
+cuda = None  # numba.cuda once a GPU kernel is needed (a module global: the simulator swaps it)
+
+
+def _gpu_kernels():
+    """Compile the CUDA kernels on first use, so that the CPU path never imports numba.cuda."""
+    global _THREADS_PER_BLOCK, cuda
+    if _gpu:
+        return _gpu
+    from numba import cuda as numba_cuda
+    cuda = numba_cuda
+    _THREADS_PER_BLOCK = 32 if cuda_simulator_enabled() else 256
+
+    @cuda.jit
+    def im2col_kernel(x, col, KH, KW, SH, SW, PH, PW, OH, OW):
+        # one thread per element of col (N, C*KH*KW, OH*OW); consecutive threads write
+        # consecutive output positions
+        N, C, H, W = x.shape
+        R, Q = col.shape[1], col.shape[2]
+        t = cuda.grid(1)
+        if t >= N * R * Q:
+            return
+        n = t // (R * Q)
+        r = (t // Q) % R
+        q = t % Q
+        c = r // (KH * KW)
+        i = (r // KW) % KH
+        j = r % KW
+        h = (q // OW) * SH + i - PH
+        w = (q % OW) * SW + j - PW
+        if h >= 0 and h < H and w >= 0 and w < W:
+            col[n, r, q] = x[n, c, h, w]
+        else:
+            col[n, r, q] = 0
+
+    @cuda.jit
+    def col2im_kernel(col, gx, KH, KW, SH, SW, PH, PW, OH, OW):
+        # one thread per element of gx: gathers the columns that read it (no atomics, so the
+        # sum is deterministic)
+        N, C, H, W = gx.shape
+        t = cuda.grid(1)
+        if t >= N * C * H * W:
+            return
+        n = t // (C * H * W)
+        c = (t // (H * W)) % C
+        h = (t // W) % H
+        w = t % W
+        acc = 0.0
+        for i in range(KH):
+            dh = h + PH - i
+            if dh >= 0 and dh % SH == 0 and dh // SH < OH:
+                for j in range(KW):
+                    dw = w + PW - j
+                    if dw >= 0 and dw % SW == 0 and dw // SW < OW:
+                        acc += col[n, (c * KH + i) * KW + j, (dh // SH) * OW + dw // SW]
+        gx[n, c, h, w] = acc
+
+    _gpu.update(im2col=im2col_kernel, col2im=col2im_kernel)
+    return _gpu
+
+
+def _launch(kernel, n, xp, *args):
+    """Launch a 1-D grid of n threads, on CuPy's current stream when the arrays are CuPy's."""
+    blocks = max(1, -(-n // _THREADS_PER_BLOCK))
+    if xp is np:  # the simulator, fed NumPy arrays
+        kernel[blocks, _THREADS_PER_BLOCK](*args)
+    else:
+        stream = cuda.external_stream(xp.cuda.get_current_stream().ptr)
+        kernel[blocks, _THREADS_PER_BLOCK, stream](*args)
+
+
+def im2col_gpu(x, kernel, stride, padding):
+    """numba.cuda im2col: CuPy in, CuPy out (NumPy in the simulator)."""
+    xp = get_array_module(x)
+    k = _gpu_kernels()
+    N, C = x.shape[:2]
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    OH, OW = conv_output_size(x.shape, kernel, stride, padding)
+    col = xp.empty((N, C * KH * KW, OH * OW), dtype=x.dtype)
+    _launch(k["im2col"], col.size, xp, xp.ascontiguousarray(x), col, KH, KW, SH, SW, PH, PW,
+            OH, OW)
+    return col
+
+
+def col2im_gpu(col, x_shape, kernel, stride, padding):
+    """numba.cuda col2im (a gather per input element): CuPy in, CuPy out."""
+    xp = get_array_module(col)
+    k = _gpu_kernels()
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    OH, OW = conv_output_size(x_shape, kernel, stride, padding)
+    gx = xp.empty(x_shape, dtype=col.dtype)
+    _launch(k["col2im"], gx.size, xp, xp.ascontiguousarray(col), gx, KH, KW, SH, SW, PH, PW,
+            OH, OW)
+    return gx
+
+
 # ---------------------------------------------------------------- public
 def _check_impl(impl, x):
     if impl is None:
@@ -191,7 +290,6 @@ def im2col(x, kernel, stride=1, padding=0, impl=None):
         return im2col_reference(x, kernel, stride, padding)
     if impl == "cpu":
         return im2col_cpu(np.ascontiguousarray(x), kernel, stride, padding)
-    from .im2col_gpu import im2col_gpu
     return im2col_gpu(x, kernel, stride, padding)
 
 
@@ -212,7 +310,6 @@ def col2im(col, x_shape, kernel, stride=1, padding=0, impl=None):
         return col2im_reference(col, x_shape, kernel, stride, padding)
     if impl == "cpu":
         return col2im_cpu(np.ascontiguousarray(col), x_shape, kernel, stride, padding)
-    from .im2col_gpu import col2im_gpu
     return col2im_gpu(col, x_shape, kernel, stride, padding)
 
 

@@ -1,0 +1,182 @@
+"""Convolution kernels: Numba/BLAS CPU against the reference, PyTorch, finite differences."""
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import kernels.conv as conv
+from kernels import conv2d_backward, conv2d_forward
+
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def rel_err(a, b):
+    """max |a - b| relative to max |b|."""
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+@st.composite
+def conv_cases(draw):
+    """Batch 1, odd sizes, stride > kernel, padding > 0, non-square kernels and strides."""
+    KH, KW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    SH, SW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    PH, PW = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    N, C, F = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    H = max(1, KH - 2 * PH) + draw(st.integers(0, 8))
+    W = max(1, KW - 2 * PW) + draw(st.integers(0, 8))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    return (N, C, H, W), (F, C, KH, KW), (SH, SW), (PH, PW), dtype, draw(st.integers(0, 2**31))
+
+
+def make(case):
+    x_shape, w_shape, stride, padding, dtype, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    W = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    return x, W, b, rng
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_cases(), st.booleans())
+def test_cpu_equals_reference(case, small_blocks):
+    x, W, b, rng = make(case)
+    stride, padding, dtype = case[2], case[3], case[4]
+    old = conv.COL_BLOCK_BYTES
+    if small_blocks:  # several row blocks per image: the block-copy paths
+        conv.COL_BLOCK_BYTES = 1
+    try:
+        y_ref = conv2d_forward(x, W, b, stride, padding, impl="reference")
+        y = conv2d_forward(x, W, b, stride, padding, impl="cpu")
+        assert y.shape == y_ref.shape and y.dtype == dtype
+        assert rel_err(y, y_ref) < TOL[dtype]
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        ref = conv2d_backward(gy, x, W, stride, padding, impl="reference")
+        got = conv2d_backward(gy, x, W, stride, padding, impl="cpu")
+        for g, r in zip(got, ref):
+            assert g.shape == r.shape and g.dtype == dtype
+            assert rel_err(g, r) < TOL[dtype]
+    finally:
+        conv.COL_BLOCK_BYTES = old
+
+
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+def test_gradient_finite_differences(impl):
+    """Float64 central differences of L = Σ gy·conv2d(x, W, b) at an odd geometry."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 6))
+    W = rng.standard_normal((4, 3, 3, 2))
+    b = rng.standard_normal(4)
+    stride, padding = (2, 1), (1, 2)
+    gy = rng.standard_normal(conv2d_forward(x, W, b, stride, padding, impl=impl).shape)
+    gx, gW, gb = conv2d_backward(gy, x, W, stride, padding, impl=impl)
+
+    def loss(x_, W_, b_):
+        return np.vdot(gy, conv2d_forward(x_, W_, b_, stride, padding, impl=impl))
+
+    h = 1e-6
+    for arr, grad in ((x, gx), (W, gW), (b, gb)):
+        num = np.empty_like(arr)
+        for k in range(arr.size):
+            old = arr.flat[k]
+            arr.flat[k] = old + h
+            up = loss(x, W, b)
+            arr.flat[k] = old - h
+            down = loss(x, W, b)
+            arr.flat[k] = old
+            num.flat[k] = (up - down) / (2 * h)
+        np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("impl", ["reference", "cpu"])
+def test_need_flags_and_relu(impl):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 2, 6, 5)).astype(np.float32)
+    W = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    y = conv2d_forward(x, W, b, 1, 1, impl=impl)
+    y_relu = conv2d_forward(x, W, b, 1, 1, relu=True, impl=impl)
+    np.testing.assert_array_equal(y_relu, np.maximum(y, 0))
+    y_nob = conv2d_forward(x, W, None, 1, 1, impl=impl)
+    assert rel_err(y_nob + b.reshape(1, 4, 1, 1), y) < 1e-6
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    full = conv2d_backward(gy, x, W, 1, 1, impl=impl)
+    for need in [(False, True, True), (True, False, False), (False, False, True)]:
+        got = conv2d_backward(gy, x, W, 1, 1, *need, impl=impl)
+        for flag, g, r in zip(need, got, full):
+            assert (g is None) == (not flag)
+            if flag:
+                assert rel_err(g, r) < 1e-6
+
+
+def test_torch_agrees():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(2)
+    for x_shape, w_shape, stride, padding in [((2, 3, 11, 9), (5, 3, 7, 7), (1, 1), (3, 3)),
+                                              ((1, 4, 10, 13), (3, 4, 3, 3), (3, 3), (0, 0)),
+                                              ((3, 2, 8, 7), (2, 2, 5, 3), (2, 1), (2, 1))]:
+        for dtype in (np.float32, np.float64):
+            x = rng.standard_normal(x_shape).astype(dtype)
+            W = rng.standard_normal(w_shape).astype(dtype)
+            b = rng.standard_normal(w_shape[0]).astype(dtype)
+            xt, Wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
+            yt = F.conv2d(xt, Wt, bt, stride=stride, padding=padding)
+            y = conv2d_forward(x, W, b, stride, padding)
+            assert rel_err(y, yt.detach().numpy()) < TOL[dtype]
+            gy = rng.standard_normal(y.shape).astype(dtype)
+            yt.backward(torch.tensor(gy))
+            for g, t in zip(conv2d_backward(gy, x, W, stride, padding), (xt, Wt, bt)):
+                assert rel_err(g, t.grad.numpy()) < TOL[dtype]
+
+
+def test_errors_name_the_problem():
+    x = np.ones((2, 3, 5, 5), np.float32)
+    W = np.ones((4, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="3 channels.*expects 2"):
+        conv2d_forward(x, np.ones((4, 2, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="output size would be"):
+        conv2d_forward(x, np.ones((4, 3, 7, 7), np.float32))
+    with pytest.raises(ValueError, match="b must have shape"):
+        conv2d_forward(x, W, np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="float32 or both float64"):
+        conv2d_forward(x, W.astype(np.float64))
+    with pytest.raises(ValueError, match="gy has shape"):
+        conv2d_backward(np.ones((2, 4, 5, 5), np.float32), x, W)
+    with pytest.raises(ValueError, match="stride"):
+        conv2d_forward(x, W, stride=(1, 2, 3))
+
+
+def test_non_contiguous_input_and_other_threads():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 3, 9, 8)).astype(np.float32).transpose(0, 1, 3, 2)
+    W = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    want = conv2d_forward(x, W, None, 1, 1, impl="reference")
+    results = []
+    workers = [threading.Thread(target=lambda: results.append(conv2d_forward(x, W, None, 1, 1)))
+               for _ in range(3)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert len(results) == 3
+    for y in results:
+        assert rel_err(y, want) < 1e-5
+
+
+def test_gpu_kernels_under_cuda_simulator():
+    """The numba.cuda im2col/col2im and the GPU conv path equal the CPU kernels in the simulator
+    (a fresh interpreter: NUMBA_ENABLE_CUDASIM must be set before Numba is imported)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(here))
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": root}
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         os.path.join(here, "cudasim_conv.py")],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout and "skipped" not in out.stdout
