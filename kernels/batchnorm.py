@@ -91,7 +91,15 @@ def batchnorm_backward_reference(gy, x, gamma, mean, var, eps):
 # CPU: Numba over x viewed as (N, C, L), L = H*W (1 for (N, C) inputs)
 # --------------------------------------------------------------------------------------------
 
-@njit(parallel=True, cache=True)
+# NOTE: the reduction kernels allow the compiler to reassociate (fastmath={"reassoc"}; no other
+# fast-math flag, so NaN and infinity behave as usual): a float64 sum is otherwise one chain
+# of dependent additions, bound by the adder's latency; reassociated, LLVM vectorises it and
+# the pass runs at memory speed (about 4x faster here). Only the order of the additions, each
+# in float64, changes.
+_REDUCE = {"reassoc"}
+
+
+@njit(parallel=True, cache=True, fastmath=_REDUCE)
 def _plane_stats(x):
     """Per (n, c) plane: mean and sum of squared deviations, float64, exact two-pass within
     the plane (the plane is in cache for the second pass)."""
@@ -101,14 +109,15 @@ def _plane_stats(x):
     for t in prange(N * C):
         n = t // C
         c = t % C
+        r = x[n, c]
         s = 0.0
         for i in range(L):
-            s += x[n, c, i]
+            s += r[i]
         mu = s / L
         d = 0.0
         q = 0.0
         for i in range(L):
-            e = x[n, c, i] - mu
+            e = r[i] - mu
             d += e
             q += e * e
         pmean[n, c] = mu
@@ -153,7 +162,7 @@ def _affine(x, m_hi, m_lo, scale, beta):
     return y
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_REDUCE)
 def _plane_grad_sums(gy, x, mean):
     """Per (n, c) plane, float64: sum(gy), sum(gy * (x - mean)) and sum(x - mean)."""
     N, C, L = x.shape
@@ -164,14 +173,15 @@ def _plane_grad_sums(gy, x, mean):
         n = t // C
         c = t % C
         m = mean[c]
+        g = gy[n, c]
+        r = x[n, c]
         a = 0.0
         b = 0.0
         e = 0.0
         for i in range(L):
-            g = gy[n, c, i]
-            d = x[n, c, i] - m
-            a += g
-            b += g * d
+            d = r[i] - m
+            a += g[i]
+            b += g[i] * d
             e += d
         sg[n, c] = a
         sgd[n, c] = b
