@@ -291,8 +291,9 @@ def header(args, torch):
         pass
     if torch is not None:
         versions += f", PyTorch {torch.__version__}"
+    load = ", load average %.1f" % os.getloadavg()[0] if hasattr(os, "getloadavg") else ""
     return (f"{datetime.date.today().isoformat()}, {cpu_model()}, {args.threads} thread(s), "
-            f"device {args.device}, float32, {versions}")
+            f"device {args.device}, float32, {versions}{load}")
 
 
 def print_table(results, args, torch):
