@@ -36,8 +36,11 @@ POOL_CASES = [
 @pytest.mark.parametrize("shape,kernel,stride", POOL_CASES)
 def test_maxpool_gpu_equals_cpu(shape, kernel, stride, dtype):
     rng = np.random.default_rng(sum(shape))
+    with_nans = rng.standard_normal(shape).astype(dtype)
+    with_nans[rng.random(shape) < 0.2] = np.nan
     for x in (rng.standard_normal(shape).astype(dtype),
-              rng.integers(0, 3, shape).astype(dtype)):  # the second is full of ties
+              rng.integers(0, 3, shape).astype(dtype),  # full of ties
+              with_nans):
         y_cpu, am_cpu = maxpool2d_forward(x, kernel, stride, impl="cpu")
         y, am = maxpool2d_forward(x, kernel, stride, impl="gpu")
         np.testing.assert_array_equal(y, y_cpu)
