@@ -1,5 +1,4 @@
 """Training-mode batch norm over (N,C) or (N,C,H,W) arrays: reference, Numba CPU and GPU."""
-import math
 
 import numpy as np
 from numba import njit, prange
