@@ -224,8 +224,11 @@ def main(argv=None):
     one = rate[("Loader, JPEG draft decoding", 1)]
     two = rate[("Loader, JPEG draft decoding", 2)]
     cache = rate[("Loader from the uint8 memmap cache", 2)]
+    load = os.getloadavg()[0]
     print(f"\n{n} images of {size[0]}x{size[1]} from 600x450 JPEGs, batch {bs}, "
-          f"{os.cpu_count()} cores; medians of {args.repeat} epochs.\n")
+          f"{os.cpu_count()} cores; medians of {args.repeat} epochs; load average {load:.1f}"
+          f"{' (a busy machine: the thread scaling is not meaningful)' if load > 1.0 else ''}."
+          "\n")
     print("| path | threads | images/s | vs Loader 1 thread |")
     print("|---|---:|---:|---:|")
     for name, threads, r in rows:
