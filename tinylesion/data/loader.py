@@ -45,11 +45,18 @@ class _Batch:
         self.images = np.empty((size,) + shape, np.uint8)
         self.labels = labels
         self.remaining = size
-        self.errors = {}     # slot -> exception (kept only to pick the first one in order)
+        self.errors = {}     # slot -> ("skip", slot, index) or ("error", slot, exception)
 
 
 class _Pass:
-    """The state shared by the consumer and the workers during one epoch."""
+    """The state shared by the consumer and the workers during one epoch.
+
+    NOTE: rather than whole batches through a queue.Queue, the workers take single samples in
+    serving order and write each straight into its slot of its batch, so every thread helps
+    finish the batch the consumer waits for next. The bound of a queue is kept as a window:
+    no sample is started in batch b unless b < (batches consumed) + prefetch, so at most
+    `prefetch` batches exist besides the one the caller holds.
+    """
 
     def __init__(self, loader, order, epoch):
         self.loader = loader
