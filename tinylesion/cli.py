@@ -23,7 +23,7 @@ TASKS = {
         example="melanoma_cnn", layout="dermmel", model="melanoma_cnn", optimizer="adam",
         lr=1e-3, batch_size=32, preprocess="half_crop224",
         real=dict(image_size=(224, 224), epochs=50),
-        synthetic=dict(image_size=(96, 96), epochs=8),
+        synthetic=dict(image_size=(96, 96), epochs=5),
         about="Melanoma vs. not melanoma (DermMel layout: train_sep, valid, test); AUROC, "
               "sensitivity, specificity."),
     "logistic": dict(
