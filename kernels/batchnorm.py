@@ -145,10 +145,10 @@ def _combine_stats(pmean, pm2, L):
 
 
 @njit(parallel=True, cache=True)
-def _affine(x, m_hi, m_lo, scale, beta):
-    """y = ((x - m_hi[c]) - m_lo[c]) * scale[c] + beta[c], in x's dtype."""
+def _affine(x, m_hi, m_lo, scale, beta, y):
+    """y = ((x - m_hi[c]) - m_lo[c]) * scale[c] + beta[c], in x's dtype (y allocated by the
+    caller: see the NOTE on allocation in pool.py)."""
     N, C, L = x.shape
-    y = np.empty_like(x)
     for t in prange(N * C):
         n = t // C
         c = t % C
@@ -158,7 +158,6 @@ def _affine(x, m_hi, m_lo, scale, beta):
         b = beta[c]
         for i in range(L):
             y[n, c, i] = ((x[n, c, i] - mh) - ml) * s + b
-    return y
 
 
 @njit(parallel=True, cache=True, fastmath=_REDUCE)
@@ -189,10 +188,9 @@ def _plane_grad_sums(gy, x, mean):
 
 
 @njit(parallel=True, cache=True)
-def _grad_input(gy, x, m_hi, m_lo, k, a, b):
+def _grad_input(gy, x, m_hi, m_lo, k, a, b, gx):
     """gx = k[c] * (gy - a[c] - ((x - m_hi[c]) - m_lo[c]) * b[c]), in x's dtype."""
     N, C, L = x.shape
-    gx = np.empty_like(x)
     for t in prange(N * C):
         n = t // C
         c = t % C
@@ -203,7 +201,6 @@ def _grad_input(gy, x, m_hi, m_lo, k, a, b):
         bc = b[c]
         for i in range(L):
             gx[n, c, i] = kc * (gy[n, c, i] - ac - ((x[n, c, i] - mh) - ml) * bc)
-    return gx
 
 
 def _as3d(a):
@@ -246,8 +243,9 @@ def batchnorm_forward_cpu(x, gamma, beta, eps):
         scale = scale * gamma.astype(np.float64)
     beta = np.zeros(C, x.dtype) if beta is None else beta.astype(x.dtype)
     m_hi, m_lo = _split(mean64, x.dtype)
-    y = _affine(x3, m_hi, m_lo, scale.astype(x.dtype), beta)
-    return y.reshape(x.shape), m_hi, var
+    y = np.empty(x.shape, x.dtype)
+    _affine(x3, m_hi, m_lo, scale.astype(x.dtype), beta, y.reshape(x3.shape))
+    return y, m_hi, var
 
 
 @threads.guarded
@@ -259,8 +257,10 @@ def batchnorm_backward_cpu(gy, x, gamma, mean, var, eps):
     sg, sgd, sd = (s.sum(axis=0) for s in _plane_grad_sums(gy3, x3, m_hi))
     ggamma, gbeta, dmean, k, a, b = _backward_coefficients(gamma, var, eps, sg, sgd, sd, N * L)
     dt = x.dtype
-    gx = _grad_input(gy3, x3, m_hi, dmean.astype(dt), k.astype(dt), a.astype(dt), b.astype(dt))
-    return gx.reshape(x.shape), ggamma.astype(dt), gbeta.astype(dt)
+    gx = np.empty(x.shape, dt)
+    _grad_input(gy3, x3, m_hi, dmean.astype(dt), k.astype(dt), a.astype(dt), b.astype(dt),
+                gx.reshape(x3.shape))
+    return gx, ggamma.astype(dt), gbeta.astype(dt)
 
 
 # --------------------------------------------------------------------------------------------
