@@ -134,10 +134,11 @@ def keep_freed_memory(max_bytes=1 << 30):
     """Ask glibc's malloc to keep freed memory for reuse: arrays up to max_bytes come from its
     heap instead of fresh mmap'ed pages, and free() no longer hands the pages back.
 
-    Every array over 32 MB is otherwise new memory whose pages fault in on first touch; that
-    cost 4-10x the kernel itself on a virtual machine (a 33 MB batch-norm forward: 21.8 ms,
-    5.0 ms with this). The price: the process keeps its peak memory. Returns False where the
-    C library is not glibc (nothing changed). Not applied on import; the caller decides.
+    Every array over 32 MB is otherwise new memory whose pages fault in on first touch. On a
+    2-core virtual machine, for 33 MB arrays: NumPy's x + x 5.6 -> 2.2 ms, PyTorch's relu
+    18.4 -> 3.1 ms, batch-norm forward 8.0 -> 5.4 ms. The price: the process keeps its peak
+    memory. Returns False where the C library is not glibc (nothing changed). Not applied
+    on import; the caller decides.
     """
     import ctypes
     try:
