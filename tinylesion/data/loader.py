@@ -51,9 +51,9 @@ class _Batch:
 class _Pass:
     """The state shared by the consumer and the workers during one epoch.
 
-    NOTE: rather than whole batches through a queue.Queue, the workers take single samples in
-    serving order and write each straight into its slot of its batch, so every thread helps
-    finish the batch the consumer waits for next. The bound of a queue is kept as a window:
+    NOTE: rather than whole batches through a queue.Queue, the workers take short runs of
+    samples in serving order and write each straight into its slot of its batch, so every thread
+    helps finish the batch the consumer waits for next. The bound of a queue is kept as a window:
     no sample is started in batch b unless b < (batches consumed) + prefetch, so at most
     `prefetch` batches exist besides the one the caller holds.
     """
@@ -95,19 +95,18 @@ class _Pass:
                 return ("skip", slot, index)
             return ("error", slot, _describe_failure(self.loader.dataset, index, exc))
 
-    def record(self, batch, b, outcome):
-        """Account for one finished task (call under the lock)."""
-        if outcome is not None:
-            kind, slot, what = outcome
-            batch.errors[slot] = outcome
-            if kind == "error":
+    def record(self, batch, b, outcomes, done):
+        """Account for `done` finished tasks of batch b (call under the lock)."""
+        for outcome in outcomes:
+            batch.errors[outcome[1]] = outcome
+            if outcome[0] == "error":
                 self.limit = min(self.limit, b + 1)
-        batch.remaining -= 1
+        batch.remaining -= done
         if batch.remaining == 0:
             self.cond.notify_all()
 
-    def worker(self):
-        """Take sample tasks in order; never run more than `prefetch` batches ahead."""
+    def worker(self, chunk):
+        """Take runs of up to `chunk` samples in order; never more than `prefetch` batches ahead."""
         prefetch = self.loader.prefetch
         cond = self.cond
         while True:
@@ -121,12 +120,19 @@ class _Pass:
                     if b < self.consumed + prefetch:
                         break
                     cond.wait(_POLL * 5)
-                t = self.next_task
-                self.next_task += 1
+                t0 = self.next_task
+                t1 = min(t0 + chunk, (b + 1) * self.bs, self.nsamples)
+                self.next_task = t1
                 batch = self.batch(b)
-            outcome = self.run_task(t, batch)
+            outcomes = []
+            for t in range(t0, t1):
+                if self.stop:
+                    return
+                outcome = self.run_task(t, batch)
+                if outcome is not None:
+                    outcomes.append(outcome)
             with cond:
-                self.record(batch, b, outcome)
+                self.record(batch, b, outcomes, t1 - t0)
 
     def finish(self, b, batch):
         """Turn a complete batch into what the consumer gets (or raise its first error)."""
@@ -157,7 +163,11 @@ class _Pass:
 
     def threaded(self, num_workers):
         """Start the workers and yield finished batches in order; always stop the workers."""
-        threads = [threading.Thread(target=self.worker, name=f"{_THREAD_PREFIX}-{k}", daemon=True)
+        # Runs of samples per lock round trip: fewer hand-offs when samples are cheap (a cache),
+        # while every batch is still shared by the threads.
+        chunk = max(1, self.bs // (2 * num_workers))
+        threads = [threading.Thread(target=self.worker, args=(chunk,),
+                                    name=f"{_THREAD_PREFIX}-{k}", daemon=True)
                    for k in range(num_workers)]
         try:
             for th in threads:
