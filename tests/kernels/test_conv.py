@@ -6,9 +6,9 @@ import threading
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-import kernels.conv as conv
+import kernels.conv_cpu as conv_cpu
 from kernels import conv2d_backward, conv2d_forward
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
@@ -41,37 +41,59 @@ def make(case):
     return x, W, b, rng
 
 
-@settings(max_examples=40, deadline=None)
-@given(conv_cases(), st.booleans())
-def test_cpu_equals_reference(case, small_blocks):
+# (SHIFT_MIN_CHANNELS, MAX_GRID_WASTE) that force each of the CPU kernel's three paths
+PATHS = {"shift": (1, 1e9), "grid": (10**9, 1e9), "general": (1, -1.0)}
+
+
+def set_cpu_path(path, small_blocks):
+    """Force one CPU path, and blocks of one output row when small_blocks."""
+    conv_cpu.SHIFT_MIN_CHANNELS, conv_cpu.MAX_GRID_WASTE = PATHS[path]
+    blocks = 1 if small_blocks else (2 << 20)
+    conv_cpu.COL_BLOCK_BYTES = conv_cpu.OUT_BLOCK_BYTES = blocks
+
+
+@pytest.fixture
+def restore_cpu_settings():
+    names = ("SHIFT_MIN_CHANNELS", "MAX_GRID_WASTE", "COL_BLOCK_BYTES", "OUT_BLOCK_BYTES")
+    saved = {name: getattr(conv_cpu, name) for name in names}
+    yield
+    for name, value in saved.items():
+        setattr(conv_cpu, name, value)
+
+
+@settings(max_examples=50, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # each example sets all
+@given(conv_cases(), st.sampled_from(sorted(PATHS)), st.booleans())
+def test_cpu_equals_reference(restore_cpu_settings, case, path, small_blocks):
     x, W, b, rng = make(case)
     stride, padding, dtype = case[2], case[3], case[4]
-    old = conv.COL_BLOCK_BYTES
-    if small_blocks:  # several row blocks per image: the block-copy paths
-        conv.COL_BLOCK_BYTES = 1
-    try:
-        y_ref = conv2d_forward(x, W, b, stride, padding, impl="reference")
-        y = conv2d_forward(x, W, b, stride, padding, impl="cpu")
-        assert y.shape == y_ref.shape and y.dtype == dtype
-        assert rel_err(y, y_ref) < TOL[dtype]
-        gy = rng.standard_normal(y.shape).astype(dtype)
-        ref = conv2d_backward(gy, x, W, stride, padding, impl="reference")
-        got = conv2d_backward(gy, x, W, stride, padding, impl="cpu")
-        for g, r in zip(got, ref):
-            assert g.shape == r.shape and g.dtype == dtype
-            assert rel_err(g, r) < TOL[dtype]
-    finally:
-        conv.COL_BLOCK_BYTES = old
+    set_cpu_path(path, small_blocks)
+    y_ref = conv2d_forward(x, W, b, stride, padding, impl="reference")
+    y = conv2d_forward(x, W, b, stride, padding, impl="cpu")
+    assert y.shape == y_ref.shape and y.dtype == dtype
+    assert rel_err(y, y_ref) < TOL[dtype]
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    ref = conv2d_backward(gy, x, W, stride, padding, impl="reference")
+    got = conv2d_backward(gy, x, W, stride, padding, impl="cpu")
+    for g, r in zip(got, ref):
+        assert g.shape == r.shape and g.dtype == dtype
+        assert rel_err(g, r) < TOL[dtype]
+    gx, gW, _ = conv2d_backward(gy, x, W, stride, padding, need_gx=False, need_gb=False,
+                                impl="cpu")
+    assert gx is None and rel_err(gW, ref[1]) < TOL[dtype]
 
 
-@pytest.mark.parametrize("impl", ["reference", "cpu"])
-def test_gradient_finite_differences(impl):
+@pytest.mark.parametrize("impl", ["reference", "shift", "grid", "general"])
+def test_gradient_finite_differences(restore_cpu_settings, impl):
     """Float64 central differences of L = Σ gy·conv2d(x, W, b) at an odd geometry."""
+    if impl in PATHS:
+        set_cpu_path(impl, small_blocks=True)
+        impl = "cpu"
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 7, 6))
     W = rng.standard_normal((4, 3, 3, 2))
     b = rng.standard_normal(4)
-    stride, padding = (2, 1), (1, 2)
+    stride, padding = ((2, 1) if conv_cpu.MAX_GRID_WASTE < 0 else (1, 1)), (1, 2)
     gy = rng.standard_normal(conv2d_forward(x, W, b, stride, padding, impl=impl).shape)
     gx, gW, gb = conv2d_backward(gy, x, W, stride, padding, impl=impl)
 
@@ -92,8 +114,11 @@ def test_gradient_finite_differences(impl):
         np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("impl", ["reference", "cpu"])
-def test_need_flags_and_relu(impl):
+@pytest.mark.parametrize("impl", ["reference", "shift", "grid", "general"])
+def test_need_flags_and_relu(restore_cpu_settings, impl):
+    if impl in PATHS:
+        set_cpu_path(impl, small_blocks=False)
+        impl = "cpu"
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 2, 6, 5)).astype(np.float32)
     W = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)

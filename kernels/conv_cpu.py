@@ -1,0 +1,389 @@
+"""CPU convolution: Numba threads, each running single-threaded BLAS products on its own images."""
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .blas import gemm
+from .im2col import _col2im_parallel, _im2col_parallel, col2im_block, im2col_block
+
+# NOTE: three ways to one result, chosen per layer (see `_path`):
+# - "shift" (stride 1, C >= SHIFT_MIN_CHANNELS): no im2col at all. The image is copied once
+#   into a zero-padded buffer xpad (C, Hp+1, Wp), flattened per channel; the output is
+#   computed on the padded width, out[f, oh*Wp + ow], where tap (i, j) of the kernel is the
+#   plain matrix product W[:, :, i, j] (F, C) @ xpad[:, s:s+P] with s = i*Wp + j: a strided
+#   window that BLAS reads in place. KH*KW products accumulate (beta = 1); the Wp - OW extra
+#   columns per row are dropped when out is copied into y with the bias.
+# - "grid" (stride 1, few channels, e.g. RGB input): the same padded-width layout, but the
+#   KH*KW windows are copied into a column matrix (each row one contiguous copy) so that one
+#   product with K = C*KH*KW replaces KH*KW products with a tiny K.
+# - "general" (any stride): im2col of (image, block of output rows) into a per-thread buffer.
+# Each thread owns whole tasks and calls the BLAS single-threaded (see `single_blas`), so
+# copies, products and the bias run back to back in that thread's cache.
+SHIFT_MIN_CHANNELS = 16
+# Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.
+MAX_GRID_WASTE = 0.1
+# Bytes of one thread's output block (shift) or column block (grid, general).
+OUT_BLOCK_BYTES = 512 << 10
+COL_BLOCK_BYTES = 2 << 20
+
+
+class single_blas:
+    """Context: every loaded BLAS at one thread (Numba threads call it concurrently), restored."""
+    _controller = None
+
+    def __enter__(self):
+        if single_blas._controller is None:
+            import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that kernels.blas calls)
+            from threadpoolctl import ThreadpoolController
+            single_blas._controller = ThreadpoolController()
+        self._limiter = single_blas._controller.limit(limits=1, user_api="blas")
+        return self
+
+    def __exit__(self, *exc):
+        self._limiter.restore_original_limits()
+
+
+# ---------------------------------------------------------------- helpers
+@njit(cache=True, inline="always")
+def _pad_into(src, n, top, left, Wp, dst):
+    """dst[c, (h+top)*Wp + w+left] = src[n, c, h, w]; dst's border is zero already."""
+    C, H, W = src.shape[1], src.shape[2], src.shape[3]
+    for c in range(C):
+        for h in range(H):
+            o = (h + top) * Wp + left
+            dst[c, o:o + W] = src[n, c, h]
+
+
+@njit(cache=True, inline="always")
+def _compact(out, n, r0, r1, Wp, OW, b, has_b, relu, y):
+    """y[n, f, oh, :] = out[f, (oh-r0)*Wp : +OW] (+ b[f], then ReLU) for oh in [r0, r1)."""
+    for f in range(y.shape[1]):
+        bf = b[f] if has_b else 0
+        for oh in range(r0, r1):
+            o = (oh - r0) * Wp
+            for ow in range(OW):
+                v = out[f, o + ow] + bf
+                y[n, f, oh, ow] = max(v, 0) if relu else v
+
+
+@njit(cache=True, inline="always")
+def _gy_on_grid(gy, n, r0, r1, Wp, g):
+    """g[f, (oh-r0)*Wp + ow] = gy[n, f, oh, ow], zero in the Wp - OW extra columns."""
+    OW = gy.shape[3]
+    for f in range(gy.shape[1]):
+        for oh in range(r0, r1):
+            o = (oh - r0) * Wp
+            g[f, o:o + OW] = gy[n, f, oh]
+            g[f, o + OW:o + Wp] = 0
+
+
+@njit(cache=True, inline="always")
+def _grid_cols(pad, KH, KW, Wp, r0, P, col):
+    """col[(c*KH + i)*KW + j, :P] = pad[c, (r0+i)*Wp + j : +P]: one contiguous copy per row."""
+    for c in range(pad.shape[0]):
+        for i in range(KH):
+            for j in range(KW):
+                s = (r0 + i) * Wp + j
+                col[(c * KH + i) * KW + j, :P] = pad[c, s:s + P]
+
+
+@njit(cache=True, inline="always")
+def _interior(pad, n, top, left, Wp, gx):
+    """gx[n, c, h, w] = pad[c, (h+top)*Wp + w+left]."""
+    C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
+    for c in range(C):
+        for h in range(H):
+            o = (h + top) * Wp + left
+            gx[n, c, h] = pad[c, o:o + W]
+
+
+# ---------------------------------------------------------------- forward
+@njit(parallel=True, cache=True)
+def _forward_shift(x, Wk, b, has_b, relu, KH, KW, PH, PW, RB, pads, outs, y):
+    N, F = x.shape[0], Wk.shape[1]
+    OH, OW = y.shape[2], y.shape[3]
+    Wp = x.shape[3] + 2 * PW
+    T = outs.shape[0]
+    tiles = (OH + RB - 1) // RB
+    for t in prange(T):
+        last = -1
+        for task in range(t * N * tiles // T, (t + 1) * N * tiles // T):
+            n, k = task // tiles, task % tiles
+            if n != last:
+                _pad_into(x, n, PH, PW, Wp, pads[t])
+                last = n
+            r0 = k * RB
+            r1 = min(OH, r0 + RB)
+            P = (r1 - r0) * Wp
+            out = outs[t, :F * P].reshape(F, P)
+            for i in range(KH):
+                for j in range(KW):
+                    s = (r0 + i) * Wp + j
+                    gemm(False, False, Wk[i * KW + j], pads[t, :, s:s + P], out,
+                         1.0 if i + j > 0 else 0.0)
+            _compact(out, n, r0, r1, Wp, OW, b, has_b, relu, y)
+    return y
+
+
+@njit(parallel=True, cache=True)
+def _forward_grid(x, W2, b, has_b, relu, KH, KW, PH, PW, RB, pads, cols, outs, y):
+    N = x.shape[0]
+    F, CK = W2.shape
+    OH, OW = y.shape[2], y.shape[3]
+    Wp = x.shape[3] + 2 * PW
+    T = outs.shape[0]
+    tiles = (OH + RB - 1) // RB
+    for t in prange(T):
+        last = -1
+        for task in range(t * N * tiles // T, (t + 1) * N * tiles // T):
+            n, k = task // tiles, task % tiles
+            if n != last:
+                _pad_into(x, n, PH, PW, Wp, pads[t])
+                last = n
+            r0 = k * RB
+            r1 = min(OH, r0 + RB)
+            P = (r1 - r0) * Wp
+            col = cols[t, :CK * P].reshape(CK, P)
+            _grid_cols(pads[t], KH, KW, Wp, r0, P, col)
+            out = outs[t, :F * P].reshape(F, P)
+            gemm(False, False, W2, col, out, 0.0)
+            _compact(out, n, r0, r1, Wp, OW, b, has_b, relu, y)
+    return y
+
+
+@njit(parallel=True, cache=True)
+def _forward_general(x, W2, b, has_b, relu, KH, KW, SH, SW, PH, PW, RB, cols, outs, y):
+    N = x.shape[0]
+    F, CK = W2.shape
+    OH, OW = y.shape[2], y.shape[3]
+    T = outs.shape[0]
+    tiles = (OH + RB - 1) // RB
+    for t in prange(T):
+        for task in range(t * N * tiles // T, (t + 1) * N * tiles // T):
+            n, k = task // tiles, task % tiles
+            r0 = k * RB
+            r1 = min(OH, r0 + RB)
+            P = (r1 - r0) * OW
+            col = cols[t, :CK * P].reshape(CK, P)
+            im2col_block(x, n, KH, KW, SH, SW, PH, PW, r0, r1, OW, col)
+            out = outs[t, :F * P].reshape(F, P)
+            gemm(False, False, W2, col, out, 0.0)
+            _compact(out, n, r0, r1, OW, OW, b, has_b, relu, y)
+    return y
+
+
+# ---------------------------------------------------------------- backward
+@njit(parallel=True, cache=True)
+def _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads, gys, gWs,
+                    gx):
+    N, F = x.shape[0], Wk.shape[1]
+    OH = gy.shape[2]
+    Wp = x.shape[3] + 2 * PW
+    T = gys.shape[0]
+    tiles = (OH + RB - 1) // RB
+    for t in prange(T):
+        gWs[t] = 0
+        for n in range(t * N // T, (t + 1) * N // T):
+            if need_gW:
+                _pad_into(x, n, PH, PW, Wp, pads[t])
+            if need_gx:
+                gpads[t] = 0
+            for k in range(tiles):
+                r0 = k * RB
+                r1 = min(OH, r0 + RB)
+                P = (r1 - r0) * Wp
+                g = gys[t, :F * P].reshape(F, P)
+                _gy_on_grid(gy, n, r0, r1, Wp, g)
+                for i in range(KH):
+                    for j in range(KW):
+                        s = (r0 + i) * Wp + j
+                        # NOTE: gW[:, :, i, j] += g @ xpad_window.T; the gradient of the padded
+                        # input gets Wᵀ g added over the same window (the adjoint of forward).
+                        if need_gW:
+                            gemm(False, True, g, pads[t, :, s:s + P], gWs[t, i * KW + j], 1.0)
+                        if need_gx:
+                            gemm(True, False, Wk[i * KW + j], g, gpads[t, :, s:s + P], 1.0)
+            if need_gx:
+                _interior(gpads[t], n, PH, PW, Wp, gx)
+    return gx
+
+
+@njit(parallel=True, cache=True)
+def _backward_grid(gy, x, W2, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads, cols, gys,
+                   gWs, gx):
+    N = x.shape[0]
+    F, CK = W2.shape
+    OH = gy.shape[2]
+    Wp = x.shape[3] + 2 * PW
+    T = gys.shape[0]
+    tiles = (OH + RB - 1) // RB
+    for t in prange(T):
+        gWs[t] = 0
+        for n in range(t * N // T, (t + 1) * N // T):
+            if need_gW:
+                _pad_into(x, n, PH, PW, Wp, pads[t])
+            if need_gx:
+                gpads[t] = 0
+            for k in range(tiles):
+                r0 = k * RB
+                r1 = min(OH, r0 + RB)
+                P = (r1 - r0) * Wp
+                g = gys[t, :F * P].reshape(F, P)
+                _gy_on_grid(gy, n, r0, r1, Wp, g)
+                col = cols[t, :CK * P].reshape(CK, P)
+                if need_gW:
+                    _grid_cols(pads[t], KH, KW, Wp, r0, P, col)
+                    gemm(False, True, g, col, gWs[t], 1.0)
+                if need_gx:
+                    gemm(True, False, W2, g, col, 0.0)
+                    for c in range(gpads.shape[1]):
+                        for i in range(KH):
+                            for j in range(KW):
+                                s = (r0 + i) * Wp + j
+                                gpads[t, c, s:s + P] += col[(c * KH + i) * KW + j, :P]
+            if need_gx:
+                _interior(gpads[t], n, PH, PW, Wp, gx)
+    return gx
+
+
+@njit(parallel=True, cache=True)
+def _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, RB, cols, gys, gWs,
+                      gx):
+    N = x.shape[0]
+    F, CK = W2.shape
+    OH, OW = gy.shape[2], gy.shape[3]
+    T = gys.shape[0]
+    tiles = (OH + RB - 1) // RB
+    for t in prange(T):
+        gWs[t] = 0
+        for n in range(t * N // T, (t + 1) * N // T):
+            if need_gx:
+                gx[n] = 0
+            for k in range(tiles):
+                r0 = k * RB
+                r1 = min(OH, r0 + RB)
+                P = (r1 - r0) * OW
+                g = gys[t, :F * P].reshape(F, P)
+                _gy_on_grid(gy, n, r0, r1, OW, g)
+                col = cols[t, :CK * P].reshape(CK, P)
+                if need_gW:
+                    im2col_block(x, n, KH, KW, SH, SW, PH, PW, r0, r1, OW, col)
+                    gemm(False, True, g, col, gWs[t], 1.0)
+                if need_gx:
+                    gemm(True, False, W2, g, col, 0.0)
+                    col2im_block(col, n, KH, KW, SH, SW, PH, PW, r0, r1, OW, gx)
+    return gx
+
+
+# ---------------------------------------------------------------- drivers
+def _path(C, kernel, stride, W, padding):
+    """'shift', 'grid' or 'general' for this layer (see the note at the top)."""
+    (KH, KW), (SH, SW), PW = kernel, stride, padding[1]
+    if (SH, SW) != (1, 1) or (KW - 1) > MAX_GRID_WASTE * (W + 2 * PW):
+        return "general"
+    return "shift" if C >= SHIFT_MIN_CHANNELS else "grid"
+
+
+def _rows(per_row_bytes, budget, OH, N, tasks_wanted):
+    """Output rows per block: the block stays under budget; enough blocks to share out."""
+    RB = max(1, min(OH, budget // max(1, per_row_bytes)))
+    if N * -(-OH // RB) < tasks_wanted:
+        RB = max(1, min(RB, -(-OH * N // tasks_wanted)))
+    return RB
+
+
+def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
+    """y (N, F, OH, OW) on NumPy arrays (arguments checked by the caller)."""
+    x = np.ascontiguousarray(x)
+    N, C, H, Wd = x.shape
+    F = W.shape[0]
+    (KH, KW), (PH, PW), dt = kernel, padding, x.dtype
+    T = numba.get_num_threads()
+    y = np.empty((N, F, OH, OW), dt)
+    bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
+    path = _path(C, kernel, stride, Wd, padding)
+    Hp, Wp = H + 2 * PH, Wd + 2 * PW
+    with single_blas():
+        if path == "shift":
+            Wk = np.ascontiguousarray(W.transpose(2, 3, 0, 1).reshape(KH * KW, F, C))
+            RB = _rows(F * Wp * dt.itemsize, OUT_BLOCK_BYTES, OH, N, 2 * T)
+            pads = np.zeros((T, C, (Hp + 1) * Wp), dt)
+            outs = np.empty((T, F * RB * Wp), dt)
+            return _forward_shift(x, Wk, bb, b is not None, relu, KH, KW, PH, PW, RB, pads,
+                                  outs, y)
+        W2 = np.ascontiguousarray(W.reshape(F, -1))
+        CK = W2.shape[1]
+        if path == "grid":
+            RB = _rows(CK * Wp * dt.itemsize, COL_BLOCK_BYTES, OH, N, 2 * T)
+            pads = np.zeros((T, C, (Hp + 1) * Wp), dt)
+            cols = np.empty((T, CK * RB * Wp), dt)
+            outs = np.empty((T, F * RB * Wp), dt)
+            return _forward_grid(x, W2, bb, b is not None, relu, KH, KW, PH, PW, RB, pads,
+                                 cols, outs, y)
+        RB = _rows(CK * OW * dt.itemsize, COL_BLOCK_BYTES, OH, N, 2 * T)
+        cols = np.empty((T, CK * RB * OW), dt)
+        outs = np.empty((T, F * RB * OW), dt)
+        return _forward_general(x, W2, bb, b is not None, relu, KH, KW, *stride, PH, PW, RB,
+                                cols, outs, y)
+
+
+def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
+    """(gx, gW) on NumPy arrays, either None where not needed (arguments checked)."""
+    x = np.ascontiguousarray(x)
+    N, C, H, Wd = x.shape
+    F = W.shape[0]
+    (KH, KW), (PH, PW), dt = kernel, padding, x.dtype
+    gy = np.ascontiguousarray(gy, dtype=dt)
+    T = numba.get_num_threads()
+    if N < T:  # too few images to give each thread its own
+        return _backward_whole_batch(gy, x, W, kernel, stride, padding, OH, OW, need_gx,
+                                     need_gW)
+    path = _path(C, kernel, stride, Wd, padding)
+    Hp, Wp = H + 2 * PH, Wd + 2 * PW
+    gx = np.empty(x.shape, dt) if need_gx else np.empty((1, 1, 1, 1), dt)
+    W2 = np.ascontiguousarray(W.reshape(F, -1))
+    CK = W2.shape[1]
+    with single_blas():
+        if path in ("shift", "grid"):
+            pads = np.zeros((T, C, (Hp + 1) * Wp) if need_gW else (T, 1, 1), dt)
+            gpads = np.zeros((T, C, (Hp + 1) * Wp) if need_gx else (T, 1, 1), dt)
+        if path == "shift":
+            Wk = np.ascontiguousarray(W.transpose(2, 3, 0, 1).reshape(KH * KW, F, C))
+            RB = _rows(max(F, C) * Wp * dt.itemsize, OUT_BLOCK_BYTES, OH, N, 1)
+            gys = np.empty((T, F * RB * Wp), dt)
+            gWs = np.empty((T, KH * KW, F, C), dt)
+            _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads, gys,
+                            gWs, gx)
+            gW = gWs.sum(axis=0).transpose(1, 2, 0).reshape(W.shape)
+        elif path == "grid":
+            RB = _rows(CK * Wp * dt.itemsize, COL_BLOCK_BYTES, OH, N, 1)
+            cols = np.empty((T, CK * RB * Wp), dt)
+            gys = np.empty((T, F * RB * Wp), dt)
+            gWs = np.empty((T, F, CK), dt)
+            _backward_grid(gy, x, W2, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads, cols,
+                           gys, gWs, gx)
+            gW = gWs.sum(axis=0).reshape(W.shape)
+        else:
+            RB = _rows(CK * OW * dt.itemsize, COL_BLOCK_BYTES, OH, N, 1)
+            cols = np.empty((T, CK * RB * OW), dt)
+            gys = np.empty((T, F * RB * OW), dt)
+            gWs = np.empty((T, F, CK), dt)
+            _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, *stride, PH, PW, RB, cols,
+                              gys, gWs, gx)
+            gW = gWs.sum(axis=0).reshape(W.shape)
+    return (gx if need_gx else None), (gW if need_gW else None)
+
+
+def _backward_whole_batch(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
+    """Backward for a batch smaller than the thread count: parallel im2col, threaded BLAS."""
+    N, F = x.shape[0], W.shape[0]
+    W2 = W.reshape(F, -1)
+    gy = gy.reshape(N, F, OH * OW)
+    args = (*kernel, *stride, *padding, OH, OW)
+    gx = gW = None
+    if need_gW:
+        col = _im2col_parallel(x, *args, np.empty((N, W2.shape[1], OH * OW), x.dtype))
+        gW = sum(gy[n] @ col[n].T for n in range(N)).reshape(W.shape)
+    if need_gx:
+        gx = _col2im_parallel(np.matmul(W2.T, gy), *args, np.empty(x.shape, x.dtype))
+    return gx, gW
