@@ -60,15 +60,22 @@ def open_dataset(root, size, n=None, draft=True):
 
 # ----- rates ---------------------------------------------------------------------------------
 
-def median_rate(epoch, n, repeat):
-    """Images per second: n over the median time of `repeat` calls of epoch(), after a warm-up."""
-    epoch()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
+def median_rates(cases, n, repeat):
+    """Images per second of each case: n over the median of `repeat` timed epochs.
+
+    Every case runs one warm-up epoch; then the timed epochs go round the cases in turn, so that
+    a change in the machine's load during the run touches all of them alike.
+    """
+    for _, _, epoch in cases:
         epoch()
-        times.append(time.perf_counter() - t)
-    return n / statistics.median(times)
+    times = [[] for _ in cases]
+    for _ in range(repeat):
+        for k, (_, _, epoch) in enumerate(cases):
+            t = time.perf_counter()
+            epoch()
+            times[k].append(time.perf_counter() - t)
+    return [(name, threads, n / statistics.median(ts)) for (name, threads, _), ts
+            in zip(cases, times)]
 
 
 def loader_epoch(loader):
@@ -176,48 +183,42 @@ def main(argv=None):
     ds = open_dataset(root, size, n=args.n)
     n = len(ds)
     nodraft = open_dataset(root, size, n=args.n, draft=False)
-    rows = []
-
-    def add(name, threads, rate):
-        rows.append((name, threads, rate))
-        print(f"  {name:<44} {str(threads):>7} {rate:10.0f} img/s", file=sys.stderr, flush=True)
-
-    print(f"{n} images {size[0]}x{size[1]} from {root}; load average "
-          f"{os.getloadavg()[0]:.1f}", file=sys.stderr)
-    add("plain Pillow loop (open, RGB, resize)", 1,
-        median_rate(pillow_epoch(ds.paths, size), n, args.repeat))
-    for threads in (1, 2, 4):
-        add("Loader, JPEG draft decoding", threads,
-            median_rate(loader_epoch(Loader(ds, bs, num_workers=threads)), n, args.repeat))
-    for threads in (1, 2, 4):
-        add("Loader, full JPEG decoding (draft off)", threads,
-            median_rate(loader_epoch(Loader(nodraft, bs, num_workers=threads)), n, args.repeat))
     aug = Augment(rotation_range=20, zoom_range=0.1, width_shift_range=0.1,
                   height_shift_range=0.1, horizontal_flip=True, vertical_flip=True)
-    add("Loader, draft + Augment", 2,
-        median_rate(loader_epoch(Loader(ds, bs, num_workers=2, augment=aug)), n, args.repeat))
-    add(f"Loader + DeviceLoader({args.device}, normalise)", 2,
-        median_rate(loader_epoch(DeviceLoader(Loader(ds, bs, num_workers=2), args.device,
-                                              [0.5] * 3, [0.25] * 3)), n, args.repeat))
-    with tempfile.TemporaryDirectory(dir=args.workdir) as cache_dir:
-        cached = CachedDataset(ds, cache_dir)
-        t = time.perf_counter()
-        cached.build(num_workers=2)
-        build = time.perf_counter() - t
-        for threads in (0, 2):
-            add("Loader from the uint8 memmap cache", threads,
-                median_rate(loader_epoch(Loader(cached, bs, num_workers=threads)), n,
-                            args.repeat))
-        del cached
+    print(f"{n} images {size[0]}x{size[1]} from {root}; load average "
+          f"{os.getloadavg()[0]:.1f}", file=sys.stderr)
+    cases = [("plain Pillow loop (open, RGB, resize)", 1, pillow_epoch(ds.paths, size))]
+    cases += [("Loader, JPEG draft decoding", k, loader_epoch(Loader(ds, bs, num_workers=k)))
+              for k in (1, 2, 4)]
+    cases += [("Loader, full JPEG decoding (draft off)", k,
+               loader_epoch(Loader(nodraft, bs, num_workers=k))) for k in (1, 2, 4)]
+    cases += [("Loader, draft + Augment", 2,
+               loader_epoch(Loader(ds, bs, num_workers=2, augment=aug))),
+              (f"Loader + DeviceLoader({args.device}, normalise)", 2,
+               loader_epoch(DeviceLoader(Loader(ds, bs, num_workers=2), args.device,
+                                         [0.5] * 3, [0.25] * 3)))]
+    cache_dir = tempfile.TemporaryDirectory(dir=args.workdir)
+    cached = CachedDataset(ds, cache_dir.name)
+    t = time.perf_counter()
+    cached.build(num_workers=2)
+    build = time.perf_counter() - t
+    cases += [("Loader from the uint8 memmap cache", k,
+               loader_epoch(Loader(cached, bs, num_workers=k))) for k in (0, 2)]
     torch_rate = None
     if not args.no_torch:
         try:
             import torch  # noqa: F401
+            cases.append(("torch DataLoader (2 processes), same decode", "2 proc",
+                          torch_epoch(ds, bs, 2)))
         except ImportError:
             print("  (torch not installed: no DataLoader row)", file=sys.stderr)
-        else:
-            torch_rate = median_rate(torch_epoch(ds, bs, 2), n, args.repeat)
-            add("torch DataLoader (2 processes), same decode", "2 proc", torch_rate)
+    rows = median_rates(cases, n, args.repeat)
+    for name, threads, r in rows:
+        print(f"  {name:<44} {str(threads):>7} {r:10.0f} img/s", file=sys.stderr)
+        if name.startswith("torch"):
+            torch_rate = r
+    del cached
+    cache_dir.cleanup()
     memory = {s: peak_rss(roots[s], size, args.workers, bs) for s in sizes}
 
     rate = {(name, th): r for name, th, r in rows}
