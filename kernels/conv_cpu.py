@@ -2,6 +2,8 @@
 import numba
 import numpy as np
 from numba import njit, prange
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from .blas import gemm
 from .im2col import _col2im_parallel, _im2col_parallel, col2im_block, im2col_block
@@ -17,8 +19,10 @@ from .im2col import _col2im_parallel, _im2col_parallel, col2im_block, im2col_blo
 #   KH*KW windows are copied into a column matrix (each row one contiguous copy) so that one
 #   product with K = C*KH*KW replaces KH*KW products with a tiny K.
 # - "general" (any stride): im2col of (image, block of output rows) into a per-thread buffer.
-# Each thread owns whole tasks and calls the BLAS single-threaded (see `single_blas`), so
-# copies, products and the bias run back to back in that thread's cache.
+# Each thread claims whole tasks (an image, or one block of its output rows) from a shared
+# counter, so a core slowed by other work (the loader's threads) just takes fewer tasks, and
+# calls the BLAS single-threaded (see `single_blas`): copies, products and the bias run back to
+# back in that thread's cache.
 SHIFT_MIN_CHANNELS = 16
 # Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.
 MAX_GRID_WASTE = 0.1
@@ -44,6 +48,29 @@ class single_blas:
 
 
 # ---------------------------------------------------------------- helpers
+@intrinsic
+def _claim(typingctx, counter):
+    """Atomically counter[0] += 1, returning the old value: the next task for this thread."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        arr = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], arr,
+                                       [context.get_constant(types.intp, 0)])
+        return builder.atomic_rmw("add", ptr, context.get_constant(types.int64, 1), "seq_cst")
+
+    return types.int64(counter), codegen
+
+
+@njit(cache=True, inline="always")
+def _task_blocks(task, tiles, per_image):
+    """(image, first block, end block) of a task: a whole image, or one of its blocks."""
+    if per_image:
+        return task, 0, tiles
+    return task // tiles, task % tiles, task % tiles + 1
+
+
 @njit(cache=True, inline="always")
 def _pad_into(src, n, top, left, Wp, dst):
     """dst[c, (h+top)*Wp + w+left] = src[n, c, h, w]; dst's border is zero already."""
@@ -105,23 +132,29 @@ def _forward_shift(x, Wk, b, has_b, relu, KH, KW, PH, PW, RB, pads, outs, y):
     Wp = x.shape[3] + 2 * PW
     T = outs.shape[0]
     tiles = (OH + RB - 1) // RB
+    per_image = N >= 2 * T
+    counter = np.zeros(1, np.int64)
     for t in prange(T):
         last = -1
-        for task in range(t * N * tiles // T, (t + 1) * N * tiles // T):
-            n, k = task // tiles, task % tiles
+        while True:
+            task = _claim(counter)
+            if task >= (N if per_image else N * tiles):
+                break
+            n, k0, k1 = _task_blocks(task, tiles, per_image)
             if n != last:
                 _pad_into(x, n, PH, PW, Wp, pads[t])
                 last = n
-            r0 = k * RB
-            r1 = min(OH, r0 + RB)
-            P = (r1 - r0) * Wp
-            out = outs[t, :F * P].reshape(F, P)
-            for i in range(KH):
-                for j in range(KW):
-                    s = (r0 + i) * Wp + j
-                    gemm(False, False, Wk[i * KW + j], pads[t, :, s:s + P], out,
-                         1.0 if i + j > 0 else 0.0)
-            _compact(out, n, r0, r1, Wp, OW, b, has_b, relu, y)
+            for k in range(k0, k1):
+                r0 = k * RB
+                r1 = min(OH, r0 + RB)
+                P = (r1 - r0) * Wp
+                out = outs[t, :F * P].reshape(F, P)
+                for i in range(KH):
+                    for j in range(KW):
+                        s = (r0 + i) * Wp + j
+                        gemm(False, False, Wk[i * KW + j], pads[t, :, s:s + P], out,
+                             1.0 if i + j > 0 else 0.0)
+                _compact(out, n, r0, r1, Wp, OW, b, has_b, relu, y)
     return y
 
 
@@ -133,21 +166,27 @@ def _forward_grid(x, W2, b, has_b, relu, KH, KW, PH, PW, RB, pads, cols, outs, y
     Wp = x.shape[3] + 2 * PW
     T = outs.shape[0]
     tiles = (OH + RB - 1) // RB
+    per_image = N >= 2 * T
+    counter = np.zeros(1, np.int64)
     for t in prange(T):
         last = -1
-        for task in range(t * N * tiles // T, (t + 1) * N * tiles // T):
-            n, k = task // tiles, task % tiles
+        while True:
+            task = _claim(counter)
+            if task >= (N if per_image else N * tiles):
+                break
+            n, k0, k1 = _task_blocks(task, tiles, per_image)
             if n != last:
                 _pad_into(x, n, PH, PW, Wp, pads[t])
                 last = n
-            r0 = k * RB
-            r1 = min(OH, r0 + RB)
-            P = (r1 - r0) * Wp
-            col = cols[t, :CK * P].reshape(CK, P)
-            _grid_cols(pads[t], KH, KW, Wp, r0, P, col)
-            out = outs[t, :F * P].reshape(F, P)
-            gemm(False, False, W2, col, out, 0.0)
-            _compact(out, n, r0, r1, Wp, OW, b, has_b, relu, y)
+            for k in range(k0, k1):
+                r0 = k * RB
+                r1 = min(OH, r0 + RB)
+                P = (r1 - r0) * Wp
+                col = cols[t, :CK * P].reshape(CK, P)
+                _grid_cols(pads[t], KH, KW, Wp, r0, P, col)
+                out = outs[t, :F * P].reshape(F, P)
+                gemm(False, False, W2, col, out, 0.0)
+                _compact(out, n, r0, r1, Wp, OW, b, has_b, relu, y)
     return y
 
 
@@ -158,17 +197,23 @@ def _forward_general(x, W2, b, has_b, relu, KH, KW, SH, SW, PH, PW, RB, cols, ou
     OH, OW = y.shape[2], y.shape[3]
     T = outs.shape[0]
     tiles = (OH + RB - 1) // RB
+    per_image = N >= 2 * T
+    counter = np.zeros(1, np.int64)
     for t in prange(T):
-        for task in range(t * N * tiles // T, (t + 1) * N * tiles // T):
-            n, k = task // tiles, task % tiles
-            r0 = k * RB
-            r1 = min(OH, r0 + RB)
-            P = (r1 - r0) * OW
-            col = cols[t, :CK * P].reshape(CK, P)
-            im2col_block(x, n, KH, KW, SH, SW, PH, PW, r0, r1, OW, col)
-            out = outs[t, :F * P].reshape(F, P)
-            gemm(False, False, W2, col, out, 0.0)
-            _compact(out, n, r0, r1, OW, OW, b, has_b, relu, y)
+        while True:
+            task = _claim(counter)
+            if task >= (N if per_image else N * tiles):
+                break
+            n, k0, k1 = _task_blocks(task, tiles, per_image)
+            for k in range(k0, k1):
+                r0 = k * RB
+                r1 = min(OH, r0 + RB)
+                P = (r1 - r0) * OW
+                col = cols[t, :CK * P].reshape(CK, P)
+                im2col_block(x, n, KH, KW, SH, SW, PH, PW, r0, r1, OW, col)
+                out = outs[t, :F * P].reshape(F, P)
+                gemm(False, False, W2, col, out, 0.0)
+                _compact(out, n, r0, r1, OW, OW, b, has_b, relu, y)
     return y
 
 
@@ -181,9 +226,13 @@ def _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads
     Wp = x.shape[3] + 2 * PW
     T = gys.shape[0]
     tiles = (OH + RB - 1) // RB
+    counter = np.zeros(1, np.int64)
     for t in prange(T):
         gWs[t] = 0
-        for n in range(t * N // T, (t + 1) * N // T):
+        while True:
+            n = _claim(counter)
+            if n >= N:
+                break
             if need_gW:
                 _pad_into(x, n, PH, PW, Wp, pads[t])
             if need_gx:
@@ -217,9 +266,13 @@ def _backward_grid(gy, x, W2, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads,
     Wp = x.shape[3] + 2 * PW
     T = gys.shape[0]
     tiles = (OH + RB - 1) // RB
+    counter = np.zeros(1, np.int64)
     for t in prange(T):
         gWs[t] = 0
-        for n in range(t * N // T, (t + 1) * N // T):
+        while True:
+            n = _claim(counter)
+            if n >= N:
+                break
             if need_gW:
                 _pad_into(x, n, PH, PW, Wp, pads[t])
             if need_gx:
@@ -254,9 +307,13 @@ def _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, RB, c
     OH, OW = gy.shape[2], gy.shape[3]
     T = gys.shape[0]
     tiles = (OH + RB - 1) // RB
+    counter = np.zeros(1, np.int64)
     for t in prange(T):
         gWs[t] = 0
-        for n in range(t * N // T, (t + 1) * N // T):
+        while True:
+            n = _claim(counter)
+            if n >= N:
+                break
             if need_gx:
                 gx[n] = 0
             for k in range(tiles):
