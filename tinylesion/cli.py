@@ -17,7 +17,7 @@ TASKS = {
     "ham": dict(
         example="ham_cnn", layout="ham10000", model="padua4", optimizer="adam", lr=1e-3,
         batch_size=32, preprocess="resize", real=dict(image_size=(100, 75), epochs=50),
-        synthetic=dict(image_size=(100, 75), epochs=5),
+        synthetic=dict(image_size=(100, 75), epochs=7),
         about="Train a CNN on HAM10000 (7 classes) or on a folder with one subfolder per class."),
     "melanoma": dict(
         example="melanoma_cnn", layout="dermmel", model="melanoma_cnn", optimizer="adam",
