@@ -26,8 +26,11 @@ from .im2col import _col2im_parallel, _im2col_parallel, col2im_block, im2col_blo
 SHIFT_MIN_CHANNELS = 16
 # Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.
 MAX_GRID_WASTE = 0.1
-# Bytes of one thread's output block (shift) or column block (grid, general).
-OUT_BLOCK_BYTES = 512 << 10
+# Block sizes, measured on the seed models' layers (bench/kernels.py): the shift path's output
+# block is re-read by each of the KH*KW products, so it stays near the L1/L2 cache size; the
+# grid path's products run best at up to ~1024 columns.
+OUT_BLOCK_BYTES = 64 << 10
+GRID_BLOCK_BYTES, GRID_BLOCK_COLUMNS = 1 << 20, 1024
 COL_BLOCK_BYTES = 2 << 20
 
 
@@ -341,9 +344,9 @@ def _path(C, kernel, stride, W, padding):
     return "shift" if C >= SHIFT_MIN_CHANNELS else "grid"
 
 
-def _rows(per_row_bytes, budget, OH, N, tasks_wanted):
+def _rows(per_row_bytes, budget, OH, N, tasks_wanted, max_rows=None):
     """Output rows per block: the block stays under budget; enough blocks to share out."""
-    RB = max(1, min(OH, budget // max(1, per_row_bytes)))
+    RB = max(1, min(OH, budget // max(1, per_row_bytes), OH if max_rows is None else max_rows))
     if N * -(-OH // RB) < tasks_wanted:
         RB = max(1, min(RB, -(-OH * N // tasks_wanted)))
     return RB
@@ -371,7 +374,8 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
         W2 = np.ascontiguousarray(W.reshape(F, -1))
         CK = W2.shape[1]
         if path == "grid":
-            RB = _rows(CK * Wp * dt.itemsize, COL_BLOCK_BYTES, OH, N, 2 * T)
+            RB = _rows(CK * Wp * dt.itemsize, GRID_BLOCK_BYTES, OH, N, 2 * T,
+                       GRID_BLOCK_COLUMNS // Wp)
             pads = np.zeros((T, C, (Hp + 1) * Wp), dt)
             cols = np.empty((T, CK * RB * Wp), dt)
             outs = np.empty((T, F * RB * Wp), dt)
@@ -413,7 +417,8 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
                             gWs, gx)
             gW = gWs.sum(axis=0).transpose(1, 2, 0).reshape(W.shape)
         elif path == "grid":
-            RB = _rows(CK * Wp * dt.itemsize, COL_BLOCK_BYTES, OH, N, 1)
+            RB = _rows(CK * Wp * dt.itemsize, GRID_BLOCK_BYTES, OH, N, 1,
+                       GRID_BLOCK_COLUMNS // Wp)
             cols = np.empty((T, CK * RB * Wp), dt)
             gys = np.empty((T, F * RB * Wp), dt)
             gWs = np.empty((T, F, CK), dt)
