@@ -53,11 +53,24 @@ class FakeDataset:
         return self.image(i)
 
 
+_BEFORE = set()
+
+
+@pytest.fixture(autouse=True)
+def _threads_before_the_test():
+    """Remember the threads alive before each test, so only the test's own count as leaked."""
+    _BEFORE.clear()
+    _BEFORE.update(threading.enumerate())
+    yield
+
+
 def loader_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("tinylesion-loader")]
+    return [t for t in threading.enumerate()
+            if t.name.startswith("tinylesion-loader") and t not in _BEFORE]
 
 
 def wait_no_threads(timeout=1.0):
+    """The test's loader threads still alive after waiting up to `timeout` seconds."""
     end = time.monotonic() + timeout
     while loader_threads() and time.monotonic() < end:
         time.sleep(0.01)
