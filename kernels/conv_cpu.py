@@ -30,6 +30,7 @@ MAX_GRID_WASTE = 0.1
 # block is re-read by each of the KH*KW products, so it stays near the L1/L2 cache size; the
 # grid path's products run best at up to ~1024 columns.
 OUT_BLOCK_BYTES = 64 << 10
+SHIFT_ROWS = None  # rows per block of the shift path; None: measured (_shift_block_rows)
 GRID_BLOCK_BYTES, GRID_BLOCK_COLUMNS = 1 << 20, 1024
 COL_BLOCK_BYTES = 2 << 20
 
@@ -335,6 +336,54 @@ def _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, RB, c
     return gx
 
 
+# ---------------------------------------------------------------- block size for the shift path
+@njit(cache=True)
+def _time_taps(Wk, pad, out, KH, KW, Wp, P, reps):
+    for _ in range(reps):
+        for i in range(KH):
+            for j in range(KW):
+                s = i * Wp + j
+                gemm(False, False, Wk[i * KW + j], pad[:, s:s + P], out, 1.0 if i + j else 0.0)
+
+
+_shift_rows = {}  # (dtype, F, C, KH, KW, Wp) -> rows per block, measured once per process
+
+
+def _shift_block_rows(dt, F, C, KH, KW, Wp, OH):
+    """Rows per block for the shift path: BLAS speed depends on the block's width P = RB*Wp in
+    ways no simple rule captures, so the first call times the KH*KW products of one block for
+    a few candidate widths (single-threaded, on scratch arrays; a few milliseconds)."""
+    import time
+    budget = max(1, OUT_BLOCK_BYTES // (F * Wp * np.dtype(dt).itemsize))
+    if SHIFT_ROWS is not None:
+        return SHIFT_ROWS
+    if F * C * KH * KW * Wp * OH < 10 ** 6:  # too small to be worth measuring
+        return budget
+    key = (np.dtype(dt).str, F, C, KH, KW, Wp)
+    if key not in _shift_rows:
+        candidates = sorted({rb for rb in (1, 2, 3, 4, 6, 8, budget) if rb <= max(1, OH)})
+        rng = np.random.default_rng(0)
+        Wk = rng.standard_normal((KH * KW, F, C)).astype(dt)
+        best, best_rate = candidates[0], 0.0
+        with single_blas():
+            for rb in candidates:
+                P = rb * Wp
+                pad = rng.standard_normal((C, (rb + KH) * Wp)).astype(dt)
+                out = np.empty((F, P), dt)
+                reps = min(200, max(1, int(3e7 / (2 * KH * KW * F * C * P))))
+                _time_taps(Wk, pad, out, KH, KW, Wp, P, 1)
+                elapsed = []
+                for _ in range(3):
+                    start = time.thread_time()
+                    _time_taps(Wk, pad, out, KH, KW, Wp, P, reps)
+                    elapsed.append(time.thread_time() - start)
+                rate = reps * P / max(min(elapsed), 1e-9)
+                if rate > best_rate * 1.03:  # prefer the smaller block unless clearly faster
+                    best, best_rate = rb, rate
+        _shift_rows[key] = best
+    return _shift_rows[key]
+
+
 # ---------------------------------------------------------------- drivers
 def _path(C, kernel, stride, W, padding):
     """'shift', 'grid' or 'general' for this layer (see the note at the top)."""
@@ -366,7 +415,7 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
     with single_blas():
         if path == "shift":
             Wk = np.ascontiguousarray(W.transpose(2, 3, 0, 1).reshape(KH * KW, F, C))
-            RB = _rows(F * Wp * dt.itemsize, OUT_BLOCK_BYTES, OH, N, 2 * T)
+            RB = _rows(1, _shift_block_rows(dt, F, C, KH, KW, Wp, OH), OH, N, 2 * T)
             pads = np.zeros((T, C, (Hp + 1) * Wp), dt)
             outs = np.empty((T, F * RB * Wp), dt)
             return _forward_shift(x, Wk, bb, b is not None, relu, KH, KW, PH, PW, RB, pads,
@@ -410,7 +459,7 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
             gpads = np.zeros((T, C, (Hp + 1) * Wp) if need_gx else (T, 1, 1), dt)
         if path == "shift":
             Wk = np.ascontiguousarray(W.transpose(2, 3, 0, 1).reshape(KH * KW, F, C))
-            RB = _rows(max(F, C) * Wp * dt.itemsize, OUT_BLOCK_BYTES, OH, N, 1)
+            RB = _rows(1, _shift_block_rows(dt, F, C, KH, KW, Wp, OH), OH, N, 1)
             gys = np.empty((T, F * RB * Wp), dt)
             gWs = np.empty((T, KH * KW, F, C), dt)
             _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads, gys,

@@ -50,12 +50,13 @@ def set_cpu_path(path, small_blocks):
     conv_cpu.SHIFT_MIN_CHANNELS, conv_cpu.MAX_GRID_WASTE = PATHS[path]
     blocks = 1 if small_blocks else (2 << 20)
     conv_cpu.COL_BLOCK_BYTES = conv_cpu.OUT_BLOCK_BYTES = conv_cpu.GRID_BLOCK_BYTES = blocks
+    conv_cpu.SHIFT_ROWS = 1 if small_blocks else None
 
 
 @pytest.fixture
 def restore_cpu_settings():
     names = ("SHIFT_MIN_CHANNELS", "MAX_GRID_WASTE", "COL_BLOCK_BYTES", "OUT_BLOCK_BYTES",
-             "GRID_BLOCK_BYTES")
+             "GRID_BLOCK_BYTES", "SHIFT_ROWS")
     saved = {name: getattr(conv_cpu, name) for name in names}
     yield
     for name, value in saved.items():
