@@ -153,16 +153,19 @@ def manual_seed(seed):
 
 
 def generator(device=CPU):
-    """The random generator of a device (numpy.random.Generator or cupy.random.Generator)."""
+    """The random generator of a device (numpy.random.Generator or cupy.random.Generator).
+
+    CuPy's generator states cannot be saved, so the GPU gets a generator seeded afresh from
+    the CPU generator at each call: the CPU state alone (saved in checkpoints) then fixes
+    every random draw on both devices, and a resumed run repeats an uninterrupted one.
+    """
     device = as_device(device)
-    if device.name not in _generators:
+    if "cpu" not in _generators:
         seed = _seed if _seed is not None else np.random.SeedSequence().entropy % (2**63)
-        if device.name == "cpu":
-            _generators["cpu"] = np.random.default_rng(seed)
-        else:
-            cp = cupy_module()
-            _generators["gpu"] = cp.random.default_rng(seed)
-    return _generators[device.name]
+        _generators["cpu"] = np.random.default_rng(seed)
+    if device.name == "cpu":
+        return _generators["cpu"]
+    return cupy_module().random.default_rng(int(_generators["cpu"].integers(2**63)))
 
 
 def get_rng_state():
