@@ -125,6 +125,19 @@ def to_device(array, device):
     return array if isinstance(array, cp.ndarray) else cp.asarray(array)
 
 
+def is_cupy_error(exc):
+    """True for an exception raised by CuPy or CUDA."""
+    return type(exc).__module__.split(".")[0] in ("cupy", "cupy_backends", "cupyx")
+
+
+def is_out_of_memory(exc):
+    """True for host MemoryError and CuPy's OutOfMemoryError (and cuBLAS/cuDNN alloc failures)."""
+    if isinstance(exc, MemoryError):
+        return True
+    return is_cupy_error(exc) and ("OutOfMemory" in type(exc).__name__
+                                   or "ALLOC_FAILED" in str(exc))
+
+
 def scatter_add(target, index, values):
     """target[index] += values with repeated indices accumulating (numpy.add.at)."""
     if is_cupy_array(target):

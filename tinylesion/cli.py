@@ -301,6 +301,14 @@ def run(args, task, log=print):
     except TrainingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1)
+    except Exception as exc:
+        if not backend.is_out_of_memory(exc):
+            raise
+        print(f"error: out of {'device' if backend.is_cupy_error(exc) else 'host'} memory "
+              f"with --batch-size {args.batch_size} ({type(exc).__name__}); try a smaller "
+              f"--batch-size or --image-size; continue with --resume --out {args.out}",
+              file=sys.stderr)
+        raise SystemExit(2)
     except KeyboardInterrupt:
         out = getattr(args, "out", None)
         print(f"\ninterrupted; continue with --resume --out {out}", file=sys.stderr)
