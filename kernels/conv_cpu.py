@@ -32,6 +32,7 @@ MAX_GRID_WASTE = 0.1
 OUT_BLOCK_BYTES = 64 << 10
 SHIFT_ROWS = None  # rows per block of the shift path; None: measured (_shift_block_rows)
 GRID_BLOCK_BYTES, GRID_BLOCK_COLUMNS = 1 << 20, 1024
+GW_BLOCK_COLUMNS = 512  # inner dimension of the shift path's weight-gradient products
 COL_BLOCK_BYTES = 2 << 20
 
 
@@ -223,8 +224,8 @@ def _forward_general(x, W2, b, has_b, relu, KH, KW, SH, SW, PH, PW, RB, cols, ou
 
 # ---------------------------------------------------------------- backward
 @njit(parallel=True, cache=True)
-def _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads, gys, gWs,
-                    gx):
+def _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, RBW, pads, gpads, gys,
+                    gWs, gx):
     N, F = x.shape[0], Wk.shape[1]
     OH = gy.shape[2]
     Wp = x.shape[3] + 2 * PW
@@ -237,26 +238,32 @@ def _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads
             n = _claim(counter)
             if n >= N:
                 break
+            g = gys[t, :F * OH * Wp].reshape(F, OH * Wp)
+            _gy_on_grid(gy, n, 0, OH, Wp, g)
+            # NOTE: gW[:, :, i, j] = Σ g @ xpad_windowᵀ: products per tap over blocks of
+            # ~GW_BLOCK_COLUMNS columns (the inner dimension: long blocks run well); the
+            # gradient of the padded input gets Wᵀ g added over the same windows, block by
+            # block (the adjoint of the forward products).
             if need_gW:
                 _pad_into(x, n, PH, PW, Wp, pads[t])
+                for r0 in range(0, OH, RBW):
+                    r1 = min(OH, r0 + RBW)
+                    for i in range(KH):
+                        for j in range(KW):
+                            s = (r0 + i) * Wp + j
+                            gemm(False, True, g[:, r0 * Wp:r1 * Wp],
+                                 pads[t, :, s:s + (r1 - r0) * Wp], gWs[t, i * KW + j], 1.0)
             if need_gx:
                 gpads[t] = 0
-            for k in range(tiles):
-                r0 = k * RB
-                r1 = min(OH, r0 + RB)
-                P = (r1 - r0) * Wp
-                g = gys[t, :F * P].reshape(F, P)
-                _gy_on_grid(gy, n, r0, r1, Wp, g)
-                for i in range(KH):
-                    for j in range(KW):
-                        s = (r0 + i) * Wp + j
-                        # NOTE: gW[:, :, i, j] += g @ xpad_window.T; the gradient of the padded
-                        # input gets Wᵀ g added over the same window (the adjoint of forward).
-                        if need_gW:
-                            gemm(False, True, g, pads[t, :, s:s + P], gWs[t, i * KW + j], 1.0)
-                        if need_gx:
-                            gemm(True, False, Wk[i * KW + j], g, gpads[t, :, s:s + P], 1.0)
-            if need_gx:
+                for k in range(tiles):
+                    r0 = k * RB
+                    r1 = min(OH, r0 + RB)
+                    P = (r1 - r0) * Wp
+                    for i in range(KH):
+                        for j in range(KW):
+                            s = (r0 + i) * Wp + j
+                            gemm(True, False, Wk[i * KW + j], g[:, r0 * Wp:r1 * Wp],
+                                 gpads[t, :, s:s + P], 1.0)
                 _interior(gpads[t], n, PH, PW, Wp, gx)
     return gx
 
@@ -459,11 +466,12 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
             gpads = np.zeros((T, C, (Hp + 1) * Wp) if need_gx else (T, 1, 1), dt)
         if path == "shift":
             Wk = np.ascontiguousarray(W.transpose(2, 3, 0, 1).reshape(KH * KW, F, C))
-            RB = _rows(1, _shift_block_rows(dt, F, C, KH, KW, Wp, OH), OH, N, 1)
-            gys = np.empty((T, F * RB * Wp), dt)
+            RB = _rows(1, _shift_block_rows(dt, C, F, KH, KW, Wp, OH), OH, N, 1)
+            gys = np.empty((T, F * OH * Wp), dt)
             gWs = np.empty((T, KH * KW, F, C), dt)
-            _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads, gys,
-                            gWs, gx)
+            RBW = max(1, min(OH, GW_BLOCK_COLUMNS // Wp))
+            _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, RBW, pads, gpads,
+                            gys, gWs, gx)
             gW = gWs.sum(axis=0).transpose(1, 2, 0).reshape(W.shape)
         elif path == "grid":
             RB = _rows(CK * Wp * dt.itemsize, GRID_BLOCK_BYTES, OH, N, 1,
