@@ -6,7 +6,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from .blas import gemm
-from .im2col import _col2im_parallel, _im2col_parallel, col2im_block, im2col_block
+from .im2col import _col2im_parallel, _im2col_parallel
 
 # NOTE: three ways to one result, chosen per layer (see `_path`):
 # - "shift" (stride 1, C >= SHIFT_MIN_CHANNELS): no im2col at all. The image is copied once
@@ -18,7 +18,8 @@ from .im2col import _col2im_parallel, _im2col_parallel, col2im_block, im2col_blo
 # - "grid" (stride 1, few channels, e.g. RGB input): the same padded-width layout, but the
 #   KH*KW windows are copied into a column matrix (each row one contiguous copy) so that one
 #   product with K = C*KH*KW replaces KH*KW products with a tiny K.
-# - "general" (any stride): im2col of (image, block of output rows) into a per-thread buffer.
+# - "general" (any stride, narrow images): im2col of (image, block of output rows) from the
+#   zero-padded copy into a per-thread buffer (no bounds checks), one product per block.
 # Each thread claims whole tasks (an image, or one block of its output rows) from a shared
 # counter, so a core slowed by other work (the loader's threads) just takes fewer tasks, and
 # calls the BLAS single-threaded (see `single_blas`): copies, products and the bias run back to
@@ -120,6 +121,40 @@ def _grid_cols(pad, KH, KW, Wp, r0, P, col):
 
 
 @njit(cache=True, inline="always")
+def _padded_cols(pad, KH, KW, SH, SW, Wp, r0, r1, OW, col):
+    """im2col of output rows [r0, r1) from the zero-padded image: no bounds to check."""
+    for c in range(pad.shape[0]):
+        for i in range(KH):
+            for j in range(KW):
+                r = (c * KH + i) * KW + j
+                for oh in range(r0, r1):
+                    s = (oh * SH + i) * Wp + j
+                    d = (oh - r0) * OW
+                    if SW == 1:
+                        col[r, d:d + OW] = pad[c, s:s + OW]
+                    else:
+                        for ow in range(OW):
+                            col[r, d + ow] = pad[c, s + ow * SW]
+
+
+@njit(cache=True, inline="always")
+def _padded_col2im(col, KH, KW, SH, SW, Wp, r0, r1, OW, gpad):
+    """The adjoint of _padded_cols: add the columns into the padded gradient."""
+    for c in range(gpad.shape[0]):
+        for i in range(KH):
+            for j in range(KW):
+                r = (c * KH + i) * KW + j
+                for oh in range(r0, r1):
+                    s = (oh * SH + i) * Wp + j
+                    d = (oh - r0) * OW
+                    if SW == 1:
+                        gpad[c, s:s + OW] += col[r, d:d + OW]
+                    else:
+                        for ow in range(OW):
+                            gpad[c, s + ow * SW] += col[r, d + ow]
+
+
+@njit(cache=True, inline="always")
 def _interior(pad, n, top, left, Wp, gx):
     """gx[n, c, h, w] = pad[c, (h+top)*Wp + w+left]."""
     C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
@@ -196,26 +231,31 @@ def _forward_grid(x, W2, b, has_b, relu, KH, KW, PH, PW, RB, pads, cols, outs, y
 
 
 @njit(parallel=True, cache=True)
-def _forward_general(x, W2, b, has_b, relu, KH, KW, SH, SW, PH, PW, RB, cols, outs, y):
+def _forward_general(x, W2, b, has_b, relu, KH, KW, SH, SW, PH, PW, RB, pads, cols, outs, y):
     N = x.shape[0]
     F, CK = W2.shape
     OH, OW = y.shape[2], y.shape[3]
+    Wp = x.shape[3] + 2 * PW
     T = outs.shape[0]
     tiles = (OH + RB - 1) // RB
     per_image = N >= 2 * T
     counter = np.zeros(1, np.int64)
     for t in prange(T):
+        last = -1
         while True:
             task = _claim(counter)
             if task >= (N if per_image else N * tiles):
                 break
             n, k0, k1 = _task_blocks(task, tiles, per_image)
+            if n != last:
+                _pad_into(x, n, PH, PW, Wp, pads[t])
+                last = n
             for k in range(k0, k1):
                 r0 = k * RB
                 r1 = min(OH, r0 + RB)
                 P = (r1 - r0) * OW
                 col = cols[t, :CK * P].reshape(CK, P)
-                im2col_block(x, n, KH, KW, SH, SW, PH, PW, r0, r1, OW, col)
+                _padded_cols(pads[t], KH, KW, SH, SW, Wp, r0, r1, OW, col)
                 out = outs[t, :F * P].reshape(F, P)
                 gemm(False, False, W2, col, out, 0.0)
                 _compact(out, n, r0, r1, OW, OW, b, has_b, relu, y)
@@ -311,11 +351,12 @@ def _backward_grid(gy, x, W2, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads,
 
 
 @njit(parallel=True, cache=True)
-def _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, RB, cols, gys, gWs,
-                      gx):
+def _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, RB, pads, gpads,
+                      cols, gys, gWs, gx):
     N = x.shape[0]
     F, CK = W2.shape
     OH, OW = gy.shape[2], gy.shape[3]
+    Wp = x.shape[3] + 2 * PW
     T = gys.shape[0]
     tiles = (OH + RB - 1) // RB
     counter = np.zeros(1, np.int64)
@@ -325,8 +366,10 @@ def _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, RB, c
             n = _claim(counter)
             if n >= N:
                 break
+            if need_gW:
+                _pad_into(x, n, PH, PW, Wp, pads[t])
             if need_gx:
-                gx[n] = 0
+                gpads[t] = 0
             for k in range(tiles):
                 r0 = k * RB
                 r1 = min(OH, r0 + RB)
@@ -335,11 +378,13 @@ def _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, RB, c
                 _gy_on_grid(gy, n, r0, r1, OW, g)
                 col = cols[t, :CK * P].reshape(CK, P)
                 if need_gW:
-                    im2col_block(x, n, KH, KW, SH, SW, PH, PW, r0, r1, OW, col)
+                    _padded_cols(pads[t], KH, KW, SH, SW, Wp, r0, r1, OW, col)
                     gemm(False, True, g, col, gWs[t], 1.0)
                 if need_gx:
                     gemm(True, False, W2, g, col, 0.0)
-                    col2im_block(col, n, KH, KW, SH, SW, PH, PW, r0, r1, OW, gx)
+                    _padded_col2im(col, KH, KW, SH, SW, Wp, r0, r1, OW, gpads[t])
+            if need_gx:
+                _interior(gpads[t], n, PH, PW, Wp, gx)
     return gx
 
 
@@ -440,8 +485,9 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
         RB = _rows(CK * OW * dt.itemsize, COL_BLOCK_BYTES, OH, N, 2 * T)
         cols = np.empty((T, CK * RB * OW), dt)
         outs = np.empty((T, F * RB * OW), dt)
+        pads = np.zeros((T, C, (Hp + 1) * Wp), dt)
         return _forward_general(x, W2, bb, b is not None, relu, KH, KW, *stride, PH, PW, RB,
-                                cols, outs, y)
+                                pads, cols, outs, y)
 
 
 def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
@@ -461,9 +507,9 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
     W2 = np.ascontiguousarray(W.reshape(F, -1))
     CK = W2.shape[1]
     with single_blas():
-        if path in ("shift", "grid"):
-            pads = np.zeros((T, C, (Hp + 1) * Wp) if need_gW else (T, 1, 1), dt)
-            gpads = np.zeros((T, C, (Hp + 1) * Wp) if need_gx else (T, 1, 1), dt)
+        # every path works from zero-padded copies of the image and of its gradient
+        pads = np.zeros((T, C, (Hp + 1) * Wp) if need_gW else (T, 1, 1), dt)
+        gpads = np.zeros((T, C, (Hp + 1) * Wp) if need_gx else (T, 1, 1), dt)
         if path == "shift":
             Wk = np.ascontiguousarray(W.transpose(2, 3, 0, 1).reshape(KH * KW, F, C))
             RB = _rows(1, _shift_block_rows(dt, C, F, KH, KW, Wp, OH), OH, N, 1)
@@ -487,8 +533,8 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
             cols = np.empty((T, CK * RB * OW), dt)
             gys = np.empty((T, F * RB * OW), dt)
             gWs = np.empty((T, F, CK), dt)
-            _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, *stride, PH, PW, RB, cols,
-                              gys, gWs, gx)
+            _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, *stride, PH, PW, RB, pads,
+                              gpads, cols, gys, gWs, gx)
             gW = gWs.sum(axis=0).reshape(W.shape)
     return (gx if need_gx else None), (gW if need_gW else None)
 
