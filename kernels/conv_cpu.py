@@ -1,4 +1,6 @@
 """CPU convolution: Numba threads, each running single-threaded BLAS products on its own images."""
+import threading
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -38,19 +40,30 @@ COL_BLOCK_BYTES = 2 << 20
 
 
 class single_blas:
-    """Context: every loaded BLAS at one thread (Numba threads call it concurrently), restored."""
+    """Context: every loaded BLAS at one thread (Numba threads call it concurrently), restored
+    when the last of any overlapping uses (from several Python threads) ends."""
     _controller = None
+    _limiter = None
+    _depth = 0
+    _lock = threading.Lock()
 
     def __enter__(self):
-        if single_blas._controller is None:
-            import scipy.linalg.cython_blas  # noqa: F401  (the BLAS that kernels.blas calls)
-            from threadpoolctl import ThreadpoolController
-            single_blas._controller = ThreadpoolController()
-        self._limiter = single_blas._controller.limit(limits=1, user_api="blas")
+        with single_blas._lock:
+            if single_blas._depth == 0:
+                if single_blas._controller is None:
+                    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS kernels.blas calls)
+                    from threadpoolctl import ThreadpoolController
+                    single_blas._controller = ThreadpoolController()
+                single_blas._limiter = single_blas._controller.limit(limits=1, user_api="blas")
+            single_blas._depth += 1
         return self
 
     def __exit__(self, *exc):
-        self._limiter.restore_original_limits()
+        with single_blas._lock:
+            single_blas._depth -= 1
+            if single_blas._depth == 0:
+                single_blas._limiter.restore_original_limits()
+                single_blas._limiter = None
 
 
 # ---------------------------------------------------------------- helpers

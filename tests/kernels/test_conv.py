@@ -207,3 +207,22 @@ def test_gpu_kernels_under_cuda_simulator():
         cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert " passed" in out.stdout and "skipped" not in out.stdout
+
+
+def test_blas_threads_restored_after_concurrent_calls():
+    from threadpoolctl import threadpool_info
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 16, 12, 11)).astype(np.float32)
+    W = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    conv2d_forward(x, W)  # loads every BLAS the kernels use
+    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info()
+              if i["user_api"] == "blas"]
+    workers = [threading.Thread(target=lambda: [conv2d_backward(conv2d_forward(x, W), x, W)
+                                                for _ in range(3)]) for _ in range(3)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    after = [(i["filepath"], i["num_threads"]) for i in threadpool_info()
+             if i["user_api"] == "blas"]
+    assert after == before
