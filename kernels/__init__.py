@@ -1,4 +1,7 @@
 """Array kernels (array in, array out): convolution, pooling, batch norm, Adam, threads."""
+# NOTE: blas loads SciPy's BLAS (the one the conv kernels call from Numba); it comes first so
+# that the thread setting, applied when .threads is first imported, covers that library too.
+from . import blas  # noqa: F401  (isort: skip)
 from ._xp import cuda_simulator_enabled, get_array_module, is_gpu_array, pair
 from .adam import adam_step
 from .batchnorm import batchnorm_backward, batchnorm_forward
