@@ -1,0 +1,144 @@
+"""Building blocks of the CPU convolution: task counter, padded copies, block copies, BLAS mode."""
+import threading
+
+import numpy as np
+from numba import njit
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+
+class single_blas:
+    """Context: every loaded BLAS at one thread (Numba threads call it concurrently), restored
+    when the last of any overlapping uses (from several Python threads) ends."""
+    _controller = None
+    _limiter = None
+    _depth = 0
+    _lock = threading.Lock()
+
+    def __enter__(self):
+        with single_blas._lock:
+            if single_blas._depth == 0:
+                if single_blas._controller is None:
+                    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS kernels.blas calls)
+                    from threadpoolctl import ThreadpoolController
+                    single_blas._controller = ThreadpoolController()
+                single_blas._limiter = single_blas._controller.limit(limits=1, user_api="blas")
+            single_blas._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        with single_blas._lock:
+            single_blas._depth -= 1
+            if single_blas._depth == 0:
+                single_blas._limiter.restore_original_limits()
+                single_blas._limiter = None
+
+
+@intrinsic
+def _claim(typingctx, counter):
+    """Atomically counter[0] += 1, returning the old value: the next task for this thread."""
+    if not (isinstance(counter, types.Array) and counter.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        arr = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], arr,
+                                       [context.get_constant(types.intp, 0)])
+        return builder.atomic_rmw("add", ptr, context.get_constant(types.int64, 1), "seq_cst")
+
+    return types.int64(counter), codegen
+
+
+@njit(cache=True, inline="always")
+def _task_blocks(task, tiles, per_image):
+    """(image, first block, end block) of a task: a whole image, or one of its blocks."""
+    if per_image:
+        return task, 0, tiles
+    return task // tiles, task % tiles, task % tiles + 1
+
+
+@njit(cache=True, inline="always")
+def _pad_into(src, n, top, left, Wp, dst):
+    """dst[c, (h+top)*Wp + w+left] = src[n, c, h, w]; dst's border is zero already."""
+    C, H, W = src.shape[1], src.shape[2], src.shape[3]
+    for c in range(C):
+        for h in range(H):
+            o = (h + top) * Wp + left
+            dst[c, o:o + W] = src[n, c, h]
+
+
+@njit(cache=True, inline="always")
+def _compact(out, n, r0, r1, Wp, OW, b, has_b, relu, y):
+    """y[n, f, oh, :] = out[f, (oh-r0)*Wp : +OW] (+ b[f], then ReLU) for oh in [r0, r1)."""
+    for f in range(y.shape[1]):
+        bf = b[f] if has_b else 0
+        for oh in range(r0, r1):
+            o = (oh - r0) * Wp
+            for ow in range(OW):
+                v = out[f, o + ow] + bf
+                y[n, f, oh, ow] = max(v, 0) if relu else v
+
+
+@njit(cache=True, inline="always")
+def _gy_on_grid(gy, n, r0, r1, Wp, g):
+    """g[f, (oh-r0)*Wp + ow] = gy[n, f, oh, ow], zero in the Wp - OW extra columns."""
+    OW = gy.shape[3]
+    for f in range(gy.shape[1]):
+        for oh in range(r0, r1):
+            o = (oh - r0) * Wp
+            g[f, o:o + OW] = gy[n, f, oh]
+            g[f, o + OW:o + Wp] = 0
+
+
+@njit(cache=True, inline="always")
+def _grid_cols(pad, KH, KW, Wp, r0, P, col):
+    """col[(c*KH + i)*KW + j, :P] = pad[c, (r0+i)*Wp + j : +P]: one contiguous copy per row."""
+    for c in range(pad.shape[0]):
+        for i in range(KH):
+            for j in range(KW):
+                s = (r0 + i) * Wp + j
+                col[(c * KH + i) * KW + j, :P] = pad[c, s:s + P]
+
+
+@njit(cache=True, inline="always")
+def _padded_cols(pad, KH, KW, SH, SW, Wp, r0, r1, OW, col):
+    """im2col of output rows [r0, r1) from the zero-padded image: no bounds to check."""
+    for c in range(pad.shape[0]):
+        for i in range(KH):
+            for j in range(KW):
+                r = (c * KH + i) * KW + j
+                for oh in range(r0, r1):
+                    s = (oh * SH + i) * Wp + j
+                    d = (oh - r0) * OW
+                    if SW == 1:
+                        col[r, d:d + OW] = pad[c, s:s + OW]
+                    else:
+                        for ow in range(OW):
+                            col[r, d + ow] = pad[c, s + ow * SW]
+
+
+@njit(cache=True, inline="always")
+def _padded_col2im(col, KH, KW, SH, SW, Wp, r0, r1, OW, gpad):
+    """The adjoint of _padded_cols: add the columns into the padded gradient."""
+    for c in range(gpad.shape[0]):
+        for i in range(KH):
+            for j in range(KW):
+                r = (c * KH + i) * KW + j
+                for oh in range(r0, r1):
+                    s = (oh * SH + i) * Wp + j
+                    d = (oh - r0) * OW
+                    if SW == 1:
+                        gpad[c, s:s + OW] += col[r, d:d + OW]
+                    else:
+                        for ow in range(OW):
+                            gpad[c, s + ow * SW] += col[r, d + ow]
+
+
+@njit(cache=True, inline="always")
+def _interior(pad, n, top, left, Wp, gx):
+    """gx[n, c, h, w] = pad[c, (h+top)*Wp + w+left]."""
+    C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
+    for c in range(C):
+        for h in range(H):
+            o = (h + top) * Wp + left
+            gx[n, c, h] = pad[c, o:o + W]
