@@ -20,9 +20,11 @@ from .im2col import _col2im_parallel, _im2col_parallel
 #   product with K = C*KH*KW replaces KH*KW products with a tiny K.
 # - "general" (any stride, narrow images): im2col of (image, block of output rows) from the
 #   zero-padded copy into a per-thread buffer (no bounds checks), one product per block.
-# Each thread claims whole tasks (an image, or one block of its output rows) from a shared
-# counter, so a core slowed by other work (the loader's threads) just takes fewer tasks, and
-# calls the BLAS single-threaded (see `single_blas`): copies, products and the bias run back to
+# In the forward pass each thread claims whole tasks (an image, or one block of its output
+# rows) from a shared counter, so a core slowed by other work (the loader's threads) just
+# takes fewer tasks; the backward pass deals images out statically (thread t takes images
+# t, t+T, ...), because its per-thread weight-gradient sums must be added in the same order
+# on every run for training to be reproducible. Each thread calls the BLAS single-threaded (see `single_blas`): copies, products and the bias run back to
 # back in that thread's cache.
 SHIFT_MIN_CHANNELS = 16
 # Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.
@@ -144,13 +146,9 @@ def _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, RBW, pads, 
     Wp = x.shape[3] + 2 * PW
     T = gys.shape[0]
     tiles = (OH + RB - 1) // RB
-    counter = np.zeros(1, np.int64)
     for t in prange(T):
         gWs[t] = 0
-        while True:
-            n = _claim(counter)
-            if n >= N:
-                break
+        for n in range(t, N, T):  # static: partial gW sums in a fixed order
             g = gys[t, :F * OH * Wp].reshape(F, OH * Wp)
             _gy_on_grid(gy, n, 0, OH, Wp, g)
             # NOTE: gW[:, :, i, j] = Σ g @ xpad_windowᵀ: products per tap over blocks of
@@ -190,13 +188,9 @@ def _backward_grid(gy, x, W2, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads,
     Wp = x.shape[3] + 2 * PW
     T = gys.shape[0]
     tiles = (OH + RB - 1) // RB
-    counter = np.zeros(1, np.int64)
     for t in prange(T):
         gWs[t] = 0
-        while True:
-            n = _claim(counter)
-            if n >= N:
-                break
+        for n in range(t, N, T):  # static: partial gW sums in a fixed order
             if need_gW:
                 _pad_into(x, n, PH, PW, Wp, pads[t])
             if need_gx:
@@ -232,13 +226,9 @@ def _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, RB, p
     Wp = x.shape[3] + 2 * PW
     T = gys.shape[0]
     tiles = (OH + RB - 1) // RB
-    counter = np.zeros(1, np.int64)
     for t in prange(T):
         gWs[t] = 0
-        while True:
-            n = _claim(counter)
-            if n >= N:
-                break
+        for n in range(t, N, T):  # static: partial gW sums in a fixed order
             if need_gW:
                 _pad_into(x, n, PH, PW, Wp, pads[t])
             if need_gx:
@@ -385,7 +375,9 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
         gpads = np.zeros((T, C, (Hp + 1) * Wp) if need_gx else (T, 1, 1), dt)
         if path == "shift":
             Wk = np.ascontiguousarray(W.transpose(2, 3, 0, 1).reshape(KH * KW, F, C))
-            RB = _rows(1, _shift_block_rows(dt, C, F, KH, KW, Wp, OH), OH, N, 1)
+            # NOTE: a fixed (not timed) block height: the tiles set the order in which the
+            # input gradient's terms are added, and results must not vary from run to run.
+            RB = _rows(F * Wp * dt.itemsize, OUT_BLOCK_BYTES, OH, N, 1)
             gys = np.empty((T, F * OH * Wp), dt)
             gWs = np.empty((T, KH * KW, F, C), dt)
             RBW = max(1, min(OH, GW_BLOCK_COLUMNS // Wp))

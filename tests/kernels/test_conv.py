@@ -231,3 +231,18 @@ def test_blas_threads_restored_after_concurrent_calls():
     after = [(i["filepath"], i["num_threads"]) for i in threadpool_info()
              if i["user_api"] == "blas"]
     assert after == before
+
+
+@pytest.mark.parametrize("C,kernel,stride", [(32, 3, 1), (3, 3, 1), (8, 3, 3)])
+def test_backward_is_bit_reproducible(C, kernel, stride):
+    """Training must repeat exactly (resume, seeds): the same inputs give the same bits."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((9, C, 13, 17)).astype(np.float32)
+    W = rng.standard_normal((16, C, kernel, kernel)).astype(np.float32)
+    gy = rng.standard_normal(conv2d_forward(x, W, None, stride, 1).shape).astype(
+        np.float32)
+    first = conv2d_backward(gy, x, W, stride, 1)
+    for _ in range(4):
+        again = conv2d_backward(gy, x, W, stride, 1)
+        for a, b in zip(first, again):
+            np.testing.assert_array_equal(a, b)
