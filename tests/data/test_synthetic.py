@@ -147,3 +147,41 @@ def test_default_root_replaces_an_older_version(tmp_path, monkeypatch):
     assert again == root and json.loads((root / "synthetic.json").read_text())["version"] == \
         synthetic.VERSION
     assert [p.name for p in tmp_path.iterdir()] == [root.name]
+
+
+@pytest.fixture(scope="module")
+def separable(tmp_path_factory):
+    """280 small images, loaded as (x float (N, H, W, 3) in [0, 1], targets, lesion groups)."""
+    root = make_synthetic(tmp_path_factory.mktemp("separable") / "ham", n=280, seed=0,
+                          image_size=(64, 48))
+    ds = HAM10000(root, image_size=(32, 24))
+    x = np.stack([ds.load(i) for i in range(len(ds))]).astype(float) / 255
+    return x, np.asarray(ds.targets), np.asarray(ds.groups)
+
+
+def test_classes_differ_as_their_textbook_looks(separable):
+    x, y, _ = separable
+    centre = x[:, 9:15, 12:20].mean(axis=(1, 2))              # the lesion's middle, RGB
+    mean = {c: centre[y == k].mean(axis=0) for k, c in enumerate(synthetic.CLASSES)}
+    brightness = {c: m.mean() for c, m in mean.items()}
+    assert brightness["mel"] < brightness["nv"] < brightness["bkl"]   # dark, brown, tan
+    redness = {c: (m[0] - m[1]) / m.sum() for c, m in mean.items()}      # red-purple hue
+    assert max(redness, key=redness.get) == "vasc"
+    # dark pixels (the lesion) cover most for melanomas, least for dermatofibromas
+    lesion = (x.mean(axis=3) < 0.5 * np.median(x.mean(axis=3), axis=(1, 2))[:, None, None] + 0.25)
+    area = {c: lesion[y == k].mean() for k, c in enumerate(synthetic.CLASSES)}
+    assert area["mel"] > area["nv"] > area["df"]
+
+
+def test_classes_are_learnable_but_not_trivially(separable):
+    x, y, groups = separable
+    features = x.reshape(len(x), 6, 4, 8, 4, 3).mean(axis=(2, 4)).reshape(len(x), -1)
+    test = np.isin(groups, np.unique(groups)[1::3])              # a third of the lesions held out
+    mu, sd = features[~test].mean(0), features[~test].std(0) + 1e-6
+    f = (features - mu) / sd
+    centroids = np.stack([f[~test & (y == k)].mean(0) for k in range(7)])
+    pred = np.argmin(((f[test, None] - centroids) ** 2).sum(-1), axis=1)
+    recall = [np.mean(pred[y[test] == k] == k) for k in np.unique(y[test])]
+    # NOTE: chance is 1/7; nearest class centroid of 6 x 8 mean colours sees the signal, and misses
+    # some: lesions overlap (borrowed colours, sizes, patterns), as the real classes do
+    assert 0.4 < np.mean(recall) < 0.95

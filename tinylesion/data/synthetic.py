@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from .imageio import check_size
 
-VERSION = 1        # bump when the images change, so that cached folders are made again
+VERSION = 2        # bump when the images change, so that cached folders are made again
 CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 REAL_COUNTS = (327, 514, 1099, 115, 1113, 6705, 142)   # HAM10000: 10,015 images
 LAYOUTS = ("ham10000", "dermmel")
@@ -27,28 +27,33 @@ LOCALIZATION_P = np.array([2192, 2077, 1404, 1118, 1022, 745, 407, 319, 234, 168
                            48, 7], float)
 DX_TYPES = ("histo", "follow_up", "consensus", "confocal")
 
-# Per class: the look of its lesions. Every number is the centre of a random draw, so the
-# classes overlap: radius (of the image's short half-side), shape irregularity, border
-# softness, base and second colour (RGB in [0, 1]), how much of the second colour, then the
-# probability of each pattern: network, dots/globules, vessels, scales, white centre, streaks,
-# stripes (cerebriform).
+# Per class: the look of its lesions, after the dermoscopic textbook picture of each (akiec:
+# pink, scaly, ill-defined; bcc: pearly pink with blue-grey nests and branching vessels; bkl:
+# tan, sharp, cerebriform; df: small, a white scar inside a faint network; mel: large, dark,
+# several colours, irregular, streaks; nv: round, uniform brown, regular network; vasc: red to
+# purple lacunae). Every number is the centre of a random draw, and some lesions take another
+# class's colours, so the classes overlap. Fields: radius (of the image's short half-side),
+# border irregularity, border softness, base and second colour (RGB in [0, 1]), how much of the
+# second colour, the colour of dots/globules, then the probability of each pattern: network,
+# dots/globules, vessels, scales, white centre, streaks, stripes (cerebriform).
 STYLE = {
-    #        radius irreg soft  base colour          second colour       mix
-    "akiec": (0.42, 0.13, 0.16, (0.78, 0.50, 0.45), (0.90, 0.84, 0.78), 0.25,
-              (0.05, 0.15, 0.35, 0.70, 0.05, 0.02, 0.10)),
-    "bcc": (0.42, 0.11, 0.09, (0.76, 0.55, 0.53), (0.45, 0.50, 0.60), 0.25,
-            (0.05, 0.50, 0.70, 0.10, 0.05, 0.03, 0.05)),
-    "bkl": (0.48, 0.11, 0.04, (0.64, 0.49, 0.37), (0.42, 0.30, 0.22), 0.30,
-            (0.10, 0.15, 0.03, 0.40, 0.05, 0.03, 0.55)),
-    "df": (0.30, 0.05, 0.12, (0.62, 0.45, 0.36), (0.92, 0.88, 0.84), 0.10,
-           (0.35, 0.10, 0.05, 0.05, 0.75, 0.02, 0.05)),
-    "mel": (0.55, 0.17, 0.06, (0.36, 0.23, 0.18), (0.40, 0.45, 0.56), 0.50,
-            (0.40, 0.50, 0.05, 0.05, 0.20, 0.40, 0.05)),
-    "nv": (0.44, 0.05, 0.06, (0.52, 0.35, 0.25), (0.36, 0.24, 0.17), 0.15,
-           (0.60, 0.30, 0.03, 0.03, 0.03, 0.05, 0.05)),
-    "vasc": (0.30, 0.06, 0.03, (0.62, 0.26, 0.32), (0.36, 0.12, 0.25), 0.35,
-             (0.03, 0.90, 0.10, 0.03, 0.03, 0.02, 0.03)),
+    #        radius irreg soft  base colour          second colour       mix   dot colour
+    "akiec": (0.52, 0.12, 0.20, (0.88, 0.45, 0.42), (0.95, 0.90, 0.85), 0.20, (0.93, 0.88, 0.84),
+              (0.05, 0.05, 0.25, 0.95, 0.03, 0.02, 0.05)),
+    "bcc": (0.45, 0.10, 0.08, (0.93, 0.80, 0.82), (0.40, 0.47, 0.62), 0.15, (0.36, 0.43, 0.60),
+            (0.03, 0.90, 0.85, 0.03, 0.03, 0.02, 0.03)),
+    "bkl": (0.60, 0.08, 0.03, (0.74, 0.57, 0.33), (0.50, 0.36, 0.20), 0.30, (0.95, 0.92, 0.80),
+            (0.10, 0.30, 0.03, 0.10, 0.03, 0.02, 0.85)),
+    "df": (0.25, 0.04, 0.16, (0.66, 0.46, 0.36), (0.95, 0.92, 0.88), 0.10, (0.45, 0.30, 0.22),
+           (0.50, 0.05, 0.03, 0.05, 0.90, 0.02, 0.03)),
+    "mel": (0.70, 0.22, 0.06, (0.27, 0.16, 0.12), (0.42, 0.48, 0.62), 0.45, (0.12, 0.08, 0.07),
+            (0.50, 0.35, 0.05, 0.03, 0.10, 0.65, 0.05)),
+    "nv": (0.40, 0.03, 0.05, (0.52, 0.34, 0.22), (0.42, 0.27, 0.17), 0.10, (0.30, 0.19, 0.12),
+           (0.85, 0.15, 0.02, 0.02, 0.03, 0.03, 0.05)),
+    "vasc": (0.30, 0.04, 0.03, (0.64, 0.14, 0.28), (0.40, 0.08, 0.28), 0.35, (0.36, 0.05, 0.20),
+             (0.03, 0.90, 0.05, 0.02, 0.02, 0.02, 0.03)),
 }
+BORROW_P = 0.08     # the chance that a lesion takes its colours from another class
 AGE_MEAN = {"akiec": 67, "bcc": 66, "bkl": 60, "df": 50, "mel": 62, "nv": 45, "vasc": 50}
 DX_TYPE_P = {"akiec": (1, 0, 0, 0), "bcc": (1, 0, 0, 0), "bkl": (0.5, 0, 0.3, 0.2),
              "df": (0.5, 0, 0.5, 0), "mel": (1, 0, 0, 0), "nv": (0.3, 0.55, 0.1, 0.05),
@@ -120,32 +125,33 @@ def _field(params, u, v):
 
 def _lesion(k, rng):
     """The fixed look of one lesion of class index k: every image of it shares these."""
-    radius, irreg, soft, base, second, mix, pattern_p = STYLE[CLASSES[k]]
-    if rng.random() < 0.2:  # a lesion that borrows its colours from another class
-        _, _, _, base, second, _, _ = STYLE[CLASSES[rng.integers(len(CLASSES))]]
+    radius, irreg, soft, base, second, mix, dot_colour, pattern_p = STYLE[CLASSES[k]]
+    if rng.random() < BORROW_P:  # a lesion with another class's colours
+        other = (k + 1 + rng.integers(len(CLASSES) - 1)) % len(CLASSES)
+        _, _, _, base, second, _, dot_colour, _ = STYLE[CLASSES[other]]
     harmonics = np.arange(1, 7)
     return dict(
-        radius=1.25 * radius * np.exp(rng.normal(0, 0.2)),
-        elong=1 + abs(rng.normal(0, 0.15)),
-        amps=irreg * np.exp(rng.normal(0, 0.4)) * rng.dirichlet(np.ones(6)) * 2 / np.sqrt(
+        radius=radius * np.exp(rng.normal(0, 0.15)),
+        elong=1 + abs(rng.normal(0, 0.12)),
+        amps=irreg * np.exp(rng.normal(0, 0.3)) * rng.dirichlet(np.ones(6)) * 2 / np.sqrt(
             harmonics),
         phases=rng.uniform(0, 2 * np.pi, 6),
-        soft=soft * np.exp(rng.normal(0, 0.35)),
-        base=np.clip(np.array(base) * rng.normal(1, 0.1) + rng.normal(0, 0.045, 3), 0.05, 1),
-        second=np.clip(np.array(second) + rng.normal(0, 0.06, 3), 0.03, 1),
-        mix=float(np.clip(mix * np.exp(rng.normal(0, 0.4)), 0, 0.8)),
+        soft=soft * np.exp(rng.normal(0, 0.3)),
+        base=np.clip(np.array(base) * rng.normal(1, 0.07) + rng.normal(0, 0.03, 3), 0.03, 1),
+        second=np.clip(np.array(second) + rng.normal(0, 0.05, 3), 0.03, 1),
+        mix=float(np.clip(mix * np.exp(rng.normal(0, 0.3)), 0, 0.8)),
         mix_field=_sinusoids(rng, 5, 3.0),
         patterns=rng.random(7) < np.array(pattern_p),
-        net_freq=rng.uniform(11, 18), net_warp=_sinusoids(rng, 3, 4.0),
-        net_irreg=0.15 + 0.5 * (CLASSES[k] == "mel") * rng.random(),
-        dots=rng.uniform(-0.8, 0.8, (int(rng.integers(4, 20)), 2)),
-        dot_size=rng.uniform(0.05, 0.12) * (1.6 if CLASSES[k] == "vasc" else 1.0),
-        dot_colour=(np.array([0.55, 0.12, 0.22]) if CLASSES[k] == "vasc" else np.array(second)),
-        vessels=rng.uniform(-0.7, 0.7, (int(rng.integers(2, 5)), 2)),
+        net_freq=rng.uniform(10, 15), net_warp=_sinusoids(rng, 3, 4.0),
+        net_irreg=0.1 + 0.5 * (CLASSES[k] == "mel") * rng.random(),
+        dots=rng.uniform(-0.75, 0.75, (int(rng.integers(6, 18)), 2)),
+        dot_size=rng.uniform(0.09, 0.16) * (1.4 if CLASSES[k] == "vasc" else 1.0),
+        dot_colour=np.clip(np.array(dot_colour) + rng.normal(0, 0.04, 3), 0, 1),
+        vessels=rng.uniform(-0.6, 0.6, (int(rng.integers(3, 6)), 2)),
         vessel_seed=int(rng.integers(2**31)),
-        scales=_sinusoids(rng, 12, 22.0),
-        streaks=rng.uniform(0, 2 * np.pi, int(rng.integers(5, 14))),
-        stripes=_sinusoids(rng, 2, 14.0), centre=rng.uniform(0.25, 0.45),
+        scales=_sinusoids(rng, 12, 16.0),
+        streaks=rng.uniform(0, 2 * np.pi, int(rng.integers(8, 18))),
+        stripes=_sinusoids(rng, 2, 12.0), centre=rng.uniform(0.35, 0.55),
     )
 
 
@@ -173,14 +179,14 @@ def _render(job):
     x, y = (x - rw / 2) / half, (y - rh / 2) / half        # image coordinates, short half-side 1
 
     # skin: colour, lighting gradient, mottling, dermatoscope vignette
-    skin = np.clip(SKIN * rng.normal(1, 0.07) + rng.normal(0, 0.035, 3), 0, 1).astype(np.float32)
+    skin = np.clip(SKIN * rng.normal(1, 0.05) + rng.normal(0, 0.025, 3), 0, 1).astype(np.float32)
     a = rng.uniform(0, 2 * np.pi)
-    light = 1 + rng.uniform(0, 0.12) * (x * np.cos(a) + y * np.sin(a))
+    light = 1 + rng.uniform(0, 0.1) * (x * np.cos(a) + y * np.sin(a))
     mottle = 1 + 0.03 * _field(_sinusoids(rng, 4, 2.5), x, y)
     img = skin * (light * mottle)[..., None]
 
     # the lesion's own coordinates (u, v): shifted, turned, scaled, stretched
-    cx, cy = rng.normal(0, 0.12, 2)
+    cx, cy = rng.normal(0, 0.1, 2)
     turn = rng.uniform(0, 2 * np.pi)
     r = look["radius"] * rng.normal(1, 0.06)
     du, dv = x - cx, y - cy
@@ -199,11 +205,11 @@ def _render(job):
         f = look["net_freq"]
         line = np.maximum(np.exp(-(np.sin(f * (u + warp)) / 0.35) ** 2),
                           np.exp(-(np.sin(f * (v - warp)) / 0.35) ** 2))
-        col = col * (1 - 0.35 * line * np.clip(1.2 - d, 0, 1))[..., None]
+        col = col * (1 - 0.5 * line * np.clip(1.2 - d, 0, 1))[..., None]
     if dots:
         pu, pv = look["dots"][:, 0, None, None], look["dots"][:, 1, None, None]
         blob = np.exp(-((u - pu) ** 2 + (v - pv) ** 2) / look["dot_size"] ** 2).max(axis=0)
-        col = col * (1 - 0.8 * blob[..., None]) + look["dot_colour"] * 0.8 * blob[..., None]
+        col = col * (1 - 0.9 * blob[..., None]) + look["dot_colour"] * 0.9 * blob[..., None]
     if vessels:
         vr = np.random.default_rng(look["vessel_seed"])
         lines = []
@@ -220,24 +226,24 @@ def _render(job):
         pix = [[((cx + c * pu * r - s * pv * r / look["elong"]) * half + rw / 2,
                  (cy + s * pu * r + c * pv * r / look["elong"]) * half + rh / 2)
                 for pu, pv in pts] for pts in lines]
-        mask = _lines_mask((rw, rh), pix, rw / 110)
-        col = col * (1 - 0.7 * mask[..., None]) + np.array([0.70, 0.10, 0.15]) * 0.7 * mask[
+        mask = _lines_mask((rw, rh), pix, rw / 64)
+        col = col * (1 - 0.85 * mask[..., None]) + np.array([0.72, 0.08, 0.14]) * 0.85 * mask[
             ..., None]
     if scales:
         flake = _field(look["scales"], u, v) + rng.normal(0, 0.6, u.shape).astype(np.float32)
-        flake = np.clip((flake - 1.3) * 2, 0, 1) * inside
+        flake = np.clip((flake - 0.9) * 2, 0, 1) * inside
         col = col * (1 - flake[..., None]) + np.array([0.93, 0.9, 0.86]) * flake[..., None]
     if centre:
-        white = 0.85 * np.exp(-(d / look["centre"]) ** 2)
+        white = 0.95 * np.exp(-(d / look["centre"]) ** 2)
         col = col * (1 - white[..., None]) + np.array([0.93, 0.9, 0.87]) * white[..., None]
     if streaks:
-        rays = np.exp(-(np.sin((theta[..., None] - look["streaks"]) / 2) / 0.04) ** 2).max(-1)
-        rays = rays * np.exp(-((d - 1.0) / 0.18) ** 2)
+        rays = np.exp(-(np.sin((theta[..., None] - look["streaks"]) / 2) / 0.05) ** 2).max(-1)
+        rays = rays * np.exp(-((d - 1.05) / 0.22) ** 2)
         inside = np.maximum(inside, rays)
-        col = col * (1 - 0.3 * rays[..., None])
+        col = col * (1 - 0.4 * rays[..., None])
     if stripes:
         wave = 0.5 + 0.5 * np.sin(8 * _field(look["stripes"], u, v))
-        col = col * (1 - 0.25 * wave[..., None])
+        col = col * (1 - 0.4 * wave[..., None])
     img = img * (1 - inside[..., None]) + col * light[..., None] * inside[..., None]
 
     if rng.random() < 0.5:  # the dark corners of a dermatoscope
@@ -253,12 +259,12 @@ def _render(job):
 
 def _hair(im, rng):
     """Draw a few hair-like dark curves on a PIL image, in place."""
-    if rng.random() > 0.45:
+    if rng.random() > 0.25:
         return
     width, height = im.size
     draw = ImageDraw.Draw(im)
     t = np.linspace(0, 1, 12)[:, None]
-    for _ in range(int(rng.integers(1, 9))):
+    for _ in range(int(rng.integers(1, 7))):
         p0, p1, p2 = rng.uniform(-0.1, 1.1, (3, 2)) * (width, height)
         pts = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
         shade = int(rng.integers(15, 70))
