@@ -6,4 +6,6 @@ from . import nn, optim
 from .io import load, save
 
 __version__ = "0.1.0"
-float32, float64, int64 = "float32", "float64", "int64"
+import numpy as _np
+
+float32, float64, int64 = _np.float32, _np.float64, _np.int64  # dtype names, as torch.float32
