@@ -4,8 +4,11 @@
     python bench/train_step.py --all            # the three seed CNNs, as a markdown table
     python bench/train_step.py --model padua4 --profile   # cProfile of the tinylesion step
 
-The two engines run alternately in the same process on the same fixed batch, with the same
-initial weights and thread count; warm-up steps (Numba compilation) are outside the timing.
+Each engine runs in a process of its own, on the same fixed batch, with the same initial
+weights and thread count; the processes take turns, one step each, so that both see the same
+machine load; warm-up steps (Numba compilation) are outside the timing. tinylesion's process
+keeps freed memory for reuse, as its training loop does (kernels.threads.keep_freed_memory);
+PyTorch runs as installed and, as a second reference, with the same malloc setting.
 Memory: the step's peak of NumPy allocations (tracemalloc), the peak RSS above the RSS before
 the step (sampled every millisecond, so it also sees Numba's and BLAS's own buffers), and the
 RSS after each timed step, to show whether memory grows from step to step.
@@ -27,6 +30,8 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per engine")
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--no-torch", action="store_true", help="time tinylesion only")
+    parser.add_argument("--no-torch-kept-memory", action="store_true",
+                        help="skip the second PyTorch run (with tinylesion's malloc setting)")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of the tinylesion step instead of timing")
     args = parser.parse_args(argv)
@@ -48,11 +53,13 @@ if ARGS is not None:
 import cProfile  # noqa: E402
 import datetime  # noqa: E402
 import io  # noqa: E402
+import multiprocessing  # noqa: E402
 import platform  # noqa: E402
 import pstats  # noqa: E402
 import statistics  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+import traceback  # noqa: E402
 import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -238,25 +245,95 @@ def memory_of_step(engine):
     return traced_peak, sampler.peak - sampler.start
 
 
-def bench_model(name, args, torch):
-    """Time both engines alternately; returns a dict of results."""
-    model, x, target, ours = make_tinylesion(name, args.batch_size, args.device)
-    engines = [ours]
-    if torch is not None:
-        engines.append(make_torch(torch, model, x, target, args.device))
-    for engine in engines:
+def _engine_worker(conn, label, name, args, keep_memory):
+    """One engine in its own process: build it, warm it up, then time a step per request."""
+    try:
+        set_threads(args.threads)
+        if keep_memory:
+            kernels.threads.keep_freed_memory()
+        model, x, target, engine = make_tinylesion(name, args.batch_size, args.device)
+        if label != "tinylesion":
+            import torch
+            set_threads(args.threads)
+            engine = make_torch(torch, model, x, target, args.device)
+        engine.label = label
         for _ in range(args.warmup):
             engine.step()
         engine.sync()
-    times = {e.label: [] for e in engines}
-    rss_after = []
-    for i in range(args.steps):
-        # alternate which engine goes first, so neither always runs on a warm cache
-        for engine in (engines if i % 2 == 0 else engines[::-1]):
-            times[engine.label].append(engine.timed_step())
-            if engine is ours:
-                rss_after.append(rss())
-    traced, rss_peak = memory_of_step(ours)
+        conn.send(("ready", None))
+        while True:
+            request = conn.recv()
+            if request == "step":
+                conn.send(("ok", (engine.timed_step(), rss())))
+            elif request == "memory":
+                conn.send(("ok", memory_of_step(engine)))
+            else:
+                return
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+
+
+class EngineProcess:
+    """The parent's handle on an `_engine_worker`."""
+
+    def __init__(self, label, name, args, keep_memory):
+        self.label = label
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_engine_worker,
+                                   args=(child, label, name, args, keep_memory), daemon=True)
+        self.process.start()
+
+    def ask(self, request):
+        status, value = self.conn.recv() if request is None else self._send(request)
+        if status == "error":
+            raise RuntimeError(f"the {self.label} process failed:\n{value}")
+        return value
+
+    def _send(self, request):
+        self.conn.send(request)
+        return self.conn.recv()
+
+    def close(self):
+        try:
+            self.conn.send("stop")
+        except OSError:
+            pass
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.terminate()
+
+
+TORCH_KEPT = "PyTorch, memory kept"
+
+
+def bench_model(name, args, torch):
+    """Time the engines in turn, each in its own process; returns a dict of results."""
+    model = models.get_model(name)
+    plan = [("tinylesion", True)]
+    if torch is not None:
+        plan.append(("PyTorch", False))
+        if not args.no_torch_kept_memory:
+            plan.append((TORCH_KEPT, True))
+    engines = []
+    try:
+        for label, keep in plan:  # one at a time: warm-ups must not overlap
+            engines.append(EngineProcess(label, name, args, keep))
+            engines[-1].ask(None)
+        times = {e.label: [] for e in engines}
+        rss_after = []
+        for i in range(args.steps):
+            # NOTE: rotate who goes first, so that no engine always follows the same one
+            k = i % len(engines)
+            for engine in engines[k:] + engines[:k]:
+                elapsed, resident = engine.ask("step")
+                times[engine.label].append(elapsed)
+                if engine.label == "tinylesion":
+                    rss_after.append(resident)
+        traced, rss_peak = engines[0].ask("memory")
+    finally:
+        for engine in engines:
+            engine.close()
     result = dict(model=name, size=model.image_size, batch=args.batch_size,
                   params=model.num_parameters(), times=times, rss_after=rss_after,
                   traced_peak=traced, rss_peak=rss_peak)
@@ -272,8 +349,9 @@ def print_result(r):
         ms = ", ".join(f"{1000 * t:.0f}" for t in ts)
         print(f"  {label:10s} median {1000 * statistics.median(ts):8.1f} ms = "
               f"{r[label]:7.1f} images/s   (steps, ms: {ms})")
-    if "PyTorch" in r:
-        print(f"  ratio tinylesion / PyTorch: {r['tinylesion'] / r['PyTorch']:.2f}x")
+    for label in ("PyTorch", TORCH_KEPT):
+        if label in r:
+            print(f"  ratio tinylesion / {label}: {r['tinylesion'] / r[label]:.2f}x")
     growth = (r["rss_after"][-1] - r["rss_after"][0]) / MB
     print(f"  tinylesion step memory: NumPy peak (tracemalloc) {r['traced_peak'] / MB:.0f} MB, "
           f"RSS peak above start {r['rss_peak'] / MB:.0f} MB")
@@ -298,22 +376,26 @@ def header(args, torch):
 
 def print_table(results, args, torch):
     print(f"\nTraining step (forward, loss, backward, Adam): {header(args, torch)}\n")
-    print("| model | input (WxH) | batch | tinylesion img/s | PyTorch img/s | ratio | "
-          "step peak memory (NumPy / RSS) | RSS growth over steps |")
+    print("| model | input (WxH) | batch | tinylesion img/s | PyTorch img/s (ratio) | "
+          "PyTorch, memory kept, img/s (ratio) | step peak memory (NumPy / RSS) | "
+          "RSS growth over steps |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         W, H = r["size"]
-        theirs = r.get("PyTorch")
-        ratio = f"{r['tinylesion'] / theirs:.2f}x" if theirs else "n/a"
+        peers = []
+        for label in ("PyTorch", TORCH_KEPT):
+            theirs = r.get(label)
+            peers.append(f"{theirs:.1f} ({r['tinylesion'] / theirs:.2f}x)" if theirs else "n/a")
         growth = (r["rss_after"][-1] - r["rss_after"][0]) / MB
         print(f"| {r['model']} | {W}x{H} | {r['batch']} | {r['tinylesion']:.1f} | "
-              f"{f'{theirs:.1f}' if theirs else 'n/a'} | {ratio} | "
+              f"{peers[0]} | {peers[1]} | "
               f"{r['traced_peak'] / MB:.0f} / {r['rss_peak'] / MB:.0f} MB | "
               f"{growth:+.1f} MB over {len(r['rss_after'])} steps |")
 
 
 def profile(name, args):
     """cProfile of `args.steps` tinylesion steps after the warm-up."""
+    kernels.threads.keep_freed_memory()  # as fit() does
     _, _, _, ours = make_tinylesion(name, args.batch_size, args.device)
     for _ in range(args.warmup):
         ours.step()

@@ -1,4 +1,4 @@
-"""Array kernels (array in, array out): convolution, pooling, batch norm, Adam, threads."""
+"""Array kernels (array in, array out): convolution, pooling, batch norm, ReLU, Adam, threads."""
 # NOTE: blas loads SciPy's BLAS (the one the conv kernels call from Numba); it comes first so
 # that the thread setting, applied when .threads is first imported, covers that library too.
 from . import blas  # noqa: F401  (isort: skip)
@@ -8,4 +8,5 @@ from .batchnorm import batchnorm_backward, batchnorm_forward
 from .conv import conv2d_backward, conv2d_forward
 from .im2col import col2im, im2col
 from .pool import maxpool2d_backward, maxpool2d_forward
+from .relu import relu_backward, relu_forward
 from .threads import get_num_threads, set_num_threads

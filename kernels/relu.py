@@ -1,0 +1,94 @@
+"""ReLU forward and backward: plain reference (NumPy or CuPy) and a Numba CPU kernel.
+
+The forward pass keeps only its output y; the backward pass needs nothing else, because
+y > 0 exactly where x > 0. As in PyTorch, NaN passes through the forward pass and passes the
+gradient on (threshold_backward zeroes gy only where y <= 0, which is false for NaN).
+"""
+import numpy as np
+from numba import njit, prange
+
+from kernels._xp import get_array_module, is_gpu_array
+
+IMPLS = ("reference", "cpu", "gpu")
+SERIAL_MAX = 1 << 15  # up to this many elements, waking the thread pool costs more than it saves
+
+
+def _pick(impl, *arrays):
+    """The implementation to run: `impl` if given, else by array type."""
+    if impl is None:
+        return "gpu" if any(is_gpu_array(a) for a in arrays) else "cpu"
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    return impl
+
+
+# ---------------------------------------------------------------- reference (and the GPU)
+def relu_forward_reference(x):
+    xp = get_array_module(x)
+    # NOTE: x * (x > 0) rather than maximum(x, 0) would also keep NaN, but costs a mask.
+    return xp.where(xp.isnan(x), x, xp.maximum(x, 0)) if x.dtype.kind == "f" else \
+        xp.maximum(x, 0)
+
+
+def relu_backward_reference(gy, y):
+    xp = get_array_module(gy, y)
+    return xp.where(y <= 0, xp.zeros((), gy.dtype), gy)
+
+
+# ---------------------------------------------------------------- CPU: one pass, in threads
+@njit(cache=True)
+def _forward_serial(x, y):
+    for i in range(x.size):
+        v = x[i]
+        y[i] = v if not v <= 0 else 0  # NOTE: NaN <= 0 is false, so NaN passes
+
+
+@njit(parallel=True, cache=True)
+def _forward_parallel(x, y):
+    for i in prange(x.size):
+        v = x[i]
+        y[i] = v if not v <= 0 else 0
+
+
+@njit(cache=True)
+def _backward_serial(gy, y, gx):
+    for i in range(gy.size):
+        gx[i] = gy[i] if not y[i] <= 0 else 0
+
+
+@njit(parallel=True, cache=True)
+def _backward_parallel(gy, y, gx):
+    for i in prange(gy.size):
+        gx[i] = gy[i] if not y[i] <= 0 else 0
+
+
+def relu_forward_cpu(x):
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    kernel = _forward_serial if x.size <= SERIAL_MAX else _forward_parallel
+    kernel(x.reshape(-1), y.reshape(-1))
+    return y
+
+
+def relu_backward_cpu(gy, y):
+    if gy.shape != y.shape:
+        raise ValueError(f"relu backward: gradient shape {gy.shape} differs from the output's "
+                         f"{y.shape}")
+    gy, y = np.ascontiguousarray(gy), np.ascontiguousarray(y)
+    gx = np.empty_like(gy)
+    kernel = _backward_serial if gy.size <= SERIAL_MAX else _backward_parallel
+    kernel(gy.reshape(-1), y.reshape(-1), gx.reshape(-1))
+    return gx
+
+
+# ---------------------------------------------------------------- public
+def relu_forward(x, impl=None):
+    """max(x, 0) elementwise (NaN stays NaN)."""
+    return relu_forward_cpu(x) if _pick(impl, x) == "cpu" else relu_forward_reference(x)
+
+
+def relu_backward(gy, y, impl=None):
+    """0 where the forward output y <= 0, else gy."""
+    if _pick(impl, gy, y) == "cpu":
+        return relu_backward_cpu(gy, y)
+    return relu_backward_reference(gy, y)

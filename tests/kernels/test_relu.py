@@ -1,0 +1,66 @@
+"""ReLU kernels: the Numba CPU kernel against the reference (serial and threaded sizes)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kernels import relu
+from kernels.relu import relu_backward, relu_forward
+
+
+@st.composite
+def relu_cases(draw):
+    """Sizes on both sides of the threaded cutoff, NaN, ±0 and infinities planted."""
+    size = draw(st.sampled_from([1, 7, 1000, relu.SERIAL_MAX + 1, 3 * relu.SERIAL_MAX + 5]))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    x = rng.standard_normal(size).astype(dtype)
+    specials = np.array([np.nan, 0.0, -0.0, np.inf, -np.inf], dtype)
+    where = rng.integers(0, size, min(size, 5))
+    x[where] = specials[:len(where)]
+    return x, rng.standard_normal(size).astype(dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(relu_cases())
+def test_cpu_equals_reference(case):
+    x, gy = case
+    y = relu_forward(x, impl="cpu")
+    np.testing.assert_array_equal(y, relu_forward(x, impl="reference"))
+    assert y.dtype == x.dtype
+    gx = relu_backward(gy, y, impl="cpu")
+    np.testing.assert_array_equal(gx, relu_backward(gy, y, impl="reference"))
+
+
+def test_values_nan_and_gradient_mask():
+    x = np.array([-2.0, -0.0, 0.0, 3.0, np.nan, np.inf, -np.inf], np.float32)
+    y = relu_forward(x)
+    np.testing.assert_array_equal(y, [0, 0, 0, 3, np.nan, np.inf, 0])
+    gx = relu_backward(np.ones_like(x), y)
+    np.testing.assert_array_equal(gx, [0, 0, 0, 1, 1, 1, 0])  # NaN passes it on
+
+
+def test_strided_input_and_shape_kept():
+    x = np.random.default_rng(0).standard_normal((4, 6, 5, 8))[:, ::2, :, 1::3]
+    y = relu_forward(x)
+    assert y.shape == x.shape
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    gy = np.ones(x.shape)
+    np.testing.assert_array_equal(relu_backward(gy, y), (x > 0).astype(float))
+
+
+def test_backward_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(3,\).*\(4,\)"):
+        relu_backward(np.ones(3), np.ones(4))
+
+
+def test_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(1).standard_normal((2, 3, 40, 50)).astype(np.float32)
+    x[0, 0, 0, :3] = [np.nan, 0.0, -0.0]
+    gy = np.random.default_rng(2).standard_normal(x.shape).astype(np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.relu(tx)
+    ty.backward(torch.tensor(gy))
+    y = relu_forward(x)
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_array_equal(relu_backward(gy, y), tx.grad.numpy())
