@@ -24,10 +24,7 @@ def _pick(impl, *arrays):
 
 # ---------------------------------------------------------------- reference (and the GPU)
 def relu_forward_reference(x):
-    xp = get_array_module(x)
-    # NOTE: x * (x > 0) rather than maximum(x, 0) would also keep NaN, but costs a mask.
-    return xp.where(xp.isnan(x), x, xp.maximum(x, 0)) if x.dtype.kind == "f" else \
-        xp.maximum(x, 0)
+    return get_array_module(x).maximum(x, 0)  # maximum propagates NaN
 
 
 def relu_backward_reference(gy, y):
