@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from tinylesion.data import HAM10000, make_synthetic, read_rgb  # noqa: E402
+from tinylesion.data import HAM10000, make_synthetic  # noqa: E402
 from tinylesion.data.cache import CachedDataset  # noqa: E402
 from tinylesion.data.loader import DeviceLoader, Loader  # noqa: E402
 from tinylesion.data.transforms import Augment  # noqa: E402
@@ -47,14 +47,10 @@ def synthetic_set(workdir, n, seed=0):
 
 def open_dataset(root, size, n=None, draft=True):
     """HAM10000 at root (its first n images), decoding with or without JPEG draft mode."""
-    ds = HAM10000(root, image_size=size)
+    ds = HAM10000(root, image_size=size, draft=draft)
     if n is not None and n < len(ds):
         from tinylesion.data import Subset
         ds = Subset(ds, np.arange(n))
-    if not draft:
-        # The dataset API has no draft switch: read the same files with draft decoding off.
-        preprocess = getattr(ds, "preprocess", "resize")
-        ds.load = lambda i: read_rgb(ds.paths[i], ds.image_size, preprocess, draft=False)
     return ds
 
 

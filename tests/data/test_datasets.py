@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tinylesion.data import HAM10000, ImageFolder, ImageReadError, Subset
+from tinylesion.data import HAM10000, ImageFolder, ImageReadError, Subset, read_rgb
 
 
 def read_csv(path):
@@ -45,6 +45,21 @@ def test_ham_image_size_and_preprocess(synthetic_ham):
         HAM10000(synthetic_ham, preprocess="zoom")
     with pytest.raises(ValueError, match="image_size"):
         HAM10000(synthetic_ham, image_size=(0, 10))
+
+
+def test_draft_switch_reaches_the_decoder(synthetic_ham, synthetic_dermmel):
+    fast, full = HAM10000(synthetic_ham), HAM10000(synthetic_ham, draft=False)
+    assert fast.draft and not full.draft
+    np.testing.assert_array_equal(full.load(4), read_rgb(full.paths[4], (100, 75), draft=False))
+    np.testing.assert_array_equal(fast.load(4), read_rgb(fast.paths[4], (100, 75), draft=True))
+    # both decode the same picture: the two differ only by resampling
+    diff = np.abs(full.load(4).astype(int) - fast.load(4).astype(int))
+    assert diff.mean() < 8
+    assert not Subset(full, [1, 2]).draft
+    folder = ImageFolder(synthetic_dermmel / "train_sep", draft=False)
+    assert not folder.draft
+    with pytest.raises(TypeError, match="draft must be True or False"):
+        HAM10000(synthetic_ham, draft="no")
 
 
 def test_ham_finds_images_anywhere_in_any_case_once(helpers, tmp_path):

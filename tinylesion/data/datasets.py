@@ -15,17 +15,22 @@ class ImageDataset:
     """The dataset interface: images read from `paths`, labelled by `targets`.
 
     Attributes: `classes` (names), `targets` (int64), `image_size` ((width, height) of what
-    `load` returns), `preprocess`, `paths`, `metadata` (one dict per sample), `groups` (int64
-    group ids: samples of a group are never split apart).
+    `load` returns), `preprocess`, `draft` (decode JPEGs at a reduced scale when that is still
+    large enough: much faster, and the same result to within resampling differences), `paths`,
+    `metadata` (one dict per sample), `groups` (int64 group ids: samples of a group are never
+    split apart).
     """
 
     def __init__(self, paths, targets, classes, image_size, preprocess="resize", metadata=None,
-                 groups=None):
+                 groups=None, draft=True):
         self.paths = list(paths)
         self.targets = np.asarray(targets, dtype=np.int64)
         self.classes = list(classes)
         self.image_size = check_size(image_size)
         self.preprocess = check_preprocess(preprocess)
+        if not isinstance(draft, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}: draft must be True or False, got {draft!r}")
+        self.draft = bool(draft)
         n = len(self.paths)
         self.metadata = [{} for _ in range(n)] if metadata is None else list(metadata)
         self.groups = (np.arange(n, dtype=np.int64) if groups is None
@@ -39,7 +44,7 @@ class ImageDataset:
 
     def load(self, index):
         """The image at index as uint8 (height, width, 3); ImageReadError names a bad file."""
-        return read_rgb(self.paths[index], self.image_size, self.preprocess)
+        return read_rgb(self.paths[index], self.image_size, self.preprocess, self.draft)
 
     def __getitem__(self, index):
         """(image, label) at index."""
@@ -88,6 +93,7 @@ class Subset(ImageDataset):
         self.classes = list(dataset.classes)
         self.image_size = dataset.image_size
         self.preprocess = getattr(dataset, "preprocess", "resize")
+        self.draft = getattr(dataset, "draft", True)
         self.paths = [dataset.paths[i] for i in idx]
         self.targets = np.asarray(dataset.targets, dtype=np.int64)[idx]
         self.metadata = [dataset.metadata[i] for i in idx]
@@ -122,14 +128,15 @@ class HAM10000(ImageDataset):
     and letter case, each image_id once (the first path in sorted order when copies exist).
     Classes are CLASSES in that order; `groups` numbers the lesion_ids (sorted), `metadata`
     keeps each csv row (age as float or None). skip_bad drops unreadable or absent images
-    with one warning instead of raising.
+    with one warning instead of raising. draft=False decodes every JPEG at full size.
     """
 
     CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
     METADATA = "HAM10000_metadata.csv"
     COLUMNS = ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization")
 
-    def __init__(self, root, image_size=(100, 75), preprocess="resize", skip_bad=False):
+    def __init__(self, root, image_size=(100, 75), preprocess="resize", skip_bad=False,
+                 draft=True):
         root = _check_root(root, "HAM10000")
         files = _walk_files(root)
         self.root = root
@@ -161,6 +168,7 @@ class HAM10000(ImageDataset):
             preprocess=preprocess,
             metadata=[row for _, row in rows],
             groups=[lesion_index[row["lesion_id"]] for _, row in rows],
+            draft=draft,
         )
         if missing:
             warnings.warn(f"HAM10000: skipped {len(missing)} image(s) listed in "
@@ -248,7 +256,7 @@ class ImageFolder(ImageDataset):
     """
 
     def __init__(self, root, image_size=(100, 75), classes=None, preprocess="resize",
-                 skip_bad=False):
+                 skip_bad=False, draft=True):
         root = _check_root(root, "ImageFolder")
         self.root = root
         if classes is None:
@@ -271,5 +279,5 @@ class ImageFolder(ImageDataset):
             paths += found
             targets += [k] * len(found)
         super().__init__(paths, targets, classes, image_size, preprocess,
-                         metadata=[{"path": str(p)} for p in paths])
+                         metadata=[{"path": str(p)} for p in paths], draft=draft)
         self._drop_bad(skip_bad, "ImageFolder")
