@@ -35,10 +35,11 @@ def _fused_kernel(name):
 def _pick_kernel(fused, name, x, g):
     """The fused kernel if `fused` allows it and the arrays suit it, else None (array path).
 
-    The Numba kernels take contiguous NumPy float32/float64 arrays of one dtype.
+    The kernels take contiguous float32/float64 arrays of one dtype: NumPy arrays (Numba CPU
+    kernel) or CuPy arrays (the numba.cuda kernel, launched on CuPy's current stream).
     """
-    if fused is False or not isinstance(x, np.ndarray) or x.dtype not in (np.float32,
-                                                                          np.float64):
+    on_device = isinstance(x, np.ndarray) or backend.is_cupy_array(x)
+    if fused is False or not on_device or x.dtype not in (np.float32, np.float64):
         return None
     if g.dtype != x.dtype or not (x.flags.c_contiguous and g.flags.c_contiguous):
         return None
@@ -89,7 +90,7 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with PyTorch's bias correction, L2 weight decay and AMSGrad.
 
-    fused=None uses the Numba kernel `kernels.adam.adam_step` for NumPy float32/float64 arrays
+    fused=None uses the fused kernel `kernels.adam.adam_step` (Numba on NumPy, numba.cuda on CuPy)
     when it is installed (AMSGrad always uses the array expression); fused=False always uses the
     array expression; fused=True requires the kernel.
     """
