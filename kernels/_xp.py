@@ -18,6 +18,18 @@ def get_array_module(*arrays):
     return np
 
 
+IMPLS = ("reference", "cpu", "gpu")
+
+
+def pick_impl(impl, *arrays):
+    """The implementation to run: `impl` if given, else "gpu" for CuPy arrays, else "cpu"."""
+    if impl is None:
+        return "gpu" if any(is_gpu_array(a) for a in arrays) else "cpu"
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    return impl
+
+
 def pair(v, name="argument"):
     """Turn an int or a pair into a tuple (h, w) of ints; ValueError naming `name` otherwise."""
     items = (v, v) if not isinstance(v, (tuple, list)) else tuple(v)

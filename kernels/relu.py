@@ -7,19 +7,9 @@ gradient on (threshold_backward zeroes gy only where y <= 0, which is false for 
 import numpy as np
 from numba import njit, prange
 
-from kernels._xp import get_array_module, is_gpu_array
+from kernels._xp import get_array_module, pick_impl
 
-IMPLS = ("reference", "cpu", "gpu")
 SERIAL_MAX = 1 << 15  # up to this many elements, waking the thread pool costs more than it saves
-
-
-def _pick(impl, *arrays):
-    """The implementation to run: `impl` if given, else by array type."""
-    if impl is None:
-        return "gpu" if any(is_gpu_array(a) for a in arrays) else "cpu"
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    return impl
 
 
 # ---------------------------------------------------------------- reference (and the GPU)
@@ -81,11 +71,11 @@ def relu_backward_cpu(gy, y):
 # ---------------------------------------------------------------- public
 def relu_forward(x, impl=None):
     """max(x, 0) elementwise (NaN stays NaN)."""
-    return relu_forward_cpu(x) if _pick(impl, x) == "cpu" else relu_forward_reference(x)
+    return relu_forward_cpu(x) if pick_impl(impl, x) == "cpu" else relu_forward_reference(x)
 
 
 def relu_backward(gy, y, impl=None):
     """0 where the forward output y <= 0, else gy."""
-    if _pick(impl, gy, y) == "cpu":
+    if pick_impl(impl, gy, y) == "cpu":
         return relu_backward_cpu(gy, y)
     return relu_backward_reference(gy, y)
