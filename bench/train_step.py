@@ -128,41 +128,8 @@ class RssSampler:
 # ---- the two engines ------------------------------------------------------------------------
 def torch_model(torch, name, num_classes, size):
     """The same architecture in PyTorch (layer for layer, so state_dict names match)."""
-    tnn = torch.nn
-    W, H = size
-    if name == "padua4":
-        layers, c = [], 3
-        for width in (32, 64, 128, 256):
-            layers += [tnn.Conv2d(c, width, 3, padding="same"), tnn.ReLU(),
-                       tnn.Conv2d(width, width, 3, padding="same"), tnn.ReLU(),
-                       tnn.MaxPool2d(2)]
-            c, H, W = width, H // 2, W // 2
-        return tnn.Sequential(*layers, tnn.Flatten(), tnn.Linear(c * H * W, 512), tnn.ReLU(),
-                              tnn.Dropout(0.5), tnn.Linear(512, num_classes))
-    if name == "baseline_cnn":
-        layers, c = [], 3
-        for width in (16, 32, 64):
-            layers += [tnn.Conv2d(c, width, 3, padding="same"), tnn.ReLU(), tnn.MaxPool2d(2)]
-            c, H, W = width, H // 2, W // 2
-        return tnn.Sequential(*layers, tnn.Flatten(), tnn.Linear(c * H * W, 512), tnn.ReLU(),
-                              tnn.Dropout(0.5), tnn.Linear(512, num_classes))
-    if name == "melanoma_cnn":
-        for pad, k in ((3, 7), (2, 5), (1, 3)):
-            H, W = (H + 2 * pad - k + 1) // 2, (W + 2 * pad - k + 1) // 2
-        H, W = ((H - 3) // 3 + 1) // 3, ((W - 3) // 3 + 1) // 3
-        out = 1 if num_classes == 2 else num_classes
-        return tnn.Sequential(
-            tnn.ZeroPad2d(3), tnn.Conv2d(3, 32, 7), tnn.BatchNorm2d(32), tnn.ReLU(),
-            tnn.MaxPool2d(2),
-            tnn.ZeroPad2d(2), tnn.Conv2d(32, 64, 5), tnn.BatchNorm2d(64), tnn.ReLU(),
-            tnn.MaxPool2d(2),
-            tnn.ZeroPad2d(1), tnn.Conv2d(64, 128, 3), tnn.BatchNorm2d(128), tnn.ReLU(),
-            tnn.MaxPool2d(2),
-            tnn.Conv2d(128, 128, 3, stride=3), tnn.BatchNorm2d(128), tnn.ReLU(),
-            tnn.MaxPool2d(3, 3), tnn.Flatten(),
-            tnn.Linear(128 * H * W, 512), tnn.ReLU(), tnn.Linear(512, 32), tnn.ReLU(),
-            tnn.Linear(32, out))
-    raise ValueError(f"no PyTorch version of {name!r}")
+    from torch_models import torch_model as twin  # bench/torch_models.py, beside this file
+    return twin(name, num_classes, size)
 
 
 class Engine:
