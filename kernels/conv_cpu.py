@@ -1,14 +1,19 @@
 """CPU convolution: Numba threads, each running single-threaded BLAS products on its own images."""
+import os
+
 import numba
 import numpy as np
 from numba import njit, prange
 
+from . import winograd
 from .blas import gemm
 from .conv_parts import (_claim, _compact, _grid_cols, _gy_on_grid, _interior, _pad_into,
                          _padded_col2im, _padded_cols, _task_blocks, single_blas)
 from .im2col import _col2im_parallel, _im2col_parallel
 
-# NOTE: three ways to one result, chosen per layer (see `_path`):
+# NOTE: four ways to one result, chosen per layer (see `_path`):
+# - "winograd" (3x3, stride 1, padding <= 2, enough channels): Winograd's F(2x2, 3x3), 16
+#   products instead of 36 per 2x2 output tile (see kernels/winograd.py).
 # - "shift" (stride 1, C >= SHIFT_MIN_CHANNELS): no im2col at all. The image is copied once
 #   into a zero-padded buffer xpad (C, Hp+1, Wp), flattened per channel; the output is
 #   computed on the padded width, out[f, oh*Wp + ow], where tap (i, j) of the kernel is the
@@ -27,6 +32,13 @@ from .im2col import _col2im_parallel, _im2col_parallel
 # on every run for training to be reproducible. Each thread calls the BLAS single-threaded (see `single_blas`): copies, products and the bias run back to
 # back in that thread's cache.
 SHIFT_MIN_CHANNELS = 16
+# The Winograd path where it applies and pays (switch it off to compare; TINYLESION_WINOGRAD=0
+# does so for a whole process). Measured on 2 cores (bench/kernels.py, forward + backward):
+# 1.2-1.5x faster than "shift" at 32->64 and 64->64 on 37x50, 64->128 and 128->128 on 18x25,
+# 64->128 on 56x56; not faster at 16->32 on 64x64, 32->32 on 75x100, or on 9x12 images (too
+# few tiles per image for the 16 products to run well).
+WINOGRAD = os.environ.get("TINYLESION_WINOGRAD", "1") != "0"
+WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_FILTERS, WINOGRAD_MIN_PIXELS = 32, 64, 400
 # Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.
 MAX_GRID_WASTE = 0.1
 # Block sizes, measured on the seed models' layers (bench/kernels.py): the shift path's output
@@ -300,9 +312,12 @@ def _shift_block_rows(dt, F, C, KH, KW, Wp, OH):
 
 
 # ---------------------------------------------------------------- drivers
-def _path(C, kernel, stride, W, padding):
-    """'shift', 'grid' or 'general' for this layer (see the note at the top)."""
+def _path(C, kernel, stride, W, padding, F, H):
+    """'winograd', 'shift', 'grid' or 'general' for this layer (see the note at the top)."""
     (KH, KW), (SH, SW), PW = kernel, stride, padding[1]
+    if WINOGRAD and winograd.applies(kernel, stride, padding) and C >= WINOGRAD_MIN_CHANNELS \
+            and F >= WINOGRAD_MIN_FILTERS and H * W >= WINOGRAD_MIN_PIXELS:
+        return "winograd"
     if (SH, SW) != (1, 1) or (KW - 1) > MAX_GRID_WASTE * (W + 2 * PW):
         return "general"
     return "shift" if C >= SHIFT_MIN_CHANNELS else "grid"
@@ -325,7 +340,9 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
     T = numba.get_num_threads()
     y = np.empty((N, F, OH, OW), dt)
     bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
-    path = _path(C, kernel, stride, Wd, padding)
+    path = _path(C, kernel, stride, Wd, padding, F, H)
+    if path == "winograd":
+        return winograd.forward(x, W, b, kernel, stride, padding, OH, OW, relu)
     Hp, Wp = H + 2 * PH, Wd + 2 * PW
     with single_blas():
         if path == "shift":
@@ -364,7 +381,9 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
     if N < T:  # too few images to give each thread its own
         return _backward_whole_batch(gy, x, W, kernel, stride, padding, OH, OW, need_gx,
                                      need_gW)
-    path = _path(C, kernel, stride, Wd, padding)
+    path = _path(C, kernel, stride, Wd, padding, F, H)
+    if path == "winograd":
+        return winograd.backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW)
     Hp, Wp = H + 2 * PH, Wd + 2 * PW
     gx = np.empty(x.shape, dt) if need_gx else np.empty((1, 1, 1, 1), dt)
     W2 = np.ascontiguousarray(W.reshape(F, -1))

@@ -1,0 +1,260 @@
+"""Winograd F(2x2, 3x3) convolution on the CPU: 16 products per 2x2 output tile instead of 36."""
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .blas import gemm
+from .conv_parts import _claim, _task_blocks, single_blas
+
+# NOTE: minimal filtering F(2x2, 3x3) (Lavin & Gray, 2015). A 2x2 tile of the output of a 3x3
+# kernel g over the 4x4 input patch d under it is Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A: a product of
+# 4x4 matrices element by element, 16 multiplies instead of 2*2*9 = 36. Summed over the
+# input channels c, each of the 16 elements ξ of the 4x4 transforms becomes a matrix product:
+#     M[ξ] (F x tiles) = U[ξ] (F x C) @ V[ξ] (C x tiles),  U = G g Gᵀ,  V = Bᵀ d B,
+# so the convolution is 16 BLAS products plus cheap transforms (additions only). Tile (ti, tj)
+# reads the input patch with origin (2*ti - PH, 2*tj - PW); zeros outside the image.
+# The transforms of a block of tile rows stay in one thread's cache between the products.
+G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+# Bytes of one thread's V and M for one block of tile rows (the L2 cache is ~1 MiB per core).
+TILE_BLOCK_BYTES = 1 << 20
+
+
+def filter_transform(W):
+    """U (16, F, C) = G g Gᵀ for each 3x3 kernel g = W[f, c]; U[4a + b] is element (a, b)."""
+    Gd = G.astype(W.dtype)
+    U = Gd @ W @ Gd.T  # (F, C, 4, 4)
+    F, C = W.shape[:2]
+    return np.ascontiguousarray(U.transpose(2, 3, 0, 1).reshape(16, F, C))
+
+
+def filter_transform_adjoint(dU, F, C):
+    """gW (F, C, 3, 3) = Gᵀ dU[:, f, c] G: the gradient of filter_transform."""
+    Gd = G.astype(dU.dtype)
+    return np.ascontiguousarray(Gd.T @ dU.reshape(4, 4, F, C).transpose(2, 3, 0, 1) @ Gd)
+
+
+# ---------------------------------------------------------------- transforms (one thread)
+@njit(cache=True, inline="always")
+def _input_transform(x, n, PH, PW, tr0, tr1, TW, zrow, rows, V):
+    """V[4a + b, c*P + (ti - tr0)*TW + tj] = (Bᵀ d B)[a, b] for the patches d of tile rows
+    [tr0, tr1) of image n (P tiles); rows (4, 2*TW + 2) holds the Bᵀ-combined rows, zero at
+    its borders."""
+    C, H, Wd = x.shape[1], x.shape[2], x.shape[3]
+    P = (tr1 - tr0) * TW
+    # NOTE: Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]; the rows of the
+    # patch are combined first (whole image rows at once), then the columns of each tile.
+    for c in range(C):
+        for ti in range(tr0, tr1):
+            h = 2 * ti - PH
+            d0 = x[n, c, h] if 0 <= h < H else zrow
+            d1 = x[n, c, h + 1] if 0 <= h + 1 < H else zrow
+            d2 = x[n, c, h + 2] if 0 <= h + 2 < H else zrow
+            d3 = x[n, c, h + 3] if 0 <= h + 3 < H else zrow
+            for w in range(Wd):
+                rows[0, PW + w] = d0[w] - d2[w]
+                rows[1, PW + w] = d1[w] + d2[w]
+                rows[2, PW + w] = d2[w] - d1[w]
+                rows[3, PW + w] = d1[w] - d3[w]
+            p0 = c * P + (ti - tr0) * TW
+            for a in range(4):
+                r = rows[a]
+                v0, v1, v2, v3 = V[4 * a], V[4 * a + 1], V[4 * a + 2], V[4 * a + 3]
+                for tj in range(TW):
+                    j = 2 * tj
+                    v0[p0 + tj] = r[j] - r[j + 2]
+                    v1[p0 + tj] = r[j + 1] + r[j + 2]
+                    v2[p0 + tj] = r[j + 2] - r[j + 1]
+                    v3[p0 + tj] = r[j + 1] - r[j + 3]
+
+
+@njit(cache=True, inline="always")
+def _output_transform(M, n, tr0, tr1, TW, b, has_b, relu, spare, y):
+    """y[n, f, 2ti:2ti+2, 2tj:2tj+2] = Aᵀ m A (+ b[f], then ReLU) for the 4x4 matrices
+    m[4a + b] = M[4a + b, f*P + (ti - tr0)*TW + tj]; what falls outside y goes to spare."""
+    F, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    P = (tr1 - tr0) * TW
+    # NOTE: Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]: rows of m first (s0, s1), then columns.
+    for f in range(F):
+        bf = b[f] if has_b else 0
+        for ti in range(tr0, tr1):
+            q0 = f * P + (ti - tr0) * TW
+            y0 = y[n, f, 2 * ti]
+            y1 = y[n, f, 2 * ti + 1] if 2 * ti + 1 < OH else spare
+            for tj in range(TW):
+                q = q0 + tj
+                s00 = M[0, q] + M[4, q] + M[8, q]
+                s01 = M[1, q] + M[5, q] + M[9, q]
+                s02 = M[2, q] + M[6, q] + M[10, q]
+                s03 = M[3, q] + M[7, q] + M[11, q]
+                s10 = M[4, q] - M[8, q] - M[12, q]
+                s11 = M[5, q] - M[9, q] - M[13, q]
+                s12 = M[6, q] - M[10, q] - M[14, q]
+                s13 = M[7, q] - M[11, q] - M[15, q]
+                v00 = s00 + s01 + s02 + bf
+                v01 = s01 - s02 - s03 + bf
+                v10 = s10 + s11 + s12 + bf
+                v11 = s11 - s12 - s13 + bf
+                if relu:
+                    v00, v01, v10, v11 = max(v00, 0), max(v01, 0), max(v10, 0), max(v11, 0)
+                y0[2 * tj] = v00
+                y1[2 * tj] = v10
+                if 2 * tj + 1 < OW:
+                    y0[2 * tj + 1] = v01
+                    y1[2 * tj + 1] = v11
+
+
+@njit(cache=True, inline="always")
+def _output_transform_adjoint(gy, n, tr0, tr1, TW, zrow, dM):
+    """dM[4a + b, f*P + (ti - tr0)*TW + tj] = (A dY Aᵀ)[a, b] for the 2x2 tiles dY of gy[n, f]
+    (zero beyond the output; zrow: zeros): the adjoint of _output_transform without b, ReLU."""
+    F, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
+    P = (tr1 - tr0) * TW
+    for f in range(F):
+        for ti in range(tr0, tr1):
+            q0 = f * P + (ti - tr0) * TW
+            g0 = gy[n, f, 2 * ti]
+            g1 = gy[n, f, 2 * ti + 1] if 2 * ti + 1 < OH else zrow
+            for tj in range(TW):
+                y00, y10 = g0[2 * tj], g1[2 * tj]
+                y01 = g0[2 * tj + 1] if 2 * tj + 1 < OW else 0
+                y11 = g1[2 * tj + 1] if 2 * tj + 1 < OW else 0
+                # NOTE: A's rows are (1, 0), (1, 1), (1, -1), (0, -1): e[a] = A[a] dY, then
+                # dM[a, b] = e[a] · A[b].
+                e00, e01 = y00, y01
+                e10, e11 = y00 + y10, y01 + y11
+                e20, e21 = y00 - y10, y01 - y11
+                e30, e31 = -y10, -y11
+                q = q0 + tj
+                dM[0, q], dM[1, q], dM[2, q], dM[3, q] = e00, e00 + e01, e00 - e01, -e01
+                dM[4, q], dM[5, q], dM[6, q], dM[7, q] = e10, e10 + e11, e10 - e11, -e11
+                dM[8, q], dM[9, q], dM[10, q], dM[11, q] = e20, e20 + e21, e20 - e21, -e21
+                dM[12, q], dM[13, q], dM[14, q], dM[15, q] = e30, e30 + e31, e30 - e31, -e31
+
+
+# ---------------------------------------------------------------- kernels
+@njit(parallel=True, cache=True)
+def _forward(x, U, b, has_b, relu, PH, PW, RB, zrows, rows, spares, Vs, Ms, y):
+    N, F, C = x.shape[0], U.shape[1], U.shape[2]
+    TH, TW = (y.shape[2] + 1) // 2, (y.shape[3] + 1) // 2
+    T = Vs.shape[0]
+    blocks = (TH + RB - 1) // RB
+    per_image = N >= 2 * T
+    counter = np.zeros(1, np.int64)
+    for t in prange(T):
+        V, M = Vs[t], Ms[t]
+        while True:
+            task = _claim(counter)
+            if task >= (N if per_image else N * blocks):
+                break
+            n, k0, k1 = _task_blocks(task, blocks, per_image)
+            for k in range(k0, k1):
+                tr0 = k * RB
+                tr1 = min(TH, tr0 + RB)
+                P = (tr1 - tr0) * TW
+                _input_transform(x, n, PH, PW, tr0, tr1, TW, zrows[t], rows[t], V)
+                for xi in range(16):
+                    gemm(False, False, U[xi], V[xi, :C * P].reshape(C, P),
+                         M[xi, :F * P].reshape(F, P), 0.0)
+                _output_transform(M, n, tr0, tr1, TW, b, has_b, relu, spares[t], y)
+    return y
+
+
+@njit(parallel=True, cache=True)
+def _weight_gradient(gy, x, PH, PW, RB, zrows, rows, Vs, Ms, dUs):
+    N, C = x.shape[0], x.shape[1]
+    F = gy.shape[1]
+    TH, TW = (gy.shape[2] + 1) // 2, (gy.shape[3] + 1) // 2
+    T = Vs.shape[0]
+    for t in prange(T):
+        V, dM = Vs[t], Ms[t]
+        dUs[t] = 0
+        for n in range(t, N, T):  # static: partial sums added in a fixed order
+            for tr0 in range(0, TH, RB):
+                tr1 = min(TH, tr0 + RB)
+                P = (tr1 - tr0) * TW
+                _input_transform(x, n, PH, PW, tr0, tr1, TW, zrows[t], rows[t], V)
+                _output_transform_adjoint(gy, n, tr0, tr1, TW, zrows[t], dM)
+                # NOTE: M[ξ] = U[ξ] V[ξ], so dU[ξ] = Σ dM[ξ] V[ξ]ᵀ over tiles and images.
+                for xi in range(16):
+                    gemm(False, True, dM[xi, :F * P].reshape(F, P),
+                         V[xi, :C * P].reshape(C, P), dUs[t, xi], 1.0)
+    return dUs
+
+
+# ---------------------------------------------------------------- drivers
+def applies(kernel, stride, padding):
+    """True when this module can compute the layer: 3x3, stride 1, padding at most 2."""
+    return tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and max(padding) <= 2
+
+
+def _block_rows(C, F, TH, TW, itemsize, N, tasks_wanted):
+    """Tile rows per block: V and M of a block within TILE_BLOCK_BYTES, enough blocks to share."""
+    RB = max(1, min(TH, TILE_BLOCK_BYTES // (16 * (C + F) * TW * itemsize)))
+    if N * -(-TH // RB) < tasks_wanted:
+        RB = max(1, min(RB, -(-TH * N // tasks_wanted)))
+    return RB
+
+
+def _stride(count, itemsize):
+    """Elements between two of the 16 matrices of a buffer: never a multiple of 4 KiB, so that
+    the transforms' 16 streams do not fall on the same cache sets."""
+    return (-(-count * itemsize // 4096) * 4096 + 256) // itemsize
+
+
+def _buffers(T, C, F, RB, TH, TW, Wd, dt):
+    """Per-thread zeros, Bᵀ-combined rows, a spare output row, and the V and M of a block."""
+    zrows = np.zeros((T, max(Wd, 2 * TW + 2)), dt)
+    rows = np.zeros((T, 4, 2 * TW + 2), dt)
+    spares = np.empty((T, 2 * TW + 2), dt)
+    P = min(RB, TH) * TW
+    Vs = np.empty((T, 16, _stride(C * P, dt.itemsize)), dt)
+    Ms = np.empty((T, 16, _stride(F * P, dt.itemsize)), dt)
+    return zrows, rows, spares, Vs, Ms
+
+
+def _forward_U(x, U, b, padding, OH, OW, relu):
+    N, C, H, Wd = x.shape
+    F, dt = U.shape[1], x.dtype
+    T = numba.get_num_threads()
+    TH, TW = (OH + 1) // 2, (OW + 1) // 2
+    RB = _block_rows(C, F, TH, TW, dt.itemsize, N, 2 * T)
+    y = np.empty((N, F, OH, OW), dt)
+    bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
+    with single_blas():
+        return _forward(x, U, bb, b is not None, relu, *padding, RB,
+                        *_buffers(T, C, F, RB, TH, TW, Wd, dt), y)
+
+
+def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
+    """y (N, F, OH, OW), as conv_cpu.forward, for a layer where `applies` holds."""
+    x = np.ascontiguousarray(x)
+    return _forward_U(x, filter_transform(np.asarray(W, x.dtype)), b, padding, OH, OW, relu)
+
+
+def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
+    """(gx, gW), as conv_cpu.backward, for a layer where `applies` holds (batch >= threads)."""
+    x = np.ascontiguousarray(x)
+    N, C, H, Wd = x.shape
+    F, dt = W.shape[0], x.dtype
+    gy = np.ascontiguousarray(gy, dtype=dt)
+    gx = gW = None
+    if need_gx:
+        # NOTE: the input gradient is the convolution of gy with the kernels flipped and
+        # transposed (C x F x 3 x 3), padded by 2 - padding: a forward Winograd convolution.
+        Wt = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        gx = _forward_U(gy, filter_transform(Wt), None, (2 - padding[0], 2 - padding[1]),
+                        H, Wd, False)
+    if need_gW:
+        T = numba.get_num_threads()
+        TH, TW = (OH + 1) // 2, (OW + 1) // 2
+        # NOTE: a fixed (not timed) block height: it sets the order of the sums.
+        RB = _block_rows(C, F, TH, TW, dt.itemsize, N, 1)
+        dUs = np.empty((T, 16, F, C), dt)
+        zrows, rows, _, Vs, Ms = _buffers(T, C, F, RB, TH, TW, Wd, dt)
+        with single_blas():
+            _weight_gradient(gy, x, *padding, RB, zrows, rows, Vs, Ms, dUs)
+        dU = dUs[0].copy()
+        for t in range(1, T):  # in a fixed order
+            dU += dUs[t]
+        gW = filter_transform_adjoint(dU, F, C)
+    return gx, gW
