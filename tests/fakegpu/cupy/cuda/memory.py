@@ -1,0 +1,9 @@
+"""cupy.cuda.memory of the stand-in: the out-of-memory error."""
+
+
+class OutOfMemoryError(MemoryError):
+    """Raised when the device has no memory left for an allocation (as CuPy's)."""
+
+    def __init__(self, size=0, total=0, limit=0):
+        super().__init__(f"Out of memory allocating {size:,} bytes "
+                         f"(allocated so far: {total:,} bytes).")
