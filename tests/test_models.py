@@ -6,6 +6,8 @@ import tinylesion as tl
 from tinylesion import models, nn, optim
 from tinylesion.nn import functional as F
 
+import torch_reference as reference
+
 # (width, height) sizes each model accepts; melanoma_cnn needs at least 72x72
 SIZES = {
     "logistic_regression": [(20, 12), (9, 7)],
@@ -180,68 +182,28 @@ def test_binary_model_trains_with_bce():
 
 
 # ---- PyTorch parity (float64): the models built independently in PyTorch ------------------
-def _torch_models(torch, name, num_classes, size, **options):
-    """The same architecture written in PyTorch from the papers' description."""
-    tnn = torch.nn
-    W, H = size
-    out = 1 if num_classes == 2 and name in BINARY_HEADED else num_classes
-    if name == "logistic_regression":
-        return tnn.Sequential(tnn.Flatten(), tnn.Linear(3 * H * W, out))
-    if name == "dense_nn":
-        widths = [3 * H * W, 1024, 256, 64, 16, 4]
-        layers = [tnn.Flatten()]
-        for a, b in zip(widths, widths[1:]):
-            layers += [tnn.Linear(a, b), tnn.ReLU()]
-        return tnn.Sequential(*layers, tnn.Linear(4, out))
-    if name == "melanoma_cnn":
-        h, w = H, W
-        for pad, k in ((3, 7), (2, 5), (1, 3)):
-            h, w = (h + 2 * pad - k + 1) // 2, (w + 2 * pad - k + 1) // 2
-        h, w = ((h - 3) // 3 + 1) // 3, ((w - 3) // 3 + 1) // 3
-        return tnn.Sequential(
-            tnn.ZeroPad2d(3), tnn.Conv2d(3, 32, 7), tnn.BatchNorm2d(32), tnn.ReLU(),
-            tnn.MaxPool2d(2),
-            tnn.ZeroPad2d(2), tnn.Conv2d(32, 64, 5), tnn.BatchNorm2d(64), tnn.ReLU(),
-            tnn.MaxPool2d(2),
-            tnn.ZeroPad2d(1), tnn.Conv2d(64, 128, 3), tnn.BatchNorm2d(128), tnn.ReLU(),
-            tnn.MaxPool2d(2),
-            tnn.Conv2d(128, 128, 3, stride=3), tnn.BatchNorm2d(128), tnn.ReLU(),
-            tnn.MaxPool2d(3, 3), tnn.Flatten(),
-            tnn.Linear(128 * h * w, 512), tnn.ReLU(), tnn.Linear(512, 32), tnn.ReLU(),
-            tnn.Linear(32, out))
-    if name == "baseline_cnn":
-        layers, c = [], 3
-        for width in (16, 32, 64):
-            layers += [tnn.Conv2d(c, width, 3, padding="same"), tnn.ReLU(), tnn.MaxPool2d(2)]
-            c = width
-        return tnn.Sequential(*layers, tnn.Flatten(), tnn.Linear(64 * (H // 8) * (W // 8), 512),
-                              tnn.ReLU(), tnn.Dropout(0.5), tnn.Linear(512, num_classes))
-    blocks = int(name[-1])
-    layers, c, h, w = [], 3, H, W
-    for k, width in enumerate((32, 64, 128, 256, 512)[:blocks], start=1):
-        layers += [tnn.Conv2d(c, width, 3, padding="same"), tnn.ReLU(),
-                   tnn.Conv2d(width, width, 3, padding="same"), tnn.ReLU(), tnn.MaxPool2d(2)]
-        if options.get("block_dropout"):
-            layers.append(tnn.Dropout(0.1 * k))
-        c, h, w = width, h // 2, w // 2
-    hidden = 64 * 2 ** (blocks - 1)
-    return tnn.Sequential(*layers, tnn.Flatten(), tnn.Linear(c * h * w, hidden), tnn.ReLU(),
-                          tnn.Dropout(0.5), tnn.Linear(hidden, num_classes))
+# PyTorch's twins (bench/torch_models.py) were run by bench/torch_fixtures.py on the same
+# weights and batches, made here by the recipes in tests/torch_reference.py.
+MODEL_SEEDS = dict(weights=3, x=0)
 
 
-def _pair_of_models(torch, name, num_classes, size, **options):
-    """(tinylesion model, PyTorch model) in float64 with the same weights and statistics."""
+def _model_with_reference_weights(key, name, num_classes, size, **options):
+    """The tinylesion model in float64 with the weights PyTorch's twin had, checked to be the
+    same architecture (state_dict names and shapes) and the same weights."""
     m = models.get_model(name, num_classes=num_classes, image_size=size, **options).double()
-    rng = np.random.default_rng(3)
-    for layer in m:
-        if isinstance(layer, nn.BatchNorm2d):  # non-trivial statistics and affine terms
-            for t in (layer.running_mean, layer.weight, layer.bias):
-                t.data[...] = rng.uniform(-0.5, 0.5, t.shape)
-            layer.running_var.data[...] = rng.uniform(0.5, 2.0, layer.running_var.shape)
-    ref = _torch_models(torch, name, num_classes, size, **options).double()
-    state = {k: torch.from_numpy(np.array(v)) for k, v in m.state_dict().items()}
-    ref.load_state_dict(state, strict=True)  # same names and shapes: same architecture
-    return m, ref
+    assert reference.state_layout(m.state_dict()) == list(reference.load(f"{key}/layout"))
+    weights = reference.model_weights([(k, v.shape) for k, v in m.state_dict().items()],
+                                      MODEL_SEEDS["weights"])
+    m.load_state_dict(weights)
+    return m, weights
+
+
+def _reference_batch(key, size, N, weights):
+    x = reference.model_input(size, N, MODEL_SEEDS["x"])
+    np.testing.assert_allclose(reference.fingerprint(list(weights.values()) + [x]),
+                               reference.load(f"{key}/fingerprint"), rtol=1e-12,
+                               err_msg="the recipe no longer gives the stored inputs")
+    return tl.Tensor(x)
 
 
 @pytest.mark.parametrize("name, num_classes, size, options", [
@@ -257,33 +219,28 @@ def _pair_of_models(torch, name, num_classes, size, **options):
     ("padua5", 2, (32, 33), {}),
 ])
 def test_logits_equal_pytorch_in_eval(name, num_classes, size, options):
-    torch = pytest.importorskip("torch")
-    m, ref = _pair_of_models(torch, name, num_classes, size, **options)
-    m.eval(), ref.eval()
-    x = _batch(size, N=3, dtype=np.float64)
-    expected = ref(torch.from_numpy(x.data)).detach().numpy()
-    np.testing.assert_allclose(m(x).numpy(), expected, rtol=1e-10, atol=1e-12)
+    key = reference.model_key(name, num_classes, size, **options)
+    m, weights = _model_with_reference_weights(key, name, num_classes, size, **options)
+    m.eval()
+    x = _reference_batch(key, size, 3, weights)
+    np.testing.assert_allclose(m(x).numpy(), reference.load(f"{key}/logits"), rtol=1e-10,
+                               atol=1e-12)
 
 
 def test_melanoma_training_step_equals_pytorch():
     """Batch statistics, running-statistics update and every parameter's gradient."""
-    torch = pytest.importorskip("torch")
-    m, ref = _pair_of_models(torch, "melanoma_cnn", 2, (72, 76))
-    m.train(), ref.train()
-    x = _batch((72, 76), N=4, dtype=np.float64)
-    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    key = "melanoma_step"
+    m, weights = _model_with_reference_weights(key, "melanoma_cnn", 2, (72, 76))
+    m.train()
+    x = _reference_batch(key, (72, 76), 4, weights)
+    y = reference.load(f"{key}/y")
     loss = F.binary_cross_entropy_with_logits(m(x), y)
     loss.backward()
-    ref_loss = torch.nn.functional.binary_cross_entropy_with_logits(
-        ref(torch.from_numpy(x.data)), torch.from_numpy(y))
-    ref_loss.backward()
-    np.testing.assert_allclose(loss.item(), ref_loss.item(), rtol=1e-10)
-    ref_params = dict(ref.named_parameters())
-    for key, p in m.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), ref_params[key].grad.numpy(),
-                                   rtol=1e-7, atol=1e-10, err_msg=key)
-    ref_state = ref.state_dict()
-    for key, value in m.state_dict().items():
-        np.testing.assert_allclose(np.asarray(value, np.float64),
-                                   ref_state[key].numpy().astype(np.float64), rtol=1e-10,
-                                   err_msg=key)
+    np.testing.assert_allclose(loss.item(), reference.load(f"{key}/loss"), rtol=1e-10)
+    for name, p in m.named_parameters():
+        reference.assert_matches(p.grad.numpy(), f"{key}/grad/{name}", rtol=1e-7, atol=1e-10)
+        np.testing.assert_array_equal(p.numpy(), weights[name], err_msg=name)  # unchanged
+    for name, value in m.state_dict().items():
+        if name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            reference.assert_matches(np.asarray(value, np.float64),
+                                     f"{key}/buffer/{name}", rtol=1e-10)

@@ -7,6 +7,8 @@ import tinylesion.nn as nn
 import tinylesion.nn.functional as F
 from tinylesion.testing import gradcheck
 
+import torch_reference as reference
+
 
 def small_cnn():
     return nn.Sequential(
@@ -104,32 +106,16 @@ def test_layer_errors_name_the_problem():
 
 
 def test_matches_pytorch_forward_and_backward():
-    torch = pytest.importorskip("torch")
-    tl.manual_seed(0)
+    # PyTorch's loss, gradients and running statistics: bench/torch_fixtures.py
     model = small_cnn().double()
     model[8].p = 0.0  # dropout is random; switch it off for the comparison
-    tmodel = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
-        torch.nn.MaxPool2d(2), torch.nn.ZeroPad2d(1), torch.nn.Conv2d(4, 6, 3, stride=2),
-        torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Dropout(0.0),
-        torch.nn.Linear(24, 5)).double()
-    tmodel.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
-                            model.state_dict().items()})
-    x = np.random.default_rng(2).standard_normal((3, 3, 8, 8))
-    target = np.array([0, 4, 2])
-    weight = np.array([1.0, 2.0, 0.5, 1.0, 3.0])
+    model.load_state_dict({k: reference.load(f"nn/state/{k}") for k in model.state_dict()})
+    x, target, weight = (reference.load(f"nn/{k}") for k in ("x", "target", "weight"))
     loss = F.cross_entropy(model(tl.Tensor(x)), target, weight=weight)
     loss.backward()
-    tloss = torch.nn.functional.cross_entropy(tmodel(torch.from_numpy(x)),
-                                              torch.from_numpy(target),
-                                              weight=torch.from_numpy(weight))
-    tloss.backward()
-    np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-10)
-    tparams = dict(tmodel.named_parameters())
+    np.testing.assert_allclose(loss.item(), reference.load("nn/loss"), rtol=1e-10)
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), tparams[name].grad.numpy(), rtol=1e-8,
-                                   atol=1e-12, err_msg=name)
-    tbuffers = dict(tmodel.named_buffers())
+        reference.assert_matches(p.grad.numpy(), f"nn/grad/{name}", rtol=1e-8, atol=1e-12)
     for name, value in model.state_dict().items():
         if "running" in name:
-            np.testing.assert_allclose(value, tbuffers[name].numpy(), rtol=1e-10)
+            reference.assert_matches(value, f"nn/buffer/{name}", rtol=1e-10)

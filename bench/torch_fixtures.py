@@ -1,0 +1,398 @@
+"""PyTorch's results for the parity tests, written to tests/fixtures/pytorch_reference.npz.
+
+    python bench/torch_fixtures.py [--out PATH]     # needs PyTorch (pip install torch==2.13.0)
+
+Only bench/ imports PyTorch: this script computes, with fixed seeds and small shapes, what
+PyTorch gives for every case the tests compare tinylesion with, and stores each case's inputs
+with PyTorch's outputs (keys like "conv/case3/gx"). The tests read the file through
+tests/torch_reference.py, so they run where PyTorch is not installed. Run it again when a case
+changes or PyTorch's results do; the file records the PyTorch version that wrote it.
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import torch_reference as ref  # noqa: E402  (the recipes and key names the tests use)
+from torch_models import torch_model  # noqa: E402
+
+LARGE = 8192  # arrays of more entries are stored as a summary (torch_reference.summary)
+out = {}      # key -> array, written at the end
+
+
+def put(key, value):
+    if key in out:
+        raise KeyError(f"{key!r} written twice")
+    out[key] = np.asarray(value)
+
+
+def put_maybe_large(key, value):
+    value = np.asarray(value)
+    if value.size <= LARGE:
+        put(key, value)
+    else:
+        for name, part in ref.summary(value).items():
+            put(f"{key}/{name}", part)
+
+
+def numpy(t):
+    return t.detach().numpy().copy()
+
+
+def load_weights(torch, model, seed):
+    """Give a PyTorch model the recipe's weights; return them (a dict of arrays)."""
+    weights = ref.model_weights([(k, v.shape) for k, v in model.state_dict().items()], seed)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+    return weights
+
+
+# ---- tests/test_nn.py: a small CNN, forward and backward --------------------------------------
+def nn_small_cnn(torch):
+    tnn = torch.nn
+    model = tnn.Sequential(
+        tnn.Conv2d(3, 4, 3, padding=1), tnn.BatchNorm2d(4), tnn.ReLU(),
+        tnn.MaxPool2d(2), tnn.ZeroPad2d(1), tnn.Conv2d(4, 6, 3, stride=2),
+        tnn.ReLU(), tnn.Flatten(), tnn.Dropout(0.0), tnn.Linear(24, 5)).double()
+    for k, v in load_weights(torch, model, seed=0).items():
+        put(f"nn/state/{k}", v)
+    x = np.random.default_rng(2).standard_normal((3, 3, 8, 8))
+    target = np.array([0, 4, 2])
+    weight = np.array([1.0, 2.0, 0.5, 1.0, 3.0])
+    loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)),
+                                             torch.from_numpy(target),
+                                             weight=torch.from_numpy(weight))
+    loss.backward()
+    put("nn/x", x), put("nn/target", target), put("nn/weight", weight)
+    put("nn/loss", loss.item())
+    for k, p in model.named_parameters():
+        put(f"nn/grad/{k}", numpy(p.grad))
+    for k, b in model.named_buffers():
+        put(f"nn/buffer/{k}", numpy(b))
+
+
+# ---- tests/test_models.py: logits in eval, and a training step --------------------------------
+MODEL_CASES = [
+    ("logistic_regression", 2, (9, 7), {}),
+    ("logistic_regression", 5, (9, 7), {}),
+    ("dense_nn", 2, (12, 10), {}),
+    ("melanoma_cnn", 2, (80, 75), {}),
+    ("melanoma_cnn", 4, (72, 100), {}),
+    ("baseline_cnn", 7, (24, 17), {}),
+    ("padua1", 3, (9, 6), {}),
+    ("padua2", 7, (13, 10), {"block_dropout": True}),
+    ("padua4", 7, (25, 19), {}),
+    ("padua5", 2, (32, 33), {}),
+]
+MODEL_SEEDS = dict(weights=3, x=0, N=3)
+
+
+def model_logits(torch):
+    for name, num_classes, size, options in MODEL_CASES:
+        key = ref.model_key(name, num_classes, size, **options)
+        model = torch_model(name, num_classes, size, **options).double().eval()
+        weights = load_weights(torch, model, MODEL_SEEDS["weights"])
+        x = ref.model_input(size, MODEL_SEEDS["N"], MODEL_SEEDS["x"])
+        with torch.no_grad():
+            logits = model(torch.from_numpy(x)).numpy()
+        put(f"{key}/layout", ref.state_layout(model.state_dict()))
+        put(f"{key}/fingerprint", ref.fingerprint(list(weights.values()) + [x]))
+        put(f"{key}/logits", logits)
+
+
+MELANOMA_STEP = dict(size=(72, 76), N=4, weights=3, x=0, y=[[0.0], [1.0], [1.0], [0.0]])
+
+
+def melanoma_step(torch):
+    case = MELANOMA_STEP
+    model = torch_model("melanoma_cnn", 2, case["size"]).double().train()
+    weights = load_weights(torch, model, case["weights"])
+    x = ref.model_input(case["size"], case["N"], case["x"])
+    y = np.array(case["y"])
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(model(torch.from_numpy(x)),
+                                                                torch.from_numpy(y))
+    loss.backward()
+    put("melanoma_step/layout", ref.state_layout(model.state_dict()))
+    put("melanoma_step/fingerprint", ref.fingerprint(list(weights.values()) + [x]))
+    put("melanoma_step/y", y)
+    put("melanoma_step/loss", loss.item())
+    for k, p in model.named_parameters():
+        put_maybe_large(f"melanoma_step/grad/{k}", numpy(p.grad))
+    for k, b in model.named_buffers():
+        put(f"melanoma_step/buffer/{k}", numpy(b))
+
+
+# ---- tests/kernels: convolution, max pooling, batch norm, ReLU, Adam ---------------------------
+CONV_CASES = [  # x shape, W shape, stride, padding
+    ((2, 3, 11, 9), (5, 3, 7, 7), (1, 1), (3, 3)),
+    ((1, 4, 10, 13), (3, 4, 3, 3), (3, 3), (0, 0)),
+    ((3, 2, 8, 7), (2, 2, 5, 3), (2, 1), (2, 1)),
+    ((1, 2, 9, 7), (3, 2, 2, 3), (3, 4), (1, 2)),   # stride larger than the kernel
+]
+
+
+def conv(torch):
+    F = torch.nn.functional
+    rng = np.random.default_rng(2)
+    case = 0
+    for x_shape, w_shape, stride, padding in CONV_CASES:
+        for dtype in (np.float32, np.float64):
+            x = rng.standard_normal(x_shape).astype(dtype)
+            W = rng.standard_normal(w_shape).astype(dtype)
+            b = rng.standard_normal(w_shape[0]).astype(dtype)
+            xt, Wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
+            yt = F.conv2d(xt, Wt, bt, stride=stride, padding=padding)
+            gy = rng.standard_normal(yt.shape).astype(dtype)
+            yt.backward(torch.tensor(gy))
+            k = f"conv/case{case}"
+            for name, value in dict(x=x, W=W, b=b, gy=gy, stride=stride, padding=padding,
+                                    y=numpy(yt), gx=numpy(xt.grad), gW=numpy(Wt.grad),
+                                    gb=numpy(bt.grad)).items():
+                put(f"{k}/{name}", value)
+            case += 1
+
+
+POOL_CASES = [  # shape, kernel, stride, dtype, values (as tests/kernels/test_pool.py's make_input)
+    ((2, 3, 9, 8), (2, 2), (2, 2), np.float32, "none"),
+    ((1, 2, 7, 9), (3, 2), (1, 3), np.float64, "none"),
+    ((1, 1, 5, 3), (1, 1), (2, 1), np.float32, "none"),
+    ((2, 1, 6, 7), (3, 3), (1, 1), np.float32, "ties"),
+    ((1, 3, 8, 5), (2, 3), (4, 1), np.float64, "ties"),
+    ((3, 2, 5, 5), (2, 2), (1, 1), np.float64, "ties"),
+    ((2, 2, 7, 6), (2, 2), (1, 2), np.float64, "nans"),
+    ((1, 2, 9, 9), (3, 3), (2, 2), np.float32, "nans"),
+]
+
+
+def pool(torch):
+    F = torch.nn.functional
+    for case, (shape, kernel, stride, dtype, values) in enumerate(POOL_CASES):
+        rng = np.random.default_rng(100 + case)
+        if values == "ties":  # few distinct values: every window has ties
+            x = rng.integers(0, 3, shape).astype(dtype)
+        else:
+            x = rng.standard_normal(shape).astype(dtype)
+            if values == "nans":
+                x[rng.random(shape) < 0.2] = np.nan
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        yt, it = F.max_pool2d(xt, kernel, stride, return_indices=True)
+        gy = rng.standard_normal(yt.shape).astype(dtype)
+        yt.backward(torch.from_numpy(gy))
+        k = f"pool/case{case}"
+        for name, value in dict(x=x, gy=gy, kernel=kernel, stride=stride, values=values,
+                                y=numpy(yt), indices=it.numpy(), gx=numpy(xt.grad)).items():
+            put(f"{k}/{name}", value)
+
+
+BATCHNORM_CASES = [  # shape, dtype
+    ((5, 3), np.float64), ((9, 1), np.float32), ((4, 2), np.float32),
+    ((2, 4, 3, 5), np.float64), ((1, 2, 4, 3), np.float32), ((3, 3, 1, 1), np.float64),
+    ((2, 1, 7, 6), np.float32), ((1, 3, 5, 7), np.float64),
+]
+
+
+def batchnorm(torch):
+    eps = 1e-5
+    for case, (shape, dtype) in enumerate(BATCHNORM_CASES):
+        # as tests/kernels/test_batchnorm.py's make() with no offset
+        rng = np.random.default_rng(200 + case)
+        C = shape[1]
+        x = (rng.standard_normal(shape) * rng.uniform(0.5, 2.0)).astype(dtype)
+        gamma = rng.uniform(0.5, 1.5, C).astype(dtype)
+        beta = rng.standard_normal(C).astype(dtype)
+        gy = rng.standard_normal(shape).astype(dtype)
+        xt, gt, bt = (torch.from_numpy(a.copy()).requires_grad_(True) for a in (x, gamma, beta))
+        yt = torch.nn.functional.batch_norm(xt, None, None, gt, bt, training=True, eps=eps)
+        yt.backward(torch.from_numpy(gy))
+        k = f"batchnorm/case{case}"
+        for name, value in dict(x=x, gamma=gamma, beta=beta, gy=gy, eps=eps, y=numpy(yt),
+                                gx=numpy(xt.grad), ggamma=numpy(gt.grad),
+                                gbeta=numpy(bt.grad)).items():
+            put(f"{k}/{name}", value)
+
+
+def relu(torch):
+    x = np.random.default_rng(1).standard_normal((2, 3, 40, 50)).astype(np.float32)
+    x[0, 0, 0, :5] = [np.nan, 0.0, -0.0, np.inf, -np.inf]
+    gy = np.random.default_rng(2).standard_normal(x.shape).astype(np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.relu(tx)
+    ty.backward(torch.tensor(gy))
+    for name, value in dict(x=x, gy=gy, y=numpy(ty), gx=numpy(tx.grad)).items():
+        put(f"relu/{name}", value)
+
+
+ADAM = dict(lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05, steps=5)
+
+
+def adam(torch):
+    case = 0
+    for dtype in (np.float32, np.float64):
+        for size in (10, 4096 + 100):  # both sides of kernels.adam.SERIAL_MAX (4096)
+            rng = np.random.default_rng(5)
+            param = rng.standard_normal(size).astype(dtype)
+            grads = rng.standard_normal((ADAM["steps"], size)).astype(dtype)
+            pt = torch.from_numpy(param.copy()).requires_grad_(True)
+            opt = torch.optim.Adam([pt], lr=ADAM["lr"], betas=ADAM["betas"], eps=ADAM["eps"],
+                                   weight_decay=ADAM["weight_decay"])
+            for grad in grads:
+                pt.grad = torch.from_numpy(grad.copy())
+                opt.step()
+            state = opt.state[pt]
+            k = f"adam/case{case}"
+            for name, value in dict(param=param, grads=grads, lr=ADAM["lr"],
+                                    betas=ADAM["betas"], eps=ADAM["eps"],
+                                    weight_decay=ADAM["weight_decay"], param_out=numpy(pt),
+                                    exp_avg=state["exp_avg"].numpy(),
+                                    exp_avg_sq=state["exp_avg_sq"].numpy()).items():
+                put(f"{k}/{name}", value)
+            case += 1
+
+
+def nadam(torch):
+    rng = np.random.default_rng(6)
+    b1, b2, lr, psi = 0.9, 0.999, 0.01, 4e-3
+    param = rng.standard_normal(50)
+    grads = rng.standard_normal((5, 50))
+    pt = torch.from_numpy(param.copy()).requires_grad_(True)
+    opt = torch.optim.NAdam([pt], lr=lr, betas=(b1, b2), eps=1e-8, momentum_decay=psi)
+    for grad in grads:
+        pt.grad = torch.from_numpy(grad.copy())
+        opt.step()
+    for name, value in dict(param=param, grads=grads, lr=lr, betas=(b1, b2), eps=1e-8,
+                            momentum_decay=psi, param_out=numpy(pt)).items():
+        put(f"nadam/{name}", value)
+
+
+# ---- tests/test_optim.py: optimizers and learning-rate schedules ------------------------------
+OPTIM_CASES = [  # PyTorch's keyword arguments (tinylesion's fused= runs against the same)
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.2, weight_decay=1e-2)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-2)),
+    ("Adam", dict()),
+    ("Adam", dict(lr=0.01, betas=(0.5, 0.9), eps=1e-6, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("NAdam", dict()),
+    ("NAdam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, momentum_decay=0.01)),
+    ("RMSprop", dict()),
+    ("RMSprop", dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.1, momentum=0.5)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("RMSprop", dict(lr=0.01, centered=True, momentum=0.9)),
+]
+OPTIM_SHAPES = [(3, 5), (7,), (2, 1, 3)]
+OPTIM_STEPS = 6
+
+
+def optimizers(torch):
+    for dtype in (np.float64, np.float32):
+        # as tests/test_optim.py's make_params(dtype) and make_grads(6, dtype)
+        rng = np.random.default_rng(0)
+        params = [rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
+        rng = np.random.default_rng(1)
+        grads = [[rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
+                 for _ in range(OPTIM_STEPS)]
+        for name, kwargs in OPTIM_CASES:
+            t_params = [torch.tensor(p.copy(), requires_grad=True) for p in params]
+            # two groups, the second with its own learning rate, as param groups are used
+            lr2 = kwargs.get("lr", 1e-3) * 0.5
+            previous = torch.get_default_dtype()
+            # NOTE: NAdam keeps its momentum product in the default dtype; set it to the case's
+            torch.set_default_dtype(torch.float64 if dtype == np.float64 else torch.float32)
+            try:
+                opt = getattr(torch.optim, name)(
+                    [{"params": t_params[:2]}, {"params": t_params[2:], "lr": lr2}], **kwargs)
+                for step_grads in grads:
+                    for tp, g in zip(t_params, step_grads):
+                        tp.grad = torch.tensor(g.copy())
+                    opt.step()
+            finally:
+                torch.set_default_dtype(previous)
+            k = f"optim/{name}/{ref.config_key(**kwargs)}/{np.dtype(dtype).name}"
+            put(f"{k}/lr2", lr2)
+            for i, (p, tp) in enumerate(zip(params, t_params)):
+                put(f"{k}/param{i}", p)
+                put(f"{k}/grads{i}", np.stack([step_grads[i] for step_grads in grads]))
+                put(f"{k}/out{i}", numpy(tp))
+
+
+PLATEAU_CASES = [
+    dict(),
+    dict(mode="max", factor=0.5, patience=1, threshold=0.05),
+    dict(mode="min", threshold_mode="abs", threshold=0.1, patience=0, cooldown=2),
+    dict(mode="max", threshold_mode="abs", patience=2, min_lr=[1e-3, 1e-2], factor=0.3),
+]
+
+
+def two_group_sgd(torch):
+    return torch.optim.SGD([{"params": [torch.zeros(1)]},
+                            {"params": [torch.zeros(1)], "lr": 0.5}], lr=0.1)
+
+
+def plateau(torch):
+    metrics = np.random.default_rng(3).standard_normal(40).cumsum() * 0.1 + 5
+    metrics[10:25] = metrics[10]
+    for kwargs in PLATEAU_CASES:
+        opt = two_group_sgd(torch)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kwargs)
+        lrs, bad, best = [], [], []
+        for metric in metrics:
+            sched.step(float(metric))
+            lrs.append([g["lr"] for g in opt.param_groups])
+            bad.append(sched.num_bad_epochs)
+            best.append(sched.best)
+        k = f"plateau/{ref.config_key(**kwargs)}"
+        for name, value in dict(metrics=metrics, lrs=lrs, num_bad_epochs=bad,
+                                best=best).items():
+            put(f"{k}/{name}", value)
+
+
+SCHEDULE_CASES = [("StepLR", dict(step_size=3, gamma=0.3)),
+                  ("CosineAnnealingLR", dict(T_max=7, eta_min=1e-3))]
+
+
+def schedules(torch):
+    for name, kwargs in SCHEDULE_CASES:
+        opt = two_group_sgd(torch)
+        sched = getattr(torch.optim.lr_scheduler, name)(opt, **kwargs)
+        last_lr = []
+        for _ in range(25):
+            last_lr.append(sched.get_last_lr())
+            opt.step()
+            sched.step()
+        last_lr.append(sched.get_last_lr())
+        put(f"schedules/{name}/{ref.config_key(**kwargs)}/last_lr", last_lr)
+
+
+SECTIONS = [nn_small_cnn, model_logits, melanoma_step, conv, pool, batchnorm, relu, adam, nadam,
+            optimizers, plateau, schedules]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=ref.PATH, help="where to write (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        print("bench/torch_fixtures.py needs PyTorch: pip install torch==2.13.0", file=sys.stderr)
+        return 2
+    torch.manual_seed(0)
+    torch.set_num_threads(1)  # the same summation order on every machine
+    for section in SECTIONS:
+        section(torch)
+    put("meta/torch_version", torch.__version__)
+    put("meta/numpy_version", np.__version__)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    tmp = args.out + ".tmp.npz"
+    np.savez_compressed(tmp, **out)
+    os.replace(tmp, args.out)
+    print(f"wrote {len(out)} arrays to {args.out} ({os.path.getsize(args.out) / 1024:.0f} kB) "
+          f"with PyTorch {torch.__version__}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

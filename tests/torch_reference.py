@@ -1,0 +1,160 @@
+"""PyTorch's results, stored by bench/torch_fixtures.py, for the parity tests (no PyTorch needed).
+
+The file tests/fixtures/pytorch_reference.npz holds, under keys like "conv/case3/gx", the inputs
+of each case and what PyTorch computed from them. Inputs too large to store (a model's weights)
+are made by the recipes below, which both sides share, and the file keeps a fingerprint of them.
+Outputs too large to store whole are kept as a sample of entries and projections (`summary`).
+"""
+import os
+
+import numpy as np
+
+PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
+                    "pytorch_reference.npz")
+SCRIPT = "bench/torch_fixtures.py"
+SAMPLE_SIZE = 2048   # entries kept of a summarized array
+PROJECTIONS = 8      # random directions it is projected on
+
+_data = None
+
+
+class MissingReference(AssertionError):
+    """The fixture file or one of its keys is not there."""
+
+
+def _read():
+    global _data
+    if _data is None:
+        if not os.path.exists(PATH):
+            raise MissingReference(f"{PATH} is missing: run `python {SCRIPT}` (needs PyTorch) "
+                                   "to write it")
+        with np.load(PATH, allow_pickle=False) as f:
+            _data = {k: f[k] for k in f.files}
+    return _data
+
+
+def load(key):
+    """The stored array under `key`; a clear error if the file or the key is missing."""
+    data = _read()
+    if key not in data:
+        version = data.get("meta/torch_version", "an unknown version")
+        raise MissingReference(f"{key!r} is not in {PATH} (written with PyTorch {version}): "
+                               f"run `python {SCRIPT}` (needs PyTorch) to write it again")
+    return data[key]
+
+
+def has(key):
+    return key in _read()
+
+
+def cases(prefix):
+    """The case names stored under `prefix/` ("case0", "case1", ...), for parametrize.
+
+    Without the file this is ["missing"], so that collection goes on and the test fails with
+    `load`'s message.
+    """
+    try:
+        data = _read()
+    except MissingReference:
+        return ["missing"]
+    names = {k.split("/")[1] for k in data if k.startswith(prefix + "/")}
+    return sorted(names, key=lambda n: (len(n), n)) or ["missing"]
+
+
+def config_key(**kwargs):
+    """A readable key for a set of keyword arguments: "betas=(0.5, 0.9),lr=0.01"."""
+    return ",".join(f"{k}={v!r}" for k, v in sorted(kwargs.items())) or "defaults"
+
+
+def model_key(name, num_classes, size, **options):
+    """The key prefix of a model case: "models/padua2-7-13x10-block_dropout=True"."""
+    W, H = size
+    return f"models/{name}-{num_classes}-{W}x{H}" + (f"-{config_key(**options)}" if options
+                                                     else "")
+
+
+# ---- large arrays: a sample of entries and projections ---------------------------------------
+def sample_index(n):
+    """The flat indices kept of an array of `n` entries (fixed for each n)."""
+    return np.sort(np.random.default_rng(n).choice(n, SAMPLE_SIZE, replace=False))
+
+
+def directions(n):
+    """PROJECTIONS random directions in R^n, as a (PROJECTIONS, n) array (fixed for each n)."""
+    return np.random.default_rng(n + 1).standard_normal((PROJECTIONS, n))
+
+
+def summary(a):
+    """{name: array} that stands for `a` when it is too large to store whole.
+
+    NOTE: |r·(x - a)| <= sum_i |r_i| (atol + rtol |a_i|) whenever x and a agree entry by entry
+    to (rtol, atol); so the projections are checked to that bound, which "scale" keeps.
+    """
+    flat = np.asarray(a, np.float64).ravel()
+    r = directions(flat.size)
+    return {"sample": flat[sample_index(flat.size)], "projection": r @ flat,
+            "scale": np.abs(r) @ np.abs(flat), "shape": np.array(np.shape(a))}
+
+
+def assert_matches(actual, key, rtol, atol=0.0, err_msg=""):
+    """assert_allclose(actual, stored[key]) where the array is stored whole; for a summarized
+    array the same tolerance on the sampled entries and its bound on the projections."""
+    actual = np.asarray(actual)
+    err_msg = err_msg or key
+    if has(key) or not has(key + "/sample"):
+        np.testing.assert_allclose(actual, load(key), rtol=rtol, atol=atol, err_msg=err_msg)
+        return
+    assert actual.shape == tuple(load(key + "/shape")), (err_msg, actual.shape)
+    flat = actual.astype(np.float64).ravel()
+    np.testing.assert_allclose(flat[sample_index(flat.size)], load(key + "/sample"), rtol=rtol,
+                               atol=atol, err_msg=err_msg + " (sampled entries)")
+    r = directions(flat.size)
+    bound = rtol * load(key + "/scale") + atol * np.abs(r).sum(axis=1)
+    diff = np.abs(r @ flat - load(key + "/projection"))
+    assert np.all(diff <= bound), f"{err_msg}: projections differ by {diff}, allowed {bound}"
+
+
+# ---- recipes for inputs too large to store ---------------------------------------------------
+def model_weights(named_shapes, seed):
+    """float64 weights for a model's state_dict, from its (name, shape) pairs in order.
+
+    Weights Glorot-uniform, biases uniform in ±0.1; batch norm: running_mean, weight and bias
+    uniform in ±0.5, running_var uniform in [0.5, 2], num_batches_tracked 0.
+    """
+    named_shapes = [(k, tuple(shape)) for k, shape in named_shapes]
+    norms = {k.rsplit(".", 1)[0] for k, _ in named_shapes if k.endswith("running_mean")}
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key, shape in named_shapes:
+        layer, kind = key.rsplit(".", 1)
+        if kind == "num_batches_tracked":
+            out[key] = np.zeros(shape, np.int64)
+        elif kind == "running_var":
+            out[key] = rng.uniform(0.5, 2.0, shape)
+        elif layer in norms:
+            out[key] = rng.uniform(-0.5, 0.5, shape)
+        elif len(shape) >= 2:
+            receptive = int(np.prod(shape[2:]))
+            limit = np.sqrt(6.0 / ((shape[0] + shape[1]) * receptive))
+            out[key] = rng.uniform(-limit, limit, shape)
+        else:
+            out[key] = rng.uniform(-0.1, 0.1, shape)
+    return out
+
+
+def model_input(size, N, seed):
+    """A float64 batch (N, 3, H, W) of standard normal values for an image size (W, H)."""
+    W, H = size
+    return np.random.default_rng(seed).standard_normal((N, 3, H, W))
+
+
+def fingerprint(arrays):
+    """Sums that change when any of `arrays` does: to check a recipe gives what it gave."""
+    return np.array([[np.sum(a, dtype=np.float64), np.abs(a).sum(dtype=np.float64),
+                      (np.asarray(a, np.float64).ravel() * np.linspace(1, 2, np.size(a))).sum()]
+                     for a in arrays])
+
+
+def state_layout(state):
+    """["name (shape)", ...] of a state_dict, in order: the architecture as PyTorch saw it."""
+    return [f"{k} {tuple(v.shape)}" for k, v in state.items()]
