@@ -9,6 +9,8 @@ from tinylesion import optim
 from tinylesion.optim import algorithms
 from tinylesion.nn import Parameter
 
+import torch_reference as reference
+
 SHAPES = [(3, 5), (7,), (2, 1, 3)]
 
 
@@ -165,32 +167,20 @@ TORCH_CASES = [
 @pytest.mark.parametrize("name, kwargs", TORCH_CASES,
                          ids=[f"{n}-{i}" for i, (n, _) in enumerate(TORCH_CASES)])
 def test_matches_torch(name, kwargs, dtype):
-    torch = pytest.importorskip("torch")
-    params = make_params(dtype)
-    grads = make_grads(6, dtype)
-    t_params = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
-    # Two groups, the second with its own learning rate, as param groups are used.
-    lr2 = kwargs.get("lr", 1e-3) * 0.5
+    """6 steps of torch.optim's optimizer on two parameter groups, the second with its own
+    learning rate, stored by bench/torch_fixtures.py."""
+    t_kwargs = {k: v for k, v in kwargs.items() if k != "fused"}  # ours: kernel or not
+    key = f"optim/{name}/{reference.config_key(**t_kwargs)}/{np.dtype(dtype).name}"
+    params = [Parameter(reference.load(f"{key}/param{i}").copy()) for i in range(len(SHAPES))]
+    grads = list(zip(*(reference.load(f"{key}/grads{i}") for i in range(len(SHAPES)))))
+    lr2 = float(reference.load(f"{key}/lr2"))
     opt = getattr(optim, name)([{"params": params[:2]}, {"params": params[2:], "lr": lr2}],
                                **kwargs)
-    previous = torch.get_default_dtype()
-    # NOTE: NAdam keeps its momentum product in the default dtype; float64 runs set it too.
-    torch.set_default_dtype(torch.float64 if dtype == np.float64 else torch.float32)
-    try:
-        t_kwargs = {k: v for k, v in kwargs.items() if k != "fused"}  # ours: kernel or not
-        t_opt = getattr(torch.optim, name)(
-            [{"params": t_params[:2]}, {"params": t_params[2:], "lr": lr2}], **t_kwargs)
-        for step_grads in grads:
-            for tp, g in zip(t_params, step_grads):
-                tp.grad = torch.tensor(g.copy())
-            t_opt.step()
-    finally:
-        torch.set_default_dtype(previous)
     ours = run(opt, params, grads)
     tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-6, atol=1e-6)
-    for x, tp in zip(ours, t_params):
+    for i, x in enumerate(ours):
         assert x.dtype == dtype
-        np.testing.assert_allclose(x, tp.detach().numpy(), **tol)
+        np.testing.assert_allclose(x, reference.load(f"{key}/out{i}"), **tol)
 
 
 # ---- the fused kernels and the array expressions agree --------------------------------------
@@ -472,21 +462,19 @@ PLATEAU_CASES = [
 
 @pytest.mark.parametrize("kwargs", PLATEAU_CASES)
 def test_reduce_lr_on_plateau_matches_torch(kwargs):
-    torch = pytest.importorskip("torch")
-    metrics = np.random.default_rng(3).standard_normal(40).cumsum() * 0.1 + 5
-    metrics[10:25] = metrics[10]
+    """torch.optim.lr_scheduler.ReduceLROnPlateau's learning rates, bad-epoch counts and best
+    metric after each of 40 epochs, stored by bench/torch_fixtures.py."""
+    key = f"plateau/{reference.config_key(**kwargs)}"
     params = make_params()
     opt = optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.5}], lr=0.1)
-    t_opt = torch.optim.SGD([{"params": [torch.zeros(1)]},
-                             {"params": [torch.zeros(1)], "lr": 0.5}], lr=0.1)
     sched = optim.ReduceLROnPlateau(opt, **kwargs)
-    t_sched = torch.optim.lr_scheduler.ReduceLROnPlateau(t_opt, **kwargs)
-    for metric in metrics:
+    lrs, bad, best = (reference.load(f"{key}/{name}").tolist()
+                      for name in ("lrs", "num_bad_epochs", "best"))
+    for epoch, metric in enumerate(reference.load(f"{key}/metrics")):
         sched.step(float(metric))
-        t_sched.step(float(metric))
-        assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in t_opt.param_groups]
-        assert sched.num_bad_epochs == t_sched.num_bad_epochs
-        assert sched.best == t_sched.best
+        assert [g["lr"] for g in opt.param_groups] == lrs[epoch], epoch
+        assert sched.num_bad_epochs == bad[epoch], epoch
+        assert sched.best == best[epoch], epoch
 
 
 def test_reduce_lr_on_plateau_state_dict_round_trip():
@@ -549,18 +537,16 @@ def test_cosine_annealing_by_hand():
 @pytest.mark.parametrize("name, kwargs", [("StepLR", dict(step_size=3, gamma=0.3)),
                                           ("CosineAnnealingLR", dict(T_max=7, eta_min=1e-3))])
 def test_epoch_schedules_match_torch(name, kwargs):
-    torch = pytest.importorskip("torch")
+    """torch.optim.lr_scheduler's get_last_lr() over 25 epochs, stored by
+    bench/torch_fixtures.py."""
+    expected = reference.load(f"schedules/{name}/{reference.config_key(**kwargs)}/last_lr")
     params = make_params()
     opt = optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.5}], lr=0.1)
-    t_opt = torch.optim.SGD([{"params": [torch.zeros(1)]},
-                             {"params": [torch.zeros(1)], "lr": 0.5}], lr=0.1)
     sched = getattr(optim, name)(opt, **kwargs)
-    t_sched = getattr(torch.optim.lr_scheduler, name)(t_opt, **kwargs)
     for epoch in range(25):
-        np.testing.assert_allclose(sched.get_last_lr(), t_sched.get_last_lr(), rtol=1e-12)
-        t_opt.step()
+        np.testing.assert_allclose(sched.get_last_lr(), expected[epoch], rtol=1e-12)
         sched.step()
-        t_sched.step()
+    np.testing.assert_allclose(sched.get_last_lr(), expected[25], rtol=1e-12)
     state = sched.state_dict()
     assert state["last_epoch"] == 25 and "optimizer" not in state
 

@@ -7,6 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 from kernels.adam import SERIAL_MAX, adam_coefficients, adam_step, adam_update
 
+import torch_reference as reference
+
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 
 
@@ -108,43 +110,42 @@ def test_bad_arguments():
         adam_step(p, p.copy(), p.copy(), p.copy(), 1e-3, 0.9, 0.999, 1e-8, 0.0, 1, impl="x")
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("size", [10, SERIAL_MAX + 100])
-def test_against_torch_adam(dtype, size):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(5)
-    param = rng.standard_normal(size).astype(dtype)
+@pytest.mark.parametrize("case", reference.cases("adam"))
+def test_against_torch_adam(case):
+    """torch.optim.Adam (L2 weight decay), 5 steps, stored by bench/torch_fixtures.py: both
+    dtypes, sizes on both sides of SERIAL_MAX."""
+    key = f"adam/{case}"
+    param = reference.load(f"{key}/param").copy()
+    lr, eps, wd = (float(reference.load(f"{key}/{name}")) for name in ("lr", "eps",
+                                                                       "weight_decay"))
+    b1, b2 = reference.load(f"{key}/betas")
     m, v = np.zeros_like(param), np.zeros_like(param)
-    pt = torch.from_numpy(param.copy()).requires_grad_(True)
-    opt = torch.optim.Adam([pt], lr=0.01, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.05)
-    for step in range(1, 6):
-        grad = rng.standard_normal(size).astype(dtype)
-        pt.grad = torch.from_numpy(grad.copy())
-        opt.step()
-        adam_step(param, grad, m, v, 0.01, 0.9, 0.99, 1e-8, 0.05, step)
-    state = opt.state[pt]
-    assert rel_err(param, pt.detach().numpy()) < TOL[dtype]
-    assert rel_err(m, state["exp_avg"].numpy()) < TOL[dtype]
-    assert rel_err(v, state["exp_avg_sq"].numpy()) < TOL[dtype]
+    for step, grad in enumerate(reference.load(f"{key}/grads"), start=1):
+        adam_step(param, grad, m, v, lr, b1, b2, eps, wd, step)
+    tol = TOL[param.dtype.type]
+    assert rel_err(param, reference.load(f"{key}/param_out")) < tol
+    assert rel_err(m, reference.load(f"{key}/exp_avg")) < tol
+    assert rel_err(v, reference.load(f"{key}/exp_avg_sq")) < tol
+
+
+def test_torch_adam_cases_cover_both_paths():
+    sizes = {reference.load(f"adam/{case}/param").size for case in reference.cases("adam")}
+    assert min(sizes) <= SERIAL_MAX < max(sizes), (sizes, SERIAL_MAX)
 
 
 def test_adam_update_against_torch_nadam():
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(6)
-    b1, b2, lr, psi = 0.9, 0.999, 0.01, 4e-3
-    param = rng.standard_normal(50)
-    m, v = np.zeros(50), np.zeros(50)
-    pt = torch.from_numpy(param.copy()).requires_grad_(True)
-    opt = torch.optim.NAdam([pt], lr=lr, betas=(b1, b2), eps=1e-8, momentum_decay=psi)
+    """torch.optim.NAdam through adam_update's coefficients, stored by bench/torch_fixtures.py."""
+    param = reference.load("nadam/param").copy()
+    lr, psi = float(reference.load("nadam/lr")), float(reference.load("nadam/momentum_decay"))
+    b1, b2 = reference.load("nadam/betas")
+    eps = float(reference.load("nadam/eps"))
+    m, v = np.zeros_like(param), np.zeros_like(param)
     prod = 1.0
-    for t in range(1, 6):
-        grad = rng.standard_normal(50)
-        pt.grad = torch.from_numpy(grad.copy())
-        opt.step()
+    for t, grad in enumerate(reference.load("nadam/grads"), start=1):
         mu = b1 * (1 - 0.5 * 0.96 ** (t * psi))
         mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
         prod *= mu
         c_m, c_g = lr * mu_next / (1 - prod * mu_next), lr * (1 - mu) / (1 - prod)
-        adam_update(param, grad, m, v, b1, b2, 1e-8, 0.0, c_m, c_g, 1 - b2 ** t)
+        adam_update(param, grad, m, v, b1, b2, eps, 0.0, c_m, c_g, 1 - b2 ** t)
     # PyTorch keeps the product of the mu in a float32 scalar: agreement to ~1e-10 only
-    assert rel_err(param, pt.detach().numpy()) < 1e-8
+    assert rel_err(param, reference.load("nadam/param_out")) < 1e-8

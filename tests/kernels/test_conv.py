@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import kernels.conv_cpu as conv_cpu
 from kernels import conv2d_backward, conv2d_forward
 
+import torch_reference as reference
+
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 
 
@@ -145,25 +147,18 @@ def test_need_flags_and_relu(restore_cpu_settings, impl):
                 assert rel_err(g, r) < 1e-6
 
 
-def test_torch_agrees():
-    torch = pytest.importorskip("torch")
-    F = torch.nn.functional
-    rng = np.random.default_rng(2)
-    for x_shape, w_shape, stride, padding in [((2, 3, 11, 9), (5, 3, 7, 7), (1, 1), (3, 3)),
-                                              ((1, 4, 10, 13), (3, 4, 3, 3), (3, 3), (0, 0)),
-                                              ((3, 2, 8, 7), (2, 2, 5, 3), (2, 1), (2, 1))]:
-        for dtype in (np.float32, np.float64):
-            x = rng.standard_normal(x_shape).astype(dtype)
-            W = rng.standard_normal(w_shape).astype(dtype)
-            b = rng.standard_normal(w_shape[0]).astype(dtype)
-            xt, Wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
-            yt = F.conv2d(xt, Wt, bt, stride=stride, padding=padding)
-            y = conv2d_forward(x, W, b, stride, padding)
-            assert rel_err(y, yt.detach().numpy()) < TOL[dtype]
-            gy = rng.standard_normal(y.shape).astype(dtype)
-            yt.backward(torch.tensor(gy))
-            for g, t in zip(conv2d_backward(gy, x, W, stride, padding), (xt, Wt, bt)):
-                assert rel_err(g, t.grad.numpy()) < TOL[dtype]
+@pytest.mark.parametrize("case", reference.cases("conv"))
+def test_torch_agrees(case):
+    """PyTorch's conv2d and its gradients, stored by bench/torch_fixtures.py."""
+    key = f"conv/{case}"
+    x, W, b, gy = (reference.load(f"{key}/{name}") for name in ("x", "W", "b", "gy"))
+    stride, padding = (tuple(int(v) for v in reference.load(f"{key}/{name}"))
+                       for name in ("stride", "padding"))
+    tol = TOL[x.dtype.type]
+    y = conv2d_forward(x, W, b, stride, padding)
+    assert rel_err(y, reference.load(f"{key}/y")) < tol
+    for g, name in zip(conv2d_backward(gy, x, W, stride, padding), ("gx", "gW", "gb")):
+        assert rel_err(g, reference.load(f"{key}/{name}")) < tol, name
 
 
 def test_errors_name_the_problem():
