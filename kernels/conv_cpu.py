@@ -33,12 +33,11 @@ from .im2col import _col2im_parallel, _im2col_parallel
 # back in that thread's cache.
 SHIFT_MIN_CHANNELS = 16
 # The Winograd path where it applies and pays (switch it off to compare; TINYLESION_WINOGRAD=0
-# does so for a whole process). Measured on 2 cores (bench/kernels.py, forward + backward):
-# 1.2-1.5x faster than "shift" at 32->64 and 64->64 on 37x50, 64->128 and 128->128 on 18x25,
-# 64->128 on 56x56; not faster at 16->32 on 64x64, 32->32 on 75x100, or on 9x12 images (too
-# few tiles per image for the 16 products to run well).
+# does so for a whole process). Measured on 2 cores, batch 32, forward + both gradients: 1.1-1.4x
+# faster than "shift" on every 3x3 layer of the seed models with C, F >= 32 (32->32 on 75x100
+# to 256->256 on 9x12), 0.75x at 16->32 on 64x64 (the transforms cost too much per product).
 WINOGRAD = os.environ.get("TINYLESION_WINOGRAD", "1") != "0"
-WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_FILTERS, WINOGRAD_MIN_PIXELS = 32, 64, 400
+WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_FILTERS, WINOGRAD_MIN_PIXELS = 32, 32, 1
 # Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.
 MAX_GRID_WASTE = 0.1
 # Block sizes, measured on the seed models' layers (bench/kernels.py): the shift path's output

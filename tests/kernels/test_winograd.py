@@ -20,13 +20,15 @@ def rel_err(a, b):
 def small_channels():
     """The Winograd path for any layer it applies to (the layers drawn here are small)."""
     names = ("WINOGRAD", "WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_FILTERS", "WINOGRAD_MIN_PIXELS")
-    saved = [getattr(conv_cpu, name) for name in names], winograd.TILE_BLOCK_BYTES
+    blocks = ("TILE_BLOCK_BYTES", "MIN_COLUMNS", "GW_MIN_COLUMNS")
+    saved = [getattr(conv_cpu, name) for name in names], [getattr(winograd, n) for n in blocks]
     for name, value in zip(names, (True, 1, 1, 1)):
         setattr(conv_cpu, name, value)
     yield
     for name, value in zip(names, saved[0]):
         setattr(conv_cpu, name, value)
-    winograd.TILE_BLOCK_BYTES = saved[1]
+    for name, value in zip(blocks, saved[1]):
+        setattr(winograd, name, value)
 
 
 @st.composite
@@ -51,7 +53,8 @@ def test_winograd_equals_reference(small_channels, layer):
     x, W, b, padding, relu, small_blocks, rng = layer
     N, C, H, Wd = x.shape
     assert conv_cpu._path(C, (3, 3), (1, 1), Wd, padding, W.shape[0], H) == "winograd"
-    winograd.TILE_BLOCK_BYTES = 1 if small_blocks else 1 << 20  # one tile row per block
+    if small_blocks:  # one tile row per block; else small images side by side
+        winograd.TILE_BLOCK_BYTES = winograd.MIN_COLUMNS = winograd.GW_MIN_COLUMNS = 1
     tol = TOL[x.dtype.type]
     y_ref = conv2d_forward(x, W, b, 1, padding, relu=relu, impl="reference")
     y = conv2d_forward(x, W, b, 1, padding, relu=relu, impl="cpu")
