@@ -272,10 +272,10 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                 loss.backward()
                 optimizer.step()
                 total += value * len(y)
-                correct += int((_predicted(model, logits) == y).sum())
+                correct += (_predicted(model, logits) == y).sum()  # on the device: no wait
                 n += len(y)
                 if bar is not source:
-                    bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{correct / n:.3f}")
+                    bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{int(correct) / n:.3f}")
         finally:  # stop the loader's threads now, also on an error or Ctrl-C
             if bar is not source:
                 bar.close()
@@ -283,7 +283,7 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         if n == 0:
             raise TrainingError(f"the training loader yielded no batches at epoch {epoch + 1}")
         history["loss"].append(total / n)
-        history["accuracy"].append(correct / n)
+        history["accuracy"].append(int(correct) / n)
         history["lr"].append(_lr(optimizer))
         if val_loader is not None:
             y_true, y_score, val_loss = _run_eval(model, val_loader, device, mean, std,

@@ -175,7 +175,9 @@ def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing
     if t.shape != (N,) or t.dtype.kind not in "iu":
         raise ValueError(f"cross_entropy expects integer class indices of shape ({N},), got "
                          f"{t.dtype} {t.shape}")
-    if N and (int(t.min()) < 0 or int(t.max()) >= C):
+    # NOTE: on the GPU this check would wait for the device at every step; there an
+    # out-of-range class makes that sample's loss NaN instead (ops.CrossEntropy).
+    if N and not backend.is_cupy_array(t) and (int(t.min()) < 0 or int(t.max()) >= C):
         raise ValueError(f"cross_entropy: target holds class {int(t.max())} or "
                          f"{int(t.min())}, outside 0..{C - 1}")
     w = _constant(weight, logits, "weight")

@@ -17,6 +17,8 @@ class CrossEntropy(Function):
         self.log_p = log_softmax_array(logits, axis=1)
         rows = xp.arange(N)
         nll = -self.log_p[rows, target]
+        if xp.__name__ != "numpy":  # no host-side range check on the device (nn.functional)
+            nll = xp.where((target >= 0) & (target < C), nll, xp.nan).astype(nll.dtype)
         if label_smoothing:
             # NOTE: the smoothed target is (1-ε)·onehot + ε/C; with class weights each
             # class's term is weighted by w[c] (PyTorch's definition).

@@ -7,8 +7,16 @@ host (NumPy) array: on a GPU, numba would copy a host array to the device and ba
 launch, a hidden transfer both ways. The simulator then runs the kernel on NumPy views of the
 device arrays, in place, as a real launch writes device memory through the CUDA array
 interface.
+
+Blocks run their threads one after another in the calling thread rather than as one Python
+thread each (kernels that call syncthreads keep the simulator's threads): CUDA promises no
+order between the threads of a kernel without barriers, so this is one valid schedule, and it
+is faster; so is an attribute of an array inside a kernel (the simulator lists dir(array) at
+each `x.shape`: here the names are listed once per type). The per-kernel simulator tests (tests/kernels/cudasim_*.py) keep
+the simulator's own threads.
 """
 import os
+import threading
 
 import numpy as np
 
@@ -64,6 +72,41 @@ def _install():
         cupy._mark_written(device)
         return result
 
+    original_run = sim_kernel.BlockManager.run
+
+    def run_block(self, grid_point, *args):
+        if "syncthreads" in self._f.__code__.co_names:
+            return original_run(self, grid_point, *args)
+        me = threading.current_thread()
+        bx, by, _ = self._block_dim
+        me.blockIdx = sim_kernel.Dim3(*grid_point)
+        try:
+            for point in np.ndindex(*self._block_dim):
+                me.threadIdx = sim_kernel.Dim3(*point)
+                me.thread_id = point[0] + bx * (point[1] + by * point[2])
+                self._f(*args)
+        finally:
+            del me.blockIdx, me.threadIdx, me.thread_id
+
+    sim_kernel.BlockManager.run = run_block
+
+    from numba.cuda.simulator.cudadrv import devicearray
+    names = {}
+    original_getattr = devicearray.FakeWithinKernelCUDAArray.__getattr__
+
+    def getattr_(self, attrname):
+        ary = self._item._ary
+        known = names.get(type(ary))
+        if known is None:
+            known = names[type(ary)] = frozenset(dir(ary))
+        if attrname in known:
+            value = getattr(ary, attrname)
+            if isinstance(value, devicearray.FakeCUDAArray):
+                return devicearray.FakeWithinKernelCUDAArray(value)
+            return value
+        return original_getattr(self, attrname)
+
+    devicearray.FakeWithinKernelCUDAArray.__getattr__ = getattr_
     sim_kernel.FakeCUDAKernel.__getitem__ = getitem
     sim_kernel.FakeCUDAKernel.__call__ = call
     sim_kernel.FakeCUDAKernel._fake_cupy = True

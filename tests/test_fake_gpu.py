@@ -1,0 +1,136 @@
+"""The whole GPU code path without a GPU: a stand-in CuPy (tests/fakegpu) on numba's simulator.
+
+Each test runs a fresh interpreter with NUMBA_ENABLE_CUDASIM=1 and tests/fakegpu first on
+PYTHONPATH, so that tinylesion.backend finds "CuPy" and one "CUDA device": the ops get
+xp = cupy, the numba.cuda kernels are launched on CuPy's current stream, the optimizers use the
+fused kernel on device arrays, the DeviceLoader copies on its own stream with events, and fit,
+metrics and checkpoints run as on a GPU. The stand-in refuses what CuPy refuses (mixing host
+and device arrays, implicit conversion to NumPy), counts device-to-host copies, and checks that
+no stream reads what another wrote without waiting for it.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE = ROOT / "tests" / "fakegpu"
+TINY_GPU = ["--epochs", "1", "--image-size", "8x6", "--batch-size", "8", "--workers", "1"]
+
+
+def run_fake(*args, timeout=240):
+    """Run python with the stand-in CuPy and the CUDA simulator; the CompletedProcess."""
+    path = [str(FAKE), str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=os.pathsep.join(path),
+               TINYLESION_CACHE=os.environ.get("TINYLESION_CACHE", ""))
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)
+
+
+def json_of(proc):
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+STRICTNESS = r"""
+import json, numpy as np, cupy, cupyx
+from tinylesion import backend
+out = {}
+a = cupy.arange(6, dtype=np.float32).reshape(2, 3)
+def refused(fn):
+    try:
+        fn()
+    except TypeError:
+        return True
+    return False
+out["mix_ufunc"] = refused(lambda: a + np.ones(3, np.float32))
+out["mix_function"] = refused(lambda: np.concatenate([a, np.ones((1, 3), np.float32)]))
+out["implicit"] = refused(lambda: np.asarray(a))
+out["setitem_host"] = refused(lambda: a.__setitem__(0, np.ones(3, np.float32)))
+out["scalar_ok"] = type(a * np.float32(2)).__module__
+out["reduction"] = type(a.sum()).__module__
+h = np.ones(3)
+out["asarray_copies"] = not np.shares_memory(cupy.asarray(h).view(np.ndarray), h)
+cupy.reset_transfers()
+float(a.sum()); a.get(); cupy.asnumpy(a); a[0, 0].item()
+out["d2h"] = cupy.transfers["d2h"]
+out["device"] = str(backend.as_device("auto"))
+s = cupy.cuda.Stream(non_blocking=True)
+with s:
+    b = cupy.asarray(h)
+try:
+    b + 1
+    out["race"] = False
+except cupy.cuda.StreamOrderError:
+    out["race"] = True
+e = cupy.cuda.Event(); e.record(s)
+cupy.cuda.get_current_stream().wait_event(e)
+out["after_wait"] = float((b + 1).sum())
+t = cupy.zeros(3, np.float32)
+cupyx.scatter_add(t, cupy.asarray([0, 0, 2]), cupy.ones(3, np.float32))
+out["scatter"] = t.get().tolist()
+out["oom_is_cupy"] = backend.is_out_of_memory(cupy.cuda.memory.OutOfMemoryError(1, 2, 3))
+print(json.dumps(out))
+"""
+
+
+def test_the_stand_in_refuses_what_cupy_refuses():
+    out = json_of(run_fake("-c", STRICTNESS))
+    assert out["mix_ufunc"] and out["mix_function"] and out["implicit"] and out["setitem_host"]
+    assert out["scalar_ok"] == out["reduction"] == "cupy" and out["asarray_copies"]
+    assert out["d2h"] == 4 and out["device"] == "gpu"
+    assert out["race"] and out["after_wait"] == 6.0
+    assert out["scatter"] == [2.0, 0.0, 1.0] and out["oom_is_cupy"]
+
+
+def test_training_steps_on_gpu_equal_the_cpu_and_copy_only_the_loss():
+    report = json_of(run_fake(FAKE / "run_gpu_paths.py", "steps"))
+    for name in ("adam", "nadam"):
+        r = report[name]
+        assert r["not_device"] == [], r["not_device"]
+        assert r["arrays"] >= 20  # parameters, buffers, gradients and optimizer state
+        assert r["kernels"] > 0   # numba.cuda kernels were launched on CuPy arrays
+        # |gpu - cpu| <= 1e-5 + 1e-5 |cpu| for every array after every step
+        assert r["worst"] <= 1.0, (name, r["worst"])
+        assert r["losses_gpu"] == pytest.approx(r["losses_cpu"], rel=1e-5)
+        assert all(extra == [] for extra in r["extra_d2h"]), "\n".join(
+            sum(r["extra_d2h"], []))
+
+
+def test_fit_through_the_device_loader_checkpoints_and_resumes(tmp_path):
+    r = json_of(run_fake(FAKE / "run_gpu_paths.py", "fit", tmp_path))
+    assert r["on_device"]
+    assert r["history"] == r["history_resumed"] and r["weights_diff"] == 0.0
+    assert len(r["history"]["val_macro_f1"]) == 2 and r["checkpoint_epoch"] == 2
+    assert r["checkpoint_types"] == ["numpy"]
+    assert r["score_type"] == "numpy" and r["score_shape"] == [8, 3]
+
+
+@pytest.fixture(scope="module")
+def ham(tmp_path_factory):
+    from tinylesion.data import make_synthetic
+    return make_synthetic(tmp_path_factory.mktemp("ham") / "ham", n=40, seed=0,
+                          image_size=(32, 24))
+
+
+def test_ham_cnn_on_the_gpu(ham, tmp_path):
+    out = tmp_path / "run"
+    proc = run_fake(ROOT / "examples" / "ham_cnn.py", "--data", ham, "--device", "gpu",
+                    *TINY_GPU, "--model", "padua1", "--augment", "--optimizer", "nadam",
+                    "--out", out)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["settings"]["device"] == "gpu" and "device gpu" in proc.stdout
+    assert (out / "checkpoint.npz").is_file() and (out / "weights.npz").is_file()
+
+
+def test_ham_cnn_device_auto_picks_the_gpu(ham, tmp_path):
+    out = tmp_path / "run"
+    proc = run_fake(ROOT / "examples" / "ham_cnn.py", "--data", ham, "--device", "auto",
+                    *TINY_GPU, "--model", "logistic_regression", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "device auto: using gpu" in proc.stdout
+    assert (out / "metrics.json").is_file()
