@@ -107,6 +107,9 @@ def test_fit_through_the_device_loader_checkpoints_and_resumes(tmp_path):
     assert len(r["history"]["val_macro_f1"]) == 2 and r["checkpoint_epoch"] == 2
     assert r["checkpoint_types"] == ["numpy"]
     assert r["score_type"] == "numpy" and r["score_shape"] == [8, 3]
+    for kind, (copies, batches) in r["copies"].items():
+        # one loss per batch, and the epoch's count of correct predictions
+        assert len(copies) == batches + 1, (kind, "\n".join(copies))
 
 
 @pytest.fixture(scope="module")

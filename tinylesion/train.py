@@ -58,10 +58,9 @@ def _loss(model, logits, labels, class_weights):
     if getattr(model, "binary", False):
         target = labels.reshape(-1, 1).astype(logits.dtype)
         pos_weight = None
-        if class_weights is not None:
-            w = backend.to_numpy(class_weights).astype(np.float64)
-            pos_weight = backend.to_device(np.asarray([w[1] / w[0]], np.float32),
-                                           backend.device_of(logits.data))
+        if class_weights is not None:  # computed where the logits are: no host round trip
+            w = backend.to_device(class_weights, backend.device_of(logits.data))
+            pos_weight = (w[1:2].astype(np.float64) / w[0:1]).astype(np.float32)
         return F.binary_cross_entropy_with_logits(logits.reshape(-1, 1), target,
                                                   pos_weight=pos_weight)
     return F.cross_entropy(logits, labels, weight=class_weights)

@@ -170,6 +170,26 @@ def fit_run(out, epochs, resume=False):
     return history, state, on_device and opt_on_device, y_score
 
 
+def fit_copies(binary):
+    """Device-to-host copies of one epoch of fit without validation, and its batch count."""
+    from tinylesion.data import Loader
+    tl.manual_seed(0)
+    model = small_cnn()
+    if binary:  # one logit: binary cross-entropy with pos_weight from the class weights
+        model = nn.Sequential(*list(model)[:-1], nn.Linear(3 * (IMAGE // 2) ** 2, 1))
+        model.binary = True
+    model.to("gpu")
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    data = MemoryImages(24, 1)
+    if binary:
+        data.targets = (data.targets > 0).astype(np.int64)
+    loader = Loader(data, batch_size=8, num_workers=1)
+    log = cupy.record_transfers()
+    train.fit(model, opt, loader, epochs=1, device="gpu", class_weights=[0.5, 1.5][:2]
+              if binary else [0.5, 1.0, 2.0], progress=False, log=lambda *a: None)
+    return [f"{what}\n{stack}" for kind, what, stack in log if kind == "d2h"], len(loader)
+
+
 def mode_fit(folder):
     folder = Path(folder)
     h_full, w_full, on_device, y_score = fit_run(folder / "full.npz", epochs=2)
@@ -181,7 +201,8 @@ def mode_fit(folder):
         history=h_full, history_resumed=h_part, weights_diff=diff,
         on_device=on_device and on_device_resumed, score_shape=list(y_score.shape),
         score_type=type(y_score).__module__, checkpoint_epoch=saved["epoch"],
-        checkpoint_types=sorted({type(v).__module__ for v in saved["model"].values()}))))
+        checkpoint_types=sorted({type(v).__module__ for v in saved["model"].values()}),
+        copies={kind: fit_copies(kind == "binary") for kind in ("classes", "binary")})))
 
 
 if __name__ == "__main__":
