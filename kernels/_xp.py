@@ -30,6 +30,24 @@ def pick_impl(impl, *arrays):
     return impl
 
 
+def launch(cuda, kernel, blocks, threads, xp, *args):
+    """Launch a numba.cuda kernel: NumPy arrays under the simulator; CuPy arrays on CuPy's
+    current stream, so that the kernel is ordered with the CuPy work around it.
+
+    NOTE: handed a CuPy array, numba synchronises the stream the array names before every
+    launch (its CUDA-array-interface sync), and the host would wait for the GPU at each kernel.
+    The arrays are made on this same stream, so the order holds without it: they are wrapped
+    with sync=False.
+    """
+    if xp is np:
+        kernel[blocks, threads](*args)
+        return
+    stream = cuda.external_stream(xp.cuda.get_current_stream().ptr)
+    args = [cuda.as_cuda_array(a, sync=False) if hasattr(a, "__cuda_array_interface__") else a
+            for a in args]
+    kernel[blocks, threads, stream](*args)
+
+
 def pair(v, name="argument"):
     """Turn an int or a pair into a tuple (h, w) of ints; ValueError naming `name` otherwise."""
     items = (v, v) if not isinstance(v, (tuple, list)) else tuple(v)

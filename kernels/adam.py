@@ -5,19 +5,9 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import threads
-from kernels._xp import cuda_simulator_enabled, get_array_module, is_gpu_array
+from kernels._xp import cuda_simulator_enabled, get_array_module, launch, pick_impl
 
-IMPLS = ("reference", "cpu", "gpu")
 SERIAL_MAX = 4096  # up to this many elements, waking the thread pool costs more than it saves
-
-
-def _pick(impl, *arrays):
-    """The implementation to run: `impl` if given, else by array type."""
-    if impl is None:
-        return "gpu" if any(is_gpu_array(a) for a in arrays) else "cpu"
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    return impl
 
 
 def adam_coefficients(lr, beta1, step, nesterov=False):
@@ -141,12 +131,7 @@ def adam_update_gpu(param, grad, m, v, beta1, beta2, eps, weight_decay, c_m, c_g
     kernel = _gpu_kernel()
     flat = [a.reshape(-1) for a in arrays]
     args = (*flat, *_scalars(param.dtype, beta1, beta2, eps, weight_decay, c_m, c_g, bc2))
-    blocks = max(1, math.ceil(param.size / _THREADS))
-    if xp is np:
-        kernel[blocks, _THREADS](*args)
-    else:
-        stream = cuda.external_stream(xp.cuda.get_current_stream().ptr)
-        kernel[blocks, _THREADS, stream](*args)
+    launch(cuda, kernel, max(1, math.ceil(param.size / _THREADS)), _THREADS, xp, *args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,8 +158,8 @@ def adam_update(param, grad, m, v, beta1, beta2, eps, weight_decay, c_m, c_g, bc
         raise ValueError(f"adam supports float32 and float64 parameters, got {param.dtype}")
     if not bc2 > 0:
         raise ValueError(f"adam: bias correction 1 - beta2**step must be > 0, got {bc2}")
-    _UPDATE[_pick(impl, param)](param, grad, m, v, beta1, beta2, eps, weight_decay, c_m, c_g,
-                                bc2)
+    _UPDATE[pick_impl(impl, param)](param, grad, m, v, beta1, beta2, eps, weight_decay, c_m,
+                                    c_g, bc2)
 
 
 def adam_step(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step, nesterov=False,

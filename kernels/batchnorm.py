@@ -4,18 +4,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import threads
-from kernels._xp import get_array_module, is_gpu_array
-
-IMPLS = ("reference", "cpu", "gpu")
-
-
-def _pick(impl, *arrays):
-    """The implementation to run: `impl` if given, else by array type."""
-    if impl is None:
-        return "gpu" if any(is_gpu_array(a) for a in arrays) else "cpu"
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    return impl
+from kernels._xp import get_array_module, pick_impl
 
 
 def _check(name, x, *per_channel):
@@ -333,7 +322,7 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, impl=None):
     if x.size // C < 2:
         raise ValueError(f"batchnorm_forward: training needs more than 1 value per channel, "
                          f"got x of shape {x.shape}")
-    return _FORWARD[_pick(impl, x)](x, gamma, beta, float(eps))
+    return _FORWARD[pick_impl(impl, x)](x, gamma, beta, float(eps))
 
 
 def batchnorm_backward(gy, x, gamma, mean, var, eps=1e-5, impl=None):
@@ -344,4 +333,4 @@ def batchnorm_backward(gy, x, gamma, mean, var, eps=1e-5, impl=None):
     _check("batchnorm_backward", x, ("gamma", gamma), ("mean", mean), ("var", var))
     if gy.shape != x.shape:
         raise ValueError(f"batchnorm_backward: gy {gy.shape} and x {x.shape} differ in shape")
-    return _BACKWARD[_pick(impl, gy, x)](gy, x, gamma, mean, var, float(eps))
+    return _BACKWARD[pick_impl(impl, gy, x)](gy, x, gamma, mean, var, float(eps))

@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import conv_cpu, threads
-from ._xp import get_array_module, is_gpu_array, pair
+from ._xp import get_array_module, pair, pick_impl
 from .im2col import col2im, conv_output_size, im2col
 
 
@@ -134,17 +134,9 @@ def conv2d_backward_gpu(gy, x, W, stride, padding, need_gx=True, need_gW=True, n
 
 
 # ---------------------------------------------------------------- public
-def _pick(impl, x):
-    if impl is None:
-        return "gpu" if is_gpu_array(x) else "cpu"
-    if impl not in ("reference", "cpu", "gpu"):
-        raise ValueError(f"impl must be 'reference', 'cpu' or 'gpu', got {impl!r}")
-    return impl
-
-
 def conv2d_forward(x, W, b=None, stride=1, padding=0, relu=False, impl=None):
     """y (N, F, OH, OW) = conv2d(x (N, C, H, W), W (F, C, KH, KW)) + b (F,), then ReLU if asked."""
-    impl = _pick(impl, x)
+    impl = pick_impl(impl, x)
     if impl == "reference":
         return conv2d_forward_reference(x, W, b, stride, padding, relu)
     if impl == "cpu":
@@ -155,7 +147,7 @@ def conv2d_forward(x, W, b=None, stride=1, padding=0, relu=False, impl=None):
 def conv2d_backward(gy, x, W, stride=1, padding=0, need_gx=True, need_gW=True, need_gb=True,
                     impl=None):
     """(gx, gW, gb) for y = conv2d(x, W, b); each is None where not needed."""
-    impl = _pick(impl, x)
+    impl = pick_impl(impl, x)
     if impl == "reference":
         return conv2d_backward_reference(gy, x, W, stride, padding, need_gx, need_gW, need_gb)
     if impl == "cpu":

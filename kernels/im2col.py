@@ -3,7 +3,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import threads
-from ._xp import cuda_simulator_enabled, get_array_module, is_gpu_array, pair
+from ._xp import cuda_simulator_enabled, get_array_module, is_gpu_array, launch, pair
 
 # Layout of `col` (all versions): shape (N, C*KH*KW, OH*OW), C-contiguous, with
 #   col[n, (c*KH + i)*KW + j, oh*OW + ow] = xpad[n, c, oh*SH + i, ow*SW + j],
@@ -232,12 +232,7 @@ def _gpu_kernels():
 
 def _launch(kernel, n, xp, *args):
     """Launch a 1-D grid of n threads, on CuPy's current stream when the arrays are CuPy's."""
-    blocks = max(1, -(-n // _THREADS_PER_BLOCK))
-    if xp is np:  # the simulator, fed NumPy arrays
-        kernel[blocks, _THREADS_PER_BLOCK](*args)
-    else:
-        stream = cuda.external_stream(xp.cuda.get_current_stream().ptr)
-        kernel[blocks, _THREADS_PER_BLOCK, stream](*args)
+    launch(cuda, kernel, max(1, -(-n // _THREADS_PER_BLOCK)), _THREADS_PER_BLOCK, xp, *args)
 
 
 def im2col_gpu(x, kernel, stride, padding):

@@ -5,18 +5,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import threads
-from kernels._xp import cuda_simulator_enabled, get_array_module, is_gpu_array, pair
-
-IMPLS = ("reference", "cpu", "gpu")
-
-
-def _pick(impl, *arrays):
-    """The implementation to run: `impl` if given, else by array type."""
-    if impl is None:
-        return "gpu" if any(is_gpu_array(a) for a in arrays) else "cpu"
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    return impl
+from kernels._xp import cuda_simulator_enabled, get_array_module, launch, pair, pick_impl
 
 
 def _geometry(x_shape, kernel, stride):
@@ -282,12 +271,7 @@ def _gpu_kernels():
 
 def _launch(kernel, n, xp, *args):
     """Launch a 1-D grid of n threads on CuPy's current stream (the default one otherwise)."""
-    blocks = max(1, math.ceil(n / _THREADS))
-    if xp is np:
-        kernel[blocks, _THREADS](*args)
-    else:
-        stream = cuda.external_stream(xp.cuda.get_current_stream().ptr)
-        kernel[blocks, _THREADS, stream](*args)
+    launch(cuda, kernel, max(1, math.ceil(n / _THREADS)), _THREADS, xp, *args)
 
 
 def maxpool2d_forward_gpu(x, kernel, stride=None):
@@ -346,7 +330,7 @@ def maxpool2d_forward(x, kernel, stride=None, impl=None):
     _geometry(x.shape, kernel, stride)
     if x.dtype not in (np.float32, np.float64):
         raise ValueError(f"maxpool2d_forward supports float32 and float64, got {x.dtype}")
-    return _FORWARD[_pick(impl, x)](x, kernel, stride)
+    return _FORWARD[pick_impl(impl, x)](x, kernel, stride)
 
 
 def maxpool2d_backward(gy, argmax, x_shape, kernel=None, stride=None, impl=None):
@@ -358,4 +342,4 @@ def maxpool2d_backward(gy, argmax, x_shape, kernel=None, stride=None, impl=None)
     if gy.shape != argmax.shape or gy.ndim != 4 or gy.shape[:2] != x_shape[:2]:
         raise ValueError(f"maxpool2d_backward: gy {gy.shape} and argmax {argmax.shape} must "
                          f"have the same (N, C, OH, OW) shape, with N, C of x {x_shape}")
-    return _BACKWARD[_pick(impl, gy, argmax)](gy, argmax, x_shape, kernel, stride)
+    return _BACKWARD[pick_impl(impl, gy, argmax)](gy, argmax, x_shape, kernel, stride)
