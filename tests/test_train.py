@@ -4,7 +4,7 @@ import pytest
 
 import tinylesion as tl
 import tinylesion.nn as nn
-from tinylesion import train
+from tinylesion import models, train
 from tinylesion.metrics import majority_baseline
 from tinylesion.optim import SGD, Adam, ReduceLROnPlateau
 
@@ -155,3 +155,16 @@ def test_history_csv(tmp_path):
     train.write_history_csv(h, tmp_path / "h.csv")
     lines = (tmp_path / "h.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,loss") and lines[1].count(",") == len(train.HISTORY_KEYS)
+
+
+def test_labels_outside_the_models_classes_are_named_before_training():
+    class Labels:
+        targets = np.array([0, 1, 7])
+
+    class Batches:
+        dataset = Labels()
+
+    model = models.get_model("logistic_regression", num_classes=7, image_size=(8, 8))
+    with pytest.raises(ValueError, match=r"training data has labels 0\.\.7.*7 classes"):
+        train.fit(model, Adam(model.parameters()), Batches(), epochs=1,
+                  progress=False)

@@ -46,6 +46,22 @@ def device_batches(loader, device, mean=None, std=None):
     return DeviceLoader(loader, device, mean, std)
 
 
+def _check_labels(model, loader, which):
+    """Labels outside the model's classes, found on the host before training starts (on the
+    device the loss only turns NaN there, with no word of why)."""
+    num_classes = getattr(model, "num_classes", None)
+    dataset = getattr(loader, "dataset", None)
+    targets = getattr(dataset, "targets", None)
+    if num_classes is None or targets is None or len(targets) == 0:
+        return
+    targets = np.asarray(targets)
+    low, high = int(targets.min()), int(targets.max())
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"the {which} data has labels {low}..{high}, but the model "
+                         f"{getattr(model, 'name', '')} has {num_classes} classes "
+                         f"(labels 0..{num_classes - 1})")
+
+
 def probabilities(logits, binary):
     """Class scores from logits: sigmoid of the single unit (N,) when binary, else softmax."""
     if binary:
@@ -217,6 +233,9 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
     """
     threads.keep_freed_memory()
     device = backend.as_device(device)
+    _check_labels(model, train_loader, "training")
+    if val_loader is not None:
+        _check_labels(model, val_loader, "validation")
     if class_weights is not None:
         class_weights = backend.to_device(np.asarray(backend.to_numpy(class_weights),
                                                      np.float32), device)
