@@ -33,9 +33,9 @@ from .im2col import _col2im_parallel, _im2col_parallel
 # back in that thread's cache.
 SHIFT_MIN_CHANNELS = 16
 # The Winograd path where it applies and pays (switch it off to compare; TINYLESION_WINOGRAD=0
-# does so for a whole process). Measured on 2 cores, batch 32, forward + both gradients: 1.1-1.4x
-# faster than "shift" on every 3x3 layer of the seed models with C, F >= 32 (32->32 on 75x100
-# to 256->256 on 9x12), 0.75x at 16->32 on 64x64 (the transforms cost too much per product).
+# does so for a whole process). Measured on 2 cores, batch 32, forward + both gradients: 1.1-1.5x
+# faster than "shift" on the seed models' 3x3 layers with C, F >= 32 (32->32 on 75x100 to
+# 256->256 on 9x12), 0.9-1.05x at 16->32 on 64x64 (too few products per transform).
 WINOGRAD = os.environ.get("TINYLESION_WINOGRAD", "1") != "0"
 WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_FILTERS, WINOGRAD_MIN_PIXELS = 32, 32, 1
 # Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.

@@ -16,25 +16,27 @@ from .conv_parts import _claim, _task_blocks, single_blas
 # The transforms of a block of tile rows stay in one thread's cache between the products.
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 # Bytes of one thread's V and M for one block of tiles (the L2 cache is ~1 MiB per core), but
-# at least MIN_COLUMNS tiles per block, and GW_MIN_COLUMNS for the weight gradient (its inner
-# dimension), where the batch has them: BLAS runs narrow products slowly (measured, 1 core:
-# 256x256 @ 256x30 at 40 GFLOP/s, 256x256 @ 256x120 at 75, 32x32 @ (32x30)ᵀ at 44, x500 at 95).
+# at least MIN_COLUMNS tiles per block (GW_MIN_COLUMNS for the weight gradient) where the batch
+# has them: BLAS runs narrow products slowly (1 core: 256x256 @ 256x30 at 40 GFLOP/s, @ 256x120
+# at 75). Measured on the seed models' layers: wider blocks for the weight gradient than the
+# budget gives only lose (256->256 on 9x12: 22 ms at 64 columns, 38 ms at 512).
 TILE_BLOCK_BYTES = 1 << 20
-MIN_COLUMNS, GW_MIN_COLUMNS = 128, 512
+MIN_COLUMNS, GW_MIN_COLUMNS = 128, 64
 
 
 def filter_transform(W):
     """U (16, F, C) = G g Gᵀ for each 3x3 kernel g = W[f, c]; U[4a + b] is element (a, b)."""
-    Gd = G.astype(W.dtype)
-    U = Gd @ W @ Gd.T  # (F, C, 4, 4)
     F, C = W.shape[:2]
-    return np.ascontiguousarray(U.transpose(2, 3, 0, 1).reshape(16, F, C))
+    # NOTE: (G g Gᵀ)[a, b] = Σᵢⱼ G[a, i] G[b, j] g[i, j]: the Kronecker product G ⊗ G (16 x 9)
+    # times g flattened, so all F*C kernels take one matrix product.
+    K = np.kron(G, G).astype(W.dtype)
+    return np.ascontiguousarray((K @ W.reshape(F * C, 9).T).reshape(16, F, C))
 
 
 def filter_transform_adjoint(dU, F, C):
     """gW (F, C, 3, 3) = Gᵀ dU[:, f, c] G: the gradient of filter_transform."""
-    Gd = G.astype(dU.dtype)
-    return np.ascontiguousarray(Gd.T @ dU.reshape(4, 4, F, C).transpose(2, 3, 0, 1) @ Gd)
+    K = np.kron(G, G).astype(dU.dtype)
+    return np.ascontiguousarray((K.T @ dU.reshape(16, F * C)).T.reshape(F, C, 3, 3))
 
 
 # ---------------------------------------------------------------- transforms (one thread)
@@ -249,23 +251,29 @@ def _forward_U(x, U, b, padding, OH, OW, relu):
     RB, G = _block_shape(C, F, TH, TW, dt.itemsize, N, 2 * T, MIN_COLUMNS)
     y = np.empty((N, F, OH, OW), dt)
     bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
-    with single_blas():
-        return _forward(x, U, bb, b is not None, relu, *padding, RB, G,
-                        *_buffers(T, C, F, RB, G, TH, TW, Wd, dt), y)
+    return _forward(x, U, bb, b is not None, relu, *padding, RB, G,
+                    *_buffers(T, C, F, RB, G, TH, TW, Wd, dt), y)
 
 
 def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
     """y (N, F, OH, OW), as conv_cpu.forward, for a layer where `applies` holds."""
     x = np.ascontiguousarray(x)
-    return _forward_U(x, filter_transform(np.asarray(W, x.dtype)), b, padding, OH, OW, relu)
+    with single_blas():  # NOTE: also for the filter transform: idle BLAS threads would spin
+        return _forward_U(x, filter_transform(np.asarray(W, x.dtype)), b, padding, OH, OW,
+                          relu)
 
 
 def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
     """(gx, gW), as conv_cpu.backward, for a layer where `applies` holds (batch >= threads)."""
     x = np.ascontiguousarray(x)
+    gy = np.ascontiguousarray(gy, dtype=x.dtype)
+    with single_blas():  # NOTE: also for the filter transforms: idle BLAS threads would spin
+        return _backward(gy, x, W, padding, OH, OW, need_gx, need_gW)
+
+
+def _backward(gy, x, W, padding, OH, OW, need_gx, need_gW):
     N, C, H, Wd = x.shape
     F, dt = W.shape[0], x.dtype
-    gy = np.ascontiguousarray(gy, dtype=dt)
     gx = gW = None
     if need_gx:
         # NOTE: the input gradient is the convolution of gy with the kernels flipped and
@@ -280,8 +288,7 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
         RB, G = _block_shape(C, F, TH, TW, dt.itemsize, -(-N // T), 1, GW_MIN_COLUMNS)
         dUs = np.empty((T, 16, F, C), dt)
         zrows, rows, _, Vs, Ms = _buffers(T, C, F, RB, G, TH, TW, Wd, dt)
-        with single_blas():
-            _weight_gradient(gy, x, *padding, RB, G, zrows, rows, Vs, Ms, dUs)
+        _weight_gradient(gy, x, *padding, RB, G, zrows, rows, Vs, Ms, dUs)
         dU = dUs[0].copy()
         for t in range(1, T):  # in a fixed order
             dU += dUs[t]
