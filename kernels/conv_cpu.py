@@ -37,7 +37,7 @@ SHIFT_MIN_CHANNELS = 16
 # faster than "shift" on the seed models' 3x3 layers with C, F >= 32 (32->32 on 75x100 to
 # 256->256 on 9x12), 0.9-1.05x at 16->32 on 64x64 (too few products per transform).
 WINOGRAD = os.environ.get("TINYLESION_WINOGRAD", "1") != "0"
-WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_FILTERS, WINOGRAD_MIN_PIXELS = 32, 32, 1
+WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_FILTERS = 32, 32
 # Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.
 MAX_GRID_WASTE = 0.1
 # Block sizes, measured on the seed models' layers (bench/kernels.py): the shift path's output
@@ -311,11 +311,11 @@ def _shift_block_rows(dt, F, C, KH, KW, Wp, OH):
 
 
 # ---------------------------------------------------------------- drivers
-def _path(C, kernel, stride, W, padding, F, H):
+def _path(C, kernel, stride, W, padding, F):
     """'winograd', 'shift', 'grid' or 'general' for this layer (see the note at the top)."""
     (KH, KW), (SH, SW), PW = kernel, stride, padding[1]
     if WINOGRAD and winograd.applies(kernel, stride, padding) and C >= WINOGRAD_MIN_CHANNELS \
-            and F >= WINOGRAD_MIN_FILTERS and H * W >= WINOGRAD_MIN_PIXELS:
+            and F >= WINOGRAD_MIN_FILTERS:
         return "winograd"
     if (SH, SW) != (1, 1) or (KW - 1) > MAX_GRID_WASTE * (W + 2 * PW):
         return "general"
@@ -339,7 +339,7 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
     T = numba.get_num_threads()
     y = np.empty((N, F, OH, OW), dt)
     bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
-    path = _path(C, kernel, stride, Wd, padding, F, H)
+    path = _path(C, kernel, stride, Wd, padding, F)
     if path == "winograd":
         return winograd.forward(x, W, b, kernel, stride, padding, OH, OW, relu)
     Hp, Wp = H + 2 * PH, Wd + 2 * PW
@@ -380,7 +380,7 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
     if N < T:  # too few images to give each thread its own
         return _backward_whole_batch(gy, x, W, kernel, stride, padding, OH, OW, need_gx,
                                      need_gW)
-    path = _path(C, kernel, stride, Wd, padding, F, H)
+    path = _path(C, kernel, stride, Wd, padding, F)
     if path == "winograd":
         return winograd.backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW)
     Hp, Wp = H + 2 * PH, Wd + 2 * PW

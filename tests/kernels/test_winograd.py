@@ -1,5 +1,4 @@
 """Winograd F(2x2, 3x3) convolution against the reference, through the CPU kernel's own path."""
-import numba
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -19,10 +18,10 @@ def rel_err(a, b):
 @pytest.fixture
 def small_channels():
     """The Winograd path for any layer it applies to (the layers drawn here are small)."""
-    names = ("WINOGRAD", "WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_FILTERS", "WINOGRAD_MIN_PIXELS")
+    names = ("WINOGRAD", "WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_FILTERS")
     blocks = ("TILE_BLOCK_BYTES", "MIN_COLUMNS", "GW_MIN_COLUMNS")
     saved = [getattr(conv_cpu, name) for name in names], [getattr(winograd, n) for n in blocks]
-    for name, value in zip(names, (True, 1, 1, 1)):
+    for name, value in zip(names, (True, 1, 1)):
         setattr(conv_cpu, name, value)
     yield
     for name, value in zip(names, saved[0]):
@@ -52,7 +51,7 @@ def layers(draw):
 def test_winograd_equals_reference(small_channels, layer):
     x, W, b, padding, relu, small_blocks, rng = layer
     N, C, H, Wd = x.shape
-    assert conv_cpu._path(C, (3, 3), (1, 1), Wd, padding, W.shape[0], H) == "winograd"
+    assert conv_cpu._path(C, (3, 3), (1, 1), Wd, padding, W.shape[0]) == "winograd"
     if small_blocks:  # one tile row per block; else small images side by side
         winograd.TILE_BLOCK_BYTES = winograd.MIN_COLUMNS = winograd.GW_MIN_COLUMNS = 1
     tol = TOL[x.dtype.type]
@@ -88,7 +87,7 @@ def test_backward_is_bit_reproducible(small_channels):
     x = rng.standard_normal((7, 20, 13, 11)).astype(np.float32)
     W = rng.standard_normal((24, 20, 3, 3)).astype(np.float32)
     gy = rng.standard_normal((7, 24, 13, 11)).astype(np.float32)
-    assert conv_cpu._path(20, (3, 3), (1, 1), 11, (1, 1), 24, 13) == "winograd"
+    assert conv_cpu._path(20, (3, 3), (1, 1), 11, (1, 1), 24) == "winograd"
     first = conv2d_backward(gy, x, W, 1, 1, impl="cpu")
     for _ in range(3):
         again = conv2d_backward(gy, x, W, 1, 1, impl="cpu")
@@ -98,19 +97,23 @@ def test_backward_is_bit_reproducible(small_channels):
 
 def test_path_rule():
     assert conv_cpu.WINOGRAD
-    assert conv_cpu._path(64, (3, 3), (1, 1), 50, (1, 1), 64, 37) == "winograd"
-    assert conv_cpu._path(3, (3, 3), (1, 1), 100, (1, 1), 32, 75) == "grid"  # RGB input
-    assert conv_cpu._path(64, (3, 3), (2, 2), 50, (1, 1), 64, 37) != "winograd"
-    assert conv_cpu._path(64, (3, 3), (1, 1), 50, (3, 3), 64, 37) != "winograd"
-    assert conv_cpu._path(64, (5, 5), (1, 1), 50, (2, 2), 64, 37) != "winograd"
+    assert conv_cpu._path(64, (3, 3), (1, 1), 50, (1, 1), 64) == "winograd"
+    assert conv_cpu._path(3, (3, 3), (1, 1), 100, (1, 1), 32) == "grid"  # RGB input
+    assert conv_cpu._path(16, (3, 3), (1, 1), 64, (1, 1), 32) == "shift"  # does not pay
+    assert conv_cpu._path(64, (3, 3), (2, 2), 50, (1, 1), 64) != "winograd"
+    assert conv_cpu._path(64, (3, 3), (1, 1), 50, (3, 3), 64) != "winograd"
+    assert conv_cpu._path(64, (5, 5), (1, 1), 50, (2, 2), 64) != "winograd"
 
 
-def test_more_threads_than_images_and_large_layer():
+def test_one_image_split_across_threads():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 64, 19, 26)).astype(np.float32)
     W = (rng.standard_normal((64, 64, 3, 3)) * 0.1).astype(np.float32)
     b = rng.standard_normal(64).astype(np.float32)
-    assert conv_cpu._path(64, (3, 3), (1, 1), 26, (1, 1), 64, 19) == "winograd"
-    assert numba.get_num_threads() >= 1
+    assert conv_cpu._path(64, (3, 3), (1, 1), 26, (1, 1), 64) == "winograd"
     y = conv2d_forward(x, W, b, 1, 1, relu=True, impl="cpu")
     assert rel_err(y, conv2d_forward(x, W, b, 1, 1, relu=True, impl="reference")) < 1e-5
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    want = conv2d_backward(gy, x, W, 1, 1, impl="reference")
+    for g, g_ref in zip(conv2d_backward(gy, x, W, 1, 1, impl="cpu"), want):
+        assert rel_err(g, g_ref) < 1e-5
