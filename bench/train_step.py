@@ -9,9 +9,10 @@ weights and thread count; the processes take turns, one step each, so that both 
 machine load; warm-up steps (Numba compilation) are outside the timing. tinylesion's process
 keeps freed memory for reuse, as its training loop does (kernels.threads.keep_freed_memory);
 PyTorch runs as installed and, as a second reference, with the same malloc setting.
-Memory: the step's peak of NumPy allocations (tracemalloc), the peak RSS above the RSS before
-the step (sampled every millisecond, so it also sees Numba's and BLAS's own buffers), and the
-RSS after each timed step, to show whether memory grows from step to step.
+Memory: the step's peak of NumPy allocations (tracemalloc), the process's peak RSS during a
+step (sampled every millisecond, so it also sees Numba's and BLAS's own buffers, and the freed
+memory the process keeps), and the RSS after each timed step, to show whether memory grows
+from step to step.
 """
 import argparse
 import os
@@ -201,7 +202,7 @@ def make_torch(torch, model, x, target, device):
 
 # ---- measurements ---------------------------------------------------------------------------
 def memory_of_step(engine):
-    """(tracemalloc peak, peak RSS above the start) of one step, in bytes."""
+    """(tracemalloc peak, the process's peak RSS) during one step, in bytes."""
     tracemalloc.start()
     tracemalloc.reset_peak()
     engine.step()
@@ -209,7 +210,7 @@ def memory_of_step(engine):
     tracemalloc.stop()
     with RssSampler() as sampler:
         engine.step()
-    return traced_peak, sampler.peak - sampler.start
+    return traced_peak, sampler.peak
 
 
 def _engine_worker(conn, label, name, args, keep_memory):
@@ -321,7 +322,7 @@ def print_result(r):
             print(f"  ratio tinylesion / {label}: {r['tinylesion'] / r[label]:.2f}x")
     growth = (r["rss_after"][-1] - r["rss_after"][0]) / MB
     print(f"  tinylesion step memory: NumPy peak (tracemalloc) {r['traced_peak'] / MB:.0f} MB, "
-          f"RSS peak above start {r['rss_peak'] / MB:.0f} MB")
+          f"process RSS peak {r['rss_peak'] / MB:.0f} MB")
     print(f"  RSS after each timed step (MB): "
           + ", ".join(f"{v / MB:.0f}" for v in r["rss_after"])
           + f"  (growth {growth:+.1f} MB)")
@@ -344,7 +345,7 @@ def header(args, torch):
 def print_table(results, args, torch):
     print(f"\nTraining step (forward, loss, backward, Adam): {header(args, torch)}\n")
     print("| model | input (WxH) | batch | tinylesion img/s | PyTorch img/s (ratio) | "
-          "PyTorch, memory kept, img/s (ratio) | step peak memory (NumPy / RSS) | "
+          "PyTorch, memory kept, img/s (ratio) | step peak memory (NumPy / process RSS) | "
           "RSS growth over steps |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
