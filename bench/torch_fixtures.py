@@ -75,19 +75,7 @@ def nn_small_cnn(torch):
 
 
 # ---- tests/test_models.py: logits in eval, and a training step --------------------------------
-MODEL_CASES = [
-    ("logistic_regression", 2, (9, 7), {}),
-    ("logistic_regression", 5, (9, 7), {}),
-    ("dense_nn", 2, (12, 10), {}),
-    ("melanoma_cnn", 2, (80, 75), {}),
-    ("melanoma_cnn", 4, (72, 100), {}),
-    ("baseline_cnn", 7, (24, 17), {}),
-    ("padua1", 3, (9, 6), {}),
-    ("padua2", 7, (13, 10), {"block_dropout": True}),
-    ("padua4", 7, (25, 19), {}),
-    ("padua5", 2, (32, 33), {}),
-]
-MODEL_SEEDS = dict(weights=3, x=0, N=3)
+MODEL_CASES, MODEL_SEEDS = ref.MODEL_CASES, ref.MODEL_SEEDS
 
 
 def model_logits(torch):

@@ -184,7 +184,7 @@ def test_binary_model_trains_with_bce():
 # ---- PyTorch parity (float64): the models built independently in PyTorch ------------------
 # PyTorch's twins (bench/torch_models.py) were run by bench/torch_fixtures.py on the same
 # weights and batches, made here by the recipes in tests/torch_reference.py.
-MODEL_SEEDS = dict(weights=3, x=0)
+MODEL_SEEDS = reference.MODEL_SEEDS
 
 
 def _model_with_reference_weights(key, name, num_classes, size, **options):
@@ -206,23 +206,12 @@ def _reference_batch(key, size, N, weights):
     return tl.Tensor(x)
 
 
-@pytest.mark.parametrize("name, num_classes, size, options", [
-    ("logistic_regression", 2, (9, 7), {}),
-    ("logistic_regression", 5, (9, 7), {}),
-    ("dense_nn", 2, (12, 10), {}),
-    ("melanoma_cnn", 2, (80, 75), {}),
-    ("melanoma_cnn", 4, (72, 100), {}),
-    ("baseline_cnn", 7, (24, 17), {}),
-    ("padua1", 3, (9, 6), {}),
-    ("padua2", 7, (13, 10), {"block_dropout": True}),
-    ("padua4", 7, (25, 19), {}),
-    ("padua5", 2, (32, 33), {}),
-])
+@pytest.mark.parametrize("name, num_classes, size, options", reference.MODEL_CASES)
 def test_logits_equal_pytorch_in_eval(name, num_classes, size, options):
     key = reference.model_key(name, num_classes, size, **options)
     m, weights = _model_with_reference_weights(key, name, num_classes, size, **options)
     m.eval()
-    x = _reference_batch(key, size, 3, weights)
+    x = _reference_batch(key, size, MODEL_SEEDS["N"], weights)
     np.testing.assert_allclose(m(x).numpy(), reference.load(f"{key}/logits"), rtol=1e-10,
                                atol=1e-12)
 

@@ -115,6 +115,23 @@ def assert_matches(actual, key, rtol, atol=0.0, err_msg=""):
 
 
 # ---- recipes for inputs too large to store ---------------------------------------------------
+# The seed models compared in eval (name, num_classes, (width, height), options), and the
+# seeds of their weights and batch: bench/torch_fixtures.py and tests/test_models.py share them.
+MODEL_CASES = [
+    ("logistic_regression", 2, (9, 7), {}),
+    ("logistic_regression", 5, (9, 7), {}),
+    ("dense_nn", 2, (12, 10), {}),
+    ("melanoma_cnn", 2, (80, 75), {}),
+    ("melanoma_cnn", 4, (72, 100), {}),
+    ("baseline_cnn", 7, (24, 17), {}),
+    ("padua1", 3, (9, 6), {}),
+    ("padua2", 7, (13, 10), {"block_dropout": True}),
+    ("padua4", 7, (25, 19), {}),
+    ("padua5", 2, (32, 33), {}),
+]
+MODEL_SEEDS = dict(weights=3, x=0, N=3)
+
+
 def model_weights(named_shapes, seed):
     """float64 weights for a model's state_dict, from its (name, shape) pairs in order.
 

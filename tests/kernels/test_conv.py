@@ -1,7 +1,5 @@
 """Convolution kernels: Numba/BLAS CPU against the reference, PyTorch, finite differences."""
 import os
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -12,6 +10,7 @@ import kernels.conv_cpu as conv_cpu
 from kernels import conv2d_backward, conv2d_forward
 
 import torch_reference as reference
+from cudasim import run_under_simulator
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 
@@ -196,17 +195,8 @@ def test_non_contiguous_input_and_other_threads():
 
 
 def test_gpu_kernels_under_cuda_simulator():
-    """The numba.cuda im2col/col2im and the GPU conv path equal the CPU kernels in the simulator
-    (a fresh interpreter: NUMBA_ENABLE_CUDASIM must be set before Numba is imported)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(os.path.dirname(here))
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": root}
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         os.path.join(here, "cudasim_conv.py")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-    assert " passed" in out.stdout and "skipped" not in out.stdout
+    """The numba.cuda im2col/col2im and the GPU conv path equal the CPU kernels in the simulator."""
+    run_under_simulator(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cudasim_conv.py"))
 
 
 def test_blas_threads_restored_after_concurrent_calls():

@@ -1,7 +1,5 @@
 """Max pooling kernels: the Numba CPU kernel against the reference, PyTorch, and gradients."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,6 +8,7 @@ from hypothesis import given, settings, strategies as st
 from kernels.pool import maxpool2d_backward, maxpool2d_forward
 
 import torch_reference as reference
+from cudasim import run_under_simulator
 
 TOL = {np.float32: 1e-5, np.float64: 1e-12}
 
@@ -162,14 +161,5 @@ def test_against_torch(case):
 
 
 def test_gpu_kernels_under_cuda_simulator():
-    """The numba.cuda kernels of pool.py and adam.py equal the CPU kernels in the simulator
-    (a fresh interpreter: NUMBA_ENABLE_CUDASIM must be set before Numba is imported)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(os.path.dirname(here))
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": root}
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         os.path.join(here, "cudasim_pool_adam.py")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
-    assert " passed" in out.stdout and "skipped" not in out.stdout
+    """The numba.cuda kernels of pool.py and adam.py equal the CPU kernels in the simulator."""
+    run_under_simulator(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cudasim_pool_adam.py"))
