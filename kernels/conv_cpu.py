@@ -336,12 +336,12 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
     N, C, H, Wd = x.shape
     F = W.shape[0]
     (KH, KW), (PH, PW), dt = kernel, padding, x.dtype
-    T = numba.get_num_threads()
-    y = np.empty((N, F, OH, OW), dt)
-    bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
     path = _path(C, kernel, stride, Wd, padding, F)
     if path == "winograd":
         return winograd.forward(x, W, b, kernel, stride, padding, OH, OW, relu)
+    T = numba.get_num_threads()
+    y = np.empty((N, F, OH, OW), dt)
+    bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
     Hp, Wp = H + 2 * PH, Wd + 2 * PW
     with single_blas():
         if path == "shift":
