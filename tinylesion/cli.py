@@ -393,8 +393,7 @@ def _run(args, task, log):
     # NOTE: Keras' ReduceLROnPlateau(patience=3) lowers the rate on the 3rd epoch without
     # improvement; PyTorch's (used here) waits for more than `patience`, so patience=2.
     scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=2)
-    weights = (class_weights(train_ds.targets, "balanced", num_classes=len(classes))
-               if args.class_weights == "balanced" else None)
+    weights = _train_class_weights(train_ds.targets, classes, args.class_weights, log)
     augment = (Augment(rotation_range=90, zoom_range=0.1, width_shift_range=0.1,
                        height_shift_range=0.1, horizontal_flip=True, vertical_flip=True)
                if args.augment else None)
@@ -434,6 +433,29 @@ def _run(args, task, log):
     log("\ntest set:\n" + classification_report(metrics))
     log(f"wrote {', '.join(files)} to {out}")
     return metrics
+
+
+def _train_class_weights(targets, classes, mode, log):
+    """The loss's class weights (None for mode "none"); classes absent from training get 0.
+
+    NOTE: w_c = N / (K n_c) with K the classes present in the training split, so that the
+    weights still average to 1 over the training samples; an absent class is never a target,
+    so its weight never enters the loss. Absent classes are named, since the model still has
+    an output for each (a HAM10000 subset keeps the seven classes).
+    """
+    from .data import class_weights
+    counts = np.bincount(np.asarray(targets, np.int64), minlength=len(classes))
+    absent = [name for name, n in zip(classes, counts) if n == 0]
+    if absent:
+        log(f"note: no training images of class(es) {', '.join(absent)}; the model keeps an "
+            "output for each, and never learns to predict them")
+    if mode != "balanced":
+        return None
+    present = np.flatnonzero(counts)
+    weights = np.zeros(len(classes), np.float32)
+    remap = np.searchsorted(present, np.asarray(targets, np.int64))
+    weights[present] = class_weights(remap, "balanced", num_classes=len(present))
+    return weights
 
 
 def _plots(plots, history, metrics, y_true, y_score, classes, model, args, out, log):
