@@ -29,3 +29,71 @@ def test_cupy_errors_are_recognised_by_module():
     OutOfMemoryError = type("OutOfMemoryError", (Exception,), {"__module__": "cupy.cuda.memory"})
     assert backend.is_out_of_memory(OutOfMemoryError("out of memory allocating 1 bytes"))
     assert not backend.is_out_of_memory(ValueError("x"))
+
+
+# -- data layouts the examples accept ----------------------------------------------------------
+
+def _image(path, colour=(200, 120, 90)):
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (12, 9), colour).save(path)
+
+
+def _dermmel(root, splits, per_class=6, names=("Melanoma", "NotMelanoma")):
+    for split in splits:
+        for k, name in enumerate(names):
+            for i in range(per_class):
+                _image(root / split / name / f"{split}{i}.jpg", (40 + 150 * k, 90, 60))
+    return root
+
+
+def _open(root, fractions=(0.8, 0.1, 0.1)):
+    logged = []
+    parts = cli.open_data(root, (8, 6), "resize", fractions, 0, logged.append)
+    return parts, " ".join(logged)
+
+
+def test_dermmel_with_all_three_folders_ignores_split(tmp_path):
+    (train, val, test, kind), logged = _open(_dermmel(tmp_path, ("train_sep", "valid", "test")))
+    assert kind == "DermMel" and (len(train), len(val), len(test)) == (12, 12, 12)
+    assert train.classes == ["NotMelanoma", "Melanoma"] and "--split is not used" in logged
+
+
+def test_dermmel_without_test_cuts_it_from_train_sep(tmp_path):
+    # before: train_sep/ and valid/ were taken as two classes named "train_sep" and "valid"
+    (train, val, test, kind), logged = _open(_dermmel(tmp_path, ("train_sep", "valid"),
+                                                      per_class=10))
+    assert kind == "DermMel" and train.classes == ["NotMelanoma", "Melanoma"]
+    assert len(val) == 20 and len(train) + len(test) == 20 and len(test) >= 2
+    assert not set(train.paths) & set(test.paths) and "without test/" in logged
+    (train, val, test, _), logged = _open(tmp_path, fractions=(0.8, 0.2))
+    assert test is val and "also the test split" in logged
+
+
+def test_dermmel_with_only_train_sep_and_other_letter_cases(tmp_path):
+    _dermmel(tmp_path, ("Train_Sep",), per_class=10, names=("melanoma", "NotMelanoma"))
+    (train, val, test, _), logged = _open(tmp_path)
+    assert (len(train), len(val), len(test)) == (16, 2, 2)
+    assert train.classes == ["NotMelanoma", "melanoma"] and "without valid/ and test/" in logged
+    _image(tmp_path / "Valid" / "MELANOMA" / "v.jpg")
+    _image(tmp_path / "Valid" / "notmelanoma" / "v.jpg")
+    (train, val, test, _), _ = _open(tmp_path)
+    assert len(val) == 2 and len(train) + len(test) == 20
+
+
+def test_dermmel_without_train_sep_and_single_class_are_usage_errors(tmp_path):
+    _dermmel(tmp_path / "a", ("valid", "test"))
+    with pytest.raises(cli.UsageError, match="has valid, test but no train_sep"):
+        _open(tmp_path / "a")
+    _image(tmp_path / "b" / "only" / "x.jpg")
+    with pytest.raises(cli.UsageError, match="at least two classes; found only one subfolder"):
+        _open(tmp_path / "b")
+
+
+def test_classes_absent_from_training_get_weight_zero():
+    logged = []
+    classes = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]
+    w = cli._train_class_weights([5, 5, 5, 4], classes, "balanced", logged.append)
+    assert w.tolist() == pytest.approx([0, 0, 0, 0, 2.0, 2 / 3, 0])  # N / (K n_c), K = 2
+    assert "akiec, bcc, bkl, df, vasc" in logged[0]
+    assert cli._train_class_weights([0, 1], classes[:2], "none", logged.append) is None

@@ -206,36 +206,67 @@ def _binary_order(classes):
     return classes
 
 
-def _subfolders(root):
-    return sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+def _dermmel(root, size, preprocess, fractions, seed, log):
+    """(train, val, test) of a DermMel folder; a missing valid/ or test/ is cut from train_sep.
+
+    The folders present are used as they are; the missing ones are split off train_sep in the
+    --split proportions (with a two-way --split and no test/, valid/ is also the test split).
+    """
+    from .data import ImageFolder, split_by_lesion
+    from .data.datasets import find_subfolder, subfolders
+    found = {s: find_subfolder(root, s) for s in DERMMEL_SPLITS}
+    train_dir = found["train_sep"]
+    if train_dir is None:
+        raise UsageError(f"--data {root}: has {', '.join(s for s in found if found[s])} but no "
+                         "train_sep/ folder (the DermMel layout: train_sep, valid, test)")
+    classes = _binary_order(subfolders(train_dir))
+    if len(classes) < 2:
+        raise UsageError(f"--data {root}: {train_dir} needs one subfolder of images per class "
+                         f"(at least two), found {', '.join(classes) or 'none'}")
+    parts = {s: ImageFolder(d, image_size=size, classes=classes, preprocess=preprocess)
+             for s, d in found.items() if d is not None}
+    share = {"train_sep": fractions[0], "valid": fractions[1],
+             "test": fractions[2] if len(fractions) == 3 else 0.0}
+    cut = [s for s in ("valid", "test") if s not in parts and share[s] > 0]
+    if cut:
+        total = share["train_sep"] + sum(share[s] for s in cut)
+        pieces = split_by_lesion(parts["train_sep"], seed=seed, fractions=[
+            share[s] / total for s in ["train_sep"] + cut])
+        parts.update(zip(["train_sep"] + cut, pieces))
+        log(f"data: DermMel layout in {root} without {' and '.join(s + '/' for s in cut)}: "
+            f"{'they are' if len(cut) > 1 else 'it is'} split off train_sep/ by --split")
+    if "test" not in parts:
+        log("data: no test/ folder and a two-way --split: the validation split is also the "
+            "test split")
+        parts["test"] = parts["valid"]
+    if all(found.values()):
+        log(f"data: DermMel layout in {root}: {', '.join(DERMMEL_SPLITS)} used as the "
+            "train/val/test splits (--split is not used)")
+    return parts["train_sep"], parts["valid"], parts["test"]
 
 
 def open_data(root, size, preprocess, fractions, seed, log=print):
     """(train, val, test, kind): the splits of the folder at root and the layout found."""
     from .data import HAM10000, ImageFolder, split_by_lesion
+    from .data.datasets import find_subfolder, subfolders
     root = Path(root).expanduser()
     if not root.is_dir():
         raise UsageError(f"--data {root}: " + ("is not a folder" if root.exists()
                                                else "no such folder"))
     if _has_metadata(root):
         kind, ds = "HAM10000", HAM10000(root, image_size=size, preprocess=preprocess)
-    elif all((root / s).is_dir() for s in DERMMEL_SPLITS):
-        classes = _binary_order(_subfolders(root / DERMMEL_SPLITS[0]))
-        if not classes:
-            raise UsageError(f"--data {root}: {root / DERMMEL_SPLITS[0]} has no class subfolders")
-        parts = [ImageFolder(root / s, image_size=size, classes=classes, preprocess=preprocess)
-                 for s in DERMMEL_SPLITS]
-        log(f"data: DermMel layout in {root}: {', '.join(DERMMEL_SPLITS)} used as the "
-            "train/val/test splits (--split is not used)")
-        return parts[0], parts[1], parts[2], "DermMel"
+    elif any(find_subfolder(root, s) is not None for s in DERMMEL_SPLITS):
+        return _dermmel(root, size, preprocess, fractions, seed, log) + ("DermMel",)
     else:
-        subs = _subfolders(root)
+        subs = subfolders(root)
         if any(s.lower().startswith("ham10000_images") for s in subs):
             raise UsageError(f"--data {root}: looks like HAM10000 but {METADATA} is missing; "
                              "put it in that folder")
         if len(subs) < 2:
+            found = f"only one subfolder, {subs[0]}/" if subs else "no subfolders"
             raise UsageError(f"--data {root}: neither a HAM10000 folder (no {METADATA}) nor "
-                             "a folder with one subfolder of images per class")
+                             f"a folder with one subfolder of images per class (at least two "
+                             f"classes; found {found})")
         kind = "ImageFolder"
         ds = ImageFolder(root, image_size=size, classes=_binary_order(subs),
                          preprocess=preprocess)

@@ -251,3 +251,32 @@ def test_subset_interface(synthetic_ham):
     assert len(Subset(ds, [])) == 0
     with pytest.raises(IndexError, match="index 60 is out of range"):
         Subset(ds, [1, 60])
+
+
+def test_image_folder_skips_hidden_files_and_matches_class_case(helpers, tmp_path):
+    for cls in ("Melanoma", "NotMelanoma"):
+        helpers.write_image(tmp_path / "train" / cls / "a.jpg")
+        helpers.write_image(tmp_path / "train" / cls / "deep" / "b.PNG", fmt="PNG")
+        (tmp_path / "train" / cls / "._a.jpg").write_bytes(b"\0\5\26\7 Mac OS X AppleDouble")
+        (tmp_path / "train" / cls / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+        (tmp_path / "train" / cls / "notes.txt").write_text("not an image")
+    (tmp_path / "train" / "__MACOSX" / "Melanoma").mkdir(parents=True)
+    helpers.write_image(tmp_path / "train" / "__MACOSX" / "Melanoma" / "._x.jpg")
+    ds = ImageFolder(tmp_path / "train", image_size=(8, 6))
+    assert ds.classes == ["Melanoma", "NotMelanoma"] and len(ds) == 4
+    assert all(ds.load(i).shape == (6, 8, 3) for i in range(len(ds)))
+    (tmp_path / "train" / "Melanoma").rename(tmp_path / "train" / "melanoma")
+    ds = ImageFolder(tmp_path / "train", image_size=(8, 6), classes=["NotMelanoma", "Melanoma"])
+    assert ds.targets.tolist() == [0, 0, 1, 1] and ds.paths[2].parts[-2] == "melanoma"
+    with pytest.raises(FileNotFoundError, match="Naevus does not exist .*subfolders: melanoma"):
+        ImageFolder(tmp_path / "train", classes=["Naevus"])
+
+
+def test_ham_ignores_apple_double_copies(helpers, tmp_path):
+    rows = helpers.ham_rows(4)
+    helpers.write_ham(tmp_path, rows)
+    for row in rows:  # a zip made on macOS: ._ISIC_x.jpg beside each image and in __MACOSX
+        (tmp_path / "HAM10000_images_part_1" / f"._{row[1]}.jpg").write_bytes(b"\0\5\26\7")
+        helpers.write_image(tmp_path / "__MACOSX" / f"{row[1]}.jpg", colour=(0, 0, 0))
+    ds = HAM10000(tmp_path, image_size=(8, 6))
+    assert all("__MACOSX" not in p.parts and not p.name.startswith(".") for p in ds.paths)

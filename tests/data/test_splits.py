@@ -91,3 +91,18 @@ def test_mismatched_inputs():
         split_indices(np.zeros(5, int), np.zeros(4, int))
     with pytest.raises(ValueError, match="cannot split 2 samples"):
         split_indices(np.zeros(2, int), np.arange(2))
+
+
+def test_few_samples_still_fill_every_split():
+    # 12 images of 3 classes at 80/10/10: each class's share of val and test is under one
+    # image, so the per-class rule alone leaves the test split empty
+    targets = np.array([5] * 6 + [4] * 3 + [2] * 3)
+    parts = split_indices(targets, np.arange(12), (0.8, 0.1, 0.1), seed=0)
+    assert [len(p) for p in parts] == [10, 1, 1]
+    assert sorted(np.concatenate(parts).tolist()) == list(range(12))
+
+
+def test_fewer_groups_than_splits_is_a_clear_error():
+    with pytest.raises(ValueError, match="3 samples of 2 groups .* 3 non-empty parts"):
+        split_indices([0, 0, 1], [0, 0, 1], (0.8, 0.1, 0.1))
+    assert [len(p) for p in split_indices([0, 1], [0, 1], (0.5, 0.5))] == [1, 1]

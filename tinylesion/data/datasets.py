@@ -112,13 +112,33 @@ def _check_root(root, name):
     return root
 
 
+def is_hidden(name):
+    """True for names a listing should skip: dot files and folders (.DS_Store, macOS's
+    AppleDouble `._x.jpg`, .ipynb_checkpoints) and the `__MACOSX` folder of zip files."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
 def _walk_files(root):
-    """Every file under root (following no links), as sorted Paths."""
+    """Every file under root that is not hidden (following no links), as sorted Paths."""
     found = []
     for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        found.extend(Path(folder) / f for f in files)
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        found.extend(Path(folder) / f for f in files if not is_hidden(f))
     return sorted(found)
+
+
+def subfolders(root):
+    """The sorted names of root's subfolders that are not hidden."""
+    return sorted(d.name for d in Path(root).iterdir() if d.is_dir() and not is_hidden(d.name))
+
+
+def find_subfolder(root, name):
+    """root / name, or the one subfolder whose name differs from it only in letter case."""
+    exact = Path(root) / name
+    if exact.is_dir():
+        return exact
+    alike = [d for d in subfolders(root) if d.lower() == name.lower()]
+    return Path(root) / alike[0] if len(alike) == 1 else None
 
 
 class HAM10000(ImageDataset):
@@ -251,7 +271,9 @@ class ImageFolder(ImageDataset):
     """One subfolder of root per class, holding .jpg, .jpeg or .png files (any letter case).
 
     Classes are the sorted subfolder names, or `classes` in the order given (other subfolders
-    are then ignored). Files are found recursively within each class folder, in sorted order.
+    are then ignored; a class folder may differ from its name in letter case). Files are found
+    recursively within each class folder, in sorted order; hidden files and folders (.DS_Store,
+    `._x.jpg`, `__MACOSX`) are skipped.
     E.g. DermMel: ImageFolder("DermMel/train_sep") has classes Melanoma, NotMelanoma.
     """
 
@@ -260,8 +282,7 @@ class ImageFolder(ImageDataset):
         root = _check_root(root, "ImageFolder")
         self.root = root
         if classes is None:
-            classes = sorted(d.name for d in root.iterdir() if d.is_dir()
-                             and not d.name.startswith("."))
+            classes = subfolders(root)
             if not classes:
                 raise FileNotFoundError(f"ImageFolder: {root} has no class subfolders")
         classes = list(classes)
@@ -269,9 +290,10 @@ class ImageFolder(ImageDataset):
             raise ValueError(f"ImageFolder: classes has repeated names: {classes}")
         paths, targets = [], []
         for k, name in enumerate(classes):
-            folder = root / name
-            if not folder.is_dir():
-                raise FileNotFoundError(f"ImageFolder: class folder {folder} does not exist")
+            folder = find_subfolder(root, name)
+            if folder is None:
+                raise FileNotFoundError(f"ImageFolder: class folder {root / name} does not "
+                                        f"exist (subfolders: {', '.join(subfolders(root))})")
             found = [p for p in _walk_files(folder) if p.suffix.lower() in IMAGE_SUFFIXES]
             if not found:
                 raise FileNotFoundError(
