@@ -268,7 +268,7 @@ def test_image_folder_skips_hidden_files_and_matches_class_case(helpers, tmp_pat
     (tmp_path / "train" / "Melanoma").rename(tmp_path / "train" / "melanoma")
     ds = ImageFolder(tmp_path / "train", image_size=(8, 6), classes=["NotMelanoma", "Melanoma"])
     assert ds.targets.tolist() == [0, 0, 1, 1] and ds.paths[2].parts[-2] == "melanoma"
-    with pytest.raises(FileNotFoundError, match="Naevus does not exist .*subfolders: melanoma"):
+    with pytest.raises(FileNotFoundError, match="Naevus does not exist .*subfolders: NotMelanoma, melanoma"):
         ImageFolder(tmp_path / "train", classes=["Naevus"])
 
 
