@@ -7,8 +7,8 @@ from numba import njit, prange
 
 from . import winograd
 from .blas import gemm
-from .conv_parts import (_claim, _compact, _grid_cols, _gy_on_grid, _interior, _pad_into,
-                         _padded_col2im, _padded_cols, _task_blocks, single_blas)
+from .conv_parts import (_claim, _compact, _grid_col2im, _grid_cols, _gy_on_grid, _interior,
+                         _pad_into, _padded_col2im, _padded_cols, _task_blocks, single_blas)
 from .im2col import _col2im_parallel, _im2col_parallel
 
 # NOTE: four ways to one result, chosen per layer (see `_path`):
@@ -85,11 +85,14 @@ def _forward_shift(x, Wk, b, has_b, relu, KH, KW, PH, PW, RB, pads, outs, y):
 
 
 @njit(parallel=True, cache=True)
-def _forward_grid(x, W2, b, has_b, relu, KH, KW, PH, PW, RB, pads, cols, outs, y):
+def _forward_columns(x, W2, b, has_b, relu, KH, KW, SH, SW, PH, PW, grid, RB, pads, cols, outs,
+                     y):
+    """The "grid" and "general" paths: per block of output rows, a column matrix, one product."""
     N = x.shape[0]
     F, CK = W2.shape
     OH, OW = y.shape[2], y.shape[3]
     Wp = x.shape[3] + 2 * PW
+    L = Wp if grid else OW  # columns per output row: the padded width, or the output's
     T = outs.shape[0]
     tiles = (OH + RB - 1) // RB
     per_image = N >= 2 * T
@@ -107,44 +110,15 @@ def _forward_grid(x, W2, b, has_b, relu, KH, KW, PH, PW, RB, pads, cols, outs, y
             for k in range(k0, k1):
                 r0 = k * RB
                 r1 = min(OH, r0 + RB)
-                P = (r1 - r0) * Wp
+                P = (r1 - r0) * L
                 col = cols[t, :CK * P].reshape(CK, P)
-                _grid_cols(pads[t], KH, KW, Wp, r0, P, col)
+                if grid:
+                    _grid_cols(pads[t], KH, KW, Wp, r0, P, col)
+                else:
+                    _padded_cols(pads[t], KH, KW, SH, SW, Wp, r0, r1, OW, col)
                 out = outs[t, :F * P].reshape(F, P)
                 gemm(False, False, W2, col, out, 0.0)
-                _compact(out, n, r0, r1, Wp, OW, b, has_b, relu, y)
-    return y
-
-
-@njit(parallel=True, cache=True)
-def _forward_general(x, W2, b, has_b, relu, KH, KW, SH, SW, PH, PW, RB, pads, cols, outs, y):
-    N = x.shape[0]
-    F, CK = W2.shape
-    OH, OW = y.shape[2], y.shape[3]
-    Wp = x.shape[3] + 2 * PW
-    T = outs.shape[0]
-    tiles = (OH + RB - 1) // RB
-    per_image = N >= 2 * T
-    counter = np.zeros(1, np.int64)
-    for t in prange(T):
-        last = -1
-        while True:
-            task = _claim(counter)
-            if task >= (N if per_image else N * tiles):
-                break
-            n, k0, k1 = _task_blocks(task, tiles, per_image)
-            if n != last:
-                _pad_into(x, n, PH, PW, Wp, pads[t])
-                last = n
-            for k in range(k0, k1):
-                r0 = k * RB
-                r1 = min(OH, r0 + RB)
-                P = (r1 - r0) * OW
-                col = cols[t, :CK * P].reshape(CK, P)
-                _padded_cols(pads[t], KH, KW, SH, SW, Wp, r0, r1, OW, col)
-                out = outs[t, :F * P].reshape(F, P)
-                gemm(False, False, W2, col, out, 0.0)
-                _compact(out, n, r0, r1, OW, OW, b, has_b, relu, y)
+                _compact(out, n, r0, r1, L, OW, b, has_b, relu, y)
     return y
 
 
@@ -191,50 +165,14 @@ def _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, RBW, pads, 
 
 
 @njit(parallel=True, cache=True)
-def _backward_grid(gy, x, W2, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads, cols, gys,
-                   gWs, gx):
-    N = x.shape[0]
-    F, CK = W2.shape
-    OH = gy.shape[2]
-    Wp = x.shape[3] + 2 * PW
-    T = gys.shape[0]
-    tiles = (OH + RB - 1) // RB
-    for t in prange(T):
-        gWs[t] = 0
-        for n in range(t, N, T):  # static: partial gW sums in a fixed order
-            if need_gW:
-                _pad_into(x, n, PH, PW, Wp, pads[t])
-            if need_gx:
-                gpads[t] = 0
-            for k in range(tiles):
-                r0 = k * RB
-                r1 = min(OH, r0 + RB)
-                P = (r1 - r0) * Wp
-                g = gys[t, :F * P].reshape(F, P)
-                _gy_on_grid(gy, n, r0, r1, Wp, g)
-                col = cols[t, :CK * P].reshape(CK, P)
-                if need_gW:
-                    _grid_cols(pads[t], KH, KW, Wp, r0, P, col)
-                    gemm(False, True, g, col, gWs[t], 1.0)
-                if need_gx:
-                    gemm(True, False, W2, g, col, 0.0)
-                    for c in range(gpads.shape[1]):
-                        for i in range(KH):
-                            for j in range(KW):
-                                s = (r0 + i) * Wp + j
-                                gpads[t, c, s:s + P] += col[(c * KH + i) * KW + j, :P]
-            if need_gx:
-                _interior(gpads[t], n, PH, PW, Wp, gx)
-    return gx
-
-
-@njit(parallel=True, cache=True)
-def _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, RB, pads, gpads,
-                      cols, gys, gWs, gx):
+def _backward_columns(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, grid, RB, pads,
+                      gpads, cols, gys, gWs, gx):
+    """The "grid" and "general" paths backward: the forward's column blocks, transposed."""
     N = x.shape[0]
     F, CK = W2.shape
     OH, OW = gy.shape[2], gy.shape[3]
     Wp = x.shape[3] + 2 * PW
+    L = Wp if grid else OW
     T = gys.shape[0]
     tiles = (OH + RB - 1) // RB
     for t in prange(T):
@@ -247,16 +185,22 @@ def _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, RB, p
             for k in range(tiles):
                 r0 = k * RB
                 r1 = min(OH, r0 + RB)
-                P = (r1 - r0) * OW
+                P = (r1 - r0) * L
                 g = gys[t, :F * P].reshape(F, P)
-                _gy_on_grid(gy, n, r0, r1, OW, g)
+                _gy_on_grid(gy, n, r0, r1, L, g)
                 col = cols[t, :CK * P].reshape(CK, P)
                 if need_gW:
-                    _padded_cols(pads[t], KH, KW, SH, SW, Wp, r0, r1, OW, col)
+                    if grid:
+                        _grid_cols(pads[t], KH, KW, Wp, r0, P, col)
+                    else:
+                        _padded_cols(pads[t], KH, KW, SH, SW, Wp, r0, r1, OW, col)
                     gemm(False, True, g, col, gWs[t], 1.0)
                 if need_gx:
                     gemm(True, False, W2, g, col, 0.0)
-                    _padded_col2im(col, KH, KW, SH, SW, Wp, r0, r1, OW, gpads[t])
+                    if grid:
+                        _grid_col2im(col, KH, KW, Wp, r0, P, gpads[t])
+                    else:
+                        _padded_col2im(col, KH, KW, SH, SW, Wp, r0, r1, OW, gpads[t])
             if need_gx:
                 _interior(gpads[t], n, PH, PW, Wp, gx)
     return gx
@@ -353,20 +297,18 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
                                   outs, y)
         W2 = np.ascontiguousarray(W.reshape(F, -1))
         CK = W2.shape[1]
-        if path == "grid":
+        grid = path == "grid"
+        L = Wp if grid else OW
+        if grid:
             RB = _rows(CK * Wp * dt.itemsize, GRID_BLOCK_BYTES, OH, N, 2 * T,
                        GRID_BLOCK_COLUMNS // Wp)
-            pads = np.zeros((T, C, (Hp + 1) * Wp), dt)
-            cols = np.empty((T, CK * RB * Wp), dt)
-            outs = np.empty((T, F * RB * Wp), dt)
-            return _forward_grid(x, W2, bb, b is not None, relu, KH, KW, PH, PW, RB, pads,
-                                 cols, outs, y)
-        RB = _rows(CK * OW * dt.itemsize, COL_BLOCK_BYTES, OH, N, 2 * T)
-        cols = np.empty((T, CK * RB * OW), dt)
-        outs = np.empty((T, F * RB * OW), dt)
+        else:
+            RB = _rows(CK * OW * dt.itemsize, COL_BLOCK_BYTES, OH, N, 2 * T)
         pads = np.zeros((T, C, (Hp + 1) * Wp), dt)
-        return _forward_general(x, W2, bb, b is not None, relu, KH, KW, *stride, PH, PW, RB,
-                                pads, cols, outs, y)
+        cols = np.empty((T, CK * RB * L), dt)
+        outs = np.empty((T, F * RB * L), dt)
+        return _forward_columns(x, W2, bb, b is not None, relu, KH, KW, *stride, PH, PW, grid,
+                                RB, pads, cols, outs, y)
 
 
 def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
@@ -402,22 +344,19 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
             _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, RBW, pads, gpads,
                             gys, gWs, gx)
             gW = gWs.sum(axis=0).transpose(1, 2, 0).reshape(W.shape)
-        elif path == "grid":
-            RB = _rows(CK * Wp * dt.itemsize, GRID_BLOCK_BYTES, OH, N, 1,
-                       GRID_BLOCK_COLUMNS // Wp)
-            cols = np.empty((T, CK * RB * Wp), dt)
-            gys = np.empty((T, F * RB * Wp), dt)
-            gWs = np.empty((T, F, CK), dt)
-            _backward_grid(gy, x, W2, need_gx, need_gW, KH, KW, PH, PW, RB, pads, gpads, cols,
-                           gys, gWs, gx)
-            gW = gWs.sum(axis=0).reshape(W.shape)
         else:
-            RB = _rows(CK * OW * dt.itemsize, COL_BLOCK_BYTES, OH, N, 1)
-            cols = np.empty((T, CK * RB * OW), dt)
-            gys = np.empty((T, F * RB * OW), dt)
+            grid = path == "grid"
+            L = Wp if grid else OW
+            if grid:
+                RB = _rows(CK * Wp * dt.itemsize, GRID_BLOCK_BYTES, OH, N, 1,
+                           GRID_BLOCK_COLUMNS // Wp)
+            else:
+                RB = _rows(CK * OW * dt.itemsize, COL_BLOCK_BYTES, OH, N, 1)
+            cols = np.empty((T, CK * RB * L), dt)
+            gys = np.empty((T, F * RB * L), dt)
             gWs = np.empty((T, F, CK), dt)
-            _backward_general(gy, x, W2, need_gx, need_gW, KH, KW, *stride, PH, PW, RB, pads,
-                              gpads, cols, gys, gWs, gx)
+            _backward_columns(gy, x, W2, need_gx, need_gW, KH, KW, *stride, PH, PW, grid, RB,
+                              pads, gpads, cols, gys, gWs, gx)
             gW = gWs.sum(axis=0).reshape(W.shape)
     return (gx if need_gx else None), (gW if need_gW else None)
 

@@ -118,6 +118,16 @@ def _padded_cols(pad, KH, KW, SH, SW, Wp, r0, r1, OW, col):
 
 
 @njit(cache=True, inline="always")
+def _grid_col2im(col, KH, KW, Wp, r0, P, gpad):
+    """The adjoint of _grid_cols: add each column row into its window of the padded gradient."""
+    for c in range(gpad.shape[0]):
+        for i in range(KH):
+            for j in range(KW):
+                s = (r0 + i) * Wp + j
+                gpad[c, s:s + P] += col[(c * KH + i) * KW + j, :P]
+
+
+@njit(cache=True, inline="always")
 def _padded_col2im(col, KH, KW, SH, SW, Wp, r0, r1, OW, gpad):
     """The adjoint of _padded_cols: add the columns into the padded gradient."""
     for c in range(gpad.shape[0]):
