@@ -29,8 +29,10 @@ from .im2col import _col2im_parallel, _im2col_parallel
 # rows) from a shared counter, so a core slowed by other work (the loader's threads) just
 # takes fewer tasks; the backward pass deals images out statically (thread t takes images
 # t, t+T, ...), because its per-thread weight-gradient sums must be added in the same order
-# on every run for training to be reproducible. Each thread calls the BLAS single-threaded (see `single_blas`): copies, products and the bias run back to
-# back in that thread's cache.
+# on every run for training to be reproducible. Each thread calls the BLAS single-threaded
+# (see `single_blas`): copies, products and the bias run back to back in that thread's cache.
+# The "grid" and "general" paths share one kernel each way (`_forward_columns`,
+# `_backward_columns`): they differ only in how a block's column matrix is built.
 SHIFT_MIN_CHANNELS = 16
 # The Winograd path where it applies and pays (switch it off to compare; TINYLESION_WINOGRAD=0
 # does so for a whole process). Measured on 2 cores, batch 32, forward + both gradients: 1.1-1.5x
