@@ -28,8 +28,9 @@ def gradcheck(fn, *arrays, rtol=1e-5, atol=1e-7, eps=1e-6, seed=0, check=None, d
     """Compare backward() with central differences for `fn(*tensors) -> Tensor`.
 
     `arrays` are float64 NumPy arrays (or None for an absent input); `check` lists which
-    indices to differentiate (default: every float input); the tensors live on `device`. Raises AssertionError naming the
-    input and the worst element on a mismatch; returns the analytic gradients.
+    indices to differentiate (default: every float input); the tensors live on `device`.
+    Raises AssertionError naming the input and the worst element on a mismatch; returns the
+    analytic gradients.
     """
     arrays = [None if a is None else np.array(a, dtype=np.float64) for a in arrays]
     check = [i for i, a in enumerate(arrays) if a is not None] if check is None else check

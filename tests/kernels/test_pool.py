@@ -162,4 +162,5 @@ def test_against_torch(case):
 
 def test_gpu_kernels_under_cuda_simulator():
     """The numba.cuda kernels of pool.py and adam.py equal the CPU kernels in the simulator."""
-    run_under_simulator(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cudasim_pool_adam.py"))
+    here = os.path.dirname(os.path.abspath(__file__))
+    run_under_simulator(os.path.join(here, "cudasim_pool_adam.py"))
