@@ -97,3 +97,67 @@ def test_classes_absent_from_training_get_weight_zero():
     assert w.tolist() == pytest.approx([0, 0, 0, 0, 2.0, 2 / 3, 0])  # N / (K n_c), K = 2
     assert "akiec, bcc, bkl, df, vasc" in logged[0]
     assert cli._train_class_weights([0, 1], classes[:2], "none", logged.append) is None
+
+
+# -- the run folder --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_ham(tmp_path_factory):
+    from tinylesion.data import make_synthetic
+    return make_synthetic(tmp_path_factory.mktemp("ham") / "ham", n=24, seed=0,
+                          image_size=(32, 24))
+
+
+def _run(*argv):
+    """Run the ham example in-process; (exit status, stderr lines) via SystemExit or 0."""
+    args = cli.parse_args("ham", [str(a) for a in argv])
+    try:
+        cli.run(args, "ham", log=lambda *a: None)
+    except SystemExit as stop:
+        return stop.code
+    return 0
+
+
+def _quick(data, out):
+    return ["--data", data, "--model", "padua1", "--image-size", "16x12", "--epochs", "1",
+            "--batch-size", "8", "--workers", "0", "--out", out]
+
+
+@pytest.mark.parametrize("flag", ["--out", "--cache"])
+def test_a_file_or_uncreatable_folder_is_a_one_line_error(flag, tiny_ham, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    for where, words in ((tmp_path / "file", "is a file, not a folder"),
+                         (tmp_path / "file" / "sub", "cannot create the folder")):
+        argv = _quick(tiny_ham, tmp_path / "run") + [flag, where]
+        assert _run(*argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and f"{flag} {where}: {words}" in err
+
+
+def test_rerun_into_a_run_folder_replaces_the_earlier_run(tiny_ham, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(*_quick(tiny_ham, out)) == 0
+    (out / "weights.png").write_bytes(b"from an earlier logistic_regression run")
+    (out / "notes.txt").write_text("mine")
+    logged = []
+    args = cli.parse_args("ham", [str(a) for a in _quick(tiny_ham, out)])
+    cli.run(args, "ham", log=logged.append)
+    assert any("holds an earlier run; it is replaced" in line for line in logged)
+    assert not (out / "weights.png").exists() and (out / "notes.txt").read_text() == "mine"
+    assert (out / "metrics.json").is_file()
+
+
+def test_resume_with_other_model_or_size_is_a_one_line_error(tiny_ham, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _run(*_quick(tiny_ham, out)) == 0
+    capsys.readouterr()
+    assert _run(*_quick(tiny_ham, out), "--resume", "--model", "padua2") == 2
+    assert "trained with --model padua1, not padua2" in capsys.readouterr().err
+    assert _run(*_quick(tiny_ham, out), "--resume", "--image-size", "32x24") == 2
+    assert "trained with --image-size 16x12, not 32x24" in capsys.readouterr().err
+    (out / "checkpoint.npz").write_bytes(b"not a checkpoint")
+    assert _run(*_quick(tiny_ham, out), "--resume") == 2
+    assert "--resume: cannot continue from" in capsys.readouterr().err
+    assert not (tmp_path / "absent").exists()
+    assert _run(*_quick(tiny_ham, tmp_path / "absent"), "--resume") == 2
+    assert not (tmp_path / "absent").exists()  # nothing made for a run that cannot resume

@@ -292,6 +292,60 @@ def _synthetic_root(layout, log):
 # run
 # ---------------------------------------------------------------------------------------------
 
+# The files a run writes into --out (a new run replaces these, and only these).
+RUN_FILES = ("metrics.json", "history.csv", "weights.npz", "checkpoint.npz", "run.json",
+             "history.png", "confusion_matrix.png", "roc.png", "weights.png")
+
+
+def _check_resume(checkpoint, run_json, args, classes, model):
+    """Raise a UsageError unless the run in --out can continue with these flags and data."""
+    from .train import load_checkpoint
+    if run_json.is_file():
+        saved = json.loads(run_json.read_text())  # read once already, by the caller
+        was = {"--model": saved.get("model"),
+               "--image-size": "x".join(map(str, saved.get("image_size", ())))}
+        now = {"--model": args.model, "--image-size": "x".join(map(str, args.image_size))}
+        for flag in was:
+            if was[flag] is not None and was[flag] != now[flag]:
+                raise UsageError(f"--resume: the run in {run_json.parent} was trained with "
+                                 f"{flag} {was[flag]}, not {now[flag]}; give the same {flag}")
+        if saved.get("class_names") not in (None, classes):
+            raise UsageError(f"--resume: the run in {run_json.parent} was trained on classes "
+                             f"{', '.join(saved['class_names'])}; --data gives "
+                             f"{', '.join(classes)}")
+    try:
+        model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise UsageError(f"--resume: cannot continue from {checkpoint}: {exc}") from None
+
+
+def _make_folder(path, flag):
+    """Create the folder a flag names (and its parents), or raise a UsageError saying why."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create the folder "
+                         f"({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: the folder is not writable")
+
+
+def _clear_earlier_run(out, log):
+    """A new run into a folder that holds an earlier run replaces the earlier run's files."""
+    earlier = [name for name in RUN_FILES if (out / name).is_file()]
+    if not earlier:
+        return
+    log(f"note: --out {out} holds an earlier run; it is replaced (--resume would continue it)")
+    for name in earlier:
+        try:
+            (out / name).unlink()
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot replace {name} ({exc.strerror or exc})") \
+                from None
+
+
 def _optimizer(name, params, lr, weight_decay):
     from . import optim
     if name == "sgd":
@@ -376,10 +430,14 @@ def _run(args, task, log):
     out = Path(args.out) if args.out else Path("runs") / (
         f"{spec['example']}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
     args.out = out
-    out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint.npz"
     if args.resume and not checkpoint.is_file():
         raise UsageError(f"--resume: no checkpoint at {checkpoint}")
+    _make_folder(out, "--out")
+    if args.cache:
+        _make_folder(Path(args.cache), "--cache")
+    if not args.resume:
+        _clear_earlier_run(out, log)
 
     try:
         train_ds, val_ds, test_ds, kind = open_data(data, args.image_size, preprocess,
@@ -403,8 +461,11 @@ def _run(args, task, log):
 
     run_json = out / "run.json"
     if args.resume and run_json.is_file():
-        saved = json.loads(run_json.read_text())
-        mean, std = np.asarray(saved["mean"]), np.asarray(saved["std"])
+        try:
+            saved = json.loads(run_json.read_text())
+            mean, std = np.asarray(saved["mean"], float), np.asarray(saved["std"], float)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"--resume: {run_json} cannot be read ({exc!r})") from None
     else:
         t0 = time.perf_counter()
         mean, std = channel_stats(train_ds, num_workers=args.workers)
@@ -417,6 +478,8 @@ def _run(args, task, log):
     except ValueError as exc:  # e.g. an image size too small for the model's layers
         raise UsageError(f"--model {args.model} --image-size {args.image_size[0]}x"
                          f"{args.image_size[1]}: {exc}") from None
+    if args.resume:
+        _check_resume(checkpoint, run_json, args, classes, model)
     model.to(device)
     weight_decay = args.weight_decay if args.weight_decay is not None else model.weight_decay
     args.weight_decay = weight_decay
