@@ -120,6 +120,23 @@ def test_rebuilt_when_a_file_changes(files):
     assert len(list(cache_dir.glob("*.u8"))) == 1
 
 
+def test_rebuilt_when_a_file_is_replaced_by_one_of_the_same_size_and_time(files):
+    # cp -p, rsync -t and unzip keep the modification time; the size may well match too
+    root, cache_dir = files
+    CachedDataset(FileDataset(root), cache_dir).build()
+    ds = FileDataset(root)
+    st = os.stat(ds.paths[3])
+    new = np.full((5, 7, 3), 7, np.uint8)
+    np.save(ds.paths[3] + ".new.npy", new)
+    assert os.path.getsize(ds.paths[3] + ".new.npy") == st.st_size
+    os.utime(ds.paths[3] + ".new.npy", ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(ds.paths[3] + ".new.npy", ds.paths[3])
+    cached = CachedDataset(FileDataset(root), cache_dir)
+    assert not cached.complete
+    np.testing.assert_array_equal(cached.build().load(3), new)
+    assert CachedDataset(FileDataset(root), cache_dir).complete
+
+
 def test_another_image_size_is_another_cache(files):
     root, cache_dir = files
     CachedDataset(FileDataset(root, size=(7, 5)), cache_dir).build()

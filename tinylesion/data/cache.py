@@ -28,12 +28,17 @@ def _dataset_id(ds):
 
 
 def _source_key(ds):
-    """Changes when any source file changes size or modification time."""
+    """Changes when any source file is replaced or rewritten.
+
+    NOTE: size and modification time alone miss a file replaced by another of the same size
+    whose time was kept (cp -p, rsync -t, unzip); the inode number and the status-change time
+    (which no user call can set back) catch that too. A false alarm (chmod) only rebuilds.
+    """
     h = hashlib.sha256()
     for p in ds.paths:
         try:
             st = os.stat(p)
-            h.update(f"{st.st_size}:{st.st_mtime_ns}\n".encode())
+            h.update(f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}\n".encode())
         except OSError:
             h.update(b"missing\n")
     return h.hexdigest()
@@ -45,8 +50,8 @@ class CachedDataset:
     The cache is written once, either by build(num_workers) or lazily as load(i) first meets each
     sample; it is written under a temporary name and renamed, and a JSON manifest is written last,
     so an interrupted build is never taken as complete. It is reused while the source paths,
-    their sizes and modification times, the image size and the preprocessing are unchanged, and
-    rebuilt otherwise. Same dataset interface as `ds` (classes, targets, groups, paths, ...).
+    the files themselves (size, modification and status-change times, inode), the image size
+    and the preprocessing are unchanged, and rebuilt otherwise. Same dataset interface as `ds` (classes, targets, groups, paths, ...).
     """
 
     def __init__(self, ds, cache_dir):
