@@ -118,11 +118,19 @@ def test_invalid_augment_arguments():
                          ({"zoom_range": (1.2, 0.8)}, "zoom_range"),
                          ({"zoom_range": (1, 2, 3)}, "zoom_range"),
                          ({"width_shift_range": -0.1}, "width_shift_range"),
-                         ({"fill_mode": "wrap"}, "fill_mode")):
+                         ({"fill_mode": "wrap"}, "fill_mode"),
+                         ({"width_shift_range": float("nan")}, "width_shift_range"),
+                         ({"rotation_range": float("inf")}, "rotation_range"),
+                         ({"zoom_range": "0.1"}, "zoom_range"),
+                         ({"zoom_range": (0.5, float("inf"))}, "zoom_range"),
+                         ({"cval": "0"}, "cval")):
         with pytest.raises(ValueError, match=word):
             Augment(**kwargs)
     with pytest.raises(ValueError, match="uint8"):
         Augment(rotation_range=5)(np.zeros((4, 4, 3), np.float32), np.random.default_rng())
+    for image in (np.zeros((4, 4), np.uint8), np.zeros((0, 4, 3), np.uint8)):  # was IndexError
+        with pytest.raises(ValueError, match=r"uint8 \(H, W, C\)"):
+            Augment(rotation_range=5)(image, np.random.default_rng())
 
 
 def test_normalize_matches_the_formula():

@@ -56,8 +56,9 @@ def warp_affine_reference(image, A, fill_mode="nearest", cval=0):
 
 
 def _check_range(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
-        raise ValueError(f"Augment: {name} must be a number >= 0, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0
+            or not math.isfinite(value)):
+        raise ValueError(f"Augment: {name} must be a finite number >= 0, got {value!r}")
 
 
 class Augment:
@@ -83,19 +84,19 @@ class Augment:
             zoom = (1.0 - zoom_range, 1.0 + zoom_range)
         else:
             try:
-                zoom = tuple(float(z) for z in zoom_range)
-            except TypeError:
+                zoom = () if isinstance(zoom_range, str) else tuple(float(z) for z in zoom_range)
+            except (TypeError, ValueError):
                 zoom = ()
             if len(zoom) != 2:
                 raise ValueError(f"Augment: zoom_range must be a float or a pair (lo, hi), "
                                  f"got {zoom_range!r}")
-        if not 0 < zoom[0] <= zoom[1]:
+        if not 0 < zoom[0] <= zoom[1] < math.inf:
             raise ValueError(f"Augment: zoom_range gives scales {zoom}; they must satisfy "
                              "0 < lo <= hi")
         if fill_mode not in _FILL_MODES:
             raise ValueError(f"Augment: fill_mode {fill_mode!r} is not supported; use one of "
                              f"{sorted(_FILL_MODES)}")
-        if not 0 <= cval <= 255:
+        if isinstance(cval, bool) or not isinstance(cval, numbers.Real) or not 0 <= cval <= 255:
             raise ValueError(f"Augment: cval must be in [0, 255], got {cval!r}")
         self.rotation_range = rotation_range
         self.zoom_range = zoom
@@ -180,6 +181,9 @@ class Augment:
     def __call__(self, image, rng):
         """augment(image_uint8_HWC, rng) -> image_uint8_HWC, drawing from numpy Generator rng."""
         image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or 0 in image.shape:
+            raise ValueError(f"Augment: expected a uint8 (H, W, C) image, got "
+                             f"{image.dtype} {image.shape}")
         return self.apply(image, self.draw(rng, image.shape[0], image.shape[1]))
 
 
