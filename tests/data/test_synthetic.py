@@ -118,12 +118,37 @@ def test_cli(tmp_path, capsys):
     assert "wrote 21 dermmel images" in capsys.readouterr().out
     assert len(list(out.rglob("*.jpg"))) == 21
     for argv, message in ((["--out", str(out), "--n", "21"], "not empty"),
-                          (["--out", str(tmp_path / "x"), "--n", "5"], "at least 20"),
+                          (["--out", str(tmp_path / "x"), "--n", "5"], "--n: must be >= 20"),
+                          (["--out", str(tmp_path / "x"), "--workers", "-1"], "--workers"),
+                          (["--out", str(tmp_path / "x"), "--seed", "-1"], "--seed"),
+                          (["--out", str(out / "synthetic.json"), "--n", "20"],
+                           "synthetic.json is a file, not a folder"),
+                          (["--out", str(out / "synthetic.json" / "x"), "--n", "20"],
+                           "cannot create the folder"),
                           (["--out", str(tmp_path / "x"), "--size", "48by36"], "WIDTHxHEIGHT"),
                           (["--n", "30"], "--out")):
         with pytest.raises(SystemExit) as info:
             synthetic.main(argv)
-        assert info.value.code == 2 and message in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and message in err and "Traceback" not in err
+    assert "pass --force" in synthetic_error(out, capsys)
+
+
+def synthetic_error(out, capsys):
+    with pytest.raises(SystemExit):
+        synthetic.main(["--out", str(out), "--n", "20"])
+    return capsys.readouterr().err
+
+
+def test_run_as_a_module_without_warnings(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    proc = subprocess.run([sys.executable, "-W", "error", "-m", "tinylesion.data.synthetic",
+                           "--out", str(tmp_path / "m"), "--n", "20", "--size", "24x18"],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
 def test_default_root_is_made_once_and_reused(tmp_path, monkeypatch):

@@ -307,7 +307,9 @@ def make_synthetic(out, n=2000, seed=0, layout="ham10000", image_size=(600, 450)
     n, seed = int(n), int(seed)
     class_counts(n)                     # checks n before anything is written
     out = Path(out).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"make_synthetic: {out} is a file, not a folder")
+    if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"make_synthetic: {out} already exists and is not empty; "
                                   "choose another folder or pass overwrite=True")
@@ -315,7 +317,11 @@ def make_synthetic(out, n=2000, seed=0, layout="ham10000", image_size=(600, 450)
             raise FileExistsError(f"make_synthetic: {out} is not empty and was not made by "
                                   "make_synthetic (no synthetic.json); it is left alone")
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"make_synthetic: {out}: cannot create the folder "
+                      f"({exc.strerror or exc})") from None
     jobs = []
     if layout == "ham10000":
         plan = _plan_ham(n, seed)
@@ -398,17 +404,30 @@ def _size_arg(text):
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 600x450, got {text!r}")
 
 
+def _int_arg(low):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
 def main(argv=None):
     """Command line: python -m tinylesion.data.synthetic --out DIR [--n N] [--seed S] ..."""
     parser = argparse.ArgumentParser(
         prog="python -m tinylesion.data.synthetic",
         description="Write a synthetic skin-lesion dataset in the HAM10000 or DermMel layout.")
     parser.add_argument("--out", required=True, help="folder to create (must be empty)")
-    parser.add_argument("--n", type=int, default=2000, help="number of images (>= 20)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n", type=_int_arg(20), default=2000, help="number of images (>= 20)")
+    parser.add_argument("--seed", type=_int_arg(0), default=0)
     parser.add_argument("--layout", choices=LAYOUTS, default="ham10000")
     parser.add_argument("--size", type=_size_arg, default=(600, 450), help="WIDTHxHEIGHT")
-    parser.add_argument("--workers", type=int, default=None, help="threads (default 2)")
+    parser.add_argument("--workers", type=_int_arg(1), default=None, help="threads (default 2)")
     parser.add_argument("--force", action="store_true", help="replace an earlier synthetic --out")
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -416,7 +435,9 @@ def main(argv=None):
         out = make_synthetic(args.out, n=args.n, seed=args.seed, layout=args.layout,
                              image_size=args.size, workers=args.workers, overwrite=args.force)
     except (ValueError, OSError) as exc:
-        parser.exit(2, f"error: {exc}\n")
+        message = str(exc).replace("pass overwrite=True", "pass --force")
+        message = message.replace("make_synthetic: ", "--out ", 1)
+        parser.exit(2, f"{parser.prog}: error: {message}\n")
     print(f"wrote {args.n} {args.layout} images to {out} in {time.perf_counter() - start:.1f} s")
     return 0
 
