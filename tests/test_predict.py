@@ -84,6 +84,10 @@ def test_errors_are_one_line_with_exit_2(run_dir, tmp_path, capsys):
     assert len(err) == 1 and str(bad) in err[0]
     assert predict.main(["--weights", str(run), str(tmp_path / "absent.jpg")]) == 2
     assert "not found" in capsys.readouterr().err
+    assert predict.main(["--weights", str(run), str(tmp_path)]) == 2
+    assert f"{tmp_path} is a folder; give image files" in capsys.readouterr().err
+    assert predict.main(["--weights", str(bad), image]) == 2
+    assert f"--weights {bad}: is a file; give the run folder" in capsys.readouterr().err
 
 
 def test_module_entry_point(run_dir):

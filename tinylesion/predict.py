@@ -19,7 +19,9 @@ def load_run(run_dir, device="cpu"):
     from .models import get_model
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise PredictError(f"--weights {run_dir}: no such run folder")
+        raise PredictError(f"--weights {run_dir}: " + (
+            "is a file; give the run folder (holding run.json and weights.npz)"
+            if run_dir.exists() else "no such run folder"))
     for name in ("run.json", "weights.npz"):
         if not (run_dir / name).is_file():
             raise PredictError(f"--weights {run_dir}: {name} is missing (is this the --out "
@@ -77,6 +79,8 @@ def main(argv=None):
         device = backend.as_device(args.device)
         model, run = load_run(args.weights, device)
         for path in args.images:  # one by one, so that a bad file is named before any work
+            if Path(path).is_dir():
+                raise PredictError(f"{path} is a folder; give image files (e.g. {path}/*.jpg)")
             if not Path(path).is_file():
                 raise PredictError(f"image file not found: {path}")
         probs = predict_files(model, run, args.images, device)
