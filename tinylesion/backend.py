@@ -153,6 +153,53 @@ def to_numpy(array):
 
 
 # ---------------------------------------------------------------------------------------------
+# Type promotion: PyTorch's rules for bool, integer and floating-point operands.
+def _category(dtype):
+    """0 for bool, 1 for integers, 2 for floating point."""
+    return 2 if dtype.kind == "f" else 0 if dtype.kind == "b" else 1
+
+
+def promote_types(a, b):
+    """torch.promote_types: an integer with a float gives the float (int64 + float32 is
+    float32, where NumPy says float64); otherwise NumPy's rule."""
+    a, b = np.dtype(a), np.dtype(b)
+    if a == b:
+        return a
+    fa, fb = a.kind == "f", b.kind == "f"
+    if fa != fb:
+        return a if fa else b
+    return np.promote_types(a, b)
+
+
+def result_type(a, b):
+    """The dtype of an element-wise op on arrays `a` and `b`, as PyTorch chooses it.
+
+    NOTE: a 0-d operand (a one-number tensor) changes the dtype only when it is of a higher
+    category (bool < integer < float) than the other: float32 × 0-d float64 stays float32.
+    """
+    if (a.ndim == 0) == (b.ndim == 0):
+        return promote_types(a.dtype, b.dtype)
+    high, low = (a.dtype, b.dtype) if a.ndim else (b.dtype, a.dtype)
+    return promote_types(high, low) if _category(low) > _category(high) else high
+
+
+def constant_result_type(dtype, value):
+    """The dtype of an op between an array of `dtype` and a constant (a Python or NumPy number,
+    or an array-like): the array's, unless the constant is of a higher category; a float
+    constant then gives the default dtype, an integer one int64 (PyTorch's wrapped numbers)."""
+    dtype = np.dtype(dtype)
+    value_dtype = getattr(value, "dtype", None)
+    value_dtype = np.dtype(value_dtype if value_dtype is not None else np.asarray(value).dtype)
+    if value_dtype.kind not in "biuf":
+        raise TypeError(f"cannot combine a tensor of {dtype} with a {type(value).__name__} "
+                        f"(dtype {value_dtype}): use numbers or numeric arrays")
+    kind = _category(value_dtype)
+    if kind <= _category(dtype):
+        return dtype
+    return promote_types(dtype, DEFAULT_DTYPE if kind == 2 else np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
 # Random generators: one per device, all seeded by manual_seed.
 _seed = None
 _generators = {}

@@ -1,4 +1,5 @@
 """Tensor, the Function base class, reverse-mode backward() and no_grad()."""
+import collections
 import threading
 
 import numpy as np
@@ -31,29 +32,51 @@ class no_grad:
         return wrapper
 
 
+def _holds_float64(data):
+    """True when a nested list holds a NumPy float64 number or array (torch.tensor keeps
+    float64 then, where Python floats alone give the default dtype)."""
+    if isinstance(data, (list, tuple)):
+        return any(_holds_float64(item) for item in data)
+    return getattr(data, "dtype", None) == np.float64
+
+
 def _as_array(data, device):
-    """Turn `data` into a backend array with torch.tensor's dtype rules."""
+    """Turn `data` into a backend array with torch.tensor's dtype rules (not copied)."""
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
         array = data
-    elif isinstance(data, (bool, np.bool_)):
-        array = np.asarray(data, dtype=np.bool_)
-    elif isinstance(data, (int, np.integer)):
-        array = np.asarray(data, dtype=np.int64)
-    elif isinstance(data, (float, np.floating)):
-        array = np.asarray(data, dtype=np.float64 if isinstance(data, np.float64)
-                           else backend.DEFAULT_DTYPE)
-    else:  # nested lists: floats become float32, integers int64, as torch.tensor does
+    elif isinstance(data, np.generic):   # NumPy numbers keep their dtype
         array = np.asarray(data)
-        if array.dtype == np.float64:
+    elif isinstance(data, bool):
+        array = np.asarray(data, dtype=np.bool_)
+    elif isinstance(data, int):
+        array = np.asarray(data, dtype=np.int64)
+    elif isinstance(data, float):
+        array = np.asarray(data, dtype=backend.DEFAULT_DTYPE)
+    elif not isinstance(data, (list, tuple)) and hasattr(data, "__array__"):
+        array = np.asarray(data)         # other array objects keep their dtype
+    else:  # nested lists: Python floats become float32, integers int64, as torch.tensor does
+        array = np.asarray(data)
+        if array.dtype == np.float64 and not _holds_float64(data):
             array = array.astype(backend.DEFAULT_DTYPE)
-        elif array.dtype.kind not in "biuf":
-            raise TypeError(f"cannot make a Tensor from {type(data).__name__} "
-                            f"(array dtype {array.dtype})")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"cannot make a Tensor from {type(data).__name__} "
+                        f"(array dtype {array.dtype})")
     if device is not None:
         array = backend.to_device(array, device)
     return array
+
+
+def _dims(dim, axis, keepdim, keepdims, name):
+    """PyTorch's dim/keepdim or NumPy's axis/keepdims (not both) as (axis, keepdims)."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{name}() got both dim={dim!r} and axis={axis!r}: give one")
+    return (dim if axis is None else axis), bool(keepdim if keepdims is None else keepdims)
+
+
+MaxResult = collections.namedtuple("max", ["values", "indices"])
+MaxResult.__doc__ = "(values, indices) of Tensor.max(dim), as torch.return_types.max."
 
 
 class Tensor:
@@ -65,6 +88,9 @@ class Tensor:
         array = _as_array(data, device)
         if dtype is not None:
             array = array.astype(dtype, copy=False)
+        source = data.data if isinstance(data, Tensor) else data
+        if array is source:  # NOTE: a copy, as torch.tensor makes: updating this tensor in
+            array = array.copy()  # place (an optimizer step) leaves the caller's array alone
         if requires_grad and array.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, "
                             f"not {array.dtype}")
@@ -73,6 +99,16 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._ctx = None          # the Function that produced this tensor, if recorded
         self._retain_grad = False
+
+    @classmethod
+    def _wrap(cls, array, requires_grad=False):
+        """A Tensor around a backend array, neither copied nor converted (for the ops)."""
+        if not isinstance(array, np.ndarray) and not backend.is_cupy_array(array):
+            array = np.asarray(array)  # a NumPy scalar from a full reduction
+        t = object.__new__(Tensor)
+        t.data, t.grad, t.requires_grad = array, None, requires_grad
+        t._ctx, t._retain_grad = None, False
+        return t
 
     # ---- properties -------------------------------------------------------------------
     shape = property(lambda self: tuple(self.data.shape), doc="The shape, as a tuple.")
@@ -124,14 +160,24 @@ class Tensor:
 
     def detach(self):
         """A tensor sharing the data, cut from the graph."""
-        return Tensor(self.data)
+        return Tensor._wrap(self.data)
 
-    def to(self, device):
-        """This tensor on `device` (self when already there); the copy is a leaf."""
-        device = backend.as_device(device)
-        if device == self.device:
-            return self
-        out = Tensor(backend.to_device(self.data, device), requires_grad=self.requires_grad)
+    def to(self, *args, device=None, dtype=None):
+        """This tensor on another device and/or with another dtype: `to("cpu")`,
+        `to(tl.float64)`, `to("gpu", tl.float32)`; self when nothing changes. Differentiable,
+        as in PyTorch: the gradient flows back to this tensor."""
+        for arg in args:
+            if isinstance(arg, (str, backend.Device)):
+                device = arg
+            elif isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            else:
+                dtype = arg
+        out = self
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            out = out.astype(dtype)
+        if device is not None and backend.as_device(device) != out.device:
+            out = _ops.ToDevice.apply(out, device=backend.as_device(device))
         return out
 
     def cpu(self):
@@ -176,22 +222,39 @@ class Tensor:
         _backward(self, gy)
 
     # ---- operators (one-line wrappers over the ops in tinylesion/ops) -----------------
-    def _lift(self, other):
-        """A constant operand as a tensor with this tensor's dtype and device."""
-        if isinstance(other, Tensor):
-            return other
-        return Tensor(self.xp.asarray(other, dtype=self.dtype))
+    def _cast(self, dtype):
+        return self if self.data.dtype == dtype else _ops.Cast.apply(self, dtype=dtype)
 
-    def __add__(self, other): return _ops.Add.apply(self, self._lift(other))
-    def __radd__(self, other): return _ops.Add.apply(self._lift(other), self)
-    def __sub__(self, other): return _ops.Sub.apply(self, self._lift(other))
-    def __rsub__(self, other): return _ops.Sub.apply(self._lift(other), self)
-    def __mul__(self, other): return _ops.Mul.apply(self, self._lift(other))
-    def __rmul__(self, other): return _ops.Mul.apply(self._lift(other), self)
-    def __truediv__(self, other): return _ops.Div.apply(self, self._lift(other))
-    def __rtruediv__(self, other): return _ops.Div.apply(self._lift(other), self)
-    def __matmul__(self, other): return _ops.MatMul.apply(self, self._lift(other))
-    def __rmatmul__(self, other): return _ops.MatMul.apply(self._lift(other), self)
+    def _operands(self, other):
+        """(self, other) as tensors of one dtype, chosen by PyTorch's type promotion.
+
+        A constant (Python or NumPy number, array, list) takes this tensor's dtype unless it
+        is of a higher category (a float with an integer tensor gives float32).
+        """
+        if isinstance(other, Tensor):
+            if other.data.dtype == self.data.dtype:
+                return self, other
+            dtype = backend.result_type(self.data, other.data)
+            return self._cast(dtype), other._cast(dtype)
+        dtype = backend.constant_result_type(self.data.dtype, other)
+        return self._cast(dtype), Tensor._wrap(self.xp.asarray(other, dtype=dtype))
+
+    def _divide(self, other, reverse=False):
+        x, y = self._operands(other)
+        if x.data.dtype.kind != "f":  # true division of integers gives the default float
+            x, y = x._cast(backend.DEFAULT_DTYPE), y._cast(backend.DEFAULT_DTYPE)
+        return _ops.Div.apply(y, x) if reverse else _ops.Div.apply(x, y)
+
+    def __add__(self, other): return _ops.Add.apply(*self._operands(other))
+    def __radd__(self, other): return _ops.Add.apply(*self._operands(other)[::-1])
+    def __sub__(self, other): return _ops.Sub.apply(*self._operands(other))
+    def __rsub__(self, other): return _ops.Sub.apply(*self._operands(other)[::-1])
+    def __mul__(self, other): return _ops.Mul.apply(*self._operands(other))
+    def __rmul__(self, other): return _ops.Mul.apply(*self._operands(other)[::-1])
+    def __truediv__(self, other): return self._divide(other)
+    def __rtruediv__(self, other): return self._divide(other, reverse=True)
+    def __matmul__(self, other): return _ops.MatMul.apply(*self._operands(other))
+    def __rmatmul__(self, other): return _ops.MatMul.apply(*self._operands(other)[::-1])
     def __neg__(self): return _ops.Neg.apply(self)
     def __pos__(self): return self
     def __getitem__(self, index):
@@ -201,15 +264,20 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            return _ops.PowTensor.apply(self, exponent)
-        return _ops.Pow.apply(self, exponent=exponent)
+            return _ops.PowTensor.apply(*self._operands(exponent))
+        if isinstance(exponent, np.generic):
+            exponent = exponent.item()  # a Python number: NumPy keeps the array's dtype
+        if not isinstance(exponent, (int, float)):
+            return _ops.PowTensor.apply(*self._operands(exponent))
+        x = self._cast(backend.constant_result_type(self.data.dtype, exponent))
+        return _ops.Pow.apply(x, exponent=exponent)
 
-    def __rpow__(self, base): return _ops.PowTensor.apply(self._lift(base), self)
+    def __rpow__(self, base): return _ops.PowTensor.apply(*self._operands(base)[::-1])
 
     # comparisons give boolean tensors outside the graph
     def _compare(self, other, name):
         other = other.data if isinstance(other, Tensor) else other
-        return Tensor(getattr(self.data, name)(other))
+        return Tensor._wrap(getattr(self.data, name)(other))
 
     def __lt__(self, other): return self._compare(other, "__lt__")
     def __le__(self, other): return self._compare(other, "__le__")
@@ -225,21 +293,48 @@ class Tensor:
     def sigmoid(self): return _ops.Sigmoid.apply(self)
     def tanh(self): return _ops.Tanh.apply(self)
 
-    def sum(self, axis=None, keepdims=False):
-        """Sum over `axis` (int, tuple or None for all)."""
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Sum over `dim` (int, tuple or None for all); NumPy's axis=/keepdims= also work."""
+        axis, keepdims = _dims(dim, axis, keepdim, keepdims, "sum")
         return _ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis=None, keepdims=False):
-        """Mean over `axis` (int, tuple or None for all)."""
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Mean over `dim` (int, tuple or None for all) of a floating-point tensor."""
+        axis, keepdims = _dims(dim, axis, keepdim, keepdims, "mean")
+        if self.data.dtype.kind != "f":
+            raise RuntimeError(f"mean() needs a floating-point tensor, not {self.dtype} "
+                               "(as in PyTorch): convert it first, e.g. x.float().mean()")
         return _ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis=None, keepdims=False):
-        """Maximum over `axis`; the gradient is shared equally by tied maxima."""
-        return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """PyTorch's max: with no `dim` the largest entry (a 0-d tensor, the gradient shared
+        equally by tied maxima); with an int `dim`, the named tuple (values, indices) of
+        torch.max(dim), the gradient going to the index (the first of tied maxima).
 
-    def argmax(self, axis=None):
-        """Indices of the maxima (int64, outside the graph)."""
-        return Tensor(self.data.argmax(axis=axis).astype(np.int64))
+        NumPy's axis= (an int or tuple) and keepdims= give the values only (torch.amax).
+        """
+        if dim is None or axis is not None:
+            axis, keepdims = _dims(dim, axis, keepdim, keepdims, "max")
+            return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
+        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+            raise TypeError(f"max(dim) takes one int dimension, not {dim!r}: use "
+                            "amax(dim) for several")
+        keepdim = bool(keepdim if keepdims is None else keepdims)
+        indices = self.argmax(dim, keepdim=True)
+        values = _ops.TakeAlong.apply(self, index=indices.data, axis=int(dim), keepdims=keepdim)
+        return MaxResult(values, indices if keepdim else indices.reshape(values.shape))
+
+    def amax(self, dim=None, keepdim=False):
+        """Maximum over `dim` (int, tuple or None for all); ties share the gradient."""
+        return _ops.Max.apply(self, axis=dim, keepdims=keepdim)
+
+    def argmax(self, dim=None, keepdim=False, *, axis=None):
+        """Indices of the maxima (int64, outside the graph); the first of ties."""
+        dim = dim if axis is None else axis
+        if dim is None:
+            return Tensor._wrap(self.xp.asarray(self.data.argmax(), dtype=np.int64))
+        index = self.data.argmax(axis=dim).astype(np.int64)
+        return Tensor._wrap(self.xp.expand_dims(index, dim) if keepdim else index)
 
     def reshape(self, *shape):
         """The same data in another shape (one dimension may be -1)."""
@@ -248,16 +343,39 @@ class Tensor:
 
     view = reshape
 
-    def flatten(self, start_dim=0):
-        """Collapse the dimensions from `start_dim` on into one."""
-        return self.reshape(*self.shape[:start_dim], -1)
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Collapse the dimensions from `start_dim` to `end_dim` (inclusive) into one."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_dim % self.ndim, end_dim % self.ndim
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                             f"for a tensor of shape {self.shape}")
+        return self.reshape(*self.shape[:start], -1, *self.shape[end + 1:])
 
-    def transpose(self, *axes):
-        """Permute the axes (reverse them when none are given), as numpy.transpose."""
-        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return _ops.Transpose.apply(self, axes=tuple(axes) if axes else None)
+    def transpose(self, *dims):
+        """PyTorch's transpose(dim0, dim1): swap two dimensions. With no argument the axes
+        are reversed, and a tuple (or three or more ints) is a whole permutation, as
+        numpy.transpose."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        if len(dims) == 2:
+            n = max(self.ndim, 1)
+            for d in dims:
+                if not -n <= d < n:
+                    raise ValueError(f"transpose: dimension {d} is out of range for a tensor "
+                                     f"of shape {self.shape}")
+            axes = list(range(self.ndim))
+            d0, d1 = dims[0] % n, dims[1] % n
+            if self.ndim:
+                axes[d0], axes[d1] = axes[d1], axes[d0]
+            return _ops.Transpose.apply(self, axes=tuple(axes))
+        return _ops.Transpose.apply(self, axes=tuple(dims) if dims else None)
 
-    permute = transpose
+    def permute(self, *dims):
+        """Reorder the dimensions: permute(2, 0, 1) or permute((2, 0, 1))."""
+        dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        return _ops.Transpose.apply(self, axes=tuple(dims))
 
 
 class Function:
@@ -280,7 +398,7 @@ class Function:
         fn = cls()
         fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
         y = fn.forward(*(None if t is None else t.data for t in inputs), **kwargs)
-        out = Tensor(y)
+        out = Tensor._wrap(y)
         if is_grad_enabled() and any(fn.needs_input_grad):
             out.requires_grad = True
             out._ctx = fn
@@ -326,7 +444,7 @@ def _accumulate_leaf(tensor, g, handed_out):
                 or not getattr(flags, "writeable", True)):
             g = g.copy()
         handed_out.add(id(g))
-        tensor.grad = Tensor(g)
+        tensor.grad = Tensor._wrap(g)
     else:
         tensor.grad.data = tensor.grad.data + g
 

@@ -163,30 +163,68 @@ def log_softmax(x, axis=-1, dim=None):
     return ops.LogSoftmax.apply(x, axis=axis if dim is None else dim)
 
 
-def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing=0.0):
-    """Cross-entropy of logits (N, C) against class indices (N,), optionally class-weighted;
-    the weighted mean divides by the sum of the targets' weights, as PyTorch does."""
+def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing=0.0,
+                  ignore_index=-100):
+    """Cross-entropy of logits against class indices, as torch.nn.functional.cross_entropy.
+
+    Shapes: logits (N, C) with target (N,); (C,) with a 0-d target; (N, C, d1, ...) with
+    (N, d1, ...). Class indices are integers; a float target of the logits' shape holds class
+    probabilities instead. `weight` (C,) weights each class: the weighted mean divides by the
+    sum of the targets' weights, as PyTorch does. Targets equal to `ignore_index` count nowhere.
+    """
     if reduction not in ops.loss.REDUCTIONS:
         raise ValueError(f"reduction must be one of {ops.loss.REDUCTIONS}, not {reduction!r}")
-    if logits.ndim != 2:
+    if logits.ndim < 1:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
-    t = _constant(target, logits, "target")
-    N, C = logits.shape
-    if t.shape != (N,) or t.dtype.kind not in "iu":
-        raise ValueError(f"cross_entropy expects integer class indices of shape ({N},), got "
-                         f"{t.dtype} {t.shape}")
-    # NOTE: on the GPU this check would wait for the device at every step; there an
-    # out-of-range class makes that sample's loss NaN instead (ops.CrossEntropy).
-    if N and not backend.is_cupy_array(t) and (int(t.min()) < 0 or int(t.max()) >= C):
-        raise ValueError(f"cross_entropy: target holds class {int(t.max())} or "
-                         f"{int(t.min())}, outside 0..{C - 1}")
+    C = logits.shape[1] if logits.ndim > 1 else logits.shape[0]
     w = _constant(weight, logits, "weight")
     if w is not None:
         if w.shape != (C,):
             raise ValueError(f"cross_entropy: weight has shape {w.shape}, expected ({C},)")
         w = w.astype(logits.dtype, copy=False)
+    t = _constant(target, logits, "target")
+    if t.dtype.kind == "f" and t.shape == logits.shape:
+        return _soft_cross_entropy(logits, target, w, reduction, label_smoothing)
+    batch = logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ()
+    if t.shape != batch or t.dtype.kind not in "iu":
+        raise ValueError(f"cross_entropy: logits of shape {logits.shape} need integer class "
+                         f"indices of shape {batch} (or class probabilities of shape "
+                         f"{logits.shape}), got {t.dtype} {t.shape}")
+    if logits.ndim != 2:  # classes last, then one row per prediction
+        axes = (0,) + tuple(range(2, logits.ndim)) + (1,)
+        rows = (logits.permute(*axes) if logits.ndim > 2 else logits).reshape(-1, C)
+        loss = cross_entropy(rows, t.reshape(-1), w, reduction, label_smoothing, ignore_index)
+        return loss.reshape(batch) if reduction == "none" else loss
+    ignore = None
+    if not backend.is_cupy_array(t):
+        # NOTE: on the GPU this check would wait for the device at every step; there an
+        # out-of-range class makes that sample's loss NaN instead (ops.CrossEntropy).
+        ignored = t == ignore_index
+        ignore = ignore_index if ignored.any() else None
+        bad = ((t < 0) | (t >= C)) & ~ignored
+        if bad.any():
+            raise ValueError(f"cross_entropy: target holds class {int(t[bad][0])}, outside "
+                             f"0..{C - 1} for logits of {C} classes")
+    else:
+        ignore = ignore_index
     return ops.CrossEntropy.apply(logits, target=t, weight=w, reduction=reduction,
-                                  label_smoothing=float(label_smoothing))
+                                  label_smoothing=float(label_smoothing), ignore_index=ignore)
+
+
+def _soft_cross_entropy(logits, target, weight, reduction, label_smoothing):
+    """−Σ_c w_c·p_c·log softmax(x)_c over the class axis 1, for class probabilities p; the
+    mean is over the predictions (not the weights), as PyTorch does."""
+    C = logits.shape[1] if logits.ndim > 1 else logits.shape[0]
+    p = target if isinstance(target, Tensor) else Tensor._wrap(
+        _constant(target, logits, "target").astype(logits.dtype, copy=False))
+    if label_smoothing:
+        p = p * (1 - label_smoothing) + label_smoothing / C
+    axis = 1 if logits.ndim > 1 else 0
+    if weight is not None:
+        shape = (C,) + (1,) * (logits.ndim - axis - 1)
+        p = p * Tensor._wrap(weight.reshape(shape))
+    loss = -(log_softmax(logits, axis) * p).sum(axis)
+    return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
 
 
 def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=None,

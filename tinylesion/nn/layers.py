@@ -160,14 +160,14 @@ class Identity(Module):
 
 
 class Flatten(Module):
-    """Collapse the dimensions from `start_dim` (default 1) on."""
+    """Collapse the dimensions from `start_dim` (default 1) to `end_dim` (default -1)."""
 
-    def __init__(self, start_dim=1):
+    def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
-        self.start_dim = start_dim
+        self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        return x.flatten(self.start_dim)
+        return x.flatten(self.start_dim, self.end_dim)
 
 
 class ZeroPad2d(Module):

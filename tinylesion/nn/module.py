@@ -1,10 +1,18 @@
 """Module and Parameter: the containers that hold a model's weights and buffers."""
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+IncompatibleKeys.__doc__ = "What load_state_dict(strict=False) skipped, as PyTorch returns it."
+
+
+class StateDictError(RuntimeError, ValueError):
+    """A state_dict that does not fit the model (a RuntimeError, as in PyTorch)."""
 
 
 class Parameter(Tensor):
@@ -152,10 +160,12 @@ class Module:
         return state
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy arrays into the parameters and buffers in place.
+        """Copy arrays (NumPy, Tensors, or a PyTorch model's tensors) into the parameters and
+        buffers in place, converted to their dtypes; returns (missing_keys, unexpected_keys).
 
-        Raises one KeyError/ValueError that names every missing key, unexpected key and
-        shape mismatch (missing and unexpected keys are allowed when strict=False).
+        Raises one StateDictError (a RuntimeError as in PyTorch, and a ValueError) that names
+        every missing key, unexpected key and shape mismatch (missing and unexpected keys are
+        allowed when strict=False).
         """
         own = OrderedDict()
         for mod_name, module in self.named_modules():
@@ -165,25 +175,27 @@ class Module:
                         own[f"{mod_name}.{name}" if mod_name else name] = t
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        mismatched = [f"{k}: checkpoint {tuple(np.shape(state_dict[k]))} vs model "
-                      f"{own[k].shape}" for k in own
-                      if k in state_dict and tuple(np.shape(state_dict[k])) != own[k].shape]
+        shape = lambda v: tuple(v.shape) if hasattr(v, "shape") else np.shape(v)
+        mismatched = [f"{k}: checkpoint {shape(state_dict[k])} vs model {own[k].shape}"
+                      for k in own if k in state_dict and shape(state_dict[k]) != own[k].shape]
         problems = []
-        if mismatched:
-            problems.append("shape mismatch for " + "; ".join(mismatched))
         if strict and missing:
             problems.append("missing keys: " + ", ".join(missing))
         if strict and unexpected:
             problems.append("unexpected keys: " + ", ".join(unexpected))
+        if mismatched:
+            problems.append("shape mismatch for " + "; ".join(mismatched))
         if problems:
-            raise ValueError(f"load_state_dict into {type(self).__name__}: "
-                             + " | ".join(problems))
+            raise StateDictError(f"load_state_dict into {type(self).__name__}: "
+                                 + " | ".join(problems))
         for k, t in own.items():
             if k in state_dict:
                 value = state_dict[k]
                 value = value.data if isinstance(value, Tensor) else value
+                if hasattr(value, "detach") and hasattr(value, "cpu"):  # a PyTorch tensor
+                    value = value.detach().cpu().numpy()
                 t.data[...] = backend.to_device(value, t.device).astype(t.dtype, copy=False)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ---- display ------------------------------------------------------------------------
     def extra_repr(self):

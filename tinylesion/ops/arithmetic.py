@@ -1,4 +1,7 @@
 """Element-wise arithmetic and the matrix product, with broadcasting."""
+import numpy as np
+
+from .. import backend
 from ..backend import get_array_module
 from ..tensor import Function
 from ._util import sum_to
@@ -63,6 +66,8 @@ class Pow(Function):
 
     def backward(self, gy):
         c = self.exponent
+        if c == 0:  # NOTE: d(x⁰)/dx = 0, also at x = 0 (where c·x^(c−1) would be 0·∞)
+            return get_array_module(gy).zeros_like(gy)
         return gy * (c * self.x ** (c - 1))
 
 
@@ -76,13 +81,15 @@ class PowTensor(Function):
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        gx = gy * self.y * self.x ** (self.y - 1) if self.needs_input_grad[0] else None
-        if self.needs_input_grad[1]:
-            # NOTE: d(x^y)/dy = x^y · log x, taken as 0 where x = 0 (as PyTorch does).
-            log_x = xp.log(xp.where(self.x > 0, self.x, 1))
-            gy_ = gy * self.out * log_x
-        else:
-            gy_ = None
+        x, y = self.x, self.y
+        gx = gy_ = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_input_grad[0]:  # NOTE: y·x^(y−1), taken as 0 where y = 0 (PyTorch)
+                gx = gy * xp.where(y == 0, 0, y * x ** (y - 1))
+            if self.needs_input_grad[1]:
+                # NOTE: d(x^y)/dy = x^y · log x, taken as 0 where x = 0 and y >= 0 (PyTorch);
+                # NaN for x < 0, as log x.
+                gy_ = gy * xp.where((x == 0) & (y >= 0), 0, self.out * xp.log(x))
         return (sum_to(gx, self.x.shape) if gx is not None else None,
                 sum_to(gy_, self.y.shape) if gy_ is not None else None)
 
@@ -99,11 +106,11 @@ class MatMul(Function):
         x, y = self.x, self.y
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y
-        g2 = gy
-        if x.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
+        g2 = gy  # NOTE: restore the axes the 1-D operands lost, the column's first
         if y.ndim == 1:
             g2 = xp.expand_dims(g2, -1)
+        if x.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
         gx = gy_ = None
         if self.needs_input_grad[0]:
             gx = sum_to(g2 @ xp.swapaxes(y2, -1, -2), x2.shape).reshape(x.shape)
@@ -124,10 +131,12 @@ class Exp(Function):
 class Log(Function):
     def forward(self, x):
         self.x = x
-        return get_array_module(x).log(x)
+        with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = −inf, as in PyTorch
+            return get_array_module(x).log(x)
 
     def backward(self, gy):
-        return gy / self.x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return gy / self.x
 
 
 class Sqrt(Function):
@@ -146,6 +155,17 @@ class Abs(Function):
 
     def backward(self, gy):
         return gy * get_array_module(gy).sign(self.x)
+
+
+class ToDevice(Function):
+    """The array on another device; the gradient goes back to the first."""
+
+    def forward(self, x, device):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, device)
+
+    def backward(self, gy):
+        return backend.to_device(gy, self.source)
 
 
 class Cast(Function):

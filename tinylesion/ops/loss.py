@@ -9,11 +9,18 @@ REDUCTIONS = ("mean", "sum", "none")
 class CrossEntropy(Function):
     """−w[t]·log softmax(x)[t] per sample; 'mean' divides by Σ w[t] as PyTorch does."""
 
-    def forward(self, logits, target, weight=None, reduction="mean", label_smoothing=0.0):
+    def forward(self, logits, target, weight=None, reduction="mean", label_smoothing=0.0,
+                ignore_index=None):
         xp = get_array_module(logits)
         N, C = logits.shape
-        self.target, self.weight, self.reduction = target, weight, reduction
+        self.weight, self.reduction = weight, reduction
         self.smoothing = label_smoothing
+        # NOTE: targets equal to ignore_index (given only when some may be) count nowhere:
+        # their loss and gradient are 0 and they leave the weighted mean's denominator.
+        keep = None if ignore_index is None else target != ignore_index
+        if keep is not None:
+            target = xp.where(keep, target, 0)
+        self.target = target
         self.log_p = log_softmax_array(logits, axis=1)
         rows = xp.arange(N)
         nll = -self.log_p[rows, target]
@@ -24,7 +31,13 @@ class CrossEntropy(Function):
             # class's term is weighted by w[c] (PyTorch's definition).
             w_all = weight if weight is not None else 1.0
             smooth = -(self.log_p * w_all).sum(axis=1) / C
+            if keep is not None:
+                smooth = smooth * keep
         self.sample_weight = weight[target] if weight is not None else None
+        if keep is not None:
+            self.sample_weight = (keep.astype(logits.dtype) if weight is None
+                                  else self.sample_weight * keep)
+        self.keep = keep
         if self.sample_weight is not None:
             nll = nll * self.sample_weight
         if label_smoothing:
@@ -48,7 +61,8 @@ class CrossEntropy(Function):
         if self.smoothing:
             w_all = self.weight if self.weight is not None else 1.0
             w_sum = (w_all * xp.ones(C, dtype=p.dtype)).sum()
-            gx += self.smoothing / C * (p * w_sum - w_all)
+            g_smooth = self.smoothing / C * (p * w_sum - w_all)
+            gx += g_smooth if self.keep is None else g_smooth * self.keep[:, None]
         if self.reduction == "none":
             return gx * gy[:, None]
         if self.reduction == "mean":

@@ -40,9 +40,31 @@ class Max(Function):
             [n for i, n in enumerate(x.shape) if i not in self.axes])
 
     def backward(self, gy):
-        mask = (self.x == self.y).astype(gy.dtype)
+        xp = get_array_module(gy)
+        # NOTE: a NaN maximum is shared by the NaN entries (PyTorch's evenly_distribute).
+        mask = ((self.x == self.y) | (xp.isnan(self.x) & xp.isnan(self.y))).astype(gy.dtype)
         mask /= mask.sum(axis=self.axes, keepdims=True)
         return mask * expand_reduced(gy, self.x.shape, self.axes, self.keepdims)
+
+
+class TakeAlong(Function):
+    """x's entries at `index` along `axis` (index keeps that axis, of length 1), as the values
+    of torch.max(dim): the gradient goes to those entries only."""
+
+    def forward(self, x, index, axis, keepdims=False):
+        xp = get_array_module(x)
+        self.x_shape, self.index, self.axis, self.keepdims = x.shape, index, axis, keepdims
+        y = xp.take_along_axis(x, index, axis)
+        return y if keepdims else xp.squeeze(y, axis)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        axis = self.axis % len(self.x_shape)
+        if not self.keepdims:
+            gy = xp.expand_dims(gy, axis)
+        positions = xp.arange(self.x_shape[axis]).reshape(
+            (-1,) + (1,) * (len(self.x_shape) - axis - 1))
+        return (positions == self.index) * gy
 
 
 class Reshape(Function):

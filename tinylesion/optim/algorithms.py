@@ -1,4 +1,4 @@
-"""SGD, Adam, NAdam and RMSprop, computing their updates in the order PyTorch does."""
+"""SGD, Adam, AdamW, NAdam and RMSprop, computing their updates in the order PyTorch does."""
 import numpy as np
 
 from .. import backend
@@ -55,9 +55,9 @@ class SGD(Optimizer):
     """Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay."""
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False):
+                 nesterov=False, *, maximize=False):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov)
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
 
     def _validate(self, group):
@@ -74,6 +74,8 @@ class SGD(Optimizer):
 
     def _update(self, p, g, state, group):
         x, lr, mu = p.data, group["lr"], group["momentum"]
+        if group["maximize"]:
+            g = -g
         if group["weight_decay"] != 0:
             g = g + group["weight_decay"] * x
         if mu != 0:
@@ -88,7 +90,8 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba) with PyTorch's bias correction, L2 weight decay and AMSGrad.
+    """Adam (Kingma & Ba) with PyTorch's bias correction, L2 weight decay and AMSGrad;
+    decoupled_weight_decay=True decays the weights directly, as AdamW.
 
     fused=None uses the fused kernel `kernels.adam.adam_step` (Numba on NumPy, numba.cuda on CuPy)
     when it is installed (AMSGrad always uses the array expression); fused=False always uses the
@@ -98,10 +101,11 @@ class Adam(Optimizer):
     _tuple_keys = ("betas",)
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, fused=None):
-        _check_fused("Adam", fused, "adam_step")
+                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False, fused=None):
+        _check_fused(type(self).__name__, fused, "adam_step")
         self.fused = fused
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
     def _validate(self, group):
@@ -121,11 +125,32 @@ class Adam(Optimizer):
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], \
             group["weight_decay"]
+        g, wd = _maximize_and_decay(x, g, lr, wd, group)
         kernel = _pick_kernel(self.fused, "adam_step", x, g)
         if kernel is not None and not group["amsgrad"]:
             kernel(x, g, m, v, lr, beta1, beta2, eps, wd, t)
             return
         _adam_xp(x, g, m, v, state.get("max_exp_avg_sq"), lr, beta1, beta2, eps, wd, t)
+
+
+def _maximize_and_decay(x, g, lr, weight_decay, group):
+    """(gradient, L2 weight decay) left to apply after `maximize` (the gradient negated) and
+    a decoupled weight decay (x ← x·(1 − lr·wd), then no L2 term), as PyTorch orders them."""
+    if group["maximize"]:
+        g = -g
+    if group["decoupled_weight_decay"] and weight_decay != 0:
+        x *= 1 - lr * weight_decay
+        weight_decay = 0.0
+    return g, weight_decay
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True, fused=fused)
 
 
 def _adam_xp(x, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, step):
@@ -169,11 +194,13 @@ class NAdam(Optimizer):
     _tuple_keys = ("betas",)
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 momentum_decay=4e-3, fused=None):
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *, maximize=False,
+                 fused=None):
         _check_fused("NAdam", fused, "adam_update")
         self.fused = fused
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                        momentum_decay=momentum_decay)
+                        momentum_decay=momentum_decay, maximize=maximize,
+                        decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
     def _validate(self, group):
@@ -192,6 +219,7 @@ class NAdam(Optimizer):
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], \
             group["weight_decay"]
+        g, wd = _maximize_and_decay(x, g, lr, wd, group)
         bias_correction2 = 1 - beta2 ** t
         # NOTE: μₜ = β1·(1 − ½·0.96^(t·ψ)) is the momentum at step t; the update mixes the
         # gradient, weighted (1−μₜ)/(1−Πμ), with the next momentum μₜ₊₁/(1−Πμ·μₜ₊₁).
@@ -224,9 +252,9 @@ class RMSprop(Optimizer):
     """RMSprop (Hinton) with PyTorch's options: momentum, centered, L2 weight decay."""
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False):
+                 centered=False, *, maximize=False):
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                        momentum=momentum, centered=centered)
+                        momentum=momentum, centered=centered, maximize=maximize)
         super().__init__(params, defaults)
 
     def _validate(self, group):
@@ -255,6 +283,8 @@ class RMSprop(Optimizer):
                 state["grad_avg"] = _zeros(x)
         state["step"] += 1
         lr, alpha, sq = group["lr"], group["alpha"], state["square_avg"]
+        if group["maximize"]:
+            g = -g
         if group["weight_decay"] != 0:
             g = g + group["weight_decay"] * x
         sq *= alpha

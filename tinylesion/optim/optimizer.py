@@ -33,6 +33,7 @@ class Optimizer:
     """
 
     _tuple_keys = ()  # hyper-parameters that are tuples (JSON brings them back as lists)
+    _optional_keys = ("maximize", "decoupled_weight_decay")  # absent from older checkpoints
 
     def __init__(self, params, defaults):
         if _is_tensor(params):
@@ -158,6 +159,10 @@ class Optimizer:
             if len(indices) != len(group["params"]):
                 raise ValueError(f"{where}: parameter group {i} has {len(indices)} parameters, "
                                  f"the optimizer's has {len(group['params'])}")
+            # NOTE: flags added since a checkpoint was written take their defaults (PyTorch
+            # does the same for `maximize` and the like).
+            saved = {**{k: self.defaults[k] for k in self._optional_keys if k in self.defaults},
+                     **saved}
             missing = sorted(set(self.defaults) - set(saved))
             if missing:
                 raise ValueError(f"{where}: parameter group {i} lacks hyper-parameters {missing}")
