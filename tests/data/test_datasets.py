@@ -280,3 +280,12 @@ def test_ham_ignores_apple_double_copies(helpers, tmp_path):
         helpers.write_image(tmp_path / "__MACOSX" / f"{row[1]}.jpg", colour=(0, 0, 0))
     ds = HAM10000(tmp_path, image_size=(8, 6))
     assert all("__MACOSX" not in p.parts and not p.name.startswith(".") for p in ds.paths)
+
+
+def test_ham_image_ids_listed_with_their_extension(helpers, tmp_path):
+    rows = helpers.ham_rows(4)
+    helpers.write_ham(tmp_path, rows)
+    listed = [row[:1] + (row[1] + ".jpg",) + row[2:] for row in rows]
+    helpers.write_ham(tmp_path, listed, images=False)  # metadata only: "ISIC_0000000.jpg"
+    ds = HAM10000(tmp_path, image_size=(8, 6))
+    assert [p.stem for p in ds.paths] == [row[1] for row in rows]

@@ -145,7 +145,9 @@ class HAM10000(ImageDataset):
     """The HAM10000 release: `HAM10000_metadata.csv` and `<image_id>.jpg` files in subfolders.
 
     The metadata file is looked for at root, then in any subfolder; images in any subfolder
-    and letter case, each image_id once (the first path in sorted order when copies exist).
+    and letter case, each image_id once (the first path in sorted order when copies exist; an
+    image_id listed with its extension is found too; hidden files such as `._x.jpg` and the
+    `__MACOSX` folder are skipped).
     Classes are CLASSES in that order; `groups` numbers the lesion_ids (sorted), `metadata`
     keeps each csv row (age as float or None). skip_bad drops unreadable or absent images
     with one warning instead of raising. draft=False decodes every JPEG at full size.
@@ -168,7 +170,10 @@ class HAM10000(ImageDataset):
                 by_id.setdefault(p.stem.lower(), p)  # files are sorted: the first copy wins
         paths, missing = [], []
         for line, row in rows:
-            p = by_id.get(row["image_id"].lower())
+            key = row["image_id"].lower()
+            # some copies of the metadata list "ISIC_0024306.jpg" rather than "ISIC_0024306"
+            p = by_id.get(key) or by_id.get(os.path.splitext(key)[0]
+                                            if key.endswith(IMAGE_SUFFIXES) else None)
             paths.append(p)
             if p is None:
                 missing.append((line, row["image_id"]))
