@@ -161,3 +161,13 @@ def test_resume_with_other_model_or_size_is_a_one_line_error(tiny_ham, tmp_path,
     assert not (tmp_path / "absent").exists()
     assert _run(*_quick(tiny_ham, tmp_path / "absent"), "--resume") == 2
     assert not (tmp_path / "absent").exists()  # nothing made for a run that cannot resume
+
+
+def test_ham10000_with_dataverse_tab_metadata_is_found(tmp_path):
+    lines = ["lesion_id\timage_id\tdx\tdx_type\tage\tsex\tlocalization"]
+    for i in range(6):
+        lines.append(f"L{i}\tI{i}\t{('nv', 'mel', 'bkl')[i % 3]}\thisto\t50\tmale\tback")
+        _image(tmp_path / "HAM10000_images_part_2" / f"I{i}.jpg")
+    (tmp_path / "HAM10000_metadata.tab").write_text("\n".join(lines) + "\n")
+    (train, val, test, kind), _ = _open(tmp_path, fractions=(0.5, 0.5))
+    assert kind == "HAM10000" and len(train) + len(val) == 6

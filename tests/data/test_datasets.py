@@ -289,3 +289,17 @@ def test_ham_image_ids_listed_with_their_extension(helpers, tmp_path):
     helpers.write_ham(tmp_path, listed, images=False)  # metadata only: "ISIC_0000000.jpg"
     ds = HAM10000(tmp_path, image_size=(8, 6))
     assert [p.stem for p in ds.paths] == [row[1] for row in rows]
+
+
+def test_ham_dataverse_tab_metadata(helpers, tmp_path):
+    # the Harvard Dataverse serves the metadata ingested: tab-separated, strings quoted
+    rows = helpers.ham_rows(4)
+    helpers.write_ham(tmp_path, rows)
+    (tmp_path / "HAM10000_metadata.csv").unlink()
+    with open(tmp_path / "HAM10000_metadata.tab", "w", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONNUMERIC)
+        writer.writerow(helpers.HAM_COLUMNS)
+        writer.writerows(rows)
+    ds = HAM10000(tmp_path, image_size=(8, 6))
+    assert len(ds) == 4 and ds.metadata_path.name == "HAM10000_metadata.tab"
+    assert ds.metadata[1]["localization"] == "back" and ds.metadata[1]["age"] == 41.0

@@ -142,7 +142,7 @@ def find_subfolder(root, name):
 
 
 class HAM10000(ImageDataset):
-    """The HAM10000 release: `HAM10000_metadata.csv` and `<image_id>.jpg` files in subfolders.
+    """The HAM10000 release: `HAM10000_metadata.csv` (or `.tab`) and `<image_id>.jpg` files.
 
     The metadata file is looked for at root, then in any subfolder; images in any subfolder
     and letter case, each image_id once (the first path in sorted order when copies exist; an
@@ -155,6 +155,7 @@ class HAM10000(ImageDataset):
 
     CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
     METADATA = "HAM10000_metadata.csv"
+    METADATA_TAB = "HAM10000_metadata.tab"
     COLUMNS = ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization")
 
     def __init__(self, root, image_size=(100, 75), preprocess="resize", skip_bad=False,
@@ -205,23 +206,35 @@ class HAM10000(ImageDataset):
         self._drop_bad(skip_bad, "HAM10000")
 
     @classmethod
+    def is_metadata(cls, name):
+        """True for a metadata file name: HAM10000_metadata.csv, or the Harvard Dataverse's
+        tab-separated HAM10000_metadata.tab, in any letter case."""
+        return name.lower() in (cls.METADATA.lower(), cls.METADATA_TAB.lower())
+
+    @classmethod
     def _find_metadata(cls, root, files):
+        for direct in (root / cls.METADATA, root / cls.METADATA_TAB):
+            if direct.is_file():
+                return direct
         direct = root / cls.METADATA
-        if direct.is_file():
-            return direct
-        name = cls.METADATA.lower()
-        found = [p for p in files if p.name.lower() == name]
+        found = [p for p in files if cls.is_metadata(p.name)]
         if not found:
             raise FileNotFoundError(
                 f"HAM10000: metadata file {cls.METADATA} not found at {direct} nor in any "
                 f"subfolder of {root}")
-        return min(found, key=lambda p: (len(p.parts), str(p)))  # the shallowest
+        # the shallowest; the .csv before the .tab
+        return min(found, key=lambda p: (len(p.parts), p.suffix.lower() != ".csv", str(p)))
 
     @classmethod
     def _read_metadata(cls, path):
         """[(line number, row dict)] of the metadata csv, checked; one row per image_id."""
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
+            first = f.readline()
+            f.seek(0)
+            # NOTE: the Dataverse serves the metadata ingested as tab-separated .tab (with
+            # quoted strings); the header tells which it is
+            tabbed = "\t" in first and "," not in first
+            reader = csv.reader(f, delimiter="\t" if tabbed else ",")
             header = next(reader, None)
             if header is None:
                 raise ValueError(f"HAM10000: metadata file {path} is empty")
