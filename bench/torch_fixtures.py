@@ -354,8 +354,172 @@ def schedules(torch):
         put(f"schedules/{name}/{ref.config_key(**kwargs)}/last_lr", last_lr)
 
 
+# ---- public API parity (tests/test_tensor.py, test_ops.py, test_nn.py, test_optim.py) --------
+OPTIM_MORE_CASES = [  # PyTorch's options beyond OPTIM_CASES
+    ("SGD", dict(lr=0.1, momentum=0.5, weight_decay=0.1, maximize=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("AdamW", dict(lr=0.01, betas=(0.8, 0.95))),
+    ("AdamW", dict(lr=0.01, amsgrad=True, maximize=True)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, maximize=True)),
+]
+LR_CHANGE_CASES = [  # param_groups[0]["lr"] halved and every weight_decay set after 3 steps
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("Adam", dict(lr=0.01)),
+    ("NAdam", dict(lr=0.01, momentum_decay=0.01)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+]
+LR_CHANGE = dict(at=3, factor=0.5, weight_decay=0.05)
+
+
+def _run_optimizer(torch, name, kwargs, dtype, change=None):
+    """OPTIM_STEPS steps on the recipe's two parameter groups (as optimizers()); `change`
+    alters the groups after change["at"] steps. Returns the learning rate of the second group
+    and the parameters after the steps."""
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
+    rng = np.random.default_rng(1)
+    grads = [[rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
+             for _ in range(OPTIM_STEPS)]
+    t_params = [torch.tensor(p.copy(), requires_grad=True) for p in params]
+    lr2 = kwargs.get("lr", 1e-3) * 0.5
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64 if dtype == np.float64 else torch.float32)
+    try:
+        opt = getattr(torch.optim, name)(
+            [{"params": t_params[:2]}, {"params": t_params[2:], "lr": lr2}], **kwargs)
+        for step, step_grads in enumerate(grads):
+            if change is not None and step == change["at"]:
+                opt.param_groups[0]["lr"] *= change["factor"]
+                for group in opt.param_groups:
+                    group["weight_decay"] = change["weight_decay"]
+            for tp, g in zip(t_params, step_grads):
+                tp.grad = torch.tensor(g.copy())
+            opt.step()
+    finally:
+        torch.set_default_dtype(previous)
+    # NOTE: the inputs are not stored: tests/test_optim.py's make_params(dtype) and
+    # make_grads(OPTIM_STEPS, dtype) give them again.
+    return {"lr2": lr2, **{f"out{i}": numpy(tp) for i, tp in enumerate(t_params)}}
+
+
+def optimizers_more(torch):
+    for dtype in (np.float64, np.float32):
+        for name, kwargs in OPTIM_MORE_CASES:
+            k = f"optim/{name}/{ref.config_key(**kwargs)}/{np.dtype(dtype).name}"
+            for part, value in _run_optimizer(torch, name, kwargs, dtype).items():
+                put(f"{k}/{part}", value)
+        for name, kwargs in LR_CHANGE_CASES:
+            k = f"optim_lr_change/{name}/{ref.config_key(**kwargs)}/{np.dtype(dtype).name}"
+            for part, value in _run_optimizer(torch, name, kwargs, dtype, LR_CHANGE).items():
+                put(f"{k}/{part}", value)
+
+
+PLATEAU_MORE_CASES = [
+    dict(mode="min", factor=0.5, patience=1, threshold=0.01, threshold_mode="abs", cooldown=2,
+         min_lr=0.01, eps=1e-3),
+    dict(mode="max", factor=0.9, patience=3, threshold=0.05, cooldown=1, min_lr=[1e-3, 0.05]),
+    dict(factor=0.1, patience=0, eps=0.05),
+]
+
+
+def plateau_more(torch):
+    metrics = np.random.default_rng(4).standard_normal(60).cumsum() * 0.1 + 3
+    metrics[20:35] = metrics[20]
+    for kwargs in PLATEAU_MORE_CASES:
+        opt = two_group_sgd(torch)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kwargs)
+        lrs = []
+        for metric in metrics:
+            sched.step(float(metric))
+            lrs.append([g["lr"] for g in opt.param_groups])
+        k = f"plateau_more/{ref.config_key(**kwargs)}"
+        put(f"{k}/metrics", metrics), put(f"{k}/lrs", lrs)
+
+
+CE_CASES = [  # logits shape, target ("classes" with -100 entries, or "probabilities"), kwargs
+    ((6, 4), "classes", dict(weight=True)),
+    ((6, 4), "classes", dict(weight=True, label_smoothing=0.1, reduction="sum")),
+    ((6, 4), "classes", dict(ignore_index=2, reduction="none")),
+    ((5,), "classes", dict()),
+    ((2, 3, 4, 3), "classes", dict(weight=True)),
+    ((2, 3, 4, 3), "classes", dict(reduction="none", label_smoothing=0.2)),
+    ((5, 4), "probabilities", dict(weight=True, label_smoothing=0.1)),
+    ((2, 3, 4), "probabilities", dict(reduction="none")),
+]
+
+
+def cross_entropy_more(torch):
+    F = torch.nn.functional
+    for case, (shape, kind, kwargs) in enumerate(CE_CASES):
+        rng = np.random.default_rng(300 + case)
+        x = rng.standard_normal(shape) * 3
+        x.flat[0] = 80.0  # one extreme logit
+        C = shape[1] if len(shape) > 1 else shape[0]
+        batch = shape[:1] + shape[2:] if len(shape) > 1 else ()
+        if kind == "classes":
+            target = rng.integers(0, C, batch)
+            if target.ndim:
+                target.flat[1] = kwargs.get("ignore_index", -100)
+            t_target = torch.from_numpy(target)
+        else:
+            target = F.softmax(torch.from_numpy(rng.standard_normal(shape)), 1).numpy()
+            t_target = torch.from_numpy(target)
+        options = dict(kwargs)
+        weight = rng.uniform(0.5, 2.0, C) if options.pop("weight", False) else None
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        loss = F.cross_entropy(xt, t_target, None if weight is None else torch.from_numpy(weight),
+                               **options)
+        gy = rng.standard_normal(loss.shape)
+        loss.backward(torch.from_numpy(gy))
+        k = f"cross_entropy/case{case}"
+        stored = dict(x=x, target=target, gy=gy, loss=numpy(loss), gx=numpy(xt.grad),
+                      reduction=options.get("reduction", "mean"),
+                      label_smoothing=options.get("label_smoothing", 0.0),
+                      ignore_index=options.get("ignore_index", -100))
+        if weight is not None:
+            stored["weight"] = weight
+        for name, value in stored.items():
+            put(f"{k}/{name}", value)
+
+
+def tensor_ops(torch):
+    """max(dim) with ties and NaN (values, indices, gradients), max() and amax with ties,
+    and x ** y at x = 0, y = 0 and x < 0."""
+    x = np.array([[1.0, 3.0, 3.0, 0.5], [3.0, np.nan, 3.0, 1.0], [2.0, 2.0, -1.0, 2.0]])
+    gy_rng = np.random.default_rng(400)
+    for dim in (0, 1, -1):
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        values, indices = xt.max(dim)
+        gy = gy_rng.standard_normal(values.shape)
+        values.backward(torch.from_numpy(gy))
+        for name, value in dict(gy=gy, values=numpy(values), indices=indices.numpy(),
+                                gx=numpy(xt.grad)).items():
+            put(f"tensor_ops/max_dim{dim}/{name}", value)
+    put("tensor_ops/max_x", x)
+    ties = np.nan_to_num(x, nan=3.0)
+    put("tensor_ops/ties_x", ties)
+    for name, fn in (("max", lambda t: t.max()), ("amax1", lambda t: t.amax(1)),
+                     ("amax01", lambda t: t.amax((0, 1)))):
+        xt = torch.from_numpy(ties.copy()).requires_grad_(True)
+        y = fn(xt)
+        gy = gy_rng.standard_normal(y.shape)
+        y.backward(torch.from_numpy(gy))
+        put(f"tensor_ops/{name}/gy", gy), put(f"tensor_ops/{name}/gx", numpy(xt.grad))
+    base = np.array([[0.0], [2.0], [-1.5], [0.5]]) * np.ones((1, 5))
+    exponent = np.array([0.0, 2.0, -1.0, 0.5, 3.0]) * np.ones((4, 1))
+    bt = torch.from_numpy(base.copy()).requires_grad_(True)
+    et = torch.from_numpy(exponent.copy()).requires_grad_(True)
+    y = bt ** et
+    y.backward(torch.ones_like(y))
+    for name, value in dict(base=base, exponent=exponent, y=numpy(y), gbase=numpy(bt.grad),
+                            gexponent=numpy(et.grad)).items():
+        put(f"tensor_ops/pow/{name}", value)
+
+
 SECTIONS = [nn_small_cnn, model_logits, melanoma_step, conv, pool, batchnorm, relu, adam, nadam,
-            optimizers, plateau, schedules]
+            optimizers, plateau, schedules, optimizers_more, plateau_more, cross_entropy_more,
+            tensor_ops]
 
 
 def main(argv=None):

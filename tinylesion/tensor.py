@@ -154,6 +154,20 @@ class Tensor:
             raise ValueError(f"item() needs a tensor with one element, not shape {self.shape}")
         return self.data.reshape(-1)[0].item()
 
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(tensor): the data as a NumPy array."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype, copy=False)
+
+    def __float__(self): return float(self.item())
+    def __int__(self): return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is "
+                               "ambiguous: use .any() or .all() on .numpy()")
+        return bool(self.item())
+
     def tolist(self):
         """The data as nested Python lists."""
         return self.numpy().tolist()

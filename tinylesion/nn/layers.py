@@ -64,6 +64,7 @@ class MaxPool2d(Module):
 
 
 class _BatchNorm(Module):
+    """Shared by BatchNorm1d/2d: momentum=None keeps a cumulative average, as in PyTorch."""
     _input_dims = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
@@ -84,11 +85,14 @@ class _BatchNorm(Module):
             raise ValueError(f"{type(self).__name__}({self.num_features}) expects input with "
                              f"{self._input_dims} dimensions and {self.num_features} channels, "
                              f"got shape {x.shape}")
+        momentum = self.momentum
         if self.training and self.num_batches_tracked is not None:
             self.num_batches_tracked.data += 1
+            if momentum is None:  # NOTE: a cumulative average: the n-th batch weighs 1/n
+                momentum = 1.0 / float(self.num_batches_tracked.data)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             training=self.training or self.running_mean is None,
-                            momentum=self.momentum, eps=self.eps)
+                            momentum=0.0 if momentum is None else momentum, eps=self.eps)
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

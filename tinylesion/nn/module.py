@@ -114,10 +114,13 @@ class Module:
         """Evaluation mode (running statistics, dropout off); returns self."""
         return self.train(False)
 
-    def zero_grad(self):
-        """Drop every parameter's gradient."""
+    def zero_grad(self, set_to_none=True):
+        """Drop every parameter's gradient (or fill it with zeros when set_to_none=False)."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
 
     def _apply_to_arrays(self, fn):
         for _, module in self.named_modules():
