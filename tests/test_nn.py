@@ -119,3 +119,55 @@ def test_matches_pytorch_forward_and_backward():
     for name, value in model.state_dict().items():
         if "running" in name:
             reference.assert_matches(value, f"nn/buffer/{name}", rtol=1e-10)
+
+
+# ---- PyTorch's semantics for the public API ------------------------------------------------
+def test_load_state_dict_errors_are_runtime_errors_and_strict_false_names_the_keys():
+    a, b = small_cnn(), small_cnn()
+    sd = dict(a.state_dict())
+    del sd["0.bias"]
+    sd["extra"] = np.zeros(2)
+    with pytest.raises(RuntimeError, match="missing keys: 0.bias.*unexpected keys: extra"):
+        b.load_state_dict(sd)
+    result = b.load_state_dict(sd, strict=False)
+    assert result.missing_keys == ["0.bias"] and result.unexpected_keys == ["extra"]
+    missing, unexpected = result
+    assert (missing, unexpected) == (["0.bias"], ["extra"])
+    sd = dict(a.state_dict())
+    sd["9.bias"] = np.zeros(7)
+    with pytest.raises(RuntimeError, match=r"9.bias: checkpoint \(7,\) vs model \(5,\)"):
+        b.load_state_dict(sd, strict=False)   # a wrong shape is an error even when not strict
+
+
+def test_load_state_dict_converts_dtypes_and_takes_tensors():
+    model = small_cnn()
+    state = {k: (tl.Tensor(v.astype(np.float64)) if v.dtype.kind == "f" else v)
+             for k, v in small_cnn().double().state_dict().items()}
+    model.load_state_dict(state)
+    assert all(v.dtype == np.float32 for k, v in model.state_dict().items()
+               if "num_batches" not in k)
+    assert model.state_dict()["1.num_batches_tracked"].dtype == np.int64
+
+
+def test_batch_norm_momentum_none_is_a_cumulative_average():
+    rng = np.random.default_rng(0)
+    bn = nn.BatchNorm1d(3, momentum=None)
+    batches = [rng.standard_normal((5, 3, 2)) * (i + 1) + i for i in range(4)]
+    for x in batches:
+        bn(tl.Tensor(x))
+    means = [x.mean(axis=(0, 2)) for x in batches]
+    variances = [x.var(axis=(0, 2), ddof=1) for x in batches]
+    np.testing.assert_allclose(bn.running_mean.numpy(), np.mean(means, axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.numpy(), np.mean(variances, axis=0), rtol=1e-5)
+
+
+def test_flatten_layer_range_and_zero_grad_to_zeros():
+    x = tl.Tensor(np.zeros((2, 3, 4, 5)))
+    assert nn.Flatten()(x).shape == (2, 60) and nn.Flatten(1, 2)(x).shape == (2, 12, 5)
+    assert nn.Flatten(0)(x).shape == (120,)
+    model = nn.Linear(3, 2)
+    model(tl.Tensor(np.ones((1, 3), np.float32))).sum().backward()
+    model.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(model.weight.grad.numpy(), 0)
+    model.zero_grad()
+    assert model.weight.grad is None

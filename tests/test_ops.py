@@ -63,6 +63,9 @@ def test_matmul(n, k, m, batch):
 def test_matmul_vectors(rng):
     gradcheck(lambda a, b: a @ b, randn(rng, 4), randn(rng, 4, 3))
     gradcheck(lambda a, b: a @ b, randn(rng, 2, 4), randn(rng, 4))
+    gradcheck(lambda a, b: a @ b, randn(rng, 4), randn(rng, 4))        # a 0-d dot product
+    gradcheck(lambda a, b: a @ b, randn(rng, 4), randn(rng, 2, 4, 3))
+    gradcheck(lambda a, b: a @ b, randn(rng, 2, 3, 4), randn(rng, 4))
 
 
 # ---- reductions and shapes --------------------------------------------------------------
@@ -72,6 +75,55 @@ def test_matmul_vectors(rng):
 def test_reductions(op, axis, keepdims, device, rng):
     x = randn(rng, 3, 4, 5)
     gradcheck(lambda t: getattr(t, op)(axis=axis, keepdims=keepdims), x, device=device)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_dim_gradient(dim, keepdim, rng):
+    gradcheck(lambda t: t.max(dim, keepdim).values, randn(rng, 3, 4, 2))
+    gradcheck(lambda t: t.max(dim=dim, keepdim=keepdim)[0] * 2, randn(rng, 3, 4))
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_max_dim_matches_torch_with_ties_and_nan(dim):
+    import torch_reference as reference
+    key = f"tensor_ops/max_dim{dim}"
+    x = tl.Tensor(reference.load("tensor_ops/max_x"), requires_grad=True)
+    values, indices = x.max(dim)
+    values.backward(reference.load(f"{key}/gy"))
+    np.testing.assert_array_equal(indices.numpy(), reference.load(f"{key}/indices"))
+    np.testing.assert_allclose(values.numpy(), reference.load(f"{key}/values"))
+    np.testing.assert_allclose(x.grad.numpy(), reference.load(f"{key}/gx"))
+
+
+@pytest.mark.parametrize("name, fn", [("max", lambda t: t.max()),
+                                      ("amax1", lambda t: t.amax(1)),
+                                      ("amax01", lambda t: t.max(axis=(0, 1)))])
+def test_max_ties_share_gradient_as_torch(name, fn):
+    import torch_reference as reference
+    x = tl.Tensor(reference.load("tensor_ops/ties_x"), requires_grad=True)
+    fn(x).backward(reference.load(f"tensor_ops/{name}/gy"))
+    np.testing.assert_allclose(x.grad.numpy(), reference.load(f"tensor_ops/{name}/gx"))
+
+
+def test_max_of_nan_gives_its_gradient_to_the_nan():
+    x = tl.Tensor(np.array([1.0, np.nan, 3.0]), requires_grad=True)
+    x.max().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 1, 0])
+
+
+def test_pow_at_zero_and_negative_bases_as_torch():
+    import torch_reference as reference
+    base = tl.Tensor(reference.load("tensor_ops/pow/base"), requires_grad=True)
+    exponent = tl.Tensor(reference.load("tensor_ops/pow/exponent"), requires_grad=True)
+    y = base ** exponent
+    y.backward(np.ones(y.shape))
+    for name, ours in (("y", y), ("gbase", base.grad), ("gexponent", exponent.grad)):
+        np.testing.assert_allclose(ours.numpy(), reference.load(f"tensor_ops/pow/{name}"),
+                                   rtol=1e-12, err_msg=name)
+    x = tl.Tensor(np.array([0.0, 2.0]), requires_grad=True)
+    (x ** 0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])   # not 0·0⁻¹ = NaN
 
 
 def test_max_ties_share_gradient():
@@ -84,6 +136,8 @@ def test_reshape_transpose_flatten_getitem(device, rng):
     x = randn(rng, 2, 3, 4)
     gradcheck(lambda t: t.reshape(4, -1) * 2, x, device=device)
     gradcheck(lambda t: t.transpose(2, 0, 1), x, device=device)
+    gradcheck(lambda t: t.transpose(0, 2), x, device=device)
+    gradcheck(lambda t: t.flatten(0, 1), x, device=device)
     gradcheck(lambda t: t.transpose(), x, device=device)
     gradcheck(lambda t: t.flatten(1), x, device=device)
     gradcheck(lambda t: t[1, :, 1:3], x, device=device)
@@ -131,6 +185,61 @@ def test_cross_entropy(reduction, weighted, smoothing, device, rng):
     weight = rng.uniform(0.2, 3.0, 4) if weighted else None
     gradcheck(lambda x: F.cross_entropy(x, target, weight=weight, reduction=reduction,
                                         label_smoothing=smoothing), logits, device=device)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_ignore_index(reduction, weighted, smoothing, rng):
+    logits = randn(rng, 6, 4) * 2
+    target = np.array([0, -100, 1, 3, -100, 2])
+    weight = rng.uniform(0.2, 3.0, 4) if weighted else None
+    gradcheck(lambda x: F.cross_entropy(x, target, weight=weight, reduction=reduction,
+                                        label_smoothing=smoothing), logits)
+    kept = F.cross_entropy(tl.Tensor(logits[target >= 0]), target[target >= 0], weight=weight,
+                           reduction=reduction, label_smoothing=smoothing).numpy()
+    loss = F.cross_entropy(tl.Tensor(logits), target, weight=weight, reduction=reduction,
+                           label_smoothing=smoothing).numpy()
+    np.testing.assert_allclose(loss[target >= 0] if reduction == "none" else loss, kept,
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_cross_entropy_shapes_and_probabilities_match_torch(case):
+    """(N, C) with ignored targets, (C,), (N, C, d1, d2), class probabilities; stored by
+    bench/torch_fixtures.py (CE_CASES)."""
+    import torch_reference as reference
+    key = f"cross_entropy/case{case}"
+    load = lambda name: reference.load(f"{key}/{name}")
+    weight = load("weight") if reference.has(f"{key}/weight") else None
+    x = tl.Tensor(load("x"), requires_grad=True)
+    loss = F.cross_entropy(x, load("target"), weight=weight, reduction=str(load("reduction")),
+                           label_smoothing=float(load("label_smoothing")),
+                           ignore_index=int(load("ignore_index")))
+    loss.backward(load("gy"))
+    np.testing.assert_allclose(loss.numpy(), load("loss"), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), load("gx"), rtol=1e-10, atol=1e-12)
+
+
+def test_cross_entropy_other_shapes_gradcheck(rng):
+    target = np.array([[0, 2], [-100, 1]])
+    gradcheck(lambda x: F.cross_entropy(x, target), randn(rng, 2, 3, 2))
+    gradcheck(lambda x: F.cross_entropy(x, np.array(1)), randn(rng, 4))
+    probs = rng.dirichlet(np.ones(3), 4)
+    gradcheck(lambda x: F.cross_entropy(x, probs, weight=np.array([1.0, 2.0, 0.5]),
+                                        label_smoothing=0.1), randn(rng, 4, 3))
+
+
+def test_cross_entropy_bad_targets_name_the_class():
+    x = tl.Tensor(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="class 4, outside 0..3"):
+        F.cross_entropy(x, np.array([0, 4, 1]))
+    with pytest.raises(ValueError, match="class -1"):
+        F.cross_entropy(x, np.array([0, -1, 1]))
+    with pytest.raises(ValueError, match="integer class indices"):
+        F.cross_entropy(x, np.array([0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        F.cross_entropy(x, np.array([0, 1]))
 
 
 def test_cross_entropy_weighted_mean_divides_by_target_weights():

@@ -583,3 +583,92 @@ def test_add_param_group_after_construction():
     assert opt.param_groups[1]["lr"] == 0.01 and opt.param_groups[1]["betas"] == (0.9, 0.999)
     with pytest.raises(ValueError, match="more than one parameter group"):
         opt.add_param_group({"params": [p]})
+
+
+# ---- PyTorch's other options, and hyper-parameters changed between steps ---------------------
+MORE_TORCH_CASES = [  # bench/torch_fixtures.py's OPTIM_MORE_CASES
+    ("SGD", dict(lr=0.1, momentum=0.5, weight_decay=0.1, maximize=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, fused=False)),
+    ("AdamW", dict(lr=0.01, betas=(0.8, 0.95))),
+    ("AdamW", dict(lr=0.01, amsgrad=True, maximize=True)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, fused=False)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, maximize=True)),
+]
+LR_CHANGE_CASES = [  # bench/torch_fixtures.py's LR_CHANGE_CASES and LR_CHANGE
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("Adam", dict(lr=0.01)),
+    ("NAdam", dict(lr=0.01, momentum_decay=0.01)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+]
+LR_CHANGE = dict(at=3, factor=0.5, weight_decay=0.05)
+
+
+def _against_torch(prefix, name, kwargs, dtype, change=None):
+    t_kwargs = {k: v for k, v in kwargs.items() if k != "fused"}
+    key = f"{prefix}/{name}/{reference.config_key(**t_kwargs)}/{np.dtype(dtype).name}"
+    params, grads = make_params(dtype), make_grads(6, dtype)
+    lr2 = float(reference.load(f"{key}/lr2"))
+    opt = getattr(optim, name)([{"params": params[:2]}, {"params": params[2:], "lr": lr2}],
+                               **kwargs)
+    for step, step_grads in enumerate(grads):
+        if change is not None and step == change["at"]:
+            opt.param_groups[0]["lr"] *= change["factor"]
+            for group in opt.param_groups:
+                group["weight_decay"] = change["weight_decay"]
+        run(opt, params, [step_grads])
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-6, atol=1e-6)
+    for i, p in enumerate(params):
+        assert p.data.dtype == dtype
+        np.testing.assert_allclose(p.data, reference.load(f"{key}/out{i}"), **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name, kwargs", MORE_TORCH_CASES,
+                         ids=[f"{n}-{i}" for i, (n, _) in enumerate(MORE_TORCH_CASES)])
+def test_more_options_match_torch(name, kwargs, dtype):
+    """maximize, decoupled_weight_decay and AdamW against torch.optim (6 steps, two groups)."""
+    _against_torch("optim", name, kwargs, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name, kwargs", LR_CHANGE_CASES,
+                         ids=[n for n, _ in LR_CHANGE_CASES])
+def test_changing_param_groups_between_steps_matches_torch(name, kwargs, dtype):
+    """param_groups[0]["lr"] halved and every weight_decay changed after 3 of 6 steps."""
+    _against_torch("optim_lr_change", name, kwargs, dtype, LR_CHANGE)
+
+
+def test_checkpoints_without_the_new_flags_still_load():
+    params = make_params()
+    opt = optim.Adam(params, lr=0.01)
+    run(opt, params, make_grads(2))
+    state = opt.state_dict()
+    for group in state["param_groups"]:
+        del group["maximize"], group["decoupled_weight_decay"]
+    fresh = optim.Adam(params, lr=0.01)
+    fresh.load_state_dict(state)
+    assert fresh.param_groups[0]["maximize"] is False
+
+
+PLATEAU_MORE_CASES = [  # bench/torch_fixtures.py's PLATEAU_MORE_CASES
+    dict(mode="min", factor=0.5, patience=1, threshold=0.01, threshold_mode="abs", cooldown=2,
+         min_lr=0.01, eps=1e-3),
+    dict(mode="max", factor=0.9, patience=3, threshold=0.05, cooldown=1, min_lr=[1e-3, 0.05]),
+    dict(factor=0.1, patience=0, eps=0.05),
+]
+
+
+@pytest.mark.parametrize("kwargs", PLATEAU_MORE_CASES)
+def test_reduce_lr_on_plateau_other_arguments_match_torch(kwargs):
+    """threshold, threshold_mode, cooldown, min_lr (one or per group) and eps, 60 epochs."""
+    key = f"plateau_more/{reference.config_key(**kwargs)}"
+    params = make_params()
+    opt = optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.5}], lr=0.1)
+    sched = optim.ReduceLROnPlateau(opt, **kwargs)
+    lrs = reference.load(f"{key}/lrs").tolist()
+    for epoch, metric in enumerate(reference.load(f"{key}/metrics")):
+        sched.step(tl.Tensor(np.array(metric)) if epoch % 2 else float(metric))
+        assert [g["lr"] for g in opt.param_groups] == lrs[epoch], epoch
+        assert sched.get_last_lr() == lrs[epoch]

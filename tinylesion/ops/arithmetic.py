@@ -62,7 +62,8 @@ class Pow(Function):
 
     def forward(self, x, exponent):
         self.x, self.exponent = x, exponent
-        return x ** exponent
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return x ** exponent
 
     def backward(self, gy):
         c = self.exponent
@@ -76,7 +77,8 @@ class PowTensor(Function):
 
     def forward(self, x, y):
         self.x, self.y = x, y
-        self.out = x ** y
+        with np.errstate(divide="ignore", invalid="ignore"):  # NaN and inf as PyTorch, silent
+            self.out = x ** y
         return self.out
 
     def backward(self, gy):
