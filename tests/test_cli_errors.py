@@ -155,6 +155,10 @@ def test_resume_with_other_model_or_size_is_a_one_line_error(tiny_ham, tmp_path,
     assert "trained with --model padua1, not padua2" in capsys.readouterr().err
     assert _run(*_quick(tiny_ham, out), "--resume", "--image-size", "32x24") == 2
     assert "trained with --image-size 16x12, not 32x24" in capsys.readouterr().err
+    (out / "run.json").rename(out / "run.json.away")  # the checkpoint alone must not fit
+    assert _run(*_quick(tiny_ham, out), "--resume", "--image-size", "32x24") == 2
+    assert "--resume: cannot continue from" in capsys.readouterr().err
+    (out / "run.json.away").rename(out / "run.json")
     (out / "checkpoint.npz").write_bytes(b"not a checkpoint")
     assert _run(*_quick(tiny_ham, out), "--resume") == 2
     assert "--resume: cannot continue from" in capsys.readouterr().err

@@ -88,6 +88,14 @@ def test_errors_are_one_line_with_exit_2(run_dir, tmp_path, capsys):
     assert f"{tmp_path} is a folder; give image files" in capsys.readouterr().err
     assert predict.main(["--weights", str(bad), image]) == 2
     assert f"--weights {bad}: is a file; give the run folder" in capsys.readouterr().err
+    import json
+    (tmp_path / "other").mkdir()
+    saved = json.loads((run / "run.json").read_text())
+    saved["config"]["num_classes"] = saved["config"].get("num_classes", 7) + 1
+    (tmp_path / "other" / "run.json").write_text(json.dumps(saved))
+    (tmp_path / "other" / "weights.npz").write_bytes((run / "weights.npz").read_bytes())
+    assert predict.main(["--weights", str(tmp_path / "other"), image]) == 2  # shapes differ
+    assert "cannot load the weights" in capsys.readouterr().err
 
 
 def test_module_entry_point(run_dir):

@@ -316,7 +316,7 @@ def _check_resume(checkpoint, run_json, args, classes, model):
                              f"{', '.join(classes)}")
     try:
         model.load_state_dict(load_checkpoint(checkpoint)["model"])
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+    except (ValueError, KeyError, TypeError, OSError, RuntimeError) as exc:
         raise UsageError(f"--resume: cannot continue from {checkpoint}: {exc}") from None
 
 

@@ -35,7 +35,7 @@ def load_run(run_dir, device="cpu"):
         raise PredictError(f"{run_dir / 'run.json'}: cannot rebuild the model ({exc})") from None
     try:
         model.load_state_dict(io.load(run_dir / "weights.npz"))
-    except (ValueError, KeyError, OSError) as exc:
+    except (ValueError, KeyError, OSError, RuntimeError) as exc:
         raise PredictError(f"{run_dir / 'weights.npz'}: cannot load the weights ({exc})") \
             from None
     return model.to(device).eval(), run
