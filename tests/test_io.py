@@ -249,3 +249,12 @@ def test_optimizer_round_trip_through_save_load_resumes_identically(tmp_path, ma
     for a, b in zip(expected, _train(resumed, opt2, sched2, batches[4:])):
         np.testing.assert_array_equal(a, b)
     assert opt.param_groups[0]["lr"] == opt2.param_groups[0]["lr"]
+
+
+def test_torch_save_file_is_refused_with_the_way_over(tmp_path):
+    # the layout torch.save writes: a zip archive holding a pickle
+    with zipfile.ZipFile(tmp_path / "model.pth", "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps({"w": [1.0]}))
+        zf.writestr("archive/version", "3\n")
+    with pytest.raises(CheckpointError, match="model.pth is a torch.save file.*numpy.savez"):
+        io.load(tmp_path / "model.pth")

@@ -161,6 +161,11 @@ def load(path):
         raise CheckpointError(f"{path} holds a single NumPy array (.npy), not a tinylesion "
                               "checkpoint (.npz written by tl.save)")
     with archive:
+        if any(name.endswith("data.pkl") for name in archive.files):
+            raise CheckpointError(
+                f"{path} is a torch.save file (pickled), which tinylesion never loads: in "
+                "PyTorch, numpy.savez(path, **{k: v.numpy() for k, v in "
+                "model.state_dict().items()}), then model.load_state_dict(dict(numpy.load(path)))")
         if MANIFEST not in archive.files:
             raise CheckpointError(f"{path} is a .npz file but not a tinylesion checkpoint "
                                   f"(it has no '{MANIFEST}' entry); read it with numpy.load")
