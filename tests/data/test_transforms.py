@@ -126,6 +126,10 @@ def test_invalid_augment_arguments():
                          ({"cval": "0"}, "cval")):
         with pytest.raises(ValueError, match=word):
             Augment(**kwargs)
+    for name in ("horizontal_flip", "vertical_flip"):   # "yes" and 1 were taken as True
+        for value in ("yes", 1, None):
+            with pytest.raises(TypeError, match=name):
+                Augment(**{name: value})
     with pytest.raises(ValueError, match="uint8"):
         Augment(rotation_range=5)(np.zeros((4, 4, 3), np.float32), np.random.default_rng())
     for image in (np.zeros((4, 4), np.uint8), np.zeros((0, 4, 3), np.uint8)):  # was IndexError

@@ -102,6 +102,9 @@ class Augment:
         self.zoom_range = zoom
         self.width_shift_range = width_shift_range
         self.height_shift_range = height_shift_range
+        for name, flag in (("horizontal_flip", horizontal_flip), ("vertical_flip", vertical_flip)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"Augment: {name} must be True or False, got {flag!r}")
         self.horizontal_flip = bool(horizontal_flip)
         self.vertical_flip = bool(vertical_flip)
         self.fill_mode = fill_mode
