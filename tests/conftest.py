@@ -1,13 +1,20 @@
-"""Shared fixtures: run op tests on every available backend."""
+"""Shared fixtures: run op tests on every available backend; hypothesis draws reproducibly."""
 import os
 import sys
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tinylesion import backend  # noqa: E402
+
+# NOTE: hypothesis draws the same examples on every run (derandomize), so that a test run, and
+# CI, passes or fails the same way each time; HYPOTHESIS_PROFILE=explore searches afresh.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False, max_examples=200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 DEVICES = ["cpu"] + (["gpu"] if backend.gpu_available() else [])
 
