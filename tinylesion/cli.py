@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backend
+from .flags import int_at_least
 
 # Per example: the model, the synthetic layout used without --data, and the defaults on real
 # and on synthetic data (smaller where the real size would make the quick look slow).
@@ -51,19 +52,6 @@ class UsageError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Flag types: each raises ArgumentTypeError with a one-line reason
 # ---------------------------------------------------------------------------------------------
-
-def _int_at_least(low):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
 
 def _float(positive):
     def parse(text):
@@ -147,10 +135,10 @@ def build_parser(task):
                    help=f"image size (default {'x'.join(map(str, spec['real']['image_size']))}"
                         f"; {'x'.join(map(str, spec['synthetic']['image_size']))} on the "
                         "synthetic data)")
-    p.add_argument("--epochs", type=_int_at_least(1),
+    p.add_argument("--epochs", type=int_at_least(1),
                    help=f"epochs (default {spec['real']['epochs']}; "
                         f"{spec['synthetic']['epochs']} on the synthetic data)")
-    p.add_argument("--batch-size", type=_int_at_least(1), default=spec["batch_size"])
+    p.add_argument("--batch-size", type=int_at_least(1), default=spec["batch_size"])
     p.add_argument("--lr", type=_float(True), default=spec["lr"], help="learning rate")
     p.add_argument("--optimizer", type=_choice("an optimizer", OPTIMIZERS),
                    default=spec["optimizer"], help="adam, nadam, sgd or rmsprop")
@@ -164,8 +152,8 @@ def build_parser(task):
                    help="random rotations, flips, shifts and zoom of the training images")
     p.add_argument("--split", type=split_fractions, default=(0.8, 0.1, 0.1), metavar="TR/VA/TE",
                    help="train/val/test percentages, split by lesion (default 80/10/10)")
-    p.add_argument("--seed", type=_int_at_least(0), default=0)
-    p.add_argument("--workers", type=_int_at_least(0), default=2,
+    p.add_argument("--seed", type=int_at_least(0), default=0)
+    p.add_argument("--workers", type=int_at_least(0), default=2,
                    help="loader threads (default 2)")
     p.add_argument("--cache", metavar="DIR",
                    help="keep decoded, resized images in a uint8 memmap cache here")
@@ -173,7 +161,7 @@ def build_parser(task):
                    help=f"output folder (default runs/{spec['example']}-<timestamp>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz")
-    p.add_argument("--early-stop", type=_int_at_least(0), default=10, metavar="N",
+    p.add_argument("--early-stop", type=int_at_least(0), default=10, metavar="N",
                    help="stop after N epochs without val-loss improvement (0: never)")
     return p
 

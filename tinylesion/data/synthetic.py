@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..flags import int_at_least
 from .imageio import check_size
 
 VERSION = 2        # bump when the images change, so that cached folders are made again
@@ -404,30 +405,17 @@ def _size_arg(text):
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 600x450, got {text!r}")
 
 
-def _int_arg(low):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
-
 def main(argv=None):
     """Command line: python -m tinylesion.data.synthetic --out DIR [--n N] [--seed S] ..."""
     parser = argparse.ArgumentParser(
         prog="python -m tinylesion.data.synthetic",
         description="Write a synthetic skin-lesion dataset in the HAM10000 or DermMel layout.")
     parser.add_argument("--out", required=True, help="folder to create (must be empty)")
-    parser.add_argument("--n", type=_int_arg(20), default=2000, help="number of images (>= 20)")
-    parser.add_argument("--seed", type=_int_arg(0), default=0)
+    parser.add_argument("--n", type=int_at_least(20), default=2000, help="number of images (>= 20)")
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--layout", choices=LAYOUTS, default="ham10000")
     parser.add_argument("--size", type=_size_arg, default=(600, 450), help="WIDTHxHEIGHT")
-    parser.add_argument("--workers", type=_int_arg(1), default=None, help="threads (default 2)")
+    parser.add_argument("--workers", type=int_at_least(1), default=None, help="threads (default 2)")
     parser.add_argument("--force", action="store_true", help="replace an earlier synthetic --out")
     args = parser.parse_args(argv)
     start = time.perf_counter()
