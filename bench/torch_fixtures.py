@@ -274,36 +274,28 @@ OPTIM_SHAPES = [(3, 5), (7,), (2, 1, 3)]
 OPTIM_STEPS = 6
 
 
+def _optim_inputs(dtype):
+    """The parameters and the OPTIM_STEPS gradients (tests/test_optim.py's make_params(dtype) and
+    make_grads(OPTIM_STEPS, dtype))."""
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
+    rng = np.random.default_rng(1)
+    grads = [[rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
+             for _ in range(OPTIM_STEPS)]
+    return params, grads
+
+
 def optimizers(torch):
     for dtype in (np.float64, np.float32):
-        # as tests/test_optim.py's make_params(dtype) and make_grads(6, dtype)
-        rng = np.random.default_rng(0)
-        params = [rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
-        rng = np.random.default_rng(1)
-        grads = [[rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
-                 for _ in range(OPTIM_STEPS)]
+        params, grads = _optim_inputs(dtype)
         for name, kwargs in OPTIM_CASES:
-            t_params = [torch.tensor(p.copy(), requires_grad=True) for p in params]
-            # two groups, the second with its own learning rate, as param groups are used
-            lr2 = kwargs.get("lr", 1e-3) * 0.5
-            previous = torch.get_default_dtype()
-            # NOTE: NAdam keeps its momentum product in the default dtype; set it to the case's
-            torch.set_default_dtype(torch.float64 if dtype == np.float64 else torch.float32)
-            try:
-                opt = getattr(torch.optim, name)(
-                    [{"params": t_params[:2]}, {"params": t_params[2:], "lr": lr2}], **kwargs)
-                for step_grads in grads:
-                    for tp, g in zip(t_params, step_grads):
-                        tp.grad = torch.tensor(g.copy())
-                    opt.step()
-            finally:
-                torch.set_default_dtype(previous)
             k = f"optim/{name}/{ref.config_key(**kwargs)}/{np.dtype(dtype).name}"
-            put(f"{k}/lr2", lr2)
-            for i, (p, tp) in enumerate(zip(params, t_params)):
+            result = _run_optimizer(torch, name, kwargs, dtype)
+            put(f"{k}/lr2", result["lr2"])
+            for i, p in enumerate(params):
                 put(f"{k}/param{i}", p)
                 put(f"{k}/grads{i}", np.stack([step_grads[i] for step_grads in grads]))
-                put(f"{k}/out{i}", numpy(tp))
+                put(f"{k}/out{i}", result[f"out{i}"])
 
 
 PLATEAU_CASES = [
@@ -355,35 +347,20 @@ def schedules(torch):
 
 
 # ---- public API parity (tests/test_tensor.py, test_ops.py, test_nn.py, test_optim.py) --------
-OPTIM_MORE_CASES = [  # PyTorch's options beyond OPTIM_CASES
-    ("SGD", dict(lr=0.1, momentum=0.5, weight_decay=0.1, maximize=True)),
-    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
-    ("AdamW", dict(lr=0.01, betas=(0.8, 0.95))),
-    ("AdamW", dict(lr=0.01, amsgrad=True, maximize=True)),
-    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
-    ("RMSprop", dict(lr=0.01, momentum=0.5, maximize=True)),
-]
-LR_CHANGE_CASES = [  # param_groups[0]["lr"] halved and every weight_decay set after 3 steps
-    ("SGD", dict(lr=0.1, momentum=0.9)),
-    ("Adam", dict(lr=0.01)),
-    ("NAdam", dict(lr=0.01, momentum_decay=0.01)),
-    ("RMSprop", dict(lr=0.01, centered=True)),
-]
-LR_CHANGE = dict(at=3, factor=0.5, weight_decay=0.05)
+OPTIM_MORE_CASES, PLATEAU_MORE_CASES = ref.OPTIM_MORE_CASES, ref.PLATEAU_MORE_CASES
+LR_CHANGE_CASES, LR_CHANGE = ref.LR_CHANGE_CASES, ref.LR_CHANGE
 
 
 def _run_optimizer(torch, name, kwargs, dtype, change=None):
-    """OPTIM_STEPS steps on the recipe's two parameter groups (as optimizers()); `change`
-    alters the groups after change["at"] steps. Returns the learning rate of the second group
-    and the parameters after the steps."""
-    rng = np.random.default_rng(0)
-    params = [rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
-    rng = np.random.default_rng(1)
-    grads = [[rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
-             for _ in range(OPTIM_STEPS)]
+    """OPTIM_STEPS steps on the recipe's two parameter groups; `change` alters the groups after
+    change["at"] steps. Returns the learning rate of the second group and the parameters after
+    the steps."""
+    params, grads = _optim_inputs(dtype)
     t_params = [torch.tensor(p.copy(), requires_grad=True) for p in params]
+    # two groups, the second with its own learning rate, as param groups are used
     lr2 = kwargs.get("lr", 1e-3) * 0.5
     previous = torch.get_default_dtype()
+    # NOTE: NAdam keeps its momentum product in the default dtype; set it to the case's
     torch.set_default_dtype(torch.float64 if dtype == np.float64 else torch.float32)
     try:
         opt = getattr(torch.optim, name)(
@@ -398,12 +375,12 @@ def _run_optimizer(torch, name, kwargs, dtype, change=None):
             opt.step()
     finally:
         torch.set_default_dtype(previous)
-    # NOTE: the inputs are not stored: tests/test_optim.py's make_params(dtype) and
-    # make_grads(OPTIM_STEPS, dtype) give them again.
     return {"lr2": lr2, **{f"out{i}": numpy(tp) for i, tp in enumerate(t_params)}}
 
 
 def optimizers_more(torch):
+    # NOTE: the inputs are not stored again: tests/test_optim.py's make_params(dtype) and
+    # make_grads(OPTIM_STEPS, dtype) give them.
     for dtype in (np.float64, np.float32):
         for name, kwargs in OPTIM_MORE_CASES:
             k = f"optim/{name}/{ref.config_key(**kwargs)}/{np.dtype(dtype).name}"
@@ -413,14 +390,6 @@ def optimizers_more(torch):
             k = f"optim_lr_change/{name}/{ref.config_key(**kwargs)}/{np.dtype(dtype).name}"
             for part, value in _run_optimizer(torch, name, kwargs, dtype, LR_CHANGE).items():
                 put(f"{k}/{part}", value)
-
-
-PLATEAU_MORE_CASES = [
-    dict(mode="min", factor=0.5, patience=1, threshold=0.01, threshold_mode="abs", cooldown=2,
-         min_lr=0.01, eps=1e-3),
-    dict(mode="max", factor=0.9, patience=3, threshold=0.05, cooldown=1, min_lr=[1e-3, 0.05]),
-    dict(factor=0.1, patience=0, eps=0.05),
-]
 
 
 def plateau_more(torch):

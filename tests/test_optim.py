@@ -586,23 +586,11 @@ def test_add_param_group_after_construction():
 
 
 # ---- PyTorch's other options, and hyper-parameters changed between steps ---------------------
-MORE_TORCH_CASES = [  # bench/torch_fixtures.py's OPTIM_MORE_CASES
-    ("SGD", dict(lr=0.1, momentum=0.5, weight_decay=0.1, maximize=True)),
-    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
-    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, fused=False)),
-    ("AdamW", dict(lr=0.01, betas=(0.8, 0.95))),
-    ("AdamW", dict(lr=0.01, amsgrad=True, maximize=True)),
-    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
-    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, fused=False)),
-    ("RMSprop", dict(lr=0.01, momentum=0.5, maximize=True)),
-]
-LR_CHANGE_CASES = [  # bench/torch_fixtures.py's LR_CHANGE_CASES and LR_CHANGE
-    ("SGD", dict(lr=0.1, momentum=0.9)),
-    ("Adam", dict(lr=0.01)),
-    ("NAdam", dict(lr=0.01, momentum_decay=0.01)),
-    ("RMSprop", dict(lr=0.01, centered=True)),
-]
-LR_CHANGE = dict(at=3, factor=0.5, weight_decay=0.05)
+# the stored cases, and tinylesion's unfused kernels of the decoupled-weight-decay ones
+MORE_TORCH_CASES = reference.OPTIM_MORE_CASES + [
+    (name, {**kwargs, "fused": False}) for name, kwargs in reference.OPTIM_MORE_CASES
+    if kwargs.get("decoupled_weight_decay")]
+LR_CHANGE_CASES, LR_CHANGE = reference.LR_CHANGE_CASES, reference.LR_CHANGE
 
 
 def _against_torch(prefix, name, kwargs, dtype, change=None):
@@ -652,12 +640,7 @@ def test_checkpoints_without_the_new_flags_still_load():
     assert fresh.param_groups[0]["maximize"] is False
 
 
-PLATEAU_MORE_CASES = [  # bench/torch_fixtures.py's PLATEAU_MORE_CASES
-    dict(mode="min", factor=0.5, patience=1, threshold=0.01, threshold_mode="abs", cooldown=2,
-         min_lr=0.01, eps=1e-3),
-    dict(mode="max", factor=0.9, patience=3, threshold=0.05, cooldown=1, min_lr=[1e-3, 0.05]),
-    dict(factor=0.1, patience=0, eps=0.05),
-]
+PLATEAU_MORE_CASES = reference.PLATEAU_MORE_CASES
 
 
 @pytest.mark.parametrize("kwargs", PLATEAU_MORE_CASES)

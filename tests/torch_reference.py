@@ -132,6 +132,31 @@ MODEL_CASES = [
 MODEL_SEEDS = dict(weights=3, x=0, N=3)
 
 
+# ---- optimizer and schedule cases beyond the basic ones (bench/torch_fixtures.py writes them,
+# tests/test_optim.py checks them)
+OPTIM_MORE_CASES = [  # PyTorch's options beyond the basic optimizer cases
+    ("SGD", dict(lr=0.1, momentum=0.5, weight_decay=0.1, maximize=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("AdamW", dict(lr=0.01, betas=(0.8, 0.95))),
+    ("AdamW", dict(lr=0.01, amsgrad=True, maximize=True)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, maximize=True)),
+]
+LR_CHANGE_CASES = [  # param_groups[0]["lr"] halved and every weight_decay set after 3 steps
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("Adam", dict(lr=0.01)),
+    ("NAdam", dict(lr=0.01, momentum_decay=0.01)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+]
+LR_CHANGE = dict(at=3, factor=0.5, weight_decay=0.05)
+PLATEAU_MORE_CASES = [
+    dict(mode="min", factor=0.5, patience=1, threshold=0.01, threshold_mode="abs", cooldown=2,
+         min_lr=0.01, eps=1e-3),
+    dict(mode="max", factor=0.9, patience=3, threshold=0.05, cooldown=1, min_lr=[1e-3, 0.05]),
+    dict(factor=0.1, patience=0, eps=0.05),
+]
+
+
 def model_weights(named_shapes, seed):
     """float64 weights for a model's state_dict, from its (name, shape) pairs in order.
 
