@@ -13,6 +13,7 @@ setup(
         "numpy>=1.24",
         "numba>=0.59",
         "pillow>=10.0",
+        "simplejpeg>=1.8",     # libjpeg-turbo in one GIL-free call: the loader's JPEG decoding
         "scipy>=1.10",
         "tqdm>=4.60",          # progress bars with rate and ETA
         "matplotlib>=3.7",     # training curves, confusion matrix, ROC plots

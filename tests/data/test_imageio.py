@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
+from tinylesion.data import jpeg
 from tinylesion.data.imageio import ImageReadError, read_rgb, verify_image
 
 
@@ -115,6 +116,8 @@ def test_draft_on_and_off_agree(tmp_path, gradient_rgb):
 
 
 def test_draft_is_asked_for_only_when_it_can_help(tmp_path, gradient_rgb, monkeypatch):
+    # the Pillow path (the JPEG fast path, which picks the same scale, is in test_jpeg.py)
+    monkeypatch.setattr(jpeg, "decode", lambda data, need_for: None)
     p = save(Image.fromarray(gradient_rgb), tmp_path / "g.jpg")
     asked = []
     original = JpegImagePlugin.JpegImageFile.draft

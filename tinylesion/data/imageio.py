@@ -1,9 +1,13 @@
 """Reading one image file into a uint8 RGB array of a given size: the loader's hot path."""
+import io
 import os
 import struct
 
 import numpy as np
 from PIL import Image
+
+from . import jpeg
+from .resample import resize
 
 PREPROCESS = ("resize", "half_crop224")
 CROP = 224                   # the side of the "half_crop224" centre crop
@@ -101,41 +105,72 @@ def read_rgb(path, size, preprocess="resize", draft=True):
     preprocess "resize" scales the whole image to size; "half_crop224" halves the image, cuts the
     224 x 224 centre, then scales that to size. With draft, a JPEG is decoded by libjpeg straight
     at 1/2, 1/4 or 1/8 scale when the result is still at least as large as what is needed.
+    Plain colour JPEGs are decoded and resized without the GIL (jpeg.py); every other file, and
+    every JPEG that path leaves, is read with Pillow, to the same pixels.
     Raises ImageReadError naming the path when the file is missing, truncated or unreadable.
     """
     if preprocess not in PREPROCESS:
         check_preprocess(preprocess)
     try:
-        with Image.open(path) as im:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ImageReadError(f"image file not found: {os.fspath(path)}") from None
+    except OSError as exc:
+        raise ImageReadError(f"cannot read image {os.fspath(path)}: {exc}") from exc
+    decoded = jpeg.decode(data, lambda full: _draft_need(full, size, preprocess) if draft
+                          else None)
+    if decoded is not None:
+        return _fit(decoded[0], decoded[1], size, preprocess)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
             return _read(im, size, preprocess, draft)
     except ImageReadError:
         raise
-    except FileNotFoundError:
-        raise ImageReadError(f"image file not found: {os.fspath(path)}") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, struct.error,
             Image.DecompressionBombError) as exc:  # what Pillow's decoders raise on bad data
-        raise ImageReadError(f"cannot read image {os.fspath(path)}: {exc}") from exc
+        # (Pillow's own message would name the in-memory copy, not the file)
+        reason = "not an image file Pillow can identify" if isinstance(
+            exc, Image.UnidentifiedImageError) else exc
+        raise ImageReadError(f"cannot read image {os.fspath(path)}: {reason}") from exc
+
+
+def _draft_need(full, size, preprocess):
+    """The smallest (width, height) of an upright image of size `full` that `size` needs, or
+    None when decoding at less than full size would not pay (draft halves at least)."""
+    width, height = size
+    if preprocess == "resize":
+        need = (width, height)
+    else:
+        (hw, hh), _ = _half_geometry(*full)
+        # scale "half" so that its crop still has at least the pixels of the output
+        grow = max(1.0, width / CROP, height / CROP)
+        need = (int(hw * grow), int(hh * grow))
+    if need[0] * 2 <= full[0] and need[1] * 2 <= full[1]:
+        return need
+    return None
+
+
+def _fit(x, full, size, preprocess):
+    """Resize the RGB array x, decoded from an upright image of size `full`, to `size`."""
+    if preprocess == "resize":
+        return resize(x, size, reducing_gap=3.0)
+    (hw, hh), (left, top, right, bottom) = _half_geometry(*full)
+    # the crop box in the decoded image's pixels (a draft image is smaller than the file)
+    sx, sy = x.shape[1] / hw, x.shape[0] / hh
+    return resize(x, size, box=(left * sx, top * sy, right * sx, bottom * sy))
 
 
 def _read(im, size, preprocess, draft):
-    """read_rgb on an opened image."""
-    width, height = size
+    """read_rgb on an image opened with Pillow."""
     is_jpeg = im.format == "JPEG"
     orientation = _orientation(im) if is_jpeg else 1
     if draft and is_jpeg:
         # the upright size of the file, and the smallest upright size that is needed of it
-        ow, oh = im.size if orientation < 5 else im.size[::-1]
-        if preprocess == "resize":
-            need = (width, height)
-        else:
-            (hw, hh), _ = _half_geometry(ow, oh)
-            # scale "half" so that its crop still has at least the pixels of the output
-            grow = max(1.0, width / CROP, height / CROP)
-            need = (int(hw * grow), int(hh * grow))
-        need = need if orientation < 5 else need[::-1]
-        if need[0] * 2 <= im.size[0] and need[1] * 2 <= im.size[1]:
-            im.draft("RGB", need)
-        full = (ow, oh)        # sizes below are in the coordinates of the upright file
+        full = im.size if orientation < 5 else im.size[::-1]
+        need = _draft_need(full, size, preprocess)
+        if need is not None:
+            im.draft("RGB", need if orientation < 5 else need[::-1])
     im.load()
     if not is_jpeg:
         orientation = _orientation(im)
@@ -143,20 +178,11 @@ def _read(im, size, preprocess, draft):
         im = im.transpose(_TRANSPOSE[orientation])
     if not (draft and is_jpeg):
         full = im.size
-    im = _to_rgb(im)
-    if preprocess == "resize":
-        if im.size != (width, height):
-            im = im.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=3.0)
-    else:
-        (hw, hh), (left, top, right, bottom) = _half_geometry(*full)
-        # the crop box in the decoded image's pixels (a draft image is smaller than the file)
-        sx, sy = im.size[0] / hw, im.size[1] / hh
-        box = (left * sx, top * sy, right * sx, bottom * sy)
-        im = im.resize((width, height), Image.Resampling.BILINEAR, box=box)
-    x = np.asarray(im)
-    if x.shape != (height, width, 3):  # pragma: no cover - Pillow guarantees this
-        raise ImageReadError(f"unexpected decoded shape {x.shape}")
-    return x
+    x = np.asarray(_to_rgb(im))
+    y = _fit(x, full, size, preprocess)
+    if y.shape != (size[1], size[0], 3):  # pragma: no cover - the resize guarantees this
+        raise ImageReadError(f"unexpected decoded shape {y.shape}")
+    return y
 
 
 def verify_image(path):
