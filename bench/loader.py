@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from tinylesion.data import HAM10000, make_synthetic  # noqa: E402
+from tinylesion.data import HAM10000, jpeg, make_synthetic  # noqa: E402
 from tinylesion.data.cache import CachedDataset  # noqa: E402
 from tinylesion.data.loader import DeviceLoader, Loader  # noqa: E402
 from tinylesion.data.transforms import Augment  # noqa: E402
@@ -75,10 +75,15 @@ def median_rates(cases, n, repeat):
             in zip(cases, times)]
 
 
-def loader_epoch(loader):
+def loader_epoch(loader, fast_jpeg=True):
+    """One pass of the loader; fast_jpeg=False reads every file with Pillow (jpeg.ENABLED)."""
     def run():
-        for _ in loader:
-            pass
+        jpeg.ENABLED = fast_jpeg
+        try:
+            for _ in loader:
+                pass
+        finally:
+            jpeg.ENABLED = True
     return run
 
 
@@ -215,6 +220,8 @@ def main(argv=None):
     cases = [("plain Pillow loop (open, RGB, resize)", 1, pillow_epoch(ds.paths, size))]
     cases += [("Loader, JPEG draft decoding", k, loader_epoch(Loader(ds, bs, num_workers=k)))
               for k in (1, 2, 4)]
+    cases += [("Loader, draft decoding by Pillow (TINYLESION_FAST_JPEG=0)", k,
+               loader_epoch(Loader(ds, bs, num_workers=k), fast_jpeg=False)) for k in (1, 2)]
     cases += [("Loader, full JPEG decoding (draft off)", k,
                loader_epoch(Loader(nodraft, bs, num_workers=k))) for k in (1, 2, 4)]
     cases += [("Loader, draft + Augment", 2,
@@ -274,6 +281,11 @@ def main(argv=None):
     print("\nTargets:")
     print(f"- 2 threads / 1 thread = {two / one:.2f} (target >= 1.8); the machine's own "
           f"2-thread scaling in this run (GIL-free hashing): {machine[2] / machine[1]:.2f}")
+    pillow = "Loader, draft decoding by Pillow (TINYLESION_FAST_JPEG=0)"
+    print(f"  (every file read by Pillow: 2 threads / 1 thread = "
+          f"{rate[(pillow, 2)] / rate[(pillow, 1)]:.2f}; the fast JPEG path is "
+          f"{one / rate[(pillow, 1)]:.2f}x / {two / rate[(pillow, 2)]:.2f}x Pillow's on 1 / 2 "
+          f"threads)")
     if torch_rate:
         print(f"- Loader 2 threads / torch DataLoader 2 workers = {two / torch_rate:.2f} "
               "(target >= 1)")
