@@ -10,9 +10,9 @@ Pillow path: libjpeg-turbo's, at the same scale (tests/data/test_jpeg.py checks 
 
 `decode` returns None for every file this path does not take, and the caller reads it with
 Pillow: anything but a 3-channel YCbCr JPEG, an EXIF or XMP orientation other than upright,
-files Pillow would refuse as decompression bombs, and any file libjpeg so much as warns about
-(Pillow ignores its warnings and raises on truncation: leaving those to Pillow keeps its
-behaviour exactly).
+files Pillow would refuse as decompression bombs, and any file whose decoding libjpeg-turbo
+reports a problem with, even one it calls a warning (Pillow ignores libjpeg's warnings and
+raises on truncation: leaving those files to Pillow keeps its behaviour exactly).
 """
 import os
 import re
@@ -100,7 +100,7 @@ def decode(data, need_for):
         return None
     try:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
-    except ValueError:
+    except Exception:   # whatever it is, Pillow reads the file and names the problem
         return None
     limit = Image.MAX_IMAGE_PIXELS
     if colorspace != "YCbCr" or (limit and width * height > limit):
@@ -113,7 +113,7 @@ def decode(data, need_for):
     try:
         image = simplejpeg.decode_jpeg(data, colorspace="RGB", fastdct=False,
                                        fastupsample=False, min_height=dh, min_width=dw)
-    except ValueError:
+    except Exception:
         return None
     if image.shape != (dh, dw, 3):   # libjpeg-turbo chose another scale: not Pillow's pixels
         return None
