@@ -171,3 +171,86 @@ def test_flatten_layer_range_and_zero_grad_to_zeros():
     np.testing.assert_array_equal(model.weight.grad.numpy(), 0)
     model.zero_grad()
     assert model.weight.grad is None
+
+
+def test_pytorch_argument_forms_of_the_layers():
+    x = tl.Tensor(np.random.default_rng(0).standard_normal((2, 3, 7, 6)).astype(np.float32))
+    tl.manual_seed(0)
+    plain = nn.Conv2d(3, 4, 3, 1, 1, bias=False)
+    tl.manual_seed(0)
+    # PyTorch's order: stride, padding, dilation, groups, bias, padding_mode
+    torch_style = nn.Conv2d(3, 4, (3, 3), (1, 1), (1, 1), 1, 1, False, "zeros")
+    assert torch_style.bias is None
+    np.testing.assert_array_equal(plain(x).numpy(), torch_style(x).numpy())
+    assert nn.MaxPool2d(2, 2, 0, 1, False, False)(x).shape == (2, 3, 3, 3)
+    relu, dropout = nn.ReLU(inplace=True), nn.Dropout(p=0.5, inplace=True).eval()
+    np.testing.assert_array_equal(relu(x).numpy(), np.maximum(x.numpy(), 0))
+    np.testing.assert_array_equal(dropout(x).numpy(), x.numpy())
+    for make, named in [(lambda: nn.Conv2d(3, 4, 3, dilation=2), "dilation=2"),
+                        (lambda: nn.Conv2d(4, 4, 3, groups=2), "groups=2"),
+                        (lambda: nn.Conv2d(3, 4, 3, padding_mode="reflect"), "padding_mode"),
+                        (lambda: nn.MaxPool2d(2, padding=1), "padding=1"),
+                        (lambda: nn.MaxPool2d(2, ceil_mode=True), "ceil_mode=True"),
+                        (lambda: nn.MaxPool2d(2, return_indices=True), "return_indices")]:
+        with pytest.raises(NotImplementedError, match=named):
+            make()
+
+
+def test_functional_takes_pytorch_keyword_names():
+    rng = np.random.default_rng(1)
+    x = tl.Tensor(rng.standard_normal((2, 3, 6, 5)).astype(np.float32))
+    W = tl.Tensor(rng.standard_normal((4, 3, 3, 2)).astype(np.float32))
+    np.testing.assert_array_equal(
+        F.conv2d(input=x, weight=W, bias=None, stride=(2, 1), padding=1, dilation=1,
+                 groups=1).numpy(), F.conv2d(x, W, None, (2, 1), 1).numpy())
+    np.testing.assert_array_equal(F.max_pool2d(input=x, kernel_size=2, stride=1).numpy(),
+                                  F.max_pool2d(x, 2, 1).numpy())
+    rows = x.reshape(18, 10)
+    np.testing.assert_array_equal(F.linear(input=rows, weight=rows).numpy(),
+                                  F.linear(rows, rows).numpy())
+    np.testing.assert_array_equal(F.relu(input=x, inplace=True).numpy(), F.relu(x).numpy())
+    np.testing.assert_array_equal(F.dropout(input=x, p=0.5, training=False).numpy(), x.numpy())
+    np.testing.assert_array_equal(F.softmax(input=rows, dim=0).numpy(),
+                                  F.softmax(rows, 0).numpy())
+    target = np.arange(18) % 10
+    assert F.cross_entropy(input=rows, target=target).item() == \
+        F.cross_entropy(rows, target).item()
+    with pytest.raises(NotImplementedError, match="conv2d: groups=3"):
+        F.conv2d(x, W, groups=3)
+
+
+def test_batch_norm_takes_running_statistics_as_arrays_or_tensors():
+    x = tl.Tensor(np.random.default_rng(2).standard_normal((4, 3, 5, 5)).astype(np.float32))
+    mean_array, var_array = np.zeros(3, np.float32), np.ones(3, np.float32)
+    mean_tensor, var_tensor = tl.Tensor(mean_array), tl.Tensor(var_array)
+    y_array = F.batch_norm(x, mean_array, var_array, training=True, momentum=0.5)
+    y_tensor = F.batch_norm(x, mean_tensor, var_tensor, training=True, momentum=0.5)
+    np.testing.assert_array_equal(y_array.numpy(), y_tensor.numpy())
+    np.testing.assert_array_equal(mean_array, mean_tensor.numpy())  # updated in place
+    assert not np.all(mean_array == 0)
+    np.testing.assert_array_equal(F.batch_norm(x, mean_array, var_array).numpy(),
+                                  F.batch_norm(x, mean_tensor, var_tensor).numpy())
+    with pytest.raises(ValueError, match="needs running_mean and running_var"):
+        F.batch_norm(x, None, None, training=False)
+
+
+def test_zero_pad_with_two_numbers_pads_the_width_as_pytorch():
+    x = tl.Tensor(np.ones((1, 1, 2, 3), np.float32))
+    y = nn.ZeroPad2d((1, 2))(x).numpy()
+    assert y.shape == (1, 1, 2, 6) and y[..., 0].sum() == 0 and y[..., 4:].sum() == 0
+    with pytest.raises(ValueError, match="padding"):
+        nn.ZeroPad2d((1, 2, 3))(x)
+
+
+def test_sequential_from_an_ordered_dict_and_module_to_dtype():
+    from collections import OrderedDict
+    model = nn.Sequential(OrderedDict([("conv", nn.Conv2d(1, 2, 3)), ("act", nn.ReLU())]))
+    assert list(model.state_dict()) == ["conv.weight", "conv.bias"]
+    with pytest.raises(TypeError, match="at key 'act'"):
+        nn.Sequential({"conv": nn.Conv2d(1, 2, 3), "act": "relu"})
+    assert model.to(tl.float64) is model and model.conv.weight.dtype == np.float64
+    assert model.to("cpu", np.float32).conv.bias.dtype == np.float32
+    with pytest.raises(TypeError, match="neither a device"):
+        model.to(3)
+    with pytest.raises(TypeError, match="floating-point"):
+        model.to(np.int64)

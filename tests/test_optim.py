@@ -655,3 +655,19 @@ def test_reduce_lr_on_plateau_other_arguments_match_torch(kwargs):
         sched.step(tl.Tensor(np.array(metric)) if epoch % 2 else float(metric))
         assert [g["lr"] for g in opt.param_groups] == lrs[epoch], epoch
         assert sched.get_last_lr() == lrs[epoch]
+
+
+def test_optimizer_takes_named_parameters_as_pytorch():
+    import tinylesion.nn as nn
+    model = nn.Linear(3, 2)
+    optimizer = optim.Adam(model.named_parameters(), lr=0.1)
+    assert optimizer.param_groups[0]["param_names"] == ["weight", "bias"]
+    assert all(p is q for p, q in zip(optimizer.param_groups[0]["params"],
+                                      [model.weight, model.bias]))
+    model(tl.Tensor(np.ones((1, 3), np.float32))).sum().backward()
+    before = model.weight.numpy().copy()
+    optimizer.step()
+    assert not np.allclose(before, model.weight.numpy())
+    again = optim.Adam(model.named_parameters())
+    again.load_state_dict(optimizer.state_dict())
+    assert again.param_groups[0]["lr"] == 0.1

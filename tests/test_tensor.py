@@ -256,3 +256,12 @@ def test_flatten_range():
     assert x.flatten(1, 2).shape == (2, 12, 5) and x.flatten(-2, -1).shape == (2, 3, 20)
     with pytest.raises(ValueError, match="after"):
         x.flatten(2, 1)
+
+
+def test_equality_is_elementwise_and_tensors_still_hash_by_identity():
+    a, b = tl.Tensor([1, 2, 3]), tl.Tensor([1, 0, 3])
+    np.testing.assert_array_equal((a == b).numpy(), [True, False, True])
+    np.testing.assert_array_equal((a != np.array([1, 2, 0])).numpy(), [False, False, True])
+    assert (a == b).float().mean().item() == pytest.approx(2 / 3)
+    assert (a == b).long().dtype == np.int64
+    assert len({a: 1, b: 2}) == 2 and a in [a]

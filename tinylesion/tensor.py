@@ -204,6 +204,7 @@ class Tensor:
 
     float = lambda self: self.astype(np.float32)
     double = lambda self: self.astype(np.float64)
+    long = lambda self: self.astype(np.int64)
 
     def retain_grad(self):
         """Keep .grad on this non-leaf tensor after backward()."""
@@ -291,12 +292,17 @@ class Tensor:
     # comparisons give boolean tensors outside the graph
     def _compare(self, other, name):
         other = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(getattr(self.data, name)(other))
+        result = getattr(self.data, name)(other)
+        return result if result is NotImplemented else Tensor._wrap(result)
 
     def __lt__(self, other): return self._compare(other, "__lt__")
     def __le__(self, other): return self._compare(other, "__le__")
     def __gt__(self, other): return self._compare(other, "__gt__")
     def __ge__(self, other): return self._compare(other, "__ge__")
+    # NOTE: elementwise, as in PyTorch (`(pred == y).sum()` counts the hits); tensors hash by
+    # identity, so dicts keyed by parameters (the optimizer's state) are unaffected.
+    def __eq__(self, other): return self._compare(other, "__eq__")
+    def __ne__(self, other): return self._compare(other, "__ne__")
     __hash__ = object.__hash__
 
     def exp(self): return _ops.Exp.apply(self)

@@ -1,4 +1,9 @@
-"""The functional interface (torch.nn.functional's names): one-line wrappers over the ops."""
+"""The functional interface (torch.nn.functional's names): one-line wrappers over the ops.
+
+The first argument is named `input`, as in torch.nn.functional, so that keyword calls carry
+over; PyTorch arguments that tinylesion does not implement are accepted at their default
+values and named in a NotImplementedError otherwise.
+"""
 import numpy as np
 
 from .. import backend, ops
@@ -13,6 +18,29 @@ def _pair(value, name):
     return int(pair[0]), int(pair[1])
 
 
+# PyTorch arguments that tinylesion takes only at their default value
+_ONLY_DEFAULT = {"dilation": 1, "groups": 1, "padding": 0, "ceil_mode": False,
+                 "return_indices": False, "padding_mode": "zeros"}
+
+
+def _only_default(function, **given):
+    """Raise NotImplementedError naming any of these arguments given other than its default."""
+    for name, value in given.items():
+        default = _ONLY_DEFAULT[name]
+        if name in ("dilation", "padding"):  # an int or a pair
+            is_default = _pair(value, name) == (default, default)
+        else:
+            is_default = isinstance(value, type(default)) and value == default
+        if not is_default:
+            raise NotImplementedError(f"{function}: {name}={value!r} is not implemented "
+                                      f"(only {name}={default!r})")
+
+
+def _array(value):
+    """The backend array of a Tensor, or the array itself (running statistics)."""
+    return value.data if isinstance(value, Tensor) else value
+
+
 def _constant(value, like, name):
     """An array constant (class weights, targets) on `like`'s device, or None."""
     if value is None:
@@ -21,8 +49,9 @@ def _constant(value, like, name):
     return backend.to_device(array, like.device)
 
 
-def linear(x, weight, bias=None):
+def linear(input, weight, bias=None):
     """x Wᵀ + b, with W of shape (out_features, in_features)."""
+    x = input
     if x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input has {x.shape[-1]} features but the weight expects "
                          f"{weight.shape[1]} (weight shape {weight.shape})")
@@ -35,8 +64,12 @@ def _same_padding(kernel):
     return (KH - 1) // 2, KH - 1 - (KH - 1) // 2, (KW - 1) // 2, KW - 1 - (KW - 1) // 2
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0):
-    """2-D convolution of x (N, C, H, W) with weight (F, C, KH, KW); padding may be 'same'."""
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution of x (N, C, H, W) with weight (F, C, KH, KW); padding may be 'same'.
+
+    dilation and groups other than 1 are not implemented (a NotImplementedError says so)."""
+    _only_default("conv2d", dilation=dilation, groups=groups)
+    x = input
     if x.ndim != 4:
         raise ValueError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
     if weight.ndim != 4 or weight.shape[1] != x.shape[1]:
@@ -68,8 +101,15 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding)
 
 
-def max_pool2d(x, kernel_size, stride=None):
-    """Max-pooling over kernel_size windows (stride defaults to kernel_size; floor mode)."""
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max-pooling over kernel_size windows (stride defaults to kernel_size; floor mode).
+
+    padding, dilation, ceil_mode and return_indices are not implemented beyond their defaults.
+    """
+    _only_default("max_pool2d", padding=padding, dilation=dilation, ceil_mode=ceil_mode,
+                  return_indices=return_indices)
+    x = input
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else _pair(stride, "stride")
     if x.ndim != 4:
@@ -83,12 +123,16 @@ def max_pool2d(x, kernel_size, stride=None):
 
 
 def pad2d(x, padding):
-    """Zero padding of the last two axes; int or (left, right, top, bottom) as ZeroPad2d."""
+    """Zero padding of the last two axes: an int, (left, right, top, bottom) as ZeroPad2d, or
+    (left, right) for the last axis only (as torch.nn.functional.pad reads two numbers)."""
     if isinstance(padding, (int, np.integer)):
         padding = (padding,) * 4
     padding = tuple(int(p) for p in padding)
-    if len(padding) != 4:
-        raise ValueError(f"padding must be an int or (left, right, top, bottom), not {padding}")
+    if len(padding) == 2:
+        padding += (0, 0)
+    if len(padding) != 4 or min(padding) < 0:
+        raise ValueError(f"padding must be a non-negative int, (left, right, top, bottom) or "
+                         f"(left, right), not {padding}")
     return ops.Pad2d.apply(x, padding=padding)
 
 
@@ -97,10 +141,12 @@ def _channel_shape(x):
     return (1, x.shape[1]) + (1,) * (x.ndim - 2)
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False,
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalisation over (N[, H, W]) per channel; in training, batch statistics are
-    used and the running ones updated in place (unbiased variance), as PyTorch does."""
+    used and the running ones (Tensors or arrays) updated in place (unbiased variance), as
+    PyTorch does."""
+    x = input
     if x.ndim not in (2, 3, 4):
         raise ValueError(f"batch_norm expects (N, C), (N, C, L) or (N, C, H, W), got {x.shape}")
     C = x.shape[1]
@@ -117,18 +163,23 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         x4 = x if x.ndim != 3 else x.reshape(x.shape[0], C, x.shape[2], 1)
         y = ops.BatchNormTrain.apply(
             x4, weight, bias, eps=eps, momentum=momentum,
-            running_mean=None if running_mean is None else running_mean.data,
-            running_var=None if running_var is None else running_var.data)
+            running_mean=None if running_mean is None else _array(running_mean),
+            running_var=None if running_var is None else _array(running_var))
         return y if x.ndim != 3 else y.reshape(x.shape)
     # evaluation: a per-channel affine map built from differentiable ops
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm with training=False needs running_mean and running_var")
     shape = _channel_shape(x)
-    scale = weight / Tensor(xp.sqrt(running_var.data + eps))
-    shift = bias - Tensor(running_mean.data) * scale
+    scale = weight / Tensor(xp.sqrt(xp.asarray(_array(running_var)) + eps))
+    shift = bias - Tensor(xp.asarray(_array(running_mean))) * scale
     return x * scale.reshape(shape) + shift.reshape(shape)
 
 
-def dropout(x, p=0.5, training=True):
-    """Inverted dropout: zero with probability p, scale survivors by 1/(1−p); identity in eval."""
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Inverted dropout: zero with probability p, scale survivors by 1/(1−p); identity in eval.
+
+    inplace is accepted for PyTorch's sake; the result is always a new tensor."""
+    x = input
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability must be in [0, 1], not {p}")
     if not training or p == 0.0:
@@ -138,32 +189,32 @@ def dropout(x, p=0.5, training=True):
     return ops.Dropout.apply(x, p=p, rng=backend.generator(x.device))
 
 
-def relu(x):
-    """max(x, 0)."""
-    return ops.ReLU.apply(x)
+def relu(input, inplace=False):
+    """max(x, 0) (inplace is accepted for PyTorch's sake; the result is a new tensor)."""
+    return ops.ReLU.apply(input)
 
 
-def sigmoid(x):
+def sigmoid(input):
     """1 / (1 + e^−x)."""
-    return ops.Sigmoid.apply(x)
+    return ops.Sigmoid.apply(input)
 
 
-def tanh(x):
+def tanh(input):
     """The hyperbolic tangent."""
-    return ops.Tanh.apply(x)
+    return ops.Tanh.apply(input)
 
 
-def softmax(x, axis=-1, dim=None):
+def softmax(input, axis=-1, dim=None):
     """e^x / Σ e^x along `axis` (`dim` is accepted as PyTorch's name)."""
-    return ops.Softmax.apply(x, axis=axis if dim is None else dim)
+    return ops.Softmax.apply(input, axis=axis if dim is None else dim)
 
 
-def log_softmax(x, axis=-1, dim=None):
+def log_softmax(input, axis=-1, dim=None):
     """log softmax along `axis`, stable for logits of any size."""
-    return ops.LogSoftmax.apply(x, axis=axis if dim is None else dim)
+    return ops.LogSoftmax.apply(input, axis=axis if dim is None else dim)
 
 
-def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing=0.0,
+def cross_entropy(input, target, weight=None, reduction="mean", label_smoothing=0.0,
                   ignore_index=-100):
     """Cross-entropy of logits against class indices, as torch.nn.functional.cross_entropy.
 
@@ -172,6 +223,7 @@ def cross_entropy(logits, target, weight=None, reduction="mean", label_smoothing
     probabilities instead. `weight` (C,) weights each class: the weighted mean divides by the
     sum of the targets' weights, as PyTorch does. Targets equal to `ignore_index` count nowhere.
     """
+    logits = input
     if reduction not in ops.loss.REDUCTIONS:
         raise ValueError(f"reduction must be one of {ops.loss.REDUCTIONS}, not {reduction!r}")
     if logits.ndim < 1:
@@ -227,9 +279,10 @@ def _soft_cross_entropy(logits, target, weight, reduction, label_smoothing):
     return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
 
 
-def binary_cross_entropy_with_logits(logits, target, weight=None, pos_weight=None,
+def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
                                      reduction="mean"):
     """Binary cross-entropy on logits, with pos_weight scaling the positive term."""
+    logits = input
     if reduction not in ops.loss.REDUCTIONS:
         raise ValueError(f"reduction must be one of {ops.loss.REDUCTIONS}, not {reduction!r}")
     y = _constant(target, logits, "target")

@@ -29,10 +29,15 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution; weight (out, in, kh, kw), Glorot-uniform; bias zeros."""
+    """2-D convolution; weight (out, in, kh, kw), Glorot-uniform; bias zeros.
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+    The arguments are PyTorch's, in its order; dilation, groups and padding_mode other than
+    their defaults are not implemented (a NotImplementedError names them)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros"):
         super().__init__()
+        F._only_default("Conv2d", dilation=dilation, groups=groups, padding_mode=padding_mode)
         self.kernel_size = F._pair(kernel_size, "kernel_size")
         self.stride = F._pair(stride, "stride")
         self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
@@ -50,10 +55,16 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    """Max-pooling (stride defaults to the kernel size; odd sizes round down)."""
+    """Max-pooling (stride defaults to the kernel size; odd sizes round down).
 
-    def __init__(self, kernel_size, stride=None):
+    The arguments are PyTorch's, in its order; padding, dilation, return_indices and
+    ceil_mode other than their defaults are not implemented."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
         super().__init__()
+        F._only_default("MaxPool2d", padding=padding, dilation=dilation,
+                        return_indices=return_indices, ceil_mode=ceil_mode)
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
 
     def forward(self, x):
@@ -109,9 +120,10 @@ class BatchNorm1d(_BatchNorm):
 
 
 class Dropout(Module):
-    """Inverted dropout in training, the identity in evaluation."""
+    """Inverted dropout in training, the identity in evaluation (inplace is accepted for
+    PyTorch's sake; the result is always a new tensor)."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout probability must be in [0, 1], not {p}")
@@ -125,7 +137,10 @@ class Dropout(Module):
 
 
 class ReLU(Module):
-    """max(x, 0)."""
+    """max(x, 0) (inplace is accepted for PyTorch's sake; the result is a new tensor)."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
 
     def forward(self, x):
         return F.relu(x)
@@ -175,7 +190,8 @@ class Flatten(Module):
 
 
 class ZeroPad2d(Module):
-    """Zero padding: an int, or (left, right, top, bottom) as in PyTorch."""
+    """Zero padding: an int, or (left, right, top, bottom) as in PyTorch ((left, right) pads
+    the width only, as PyTorch reads two numbers)."""
 
     def __init__(self, padding):
         super().__init__()
@@ -189,11 +205,19 @@ class ZeroPad2d(Module):
 
 
 class Sequential(Module):
-    """Layers applied in order; they are named "0", "1", ... as in PyTorch."""
+    """Layers applied in order; they are named "0", "1", ... as in PyTorch, or by the keys of
+    a single OrderedDict (or dict) of layers."""
 
     def __init__(self, *layers):
         super().__init__()
-        for i, layer in enumerate(layers):
+        if len(layers) == 1 and isinstance(layers[0], dict):
+            for name, layer in layers[0].items():
+                if not isinstance(layer, Module):
+                    raise TypeError(f"Sequential takes Modules, not {type(layer).__name__} "
+                                    f"(at key {name!r})")
+                setattr(self, str(name), layer)
+            return
+        for layer in layers:
             self.append(layer)
 
     def append(self, layer):

@@ -132,14 +132,34 @@ class Module:
                             t.grad.data = fn(t.grad.data)
         return self
 
-    def to(self, device):
-        """Move every parameter and buffer to `device` (do this before making the optimizer)."""
-        device = backend.as_device(device)
-        return self._apply_to_arrays(lambda a: backend.to_device(a, device))
+    def to(self, *args, device=None, dtype=None):
+        """Move every parameter and buffer to a device and/or convert the floating-point ones
+        to a dtype, in place: `to("gpu")`, `to(tl.float64)`, `to("cpu", tl.float32)`, as in
+        PyTorch (do this before making the optimizer). Returns self."""
+        for arg in args:
+            if isinstance(arg, (str, backend.Device)):
+                device = arg
+            elif isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            else:
+                dtype = arg
+        if dtype is not None:
+            self.astype(dtype)
+        if device is not None:
+            device = backend.as_device(device)
+            self._apply_to_arrays(lambda a: backend.to_device(a, device))
+        return self
 
     def astype(self, dtype):
         """Convert floating-point parameters and buffers to `dtype`."""
-        dtype = np.dtype(dtype)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}.to: {dtype!r} is neither a device ('cpu', "
+                            "'gpu', 'auto') nor a dtype") from None
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}: parameters can only be converted to a "
+                            f"floating-point dtype, not {dtype}")
         return self._apply_to_arrays(
             lambda a: a.astype(dtype) if a.dtype.kind == "f" else a)
 

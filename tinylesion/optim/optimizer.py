@@ -34,6 +34,7 @@ class Optimizer:
 
     _tuple_keys = ()  # hyper-parameters that are tuples (JSON brings them back as lists)
     _optional_keys = ("maximize", "decoupled_weight_decay")  # absent from older checkpoints
+    _group_keys = {"params", "initial_lr", "param_names"}  # group entries besides the defaults
 
     def __init__(self, params, defaults):
         if _is_tensor(params):
@@ -65,15 +66,21 @@ class Optimizer:
         elif isinstance(params, set):
             raise TypeError("a parameter group's params must be ordered (a list), not a set")
         params = list(params)
+        names = None
+        if params and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+                          for p in params):  # named_parameters(), as PyTorch takes too
+            names, params = [name for name, _ in params], [p for _, p in params]
         for p in params:
             if not _is_tensor(p):
                 raise TypeError("optimizer can only optimize Tensors, but one of the params "
                                 f"is a {type(p).__name__}")
-        unknown = sorted(set(param_group) - set(self.defaults) - {"params", "initial_lr"})
+        unknown = sorted(set(param_group) - set(self.defaults) - self._group_keys)
         if unknown:
             raise ValueError(f"unknown hyper-parameters {unknown} for {type(self).__name__}; "
                              f"it takes {sorted(self.defaults)}")
         group = {"params": params}
+        if names is not None:
+            group["param_names"] = names
         for name, default in self.defaults.items():
             group[name] = param_group.get(name, default)
         for name in self._tuple_keys:
@@ -166,7 +173,7 @@ class Optimizer:
             missing = sorted(set(self.defaults) - set(saved))
             if missing:
                 raise ValueError(f"{where}: parameter group {i} lacks hyper-parameters {missing}")
-            unknown = sorted(set(saved) - set(self.defaults) - {"params", "initial_lr"})
+            unknown = sorted(set(saved) - set(self.defaults) - self._group_keys)
             if unknown:
                 raise ValueError(f"{where}: parameter group {i} has unknown hyper-parameters "
                                  f"{unknown} for {type(self).__name__}")
