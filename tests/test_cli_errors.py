@@ -90,6 +90,29 @@ def test_dermmel_without_train_sep_and_single_class_are_usage_errors(tmp_path):
         _open(tmp_path / "b")
 
 
+def test_dermmel_splits_named_train_and_val_are_used_and_other_folders_named(tmp_path):
+    # before: val/ was ignored without a word and valid/ cut from train_sep/ instead
+    _dermmel(tmp_path, ("train_sep", "val", "test"))
+    _image(tmp_path / "extra" / "Melanoma" / "x.jpg")
+    (train, val, test, kind), logged = _open(tmp_path)
+    assert kind == "DermMel" and (len(train), len(val), len(test)) == (12, 12, 12)
+    assert "train_sep, val, test used as the train/val/test splits" in logged
+    assert "extra/ in" in logged and "not used" in logged
+    _dermmel(tmp_path / "b", ("Train", "Validation"))
+    (train, val, test, _), logged = _open(tmp_path / "b", fractions=(0.8, 0.2))
+    assert (len(train), len(val)) == (12, 12) and test is val
+
+
+def test_a_dataset_one_folder_down_is_pointed_at(tmp_path):
+    _dermmel(tmp_path / "DermMel", ("train_sep", "valid", "test"))
+    with pytest.raises(cli.UsageError, match=f"give --data {tmp_path / 'DermMel'}"):
+        _open(tmp_path)
+
+
+def test_device_cuda_is_taken_as_gpu():
+    assert cli.parse_args("ham", ["--device", "CUDA"]).device == "gpu"
+
+
 def test_classes_absent_from_training_get_weight_zero():
     logged = []
     classes = ["akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"]

@@ -41,6 +41,9 @@ TASKS = {
 }
 OPTIMIZERS = ("adam", "nadam", "sgd", "rmsprop")
 DERMMEL_SPLITS = ("train_sep", "valid", "test")
+# the folder names each DermMel split is found under (in any letter case), first choice first
+SPLIT_FOLDERS = {"train_sep": ("train_sep", "train"), "valid": ("valid", "val", "validation"),
+                 "test": ("test",)}
 METADATA = "HAM10000_metadata.csv"
 SYNTHETIC_N = 2000
 
@@ -95,9 +98,9 @@ def split_fractions(text):
     return tuple(p / 100 for p in parts)
 
 
-def _choice(name, choices):
+def _choice(name, choices, aliases=None):
     def parse(text):
-        value = text.lower()
+        value = (aliases or {}).get(text.lower(), text.lower())
         if value not in choices:
             raise argparse.ArgumentTypeError(f"choose {name} from {', '.join(choices)}; "
                                              f"got {text!r}")
@@ -127,8 +130,10 @@ def build_parser(task):
     p.add_argument("--data", metavar="DIR", help="HAM10000 folder (with HAM10000_metadata.csv), "
                    "DermMel folder (train_sep/valid/test) or one subfolder per class; default: "
                    "a synthetic dataset generated once into the cache folder")
-    p.add_argument("--device", type=_choice("a device", ("cpu", "gpu", "auto")), default="cpu",
-                   help="cpu, gpu (CuPy) or auto (gpu when one works); default cpu")
+    p.add_argument("--device", type=_choice("a device", ("cpu", "gpu", "auto"), {"cuda": "gpu"}),
+                   default="cpu",
+                   help="cpu, gpu (CuPy; cuda is taken as gpu) or auto (gpu when one works); "
+                        "default cpu")
     p.add_argument("--model", type=_model_name, default=spec["model"],
                    help=f"model name (default {spec['model']})")
     p.add_argument("--image-size", type=image_size, metavar="WxH",
@@ -195,6 +200,17 @@ def _binary_order(classes):
     return classes
 
 
+def _find_split(root, split):
+    """The folder of a DermMel split under root (train_sep/ or train/, valid/, val/ or
+    validation/, test/, in any letter case), or None."""
+    from .data.datasets import find_subfolder
+    for name in SPLIT_FOLDERS[split]:
+        folder = find_subfolder(root, name)
+        if folder is not None:
+            return folder
+    return None
+
+
 def _dermmel(root, size, preprocess, fractions, seed, log):
     """(train, val, test) of a DermMel folder; a missing valid/ or test/ is cut from train_sep.
 
@@ -202,12 +218,16 @@ def _dermmel(root, size, preprocess, fractions, seed, log):
     --split proportions (with a two-way --split and no test/, valid/ is also the test split).
     """
     from .data import ImageFolder, split_by_lesion
-    from .data.datasets import find_subfolder, subfolders
-    found = {s: find_subfolder(root, s) for s in DERMMEL_SPLITS}
+    from .data.datasets import subfolders
+    found = {s: _find_split(root, s) for s in DERMMEL_SPLITS}
     train_dir = found["train_sep"]
     if train_dir is None:
         raise UsageError(f"--data {root}: has {', '.join(s for s in found if found[s])} but no "
                          "train_sep/ folder (the DermMel layout: train_sep, valid, test)")
+    unused = sorted(set(subfolders(root)) - {d.name for d in found.values() if d is not None})
+    if unused:
+        log(f"note: {', '.join(d + '/' for d in unused)} in {root} not used (the DermMel "
+            "layout: train_sep/ or train/, valid/ or val/, test/)")
     classes = _binary_order(subfolders(train_dir))
     if len(classes) < 2:
         raise UsageError(f"--data {root}: {train_dir} needs one subfolder of images per class "
@@ -229,22 +249,22 @@ def _dermmel(root, size, preprocess, fractions, seed, log):
             "test split")
         parts["test"] = parts["valid"]
     if all(found.values()):
-        log(f"data: DermMel layout in {root}: {', '.join(DERMMEL_SPLITS)} used as the "
-            "train/val/test splits (--split is not used)")
+        log(f"data: DermMel layout in {root}: {', '.join(d.name for d in found.values())} "
+            "used as the train/val/test splits (--split is not used)")
     return parts["train_sep"], parts["valid"], parts["test"]
 
 
 def open_data(root, size, preprocess, fractions, seed, log=print):
     """(train, val, test, kind): the splits of the folder at root and the layout found."""
     from .data import HAM10000, ImageFolder, split_by_lesion
-    from .data.datasets import find_subfolder, subfolders
+    from .data.datasets import subfolders
     root = Path(root).expanduser()
     if not root.is_dir():
         raise UsageError(f"--data {root}: " + ("is not a folder" if root.exists()
                                                else "no such folder"))
     if _has_metadata(root):
         kind, ds = "HAM10000", HAM10000(root, image_size=size, preprocess=preprocess)
-    elif any(find_subfolder(root, s) is not None for s in DERMMEL_SPLITS):
+    elif any(_find_split(root, s) is not None for s in DERMMEL_SPLITS):
         return _dermmel(root, size, preprocess, fractions, seed, log) + ("DermMel",)
     else:
         subs = subfolders(root)
@@ -252,7 +272,8 @@ def open_data(root, size, preprocess, fractions, seed, log=print):
             raise UsageError(f"--data {root}: looks like HAM10000 but {METADATA} is missing; "
                              "put it in that folder")
         if len(subs) < 2:
-            found = f"only one subfolder, {subs[0]}/" if subs else "no subfolders"
+            found = (f"only one subfolder, {subs[0]}/; if the data is inside it, give --data "
+                     f"{root / subs[0]}" if subs else "no subfolders")
             raise UsageError(f"--data {root}: neither a HAM10000 folder (no {METADATA}) nor "
                              f"a folder with one subfolder of images per class (at least two "
                              f"classes; found {found})")

@@ -303,3 +303,20 @@ def test_ham_dataverse_tab_metadata(helpers, tmp_path):
     ds = HAM10000(tmp_path, image_size=(8, 6))
     assert len(ds) == 4 and ds.metadata_path.name == "HAM10000_metadata.tab"
     assert ds.metadata[1]["localization"] == "back" and ds.metadata[1]["age"] == 41.0
+
+
+@pytest.mark.parametrize("delimiter, encoding, newline, trailer", [
+    (",", "utf-8-sig", "\r\n", "\r\n\r\n"),    # a spreadsheet's CSV: BOM, CRLF, blank lines
+    ("\t", "utf-16", "\r\n", ""),              # a spreadsheet's "Unicode text"
+    (";", "utf-8", "\n", "\n"),                # CSV in a locale whose decimal mark is a comma
+    (",", "cp1252", "\n", ""),                 # Windows-1252, with a non-ASCII character
+])
+def test_ham_metadata_as_spreadsheets_save_it(helpers, tmp_path, delimiter, encoding,
+                                               newline, trailer):
+    rows = [row[:6] + ("côté",) for row in helpers.ham_rows(4)]
+    helpers.write_ham(tmp_path, rows)
+    text = newline.join(delimiter.join(fields) for fields in [helpers.HAM_COLUMNS] + rows)
+    (tmp_path / "HAM10000_metadata.csv").write_bytes((text + newline + trailer).encode(encoding))
+    ds = HAM10000(tmp_path, image_size=(8, 6))
+    assert len(ds) == 4 and ds.metadata[1]["age"] == 41.0
+    assert ds.metadata[3]["localization"] == "côté" and ds.metadata[3]["dx"] == "bcc"

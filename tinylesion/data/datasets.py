@@ -228,13 +228,13 @@ class HAM10000(ImageDataset):
     @classmethod
     def _read_metadata(cls, path):
         """[(line number, row dict)] of the metadata csv, checked; one row per image_id."""
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with open(path, newline="", encoding=_text_encoding(path)) as f:
             first = f.readline()
             f.seek(0)
             # NOTE: the Dataverse serves the metadata ingested as tab-separated .tab (with
-            # quoted strings); the header tells which it is
-            tabbed = "\t" in first and "," not in first
-            reader = csv.reader(f, delimiter="\t" if tabbed else ",")
+            # quoted strings), and spreadsheets in many locales save CSV with semicolons;
+            # the header tells which it is
+            reader = csv.reader(f, delimiter=_delimiter(first))
             header = next(reader, None)
             if header is None:
                 raise ValueError(f"HAM10000: metadata file {path} is empty")
@@ -283,6 +283,29 @@ class HAM10000(ImageDataset):
             return float(text)
         except ValueError:
             raise ValueError(f"HAM10000: {path} line {line}: age {text!r} is not a number")
+
+
+def _text_encoding(path):
+    """The encoding of a text file: UTF-16 when it starts with a UTF-16 byte-order mark (a
+    spreadsheet's "Unicode text"), else UTF-8 (with or without BOM) when it decodes as such,
+    else Latin-1, which reads any bytes (a spreadsheet's "CSV" on Windows is Windows-1252;
+    the columns used are ASCII either way)."""
+    data = Path(path).read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    try:
+        data.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _delimiter(header_line):
+    """The field separator of a metadata file, from its header: tab, semicolon or comma."""
+    for delimiter in ("\t", ";"):
+        if delimiter in header_line and "," not in header_line:
+            return delimiter
+    return ","
 
 
 class ImageFolder(ImageDataset):
