@@ -138,6 +138,17 @@ def test_nan_loss_stops_with_epoch_and_batch_and_keeps_checkpoint(tmp_path):
     assert ck.read_bytes() == saved["bytes"]
 
 
+def test_a_diverging_run_stops_with_one_message_and_no_numpy_warnings(tmp_path):
+    import warnings
+    model, _, _, tr, va = make_run(tmp_path)
+    opt = SGD(model.parameters(), lr=1e-3)
+    model.parameters()[-2].data[...] = 3e38  # the logits overflow to inf, the loss to NaN
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning would fail the test
+        with pytest.raises(train.TrainingError, match="try a smaller --lr"):
+            train.fit(model, opt, tr, va, epochs=3, progress=False, log=lambda *a: None)
+
+
 def test_checkpoint_round_trip_keeps_structure(tmp_path):
     state = {"a": np.arange(3.0), "b": {0: [1, (2, np.ones(2))]}, "inf": float("inf"),
              "none": None}

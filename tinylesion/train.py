@@ -275,25 +275,29 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         source = iter(device_batches(train_loader, device, mean, std))
         bar = _progress(source, len(train_loader), f"epoch {epoch + 1}/{epochs}", progress)
         try:
-            for b, (images, y) in enumerate(bar):
-                logits = model(Tensor(images))
-                loss = _loss(model, logits, y, class_weights)
-                value = float(loss.item())
-                if not math.isfinite(value):
-                    where = (f"; the last good checkpoint (after epoch {epoch}) is "
-                             f"{checkpoint_path}" if checkpoint_path is not None and epoch > 0
-                             else "")
-                    raise TrainingError(f"the training loss became {value} at epoch "
-                                        f"{epoch + 1}, batch {b + 1} of {len(train_loader)}: "
-                                        f"training stopped (try a smaller --lr){where}")
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += value * len(y)
-                correct += (_predicted(model, logits) == y).sum()  # on the device: no wait
-                n += len(y)
-                if bar is not source:
-                    bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{int(correct) / n:.3f}")
+            # NOTE: a diverging run overflows to inf/NaN inside the ops; the finite-loss
+            # check below stops it with one message, so NumPy's warnings would only
+            # bury that message
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                for b, (images, y) in enumerate(bar):
+                    logits = model(Tensor(images))
+                    loss = _loss(model, logits, y, class_weights)
+                    value = float(loss.item())
+                    if not math.isfinite(value):
+                        where = (f"; the last good checkpoint (after epoch {epoch}) is "
+                                 f"{checkpoint_path}" if checkpoint_path is not None and epoch > 0
+                                 else "")
+                        raise TrainingError(f"the training loss became {value} at epoch "
+                                            f"{epoch + 1}, batch {b + 1} of {len(train_loader)}: "
+                                            f"training stopped (try a smaller --lr){where}")
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    total += value * len(y)
+                    correct += (_predicted(model, logits) == y).sum()  # on the device: no wait
+                    n += len(y)
+                    if bar is not source:
+                        bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{int(correct) / n:.3f}")
         finally:  # stop the loader's threads now, also on an error or Ctrl-C
             if bar is not source:
                 bar.close()
