@@ -137,6 +137,26 @@ def test_unsaveable_states_are_named(tmp_path, state, message):
         io.save(state, tmp_path / "x.npz")
 
 
+class _ForeignArray:
+    """Stands in for another library's tensor (a PyTorch state_dict's): shape, dtype and
+    __array__, but no NumPy array in .data."""
+
+    def __init__(self, array):
+        self._array, self.shape, self.dtype = array, array.shape, array.dtype
+        self.data = self  # as torch.Tensor.data: the tensor itself
+
+    def __array__(self, dtype=None, copy=None):
+        return self._array
+
+
+def test_another_librarys_tensors_are_saved_as_arrays(tmp_path):
+    weight = np.arange(6, dtype=np.float32).reshape(2, 3)
+    path = io.save({"0.weight": _ForeignArray(weight)}, tmp_path / "from_torch.npz")
+    back = io.load(path)["0.weight"]
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, weight)
+
+
 def test_missing_folder_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="folder .*nowhere does not exist"):
         io.save({"x": np.ones(1)}, tmp_path / "nowhere" / "x.npz")

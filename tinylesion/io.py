@@ -25,12 +25,17 @@ class CheckpointError(ValueError):
 
 
 def _as_array(value):
-    """The NumPy array behind an ndarray, a CuPy array or a Tensor; None for other values."""
+    """The NumPy array behind an ndarray, a CuPy array, a Tensor or another library's array
+    (anything with shape, dtype and __array__, such as the tensors of a PyTorch model's
+    state_dict); None for other values."""
     if isinstance(value, np.ndarray) or backend.is_cupy_array(value):
         return backend.to_numpy(value)
     data = getattr(value, "data", None)
     if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
         return backend.to_numpy(data)
+    if not isinstance(value, np.generic) and all(
+            hasattr(value, name) for name in ("__array__", "shape", "dtype")):
+        return np.asarray(value)
     return None
 
 
@@ -67,11 +72,13 @@ def _pack(node, keys, entries):
         return {"array": name}
     if isinstance(node, np.generic):
         node = node.item()
+    if not isinstance(node, (list, tuple, str, int, float, type(None))):
+        raise CheckpointError(f"cannot save '{where}': a {type(node).__name__} is neither an "
+                              "array nor a JSON value")
     try:
         text = json.dumps(node, default=_json_default)
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"cannot save '{where}': a {type(node).__name__} is neither an "
-                              f"array nor a JSON value ({exc})") from None
+        raise CheckpointError(f"cannot save '{where}': {exc}") from None
     entries[name] = np.array(text)
     return {"json": name}
 
