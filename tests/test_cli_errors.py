@@ -198,3 +198,20 @@ def test_ham10000_with_dataverse_tab_metadata_is_found(tmp_path):
     (tmp_path / "HAM10000_metadata.tab").write_text("\n".join(lines) + "\n")
     (train, val, test, kind), _ = _open(tmp_path, fractions=(0.5, 0.5))
     assert kind == "HAM10000" and len(train) + len(val) == 6
+
+
+def test_skip_bad_leaves_out_broken_and_missing_images(tiny_ham, tmp_path, capsys):
+    import shutil
+    data = tmp_path / "ham"
+    shutil.copytree(tiny_ham, data)
+    images = sorted(data.rglob("*.jpg"))
+    images[0].write_bytes(images[0].read_bytes()[:200])       # truncated
+    images[1].unlink()                                          # listed, absent
+    assert _run(*_quick(data, tmp_path / "stop")) == 2          # stops, naming a file
+    assert images[1].name in capsys.readouterr().err
+    with pytest.warns(UserWarning) as caught:
+        assert _run(*_quick(data, tmp_path / "run"), "--skip-bad") == 0
+    said = " ".join(str(w.message) for w in caught)
+    assert "skipped 1 image(s) listed" in said and images[1].stem in said
+    assert "skipped 1 unreadable image(s)" in said and images[0].name in said
+    assert (tmp_path / "run" / "metrics.json").is_file()

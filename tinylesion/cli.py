@@ -166,6 +166,9 @@ def build_parser(task):
                    help=f"output folder (default runs/{spec['example']}-<timestamp>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="leave out unreadable or missing images (counted in one warning) "
+                        "instead of stopping at the first")
     p.add_argument("--early-stop", type=int_at_least(0), default=10, metavar="N",
                    help="stop after N epochs without val-loss improvement (0: never)")
     return p
@@ -211,7 +214,7 @@ def _find_split(root, split):
     return None
 
 
-def _dermmel(root, size, preprocess, fractions, seed, log):
+def _dermmel(root, size, preprocess, fractions, seed, log, skip_bad=False):
     """(train, val, test) of a DermMel folder; a missing valid/ or test/ is cut from train_sep.
 
     The folders present are used as they are; the missing ones are split off train_sep in the
@@ -232,7 +235,8 @@ def _dermmel(root, size, preprocess, fractions, seed, log):
     if len(classes) < 2:
         raise UsageError(f"--data {root}: {train_dir} needs one subfolder of images per class "
                          f"(at least two), found {', '.join(classes) or 'none'}")
-    parts = {s: ImageFolder(d, image_size=size, classes=classes, preprocess=preprocess)
+    parts = {s: ImageFolder(d, image_size=size, classes=classes, preprocess=preprocess,
+                            skip_bad=skip_bad)
              for s, d in found.items() if d is not None}
     share = {"train_sep": fractions[0], "valid": fractions[1],
              "test": fractions[2] if len(fractions) == 3 else 0.0}
@@ -254,8 +258,10 @@ def _dermmel(root, size, preprocess, fractions, seed, log):
     return parts["train_sep"], parts["valid"], parts["test"]
 
 
-def open_data(root, size, preprocess, fractions, seed, log=print):
-    """(train, val, test, kind): the splits of the folder at root and the layout found."""
+def open_data(root, size, preprocess, fractions, seed, log=print, skip_bad=False):
+    """(train, val, test, kind): the splits of the folder at root and the layout found.
+
+    skip_bad: leave out images that are missing or do not verify (one warning counts them)."""
     from .data import HAM10000, ImageFolder, split_by_lesion
     from .data.datasets import subfolders
     root = Path(root).expanduser()
@@ -263,9 +269,11 @@ def open_data(root, size, preprocess, fractions, seed, log=print):
         raise UsageError(f"--data {root}: " + ("is not a folder" if root.exists()
                                                else "no such folder"))
     if _has_metadata(root):
-        kind, ds = "HAM10000", HAM10000(root, image_size=size, preprocess=preprocess)
+        kind, ds = "HAM10000", HAM10000(root, image_size=size, preprocess=preprocess,
+                                        skip_bad=skip_bad)
     elif any(_find_split(root, s) is not None for s in DERMMEL_SPLITS):
-        return _dermmel(root, size, preprocess, fractions, seed, log) + ("DermMel",)
+        return _dermmel(root, size, preprocess, fractions, seed, log, skip_bad) + \
+            ("DermMel",)
     else:
         subs = subfolders(root)
         if any(s.lower().startswith("ham10000_images") for s in subs):
@@ -279,7 +287,7 @@ def open_data(root, size, preprocess, fractions, seed, log=print):
                              f"classes; found {found})")
         kind = "ImageFolder"
         ds = ImageFolder(root, image_size=size, classes=_binary_order(subs),
-                         preprocess=preprocess)
+                         preprocess=preprocess, skip_bad=skip_bad)
     splits = split_by_lesion(ds, fractions=fractions, seed=seed)
     if len(splits) == 2:
         log("data: two-way --split: the validation split is also the test split")
@@ -451,7 +459,7 @@ def _run(args, task, log):
 
     try:
         train_ds, val_ds, test_ds, kind = open_data(data, args.image_size, preprocess,
-                                                    args.split, args.seed, log)
+                                                    args.split, args.seed, log, args.skip_bad)
     except ValueError as exc:  # a malformed metadata file, a bad split of few images...
         raise UsageError(str(exc)) from None
     classes = list(train_ds.classes)
@@ -504,9 +512,11 @@ def _run(args, task, log):
     sampler = OversampleSampler(train_ds.targets, seed=args.seed) if args.oversample else None
     train_loader = Loader(train_ds, batch_size=args.batch_size, shuffle=sampler is None,
                           num_workers=args.workers, seed=args.seed, augment=augment,
-                          sampler=sampler)
-    val_loader = Loader(val_ds, batch_size=args.batch_size, num_workers=args.workers)
-    test_loader = Loader(test_ds, batch_size=args.batch_size, num_workers=args.workers)
+                          sampler=sampler, skip_bad=args.skip_bad)
+    val_loader = Loader(val_ds, batch_size=args.batch_size, num_workers=args.workers,
+                        skip_bad=args.skip_bad)
+    test_loader = Loader(test_ds, batch_size=args.batch_size, num_workers=args.workers,
+                         skip_bad=args.skip_bad)
     log(f"model {args.model}: {model.num_parameters():,} parameters; {args.optimizer} lr "
         f"{args.lr:g}, weight decay {weight_decay:g}; class weights {args.class_weights}"
         f"{'; oversampling' if sampler else ''}{'; augmentation' if augment else ''}; "
