@@ -12,8 +12,9 @@ from .conv_parts import (_claim, _compact, _grid_col2im, _grid_cols, _gy_on_grid
 from .im2col import _col2im_parallel, _im2col_parallel
 
 # NOTE: four ways to one result, chosen per layer (see `_path`):
-# - "winograd" (3x3, stride 1, padding <= 2, enough channels): Winograd's F(2x2, 3x3), 16
-#   products instead of 36 per 2x2 output tile (see kernels/winograd.py).
+# - "winograd" (3x3 or 5x5, stride 1, padding < kernel size, enough channels): Winograd's
+#   F(2x2, 3x3) and F(2x2, 5x5), 16 products instead of 36 and 36 instead of 100 per 2x2
+#   output tile (see kernels/winograd.py).
 # - "shift" (stride 1, C >= SHIFT_MIN_CHANNELS): no im2col at all. The image is copied once
 #   into a zero-padded buffer xpad (C, Hp+1, Wp), flattened per channel; the output is
 #   computed on the padded width, out[f, oh*Wp + ow], where tap (i, j) of the kernel is the
@@ -37,7 +38,10 @@ SHIFT_MIN_CHANNELS = 16
 # The Winograd path where it applies and pays (switch it off to compare; TINYLESION_WINOGRAD=0
 # does so for a whole process). Measured on 2 cores, batch 32, forward + both gradients: 1.1-1.5x
 # faster than "shift" on the seed models' 3x3 layers with C, F >= 32 (32->32 on 75x100 to
-# 256->256 on 9x12), 0.9-1.05x at 16->32 on 64x64 (too few products per transform).
+# 256->256 on 9x12), 0.9-1.05x at 16->32 on 64x64 (too few products per transform). On
+# melanoma_cnn's 5x5 layer (32->64 on 112x112), against "shift": forward 0.98-1.10x (its
+# products' inner dimension is only C = 32), input gradient 1.10-1.49x, weight gradient
+# 1.0-1.47x.
 WINOGRAD = os.environ.get("TINYLESION_WINOGRAD", "1") != "0"
 WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_FILTERS = 32, 32
 # Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.
