@@ -39,9 +39,10 @@ SHIFT_MIN_CHANNELS = 16
 # does so for a whole process). Measured on 2 cores, batch 32, forward + both gradients: 1.1-1.5x
 # faster than "shift" on the seed models' 3x3 layers with C, F >= 32 (32->32 on 75x100 to
 # 256->256 on 9x12), 0.9-1.05x at 16->32 on 64x64 (too few products per transform). On
-# melanoma_cnn's 5x5 layer (32->64 on 112x112), against "shift": forward 0.98-1.10x (its
-# products' inner dimension is only C = 32), input gradient 1.10-1.49x, weight gradient
-# 1.0-1.47x.
+# melanoma_cnn's 5x5 layer (32->64 on 112x112, padding 2 or 0), against "shift": forward
+# 1.07-1.33x (its products' inner dimension is only C = 32), input gradient 1.21-1.71x,
+# weight gradient 1.27-1.73x (with another job on one of the cores: 0.98-1.10x, 1.10-1.49x,
+# 1.0-1.47x).
 WINOGRAD = os.environ.get("TINYLESION_WINOGRAD", "1") != "0"
 WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_FILTERS = 32, 32
 # Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.
