@@ -67,41 +67,58 @@ def _combine_rows3(d0, d1, d2, d3, Wd, rows, PW):
 
 @njit(cache=True, inline="always")
 def _combine_columns3(rows, TW, V, p0):
-    """V[4a + b, p0 + tj] = (r B)[b] for the four columns r = rows[a, 2tj:2tj + 4] of tile tj;
-    rows 4 and 5 of rows are scratch (even and odd columns apart, as in winograd5)."""
-    ev, od = rows[4], rows[5]
+    """V[4a + b, p0 + tj] = (r B)[b] for the four columns r = rows[a, 2tj:2tj + 4] of tile tj."""
+    # NOTE: read in place (stride 2): unlike F(2x2, 5x5)'s, splitting the even and odd columns
+    # first does not pay for four columns a tile.
     for a in range(4):
         r = rows[a]
-        for j in range(TW + 1):
-            ev[j], od[j] = r[2 * j], r[2 * j + 1]
         v0, v1 = V[4 * a, p0:p0 + TW], V[4 * a + 1, p0:p0 + TW]
         v2, v3 = V[4 * a + 2, p0:p0 + TW], V[4 * a + 3, p0:p0 + TW]
         for tj in range(TW):
-            v0[tj], v1[tj], v2[tj], v3[tj] = _bt3(ev[tj], od[tj], ev[tj + 1], od[tj + 1])
+            v0[tj], v1[tj], v2[tj], v3[tj] = _bt3(r[2 * tj], r[2 * tj + 1], r[2 * tj + 2],
+                                                  r[2 * tj + 3])
 
 
 @njit(cache=True, inline="always")
-def _output_row3(M, q0, TW, S):
-    """S[2i + j, tj] = (Aᵀ m A)[i, j] for the tiles tj < TW of a row, m[4a + b] being
-    M[4a + b, q0 + tj]."""
+def _row_pair(a, n, f, ti, spare):
+    """Rows 2ti and 2ti + 1 of a[n, f], spare for the second past the last row."""
+    return a[n, f, 2 * ti], (a[n, f, 2 * ti + 1] if 2 * ti + 1 < a.shape[2] else spare)
+
+
+@njit(cache=True, inline="always")
+def _bias_relu(v, bias, relu):
+    v = v + bias
+    return max(v, ZERO) if relu else v
+
+
+@njit(cache=True, inline="always")
+def _output_transform3(M, n, tr0, tr1, TW, P, q, b, relu, spare, y):
+    """_output_transform for 4x4 tiles: one tile at a time, each stored at once."""
+    F, OW = y.shape[1], y.shape[3]
     # NOTE: Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]: rows of m first (s0, s1), then columns.
-    for tj in range(TW):
-        m = q0 + tj
-        s00 = M[0, m] + M[4, m] + M[8, m]
-        s01 = M[1, m] + M[5, m] + M[9, m]
-        s02 = M[2, m] + M[6, m] + M[10, m]
-        s03 = M[3, m] + M[7, m] + M[11, m]
-        s10 = M[4, m] - M[8, m] - M[12, m]
-        s11 = M[5, m] - M[9, m] - M[13, m]
-        s12 = M[6, m] - M[10, m] - M[14, m]
-        s13 = M[7, m] - M[11, m] - M[15, m]
-        S[0, tj], S[1, tj] = s00 + s01 + s02, s01 - s02 - s03
-        S[2, tj], S[3, tj] = s10 + s11 + s12, s11 - s12 - s13
+    for f in range(F):
+        for ti in range(tr0, tr1):
+            y0, y1 = _row_pair(y, n, f, ti, spare)
+            for tj in range(TW):
+                m = f * P + q + (ti - tr0) * TW + tj
+                s00 = M[0, m] + M[4, m] + M[8, m]
+                s01 = M[1, m] + M[5, m] + M[9, m]
+                s02 = M[2, m] + M[6, m] + M[10, m]
+                s03 = M[3, m] + M[7, m] + M[11, m]
+                s10 = M[4, m] - M[8, m] - M[12, m]
+                s11 = M[5, m] - M[9, m] - M[13, m]
+                s12 = M[6, m] - M[10, m] - M[14, m]
+                s13 = M[7, m] - M[11, m] - M[15, m]
+                y0[2 * tj] = _bias_relu(s00 + s01 + s02, b[f], relu)
+                y1[2 * tj] = _bias_relu(s10 + s11 + s12, b[f], relu)
+                if 2 * tj + 1 < OW:
+                    y0[2 * tj + 1] = _bias_relu(s01 - s02 - s03, b[f], relu)
+                    y1[2 * tj + 1] = _bias_relu(s11 - s12 - s13, b[f], relu)
 
 
 @njit(cache=True, inline="always")
 def _adjoint_tile3(dM, m, y00, y01, y10, y11):
-    """dM[4a + b, m] = (A dY Aᵀ)[a, b] for the 2x2 tile dY: the adjoint of _output_row3."""
+    """dM[4a + b, m] = (A dY Aᵀ)[a, b] for the 2x2 tile dY: the adjoint of Aᵀ m A."""
     # NOTE: A's rows are (1, 0), (1, 1), (1, -1), (0, -1): e[a] = A[a] dY, then
     # dM[a, b] = e[a] · A[b].
     e00, e01 = y00, y01
@@ -150,26 +167,19 @@ def _input_transform(x, n, PH, PW, tr0, tr1, TW, P, q, zrow, rows, V):
 
 
 @njit(cache=True, inline="always")
-def _bias_relu(v, bias, relu):
-    v = v + bias
-    return max(v, ZERO) if relu else v
-
-
-@njit(cache=True, inline="always")
 def _output_transform(M, n, tr0, tr1, TW, P, q, b, relu, S, spare, y):
     """y[n, f, 2ti:2ti+2, 2tj:2tj+2] = Aᵀ m A + b[f] (then ReLU) for the α x α matrices
     m[α a + b] = M[α a + b, f*P + q + (ti - tr0)*TW + tj]; S: scratch (16, TW); what falls
     outside y goes to spare."""
-    F, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    if M.shape[0] == 16:
+        _output_transform3(M, n, tr0, tr1, TW, P, q, b, relu, spare, y)
+        return
+    F, OW = y.shape[1], y.shape[3]
     for f in range(F):
         for ti in range(tr0, tr1):
-            q0 = f * P + q + (ti - tr0) * TW
-            if M.shape[0] == 16:
-                _output_row3(M, q0, TW, S)
-            else:
-                winograd5.output_row(M, q0, TW, S)
-            y0 = y[n, f, 2 * ti]
-            y1 = y[n, f, 2 * ti + 1] if 2 * ti + 1 < OH else spare
+            # NOTE: a tile row at a time (vectorised passes over its tiles), then stored
+            winograd5.output_row(M, f * P + q + (ti - tr0) * TW, TW, S)
+            y0, y1 = _row_pair(y, n, f, ti, spare)
             for tj in range(TW):  # the tiles' left columns, then their right ones
                 y0[2 * tj] = _bias_relu(S[0, tj], b[f], relu)
                 y1[2 * tj] = _bias_relu(S[2, tj], b[f], relu)
@@ -182,12 +192,11 @@ def _output_transform(M, n, tr0, tr1, TW, P, q, b, relu, S, spare, y):
 def _output_transform_adjoint(gy, n, tr0, tr1, TW, P, q, zrow, dM):
     """dM[α a + b, f*P + q + (ti - tr0)*TW + tj] = (A dY Aᵀ)[a, b] for the 2x2 tiles dY of
     gy[n, f] (zero beyond the output; zrow: zeros): the adjoint of _output_transform."""
-    F, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
+    F, OW = gy.shape[1], gy.shape[3]
     for f in range(F):
         for ti in range(tr0, tr1):
             q0 = f * P + q + (ti - tr0) * TW
-            g0 = gy[n, f, 2 * ti]
-            g1 = gy[n, f, 2 * ti + 1] if 2 * ti + 1 < OH else zrow
+            g0, g1 = _row_pair(gy, n, f, ti, zrow)
             for tj in range(TW):
                 y00, y10 = g0[2 * tj], g1[2 * tj]
                 y01 = g0[2 * tj + 1] if 2 * tj + 1 < OW else 0
