@@ -18,8 +18,8 @@ from .conv_parts import _claim, _task_blocks, single_blas
 # so the convolution is α² BLAS products plus cheap transforms (additions, and for r = 5
 # multiplications by 2, 4 and 5). Tile (ti, tj) reads the input patch with origin
 # (2*ti - PH, 2*tj - PW); zeros outside the image. The transforms of a block of tile rows
-# stay in one thread's cache between the products. One set of kernels serves both sizes: the
-# transforms of one tile row or one tile are picked by α, the number of rows of V (α²).
+# stay in one thread's cache between the products. One set of kernels serves both sizes; the
+# transforms are picked by α² (the rows of V and M).
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 ZERO = np.float32(0)  # max(v, ZERO) keeps float32 v in float32
 FILTER_MATRICES = {3: G, 5: winograd5.G}  # G by kernel size
@@ -49,7 +49,7 @@ def filter_transform_adjoint(dU, F, C, R):
     return np.ascontiguousarray((K.T @ dU.reshape(K.shape[0], F * C)).T.reshape(F, C, R, R))
 
 
-# ---------------------------------------------------------------- F(2x2, 3x3): one tile row
+# ---------------------------------------------------------------- F(2x2, 3x3) transforms
 @njit(cache=True, inline="always")
 def _bt3(d0, d1, d2, d3):
     """Bᵀ d, Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]."""
@@ -144,7 +144,7 @@ def _image_row(x, n, c, h, zrow):
 def _input_transform(x, n, PH, PW, tr0, tr1, TW, P, q, zrow, rows, V):
     """V[α a + b, c*P + q + (ti - tr0)*TW + tj] = (Bᵀ d B)[a, b] for the α x α patches d of
     tile rows [tr0, tr1) of image n; rows (α + 2, 2*TW + α - 2): the Bᵀ-combined rows, zero
-    at their borders, and two rows of scratch."""
+    at their borders, and two rows of scratch (for F(2x2, 5x5))."""
     C, Wd = x.shape[1], x.shape[3]
     # NOTE: the rows of the patch are combined first (whole image rows at once), then the
     # columns of each tile.
