@@ -180,13 +180,7 @@ class Tensor:
         """This tensor on another device and/or with another dtype: `to("cpu")`,
         `to(tl.float64)`, `to("gpu", tl.float32)`; self when nothing changes. Differentiable,
         as in PyTorch: the gradient flows back to this tensor."""
-        for arg in args:
-            if isinstance(arg, (str, backend.Device)):
-                device = arg
-            elif isinstance(arg, Tensor):
-                device, dtype = arg.device, arg.dtype
-            else:
-                dtype = arg
+        device, dtype = to_arguments(args, device, dtype)
         out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = out.astype(dtype)
@@ -511,3 +505,16 @@ def tensor(data, requires_grad=False, device=None, dtype=None):
 
 
 from . import ops as _ops  # noqa: E402  (ops subclass Function, defined above)
+
+
+def to_arguments(args, device=None, dtype=None):
+    """(device, dtype) from the positional arguments of `.to(...)`, as PyTorch reads them:
+    a device name or Device, a dtype, or a tensor whose device and dtype to take."""
+    for arg in args:
+        if isinstance(arg, (str, backend.Device)):
+            device = arg
+        elif isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        else:
+            dtype = arg
+    return device, dtype

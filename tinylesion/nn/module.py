@@ -4,7 +4,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, to_arguments
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -136,13 +136,7 @@ class Module:
         """Move every parameter and buffer to a device and/or convert the floating-point ones
         to a dtype, in place: `to("gpu")`, `to(tl.float64)`, `to("cpu", tl.float32)`, as in
         PyTorch (do this before making the optimizer). Returns self."""
-        for arg in args:
-            if isinstance(arg, (str, backend.Device)):
-                device = arg
-            elif isinstance(arg, Tensor):
-                device, dtype = arg.device, arg.dtype
-            else:
-                dtype = arg
+        device, dtype = to_arguments(args, device, dtype)
         if dtype is not None:
             self.astype(dtype)
         if device is not None:
