@@ -128,18 +128,12 @@ def bilinear_resize(src, size, box=None):
     if src.dtype != np.uint8 or src.ndim != 3 or src.shape[2] != 3:
         raise ValueError(f"bilinear_resize takes uint8 (h, w, 3), got {src.dtype} {src.shape}")
     box = np.asarray((0, 0, in_w, in_h) if box is None else box, dtype=np.float32)
-    out = np.empty((height, width, 3), np.uint8)
-    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, y0, x1, y1 = box.tolist()
+    if not (0 <= x0 < x1 <= in_w and 0 <= y0 < y1 <= in_h):
+        raise ValueError(f"box {(x0, y0, x1, y1)} is not inside the {in_w}x{in_h} image")
     if x0 == int(x0) and y0 == int(y0) and x1 - x0 == width and y1 - y0 == height:
-        # Pillow crops; outside the image it fills with zeros
-        out[...] = 0
-        sx0, sy0 = max(int(x0), 0), max(int(y0), 0)
-        sx1, sy1 = min(int(x1), in_w), min(int(y1), in_h)
-        if sx1 > sx0 and sy1 > sy0:
-            out[sy0 - int(y0):sy1 - int(y0), sx0 - int(x0):sx1 - int(x0)] = src[sy0:sy1, sx0:sx1]
-        return out
-    if not (0 <= x0 <= x1 <= in_w and 0 <= y0 <= y1 <= in_h) or x1 - x0 <= 0 or y1 - y0 <= 0:
-        raise ValueError(f"box {tuple(box.tolist())} is not inside the {in_w}x{in_h} image")
+        return src[int(y0):int(y1), int(x0):int(x1)].copy()     # Pillow crops
+    out = np.empty((height, width, 3), np.uint8)
     _resize_into(np.ascontiguousarray(src), box, out)
     return out
 
