@@ -222,3 +222,59 @@ def test_ham10000_cache_reused_without_decoding(synthetic_ham, tmp_path, monkeyp
     train, val, test = split_by_lesion(again, (0.6, 0.2, 0.2), seed=0)
     batches = [x for x, _ in Loader(train, batch_size=8, shuffle=True, num_workers=2)]
     assert calls == [] and sum(len(x) for x in batches) == len(train)
+
+
+def test_gather_into_copies_whole_runs_as_load_does(files):
+    from tinylesion.data.datasets import Subset
+    root, cache_dir = files
+    ds = FileDataset(root, n=12)
+    cached = CachedDataset(ds, cache_dir)
+    out = np.zeros((3, 3, 5, 7), np.uint8)
+    assert cached.gather_into([0, 1, 2], out) is False      # not complete: nothing copied
+    assert not out.any()
+    cached.build(num_workers=1)
+    picks = [11, 0, 5, 5, -1]
+    out = np.zeros((5, 3, 5, 7), np.uint8)
+    assert cached.gather_into(picks, out)
+    for k, i in enumerate(picks):
+        np.testing.assert_array_equal(out[k], cached.load(i).transpose(2, 0, 1))
+    sub = Subset(cached, [7, 2, 9])
+    out = np.zeros((2, 3, 5, 7), np.uint8)
+    assert sub.gather_into([2, 0], out)
+    np.testing.assert_array_equal(out[0], np.load(ds.paths[9]).transpose(2, 0, 1))
+    np.testing.assert_array_equal(out[1], np.load(ds.paths[7]).transpose(2, 0, 1))
+    assert Subset(ds, [1]).gather_into([0], out[:1]) is False   # no cache underneath
+    with pytest.raises(ValueError, match="out must be uint8"):
+        cached.gather_into([0, 1], np.zeros((2, 5, 7, 3), np.uint8))
+    with pytest.raises(IndexError, match="outside the 12 cached samples"):
+        cached.gather_into([12], np.zeros((1, 3, 5, 7), np.uint8))
+
+
+@pytest.mark.parametrize("num_workers", [0, 1, 3])
+def test_loader_from_a_complete_cache_gives_the_same_batches(files, num_workers):
+    root, cache_dir = files
+    ds = FileDataset(root, n=23)
+    cached = CachedDataset(ds, cache_dir).build(num_workers=2)
+    calls = ds.calls
+    kwargs = dict(batch_size=4, shuffle=True, seed=3, drop_last=False)
+    want = list(Loader(ds, num_workers=2, **kwargs))
+    got = list(Loader(cached, num_workers=num_workers, **kwargs))
+    assert ds.calls == calls + len(ds)                 # only the reference loader decoded
+    assert len(got) == len(want)
+    for (x, y), (x0, y0) in zip(got, want):
+        assert x.flags.c_contiguous and x.dtype == np.uint8
+        np.testing.assert_array_equal(x, x0)
+        np.testing.assert_array_equal(y, y0)
+
+
+def test_loader_loads_one_by_one_when_the_gather_fails(files, monkeypatch):
+    root, cache_dir = files
+    ds = FileDataset(root, n=9)
+    cached = CachedDataset(ds, cache_dir).build(num_workers=2)
+
+    def broken(indices, out):
+        raise RuntimeError("gather failed")
+    monkeypatch.setattr(cached, "gather_into", broken)
+    batches = list(Loader(cached, batch_size=4, num_workers=2))
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]),
+                                  np.stack([np.load(p).transpose(2, 0, 1) for p in ds.paths]))

@@ -202,3 +202,30 @@ def test_verify_image(tmp_path, gradient_rgb):
     junk.write_bytes(b"\x89PNG nonsense")
     assert verify_image(junk) is not None
     assert verify_image(tmp_path / "missing.jpg") == "file not found"
+
+
+def test_read_bytes_reads_every_kind_of_file_whole(tmp_path):
+    import os
+    import threading
+
+    from tinylesion.data.imageio import _read_bytes
+    for n in (0, 1, 4096, (1 << 20) + 3):
+        p = tmp_path / f"f{n}"
+        data = np.random.default_rng(n).integers(0, 256, n, dtype=np.uint8).tobytes()
+        p.write_bytes(data)
+        assert _read_bytes(p) == data
+    if not hasattr(os, "mkfifo"):
+        return
+    fifo = tmp_path / "pipe"              # size 0 to fstat: read on to the end all the same
+    os.mkfifo(fifo)
+    payload = b"x" * ((3 << 20) + 5)
+
+    def write():
+        with open(fifo, "wb") as f:
+            f.write(payload)
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert _read_bytes(fifo) == payload
+    finally:
+        writer.join(5)

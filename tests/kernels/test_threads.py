@@ -128,3 +128,19 @@ def test_keep_freed_memory():
     assert out.returncode == 0, out.stderr
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert out.stdout.strip() == "True"
+
+
+def test_keep_freed_memory_only_ever_raises_the_setting():
+    import platform
+    if not (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"):
+        pytest.skip("mallopt is glibc's")
+    out = run_python("""
+        from kernels import threads
+        assert threads.keep_freed_memory(64 << 20)
+        assert threads.keep_freed_memory(32 << 20)      # the Loader's, after fit()'s: no change
+        print(threads._kept_bytes)
+        assert threads.keep_freed_memory(128 << 20)
+        print(threads._kept_bytes)
+        """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(64 << 20), str(128 << 20)]

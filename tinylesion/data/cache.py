@@ -7,8 +7,21 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 CACHE_VERSION = 1
+
+
+@njit(cache=True, nogil=True)
+def _gather_chw(images, indices, out):
+    """out[k] = images[indices[k]] as (3, H, W): the loader's batch layout from the cache's."""
+    for k in range(indices.shape[0]):
+        src = images[indices[k]]
+        dst = out[k]
+        for c in range(3):
+            for y in range(src.shape[0]):
+                for x in range(src.shape[1]):
+                    dst[c, y, x] = src[y, x, c]
 
 
 def _dataset_id(ds):
@@ -160,6 +173,24 @@ class CachedDataset:
         view = self._mm[index].view(np.ndarray)
         view.flags.writeable = False
         return view
+
+    def gather_into(self, indices, out):
+        """Copy the samples `indices` into out (k, 3, H, W) uint8 in one call without the GIL.
+
+        Returns False, with nothing copied, while the cache is not complete (load() fills it).
+        """
+        mm = self._mm
+        if self._filled is not None or mm is None:
+            return False
+        indices = np.asarray(indices, dtype=np.int64)
+        n = self.shape[0]
+        if indices.size and (indices.min() < -n or indices.max() >= n):
+            raise IndexError(f"gather_into: an index is outside the {n} cached samples")
+        if out.dtype != np.uint8 or out.shape != (len(indices), 3) + self.shape[1:3]:
+            raise ValueError(f"gather_into: out must be uint8 {(len(indices), 3) + self.shape[1:3]}"
+                             f", got {out.dtype} {out.shape}")
+        _gather_chw(mm.view(np.ndarray), indices % n, out)
+        return True
 
     # ----- building -----------------------------------------------------------------------
     def _start(self):

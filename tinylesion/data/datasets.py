@@ -103,6 +103,11 @@ class Subset(ImageDataset):
         """The image of the base dataset at indices[index]."""
         return self.dataset.load(int(self.indices[index]))
 
+    def gather_into(self, indices, out):
+        """The base dataset's gather_into (a complete cache's) at these samples, else False."""
+        gather = getattr(self.dataset, "gather_into", None)
+        return gather is not None and gather(self.indices[np.asarray(indices, np.int64)], out)
+
 
 def _check_root(root, name):
     root = Path(root).expanduser()
