@@ -1,0 +1,320 @@
+"""Containers of modules: Sequential, ModuleList and ModuleDict, with PyTorch's behaviour."""
+import operator
+from collections import OrderedDict, abc
+from itertools import chain
+
+from .module import Module
+
+
+class _Container(Module):
+    """What the containers share: adding and removing children by name.
+
+    A child lives both in `_modules` (which parameters() and state_dict() walk) and as an
+    attribute, as for any Module; these helpers keep the two in step.
+    """
+
+    def _check_module(self, module, where=""):
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}: {type(module).__name__} is not a Module "
+                            f"subclass{where}")
+
+    def _check_name(self, name):
+        """PyTorch's rules for a child's name (add_module): a string, not empty, without a
+        dot, and not the name of another attribute (`update`, `training`, ...)."""
+        kind = type(self).__name__
+        if not isinstance(name, str):
+            raise TypeError(f"{kind}: module name should be a string, got "
+                            f"{type(name).__name__}")
+        if name == "":
+            raise KeyError(f"{kind}: module name can't be an empty string")
+        if "." in name:
+            raise KeyError(f"{kind}: module name can't contain '.', got {name!r}")
+        if name not in self._modules and hasattr(self, name):
+            raise KeyError(f"{kind}: attribute {name!r} already exists")
+
+    def _add(self, name, module, where=""):
+        """Register `module` under `name`; a name already taken keeps its place in the order."""
+        self._check_name(name)
+        self._check_module(module, where)
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
+
+    def _remove(self, name):
+        del self._modules[name]
+        self.__dict__.pop(name, None)
+
+    def _renumber(self, modules):
+        """Make `modules` the children, named "0", "1", ... in order."""
+        modules = list(modules)
+        for name in list(self._modules):
+            self._remove(name)
+        for i, module in enumerate(modules):
+            self._add(str(i), module)
+
+
+class _ModuleSequence(_Container):
+    """The list-like part shared by Sequential and ModuleList: integer and slice indexing
+    (negative counts from the end), assignment, deletion (which renumbers the rest "0",
+    "1", ... as PyTorch does), len, iteration, append, extend, insert, pop. `in` compares by
+    iteration, as PyTorch (which defines no __contains__ here)."""
+
+    def _position(self, index, kinds="integers or slices"):
+        """The position 0..n-1 of an integer index."""
+        kind = type(self).__name__
+        try:
+            index = operator.index(index)
+        except TypeError:
+            raise TypeError(f"{kind} indices must be {kinds}, not "
+                            f"{type(index).__name__}") from None
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"{kind} index {index} is out of range (length {n})")
+        return index % n
+
+    def _slice(self, index):
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self._slice(index)
+        return list(self._modules.values())[self._position(index)]
+
+    def __setitem__(self, index, module):
+        """Replace the module at an integer position (its name stays)."""
+        name = list(self._modules)[self._position(index, kinds="integers")]
+        self._add(name, module)
+
+    def __delitem__(self, index):
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            del modules[index]
+        else:
+            del modules[self._position(index)]
+        self._renumber(modules)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        """Add a module at the end (named by the new length); returns self."""
+        self._add(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        """Append every module of an iterable; returns self."""
+        if not isinstance(modules, abc.Iterable):
+            raise TypeError(f"{type(self).__name__}.extend should be called with an iterable "
+                            f"of Modules, but got {type(modules).__name__}")
+        for i, module in enumerate(list(modules)):
+            self._add(str(len(self)), module, where=f" (item {i} of extend)")
+        return self
+
+    def _insert(self, index, module):
+        """Insert before position `index` (-len <= index <= len, as list.insert for those);
+        every module is then renamed by its position."""
+        self._check_module(module)
+        n = len(self)
+        index = operator.index(index)
+        if not -n <= index <= n:
+            raise IndexError(f"{type(self).__name__}.insert: index {index} is out of range "
+                             f"(length {n})")
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        self._renumber(modules)
+
+    def pop(self, index):
+        """Remove the module (or the slice of modules) at `index` and return it."""
+        module = self[index]
+        del self[index]
+        return module
+
+
+class Sequential(_ModuleSequence):
+    """Layers applied in order; they are named "0", "1", ... as in PyTorch, or by the keys of
+    a single OrderedDict (or dict) of layers.
+
+    A slice is a Sequential of the same class that keeps the layers' names (a subclass whose
+    __init__ takes other arguments, such as models.Classifier, gives a plain Sequential);
+    `+` and `*` make a new Sequential numbered from "0"; `+=` and `*=` take Sequentials only.
+    """
+
+    def __init__(self, *layers):
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], dict):
+            for name, layer in layers[0].items():
+                self._add(name, layer, where=f" (at key {name!r})")
+            return
+        for i, layer in enumerate(layers):
+            self._add(str(i), layer, where=f" (argument {i})")
+
+    def forward(self, x):
+        for layer in self._modules.values():
+            x = layer(x)
+        return x
+
+    def _slice(self, index):
+        # NOTE: PyTorch builds type(self)(OrderedDict(...)); a subclass with its own
+        # constructor arguments cannot be built that way, so it gives a plain Sequential.
+        kind = type(self) if type(self).__init__ is Sequential.__init__ else Sequential
+        return kind(OrderedDict(list(self._modules.items())[index]))
+
+    def insert(self, index, module):
+        """Insert a layer before position `index`; returns self."""
+        self._insert(index, module)
+        return self
+
+    def _check_sequential(self, other, op):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential {op} takes another Sequential, not "
+                             f"{type(other).__name__}")
+
+    def __add__(self, other):
+        self._check_sequential(other, "+")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other):
+        self._check_sequential(other, "+=")
+        return self.extend(other)
+
+    def _check_factor(self, factor):
+        if not isinstance(factor, int):
+            raise TypeError(f"Sequential can only be repeated an int number of times, not "
+                            f"{type(factor).__name__}")
+        if factor <= 0:
+            raise ValueError(f"Sequential repeated {factor} times: the factor must be positive")
+
+    def __mul__(self, factor):
+        """The layers repeated `factor` times (the same modules, so shared weights)."""
+        self._check_factor(factor)
+        return Sequential(*(list(self) * factor))
+
+    __rmul__ = __mul__
+
+    def __imul__(self, factor):
+        self._check_factor(factor)
+        return self.extend(list(self) * (factor - 1))
+
+
+class ModuleList(_ModuleSequence):
+    """Modules held in a list, registered as children "0", "1", ... so that parameters(),
+    state_dict(), train()/eval() and to() see them, as PyTorch's ModuleList.
+
+    It has no forward (calling it raises NotImplementedError): a model's forward walks it.
+    insert accepts -len <= index <= len and renames the modules by position.
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _slice(self, index):
+        return type(self)(list(self._modules.values())[index])
+
+    def insert(self, index, module):
+        """Insert a module before position `index`."""
+        self._insert(index, module)
+
+    def __add__(self, other):
+        return ModuleList(chain(self, other))
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
+    def __repr__(self):
+        """As PyTorch: runs of modules with the same repr are shown once, "(0-2): 3 x ..."."""
+        if not self._modules:
+            return f"{type(self).__name__}()"
+        runs = []  # [first index, last index, repr]
+        for i, module in enumerate(self):
+            text = repr(module)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        lines = []
+        for first, last, text in runs:
+            label = f"({first}): " if first == last else f"({first}-{last}): {last - first + 1} x "
+            lines.append("  " + (label + text).replace("\n", "\n  "))
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+
+class ModuleDict(_Container):
+    """Modules held in an ordered dict, registered as children under their keys, as PyTorch's
+    ModuleDict: `[]`, `[]=`, `del`, len, iteration over the keys, `in`, keys, values, items,
+    update (from a mapping or from (key, module) pairs), pop, clear. Keys are strings without
+    dots that are not the name of another attribute (`update`, `training`, ...).
+
+    It has no forward (calling it raises NotImplementedError).
+    """
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self._add(key, module, where=f" (at key {key!r})")
+
+    def __delitem__(self, key):
+        self._remove(key)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def pop(self, key):
+        """Remove `key` and return its module."""
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self):
+        """Remove every module."""
+        for key in list(self._modules):
+            self._remove(key)
+
+    def update(self, modules):
+        """Add or replace modules from a mapping or an iterable of (key, module) pairs, in
+        their order (an existing key keeps its place)."""
+        kind = type(self).__name__
+        if isinstance(modules, (abc.Mapping, ModuleDict)):
+            pairs = list(modules.items())
+        elif isinstance(modules, abc.Iterable):
+            pairs = [self._pair(j, item) for j, item in enumerate(modules)]
+        else:
+            raise TypeError(f"{kind}.update should be called with a mapping or an iterable of "
+                            f"(key, module) pairs, but got {type(modules).__name__}")
+        for key, module in pairs:
+            self[key] = module
+
+    def _pair(self, j, item):
+        kind = type(self).__name__
+        if not isinstance(item, abc.Iterable):
+            raise TypeError(f"{kind}.update: element #{j} should be a (key, module) pair, "
+                            f"not {type(item).__name__}")
+        item = list(item)
+        if len(item) != 2:
+            raise ValueError(f"{kind}.update: element #{j} has length {len(item)}; 2 is "
+                             "required (key, module)")
+        return item
