@@ -318,3 +318,30 @@ def test_sequential_joins_only_sequentials():
         seq * 0
     with pytest.raises(TypeError, match="float"):
         seq * 1.5
+
+
+def test_reassigned_child_keeps_its_place_and_del_removes_it():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(2, 3)
+            self.b = nn.Linear(3, 4)
+            self.c = nn.Linear(4, 1)
+            self.scale = nn.Parameter(np.ones(1, np.float32))
+
+        def forward(self, x):
+            return self.c(self.b(self.a(x))) * self.scale
+
+    net = Net()
+    order = list(net.state_dict())
+    net.a = nn.Linear(2, 3)                               # replaced in place, as in PyTorch
+    net.scale = nn.Parameter(np.full(1, 2.0, np.float32))
+    assert list(net.state_dict()) == order
+    del net.b
+    assert list(net.state_dict()) == ["scale", "a.weight", "a.bias", "c.weight", "c.bias"]
+    assert len(list(net.parameters())) == 5 and not hasattr(net, "b")
+    with pytest.raises(TypeError, match="parameter 'scale' of Net.*nn.Parameter expected"):
+        net.scale = tl.Tensor(np.ones(1, np.float32))
+    net.bn = nn.BatchNorm1d(3)
+    del net.bn.running_mean                               # a buffer leaves the state_dict too
+    assert "bn.running_mean" not in net.state_dict() and "bn.running_var" in net.state_dict()

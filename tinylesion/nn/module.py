@@ -42,15 +42,30 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call "
                                  "super().__init__() before assigning attributes")
+        if name in self._parameters and isinstance(value, Tensor) and \
+                not isinstance(value, Parameter):
+            raise TypeError(f"cannot assign a {type(value).__name__} as parameter '{name}' of "
+                            f"{type(self).__name__} (nn.Parameter expected: wrap it in one)")
+        if isinstance(value, Parameter):
+            kept = self._parameters
+        elif isinstance(value, Module):
+            kept = self._modules
+        elif name in self.__dict__.get("_buffer_names", ()):
+            kept = self._buffers
+        else:
+            kept = None
+        for store in (self._parameters, self._buffers, self._modules):
+            if store is not kept:
+                store.pop(name, None)
+        if kept is not None:
+            kept[name] = value      # a replaced entry keeps its place, as in PyTorch
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
         for store in (self._parameters, self._buffers, self._modules):
             store.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
-        elif name in self.__dict__.get("_buffer_names", ()):
-            self._buffers[name] = value
-        object.__setattr__(self, name, value)
+        self.__dict__.get("_buffer_names", set()).discard(name)
+        object.__delattr__(self, name)
 
     def register_buffer(self, name, tensor):
         """Keep a non-trainable tensor (e.g. running statistics) in the state_dict."""
