@@ -137,3 +137,32 @@ def test_ham_cnn_device_auto_picks_the_gpu(ham, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "device auto: using gpu" in proc.stdout
     assert (out / "metrics.json").is_file()
+
+
+TENSOR_FUNCTIONS = r"""
+import json, numpy as np, cupy
+import tinylesion as tl
+
+def run(device):
+    a = tl.Tensor(np.arange(6.0).reshape(2, 3), device=device, requires_grad=True)
+    b = tl.Tensor(np.full((1, 3), 0.25), device=device, requires_grad=True)
+    y = tl.cat([a, b]).sum(0) + tl.stack([a, a], 1).sum((0, 1))
+    z = (tl.where(a > 2, a.clamp(1, 4), tl.clamp(b, max=0.5)) + tl.maximum(a, b)
+         + a.std(1, keepdim=True) + a.min(1).values.unsqueeze(1))
+    (y.sum() + z.sum()).backward()
+    return y, z, a.grad, b.grad, tl.zeros(2, device=device), tl.rand(2, device=device)
+
+cpu = run("cpu")
+cupy.reset_transfers()
+gpu = run("gpu")
+out = {"d2h": cupy.transfers["d2h"],
+       "modules": [type(t.data).__module__ for t in gpu],
+       "equal": [bool(np.allclose(c.numpy(), g.numpy())) for c, g in zip(cpu[:4], gpu[:4])]}
+print(json.dumps(out))
+"""
+
+
+def test_tensor_functions_run_on_the_gpu_without_host_copies():
+    out = json_of(run_fake("-c", TENSOR_FUNCTIONS))
+    assert out["d2h"] == 0
+    assert out["modules"] == ["cupy"] * 6 and all(out["equal"])

@@ -2,6 +2,13 @@
 from . import backend
 from .backend import Device, DeviceError, get_array_module, manual_seed
 from .tensor import Tensor, is_grad_enabled, no_grad, tensor
+from .creation import (arange, empty, empty_like, eye, from_numpy, full, full_like, linspace,
+                       ones, ones_like, rand, randint, randn, zeros, zeros_like)
+from .functions import (abs, allclose, amax, amin, argmax, argmin, cat, chunk, clamp, clip,
+                        clone, concat, concatenate, equal, exp, flatten, is_tensor, log,
+                        log_softmax, matmul, max, maximum, mean, min, minimum, numel, permute,
+                        relu, reshape, sigmoid, softmax, split, sqrt, squeeze, stack, std, sum,
+                        t, tanh, transpose, unsqueeze, var, where)
 from . import nn, optim
 from .io import load, save
 

@@ -1,5 +1,4 @@
 """Tensor, the Function base class, reverse-mode backward() and no_grad()."""
-import collections
 import threading
 
 import numpy as np
@@ -75,10 +74,6 @@ def _dims(dim, axis, keepdim, keepdims, name):
     return (dim if axis is None else axis), bool(keepdim if keepdims is None else keepdims)
 
 
-MaxResult = collections.namedtuple("max", ["values", "indices"])
-MaxResult.__doc__ = "(values, indices) of Tensor.max(dim), as torch.return_types.max."
-
-
 class Tensor:
     """An n-dimensional array on a device that records the operations made on it."""
 
@@ -134,6 +129,12 @@ class Tensor:
     def numel(self):
         """The number of elements."""
         return int(self.data.size)
+
+    def dim(self):
+        """The number of dimensions."""
+        return self.ndim
+
+    ndimension = dim
 
     def __len__(self):
         return self.shape[0]
@@ -191,6 +192,16 @@ class Tensor:
     def cpu(self):
         """This tensor on the CPU."""
         return self.to("cpu")
+
+    def cuda(self, device=None, non_blocking=False):
+        """This tensor on the GPU (as .to("gpu"): a DeviceError when there is none)."""
+        if device not in (None, 0) and backend.as_device(device).name != "gpu":
+            raise ValueError(f"cuda(): {device!r} is not a GPU device")
+        return self.to("gpu")
+
+    def type_as(self, other):
+        """This tensor with the dtype (and device) of `other`, as torch's type_as."""
+        return self.to(other)
 
     def astype(self, dtype):
         """A copy with another dtype (differentiable for float dtypes)."""
@@ -320,35 +331,65 @@ class Tensor:
                                "(as in PyTorch): convert it first, e.g. x.float().mean()")
         return _ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
+    def _extreme(self, pick, dim, keepdim, axis, keepdims):
+        """max/min: NumPy's axis=/keepdims= give the values only (amax/amin); the rest is
+        torch's three forms (functions.max)."""
+        if axis is not None or (dim is None and keepdims is not None):
+            axis, keepdims = _dims(dim, axis, keepdim, keepdims, pick)
+            return getattr(_fn, "a" + pick)(self, axis, keepdims)
+        if isinstance(dim, (tuple, list)):
+            raise TypeError(f"{pick}(dim) takes one int dimension, not {dim!r}: use "
+                            f"a{pick}(dim) for several")
+        return getattr(_fn, pick)(self, dim, bool(keepdim if keepdims is None else keepdims))
+
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """PyTorch's max: with no `dim` the largest entry (a 0-d tensor, the gradient shared
         equally by tied maxima); with an int `dim`, the named tuple (values, indices) of
-        torch.max(dim), the gradient going to the index (the first of tied maxima).
+        torch.max(dim), the gradient going to the index (the first of tied maxima); with a
+        tensor, the element-wise maximum.
 
         NumPy's axis= (an int or tuple) and keepdims= give the values only (torch.amax).
         """
-        if dim is None or axis is not None:
-            axis, keepdims = _dims(dim, axis, keepdim, keepdims, "max")
-            return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
-        if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-            raise TypeError(f"max(dim) takes one int dimension, not {dim!r}: use "
-                            "amax(dim) for several")
-        keepdim = bool(keepdim if keepdims is None else keepdims)
-        indices = self.argmax(dim, keepdim=True)
-        values = _ops.TakeAlong.apply(self, index=indices.data, axis=int(dim), keepdims=keepdim)
-        return MaxResult(values, indices if keepdim else indices.reshape(values.shape))
+        return self._extreme("max", dim, keepdim, axis, keepdims)
+
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """PyTorch's min, in max's three forms."""
+        return self._extreme("min", dim, keepdim, axis, keepdims)
 
     def amax(self, dim=None, keepdim=False):
         """Maximum over `dim` (int, tuple or None for all); ties share the gradient."""
-        return _ops.Max.apply(self, axis=dim, keepdims=keepdim)
+        return _fn.amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        """Minimum over `dim` (int, tuple or None for all); ties share the gradient."""
+        return _fn.amin(self, dim, keepdim)
 
     def argmax(self, dim=None, keepdim=False, *, axis=None):
         """Indices of the maxima (int64, outside the graph); the first of ties."""
-        dim = dim if axis is None else axis
-        if dim is None:
-            return Tensor._wrap(self.xp.asarray(self.data.argmax(), dtype=np.int64))
-        index = self.data.argmax(axis=dim).astype(np.int64)
-        return Tensor._wrap(self.xp.expand_dims(index, dim) if keepdim else index)
+        return _fn.argmax(self, dim if axis is None else axis, keepdim)
+
+    def argmin(self, dim=None, keepdim=False, *, axis=None):
+        """Indices of the minima (int64, outside the graph); the first of ties."""
+        return _fn.argmin(self, dim if axis is None else axis, keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """Variance over `dim`, correction=1 (unbiased) by default as in torch 2."""
+        return _fn.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        """Standard deviation over `dim`, correction=1 (unbiased) by default as in torch 2."""
+        return _fn.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def softmax(self, dim): return _fn.softmax(self, dim)
+    def log_softmax(self, dim): return _fn.log_softmax(self, dim)
+    def clamp(self, min=None, max=None): return _fn.clamp(self, min, max)
+    clip = clamp
+    def clamp_min(self, min): return _fn.clamp(self, min=min)
+    def clamp_max(self, max): return _fn.clamp(self, max=max)
+    def maximum(self, other): return _fn.maximum(self, other)
+    def minimum(self, other): return _fn.minimum(self, other)
+    def where(self, condition, other): return _fn.where(condition, self, other)
+    def clone(self): return _fn.clone(self)
 
     def reshape(self, *shape):
         """The same data in another shape (one dimension may be -1)."""
@@ -391,6 +432,46 @@ class Tensor:
         dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
         return _ops.Transpose.apply(self, axes=tuple(dims))
 
+    def t(self): return _fn.t(self)
+    def unsqueeze(self, dim): return _fn.unsqueeze(self, dim)
+    def squeeze(self, dim=None): return _fn.squeeze(self, dim)
+    def expand(self, *sizes): return _fn.expand(self, *sizes)
+    def expand_as(self, other): return _fn.expand(self, other.shape)
+    def repeat(self, *sizes): return _fn.repeat(self, *sizes)
+    def chunk(self, chunks, dim=0): return _fn.chunk(self, chunks, dim)
+    def split(self, split_size, dim=0): return _fn.split(self, split_size, dim)
+
+    # ---- in place, outside the graph ----------------------------------------------------
+    # NOTE: zero_ and fill_ write into .data and record nothing, as torch does under no_grad()
+    # (torch refuses them on a leaf that requires grad outside no_grad). Writing into a tensor
+    # whose values an op kept for its backward pass changes that op's gradient.
+    def zero_(self):
+        """Set every element to 0 in place; returns self."""
+        return self.fill_(0)
+
+    def fill_(self, value):
+        """Set every element to `value` (a number or a one-element tensor) in place, cast to
+        this tensor's dtype; returns self."""
+        if isinstance(value, Tensor):
+            if value.data.size != 1:
+                raise ValueError(f"fill_ takes a number or a one-element tensor, not shape "
+                                 f"{value.shape}")
+            value = backend.to_device(value.data.reshape(()), self.device)
+        self.data[...] = value
+        return self
+
+    # ---- new tensors like this one (its dtype and device unless given) --------------------
+    def _new(self, maker, *args, dtype=None, device=None, requires_grad=False):
+        return maker(*args, dtype=self.dtype if dtype is None else dtype,
+                     device=self.device if device is None else device,
+                     requires_grad=requires_grad)
+
+    def new_zeros(self, *size, **kw): return self._new(_creation.zeros, *size, **kw)
+    def new_ones(self, *size, **kw): return self._new(_creation.ones, *size, **kw)
+    def new_empty(self, *size, **kw): return self._new(_creation.empty, *size, **kw)
+    def new_full(self, size, fill_value, **kw):
+        return self._new(_creation.full, size, fill_value, **kw)
+    def new_tensor(self, data, **kw): return self._new(tensor, data, **kw)
 
 class Function:
     """One differentiable operation: `forward` on arrays, `backward` from gy to the inputs.
@@ -505,6 +586,7 @@ def tensor(data, requires_grad=False, device=None, dtype=None):
 
 
 from . import ops as _ops  # noqa: E402  (ops subclass Function, defined above)
+from . import creation as _creation, functions as _fn  # noqa: E402  (they use Tensor)
 
 
 def to_arguments(args, device=None, dtype=None):

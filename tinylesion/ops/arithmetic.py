@@ -178,3 +178,12 @@ class Cast(Function):
     def backward(self, gy):
         return gy.astype(self.x_dtype)
 
+
+class Clone(Function):
+    """A copy of the data that stays in the graph (the gradient passes unchanged)."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy

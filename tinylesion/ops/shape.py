@@ -1,7 +1,10 @@
-"""Reductions and shape ops: sum, mean, max, reshape, transpose, indexing, zero padding."""
+"""Reductions and shape ops: sum, mean, max/min, var/std, reshape, transpose, expand, repeat,
+indexing, zero padding."""
+import numpy as np
+
 from ..backend import get_array_module, scatter_add
 from ..tensor import Function
-from ._util import expand_reduced, normalize_axis
+from ._util import expand_reduced, normalize_axis, sum_to
 
 
 class Sum(Function):
@@ -31,11 +34,12 @@ class Mean(Function):
 
 class Max(Function):
     """Maximum over axes; tied maxima share the gradient equally (as torch.amax)."""
+    pick = "max"
 
     def forward(self, x, axis=None, keepdims=False):
         self.x, self.keepdims = x, keepdims
         self.axes = normalize_axis(axis, x.ndim)
-        self.y = x.max(axis=self.axes, keepdims=True)
+        self.y = getattr(x, self.pick)(axis=self.axes, keepdims=True)
         return self.y if keepdims else self.y.reshape(
             [n for i, n in enumerate(x.shape) if i not in self.axes])
 
@@ -45,6 +49,54 @@ class Max(Function):
         mask = ((self.x == self.y) | (xp.isnan(self.x) & xp.isnan(self.y))).astype(gy.dtype)
         mask /= mask.sum(axis=self.axes, keepdims=True)
         return mask * expand_reduced(gy, self.x.shape, self.axes, self.keepdims)
+
+
+class Min(Max):
+    """Minimum over axes; tied minima share the gradient equally (as torch.amin)."""
+    pick = "min"
+
+
+class Var(Function):
+    """Variance over axes with `correction` (PyTorch's; 1 is the unbiased estimate):
+    Σ(x − mean)² / (n − correction), NaN or inf when n − correction <= 0, as in PyTorch."""
+
+    def forward(self, x, axis=None, correction=1, keepdims=False):
+        self.x, self.keepdims = x, keepdims
+        self.axes = normalize_axis(axis, x.ndim)
+        n = 1
+        for a in self.axes:
+            n *= x.shape[a]
+        self.dof = float(n - correction)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.y = x.var(axis=self.axes, ddof=correction, keepdims=keepdims)
+        return self.y
+
+    def deviation(self):
+        """x − mean, the core of both gradients."""
+        return self.x - self.x.mean(axis=self.axes, keepdims=True)
+
+    def backward(self, gy):
+        # NOTE: d var / dx = 2 (x − mean) / (n − correction); the mean's own change cancels.
+        g = expand_reduced(gy, self.x.shape, self.axes, self.keepdims)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g * (2 * self.deviation()) / self.dof
+
+
+class Std(Var):
+    """Standard deviation: the square root of Var."""
+
+    def forward(self, x, axis=None, correction=1, keepdims=False):
+        var = super().forward(x, axis, correction, keepdims)
+        self.y = get_array_module(x).sqrt(var)
+        return self.y
+
+    def backward(self, gy):
+        # NOTE: d std = d var / (2 std); where std is 0 the gradient is 0, as in PyTorch.
+        xp = get_array_module(gy)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = xp.where(self.y == 0, 0, gy / (self.y * self.dof)).astype(gy.dtype)
+            return expand_reduced(scale, self.x.shape, self.axes, self.keepdims) * \
+                self.deviation()
 
 
 class TakeAlong(Function):
@@ -93,6 +145,31 @@ class Transpose(Function):
         for i, a in enumerate(self.axes):
             inverse[a] = i
         return gy.transpose(inverse)
+
+
+class Expand(Function):
+    """A broadcast view in a larger shape; the gradient sums over the repeated axes."""
+
+    def forward(self, x, shape):
+        self.x_shape = x.shape
+        return get_array_module(x).broadcast_to(x, shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.x_shape)
+
+
+class Repeat(Function):
+    """x tiled `reps` times along each axis (numpy.tile, reps as long as the result's ndim)."""
+
+    def forward(self, x, reps):
+        self.reps, self.x_shape = reps, x.shape
+        self.padded = (1,) * (len(reps) - x.ndim) + x.shape
+        return get_array_module(x).tile(x, reps)
+
+    def backward(self, gy):
+        # NOTE: view gy as (r0, n0, r1, n1, ...) and sum over the copies r0, r1, ...
+        split = [n for pair in zip(self.reps, self.padded) for n in pair]
+        return gy.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(self.x_shape)
 
 
 class GetItem(Function):
