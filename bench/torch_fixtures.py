@@ -11,6 +11,7 @@ changes or PyTorch's results do; the file records the PyTorch version that wrote
 import argparse
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -486,9 +487,92 @@ def tensor_ops(torch):
         put(f"tensor_ops/pow/{name}", value)
 
 
+# ---- tests/test_losses.py: the losses, layers and loss modules beyond the first ones ---------
+LOSS_CASES, LAYER_CASES = ref.LOSS_CASES, ref.LAYER_CASES
+LOSS_MODULE_CASES = ref.LOSS_MODULE_CASES
+OWN_OPTIONS = ("weight", "target_shape", "dtype")  # the cases' options that are not PyTorch's
+
+
+def _loss_inputs(rng, name, shape, options):
+    """The input, the target and the weight (or None) of a loss case."""
+    dtype = np.dtype(options.get("dtype", "float64"))
+    if name == "binary_cross_entropy":
+        x = rng.uniform(0.02, 0.98, shape)
+        x.flat[0], x.flat[1] = 0.0, 1.0    # where the logs are clamped at -100
+        target = rng.uniform(0.0, 1.0, shape)
+    else:
+        x = rng.standard_normal(shape) * 2
+        if name == "nll_loss":
+            C = shape[1] if len(shape) > 1 else shape[0]
+            target = rng.integers(0, C, shape[:1] + shape[2:] if len(shape) > 1 else ())
+            if target.ndim:
+                target.flat[1] = options.get("ignore_index", -100)
+        else:
+            target = rng.standard_normal(options.get("target_shape", shape))
+            if target.shape == x.shape:
+                target.flat[0] = x.flat[0]  # a zero difference (l1's gradient is 0 there)
+    weight = rng.uniform(0.5, 2.0, options["weight"]) if "weight" in options else None
+    cast = lambda a: None if a is None else a.astype(dtype) if a.dtype.kind == "f" else a
+    return cast(x), cast(target), cast(weight)
+
+
+def losses(torch):
+    F = torch.nn.functional
+    for case, (name, shape, options) in enumerate(LOSS_CASES):
+        rng = np.random.default_rng(500 + case)
+        x, target, weight = _loss_inputs(rng, name, shape, options)
+        kwargs = {k: v for k, v in options.items() if k not in OWN_OPTIONS}
+        if weight is not None:
+            kwargs["weight"] = torch.from_numpy(weight)
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        tt = torch.from_numpy(target.copy())
+        grad_target = name in ("mse_loss", "l1_loss")
+        tt.requires_grad_(grad_target)
+        with warnings.catch_warnings():  # a target of another shape is warned about
+            warnings.simplefilter("ignore")
+            loss = getattr(F, name)(xt, tt, **kwargs)
+        gy = rng.standard_normal(loss.shape).astype(x.dtype)
+        loss.backward(torch.from_numpy(gy))
+        stored = dict(x=x, target=target, gy=gy, y=numpy(loss), gx=numpy(xt.grad))
+        if weight is not None:
+            stored["weight"] = weight
+        if grad_target:
+            stored["gtarget"] = numpy(tt.grad)
+        for part, value in stored.items():
+            put(f"losses/case{case}/{part}", value)
+
+
+def layers(torch):
+    for case, (name, shape, options) in enumerate(LAYER_CASES):
+        rng = np.random.default_rng(600 + case)
+        x = rng.standard_normal(shape).astype(options.get("dtype", "float64"))
+        x.flat[0] = 0.0  # leaky_relu's gradient at 0
+        kwargs = {k: v for k, v in options.items() if k not in OWN_OPTIONS}
+        xt = torch.from_numpy(x.copy()).requires_grad_(True)
+        with warnings.catch_warnings():  # LogSoftmax() warns of its implicit dim
+            warnings.simplefilter("ignore")
+            if name[0].isupper():
+                y = getattr(torch.nn, name)(**kwargs)(xt)
+            else:
+                y = getattr(torch.nn.functional, name)(xt, **kwargs)
+        gy = rng.standard_normal(y.shape).astype(x.dtype)
+        y.backward(torch.from_numpy(gy))
+        for part, value in dict(x=x, gy=gy, y=numpy(y), gx=numpy(xt.grad)).items():
+            put(f"layers/case{case}/{part}", value)
+    indices = np.array([[0, 3], [1, 1], [2, 0]])
+    put("one_hot/indices", indices)
+    for num_classes in (-1, 6):
+        put(f"one_hot/{num_classes}", torch.nn.functional.one_hot(torch.from_numpy(indices),
+                                                                  num_classes).numpy())
+    for case, (name, options) in enumerate(LOSS_MODULE_CASES):
+        kwargs = {k: torch.ones(v) if isinstance(v, tuple) else v for k, v in options.items()}
+        module = getattr(torch.nn, name)(**kwargs)
+        put(f"loss_modules/case{case}/layout", ref.state_layout(module.state_dict()) or [""])
+
+
 SECTIONS = [nn_small_cnn, model_logits, melanoma_step, conv, pool, batchnorm, relu, adam, nadam,
             optimizers, plateau, schedules, optimizers_more, plateau_more, cross_entropy_more,
-            tensor_ops]
+            tensor_ops, losses, layers]
 
 
 def main(argv=None):

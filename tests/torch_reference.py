@@ -200,3 +200,62 @@ def fingerprint(arrays):
 def state_layout(state):
     """["name (shape)", ...] of a state_dict, in order: the architecture as PyTorch saw it."""
     return [f"{k} {tuple(v.shape)}" for k, v in state.items()]
+
+
+# ---- losses and layers (bench/torch_fixtures.py writes them, tests/test_losses.py checks them)
+# (name, input shape, options): a lower-case name is torch.nn.functional's, called as
+# f(x, target, **options) for a loss and f(x, **options) for a layer; a capitalised one is a
+# torch.nn module made with the options. Options beyond the function's own: "weight" gives the
+# weight's shape, "target_shape" a target of another shape (broadcast), "dtype" the input's.
+LOSS_CASES = [
+    ("nll_loss", (6, 4), {}),
+    ("nll_loss", (6, 4), dict(weight=(4,), ignore_index=2)),
+    ("nll_loss", (6, 4), dict(weight=(4,), reduction="sum")),
+    ("nll_loss", (2, 3, 4, 3), dict(weight=(3,), reduction="none")),
+    ("nll_loss", (5,), dict(reduction="sum")),
+    ("binary_cross_entropy", (4, 3), {}),
+    ("binary_cross_entropy", (4, 3), dict(weight=(3,), reduction="sum")),
+    ("binary_cross_entropy", (2, 3, 2), dict(weight=(2, 3, 2), reduction="none")),
+    ("binary_cross_entropy", (5, 2), dict(dtype="float32")),
+    ("mse_loss", (4, 3), {}),
+    ("mse_loss", (4, 3), dict(reduction="sum")),
+    ("mse_loss", (2, 3, 2), dict(weight=(2, 3, 2))),
+    ("mse_loss", (4, 3), dict(target_shape=(4, 1), reduction="none")),
+    ("l1_loss", (4, 3), {}),
+    ("l1_loss", (4, 3), dict(weight=(4, 3), reduction="sum")),
+    ("l1_loss", (2, 1, 3), dict(target_shape=(2, 3))),
+]
+LAYER_CASES = [
+    ("leaky_relu", (3, 4, 5), {}),
+    ("LeakyReLU", (3, 5), dict(negative_slope=0.2)),
+    ("pad", (2, 3, 4, 5), dict(pad=(1, 2))),
+    ("pad", (2, 3, 4, 5), dict(pad=(1, -1, 2, 0), value=1.5)),
+    ("pad", (2, 3, 4, 5), dict(pad=(0, 1, -2, 3, 1, 1))),
+    ("avg_pool2d", (2, 3, 7, 8), dict(kernel_size=3, stride=2, padding=1)),
+    ("avg_pool2d", (2, 3, 7, 8), dict(kernel_size=3, stride=2, padding=1,
+                                      count_include_pad=False)),
+    ("avg_pool2d", (1, 2, 6, 9), dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 0),
+                                      count_include_pad=False)),
+    ("avg_pool2d", (1, 2, 6, 6), dict(kernel_size=3, padding=1, divisor_override=5)),
+    ("avg_pool2d", (3, 6, 7), dict(kernel_size=2)),
+    ("AvgPool2d", (2, 2, 5, 5), dict(kernel_size=2, stride=1, dtype="float32")),
+    ("adaptive_avg_pool2d", (2, 3, 7, 9), dict(output_size=(3, 4))),
+    ("adaptive_avg_pool2d", (2, 3, 7, 9), dict(output_size=1)),
+    ("adaptive_avg_pool2d", (2, 3, 7, 9), dict(output_size=(None, 2))),
+    ("adaptive_avg_pool2d", (2, 3, 8, 6), dict(output_size=(4, 3))),
+    ("AdaptiveAvgPool2d", (3, 5, 5), dict(output_size=7)),
+    ("LogSoftmax", (2, 3, 2, 2), {}),
+    ("LogSoftmax", (3, 4, 2), {}),
+    ("LogSoftmax", (2, 3, 4), dict(dim=-1)),
+]
+# the loss modules whose state_dict keys are compared, with the weights they are given
+LOSS_MODULE_CASES = [
+    ("CrossEntropyLoss", dict(weight=(3,))),
+    ("CrossEntropyLoss", {}),
+    ("NLLLoss", dict(weight=(3,))),
+    ("BCELoss", dict(weight=(3,))),
+    ("BCEWithLogitsLoss", dict(weight=(3,), pos_weight=(3,))),
+    ("BCEWithLogitsLoss", dict(pos_weight=(3,))),
+    ("MSELoss", {}),
+    ("L1Loss", dict(reduction="sum")),
+]

@@ -1,6 +1,9 @@
-"""Neural-network building blocks: Module, Parameter, the layers, containers, init, functional."""
+"""Neural-network building blocks: Module, Parameter, the layers, losses, containers, init,
+functional."""
 from . import functional, init
 from .containers import ModuleDict, ModuleList, Sequential
-from .layers import (BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, Identity, Linear,
-                     MaxPool2d, ReLU, Sigmoid, Softmax, Tanh, ZeroPad2d)
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,
+                     Dropout2d, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU,
+                     Sigmoid, Softmax, Tanh, ZeroPad2d)
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss)
 from .module import Module, Parameter

@@ -4,9 +4,12 @@ The first argument is named `input`, as in torch.nn.functional, so that keyword 
 over; PyTorch arguments that tinylesion does not implement are accepted at their default
 values and named in a NotImplementedError otherwise.
 """
+import warnings
+
 import numpy as np
 
 from .. import backend, ops
+from ..backend import get_array_module
 from ..tensor import Tensor
 
 
@@ -214,6 +217,38 @@ def log_softmax(input, axis=-1, dim=None):
     return ops.LogSoftmax.apply(input, axis=axis if dim is None else dim)
 
 
+def _class_weight(weight, x, C, function):
+    """Class weights (C,) as an array of x's dtype on x's device, or None."""
+    w = _constant(weight, x, "weight")
+    if w is not None:
+        if w.shape != (C,):
+            raise ValueError(f"{function}: weight has shape {w.shape}, expected ({C},)")
+        w = w.astype(x.dtype, copy=False)
+    return w
+
+
+def _class_rows(x):
+    """(N, C, d1, ...) or (C,) scores as (predictions, C): classes last, one row each."""
+    C = x.shape[1] if x.ndim > 1 else x.shape[0]
+    axes = (0,) + tuple(range(2, x.ndim)) + (1,)
+    return (x.permute(*axes) if x.ndim > 2 else x).reshape(-1, C)
+
+
+def _check_classes(t, C, ignore_index, function):
+    """Raise if a target is outside 0..C-1 and not ignore_index; the ignore_index to give the
+    op (None when no target equals it, so that the op can skip the masking)."""
+    if backend.is_cupy_array(t):
+        # NOTE: on the GPU this check would wait for the device at every step; there an
+        # out-of-range class makes that sample's loss NaN instead (in the op).
+        return ignore_index
+    ignored = t == ignore_index
+    bad = ((t < 0) | (t >= C)) & ~ignored
+    if bad.any():
+        raise ValueError(f"{function}: target holds class {int(t[bad][0])}, outside "
+                         f"0..{C - 1} for input of {C} classes")
+    return ignore_index if ignored.any() else None
+
+
 def cross_entropy(input, target, weight=None, reduction="mean", label_smoothing=0.0,
                   ignore_index=-100):
     """Cross-entropy of logits against class indices, as torch.nn.functional.cross_entropy.
@@ -229,11 +264,7 @@ def cross_entropy(input, target, weight=None, reduction="mean", label_smoothing=
     if logits.ndim < 1:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     C = logits.shape[1] if logits.ndim > 1 else logits.shape[0]
-    w = _constant(weight, logits, "weight")
-    if w is not None:
-        if w.shape != (C,):
-            raise ValueError(f"cross_entropy: weight has shape {w.shape}, expected ({C},)")
-        w = w.astype(logits.dtype, copy=False)
+    w = _class_weight(weight, logits, C, "cross_entropy")
     t = _constant(target, logits, "target")
     if t.dtype.kind == "f" and t.shape == logits.shape:
         return _soft_cross_entropy(logits, target, w, reduction, label_smoothing)
@@ -242,23 +273,11 @@ def cross_entropy(input, target, weight=None, reduction="mean", label_smoothing=
         raise ValueError(f"cross_entropy: logits of shape {logits.shape} need integer class "
                          f"indices of shape {batch} (or class probabilities of shape "
                          f"{logits.shape}), got {t.dtype} {t.shape}")
-    if logits.ndim != 2:  # classes last, then one row per prediction
-        axes = (0,) + tuple(range(2, logits.ndim)) + (1,)
-        rows = (logits.permute(*axes) if logits.ndim > 2 else logits).reshape(-1, C)
-        loss = cross_entropy(rows, t.reshape(-1), w, reduction, label_smoothing, ignore_index)
+    if logits.ndim != 2:
+        loss = cross_entropy(_class_rows(logits), t.reshape(-1), w, reduction, label_smoothing,
+                             ignore_index)
         return loss.reshape(batch) if reduction == "none" else loss
-    ignore = None
-    if not backend.is_cupy_array(t):
-        # NOTE: on the GPU this check would wait for the device at every step; there an
-        # out-of-range class makes that sample's loss NaN instead (ops.CrossEntropy).
-        ignored = t == ignore_index
-        ignore = ignore_index if ignored.any() else None
-        bad = ((t < 0) | (t >= C)) & ~ignored
-        if bad.any():
-            raise ValueError(f"cross_entropy: target holds class {int(t[bad][0])}, outside "
-                             f"0..{C - 1} for logits of {C} classes")
-    else:
-        ignore = ignore_index
+    ignore = _check_classes(t, C, ignore_index, "cross_entropy")
     return ops.CrossEntropy.apply(logits, target=t, weight=w, reduction=reduction,
                                   label_smoothing=float(label_smoothing), ignore_index=ignore)
 
@@ -295,3 +314,251 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
     cast = lambda a: None if a is None else a.astype(logits.dtype, copy=False)
     return ops.BinaryCrossEntropyWithLogits.apply(logits, y=y, weight=cast(w),
                                                   pos_weight=cast(pw), reduction=reduction)
+
+
+# ---- more losses -----------------------------------------------------------------------------
+def _reduction(size_average, reduce, reduction):
+    """The reduction, from PyTorch's deprecated size_average and reduce when either is given
+    (with PyTorch's warning); checked against 'mean', 'sum', 'none'."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "none" if not reduce else "mean" if size_average else "sum"
+        warnings.warn("size_average and reduce args will be deprecated, please use "
+                      f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+    if reduction not in ops.loss.REDUCTIONS:
+        raise ValueError(f"reduction must be one of {ops.loss.REDUCTIONS}, not {reduction!r}")
+    return reduction
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    """Negative log-likelihood of log-probabilities against class indices, as
+    torch.nn.functional.nll_loss: input (N, C) with target (N,), (C,) with a 0-d target, or
+    (N, C, d1, ...) with (N, d1, ...). The weighted mean divides by the sum of the targets'
+    weights; targets equal to `ignore_index` count nowhere."""
+    reduction = _reduction(size_average, reduce, reduction)
+    x = input
+    if x.ndim < 1:
+        raise ValueError(f"nll_loss expects input of shape (N, C), got {x.shape}")
+    C = x.shape[1] if x.ndim > 1 else x.shape[0]
+    w = _class_weight(weight, x, C, "nll_loss")
+    t = _constant(target, x, "target")
+    batch = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
+    if t.shape != batch or t.dtype.kind not in "iu":
+        raise ValueError(f"nll_loss: input of shape {x.shape} needs integer class indices of "
+                         f"shape {batch}, got {t.dtype} {t.shape}")
+    if x.ndim != 2:
+        loss = nll_loss(_class_rows(x), t.reshape(-1), w, ignore_index=ignore_index,
+                        reduction=reduction)
+        return loss.reshape(batch) if reduction == "none" else loss
+    ignore = _check_classes(t, C, ignore_index, "nll_loss")
+    return ops.NLL.apply(x, target=t, weight=w, reduction=reduction, ignore_index=ignore)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    """Binary cross-entropy of probabilities in [0, 1], each log clamped at −100 as PyTorch
+    does; `weight` broadcasts to the target's shape. The target is a constant (no gradient)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    p = input
+    y = _constant(target, p, "target")
+    if y.shape != p.shape:
+        raise ValueError(f"binary_cross_entropy: target shape {y.shape} differs from the "
+                         f"input's {p.shape}")
+    if not backend.is_cupy_array(p.data):  # on the GPU: no host-side check at each step
+        outside = ~((p.data >= 0) & (p.data <= 1))
+        if outside.any():
+            raise ValueError(f"binary_cross_entropy: all elements of input should be between "
+                             f"0 and 1 (probabilities), got {p.data[outside].flat[0]}")
+    w = _constant(weight, p, "weight")
+    if w is not None:
+        try:
+            w = p.xp.broadcast_to(w.astype(p.dtype, copy=False), p.shape)
+        except ValueError:
+            raise ValueError(f"binary_cross_entropy: weight of shape {w.shape} does not "
+                             f"broadcast to the input's {p.shape}") from None
+    return ops.BinaryCrossEntropy.apply(p, y=y.astype(p.dtype, copy=False), weight=w,
+                                        reduction=reduction)
+
+
+def _regression(op, name, input, target, size_average, reduce, reduction, weight):
+    """mse_loss and l1_loss: input and target broadcast (with PyTorch's warning when their
+    shapes differ); a Tensor target gets its gradient too."""
+    reduction = _reduction(size_average, reduce, reduction)
+    x = input
+    if isinstance(target, Tensor):
+        y = target
+    else:
+        y = Tensor._wrap(_constant(target, x, "target").astype(x.dtype, copy=False))
+    if y.shape != x.shape:
+        try:
+            np.broadcast_shapes(x.shape, y.shape)
+        except ValueError:
+            raise ValueError(f"{name}: input of shape {x.shape} and target of shape {y.shape} "
+                             "do not broadcast") from None
+        warnings.warn(f"Using a target size ({y.shape}) that is different to the input size "
+                      f"({x.shape}). This will likely lead to incorrect results due to "
+                      "broadcasting. Please ensure they have the same size.", UserWarning,
+                      stacklevel=3)
+    w = _constant(weight, x, "weight")
+    if w is not None and w.shape != x.shape:
+        raise ValueError(f"{name}: weight of shape {w.shape} must have the input's shape "
+                         f"{x.shape}")
+    w = None if w is None else w.astype(x.dtype, copy=False)
+    return op.apply(x, y, weight=w, reduction=reduction)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean squared error (x − y)²; with `weight` (the input's shape) the mean divides by the
+    weights' sum, as PyTorch does."""
+    return _regression(ops.MSE, "mse_loss", input, target, size_average, reduce, reduction,
+                       weight)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Mean absolute error |x − y|; with `weight` (the input's shape) the mean divides by the
+    weights' sum, as PyTorch does."""
+    return _regression(ops.L1, "l1_loss", input, target, size_average, reduce, reduction,
+                       weight)
+
+
+# ---- more activations and layers -------------------------------------------------------------
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x where x > 0, negative_slope·x elsewhere (inplace is accepted for PyTorch's sake; the
+    result is a new tensor)."""
+    return ops.LeakyReLU.apply(input, negative_slope=float(negative_slope))
+
+
+def one_hot(tensor, num_classes=-1):
+    """Class indices of shape (*) as int64 rows of shape (*, num_classes), 1 at each index;
+    num_classes=-1 takes the largest index + 1. Not differentiable."""
+    t = _array(tensor)
+    t = t if hasattr(t, "dtype") else np.asarray(t)
+    xp = get_array_module(t)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"one_hot needs integer class indices, not {t.dtype}")
+    if num_classes == -1:
+        if t.size == 0:
+            raise ValueError("one_hot: cannot infer num_classes from an empty tensor")
+        num_classes = int(t.max()) + 1
+    if num_classes < 1:
+        raise ValueError(f"one_hot: num_classes must be positive or -1, not {num_classes}")
+    if t.size and int(t.min()) < 0:
+        raise ValueError(f"one_hot: class values must be non-negative, got {int(t.min())}")
+    if t.size and int(t.max()) >= num_classes:
+        raise ValueError(f"one_hot: class value {int(t.max())} is not smaller than "
+                         f"num_classes={num_classes}")
+    return Tensor._wrap((t[..., None] == xp.arange(num_classes)).astype(np.int64))
+
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last len(pad) // 2 axes as torch.nn.functional.pad: pad = (left, right) of the
+    last axis, then of the one before, ...; negative numbers crop. Only mode='constant' (with
+    `value`, default 0) is implemented."""
+    x = input
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {PAD_MODES}, not {mode!r}")
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode={mode!r} is not implemented (only 'constant')")
+    pad = tuple(pad)
+    if not all(isinstance(p, (int, np.integer)) for p in pad):
+        raise TypeError(f"pad: the padding must be ints, not {pad!r}")
+    if len(pad) % 2 or len(pad) > 2 * x.ndim:
+        raise ValueError(f"pad: the padding {pad} must hold an even number of ints, at most "
+                         f"two per dimension of the {x.ndim}-D input")
+    # (before, after) per axis, from the first padded axis to the last
+    widths = [(int(pad[i]), int(pad[i + 1])) for i in range(len(pad) - 2, -1, -2)]
+    sizes = x.shape[x.ndim - len(widths):]
+    for (before, after), n in zip(widths, sizes):
+        if n + before + after < 0:
+            raise ValueError(f"pad: padding {pad} leaves a negative size for input {x.shape}")
+    return ops.ConstantPad.apply(x, widths=widths, value=0.0 if value is None else value)
+
+
+def _pool_input(x, function):
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{function} expects input of shape (N, C, H, W) or (C, H, W), got "
+                         f"{x.shape}")
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """The mean over kernel windows (stride defaults to kernel_size; floor mode) after zero
+    padding; count_include_pad=False divides by the positions inside the input, and
+    divisor_override by itself, as in PyTorch. ceil_mode=True is not implemented."""
+    _only_default("avg_pool2d", ceil_mode=ceil_mode)
+    x = input
+    _pool_input(x, "avg_pool2d")
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    padding = _pair(padding, "padding")
+    if min(kernel) < 1 or min(stride) < 1:
+        raise ValueError(f"avg_pool2d: kernel_size {kernel} and stride {stride} must be "
+                         "positive")
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"avg_pool2d: padding {padding} should be at most half of the "
+                         f"kernel size {kernel}")
+    if divisor_override is not None and (not isinstance(divisor_override, (int, np.integer))
+                                         or divisor_override == 0):
+        raise ValueError(f"avg_pool2d: divisor_override must be a non-zero int, not "
+                         f"{divisor_override!r}")
+    H, W = x.shape[-2] + 2 * padding[0], x.shape[-1] + 2 * padding[1]
+    if H < kernel[0] or W < kernel[1]:
+        raise ValueError(f"avg_pool2d: input of {x.shape[-2]}x{x.shape[-1]} (padded {H}x{W}) "
+                         f"is smaller than the {kernel[0]}x{kernel[1]} window")
+    return ops.AvgPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
+                               count_include_pad=bool(count_include_pad),
+                               divisor_override=divisor_override)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """The mean over PyTorch's adaptive bins (bin i of an axis of n entries covers
+    ⌊i·n/out⌋ to ⌈(i+1)·n/out⌉), for any output size; None keeps that axis's size.
+    output_size=1 is global average pooling."""
+    x = input
+    _pool_input(x, "adaptive_avg_pool2d")
+    sizes = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
+        else tuple(output_size)
+    if len(sizes) != 2:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, not "
+                         f"{output_size!r}")
+    H, W = x.shape[-2:]
+    OH, OW = (n if s is None else s for s, n in zip(sizes, (H, W)))
+    if not all(isinstance(s, (int, np.integer)) and s >= 1 for s in (OH, OW)):
+        raise ValueError(f"adaptive_avg_pool2d: output_size must hold positive ints (or None), "
+                         f"not {output_size!r}")
+    if H < 1 or W < 1:
+        raise ValueError(f"adaptive_avg_pool2d: input of shape {x.shape} is empty")
+    if H % OH == 0 and W % OW == 0:  # equal windows without overlap: plain average pooling
+        kernel = (H // OH, W // OW)
+        return ops.AvgPool2d.apply(x, kernel=kernel, stride=kernel)
+    return ops.AdaptiveAvgPool2d.apply(x, output_size=(int(OH), int(OW)))
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Channel dropout: zero whole channels x[n, c] with probability p and scale the others
+    by 1/(1−p); the identity in evaluation. As in PyTorch, a 3-D input is read as (N, C, L)
+    (with its warning), and inputs other than 3-D or 4-D are warned about."""
+    x = input
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1], not {p}")
+    if x.ndim < 2:
+        raise ValueError(f"dropout2d expects input of shape (N, C, H, W), got {x.shape}")
+    if x.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {x.ndim}-D input to dropout2d, which is "
+                      "deprecated; dropout2d is meant for 3-D or 4-D inputs.", UserWarning,
+                      stacklevel=2)
+    if x.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that "
+                      "channel-wise 1D dropout behavior is desired - input is interpreted as "
+                      "shape (N, C, L), where C is the channel dim.", UserWarning, stacklevel=2)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    mask_shape = x.shape[:2] + (1,) * (x.ndim - 2)
+    return ops.Dropout.apply(x, p=p, rng=backend.generator(x.device), shape=mask_shape)

@@ -1,4 +1,6 @@
 """The layers: thin Modules over tinylesion.nn.functional."""
+import warnings
+
 import numpy as np
 
 from .. import backend
@@ -119,6 +121,42 @@ class BatchNorm1d(_BatchNorm):
     _input_dims = (2, 3)
 
 
+class AvgPool2d(Module):
+    """Average pooling (stride defaults to the kernel size; floor mode), with PyTorch's
+    arguments in its order; ceil_mode=True is not implemented."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, divisor_override=None):
+        super().__init__()
+        F._only_default("AvgPool2d", ceil_mode=ceil_mode)
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode = padding, ceil_mode
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size (an int, or a pair whose None entries keep the
+    input's size); AdaptiveAvgPool2d(1) is global average pooling."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
 class Dropout(Module):
     """Inverted dropout in training, the identity in evaluation (inplace is accepted for
     PyTorch's sake; the result is always a new tensor)."""
@@ -136,6 +174,23 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
+class Dropout2d(Module):
+    """Channel dropout in training (whole channels zeroed with probability p, the others
+    scaled by 1/(1−p)), the identity in evaluation."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1], not {p}")
+        self.p = p
+
+    def forward(self, x):
+        return F.dropout2d(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
 class ReLU(Module):
     """max(x, 0) (inplace is accepted for PyTorch's sake; the result is a new tensor)."""
 
@@ -144,6 +199,20 @@ class ReLU(Module):
 
     def forward(self, x):
         return F.relu(x)
+
+
+class LeakyReLU(Module):
+    """x where x > 0, negative_slope·x elsewhere (inplace is accepted for PyTorch's sake)."""
+
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
 
 
 class Sigmoid(Module):
@@ -169,6 +238,28 @@ class Softmax(Module):
 
     def forward(self, x):
         return F.softmax(x, self.dim)
+
+
+def implicit_softmax_dim(ndim):
+    """PyTorch's (deprecated) choice when no dim is given: 0 for 0-, 1- and 3-D input, else 1."""
+    warnings.warn("Implicit dimension choice for log_softmax has been deprecated. Change the "
+                  "call to include dim=X as an argument.", UserWarning, stacklevel=4)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class LogSoftmax(Module):
+    """log softmax along `dim` (None: PyTorch's implicit choice, with its warning)."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        dim = implicit_softmax_dim(x.ndim) if self.dim is None else self.dim
+        return F.log_softmax(x, dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
 
 
 class Identity(Module):

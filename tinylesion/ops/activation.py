@@ -16,6 +16,19 @@ class ReLU(Function):
         return kernels.relu_backward(gy, self.y)
 
 
+class LeakyReLU(Function):
+    """x where x > 0, negative_slope·x elsewhere (the gradient at 0 is the slope, as PyTorch's)."""
+
+    def forward(self, x, negative_slope=0.01):
+        xp = get_array_module(x)
+        self.positive = x > 0
+        self.slope = xp.asarray(negative_slope, dtype=x.dtype)
+        return xp.where(self.positive, x, x * self.slope)
+
+    def backward(self, gy):
+        return get_array_module(gy).where(self.positive, gy, gy * self.slope)
+
+
 class Sigmoid(Function):
     def forward(self, x):
         self.y = sigmoid_array(x)

@@ -1,4 +1,4 @@
-"""Layer ops: linear, convolution, max-pooling, batch norm and dropout over kernels/."""
+"""Layer ops: linear, convolution, max-pooling, batch norm, dropout and constant padding."""
 import kernels
 
 from ..backend import get_array_module
@@ -78,13 +78,36 @@ class BatchNormTrain(Function):
 class Dropout(Function):
     """Inverted dropout: keep each element with probability 1−p and scale it by 1/(1−p)."""
 
-    def forward(self, x, p, rng=None, mask=None):
+    def forward(self, x, p, rng=None, mask=None, shape=None):
         xp = get_array_module(x)
-        if mask is None:
-            keep = rng.random(x.shape, dtype=x.dtype) >= p
+        if mask is None:  # drawn at `shape` (default x's), broadcast over x (channel dropout)
+            keep = rng.random(x.shape if shape is None else shape, dtype=x.dtype) >= p
             mask = keep.astype(x.dtype) * xp.asarray(1.0 / (1.0 - p), dtype=x.dtype)
         self.mask = mask
         return x * mask
 
     def backward(self, gy):
         return gy * self.mask
+
+
+class ConstantPad(Function):
+    """Pad the last axes with a constant: `widths` holds (before, after) per axis from the
+    first padded axis on; a negative width crops, as in torch.nn.functional.pad."""
+
+    def forward(self, x, widths, value=0.0):
+        xp = get_array_module(x)
+        lead = x.ndim - len(widths)
+        self.x_shape = x.shape
+        # crop for the negative widths first, then pad by the positive ones
+        self.crop = (Ellipsis,) + tuple(slice(max(-b, 0), n - max(-a, 0))
+                                        for (b, a), n in zip(widths, x.shape[lead:]))
+        cropped = x[self.crop]
+        self.keep = (Ellipsis,) + tuple(slice(max(b, 0), max(b, 0) + n)
+                                        for (b, _), n in zip(widths, cropped.shape[lead:]))
+        pads = [(0, 0)] * lead + [(max(b, 0), max(a, 0)) for b, a in widths]
+        return xp.pad(cropped, pads, constant_values=value)
+
+    def backward(self, gy):
+        gx = get_array_module(gy).zeros(self.x_shape, dtype=gy.dtype)
+        gx[self.crop] = gy[self.keep]
+        return gx
