@@ -127,6 +127,14 @@ def test_std_var_errors():
         tl.std(tl.Tensor([1.0, 2.0]), unbiased=True, correction=0)
 
 
+@pytest.mark.parametrize("name", ["std", "max", "min", "argmin", "squeeze", "softmax", "t",
+                                  "chunk", "clamp", "maximum"])
+def test_functions_name_a_non_tensor_input(name):
+    args = {"softmax": (0,), "chunk": (2,), "clamp": (0,), "maximum": (0,)}.get(name, ())
+    with pytest.raises(TypeError, match=f"{name}\\(\\) expects a Tensor, not list"):
+        getattr(tl, name)([1.0, 2.0], *args)
+
+
 def test_clamp_gradient_passes_at_the_bounds_and_nan_stays():
     x = tl.Tensor(np.array([0.0, 1.0, 2.0, 3.0]), requires_grad=True)
     y = x.clamp(1, 2)

@@ -143,7 +143,9 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False,
     """`steps` evenly spaced values from start to end (both included), float32 by default.
 
     NOTE: torch's formula, in the output dtype: start + i·h for the first half, end − (n−1−i)·h
-    for the second, h = (end − start)/(steps − 1); so the last value is end exactly.
+    for the second, h = (end − start)/(steps − 1); so the last value is end exactly. (torch's
+    vectorised CPU loop steps from the start of each SIMD block, which may differ in the last
+    bit on long ranges.)
     """
     _no_out(out, "linspace")
     start, end = _number(start, "start"), _number(end, "end")
