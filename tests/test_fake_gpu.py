@@ -166,3 +166,48 @@ def test_tensor_functions_run_on_the_gpu_without_host_copies():
     out = json_of(run_fake("-c", TENSOR_FUNCTIONS))
     assert out["d2h"] == 0
     assert out["modules"] == ["cupy"] * 6 and all(out["equal"])
+
+
+LOSSES_AND_POOLING = r"""
+import json, numpy as np, cupy
+import tinylesion as tl
+from tinylesion import nn
+from tinylesion.nn import functional as F
+
+rng = np.random.default_rng(0)
+X4, X2, Y2 = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((5, 4)), rng.random((5, 4))
+T, W = np.array([0, 3, -100, 1, 2]), rng.uniform(0.5, 2.0, 4)
+
+def run(device):
+    x4 = tl.Tensor(X4, device=device, requires_grad=True)
+    x2 = tl.Tensor(X2, device=device, requires_grad=True)
+    y2 = tl.Tensor(Y2, device=device, requires_grad=True)
+    criterion = nn.CrossEntropyLoss(weight=W).to(device)
+    losses = [criterion(x2, T), F.nll_loss(F.log_softmax(x2, dim=1), T, W, reduction="sum"),
+              F.binary_cross_entropy(x2.sigmoid(), Y2, W), F.mse_loss(x2, y2),
+              F.l1_loss(x2, y2, reduction="sum"), nn.BCEWithLogitsLoss(pos_weight=W).to(device)(x2, Y2)]
+    maps = [F.leaky_relu(x4, 0.2), F.pad(x4, (1, -1, 2, 0), value=0.5),
+            F.avg_pool2d(x4, 3, 2, 1, count_include_pad=False), F.adaptive_avg_pool2d(x4, (3, 4)),
+            F.adaptive_avg_pool2d(x4, 1), F.dropout2d(x4, 0.5) * 0.0]
+    total = sum(losses, tl.Tensor(0.0, device=device)) + sum(m.sum() for m in maps)
+    total.backward()
+    return losses + maps + [x4.grad, x2.grad, y2.grad], criterion.weight
+
+cpu, _ = run("cpu")
+cupy.reset_transfers()
+gpu, weight = run("gpu")
+d2h = cupy.transfers["d2h"]
+hot = F.one_hot(tl.Tensor(np.array([2, 0]), device="gpu"), 3)
+out = {"d2h": d2h, "weight": type(weight.data).__module__,
+       "modules": sorted({type(t.data).__module__ for t in gpu + [hot]}),
+       "equal": [bool(np.allclose(c.numpy(), g.numpy(), rtol=1e-12)) for c, g in zip(cpu, gpu)],
+       "one_hot": hot.numpy().tolist()}
+print(json.dumps(out))
+"""
+
+
+def test_losses_and_pooling_run_on_the_gpu_without_host_copies():
+    out = json_of(run_fake("-c", LOSSES_AND_POOLING))
+    assert out["d2h"] == 0 and out["weight"] == "cupy"
+    assert out["modules"] == ["cupy"] and all(out["equal"]), out["equal"]
+    assert out["one_hot"] == [[0, 0, 1], [1, 0, 0]]
