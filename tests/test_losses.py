@@ -147,14 +147,32 @@ def test_deprecated_size_average_and_reduce_give_the_reduction(rng):
         np.testing.assert_allclose(loss.numpy(), F.mse_loss(x, y, reduction=reduction).numpy())
 
 
+def test_losses_take_pytorchs_positional_order(rng):
+    x = tl.Tensor(rng.standard_normal((4, 3)))
+    t, w = np.array([0, 2, 1, 2]), rng.uniform(0.5, 2.0, 3)
+    same = lambda a, b: np.testing.assert_array_equal(a.numpy(), b.numpy())
+    same(F.cross_entropy(x, t, w, None, 2, None, "sum", 0.1),
+         F.cross_entropy(x, t, weight=w, ignore_index=2, reduction="sum", label_smoothing=0.1))
+    same(F.nll_loss(x, t, w, None, 2, None, "none"),
+         F.nll_loss(x, t, weight=w, ignore_index=2, reduction="none"))
+    y = rng.uniform(0, 1, (4, 3))
+    same(F.binary_cross_entropy_with_logits(x, y, w, None, None, "sum", w),
+         F.binary_cross_entropy_with_logits(x, y, weight=w, reduction="sum", pos_weight=w))
+    same(nn.CrossEntropyLoss(w, None, 2, None, "sum", 0.1)(x, t),
+         F.cross_entropy(x, t, weight=w, ignore_index=2, reduction="sum", label_smoothing=0.1))
+    same(nn.BCEWithLogitsLoss(w, None, None, "none", w)(x, y),
+         F.binary_cross_entropy_with_logits(x, y, weight=w, reduction="none", pos_weight=w))
+
+
 def test_losses_refuse_a_bad_reduction():
     x = tl.Tensor(np.zeros((2, 3)))
     for make in (nn.MSELoss, nn.L1Loss, nn.CrossEntropyLoss, nn.NLLLoss, nn.BCELoss,
                  nn.BCEWithLogitsLoss):
         with pytest.raises(ValueError, match="reduction must be one of"):
             make(reduction="avg")
-    with pytest.raises(ValueError, match="reduction must be one of"):
-        F.nll_loss(x, np.array([0, 1]), reduction="avg")
+    for loss in (F.nll_loss, F.cross_entropy):
+        with pytest.raises(ValueError, match="reduction must be one of"):
+            loss(x, np.array([0, 1]), reduction="avg")
 
 
 # ---- gradient checks (float64 central differences) ---------------------------------------------

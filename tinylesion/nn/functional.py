@@ -217,6 +217,20 @@ def log_softmax(input, axis=-1, dim=None):
     return ops.LogSoftmax.apply(input, axis=axis if dim is None else dim)
 
 
+def _reduction(size_average, reduce, reduction):
+    """The reduction, from PyTorch's deprecated size_average and reduce when either is given
+    (with PyTorch's warning); checked against 'mean', 'sum', 'none'."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "none" if not reduce else "mean" if size_average else "sum"
+        warnings.warn("size_average and reduce args will be deprecated, please use "
+                      f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+    if reduction not in ops.loss.REDUCTIONS:
+        raise ValueError(f"reduction must be one of {ops.loss.REDUCTIONS}, not {reduction!r}")
+    return reduction
+
+
 def _class_weight(weight, x, C, function):
     """Class weights (C,) as an array of x's dtype on x's device, or None."""
     w = _constant(weight, x, "weight")
@@ -249,8 +263,8 @@ def _check_classes(t, C, ignore_index, function):
     return ignore_index if ignored.any() else None
 
 
-def cross_entropy(input, target, weight=None, reduction="mean", label_smoothing=0.0,
-                  ignore_index=-100):
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
     """Cross-entropy of logits against class indices, as torch.nn.functional.cross_entropy.
 
     Shapes: logits (N, C) with target (N,); (C,) with a 0-d target; (N, C, d1, ...) with
@@ -258,9 +272,8 @@ def cross_entropy(input, target, weight=None, reduction="mean", label_smoothing=
     probabilities instead. `weight` (C,) weights each class: the weighted mean divides by the
     sum of the targets' weights, as PyTorch does. Targets equal to `ignore_index` count nowhere.
     """
+    reduction = _reduction(size_average, reduce, reduction)
     logits = input
-    if reduction not in ops.loss.REDUCTIONS:
-        raise ValueError(f"reduction must be one of {ops.loss.REDUCTIONS}, not {reduction!r}")
     if logits.ndim < 1:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     C = logits.shape[1] if logits.ndim > 1 else logits.shape[0]
@@ -274,8 +287,8 @@ def cross_entropy(input, target, weight=None, reduction="mean", label_smoothing=
                          f"indices of shape {batch} (or class probabilities of shape "
                          f"{logits.shape}), got {t.dtype} {t.shape}")
     if logits.ndim != 2:
-        loss = cross_entropy(_class_rows(logits), t.reshape(-1), w, reduction, label_smoothing,
-                             ignore_index)
+        loss = cross_entropy(_class_rows(logits), t.reshape(-1), w, ignore_index=ignore_index,
+                             reduction=reduction, label_smoothing=label_smoothing)
         return loss.reshape(batch) if reduction == "none" else loss
     ignore = _check_classes(t, C, ignore_index, "cross_entropy")
     return ops.CrossEntropy.apply(logits, target=t, weight=w, reduction=reduction,
@@ -298,12 +311,11 @@ def _soft_cross_entropy(logits, target, weight, reduction, label_smoothing):
     return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None,
-                                     reduction="mean"):
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
     """Binary cross-entropy on logits, with pos_weight scaling the positive term."""
+    reduction = _reduction(size_average, reduce, reduction)
     logits = input
-    if reduction not in ops.loss.REDUCTIONS:
-        raise ValueError(f"reduction must be one of {ops.loss.REDUCTIONS}, not {reduction!r}")
     y = _constant(target, logits, "target")
     if y.shape != logits.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: target shape {y.shape} differs "
@@ -317,20 +329,6 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
 
 
 # ---- more losses -----------------------------------------------------------------------------
-def _reduction(size_average, reduce, reduction):
-    """The reduction, from PyTorch's deprecated size_average and reduce when either is given
-    (with PyTorch's warning); checked against 'mean', 'sum', 'none'."""
-    if size_average is not None or reduce is not None:
-        size_average = True if size_average is None else size_average
-        reduce = True if reduce is None else reduce
-        reduction = "none" if not reduce else "mean" if size_average else "sum"
-        warnings.warn("size_average and reduce args will be deprecated, please use "
-                      f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
-    if reduction not in ops.loss.REDUCTIONS:
-        raise ValueError(f"reduction must be one of {ops.loss.REDUCTIONS}, not {reduction!r}")
-    return reduction
-
-
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """Negative log-likelihood of log-probabilities against class indices, as
