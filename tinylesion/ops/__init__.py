@@ -1,10 +1,13 @@
 """The differentiable ops: one Function subclass per op, forward and backward side by side."""
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .arithmetic import (Abs, Add, Cast, Div, Exp, Log, MatMul, Mul, Neg, Pow, PowTensor, Sqrt, Sub,
-                         ToDevice)
+from .arithmetic import (Abs, Add, Cast, Clone, Div, Exp, Log, MatMul, Mul, Neg, Pow, PowTensor,
+                         Sqrt, Sub, ToDevice)
+from .join import Cat, Stack
 from .layers import BatchNormTrain, ConstantPad, Conv2d, Dropout, Linear, MaxPool2d
 from .loss import (L1, MSE, NLL, BinaryCrossEntropy, BinaryCrossEntropyWithLogits,
                    CrossEntropy)
 from .pooling import AdaptiveAvgPool2d, AvgPool2d
-from .shape import GetItem, Max, Mean, Pad2d, Reshape, Sum, TakeAlong, Transpose
+from .select import Clamp, Maximum, Minimum, Where
+from .shape import (Expand, GetItem, Max, Mean, Min, Pad2d, Repeat, Reshape, Std, Sum, TakeAlong,
+                    Transpose, Var)
 from ._util import sum_to
