@@ -174,21 +174,12 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-class Dropout2d(Module):
+class Dropout2d(Dropout):
     """Channel dropout in training (whole channels zeroed with probability p, the others
     scaled by 1/(1−p)), the identity in evaluation."""
 
-    def __init__(self, p=0.5, inplace=False):
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1], not {p}")
-        self.p = p
-
     def forward(self, x):
         return F.dropout2d(x, self.p, self.training)
-
-    def extra_repr(self):
-        return f"p={self.p}"
 
 
 class ReLU(Module):
