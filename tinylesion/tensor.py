@@ -1,4 +1,4 @@
-"""Tensor, the Function base class, reverse-mode backward() and no_grad()."""
+"""Tensor and no_grad(); the Function base class and backward() are in autograd.py."""
 import threading
 
 import numpy as np
@@ -473,119 +473,13 @@ class Tensor:
         return self._new(_creation.full, size, fill_value, **kw)
     def new_tensor(self, data, **kw): return self._new(tensor, data, **kw)
 
-class Function:
-    """One differentiable operation: `forward` on arrays, `backward` from gy to the inputs.
-
-    `apply` takes tensors (None for an absent optional input, such as a bias) and keyword
-    constants; it records the graph only when grad mode is on and some input requires a
-    gradient; `needs_input_grad[i]` tells `backward` which gradients anybody needs.
-    """
-
-    def forward(self, *arrays, **kwargs):
-        raise NotImplementedError
-
-    def backward(self, gy):
-        raise NotImplementedError
-
-    @classmethod
-    def apply(cls, *inputs, **kwargs):
-        """Run the op on tensors and return the output tensor."""
-        fn = cls()
-        fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
-        y = fn.forward(*(None if t is None else t.data for t in inputs), **kwargs)
-        out = Tensor._wrap(y)
-        if is_grad_enabled() and any(fn.needs_input_grad):
-            out.requires_grad = True
-            out._ctx = fn
-            fn.inputs = inputs
-        return out
-
-
-class _Freed:
-    """What a tensor's _ctx becomes once backward has used and freed its graph."""
-    inputs = ()
-
-
-def _topological_order(root):
-    """Tensors of the graph under `root`, every tensor after all of its inputs.
-
-    Iterative depth-first search: a 10,000-op chain does not reach the recursion limit.
-    """
-    order, visited = [], set()
-    stack = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for parent in node._ctx.inputs:
-            if parent is not None and parent._ctx is not None and id(parent) not in visited:
-                stack.append((parent, False))
-    return order
-
-
-def _accumulate_leaf(tensor, g, handed_out):
-    """Add g to tensor.grad (gradients accumulate until zeroed, as in PyTorch)."""
-    if tensor.grad is None:
-        # NOTE: an op may return one array as the gradient of two inputs (x + y), or a
-        # read-only broadcast view; the optimizer updates .grad in place, so each leaf
-        # must own its writable array.
-        flags = g.flags
-        if (id(g) in handed_out or not flags.owndata or not flags.c_contiguous
-                or not getattr(flags, "writeable", True)):
-            g = g.copy()
-        handed_out.add(id(g))
-        tensor.grad = Tensor._wrap(g)
-    else:
-        tensor.grad.data = tensor.grad.data + g
-
-
-def _backward(root, gy):
-    if root._ctx is None:               # a leaf: its gradient is gy itself
-        _accumulate_leaf(root, gy, {id(gy)})
-        return
-    if isinstance(root._ctx, _Freed):
-        raise RuntimeError("backward() through a graph that was already freed: "
-                           "run the forward pass again before a second backward()")
-    grads = {id(root): gy}
-    handed_out = {id(gy)}
-    for node in reversed(_topological_order(root)):
-        fn = node._ctx
-        if isinstance(fn, _Freed):
-            raise RuntimeError("backward() through a graph that was already freed: "
-                               "run the forward pass again before a second backward()")
-        g_out = grads.pop(id(node), None)
-        if g_out is None:  # no path from the root carries a gradient here
-            continue
-        if node._retain_grad:
-            _accumulate_leaf(node, g_out, handed_out)
-        g_inputs = fn.backward(g_out)
-        if not isinstance(g_inputs, tuple):
-            g_inputs = (g_inputs,)
-        for parent, needed, g in zip(fn.inputs, fn.needs_input_grad, g_inputs):
-            if not needed or g is None:
-                continue
-            if g.dtype != parent.data.dtype:
-                g = g.astype(parent.data.dtype)
-            if parent._ctx is None:
-                _accumulate_leaf(parent, g, handed_out)
-            elif id(parent) in grads:
-                grads[id(parent)] = grads[id(parent)] + g
-            else:
-                grads[id(parent)] = g
-        node._ctx = _Freed()   # free the graph: saved arrays go with the Function
-
-
 def tensor(data, requires_grad=False, device=None, dtype=None):
     """Make a Tensor (torch.tensor's spelling)."""
     return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype)
 
 
-from . import ops as _ops  # noqa: E402  (ops subclass Function, defined above)
+from .autograd import Function, _backward  # noqa: E402,F401  (autograd wraps arrays in Tensors)
+from . import ops as _ops  # noqa: E402  (ops subclass Function)
 from . import creation as _creation, functions as _fn  # noqa: E402  (they use Tensor)
 
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import get_array_module
-from ..tensor import Function
+from ..autograd import Function
 from ._util import sum_to
 
 

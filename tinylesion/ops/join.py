@@ -1,6 +1,6 @@
 """Joining tensors: concatenation and stacking along a dimension."""
 from ..backend import get_array_module
-from ..tensor import Function
+from ..autograd import Function
 
 
 class Cat(Function):

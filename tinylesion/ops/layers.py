@@ -2,7 +2,7 @@
 import kernels
 
 from ..backend import get_array_module
-from ..tensor import Function
+from ..autograd import Function
 
 
 class Linear(Function):

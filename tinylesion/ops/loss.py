@@ -3,7 +3,7 @@ probabilities), mean squared and absolute error."""
 import numpy as np
 
 from ..backend import get_array_module
-from ..tensor import Function
+from ..autograd import Function
 from ._util import sum_to
 from .activation import log_softmax_array, sigmoid_array
 

@@ -1,6 +1,6 @@
 """Average pooling: fixed windows (avg_pool2d) and adaptive bins (adaptive_avg_pool2d)."""
 from ..backend import get_array_module
-from ..tensor import Function
+from ..autograd import Function
 
 
 def _window_slices(kernel, stride, out_size):

@@ -1,6 +1,6 @@
 """Element-wise selection: where, clamp, maximum and minimum, with broadcasting."""
 from ..backend import get_array_module
-from ..tensor import Function
+from ..autograd import Function
 from ._util import sum_to
 
 

@@ -3,7 +3,7 @@ indexing, zero padding."""
 import numpy as np
 
 from ..backend import get_array_module, scatter_add
-from ..tensor import Function
+from ..autograd import Function
 from ._util import expand_reduced, normalize_axis, sum_to
 
 
