@@ -420,7 +420,7 @@ def run(args, task, log=print):
 
 def _run(args, task, log):
     from . import io, plots
-    from .data import Augment, Loader, OversampleSampler, channel_stats, class_weights
+    from .data import Augment, Loader, OversampleSampler, channel_stats
     from .metrics import classification_report, evaluate
     from .models import get_model
     from .optim import ReduceLROnPlateau
