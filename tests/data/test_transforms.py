@@ -188,3 +188,33 @@ def test_channel_stats_on_ham10000(synthetic_ham):
     mean, std = channel_stats(ds, num_workers=2)
     np.testing.assert_allclose(mean, x.mean(axis=(0, 1, 2)), rtol=1e-12)
     np.testing.assert_allclose(std, x.std(axis=(0, 1, 2)), rtol=1e-10)
+
+
+def _matrix_by_products(params, height, width):
+    """Augment.matrix's definition: the elementary 3x3 maps multiplied out."""
+    t = np.deg2rad(params["theta"])
+    R = np.array([[np.cos(t), -np.sin(t), 0.0], [np.sin(t), np.cos(t), 0.0], [0, 0, 1.0]])
+    S = np.array([[1.0, 0.0, params["tx"]], [0.0, 1.0, params["ty"]], [0, 0, 1.0]])
+    Z = np.diag([params["zx"], params["zy"], 1.0])
+    cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
+    to_centre = np.array([[1.0, 0.0, -cy], [0.0, 1.0, -cx], [0, 0, 1.0]])
+    back = np.array([[1.0, 0.0, cy], [0.0, 1.0, cx], [0, 0, 1.0]])
+    A = back @ R @ S @ Z @ to_centre
+    if params["flip_h"]:
+        A = A @ np.array([[1.0, 0.0, 0.0], [0.0, -1.0, width - 1.0], [0, 0, 1.0]])
+    if params["flip_v"]:
+        A = A @ np.array([[-1.0, 0.0, height - 1.0], [0.0, 1.0, 0.0], [0, 0, 1.0]])
+    return A[:2]
+
+
+def test_matrix_closed_form_equals_the_product_of_its_parts():
+    aug = Augment(rotation_range=180, zoom_range=0.5, width_shift_range=0.3,
+                  height_shift_range=0.3, horizontal_flip=True, vertical_flip=True)
+    rng = np.random.default_rng(7)
+    for _ in range(500):
+        height, width = (int(v) for v in rng.integers(2, 400, 2))
+        params = aug.draw(rng, height, width)
+        A = aug.matrix(params, height, width)
+        assert A.shape == (2, 3) and A.dtype == np.float64 and A.flags.c_contiguous
+        np.testing.assert_allclose(A, _matrix_by_products(params, height, width),
+                                   rtol=0, atol=1e-12 * max(height, width))
