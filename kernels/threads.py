@@ -154,7 +154,7 @@ def keep_freed_memory(max_bytes=1 << 30):
             return True
         try:
             mallopt = ctypes.CDLL(None).mallopt
-        except (OSError, AttributeError):
+        except (OSError, AttributeError, TypeError):   # not glibc (Windows: no CDLL(None))
             return False
         M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
         ok = bool(mallopt(M_MMAP_THRESHOLD, n)) and bool(mallopt(M_TRIM_THRESHOLD, n))
