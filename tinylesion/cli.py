@@ -186,11 +186,8 @@ def parse_args(task, argv=None):
 def _has_metadata(root):
     """True when HAM10000_metadata.csv (or .tab) is in root or any subfolder."""
     from .data import HAM10000
-    for _, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if any(HAM10000.is_metadata(f) for f in files):
-            return True
-    return False
+    from .data.datasets import _walk_files
+    return any(HAM10000.is_metadata(p.name) for p in _walk_files(root))
 
 
 def _binary_order(classes):

@@ -320,3 +320,22 @@ def test_ham_metadata_as_spreadsheets_save_it(helpers, tmp_path, delimiter, enco
     ds = HAM10000(tmp_path, image_size=(8, 6))
     assert len(ds) == 4 and ds.metadata[1]["age"] == 41.0
     assert ds.metadata[3]["localization"] == "côté" and ds.metadata[3]["dx"] == "bcc"
+
+
+def test_linked_image_folders_are_followed_once(helpers, tmp_path):
+    # images kept elsewhere and linked in (a shared disk); a link back up must not loop
+    rows = helpers.ham_rows(4)
+    helpers.write_ham(tmp_path / "store", rows)
+    ham = tmp_path / "ham"
+    ham.mkdir()
+    (tmp_path / "store" / "HAM10000_metadata.csv").rename(ham / "HAM10000_metadata.csv")
+    (ham / "HAM10000_images_part_1").symlink_to(tmp_path / "store" / "HAM10000_images_part_1")
+    (ham / "HAM10000_images_part_1" / "loop").symlink_to(ham)
+    ds = HAM10000(ham, image_size=(8, 6))
+    assert [p.stem for p in ds.paths] == [row[1] for row in rows]
+    assert all(p.parent.name == "HAM10000_images_part_1" for p in ds.paths)
+    for cls in ("Melanoma", "NotMelanoma"):
+        helpers.write_image(tmp_path / "elsewhere" / cls / "a.jpg")
+        (tmp_path / "folder" / cls).mkdir(parents=True)
+        (tmp_path / "folder" / cls / "linked").symlink_to(tmp_path / "elsewhere" / cls)
+    assert len(ImageFolder(tmp_path / "folder", image_size=(8, 6))) == 2

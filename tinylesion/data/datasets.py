@@ -124,9 +124,15 @@ def is_hidden(name):
 
 
 def _walk_files(root):
-    """Every file under root that is not hidden (following no links), as sorted Paths."""
-    found = []
-    for folder, dirs, files in os.walk(root):
+    """Every file under root that is not hidden, as sorted Paths. Linked folders are followed
+    (an image folder may be a symlink), each real folder once, so that a link loop ends."""
+    found, seen = [], set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
         found.extend(Path(folder) / f for f in files if not is_hidden(f))
     return sorted(found)
