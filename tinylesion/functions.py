@@ -356,14 +356,21 @@ def _arg(input, dim, keepdim, pick):
     return Tensor._wrap(xp.expand_dims(index, axis) if keepdim else index)
 
 
+def _not_bool(input, name):
+    if _check_tensor(input, name).dtype == np.bool_:
+        raise TypeError(f"{name}() does not support bool input (as in PyTorch): convert it "
+                        "first, e.g. x.long()")
+    return input
+
+
 def argmax(input, dim=None, keepdim=False):
     """Indices of the maxima along `dim` (of the flattened tensor when None)."""
-    return _arg(input, dim, keepdim, "argmax")
+    return _arg(_not_bool(input, "argmax"), dim, keepdim, "argmax")
 
 
 def argmin(input, dim=None, keepdim=False):
     """Indices of the minima along `dim` (of the flattened tensor when None)."""
-    return _arg(input, dim, keepdim, "argmin")
+    return _arg(_not_bool(input, "argmin"), dim, keepdim, "argmin")
 
 
 def _extreme(input, dim, keepdim, other, pick):

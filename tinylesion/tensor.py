@@ -273,14 +273,29 @@ class Tensor:
     def __rmul__(self, other): return _ops.Mul.apply(*self._operands(other)[::-1])
     def __truediv__(self, other): return self._divide(other)
     def __rtruediv__(self, other): return self._divide(other, reverse=True)
-    def __matmul__(self, other): return _ops.MatMul.apply(*self._operands(other))
-    def __rmatmul__(self, other): return _ops.MatMul.apply(*self._operands(other)[::-1])
+    def _matmul_operands(self, other):
+        """(self, other) for @: two tensors must have one dtype (PyTorch does not promote
+        here); a constant takes this tensor's dtype, as in the other operators."""
+        if isinstance(other, Tensor) and other.data.dtype != self.data.dtype:
+            raise RuntimeError(f"@ (matmul) needs operands of one dtype, not {self.dtype} and "
+                               f"{other.dtype} (as in PyTorch): convert one, e.g. x.float()")
+        return self._operands(other)
+
+    def __matmul__(self, other): return _ops.MatMul.apply(*self._matmul_operands(other))
+    def __rmatmul__(self, other): return _ops.MatMul.apply(*self._matmul_operands(other)[::-1])
+    def __floordiv__(self, other): return _ops.FloorDiv.apply(*self._operands(other))
+    def __rfloordiv__(self, other): return _ops.FloorDiv.apply(*self._operands(other)[::-1])
+    def __mod__(self, other): return _ops.Remainder.apply(*self._operands(other))
+    def __rmod__(self, other): return _ops.Remainder.apply(*self._operands(other)[::-1])
     def __neg__(self): return _ops.Neg.apply(self)
     def __pos__(self): return self
     def __getitem__(self, index):
         unwrap = lambda i: i.data if isinstance(i, Tensor) else i
         index = tuple(map(unwrap, index)) if isinstance(index, tuple) else unwrap(index)
-        return _ops.GetItem.apply(self, index=index)
+        out = self
+        for step in _ops.shape.torch_index_steps(index):  # ints before arrays, as in torch
+            out = _ops.GetItem.apply(out, index=step)
+        return out
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
@@ -309,6 +324,28 @@ class Tensor:
     def __eq__(self, other): return self._compare(other, "__eq__")
     def __ne__(self, other): return self._compare(other, "__ne__")
     __hash__ = object.__hash__
+
+    # bitwise (logical, for booleans) operators on integer and boolean tensors, outside the graph
+    def _bitwise(self, other, name, reverse=False):
+        x, y = self._operands(other)
+        if x.data.dtype.kind not in "biu":
+            raise TypeError(f"{name} is only implemented for integer and boolean tensors, "
+                            f"not {x.dtype}")
+        x, y = (y, x) if reverse else (x, y)
+        return Tensor._wrap(getattr(self.xp, name)(x.data, y.data))
+
+    def __and__(self, other): return self._bitwise(other, "bitwise_and")
+    def __rand__(self, other): return self._bitwise(other, "bitwise_and", reverse=True)
+    def __or__(self, other): return self._bitwise(other, "bitwise_or")
+    def __ror__(self, other): return self._bitwise(other, "bitwise_or", reverse=True)
+    def __xor__(self, other): return self._bitwise(other, "bitwise_xor")
+    def __rxor__(self, other): return self._bitwise(other, "bitwise_xor", reverse=True)
+
+    def __invert__(self):
+        if self.data.dtype.kind not in "biu":
+            raise TypeError(f"~ is only implemented for integer and boolean tensors, "
+                            f"not {self.dtype}")
+        return Tensor._wrap(self.xp.invert(self.data))
 
     def exp(self): return _ops.Exp.apply(self)
     def log(self): return _ops.Log.apply(self)

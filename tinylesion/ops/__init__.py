@@ -1,7 +1,7 @@
 """The differentiable ops: one Function subclass per op, forward and backward side by side."""
 from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .arithmetic import (Abs, Add, Cast, Clone, Div, Exp, Log, MatMul, Mul, Neg, Pow, PowTensor,
-                         Sqrt, Sub, ToDevice)
+from .arithmetic import (Abs, Add, Cast, Clone, Div, Exp, FloorDiv, Log, MatMul, Mul, Neg, Pow,
+                         PowTensor, Remainder, Sqrt, Sub, ToDevice)
 from .join import Cat, Stack
 from .layers import BatchNormTrain, ConstantPad, Conv2d, Dropout, Linear, MaxPool2d
 from .loss import (L1, MSE, NLL, BinaryCrossEntropy, BinaryCrossEntropyWithLogits,

@@ -1,4 +1,5 @@
 """Helpers shared by the ops: summing broadcast gradients back, axis normalisation."""
+from .. import backend
 from ..backend import get_array_module
 
 
@@ -13,17 +14,32 @@ def sum_to(gx, shape):
     return gx.reshape(shape) if lead else gx
 
 
+def floating(x):
+    """x as it enters a floating-point function (exp, log, sigmoid, ...): integer and boolean
+    arrays become the default dtype, as PyTorch's results do (NumPy would give float64, or
+    float16 for booleans)."""
+    return x if x.dtype.kind == "f" else x.astype(backend.DEFAULT_DTYPE)
+
+
+def check_dtype(x, kinds, name):
+    """Raise TypeError unless x's dtype is of one of `kinds` ("f", "i", "b"), as PyTorch's
+    kernels that are not implemented for other dtypes."""
+    if x.dtype.kind not in kinds:
+        raise TypeError(f"{name} is not implemented for {x.dtype} tensors")
+
+
 def normalize_axis(axis, ndim):
     """`axis` (None, int or sequence, negatives allowed) as a sorted tuple of axes."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    n = max(ndim, 1)  # NOTE: a 0-d tensor takes dim 0 or -1, as in PyTorch: nothing to reduce
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -n <= a < n:
             raise ValueError(f"axis {a} is out of range for a tensor of {ndim} dimensions")
-        out.append(a % ndim if ndim else 0)
-    return tuple(sorted(set(out)))
+        out.append(a % n)
+    return tuple(sorted(set(out))) if ndim else ()
 
 
 def expand_reduced(g, x_shape, axes, keepdims):
@@ -36,4 +52,4 @@ def expand_reduced(g, x_shape, axes, keepdims):
     return g
 
 
-__all__ = ["sum_to", "normalize_axis", "expand_reduced", "get_array_module"]
+__all__ = ["sum_to", "floating", "check_dtype", "normalize_axis", "expand_reduced", "get_array_module"]

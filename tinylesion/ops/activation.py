@@ -3,12 +3,14 @@ import kernels
 
 from ..backend import get_array_module
 from ..autograd import Function
+from ._util import check_dtype, floating
 
 
 class ReLU(Function):
     # NOTE: only the output is kept: y > 0 exactly where x > 0, and the next layer holds y
     # anyway, so the backward pass costs no extra memory.
     def forward(self, x):
+        check_dtype(x, "fiu", "relu")
         self.y = kernels.relu_forward(x)
         return self.y
 
@@ -31,7 +33,7 @@ class LeakyReLU(Function):
 
 class Sigmoid(Function):
     def forward(self, x):
-        self.y = sigmoid_array(x)
+        self.y = sigmoid_array(floating(x))
         return self.y
 
     def backward(self, gy):
@@ -40,7 +42,7 @@ class Sigmoid(Function):
 
 class Tanh(Function):
     def forward(self, x):
-        self.y = get_array_module(x).tanh(x)
+        self.y = get_array_module(x).tanh(floating(x))
         return self.y
 
     def backward(self, gy):
@@ -63,6 +65,7 @@ def log_softmax_array(x, axis):
 
 class Softmax(Function):
     def forward(self, x, axis=-1):
+        check_dtype(x, "f", "softmax")
         self.axis = axis
         self.y = get_array_module(x).exp(log_softmax_array(x, axis))
         return self.y
@@ -75,6 +78,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     def forward(self, x, axis=-1):
+        check_dtype(x, "f", "log_softmax")
         self.axis = axis
         self.y = log_softmax_array(x, axis)
         return self.y

@@ -4,7 +4,7 @@ import numpy as np
 from .. import backend
 from ..backend import get_array_module
 from ..autograd import Function
-from ._util import sum_to
+from ._util import check_dtype, floating, sum_to
 
 
 class Add(Function):
@@ -47,6 +47,50 @@ class Div(Function):
         return (sum_to(gx, self.x.shape) if self.needs_input_grad[0] else None,
                 sum_to(-gx * self.x / self.y, self.y.shape) if self.needs_input_grad[1]
                 else None)
+
+
+def _check_integer_divisor(x, y, name):
+    """Integer division by zero raises ZeroDivisionError, as in PyTorch (NumPy gives 0)."""
+    if x.dtype.kind == "b":
+        raise TypeError(f"{name} is not implemented for bool tensors")
+    if x.dtype.kind in "iu" and bool((y == 0).any()):
+        raise ZeroDivisionError(f"{name}: integer division by zero")
+
+
+class FloorDiv(Function):
+    """x // y rounded towards −∞ (Python's and PyTorch's floor_divide); no gradient, as in
+    PyTorch (backward() through it raises)."""
+
+    def forward(self, x, y):
+        _check_integer_divisor(x, y, "floor division (//)")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return get_array_module(x, y).floor_divide(x, y)
+
+    def backward(self, gy):
+        raise RuntimeError("the derivative of floor division (//) is not implemented "
+                           "(as in PyTorch): detach its inputs or compute it under no_grad()")
+
+
+class Remainder(Function):
+    """x % y with the sign of y (Python's and PyTorch's remainder)."""
+
+    def forward(self, x, y):
+        _check_integer_divisor(x, y, "remainder (%)")
+        self.x, self.y = x, y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return get_array_module(x, y).remainder(x, y)
+
+    def backward(self, gy):
+        # NOTE: x % y = x − y·⌊x / y⌋, and ⌊x / y⌋ is piecewise constant: d/dx = 1,
+        # d/dy = −⌊x / y⌋ (PyTorch's formula).
+        gx = gy_ = None
+        if self.needs_input_grad[0]:
+            gx = sum_to(gy, self.x.shape)
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                quotient = get_array_module(gy).floor_divide(self.x, self.y)
+            gy_ = sum_to(-gy * quotient, self.y.shape)
+        return gx, gy_
 
 
 class Neg(Function):
@@ -123,7 +167,7 @@ class MatMul(Function):
 
 class Exp(Function):
     def forward(self, x):
-        self.y = get_array_module(x).exp(x)
+        self.y = get_array_module(x).exp(floating(x))
         return self.y
 
     def backward(self, gy):
@@ -132,7 +176,7 @@ class Exp(Function):
 
 class Log(Function):
     def forward(self, x):
-        self.x = x
+        self.x = x = floating(x)
         with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = −inf, as in PyTorch
             return get_array_module(x).log(x)
 
@@ -143,7 +187,7 @@ class Log(Function):
 
 class Sqrt(Function):
     def forward(self, x):
-        self.y = get_array_module(x).sqrt(x)
+        self.y = get_array_module(x).sqrt(floating(x))
         return self.y
 
     def backward(self, gy):
@@ -152,6 +196,7 @@ class Sqrt(Function):
 
 class Abs(Function):
     def forward(self, x):
+        check_dtype(x, "fiu", "abs")
         self.x = x
         return abs(x)
 

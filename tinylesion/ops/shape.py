@@ -186,6 +186,41 @@ class GetItem(Function):
         return gx
 
 
+def _is_int(item):
+    return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
+
+
+def _is_array(item):
+    """An advanced index: an array (or list) of integers or booleans with at least 1 dim."""
+    return (isinstance(item, list) or getattr(item, "ndim", 0) > 0) and not isinstance(item, str)
+
+
+def torch_index_steps(index):
+    """`index` as one or two NumPy indices that, applied in turn, give PyTorch's result.
+
+    NOTE: NumPy counts an int as an advanced index, so `x[0, :, [1, 2]]` puts the indexed
+    axis first (its ints and arrays are "separated" by the slice); PyTorch applies the ints
+    first, as basic indexing, and places the array's axis where the array stands. So when ints
+    and arrays meet, the ints (with the slices, None and Ellipsis) go first and the arrays
+    second.
+    """
+    if not isinstance(index, tuple) or not any(map(_is_int, index)) \
+            or not any(map(_is_array, index)):
+        return [index]
+    basic, advanced = [], []
+    for item in index:
+        if _is_int(item):
+            basic.append(item)          # its axis is gone after the first step
+        elif _is_array(item):
+            array = np.asarray(item) if isinstance(item, list) else item
+            basic += [slice(None)] * (array.ndim if array.dtype == np.bool_ else 1)
+            advanced.append(array)
+        else:
+            basic.append(item)
+            advanced.append(Ellipsis if item is Ellipsis else slice(None))
+    return [tuple(basic), tuple(advanced)]
+
+
 class Pad2d(Function):
     """Zero padding of the last two axes by (left, right, top, bottom)."""
 
