@@ -152,3 +152,104 @@ def test_ints_arrays_and_none_mixed_give_torch_shapes():
     assert z.shape == (2, 2) and z.tolist() == [[9.0, 10.0], [1.0, 2.0]]
     w = x[:, 1, [True, False, True, False]]
     assert w.tolist() == [[4.0, 6.0]]
+
+
+# ---- in-place operators and item assignment -----------------------------------------------
+def test_in_place_operators_write_into_the_tensor_that_aliases_see():
+    a = tl.tensor([1.0, 2.0])
+    b = a
+    a += 1
+    assert b is a and b.tolist() == [2.0, 3.0]
+    a *= tl.tensor([1, 2])              # an integer operand is cast to the tensor's dtype
+    assert a.dtype == np.float32 and a.tolist() == [2.0, 6.0]
+    n = tl.tensor([7, 8])
+    n //= 2
+    n %= 3
+    assert n.tolist() == [0, 1]
+    m = tl.tensor([True, False])
+    m |= tl.tensor([False, True])
+    assert m.tolist() == [True, True]
+
+
+def test_in_place_results_that_do_not_fit_are_errors():
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        n = tl.tensor([1, 2])
+        n /= 2
+    with pytest.raises(RuntimeError, match="does not fit"):
+        x = tl.tensor([1.0, 2.0])
+        x *= tl.tensor([[1.0], [2.0]])
+
+
+def test_manual_sgd_step_under_no_grad_updates_the_parameter():
+    model = tl.nn.Linear(2, 1)
+    model.weight.data[...] = [[1.0, -1.0]]
+    model(tl.tensor([[3.0, 1.0]])).sum().backward()
+    with tl.no_grad():
+        for p in model.parameters():
+            p -= 0.5 * p.grad
+    assert model.weight.tolist() == [[-0.5, -1.5]] and model.bias.tolist() == [-0.5]
+    assert model.weight.is_leaf and model.weight.requires_grad
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        model.weight += 1
+
+
+def test_in_place_in_the_graph_records_the_op():
+    p = tl.tensor([1.0, 2.0], requires_grad=True)
+    y = p * 2
+    y += p                              # y = 3p
+    y.sum().backward()
+    assert p.grad.tolist() == [3.0, 3.0]
+    x = tl.tensor([1.0, 2.0])
+    x += p                              # a constant becomes part of the graph
+    assert x.requires_grad and not x.is_leaf
+    z = p * 2
+    w = z * z
+    with pytest.raises(RuntimeError, match="earlier operation"):
+        z += 1                          # w's gradient would go to the wrong node
+    assert w.tolist() == [4.0, 16.0]
+
+
+def test_setitem_outside_and_inside_the_graph():
+    x = tl.zeros(3)
+    x[1:] = 5
+    x[tl.tensor([True, False, False])] = -1
+    assert x.tolist() == [-1.0, 5.0, 5.0]
+    n = tl.tensor([1, 2, 3])
+    n[0] = 7.9                          # cast to the tensor's dtype, as torch does
+    assert n.tolist() == [7, 2, 3]
+    p = tl.tensor([1.0, 2.0], requires_grad=True)
+    y = p * 1
+    y[0] = p[1] * 3
+    assert y.tolist() == [6.0, 2.0]
+    y.sum().backward()
+    assert p.grad.tolist() == [0.0, 4.0]  # y[0] no longer depends on p[0]
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        p[0] = 1.0
+    assert gradcheck(_set_row, np.arange(6.0).reshape(2, 3) / 7, np.array([0.5, -1.0, 2.0]))
+
+
+def _set_row(x, v):
+    y = x * 1
+    y[1] = v * v
+    return y * x
+
+
+# ---- small things ------------------------------------------------------------------------
+def test_relu_of_a_zero_dim_tensor_keeps_its_shape():
+    x = tl.tensor(2.0, requires_grad=True)
+    y = x.relu()
+    y.backward()
+    assert y.shape == () and x.grad.shape == () and x.grad.item() == 1.0
+    assert tl.tensor(-3).relu().shape == ()
+
+
+def test_subtraction_with_booleans_is_an_error_as_in_torch():
+    for thunk in (lambda: tl.tensor([1.0]) - True, lambda: True - tl.tensor([1.0]),
+                  lambda: tl.tensor([1.0]) - tl.tensor([True]), lambda: tl.tensor([True]) - 1):
+        with pytest.raises(TypeError, match="bool"):
+            thunk()
+
+
+def test_integer_tensors_to_negative_integer_powers():
+    y = tl.tensor([-1, -1, 1, 0, 2, -2, 3]) ** tl.tensor([-3, -2, -2, -1, -1, -2, 2])
+    assert y.dtype == np.int64 and y.tolist() == [-1, 1, 1, 0, 0, 0, 9]

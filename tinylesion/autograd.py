@@ -27,6 +27,9 @@ class Function:
             out.requires_grad = True
             out._ctx = fn
             fn.inputs = inputs
+            for t, needed in zip(inputs, fn.needs_input_grad):
+                if needed:
+                    t._used = True
         return out
 
 

@@ -94,6 +94,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self._ctx = None          # the Function that produced this tensor, if recorded
         self._retain_grad = False
+        self._used = False        # an input of a recorded op (see _in_place)
 
     @classmethod
     def _wrap(cls, array, requires_grad=False):
@@ -102,7 +103,7 @@ class Tensor:
             array = np.asarray(array)  # a NumPy scalar from a full reduction
         t = object.__new__(Tensor)
         t.data, t.grad, t.requires_grad = array, None, requires_grad
-        t._ctx, t._retain_grad = None, False
+        t._ctx, t._retain_grad, t._used = None, False, False
         return t
 
     # ---- properties -------------------------------------------------------------------
@@ -267,8 +268,16 @@ class Tensor:
 
     def __add__(self, other): return _ops.Add.apply(*self._operands(other))
     def __radd__(self, other): return _ops.Add.apply(*self._operands(other)[::-1])
-    def __sub__(self, other): return _ops.Sub.apply(*self._operands(other))
-    def __rsub__(self, other): return _ops.Sub.apply(*self._operands(other)[::-1])
+    def _subtract(self, other, reverse=False):
+        if self.data.dtype == np.bool_ or isinstance(other, (bool, np.bool_)) or \
+                getattr(other, "dtype", None) == np.bool_:
+            raise TypeError("subtraction (-) with a bool tensor is not supported (as in "
+                            "PyTorch): use ~ or the ^ operator to invert a mask")
+        x, y = self._operands(other)
+        return _ops.Sub.apply(y, x) if reverse else _ops.Sub.apply(x, y)
+
+    def __sub__(self, other): return self._subtract(other)
+    def __rsub__(self, other): return self._subtract(other, reverse=True)
     def __mul__(self, other): return _ops.Mul.apply(*self._operands(other))
     def __rmul__(self, other): return _ops.Mul.apply(*self._operands(other)[::-1])
     def __truediv__(self, other): return self._divide(other)
@@ -308,6 +317,67 @@ class Tensor:
         return _ops.Pow.apply(x, exponent=exponent)
 
     def __rpow__(self, base): return _ops.PowTensor.apply(*self._operands(base)[::-1])
+
+    # ---- in place: x += y, x[index] = v ---------------------------------------------------
+    def _in_place(self, op, *args):
+        """self = op(self, *args) in place, as PyTorch's in-place operators.
+
+        Outside the graph the result is written into .data (aliases and views see it: the
+        update `p -= lr * p.grad` under no_grad() changes the model's parameter). In the graph
+        self becomes the op's output (its .data a new array).
+        """
+        recording = is_grad_enabled()
+        if recording and self.requires_grad and self._ctx is None:
+            raise RuntimeError("a leaf tensor that requires grad is used in an in-place "
+                               "operation (as in PyTorch): update it under tl.no_grad()")
+        if recording and self._used:
+            # NOTE: the ops that used self point at this object: turned into the new node, it
+            # would send their gradients to the wrong place. PyTorch's version counters allow
+            # some of these cases; here they are refused.
+            raise RuntimeError("in-place operation on a tensor that an earlier operation in "
+                               "the graph used: write y = y + x (out of place) instead")
+        old = Tensor._wrap(self.data, self.requires_grad)
+        old._ctx = self._ctx
+        out = op(old, *args)
+        if out.shape != self.shape:
+            raise RuntimeError(f"in-place operation: the result of shape {out.shape} does not "
+                               f"fit the tensor of shape {self.shape}")
+        if out.dtype != self.dtype and not np.can_cast(out.dtype, self.dtype, "same_kind"):
+            raise RuntimeError(f"in-place operation: the result type {out.dtype} can't be cast "
+                               f"to the tensor's type {self.dtype}")
+        if out._ctx is None:
+            if not getattr(self.data.flags, "writeable", True):
+                raise RuntimeError("in-place operation on a read-only view (an expand()): "
+                                   "clone() it first")
+            self.data[...] = out.data
+        else:
+            out = out._cast(self.dtype)
+            self.data, self._ctx, self.requires_grad = out.data, out._ctx, True
+        return self
+
+    def __iadd__(self, other): return self._in_place(Tensor.__add__, other)
+    def __isub__(self, other): return self._in_place(Tensor.__sub__, other)
+    def __imul__(self, other): return self._in_place(Tensor.__mul__, other)
+    def __itruediv__(self, other): return self._in_place(Tensor.__truediv__, other)
+    def __ifloordiv__(self, other): return self._in_place(Tensor.__floordiv__, other)
+    def __imod__(self, other): return self._in_place(Tensor.__mod__, other)
+    def __ipow__(self, other): return self._in_place(Tensor.__pow__, other)
+    def __imatmul__(self, other): return self._in_place(Tensor.__matmul__, other)
+    def __iand__(self, other): return self._in_place(Tensor.__and__, other)
+    def __ior__(self, other): return self._in_place(Tensor.__or__, other)
+    def __ixor__(self, other): return self._in_place(Tensor.__xor__, other)
+
+    def __setitem__(self, index, value):
+        """x[index] = value (a number, array or tensor, cast to x's dtype), in place; in the
+        graph the gradient flows to value and to the entries of x that were not replaced."""
+        unwrap = lambda i: i.data if isinstance(i, Tensor) else i
+        index = tuple(map(unwrap, index)) if isinstance(index, tuple) else unwrap(index)
+        if not isinstance(value, Tensor):
+            value = Tensor._wrap(self.xp.asarray(value, dtype=self.dtype))
+        if not (is_grad_enabled() and (self.requires_grad or value.requires_grad)):
+            self.data[index] = value.data   # nothing to record: write straight in
+            return
+        self._in_place(lambda x: _ops.SetItem.apply(x, value._cast(self.dtype), index=index))
 
     # comparisons give boolean tensors outside the graph
     def _compare(self, other, name):

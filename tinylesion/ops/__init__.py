@@ -8,6 +8,6 @@ from .loss import (L1, MSE, NLL, BinaryCrossEntropy, BinaryCrossEntropyWithLogit
                    CrossEntropy)
 from .pooling import AdaptiveAvgPool2d, AvgPool2d
 from .select import Clamp, Maximum, Minimum, Where
-from .shape import (Expand, GetItem, Max, Mean, Min, Pad2d, Repeat, Reshape, Std, Sum, TakeAlong,
-                    Transpose, Var)
+from .shape import (Expand, GetItem, Max, Mean, Min, Pad2d, Repeat, Reshape, SetItem, Std, Sum,
+                    TakeAlong, Transpose, Var)
 from ._util import sum_to

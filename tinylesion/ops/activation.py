@@ -11,11 +11,11 @@ class ReLU(Function):
     # anyway, so the backward pass costs no extra memory.
     def forward(self, x):
         check_dtype(x, "fiu", "relu")
-        self.y = kernels.relu_forward(x)
+        self.y = kernels.relu_forward(x).reshape(x.shape)  # the kernel gives 0-d as 1-d
         return self.y
 
     def backward(self, gy):
-        return kernels.relu_backward(gy, self.y)
+        return kernels.relu_backward(gy, self.y).reshape(gy.shape)
 
 
 class LeakyReLU(Function):

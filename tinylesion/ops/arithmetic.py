@@ -116,13 +116,26 @@ class Pow(Function):
         return gy * (c * self.x ** (c - 1))
 
 
+def _integer_power(x, y):
+    """x ** y for integer arrays, negative exponents included, as PyTorch computes them
+    (NumPy refuses): 1 for x = 1, ±1 for x = −1, else 0 (the integer part of 1 / x^|y|)."""
+    xp = get_array_module(x, y)
+    negative = y < 0
+    if not bool(negative.any()):
+        return x ** y
+    power = x ** xp.abs(y)
+    minus_one = xp.where(y % 2 == 0, 1, -1).astype(power.dtype)
+    small = xp.where(x == 1, 1, xp.where(x == -1, minus_one, 0)).astype(power.dtype)
+    return xp.where(negative, small, power)
+
+
 class PowTensor(Function):
     """x ** y for two tensors."""
 
     def forward(self, x, y):
         self.x, self.y = x, y
         with np.errstate(divide="ignore", invalid="ignore"):  # NaN and inf as PyTorch, silent
-            self.out = x ** y
+            self.out = _integer_power(x, y) if x.dtype.kind in "iu" else x ** y
         return self.out
 
     def backward(self, gy):

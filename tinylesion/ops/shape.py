@@ -186,6 +186,25 @@ class GetItem(Function):
         return gx
 
 
+class SetItem(Function):
+    """A copy of x with x[index] = v (v broadcast); PyTorch's setitem in the graph."""
+
+    def forward(self, x, v, index):
+        self.index, self.v_shape = index, v.shape
+        y = x.copy()
+        y[index] = v
+        return y
+
+    def backward(self, gy):
+        gx = gv = None
+        if self.needs_input_grad[0]:  # the replaced entries no longer depend on x
+            gx = gy.copy()
+            gx[self.index] = 0
+        if self.needs_input_grad[1]:
+            gv = sum_to(gy[self.index], self.v_shape)
+        return gx, gv
+
+
 def _is_int(item):
     return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
 
