@@ -215,3 +215,13 @@ def test_skip_bad_leaves_out_broken_and_missing_images(tiny_ham, tmp_path, capsy
     assert "skipped 1 image(s) listed" in said and images[1].stem in said
     assert "skipped 1 unreadable image(s)" in said and images[0].name in said
     assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("flag", ["--data", "--out", "--cache"])
+def test_an_empty_folder_flag_is_a_one_line_error(flag, capsys):
+    # an empty path would quietly mean the current folder: train on it, or write runs into it
+    with pytest.raises(SystemExit) as stop:
+        cli.parse_args("ham", [flag, ""])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "\n" not in err
+    assert f"argument {flag}: expected a folder path, got an empty string" in err

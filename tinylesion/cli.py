@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backend
-from .flags import int_at_least
+from .flags import folder_path, int_at_least
 
 # Per example: the model, the synthetic layout used without --data, and the defaults on real
 # and on synthetic data (smaller where the real size would make the quick look slow).
@@ -127,7 +127,7 @@ def build_parser(task):
     """The argument parser of one example."""
     spec = TASKS[task]
     p = _Parser(prog=f"{spec['example']}.py", description=spec["about"])
-    p.add_argument("--data", metavar="DIR", help="HAM10000 folder (with HAM10000_metadata.csv), "
+    p.add_argument("--data", metavar="DIR", type=folder_path, help="HAM10000 folder (with HAM10000_metadata.csv), "
                    "DermMel folder (train_sep/valid/test) or one subfolder per class; default: "
                    "a synthetic dataset generated once into the cache folder")
     p.add_argument("--device", type=_choice("a device", ("cpu", "gpu", "auto"), {"cuda": "gpu"}),
@@ -160,9 +160,9 @@ def build_parser(task):
     p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--workers", type=int_at_least(0), default=2,
                    help="loader threads (default 2)")
-    p.add_argument("--cache", metavar="DIR",
+    p.add_argument("--cache", metavar="DIR", type=folder_path,
                    help="keep decoded, resized images in a uint8 memmap cache here")
-    p.add_argument("--out", metavar="DIR",
+    p.add_argument("--out", metavar="DIR", type=folder_path,
                    help=f"output folder (default runs/{spec['example']}-<timestamp>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz")

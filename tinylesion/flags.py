@@ -14,3 +14,14 @@ def int_at_least(low):
         return value
     parse.__name__ = f"integer >= {low}"
     return parse
+
+
+def folder_path(text):
+    """An argparse type: a non-empty folder path (an empty one would quietly mean the current
+    folder), else a one-line ArgumentTypeError."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder path, got an empty string")
+    return text
+
+
+folder_path.__name__ = "folder path"

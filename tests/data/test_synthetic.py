@@ -126,6 +126,7 @@ def test_cli(tmp_path, capsys):
                           (["--out", str(out / "synthetic.json" / "x"), "--n", "20"],
                            "cannot create the folder"),
                           (["--out", str(tmp_path / "x"), "--size", "48by36"], "WIDTHxHEIGHT"),
+                          (["--out", "", "--n", "20"], "--out: expected a folder path"),
                           (["--n", "30"], "--out")):
         with pytest.raises(SystemExit) as info:
             synthetic.main(argv)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..flags import int_at_least
+from ..flags import folder_path, int_at_least
 from .imageio import check_size
 
 VERSION = 2        # bump when the images change, so that cached folders are made again
@@ -410,7 +410,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m tinylesion.data.synthetic",
         description="Write a synthetic skin-lesion dataset in the HAM10000 or DermMel layout.")
-    parser.add_argument("--out", required=True, help="folder to create (must be empty)")
+    parser.add_argument("--out", required=True, type=folder_path, help="folder to create (must be empty)")
     parser.add_argument("--n", type=int_at_least(20), default=2000, help="number of images (>= 20)")
     parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--layout", choices=LAYOUTS, default="ham10000")
