@@ -105,3 +105,26 @@ def test_module_entry_point(run_dir):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("\n") == 1
+
+
+def test_flag_errors_are_one_line_and_cuda_is_gpu(run_dir, capsys, monkeypatch):
+    from tinylesion import backend
+    run, data = run_dir
+    image = str(images(data, 1)[0])
+    for argv, message in ((["--weights", str(run), "--device", "tpu", image],
+                           "argument --device: choose a device from cpu, gpu, auto; got 'tpu'"),
+                          (["--weights", "", image], "argument --weights: expected a folder"),
+                          ([image], "the following arguments are required: --weights")):
+        with pytest.raises(SystemExit) as stop:
+            predict.main(argv)
+        err = capsys.readouterr().err.strip()
+        assert stop.value.code == 2 and "\n" not in err and message in err
+    asked = []
+
+    def as_device(name):
+        asked.append(name)
+        raise backend.DeviceError("no GPU here")
+
+    monkeypatch.setattr(backend, "as_device", as_device)
+    assert predict.main(["--weights", str(run), "--device", "CUDA", image]) == 2
+    assert asked == ["gpu"] and capsys.readouterr().err.strip() == "error: no GPU here"

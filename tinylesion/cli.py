@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backend
-from .flags import folder_path, int_at_least
+from .flags import DEVICE, OneLineParser, choice, folder_path, int_at_least
 
 # Per example: the model, the synthetic layout used without --data, and the defaults on real
 # and on synthetic data (smaller where the real size would make the quick look slow).
@@ -98,16 +98,6 @@ def split_fractions(text):
     return tuple(p / 100 for p in parts)
 
 
-def _choice(name, choices, aliases=None):
-    def parse(text):
-        value = (aliases or {}).get(text.lower(), text.lower())
-        if value not in choices:
-            raise argparse.ArgumentTypeError(f"choose {name} from {', '.join(choices)}; "
-                                             f"got {text!r}")
-        return value
-    return parse
-
-
 def _model_name(text):
     from .models import list_models
     if text not in list_models():
@@ -116,22 +106,15 @@ def _model_name(text):
     return text
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line: 'prog: error: ...' and exit status 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser(task):
     """The argument parser of one example."""
     spec = TASKS[task]
-    p = _Parser(prog=f"{spec['example']}.py", description=spec["about"])
-    p.add_argument("--data", metavar="DIR", type=folder_path, help="HAM10000 folder (with HAM10000_metadata.csv), "
-                   "DermMel folder (train_sep/valid/test) or one subfolder per class; default: "
-                   "a synthetic dataset generated once into the cache folder")
-    p.add_argument("--device", type=_choice("a device", ("cpu", "gpu", "auto"), {"cuda": "gpu"}),
-                   default="cpu",
+    p = OneLineParser(prog=f"{spec['example']}.py", description=spec["about"])
+    p.add_argument("--data", metavar="DIR", type=folder_path,
+                   help="HAM10000 folder (with HAM10000_metadata.csv), DermMel folder "
+                   "(train_sep/valid/test) or one subfolder per class; default: a synthetic "
+                   "dataset generated once into the cache folder")
+    p.add_argument("--device", type=DEVICE, default="cpu",
                    help="cpu, gpu (CuPy; cuda is taken as gpu) or auto (gpu when one works); "
                         "default cpu")
     p.add_argument("--model", type=_model_name, default=spec["model"],
@@ -145,11 +128,11 @@ def build_parser(task):
                         f"{spec['synthetic']['epochs']} on the synthetic data)")
     p.add_argument("--batch-size", type=int_at_least(1), default=spec["batch_size"])
     p.add_argument("--lr", type=_float(True), default=spec["lr"], help="learning rate")
-    p.add_argument("--optimizer", type=_choice("an optimizer", OPTIMIZERS),
+    p.add_argument("--optimizer", type=choice("an optimizer", OPTIMIZERS),
                    default=spec["optimizer"], help="adam, nadam, sgd or rmsprop")
     p.add_argument("--weight-decay", type=_float(False),
                    help="L2 factor (default: the model's own, e.g. 1e-3 for dense_nn, else 0)")
-    p.add_argument("--class-weights", type=_choice("class weights", ("none", "balanced")),
+    p.add_argument("--class-weights", type=choice("class weights", ("none", "balanced")),
                    default="balanced", help="none or balanced (default)")
     p.add_argument("--oversample", action="store_true",
                    help="draw minority classes up to the majority count each epoch")

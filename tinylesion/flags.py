@@ -25,3 +25,26 @@ def folder_path(text):
 
 
 folder_path.__name__ = "folder path"
+
+
+def choice(name, choices, aliases=None):
+    """An argparse type: one of choices in any letter case (aliases map other words to them),
+    else a one-line ArgumentTypeError listing the choices."""
+    def parse(text):
+        value = (aliases or {}).get(text.lower(), text.lower())
+        if value not in choices:
+            raise argparse.ArgumentTypeError(f"choose {name} from {', '.join(choices)}; "
+                                             f"got {text!r}")
+        return value
+    parse.__name__ = name
+    return parse
+
+
+DEVICE = choice("a device", ("cpu", "gpu", "auto"), {"cuda": "gpu"})
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line: 'prog: error: ...' and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

@@ -1,5 +1,4 @@
 """Class probabilities of image files from a finished run: python -m tinylesion.predict."""
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -7,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backend
+from .flags import DEVICE, OneLineParser, folder_path
 
 
 class PredictError(Exception):
@@ -67,12 +67,13 @@ def format_line(path, probs, class_names):
 def main(argv=None):
     """Print each image's class probabilities, one line per image (exit 2 on bad input)."""
     from .data import ImageReadError
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m tinylesion.predict",
         description="Class probabilities of images, from the --out folder of a training run.")
-    parser.add_argument("--weights", required=True, metavar="RUN_DIR",
+    parser.add_argument("--weights", required=True, metavar="RUN_DIR", type=folder_path,
                         help="the run folder (holding run.json and weights.npz)")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"))
+    parser.add_argument("--device", default="cpu", type=DEVICE,
+                        help="cpu, gpu (cuda is taken as gpu) or auto; default cpu")
     parser.add_argument("images", nargs="+", metavar="IMAGE")
     args = parser.parse_args(argv)
     try:

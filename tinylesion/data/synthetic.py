@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..flags import folder_path, int_at_least
+from ..flags import OneLineParser, choice, folder_path, int_at_least
 from .imageio import check_size
 
 VERSION = 2        # bump when the images change, so that cached folders are made again
@@ -407,13 +407,15 @@ def _size_arg(text):
 
 def main(argv=None):
     """Command line: python -m tinylesion.data.synthetic --out DIR [--n N] [--seed S] ..."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m tinylesion.data.synthetic",
         description="Write a synthetic skin-lesion dataset in the HAM10000 or DermMel layout.")
-    parser.add_argument("--out", required=True, type=folder_path, help="folder to create (must be empty)")
+    parser.add_argument("--out", required=True, type=folder_path,
+                        help="folder to create (must be empty)")
     parser.add_argument("--n", type=int_at_least(20), default=2000, help="number of images (>= 20)")
     parser.add_argument("--seed", type=int_at_least(0), default=0)
-    parser.add_argument("--layout", choices=LAYOUTS, default="ham10000")
+    parser.add_argument("--layout", type=choice("a layout", LAYOUTS), default="ham10000",
+                        help="ham10000 (default) or dermmel")
     parser.add_argument("--size", type=_size_arg, default=(600, 450), help="WIDTHxHEIGHT")
     parser.add_argument("--workers", type=int_at_least(1), default=None, help="threads (default 2)")
     parser.add_argument("--force", action="store_true", help="replace an earlier synthetic --out")
