@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import backend
-from .flags import DEVICE, OneLineParser, choice, folder_path, int_at_least
+from .flags import DEVICE, OneLineParser, choice, folder_path, image_size, int_at_least
 
 # Per example: the model, the synthetic layout used without --data, and the defaults on real
 # and on synthetic data (smaller where the real size would make the quick look slow).
@@ -67,19 +67,6 @@ def _float(positive):
                 f"must be a {'positive' if positive else 'non-negative'} number, got {text}")
         return value
     return parse
-
-
-def image_size(text):
-    """'WxH' → (width, height)."""
-    parts = text.lower().split("x")
-    try:
-        w, h = (int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected WIDTHxHEIGHT such as 100x75, got {text!r}") from None
-    if w < 1 or h < 1:
-        raise argparse.ArgumentTypeError(f"width and height must be positive, got {text!r}")
-    return w, h
 
 
 def split_fractions(text):

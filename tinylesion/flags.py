@@ -1,4 +1,4 @@
-"""Command-line flag types shared by the examples and the synthetic-data tool (no imports of ours)."""
+"""Flag types and the one-line-error parser of the examples and tools (no imports of ours)."""
 import argparse
 
 
@@ -48,3 +48,16 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def image_size(text):
+    """'WxH' → (width, height)."""
+    parts = text.lower().split("x")
+    try:
+        w, h = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT such as 100x75, got {text!r}") from None
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"width and height must be positive, got {text!r}")
+    return w, h

@@ -127,6 +127,8 @@ def test_cli(tmp_path, capsys):
                            "cannot create the folder"),
                           (["--out", str(tmp_path / "x"), "--size", "48by36"], "WIDTHxHEIGHT"),
                           (["--out", "", "--n", "20"], "--out: expected a folder path"),
+                          (["--out", str(tmp_path / "x"), "--size", "0x10"],
+                           "--size: width and height must be positive, got '0x10'"),
                           (["--out", str(tmp_path / "x"), "--layout", "isic"],
                            "--layout: choose a layout from ham10000, dermmel; got 'isic'"),
                           (["--n", "30"], "--out")):

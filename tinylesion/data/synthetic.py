@@ -1,5 +1,4 @@
 """A synthetic skin-lesion dataset in the real HAM10000 (or DermMel) layout, made on demand."""
-import argparse
 import csv
 import json
 import os
@@ -14,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..flags import OneLineParser, choice, folder_path, int_at_least
+from ..flags import image_size as size_flag
 from .imageio import check_size
 
 VERSION = 2        # bump when the images change, so that cached folders are made again
@@ -397,14 +397,6 @@ def default_synthetic_root(layout="ham10000", n=2000, seed=0, image_size=(600, 4
     return root
 
 
-def _size_arg(text):
-    try:
-        w, h = (int(s) for s in text.lower().split("x"))
-        return check_size((w, h), "--size")
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 600x450, got {text!r}")
-
-
 def main(argv=None):
     """Command line: python -m tinylesion.data.synthetic --out DIR [--n N] [--seed S] ..."""
     parser = OneLineParser(
@@ -416,7 +408,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int_at_least(0), default=0)
     parser.add_argument("--layout", type=choice("a layout", LAYOUTS), default="ham10000",
                         help="ham10000 (default) or dermmel")
-    parser.add_argument("--size", type=_size_arg, default=(600, 450), help="WIDTHxHEIGHT")
+    parser.add_argument("--size", type=size_flag, default=(600, 450),
+                        help="WIDTHxHEIGHT (default 600x450)")
     parser.add_argument("--workers", type=int_at_least(1), default=None, help="threads (default 2)")
     parser.add_argument("--force", action="store_true", help="replace an earlier synthetic --out")
     args = parser.parse_args(argv)
