@@ -278,3 +278,12 @@ def test_loader_loads_one_by_one_when_the_gather_fails(files, monkeypatch):
     batches = list(Loader(cached, batch_size=4, num_workers=2))
     np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]),
                                   np.stack([np.load(p).transpose(2, 0, 1) for p in ds.paths]))
+
+
+def test_a_cache_folder_that_cannot_be_made_is_named(files):
+    root, cache = files
+    blocker = cache.parent / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError, match=f"CachedDataset: cannot create the cache folder "
+                                      f"{blocker / 'cache'}"):
+        CachedDataset(FileDataset(root), blocker / "cache")

@@ -339,3 +339,10 @@ def test_linked_image_folders_are_followed_once(helpers, tmp_path):
         (tmp_path / "folder" / cls).mkdir(parents=True)
         (tmp_path / "folder" / cls / "linked").symlink_to(tmp_path / "elsewhere" / cls)
     assert len(ImageFolder(tmp_path / "folder", image_size=(8, 6))) == 2
+
+
+def test_image_folder_classes_given_as_one_string_is_a_clear_error(helpers, tmp_path):
+    helpers.write_image(tmp_path / "mel" / "a.jpg")
+    with pytest.raises(TypeError, match="classes must be a list of folder names, got the "
+                                        "string 'mel'"):
+        ImageFolder(tmp_path, classes="mel")

@@ -79,7 +79,9 @@ def test_split_by_lesion_on_a_dataset(synthetic_ham):
 
 @pytest.mark.parametrize("fractions, match", [
     ((0.8, 0.1), "sum to 1"), ((0.5, 0.2, 0.2, 0.1), "2 or 3"), ((1.2, -0.2), "> 0"),
-    ((1.0,), "2 or 3"), ((0.9, 0.1, 0.0), "> 0")])
+    ((1.0,), "2 or 3"), ((0.9, 0.1, 0.0), "> 0"),
+    ("80/10/10", r"2 or 3 numbers such as \(0.8, 0.1, 0.1\), got '80/10/10'"),
+    ("111", "2 or 3 numbers"), (None, "2 or 3 numbers")])
 def test_bad_fractions(fractions, match):
     targets, groups = lesion_like(images=200)
     with pytest.raises(ValueError, match=match):

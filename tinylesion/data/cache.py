@@ -70,7 +70,11 @@ class CachedDataset:
     def __init__(self, ds, cache_dir):
         self.dataset = ds
         self.cache_dir = Path(cache_dir)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise type(exc)(f"CachedDataset: cannot create the cache folder {self.cache_dir} "
+                            f"({exc.strerror or exc})") from None
         width, height = (int(v) for v in ds.image_size)
         self.shape = (len(ds), height, width, 3)
         name = _dataset_id(ds)

@@ -337,6 +337,9 @@ class ImageFolder(ImageDataset):
             classes = subfolders(root)
             if not classes:
                 raise FileNotFoundError(f"ImageFolder: {root} has no class subfolders")
+        if isinstance(classes, (str, bytes)):
+            raise TypeError(f"ImageFolder: classes must be a list of folder names, got the "
+                            f"string {classes!r}")
         classes = list(classes)
         if len(set(classes)) != len(classes):
             raise ValueError(f"ImageFolder: classes has repeated names: {classes}")

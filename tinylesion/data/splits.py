@@ -5,7 +5,13 @@ from .datasets import Subset
 
 
 def _check_fractions(fractions):
-    fractions = tuple(float(f) for f in fractions)
+    try:
+        if isinstance(fractions, str):
+            raise TypeError
+        fractions = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        raise ValueError(f"fractions must be 2 or 3 numbers such as (0.8, 0.1, 0.1), got "
+                         f"{fractions!r}") from None
     if len(fractions) not in (2, 3):
         raise ValueError(f"fractions must have 2 or 3 values, got {len(fractions)}: {fractions}")
     if any(not f > 0 for f in fractions):
