@@ -225,3 +225,27 @@ def test_an_empty_folder_flag_is_a_one_line_error(flag, capsys):
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and "\n" not in err
     assert f"argument {flag}: expected a folder path, got an empty string" in err
+
+
+def test_size_and_resume_problems_are_said_before_any_image_is_read(tiny_ham, tmp_path,
+                                                                      capsys, monkeypatch):
+    from tinylesion import data
+    out = tmp_path / "run"
+    assert _run(*_quick(tiny_ham, out)) == 0
+    capsys.readouterr()
+
+    def no_reading(*_, **__):
+        raise AssertionError("read the images before checking the model")
+
+    monkeypatch.setattr(data, "channel_stats", no_reading)
+    monkeypatch.setattr(data.CachedDataset, "build", no_reading)
+    cache = ["--cache", tmp_path / "cache"]
+    small = ["--model", "padua4", "--image-size", "8x6"]
+    assert _run(*_quick(tiny_ham, tmp_path / "small"), *small, *cache) == 2
+    assert "padua4: input 8x6 is too small" in capsys.readouterr().err
+    assert _run(*_quick(tiny_ham, out), "--resume", "--model", "padua2", *cache) == 2
+    assert "trained with --model padua1, not padua2" in capsys.readouterr().err
+    (out / "run.json").write_text("{ not json")
+    assert _run(*_quick(tiny_ham, out), "--resume", *cache) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"--resume: {out / 'run.json'} cannot be read" in err

@@ -286,7 +286,10 @@ def _check_resume(checkpoint, run_json, args, classes, model):
     """Raise a UsageError unless the run in --out can continue with these flags and data."""
     from .train import load_checkpoint
     if run_json.is_file():
-        saved = json.loads(run_json.read_text())  # read once already, by the caller
+        try:
+            saved = json.loads(run_json.read_text())
+        except ValueError as exc:
+            raise UsageError(f"--resume: {run_json} cannot be read ({exc!r})") from None
         was = {"--model": saved.get("model"),
                "--image-size": "x".join(map(str, saved.get("image_size", ())))}
         now = {"--model": args.model, "--image-size": "x".join(map(str, args.image_size))}
@@ -430,12 +433,6 @@ def _run(args, task, log):
     except ValueError as exc:  # a malformed metadata file, a bad split of few images...
         raise UsageError(str(exc)) from None
     classes = list(train_ds.classes)
-    if args.cache:
-        from .data import CachedDataset
-        train_ds, val_ds, test_ds = (CachedDataset(d, args.cache)
-                                     for d in (train_ds, val_ds, test_ds))
-        for d in (train_ds, val_ds, test_ds):
-            d.build(num_workers=max(args.workers, 1))  # decodes only when stale or absent
     log(f"data: {kind} in {data}: {len(classes)} classes, train {len(train_ds)}, val "
         f"{len(val_ds)}, test {len(test_ds)} images at {args.image_size[0]}x"
         f"{args.image_size[1]}")
@@ -444,7 +441,24 @@ def _run(args, task, log):
             raise UsageError(f"--data {data}: the {name} split is empty; use more images or "
                              "another --split")
 
+    # the model first: a size too small for it, or a run that cannot resume, is said at
+    # once, not after the cache and the channel statistics have read every image
+    tl.manual_seed(args.seed)
+    try:
+        model = get_model(args.model, num_classes=len(classes), image_size=args.image_size)
+    except ValueError as exc:  # e.g. an image size too small for the model's layers
+        raise UsageError(f"--model {args.model} --image-size {args.image_size[0]}x"
+                         f"{args.image_size[1]}: {exc}") from None
     run_json = out / "run.json"
+    if args.resume:
+        _check_resume(checkpoint, run_json, args, classes, model)
+
+    if args.cache:
+        from .data import CachedDataset
+        train_ds, val_ds, test_ds = (CachedDataset(d, args.cache)
+                                     for d in (train_ds, val_ds, test_ds))
+        for d in (train_ds, val_ds, test_ds):
+            d.build(num_workers=max(args.workers, 1))  # decodes only when stale or absent
     if args.resume and run_json.is_file():
         try:
             saved = json.loads(run_json.read_text())
@@ -457,14 +471,6 @@ def _run(args, task, log):
         log(f"channel mean {np.round(mean, 3).tolist()}, std {np.round(std, 3).tolist()} "
             f"({time.perf_counter() - t0:.1f}s)")
 
-    tl.manual_seed(args.seed)
-    try:
-        model = get_model(args.model, num_classes=len(classes), image_size=args.image_size)
-    except ValueError as exc:  # e.g. an image size too small for the model's layers
-        raise UsageError(f"--model {args.model} --image-size {args.image_size[0]}x"
-                         f"{args.image_size[1]}: {exc}") from None
-    if args.resume:
-        _check_resume(checkpoint, run_json, args, classes, model)
     model.to(device)
     weight_decay = args.weight_decay if args.weight_decay is not None else model.weight_decay
     args.weight_decay = weight_decay
