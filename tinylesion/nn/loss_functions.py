@@ -63,6 +63,16 @@ def _check_classes(t, C, ignore_index, function):
     return ignore_index if ignored.any() else None
 
 
+def _classes(x, weight, target, function):
+    """(C, the class weights, the target array, the shape class indices must have) for input
+    of shape (N, C), (C,) or (N, C, d1, ...)."""
+    if x.ndim < 1:
+        raise ValueError(f"{function} expects input of shape (N, C), got {x.shape}")
+    C = x.shape[1] if x.ndim > 1 else x.shape[0]
+    batch = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
+    return C, _class_weight(weight, x, C, function), _constant(target, x, "target"), batch
+
+
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
     """Cross-entropy of logits against class indices, as torch.nn.functional.cross_entropy.
@@ -74,14 +84,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """
     reduction = _reduction(size_average, reduce, reduction)
     logits = input
-    if logits.ndim < 1:
-        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
-    C = logits.shape[1] if logits.ndim > 1 else logits.shape[0]
-    w = _class_weight(weight, logits, C, "cross_entropy")
-    t = _constant(target, logits, "target")
+    C, w, t, batch = _classes(logits, weight, target, "cross_entropy")
     if t.dtype.kind == "f" and t.shape == logits.shape:
         return _soft_cross_entropy(logits, target, w, reduction, label_smoothing)
-    batch = logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ()
     if t.shape != batch or t.dtype.kind not in "iu":
         raise ValueError(f"cross_entropy: logits of shape {logits.shape} need integer class "
                          f"indices of shape {batch} (or class probabilities of shape "
@@ -137,12 +142,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     weights; targets equal to `ignore_index` count nowhere."""
     reduction = _reduction(size_average, reduce, reduction)
     x = input
-    if x.ndim < 1:
-        raise ValueError(f"nll_loss expects input of shape (N, C), got {x.shape}")
-    C = x.shape[1] if x.ndim > 1 else x.shape[0]
-    w = _class_weight(weight, x, C, "nll_loss")
-    t = _constant(target, x, "target")
-    batch = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
+    C, w, t, batch = _classes(x, weight, target, "nll_loss")
     if t.shape != batch or t.dtype.kind not in "iu":
         raise ValueError(f"nll_loss: input of shape {x.shape} needs integer class indices of "
                          f"shape {batch}, got {t.dtype} {t.shape}")
