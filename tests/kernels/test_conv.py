@@ -43,13 +43,16 @@ def make(case):
     return x, W, b, rng
 
 
-# (SHIFT_MIN_CHANNELS, MAX_GRID_WASTE) that force each of the CPU kernel's three paths
-PATHS = {"shift": (1, 1e9), "grid": (10**9, 1e9), "general": (1, -1.0)}
+# (SHIFT_MIN_CHANNELS, MAX_GRID_WASTE, ROWS_MIN_CHANNELS) that force each of the CPU kernel's
+# four paths ("rows" where the kernel is wider than 1, else "grid")
+PATHS = {"shift": (1, 1e9, 1), "grid": (10**9, 1e9, 10**9), "general": (1, -1.0, 1),
+         "rows": (10**9, 1e9, 1)}
 
 
 def set_cpu_path(path, small_blocks):
     """Force one CPU path, and blocks of one output row when small_blocks."""
-    conv_cpu.SHIFT_MIN_CHANNELS, conv_cpu.MAX_GRID_WASTE = PATHS[path]
+    conv_cpu.SHIFT_MIN_CHANNELS, conv_cpu.MAX_GRID_WASTE, conv_cpu.ROWS_MIN_CHANNELS = \
+        PATHS[path]
     blocks = 1 if small_blocks else (2 << 20)
     conv_cpu.COL_BLOCK_BYTES = conv_cpu.OUT_BLOCK_BYTES = conv_cpu.GRID_BLOCK_BYTES = blocks
     conv_cpu.SHIFT_ROWS = 1 if small_blocks else None
@@ -57,8 +60,8 @@ def set_cpu_path(path, small_blocks):
 
 @pytest.fixture
 def restore_cpu_settings():
-    names = ("SHIFT_MIN_CHANNELS", "MAX_GRID_WASTE", "COL_BLOCK_BYTES", "OUT_BLOCK_BYTES",
-             "GRID_BLOCK_BYTES", "SHIFT_ROWS")
+    names = ("SHIFT_MIN_CHANNELS", "MAX_GRID_WASTE", "ROWS_MIN_CHANNELS", "COL_BLOCK_BYTES",
+             "OUT_BLOCK_BYTES", "GRID_BLOCK_BYTES", "SHIFT_ROWS")
     saved = {name: getattr(conv_cpu, name) for name in names}
     yield
     for name, value in saved.items():
@@ -91,7 +94,7 @@ def test_cpu_equals_reference(restore_cpu_settings, case, path, small_blocks):
     assert gx is None and rel_err(gW, ref[1], ref_abs[1]) < TOL[dtype]
 
 
-@pytest.mark.parametrize("impl", ["reference", "shift", "grid", "general"])
+@pytest.mark.parametrize("impl", ["reference", "shift", "grid", "general", "rows"])
 def test_gradient_finite_differences(restore_cpu_settings, impl):
     """Float64 central differences of L = Σ gy·conv2d(x, W, b) at an odd geometry."""
     if impl in PATHS:
@@ -122,7 +125,7 @@ def test_gradient_finite_differences(restore_cpu_settings, impl):
         np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("impl", ["reference", "shift", "grid", "general"])
+@pytest.mark.parametrize("impl", ["reference", "shift", "grid", "general", "rows"])
 def test_need_flags_and_relu(restore_cpu_settings, impl):
     if impl in PATHS:
         set_cpu_path(impl, small_blocks=False)
@@ -231,3 +234,29 @@ def test_backward_is_bit_reproducible(C, kernel, stride):
         again = conv2d_backward(gy, x, W, stride, 1)
         for a, b in zip(first, again):
             np.testing.assert_array_equal(a, b)
+
+
+def test_path_rule_takes_rows_for_wide_kernels_on_few_channels():
+    # melanoma_cnn's first layer: 3 channels, 7x7 on 230x230 (padded outside the layer)
+    assert conv_cpu._path(3, (7, 7), (1, 1), 230, (0, 0), 32) == "rows"
+    assert conv_cpu._path(3, (3, 3), (1, 1), 128, (1, 1), 16) == "grid"      # C*KW = 9
+    assert conv_cpu._path(3, (7, 7), (2, 2), 230, (0, 0), 32) == "general"   # strided
+    assert conv_cpu._path(16, (7, 7), (1, 1), 230, (0, 0), 32) == "shift"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_layout_and_its_adjoint(dtype):
+    """_expand_rows places x's horizontal taps as channels; _fold_rows is its exact adjoint."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 5, 6)).astype(dtype)
+    KW, PW = 4, 2
+    OW = x.shape[3] + 2 * PW - KW + 1
+    X = conv_cpu._expand_rows(x, KW, PW, np.empty((2, 3 * KW, 5, OW), dtype))
+    padded = np.pad(x, ((0, 0), (0, 0), (0, 0), (PW, PW)))
+    for c in range(3):
+        for j in range(KW):
+            np.testing.assert_array_equal(X[:, c * KW + j], padded[:, c, :, j:j + OW])
+    gX = rng.standard_normal(X.shape).astype(dtype)
+    gx = conv_cpu._fold_rows(gX, KW, PW, np.empty(x.shape, dtype))
+    np.testing.assert_allclose(np.vdot(gX, X), np.vdot(gx, x), rtol=1e-5 if dtype == np.float32
+                               else 1e-12)
