@@ -1,7 +1,11 @@
 """Optimizers (SGD, Adam, AdamW, NAdam, RMSprop) and learning-rate schedules, with PyTorch's formulas."""
 from .algorithms import SGD, Adam, AdamW, NAdam, RMSprop
-from .lr_scheduler import CosineAnnealingLR, LRScheduler, ReduceLROnPlateau, StepLR
+from .lr_scheduler import (ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
+                           ExponentialLR, LambdaLR, LinearLR, LRScheduler, MultiplicativeLR,
+                           MultiStepLR, OneCycleLR, ReduceLROnPlateau, SequentialLR, StepLR)
 from .optimizer import Optimizer
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "NAdam", "RMSprop", "LRScheduler", "StepLR",
-           "CosineAnnealingLR", "ReduceLROnPlateau"]
+           "MultiStepLR", "ExponentialLR", "LambdaLR", "MultiplicativeLR", "ConstantLR",
+           "LinearLR", "SequentialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
+           "OneCycleLR", "ReduceLROnPlateau"]

@@ -1,5 +1,8 @@
-"""Learning-rate schedules: ReduceLROnPlateau, StepLR, CosineAnnealingLR (PyTorch's rules)."""
+"""Learning-rate schedules with PyTorch's names, arguments and rules (recursive forms included)."""
+import bisect
 import math
+import numbers
+import types
 
 from .optimizer import Optimizer, _check
 
@@ -7,10 +10,12 @@ from .optimizer import Optimizer, _check
 class _Scheduler:
     """Shared state_dict/load_state_dict: every attribute but the optimizer, JSON-able."""
 
+    _unsaved = ("optimizer",)  # attributes that subclasses save their own way, or not at all
+
     def state_dict(self):
         """The scheduler's state (numbers and lists; tl.save stores it as JSON)."""
         return {k: (list(v) if isinstance(v, tuple) else v)
-                for k, v in self.__dict__.items() if k != "optimizer"}
+                for k, v in self.__dict__.items() if k not in self._unsaved}
 
     def load_state_dict(self, state_dict):
         """Restore a state_dict, naming any missing or unexpected entry."""
@@ -20,7 +25,7 @@ class _Scheduler:
             raise ValueError(f"{type(self).__name__} state_dict: missing entries {missing}, "
                              f"unexpected entries {unknown}")
         self.__dict__.update({k: (list(v) if isinstance(v, tuple) else v)
-                              for k, v in state_dict.items()})
+                              for k, v in state_dict.items() if k not in self._unsaved})
 
     def get_last_lr(self):
         """The learning rates of the parameter groups after the last step."""
@@ -47,6 +52,10 @@ class LRScheduler(_Scheduler):
                                "optimizer's state_dict first)")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._initial_step()
+
+    def _initial_step(self):
+        """The constructor's step: last_epoch -1 → 0 (or a resumed epoch + 1)."""
         self._step_count = 0
         self._is_initial = True
         self.step()
@@ -59,10 +68,27 @@ class LRScheduler(_Scheduler):
     def step(self):
         """Advance one epoch and set every group's learning rate."""
         self._step_count += 1
-        self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        self._update_lr()
+
+    def _update_lr(self, epoch=None):
+        """Set the learning rates for last_epoch + 1, or for `epoch` by the closed form
+        (SequentialLR restarts a schedule at epoch 0 this way)."""
+        if epoch is None:
+            self.last_epoch += 1
+            lrs = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            closed_form = getattr(self, "_get_closed_form_lr", self.get_lr)
+            lrs = closed_form()
+        self._set_lrs(lrs)
+
+    def _set_lrs(self, lrs):
+        for group, lr in zip(self.optimizer.param_groups, lrs):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _group_lrs(self):
+        return [group["lr"] for group in self.optimizer.param_groups]
 
 
 class StepLR(LRScheduler):
@@ -80,6 +106,10 @@ class StepLR(LRScheduler):
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return lrs
         return [lr * self.gamma for lr in lrs]
+
+    def _get_closed_form_lr(self):
+        return [base * self.gamma ** (self.last_epoch // self.step_size)
+                for base in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -105,6 +135,396 @@ class CosineAnnealingLR(LRScheduler):
                     for base, group in zip(self.base_lrs, groups)]
         return [(1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T))
                 * (group["lr"] - eta) + eta for group in groups]
+
+    def _get_closed_form_lr(self):
+        return [self.eta_min + (base - self.eta_min)
+                * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base in self.base_lrs]
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _per_group(name, value, optimizer):
+    """One value per parameter group, from one value or a list of them (as PyTorch)."""
+    n_groups = len(optimizer.param_groups)
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_groups:
+            raise ValueError(f"{name} must have one value per parameter group: expected "
+                             f"{n_groups}, got {len(value)}")
+        return list(value)
+    return [value] * n_groups
+
+
+def _lambdas(lr_lambda, optimizer):
+    lambdas = _per_group("lr_lambda", lr_lambda, optimizer)
+    for fn in lambdas:
+        if not callable(fn):
+            raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
+    return lambdas
+
+
+class _LambdaState:
+    """state_dict for schedules holding functions: a plain function is not saved (None), a
+    callable object is saved by its attributes (PyTorch's rule)."""
+
+    _unsaved = ("optimizer", "lr_lambdas")
+
+    def state_dict(self):
+        state = super().state_dict()
+        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else dict(fn.__dict__)
+                               for fn in self.lr_lambdas]
+        return state
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        for fn, saved in zip(self.lr_lambdas, state_dict["lr_lambdas"]):
+            if saved is not None:
+                fn.__dict__.update(saved)
+
+
+class LambdaLR(_LambdaState, LRScheduler):
+    """lr = initial lr · lr_lambda(epoch); one function, or a list with one per group."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        _check_optimizer(optimizer)
+        self.lr_lambdas = _lambdas(lr_lambda, optimizer)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(_LambdaState, LRScheduler):
+    """Multiply the learning rate by lr_lambda(epoch) at every epoch after the first."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        _check_optimizer(optimizer)
+        self.lr_lambdas = _lambdas(lr_lambda, optimizer)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial:
+            return self._group_lrs()
+        return [lr * fn(self.last_epoch) for fn, lr in zip(self.lr_lambdas, self._group_lrs())]
+
+
+class MultiStepLR(LRScheduler):
+    """Multiply the learning rate by gamma at each milestone epoch (twice if listed twice)."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        milestones = list(milestones)
+        if not all(_is_int(m) for m in milestones):
+            raise ValueError(f"Invalid milestones value: milestones={milestones!r} "
+                             "(must be integers)")
+        self.milestones, self.gamma = sorted(int(m) for m in milestones), gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        count = self.milestones.count(self.last_epoch)
+        if count == 0:
+            return self._group_lrs()
+        return [lr * self.gamma ** count for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        passed = bisect.bisect_right(self.milestones, self.last_epoch)
+        return [base * self.gamma ** passed for base in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """Multiply the learning rate by gamma every epoch."""
+
+    def __init__(self, optimizer, gamma, last_epoch=-1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial:
+            return self._group_lrs()
+        return [lr * self.gamma for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """Scale the learning rate by `factor` for the first total_iters epochs."""
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        if not 0 <= factor <= 1.0:
+            raise ValueError(f"Invalid factor value: factor={factor!r} (must be in [0, 1])")
+        self.factor, self.total_iters = factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in self._group_lrs()]
+        if self.last_epoch != self.total_iters:
+            return self._group_lrs()
+        return [lr * (1.0 / self.factor) for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        scale = self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor)
+        return [base * scale for base in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """Scale the learning rate linearly from start_factor to end_factor over total_iters."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5,
+                 last_epoch=-1):
+        if not 0 < start_factor <= 1.0:
+            raise ValueError(f"Invalid start_factor value: start_factor={start_factor!r} "
+                             "(must be in (0, 1])")
+        if not 0 <= end_factor <= 1.0:
+            raise ValueError(f"Invalid end_factor value: end_factor={end_factor!r} "
+                             "(must be in [0, 1])")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, \
+            total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self.last_epoch == 0:
+            return [lr * self.start_factor for lr in self._group_lrs()]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._group_lrs()
+        # NOTE: the ratio of consecutive factors s + (e − s)·t/T, as PyTorch's recursive form.
+        delta = self.end_factor - self.start_factor
+        ratio = 1.0 + delta / (self.total_iters * self.start_factor
+                               + (self.last_epoch - 1) * delta)
+        return [lr * ratio for lr in self._group_lrs()]
+
+    def _get_closed_form_lr(self):
+        done = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * (self.start_factor + (self.end_factor - self.start_factor) * done)
+                for base in self.base_lrs]
+
+
+class SequentialLR(LRScheduler):
+    """Run `schedulers` one after the other, switching at each of the `milestones` epochs."""
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        _check_optimizer(optimizer)
+        schedulers, milestones = list(schedulers), list(milestones)
+        if not schedulers:
+            raise ValueError("SequentialLR expects at least one scheduler, but got none")
+        for i, scheduler in enumerate(schedulers):
+            if isinstance(scheduler, ReduceLROnPlateau):
+                raise ValueError(f"SequentialLR cannot run ReduceLROnPlateau (index {i}): its "
+                                 "step() needs a metric")
+            if not isinstance(scheduler, LRScheduler):
+                raise TypeError(f"SequentialLR: the scheduler at index {i} is a "
+                                f"{type(scheduler).__name__}, not an LRScheduler")
+            if scheduler.optimizer is not optimizer:
+                raise ValueError(f"SequentialLR expects all schedulers to belong to the same "
+                                 f"optimizer, but the one at index {i} "
+                                 f"({type(scheduler).__name__}) has another")
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR expects one milestone fewer than schedulers, got "
+                             f"{len(schedulers)} schedulers and {len(milestones)} milestones")
+        self._schedulers, self._milestones = schedulers, milestones
+        self.last_epoch, self.optimizer = last_epoch + 1, optimizer
+        for group in optimizer.param_groups:  # undo the schedulers' construction steps
+            group["lr"] = group["initial_lr"]
+        for scheduler in schedulers:
+            _undo_step(scheduler)
+        first = schedulers[bisect.bisect_right(milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    _unsaved = ("optimizer", "_schedulers")
+
+    def step(self):
+        """Advance one epoch: the current schedule steps, or the next one starts at epoch 0."""
+        self.last_epoch += 1
+        idx = bisect.bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+    def state_dict(self):
+        state = super().state_dict()
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        for scheduler, saved in zip(self._schedulers, state_dict["_schedulers"]):
+            scheduler.load_state_dict(saved)
+
+
+def _undo_step(scheduler):
+    """Take back one epoch of a scheduler (and of those it contains)."""
+    if hasattr(scheduler, "_schedulers"):
+        for inner in scheduler._schedulers:
+            _undo_step(inner)
+    else:
+        scheduler.last_epoch -= 1
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine annealing restarted every T_i epochs; T_i starts at T_0 and grows by T_mult.
+
+    step(epoch) also takes a fractional epoch (epoch + batch / batches), as PyTorch's.
+    """
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        if not _is_int(T_0) or T_0 <= 0:
+            raise ValueError(f"Invalid T_0 value: T_0={T_0!r} (must be a positive integer)")
+        if not _is_int(T_mult) or T_mult < 1:
+            raise ValueError(f"Invalid T_mult value: T_mult={T_mult!r} (must be an integer "
+                             ">= 1)")
+        if isinstance(eta_min, bool) or not isinstance(eta_min, numbers.Real):
+            raise ValueError(f"Invalid eta_min value: eta_min={eta_min!r} (must be a number)")
+        self.T_0, self.T_i, self.T_mult, self.eta_min = T_0, T_0, T_mult, eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [self.eta_min + (base - self.eta_min)
+                * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2 for base in self.base_lrs]
+
+    def step(self, epoch=None):
+        """Advance one epoch, or go to `epoch` (a number >= 0, possibly fractional)."""
+        self._step_count += 1
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur, self.T_i = self.T_cur % self.T_i, self.T_i * self.T_mult
+        else:
+            self._go_to(epoch)
+        self.last_epoch = math.floor(epoch)
+        self._set_lrs(self.get_lr())
+
+    def _go_to(self, epoch):
+        if epoch < 0:
+            raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+        if epoch < self.T_0:
+            self.T_i, self.T_cur = self.T_0, epoch
+        elif self.T_mult == 1:
+            self.T_cur = epoch % self.T_0
+        else:
+            # NOTE: restart n is at T_0·(T_mult^n − 1)/(T_mult − 1); n is the last one passed.
+            n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+            self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+            self.T_i = self.T_0 * self.T_mult ** n
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (Smith & Topin): warm up from max_lr/div_factor to max_lr over
+    pct_start of total_steps, then anneal to max_lr/(div_factor·final_div_factor); momentum
+    (SGD's momentum, or Adam's beta1) cycles the other way between max_ and base_momentum.
+
+    Call step() after every batch; stepping past total_steps raises ValueError. The groups'
+    initial, max and min learning rates and momenta are kept in the scheduler (PyTorch keeps
+    them in the parameter groups), so the optimizer's state_dict stays loadable.
+    """
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None,
+                 pct_start=0.3, anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85,
+                 max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False,
+                 last_epoch=-1):
+        _check_optimizer(optimizer)
+        self.total_steps = _total_steps(total_steps, epochs, steps_per_epoch)
+        if isinstance(pct_start, bool) or not isinstance(pct_start, float) \
+                or not 0 <= pct_start <= 1:
+            raise ValueError(f"Invalid pct_start value: pct_start={pct_start!r} (must be a "
+                             "float in [0, 1])")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"Invalid anneal_strategy value: anneal_strategy="
+                             f"{anneal_strategy!r} (use 'cos' or 'linear')")
+        self._anneal_func_type = anneal_strategy
+        self._schedule_phases = _one_cycle_phases(self.total_steps, pct_start, three_phase)
+        self.cycle_momentum = bool(cycle_momentum)
+        self.use_beta1 = "betas" in optimizer.defaults
+        if self.cycle_momentum and "momentum" not in optimizer.defaults and not self.use_beta1:
+            raise ValueError(f"cycle_momentum=True needs an optimizer with momentum or betas; "
+                             f"{type(optimizer).__name__} has neither (pass "
+                             "cycle_momentum=False)")
+        self._group_values = []
+        for group, top, top_m, base_m in zip(
+                optimizer.param_groups, _per_group("max_lr", max_lr, optimizer),
+                _per_group("max_momentum", max_momentum, optimizer),
+                _per_group("base_momentum", base_momentum, optimizer)):
+            initial = top / div_factor
+            self._group_values.append(dict(initial_lr=initial, max_lr=top,
+                                           min_lr=initial / final_div_factor,
+                                           max_momentum=top_m, base_momentum=base_m))
+            if last_epoch == -1:
+                group["initial_lr"] = initial
+                if self.cycle_momentum:
+                    self._set_momentum(group, top_m)
+        super().__init__(optimizer, last_epoch)
+
+    def _set_momentum(self, group, momentum):
+        if self.use_beta1:
+            group["betas"] = (momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = momentum
+
+    def _anneal(self, start, end, pct):
+        if self._anneal_func_type == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self):
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"Tried to step {step} times. The specified number of total "
+                             f"steps is {self.total_steps}")
+        lrs = []
+        for group, values in zip(self.optimizer.param_groups, self._group_values):
+            start_step = 0.0
+            for i, phase in enumerate(self._schedule_phases):
+                end_step = phase["end_step"]
+                if step <= end_step or i == len(self._schedule_phases) - 1:
+                    pct = (step - start_step) / (end_step - start_step)
+                    lr = self._anneal(values[phase["start_lr"]], values[phase["end_lr"]], pct)
+                    momentum = self._anneal(values[phase["start_momentum"]],
+                                            values[phase["end_momentum"]], pct)
+                    break
+                start_step = end_step
+            lrs.append(lr)
+            if self.cycle_momentum:
+                self._set_momentum(group, momentum)
+        return lrs
+
+
+def _total_steps(total_steps, epochs, steps_per_epoch):
+    if total_steps is not None:
+        if not _is_int(total_steps) or total_steps <= 0:
+            raise ValueError(f"Invalid total_steps value: total_steps={total_steps!r} (must "
+                             "be a positive integer)")
+        return int(total_steps)
+    if epochs is None or steps_per_epoch is None:
+        raise ValueError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
+    for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+        if not _is_int(value) or value <= 0:
+            raise ValueError(f"Invalid {name} value: {name}={value!r} (must be a positive "
+                             "integer)")
+    return int(epochs * steps_per_epoch)
+
+
+def _one_cycle_phases(total_steps, pct_start, three_phase):
+    """The phases of OneCycleLR: (last step, lr from → to, momentum from → to) each."""
+    def phase(end_step, start_lr, end_lr, start_momentum, end_momentum):
+        return dict(end_step=end_step, start_lr=start_lr, end_lr=end_lr,
+                    start_momentum=start_momentum, end_momentum=end_momentum)
+    warm_end = float(pct_start * total_steps) - 1
+    if three_phase:
+        return [phase(warm_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                phase(float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr",
+                      "base_momentum", "max_momentum"),
+                phase(total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+    return [phase(warm_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+            phase(total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
 
 
 class ReduceLROnPlateau(_Scheduler):
