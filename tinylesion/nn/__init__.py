@@ -1,6 +1,6 @@
 """Neural-network building blocks: Module, Parameter, the layers, losses, containers, init,
-functional."""
-from . import functional, init
+functional, utils."""
+from . import functional, init, utils
 from .containers import ModuleDict, ModuleList, Sequential
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,
                      Dropout2d, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU,

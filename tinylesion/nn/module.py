@@ -11,6 +11,11 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 IncompatibleKeys.__doc__ = "What load_state_dict(strict=False) skipped, as PyTorch returns it."
 
 
+# Module.type's names for PyTorch's CPU tensor types
+_TORCH_TYPE_NAMES = {"torch.FloatTensor": np.float32, "torch.DoubleTensor": np.float64,
+                     "torch.LongTensor": np.int64}
+
+
 class StateDictError(RuntimeError, ValueError):
     """A state_dict that does not fit the model (a RuntimeError, as in PyTorch)."""
 
@@ -46,9 +51,9 @@ class Module:
                 not isinstance(value, Parameter):
             raise TypeError(f"cannot assign a {type(value).__name__} as parameter '{name}' of "
                             f"{type(self).__name__} (nn.Parameter expected: wrap it in one)")
-        if isinstance(value, Parameter):
-            kept = self._parameters
-        elif isinstance(value, Module):
+        if isinstance(value, Parameter) or (value is None and name in self._parameters):
+            kept = self._parameters     # None keeps the entry (as register_parameter(name, None))
+        elif isinstance(value, Module) or (value is None and name in self._modules):
             kept = self._modules
         elif name in self.__dict__.get("_buffer_names", ()):
             kept = self._buffers
@@ -73,6 +78,75 @@ class Module:
         setattr(self, name, tensor if tensor is None or isinstance(tensor, Tensor)
                 else Tensor(tensor))
 
+    def _check_member_name(self, name, kind, store):
+        """PyTorch's checks on a new parameter's or child's name."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+        if "." in name:
+            raise KeyError(f"{kind} name can't contain \".\", got: {name}")
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if hasattr(self, name) and name not in store:
+            raise KeyError(f"attribute '{name}' already exists")
+
+    def register_parameter(self, name, param):
+        """Add a Parameter (or None: an empty slot that parameters() and state_dict() skip)
+        under `name`, as PyTorch does."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        self._check_member_name(name, "parameter", self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
+                            f"'{name}' (nn.Parameter or None required)")
+        self._parameters[name] = param
+        object.__setattr__(self, name, param)
+
+    def add_module(self, name, module):
+        """Add a child module (or None: an empty slot) under `name`, as PyTorch does."""
+        if "_modules" not in self.__dict__:
+            raise AttributeError("cannot assign module before Module.__init__() call")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._check_member_name(name, "module", self._modules)
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
+
+    register_module = add_module
+
+    def _get_name(self):
+        return type(self).__name__
+
+    def get_submodule(self, target):
+        """The module at a dotted path such as "features.0" ("" is this module)."""
+        if target == "":
+            return self
+        module = self
+        for item in target.split("."):
+            if not hasattr(module, item):
+                raise AttributeError(f"{module._get_name()} has no attribute `{item}`")
+            module = getattr(module, item)
+            if not isinstance(module, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
+        return module
+
+    def _get_member(self, target, what, check):
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if not hasattr(module, name):
+            raise AttributeError(f"{module._get_name()} has no attribute `{name}`")
+        if not check(module, name):
+            raise AttributeError(f"`{name}` is not {what}")
+        return getattr(module, name)
+
+    def get_parameter(self, target):
+        """The parameter at a dotted path such as "features.0.weight"."""
+        return self._get_member(target, "an nn.Parameter",
+                                lambda m, name: isinstance(getattr(m, name), Parameter))
+
+    def get_buffer(self, target):
+        """The buffer at a dotted path such as "features.1.running_mean"."""
+        return self._get_member(target, "a buffer", lambda m, name: name in m._buffers)
+
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
@@ -80,39 +154,71 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # ---- traversal ----------------------------------------------------------------------
-    def named_modules(self, prefix=""):
-        """(name, module) for this module and every descendant, depth first."""
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(name, module) for this module and every descendant, depth first; a module reached
+        twice is listed once unless remove_duplicate=False."""
+        memo = set() if memo is None else memo
+        if self in memo:
+            return
+        if remove_duplicate:
+            memo.add(self)
         yield prefix, self
         for name, child in self._modules.items():
-            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+            if child is not None:
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                               remove_duplicate)
 
     def modules(self):
-        """This module and every descendant."""
+        """This module and every descendant, each once."""
         return [m for _, m in self.named_modules()]
+
+    def named_children(self):
+        """(name, module) for each direct sub-module, each once."""
+        seen = set()
+        for name, child in self._modules.items():
+            if child is not None and child not in seen:
+                seen.add(child)
+                yield name, child
 
     def children(self):
         """The direct sub-modules."""
-        return list(self._modules.values())
+        return [m for _, m in self.named_children()]
 
-    def named_parameters(self, prefix=""):
-        """(name, parameter) pairs in PyTorch's order, each parameter once."""
+    def apply(self, fn):
+        """Call fn on every sub-module (children first, depth first), then on self; returns
+        self (e.g. `model.apply(init_weights)`)."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def _named_members(self, store, prefix, recurse, remove_duplicate):
+        modules = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+                   if recurse else [(prefix, self)])
         seen = set()
-        for mod_name, module in self.named_modules(prefix):
-            for name, p in module._parameters.items():
-                if p is not None and id(p) not in seen:
-                    seen.add(id(p))
-                    yield (f"{mod_name}.{name}" if mod_name else name), p
+        for mod_name, module in modules:
+            for name, t in getattr(module, store).items():
+                if t is None or id(t) in seen:
+                    continue
+                if remove_duplicate:
+                    seen.add(id(t))
+                yield (f"{mod_name}.{name}" if mod_name else name), t
 
-    def parameters(self):
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        """(name, parameter) pairs in PyTorch's order, each parameter once."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse=True):
         """The parameters, in PyTorch's order."""
-        return [p for _, p in self.named_parameters()]
+        return [p for _, p in self.named_parameters(recurse=recurse)]
 
-    def named_buffers(self):
-        """(name, buffer) pairs."""
-        for mod_name, module in self.named_modules():
-            for name, b in module._buffers.items():
-                if b is not None:
-                    yield (f"{mod_name}.{name}" if mod_name else name), b
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        """(name, buffer) pairs in PyTorch's order, each buffer once."""
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse=True):
+        """The buffers (e.g. batch norm's running statistics), in PyTorch's order."""
+        return [b for _, b in self.named_buffers(recurse=recurse)]
 
     def num_parameters(self):
         """The number of trainable values."""
@@ -173,18 +279,54 @@ class Module:
             lambda a: a.astype(dtype) if a.dtype.kind == "f" else a)
 
     def double(self):
-        """Convert to float64 (for gradient checks)."""
+        """Convert floating-point parameters and buffers to float64; returns self."""
         return self.astype(np.float64)
 
     def float(self):
-        """Convert to float32."""
+        """Convert floating-point parameters and buffers to float32; returns self."""
         return self.astype(np.float32)
+
+    def half(self):
+        """Not supported: tinylesion's kernels run float32 and float64 only."""
+        raise NotImplementedError(f"{type(self).__name__}.half(): float16 is not supported "
+                                  "(tinylesion's kernels run float32 and float64); use "
+                                  ".float() or .double()")
+
+    def type(self, dst_type):
+        """Convert every parameter and buffer (integer ones too) to `dst_type`, as PyTorch's
+        Module.type: a dtype, its name, or "torch.FloatTensor" / "torch.DoubleTensor"."""
+        dst_type = _TORCH_TYPE_NAMES.get(dst_type, dst_type)
+        try:
+            dtype = np.dtype(dst_type)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}.type: {dst_type!r} is not a dtype") from None
+        if dtype.kind != "f" and any(p.requires_grad for p in self.parameters()):
+            raise RuntimeError(f"{type(self).__name__}.type({dtype}): parameters that require "
+                               "gradients must be floating point")
+        return self._apply_to_arrays(lambda a: a.astype(dtype, copy=False))
+
+    def cpu(self):
+        """Move every parameter and buffer to the CPU; returns self."""
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        """Move every parameter and buffer to the GPU (as .to("gpu"): a DeviceError when
+        there is none); returns self."""
+        if device not in (None, 0) and backend.as_device(device).name != "gpu":
+            raise ValueError(f"cuda(): {device!r} is not a GPU device")
+        return self.to("gpu")
+
+    def requires_grad_(self, requires_grad=True):
+        """Set requires_grad on every parameter (False freezes them); returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
 
     # ---- state --------------------------------------------------------------------------
     def state_dict(self):
         """Name → array of every parameter and buffer (the arrays themselves, not copies)."""
         state = OrderedDict()
-        for mod_name, module in self.named_modules():
+        for mod_name, module in self.named_modules(remove_duplicate=False):
             for store in (module._parameters, module._buffers):
                 for name, t in store.items():
                     if t is not None:
@@ -200,7 +342,7 @@ class Module:
         allowed when strict=False).
         """
         own = OrderedDict()
-        for mod_name, module in self.named_modules():
+        for mod_name, module in self.named_modules(remove_duplicate=False):
             for store in (module._parameters, module._buffers):
                 for name, t in store.items():
                     if t is not None:
@@ -234,8 +376,15 @@ class Module:
         return ""
 
     def __repr__(self):
-        lines = [f"{type(self).__name__}({self.extra_repr()}"]
-        for name, child in self._modules.items():
-            child_repr = repr(child).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {child_repr}")
-        return "\n".join(lines) + ("\n)" if self._modules else ")")
+        # NOTE: PyTorch's layout: one line when there is no child and a one-line extra_repr,
+        # else the extra_repr's lines and then "(name): child", each indented by two.
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + repr(child).replace("\n", "\n  ")
+                       for name, child in self._modules.items()]
+        lines = extra_lines + child_lines
+        if not lines:
+            return f"{self._get_name()}()"
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{self._get_name()}({extra_lines[0]})"
+        return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
