@@ -1,4 +1,5 @@
-"""Optimizers (SGD, Adam, AdamW, NAdam, RMSprop) and learning-rate schedules, with PyTorch's formulas."""
+"""Optimizers (SGD, Adam, AdamW, NAdam, RMSprop) and learning-rate schedules, with PyTorch's
+formulas."""
 from .algorithms import SGD, Adam, AdamW, NAdam, RMSprop
 from .lr_scheduler import (ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
                            ExponentialLR, LambdaLR, LinearLR, LRScheduler, MultiplicativeLR,
