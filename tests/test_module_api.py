@@ -454,3 +454,18 @@ def test_module_devices_and_utils_on_the_gpu_without_host_copies():
     assert out["total"] == pytest.approx(out["norm"], rel=1e-6)
     np.testing.assert_allclose(out["clipped"], out["expected"], rtol=1e-5)
     assert out["cpu_after"] == "numpy"
+
+
+def test_batch_norm_bias_argument_and_repr_as_pytorch():
+    bn = nn.BatchNorm2d(4, bias=False)
+    assert bn.bias is None and bn.weight is not None
+    assert list(bn.state_dict()) == ["weight", "running_mean", "running_var",
+                                     "num_batches_tracked"]
+    assert repr(bn) == ("BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, bias=False, "
+                        "track_running_stats=True)")
+    assert repr(nn.BatchNorm1d(3, affine=False)) == (
+        "BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=False, bias=False, "
+        "track_running_stats=True)")
+    x = tl.Tensor(np.arange(32, dtype=np.float32).reshape(2, 4, 2, 2))
+    y = bn(x).numpy()
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)   # no shift without bias

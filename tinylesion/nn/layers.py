@@ -81,11 +81,13 @@ class _BatchNorm(Module):
     _input_dims = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True):
+                 track_running_stats=True, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.has_bias = affine and bias
         self.weight = Parameter(np.ones(num_features, backend.DEFAULT_DTYPE)) if affine else None
-        self.bias = Parameter(_empty(num_features)) if affine else None
+        self.bias = Parameter(_empty(num_features)) if affine and bias else None
         if track_running_stats:
             self.register_buffer("running_mean", _empty(num_features))
             self.register_buffer("running_var", np.ones(num_features, backend.DEFAULT_DTYPE))
@@ -108,7 +110,9 @@ class _BatchNorm(Module):
                             momentum=0.0 if momentum is None else momentum, eps=self.eps)
 
     def extra_repr(self):
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.has_bias}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm2d(_BatchNorm):
