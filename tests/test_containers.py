@@ -288,9 +288,9 @@ def test_module_dict_key_and_update_errors():
         del md["z"]
     with pytest.raises(KeyError):
         md.pop("z")
-    with pytest.raises(TypeError, match="should be a string, got int"):
+    with pytest.raises(TypeError, match="should be a string. Got int"):
         md[0] = nn.ReLU()
-    with pytest.raises(KeyError, match="contain '.'"):
+    with pytest.raises(KeyError, match="contain \".\""):
         md["a.b"] = nn.ReLU()
     with pytest.raises(KeyError, match="empty"):
         md[""] = nn.ReLU()

@@ -19,18 +19,12 @@ class _Container(Module):
                             f"subclass{where}")
 
     def _check_name(self, name):
-        """PyTorch's rules for a child's name (add_module): a string, not empty, without a
+        """PyTorch's rules for a child's name (add_module's): a string, not empty, without a
         dot, and not the name of another attribute (`update`, `training`, ...)."""
-        kind = type(self).__name__
-        if not isinstance(name, str):
-            raise TypeError(f"{kind}: module name should be a string, got "
-                            f"{type(name).__name__}")
-        if name == "":
-            raise KeyError(f"{kind}: module name can't be an empty string")
-        if "." in name:
-            raise KeyError(f"{kind}: module name can't contain '.', got {name!r}")
-        if name not in self._modules and hasattr(self, name):
-            raise KeyError(f"{kind}: attribute {name!r} already exists")
+        try:
+            self._check_member_name(name, "module", self._modules)
+        except (TypeError, KeyError) as exc:
+            raise type(exc)(f"{type(self).__name__}: {exc.args[0]}") from None
 
     def _add(self, name, module, where=""):
         """Register `module` under `name`; a name already taken keeps its place in the order."""
