@@ -195,6 +195,27 @@ def test_nll_loss_of_one_prediction_and_all_ignored(rng):
     assert F.nll_loss(x, np.array([-100, -100]), reduction="sum").item() == 0.0
 
 
+@pytest.mark.parametrize("loss", ["nll_loss", "cross_entropy", "smoothed"])
+@pytest.mark.parametrize("weight", [None, np.array([0.5, 1.0, 2.0])])
+def test_all_ignored_rows_have_zero_gradient(loss, weight):
+    # the mean is 0 / 0 = NaN, but an ignored row's gradient is 0, as PyTorch's
+    x = tl.Tensor(np.array([[0.1, -0.3, 0.7], [1.0, 0.2, -0.5]]), requires_grad=True)
+    target = np.array([1, 1])
+    options = dict(label_smoothing=0.2) if loss == "smoothed" else {}
+    function = F.nll_loss if loss == "nll_loss" else F.cross_entropy
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = function(x, target, weight, ignore_index=1, **options)
+        out.backward()
+    assert np.isnan(out.item())
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))
+
+
+def test_cross_entropy_refuses_ignore_index_with_probabilities():
+    x = tl.Tensor(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="ignore_index=0 is not supported for class prob"):
+        F.cross_entropy(x, np.full((2, 3), 1 / 3, np.float32), ignore_index=0)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weight_shape", [None, (3,), (4, 1)])
 def test_binary_cross_entropy_gradcheck(reduction, weight_shape, device, rng):

@@ -71,7 +71,10 @@ class CrossEntropy(Function):
             return gx * gy[:, None]
         if self.reduction == "mean":
             gy = gy / self.denominator
-        return gx * gy
+        gx = gx * gy
+        # NOTE: an ignored row's gradient is 0 even when every row is ignored (a 0/0 = NaN
+        # mean, whose scale gy / 0 would make 0 · inf = NaN), as PyTorch's.
+        return gx if self.keep is None else xp.where(self.keep[:, None], gx, 0).astype(gx.dtype)
 
 
 class BinaryCrossEntropyWithLogits(Function):
@@ -139,6 +142,7 @@ class NLL(Function):
         self.target = xp.where(inside, target, 0)
         if w is None:
             w = weight[self.target]
+        self.keep = keep if ignore_index is not None else None
         if ignore_index is not None:
             w = w * keep
         self.sample_weight = w
@@ -152,8 +156,10 @@ class NLL(Function):
         xp = get_array_module(gy)
         N = self.x_shape[0]
         gx = xp.zeros(self.x_shape, dtype=self.sample_weight.dtype)
-        gx[xp.arange(N), self.target] = -self.sample_weight * _scale_gy(
-            gy, self.reduction, self.denominator)
+        g_rows = -self.sample_weight * _scale_gy(gy, self.reduction, self.denominator)
+        if self.keep is not None:  # ignored rows: 0 even when all are (a NaN mean), as PyTorch
+            g_rows = xp.where(self.keep, g_rows, 0)
+        gx[xp.arange(N), self.target] = g_rows
         return gx
 
 
