@@ -214,6 +214,7 @@ def test_cross_entropy_refuses_ignore_index_with_probabilities():
     x = tl.Tensor(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match="ignore_index=0 is not supported for class prob"):
         F.cross_entropy(x, np.full((2, 3), 1 / 3, np.float32), ignore_index=0)
+    assert F.cross_entropy(x, np.full((2, 3), 1 / 3, np.float32), ignore_index=-1).item() > 0
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

@@ -86,7 +86,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     logits = input
     C, w, t, batch = _classes(logits, weight, target, "cross_entropy")
     if t.dtype.kind == "f" and t.shape == logits.shape:
-        if ignore_index != -100:
+        if ignore_index >= 0:  # a negative one can match no class: PyTorch takes it
             raise ValueError(f"cross_entropy: ignore_index={ignore_index} is not supported for "
                              "class probabilities (a float target)")
         return _soft_cross_entropy(logits, target, w, reduction, label_smoothing)
