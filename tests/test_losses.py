@@ -411,3 +411,10 @@ def test_one_hot_bad_input():
         F.one_hot(np.array([0, 3]), 3)
     with pytest.raises(ValueError, match="empty"):
         F.one_hot(np.zeros(0, np.int64))
+
+
+@pytest.mark.parametrize("size", [None, (2, 2, 2), (0, 1), (2, 1.5)])
+def test_adaptive_avg_pool2d_refuses_bad_output_size(size):
+    # None is only an entry of a pair (it keeps that axis), as in PyTorch
+    with pytest.raises(ValueError, match="output_size must"):
+        F.adaptive_avg_pool2d(tl.Tensor(np.zeros((1, 1, 4, 4), np.float32)), size)

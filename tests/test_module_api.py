@@ -259,6 +259,28 @@ def test_repr_shows_children_as_pytorch_does():
         ")")
 
 
+@pytest.mark.parametrize("layer, text", [
+    (lambda: nn.ReLU(inplace=True), "ReLU(inplace=True)"),
+    (lambda: nn.LeakyReLU(0.2, inplace=True), "LeakyReLU(negative_slope=0.2, inplace=True)"),
+    (lambda: nn.Dropout(0.1), "Dropout(p=0.1, inplace=False)"),
+    (lambda: nn.Dropout2d(), "Dropout2d(p=0.5, inplace=False)"),
+    (lambda: nn.Flatten(), "Flatten(start_dim=1, end_dim=-1)"),
+    (lambda: nn.Softmax(dim=1), "Softmax(dim=1)"),
+    (lambda: nn.MaxPool2d(2), "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, "
+                              "ceil_mode=False)"),
+    (lambda: nn.Conv2d(3, 4, 3), "Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1))"),
+    (lambda: nn.Conv2d(3, 4, 3, padding=1, bias=False),
+     "Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)"),
+    (lambda: nn.Conv2d(3, 4, 3, padding="same"),
+     "Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1), padding=same)"),
+    (lambda: nn.ZeroPad2d(2), "ZeroPad2d((2, 2, 2, 2))"),
+    (lambda: nn.ZeroPad2d((1, 2)), "ZeroPad2d((1, 2))"),
+])
+def test_layer_repr_as_pytorch(layer, text):
+    # PyTorch 2.13's strings
+    assert repr(layer()) == text
+
+
 def test_repr_puts_extra_repr_on_its_own_line_beside_children_and_shows_empty_slots():
     class Wrapped(nn.Module):
         def __init__(self):

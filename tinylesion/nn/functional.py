@@ -311,7 +311,7 @@ def adaptive_avg_pool2d(input, output_size):
     _pool_input(x, "adaptive_avg_pool2d")
     sizes = (output_size, output_size) if not isinstance(output_size, (tuple, list)) \
         else tuple(output_size)
-    if len(sizes) != 2:
+    if len(sizes) != 2 or output_size is None:
         raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, not "
                          f"{output_size!r}")
     H, W = x.shape[-2:]

@@ -52,8 +52,11 @@ class Conv2d(Module):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self):
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if self.padding != (0, 0):  # PyTorch names the padding and the bias only if not default
+            text += f", padding={self.padding}"
+        return text if self.bias is not None else text + ", bias=False"
 
 
 class MaxPool2d(Module):
@@ -73,7 +76,8 @@ class MaxPool2d(Module):
         return F.max_pool2d(x, self.kernel_size, self.stride)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding=0, dilation=1, "
+                "ceil_mode=False")
 
 
 class _BatchNorm(Module):
@@ -169,13 +173,13 @@ class Dropout(Module):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout probability must be in [0, 1], not {p}")
-        self.p = p
+        self.p, self.inplace = p, inplace
 
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Dropout2d(Dropout):
@@ -191,9 +195,13 @@ class ReLU(Module):
 
     def __init__(self, inplace=False):
         super().__init__()
+        self.inplace = inplace
 
     def forward(self, x):
         return F.relu(x)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class LeakyReLU(Module):
@@ -201,13 +209,13 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x):
         return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class Sigmoid(Module):
@@ -233,6 +241,9 @@ class Softmax(Module):
 
     def forward(self, x):
         return F.softmax(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
 
 
 def implicit_softmax_dim(ndim):
@@ -274,6 +285,9 @@ class Flatten(Module):
     def forward(self, x):
         return x.flatten(self.start_dim, self.end_dim)
 
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
 
 class ZeroPad2d(Module):
     """Zero padding: an int, or (left, right, top, bottom) as in PyTorch ((left, right) pads
@@ -287,5 +301,6 @@ class ZeroPad2d(Module):
         return F.pad2d(x, self.padding)
 
     def extra_repr(self):
-        return f"padding={self.padding}"
+        padding = self.padding  # PyTorch shows an int as four sides, a sequence as a tuple
+        return f"{(padding,) * 4 if isinstance(padding, int) else tuple(padding)}"
 
