@@ -414,3 +414,13 @@ def test_type_as_new_tensors_and_cuda():
     if not backend.gpu_available():
         with pytest.raises(backend.DeviceError, match=r"tinylesion\[gpu\]|no CUDA device"):
             x.cuda()
+
+
+@pytest.mark.parametrize("name, dtype", [
+    ("int32", np.int32), ("int16", np.int16), ("int8", np.int8), ("uint8", np.uint8),
+    ("bool", np.bool_), ("float", np.float32), ("double", np.float64), ("long", np.int64),
+    ("int", np.int32)])
+def test_torch_dtype_names(name, dtype):
+    # torch.int32, torch.bool, torch.float (float32), torch.long (int64), torch.int (int32)...
+    assert tl.zeros(2, dtype=getattr(tl, name)).dtype == dtype
+    assert tl.Tensor(np.arange(3)).to(getattr(tl, name)).dtype == dtype

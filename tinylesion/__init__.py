@@ -15,4 +15,7 @@ from .io import load, save
 __version__ = "0.1.0"
 import numpy as _np
 
-float32, float64, int64 = _np.float32, _np.float64, _np.int64  # dtype names, as torch.float32
+# dtype names, as torch.float32 (torch.float, double, long, int and bool are aliases)
+float32, float64, int64 = _np.float32, _np.float64, _np.int64
+int32, int16, int8, uint8, bool = _np.int32, _np.int16, _np.int8, _np.uint8, _np.bool_
+float, double, long, int = float32, float64, int64, int32
