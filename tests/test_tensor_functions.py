@@ -424,3 +424,11 @@ def test_torch_dtype_names(name, dtype):
     # torch.int32, torch.bool, torch.float (float32), torch.long (int64), torch.int (int32)...
     assert tl.zeros(2, dtype=getattr(tl, name)).dtype == dtype
     assert tl.Tensor(np.arange(3)).to(getattr(tl, name)).dtype == dtype
+
+
+@pytest.mark.parametrize("name", ["zeros", "ones", "empty", "rand", "randn"])
+def test_creation_without_a_size_raises_and_an_empty_tuple_is_0d(name):
+    # as torch: zeros() is an error, zeros(()) a 0-d tensor
+    with pytest.raises(TypeError, match=f"{name}\\(\\) missing its size"):
+        getattr(tl, name)()
+    assert getattr(tl, name)(()).shape == ()

@@ -14,6 +14,8 @@ def _size(args, size, name):
         if args:
             raise TypeError(f"{name}() got sizes both as arguments {args} and size={size!r}")
         args = (size,)
+    if not args:  # as torch: a 0-d tensor is asked for with an empty tuple, zeros(())
+        raise TypeError(f"{name}() missing its size (for a 0-d tensor, pass ())")
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
     for n in args:
