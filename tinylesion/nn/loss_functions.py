@@ -119,16 +119,21 @@ def _soft_cross_entropy(logits, target, weight, reduction, label_smoothing):
     return loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
 
 
+def _binary_target(target, x, function):
+    """The target of a binary cross-entropy: x's shape, as an array of x's dtype on x's device."""
+    y = _constant(target, x, "target")
+    if y.shape != x.shape:
+        raise ValueError(f"{function}: target shape {y.shape} differs from the input's "
+                         f"{x.shape}")
+    return y.astype(x.dtype, copy=False)
+
+
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
                                      reduce=None, reduction="mean", pos_weight=None):
     """Binary cross-entropy on logits, with pos_weight scaling the positive term."""
     reduction = _reduction(size_average, reduce, reduction)
     logits = input
-    y = _constant(target, logits, "target")
-    if y.shape != logits.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: target shape {y.shape} differs "
-                         f"from the logits' {logits.shape}")
-    y = y.astype(logits.dtype, copy=False)
+    y = _binary_target(target, logits, "binary_cross_entropy_with_logits")
     w = _constant(weight, logits, "weight")
     pw = _constant(pos_weight, logits, "pos_weight")
     cast = lambda a: None if a is None else a.astype(logits.dtype, copy=False)
@@ -163,10 +168,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     does; `weight` broadcasts to the target's shape. The target is a constant (no gradient)."""
     reduction = _reduction(size_average, reduce, reduction)
     p = input
-    y = _constant(target, p, "target")
-    if y.shape != p.shape:
-        raise ValueError(f"binary_cross_entropy: target shape {y.shape} differs from the "
-                         f"input's {p.shape}")
+    y = _binary_target(target, p, "binary_cross_entropy")
     if not backend.is_cupy_array(p.data):  # on the GPU: no host-side check at each step
         outside = ~((p.data >= 0) & (p.data <= 1))
         if outside.any():
@@ -179,7 +181,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         except ValueError:
             raise ValueError(f"binary_cross_entropy: weight of shape {w.shape} does not "
                              f"broadcast to the input's {p.shape}") from None
-    return ops.BinaryCrossEntropy.apply(p, y=y.astype(p.dtype, copy=False), weight=w,
+    return ops.BinaryCrossEntropy.apply(p, y=y, weight=w,
                                         reduction=reduction)
 
 
