@@ -166,10 +166,15 @@ def _lambdas(lr_lambda, optimizer):
 
 
 class _LambdaState:
-    """state_dict for schedules holding functions: a plain function is not saved (None), a
-    callable object is saved by its attributes (PyTorch's rule)."""
+    """Schedules holding functions, one per group: in state_dict a plain function is not
+    saved (None), a callable object is saved by its attributes (PyTorch's rule)."""
 
     _unsaved = ("optimizer", "lr_lambdas")
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        _check_optimizer(optimizer)
+        self.lr_lambdas = _lambdas(lr_lambda, optimizer)
+        super().__init__(optimizer, last_epoch)
 
     def state_dict(self):
         state = super().state_dict()
@@ -187,22 +192,12 @@ class _LambdaState:
 class LambdaLR(_LambdaState, LRScheduler):
     """lr = initial lr · lr_lambda(epoch); one function, or a list with one per group."""
 
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        _check_optimizer(optimizer)
-        self.lr_lambdas = _lambdas(lr_lambda, optimizer)
-        super().__init__(optimizer, last_epoch)
-
     def get_lr(self):
         return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
 
 
 class MultiplicativeLR(_LambdaState, LRScheduler):
     """Multiply the learning rate by lr_lambda(epoch) at every epoch after the first."""
-
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        _check_optimizer(optimizer)
-        self.lr_lambdas = _lambdas(lr_lambda, optimizer)
-        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         if self._is_initial:
