@@ -337,9 +337,6 @@ def test_adaptive_avg_pool2d_bins_and_global_pooling(rng):
     for size in (1, (1, 1)):
         np.testing.assert_allclose(nn.AdaptiveAvgPool2d(size)(tl.Tensor(x)).numpy(),
                                    x.mean(axis=(2, 3), keepdims=True), rtol=1e-12)
-    for bad in (0, (2, 0), (1, 2, 3), 1.5):
-        with pytest.raises(ValueError, match="output_size"):
-            F.adaptive_avg_pool2d(tl.Tensor(x), bad)
 
 
 def test_log_softmax_module_picks_pytorchs_implicit_dim(rng):
@@ -413,7 +410,7 @@ def test_one_hot_bad_input():
         F.one_hot(np.zeros(0, np.int64))
 
 
-@pytest.mark.parametrize("size", [None, (2, 2, 2), (0, 1), (2, 1.5)])
+@pytest.mark.parametrize("size", [None, 0, 1.5, (2, 2, 2), (0, 1), (2, 1.5)])
 def test_adaptive_avg_pool2d_refuses_bad_output_size(size):
     # None is only an entry of a pair (it keeps that axis), as in PyTorch
     with pytest.raises(ValueError, match="output_size must"):

