@@ -198,7 +198,10 @@ cupy.reset_transfers()
 gpu, weight = run("gpu")
 d2h = cupy.transfers["d2h"]
 hot = F.one_hot(tl.Tensor(np.array([2, 0]), device="gpu"), 3)
-out = {"d2h": d2h, "weight": type(weight.data).__module__,
+dropped = F.dropout2d(tl.Tensor(X4, device="gpu"), 0.5).numpy()   # whole channels: 0 or 2x
+channel_ok = [bool(np.all(d == 0) or np.allclose(d, 2 * x, rtol=1e-12))
+              for d, x in zip(dropped.reshape(-1, *X4.shape[2:]), X4.reshape(-1, *X4.shape[2:]))]
+out = {"d2h": d2h, "weight": type(weight.data).__module__, "channels": channel_ok,
        "modules": sorted({type(t.data).__module__ for t in gpu + [hot]}),
        "equal": [bool(np.allclose(c.numpy(), g.numpy(), rtol=1e-12)) for c, g in zip(cpu, gpu)],
        "one_hot": hot.numpy().tolist()}
@@ -211,3 +214,4 @@ def test_losses_and_pooling_run_on_the_gpu_without_host_copies():
     assert out["d2h"] == 0 and out["weight"] == "cupy"
     assert out["modules"] == ["cupy"] and all(out["equal"]), out["equal"]
     assert out["one_hot"] == [[0, 0, 1], [1, 0, 0]]
+    assert all(out["channels"]) and len(out["channels"]) > 1
