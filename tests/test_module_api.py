@@ -466,3 +466,22 @@ def test_module_devices_and_utils_on_the_gpu_without_host_copies():
     assert out["total"] == pytest.approx(out["norm"], rel=1e-6)
     np.testing.assert_allclose(out["clipped"], out["expected"], rtol=1e-5)
     assert out["cpu_after"] == "numpy"
+
+
+def test_a_registered_name_keeps_its_kind():
+    lin = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="as parameter 'weight' of Linear"):
+        lin.weight = np.zeros((2, 2))                  # was: silently unregistered
+    assert [n for n, _ in lin.named_parameters()] == ["weight", "bias"]
+    seq = nn.Sequential(nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="as child module '0' of Sequential"):
+        setattr(seq, "0", 3)
+    assert len(list(seq.parameters())) == 2
+    bn = nn.BatchNorm1d(2)
+    bn.running_mean = np.array([1.0, 2.0], np.float32)  # an array is kept as a Tensor buffer
+    assert isinstance(bn.running_mean, tl.Tensor)
+    np.testing.assert_array_equal(bn.state_dict()["running_mean"], [1.0, 2.0])
+    with pytest.raises(KeyError, match="attribute 'weight' already exists"):
+        nn.Linear(2, 2).register_buffer("weight", None)
+    lin.bias = None                                     # an empty slot, as in PyTorch
+    assert [n for n, _ in lin.named_parameters()] == ["weight"]

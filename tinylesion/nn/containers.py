@@ -18,24 +18,19 @@ class _Container(Module):
             raise TypeError(f"{type(self).__name__}: {type(module).__name__} is not a Module "
                             f"subclass{where}")
 
-    def _check_name(self, name):
-        """PyTorch's rules for a child's name (add_module's): a string, not empty, without a
-        dot, and not the name of another attribute (`update`, `training`, ...)."""
+    def _add(self, name, module, where=""):
+        """Register `module` under `name` with add_module (its name rules, with this container
+        named in the message); a name already taken keeps its place in the order."""
+        self._check_module(module, where)
         try:
-            self._check_member_name(name, "module", self._modules)
+            self.add_module(name, module)
         except (TypeError, KeyError) as exc:
             raise type(exc)(f"{type(self).__name__}: {exc.args[0]}") from None
 
-    def _add(self, name, module, where=""):
-        """Register `module` under `name`; a name already taken keeps its place in the order."""
-        self._check_name(name)
-        self._check_module(module, where)
-        self._modules[name] = module
-        object.__setattr__(self, name, module)
-
     def _remove(self, name):
-        del self._modules[name]
-        self.__dict__.pop(name, None)
+        if name not in self._modules:
+            raise KeyError(name)
+        delattr(self, name)
 
     def _renumber(self, modules):
         """Make `modules` the children, named "0", "1", ... in order."""

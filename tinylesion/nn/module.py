@@ -47,36 +47,50 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call "
                                  "super().__init__() before assigning attributes")
-        if name in self._parameters and isinstance(value, Tensor) and \
-                not isinstance(value, Parameter):
-            raise TypeError(f"cannot assign a {type(value).__name__} as parameter '{name}' of "
-                            f"{type(self).__name__} (nn.Parameter expected: wrap it in one)")
-        if isinstance(value, Parameter) or (value is None and name in self._parameters):
-            kept = self._parameters     # None keeps the entry (as register_parameter(name, None))
-        elif isinstance(value, Module) or (value is None and name in self._modules):
+        # As in PyTorch: a registered name keeps its kind (None keeps an empty slot), and a
+        # replaced entry keeps its place in parameters() and state_dict().
+        if isinstance(value, Parameter):
+            kept = self._parameters
+        elif name in self._parameters:
+            kept = self._parameters
+            self._expect(name, value, Parameter, "parameter", "nn.Parameter expected, or None")
+        elif isinstance(value, Module):
             kept = self._modules
-        elif name in self.__dict__.get("_buffer_names", ()):
+        elif name in self._modules:
+            kept = self._modules
+            self._expect(name, value, Module, "child module", "nn.Module expected, or None")
+        elif name in self._buffers:
             kept = self._buffers
+            if value is not None and not isinstance(value, Tensor):
+                value = Tensor(value)   # an array: a buffer holds it as a Tensor
         else:
             kept = None
         for store in (self._parameters, self._buffers, self._modules):
             if store is not kept:
                 store.pop(name, None)
         if kept is not None:
-            kept[name] = value      # a replaced entry keeps its place, as in PyTorch
+            kept[name] = value
         object.__setattr__(self, name, value)
+
+    def _expect(self, name, value, kind, what, expected):
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(f"cannot assign a {type(value).__name__} as {what} '{name}' of "
+                            f"{type(self).__name__} ({expected})")
 
     def __delattr__(self, name):
         for store in (self._parameters, self._buffers, self._modules):
             store.pop(name, None)
-        self.__dict__.get("_buffer_names", set()).discard(name)
         object.__delattr__(self, name)
 
     def register_buffer(self, name, tensor):
         """Keep a non-trainable tensor (e.g. running statistics) in the state_dict."""
-        self.__dict__.setdefault("_buffer_names", set()).add(name)
-        setattr(self, name, tensor if tensor is None or isinstance(tensor, Tensor)
-                else Tensor(tensor))
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._check_member_name(name, "buffer", self._buffers)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            tensor = Tensor(tensor)
+        self._buffers[name] = tensor
+        object.__setattr__(self, name, tensor)
 
     def _check_member_name(self, name, kind, store):
         """PyTorch's checks on a new parameter's or child's name."""
