@@ -253,3 +253,18 @@ def test_subtraction_with_booleans_is_an_error_as_in_torch():
 def test_integer_tensors_to_negative_integer_powers():
     y = tl.tensor([-1, -1, 1, 0, 2, -2, 3]) ** tl.tensor([-3, -2, -2, -1, -1, -2, 2])
     assert y.dtype == np.int64 and y.tolist() == [-1, 1, 1, 0, 0, 0, 9]
+
+
+def test_changing_a_tensor_an_op_kept_for_its_backward_is_refused():
+    # x needs no gradient, but x * w keeps x for w's gradient: changing x would change w.grad
+    w = tl.Tensor(np.ones(3), requires_grad=True)
+    x = tl.Tensor(np.array([1.0, 2.0, 3.0]))
+    loss = (w * x).sum()
+    with pytest.raises(RuntimeError, match="backward needs it"):
+        x += 10
+    with pytest.raises(RuntimeError, match="backward needs it"):
+        x[0] = 100.0
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [1.0, 2.0, 3.0])
+    x += 10                       # after backward the graph is freed: allowed again
+    np.testing.assert_array_equal(x.numpy(), [11.0, 12.0, 13.0])

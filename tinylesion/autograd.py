@@ -27,8 +27,8 @@ class Function:
             out.requires_grad = True
             out._ctx = fn
             fn.inputs = inputs
-            for t, needed in zip(inputs, fn.needs_input_grad):
-                if needed:
+            for t in inputs:   # every input: an op may keep any of them for its backward
+                if t is not None:
                     t._used = True
         return out
 
@@ -109,4 +109,7 @@ def _backward(root, gy):
                 grads[id(parent)] = grads[id(parent)] + g
             else:
                 grads[id(parent)] = g
+        for parent in fn.inputs:   # their saved copies go with the graph: free to change
+            if parent is not None:
+                parent._used = False
         node._ctx = _Freed()   # free the graph: saved arrays go with the Function

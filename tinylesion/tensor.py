@@ -330,12 +330,7 @@ class Tensor:
         if recording and self.requires_grad and self._ctx is None:
             raise RuntimeError("a leaf tensor that requires grad is used in an in-place "
                                "operation (as in PyTorch): update it under tl.no_grad()")
-        if recording and self._used:
-            # NOTE: the ops that used self point at this object: turned into the new node, it
-            # would send their gradients to the wrong place. PyTorch's version counters allow
-            # some of these cases; here they are refused.
-            raise RuntimeError("in-place operation on a tensor that an earlier operation in "
-                               "the graph used: write y = y + x (out of place) instead")
+        self._check_unused()
         old = Tensor._wrap(self.data, self.requires_grad)
         old._ctx = self._ctx
         out = op(old, *args)
@@ -354,6 +349,18 @@ class Tensor:
             out = out._cast(self.dtype)
             self.data, self._ctx, self.requires_grad = out.data, out._ctx, True
         return self
+
+    def _check_unused(self):
+        """Refuse to change a tensor that a recorded op used, until its backward has run.
+
+        NOTE: an op may keep its inputs' arrays for its backward (x * w keeps x for w's
+        gradient), and in the graph the ops that used self point at this object. PyTorch's
+        version counters allow some of these cases; here they are refused.
+        """
+        if is_grad_enabled() and self._used:
+            raise RuntimeError("in-place operation on a tensor that an earlier operation in "
+                               "the graph used (its backward needs it): write y = y + x "
+                               "(out of place), or change it after backward()")
 
     def __iadd__(self, other): return self._in_place(Tensor.__add__, other)
     def __isub__(self, other): return self._in_place(Tensor.__sub__, other)
@@ -375,6 +382,7 @@ class Tensor:
         if not isinstance(value, Tensor):
             value = Tensor._wrap(self.xp.asarray(value, dtype=self.dtype))
         if not (is_grad_enabled() and (self.requires_grad or value.requires_grad)):
+            self._check_unused()
             self.data[index] = value.data   # nothing to record: write straight in
             return
         self._in_place(lambda x: _ops.SetItem.apply(x, value._cast(self.dtype), index=index))
