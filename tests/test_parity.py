@@ -268,3 +268,10 @@ def test_changing_a_tensor_an_op_kept_for_its_backward_is_refused():
     np.testing.assert_array_equal(w.grad.numpy(), [1.0, 2.0, 3.0])
     x += 10                       # after backward the graph is freed: allowed again
     np.testing.assert_array_equal(x.numpy(), [11.0, 12.0, 13.0])
+
+
+def test_a_0d_integer_tensor_indexes_as_an_int():
+    x = tl.Tensor(np.arange(24.0).reshape(2, 3, 4))
+    # torch: x[tensor(1), 0, [0, 2]] is tensor([12., 14.])
+    np.testing.assert_array_equal(x[tl.tensor(1), 0, [0, 2]].numpy(), [12.0, 14.0])
+    np.testing.assert_array_equal(x[tl.tensor(1)].numpy(), x.numpy()[1])

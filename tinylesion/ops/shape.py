@@ -206,7 +206,11 @@ class SetItem(Function):
 
 
 def _is_int(item):
-    return isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))
+    """An integer index: a Python or NumPy integer, or a 0-d integer array (a tensor's)."""
+    if isinstance(item, (bool, np.bool_)):
+        return False
+    return isinstance(item, (int, np.integer)) or (
+        getattr(item, "ndim", None) == 0 and getattr(item, "dtype", np.dtype(bool)).kind in "iu")
 
 
 def _is_array(item):
