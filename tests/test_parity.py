@@ -275,3 +275,19 @@ def test_a_0d_integer_tensor_indexes_as_an_int():
     # torch: x[tensor(1), 0, [0, 2]] is tensor([12., 14.])
     np.testing.assert_array_equal(x[tl.tensor(1), 0, [0, 2]].numpy(), [12.0, 14.0])
     np.testing.assert_array_equal(x[tl.tensor(1)].numpy(), x.numpy()[1])
+
+
+def test_writing_into_an_expanded_view_is_refused_by_its_strides():
+    base = tl.Tensor(np.array([[1.0], [2.0]]))
+    view = base.expand(2, 3)
+    for write in (lambda: view.fill_(0.0), lambda: view.__setitem__(0, 5.0)):
+        with pytest.raises(RuntimeError, match="read-only view"):
+            write()
+    with tl.no_grad(), pytest.raises(RuntimeError, match="read-only view"):
+        view += 1
+    np.testing.assert_array_equal(base.numpy(), [[1.0], [2.0]])
+    # the stride rule (not the NumPy-only flag) is what the GPU relies on
+    writable = np.broadcast_to(np.ones((2, 1)), (2, 3)).copy()
+    t = tl.Tensor._wrap(np.lib.stride_tricks.as_strided(writable, (2, 3), (8, 0)))
+    with pytest.raises(RuntimeError, match="read-only view"):
+        t.fill_(0.0)

@@ -341,9 +341,7 @@ class Tensor:
             raise RuntimeError(f"in-place operation: the result type {out.dtype} can't be cast "
                                f"to the tensor's type {self.dtype}")
         if out._ctx is None:
-            if not getattr(self.data.flags, "writeable", True):
-                raise RuntimeError("in-place operation on a read-only view (an expand()): "
-                                   "clone() it first")
+            self._check_writable()
             self.data[...] = out.data
         else:
             out = out._cast(self.dtype)
@@ -361,6 +359,18 @@ class Tensor:
             raise RuntimeError("in-place operation on a tensor that an earlier operation in "
                                "the graph used (its backward needs it): write y = y + x "
                                "(out of place), or change it after backward()")
+
+    def _check_writable(self):
+        """Refuse to write into a broadcast view (an expand()): its elements share memory.
+
+        NOTE: CuPy arrays have no writeable flag, so a zero stride along a dimension of more
+        than one element is what tells, on either device.
+        """
+        a = self.data
+        if not getattr(a.flags, "writeable", True) or any(
+                st == 0 and n > 1 for n, st in zip(a.shape, a.strides)):
+            raise RuntimeError("in-place operation on a read-only view (an expand()): "
+                               "clone() it first")
 
     def __iadd__(self, other): return self._in_place(Tensor.__add__, other)
     def __isub__(self, other): return self._in_place(Tensor.__sub__, other)
@@ -383,6 +393,7 @@ class Tensor:
             value = Tensor._wrap(self.xp.asarray(value, dtype=self.dtype))
         if not (is_grad_enabled() and (self.requires_grad or value.requires_grad)):
             self._check_unused()
+            self._check_writable()
             self.data[index] = value.data   # nothing to record: write straight in
             return
         self._in_place(lambda x: _ops.SetItem.apply(x, value._cast(self.dtype), index=index))
@@ -573,6 +584,7 @@ class Tensor:
                 raise ValueError(f"fill_ takes a number or a one-element tensor, not shape "
                                  f"{value.shape}")
             value = backend.to_device(value.data.reshape(()), self.device)
+        self._check_writable()
         self.data[...] = value
         return self
 
