@@ -432,3 +432,13 @@ def test_creation_without_a_size_raises_and_an_empty_tuple_is_0d(name):
     with pytest.raises(TypeError, match=f"{name}\\(\\) missing its size"):
         getattr(tl, name)()
     assert getattr(tl, name)(()).shape == ()
+
+
+def test_out_is_refused_and_randint_wants_a_size_tuple():
+    a = tl.zeros(2)
+    for fn in (tl.cat, tl.stack):
+        with pytest.raises(NotImplementedError, match="out="):
+            fn([a, a], out=tl.zeros(4))
+    with pytest.raises(TypeError, match="size a tuple"):
+        tl.randint(3, 10)                     # torch: size must be a tuple, not high=3 x 10
+    assert tl.randint(3, 10, (5,)).shape == (5,) and tl.randint(3, (2, 2)).shape == (2, 2)

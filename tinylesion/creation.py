@@ -205,8 +205,9 @@ def randint(*args, size=None, generator=None, dtype=None, device=None, requires_
     _no_out(out, "randint")
     if size is None and args:
         args, size = args[:-1], args[-1]
-    if len(args) not in (1, 2) or size is None:
-        raise TypeError("randint takes (high, size) or (low, high, size)")
+    if len(args) not in (1, 2) or size is None or not isinstance(size, (tuple, list)):
+        raise TypeError("randint takes (high, size) or (low, high, size), size a tuple: "
+                        "randint(3, 10, (5,))")
     low, high = (0, args[0]) if len(args) == 1 else args
     if not low < high:
         raise ValueError(f"randint: low {low} must be below high {high}")

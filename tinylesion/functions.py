@@ -7,6 +7,7 @@ import functools
 import numpy as np
 
 from . import backend, ops
+from .creation import _no_out
 from .ops.arithmetic import Clone
 from .ops.join import Cat, Stack
 from .ops.select import Clamp, Maximum, Minimum, Where
@@ -71,6 +72,7 @@ def _promoted(tensors):
 def cat(tensors, dim=0, *, out=None):
     """Concatenate along `dim` (shapes equal elsewhere; mixed dtypes promote as in torch).
     Differentiable: each input gets its slice of the gradient."""
+    _no_out(out, "cat")
     tensors = _promoted(_tensors(tensors, "cat"))
     # NOTE: as in torch, 1-D empty tensors are skipped whatever the others' shape
     kept = [t for t in tensors if t.shape != (0,)] or tensors[:1]
@@ -93,6 +95,7 @@ concat = concatenate = cat
 
 def stack(tensors, dim=0, *, out=None):
     """Join tensors of one shape along a new dimension `dim`. Differentiable."""
+    _no_out(out, "stack")
     tensors = _promoted(_tensors(tensors, "stack"))
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
