@@ -415,3 +415,19 @@ def test_adaptive_avg_pool2d_refuses_bad_output_size(size):
     # None is only an entry of a pair (it keeps that axis), as in PyTorch
     with pytest.raises(ValueError, match="output_size must"):
         F.adaptive_avg_pool2d(tl.Tensor(np.zeros((1, 1, 4, 4), np.float32)), size)
+
+
+@pytest.mark.parametrize("kernel, override", [(2, None), ((3, 2), None), (2, 3)])
+def test_avg_pool_of_tiling_windows_matches_the_window_sum_and_its_gradient(kernel, override):
+    # windows that tile the image (stride = kernel, no padding) take the reshape path; rows
+    # and columns past the last whole window are left out, as in PyTorch
+    x = np.random.default_rng(5).standard_normal((2, 3, 7, 6))
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    y = F.avg_pool2d(tl.Tensor(x), kernel, divisor_override=override).numpy()
+    OH, OW = 7 // kh, 6 // kw
+    want = np.empty((2, 3, OH, OW))
+    for i in range(OH):
+        for j in range(OW):
+            want[..., i, j] = x[..., i * kh:(i + 1) * kh, j * kw:(j + 1) * kw].sum(axis=(-2, -1))
+    np.testing.assert_allclose(y, want / (override or kh * kw), rtol=1e-12)
+    gradcheck(lambda a: F.avg_pool2d(a, kernel, divisor_override=override), x)

@@ -32,6 +32,15 @@ class AvgPool2d(Function):
         OH = (H + 2 * PH - kernel[0]) // stride[0] + 1
         OW = (W + 2 * PW - kernel[1]) // stride[1] + 1
         self.x_shape, self.padding = x.shape, padding
+        self.tiled = tuple(kernel) == tuple(stride) and not (PH or PW)
+        if self.tiled:
+            # NOTE: windows that tile the image (global pooling among them): one reshape and
+            # one mean, instead of KH*KW strided slices
+            self.kernel, self.out = kernel, (OH, OW)
+            tiles = x[..., :OH * kernel[0], :OW * kernel[1]].reshape(
+                x.shape[:-2] + (OH, kernel[0], OW, kernel[1]))
+            self.divisor = kernel[0] * kernel[1] if divisor_override is None else divisor_override
+            return (tiles.sum(axis=(-3, -1)) / self.divisor).astype(x.dtype, copy=False)
         self.slices = _window_slices(kernel, stride, (OH, OW))
         widths = [(0, 0)] * (x.ndim - 2) + [(PH, PH), (PW, PW)]
         x_pad = xp.pad(x, widths) if PH or PW else x
@@ -52,6 +61,13 @@ class AvgPool2d(Function):
         xp = get_array_module(gy)
         (H, W), (PH, PW) = self.x_shape[-2:], self.padding
         g = gy / self.divisor
+        if self.tiled:
+            (KH, KW), (OH, OW) = self.kernel, self.out
+            gx = xp.zeros(self.x_shape, dtype=gy.dtype)
+            gx[..., :OH * KH, :OW * KW] = xp.broadcast_to(
+                g[..., :, None, :, None], g.shape[:-2] + (OH, KH, OW, KW)).reshape(
+                g.shape[:-2] + (OH * KH, OW * KW))
+            return gx
         gx = xp.zeros(self.x_shape[:-2] + (H + 2 * PH, W + 2 * PW), dtype=gy.dtype)
         for s in self.slices:  # overlapping windows add up
             gx[s] += g
