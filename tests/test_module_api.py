@@ -485,3 +485,9 @@ def test_a_registered_name_keeps_its_kind():
         nn.Linear(2, 2).register_buffer("weight", None)
     lin.bias = None                                     # an empty slot, as in PyTorch
     assert [n for n, _ in lin.named_parameters()] == ["weight"]
+
+
+def test_loss_modules_print_as_pytorchs():
+    # torch prints a loss module without its arguments: MSELoss(reduction='sum') is "MSELoss()"
+    assert repr(nn.MSELoss(reduction="sum")) == "MSELoss()"
+    assert repr(nn.CrossEntropyLoss(label_smoothing=0.1)) == "CrossEntropyLoss()"

@@ -11,8 +11,8 @@ import numpy as np
 from .. import backend, ops
 from ..backend import get_array_module
 from ..tensor import Tensor
-from .loss_functions import (  # noqa: F401  (torch.nn.functional's names; nn.loss's checks)
-    _reduction, binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss,
+from .loss_functions import (  # noqa: F401  (torch.nn.functional's names)
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss,
     mse_loss, nll_loss)
 
 

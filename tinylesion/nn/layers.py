@@ -89,7 +89,6 @@ class _BatchNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        self.has_bias = affine and bias
         self.weight = Parameter(np.ones(num_features, backend.DEFAULT_DTYPE)) if affine else None
         self.bias = Parameter(_empty(num_features)) if affine and bias else None
         if track_running_stats:
@@ -115,7 +114,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.has_bias}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
                 f"track_running_stats={self.track_running_stats}")
 
 

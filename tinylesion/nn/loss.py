@@ -7,6 +7,7 @@ Class weights and pos_weight are registered buffers, as in PyTorch: they appear 
 state_dict() (when given) and move with .to(device).
 """
 from . import functional as F
+from .loss_functions import _reduction
 from .module import Module
 
 
@@ -16,10 +17,7 @@ class _Loss(Module):
 
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
-        self.reduction = F._reduction(size_average, reduce, reduction)
-
-    def extra_repr(self):
-        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+        self.reduction = _reduction(size_average, reduce, reduction)
 
 
 class _WeightedLoss(_Loss):
