@@ -491,3 +491,11 @@ def test_loss_modules_print_as_pytorchs():
     # torch prints a loss module without its arguments: MSELoss(reduction='sum') is "MSELoss()"
     assert repr(nn.MSELoss(reduction="sum")) == "MSELoss()"
     assert repr(nn.CrossEntropyLoss(label_smoothing=0.1)) == "CrossEntropyLoss()"
+
+
+def test_softmax_module_without_dim_takes_pytorchs_implicit_dim():
+    x = np.random.default_rng(2).standard_normal((2, 3, 4, 5))
+    with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
+        y = nn.Softmax()(tl.Tensor(x)).numpy()
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-12)     # dim 1 for 4-D input
+    assert repr(nn.Softmax()) == "Softmax(dim=None)"

@@ -231,40 +231,37 @@ class Tanh(Module):
         return F.tanh(x)
 
 
-class Softmax(Module):
-    """Softmax along `dim`."""
-
-    def __init__(self, dim=-1):
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x):
-        return F.softmax(x, self.dim)
-
-    def extra_repr(self):
-        return f"dim={self.dim}"
-
-
-def implicit_softmax_dim(ndim):
+def implicit_softmax_dim(ndim, function):
     """PyTorch's (deprecated) choice when no dim is given: 0 for 0-, 1- and 3-D input, else 1."""
-    warnings.warn("Implicit dimension choice for log_softmax has been deprecated. Change the "
+    warnings.warn(f"Implicit dimension choice for {function} has been deprecated. Change the "
                   "call to include dim=X as an argument.", UserWarning, stacklevel=4)
     return 0 if ndim in (0, 1, 3) else 1
 
 
-class LogSoftmax(Module):
-    """log softmax along `dim` (None: PyTorch's implicit choice, with its warning)."""
+class _AlongDim(Module):
+    """A normalisation along `dim` (None: PyTorch's implicit choice, with its warning)."""
+    _function = None   # the nn.functional function, by name
 
     def __init__(self, dim=None):
         super().__init__()
         self.dim = dim
 
     def forward(self, x):
-        dim = implicit_softmax_dim(x.ndim) if self.dim is None else self.dim
-        return F.log_softmax(x, dim)
+        dim = implicit_softmax_dim(x.ndim, self._function) if self.dim is None else self.dim
+        return getattr(F, self._function)(x, dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+class Softmax(_AlongDim):
+    """Softmax along `dim` (None: PyTorch's implicit choice, with its warning)."""
+    _function = "softmax"
+
+
+class LogSoftmax(_AlongDim):
+    """log softmax along `dim` (None: PyTorch's implicit choice, with its warning)."""
+    _function = "log_softmax"
 
 
 class Identity(Module):
