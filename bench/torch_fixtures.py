@@ -570,9 +570,38 @@ def layers(torch):
         put(f"loss_modules/case{case}/layout", ref.state_layout(module.state_dict()) or [""])
 
 
+# ---- tests/test_grouped_conv.py, test_pool_options.py, test_activations.py (issue 13) --------
+GROUPED_CONV_CASES = [  # x shape, W shape, stride, padding, groups
+    ((2, 4, 7, 7), (4, 1, 3, 3), (1, 1), (1, 1), 4),     # depthwise (MobileNetV2, stride 1)
+    ((2, 6, 9, 8), (6, 1, 3, 3), (2, 2), (1, 1), 6),     # depthwise, stride 2
+    ((1, 3, 11, 9), (3, 1, 5, 5), (2, 2), (2, 2), 3),    # EfficientNet's 5x5, stride 2
+    ((2, 3, 6, 7), (6, 1, 3, 3), (1, 1), (0, 0), 3),     # channel multiplier 2
+    ((2, 6, 7, 6), (9, 2, 3, 2), (2, 1), (1, 0), 3),     # general groups
+]
+
+
+def grouped_conv(torch):
+    F = torch.nn.functional
+    rng = np.random.default_rng(13)
+    case = 0
+    for x_shape, w_shape, stride, padding, groups in GROUPED_CONV_CASES:
+        for dtype in (np.float32, np.float64):
+            x, W = (rng.standard_normal(s).astype(dtype) for s in (x_shape, w_shape))
+            b = rng.standard_normal(w_shape[0]).astype(dtype)
+            xt, Wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
+            yt = F.conv2d(xt, Wt, bt, stride=stride, padding=padding, groups=groups)
+            gy = rng.standard_normal(yt.shape).astype(dtype)
+            yt.backward(torch.tensor(gy))
+            for name, value in dict(x=x, W=W, b=b, gy=gy, stride=stride, padding=padding,
+                                    groups=groups, y=numpy(yt), gx=numpy(xt.grad),
+                                    gW=numpy(Wt.grad), gb=numpy(bt.grad)).items():
+                put(f"grouped_conv/case{case}/{name}", value)
+            case += 1
+
+
 SECTIONS = [nn_small_cnn, model_logits, melanoma_step, conv, pool, batchnorm, relu, adam, nadam,
             optimizers, plateau, schedules, optimizers_more, plateau_more, cross_entropy_more,
-            tensor_ops, losses, layers]
+            tensor_ops, losses, layers, grouped_conv]
 
 
 def main(argv=None):

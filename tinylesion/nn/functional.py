@@ -63,16 +63,23 @@ def _same_padding(kernel):
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D convolution of x (N, C, H, W) with weight (F, C, KH, KW); padding may be 'same'.
+    """2-D convolution of x (N, C, H, W) with weight (F, C/groups, KH, KW); padding may be
+    'same'. groups splits the channels as in PyTorch (groups=C: depthwise).
 
-    dilation and groups other than 1 are not implemented (a NotImplementedError says so)."""
-    _only_default("conv2d", dilation=dilation, groups=groups)
+    dilation other than 1 is not implemented (a NotImplementedError says so)."""
+    _only_default("conv2d", dilation=dilation)
     x = input
     if x.ndim != 4:
         raise ValueError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
-    if weight.ndim != 4 or weight.shape[1] != x.shape[1]:
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"conv2d: groups must be a positive int, not {groups!r}")
+    if weight.ndim != 4 or weight.shape[1] * groups != x.shape[1]:
         raise ValueError(f"conv2d: input has {x.shape[1]} channels but the weight "
-                         f"{weight.shape} expects {weight.shape[1] if weight.ndim == 4 else '?'}")
+                         f"{weight.shape} with groups={groups} expects "
+                         f"{weight.shape[1] * groups if weight.ndim == 4 else '?'}")
+    if weight.shape[0] % groups:
+        raise ValueError(f"conv2d: the weight's {weight.shape[0]} output channels are not "
+                         f"divisible by groups={groups}")
     stride = _pair(stride, "stride")
     if min(stride) < 1:
         raise ValueError(f"stride must be positive, not {stride}")
@@ -96,7 +103,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if H < KH or W < KW:
         raise ValueError(f"conv2d: input of {x.shape[2]}x{x.shape[3]} (padded {H}x{W}) is "
                          f"smaller than the {KH}x{KW} kernel")
-    return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding)
+    return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding,
+                            groups=int(groups))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

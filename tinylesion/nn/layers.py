@@ -31,31 +31,43 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution; weight (out, in, kh, kw), Glorot-uniform; bias zeros.
+    """2-D convolution; weight (out, in/groups, kh, kw), Glorot-uniform; bias zeros.
 
-    The arguments are PyTorch's, in its order; dilation, groups and padding_mode other than
-    their defaults are not implemented (a NotImplementedError names them)."""
+    The arguments are PyTorch's, in its order; groups splits the channels into groups
+    (groups=in_channels: depthwise); dilation and padding_mode other than their defaults are
+    not implemented (a NotImplementedError names them)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros"):
         super().__init__()
-        F._only_default("Conv2d", dilation=dilation, groups=groups, padding_mode=padding_mode)
+        F._only_default("Conv2d", dilation=dilation, padding_mode=padding_mode)
+        if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+            raise ValueError(f"Conv2d: groups must be a positive integer, not {groups!r}")
+        if in_channels % groups:
+            raise ValueError(f"Conv2d: in_channels ({in_channels}) must be divisible by "
+                             f"groups ({groups})")
+        if out_channels % groups:
+            raise ValueError(f"Conv2d: out_channels ({out_channels}) must be divisible by "
+                             f"groups ({groups})")
         self.kernel_size = F._pair(kernel_size, "kernel_size")
         self.stride = F._pair(stride, "stride")
         self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
         self.weight = init.xavier_uniform_(
-            Parameter(_empty(out_channels, in_channels, *self.kernel_size)))
+            Parameter(_empty(out_channels, in_channels // groups, *self.kernel_size)))
         self.bias = Parameter(_empty(out_channels)) if bias else None
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
+                        groups=self.groups)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
-        if self.padding != (0, 0):  # PyTorch names the padding and the bias only if not default
+        if self.padding != (0, 0):  # PyTorch names these only where they are not the default
             text += f", padding={self.padding}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
         return text if self.bias is not None else text + ", bias=False"
 
 

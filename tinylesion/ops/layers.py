@@ -26,18 +26,19 @@ class Linear(Function):
 
 
 class Conv2d(Function):
-    """2-D cross-correlation (PyTorch's conv2d) by im2col and one matrix product."""
+    """2-D cross-correlation (PyTorch's conv2d): im2col and one matrix product; groups > 1 by
+    the depthwise kernels or a batched product per group."""
 
-    def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0)):
+    def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0), groups=1):
         self.x, self.W, self.stride, self.padding = x, W, stride, padding
-        self.has_bias = b is not None
-        return kernels.conv2d_forward(x, W, b, stride, padding)
+        self.has_bias, self.groups = b is not None, groups
+        return kernels.conv2d_forward(x, W, b, stride, padding, groups=groups)
 
     def backward(self, gy):
         need = self.needs_input_grad
         return kernels.conv2d_backward(
             gy, self.x, self.W, self.stride, self.padding, need_gx=need[0], need_gW=need[1],
-            need_gb=self.has_bias and need[2])
+            need_gb=self.has_bias and need[2], groups=self.groups)
 
 
 class MaxPool2d(Function):
