@@ -72,24 +72,26 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    """Max-pooling (stride defaults to the kernel size; odd sizes round down).
+    """Max-pooling (stride defaults to the kernel size), with PyTorch's padding and ceil_mode.
 
-    The arguments are PyTorch's, in its order; padding, dilation, return_indices and
-    ceil_mode other than their defaults are not implemented."""
+    The arguments are PyTorch's, in its order; dilation and return_indices other than their
+    defaults are not implemented."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
-        F._only_default("MaxPool2d", padding=padding, dilation=dilation,
-                        return_indices=return_indices, ceil_mode=ceil_mode)
+        F._only_default("MaxPool2d", dilation=dilation, return_indices=return_indices)
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
+        self.return_indices = return_indices
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding,
+                            ceil_mode=self.ceil_mode)
 
     def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding=0, dilation=1, "
-                "ceil_mode=False")
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class _BatchNorm(Module):
@@ -141,13 +143,12 @@ class BatchNorm1d(_BatchNorm):
 
 
 class AvgPool2d(Module):
-    """Average pooling (stride defaults to the kernel size; floor mode), with PyTorch's
-    arguments in its order; ceil_mode=True is not implemented."""
+    """Average pooling (stride defaults to the kernel size), with PyTorch's arguments in its
+    order: padding, ceil_mode, count_include_pad and divisor_override."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
         super().__init__()
-        F._only_default("AvgPool2d", ceil_mode=ceil_mode)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.ceil_mode = padding, ceil_mode
@@ -277,7 +278,10 @@ class LogSoftmax(_AlongDim):
 
 
 class Identity(Module):
-    """Returns its input."""
+    """Returns its input; any arguments are accepted and ignored, as PyTorch's."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
 
     def forward(self, x):
         return x

@@ -42,14 +42,17 @@ class Conv2d(Function):
 
 
 class MaxPool2d(Function):
-    def forward(self, x, kernel, stride):
-        y, self.argmax = kernels.maxpool2d_forward(x, kernel, stride)
+    """Max pooling with PyTorch's padding (never the maximum) and ceil_mode."""
+
+    def forward(self, x, kernel, stride, padding=(0, 0), ceil_mode=False):
+        y, self.argmax = kernels.maxpool2d_forward(x, kernel, stride, padding, ceil_mode)
         self.x_shape, self.kernel, self.stride = x.shape, kernel, stride
+        self.padding, self.ceil_mode = padding, ceil_mode
         return y
 
     def backward(self, gy):
         return kernels.maxpool2d_backward(gy, self.argmax, self.x_shape, self.kernel,
-                                          self.stride)
+                                          self.stride, self.padding, self.ceil_mode)
 
 
 class BatchNormTrain(Function):
