@@ -447,7 +447,10 @@ def _train_and_write(args, task, log, p, resume, folder, staging, device):
                                 if not checkpoint.is_file() else str(exc)) from None
         diverged, history = exc, exc.history
     if not checkpoint.is_file():  # a resumed run with nothing left to train
-        write_atomic(checkpoint, lambda f: shutil.copyfileobj(open(resume.checkpoint, "rb"), f))
+        def copy(f):
+            with open(resume.checkpoint, "rb") as source:
+                shutil.copyfileobj(source, f)
+        write_atomic(checkpoint, copy)
 
     y_true, y_score = evaluate_model(model, p.test_loader, device, p.mean, p.std)
     metrics = evaluate(y_true, y_score, p.classes, y_true_train=p.train_ds.targets)
@@ -508,11 +511,18 @@ def _plots(plots, history, metrics, y_true, y_score, classes, model, args, out, 
         jobs.append(("weights.png", lambda p: plots.plot_weights_image(
             W.numpy(), (args.image_size[1], args.image_size[0]), p, class_names=names)))
     for name, job in jobs:
+        tmp = out / f".{name}.{os.getpid()}.tmp.png"  # drawn whole, then renamed
         try:
-            job(out / name)
+            job(tmp)
+            os.replace(tmp, out / name)
             made.append(name)
         except ValueError as exc:
             log(f"note: {name} not drawn: {exc}")
+        except OSError as exc:
+            exc.filename = str(out / name)
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
     return made
 
 

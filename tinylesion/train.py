@@ -490,12 +490,13 @@ def _epoch_line(epoch, epochs, history, seconds):
 
 
 def write_history_csv(history, path):
-    """history as a CSV file: one row per epoch, one column per series."""
+    """history as a CSV file: one row per epoch, one column per series (written whole or
+    not at all)."""
+    from .runfolder import write_text_atomic
     keys = [k for k in HISTORY_KEYS if k in history]
     n = max((len(history[k]) for k in keys), default=0)
-    with open(path, "w") as f:
-        f.write("epoch," + ",".join(keys) + "\n")
-        for i in range(n):
-            row = [history[k][i] if i < len(history[k]) else None for k in keys]
-            f.write(f"{i + 1}," + ",".join("" if v is None else repr(float(v)) for v in row)
-                    + "\n")
+    lines = ["epoch," + ",".join(keys)]
+    for i in range(n):
+        row = [history[k][i] if i < len(history[k]) else None for k in keys]
+        lines.append(f"{i + 1}," + ",".join("" if v is None else repr(float(v)) for v in row))
+    write_text_atomic(path, "\n".join(lines) + "\n")
