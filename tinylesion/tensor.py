@@ -178,12 +178,14 @@ class Tensor:
         """A tensor sharing the data, cut from the graph."""
         return Tensor._wrap(self.data)
 
-    def to(self, *args, device=None, dtype=None):
+    def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False,
+           memory_format=None):
         """This tensor on another device and/or with another dtype: `to("cpu")`,
-        `to(tl.float64)`, `to("gpu", tl.float32)`; self when nothing changes. Differentiable,
-        as in PyTorch: the gradient flows back to this tensor."""
+        `to(tl.float64)`, `to("gpu", tl.float32)`; self when nothing changes (a copy with
+        copy=True). Differentiable, as in PyTorch: the gradient flows back to this tensor.
+        non_blocking and memory_format are accepted (copies are ordered on CuPy's stream)."""
         device, dtype = to_arguments(args, device, dtype)
-        out = self
+        out = self.clone() if copy else self
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = out.astype(dtype)
         if device is not None and backend.as_device(device) != out.device:

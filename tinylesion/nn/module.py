@@ -267,10 +267,11 @@ class Module:
                             t.grad.data = fn(t.grad.data)
         return self
 
-    def to(self, *args, device=None, dtype=None):
+    def to(self, *args, device=None, dtype=None, non_blocking=False, memory_format=None):
         """Move every parameter and buffer to a device and/or convert the floating-point ones
         to a dtype, in place: `to("gpu")`, `to(tl.float64)`, `to("cpu", tl.float32)`, as in
-        PyTorch (do this before making the optimizer). Returns self."""
+        PyTorch (do this before making the optimizer). Returns self. non_blocking and
+        memory_format are accepted and change nothing."""
         device, dtype = to_arguments(args, device, dtype)
         if dtype is not None:
             self.astype(dtype)
