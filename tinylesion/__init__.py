@@ -12,6 +12,8 @@ from .functions import (abs, allclose, amax, amin, argmax, argmin, cat, chunk, c
 from . import nn, optim
 from .io import load, save
 from .rng import Generator
+from .typed_tensors import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,
+                            HalfTensor, IntTensor, LongTensor, ShortTensor)
 from .grad_mode import enable_grad, inference_mode, is_inference_mode_enabled, set_grad_enabled
 from . import accelerator, backends, cuda, utils
 from kernels import get_num_threads, set_num_threads

@@ -4,6 +4,8 @@ import threading
 import numpy as np
 
 from . import backend
+from .errors import foreign_tensor_error, is_foreign_tensor
+from .tensor_methods import TensorMethods
 
 _grad_mode = threading.local()
 
@@ -74,8 +76,9 @@ def _dims(dim, axis, keepdim, keepdims, name):
     return (dim if axis is None else axis), bool(keepdim if keepdims is None else keepdims)
 
 
-class Tensor:
-    """An n-dimensional array on a device that records the operations made on it."""
+class Tensor(TensorMethods):
+    """An n-dimensional array on a device that records the operations made on it (PyTorch's
+    less central methods come from TensorMethods, in tensor_methods.py)."""
 
     __array_priority__ = 1000  # so that `ndarray + Tensor` calls Tensor.__radd__
 
@@ -259,6 +262,8 @@ class Tensor:
                 return self, other
             dtype = backend.result_type(self.data, other.data)
             return self._cast(dtype), other._cast(dtype)
+        if is_foreign_tensor(other):
+            raise foreign_tensor_error("a tinylesion operator")
         dtype = backend.constant_result_type(self.data.dtype, other)
         return self._cast(dtype), Tensor._wrap(self.xp.asarray(other, dtype=dtype))
 
