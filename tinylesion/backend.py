@@ -159,6 +159,15 @@ def gpu_name():
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
+def erf(x):
+    """The error function of a NumPy or CuPy array (SciPy's or CuPy's)."""
+    if is_cupy_array(x):
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erf(x)
+    from scipy import special
+    return special.erf(x)
+
+
 def is_cupy_array(x):
     """True for a CuPy array, without importing CuPy when it is not already loaded."""
     return _cupy is not None and isinstance(x, _cupy.ndarray)
