@@ -251,7 +251,10 @@ def run(args, task, log=print):
                   file=sys.stderr)
             raise SystemExit(2)
         if isinstance(exc, OSError):
-            hint = (f"; the last checkpoint is kept: continue with --resume --out {args.out}"
+            moving = progress.folder is not None and progress.folder.moving()
+            hint = (f"; moving the new run into {args.out} was cut short: --resume --out "
+                    f"{args.out} finishes it" if moving else
+                    f"; the last checkpoint is kept: continue with --resume --out {args.out}"
                     if progress.kept else f"; {args.out} is as it was" if progress.staged
                     else "")
             print(f"error: {os_error_message(exc)}{hint}", file=sys.stderr)
