@@ -8,6 +8,8 @@ class Progress:
     staged = False     # the staging folder was made: the run folder is being written
     kept = False       # after a failure: the staging folder holds a checkpoint to resume
     resumed = False
+    said = False       # the line saying how the run ended is printed
+    stopping = False   # Ctrl-C was caught: the run is cleaning up (further ones wait)
 
 
 def interrupted(exc):
