@@ -198,3 +198,25 @@ def test_a_run_folder_on_a_full_disk_is_one_line(ham, tiny_tmpfs):
     assert proc.returncode == 1 and len(lines) == 1, err[-3000:]
     assert "cannot write" in lines[0] and "No space left on device" in lines[0]
     assert not [p for p in tiny_tmpfs.rglob("*") if p.is_file()]
+
+
+def test_kill_9_then_resume_ends_as_an_uninterrupted_run(ham, tmp_path):
+    """kill -9 after the first checkpoint: the lock is taken over with a note, and --resume
+    ends with the weights an uninterrupted run ends with, bit for bit."""
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    proc = example(*flags(ham, whole, "--epochs", "2", "--workers", "0"))
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    proc = example(*flags(ham, cut, "--epochs", "2", "--workers", "0"))
+    end = time.monotonic() + 600
+    while not (cut / STAGING / "checkpoint.npz").exists() and time.monotonic() < end:
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert (cut / LOCK_NAME).exists() and not (cut / "weights.npz").exists()
+    proc = example(*flags(ham, cut, "--resume", "--workers", "0"))
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    assert "took over the lock left by pid" in out and "resuming from" in out
+    a, b = io.load(whole / "weights.npz"), io.load(cut / "weights.npz")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

@@ -293,10 +293,20 @@ def test_resume_of_a_tampered_checkpoint_names_the_entry(ham, earlier, capsys):
     line = one_line(capsys)
     assert "cannot continue from" in line and "entry 'epoch'" in line
     ck["epoch"] = 1
-    ck["model"]["features.0.weight"] = np.zeros((1, 1))
+    good = ck["model"]["0.weight"]
+    for where in ("model", "best"):  # the best weights, restored at the end, checked at once
+        ck[where]["0.weight"] = np.zeros((1, 1))
+        train.save_checkpoint(ck, earlier / "checkpoint.npz")
+        assert run(*quick(ham, earlier, "--resume"))[0] == 2
+        assert "0.weight: checkpoint (1, 1)" in one_line(capsys)
+        ck[where]["0.weight"] = good
+    ck["scheduler"]["best"] = "low"
     train.save_checkpoint(ck, earlier / "checkpoint.npz")
     assert run(*quick(ham, earlier, "--resume"))[0] == 2
-    assert "features.0.weight" in one_line(capsys)
+    assert "entry 'scheduler.best' must be a number" in one_line(capsys)
+    ck["scheduler"]["best"] = 0.5
+    train.save_checkpoint(ck, earlier / "checkpoint.npz")
+    assert run(*quick(ham, earlier, "--resume"))[0] == 0
 
 
 # -- 4. a non-finite loss stops the run; the best finite weights are kept ----------------------

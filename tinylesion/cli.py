@@ -468,6 +468,8 @@ def _prepare(args, task, log, resume, device):
         f"device {device}")
     if resume is not None:
         from .resume import describe_changes
+        log(f"resume: the {'unfinished' if resume.from_staging else 'finished'} run in "
+            f"{args.out}, from its checkpoint after epoch {resume.epoch}")
         line = describe_changes(resume.changes, resume.epoch)
         if line:
             log(line)
@@ -583,7 +585,8 @@ def _plots(plots, history, metrics, y_true, y_score, classes, model, args, out, 
         except ValueError as exc:
             log(f"note: {name} not drawn: {exc}")
         except OSError as exc:
-            exc.filename = str(out / name)
+            if exc.errno is not None:
+                exc.filename = str(out / name)
             raise
         finally:
             tmp.unlink(missing_ok=True)

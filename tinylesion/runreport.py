@@ -27,6 +27,8 @@ def interrupted(exc):
 def interrupt_message(args, progress):
     """The line Ctrl-C ends a run with: a --resume hint only when there is a checkpoint."""
     out = args.out
+    if progress.folder is not None and progress.folder.committed:
+        return f"interrupted after the run was written to {out}, whole"
     if progress.kept:
         return f"interrupted; continue with --resume --out {out}"
     if progress.resumed:

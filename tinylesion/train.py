@@ -346,12 +346,12 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         if ck.get("loader_seed") is not None and seed is not None and ck["loader_seed"] != seed:
             log(f"warning: the checkpoint's loader seed {ck['loader_seed']} differs from this "
                 f"loader's {seed}: the resumed run will not repeat the original")
+        source = "the checkpoint" if isinstance(resume, dict) else checkpoint_path
         if ck.get("stopped"):
-            log(f"checkpoint {checkpoint_path}: training had already stopped early at epoch "
-                f"{start}")
+            log(f"{source}: training had already stopped early at epoch {start}")
             start = epochs
         else:
-            log(f"resuming from {checkpoint_path} after epoch {start}")
+            log(f"resuming from {source} after epoch {start}")
 
     def diverged(what):
         """Keep the best finite epoch's weights and raise TrainingError saying so."""
