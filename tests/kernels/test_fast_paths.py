@@ -119,8 +119,6 @@ def pool_input(shape, dtype, kind, seed):
                                                        for k, s in POOLS])
 def test_max_pool_paths_equal_the_reference(kernel, stride, size, kind):
     H, W = size
-    if H < kernel[0] or W < kernel[1]:
-        pytest.skip("window larger than the image")
     for dtype in (np.float32, np.float64):
         for N, C in ((1, 1), (3, 5)):
             x = pool_input((N, C, H, W), dtype, kind, seed=H * W + N)

@@ -30,8 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 # target -> (modules, [functions to mutate or None for all], tests to run, fastest first)
-OPS_TESTS = ["tests/test_op_signs.py", "tests/test_ops.py::test_unary_ops",
-             "tests/test_ops.py", "tests/test_tensor_functions.py", "tests/test_losses.py"]
+# (the ops' conv and pool tests are left out of a mutant's run: they take minutes under load,
+# and the layers they wrap are tested in tests/test_nn.py and tests/kernels/)
+OPS_TESTS = ["tests/test_op_signs.py", "tests/test_ops.py", "-k",
+             "not test_conv2d and not test_max_pool2d", "tests/test_tensor_functions.py",
+             "tests/test_losses.py"]
 TARGETS = {
     "train": (["tinylesion/train.py"], ["fit", "_run_eval", "_loss", "_predicted", "probabilities",
                                         "evaluate_model", "_copy_state", "_lr",
@@ -39,8 +42,7 @@ TARGETS = {
               ["tests/test_training_policy.py", "tests/test_train.py"]),
     "cli": (["tinylesion/cli.py"], ["_run", "_train_class_weights", "_optimizer", "_binary_order",
                                     "_dermmel", "open_data", "split_fractions", "_float"],
-            ["tests/test_run_outputs.py", "tests/test_cli_errors.py",
-             "tests/test_cli_geometry.py"]),
+            ["tests/test_run_outputs.py", "tests/test_cli_errors.py"]),
     "transforms": (["tinylesion/data/transforms.py"], None,
                    ["tests/data/test_transforms.py"]),
     "resample": (["tinylesion/data/resample.py", "tinylesion/data/imageio.py"],
@@ -75,7 +77,7 @@ PLANTED = [
      ["tests/test_run_outputs.py", "tests/test_examples.py"], ["tests/test_examples.py"]),
     ("half-crop-2px-off-centre", "tinylesion/data/imageio.py",
      "left, top = (hw - CROP) // 2, (hh - CROP) // 2",
-     "left, top = (hw - CROP) // 2 + 2, (hh - CROP) // 2",
+     "left, top = min(hw - CROP, (hw - CROP) // 2 + 2), (hh - CROP) // 2",
      ["tests/data/test_crop_geometry.py", "tests/data/test_imageio.py"],
      ["tests/data/test_imageio.py", "tests/data/test_jpeg.py", "tests/data/test_datasets.py"]),
 ]
@@ -319,9 +321,8 @@ def main(argv=None):
                 continue                       # not a program: not a mutant worth counting
             write_mutant(target, text, time.time() + 10 + i)
             try:
-                outcome, took, tail = run_tests(copy, [t for t in tests
-                                                       if (copy / t.split("::")[0]).exists()],
-                                                args.timeout)
+                outcome, took, tail = run_tests(copy, [t for t in tests if not t.endswith(".py")
+                                                       or (copy / t).exists()], args.timeout)
             finally:
                 shutil.copy2(original, target)
             results.append(dict(target=name, mutant=description, outcome=outcome,
@@ -329,13 +330,16 @@ def main(argv=None):
             print(f"[{i + 1}/{len(jobs)}] {outcome:8s} {took:6.1f}s  {description}", flush=True)
             if args.planted:
                 print("   " + tail.replace("\n", "\n   "), flush=True)
-    caught = sum(r["outcome"] != "survived" for r in results)
-    print(f"\nscore: {caught}/{len(results)} caught "
-          f"({100.0 * caught / max(len(results), 1):.1f}%)")
+    caught = sum(r["outcome"] == "caught" for r in results)
+    timeouts = sum(r["outcome"] == "timeout" for r in results)
+    print(f"\nscore: {caught}/{len(results) - timeouts} caught "
+          f"({100.0 * caught / max(len(results) - timeouts, 1):.1f}%), "
+          f"{timeouts} timed out (not counted)")
     by_target = {}
     for r in results:
         c, n = by_target.get(r["target"], (0, 0))
-        by_target[r["target"]] = (c + (r["outcome"] != "survived"), n + 1)
+        if r["outcome"] != "timeout":
+            by_target[r["target"]] = (c + (r["outcome"] == "caught"), n + 1)
     for name, (c, n) in sorted(by_target.items()):
         print(f"  {name}: {c}/{n}")
     survivors = [r["mutant"] for r in results if r["outcome"] == "survived"]
