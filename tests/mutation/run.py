@@ -44,7 +44,7 @@ TARGETS = {
                                     "_dermmel", "open_data", "split_fractions", "_float"],
             ["tests/test_run_outputs.py", "tests/test_cli_errors.py"]),
     "transforms": (["tinylesion/data/transforms.py"], None,
-                   ["tests/data/test_transforms.py"]),
+                   ["tests/data/test_transform_geometry.py", "tests/data/test_transforms.py"]),
     "resample": (["tinylesion/data/resample.py", "tinylesion/data/imageio.py"],
                  ["_coefficients", "_resize_into", "bilinear_resize", "resize", "_half_geometry",
                   "_fit", "_draft_need"],
