@@ -284,3 +284,29 @@ def test_evaluation_runs_in_eval_mode_and_restores_the_mode():
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
     np.testing.assert_allclose(first, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
     np.testing.assert_array_equal(y_true, y)
+
+
+def test_resume_needs_a_checkpoint_path():
+    tl.manual_seed(0)
+    x, y = data()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+    with pytest.raises(ValueError, match="checkpoint_path"):
+        train.fit(model, SGD(model.parameters(), lr=0.1), OneBatch(x, y), epochs=2,
+                  resume=True, progress=False, log=lambda *a: None)
+
+
+def test_resume_without_the_scheduler_the_checkpoint_had(tmp_path):
+    ck = tmp_path / "ck.npz"
+    plateau = lambda o: ReduceLROnPlateau(o, factor=0.5, patience=0)
+    run(["good", "bad", "bad"], early_stopping=0, epochs=2, scheduler=plateau,
+        checkpoint_path=ck)
+    history, _, _, opt = run(["good", "bad", "bad"], early_stopping=0, epochs=3,
+                             checkpoint_path=ck, resume=True)
+    assert len(history["loss"]) == 3
+    assert history["lr"] == pytest.approx([0.05, 0.05, 0.025])   # the optimizer kept its rate
+    # and with a scheduler, from a checkpoint written without one
+    ck2 = tmp_path / "ck2.npz"
+    run(["good", "bad", "bad"], early_stopping=0, epochs=2, checkpoint_path=ck2)
+    history, _, _, _ = run(["good", "bad", "bad"], early_stopping=0, epochs=3,
+                           scheduler=plateau, checkpoint_path=ck2, resume=True)
+    assert len(history["loss"]) == 3 and history["lr"] == pytest.approx([0.05, 0.05, 0.05])

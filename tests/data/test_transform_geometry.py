@@ -69,3 +69,12 @@ def test_zoom_scales_input_coordinates_about_the_centre():
             rr, cc = 4 + 2 * (r - 4), 4 + 2 * (c - 4)
             want = img[rr, cc] if 0 <= rr < 9 and 0 <= cc < 9 else np.full(3, 7)
             np.testing.assert_array_equal(out[r, c], want, err_msg=(r, c))
+
+
+def test_the_default_augment_moves_nothing():
+    aug = Augment()
+    rng = np.random.default_rng(0)
+    img = image(7, 6, 4)
+    for _ in range(20):
+        assert aug.draw(rng, 7, 6) == NO_MOVE
+        np.testing.assert_array_equal(aug(img, rng), img)
