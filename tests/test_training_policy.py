@@ -310,3 +310,23 @@ def test_resume_without_the_scheduler_the_checkpoint_had(tmp_path):
     history, _, _, _ = run(["good", "bad", "bad"], early_stopping=0, epochs=3,
                            scheduler=plateau, checkpoint_path=ck2, resume=True)
     assert len(history["loss"]) == 3 and history["lr"] == pytest.approx([0.05, 0.05, 0.05])
+
+
+def test_resume_with_another_loader_seed_warns(tmp_path):
+    class Seeded(OneBatch):
+        def __init__(self, images, labels, seed):
+            super().__init__(images, labels)
+            self.seed = seed
+
+    ck = tmp_path / "ck.npz"
+    x, y = data()
+    said = []
+    for seed, resume, epochs, warns in ((1, False, 1, False), (2, True, 2, True),
+                                        (2, True, 3, False)):
+        tl.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+        said.clear()
+        train.fit(model, SGD(model.parameters(), lr=0.1), Seeded(x, y, seed), epochs=epochs,
+                  checkpoint_path=ck, resume=resume, progress=False, log=said.append)
+        warned = [line for line in said if "seed" in line]
+        assert bool(warned) == warns, said
