@@ -78,3 +78,30 @@ def test_the_default_augment_moves_nothing():
     for _ in range(20):
         assert aug.draw(rng, 7, 6) == NO_MOVE
         np.testing.assert_array_equal(aug(img, rng), img)
+
+
+class Pixels:
+    """A dataset of given HWC uint8 images, label 0."""
+
+    def __init__(self, images, size=(1, 1)):
+        self.images, self.image_size = images, size
+        self.targets = np.zeros(len(images), np.int64)
+        self.paths = [f"p{i}.png" for i in range(len(images))]
+
+    def __len__(self):
+        return len(self.images)
+
+    def load(self, i):
+        return self.images[i]
+
+    def __getitem__(self, i):
+        return self.images[i], 0
+
+
+def test_channel_stats_of_one_pixel_and_of_nothing():
+    from tinylesion.data.transforms import channel_stats
+    mean, std = channel_stats(Pixels([np.array([[[51, 102, 255]]], np.uint8)]), num_workers=0)
+    np.testing.assert_allclose(mean, [0.2, 0.4, 1.0], rtol=1e-12)
+    np.testing.assert_array_equal(std, [0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="empty"):
+        channel_stats(Pixels([]), num_workers=0)

@@ -266,6 +266,8 @@ def main(argv=None):
                    help="run the tests as they were at this git revision (e.g. the commit "
                         "before issue 19's tests, with --planted --before)")
     p.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    p.add_argument("--rerun", metavar="JSON",
+                   help="run again only the survivors recorded in this --json file")
     p.add_argument("--only", help="run only mutants whose description contains this text")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
@@ -291,8 +293,12 @@ def main(argv=None):
                 pool += [(m, source) for m in mutants_of(module, source, functions)]
             if args.only:
                 pool = [(m, s) for m, s in pool if args.only in m.describe(s)]
+            if args.rerun:
+                again = {r["mutant"] for r in json.loads(Path(args.rerun).read_text())
+                         if r["outcome"] == "survived"}
+                pool = [(m, s) for m, s in pool if m.describe(s) in again]
             total = len(pool)
-            if args.max and len(pool) > args.max:
+            if args.max and len(pool) > args.max and not args.rerun:
                 pool = sorted(rng.sample(pool, args.max), key=lambda ms: (ms[0].path,
                                                                           ms[0].line))
             print(f"{target}: {len(pool)} of {total} mutants", flush=True)
