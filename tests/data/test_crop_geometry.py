@@ -72,3 +72,14 @@ def test_draft_decoding_only_when_the_crop_keeps_its_pixels(tmp_path, size, draf
     full = read_rgb(path, size, "half_crop224", draft=False)
     assert fast.shape == full.shape == (size[1], size[0], 3)
     assert np.array_equal(fast, full) != drafts
+
+
+@pytest.mark.parametrize("size, drafts", [((600, 100), False), ((400, 200), False),
+                                          ((500, 150), True), ((250, 60), True)])
+def test_draft_decoding_for_resize_only_when_both_sides_allow_it(tmp_path, size, drafts):
+    # a 1000 x 300 file is draft-decoded at half only when the output is at most 500 x 150
+    path = tmp_path / "wide.jpg"
+    Image.fromarray(noise(1000, 300, seed=1)).save(path, quality=90)
+    fast = read_rgb(path, size, "resize", draft=True)
+    full = read_rgb(path, size, "resize", draft=False)
+    assert np.array_equal(fast, full) != drafts
