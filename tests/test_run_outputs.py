@@ -175,3 +175,11 @@ def test_class_order_of_a_folder_per_class(tmp_path):
                                                log=lambda *a: None)
         assert kind == "ImageFolder" and list(train.classes) == expected, names
         assert list(test.classes) == expected
+
+
+def test_a_dermmel_folder_with_one_class_is_refused(tmp_path):
+    for split in ("train_sep", "valid", "test"):
+        (tmp_path / split / "Melanoma").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / split / "Melanoma" / "a.png")
+    with pytest.raises(cli.UsageError, match="at least two"):
+        cli.open_data(tmp_path, (8, 8), "resize", (0.8, 0.1, 0.1), 0, log=lambda *a: None)
