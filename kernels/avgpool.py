@@ -122,14 +122,16 @@ def _tiled_backward(gy, x_shape, geometry, div):
 # row with the window offset (i, j) fixed: a contiguous add for stride 1 that LLVM vectorises.
 @njit(cache=True, inline="always")
 def _row_add(yr, xr, lo, hi, SW, off):
-    for ow in range(lo, hi):
-        yr[ow] += xr[ow * SW + off]
+    ys, xs = yr[lo:hi], xr[lo * SW + off:]   # views from 0: see kernels/depthwise.py
+    for k in range(hi - lo):
+        ys[k] += xs[k * SW]
 
 
 @njit(cache=True, inline="always")
 def _row_spread(gxr, gr, lo, hi, SW, off):
-    for ow in range(lo, hi):
-        gxr[ow * SW + off] += gr[ow]
+    gxs, grs = gxr[lo * SW + off:], gr[lo:hi]
+    for k in range(hi - lo):
+        gxs[k * SW] += grs[k]
 
 
 @njit(parallel=True, cache=True)
