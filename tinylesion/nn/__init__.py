@@ -8,4 +8,7 @@ from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Con
                      Sigmoid, Softmax, Tanh, ZeroPad2d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss)
 from .module import Module, Parameter
+from .gelu import GELU
+from .normalization import LayerNorm
 from .stochastic_depth import StochasticDepth
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d

@@ -395,3 +395,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
         return x * 0.0
     mask_shape = x.shape[:2] + (1,) * (x.ndim - 2)
     return ops.Dropout.apply(x, p=p, rng=backend.generator(x.device), shape=mask_shape)
+
+
+from .gelu import gelu  # noqa: E402,F401  (torch.nn.functional's names, in their own modules)
+from .normalization import layer_norm  # noqa: E402,F401
+from .upsampling import interpolate, upsample  # noqa: E402,F401
