@@ -144,6 +144,20 @@ def _split_phases(plane, SW, ph):
 
 
 @njit(cache=True, inline="always")
+def _split_phases_padded(plane, SW, PH, PW, ph):
+    """ph[r, h + PH, q] = plane[h, q·SW + r − PW] (ph zeroed first: the padding stays 0)."""
+    H, W = plane.shape
+    Wq = ph.shape[2]
+    for h in range(H):
+        for r in range(SW):
+            lo, hi = _valid_range(r, PW, SW, W, Wq)
+            src = plane[h, lo * SW + r - PW:]
+            out = ph[r, h + PH, lo:hi]
+            for k in range(hi - lo):
+                out[k] = src[k * SW]
+
+
+@njit(cache=True, inline="always")
 def _merge_phases(ph, SW, plane):
     """plane[h, q·SW + r] = ph[r, h, q] (the inverse of _split_phases)."""
     H, W = plane.shape
@@ -180,16 +194,19 @@ def _forward_cpu(x, Wk, b, SH, SW, PH, PW, y):
     N, C, H, W = x.shape
     F = Wk.shape[0]
     M = F // C
-    Wq = (W + SW - 1) // SW
+    Wq = (W + 2 * PW + SW - 1) // SW
     for t in prange(N * F):
         n, o = t // F, t % F
         c = o // M
         if SW == 1:
             _plane_forward(x[n, c:c + 1], Wk, o, b[o], SH, 1, PH, PW, W, y[n, o])
         else:
-            ph = np.empty((SW, H, Wq), x.dtype)
-            _split_phases(x[n, c], SW, ph)
-            _plane_forward(ph, Wk, o, b[o], SH, SW, PH, PW, W, y[n, o])
+            # NOTE: the phases of the zero-padded plane: every tap then reads a whole output
+            # row (the rows are short at stride 2, and per-row bounds would cost more than
+            # the padding's multiply-adds)
+            ph = np.zeros((SW, H + 2 * PH, Wq), x.dtype)
+            _split_phases_padded(x[n, c], SW, PH, PW, ph)
+            _plane_forward(ph, Wk, o, b[o], SH, SW, 0, 0, Wq * SW, y[n, o])
 
 
 @njit(cache=True, inline="always")
