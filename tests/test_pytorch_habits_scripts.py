@@ -4,6 +4,7 @@ folder-of-images script with ImageFolder, a CSV Dataset, transforms and checkpoi
 import ast
 import csv
 import os
+import re
 import runpy
 import sys
 
@@ -111,3 +112,15 @@ def test_folder_script_is_reproducible_whatever_the_workers(tmp_path, monkeypatc
                                        str(workers)], monkeypatch)
         runs.append([line for line in capsys.readouterr().out.splitlines() if "loss" in line])
     assert len(runs[0]) == 2 and runs[0] == runs[1]
+
+
+def test_readme_import_lines_work():
+    with open(os.path.join(os.path.dirname(SCRIPTS), "..", "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S)
+              if "import tinylesion as torch" in b]
+    assert len(blocks) == 1
+    scope = {}
+    exec(compile(blocks[0], "README.md", "exec"), scope)
+    assert scope["torch"] is tl and scope["DataLoader"] is tl.utils.data.DataLoader
+    assert scope["torchvision"].transforms is scope["transforms"]
