@@ -205,11 +205,13 @@ def normalize(tensor, mean, std, inplace=False):
                          f"shape {tuple(tensor.shape)}")
     x = tensor.data
     xp = backend.get_array_module(x)
-    mean = xp.asarray(np.asarray(mean, dtype=x.dtype)).reshape(-1, 1, 1)
-    std = xp.asarray(np.asarray(std, dtype=x.dtype)).reshape(-1, 1, 1)
-    if bool((std == 0).any()):
+    mean, std = (backend.to_numpy(getattr(v, "data", v)) for v in (mean, std))
+    mean = np.asarray(mean, dtype=x.dtype).reshape(-1, 1, 1)
+    std = np.asarray(std, dtype=x.dtype).reshape(-1, 1, 1)
+    if (std == 0).any():   # checked on the host: no wait for the device
         raise ValueError(f"std evaluated to zero after conversion to {x.dtype}, leading to "
                          "division by zero")
+    mean, std = xp.asarray(mean), xp.asarray(std)
     if inplace:
         x -= mean
         x /= std
