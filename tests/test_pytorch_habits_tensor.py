@@ -129,3 +129,13 @@ def test_a_torch_tensor_is_named():
         tl.nn.Linear(4, 2)(FakeTorchTensor())
     with pytest.raises(TypeError, match="got a torch.Tensor"):
         tl.ones(1, 4) + FakeTorchTensor()
+
+
+def test_functional_shape_mismatches_are_runtime_errors_too():
+    import tinylesion.nn.functional as F
+    for case in (lambda: F.conv2d(tl.ones(1, 3, 5, 5), tl.ones(2, 4, 3, 3)),
+                 lambda: F.linear(tl.ones(2, 5), tl.ones(3, 4))):
+        with pytest.raises(RuntimeError):
+            case()
+        with pytest.raises(ValueError):
+            case()
