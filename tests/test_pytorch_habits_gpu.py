@@ -19,7 +19,8 @@ def run(device):
     outs = [F.gelu(x), F.gelu(x, approximate="tanh"), F.layer_norm(x, (6,), w),
             F.interpolate(x, size=(7, 4), mode="bilinear", align_corners=False),
             F.interpolate(x, scale_factor=2, mode="nearest"),
-            x.add(x * 2, alpha=0.5).div(3.0).masked_fill(x.data > 1, 0.0).flip(3)]
+            x.add(x * 2, alpha=0.5).div(3.0).masked_fill(x.data > 1, 0.0).flip(3),
+            x.topk(2, dim=3).values, x.sort(2, descending=True).values]
     total = sum((o * o).sum() for o in outs)
     total.backward()
     image = tl.Tensor(np.abs(X[0]) / 4, device=device)
