@@ -114,18 +114,24 @@ def save(state, path, pickle_module=None, pickle_protocol=None,
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save {path}: folder {folder} does not exist")
-    tmp = _create_temp(folder, os.path.basename(path))
+    try:
+        tmp = _create_temp(folder, os.path.basename(path))
+    except OSError as exc:  # a read-only or full folder: name the file asked for
+        exc.filename = path
+        raise
     try:
         with open(tmp, "wb") as f:
             _write_npz(f, entries)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # e.g. a full disk: name the file, not the temporary
+            exc.filename = path
         raise
     return path
 
