@@ -24,7 +24,8 @@ def run(device):
     total = sum((o * o).sum() for o in outs)
     total.backward()
     image = tl.Tensor(np.abs(X[0]) / 4, device=device)
-    views = [TF.hflip(image), TF.center_crop(image, [3, 4]), TF.pad(image, 1, padding_mode="reflect"),
+    views = [TF.hflip(image), TF.center_crop(image, [3, 4]),
+             TF.pad(image, 1, padding_mode="reflect"),
              TF.normalize(image, [0.5] * 3, [0.2] * 3), TF.adjust_hue(image.clamp(0, 1), 0.1),
              TF.adjust_contrast(image.clamp(0, 1), 0.5)]
     return outs + [x.grad, w.grad] + views
