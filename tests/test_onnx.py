@@ -166,7 +166,7 @@ def test_an_op_without_translation_is_named(tmp_path):
         build(Sliced(), (4, 4))
 
 
-# ---- python -m tinylesion.export ------------------------------------------------------------------
+# ---- python -m tinylesion.export -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     from tinylesion import cli
