@@ -153,6 +153,32 @@ def test_residual_concatenation_and_padded_pooling_export(tmp_path):
     assert sum(n.op_type == "BatchNormalization" for n in proto.graph.node) == 1  # stem's folded
 
 
+def test_grouped_convolution_activations_and_pooling_options(tmp_path):
+    """The layers of the ImageNet backbones: depthwise and grouped convolution, Hardswish,
+    SiLU, Hardsigmoid, ReLU6, max and average pooling with padding and ceil_mode, Identity,
+    adaptive average pooling, batch norm folded into a grouped convolution."""
+    need = [getattr(nn, name, None) for name in ("Hardswish", "SiLU", "Hardsigmoid", "ReLU6")]
+    if None in need:
+        pytest.skip("this engine has no Hardswish/SiLU/Hardsigmoid/ReLU6 layers yet")
+    Hardswish, SiLU, Hardsigmoid, ReLU6 = need
+    tl.manual_seed(4)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), Hardswish(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), ReLU6(),   # depthwise
+        nn.Conv2d(8, 12, 1, groups=4), SiLU(),                                  # grouped
+        nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
+        nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        nn.Identity(), Hardsigmoid(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 4))
+    randomise_batch_norms(model)
+    proto = check_export(model, (23, 17), tmp_path, batches=(1, 3))
+    kinds = [n.op_type for n in proto.graph.node]
+    assert {"HardSwish", "HardSigmoid", "Clip", "MaxPool", "AveragePool"} <= set(kinds)
+    assert "BatchNormalization" not in kinds
+    groups = [a.i for n in proto.graph.node if n.op_type == "Conv" for a in n.attribute
+              if a.name == "group"]
+    assert groups == [1, 8, 4]
+
+
 def test_an_op_without_translation_is_named(tmp_path):
     class Sliced(nn.Module):
         def __init__(self):

@@ -160,6 +160,8 @@ def test_models_and_health(server, runs):
     assert by_name["mel"]["binary"] is True and by_name["mel"]["input_size"] == [16, 12]
     status, health = server.json("GET", "/health")
     assert status == 200 and health["status"] == "ok" and health["models"] == ["ham", "mel"]
+    # with no --host it listens on the loopback only
+    assert any(f"running on http://127.0.0.1:{server.port}" in line for line in server.lines)
 
 
 def test_explain_gives_a_png_for_the_predicted_or_asked_class(server, runs):

@@ -264,6 +264,9 @@ def _emit(g, r):
         g.node("Mul", [x, g.node("Sigmoid", [x])], out)
     elif getattr(kind, "__name__", "").lower() == "hardsigmoid":
         g.node("HardSigmoid", [x], out, alpha=1 / 6, beta=0.5)
+    elif getattr(kind, "__name__", "") == "Hardtanh":    # ReLU6 among them
+        g.node("Clip", [x, g.constant(np.array(a.get("min_val", -1.0), np.float32)),
+                        g.constant(np.array(a.get("max_val", 1.0), np.float32))], out)
     elif getattr(kind, "__name__", "").lower() == "relu6":
         g.node("Clip", [x, g.constant(np.array(0, np.float32)),
                         g.constant(np.array(6, np.float32))], out)
