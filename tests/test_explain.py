@@ -1,6 +1,5 @@
 """tinylesion.explain: Grad-CAM equal to PyTorch's, pointing at the lesion; saliency; overlays."""
 import csv
-import os
 import sys
 from pathlib import Path
 
@@ -38,7 +37,7 @@ def batch_for(model, n=2, seed=0):
                      .astype(np.float32))
 
 
-# ---- equal to the same computation in PyTorch -------------------------------------------------
+# ---- equal to the same computation in PyTorch ----------------------------------------------------
 @pytest.mark.parametrize("index", range(len(recipe.EXPLAIN_CASES)))
 def test_grad_cam_and_saliency_equal_pytorch(index):
     name, classes, size, layer, target = recipe.EXPLAIN_CASES[index]
@@ -215,7 +214,7 @@ def test_predict_writes_overlays(tmp_path, capsys):
     assert "--explain" in capsys.readouterr().err and blocker.read_text() == "x"
 
 
-# ---- the GPU path (stand-in CuPy on the CUDA simulator) -------------------------------------------
+# ---- the GPU path (stand-in CuPy on the CUDA simulator) ------------------------------------------
 GPU_SCRIPT = r"""
 import json, numpy as np, tinylesion as tl
 from tinylesion import explain
