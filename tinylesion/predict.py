@@ -103,6 +103,8 @@ def main(argv=None):
                         help="the run folder (holding run.json and weights.npz)")
     parser.add_argument("--device", default="cpu", type=DEVICE,
                         help="cpu, gpu (cuda is taken as gpu) or auto; default cpu")
+    parser.add_argument("--explain", metavar="OUT_DIR", type=folder_path,
+                        help="also write each image's Grad-CAM overlay there as a PNG")
     parser.add_argument("images", nargs="+", metavar="IMAGE")
     args = parser.parse_args(argv)
     try:
@@ -113,8 +115,14 @@ def main(argv=None):
                 raise PredictError(f"{path} is a folder; give image files (e.g. {path}/*.jpg)")
             if not Path(path).is_file():
                 raise PredictError(f"image file not found: {path}")
+        if args.explain is not None and Path(args.explain).exists() \
+                and not Path(args.explain).is_dir():
+            raise PredictError(f"--explain {args.explain}: is a file, not a folder")
         probs = predict_files(model, run, args.images, device)
-    except (PredictError, ImageReadError, backend.DeviceError) as exc:
+        if args.explain is not None:
+            from .explain import write_overlays
+            write_overlays(model, run, args.images, args.explain, device)
+    except (PredictError, ImageReadError, backend.DeviceError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for path, p in zip(args.images, probs):

@@ -4,6 +4,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import backend
+from ..errors import as_input_error, foreign_tensor_error, is_foreign_tensor
 from ..tensor import Tensor, to_arguments
 
 
@@ -165,7 +166,13 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        for arg in args:
+            if is_foreign_tensor(arg):
+                raise foreign_tensor_error(type(self).__name__)
+        try:
+            return self.forward(*args, **kwargs)
+        except ValueError as exc:   # shape mismatches: RuntimeError too, as PyTorch's
+            raise as_input_error(exc) from None
 
     # ---- traversal ----------------------------------------------------------------------
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
@@ -267,10 +274,11 @@ class Module:
                             t.grad.data = fn(t.grad.data)
         return self
 
-    def to(self, *args, device=None, dtype=None):
+    def to(self, *args, device=None, dtype=None, non_blocking=False, memory_format=None):
         """Move every parameter and buffer to a device and/or convert the floating-point ones
         to a dtype, in place: `to("gpu")`, `to(tl.float64)`, `to("cpu", tl.float32)`, as in
-        PyTorch (do this before making the optimizer). Returns self."""
+        PyTorch (do this before making the optimizer). Returns self. non_blocking and
+        memory_format are accepted and change nothing."""
         device, dtype = to_arguments(args, device, dtype)
         if dtype is not None:
             self.astype(dtype)
