@@ -1,8 +1,10 @@
-"""The seed papers' models, built from tinylesion.nn layers, and a registry usable as --model."""
-import inspect
-from dataclasses import dataclass, field
+"""The seed papers' scratch models, built from tinylesion.nn layers."""
+from .. import nn
+from ..nn.default_init import keras_initialization
+from .registry import register_model
 
-from . import nn
+# NOTE: the builders make their layers under keras_initialization(): Glorot-uniform weights and
+# zero biases, the Keras defaults the papers trained with (plain nn layers take PyTorch's).
 
 # Every model returns logits: the loss applies the softmax (cross_entropy) or the sigmoid
 # (binary_cross_entropy_with_logits); `model.binary` says which.
@@ -130,6 +132,7 @@ def _classifier(name, features, head, num_classes, image_size, binary, config,
 
 
 # ---- the models ----------------------------------------------------------------------------
+@keras_initialization()
 def logistic_regression(num_classes=2, image_size=(224, 224)):
     """Flatten → Linear(3·H·W, 1 if binary else num_classes): logistic/softmax regression."""
     num_classes = _check_classes("logistic_regression", num_classes)
@@ -143,6 +146,7 @@ def logistic_regression(num_classes=2, image_size=(224, 224)):
 DENSE_NN_WEIGHT_DECAY = 1e-3
 
 
+@keras_initialization()
 def dense_nn(num_classes=2, image_size=(224, 224), weight_decay=DENSE_NN_WEIGHT_DECAY):
     """Flatten → 1024 → 256 → 64 → 16 → 4 → out, ReLU between, Glorot-uniform weights.
 
@@ -166,6 +170,7 @@ def dense_nn(num_classes=2, image_size=(224, 224), weight_decay=DENSE_NN_WEIGHT_
                             weight_decay=weight_decay), weight_decay)
 
 
+@keras_initialization()
 def melanoma_cnn(num_classes=2, image_size=(224, 224)):
     """Four conv stages (7×7×32, 5×5×64, 3×3×128, 3×3×128 stride 3; each BN, ReLU, max-pool),
     then FC 512, FC 32 (ReLU) and one logit (binary) or num_classes logits."""
@@ -188,6 +193,7 @@ def melanoma_cnn(num_classes=2, image_size=(224, 224)):
                        dict(num_classes=num_classes, image_size=image_size))
 
 
+@keras_initialization()
 def baseline_cnn(num_classes=7, image_size=(128, 128)):
     """Conv 3×3 ×16, ×32, ×64 (same padding, ReLU), each followed by max-pool 2; dense 512
     (ReLU); dropout 0.5; dense num_classes (a softmax head even for two classes)."""
@@ -209,6 +215,7 @@ def baseline_cnn(num_classes=7, image_size=(128, 128)):
 PADUA_CHANNELS = (32, 64, 128, 256, 512)
 
 
+@keras_initialization()
 def padua_cnn(blocks=4, num_classes=7, image_size=(100, 75), block_dropout=False):
     """`blocks` (1..5) blocks of two 3×3 same-padding convs (ReLU) and a max-pool 2, with
     32, 64, 128, 256, 512 channels; FC 64·2^(blocks−1) (ReLU); dropout 0.5; dense num_classes.
@@ -238,53 +245,16 @@ def padua_cnn(blocks=4, num_classes=7, image_size=(100, 75), block_dropout=False
                             block_dropout=block_dropout))
 
 
-# ---- the registry --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelSpec:
-    """A registered model: its builder, the builder's fixed arguments and its defaults."""
-    builder: object
-    description: str
-    fixed: dict = field(default_factory=dict)
-    num_classes: int = 7
-    image_size: tuple = (224, 224)
-
-
-MODELS = {
-    "logistic_regression": ModelSpec(logistic_regression, "flatten → one linear layer",
-                                     num_classes=2, image_size=(224, 224)),
-    "dense_nn": ModelSpec(dense_nn, "flatten → 1024 → 256 → 64 → 16 → 4 → out, L2",
-                          num_classes=2, image_size=(224, 224)),
-    "melanoma_cnn": ModelSpec(melanoma_cnn, "4 conv stages with batch norm, FC 512, FC 32",
-                              num_classes=2, image_size=(224, 224)),
-    "baseline_cnn": ModelSpec(baseline_cnn, "conv 16, 32, 64; dense 512; dropout 0.5",
-                              num_classes=7, image_size=(128, 128)),
-}
+# ---- their registration --------------------------------------------------------------------
+register_model("logistic_regression", "flatten → one linear layer", num_classes=2,
+               image_size=(224, 224))(logistic_regression)
+register_model("dense_nn", "flatten → 1024 → 256 → 64 → 16 → 4 → out, L2", num_classes=2,
+               image_size=(224, 224))(dense_nn)
+register_model("melanoma_cnn", "4 conv stages with batch norm, FC 512, FC 32", num_classes=2,
+               image_size=(224, 224))(melanoma_cnn)
+register_model("baseline_cnn", "conv 16, 32, 64; dense 512; dropout 0.5", num_classes=7,
+               image_size=(128, 128))(baseline_cnn)
 for _blocks in range(1, 6):
-    MODELS[f"padua{_blocks}"] = ModelSpec(
-        padua_cnn, f"{_blocks} block(s) of two 3x3 convs and a max-pool; "
-                   f"FC {64 * 2 ** (_blocks - 1)}; dropout 0.5",
-        fixed=dict(blocks=_blocks), num_classes=7, image_size=(100, 75))
-
-
-def list_models():
-    """The registered model names."""
-    return list(MODELS)
-
-
-def get_model(name, num_classes=None, image_size=None, **options):
-    """Build the registered model `name` (the defaults of num_classes and image_size, given
-    as (width, height) or 'WxH', are the model's own); options go to its builder."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    spec = MODELS[name]
-    clash = sorted(set(options) & set(spec.fixed))
-    if clash:
-        raise ValueError(f"model {name!r} fixes {', '.join(clash)}; do not pass it")
-    known = set(inspect.signature(spec.builder).parameters) - set(spec.fixed)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(f"model {name!r} has no option {', '.join(unknown)}; its options: "
-                         f"{', '.join(sorted(known))}")
-    return spec.builder(num_classes=spec.num_classes if num_classes is None else num_classes,
-                        image_size=spec.image_size if image_size is None else image_size,
-                        **spec.fixed, **options)
+    register_model(f"padua{_blocks}", f"{_blocks} block(s) of two 3x3 convs and a max-pool; "
+                   f"FC {64 * 2 ** (_blocks - 1)}; dropout 0.5", fixed=dict(blocks=_blocks),
+                   num_classes=7, image_size=(100, 75))(padua_cnn)
