@@ -16,7 +16,7 @@ def parse(*argv, task="ham"):
     ("--image-size", "0x10"), ("--image-size", "10x0"), ("--image-size", "10"),
     ("--split", "80/20/10"), ("--split", "100"), ("--split", "0/50/50"), ("--split", "a/b"),
     ("--split", "50/25/15/10"), ("--optimizer", "adamw"), ("--device", "tpu"),
-    ("--class-weights", "inverse"), ("--model", "resnet50")])
+    ("--class-weights", "inverse"), ("--model", "resnet9000")])
 def test_bad_values_are_refused_naming_the_flag(capsys, flag, text):
     with pytest.raises(SystemExit) as stop:
         parse(flag, text)
