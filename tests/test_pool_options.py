@@ -148,6 +148,15 @@ def test_avg_pool2d_gradcheck(shape, kernel, stride, padding, ceil, include, ove
               rng.standard_normal(shape), device=device)
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pool_cases())
+def test_gradcheck_drawn(case):
+    shape, kernel, stride, padding, ceil, include, _, seed = case
+    x = np.random.default_rng(seed).standard_normal(shape)
+    gradcheck(lambda t: F.max_pool2d(t, kernel, stride, padding, ceil_mode=ceil), x)
+    gradcheck(lambda t: F.avg_pool2d(t, kernel, stride, padding, ceil, include), x)
+
+
 # ---- PyTorch's results ----------------------------------------------------------------------
 def _option_cases():
     return [f"case{i}/{dtype}" for i in range(len(POOL_OPTION_KWARGS))
