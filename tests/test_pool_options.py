@@ -85,6 +85,9 @@ def test_cpu_equals_reference(case):
     x = rng.standard_normal(shape).astype(dtype)
     if seed % 3 == 0:
         x = rng.integers(0, 3, shape).astype(dtype)   # ties everywhere
+    elif seed % 3 == 1:
+        x[rng.random(shape) < 0.2] = np.nan           # NaN wins (the first one)
+        x[rng.random(shape) < 0.2] = -np.inf          # windows of -inf alone
     y_ref, am_ref = maxpool2d_forward(x, kernel, stride, padding, ceil, impl="reference")
     y, am = maxpool2d_forward(x, kernel, stride, padding, ceil, impl="cpu")
     np.testing.assert_array_equal(y, y_ref)
@@ -94,6 +97,7 @@ def test_cpu_equals_reference(case):
         maxpool2d_backward(gy, am, shape, kernel, stride, padding, ceil, impl="cpu"),
         maxpool2d_backward(gy, am, shape, kernel, stride, padding, ceil, impl="reference"),
         rtol=1e-6)
+    x = np.nan_to_num(x, nan=0.5, neginf=-2.0)
     override = [None, 5][seed % 2]
     args = (kernel, stride, padding, ceil, include, override)
     a_ref = avgpool2d_forward(x, *args, impl="reference")
