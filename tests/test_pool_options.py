@@ -133,8 +133,9 @@ def test_models_pools_cpu_equals_reference(shape, kernel, stride, padding, ceil)
 
 # ---- gradient checks through F --------------------------------------------------------------
 POOL_GRAD_CASES = [  # shape, kernel, stride, padding, ceil_mode
-    ((2, 2, 9, 9), 3, 2, 1, False), ((1, 2, 8, 7), 3, 2, 0, True), ((1, 3, 7, 10), (2, 3), 2, 1, True),
-    ((2, 1, 5, 6), 3, 1, 1, False), ((1, 2, 5, 5), 2, 2, 0, True), ((1, 1, 7, 9), (3, 2), (2, 3), (1, 1), True),
+    ((2, 2, 9, 9), 3, 2, 1, False), ((1, 2, 8, 7), 3, 2, 0, True),
+    ((1, 3, 7, 10), (2, 3), 2, 1, True), ((2, 1, 5, 6), 3, 1, 1, False),
+    ((1, 2, 5, 5), 2, 2, 0, True), ((1, 1, 7, 9), (3, 2), (2, 3), (1, 1), True),
 ]
 
 
