@@ -1,4 +1,4 @@
-"""torchvision's outputs for the backbone parity tests, written to tests/fixtures/torch_backbones.npz.
+"""torchvision's outputs for the backbone parity tests: tests/fixtures/torch_backbones.npz.
 
     /work/venv-torch/bin/python bench/torch_backbones.py [--out PATH] [--only NAME ...]
 

@@ -1,6 +1,5 @@
 """Weights files from other libraries: PyTorch's zip .pth read without torch and without
 running code from it, .safetensors, and get_model(weights=) with its head handling."""
-import io as bytes_io
 import os
 import pickle
 import struct

@@ -123,8 +123,9 @@ def read_rgb(path, size, preprocess="resize", draft=True):
     preprocess "resize" scales the whole image to size; "half_crop224" halves the image, cuts the
     224 x 224 centre, then scales that to size; "imagenet_crop" resizes the image so that its
     shorter side is size / 0.875 (256 for 224, 342 for 299) and cuts the centre of that size,
-    as torchvision's ImageNet evaluation transforms do. With draft, a JPEG is decoded by libjpeg straight
-    at 1/2, 1/4 or 1/8 scale when the result is still at least as large as what is needed.
+    as torchvision's ImageNet evaluation transforms do. With draft, a JPEG is decoded by
+    libjpeg straight at 1/2, 1/4 or 1/8 scale when the result is still at least as large as
+    what is needed.
     Plain colour JPEGs are decoded and resized without the GIL (jpeg.py); every other file, and
     every JPEG that path leaves, is read with Pillow, to the same pixels.
     Raises ImageReadError naming the path when the file is missing, truncated or unreadable.
