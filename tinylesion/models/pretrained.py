@@ -34,7 +34,7 @@ def _shape(value):
     return tuple(np.shape(value))
 
 
-def load_weights(model, weights, log=None):
+def load_weights(model, weights, log=None, *, _stacklevel=2):
     """Load `weights` (a file tl.load reads: .npz, PyTorch .pth/.pt, .safetensors; or a
     state_dict) into `model`; return the keys of the head that was dropped.
 
@@ -81,7 +81,7 @@ def load_weights(model, weights, log=None):
                 f"dropped {', '.join(f'{k} {a}' for k, (a, _) in sizes.items())} (the model's "
                 f"new head keeps its initialisation)")
         if log is None:
-            warnings.warn(text, HeadDroppedWarning, stacklevel=2)
+            warnings.warn(text, HeadDroppedWarning, stacklevel=_stacklevel)
         else:
             log(text)
     return dropped

@@ -63,5 +63,5 @@ def get_model(name, num_classes=None, image_size=None, weights=None, **options):
                          **spec.fixed, **options)
     if weights is not None:
         from .pretrained import load_weights
-        load_weights(model, weights)
+        load_weights(model, weights, _stacklevel=3)  # the warning names get_model's caller
     return model
