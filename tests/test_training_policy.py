@@ -439,3 +439,32 @@ def test_a_diverging_run_ends_with_the_best_finite_epochs_weights():
                   mean=(0.5,) * 3, std=(0.25,) * 3, early_stopping=0, progress=False,
                   log=lambda *a: None, on_epoch_end=poison)
     assert_weights(model, val.weights[1])          # epoch 2's: the best with finite losses
+
+
+class PoisonedAfterValidating(nn.Module):
+    """A linear model whose weight turns NaN right after its second validation pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+        self.validations = 0
+
+    def forward(self, x):
+        out = self.net(x)
+        if not self.training:
+            self.validations += 1
+            if self.validations == 2:
+                self.net[1].weight.data[0, 0] = np.nan
+        return out
+
+
+def test_a_weight_that_turns_nan_stops_the_run_and_drops_that_epoch():
+    x, y = data()
+    tl.manual_seed(0)
+    model = PoisonedAfterValidating()
+    with pytest.raises(train.TrainingError, match="NaN or infinite at epoch 2") as info:
+        train.fit(model, SGD(model.parameters(), lr=0.05), OneBatch(x, y), OneBatch(x, y),
+                  epochs=3, mean=(0.5,) * 3, std=(0.25,) * 3, early_stopping=0,
+                  progress=False, log=lambda *a: None)
+    assert all(len(values) == 1 for values in info.value.history.values()), info.value.history
+    assert np.all(np.isfinite(model.net[1].weight.numpy()))    # epoch 1's weights are back
