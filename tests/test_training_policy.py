@@ -468,3 +468,10 @@ def test_a_weight_that_turns_nan_stops_the_run_and_drops_that_epoch():
                   progress=False, log=lambda *a: None)
     assert all(len(values) == 1 for values in info.value.history.values()), info.value.history
     assert np.all(np.isfinite(model.net[1].weight.numpy()))    # epoch 1's weights are back
+
+
+def test_an_equal_validation_loss_is_not_an_improvement():
+    # lr 0: the weights, and so the validation loss, stay exactly as they were
+    history, _, _, _ = run(["good"] * 6, early_stopping=2, lr=0.0)
+    assert len(set(history["val_loss"])) == 1
+    assert len(history["loss"]) == 3            # the best epoch, then 2 without improvement
