@@ -442,7 +442,7 @@ def test_a_diverging_run_ends_with_the_best_finite_epochs_weights():
 
 
 class PoisonedAfterValidating(nn.Module):
-    """A linear model whose weight turns NaN right after its second validation pass."""
+    """A linear model whose weight turns NaN right after its third validation pass."""
 
     def __init__(self):
         super().__init__()
@@ -453,20 +453,23 @@ class PoisonedAfterValidating(nn.Module):
         out = self.net(x)
         if not self.training:
             self.validations += 1
-            if self.validations == 2:
+            if self.validations == 3:
                 self.net[1].weight.data[0, 0] = np.nan
         return out
 
 
-def test_a_weight_that_turns_nan_stops_the_run_and_drops_that_epoch():
+def test_a_weight_that_turns_nan_stops_the_run_and_drops_that_epoch(tmp_path):
     x, y = data()
     tl.manual_seed(0)
     model = PoisonedAfterValidating()
-    with pytest.raises(train.TrainingError, match="NaN or infinite at epoch 2") as info:
+    ck = tmp_path / "ck.npz"
+    with pytest.raises(train.TrainingError, match="NaN or infinite at epoch 3") as info:
         train.fit(model, SGD(model.parameters(), lr=0.05), OneBatch(x, y), OneBatch(x, y),
-                  epochs=3, mean=(0.5,) * 3, std=(0.25,) * 3, early_stopping=0,
-                  progress=False, log=lambda *a: None)
-    assert all(len(values) == 1 for values in info.value.history.values()), info.value.history
+                  epochs=4, mean=(0.5,) * 3, std=(0.25,) * 3, early_stopping=0,
+                  checkpoint_path=ck, progress=False, log=lambda *a: None)
+    assert all(len(values) == 2 for values in info.value.history.values()), info.value.history
+    assert info.value.checkpoint_epoch == 2 and "after epoch 2" in str(info.value)
+    assert train.load_checkpoint(ck)["epoch"] == 2
     assert np.all(np.isfinite(model.net[1].weight.numpy()))    # epoch 1's weights are back
 
 
