@@ -3,7 +3,6 @@ import argparse
 import datetime
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from . import backend
 from .datalayout import open_data, _synthetic_root  # noqa: F401 (cli.open_data, as before)
 from .flags import (DEVICE, OneLineParser, UsageError, choice, folder_path, image_size,
                     int_at_least)
+from .runfolder import check_folder as _check_folder, make_folder as _make_folder
 
 # Per example: the model, the synthetic layout used without --data, and the defaults on real
 # and on synthetic data (smaller where the real size would make the quick look slow).
@@ -160,35 +160,6 @@ def _given(args, task):
 # run
 # ---------------------------------------------------------------------------------------------
 
-def _check_folder(path, flag):
-    """Raise a UsageError unless `path` is, or can be made, a writable folder (nothing is
-    created: that waits until the run has checked everything else)."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{flag} {path}: is a file, not a folder")
-    parent = path
-    while not parent.exists():
-        if parent.is_symlink():
-            raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a broken "
-                             "symbolic link)")
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a file)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: " + ("the folder is not writable" if parent == path
-                                               else f"cannot create the folder ({parent} is "
-                                                    "not writable)"))
-
-
-def _make_folder(path, flag):
-    """Create the folder a flag names (and its parents), or raise a UsageError saying why."""
-    _check_folder(path, flag)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{flag} {path}: cannot create the folder "
-                         f"({exc.strerror or exc})") from None
-
-
 def _optimizer(name, params, lr, weight_decay):
     from . import optim
     if name == "sgd":
@@ -220,50 +191,26 @@ def run(args, task, log=print):
     written (a full disk) with status 1; Ctrl-C with status 130. The run folder is only
     changed once everything has been checked, and an earlier run in it is replaced whole.
     """
-    from .data import ImageReadError
-    from .resume import ResumeError
-    from .runfolder import RunFolderError
-    from .runinfo import RunInfoError
-    from .runreport import Progress, interrupt_message, interrupted, os_error_message
-    from .runlock import RunLockedError
-    from .train import TrainingError
+    from .runreport import Progress, catch_interrupts, interrupted, report
     progress = Progress()
+    restore = catch_interrupts(progress)
     try:
-        return _run(args, task, log, progress)
+        result = _run(args, task, log, progress)
+        restore()
+        return result
     except BaseException as exc:
+        if not interrupted(exc):
+            restore()
         if isinstance(exc, SystemExit):
             raise
-        if interrupted(exc):
-            print(f"\n{interrupt_message(args, progress)}", file=sys.stderr)
-            raise SystemExit(130)
-        if isinstance(exc, (UsageError, backend.DeviceError, ImageReadError, FileNotFoundError,
-                            RunLockedError, RunFolderError, ResumeError, RunInfoError)):
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(2)
-        if isinstance(exc, TrainingError):
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(1)
-        if isinstance(exc, Exception) and backend.is_out_of_memory(exc):
-            print(f"error: out of {'device' if backend.is_cupy_error(exc) else 'host'} memory "
-                  f"with --batch-size {args.batch_size} ({type(exc).__name__}); try a smaller "
-                  f"--batch-size or --image-size" + (
-                      f"; continue with --resume --out {args.out}" if progress.kept else ""),
-                  file=sys.stderr)
-            raise SystemExit(2)
-        if isinstance(exc, OSError):
-            hint = (f"; the last checkpoint is kept: continue with --resume --out {args.out}"
-                    if progress.kept else f"; {args.out} is as it was" if progress.staged
-                    else "")
-            print(f"error: {os_error_message(exc)}{hint}", file=sys.stderr)
-            raise SystemExit(1)
-        raise
+        code = report(exc, args, progress, UsageError)
+        if code is None:
+            raise
+        raise SystemExit(code) from None
 
 
 def _run(args, task, log, progress):
-    from contextlib import ExitStack
-    from .resume import Resumed
     from .runfolder import RunFolder
-    from .runlock import RunLock
     spec = TASKS[task]
     device = backend.as_device(args.device)
     if args.device == "auto":
@@ -278,6 +225,25 @@ def _run(args, task, log, progress):
         _check_folder(Path(args.cache), "--cache")
     folder = progress.folder = RunFolder(out)
     progress.resumed = bool(args.resume)
+    existed = out.exists()
+    try:
+        return _locked_run(args, task, log, progress, folder, device)
+    except BaseException:
+        if not existed:  # a folder this run made and left empty goes again
+            try:
+                out.rmdir()
+            except OSError:
+                pass
+        raise
+
+
+def _locked_run(args, task, log, progress, folder, device):
+    """_run, from taking the run folder's lock on."""
+    from contextlib import ExitStack
+    from .runreport import interrupted
+    from .resume import Resumed
+    from .runlock import RunLock
+    out = folder.path
     with ExitStack() as stack:
         lock = None
         if out.is_dir():  # the lock first: what --resume reads must not change meanwhile
@@ -299,7 +265,8 @@ def _run(args, task, log, progress):
             staging = folder.begin(resume is not None and resume.from_staging, log)
             progress.staged = True
             return _train_and_write(args, task, log, prepared, resume, folder, staging, device)
-        except BaseException:
+        except BaseException as exc:
+            progress.stopping = interrupted(exc)
             progress.kept = folder.abandon()
             raise
 
@@ -404,6 +371,8 @@ def _prepare(args, task, log, resume, device):
         f"device {device}")
     if resume is not None:
         from .resume import describe_changes
+        log(f"resume: the {'unfinished' if resume.from_staging else 'finished'} run in "
+            f"{args.out}, from its checkpoint after epoch {resume.epoch}")
         line = describe_changes(resume.changes, resume.epoch)
         if line:
             log(line)
@@ -519,7 +488,8 @@ def _plots(plots, history, metrics, y_true, y_score, classes, model, args, out, 
         except ValueError as exc:
             log(f"note: {name} not drawn: {exc}")
         except OSError as exc:
-            exc.filename = str(out / name)
+            if exc.errno is not None:
+                exc.filename = str(out / name)
             raise
         finally:
             tmp.unlink(missing_ok=True)

@@ -16,6 +16,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+from .flags import UsageError
+
 # The files a run writes into --out (a new run replaces these, and only these).
 RUN_FILES = ("metrics.json", "history.csv", "weights.npz", "checkpoint.npz", "run.json",
              "history.png", "confusion_matrix.png", "roc.png", "weights.png")
@@ -25,6 +27,35 @@ JOURNAL = "commit.json"
 
 class RunFolderError(RuntimeError):
     """The run folder cannot be read or written as needed; the message names the path."""
+
+
+def check_folder(path, flag):
+    """Raise a UsageError unless `path` is, or can be made, a writable folder (nothing is
+    created: that waits until the run has checked everything else)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: is a file, not a folder")
+    parent = path
+    while not parent.exists():
+        if parent.is_symlink():
+            raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a broken "
+                             "symbolic link)")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a file)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: " + ("the folder is not writable" if parent == path
+                                               else f"cannot create the folder ({parent} is "
+                                                    "not writable)"))
+
+
+def make_folder(path, flag):
+    """Create the folder a flag names (and its parents), or raise a UsageError saying why."""
+    check_folder(path, flag)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create the folder "
+                         f"({exc.strerror or exc})") from None
 
 
 def write_atomic(path, fill, mode="wb"):
@@ -45,7 +76,7 @@ def write_atomic(path, fill, mode="wb"):
             tmp.unlink()
         except OSError:
             pass
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and exc.errno is not None:
             exc.filename = str(path)
         raise
 
@@ -78,6 +109,7 @@ class RunFolder:
     def __init__(self, path):
         self.path = Path(path)
         self.staging = self.path / STAGING
+        self.committed = False   # set when commit() has swapped a run in
 
     def finished_files(self):
         """The run files of the finished run in the folder (empty when there is none)."""
@@ -130,7 +162,8 @@ class RunFolder:
         try:
             self.staging.mkdir()
         except OSError as exc:
-            exc.filename = str(self.staging)
+            if exc.errno is not None:
+                exc.filename = str(self.staging)
             raise
         return self.staging
 
@@ -166,6 +199,7 @@ class RunFolder:
         with interrupts_deferred():
             write_text_atomic(self.staging / JOURNAL, json.dumps({"files": files}))
             self._move_in(files)
+            self.committed = True
 
     def _move_in(self, files):
         for name in files:

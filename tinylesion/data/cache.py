@@ -73,7 +73,8 @@ def _reserve(path, size):
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError as exc:
-        exc.filename = str(path)
+        if exc.errno is not None:
+            exc.filename = str(path)
         raise
     try:
         try:
@@ -103,7 +104,8 @@ class CachedDataset:
     sample; it is written under a temporary name and renamed, and a JSON manifest is written last,
     so an interrupted build is never taken as complete. It is reused while the source paths,
     the files themselves (size, modification and status-change times, inode), the image size
-    and the preprocessing are unchanged, and rebuilt otherwise. Same dataset interface as `ds` (classes, targets, groups, paths, ...).
+    and the preprocessing are unchanged, and the cache file is the one written (else it is
+    rebuilt). Same dataset interface as `ds` (classes, targets, groups, paths, ...).
     """
 
     def __init__(self, ds, cache_dir):
@@ -251,7 +253,8 @@ class CachedDataset:
             try:
                 _reserve(self._tmp_path, int(np.prod(self.shape)))
             except OSError as exc:
-                exc.filename = str(self.data_path)
+                if exc.errno is not None:
+                    exc.filename = str(self.data_path)
                 self._tmp_path = None
                 raise
             self._filled = np.zeros(self.shape[0], bool)
@@ -288,7 +291,8 @@ class CachedDataset:
             os.replace(tmp_manifest, self.manifest_path)
         except OSError as exc:
             tmp_manifest.unlink(missing_ok=True)
-            exc.filename = str(self.manifest_path)
+            if exc.errno is not None:
+                exc.filename = str(self.manifest_path)
             raise
         self._filled = None
         self._tmp_path = None
