@@ -107,16 +107,24 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
     device = backend.as_device(device)
     was_training = model.training
     model.eval()
-    y_true, y_score, total, n = [], [], 0.0, 0
+    y_true, y_score, total, n, plain, count = [], [], 0.0, 0.0, 0.0, 0
     binary = getattr(model, "binary", False)
+    weighted = class_weights is not None and not binary
     source = iter(device_batches(loader, device, mean, std))
     try:
         with no_grad():
             for images, y in source:
                 logits = model(Tensor(images))
-                loss = _loss(model, logits, y, class_weights)
-                total += float(loss.item()) * len(y)
-                n += len(y)
+                # NOTE: the class-weighted mean over the whole set is sum(w_y l) / sum(w_y):
+                # each batch's weighted mean counts by its weight sum, and a batch of classes
+                # of weight 0 (absent from training) counts for nothing, instead of 0/0 = NaN
+                share = float(class_weights[y].sum()) if weighted else float(len(y))
+                if share > 0:
+                    total += float(_loss(model, logits, y, class_weights).item()) * share
+                    n += share
+                if weighted and n == 0:  # the unweighted mean, kept while no weight is seen
+                    plain += float(_loss(model, logits, y, None).item()) * len(y)
+                    count += len(y)
                 y_true.append(backend.to_numpy(y).astype(np.int64))
                 y_score.append(probabilities(logits, binary).numpy())
     finally:
@@ -124,7 +132,8 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
         model.train(was_training)
     if not y_true:
         raise ValueError("evaluation loader yielded no batches (empty dataset?)")
-    return np.concatenate(y_true), np.concatenate(y_score), total / max(n, 1)
+    loss = total / n if n > 0 else plain / max(count, 1)
+    return np.concatenate(y_true), np.concatenate(y_score), loss
 
 
 def evaluate_model(model, loader, device="cpu", mean=None, std=None):
@@ -337,12 +346,12 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         if ck.get("loader_seed") is not None and seed is not None and ck["loader_seed"] != seed:
             log(f"warning: the checkpoint's loader seed {ck['loader_seed']} differs from this "
                 f"loader's {seed}: the resumed run will not repeat the original")
+        source = "the checkpoint" if isinstance(resume, dict) else checkpoint_path
         if ck.get("stopped"):
-            log(f"checkpoint {checkpoint_path}: training had already stopped early at epoch "
-                f"{start}")
+            log(f"{source}: training had already stopped early at epoch {start}")
             start = epochs
         else:
-            log(f"resuming from {checkpoint_path} after epoch {start}")
+            log(f"resuming from {source} after epoch {start}")
 
     def diverged(what):
         """Keep the best finite epoch's weights and raise TrainingError saying so."""
