@@ -120,3 +120,22 @@ def test_distributed_without_mpi4py_is_a_one_line_error(monkeypatch):
         distributed.init()
     message = str(info.value)
     assert "\n" not in message and "mpi4py" in message and "tinylesion[mpi]" in message
+
+
+def test_the_gpu_path_reduces_through_nccl_on_the_device(tmp_path):
+    """2 ranks on the stand-in CuPy (tests/fakegpu) under the CUDA simulator: broadcast and
+    gradient and SyncBatchNorm reductions go through the stand-in NCCL on device pointers,
+    and end with the weights of one CPU process at the global batch."""
+    fake = ROOT / "tests" / "fakegpu"
+    ok(python([SCRIPT, "gpu", tmp_path / "cpu.npz", 8, 2, "cpu"]))
+    ok(mpirun([SCRIPT, "gpu", tmp_path / "gpu.npz", 4, 2, "gpu"], timeout=300,
+              env={"NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": f"{fake}:{ROOT}"}))
+    cpu, gpu = load(tmp_path / "cpu.npz"), load(tmp_path / "gpu.npz")
+    assert gpu["kinds"].tolist() == ["cupy"] and bool(gpu["nccl"])
+    # per step: SyncBatchNorm forward and backward, one gradient bucket; one bcast per array
+    assert int(gpu["allreduces"]) == 2 * 3
+    assert int(gpu["bcasts"]) == 9
+    names = [k for k in cpu if k not in ("kinds", "nccl", "allreduces", "bcasts")]
+    assert len(names) == 9
+    for k in names:
+        np.testing.assert_allclose(gpu[k], cpu[k], rtol=1e-5, atol=3e-7, err_msg=k)

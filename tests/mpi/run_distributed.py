@@ -7,6 +7,8 @@ MODE OUT [...]`, or plain `python` for the one-process reference. Rank 0 writes 
            loss history
   adam     Adam steps: the averaged gradients and the weights after each step
   syncbn   SyncBatchNorm on this rank's slice of one global batch: outputs, gradients, stats
+  gpu      SGD steps on "gpu" (with tests/fakegpu first on PYTHONPATH and the CUDA simulator:
+           the stand-in CuPy and its stand-in NCCL), or the same steps on "cpu"
   fail     rank 1 raises while rank 0 waits in an allreduce (must end in seconds: an abort)
   exit     rank 1 leaves through SystemExit(3) inside abort_on_failure
 """
@@ -150,6 +152,41 @@ def mode_syncbn(out):
                  running_var=bn.running_var.data)
 
 
+def mode_gpu(out, batch, steps, device="cpu"):
+    world = setup(device)
+    image = 6  # the simulator runs every CUDA thread as a Python thread: keep it tiny
+    model = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(2 * image * image, CLASSES))
+    if world.size > 1:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model.to(device)
+    distributed.broadcast_parameters(model.state_dict())
+    opt = distributed.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    rng = np.random.default_rng(11)
+    total = batch * world.size
+    x = rng.standard_normal((total * steps, 3, image, image)).astype(np.float32)
+    y = rng.choice(CLASSES, size=total * steps, p=[0.6, 0.3, 0.1]).astype(np.int64)
+    weights = np.array([0.5, 1.0, 3.0], np.float32)
+    dev = backend.as_device(device)
+    wd = backend.to_device(weights, dev)
+    for s in range(steps):
+        rows = np.arange(s * total + world.rank, (s + 1) * total, world.size)
+        xd, yd = backend.to_device(x[rows], dev), backend.to_device(y[rows], dev)
+        local = F.cross_entropy(model(Tensor(xd)), yd, weight=Tensor(wd), reduction="sum")
+        loss = distributed.global_mean(local, float(weights[y[rows]].sum()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    state = {k: backend.to_numpy(v) for k, v in model.state_dict().items()}
+    kinds = sorted({type(v).__module__ for v in model.state_dict().values()})
+    nccl = sys.modules.get("cupy.cuda.nccl")
+    if world.is_main:
+        np.savez(out, **state, kinds=np.array(kinds),
+                 nccl=world.nccl is not None,
+                 allreduces=0 if nccl is None else nccl.calls["allReduce"],
+                 bcasts=0 if nccl is None else nccl.calls["bcast"])
+
+
 def mode_fail(out):
     world = setup()
     if world.rank == 1:
@@ -172,4 +209,5 @@ if __name__ == "__main__":
     mode, out, *rest = sys.argv[1:]
     args = [int(a) for a in rest if a.lstrip("-").isdigit()]
     kwargs = {"naive": True} if "naive" in rest else {}
+    kwargs.update({"device": a for a in rest if a in ("cpu", "gpu")})
     globals()[f"mode_{mode}"](out, *args, **kwargs)
