@@ -404,6 +404,35 @@ def global_mean(local_sum, local_weight, world=None):
     return local_sum * (size / total)
 
 
+def global_loss(local_sum, local_weight, count, world=None):
+    """(loss to call backward() on, its value over the global batch, the global batch size).
+
+    As global_mean, and in the same single allreduce the summed loss values and counts, so
+    that every rank sees the global batch's loss value (the one a single process computes for
+    the whole batch) and can stop on a NaN together with the others."""
+    world = _world if world is None else world
+    value = float(local_sum.item())
+    if world is None or world.size == 1:
+        return local_sum * (1.0 / float(local_weight)), value / float(local_weight), int(count)
+    weight, total, n = world.sum(float(local_weight), value, count)
+    return local_sum * (world.size / weight), total / weight, int(n)
+
+
+def shard_loader(loader, world=None, train=True):
+    """Make a Loader serve this rank's shard of what it served (its sampler's order, its
+    shuffle, or dataset order), in place; returns it. With train, a last global batch with
+    fewer samples than ranks is left out (each rank must take every step). Idempotent."""
+    world = _world if world is None else world
+    if world is None or world.size == 1 or isinstance(loader.sampler, ShardSampler):
+        return loader
+    base = loader.sampler if loader.sampler is not None else len(loader.dataset)
+    loader.sampler = ShardSampler(base, world.size, world.rank, shuffle=loader.shuffle,
+                                  seed=loader.seed,
+                                  batch_size=loader.batch_size if train else None)
+    loader.shuffle = False
+    return loader
+
+
 def shard(base, shuffle=True, seed=0, batch_size=None, world=None):
     """This rank's ShardSampler over `base` (a sampler with indices(epoch), or a dataset
     length): the same global order for any number of ranks."""
