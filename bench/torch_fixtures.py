@@ -570,9 +570,135 @@ def layers(torch):
         put(f"loss_modules/case{case}/layout", ref.state_layout(module.state_dict()) or [""])
 
 
+# ---- tests/test_grouped_conv.py, test_pool_options.py, test_activations.py (issue 13) --------
+GROUPED_CONV_CASES = [  # x shape, W shape, stride, padding, groups
+    ((2, 4, 7, 7), (4, 1, 3, 3), (1, 1), (1, 1), 4),     # depthwise (MobileNetV2, stride 1)
+    ((2, 6, 9, 8), (6, 1, 3, 3), (2, 2), (1, 1), 6),     # depthwise, stride 2
+    ((1, 3, 11, 9), (3, 1, 5, 5), (2, 2), (2, 2), 3),    # EfficientNet's 5x5, stride 2
+    ((2, 3, 6, 7), (6, 1, 3, 3), (1, 1), (0, 0), 3),     # channel multiplier 2
+    ((2, 6, 7, 6), (9, 2, 3, 2), (2, 1), (1, 0), 3),     # general groups
+]
+
+
+def grouped_conv(torch):
+    F = torch.nn.functional
+    rng = np.random.default_rng(13)
+    case = 0
+    for x_shape, w_shape, stride, padding, groups in GROUPED_CONV_CASES:
+        for dtype in (np.float32, np.float64):
+            x, W = (rng.standard_normal(s).astype(dtype) for s in (x_shape, w_shape))
+            b = rng.standard_normal(w_shape[0]).astype(dtype)
+            xt, Wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
+            yt = F.conv2d(xt, Wt, bt, stride=stride, padding=padding, groups=groups)
+            gy = rng.standard_normal(yt.shape).astype(dtype)
+            yt.backward(torch.tensor(gy))
+            for name, value in dict(x=x, W=W, b=b, gy=gy, stride=stride, padding=padding,
+                                    groups=groups, y=numpy(yt), gx=numpy(xt.grad),
+                                    gW=numpy(Wt.grad), gb=numpy(bt.grad)).items():
+                put(f"grouped_conv/case{case}/{name}", value)
+            case += 1
+
+
+POOL_OPTION_CASES = [  # function, x shape, keyword arguments
+    ("max_pool2d", (2, 3, 9, 9), dict(kernel_size=3, stride=2, padding=1)),   # ResNet's stem
+    ("max_pool2d", (1, 2, 8, 7), dict(kernel_size=3, stride=2, padding=1)),
+    ("max_pool2d", (2, 2, 8, 8), dict(kernel_size=3, stride=2, ceil_mode=True)),
+    ("max_pool2d", (1, 3, 7, 10), dict(kernel_size=(2, 3), stride=(2, 2), padding=(1, 1),
+                                       ceil_mode=True)),
+    ("max_pool2d", (1, 2, 6, 6), dict(kernel_size=2, stride=2, ceil_mode=True)),
+    ("max_pool2d", (2, 2, 5, 6), dict(kernel_size=3, stride=1, padding=1)),
+    ("avg_pool2d", (2, 3, 7, 7), dict(kernel_size=3, stride=1, padding=1)),   # Inception's
+    ("avg_pool2d", (2, 3, 7, 7), dict(kernel_size=3, stride=1, padding=1,
+                                      count_include_pad=False)),
+    ("avg_pool2d", (2, 4, 9, 8), dict(kernel_size=2, stride=2)),              # DenseNet's
+    ("avg_pool2d", (1, 2, 8, 8), dict(kernel_size=3, stride=2, ceil_mode=True)),
+    ("avg_pool2d", (1, 2, 7, 9), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
+    ("avg_pool2d", (1, 2, 7, 9), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True,
+                                      count_include_pad=False)),
+    ("avg_pool2d", (2, 2, 5, 5), dict(kernel_size=2, stride=2, ceil_mode=True)),
+    ("avg_pool2d", (1, 2, 6, 7), dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 1),
+                                      ceil_mode=True, divisor_override=4)),
+]
+
+
+def pool_options(torch):
+    F = torch.nn.functional
+    for case, (name, shape, kwargs) in enumerate(POOL_OPTION_CASES):
+        rng = np.random.default_rng(1300 + case)
+        for dtype in (np.float32, np.float64):
+            x = rng.standard_normal(shape).astype(dtype)
+            xt = torch.from_numpy(x.copy()).requires_grad_(True)
+            stored = dict(x=x)
+            if name == "max_pool2d":
+                yt, it = F.max_pool2d(xt, return_indices=True, **kwargs)
+                stored["indices"] = it.numpy()
+            else:
+                yt = F.avg_pool2d(xt, **kwargs)
+            gy = rng.standard_normal(yt.shape).astype(dtype)
+            yt.backward(torch.from_numpy(gy))
+            stored.update(gy=gy, y=numpy(yt), gx=numpy(xt.grad))
+            for part, value in stored.items():
+                put(f"pool_options/case{case}/{np.dtype(dtype).name}/{part}", value)
+
+
+ACTIVATION_CASES = [  # torch.nn module name, keyword arguments
+    ("ReLU6", {}), ("Hardtanh", {}), ("Hardtanh", dict(min_val=-0.5, max_val=2.0)),
+    ("SiLU", {}), ("Hardswish", {}), ("Hardsigmoid", {}),
+]
+# the kinks, where PyTorch's gradient takes one side
+ACTIVATION_POINTS = [-6.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 6.0, 7.5, -20.0, 20.0]
+
+
+def activations(torch):
+    for case, (name, kwargs) in enumerate(ACTIVATION_CASES):
+        rng = np.random.default_rng(1400 + case)
+        for dtype in (np.float32, np.float64):
+            x = (rng.standard_normal((2, 3, 5, 4)) * 4).astype(dtype)
+            x.flat[:len(ACTIVATION_POINTS)] = ACTIVATION_POINTS
+            xt = torch.from_numpy(x.copy()).requires_grad_(True)
+            yt = getattr(torch.nn, name)(**kwargs)(xt)
+            gy = rng.standard_normal(yt.shape).astype(dtype)
+            yt.backward(torch.from_numpy(gy))
+            for part, value in dict(x=x, gy=gy, y=numpy(yt), gx=numpy(xt.grad)).items():
+                put(f"activations/case{case}/{np.dtype(dtype).name}/{part}", value)
+
+
+BATCHNORM_MODULE_CASES = [dict(eps=1e-3, momentum=0.01), dict(eps=1e-5, momentum=0.1),
+                          dict(eps=1e-3, momentum=None)]
+
+
+def batchnorm_modules(torch):
+    """BatchNorm2d with EfficientNet's and MobileNetV3's eps and momentum: three training
+    steps (outputs, gradients, running statistics), then evaluation."""
+    for case, kwargs in enumerate(BATCHNORM_MODULE_CASES):
+        rng = np.random.default_rng(1500 + case)
+        bn = torch.nn.BatchNorm2d(3, **kwargs).double()
+        weight, bias = rng.uniform(0.5, 1.5, 3), rng.standard_normal(3)
+        with torch.no_grad():
+            bn.weight.copy_(torch.from_numpy(weight))
+            bn.bias.copy_(torch.from_numpy(bias))
+        k = f"batchnorm_modules/case{case}"
+        put(f"{k}/weight", weight), put(f"{k}/bias", bias)
+        for step in range(3):
+            x = rng.standard_normal((4, 3, 5, 3)) * 2 + 1
+            gy = rng.standard_normal(x.shape)
+            xt = torch.from_numpy(x.copy()).requires_grad_(True)
+            yt = bn(xt)
+            yt.backward(torch.from_numpy(gy))
+            for part, value in dict(x=x, gy=gy, y=numpy(yt), gx=numpy(xt.grad),
+                                    running_mean=numpy(bn.running_mean),
+                                    running_var=numpy(bn.running_var)).items():
+                put(f"{k}/step{step}/{part}", value)
+        put(f"{k}/gweight", numpy(bn.weight.grad)), put(f"{k}/gbias", numpy(bn.bias.grad))
+        bn.eval()
+        x = rng.standard_normal((2, 3, 4, 4))
+        put(f"{k}/eval_x", x), put(f"{k}/eval_y", numpy(bn(torch.from_numpy(x))))
+
+
 SECTIONS = [nn_small_cnn, model_logits, melanoma_step, conv, pool, batchnorm, relu, adam, nadam,
             optimizers, plateau, schedules, optimizers_more, plateau_more, cross_entropy_more,
-            tensor_ops, losses, layers]
+            tensor_ops, losses, layers, grouped_conv, pool_options, activations,
+            batchnorm_modules]
 
 
 def main(argv=None):

@@ -1,7 +1,9 @@
-"""2-D convolution (PyTorch's conv2d, cross-correlation) forward and backward by im2col + GEMM."""
+"""2-D convolution (PyTorch's conv2d, cross-correlation) forward and backward by im2col + GEMM;
+groups other than 1 go to kernels/depthwise.py (one input channel per group) or
+kernels/grouped.py (any other grouping)."""
 import numpy as np
 
-from . import conv_cpu, threads
+from . import conv_cpu, depthwise, grouped, threads
 from ._xp import get_array_module, pair, pick_impl
 from .im2col import col2im, conv_output_size, im2col
 
@@ -134,9 +136,19 @@ def conv2d_backward_gpu(gy, x, W, stride, padding, need_gx=True, need_gW=True, n
 
 
 # ---------------------------------------------------------------- public
-def conv2d_forward(x, W, b=None, stride=1, padding=0, relu=False, impl=None):
-    """y (N, F, OH, OW) = conv2d(x (N, C, H, W), W (F, C, KH, KW)) + b (F,), then ReLU if asked."""
+def conv2d_forward(x, W, b=None, stride=1, padding=0, relu=False, impl=None, groups=1):
+    """y (N, F, OH, OW) = conv2d(x (N, C, H, W), W (F, C/groups, KH, KW)) + b (F,), then ReLU
+    if asked."""
     impl = pick_impl(impl, x)
+    if groups != 1:
+        grouped.check_groups(x, W, b, groups)
+        if grouped.is_depthwise(x, W, groups):
+            y = depthwise.depthwise_conv2d_forward(x, W, b, stride, padding, impl=impl)
+        else:
+            y = grouped.grouped_forward(x, W, b, stride, padding, groups, impl)
+        if relu:
+            get_array_module(y).maximum(y, 0, out=y)
+        return y
     if impl == "reference":
         return conv2d_forward_reference(x, W, b, stride, padding, relu)
     if impl == "cpu":
@@ -145,9 +157,16 @@ def conv2d_forward(x, W, b=None, stride=1, padding=0, relu=False, impl=None):
 
 
 def conv2d_backward(gy, x, W, stride=1, padding=0, need_gx=True, need_gW=True, need_gb=True,
-                    impl=None):
-    """(gx, gW, gb) for y = conv2d(x, W, b); each is None where not needed."""
+                    impl=None, groups=1):
+    """(gx, gW, gb) for y = conv2d(x, W, b, groups=groups); each is None where not needed."""
     impl = pick_impl(impl, x)
+    if groups != 1:
+        grouped.check_groups(x, W, None, groups)
+        if grouped.is_depthwise(x, W, groups):
+            return depthwise.depthwise_conv2d_backward(gy, x, W, stride, padding, need_gx,
+                                                       need_gW, need_gb, impl=impl)
+        return grouped.grouped_backward(gy, x, W, stride, padding, groups, need_gx, need_gW,
+                                        need_gb, impl)
     if impl == "reference":
         return conv2d_backward_reference(gy, x, W, stride, padding, need_gx, need_gW, need_gb)
     if impl == "cpu":

@@ -8,43 +8,68 @@ from kernels import threads
 from kernels._xp import cuda_simulator_enabled, get_array_module, launch, pair, pick_impl
 
 
-def _geometry(x_shape, kernel, stride):
-    """(KH, KW, SH, SW, OH, OW) of a pooling without padding, floor on odd sizes."""
+def pooled_size(size, kernel, stride, padding, ceil_mode):
+    """PyTorch's pooling output size along one axis: floor (or ceil) of
+    (size + 2·padding − kernel) / stride, plus one; with ceil_mode, a last window that would
+    start past the input and its left padding is dropped."""
+    span = size + 2 * padding - kernel + (stride - 1 if ceil_mode else 0)
+    out = span // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _geometry(x_shape, kernel, stride, padding=0, ceil_mode=False, what="max pooling"):
+    """(KH, KW, SH, SW, PH, PW, OH, OW) of a pooling; ValueError naming a bad argument."""
     if len(x_shape) != 4:
-        raise ValueError(f"max pooling needs an NCHW input, got shape {tuple(x_shape)}")
+        raise ValueError(f"{what} needs an NCHW input, got shape {tuple(x_shape)}")
     KH, KW = pair(kernel, "kernel")
     SH, SW = pair(kernel if stride is None else stride, "stride")
+    PH, PW = pair(padding, "padding")
     if min(KH, KW, SH, SW) < 1:
         raise ValueError(f"kernel {(KH, KW)} and stride {(SH, SW)} must be positive")
+    if PH < 0 or PW < 0 or 2 * PH > KH or 2 * PW > KW:
+        raise ValueError(f"{what}: padding {(PH, PW)} must be non-negative and at most half "
+                         f"of the kernel size {(KH, KW)}")
     H, W = x_shape[2], x_shape[3]
-    OH, OW = (H - KH) // SH + 1, (W - KW) // SW + 1
-    if H < KH or W < KW:
-        raise ValueError(f"max pooling kernel {(KH, KW)} is larger than the input's "
-                         f"height and width {(H, W)}")
-    return KH, KW, SH, SW, OH, OW
+    if H + 2 * PH < KH or W + 2 * PW < KW:
+        raise ValueError(f"{what} kernel {(KH, KW)} is larger than the input's height and "
+                         f"width {(H, W)}" + (f" with padding {(PH, PW)}" if PH or PW else ""))
+    OH = pooled_size(H, KH, SH, PH, ceil_mode)
+    OW = pooled_size(W, KW, SW, PW, ceil_mode)
+    return KH, KW, SH, SW, PH, PW, OH, OW
 
 
 # --------------------------------------------------------------------------------------------
 # Reference: plain array operations (NumPy or CuPy)
 # --------------------------------------------------------------------------------------------
 
-def maxpool2d_forward_reference(x, kernel, stride=None):
+def maxpool2d_forward_reference(x, kernel, stride=None, padding=0, ceil_mode=False):
     """Reference max pooling: (y, argmax), argmax the flat index h*W + w inside each plane."""
     xp = get_array_module(x)
     N, C, H, W = x.shape
-    KH, KW, SH, SW, OH, OW = _geometry(x.shape, kernel, stride)
+    KH, KW, SH, SW, PH, PW, OH, OW = _geometry(x.shape, kernel, stride, padding, ceil_mode)
+    # NOTE: padding (and the part of the last window past the input, with ceil_mode) is -inf,
+    # which never beats a number. It can win only where a whole window is -inf, and then only
+    # as the window's first element (argmax takes the first maximum): clamping that position
+    # into the input gives the window's first input element, which is PyTorch's index there.
+    bottom = max(0, (OH - 1) * SH + KH - H - PH)
+    right = max(0, (OW - 1) * SW + KW - W - PW)
+    if PH or PW or bottom or right:
+        x = xp.pad(x, ((0, 0), (0, 0), (PH, bottom), (PW, right)), constant_values=-np.inf)
     # NOTE: windows[k] holds, for every output, the window element k = i*KW + j (row-major);
     # argmax over k returns the first maximum (and the first NaN), as the other kernels do.
     windows = xp.stack([x[:, :, i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW]
                         for i in range(KH) for j in range(KW)])
     k = xp.argmax(windows, axis=0)
     y = xp.take_along_axis(windows, k[None], axis=0)[0]
-    rows = xp.arange(OH).reshape(OH, 1) * SH + k // KW
-    cols = xp.arange(OW).reshape(1, OW) * SW + k % KW
+    rows = xp.clip(xp.arange(OH).reshape(OH, 1) * SH + k // KW - PH, 0, H - 1)
+    cols = xp.clip(xp.arange(OW).reshape(1, OW) * SW + k % KW - PW, 0, W - 1)
     return y, (rows * W + cols).astype(xp.int32)
 
 
-def maxpool2d_backward_reference(gy, argmax, x_shape, kernel=None, stride=None):
+def maxpool2d_backward_reference(gy, argmax, x_shape, kernel=None, stride=None, padding=0,
+                                 ceil_mode=False):
     """Reference max-pool gradient: gy added into the argmax positions (windows may overlap)."""
     xp = get_array_module(gy, argmax)
     N, C, H, W = x_shape
@@ -128,6 +153,53 @@ def _plane_rows(x, y, argmax, p, KH, KW, SH, SW):
             ar[ow] += h0 * W + ow * SW
 
 
+@njit(cache=True, inline="always")
+def _plane_padded(x, y, argmax, p, KH, KW, SH, SW, PH, PW):
+    """One plane with padding (or ceil_mode): each window clipped to the input, as PyTorch
+    does; the windows wholly inside take the unrolled loop."""
+    H, W = x.shape[1], x.shape[2]
+    OH, OW = y.shape[1], y.shape[2]
+    for oh in range(OH):
+        h0 = oh * SH - PH
+        hs, he = max(h0, 0), min(h0 + KH, H)
+        rows_inside = h0 >= 0 and h0 + KH <= H
+        for ow in range(OW):
+            w0 = ow * SW - PW
+            if rows_inside and w0 >= 0 and w0 + KW <= W:
+                best = x[p, h0, w0]
+                off = h0 * W + w0
+                for i in range(KH):
+                    for j in range(KW):
+                        v = x[p, h0 + i, w0 + j]
+                        take = (not (v <= best)) & (best == best)
+                        best = v if take else best
+                        off = ((h0 + i) * W + w0 + j) if take else off
+            else:
+                ws, we = max(w0, 0), min(w0 + KW, W)
+                best = x[p, hs, ws]
+                off = hs * W + ws
+                for h in range(hs, he):
+                    for w in range(ws, we):
+                        v = x[p, h, w]
+                        take = (not (v <= best)) & (best == best)
+                        best = v if take else best
+                        off = (h * W + w) if take else off
+            y[p, oh, ow] = best
+            argmax[p, oh, ow] = off
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_padded_cpu(x, y, argmax, KH, KW, SH, SW, PH, PW):
+    P = x.shape[0]
+    for p in prange(P):
+        if KH == 3 and KW == 3 and SH == 2 and SW == 2:   # the ResNet / DenseNet stem
+            _plane_padded(x, y, argmax, p, 3, 3, 2, 2, PH, PW)
+        elif KH == 3 and KW == 3 and SH == 1 and SW == 1:
+            _plane_padded(x, y, argmax, p, 3, 3, 1, 1, PH, PW)
+        else:
+            _plane_padded(x, y, argmax, p, KH, KW, SH, SW, PH, PW)
+
+
 @njit(parallel=True, cache=True)
 def _maxpool_forward_cpu(x, y, argmax, KH, KW, SH, SW):
     P = x.shape[0]
@@ -158,20 +230,24 @@ def _maxpool_backward_cpu(gy, argmax, gx):
 
 
 @threads.guarded
-def maxpool2d_forward_cpu(x, kernel, stride=None):
+def maxpool2d_forward_cpu(x, kernel, stride=None, padding=0, ceil_mode=False):
     """Numba max pooling on a NumPy array: (y, argmax)."""
     N, C, H, W = x.shape
-    KH, KW, SH, SW, OH, OW = _geometry(x.shape, kernel, stride)
+    KH, KW, SH, SW, PH, PW, OH, OW = _geometry(x.shape, kernel, stride, padding, ceil_mode)
     x3 = np.ascontiguousarray(x).reshape(N * C, H, W)
     y = np.empty((N, C, OH, OW), x.dtype)
     argmax = np.empty((N, C, OH, OW), np.int32)
-    _maxpool_forward_cpu(x3, y.reshape(N * C, OH, OW), argmax.reshape(N * C, OH, OW),
-                         KH, KW, SH, SW)
+    y3, a3 = y.reshape(N * C, OH, OW), argmax.reshape(N * C, OH, OW)
+    if PH or PW or (OH - 1) * SH + KH > H or (OW - 1) * SW + KW > W:
+        _maxpool_padded_cpu(x3, y3, a3, KH, KW, SH, SW, PH, PW)
+    else:
+        _maxpool_forward_cpu(x3, y3, a3, KH, KW, SH, SW)
     return y, argmax
 
 
 @threads.guarded
-def maxpool2d_backward_cpu(gy, argmax, x_shape, kernel=None, stride=None):
+def maxpool2d_backward_cpu(gy, argmax, x_shape, kernel=None, stride=None, padding=0,
+                           ceil_mode=False):
     """Numba max-pool gradient on NumPy arrays: gx of shape x_shape."""
     N, C, H, W = x_shape
     gy2 = np.ascontiguousarray(gy).reshape(N * C, -1)
@@ -203,31 +279,34 @@ def _gpu_kernels():
     cuda = numba_cuda
 
     @cuda.jit
-    def forward(x, y, argmax, KH, KW, SH, SW):
-        # one thread per output element of the (P, OH, OW) arrays
+    def forward(x, y, argmax, KH, KW, SH, SW, PH, PW):
+        # one thread per output element of the (P, OH, OW) arrays; each window clipped to the
+        # input (padding and the ceil_mode overhang take no part), as PyTorch does
         P, OH, OW = y.shape
-        W = x.shape[2]
+        H, W = x.shape[1], x.shape[2]
         t = cuda.grid(1)
         if t >= P * OH * OW:
             return
         p = t // (OH * OW)
         oh = (t // OW) % OH
         ow = t % OW
-        h0 = oh * SH
-        w0 = ow * SW
-        best = x[p, h0, w0]
-        best_i = h0 * W + w0
-        for i in range(KH):
-            for j in range(KW):
-                v = x[p, h0 + i, w0 + j]
+        hs = max(oh * SH - PH, 0)
+        ws = max(ow * SW - PW, 0)
+        he = min(oh * SH - PH + KH, H)
+        we = min(ow * SW - PW + KW, W)
+        best = x[p, hs, ws]
+        best_i = hs * W + ws
+        for h in range(hs, he):
+            for w in range(ws, we):
+                v = x[p, h, w]
                 if v > best or (v != v and best == best):
                     best = v
-                    best_i = (h0 + i) * W + w0 + j
+                    best_i = h * W + w
         y[p, oh, ow] = best
         argmax[p, oh, ow] = best_i
 
     @cuda.jit
-    def backward_gather(gy, argmax, gx, KH, KW, SH, SW):
+    def backward_gather(gy, argmax, gx, KH, KW, SH, SW, PH, PW):
         # one thread per input element: sums gy over the windows whose argmax is this element
         P, H, W = gx.shape
         OH, OW = gy.shape[1], gy.shape[2]
@@ -237,11 +316,11 @@ def _gpu_kernels():
         p = t // (H * W)
         h = (t // W) % H
         w = t % W
-        # windows oh with oh*SH <= h <= oh*SH + KH - 1
-        oh_lo = max(0, (h - KH + SH) // SH)
-        oh_hi = min(OH - 1, h // SH)
-        ow_lo = max(0, (w - KW + SW) // SW)
-        ow_hi = min(OW - 1, w // SW)
+        # windows oh with oh*SH - PH <= h <= oh*SH - PH + KH - 1
+        oh_lo = max(0, (h + PH - KH + SH) // SH)
+        oh_hi = min(OH - 1, (h + PH) // SH)
+        ow_lo = max(0, (w + PW - KW + SW) // SW)
+        ow_hi = min(OW - 1, (w + PW) // SW)
         me = h * W + w
         acc = 0.0  # float64 accumulator: at most a few additions
         for oh in range(oh_lo, oh_hi + 1):
@@ -274,20 +353,21 @@ def _launch(kernel, n, xp, *args):
     launch(cuda, kernel, max(1, math.ceil(n / _THREADS)), _THREADS, xp, *args)
 
 
-def maxpool2d_forward_gpu(x, kernel, stride=None):
+def maxpool2d_forward_gpu(x, kernel, stride=None, padding=0, ceil_mode=False):
     """numba.cuda max pooling: CuPy in, CuPy out (NumPy in the simulator)."""
     xp = get_array_module(x)
     k = _gpu_kernels()
     N, C, H, W = x.shape
-    KH, KW, SH, SW, OH, OW = _geometry(x.shape, kernel, stride)
+    KH, KW, SH, SW, PH, PW, OH, OW = _geometry(x.shape, kernel, stride, padding, ceil_mode)
     x3 = xp.ascontiguousarray(x).reshape(N * C, H, W)
     y = xp.empty((N * C, OH, OW), x.dtype)
     argmax = xp.empty((N * C, OH, OW), xp.int32)
-    _launch(k["forward"], y.size, xp, x3, y, argmax, KH, KW, SH, SW)
+    _launch(k["forward"], y.size, xp, x3, y, argmax, KH, KW, SH, SW, PH, PW)
     return y.reshape(N, C, OH, OW), argmax.reshape(N, C, OH, OW)
 
 
-def maxpool2d_backward_gpu(gy, argmax, x_shape, kernel=None, stride=None):
+def maxpool2d_backward_gpu(gy, argmax, x_shape, kernel=None, stride=None, padding=0,
+                           ceil_mode=False):
     """numba.cuda max-pool gradient: a deterministic gather when kernel and stride are known,
     an atomic scatter otherwise."""
     xp = get_array_module(gy, argmax)
@@ -297,12 +377,13 @@ def maxpool2d_backward_gpu(gy, argmax, x_shape, kernel=None, stride=None):
     gy3 = xp.ascontiguousarray(gy).reshape(P, gy.shape[2], gy.shape[3])
     am3 = xp.ascontiguousarray(argmax).reshape(gy3.shape)
     if kernel is not None:
-        KH, KW, SH, SW, OH, OW = _geometry(x_shape, kernel, stride)
+        KH, KW, SH, SW, PH, PW, OH, OW = _geometry(x_shape, kernel, stride, padding, ceil_mode)
         if (OH, OW) != gy3.shape[1:]:
             raise ValueError(f"maxpool2d_backward: gy has spatial shape {gy3.shape[1:]}, "
-                             f"kernel {(KH, KW)} stride {(SH, SW)} give {(OH, OW)}")
+                             f"kernel {(KH, KW)} stride {(SH, SW)} padding {(PH, PW)} "
+                             f"ceil_mode={ceil_mode} give {(OH, OW)}")
         gx = xp.empty((P, H, W), gy.dtype)
-        _launch(k["backward_gather"], gx.size, xp, gy3, am3, gx, KH, KW, SH, SW)
+        _launch(k["backward_gather"], gx.size, xp, gy3, am3, gx, KH, KW, SH, SW, PH, PW)
     else:
         gx = xp.zeros((P, H * W), gy.dtype)
         _launch(k["backward_scatter"], gy3.size, xp, gy3.reshape(P, -1), am3.reshape(P, -1),
@@ -320,20 +401,23 @@ _BACKWARD = {"reference": maxpool2d_backward_reference, "cpu": maxpool2d_backwar
              "gpu": maxpool2d_backward_gpu}
 
 
-def maxpool2d_forward(x, kernel, stride=None, impl=None):
-    """Max pooling of x (N,C,H,W), no padding, floor on odd sizes (PyTorch's max_pool2d).
+def maxpool2d_forward(x, kernel, stride=None, padding=0, ceil_mode=False, impl=None):
+    """Max pooling of x (N,C,H,W) as PyTorch's max_pool2d: `padding` (at most half the kernel)
+    takes no part in any maximum; ceil_mode rounds the output size up, keeping only windows
+    that start inside the input or its left padding.
 
     Returns (y, argmax): y (N,C,OH,OW) of x's dtype; argmax int32 of y's shape, the flat index
-    h*W + w of each maximum inside its (n, c) plane (PyTorch's indices), the first maximum in
-    row-major window order on ties. `stride` defaults to `kernel`.
+    h*W + w of each maximum inside its (n, c) plane of the unpadded input (PyTorch's indices),
+    the first maximum in row-major window order on ties. `stride` defaults to `kernel`.
     """
-    _geometry(x.shape, kernel, stride)
+    _geometry(x.shape, kernel, stride, padding, ceil_mode)
     if x.dtype not in (np.float32, np.float64):
         raise ValueError(f"maxpool2d_forward supports float32 and float64, got {x.dtype}")
-    return _FORWARD[pick_impl(impl, x)](x, kernel, stride)
+    return _FORWARD[pick_impl(impl, x)](x, kernel, stride, padding, ceil_mode)
 
 
-def maxpool2d_backward(gy, argmax, x_shape, kernel=None, stride=None, impl=None):
+def maxpool2d_backward(gy, argmax, x_shape, kernel=None, stride=None, padding=0,
+                       ceil_mode=False, impl=None):
     """Gradient of max pooling: gx of shape x_shape with gy added at the argmax positions
     (overlapping windows accumulate). kernel and stride are optional (argmax suffices)."""
     x_shape = tuple(int(s) for s in x_shape)
@@ -342,4 +426,5 @@ def maxpool2d_backward(gy, argmax, x_shape, kernel=None, stride=None, impl=None)
     if gy.shape != argmax.shape or gy.ndim != 4 or gy.shape[:2] != x_shape[:2]:
         raise ValueError(f"maxpool2d_backward: gy {gy.shape} and argmax {argmax.shape} must "
                          f"have the same (N, C, OH, OW) shape, with N, C of x {x_shape}")
-    return _BACKWARD[pick_impl(impl, gy, argmax)](gy, argmax, x_shape, kernel, stride)
+    return _BACKWARD[pick_impl(impl, gy, argmax)](gy, argmax, x_shape, kernel, stride,
+                                                  padding, ceil_mode)

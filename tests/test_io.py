@@ -69,11 +69,14 @@ def test_tensors_are_saved_as_their_arrays(tmp_path):
     np.testing.assert_array_equal(out["t"], t.data)
 
 
-def test_suffix_is_appended_and_may_be_omitted_on_load(tmp_path):
-    path = io.save({"x": np.ones(2)}, tmp_path / "weights")
-    assert path == str(tmp_path / "weights.npz") and os.path.exists(path)
-    assert not os.path.exists(tmp_path / "weights")
-    np.testing.assert_array_equal(io.load(tmp_path / "weights")["x"], [1.0, 1.0])
+def test_exactly_the_path_given_is_written_and_old_npz_names_still_load(tmp_path):
+    for name in ("weights", "model.pt"):
+        path = io.save({"x": np.ones(2)}, tmp_path / name)
+        assert path == str(tmp_path / name) and os.path.exists(path)
+        assert not os.path.exists(str(tmp_path / name) + ".npz")
+        np.testing.assert_array_equal(io.load(tmp_path / name)["x"], [1.0, 1.0])
+    io.save({"x": np.zeros(2)}, tmp_path / "old.npz")    # where older versions wrote "old"
+    np.testing.assert_array_equal(io.load(tmp_path / "old")["x"], [0.0, 0.0])
 
 
 def test_file_is_a_plain_npz_with_flattened_names(tmp_path):
@@ -255,10 +258,10 @@ def test_optimizer_round_trip_through_save_load_resumes_identically(tmp_path, ma
     sched = optim.ReduceLROnPlateau(opt, patience=0, factor=0.5)
     _train(model, opt, sched, batches[:4])
     io.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-             "scheduler": sched.state_dict(), "epoch": 4}, tmp_path / "ckpt")
+             "scheduler": sched.state_dict(), "epoch": 4}, tmp_path / "ckpt.pt")
     expected = _train(model, opt, sched, batches[4:])
 
-    checkpoint = io.load(tmp_path / "ckpt.npz")
+    checkpoint = io.load(tmp_path / "ckpt.pt")
     assert checkpoint["epoch"] == 4
     resumed = _model()
     resumed.load_state_dict(checkpoint["model"])

@@ -303,10 +303,8 @@ def test_avg_pool2d_divisor_override_and_errors(rng):
     gradcheck(lambda t: F.avg_pool2d(t, 3, 1, 1, divisor_override=2), x)
     np.testing.assert_allclose(F.avg_pool2d(tl.Tensor(x), 2, divisor_override=1).numpy(),
                                F.avg_pool2d(tl.Tensor(x), 2).numpy() * 4, rtol=1e-14)
-    with pytest.raises(NotImplementedError, match="ceil_mode=True"):
-        F.avg_pool2d(tl.Tensor(x), 2, ceil_mode=True)
-    with pytest.raises(NotImplementedError, match="ceil_mode=True"):
-        nn.AvgPool2d(2, ceil_mode=True)
+    assert F.avg_pool2d(tl.Tensor(x), 3, 2, ceil_mode=True).shape == (1, 1, 2, 2)
+    assert nn.AvgPool2d(3, 2, ceil_mode=True)(tl.Tensor(x)).shape == (1, 1, 2, 2)
     with pytest.raises(ValueError, match="at most half"):
         F.avg_pool2d(tl.Tensor(x), 2, padding=2)
     with pytest.raises(ValueError, match="smaller than the 5x5 window"):

@@ -563,7 +563,7 @@ def test_epoch_schedule_resumes_through_save_and_load(tmp_path):
         sched.step()
         expected.append(opt.param_groups[0]["lr"])
 
-    checkpoint = tl.load(tmp_path / "c.npz")
+    checkpoint = tl.load(tmp_path / "c")
     opt2 = optim.SGD(make_params(), lr=1.0, momentum=0.9)
     opt2.load_state_dict(checkpoint["optimizer"])
     assert opt2.param_groups[0]["initial_lr"] == 1.0

@@ -92,6 +92,7 @@ def test_errors_are_one_line_with_exit_2(run_dir, tmp_path, capsys):
     (tmp_path / "other").mkdir()
     saved = json.loads((run / "run.json").read_text())
     saved["config"]["num_classes"] = saved["config"].get("num_classes", 7) + 1
+    saved["class_names"] = saved["class_names"] + ["extra"]  # a consistent run.json
     (tmp_path / "other" / "run.json").write_text(json.dumps(saved))
     (tmp_path / "other" / "weights.npz").write_bytes((run / "weights.npz").read_bytes())
     assert predict.main(["--weights", str(tmp_path / "other"), image]) == 2  # shapes differ

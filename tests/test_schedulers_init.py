@@ -245,7 +245,7 @@ def test_state_dict_round_trip_mid_schedule(name, tmp_path):
     expected = lr_sequence(sched, 10)
     betas = opt.param_groups[0]["betas"]
 
-    checkpoint = tl.load(tmp_path / "c.npz")
+    checkpoint = tl.load(tmp_path / "c")
     opt2 = two_groups(optim.Adam)  # built as at the start of a run, then both states loaded
     sched2 = make(opt2)
     opt2.load_state_dict(checkpoint["optimizer"])

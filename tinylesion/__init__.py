@@ -1,6 +1,6 @@
 """tinylesion: a from-scratch deep-learning engine for skin-lesion classification."""
 from . import backend
-from .backend import Device, DeviceError, get_array_module, manual_seed
+from .backend import Device, DeviceError, device, get_array_module, manual_seed
 from .tensor import Tensor, is_grad_enabled, no_grad, tensor
 from .creation import (arange, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                        ones, ones_like, rand, randint, randn, zeros, zeros_like)
@@ -11,6 +11,12 @@ from .functions import (abs, allclose, amax, amin, argmax, argmin, cat, chunk, c
                         t, tanh, transpose, unsqueeze, var, where)
 from . import nn, optim
 from .io import load, save
+from .rng import Generator
+from .typed_tensors import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,
+                            HalfTensor, IntTensor, LongTensor, ShortTensor)
+from .grad_mode import enable_grad, inference_mode, is_inference_mode_enabled, set_grad_enabled
+from . import accelerator, backends, cuda, utils
+from kernels import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 import numpy as _np

@@ -1,4 +1,5 @@
 """The Function base class and reverse-mode backward() through the graph of Functions."""
+from .errors import as_input_error
 from .tensor import Tensor, is_grad_enabled
 
 
@@ -21,7 +22,10 @@ class Function:
         """Run the op on tensors and return the output tensor."""
         fn = cls()
         fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
-        y = fn.forward(*(None if t is None else t.data for t in inputs), **kwargs)
+        try:
+            y = fn.forward(*(None if t is None else t.data for t in inputs), **kwargs)
+        except ValueError as exc:   # shape mismatches: RuntimeError too, as PyTorch's
+            raise as_input_error(exc) from None
         out = Tensor._wrap(y)
         if is_grad_enabled() and any(fn.needs_input_grad):
             out.requires_grad = True

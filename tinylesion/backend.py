@@ -1,4 +1,6 @@
 """Devices, array modules, random generators and dtypes: the only file that imports CuPy."""
+import threading
+
 import numpy as np
 
 DEFAULT_DTYPE = np.float32
@@ -60,6 +62,16 @@ class Device:
         """The array module of this device."""
         return np if self.name == "cpu" else cupy_module()
 
+    @property
+    def type(self):
+        """PyTorch's name of the device type: 'cpu' or 'cuda'."""
+        return "cpu" if self.name == "cpu" else "cuda"
+
+    @property
+    def index(self):
+        """The device index as PyTorch gives it: None on the CPU, 0 on the GPU."""
+        return None if self.name == "cpu" else 0
+
     def __eq__(self, other):
         other = as_device(other) if isinstance(other, (str, Device)) else other
         return isinstance(other, Device) and other.name == self.name
@@ -96,6 +108,64 @@ def as_device(device):
         cupy_module()
         return _GPU
     raise DeviceError(f"unknown device {device!r}: use 'cpu', 'gpu' or 'auto'")
+
+
+def device(type, index=None):
+    """torch.device: 'cpu', 'cuda', 'cuda:0', 'gpu' (or a Device) as a Device, checked only
+    when something is moved there; index 0 is the only GPU index."""
+    if isinstance(type, Device):
+        return type
+    if not isinstance(type, str):
+        raise TypeError(f"device(): expected a device name such as 'cpu' or 'cuda', "
+                        f"got {type!r}")
+    name, _, suffix = type.lower().partition(":")
+    if suffix:
+        if index is not None:
+            raise ValueError(f"device(): index given both in {type!r} and as index={index}")
+        if not suffix.isdigit():
+            raise ValueError(f"device(): invalid device string {type!r}")
+        index = int(suffix)
+    if name == "cpu":
+        return CPU
+    if name in ("cuda", "gpu"):
+        if index not in (None, 0):
+            raise DeviceError(f"device {type!r}: tinylesion uses one GPU, index 0")
+        return _GPU
+    raise DeviceError(f"unknown device {type!r}: tinylesion runs on 'cpu' or 'cuda' (CuPy)")
+
+
+def gpu_count():
+    """The number of CUDA devices CuPy sees (0 without CuPy or a working device)."""
+    return cupy_module().cuda.runtime.getDeviceCount() if gpu_available() else 0
+
+
+def synchronize():
+    """Wait for the GPU's queued work to finish (nothing to wait for without a GPU)."""
+    if _cupy is not None and gpu_available():
+        _cupy.cuda.Device().synchronize()
+
+
+def release_cached_gpu_memory():
+    """Hand the GPU memory CuPy's pools keep for reuse back to the driver."""
+    if _cupy is not None and gpu_available():
+        _cupy.get_default_memory_pool().free_all_blocks()
+        _cupy.get_default_pinned_memory_pool().free_all_blocks()
+
+
+def gpu_name():
+    """The GPU's name (a DeviceError without one)."""
+    props = cupy_module().cuda.runtime.getDeviceProperties(0)
+    name = props.get("name", b"GPU")
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def erf(x):
+    """The error function of a NumPy or CuPy array (SciPy's or CuPy's)."""
+    if is_cupy_array(x):
+        import cupyx.scipy.special
+        return cupyx.scipy.special.erf(x)
+    from scipy import special
+    return special.erf(x)
 
 
 def is_cupy_array(x):
@@ -203,6 +273,10 @@ def constant_result_type(dtype, value):
 # Random generators: one per device, all seeded by manual_seed.
 _seed = None
 _generators = {}
+# NOTE: a data-loading thread sets its own CPU generator while it loads one sample, drawn from
+# (seed, pass, position), so random transforms inside a Dataset give the same batches whatever
+# the number of threads (see tinylesion.utils.data).
+_thread = threading.local()
 
 
 def manual_seed(seed):
@@ -220,6 +294,10 @@ def generator(device=CPU):
     every random draw on both devices, and a resumed run repeats an uninterrupted one.
     """
     device = as_device(device)
+    local = getattr(_thread, "generator", None)
+    if local is not None:
+        return local if device.name == "cpu" else \
+            cupy_module().random.default_rng(int(local.integers(2**63)))
     if "cpu" not in _generators:
         seed = _seed if _seed is not None else np.random.SeedSequence().entropy % (2**63)
         _generators["cpu"] = np.random.default_rng(seed)
@@ -236,3 +314,18 @@ def get_rng_state():
 def set_rng_state(state):
     """Restore the CPU generator's state saved by get_rng_state."""
     generator(CPU).bit_generator.state = state
+
+
+class thread_generator:
+    """Within this block, the calling thread's CPU draws come from numpy Generator `rng`."""
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def __enter__(self):
+        self.previous = getattr(_thread, "generator", None)
+        _thread.generator = self.rng
+        return self.rng
+
+    def __exit__(self, *exc):
+        _thread.generator = self.previous

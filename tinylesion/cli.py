@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from . import backend
-from .flags import DEVICE, OneLineParser, choice, folder_path, image_size, int_at_least
+from .datalayout import open_data, _synthetic_root  # noqa: F401 (cli.open_data, as before)
+from .flags import (DEVICE, OneLineParser, UsageError, choice, folder_path, image_size,
+                    int_at_least)
 
 # Per example: the model, the synthetic layout used without --data, and the defaults on real
 # and on synthetic data (smaller where the real size would make the quick look slow).
@@ -40,16 +42,6 @@ TASKS = {
         about="A dense network (1024-256-64-16-4) on the pixels, with L2 regularisation."),
 }
 OPTIMIZERS = ("adam", "nadam", "sgd", "rmsprop")
-DERMMEL_SPLITS = ("train_sep", "valid", "test")
-# the folder names each DermMel split is found under (in any letter case), first choice first
-SPLIT_FOLDERS = {"train_sep": ("train_sep", "train"), "valid": ("valid", "val", "validation"),
-                 "test": ("test",)}
-METADATA = "HAM10000_metadata.csv"
-SYNTHETIC_N = 2000
-
-
-class UsageError(Exception):
-    """A problem with the command line or the data folder, reported in one line (exit 2)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,193 +137,56 @@ def build_parser(task):
 
 
 def parse_args(task, argv=None):
-    """Parse an example's command line (sys.argv[1:] by default)."""
-    return build_parser(task).parse_args(argv)
+    """Parse an example's command line (sys.argv[1:] by default).
+
+    The flags given on it are kept in args._given (what --resume may take from the run it
+    continues are the others)."""
+    from .resume import given_flags
+    args = build_parser(task).parse_args(argv)
+    args._given = given_flags(build_parser(task), argv)
+    return args
 
 
-# ---------------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------------
-
-def _has_metadata(root):
-    """True when HAM10000_metadata.csv (or .tab) is in root or any subfolder."""
-    from .data import HAM10000
-    from .data.datasets import _walk_files
-    return any(HAM10000.is_metadata(p.name) for p in _walk_files(root))
-
-
-def _binary_order(classes):
-    """Class names with the melanoma class last (class 1 = positive) when there are two."""
-    classes = sorted(classes)
-    if len(classes) == 2:
-        mel = [c for c in classes if c.lower().startswith("mel")]
-        if len(mel) == 1:
-            classes = [c for c in classes if c != mel[0]] + mel
-    return classes
-
-
-def _find_split(root, split):
-    """The folder of a DermMel split under root (train_sep/ or train/, valid/, val/ or
-    validation/, test/, in any letter case), or None."""
-    from .data.datasets import find_subfolder
-    for name in SPLIT_FOLDERS[split]:
-        folder = find_subfolder(root, name)
-        if folder is not None:
-            return folder
-    return None
-
-
-def _dermmel(root, size, preprocess, fractions, seed, log, skip_bad=False):
-    """(train, val, test) of a DermMel folder; a missing valid/ or test/ is cut from train_sep.
-
-    The folders present are used as they are; the missing ones are split off train_sep in the
-    --split proportions (with a two-way --split and no test/, valid/ is also the test split).
-    """
-    from .data import ImageFolder, split_by_lesion
-    from .data.datasets import subfolders
-    found = {s: _find_split(root, s) for s in DERMMEL_SPLITS}
-    train_dir = found["train_sep"]
-    if train_dir is None:
-        raise UsageError(f"--data {root}: has {', '.join(s for s in found if found[s])} but no "
-                         "train_sep/ folder (the DermMel layout: train_sep, valid, test)")
-    unused = sorted(set(subfolders(root)) - {d.name for d in found.values() if d is not None})
-    if unused:
-        log(f"note: {', '.join(d + '/' for d in unused)} in {root} not used (the DermMel "
-            "layout: train_sep/ or train/, valid/ or val/, test/)")
-    classes = _binary_order(subfolders(train_dir))
-    if len(classes) < 2:
-        raise UsageError(f"--data {root}: {train_dir} needs one subfolder of images per class "
-                         f"(at least two), found {', '.join(classes) or 'none'}")
-    parts = {s: ImageFolder(d, image_size=size, classes=classes, preprocess=preprocess,
-                            skip_bad=skip_bad)
-             for s, d in found.items() if d is not None}
-    share = {"train_sep": fractions[0], "valid": fractions[1],
-             "test": fractions[2] if len(fractions) == 3 else 0.0}
-    cut = [s for s in ("valid", "test") if s not in parts and share[s] > 0]
-    if cut:
-        total = share["train_sep"] + sum(share[s] for s in cut)
-        pieces = split_by_lesion(parts["train_sep"], seed=seed, fractions=[
-            share[s] / total for s in ["train_sep"] + cut])
-        parts.update(zip(["train_sep"] + cut, pieces))
-        log(f"data: DermMel layout in {root} without {' and '.join(s + '/' for s in cut)}: "
-            f"{'they are' if len(cut) > 1 else 'it is'} split off train_sep/ by --split")
-    if "test" not in parts:
-        log("data: no test/ folder and a two-way --split: the validation split is also the "
-            "test split")
-        parts["test"] = parts["valid"]
-    if all(found.values()):
-        log(f"data: DermMel layout in {root}: {', '.join(d.name for d in found.values())} "
-            "used as the train/val/test splits (--split is not used)")
-    return parts["train_sep"], parts["valid"], parts["test"]
-
-
-def open_data(root, size, preprocess, fractions, seed, log=print, skip_bad=False):
-    """(train, val, test, kind): the splits of the folder at root and the layout found.
-
-    skip_bad: leave out images that are missing or do not verify (one warning counts them)."""
-    from .data import HAM10000, ImageFolder, split_by_lesion
-    from .data.datasets import subfolders
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise UsageError(f"--data {root}: " + ("is not a folder" if root.exists()
-                                               else "no such folder"))
-    if _has_metadata(root):
-        kind, ds = "HAM10000", HAM10000(root, image_size=size, preprocess=preprocess,
-                                        skip_bad=skip_bad)
-    elif any(_find_split(root, s) is not None for s in DERMMEL_SPLITS):
-        return _dermmel(root, size, preprocess, fractions, seed, log, skip_bad) + \
-            ("DermMel",)
-    else:
-        subs = subfolders(root)
-        if any(s.lower().startswith("ham10000_images") for s in subs):
-            raise UsageError(f"--data {root}: looks like HAM10000 but {METADATA} is missing; "
-                             "put it in that folder")
-        if len(subs) < 2:
-            found = (f"only one subfolder, {subs[0]}/; if the data is inside it, give --data "
-                     f"{root / subs[0]}" if subs else "no subfolders")
-            raise UsageError(f"--data {root}: neither a HAM10000 folder (no {METADATA}) nor "
-                             f"a folder with one subfolder of images per class (at least two "
-                             f"classes; found {found})")
-        kind = "ImageFolder"
-        ds = ImageFolder(root, image_size=size, classes=_binary_order(subs),
-                         preprocess=preprocess, skip_bad=skip_bad)
-    splits = split_by_lesion(ds, fractions=fractions, seed=seed)
-    if len(splits) == 2:
-        log("data: two-way --split: the validation split is also the test split")
-        splits = (splits[0], splits[1], splits[1])
-    return splits[0], splits[1], splits[2], kind
-
-
-def _synthetic_root(layout, log):
-    from .data import default_synthetic_root
-    log(f"no --data given: using the synthetic {layout} dataset ({SYNTHETIC_N} images), "
-        "generated once into the cache folder (a minute or two the first time)")
-    t0 = time.perf_counter()
-    root = default_synthetic_root(layout, n=SYNTHETIC_N)
-    took = time.perf_counter() - t0
-    log(f"synthetic dataset {'generated' if took > 2 else 'found'} in {root}")
-    return root
+def _given(args, task):
+    """The flags given on the command line (those differing from the defaults when args was
+    not made by parse_args)."""
+    if hasattr(args, "_given"):
+        return set(args._given)
+    defaults = vars(build_parser(task).parse_args([]))
+    return {k for k, v in vars(args).items() if k in defaults and v != defaults[k]}
 
 
 # ---------------------------------------------------------------------------------------------
 # run
 # ---------------------------------------------------------------------------------------------
 
-# The files a run writes into --out (a new run replaces these, and only these).
-RUN_FILES = ("metrics.json", "history.csv", "weights.npz", "checkpoint.npz", "run.json",
-             "history.png", "confusion_matrix.png", "roc.png", "weights.png")
-
-
-def _check_resume(checkpoint, run_json, args, classes, model):
-    """Raise a UsageError unless the run in --out can continue with these flags and data."""
-    from .train import load_checkpoint
-    if run_json.is_file():
-        try:
-            saved = json.loads(run_json.read_text())
-        except ValueError as exc:
-            raise UsageError(f"--resume: {run_json} cannot be read ({exc!r})") from None
-        was = {"--model": saved.get("model"),
-               "--image-size": "x".join(map(str, saved.get("image_size", ())))}
-        now = {"--model": args.model, "--image-size": "x".join(map(str, args.image_size))}
-        for flag in was:
-            if was[flag] is not None and was[flag] != now[flag]:
-                raise UsageError(f"--resume: the run in {run_json.parent} was trained with "
-                                 f"{flag} {was[flag]}, not {now[flag]}; give the same {flag}")
-        if saved.get("class_names") not in (None, classes):
-            raise UsageError(f"--resume: the run in {run_json.parent} was trained on classes "
-                             f"{', '.join(saved['class_names'])}; --data gives "
-                             f"{', '.join(classes)}")
-    try:
-        model.load_state_dict(load_checkpoint(checkpoint)["model"])
-    except (ValueError, KeyError, TypeError, OSError, RuntimeError) as exc:
-        raise UsageError(f"--resume: cannot continue from {checkpoint}: {exc}") from None
+def _check_folder(path, flag):
+    """Raise a UsageError unless `path` is, or can be made, a writable folder (nothing is
+    created: that waits until the run has checked everything else)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: is a file, not a folder")
+    parent = path
+    while not parent.exists():
+        if parent.is_symlink():
+            raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a broken "
+                             "symbolic link)")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a file)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: " + ("the folder is not writable" if parent == path
+                                               else f"cannot create the folder ({parent} is "
+                                                    "not writable)"))
 
 
 def _make_folder(path, flag):
     """Create the folder a flag names (and its parents), or raise a UsageError saying why."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{flag} {path}: is a file, not a folder")
+    _check_folder(path, flag)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{flag} {path}: cannot create the folder "
                          f"({exc.strerror or exc})") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: the folder is not writable")
-
-
-def _clear_earlier_run(out, log):
-    """A new run into a folder that holds an earlier run replaces the earlier run's files."""
-    earlier = [name for name in RUN_FILES if (out / name).is_file()]
-    if not earlier:
-        return
-    log(f"note: --out {out} holds an earlier run; it is replaced (--resume would continue it)")
-    for name in earlier:
-        try:
-            (out / name).unlink()
-        except OSError as exc:
-            raise UsageError(f"--out {out}: cannot replace {name} ({exc.strerror or exc})") \
-                from None
 
 
 def _optimizer(name, params, lr, weight_decay):
@@ -353,86 +208,137 @@ def _jsonable(value):
 
 
 def _write_json(path, obj):
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_jsonable) + "\n")
-    os.replace(tmp, path)
+    from .runfolder import write_text_atomic
+    write_text_atomic(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
 
 def run(args, task, log=print):
     """Train and evaluate as the parsed flags say; write the run folder; return the metrics.
 
-    Problems the user can fix (device, data folder, flags) print one line to stderr and exit
-    with status 2; a NaN loss exits with status 1.
+    Problems the user can fix (device, data folder, flags, a folder another run is writing)
+    print one line to stderr and exit with status 2; a diverged run or a file that cannot be
+    written (a full disk) with status 1; Ctrl-C with status 130. The run folder is only
+    changed once everything has been checked, and an earlier run in it is replaced whole.
     """
     from .data import ImageReadError
+    from .resume import ResumeError
+    from .runfolder import RunFolderError
+    from .runinfo import RunInfoError
+    from .runreport import Progress, interrupt_message, interrupted, os_error_message
+    from .runlock import RunLockedError
     from .train import TrainingError
+    progress = Progress()
     try:
-        return _run(args, task, log)
-    except (UsageError, backend.DeviceError, ImageReadError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2)
-    except TrainingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1)
-    except Exception as exc:
-        if not backend.is_out_of_memory(exc):
+        return _run(args, task, log, progress)
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
             raise
-        print(f"error: out of {'device' if backend.is_cupy_error(exc) else 'host'} memory "
-              f"with --batch-size {args.batch_size} ({type(exc).__name__}); try a smaller "
-              f"--batch-size or --image-size; continue with --resume --out {args.out}",
-              file=sys.stderr)
-        raise SystemExit(2)
-    except KeyboardInterrupt:
-        out = getattr(args, "out", None)
-        print(f"\ninterrupted; continue with --resume --out {out}", file=sys.stderr)
-        raise SystemExit(130)
+        if interrupted(exc):
+            print(f"\n{interrupt_message(args, progress)}", file=sys.stderr)
+            raise SystemExit(130)
+        if isinstance(exc, (UsageError, backend.DeviceError, ImageReadError, FileNotFoundError,
+                            RunLockedError, RunFolderError, ResumeError, RunInfoError)):
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2)
+        if isinstance(exc, TrainingError):
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(1)
+        if isinstance(exc, Exception) and backend.is_out_of_memory(exc):
+            print(f"error: out of {'device' if backend.is_cupy_error(exc) else 'host'} memory "
+                  f"with --batch-size {args.batch_size} ({type(exc).__name__}); try a smaller "
+                  f"--batch-size or --image-size" + (
+                      f"; continue with --resume --out {args.out}" if progress.kept else ""),
+                  file=sys.stderr)
+            raise SystemExit(2)
+        if isinstance(exc, OSError):
+            hint = (f"; the last checkpoint is kept: continue with --resume --out {args.out}"
+                    if progress.kept else f"; {args.out} is as it was" if progress.staged
+                    else "")
+            print(f"error: {os_error_message(exc)}{hint}", file=sys.stderr)
+            raise SystemExit(1)
+        raise
 
 
-def _run(args, task, log):
-    from . import io, plots
-    from .data import Augment, Loader, OversampleSampler, channel_stats
-    from .metrics import classification_report, evaluate
-    from .models import get_model
-    from .optim import ReduceLROnPlateau
-    from .train import evaluate_model, fit, write_history_csv
-    import tinylesion as tl
-
+def _run(args, task, log, progress):
+    from contextlib import ExitStack
+    from .resume import Resumed
+    from .runfolder import RunFolder
+    from .runlock import RunLock
     spec = TASKS[task]
     device = backend.as_device(args.device)
     if args.device == "auto":
         log(f"device auto: using {device}")
     if args.resume and args.out is None:
         raise UsageError("--resume needs --out RUN_DIR (the folder of the run to continue)")
+    out = Path(args.out) if args.out else Path("runs") / (
+        f"{spec['example']}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    args.out = out
+    _check_folder(out, "--out")
+    if args.cache:
+        _check_folder(Path(args.cache), "--cache")
+    folder = progress.folder = RunFolder(out)
+    progress.resumed = bool(args.resume)
+    with ExitStack() as stack:
+        lock = None
+        if out.is_dir():  # the lock first: what --resume reads must not change meanwhile
+            lock = stack.enter_context(RunLock(out, "--out", log))
+            folder.recover(log)
+        resume = None
+        if args.resume:
+            if not out.is_dir():
+                raise UsageError(f"--resume: no checkpoint at {out / 'checkpoint.npz'}")
+            types = {a.dest: a.type for a in build_parser(task)._actions}
+            resume = Resumed(folder, args, _given(args, task), types, log)
+        prepared = _prepare(args, task, log, resume, device)
+        if lock is None:
+            _make_folder(out, "--out")
+            stack.enter_context(RunLock(out, "--out", log))
+            folder.recover(log)
+        # from here on the run folder changes; an earlier run is replaced only at the end
+        try:
+            staging = folder.begin(resume is not None and resume.from_staging, log)
+            progress.staged = True
+            return _train_and_write(args, task, log, prepared, resume, folder, staging, device)
+        except BaseException:
+            progress.kept = folder.abandon()
+            raise
+
+
+class _Prepared:
+    """Everything a run needs, checked before the run folder changes."""
+
+
+def _prepare(args, task, log, resume, device):
+    """Open and check the data, build the model and optimizer, read the resume state, fill
+    the cache and compute the channel statistics: nothing of the run folder changes."""
+    from .data import Augment, Loader, OversampleSampler, channel_stats
+    from .models import get_model
+    from .optim import ReduceLROnPlateau
+    import tinylesion as tl
+
+    spec = TASKS[task]
+    p = _Prepared()
     synthetic = args.data is None
     defaults = spec["synthetic" if synthetic else "real"]
     if args.image_size is None:
         args.image_size = defaults["image_size"]
     if args.epochs is None:
         args.epochs = defaults["epochs"]
-    preprocess = "resize" if synthetic else spec["preprocess"]
+    p.preprocess = "resize" if synthetic else spec["preprocess"]
+    if resume is not None:
+        p.preprocess = resume.run.get("preprocess", p.preprocess)
     if synthetic and task != "ham":
         log(f"synthetic data: images at {args.image_size[0]}x{args.image_size[1]}, resized "
             f"whole (on real data the default is {'x'.join(map(str, spec['real']['image_size']))}"
             f" with the half-then-crop-224 preprocessing), so that the quick look stays quick")
-    data = _synthetic_root(spec["layout"], log) if synthetic else Path(args.data)
-    out = Path(args.out) if args.out else Path("runs") / (
-        f"{spec['example']}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
-    args.out = out
-    checkpoint = out / "checkpoint.npz"
-    if args.resume and not checkpoint.is_file():
-        raise UsageError(f"--resume: no checkpoint at {checkpoint}")
-    _make_folder(out, "--out")
-    if args.cache:
-        _make_folder(Path(args.cache), "--cache")
-    if not args.resume:
-        _clear_earlier_run(out, log)
-
+    data = p.data = _synthetic_root(spec["layout"], log) if synthetic else Path(args.data)
+    p.synthetic = synthetic
     try:
-        train_ds, val_ds, test_ds, kind = open_data(data, args.image_size, preprocess,
+        train_ds, val_ds, test_ds, kind = open_data(data, args.image_size, p.preprocess,
                                                     args.split, args.seed, log, args.skip_bad)
     except ValueError as exc:  # a malformed metadata file, a bad split of few images...
         raise UsageError(str(exc)) from None
-    classes = list(train_ds.classes)
+    classes = p.classes = list(train_ds.classes)
     log(f"data: {kind} in {data}: {len(classes)} classes, train {len(train_ds)}, val "
         f"{len(val_ds)}, test {len(test_ds)} images at {args.image_size[0]}x"
         f"{args.image_size[1]}")
@@ -445,80 +351,127 @@ def _run(args, task, log):
     # once, not after the cache and the channel statistics have read every image
     tl.manual_seed(args.seed)
     try:
-        model = get_model(args.model, num_classes=len(classes), image_size=args.image_size)
+        model = p.model = get_model(args.model, num_classes=len(classes),
+                                    image_size=args.image_size)
     except ValueError as exc:  # e.g. an image size too small for the model's layers
         raise UsageError(f"--model {args.model} --image-size {args.image_size[0]}x"
                          f"{args.image_size[1]}: {exc}") from None
-    run_json = out / "run.json"
-    if args.resume:
-        _check_resume(checkpoint, run_json, args, classes, model)
+    model.to(device)
+    weight_decay = args.weight_decay if args.weight_decay is not None else model.weight_decay
+    args.weight_decay = weight_decay
+    p.optimizer = _optimizer(args.optimizer, model.parameters(), args.lr, weight_decay)
+    # NOTE: Keras' ReduceLROnPlateau(patience=3) lowers the rate on the 3rd epoch without
+    # improvement; PyTorch's (used here) waits for more than `patience`, so patience=2.
+    p.scheduler = ReduceLROnPlateau(p.optimizer, mode="min", factor=0.5, patience=2)
+    p.override = None
+    if resume is not None:
+        p.override = resume.check(classes, model, p.optimizer, p.scheduler, args)
 
     if args.cache:
         from .data import CachedDataset
+        _make_folder(Path(args.cache), "--cache")
         train_ds, val_ds, test_ds = (CachedDataset(d, args.cache)
                                      for d in (train_ds, val_ds, test_ds))
         for d in (train_ds, val_ds, test_ds):
             d.build(num_workers=max(args.workers, 1))  # decodes only when stale or absent
-    if args.resume and run_json.is_file():
-        try:
-            saved = json.loads(run_json.read_text())
-            mean, std = np.asarray(saved["mean"], float), np.asarray(saved["std"], float)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"--resume: {run_json} cannot be read ({exc!r})") from None
+    if resume is not None:
+        p.mean, p.std = np.asarray(resume.run["mean"], float), np.asarray(resume.run["std"],
+                                                                          float)
     else:
         t0 = time.perf_counter()
-        mean, std = channel_stats(train_ds, num_workers=args.workers)
-        log(f"channel mean {np.round(mean, 3).tolist()}, std {np.round(std, 3).tolist()} "
+        p.mean, p.std = channel_stats(train_ds, num_workers=args.workers)
+        log(f"channel mean {np.round(p.mean, 3).tolist()}, std {np.round(p.std, 3).tolist()} "
             f"({time.perf_counter() - t0:.1f}s)")
-
-    model.to(device)
-    weight_decay = args.weight_decay if args.weight_decay is not None else model.weight_decay
-    args.weight_decay = weight_decay
-    optimizer = _optimizer(args.optimizer, model.parameters(), args.lr, weight_decay)
-    # NOTE: Keras' ReduceLROnPlateau(patience=3) lowers the rate on the 3rd epoch without
-    # improvement; PyTorch's (used here) waits for more than `patience`, so patience=2.
-    scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=2)
-    weights = _train_class_weights(train_ds.targets, classes, args.class_weights, log)
+    p.train_ds, p.test_ds = train_ds, test_ds
+    p.weights = _train_class_weights(train_ds.targets, classes, args.class_weights, log)
     augment = (Augment(rotation_range=90, zoom_range=0.1, width_shift_range=0.1,
                        height_shift_range=0.1, horizontal_flip=True, vertical_flip=True)
                if args.augment else None)
     sampler = OversampleSampler(train_ds.targets, seed=args.seed) if args.oversample else None
-    train_loader = Loader(train_ds, batch_size=args.batch_size, shuffle=sampler is None,
-                          num_workers=args.workers, seed=args.seed, augment=augment,
-                          sampler=sampler, skip_bad=args.skip_bad)
-    val_loader = Loader(val_ds, batch_size=args.batch_size, num_workers=args.workers,
-                        skip_bad=args.skip_bad)
-    test_loader = Loader(test_ds, batch_size=args.batch_size, num_workers=args.workers,
-                         skip_bad=args.skip_bad)
+    p.train_loader = Loader(train_ds, batch_size=args.batch_size, shuffle=sampler is None,
+                            num_workers=args.workers, seed=args.seed, augment=augment,
+                            sampler=sampler, skip_bad=args.skip_bad)
+    p.val_loader = Loader(val_ds, batch_size=args.batch_size, num_workers=args.workers,
+                          skip_bad=args.skip_bad)
+    p.test_loader = Loader(test_ds, batch_size=args.batch_size, num_workers=args.workers,
+                           skip_bad=args.skip_bad)
+    group = {**p.optimizer.param_groups[0], **(p.override or {})}  # what training uses
+    from_ck = " (the checkpoint's)" if resume is not None else ""
     log(f"model {args.model}: {model.num_parameters():,} parameters; {args.optimizer} lr "
-        f"{args.lr:g}, weight decay {weight_decay:g}; class weights {args.class_weights}"
+        f"{group['lr']:g}{'' if 'lr' in (p.override or {}) else from_ck}, weight decay "
+        f"{group['weight_decay']:g}; class weights {args.class_weights}"
         f"{'; oversampling' if sampler else ''}{'; augmentation' if augment else ''}; "
         f"device {device}")
+    if resume is not None:
+        from .resume import describe_changes
+        line = describe_changes(resume.changes, resume.epoch)
+        if line:
+            log(line)
+    return p
 
-    settings = {k: _jsonable(v) for k, v in sorted(vars(args).items())}
-    settings.update(task=task, data=str(data), synthetic=synthetic, preprocess=preprocess)
-    _write_json(run_json, {
+
+def _train_and_write(args, task, log, p, resume, folder, staging, device):
+    """Train into the staging folder, write the run's files there, then swap them in."""
+    import shutil
+    from . import io, plots
+    from .metrics import classification_report, evaluate
+    from .runfolder import write_atomic
+    from .train import TrainingError, evaluate_model, fit, write_history_csv
+
+    spec = TASKS[task]
+    settings = {k: _jsonable(v) for k, v in sorted(vars(args).items()) if not k.startswith("_")}
+    settings.update(task=task, data=str(p.data), synthetic=p.synthetic,
+                    preprocess=p.preprocess)
+    if resume is not None:
+        settings["resumed_after_epoch"] = resume.epoch
+        settings["changed_on_resume"] = {k: [was, now] for k, (was, now) in
+                                         resume.changes.items()}
+    model = p.model
+    _write_json(staging / "run.json", {
         "example": spec["example"], "model": args.model, "config": model.config,
-        "image_size": list(args.image_size), "preprocess": preprocess,
-        "mean": np.asarray(mean).tolist(), "std": np.asarray(std).tolist(),
-        "class_names": classes, "binary": bool(model.binary), "settings": settings})
+        "image_size": list(args.image_size), "preprocess": p.preprocess,
+        "mean": np.asarray(p.mean).tolist(), "std": np.asarray(p.std).tolist(),
+        "class_names": p.classes, "binary": bool(model.binary), "settings": settings})
 
-    history = fit(model, optimizer, train_loader, val_loader, epochs=args.epochs,
-                  device=device, class_weights=weights, mean=mean, std=std,
-                  scheduler=scheduler, early_stopping=args.early_stop,
-                  checkpoint_path=checkpoint, resume=args.resume, log=log)
+    checkpoint = staging / "checkpoint.npz"
+    diverged = None
+    try:
+        history = fit(model, p.optimizer, p.train_loader, p.val_loader, epochs=args.epochs,
+                      device=device, class_weights=p.weights, mean=p.mean, std=p.std,
+                      scheduler=p.scheduler, early_stopping=args.early_stop,
+                      checkpoint_path=checkpoint, resume=resume.ck if resume else False,
+                      log=log, override=p.override)
+    except TrainingError as exc:
+        if getattr(exc, "best_epoch", None) is None or not checkpoint.is_file():
+            raise TrainingError(f"{exc}; nothing was written: {folder.path} is as it was"
+                                if not checkpoint.is_file() else str(exc)) from None
+        diverged, history = exc, exc.history
+    if not checkpoint.is_file():  # a resumed run with nothing left to train
+        def copy(f):
+            with open(resume.checkpoint, "rb") as source:
+                shutil.copyfileobj(source, f)
+        write_atomic(checkpoint, copy)
 
-    y_true, y_score = evaluate_model(model, test_loader, device, mean, std)
-    metrics = evaluate(y_true, y_score, classes, y_true_train=train_ds.targets)
+    y_true, y_score = evaluate_model(model, p.test_loader, device, p.mean, p.std)
+    metrics = evaluate(y_true, y_score, p.classes, y_true_train=p.train_ds.targets)
     metrics["settings"] = settings
-    _write_json(out / "metrics.json", metrics)
-    write_history_csv(history, out / "history.csv")
+    _write_json(staging / "metrics.json", metrics)
+    write_history_csv(history, staging / "history.csv")
     io.save({k: backend.to_numpy(v) for k, v in model.state_dict().items()},
-            out / "weights.npz")
+            staging / "weights.npz")
     files = ["metrics.json", "history.csv", "weights.npz", "checkpoint.npz", "run.json"]
-    files += _plots(plots, history, metrics, y_true, y_score, classes, model, args, out, log)
+    files += _plots(plots, history, metrics, y_true, y_score, p.classes, model, args, staging,
+                    log)
+    folder.commit(files)
     log("\ntest set:\n" + classification_report(metrics))
-    log(f"wrote {', '.join(files)} to {out}")
+    log(f"wrote {', '.join(files)} to {folder.path}")
+    if diverged is not None:
+        reason = str(diverged).split(": training stopped")[0]
+        raise TrainingError(
+            f"{reason}: training stopped (try a smaller --lr); {folder.path} holds the weights "
+            f"of epoch {diverged.best_epoch} (loss {diverged.best_score:.4f}), the best with "
+            f"finite losses, and the last good checkpoint (after epoch "
+            f"{diverged.checkpoint_epoch}), which --resume --lr SMALLER continues")
     return metrics
 
 
@@ -558,11 +511,18 @@ def _plots(plots, history, metrics, y_true, y_score, classes, model, args, out, 
         jobs.append(("weights.png", lambda p: plots.plot_weights_image(
             W.numpy(), (args.image_size[1], args.image_size[0]), p, class_names=names)))
     for name, job in jobs:
+        tmp = out / f".{name}.{os.getpid()}.tmp.png"  # drawn whole, then renamed
         try:
-            job(out / name)
+            job(tmp)
+            os.replace(tmp, out / name)
             made.append(name)
         except ValueError as exc:
             log(f"note: {name} not drawn: {exc}")
+        except OSError as exc:
+            exc.filename = str(out / name)
+            raise
+        finally:
+            tmp.unlink(missing_ok=True)
     return made
 
 

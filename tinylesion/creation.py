@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from . import backend
+from .rng import numpy_generator
 from .tensor import Tensor
 
 
@@ -175,7 +176,10 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, out=None):
 
 def _generator(device, generator):
     if generator is not None:
-        raise NotImplementedError("generator= is not implemented: seed with tl.manual_seed")
+        if backend.as_device("cpu" if device is None else device).name != "cpu":
+            raise ValueError("generator=: a tl.Generator draws on the CPU; draw there and "
+                             "move the tensor with .to(device)")
+        return numpy_generator(generator)
     return backend.generator(backend.as_device("cpu" if device is None else device))
 
 

@@ -2,6 +2,10 @@
 import argparse
 
 
+class UsageError(Exception):
+    """A problem with the command line or the data folder, reported in one line (exit 2)."""
+
+
 def int_at_least(low):
     """An argparse type: an integer >= low, else a one-line ArgumentTypeError."""
     def parse(text):

@@ -7,6 +7,7 @@ import functools
 import numpy as np
 
 from . import backend, ops
+from .errors import InputError
 from .creation import _no_out
 from .ops.arithmetic import Clone
 from .ops.join import Cat, Stack
@@ -85,7 +86,7 @@ def cat(tensors, dim=0, *, out=None):
     for i, t in enumerate(kept):
         if (t.ndim != first.ndim or t.shape[:axis] != first.shape[:axis]
                 or t.shape[axis + 1:] != first.shape[axis + 1:]):
-            raise ValueError(f"cat(): shapes must match except in dimension {dim}: "
+            raise InputError(f"cat(): shapes must match except in dimension {dim}: "
                              f"{first.shape} and {t.shape} (item {i})")
     return Cat.apply(*kept, axis=axis)
 
@@ -99,7 +100,7 @@ def stack(tensors, dim=0, *, out=None):
     tensors = _promoted(_tensors(tensors, "stack"))
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
-            raise ValueError(f"stack(): every tensor must have one shape, but item 0 has "
+            raise InputError(f"stack(): every tensor must have one shape, but item 0 has "
                              f"{tensors[0].shape} and item {i} has {t.shape}")
     axis = _dim(dim, tensors[0].ndim + 1, "stack")
     return Stack.apply(*tensors, axis=axis)

@@ -84,17 +84,24 @@ def _pack(node, keys, entries):
 
 
 def _final_path(path):
-    """The path save() writes: `path`, with ".npz" appended when it does not end so."""
-    path = os.fspath(path)
+    """The path save() writes: exactly `path`, whatever its extension ("x.pt" as torch.save)."""
+    return os.fspath(path)
+
+
+def _npz_fallback(path):
+    """Where an older tinylesion (which appended ".npz") saved `path`."""
     return path if path.endswith(".npz") else path + ".npz"
 
 
-def save(state, path):
+def save(state, path, pickle_module=None, pickle_protocol=None,
+         _use_new_zipfile_serialization=True):
     """Write a dict (of arrays, Tensors, nested dicts and JSON values) to `path` atomically.
 
-    ".npz" is appended to `path` when missing (as numpy.savez does); the path written is
-    returned. The file appears whole or not at all: it is written to a temporary file in the
-    same folder, then renamed over `path`, so a failure leaves an older file intact.
+    The file is written at exactly `path` ("model.pt" as torch.save; the format is .npz
+    whatever the extension); the path written is returned. The file appears whole or not at
+    all: it is written to a temporary file in the same folder, then renamed over `path`, so a
+    failure leaves an older file intact. torch.save's pickle arguments are accepted and
+    ignored: nothing is ever pickled.
     """
     if not isinstance(state, dict):
         raise CheckpointError(f"tl.save expects a dict (e.g. model.state_dict()), "
@@ -107,18 +114,24 @@ def save(state, path):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save {path}: folder {folder} does not exist")
-    tmp = _create_temp(folder, os.path.basename(path))
+    try:
+        tmp = _create_temp(folder, os.path.basename(path))
+    except OSError as exc:  # a read-only or full folder: name the file asked for
+        exc.filename = path
+        raise
     try:
         with open(tmp, "wb") as f:
             _write_npz(f, entries)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # e.g. a full disk: name the file, not the temporary
+            exc.filename = path
         raise
     return path
 
@@ -147,16 +160,43 @@ def _write_npz(f, entries):
                 np.lib.format.write_array(entry, np.asanyarray(array), allow_pickle=False)
 
 
-def load(path):
+def _map_location(map_location):
+    """The Device that map_location names (None: where the file's arrays go, the CPU)."""
+    if map_location is None or callable(map_location) or isinstance(map_location, dict):
+        return None   # NOTE: arrays always load on the CPU; a dict or function has no GPU to map
+    try:
+        return backend.device(map_location)
+    except (TypeError, ValueError, backend.DeviceError) as exc:
+        raise ValueError(f"tl.load: map_location {map_location!r} is not a device: {exc}") \
+            from None
+
+
+def _to_device(node, device):
+    if isinstance(node, dict):
+        return {k: _to_device(v, device) for k, v in node.items()}
+    return backend.to_device(node, device) if isinstance(node, np.ndarray) else node
+
+
+def load(path, map_location=None, pickle_module=None, *, weights_only=None, mmap=None,
+         **pickle_load_args):
     """Read a file written by tl.save: nested dicts of NumPy arrays and JSON values.
 
-    `path` may omit the ".npz" that save() appended. Nothing is ever unpickled: a file that
-    needs pickle, or was not written by tl.save, raises CheckpointError naming the path.
+    map_location "cuda" (or a GPU Device) puts the arrays on the GPU; None, "cpu", a dict or a
+    function leave them on the CPU (load_state_dict copies them to each parameter's device
+    anyway). weights_only, mmap and torch.load's pickle arguments are accepted: nothing is
+    ever unpickled, so every load is weights-only. A path without ".npz" that does not exist
+    is also looked for with ".npz" appended (where older versions of save wrote it). A file
+    that needs pickle, or was not written by tl.save, raises CheckpointError naming the path.
     """
-    path = os.fspath(path)
+    device = _map_location(map_location)
+    state = _load(os.fspath(path))
+    return state if device is None or device.name == "cpu" else _to_device(state, device)
+
+
+def _load(path):
     if not os.path.exists(path):
-        if os.path.exists(_final_path(path)):
-            path = _final_path(path)
+        if os.path.exists(_npz_fallback(path)):
+            path = _npz_fallback(path)
         else:
             raise FileNotFoundError(f"no checkpoint file at {path}")
     try:

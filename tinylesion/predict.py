@@ -14,31 +14,60 @@ class PredictError(Exception):
 
 
 def load_run(run_dir, device="cpu"):
-    """(model in eval mode on `device`, run.json as a dict) of a run folder."""
-    from . import io
-    from .models import get_model
+    """(model in eval mode on `device`, run.json as a dict) of a run folder.
+
+    Every file is checked as untrusted input (a run folder may have been changed since it was
+    written): each run.json key, and the weights' names, shapes, dtypes and finiteness."""
+    from .runinfo import RunInfoError, build_model, read_run_info
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise PredictError(f"--weights {run_dir}: " + (
             "is a file; give the run folder (holding run.json and weights.npz)"
             if run_dir.exists() else "no such run folder"))
+    model, run = _read_consistent(run_dir, build_model, read_run_info, RunInfoError)
+    return model.to(device).eval(), run
+
+
+def _read_consistent(run_dir, build_model, read_run_info, RunInfoError):
+    """Read run.json and weights.npz of one run: a run being swapped in meanwhile is waited
+    for (a second at most), so the two files never come from two runs."""
+    import time
+    from .runfolder import RunFolder
+    folder = RunFolder(run_dir)
+    for _ in range(20):
+        if not folder.moving():
+            result = _read(run_dir, folder, build_model, read_run_info, RunInfoError)
+            if not folder.moving():
+                return result
+        time.sleep(0.05)
+    raise PredictError(f"--weights {run_dir}: a new run is being moved into this folder (or its "
+                       "move was cut short: run the example with --resume --out on it)")
+
+
+def _read(run_dir, folder, build_model, read_run_info, RunInfoError):
+    from . import io
     for name in ("run.json", "weights.npz"):
         if not (run_dir / name).is_file():
             raise PredictError(f"--weights {run_dir}: {name} is missing (is this the --out "
-                               "folder of a finished run?)")
+                               "folder of a finished run?" + (
+                                   " The run there has not finished: continue it with "
+                                   "--resume)" if folder.unfinished() else ")"))
     try:
-        run = json.loads((run_dir / "run.json").read_text())
-        config = dict(run["config"])
-        config["image_size"] = tuple(config.get("image_size", run["image_size"]))
-        model = get_model(run["model"], **config)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PredictError(f"{run_dir / 'run.json'}: cannot rebuild the model ({exc})") from None
+        run = read_run_info(run_dir / "run.json")
+        model = build_model(run, run_dir / "run.json")
+    except RunInfoError as exc:
+        raise PredictError(str(exc)) from None
     try:
-        model.load_state_dict(io.load(run_dir / "weights.npz"))
+        weights = io.load(run_dir / "weights.npz")
+        model.load_state_dict(weights)
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
         raise PredictError(f"{run_dir / 'weights.npz'}: cannot load the weights ({exc})") \
             from None
-    return model.to(device).eval(), run
+    for key, value in weights.items():
+        if not np.isfinite(np.asarray(value, dtype=np.float64)).all():
+            raise PredictError(f"{run_dir / 'weights.npz'}: '{key}' holds NaN or infinite "
+                               "values (a diverged run?)")
+    return model, run
 
 
 def predict_files(model, run, paths, device="cpu", batch_size=16):
@@ -74,6 +103,8 @@ def main(argv=None):
                         help="the run folder (holding run.json and weights.npz)")
     parser.add_argument("--device", default="cpu", type=DEVICE,
                         help="cpu, gpu (cuda is taken as gpu) or auto; default cpu")
+    parser.add_argument("--explain", metavar="OUT_DIR", type=folder_path,
+                        help="also write each image's Grad-CAM overlay there as a PNG")
     parser.add_argument("images", nargs="+", metavar="IMAGE")
     args = parser.parse_args(argv)
     try:
@@ -84,8 +115,14 @@ def main(argv=None):
                 raise PredictError(f"{path} is a folder; give image files (e.g. {path}/*.jpg)")
             if not Path(path).is_file():
                 raise PredictError(f"image file not found: {path}")
+        if args.explain is not None and Path(args.explain).exists() \
+                and not Path(args.explain).is_dir():
+            raise PredictError(f"--explain {args.explain}: is a file, not a folder")
         probs = predict_files(model, run, args.images, device)
-    except (PredictError, ImageReadError, backend.DeviceError) as exc:
+        if args.explain is not None:
+            from .explain import write_overlays
+            write_overlays(model, run, args.images, args.explain, device)
+    except (PredictError, ImageReadError, backend.DeviceError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for path, p in zip(args.images, probs):

@@ -4,6 +4,8 @@ import threading
 import numpy as np
 
 from . import backend
+from .errors import foreign_tensor_error, is_foreign_tensor
+from .tensor_methods import TensorMethods
 
 _grad_mode = threading.local()
 
@@ -74,8 +76,9 @@ def _dims(dim, axis, keepdim, keepdims, name):
     return (dim if axis is None else axis), bool(keepdim if keepdims is None else keepdims)
 
 
-class Tensor:
-    """An n-dimensional array on a device that records the operations made on it."""
+class Tensor(TensorMethods):
+    """An n-dimensional array on a device that records the operations made on it (PyTorch's
+    less central methods come from TensorMethods, in tensor_methods.py)."""
 
     __array_priority__ = 1000  # so that `ndarray + Tensor` calls Tensor.__radd__
 
@@ -178,12 +181,14 @@ class Tensor:
         """A tensor sharing the data, cut from the graph."""
         return Tensor._wrap(self.data)
 
-    def to(self, *args, device=None, dtype=None):
+    def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False,
+           memory_format=None):
         """This tensor on another device and/or with another dtype: `to("cpu")`,
-        `to(tl.float64)`, `to("gpu", tl.float32)`; self when nothing changes. Differentiable,
-        as in PyTorch: the gradient flows back to this tensor."""
+        `to(tl.float64)`, `to("gpu", tl.float32)`; self when nothing changes (a copy with
+        copy=True). Differentiable, as in PyTorch: the gradient flows back to this tensor.
+        non_blocking and memory_format are accepted (copies are ordered on CuPy's stream)."""
         device, dtype = to_arguments(args, device, dtype)
-        out = self
+        out = self.clone() if copy else self
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = out.astype(dtype)
         if device is not None and backend.as_device(device) != out.device:
@@ -257,6 +262,8 @@ class Tensor:
                 return self, other
             dtype = backend.result_type(self.data, other.data)
             return self._cast(dtype), other._cast(dtype)
+        if is_foreign_tensor(other):
+            raise foreign_tensor_error("a tinylesion operator")
         dtype = backend.constant_result_type(self.data.dtype, other)
         return self._cast(dtype), Tensor._wrap(self.xp.asarray(other, dtype=dtype))
 

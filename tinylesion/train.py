@@ -186,11 +186,73 @@ def save_checkpoint(state, path):
 
 
 def load_checkpoint(path):
-    """Read what save_checkpoint wrote."""
+    """Read what save_checkpoint wrote (io.CheckpointError, naming the path, when it cannot)."""
     from . import io
     raw = io.load(path)
-    skeleton = json.loads(bytes(np.asarray(raw["skeleton"], np.uint8)).decode("utf-8"))
-    return _join_arrays(skeleton, raw.get("arrays", {}))
+    try:
+        skeleton = json.loads(bytes(np.asarray(raw["skeleton"], np.uint8)).decode("utf-8"))
+        return _join_arrays(skeleton, raw.get("arrays", {}))
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise io.CheckpointError(f"{path}: not a checkpoint of fit, or damaged "
+                                 f"({type(exc).__name__}: {str(exc)[:100]})") from None
+
+
+def _is_state(value):
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and (isinstance(v, np.ndarray) or backend.is_cupy_array(v))
+        for k, v in value.items())
+
+
+def check_checkpoint(ck, path):
+    """Raise io.CheckpointError naming the first entry of a loaded checkpoint that fit could
+    not resume from (a file may have been changed since fit wrote it); return ck."""
+    from . import io
+
+    def bad(key, rule):
+        raise io.CheckpointError(f"{path}: entry '{key}' " + (
+            "is missing" if key not in ck else f"must be {rule}"))
+
+    if not isinstance(ck, dict):
+        raise io.CheckpointError(f"{path}: not a checkpoint of fit")
+    if not _is_state(ck.get("model")):
+        bad("model", "a state_dict (names and arrays)")
+    optimizer = ck.get("optimizer")
+    if not (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
+            and isinstance(optimizer.get("param_groups"), list)):
+        bad("optimizer", "an optimizer state_dict (state, param_groups)")
+    if not isinstance(ck.get("scheduler", None), (dict, type(None))):
+        bad("scheduler", "a scheduler state_dict or null")
+    epoch = ck.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        bad("epoch", "a whole number of epochs")
+    history = ck.get("history")
+    if not (isinstance(history, dict) and all(
+            isinstance(history.get(k, []), list) and len(history.get(k, [])) == epoch
+            and all(v is None or isinstance(v, (int, float)) for v in history.get(k, []))
+            for k in HISTORY_KEYS)):
+        bad("history", f"lists of {epoch} numbers per series")
+    if ck.get("best") is not None and not _is_state(ck.get("best")):
+        bad("best", "a state_dict or null")
+    score = ck.get("best_score")
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or math.isnan(score):
+        bad("best_score", "a number")
+    wait = ck.get("wait")
+    if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
+        bad("wait", "a whole number")
+    if not isinstance(ck.get("stopped"), bool):
+        bad("stopped", "true or false")
+    try:
+        type(backend.generator(backend.CPU).bit_generator)().state = ck.get("rng")
+    except (TypeError, ValueError, KeyError, OverflowError):
+        bad("rng", "the state of the random generator")
+    seed = ck.get("loader_seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        bad("loader_seed", "a whole number or null")
+    best_epoch = ck.get("best_epoch")
+    if best_epoch is not None and (isinstance(best_epoch, bool) or not isinstance(
+            best_epoch, int) or not 0 < best_epoch <= epoch):
+        bad("best_epoch", f"an epoch from 1 to {epoch} or null")
+    return ck
 
 
 def _copy_state(model):
@@ -214,7 +276,8 @@ def _set_epoch(loader, epoch):
 
 def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu",
         class_weights=None, mean=None, std=None, scheduler=None, early_stopping=10,
-        checkpoint_path=None, resume=False, progress=True, log=print, on_epoch_end=None):
+        checkpoint_path=None, resume=False, progress=True, log=print, on_epoch_end=None,
+        override=None):
     """Train `model` for `epochs` epochs and return its history (a dict of per-epoch lists).
 
     Each batch is moved to `device` and normalised there with `mean`/`std` (per channel, in
@@ -224,8 +287,16 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
     (val_loss)`, early stopping on val_loss (patience `early_stopping`, None/0 for none; the
     best weights are restored at the end), an atomic checkpoint at `checkpoint_path`, then
     `on_epoch_end(epoch, history)`. With `resume=True` training continues from the
-    checkpoint and ends with the same weights as an uninterrupted run. A NaN or infinite loss
-    raises TrainingError naming the epoch and batch; the last checkpoint stays as it was.
+    checkpoint at `checkpoint_path` (or from `resume` itself, a checkpoint already read with
+    load_checkpoint) and ends with the same weights as an uninterrupted run; `override`, a
+    dict of optimizer hyper-parameters (e.g. {"lr": 0.01}), is then set on every parameter
+    group.
+
+    A NaN or infinite training loss, validation loss or weight stops training: the model gets
+    the weights of the best epoch with finite losses (if any), no checkpoint is written for
+    the diverged epoch, and TrainingError says where; its attributes `best_epoch` (1-based,
+    or None), `best_score`, `checkpoint_epoch` (of the last checkpoint written, all finite,
+    or None) and `history` tell the caller what is left.
 
     Training asks the C library to keep freed memory for reuse (kernels.threads.
     keep_freed_memory): every step allocates the same large arrays again, and fresh pages
@@ -240,19 +311,26 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         class_weights = backend.to_device(np.asarray(backend.to_numpy(class_weights),
                                                      np.float32), device)
     history = {k: [] for k in HISTORY_KEYS}
-    best_score, best_state, wait, start = math.inf, None, 0, 0
+    best_score, best_state, best_epoch, wait, start = math.inf, None, None, 0, 0
+    saved_epoch = None
     patience = int(early_stopping) if early_stopping else 0
     seed = getattr(train_loader, "seed", None)
-    if resume:
-        if checkpoint_path is None:
+    if resume is not False and resume is not None:
+        if isinstance(resume, dict):
+            ck = check_checkpoint(resume, checkpoint_path or "the checkpoint")
+        elif checkpoint_path is None:
             raise ValueError("resume=True needs a checkpoint_path")
-        ck = load_checkpoint(checkpoint_path)
+        else:
+            ck = check_checkpoint(load_checkpoint(checkpoint_path), checkpoint_path)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(_to_device_tree(ck["optimizer"], device))
         if scheduler is not None and ck.get("scheduler") is not None:
             scheduler.load_state_dict(ck["scheduler"])
+        for group in optimizer.param_groups:
+            group.update(override or {})
         history = {k: list(ck["history"].get(k, [])) for k in HISTORY_KEYS}
         best_score, wait, start = ck["best_score"], ck["wait"], ck["epoch"]
+        best_epoch, saved_epoch = ck.get("best_epoch"), start
         best_state = ({k: backend.to_device(v, device) for k, v in ck["best"].items()}
                       if ck.get("best") is not None else None)
         backend.set_rng_state(ck["rng"])
@@ -266,6 +344,23 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         else:
             log(f"resuming from {checkpoint_path} after epoch {start}")
 
+    def diverged(what):
+        """Keep the best finite epoch's weights and raise TrainingError saying so."""
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        kept = (f"; the weights kept are epoch {best_epoch}'s (loss {best_score:.4f}), the "
+                "best with finite losses" if best_state is not None and best_epoch else
+                "; the weights kept are those of the best epoch with finite losses"
+                if best_state is not None else "")
+        where = (f"; the last good checkpoint (after epoch {saved_epoch}) is {checkpoint_path}"
+                 if checkpoint_path is not None and saved_epoch else "")
+        error = TrainingError(f"{what}: training stopped (try a smaller --lr){kept}{where}")
+        error.best_epoch = best_epoch if best_state is not None else None
+        error.best_score = best_score if best_state is not None else None
+        error.checkpoint_epoch = saved_epoch if checkpoint_path is not None else None
+        error.history = history
+        return error
+
     stopped = False
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
@@ -274,6 +369,7 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         total, correct, n = 0.0, 0, 0
         source = iter(device_batches(train_loader, device, mean, std))
         bar = _progress(source, len(train_loader), f"epoch {epoch + 1}/{epochs}", progress)
+        bad_batch = None
         try:
             # NOTE: a diverging run overflows to inf/NaN inside the ops; the finite-loss
             # check below stops it with one message, so NumPy's warnings would only
@@ -284,12 +380,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                     loss = _loss(model, logits, y, class_weights)
                     value = float(loss.item())
                     if not math.isfinite(value):
-                        where = (f"; the last good checkpoint (after epoch {epoch}) is "
-                                 f"{checkpoint_path}" if checkpoint_path is not None and epoch > 0
-                                 else "")
-                        raise TrainingError(f"the training loss became {value} at epoch "
-                                            f"{epoch + 1}, batch {b + 1} of {len(train_loader)}: "
-                                            f"training stopped (try a smaller --lr){where}")
+                        bad_batch = (value, b)
+                        break
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
@@ -302,14 +394,21 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             if bar is not source:
                 bar.close()
             source.close()
+        if bad_batch is not None:
+            raise diverged(f"the training loss became {bad_batch[0]} at epoch {epoch + 1}, "
+                           f"batch {bad_batch[1] + 1} of {len(train_loader)}")
         if n == 0:
             raise TrainingError(f"the training loader yielded no batches at epoch {epoch + 1}")
         history["loss"].append(total / n)
         history["accuracy"].append(int(correct) / n)
         history["lr"].append(_lr(optimizer))
         if val_loader is not None:
-            y_true, y_score, val_loss = _run_eval(model, val_loader, device, mean, std,
-                                                  class_weights)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                y_true, y_score, val_loss = _run_eval(model, val_loader, device, mean, std,
+                                                      class_weights)
+            if not math.isfinite(val_loss):
+                _drop_after(history, len(history["val_loss"]))
+                raise diverged(f"the validation loss became {val_loss} at epoch {epoch + 1}")
             y_pred = (y_score >= 0.5).astype(np.int64) if y_score.ndim == 1 \
                 else y_score.argmax(axis=1)
             history["val_loss"].append(val_loss)
@@ -320,10 +419,14 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             for k in ("val_loss", "val_accuracy", "val_macro_f1"):
                 history[k].append(None)
             monitor = history["loss"][-1]
+        name = _first_non_finite(model)
+        if name is not None:
+            _drop_after(history, len(history["loss"]) - 1)
+            raise diverged(f"weight {name} became NaN or infinite at epoch {epoch + 1}")
         if scheduler is not None:
             scheduler.step(monitor)
         if monitor < best_score:
-            best_score, best_state, wait = monitor, _copy_state(model), 0
+            best_score, best_state, best_epoch, wait = monitor, _copy_state(model), epoch + 1, 0
         else:
             wait += 1
             stopped = bool(patience) and wait >= patience
@@ -334,8 +437,9 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "epoch": epoch + 1, "history": history, "best": best_state,
                 "best_score": best_score, "wait": wait, "stopped": stopped,
-                "rng": backend.get_rng_state(), "loader_seed": seed,
+                "rng": backend.get_rng_state(), "loader_seed": seed, "best_epoch": best_epoch,
             }, checkpoint_path)
+            saved_epoch = epoch + 1
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
         if stopped:
@@ -345,6 +449,21 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         model.load_state_dict(best_state)
         log(f"restored the weights of the best epoch (loss {best_score:.4f})")
     return history
+
+
+def _drop_after(history, length):
+    """Keep the first `length` entries of each series (drop those of a diverged epoch)."""
+    for values in history.values():
+        del values[length:]
+
+
+def _first_non_finite(model):
+    """The name of the first parameter or buffer holding NaN or inf, else None."""
+    for name, value in model.state_dict().items():
+        xp = backend.get_array_module(value)
+        if value.dtype.kind == "f" and not bool(xp.isfinite(value).all()):
+            return name
+    return None
 
 
 def _to_device_tree(obj, device):
@@ -371,12 +490,13 @@ def _epoch_line(epoch, epochs, history, seconds):
 
 
 def write_history_csv(history, path):
-    """history as a CSV file: one row per epoch, one column per series."""
+    """history as a CSV file: one row per epoch, one column per series (written whole or
+    not at all)."""
+    from .runfolder import write_text_atomic
     keys = [k for k in HISTORY_KEYS if k in history]
     n = max((len(history[k]) for k in keys), default=0)
-    with open(path, "w") as f:
-        f.write("epoch," + ",".join(keys) + "\n")
-        for i in range(n):
-            row = [history[k][i] if i < len(history[k]) else None for k in keys]
-            f.write(f"{i + 1}," + ",".join("" if v is None else repr(float(v)) for v in row)
-                    + "\n")
+    lines = ["epoch," + ",".join(keys)]
+    for i in range(n):
+        row = [history[k][i] if i < len(history[k]) else None for k in keys]
+        lines.append(f"{i + 1}," + ",".join("" if v is None else repr(float(v)) for v in row))
+    write_text_atomic(path, "\n".join(lines) + "\n")

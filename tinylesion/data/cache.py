@@ -1,4 +1,5 @@
 """A uint8 memory-mapped cache of a dataset's decoded, resized images, rebuilt when stale."""
+import errno
 import hashlib
 import json
 import os
@@ -57,6 +58,44 @@ def _source_key(ds):
     return h.hexdigest()
 
 
+def _file_key(path):
+    """Size, modification and status-change times and inode of a file: they change when it
+    is rewritten or replaced."""
+    st = os.stat(path)
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
+
+
+def _reserve(path, size):
+    """Create `path` with `size` bytes of disk really allocated, so that filling its memory
+    map can never meet a full disk (which kills the process with SIGBUS, no message).
+
+    An OSError names the cache file and its size; nothing is left behind."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        exc.filename = str(path)
+        raise
+    try:
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+            # no fallocate here: write the zeros, which allocates the blocks as well
+            free = os.statvfs(fd).f_bavail * os.statvfs(fd).f_frsize
+            if free < size:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
+            chunk = bytes(1 << 20)
+            for start in range(0, size, len(chunk)):
+                os.pwrite(fd, chunk[:min(len(chunk), size - start)], start)
+    except OSError as exc:
+        os.close(fd)
+        Path(path).unlink(missing_ok=True)
+        raise OSError(exc.errno, f"{exc.strerror} (the cache needs {size / 1e6:,.1f} MB)",
+                      str(path)) from None
+    os.close(fd)
+
+
 class CachedDataset:
     """Serve `ds` from one uint8 np.memmap (N, H, W, 3) file under `cache_dir`.
 
@@ -110,10 +149,15 @@ class CachedDataset:
                 "preprocess": str(getattr(self.dataset, "preprocess", None))}
 
     def _valid(self):
+        """True when the manifest describes these sources and the cache file is the one it
+        was written with (not replaced or rewritten since: size, times and inode)."""
         try:
             manifest = json.loads(self.manifest_path.read_text())
             size = self.data_path.stat().st_size
-        except (OSError, ValueError):
+            key = _file_key(self.data_path)
+        except (OSError, ValueError, RecursionError):
+            return False
+        if not isinstance(manifest, dict) or manifest.pop("file", None) != key:
             return False
         return manifest == self._manifest() and size == int(np.prod(self.shape))
 
@@ -204,10 +248,16 @@ class CachedDataset:
                 return
             self._tmp_path = self.data_path.with_name(
                 f"{self.data_path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            try:
+                _reserve(self._tmp_path, int(np.prod(self.shape)))
+            except OSError as exc:
+                exc.filename = str(self.data_path)
+                self._tmp_path = None
+                raise
             self._filled = np.zeros(self.shape[0], bool)
             self._nfilled = 0
             self.rebuilt = True
-            self._mm = np.memmap(self._tmp_path, np.uint8, "w+", shape=self.shape)
+            self._mm = np.memmap(self._tmp_path, np.uint8, "r+", shape=self.shape)
 
     def _fill(self, index):
         image = self.dataset.load(index)
@@ -232,8 +282,14 @@ class CachedDataset:
         self._mm.flush()
         os.replace(self._tmp_path, self.data_path)
         tmp_manifest = self.manifest_path.with_name(self._tmp_path.name + ".json")
-        tmp_manifest.write_text(json.dumps(self._manifest(), indent=1))
-        os.replace(tmp_manifest, self.manifest_path)
+        try:
+            tmp_manifest.write_text(json.dumps({**self._manifest(),
+                                                "file": _file_key(self.data_path)}, indent=1))
+            os.replace(tmp_manifest, self.manifest_path)
+        except OSError as exc:
+            tmp_manifest.unlink(missing_ok=True)
+            exc.filename = str(self.manifest_path)
+            raise
         self._filled = None
         self._tmp_path = None
         # Reopen read-only: the memmap written so far keeps the renamed inode alive anyway.

@@ -117,6 +117,14 @@ def read_rgb(path, size, preprocess="resize", draft=True):
         raise ImageReadError(f"image file not found: {os.fspath(path)}") from None
     except OSError as exc:
         raise ImageReadError(f"cannot read image {os.fspath(path)}: {exc}") from exc
+    return decode_rgb(data, size, preprocess, draft, name=os.fspath(path))
+
+
+def decode_rgb(data, size, preprocess="resize", draft=True, name="<bytes>"):
+    """read_rgb on the bytes of an image file already in memory; `name` is what errors call it.
+    """
+    if preprocess not in PREPROCESS:
+        check_preprocess(preprocess)
     decoded = jpeg.decode(data, lambda full: _draft_need(full, size, preprocess) if draft
                           else None)
     if decoded is not None:
@@ -131,7 +139,7 @@ def read_rgb(path, size, preprocess="resize", draft=True):
         # (Pillow's own message would name the in-memory copy, not the file)
         reason = "not an image file Pillow can identify" if isinstance(
             exc, Image.UnidentifiedImageError) else exc
-        raise ImageReadError(f"cannot read image {os.fspath(path)}: {reason}") from exc
+        raise ImageReadError(f"cannot read image {name}: {reason}") from exc
 
 
 def _read_bytes(path):

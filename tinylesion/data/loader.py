@@ -1,4 +1,5 @@
 """The streaming loader: threads decode into uint8 batches; device transfer overlapped."""
+import bisect
 import queue
 import threading
 import warnings
@@ -57,6 +58,12 @@ class _Batch:
 class _Pass:
     """The state shared by the consumer and the workers during one epoch.
 
+    What a batch holds and how a sample is loaded into it are the loader's (hooks _new_batch,
+    _load_slot, _finish_batch, _describe_failure): Loader fills uint8 image arrays,
+    tinylesion.utils.data.DataLoader fills lists of Python samples and collates them. Batches
+    are consecutive runs of the serving order: all `batch_size` long but the last, unless the
+    loader gives their sizes (`batch_sizes`, as a batch sampler does).
+
     NOTE: rather than whole batches through a queue.Queue, the workers take short runs of
     samples in serving order and write each straight into its slot of its batch, so every thread
     helps finish the batch the consumer waits for next. The bound of a queue is kept as a window:
@@ -64,14 +71,20 @@ class _Pass:
     `prefetch` batches exist besides the one the caller holds.
     """
 
-    def __init__(self, loader, order, epoch):
+    def __init__(self, loader, order, epoch, batch_sizes=None):
         self.loader = loader
         self.order = order
         self.epoch = epoch
-        self.targets = np.asarray(loader.dataset.targets, dtype=np.int64)
-        self.bs = loader.batch_size
-        self.nsamples = loader._num_used(len(order))
-        self.nbatches = -(-self.nsamples // self.bs)
+        if batch_sizes is None:
+            bs = loader.batch_size
+            nsamples = loader._num_used(len(order))
+            batch_sizes = [bs] * (nsamples // bs) + ([nsamples % bs] if nsamples % bs else [])
+        # starts[b] is the serving position of batch b's first sample; starts[-1] the total
+        self.starts = [0]
+        for size in batch_sizes:
+            self.starts.append(self.starts[-1] + int(size))
+        self.nsamples = self.starts[-1]
+        self.nbatches = len(self.starts) - 1
         self.cond = threading.Condition()
         self.next_task = 0
         self.consumed = 0          # batches handed to the consumer
@@ -84,36 +97,38 @@ class _Pass:
         positions = getattr(loader.sampler, "positions", None)
         self.positions = None if positions is None else np.asarray(positions(epoch), np.int64)
         # A complete cache copies whole runs of samples in one call (CachedDataset.gather_into)
-        self.gather = getattr(loader.dataset, "gather_into", None) \
-            if loader.augment is None else None
+        self.gather = loader._gather_function()
+
+    def batch_of(self, t):
+        """The number of the batch that serving position t belongs to."""
+        return bisect.bisect_right(self.starts, t) - 1
 
     def batch(self, b):
         """The batch object of batch number b (allocated on first use; call under the lock)."""
         obj = self.batches.get(b)
         if obj is None:
-            lo, hi = b * self.bs, min((b + 1) * self.bs, self.nsamples)
-            labels = self.targets[self.order[lo:hi]]
-            obj = self.batches[b] = _Batch(hi - lo, self.loader._sample_shape, labels)
+            obj = self.batches[b] = self.loader._new_batch(
+                self.order[self.starts[b]:self.starts[b + 1]])
         return obj
 
     def run_task(self, t, batch):
         """Load sample t into its slot; a failure is recorded on the batch, never raised."""
-        slot = t % self.bs
+        slot = t - self.starts[self.batch_of(t)]
         index = int(self.order[t])
         try:
             position = t if self.positions is None else int(self.positions[t])
-            self.loader._load_into(index, position, self.epoch, batch.images[slot])
+            self.loader._load_slot(index, position, self.epoch, batch, slot)
             return None
         except Exception as exc:
             if self.loader.skip_bad and isinstance(exc, OSError):
                 return ("skip", slot, index)
-            return ("error", slot, _describe_failure(self.loader.dataset, index, exc))
+            return ("error", slot, self.loader._describe_failure(index, exc))
 
     def gathered(self, t0, t1, batch):
         """True when samples t0..t1-1 were copied into their slots by the dataset in one call."""
         if self.gather is None:
             return False
-        s0 = t0 % self.bs
+        s0 = t0 - self.starts[self.batch_of(t0)]
         try:
             return bool(self.gather(self.order[t0:t1], batch.images[s0:s0 + t1 - t0]))
         except Exception:   # loaded one by one instead, which names any failure
@@ -129,23 +144,31 @@ class _Pass:
         if batch.remaining == 0:
             self.cond.notify_all()
 
-    def worker(self, chunk):
+    def worker(self, chunk, number):
         """Take runs of up to `chunk` samples in order; never more than `prefetch` batches ahead."""
         prefetch = self.loader.prefetch
         cond = self.cond
+        try:
+            self.loader._worker_started(number)
+        except Exception as exc:   # raised in the consumer, which sees the threads stop
+            with cond:
+                self.worker_error = exc
+                self.limit = 0
+                cond.notify_all()
+            return
         while True:
             with cond:
                 while True:
                     if self.stop or self.next_task >= self.nsamples:
                         return
-                    b = self.next_task // self.bs
+                    b = self.batch_of(self.next_task)
                     if b >= self.limit:
                         return
                     if b < self.consumed + prefetch:
                         break
                     cond.wait(_POLL * 5)
                 t0 = self.next_task
-                t1 = min(t0 + chunk, (b + 1) * self.bs, self.nsamples)
+                t1 = min(t0 + chunk, self.starts[b + 1])
                 self.next_task = t1
                 batch = self.batch(b)
             outcomes = []
@@ -168,16 +191,18 @@ class _Pass:
                 if kind == "error":
                     raise what
             self.skipped.extend(batch.errors[s][2] for s in slots)
-            keep = np.ones(len(batch.labels), bool)
+            keep = np.ones(self.starts[b + 1] - self.starts[b], bool)
             keep[slots] = False
-            return np.ascontiguousarray(batch.images[keep]), batch.labels[keep]
-        return batch.images, batch.labels
+            return self.loader._finish_batch(batch, keep)
+        return self.loader._finish_batch(batch, None)
 
     def inline(self):
         """num_workers == 0: load every batch in the consumer's thread."""
+        if self.nbatches:
+            self.loader._worker_started(None)
         for b in range(self.nbatches):
             batch = self.batch(b)
-            t0, t1 = b * self.bs, b * self.bs + len(batch.labels)
+            t0, t1 = self.starts[b], self.starts[b + 1]
             for t in range(t0, t0 if self.gathered(t0, t1, batch) else t1):
                 outcome = self.run_task(t, batch)
                 if outcome is not None:
@@ -191,8 +216,9 @@ class _Pass:
         """Start the workers and yield finished batches in order; always stop the workers."""
         # Runs of samples per lock round trip: fewer hand-offs when samples are cheap (a cache),
         # while every batch is still shared by the threads.
-        chunk = max(1, self.bs // (2 * num_workers))
-        threads = [threading.Thread(target=self.worker, args=(chunk,),
+        chunk = max(1, (self.nsamples // max(self.nbatches, 1)) // (2 * num_workers))
+        self.worker_error = None
+        threads = [threading.Thread(target=self.worker, args=(chunk, k),
                                     name=f"{_THREAD_PREFIX}-{k}", daemon=True)
                    for k in range(num_workers)]
         try:
@@ -204,6 +230,8 @@ class _Pass:
                         batch = self.batches.get(b)
                         if batch is not None and batch.remaining == 0:
                             break
+                        if self.worker_error is not None:
+                            raise self.worker_error
                         if not any(th.is_alive() for th in threads):
                             raise LoaderError("the loader's worker threads stopped unexpectedly")
                         # A timed wait keeps Ctrl-C (delivered to this thread) prompt.
@@ -297,6 +325,27 @@ class Loader:
             return np.random.default_rng([self.seed, epoch]).permutation(n).astype(np.int64)
         return np.arange(n, dtype=np.int64)
 
+    # The hooks _Pass calls: a batch is uint8 images with the dataset's labels.
+    def _gather_function(self):
+        return getattr(self.dataset, "gather_into", None) if self.augment is None else None
+
+    def _new_batch(self, indices):
+        return _Batch(len(indices), self._sample_shape, self._targets[indices])
+
+    def _load_slot(self, index, position, epoch, batch, slot):
+        self._load_into(index, position, epoch, batch.images[slot])
+
+    def _finish_batch(self, batch, keep):
+        if keep is None:
+            return batch.images, batch.labels
+        return np.ascontiguousarray(batch.images[keep]), batch.labels[keep]
+
+    def _describe_failure(self, index, exc):
+        return _describe_failure(self.dataset, index, exc)
+
+    def _worker_started(self, number):
+        pass
+
     def _load_into(self, index, position, epoch, out):
         """Load sample `index` (served at `position`) into the (3, H, W) slot `out`."""
         image = self.dataset.load(index)
@@ -326,6 +375,7 @@ class Loader:
         return self._iterate(epoch)
 
     def _iterate(self, epoch):
+        self._targets = np.asarray(self.dataset.targets, dtype=np.int64)
         state = _Pass(self, self.order(epoch), epoch)
         keep_freed_memory(_KEEP_FREED_BYTES)
         self.skipped = 0

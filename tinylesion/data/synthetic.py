@@ -168,7 +168,13 @@ def _lines_mask(size, polylines, width):
 def _render(job):
     """Draw one image and write it as JPEG; job = (path, class index, lesion seq, image seq,
     seed, (width, height))."""
-    path, k, lesion_seq, image_seq, seed, (width, height) = job
+    im, _ = _draw(job)
+    im.save(job[0], "JPEG", quality=90)
+
+
+def _draw(job):
+    """(the PIL image of a job, the (height, width) float mask in [0, 1] of its lesion)."""
+    _, k, lesion_seq, image_seq, seed, (width, height) = job
     look = _lesion(k, np.random.default_rng([seed, 1, lesion_seq]))
     look = {key: (val.astype(np.float32) if isinstance(val, np.ndarray) and val.dtype == float
                   else val) for key, val in look.items()}     # float32 arithmetic below
@@ -255,7 +261,9 @@ def _render(job):
     small = Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
     im = small.resize((width, height), Image.Resampling.BILINEAR)
     _hair(im, rng)
-    im.save(path, "JPEG", quality=90)
+    mask = Image.fromarray(inside.astype(np.float32), "F").resize((width, height),
+                                                                  Image.Resampling.BILINEAR)
+    return im, np.asarray(mask)
 
 
 def _hair(im, rng):
@@ -292,6 +300,60 @@ def _lesion_meta(k, lesion_seq, seed):
     return dx_type, age, sex, loc
 
 
+def _plan_jobs(out, layout, n, seed, size, make_folders=False):
+    """The render jobs of a dataset (see _render); with make_folders, create its folders and
+    write the HAM10000 metadata file."""
+    jobs = []
+    if layout == "ham10000":
+        rows = []
+        for image_seq, lesion_seq, k in _plan_ham(n, seed):
+            image_id = f"ISIC_{FIRST_IMAGE + image_seq:07d}"
+            part = 1 if image_seq < (n + 1) // 2 else 2
+            folder = out / f"HAM10000_images_part_{part}"
+            jobs.append((str(folder / f"{image_id}.jpg"), k, lesion_seq, image_seq))
+            rows.append((f"HAM_{FIRST_LESION + lesion_seq:07d}", image_id, CLASSES[k])
+                        + _lesion_meta(k, lesion_seq, seed))
+        if make_folders:
+            for part in (1, 2):
+                (out / f"HAM10000_images_part_{part}").mkdir(exist_ok=True)
+            _write_csv(out / "HAM10000_metadata.csv",
+                       sorted(rows, key=lambda r: (r[2], r[0], r[1])))
+    else:
+        mel = CLASSES.index("mel")
+        if make_folders:
+            for split, _ in DERMMEL_SPLITS:
+                for name in ("Melanoma", "NotMelanoma"):
+                    (out / split / name).mkdir(parents=True, exist_ok=True)
+        for image_seq, split, k in _plan_dermmel(n, seed):
+            name = "Melanoma" if k == mel else "NotMelanoma"
+            path = out / split / name / f"ISIC_{FIRST_IMAGE + image_seq:07d}.jpg"
+            jobs.append((str(path), k, image_seq, image_seq))
+    return [job + (seed, tuple(size)) for job in jobs]
+
+
+def lesion_masks(root, paths=None):
+    """{image path: (height, width) bool array, True inside the lesion} of a folder written by
+    make_synthetic, recomputed from its synthetic.json (nothing is read but that file).
+
+    `paths` limits the answer to those images (a ValueError names one the folder lacks).
+    """
+    root = Path(root)
+    try:
+        info = json.loads((root / "synthetic.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{root}: not a folder written by make_synthetic ({exc})") from None
+    if info.get("version") != VERSION:
+        raise ValueError(f"{root}: made by synthetic version {info.get('version')}, not "
+                         f"{VERSION}: the lesions cannot be recomputed; make it again")
+    jobs = {job[0]: job for job in _plan_jobs(root, info["layout"], info["n"], info["seed"],
+                                               info["image_size"])}
+    wanted = list(jobs) if paths is None else [str(p) for p in paths]
+    missing = [p for p in wanted if p not in jobs]
+    if missing:
+        raise ValueError(f"{missing[0]} is not an image of the synthetic folder {root}")
+    return {p: _draw(jobs[p])[1] > 0.5 for p in wanted}
+
+
 def make_synthetic(out, n=2000, seed=0, layout="ham10000", image_size=(600, 450), workers=None,
                    overwrite=False):
     """Write n synthetic lesion images into folder out and return its Path.
@@ -323,30 +385,7 @@ def make_synthetic(out, n=2000, seed=0, layout="ham10000", image_size=(600, 450)
     except OSError as exc:
         raise OSError(f"make_synthetic: {out}: cannot create the folder "
                       f"({exc.strerror or exc})") from None
-    jobs = []
-    if layout == "ham10000":
-        plan = _plan_ham(n, seed)
-        rows = []
-        for image_seq, lesion_seq, k in plan:
-            image_id = f"ISIC_{FIRST_IMAGE + image_seq:07d}"
-            part = 1 if image_seq < (n + 1) // 2 else 2
-            folder = out / f"HAM10000_images_part_{part}"
-            jobs.append((str(folder / f"{image_id}.jpg"), k, lesion_seq, image_seq))
-            rows.append((f"HAM_{FIRST_LESION + lesion_seq:07d}", image_id, CLASSES[k])
-                        + _lesion_meta(k, lesion_seq, seed))
-        for part in (1, 2):
-            (out / f"HAM10000_images_part_{part}").mkdir(exist_ok=True)
-        _write_csv(out / "HAM10000_metadata.csv", sorted(rows, key=lambda r: (r[2], r[0], r[1])))
-    else:
-        mel = CLASSES.index("mel")
-        for split, _ in DERMMEL_SPLITS:
-            for name in ("Melanoma", "NotMelanoma"):
-                (out / split / name).mkdir(parents=True, exist_ok=True)
-        for image_seq, split, k in _plan_dermmel(n, seed):
-            name = "Melanoma" if k == mel else "NotMelanoma"
-            path = out / split / name / f"ISIC_{FIRST_IMAGE + image_seq:07d}.jpg"
-            jobs.append((str(path), k, image_seq, image_seq))
-    jobs = [job + (seed, (width, height)) for job in jobs]
+    jobs = _plan_jobs(out, layout, n, seed, (width, height), make_folders=True)
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if len(jobs) >= 100 else 1
     if int(workers) > 1:

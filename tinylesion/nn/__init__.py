@@ -1,10 +1,15 @@
 """Neural-network building blocks: Module, Parameter, the layers, losses, containers, init,
 functional, utils."""
 from . import functional, init, utils
+from .activation import Hardsigmoid, Hardswish, Hardtanh, ReLU6, SiLU
 from .containers import ModuleDict, ModuleList, Sequential
 from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout,
                      Dropout2d, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, MaxPool2d, ReLU,
                      Sigmoid, Softmax, Tanh, ZeroPad2d)
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss)
 from .module import Module, Parameter
+from .gelu import GELU
+from .normalization import LayerNorm
+from .stochastic_depth import StochasticDepth
 from .sync_batchnorm import SyncBatchNorm
+from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d

@@ -63,16 +63,23 @@ def _same_padding(kernel):
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D convolution of x (N, C, H, W) with weight (F, C, KH, KW); padding may be 'same'.
+    """2-D convolution of x (N, C, H, W) with weight (F, C/groups, KH, KW); padding may be
+    'same'. groups splits the channels as in PyTorch (groups=C: depthwise).
 
-    dilation and groups other than 1 are not implemented (a NotImplementedError says so)."""
-    _only_default("conv2d", dilation=dilation, groups=groups)
+    dilation other than 1 is not implemented (a NotImplementedError says so)."""
+    _only_default("conv2d", dilation=dilation)
     x = input
     if x.ndim != 4:
         raise ValueError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
-    if weight.ndim != 4 or weight.shape[1] != x.shape[1]:
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"conv2d: groups must be a positive int, not {groups!r}")
+    if weight.ndim != 4 or weight.shape[1] * groups != x.shape[1]:
         raise ValueError(f"conv2d: input has {x.shape[1]} channels but the weight "
-                         f"{weight.shape} expects {weight.shape[1] if weight.ndim == 4 else '?'}")
+                         f"{weight.shape} with groups={groups} expects "
+                         f"{weight.shape[1] * groups if weight.ndim == 4 else '?'}")
+    if weight.shape[0] % groups:
+        raise ValueError(f"conv2d: the weight's {weight.shape[0]} output channels are not "
+                         f"divisible by groups={groups}")
     stride = _pair(stride, "stride")
     if min(stride) < 1:
         raise ValueError(f"stride must be positive, not {stride}")
@@ -96,28 +103,35 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if H < KH or W < KW:
         raise ValueError(f"conv2d: input of {x.shape[2]}x{x.shape[3]} (padded {H}x{W}) is "
                          f"smaller than the {KH}x{KW} kernel")
-    return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding)
+    return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding,
+                            groups=int(groups))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
-    """Max-pooling over kernel_size windows (stride defaults to kernel_size; floor mode).
+    """Max-pooling over kernel_size windows (stride defaults to kernel_size) as PyTorch's:
+    `padding` (at most half the kernel) never wins a maximum; ceil_mode rounds the output size
+    up, keeping only windows that start inside the input or its left padding.
 
-    padding, dilation, ceil_mode and return_indices are not implemented beyond their defaults.
+    dilation and return_indices are not implemented beyond their defaults.
     """
-    _only_default("max_pool2d", padding=padding, dilation=dilation, ceil_mode=ceil_mode,
-                  return_indices=return_indices)
+    _only_default("max_pool2d", dilation=dilation, return_indices=return_indices)
     x = input
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else _pair(stride, "stride")
+    padding = _pair(padding, "padding")
     if x.ndim != 4:
         raise ValueError(f"max_pool2d expects input of shape (N, C, H, W), got {x.shape}")
     if min(kernel) < 1 or min(stride) < 1:
         raise ValueError(f"kernel_size {kernel} and stride {stride} must be positive")
-    if x.shape[2] < kernel[0] or x.shape[3] < kernel[1]:
-        raise ValueError(f"max_pool2d: input of {x.shape[2]}x{x.shape[3]} is smaller than the "
-                         f"{kernel[0]}x{kernel[1]} window")
-    return ops.MaxPool2d.apply(x, kernel=kernel, stride=stride)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"max_pool2d: padding {padding} should be at most half of the "
+                         f"kernel size {kernel}")
+    if x.shape[2] + 2 * padding[0] < kernel[0] or x.shape[3] + 2 * padding[1] < kernel[1]:
+        raise ValueError(f"max_pool2d: input of {x.shape[2]}x{x.shape[3]} (padding {padding}) "
+                         f"is smaller than the {kernel[0]}x{kernel[1]} window")
+    return ops.MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
+                               ceil_mode=bool(ceil_mode))
 
 
 def pad2d(x, padding):
@@ -218,6 +232,35 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     return ops.LeakyReLU.apply(input, negative_slope=float(negative_slope))
 
 
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """x clipped to [min_val, max_val] (inplace is accepted for PyTorch's sake; the result is
+    a new tensor)."""
+    if max_val < min_val:
+        raise ValueError(f"hardtanh: max_val ({max_val}) must not be smaller than min_val "
+                         f"({min_val})")
+    return ops.Hardtanh.apply(input, min_val=float(min_val), max_val=float(max_val))
+
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6): hardtanh(x, 0, 6)."""
+    return ops.Hardtanh.apply(input, min_val=0.0, max_val=6.0)
+
+
+def silu(input, inplace=False):
+    """x · σ(x) (the swish)."""
+    return ops.SiLU.apply(input)
+
+
+def hardswish(input, inplace=False):
+    """x · relu6(x + 3) / 6."""
+    return ops.Hardswish.apply(input)
+
+
+def hardsigmoid(input, inplace=False):
+    """relu6(x + 3) / 6."""
+    return ops.Hardsigmoid.apply(input)
+
+
 def one_hot(tensor, num_classes=-1):
     """Class indices of shape (*) as int64 rows of shape (*, num_classes), 1 at each index;
     num_classes=-1 takes the largest index + 1. Not differentiable."""
@@ -275,10 +318,11 @@ def _pool_input(x, function):
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
-    """The mean over kernel windows (stride defaults to kernel_size; floor mode) after zero
-    padding; count_include_pad=False divides by the positions inside the input, and
-    divisor_override by itself, as in PyTorch. ceil_mode=True is not implemented."""
-    _only_default("avg_pool2d", ceil_mode=ceil_mode)
+    """The mean over kernel windows (stride defaults to kernel_size) after zero padding, as
+    PyTorch's: ceil_mode rounds the output size up (the last window starts inside the input or
+    its left padding); the divisor is the window's size clipped to the padded input
+    (count_include_pad), its positions inside the input (count_include_pad=False), or
+    divisor_override."""
     x = input
     _pool_input(x, "avg_pool2d")
     kernel = _pair(kernel_size, "kernel_size")
@@ -299,6 +343,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         raise ValueError(f"avg_pool2d: input of {x.shape[-2]}x{x.shape[-1]} (padded {H}x{W}) "
                          f"is smaller than the {kernel[0]}x{kernel[1]} window")
     return ops.AvgPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
+                               ceil_mode=bool(ceil_mode),
                                count_include_pad=bool(count_include_pad),
                                divisor_override=divisor_override)
 
@@ -350,3 +395,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
         return x * 0.0
     mask_shape = x.shape[:2] + (1,) * (x.ndim - 2)
     return ops.Dropout.apply(x, p=p, rng=backend.generator(x.device), shape=mask_shape)
+
+
+from .gelu import gelu  # noqa: E402,F401  (torch.nn.functional's names, in their own modules)
+from .normalization import layer_norm  # noqa: E402,F401
+from .upsampling import interpolate, upsample  # noqa: E402,F401

@@ -31,53 +31,67 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution; weight (out, in, kh, kw), Glorot-uniform; bias zeros.
+    """2-D convolution; weight (out, in/groups, kh, kw), Glorot-uniform; bias zeros.
 
-    The arguments are PyTorch's, in its order; dilation, groups and padding_mode other than
-    their defaults are not implemented (a NotImplementedError names them)."""
+    The arguments are PyTorch's, in its order; groups splits the channels into groups
+    (groups=in_channels: depthwise); dilation and padding_mode other than their defaults are
+    not implemented (a NotImplementedError names them)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros"):
         super().__init__()
-        F._only_default("Conv2d", dilation=dilation, groups=groups, padding_mode=padding_mode)
+        F._only_default("Conv2d", dilation=dilation, padding_mode=padding_mode)
+        if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+            raise ValueError(f"Conv2d: groups must be a positive integer, not {groups!r}")
+        if in_channels % groups:
+            raise ValueError(f"Conv2d: in_channels ({in_channels}) must be divisible by "
+                             f"groups ({groups})")
+        if out_channels % groups:
+            raise ValueError(f"Conv2d: out_channels ({out_channels}) must be divisible by "
+                             f"groups ({groups})")
         self.kernel_size = F._pair(kernel_size, "kernel_size")
         self.stride = F._pair(stride, "stride")
         self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
         self.weight = init.xavier_uniform_(
-            Parameter(_empty(out_channels, in_channels, *self.kernel_size)))
+            Parameter(_empty(out_channels, in_channels // groups, *self.kernel_size)))
         self.bias = Parameter(_empty(out_channels)) if bias else None
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
+                        groups=self.groups)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
-        if self.padding != (0, 0):  # PyTorch names the padding and the bias only if not default
+        if self.padding != (0, 0):  # PyTorch names these only where they are not the default
             text += f", padding={self.padding}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
         return text if self.bias is not None else text + ", bias=False"
 
 
 class MaxPool2d(Module):
-    """Max-pooling (stride defaults to the kernel size; odd sizes round down).
+    """Max-pooling (stride defaults to the kernel size), with PyTorch's padding and ceil_mode.
 
-    The arguments are PyTorch's, in its order; padding, dilation, return_indices and
-    ceil_mode other than their defaults are not implemented."""
+    The arguments are PyTorch's, in its order; dilation and return_indices other than their
+    defaults are not implemented."""
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
-        F._only_default("MaxPool2d", padding=padding, dilation=dilation,
-                        return_indices=return_indices, ceil_mode=ceil_mode)
+        F._only_default("MaxPool2d", dilation=dilation, return_indices=return_indices)
         self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
+        self.return_indices = return_indices
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding,
+                            ceil_mode=self.ceil_mode)
 
     def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding=0, dilation=1, "
-                "ceil_mode=False")
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class _BatchNorm(Module):
@@ -129,13 +143,12 @@ class BatchNorm1d(_BatchNorm):
 
 
 class AvgPool2d(Module):
-    """Average pooling (stride defaults to the kernel size; floor mode), with PyTorch's
-    arguments in its order; ceil_mode=True is not implemented."""
+    """Average pooling (stride defaults to the kernel size), with PyTorch's arguments in its
+    order: padding, ceil_mode, count_include_pad and divisor_override."""
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
         super().__init__()
-        F._only_default("AvgPool2d", ceil_mode=ceil_mode)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.ceil_mode = padding, ceil_mode
@@ -265,7 +278,10 @@ class LogSoftmax(_AlongDim):
 
 
 class Identity(Module):
-    """Returns its input."""
+    """Returns its input; any arguments are accepted and ignored, as PyTorch's."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
 
     def forward(self, x):
         return x

@@ -4,6 +4,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from .. import backend
+from ..errors import as_input_error, foreign_tensor_error, is_foreign_tensor
 from ..tensor import Tensor, to_arguments
 
 
@@ -165,7 +166,13 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        for arg in args:
+            if is_foreign_tensor(arg):
+                raise foreign_tensor_error(type(self).__name__)
+        try:
+            return self.forward(*args, **kwargs)
+        except ValueError as exc:   # shape mismatches: RuntimeError too, as PyTorch's
+            raise as_input_error(exc) from None
 
     # ---- traversal ----------------------------------------------------------------------
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
@@ -267,10 +274,11 @@ class Module:
                             t.grad.data = fn(t.grad.data)
         return self
 
-    def to(self, *args, device=None, dtype=None):
+    def to(self, *args, device=None, dtype=None, non_blocking=False, memory_format=None):
         """Move every parameter and buffer to a device and/or convert the floating-point ones
         to a dtype, in place: `to("gpu")`, `to(tl.float64)`, `to("cpu", tl.float32)`, as in
-        PyTorch (do this before making the optimizer). Returns self."""
+        PyTorch (do this before making the optimizer). Returns self. non_blocking and
+        memory_format are accepted and change nothing."""
         device, dtype = to_arguments(args, device, dtype)
         if dtype is not None:
             self.astype(dtype)
@@ -352,9 +360,14 @@ class Module:
         buffers in place, converted to their dtypes; returns (missing_keys, unexpected_keys).
 
         Raises one StateDictError (a RuntimeError as in PyTorch, and a ValueError) that names
-        every missing key, unexpected key and shape mismatch (missing and unexpected keys are
-        allowed when strict=False).
+        every missing key, unexpected key, shape mismatch and value that is not a numeric
+        array (missing and unexpected keys are allowed when strict=False). Every value is
+        checked and converted before any is copied: a call that fails changes nothing.
         """
+        where = f"load_state_dict into {type(self).__name__}"
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise StateDictError(f"{where}: expected a dict of arrays (a state_dict), got a "
+                                 f"{type(state_dict).__name__}")
         own = OrderedDict()
         for mod_name, module in self.named_modules(remove_duplicate=False):
             for store in (module._parameters, module._buffers):
@@ -363,26 +376,42 @@ class Module:
                         own[f"{mod_name}.{name}" if mod_name else name] = t
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        shape = lambda v: tuple(v.shape) if hasattr(v, "shape") else np.shape(v)
-        mismatched = [f"{k}: checkpoint {shape(state_dict[k])} vs model {own[k].shape}"
-                      for k in own if k in state_dict and shape(state_dict[k]) != own[k].shape]
+        arrays, wrong, mismatched = {}, [], []
+        for k, t in own.items():
+            if k not in state_dict:
+                continue
+            value = state_dict[k]
+            value = value.data if isinstance(value, Tensor) else value
+            if hasattr(value, "detach") and hasattr(value, "cpu"):  # a PyTorch tensor
+                value = value.detach().cpu().numpy()
+            if not (isinstance(value, np.ndarray) or backend.is_cupy_array(value)):
+                try:
+                    value = np.asarray(value)
+                except (TypeError, ValueError) as exc:
+                    wrong.append(f"{k}: {type(value).__name__} is not an array ({exc})")
+                    continue
+            if value.dtype.kind not in "biuf":
+                wrong.append(f"{k}: a {value.dtype} array, not numbers")
+            elif tuple(value.shape) != tuple(t.shape):
+                mismatched.append(f"{k}: checkpoint {tuple(value.shape)} vs model "
+                                  f"{tuple(t.shape)}")
+            else:
+                arrays[k] = value
         problems = []
         if strict and missing:
             problems.append("missing keys: " + ", ".join(missing))
         if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(unexpected))
+            problems.append("unexpected keys: " + ", ".join(map(str, unexpected)))
         if mismatched:
             problems.append("shape mismatch for " + "; ".join(mismatched))
+        if wrong:
+            problems.append("wrong values for " + "; ".join(wrong))
         if problems:
-            raise StateDictError(f"load_state_dict into {type(self).__name__}: "
-                                 + " | ".join(problems))
-        for k, t in own.items():
-            if k in state_dict:
-                value = state_dict[k]
-                value = value.data if isinstance(value, Tensor) else value
-                if hasattr(value, "detach") and hasattr(value, "cpu"):  # a PyTorch tensor
-                    value = value.detach().cpu().numpy()
-                t.data[...] = backend.to_device(value, t.device).astype(t.dtype, copy=False)
+            raise StateDictError(f"{where}: " + " | ".join(problems))
+        converted = {k: backend.to_device(v, own[k].device).astype(own[k].dtype, copy=False)
+                     for k, v in arrays.items()}
+        for k, value in converted.items():
+            own[k].data[...] = value
         return IncompatibleKeys(missing, unexpected)
 
     # ---- display ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The differentiable ops: one Function subclass per op, forward and backward side by side."""
-from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import (Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax, ReLU, Sigmoid,
+                         SiLU, Softmax, Tanh)
 from .arithmetic import (Abs, Add, Cast, Clone, Div, Exp, FloorDiv, Log, MatMul, Mul, Neg, Pow,
                          PowTensor, Remainder, Sqrt, Sub, ToDevice)
 from .join import Cat, Stack
@@ -10,4 +11,14 @@ from .pooling import AdaptiveAvgPool2d, AvgPool2d
 from .select import Clamp, Maximum, Minimum, Where
 from .shape import (Expand, GetItem, Max, Mean, Min, Pad2d, Repeat, Reshape, SetItem, Std, Sum,
                     TakeAlong, Transpose, Var)
+from .stochastic_depth import stochastic_depth
 from ._util import sum_to
+
+
+def __getattr__(name):
+    # NOTE: the StochasticDepth module lives in tinylesion.nn (a Module), which imports these
+    # ops; it is offered here too, as torchvision.ops offers it, imported on first use.
+    if name == "StochasticDepth":
+        from ..nn.stochastic_depth import StochasticDepth
+        return StochasticDepth
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

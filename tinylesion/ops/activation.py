@@ -87,3 +87,66 @@ class LogSoftmax(Function):
         # NOTE: gx = gy - softmax · Σ gy.
         xp = get_array_module(gy)
         return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+class Hardtanh(Function):
+    """x clipped to [min_val, max_val]; the gradient is gy strictly inside, 0 at and beyond
+    the bounds (PyTorch's hardtanh, and ReLU6 = hardtanh(x, 0, 6))."""
+
+    def forward(self, x, min_val=-1.0, max_val=1.0):
+        xp = get_array_module(x)
+        self.outside = (x <= min_val) | (x >= max_val)
+        return xp.clip(x, min_val, max_val).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        return get_array_module(gy).where(self.outside, gy.dtype.type(0), gy)
+
+
+class SiLU(Function):
+    """x · σ(x) (the swish)."""
+
+    def forward(self, x):
+        check_dtype(x, "f", "silu")
+        xp = get_array_module(x)
+        # NOTE: σ from e^−|x| keeps its relative precision for x ≪ 0, where ½(1 + tanh(x/2))
+        # cancels to 0 (x·σ(x) would be 0 instead of PyTorch's −4e-8 at x = −20 in float32).
+        e = xp.exp(-xp.abs(x))
+        self.x = x
+        self.s = xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        return x * self.s
+
+    def backward(self, gy):
+        # NOTE: d/dx x·σ(x) = σ(x) + x·σ(x)(1 − σ(x)) = σ(x)(1 + x(1 − σ(x))).
+        s = self.s
+        return gy * (s * (1 + self.x * (1 - s)))
+
+
+class Hardswish(Function):
+    """x · min(max(x + 3, 0), 6) / 6; the gradient is 0 up to −3, x/3 + 1/2 strictly between
+    −3 and 3, and 1 from 3 on (PyTorch's values at the kinks)."""
+
+    def forward(self, x):
+        check_dtype(x, "f", "hardswish")
+        self.x = x
+        xp = get_array_module(x)
+        return (x * xp.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        x = self.x
+        slope = (x / 3 + 0.5).astype(gy.dtype, copy=False)
+        return xp.where(x <= -3, gy.dtype.type(0), xp.where(x < 3, gy * slope, gy))
+
+
+class Hardsigmoid(Function):
+    """min(max(x + 3, 0), 6) / 6; the gradient is 1/6 strictly inside (−3, 3), else 0."""
+
+    def forward(self, x):
+        check_dtype(x, "f", "hardsigmoid")
+        xp = get_array_module(x)
+        self.inside = (x > -3) & (x < 3)
+        return (xp.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return xp.where(self.inside, gy * gy.dtype.type(1 / 6), gy.dtype.type(0))

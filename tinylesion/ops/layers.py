@@ -26,29 +26,33 @@ class Linear(Function):
 
 
 class Conv2d(Function):
-    """2-D cross-correlation (PyTorch's conv2d) by im2col and one matrix product."""
+    """2-D cross-correlation (PyTorch's conv2d): im2col and one matrix product; groups > 1 by
+    the depthwise kernels or a batched product per group."""
 
-    def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0)):
+    def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0), groups=1):
         self.x, self.W, self.stride, self.padding = x, W, stride, padding
-        self.has_bias = b is not None
-        return kernels.conv2d_forward(x, W, b, stride, padding)
+        self.has_bias, self.groups = b is not None, groups
+        return kernels.conv2d_forward(x, W, b, stride, padding, groups=groups)
 
     def backward(self, gy):
         need = self.needs_input_grad
         return kernels.conv2d_backward(
             gy, self.x, self.W, self.stride, self.padding, need_gx=need[0], need_gW=need[1],
-            need_gb=self.has_bias and need[2])
+            need_gb=self.has_bias and need[2], groups=self.groups)
 
 
 class MaxPool2d(Function):
-    def forward(self, x, kernel, stride):
-        y, self.argmax = kernels.maxpool2d_forward(x, kernel, stride)
+    """Max pooling with PyTorch's padding (never the maximum) and ceil_mode."""
+
+    def forward(self, x, kernel, stride, padding=(0, 0), ceil_mode=False):
+        y, self.argmax = kernels.maxpool2d_forward(x, kernel, stride, padding, ceil_mode)
         self.x_shape, self.kernel, self.stride = x.shape, kernel, stride
+        self.padding, self.ceil_mode = padding, ceil_mode
         return y
 
     def backward(self, gy):
         return kernels.maxpool2d_backward(gy, self.argmax, self.x_shape, self.kernel,
-                                          self.stride)
+                                          self.stride, self.padding, self.ceil_mode)
 
 
 class BatchNormTrain(Function):

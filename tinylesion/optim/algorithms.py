@@ -1,4 +1,5 @@
-"""SGD, Adam, AdamW, NAdam and RMSprop, computing their updates in the order PyTorch does."""
+"""SGD, Adam, AdamW, NAdam, RMSprop, Adadelta and Adagrad, computing their updates in the order
+PyTorch does."""
 import numpy as np
 
 from .. import backend
@@ -302,3 +303,83 @@ class RMSprop(Optimizer):
             x -= lr * buf
         else:
             x += (-lr * g) / avg
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler, 2012): steps scaled by the ratio of running RMS of past updates and
+    of gradients, times lr (1.0 as in the paper), with L2 weight decay, as torch.optim.Adadelta."""
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        _check("lr", group["lr"], lambda v: v >= 0, "must be >= 0")
+        _check("rho", group["rho"], lambda v: 0 <= v <= 1, "must be in [0, 1]")
+        _check("eps", group["eps"], lambda v: v >= 0, "must be >= 0")
+        _check("weight_decay", group["weight_decay"], lambda v: v >= 0, "must be >= 0")
+
+    def _state_keys(self, group):
+        return {"step", "square_avg", "acc_delta"}
+
+    def _update(self, p, g, state, group):
+        x = p.data
+        xp = backend.get_array_module(x)
+        if not state:
+            state.update(step=0, square_avg=_zeros(x), acc_delta=_zeros(x))
+        state["step"] += 1
+        rho, eps = group["rho"], group["eps"]
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * x
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        square_avg *= rho
+        square_avg += (1 - rho) * g * g
+        # NOTE: delta = √(E[Δx²] + eps) / √(E[g²] + eps) · g, the update's units matching x's
+        delta = xp.sqrt(acc_delta + eps)
+        delta /= xp.sqrt(square_avg + eps)
+        delta *= g
+        acc_delta *= rho
+        acc_delta += (1 - rho) * delta * delta
+        x += -group["lr"] * delta
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al., 2011): each coordinate's step divided by the root of its summed
+    squared gradients, with lr decay and L2 weight decay, as torch.optim.Adagrad."""
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
+        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, eps=eps,
+                        maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _validate(self, group):
+        _check("lr", group["lr"], lambda v: v >= 0, "must be >= 0")
+        _check("lr_decay", group["lr_decay"], lambda v: v >= 0, "must be >= 0")
+        _check("weight_decay", group["weight_decay"], lambda v: v >= 0, "must be >= 0")
+        _check("initial_accumulator_value", group["initial_accumulator_value"],
+               lambda v: v >= 0, "must be >= 0")
+        _check("eps", group["eps"], lambda v: v >= 0, "must be >= 0")
+
+    def _state_keys(self, group):
+        return {"step", "sum"}
+
+    def _update(self, p, g, state, group):
+        x = p.data
+        xp = backend.get_array_module(x)
+        if not state:
+            state.update(step=0, sum=xp.full_like(x, group["initial_accumulator_value"]))
+        state["step"] += 1
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * x
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        total = state["sum"]
+        total += g * g
+        std = xp.sqrt(total)
+        std += group["eps"]
+        x += -clr * (g / std)

@@ -156,13 +156,23 @@ class Optimizer:
         where = "optimizer state_dict"
         if not isinstance(state_dict, dict) or {"state", "param_groups"} - set(state_dict):
             raise ValueError(f"{where} must be a dict with keys 'state' and 'param_groups'")
+        if not isinstance(state_dict["param_groups"], (list, tuple)) or not all(
+                isinstance(g, dict) for g in state_dict["param_groups"]):
+            raise ValueError(f"{where}: 'param_groups' must be a list of dicts")
+        if not isinstance(state_dict["state"], dict) or not all(
+                isinstance(v, dict) for v in state_dict["state"].values()):
+            raise ValueError(f"{where}: 'state' must be a dict of per-parameter dicts")
         saved_groups = list(state_dict["param_groups"])
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{where} has {len(saved_groups)} parameter groups, the optimizer "
                              f"has {len(self.param_groups)}")
         by_index, new_groups = {}, []
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            indices = list(saved.get("params", []))
+            indices = saved.get("params", [])
+            if not isinstance(indices, (list, tuple)) or not all(
+                    isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in indices):
+                raise ValueError(f"{where}: parameter group {i}: 'params' must be a list of "
+                                 "parameter indices")
             if len(indices) != len(group["params"]):
                 raise ValueError(f"{where}: parameter group {i} has {len(indices)} parameters, "
                                  f"the optimizer's has {len(group['params'])}")
@@ -178,9 +188,12 @@ class Optimizer:
                 raise ValueError(f"{where}: parameter group {i} has unknown hyper-parameters "
                                  f"{unknown} for {type(self).__name__}")
             new = {k: v for k, v in saved.items() if k != "params"}
-            for name in self._tuple_keys:
-                new[name] = _as_tuple(new[name], name)
-            self._validate(new)
+            try:
+                for name in self._tuple_keys:
+                    new[name] = _as_tuple(new[name], name)
+                self._validate(new)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}: parameter group {i}: {exc}") from None
             new["params"] = group["params"]
             new_groups.append(new)
             for k, p in zip(indices, group["params"]):
@@ -215,16 +228,25 @@ class Optimizer:
                              f" (missing {missing}, unexpected {unknown})")
         state = {}
         for name, value in saved.items():
-            if name == "step":
-                state[name] = int(value)
-            elif name == "mu_product":
-                state[name] = float(value)
+            if name in ("step", "mu_product"):
+                number = value.item() if hasattr(value, "item") and np.size(value) == 1 \
+                    else value
+                if isinstance(number, bool) or not isinstance(number, (int, float)) or \
+                        not np.isfinite(number) or (name == "step" and (
+                            number < 0 or int(number) != number)):
+                    raise ValueError(f"{where}: state '{name}' must be a "
+                                     f"{'whole ' if name == 'step' else ''}number, got "
+                                     f"{str(value)[:40]!r}")
+                state[name] = int(number) if name == "step" else float(number)
             else:
                 array = value.data if _is_tensor(value) else value
                 shape = tuple(getattr(array, "shape", ()))
                 if shape != tuple(p.data.shape):
                     raise ValueError(f"{where}: state '{name}' has shape {shape}, the parameter "
                                      f"has shape {tuple(p.data.shape)}")
+                if getattr(getattr(array, "dtype", None), "kind", "") not in "biuf" or \
+                        not hasattr(array, "dtype"):
+                    raise ValueError(f"{where}: state '{name}' must be an array of numbers")
                 array = backend.to_device(array, backend.device_of(p.data))
                 state[name] = array.astype(p.data.dtype)  # a copy the optimizer owns
         return state

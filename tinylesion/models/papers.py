@@ -1,8 +1,6 @@
-"""The seed papers' models, built from tinylesion.nn layers, and a registry usable as --model."""
-import inspect
-from dataclasses import dataclass, field
-
-from . import nn
+"""The seed papers' scratch models, built from tinylesion.nn layers."""
+from .. import nn
+from .registry import register_model
 
 # Every model returns logits: the loss applies the softmax (cross_entropy) or the sigmoid
 # (binary_cross_entropy_with_logits); `model.binary` says which.
@@ -238,53 +236,16 @@ def padua_cnn(blocks=4, num_classes=7, image_size=(100, 75), block_dropout=False
                             block_dropout=block_dropout))
 
 
-# ---- the registry --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelSpec:
-    """A registered model: its builder, the builder's fixed arguments and its defaults."""
-    builder: object
-    description: str
-    fixed: dict = field(default_factory=dict)
-    num_classes: int = 7
-    image_size: tuple = (224, 224)
-
-
-MODELS = {
-    "logistic_regression": ModelSpec(logistic_regression, "flatten → one linear layer",
-                                     num_classes=2, image_size=(224, 224)),
-    "dense_nn": ModelSpec(dense_nn, "flatten → 1024 → 256 → 64 → 16 → 4 → out, L2",
-                          num_classes=2, image_size=(224, 224)),
-    "melanoma_cnn": ModelSpec(melanoma_cnn, "4 conv stages with batch norm, FC 512, FC 32",
-                              num_classes=2, image_size=(224, 224)),
-    "baseline_cnn": ModelSpec(baseline_cnn, "conv 16, 32, 64; dense 512; dropout 0.5",
-                              num_classes=7, image_size=(128, 128)),
-}
+# ---- their registration --------------------------------------------------------------------
+register_model("logistic_regression", "flatten → one linear layer", num_classes=2,
+               image_size=(224, 224))(logistic_regression)
+register_model("dense_nn", "flatten → 1024 → 256 → 64 → 16 → 4 → out, L2", num_classes=2,
+               image_size=(224, 224))(dense_nn)
+register_model("melanoma_cnn", "4 conv stages with batch norm, FC 512, FC 32", num_classes=2,
+               image_size=(224, 224))(melanoma_cnn)
+register_model("baseline_cnn", "conv 16, 32, 64; dense 512; dropout 0.5", num_classes=7,
+               image_size=(128, 128))(baseline_cnn)
 for _blocks in range(1, 6):
-    MODELS[f"padua{_blocks}"] = ModelSpec(
-        padua_cnn, f"{_blocks} block(s) of two 3x3 convs and a max-pool; "
-                   f"FC {64 * 2 ** (_blocks - 1)}; dropout 0.5",
-        fixed=dict(blocks=_blocks), num_classes=7, image_size=(100, 75))
-
-
-def list_models():
-    """The registered model names."""
-    return list(MODELS)
-
-
-def get_model(name, num_classes=None, image_size=None, **options):
-    """Build the registered model `name` (the defaults of num_classes and image_size, given
-    as (width, height) or 'WxH', are the model's own); options go to its builder."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    spec = MODELS[name]
-    clash = sorted(set(options) & set(spec.fixed))
-    if clash:
-        raise ValueError(f"model {name!r} fixes {', '.join(clash)}; do not pass it")
-    known = set(inspect.signature(spec.builder).parameters) - set(spec.fixed)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(f"model {name!r} has no option {', '.join(unknown)}; its options: "
-                         f"{', '.join(sorted(known))}")
-    return spec.builder(num_classes=spec.num_classes if num_classes is None else num_classes,
-                        image_size=spec.image_size if image_size is None else image_size,
-                        **spec.fixed, **options)
+    register_model(f"padua{_blocks}", f"{_blocks} block(s) of two 3x3 convs and a max-pool; "
+                   f"FC {64 * 2 ** (_blocks - 1)}; dropout 0.5", fixed=dict(blocks=_blocks),
+                   num_classes=7, image_size=(100, 75))(padua_cnn)

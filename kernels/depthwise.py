@@ -1,0 +1,401 @@
+"""Depthwise 2-D convolution (groups = in_channels): reference, Numba CPU and numba.cuda kernels.
+
+x is (N, C, H, W) and W is (F, 1, KH, KW) with F = M*C: output channel o reads input channel
+o // M alone (M is the channel multiplier), as PyTorch's conv2d(..., groups=C). The forward
+pass is y[n, o] = b[o] + Σᵢⱼ W[o, 0, i, j] · xpad[n, o // M, oh·SH + i, ow·SW + j].
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from . import threads
+from ._xp import cuda_simulator_enabled, get_array_module, launch, pair, pick_impl
+from .im2col import _valid_range, conv_output_size
+
+
+def _check_args(x, W, b, stride, padding):
+    """(stride, padding, OH, OW) after checking shapes and dtypes; ValueError naming them."""
+    stride, padding = pair(stride, "stride"), pair(padding, "padding")
+    if x.ndim != 4 or W.ndim != 4:
+        raise ValueError(f"depthwise conv2d: x must be NCHW and W (F, 1, KH, KW), got shapes "
+                         f"{tuple(x.shape)} and {tuple(W.shape)}")
+    C, F = x.shape[1], W.shape[0]
+    if W.shape[1] != 1 or F % C or F == 0:
+        raise ValueError(f"depthwise conv2d: W must be (k*C, 1, KH, KW) for x of {C} channels, "
+                         f"got shape {tuple(W.shape)}")
+    if x.dtype not in (np.float32, np.float64) or W.dtype != x.dtype:
+        raise ValueError(f"depthwise conv2d: x and W must both be float32 or both float64, "
+                         f"got {x.dtype} and {W.dtype}")
+    if b is not None and tuple(b.shape) != (F,):
+        raise ValueError(f"depthwise conv2d: b must have shape ({F},), got {tuple(b.shape)}")
+    OH, OW = conv_output_size(x.shape, W.shape[2:], stride, padding)
+    return stride, padding, OH, OW
+
+
+def _check_gy(gy, x, W, OH, OW):
+    expected = (x.shape[0], W.shape[0], OH, OW)
+    if tuple(gy.shape) != expected:
+        raise ValueError(f"depthwise conv2d backward: gy has shape {tuple(gy.shape)}, expected "
+                         f"{expected}")
+
+
+# ---------------------------------------------------------------- reference (NumPy or CuPy)
+def _windows(KH, KW, stride, OH, OW):
+    """(i, j, slices) for each kernel tap: the strided view of xpad that tap reads."""
+    SH, SW = stride
+    return [(i, j, (Ellipsis, slice(i, i + SH * (OH - 1) + 1, SH),
+                    slice(j, j + SW * (OW - 1) + 1, SW)))
+            for i in range(KH) for j in range(KW)]
+
+
+def _padded_repeated(x, M, padding, xp):
+    """x zero-padded, each channel repeated M times (channel o of the result is x's o // M)."""
+    PH, PW = padding
+    xpad = xp.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW))) if PH or PW else x
+    return xp.repeat(xpad, M, axis=1) if M > 1 else xpad
+
+
+def depthwise_forward_reference(x, W, b, stride, padding):
+    """Plain version: one multiply-add of a strided view per kernel tap."""
+    stride, padding, OH, OW = _check_args(x, W, b, stride, padding)
+    xp = get_array_module(x)
+    F, _, KH, KW = W.shape
+    xr = _padded_repeated(x, F // x.shape[1], padding, xp)
+    y = xp.zeros((x.shape[0], F, OH, OW), dtype=x.dtype)
+    for i, j, s in _windows(KH, KW, stride, OH, OW):
+        y += W[:, 0, i, j].reshape(1, F, 1, 1) * xr[s]
+    if b is not None:
+        y += b.reshape(1, F, 1, 1)
+    return y
+
+
+def depthwise_backward_reference(gy, x, W, stride, padding, need_gx=True, need_gW=True,
+                                 need_gb=True):
+    """Plain version: each tap's gradient is the same strided view, read or added into."""
+    stride, padding, OH, OW = _check_args(x, W, None, stride, padding)
+    _check_gy(gy, x, W, OH, OW)
+    xp = get_array_module(x)
+    (N, C, H, Wd), (F, _, KH, KW), (PH, PW) = x.shape, W.shape, padding
+    M = F // C
+    gx = gW = gb = None
+    taps = _windows(KH, KW, stride, OH, OW)
+    if need_gW:
+        xr = _padded_repeated(x, M, padding, xp)
+        gW = xp.zeros(W.shape, dtype=x.dtype)
+        for i, j, s in taps:
+            gW[:, 0, i, j] = (gy * xr[s]).sum(axis=(0, 2, 3))
+    if need_gb:
+        gb = gy.sum(axis=(0, 2, 3))
+    if need_gx:
+        g = xp.zeros((N, F, H + 2 * PH, Wd + 2 * PW), dtype=x.dtype)
+        for i, j, s in taps:
+            g[s] += W[:, 0, i, j].reshape(1, F, 1, 1) * gy
+        gx = g.reshape(N, C, M, H + 2 * PH, Wd + 2 * PW).sum(axis=2)[..., PH:PH + H, PW:PW + Wd]
+    return gx, gW, gb
+
+
+# ---------------------------------------------------------------- CPU (Numba)
+# NOTE: each task is one (image, channel) plane, and every loop runs along an output row with
+# the kernel tap (i, j) fixed: for stride 1 the row update is a contiguous a·x + y that LLVM
+# vectorises. _valid_range gives the output columns whose input column lies inside the image,
+# so no test sits in the inner loop; strides 1 and 2 are passed as literals so that the row
+# loops see a constant stride.
+@njit(cache=True, inline="always")
+def _row_axpy(yr, xr, w, lo, hi, SW, off):
+    """yr[ow] += w · xr[ow·SW + off] for ow in [lo, hi)."""
+    for ow in range(lo, hi):
+        yr[ow] += w * xr[ow * SW + off]
+
+
+@njit(cache=True, inline="always")
+def _row_scatter(gxr, gyr, w, lo, hi, SW, off):
+    """gxr[ow·SW + off] += w · gyr[ow] for ow in [lo, hi)."""
+    for ow in range(lo, hi):
+        gxr[ow * SW + off] += w * gyr[ow]
+
+
+@njit(cache=True, inline="always")
+def _row_products(acc, gyr, xr, lo, hi, SW, off):
+    """acc[ow] += gyr[ow] · xr[ow·SW + off] for ow in [lo, hi) (no reduction: vectorises)."""
+    for ow in range(lo, hi):
+        acc[ow] += gyr[ow] * xr[ow * SW + off]
+
+
+@njit(parallel=True, cache=True)
+def _forward_cpu(x, Wk, b, SH, SW, PH, PW, y):
+    N, C, H, W = x.shape
+    F, KH, KW = Wk.shape
+    M = F // C
+    OH, OW = y.shape[2], y.shape[3]
+    for t in prange(N * F):
+        n, o = t // F, t % F
+        c = o // M
+        for oh in range(OH):
+            yr = y[n, o, oh]
+            for ow in range(OW):
+                yr[ow] = b[o]
+            for i in range(KH):
+                h = oh * SH - PH + i
+                if h < 0 or h >= H:
+                    continue
+                xr = x[n, c, h]
+                for j in range(KW):
+                    lo, hi = _valid_range(j, PW, SW, W, OW)
+                    if SW == 1:
+                        _row_axpy(yr, xr, Wk[o, i, j], lo, hi, 1, j - PW)
+                    elif SW == 2:
+                        _row_axpy(yr, xr, Wk[o, i, j], lo, hi, 2, j - PW)
+                    else:
+                        _row_axpy(yr, xr, Wk[o, i, j], lo, hi, SW, j - PW)
+
+
+@njit(parallel=True, cache=True)
+def _grad_x_cpu(gy, Wk, SH, SW, PH, PW, gx):
+    N, C, H, W = gx.shape
+    F, KH, KW = Wk.shape
+    M = F // C
+    OH, OW = gy.shape[2], gy.shape[3]
+    for t in prange(N * C):
+        n, c = t // C, t % C
+        gxp = gx[n, c]
+        for h in range(H):
+            for w in range(W):
+                gxp[h, w] = 0
+        for o in range(c * M, c * M + M):
+            for oh in range(OH):
+                gyr = gy[n, o, oh]
+                for i in range(KH):
+                    h = oh * SH - PH + i
+                    if h < 0 or h >= H:
+                        continue
+                    gxr = gxp[h]
+                    for j in range(KW):
+                        lo, hi = _valid_range(j, PW, SW, W, OW)
+                        if SW == 1:
+                            _row_scatter(gxr, gyr, Wk[o, i, j], lo, hi, 1, j - PW)
+                        elif SW == 2:
+                            _row_scatter(gxr, gyr, Wk[o, i, j], lo, hi, 2, j - PW)
+                        else:
+                            _row_scatter(gxr, gyr, Wk[o, i, j], lo, hi, SW, j - PW)
+
+
+@njit(parallel=True, cache=True)
+def _grad_w_cpu(gy, x, KH, KW, SH, SW, PH, PW, partial):
+    """partial[n, o, i, j]: image n's share of gW[o, 0, i, j], summed in float64."""
+    N, C, H, W = x.shape
+    F = gy.shape[1]
+    M = F // C
+    OH, OW = gy.shape[2], gy.shape[3]
+    for t in prange(N * F):
+        n, o = t // F, t % F
+        c = o // M
+        # NOTE: per tap, a row of column sums (summed over the output rows only), reduced to
+        # one float64 number at the end: the row updates vectorise, a running scalar would not.
+        acc = np.zeros((KH * KW, OW), gy.dtype)
+        for oh in range(OH):
+            gyr = gy[n, o, oh]
+            for i in range(KH):
+                h = oh * SH - PH + i
+                if h < 0 or h >= H:
+                    continue
+                xr = x[n, c, h]
+                for j in range(KW):
+                    lo, hi = _valid_range(j, PW, SW, W, OW)
+                    if SW == 1:
+                        _row_products(acc[i * KW + j], gyr, xr, lo, hi, 1, j - PW)
+                    elif SW == 2:
+                        _row_products(acc[i * KW + j], gyr, xr, lo, hi, 2, j - PW)
+                    else:
+                        _row_products(acc[i * KW + j], gyr, xr, lo, hi, SW, j - PW)
+        for k in range(KH * KW):
+            s = 0.0
+            for ow in range(OW):
+                s += acc[k, ow]
+            partial[n, o, k // KW, k % KW] = s
+
+
+def _kernel_taps(W):
+    return np.ascontiguousarray(W.reshape(W.shape[0], W.shape[2], W.shape[3]))
+
+
+@threads.guarded
+def depthwise_forward_cpu(x, W, b, stride, padding):
+    """Numba threads over the (image, output channel) planes."""
+    (SH, SW), (PH, PW), OH, OW = _check_args(x, W, b, stride, padding)
+    x = np.ascontiguousarray(x)
+    bias = np.zeros(W.shape[0], x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
+    y = np.empty((x.shape[0], W.shape[0], OH, OW), x.dtype)
+    _forward_cpu(x, _kernel_taps(W), bias, SH, SW, PH, PW, y)
+    return y
+
+
+@threads.guarded
+def depthwise_backward_cpu(gy, x, W, stride, padding, need_gx=True, need_gW=True,
+                           need_gb=True):
+    """Numba threads: gx over the input planes, gW as per-image float64 sums added in order."""
+    (SH, SW), (PH, PW), OH, OW = _check_args(x, W, None, stride, padding)
+    _check_gy(gy, x, W, OH, OW)
+    gy, x = np.ascontiguousarray(gy), np.ascontiguousarray(x)
+    gx = gW = gb = None
+    if need_gx:
+        gx = np.empty(x.shape, x.dtype)
+        _grad_x_cpu(gy, _kernel_taps(W), SH, SW, PH, PW, gx)
+    if need_gW:
+        partial = np.empty((x.shape[0], W.shape[0], W.shape[2], W.shape[3]), np.float64)
+        _grad_w_cpu(gy, x, W.shape[2], W.shape[3], SH, SW, PH, PW, partial)
+        gW = partial.sum(axis=0).astype(x.dtype).reshape(W.shape)
+    if need_gb:
+        gb = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype)
+    return gx, gW, gb
+
+
+# ---------------------------------------------------------------- GPU (numba.cuda)
+# NOTE: the simulator runs each CUDA thread as a Python thread: small blocks keep it quick.
+_THREADS = 32 if cuda_simulator_enabled() else 256
+_gpu = {}
+cuda = None  # numba.cuda once a GPU kernel is needed (a module global: the simulator swaps it)
+
+
+def _gpu_kernels():
+    """Compile the CUDA kernels on first use, so that the CPU path never imports numba.cuda."""
+    global cuda
+    if _gpu:
+        return _gpu
+    from numba import cuda as numba_cuda
+    cuda = numba_cuda
+
+    @cuda.jit
+    def forward(x, Wk, b, SH, SW, PH, PW, y):
+        # one thread per output element
+        N, F, OH, OW = y.shape
+        C, H, W = x.shape[1], x.shape[2], x.shape[3]
+        KH, KW = Wk.shape[1], Wk.shape[2]
+        t = cuda.grid(1)
+        if t >= N * F * OH * OW:
+            return
+        ow = t % OW
+        oh = (t // OW) % OH
+        o = (t // (OW * OH)) % F
+        n = t // (OW * OH * F)
+        c = o // (F // C)
+        acc = b[o]
+        for i in range(KH):
+            h = oh * SH - PH + i
+            if h >= 0 and h < H:
+                for j in range(KW):
+                    w = ow * SW - PW + j
+                    if w >= 0 and w < W:
+                        acc += Wk[o, i, j] * x[n, c, h, w]
+        y[n, o, oh, ow] = acc
+
+    @cuda.jit
+    def grad_x(gy, Wk, SH, SW, PH, PW, gx):
+        # one thread per input element: a gather over the outputs whose window holds it
+        N, C, H, W = gx.shape
+        F, KH, KW = Wk.shape
+        OH, OW = gy.shape[2], gy.shape[3]
+        M = F // C
+        t = cuda.grid(1)
+        if t >= N * C * H * W:
+            return
+        w = t % W
+        h = (t // W) % H
+        c = (t // (W * H)) % C
+        n = t // (W * H * C)
+        acc = 0.0
+        for i in range(KH):
+            r = h + PH - i
+            if r >= 0 and r % SH == 0 and r // SH < OH:
+                oh = r // SH
+                for j in range(KW):
+                    s = w + PW - j
+                    if s >= 0 and s % SW == 0 and s // SW < OW:
+                        ow = s // SW
+                        for o in range(c * M, c * M + M):
+                            acc += Wk[o, i, j] * gy[n, o, oh, ow]
+        gx[n, c, h, w] = acc
+
+    @cuda.jit
+    def grad_w(gy, x, KH, KW, SH, SW, PH, PW, partial):
+        # one thread per (image, output channel, tap): that image's share of gW, in float64
+        N, C, H, W = x.shape
+        F, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
+        t = cuda.grid(1)
+        if t >= N * F * KH * KW:
+            return
+        j = t % KW
+        i = (t // KW) % KH
+        o = (t // (KW * KH)) % F
+        n = t // (KW * KH * F)
+        c = o // (F // C)
+        acc = 0.0
+        for oh in range(OH):
+            h = oh * SH - PH + i
+            if h >= 0 and h < H:
+                for ow in range(OW):
+                    w = ow * SW - PW + j
+                    if w >= 0 and w < W:
+                        acc += gy[n, o, oh, ow] * x[n, c, h, w]
+        partial[n, o, i, j] = acc
+
+    _gpu.update(forward=forward, grad_x=grad_x, grad_w=grad_w)
+    return _gpu
+
+
+def _launch(kernel, n, xp, *args):
+    launch(cuda, kernel, max(1, math.ceil(n / _THREADS)), _THREADS, xp, *args)
+
+
+def depthwise_forward_gpu(x, W, b, stride, padding):
+    """numba.cuda forward: one thread per output element."""
+    (SH, SW), (PH, PW), OH, OW = _check_args(x, W, b, stride, padding)
+    xp = get_array_module(x, W)
+    k = _gpu_kernels()
+    x = xp.ascontiguousarray(x)
+    taps = xp.ascontiguousarray(W.reshape(W.shape[0], W.shape[2], W.shape[3]))
+    bias = xp.zeros(W.shape[0], x.dtype) if b is None else xp.ascontiguousarray(b)
+    y = xp.empty((x.shape[0], W.shape[0], OH, OW), x.dtype)
+    _launch(k["forward"], y.size, xp, x, taps, bias, SH, SW, PH, PW, y)
+    return y
+
+
+def depthwise_backward_gpu(gy, x, W, stride, padding, need_gx=True, need_gW=True,
+                           need_gb=True):
+    """numba.cuda backward: gx gathered per input element, gW per (image, channel, tap)."""
+    (SH, SW), (PH, PW), OH, OW = _check_args(x, W, None, stride, padding)
+    _check_gy(gy, x, W, OH, OW)
+    xp = get_array_module(x, W)
+    k = _gpu_kernels()
+    gy, x = xp.ascontiguousarray(gy), xp.ascontiguousarray(x)
+    gx = gW = gb = None
+    if need_gx:
+        taps = xp.ascontiguousarray(W.reshape(W.shape[0], W.shape[2], W.shape[3]))
+        gx = xp.empty(x.shape, x.dtype)
+        _launch(k["grad_x"], gx.size, xp, gy, taps, SH, SW, PH, PW, gx)
+    if need_gW:
+        partial = xp.empty((x.shape[0], W.shape[0], W.shape[2], W.shape[3]), xp.float64)
+        _launch(k["grad_w"], partial.size, xp, gy, x, W.shape[2], W.shape[3], SH, SW, PH, PW,
+                partial)
+        gW = partial.sum(axis=0).astype(x.dtype).reshape(W.shape)
+    if need_gb:
+        gb = gy.sum(axis=(0, 2, 3))
+    return gx, gW, gb
+
+
+# ---------------------------------------------------------------- public
+_FORWARD = {"reference": depthwise_forward_reference, "cpu": depthwise_forward_cpu,
+            "gpu": depthwise_forward_gpu}
+_BACKWARD = {"reference": depthwise_backward_reference, "cpu": depthwise_backward_cpu,
+             "gpu": depthwise_backward_gpu}
+
+
+def depthwise_conv2d_forward(x, W, b=None, stride=1, padding=0, impl=None):
+    """y (N, F, OH, OW) = conv2d(x (N, C, H, W), W (F, 1, KH, KW), b, groups=C), F = k*C."""
+    return _FORWARD[pick_impl(impl, x)](x, W, b, stride, padding)
+
+
+def depthwise_conv2d_backward(gy, x, W, stride=1, padding=0, need_gx=True, need_gW=True,
+                              need_gb=True, impl=None):
+    """(gx, gW, gb) of the depthwise convolution; each is None where not needed."""
+    return _BACKWARD[pick_impl(impl, x)](gy, x, W, stride, padding, need_gx, need_gW, need_gb)

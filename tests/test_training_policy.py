@@ -1,0 +1,198 @@
+"""fit's policy, with a validation loss scripted to fall or rise: early stopping after exactly
+`patience` bad epochs, the best epoch's weights at the end, the learning rate as the plateau
+schedule sets it, and a checkpoint after every epoch."""
+import numpy as np
+import pytest
+
+import tinylesion as tl
+import tinylesion.nn as nn
+from tinylesion import train
+from tinylesion.optim import SGD, ReduceLROnPlateau
+
+N, K = 24, 3
+
+
+def data():
+    rng = np.random.default_rng(0)
+    y = np.arange(N) % K
+    x = rng.integers(0, 60, (N, 3, 4, 4))
+    for k in range(K):
+        x[y == k, k] += 150
+    return x.astype(np.uint8), y.astype(np.int64)
+
+
+class OneBatch:
+    """The whole training set as one batch, in a fixed order: each epoch is one full-batch
+    gradient step of a convex model, so the loss on the training data falls every epoch."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return 1
+
+    def __iter__(self):
+        yield self.images, self.labels
+
+
+class ScriptedValidation:
+    """The training images as the validation set, labelled per epoch from a script: "good"
+    gives the training labels (a validation loss that falls with training), "bad" shifted
+    labels (a loss above every "good" epoch's). It keeps a copy of the weights each epoch
+    was validated with."""
+
+    def __init__(self, model, images, labels, script):
+        self.model, self.images, self.labels, self.script = model, images, labels, script
+        self.weights = []
+
+    def __len__(self):
+        return 1
+
+    def __iter__(self):
+        epoch = len(self.weights)
+        self.weights.append({k: np.array(v, copy=True)
+                             for k, v in self.model.state_dict().items()})
+        bad = self.script[epoch] == "bad"
+        yield self.images, (self.labels + 1) % K if bad else self.labels
+
+
+def run(script, early_stopping, epochs=None, scheduler=None, lr=0.05, **kwargs):
+    """fit a linear model; returns (history, the validation loader, the model, optimizer)."""
+    tl.manual_seed(0)
+    x, y = data()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+    opt = SGD(model.parameters(), lr=lr)
+    val = ScriptedValidation(model, x, y, script)
+    sched = scheduler(opt) if scheduler is not None else None
+    history = train.fit(model, opt, OneBatch(x, y), val, epochs=epochs or len(script),
+                        mean=(0.5,) * 3, std=(0.25,) * 3, scheduler=sched,
+                        early_stopping=early_stopping, progress=False, log=lambda *a: None,
+                        **kwargs)
+    return history, val, model, opt
+
+
+def assert_weights(model, expected):
+    state = model.state_dict()
+    assert state.keys() == expected.keys()
+    for k in state:
+        np.testing.assert_array_equal(np.asarray(state[k]), expected[k], err_msg=k)
+
+
+def differs(a, b):
+    return any(not np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_the_script_gives_the_losses_it_promises():
+    history, _, _, _ = run(["good"] * 4 + ["bad"] * 2, early_stopping=0)
+    good, bad = history["val_loss"][:4], history["val_loss"][4:]
+    assert all(b < a for a, b in zip(good, good[1:])), good
+    assert min(bad) > max(good), history["val_loss"]
+
+
+@pytest.mark.parametrize("patience", [1, 2, 3])
+def test_a_rising_validation_loss_stops_after_patience_epochs(patience):
+    script = ["good"] * 3 + ["bad"] * 8
+    history, val, model, _ = run(script, early_stopping=patience)
+    # the best epoch is the third; the run stops at the end of the patience-th bad epoch
+    assert len(history["loss"]) == 3 + patience, history["val_loss"]
+    assert all(len(v) == 3 + patience for v in history.values())
+    assert int(np.argmin(history["val_loss"])) == 2
+    assert_weights(model, val.weights[2])          # the weights the best epoch validated
+    assert differs(val.weights[2], val.weights[-1])
+
+
+def test_an_improvement_starts_the_patience_again():
+    # best at epoch 2, then 1 bad epoch, a new best at epoch 4, then 2 bad epochs: stop at 6
+    script = ["good", "good", "bad", "good", "bad", "bad", "bad", "bad"]
+    history, val, model, _ = run(script, early_stopping=2)
+    assert len(history["loss"]) == 6, history["val_loss"]
+    assert_weights(model, val.weights[3])
+
+
+def test_a_loss_that_never_improves_enough_to_stop_runs_every_epoch():
+    history, val, model, _ = run(["good"] * 5, early_stopping=2)
+    assert len(history["loss"]) == 5
+    assert_weights(model, val.weights[4])          # the last epoch is the best
+
+
+def test_the_best_weights_come_back_when_the_run_ends_before_patience_runs_out():
+    script = ["good", "good", "bad", "bad"]        # 2 bad epochs < patience 3: no stop
+    history, val, model, _ = run(script, early_stopping=3)
+    assert len(history["loss"]) == 4
+    assert_weights(model, val.weights[1])
+
+
+def test_early_stopping_off_keeps_the_last_epochs_weights():
+    script = ["good", "bad", "bad", "bad", "bad"]
+    history, val, model, _ = run(script, early_stopping=0)
+    assert len(history["loss"]) == 5
+    assert_weights(model, val.weights[-1])         # not the best epoch's (the first)
+    assert differs(val.weights[0], val.weights[-1])
+
+
+def test_the_plateau_schedule_halves_the_rate_on_the_third_bad_epoch():
+    # ReduceLROnPlateau(factor 0.5, patience 2), as the examples build it; history["lr"] is
+    # the rate each epoch trained with
+    script = ["good", "bad", "bad", "bad", "bad", "bad", "bad", "good"]
+    history, _, _, opt = run(script, early_stopping=0, lr=0.04, scheduler=lambda o:
+                             ReduceLROnPlateau(o, mode="min", factor=0.5, patience=2))
+    assert history["lr"] == pytest.approx([0.04, 0.04, 0.04, 0.04, 0.02, 0.02, 0.02, 0.01])
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01)
+
+
+def test_a_checkpoint_after_each_epoch_holds_that_epoch(tmp_path):
+    ck = tmp_path / "ck.npz"
+    seen = []
+
+    def look(epoch, history):
+        state = train.load_checkpoint(ck)
+        seen.append((state["epoch"], len(state["history"]["loss"])))
+
+    script = ["good", "good", "bad", "bad"]
+    history, val, _, _ = run(script, early_stopping=2, checkpoint_path=ck, on_epoch_end=look)
+    assert seen == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    assert len(history["loss"]) == 4
+
+
+# -- ReduceLROnPlateau by hand: the floor, the cooldown, the threshold, mode max ------------
+
+def plateau_rates(metrics, **kwargs):
+    model = nn.Linear(2, 1)
+    opt = SGD(model.parameters(), lr=1.0)
+    sched = ReduceLROnPlateau(opt, **kwargs)
+    rates = []
+    for m in metrics:
+        sched.step(m)
+        rates.append(opt.param_groups[0]["lr"])
+    return rates
+
+
+def test_plateau_counts_bad_epochs_beyond_patience():
+    assert plateau_rates([5, 5, 5, 5, 5, 5, 5], factor=0.5, patience=2) == \
+        pytest.approx([1, 1, 1, 0.5, 0.5, 0.5, 0.25])
+    assert plateau_rates([5, 6, 4, 6, 6, 6], factor=0.5, patience=1) == \
+        pytest.approx([1, 1, 1, 1, 0.5, 0.5])
+    assert plateau_rates([5, 5, 5], factor=0.1, patience=0) == pytest.approx([1, 0.1, 0.01])
+
+
+def test_plateau_stops_at_min_lr():
+    assert plateau_rates([5] * 6, factor=0.5, patience=0, min_lr=0.2) == \
+        pytest.approx([1, 0.5, 0.25, 0.2, 0.2, 0.2])
+
+
+def test_plateau_cooldown_ignores_bad_epochs():
+    assert plateau_rates([5] * 7, factor=0.5, patience=0, cooldown=2) == \
+        pytest.approx([1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25])
+
+
+def test_plateau_threshold_and_mode_max():
+    # rel threshold 0.1: 4.6 is not below 5 * 0.9 = 4.5, so it is a bad epoch
+    assert plateau_rates([5, 4.6, 4.6], factor=0.5, patience=1, threshold=0.1) == \
+        pytest.approx([1, 1, 0.5])
+    assert plateau_rates([5, 4.4, 4.0], factor=0.5, patience=0, threshold=0.1) == \
+        pytest.approx([1, 1, 0.5])
+    # abs threshold 0.5: 4.6 is not below 4.5; 4.4 is
+    assert plateau_rates([5, 4.6, 4.4], factor=0.5, patience=0, threshold=0.5,
+                         threshold_mode="abs") == pytest.approx([1, 0.5, 0.5])
+    assert plateau_rates([1, 2, 2, 1], mode="max", factor=0.5, patience=1) == \
+        pytest.approx([1, 1, 1, 0.5])

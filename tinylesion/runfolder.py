@@ -1,0 +1,177 @@
+"""A run folder's files: a new run is staged in a hidden subfolder, then swapped in whole.
+
+Layout of --out:
+- the run's files (RUN_FILES) of the last finished run, all of one run;
+- .tinylesion-next/ while a run (new or resumed) trains: its run.json, its checkpoints, then
+  its final files; `--resume` continues from here when it holds a checkpoint;
+- .tinylesion-next/commit.json while the staged files are moved in: a journal naming them,
+  so that a move cut short (power loss, kill -9) is finished by the next writer.
+Files of the user's own in --out are never touched.
+"""
+import json
+import os
+import shutil
+import signal
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+# The files a run writes into --out (a new run replaces these, and only these).
+RUN_FILES = ("metrics.json", "history.csv", "weights.npz", "checkpoint.npz", "run.json",
+             "history.png", "confusion_matrix.png", "roc.png", "weights.png")
+STAGING = ".tinylesion-next"
+JOURNAL = "commit.json"
+
+
+class RunFolderError(RuntimeError):
+    """The run folder cannot be read or written as needed; the message names the path."""
+
+
+def write_atomic(path, fill, mode="wb"):
+    """Write a file whole or not at all: fill(f) writes into a temporary file (opened with
+    `mode`, "wb" or "w") beside `path`,
+    which is flushed to disk and renamed over `path`; on any failure it is removed and an
+    OSError naming `path` (not the temporary name) is raised."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, mode) as f:
+            fill(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            exc.filename = str(path)
+        raise
+
+
+def write_text_atomic(path, text):
+    """write_atomic for a text file."""
+    write_atomic(path, lambda f: f.write(text), "w")
+
+
+@contextmanager
+def interrupts_deferred():
+    """Hold back Ctrl-C (SIGINT) for the block, then raise KeyboardInterrupt after it if one
+    came: for steps that must not stop half-way (moving a run's files into place)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+class RunFolder:
+    """The --out folder of a run: what it holds, staging a run, and swapping it in."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.staging = self.path / STAGING
+
+    def finished_files(self):
+        """The run files of the finished run in the folder (empty when there is none)."""
+        return [name for name in RUN_FILES if (self.path / name).is_file()]
+
+    def unfinished(self):
+        """True when a staged run holds a checkpoint (--resume continues it)."""
+        return (self.staging / "checkpoint.npz").is_file() and not self.moving()
+
+    def moving(self):
+        """True while (or when cut short while) staged files are moved into the folder."""
+        return (self.staging / JOURNAL).is_file()
+
+    def resume_source(self):
+        """The folder --resume continues from: the staged run when it has a checkpoint,
+        else the finished run."""
+        return self.staging if self.unfinished() else self.path
+
+    # ----- writing (under the run lock) --------------------------------------------------
+    def recover(self, log=print):
+        """Finish a move of staged files that was cut short (call holding the lock)."""
+        if not self.moving():
+            return
+        log(f"note: --out {self.path}: finishing the move of a run into place that was cut "
+            "short")
+        self._move_in(self._journal_files())
+
+    def _journal_files(self):
+        try:
+            names = json.loads((self.staging / JOURNAL).read_text())["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            names = None
+        if not isinstance(names, list) or not all(n in RUN_FILES for n in names):
+            raise RunFolderError(f"--out {self.path}: {STAGING}/{JOURNAL} is damaged; remove "
+                                 f"the {STAGING} folder (the finished run beside it is kept)")
+        return names
+
+    def begin(self, resume, log=print):
+        """Prepare the staging folder: kept when resuming a staged run, else made empty."""
+        if resume and self.unfinished():
+            return self.staging
+        if self.staging.exists():
+            if (self.staging / "checkpoint.npz").is_file():
+                log(f"note: --out {self.path}: an unfinished run there is discarded "
+                    "(--resume would have continued it)")
+            self.discard()
+        if not resume and self.finished_files():
+            log(f"note: --out {self.path} holds an earlier run; it is replaced when this run "
+                "ends, and kept until then (--resume would continue it)")
+        try:
+            self.staging.mkdir()
+        except OSError as exc:
+            exc.filename = str(self.staging)
+            raise
+        return self.staging
+
+    def discard(self):
+        """Remove the staging folder and whatever it holds."""
+        if self.staging.is_symlink() or self.staging.is_file():
+            self.staging.unlink()
+        elif self.staging.exists():
+            shutil.rmtree(self.staging)
+
+    def abandon(self):
+        """After a failed run: keep the staging folder only if it holds a checkpoint to
+        resume from. Returns True when it was kept."""
+        if (self.staging / "checkpoint.npz").is_file() and not self.moving():
+            return True
+        if not self.moving():
+            try:
+                self.discard()
+            except OSError:
+                pass
+        return False
+
+    def commit(self, files):
+        """Swap the staged run in: its files replace the finished run's, whole.
+
+        The journal is written first, so that a move cut short is finished by recover();
+        Ctrl-C is held back until the move is done.
+        """
+        files = [name for name in files if name in RUN_FILES]
+        missing = [name for name in files if not (self.staging / name).is_file()]
+        if missing:
+            raise RunFolderError(f"--out {self.path}: the staged run lacks {', '.join(missing)}")
+        with interrupts_deferred():
+            write_text_atomic(self.staging / JOURNAL, json.dumps({"files": files}))
+            self._move_in(files)
+
+    def _move_in(self, files):
+        for name in files:
+            if (self.staging / name).is_file():
+                os.replace(self.staging / name, self.path / name)
+        for name in RUN_FILES:
+            if name not in files:
+                (self.path / name).unlink(missing_ok=True)
+        self.discard()

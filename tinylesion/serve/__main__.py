@@ -1,0 +1,61 @@
+"""python -m tinylesion.serve --weights RUN_DIR [RUN_DIR ...]: the checks, then uvicorn."""
+import logging
+import sys
+
+from ..flags import DEVICE, OneLineParser, folder_path, int_at_least
+
+
+def parse_args(argv=None):
+    parser = OneLineParser(
+        prog="python -m tinylesion.serve",
+        description="Serve trained runs over HTTP: a web page, /predict, /explain, /models.")
+    parser.add_argument("--weights", required=True, nargs="+", metavar="RUN_DIR",
+                        type=folder_path, help="one or more run folders (run.json, weights.npz)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", default=8000, type=int_at_least(0),
+                        help="port (default 8000; 0 picks a free one)")
+    parser.add_argument("--device", default="cpu", type=DEVICE, help="cpu, gpu or auto")
+    parser.add_argument("--max-batch", default=32, type=int_at_least(1),
+                        help="most images in one forward pass (default 32)")
+    parser.add_argument("--max-wait-ms", default=10.0, type=float,
+                        help="longest wait for a batch to fill, in ms (default 10)")
+    args = parser.parse_args(argv)
+    if args.port > 65535:
+        parser.error(f"argument --port: must be at most 65535, got {args.port}")
+    if not 0 <= args.max_wait_ms <= 10_000:
+        parser.error(f"argument --max-wait-ms: must be from 0 to 10000, got {args.max_wait_ms}")
+    return parser, args
+
+
+def main(argv=None):
+    """Check the flags and load every run (one-line errors, exit 2), then serve until stopped."""
+    from .. import backend
+    from ..predict import PredictError
+    parser, args = parse_args(argv)
+    try:
+        import uvicorn
+        from .app import create_app
+        from .runs import load_models
+    except ImportError as exc:
+        parser.exit(2, f"error: the service needs FastAPI and uvicorn ({exc}); install them "
+                       "with: pip install 'tinylesion[serve]'\n")
+    try:
+        device = backend.as_device(args.device)
+        models = load_models(args.weights, device)
+    except (PredictError, backend.DeviceError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    app = create_app(models, args.max_batch, args.max_wait_ms)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info",
+                            access_log=False)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except SystemExit:   # uvicorn exits 1 when it cannot bind; it has logged why
+        pass
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

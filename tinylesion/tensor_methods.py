@@ -1,0 +1,192 @@
+"""PyTorch's other Tensor methods (eq, view_as, add with alpha=, normal_, int, ...), mixed
+into Tensor: each is written with the operators and functions tensor.py already defines."""
+import numpy as np
+
+from . import backend
+from .rng import numpy_generator
+
+
+def _tensor():
+    from .tensor import Tensor
+    return Tensor
+
+
+def _value(other):
+    return other.data if isinstance(other, _tensor()) else other
+
+
+class TensorMethods:
+    """Methods of Tensor by torch's names (see tinylesion.tensor.Tensor for the rest)."""
+
+    # ---- comparisons (boolean tensors, outside the graph) ---------------------------------
+    def eq(self, other): return self == other
+    def ne(self, other): return self != other
+    def lt(self, other): return self < other
+    def le(self, other): return self <= other
+    def gt(self, other): return self > other
+    def ge(self, other): return self >= other
+
+    def isnan(self): return _tensor()._wrap(self.xp.isnan(self.data))
+    def isinf(self): return _tensor()._wrap(self.xp.isinf(self.data))
+    def isfinite(self): return _tensor()._wrap(self.xp.isfinite(self.data))
+    def logical_not(self): return _tensor()._wrap(self.xp.logical_not(self.data))
+
+    def all(self, dim=None, keepdim=False):
+        """True where every element (along dim) is non-zero; a bool tensor."""
+        return _tensor()._wrap(self.xp.asarray(self.data.astype(bool).all(axis=dim,
+                                                                          keepdims=keepdim)))
+
+    def any(self, dim=None, keepdim=False):
+        """True where some element (along dim) is non-zero; a bool tensor."""
+        return _tensor()._wrap(self.xp.asarray(self.data.astype(bool).any(axis=dim,
+                                                                          keepdims=keepdim)))
+
+    # ---- arithmetic by name (differentiable: the operators underneath are) ----------------
+    def add(self, other, *, alpha=1):
+        """self + alpha * other."""
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, *, alpha=1):
+        """self - alpha * other."""
+        return self - (other if alpha == 1 else other * alpha)
+
+    subtract = sub
+
+    def mul(self, other): return self * other
+    multiply = mul
+
+    def div(self, other, *, rounding_mode=None):
+        """self / other; rounding_mode 'floor' or 'trunc' rounds the quotient (as torch,
+        'trunc' has no gradient)."""
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode == "floor":
+            return self // other
+        if rounding_mode == "trunc":
+            xp = self.xp
+            quotient = xp.trunc(xp.true_divide(self.data, _value(other)))
+            dtype = backend.result_type(self.data, xp.asarray(_value(other))) \
+                if isinstance(other, _tensor()) else backend.constant_result_type(self.dtype,
+                                                                                   other)
+            return _tensor()._wrap(quotient.astype(dtype))
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                         f"but found {rounding_mode!r}")
+
+    divide = true_divide = div
+
+    def pow(self, exponent): return self ** exponent
+    def neg(self): return -self
+    negative = neg
+    def square(self): return self * self
+    def reciprocal(self): return 1.0 / self
+    def rsqrt(self): return 1.0 / self.sqrt()
+
+    def matmul(self, other): return self @ other
+    mm = bmm = matmul
+
+    def add_(self, other, *, alpha=1):
+        """In place: self += alpha * other."""
+        return self._in_place(lambda x: x.add(other, alpha=alpha))
+
+    def sub_(self, other, *, alpha=1):
+        """In place: self -= alpha * other."""
+        return self._in_place(lambda x: x.sub(other, alpha=alpha))
+
+    def mul_(self, other): return self._in_place(lambda x: x * other)
+    def div_(self, other): return self._in_place(lambda x: x / other)
+    def pow_(self, exponent): return self._in_place(lambda x: x ** exponent)
+
+    def clamp_(self, min=None, max=None):
+        """In place: clamp into [min, max]."""
+        return self._in_place(lambda x: x.clamp(min, max))
+
+    def masked_fill(self, mask, value):
+        """A copy with `value` where mask is True (the gradient flows where it is False)."""
+        from . import functions
+        mask = _tensor()._wrap(self.xp.asarray(_value(mask)).astype(bool))
+        fill = value if isinstance(value, _tensor()) else \
+            _tensor()._wrap(self.xp.asarray(value, dtype=self.dtype))
+        return functions.where(mask, fill, self)
+
+    def masked_fill_(self, mask, value):
+        """In place: `value` where mask is True."""
+        return self._in_place(lambda x: x.masked_fill(mask, value))
+
+    def copy_(self, src, non_blocking=False):
+        """Copy src's values (broadcast, cast, moved to this device) into self; returns self."""
+        data = backend.to_device(backend.to_numpy(_value(src)) if not backend.is_cupy_array(
+            _value(src)) else _value(src), self.device)
+        self._check_writable()
+        self.data[...] = self.xp.asarray(data).astype(self.dtype, copy=False)
+        return self
+
+    # ---- random fills (from tinylesion's generator, or generator=) --------------------------
+    def _generator(self, generator):
+        return backend.generator() if generator is None else numpy_generator(generator)
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        """Fill in place with N(mean, std²) draws; returns self."""
+        from .nn import init
+        return init.normal_(self, mean, std, generator=self._generator(generator))
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        """Fill in place with U(a, b) draws (torch's from, to); returns self."""
+        from .nn import init
+        return init.uniform_(self, a, b, generator=self._generator(generator))
+
+    # ---- dtypes and devices -----------------------------------------------------------------
+    def int(self): return self.astype(np.int32)
+    def half(self): return self.astype(np.float16)
+    def bool(self): return self.astype(np.bool_)
+    def short(self): return self.astype(np.int16)
+    def byte(self): return self.astype(np.uint8)
+
+    is_cuda = property(lambda self: self.device.name == "gpu", doc="True on the GPU.")
+    is_cpu = property(lambda self: self.device.name == "cpu", doc="True on the CPU.")
+
+    def get_device(self):
+        """-1 on the CPU, 0 on the GPU (as torch's)."""
+        return -1 if self.device.name == "cpu" else 0
+
+    def element_size(self):
+        """Bytes per element."""
+        return int(self.data.itemsize)
+
+    def nelement(self):
+        """The number of elements (numel)."""
+        return int(self.data.size)
+
+    # ---- shapes ---------------------------------------------------------------------------
+    def view_as(self, other):
+        """This tensor's elements in `other`'s shape."""
+        return self.reshape(other.shape)
+
+    def reshape_as(self, other):
+        """As view_as."""
+        return self.reshape(other.shape)
+
+    def contiguous(self, memory_format=None):
+        """self when its array is C-contiguous, else a contiguous copy (in the graph)."""
+        return self if self.data.flags.c_contiguous else self.clone()
+
+    def is_contiguous(self, memory_format=None):
+        """True when the array is C-contiguous."""
+        return bool(self.data.flags.c_contiguous)
+
+    def unbind(self, dim=0):
+        """The slices along dim, as a tuple of tensors."""
+        dim = dim + self.ndim if dim < 0 else dim
+        return tuple(self[(slice(None),) * dim + (i,)] for i in range(self.shape[dim]))
+
+    def narrow(self, dim, start, length):
+        """The `length` entries from `start` along dim."""
+        dim = dim + self.ndim if dim < 0 else dim
+        return self[(slice(None),) * dim + (slice(start, start + length),)]
+
+    def flip(self, *dims):
+        """The entries in reverse order along each of dims."""
+        dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple)) else dims
+        index = [slice(None)] * self.ndim
+        for d in dims:
+            index[d] = slice(None, None, -1)
+        return self[tuple(index)]

@@ -1,0 +1,16 @@
+"""torchvision.transforms as tinylesion.vision.transforms (PIL images and Tensors)."""
+from . import functional
+from .functional import InterpolationMode
+from .transforms import (CenterCrop, ColorJitter, Compose, ConvertImageDtype, Grayscale,
+                         Lambda, Normalize, Pad, PILToTensor, RandomApply, RandomChoice,
+                         RandomCrop, RandomGrayscale, RandomHorizontalFlip, RandomResizedCrop,
+                         RandomRotation, RandomVerticalFlip, Resize, ToPILImage, ToTensor,
+                         Transform)
+
+__all__ = [
+    "functional", "InterpolationMode", "CenterCrop", "ColorJitter", "Compose",
+    "ConvertImageDtype", "Grayscale", "Lambda", "Normalize", "Pad", "PILToTensor",
+    "RandomApply", "RandomChoice", "RandomCrop", "RandomGrayscale", "RandomHorizontalFlip",
+    "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage",
+    "ToTensor", "Transform",
+]
