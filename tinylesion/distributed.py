@@ -106,6 +106,19 @@ class World:
             whole[r::self.size] = part
         return whole
 
+    def batch_mean_total(self, sums):
+        """(Σ_b mean_b · n_b, Σ_b n_b) over global batches from this rank's per-batch (loss
+        sum, weight, count): rank r's b-th batch is a part of global batch b, so the loss is
+        averaged as one process averages its batch means (a few floats, gathered)."""
+        parts = self.comm.allgather(np.asarray(sums, np.float64).reshape(-1, 3))
+        width = max(len(p) for p in parts)
+        batches = np.zeros((width, 3))
+        for p in parts:
+            batches[:len(p)] += p
+        batches = batches[batches[:, 2] > 0]
+        return float(np.sum(batches[:, 0] / batches[:, 1] * batches[:, 2])), \
+            int(batches[:, 2].sum())
+
     def barrier(self):
         self.comm.Barrier()
 
@@ -385,6 +398,24 @@ class DistributedOptimizer:
 
     def __repr__(self):
         return f"DistributedOptimizer({self.optimizer!r})"
+
+
+def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None):
+    """What fit does on several ranks before its first epoch: rank 0's weights and buffers
+    everywhere, each loader serving this rank's shard, different dropout draws per rank;
+    returns the optimizer wrapped in DistributedOptimizer (unless it already is)."""
+    world = _world if world is None else world
+    broadcast_parameters(model.state_dict())
+    shard_loader(train_loader, world, train=True)
+    if val_loader is not None:
+        shard_loader(val_loader, world, train=False)
+    if world.rank > 0:  # NOTE: mixed from rank 0's state, so a resumed run draws the same
+        state = np.random.SeedSequence([backend.generator(backend.CPU).integers(2 ** 62),
+                                        world.rank])
+        backend.manual_seed(int(state.generate_state(1, np.uint64)[0] >> 1))
+    if isinstance(optimizer, DistributedOptimizer):
+        return optimizer
+    return DistributedOptimizer(optimizer, world)
 
 
 def global_mean(local_sum, local_weight, world=None):

@@ -69,7 +69,7 @@ def probabilities(logits, binary):
     return F.softmax(logits, axis=1)
 
 
-def _loss(model, logits, labels, class_weights):
+def _loss(model, logits, labels, class_weights, reduction="mean"):
     """Class-weighted cross-entropy, or binary cross-entropy with pos_weight = w[1]/w[0]."""
     if getattr(model, "binary", False):
         target = labels.reshape(-1, 1).astype(logits.dtype)
@@ -78,8 +78,24 @@ def _loss(model, logits, labels, class_weights):
             w = backend.to_device(class_weights, backend.device_of(logits.data))
             pos_weight = (w[1:2].astype(np.float64) / w[0:1]).astype(np.float32)
         return F.binary_cross_entropy_with_logits(logits.reshape(-1, 1), target,
-                                                  pos_weight=pos_weight)
-    return F.cross_entropy(logits, labels, weight=class_weights)
+                                                  pos_weight=pos_weight, reduction=reduction)
+    return F.cross_entropy(logits, labels, weight=class_weights, reduction=reduction)
+
+
+def _loss_sum(model, logits, labels, class_weights):
+    """(summed loss, its weight): _loss's mean is their ratio. Ranks reduce both, so that the
+    loss is the weighted mean over the global batch (distributed.global_loss)."""
+    loss = _loss(model, logits, labels, class_weights, reduction="sum")
+    if class_weights is None or getattr(model, "binary", False):
+        return loss, len(labels)
+    return loss, float(class_weights[labels].sum())
+
+
+def _world():
+    """The World of distributed.init() when this is a run over several ranks, else None."""
+    from . import distributed
+    world = distributed.world()
+    return world if world is not None and world.size > 1 else None
 
 
 def _predicted(model, logits):
@@ -109,19 +125,32 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
     model.eval()
     y_true, y_score, total, n = [], [], 0.0, 0
     binary = getattr(model, "binary", False)
+    world, sums = _world(), []
+    if world is not None:  # each rank evaluates its shard; the results are gathered below
+        from .distributed import shard_loader
+        shard_loader(loader, world, train=False)
     source = iter(device_batches(loader, device, mean, std))
     try:
         with no_grad():
             for images, y in source:
                 logits = model(Tensor(images))
-                loss = _loss(model, logits, y, class_weights)
-                total += float(loss.item()) * len(y)
-                n += len(y)
+                if world is not None:
+                    loss, weight = _loss_sum(model, logits, y, class_weights)
+                    sums.append((float(loss.item()), weight, len(y)))
+                else:
+                    loss = _loss(model, logits, y, class_weights)
+                    total += float(loss.item()) * len(y)
+                    n += len(y)
                 y_true.append(backend.to_numpy(y).astype(np.int64))
                 y_score.append(probabilities(logits, binary).numpy())
     finally:
         source.close()
         model.train(was_training)
+    if world is not None:  # as one process: the shards' rows in order, the batches' losses
+        y_true, y_score = (world.gather_shards(np.concatenate(a) if a else np.zeros(0))
+                           for a in (y_true, y_score))
+        total, n = world.batch_mean_total(sums)
+        return y_true.astype(np.int64), y_score, total / max(n, 1)
     if not y_true:
         raise ValueError("evaluation loader yielded no batches (empty dataset?)")
     return np.concatenate(y_true), np.concatenate(y_score), total / max(n, 1)
@@ -337,12 +366,24 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         if ck.get("loader_seed") is not None and seed is not None and ck["loader_seed"] != seed:
             log(f"warning: the checkpoint's loader seed {ck['loader_seed']} differs from this "
                 f"loader's {seed}: the resumed run will not repeat the original")
+        ranks = 1 if _world() is None else _world().size
+        if ck.get("world_size", 1) != ranks:
+            log(f"note: the checkpoint was written by {ck.get('world_size', 1)} rank(s), this "
+                f"run has {ranks}: the epochs go on in the same global order, and repeat the "
+                f"original run when ranks x batch size is the same")
         if ck.get("stopped"):
             log(f"checkpoint {checkpoint_path}: training had already stopped early at epoch "
                 f"{start}")
             start = epochs
         else:
             log(f"resuming from {checkpoint_path} after epoch {start}")
+
+    world = _world()
+    if world is not None:  # data parallel: rank 0's weights, shards, averaged gradients
+        from . import distributed
+        optimizer = distributed.prepare_fit(model, optimizer, train_loader, val_loader, world)
+        progress = progress and world.is_main
+        log = log if world.is_main else (lambda *args, **kwargs: None)
 
     def diverged(what):
         """Keep the best finite epoch's weights and raise TrainingError saying so."""
@@ -377,19 +418,24 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 for b, (images, y) in enumerate(bar):
                     logits = model(Tensor(images))
-                    loss = _loss(model, logits, y, class_weights)
-                    value = float(loss.item())
+                    if world is None:
+                        loss = _loss(model, logits, y, class_weights)
+                        value, count = float(loss.item()), len(y)
+                    else:  # the global batch's weighted mean and its value, on every rank
+                        loss, value, count = distributed.global_loss(
+                            *_loss_sum(model, logits, y, class_weights), len(y), world)
                     if not math.isfinite(value):
                         bad_batch = (value, b)
                         break
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
-                    total += value * len(y)
+                    total += value * count
                     correct += (_predicted(model, logits) == y).sum()  # on the device: no wait
-                    n += len(y)
+                    n += count
                     if bar is not source:
-                        bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{int(correct) / n:.3f}")
+                        bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{int(correct) / n:.3f}"
+                                        if world is None else "")
         finally:  # stop the loader's threads now, also on an error or Ctrl-C
             if bar is not source:
                 bar.close()
@@ -399,6 +445,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                            f"batch {bad_batch[1] + 1} of {len(train_loader)}")
         if n == 0:
             raise TrainingError(f"the training loader yielded no batches at epoch {epoch + 1}")
+        if world is not None:
+            correct = world.sum(int(correct))[0]
         history["loss"].append(total / n)
         history["accuracy"].append(int(correct) / n)
         history["lr"].append(_lr(optimizer))
@@ -431,14 +479,16 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             wait += 1
             stopped = bool(patience) and wait >= patience
         log(_epoch_line(epoch, epochs, history, time.perf_counter() - t0))
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and (world is None or world.is_main):
             save_checkpoint({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "epoch": epoch + 1, "history": history, "best": best_state,
                 "best_score": best_score, "wait": wait, "stopped": stopped,
                 "rng": backend.get_rng_state(), "loader_seed": seed, "best_epoch": best_epoch,
+                "world_size": 1 if world is None else world.size,
             }, checkpoint_path)
+        if checkpoint_path is not None:  # on every rank (rank 0 writes it)
             saved_epoch = epoch + 1
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
