@@ -78,3 +78,13 @@ def test_mpirun_without_distributed_is_a_one_line_error(ham, tmp_path):
     assert lines and all("without --distributed" in line for line in lines)
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_one_line_error_on_rank_0_ends_every_rank(ham, tmp_path):
+    """Rank 0 checks the run folder while the others wait for what it prepares: its one-line
+    error must end them too (MPI_Abort), not leave them waiting."""
+    proc = mpirun([EXAMPLE, "--data", ham, *FLAGS, "--distributed", "--resume",
+                   "--out", tmp_path / "none"], timeout=120)
+    assert proc.returncode != 0
+    assert "error: --resume: no checkpoint" in proc.stderr
+    assert "Traceback" not in proc.stderr
