@@ -319,7 +319,7 @@ def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=T
     Every gradient is copied into a flat buffer per bucket (one per device and dtype, cut at
     ~bucket_bytes), the buffer reduced in place, and the gradients copied back, divided by the
     world size. A parameter with no gradient on some rank counts as zeros there; one with no
-    gradient on every rank keeps None (a presence count travels with the last bucket).
+    gradient on every rank keeps None (a count of the ranks holding each is reduced first).
     Returns the bytes this rank handed to the allreduce.
     """
     world = _world if world is None else world
