@@ -103,3 +103,39 @@ def test_the_launch_world_comes_from_the_launchers_variables(monkeypatch):
     assert launch_world() == (4, 2)
     assert (DistributedSampler(Images(8)).num_replicas, DistributedSampler(Images(8)).rank) \
         == (4, 2)
+
+
+class _TwoRanks:
+    """A stand-in world of 2 ranks whose other rank holds `other(array)` (in-process)."""
+
+    def __init__(self, other):
+        self.size, self.rank, self.other, self.messages = 2, 0, other, []
+
+    def allreduce_(self, array):
+        self.messages.append(array.size)
+        array += self.other(array)
+        return array
+
+
+def test_gradients_are_averaged_in_buckets_and_copied_back():
+    from tinylesion import distributed, nn, optim
+    from tinylesion.tensor import Tensor
+    model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3), nn.Linear(3, 2))
+    x = Tensor(np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32))
+    model[1:3](model[0](x)).sum().backward()   # the last Linear gets no gradient
+    params = list(model.parameters())
+    before = [None if p.grad is None else p.grad.data.copy() for p in params]
+    world = _TwoRanks(lambda a: 3 * a)  # the other rank's gradients: 3x ours
+    opt = distributed.DistributedOptimizer(optim.SGD(params, lr=0.5), world, bucket_bytes=64)
+    opt.step()
+    for p, g in zip(params, before):
+        if g is None:
+            assert p.grad is None           # no rank had one: it stays None, no update
+        else:
+            np.testing.assert_allclose(p.grad.data, 2 * g, rtol=1e-6)  # (g + 3g) / 2
+    # one presence count, then buckets cut once they hold 64 bytes: 20 | 4 + 12 | 3 + 6 + 2
+    assert world.messages == [6, 20, 16, 11]
+    assert opt.bytes_sent == 8 * 6 + 4 * (20 + 16 + 11)
+    assert opt.param_groups is opt.optimizer.param_groups
+    opt.lr_marker = 1
+    assert opt.optimizer.lr_marker == 1   # attributes belong to the wrapped optimizer
