@@ -3,8 +3,8 @@ MODE OUT [...]`, or plain `python` for the one-process reference. Rank 0 writes 
 
   train    SGD epochs of a small conv net with batch norm (SyncBatchNorm on several ranks),
            a shuffled, augmented, sharded Loader and a class-weighted loss over the global
-           batch: the final weights, the weights at the start (after the broadcast), and the
-           loss history
+           batch: the final weights, the weights at the start (after the broadcast), the first
+           step's averaged gradients, and those of per-rank weighted means (the wrong loss)
   adam     Adam steps: the averaged gradients and the weights after each step
   syncbn   SyncBatchNorm on this rank's slice of one global batch: outputs, gradients, stats
   gpu      SGD steps on "gpu" (with tests/fakegpu first on PYTHONPATH and the CUDA simulator:
@@ -91,13 +91,21 @@ def mode_train(out, batch, epochs, naive=False, lr=0.1):
         loader.set_epoch(epoch)
         for images, y in loader:
             x = Tensor(images.astype(np.float32) / 255)
+            if first_grads is None:
+                # first the wrong loss (a mean of per-rank weighted means) from the same
+                # weights, to show the comparison can tell them apart; every run does it
+                opt.zero_grad()
+                weighted_loss(model(x), y, weights, world, naive=True).backward()
+                opt.synchronize()
+                first_grads = {f"naive {i}": p.grad.data.copy()
+                               for i, p in enumerate(model.parameters())}
             loss = weighted_loss(model(x), y, weights, world, naive)
             opt.zero_grad()
             loss.backward()
-            if first_grads is None:
+            if "grad 0" not in first_grads:
                 opt.synchronize()
-                first_grads = {f"grad {i}": p.grad.data.copy()
-                               for i, p in enumerate(model.parameters())}
+                first_grads.update({f"grad {i}": p.grad.data.copy()
+                                    for i, p in enumerate(model.parameters())})
                 opt.optimizer.step()
             else:
                 opt.step()
@@ -105,7 +113,7 @@ def mode_train(out, batch, epochs, naive=False, lr=0.1):
     if world.is_main:
         np.savez(out, **{f"start {k}": v for k, v in start.items()},
                  **{f"end {k}": backend.to_numpy(v) for k, v in model.state_dict().items()},
-                 **first_grads, bytes_sent=opt.bytes_sent, size=world.size)
+                 **first_grads, bytes_sent=opt.bytes_sent, steps=len(losses), size=world.size)
 
 
 def mode_adam(out, batch, steps):
