@@ -2,6 +2,7 @@
 
     python bench/distributed.py                  # the examples' models, a markdown table
     python bench/distributed.py --models padua4 --steps 5 --batch-size 32
+    python bench/distributed.py 2> runs.log; python bench/distributed.py --from-log runs.log
 
 For each model, the same global batch (--batch-size) of random images at the model's example
 size takes training steps (forward, class-weighted loss, backward, gradient averaging, Adam)
@@ -36,6 +37,9 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32, help="global batch (even)")
     p.add_argument("--steps", type=int, default=5, help="timed steps")
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--from-log", metavar="FILE",
+                   help="print the tables again from the JSON lines an earlier run wrote to "
+                        "stderr")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
@@ -169,36 +173,56 @@ def link_speed(param_bytes, n, step_s):
 
 
 def main(args):
-    rows, paper = [], []
+    results = []
     for model in args.models:
-        one = run(args, model, 1)
-        two = run(args, model, 2)
+        one, two = run(args, model, 1), run(args, model, 2)
+        print(f"{model}: {json.dumps(one)}\n{model}: {json.dumps(two)}", file=sys.stderr)
+        results.append((one, two))
+    render(results)
+
+
+def render(results):
+    """The two markdown tables from (1 process, 2 ranks) worker results."""
+    rows, paper = [], []
+    for one, two in results:
+        model, batch = one["model"], one["batch"]
         rows.append(f"| {model} | {one['images_per_s']:.1f} | {two['images_per_s']:.1f} | "
                     f"{two['images_per_s'] / one['images_per_s']:.2f} | "
-                    f"{two['allreduce_s'] * 1e3:.1f} | {two['bytes_per_step'] / 1e6:.2f} |")
-        # per rank at the per-rank batch of the 2-rank run, on one CPU thread
-        cpu_step = two["step_s"]
-        gpu_step = 3 * two["forward_flops"] * (args.batch_size // 2) / H100_FLOPS
+                    f"{two['allreduce_s'] * 1e3:.0f} | {two['bytes_per_step'] / 1e6:.2f} |")
+        # the compute of one rank's step (per-rank batch, one CPU thread), without the allreduce
+        cpu_step = two["step_s"] - two["allreduce_s"]
+        gpu_step = 3 * two["forward_flops"] * (batch // 2) / H100_FLOPS
         paper.append(f"| {model} | {two['param_bytes'] / 1e6:.2f} | {cpu_step * 1e3:.0f} | "
                      + " | ".join(f"{link_speed(two['param_bytes'], n, cpu_step):.2f}"
                                   for n in RANKS)
-                     + f" | {gpu_step * 1e3:.2f} | "
-                     + " | ".join(f"{link_speed(two['param_bytes'], n, gpu_step):.0f}"
+                     + f" | {gpu_step * 1e3:.3f} | "
+                     + " | ".join(f"{link_speed(two['param_bytes'], n, gpu_step):,.0f}"
                                   for n in RANKS) + " |")
-        print(f"{model}: {json.dumps(one)}\n{model}: {json.dumps(two)}", file=sys.stderr)
-    print(f"global batch {args.batch_size}, {args.steps} timed steps, Adam; {two['mpi']}\n")
+    print(f"global batch {batch}; {two['mpi']}\n")
     print("| model | 1 process x 2 threads (img/s) | 2 processes x 1 thread (img/s) | ratio "
           "| allreduce per step (ms) | MB sent per rank per step |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
-    print(f"\nLink speed (Gbit/s per rank) at which a ring allreduce of the gradients fits in "
-          f"one step (per-rank batch {args.batch_size // 2}):\n")
+    print(f"\nLink speed (Gbit/s per rank) at which a ring allreduce of the gradients takes no "
+          f"longer than a step's compute (per-rank batch {batch // 2}):\n")
     print("| model | gradient MB | CPU step, 1 thread (ms) | CPU N=8 | CPU N=64 "
-          "| H100 step (ms, FLOPs) | H100 N=8 | H100 N=64 |")
+          "| H100 step (ms, from FLOPs) | H100 N=8 | H100 N=64 |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(paper))
 
 
+def from_log(path):
+    """Re-render the tables from the JSON lines a run printed to stderr."""
+    lines = [json.loads(line.split(": ", 1)[1]) for line in Path(path).read_text().splitlines()
+             if line.split(": ", 1)[0] in SIZES and ": {" in line]
+    render(list(zip(lines[0::2], lines[1::2])))
+
+
 if __name__ == "__main__":
     ARGS = parse_args()
-    worker(ARGS) if ARGS.worker else main(ARGS)
+    if ARGS.worker:
+        worker(ARGS)
+    elif ARGS.from_log:
+        from_log(ARGS.from_log)
+    else:
+        main(ARGS)
