@@ -532,7 +532,7 @@ def _run_other_rank(args, task, world, device):
     evaluation; rank 0 alone logs and writes the run folder."""
     from .train import TrainingError, evaluate_model, fit
 
-    def quiet(*args, **kwargs):
+    def quiet(*_, **__):
         pass
 
     shared = world.comm.bcast(None, root=0)
