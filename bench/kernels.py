@@ -2,6 +2,7 @@
 
     python bench/kernels.py [--threads 2] [--batch-size 32] [--repeat 7] [--only conv]
     python bench/kernels.py --device gpu        # CuPy kernels against the device's matmul rate
+    python bench/kernels.py --threads 1 --clock cpu --only depthwise   # on a loaded machine
 
 Every kernel is checked against PyTorch (when installed) before it is timed; Numba compiles
 during that untimed first call. Each time is the median of --repeat runs, ours and PyTorch's
@@ -21,6 +22,9 @@ def parse_args(argv=None):
     parser.add_argument("--repeat", type=int, default=7, help="timed runs per kernel")
     parser.add_argument("--only", default="", help="run the rows whose name contains this")
     parser.add_argument("--no-torch", action="store_true", help="time tinylesion only")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: the process's CPU time instead of wall time (with --threads 1, "
+                             "a fairer comparison on a machine that other jobs load)")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to SECONDS for the CPU to be idle (shared machines)")
     args = parser.parse_args(argv)
@@ -69,6 +73,17 @@ POOLS = [("padua4", 32, 75, 100, 2), ("padua4", 64, 37, 50, 2), ("padua4", 128, 
          ("melanoma", 64, 112, 112, 2), ("melanoma", 128, 56, 56, 2), ("melanoma", 128, 9, 9, 3)]
 NORMS = [("melanoma", 32, 224, 224), ("melanoma", 64, 112, 112), ("melanoma", 128, 56, 56),
          ("melanoma", 128, 9, 9)]
+# (model, layer, C, K, stride, padding, H, W): depthwise 3x3 / 5x5 layers of the backbones
+DEPTHWISE = [
+    ("mobilenet_v2", "features.1 dw", 32, 3, 1, 1, 112, 112),
+    ("mobilenet_v2", "features.2 dw", 96, 3, 2, 1, 112, 112),
+    ("mobilenet_v2", "features.4 dw", 144, 3, 1, 1, 56, 56),
+    ("efficientnet_b0", "features.3.0 dw", 144, 5, 2, 2, 56, 56),
+]
+# (model, pooling, C, H, W, kernel, stride, padding, count_include_pad)
+POOL_OPTIONS = [("resnet", "max", 64, 112, 112, 3, 2, 1, True),
+                ("inception_v3", "avg", 192, 35, 35, 3, 1, 1, True),
+                ("densenet", "avg", 128, 56, 56, 2, 2, 0, True)]
 ADAM_MODELS = [("padua4", (75, 100)), ("baseline_cnn", (128, 128)), ("melanoma_cnn", (224, 224))]
 
 
@@ -110,15 +125,16 @@ class Bench:
         if theirs is not None:
             theirs()
         t_ours, t_theirs = [], []
+        clock = time.process_time if self.args.clock == "cpu" else time.perf_counter
         for _ in range(self.args.repeat):
             for fn, out in ((ours, t_ours), (theirs, t_theirs)):
                 if fn is None:
                     continue
                 self.sync()
-                start = time.perf_counter()
+                start = clock()
                 fn()
                 self.sync()
-                out.append(time.perf_counter() - start)
+                out.append(clock() - start)
         return statistics.median(t_ours), (statistics.median(t_theirs) if t_theirs else None)
 
     def matmul_rate(self):
@@ -193,6 +209,81 @@ def pool_rows(B):
                 gyt, xt, [K, K], [K, K], [0, 0], [1, 1], False, it)
         yield "maxpool fwd", shape, flops, 4.0 * (x.size + 2 * y.size), fwd, t_fwd
         yield "maxpool bwd", shape, float(y.size), 4.0 * (x.size + 2 * y.size), bwd, t_bwd
+
+
+def depthwise_rows(B):
+    N, torch = B.args.batch_size, B.torch
+    for model, layer, C, K, S, P, H, W in DEPTHWISE:
+        x, Wt, b = B.array((N, C, H, W)), B.array((C, 1, K, K)) * 0.1, B.array((C,))
+        OH, OW = (H + 2 * P - K) // S + 1, (W + 2 * P - K) // S + 1
+        gy = B.array((N, C, OH, OW))
+        flops = 2.0 * N * C * K * K * OH * OW
+        shape = f"{model} {layer} {C}ch {K}x{K}/{S} {H}x{W}"
+        fwd = lambda: kernels.conv2d_forward(x, Wt, b, S, P, groups=C)  # noqa: E731
+
+        def fwd_bwd():
+            kernels.conv2d_forward(x, Wt, b, S, P, groups=C)
+            kernels.conv2d_backward(gy, x, Wt, S, P, groups=C)
+
+        t_fwd = t_fb = None
+        if torch is not None:
+            F = torch.nn.functional
+            xt, Wtt, bt, gyt = B.tensor(x, True), B.tensor(Wt, True), B.tensor(b, True), \
+                B.tensor(gy)
+            with torch.no_grad():
+                check(shape, fwd(), F.conv2d(xt, Wtt, bt, S, P, groups=C))
+
+            def t_fwd():
+                with torch.no_grad():
+                    F.conv2d(xt, Wtt, bt, S, P, groups=C)
+
+            def t_fb():
+                F.conv2d(xt, Wtt, bt, S, P, groups=C).backward(gyt)
+        nbytes = 4.0 * (x.size + N * C * OH * OW)
+        yield "depthwise fwd", shape, flops, nbytes, fwd, t_fwd
+        yield "depthwise fwd+bwd", shape, 3 * flops, 3 * nbytes, fwd_bwd, t_fb
+
+
+def pool_option_rows(B):
+    N, torch = B.args.batch_size, B.torch
+    for model, kind, C, H, W, K, S, P, include in POOL_OPTIONS:
+        x = B.array((N, C, H, W))
+        shape = f"{model} {C}x{H}x{W} k{K}/{S} p{P}"
+        if kind == "max":
+            y, am = kernels.maxpool2d_forward(x, K, S, P)
+            fwd = lambda: kernels.maxpool2d_forward(x, K, S, P)  # noqa: E731
+        else:
+            y = kernels.avgpool2d_forward(x, K, S, P, False, include)
+            fwd = lambda: kernels.avgpool2d_forward(x, K, S, P, False, include)  # noqa: E731
+        gy = B.array(y.shape)
+
+        def fwd_bwd():
+            if kind == "max":
+                _, a = kernels.maxpool2d_forward(x, K, S, P)
+                kernels.maxpool2d_backward(gy, a, x.shape, K, S, P)
+            else:
+                kernels.avgpool2d_forward(x, K, S, P, False, include)
+                kernels.avgpool2d_backward(gy, x.shape, K, S, P, False, include)
+
+        t_fwd = t_fb = None
+        if torch is not None:
+            F = torch.nn.functional
+            xt, gyt = B.tensor(x, True), B.tensor(gy)
+            tpool = (lambda t: F.max_pool2d(t, K, S, P)) if kind == "max" else \
+                (lambda t: F.avg_pool2d(t, K, S, P, count_include_pad=include))
+            with torch.no_grad():
+                check(shape, y, tpool(xt))
+
+            def t_fwd():
+                with torch.no_grad():
+                    tpool(xt)
+
+            def t_fb():
+                tpool(xt).backward(gyt)
+        flops = float(y.size * K * K)
+        nbytes = 4.0 * (x.size + y.size)
+        yield f"{kind}pool fwd", shape, flops, nbytes, fwd, t_fwd
+        yield f"{kind}pool fwd+bwd", shape, 2 * flops, 3 * nbytes, fwd_bwd, t_fb
 
 
 def norm_rows(B):
@@ -280,11 +371,11 @@ def main(args):
         cpu = B.xp.cuda.runtime.getDeviceProperties(0)["name"].decode()
     torch_name = f"PyTorch {B.torch.__version__}" if B.torch is not None else "no PyTorch"
     print(f"# kernels, {datetime.date.today()}, {cpu}, {args.device}, {args.threads} threads, "
-          f"batch {args.batch_size}, median of {args.repeat}; {torch_name}")
+          f"batch {args.batch_size}, median of {args.repeat} ({args.clock} clock); {torch_name}")
     print(f"float32 matmul (2048²): {rate:.1f} GFLOP/s\n")
     print("| kernel | shape | ms | GFLOP/s | % mm | GB/s | torch ms | speed-up |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for rows in (conv_rows, pool_rows, norm_rows, adam_rows):
+    for rows in (conv_rows, depthwise_rows, pool_rows, pool_option_rows, norm_rows, adam_rows):
         for kernel, shape, flops, nbytes, ours, theirs in rows(B):
             if args.only and args.only not in f"{kernel} {shape}":
                 continue

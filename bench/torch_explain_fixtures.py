@@ -1,13 +1,13 @@
-"""PyTorch's Grad-CAM and saliency maps for tests/test_explain.py: tests/fixtures/explain_reference.npz.
+"""PyTorch's Grad-CAM and saliency maps, stored in tests/fixtures/explain_reference.npz.
 
     /work/venv-torch/bin/python bench/torch_explain_fixtures.py [--out PATH]
 
-Each case of EXPLAIN_CASES (tests/test_explain.py reads them from here) builds PyTorch's twin of a seed
-model (bench/torch_models.py) with the weights of tests/torch_reference.model_weights, in float64
-and eval mode, and computes on a seeded batch: Grad-CAM at a layer (a forward hook keeps the
-layer's output; the weights are the spatial mean of the class score's gradient; ReLU of the
-weighted sum; F.interpolate bilinear with align_corners=False) and the saliency map (the largest
-absolute input gradient over the channels). The score of a binary model's class 0 is minus its
+Each case of EXPLAIN_CASES (tests/test_explain.py reads them from here) builds PyTorch's twin
+of a seed model (bench/torch_models.py) with the weights of tests/torch_reference.model_weights,
+in float64 and eval mode, and computes on a seeded batch: Grad-CAM at a layer (a forward hook
+keeps the layer's output; the weights are the spatial mean of the class score's gradient; ReLU
+of the weighted sum; F.interpolate bilinear with align_corners=False) and the saliency map (the
+largest absolute input gradient over the channels). The score of a binary model's class 0 is minus its
 logit. Only the maps and the PyTorch version are stored; the inputs are remade from the seeds.
 """
 import argparse

@@ -37,7 +37,16 @@ def run_example(name, *args, timeout=300):
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
 
 
-def check_run(proc, out, binary, extra=()):
+def check_run(proc, out, binary, extra=(), lr=None):
+    """The run succeeded, and each file in --out holds what it should (not only exists)."""
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    from tinylesion import io
+    from tinylesion.models import get_model
+    from tinylesion.train import HISTORY_KEYS
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert METRIC_KEYS <= set(metrics)
@@ -47,7 +56,40 @@ def check_run(proc, out, binary, extra=()):
         assert (out / name).is_file(), name
     assert ("sensitivity" in metrics) == binary
     assert "macro avg" in proc.stdout and str(out) in proc.stdout
-    assert len((out / "history.csv").read_text().splitlines()) == 2
+    # metrics.json: the test split, counted once; its numbers agree with each other
+    n_test = int(re.search(r"test (\d+) images", proc.stdout).group(1))
+    cm = np.array(metrics["confusion_matrix"])
+    classes = metrics["class_names"]
+    assert cm.shape == (len(classes), len(classes)) and cm.sum() == n_test
+    assert list(metrics["per_class"]) == classes
+    assert [v["support"] for v in metrics["per_class"].values()] == cm.sum(axis=1).tolist()
+    assert metrics["accuracy"] == pytest.approx(np.trace(cm) / n_test)
+    recall = [cm[k, k] / cm[k].sum() for k in range(len(classes)) if cm[k].sum()]
+    assert metrics["balanced_accuracy"] == pytest.approx(np.mean(recall))
+    assert metrics["roc_auc"] is None or 0 <= metrics["roc_auc"] <= 1
+    if binary:
+        assert metrics["sensitivity"] == pytest.approx(cm[1, 1] / cm[1].sum())
+    # history.csv: one epoch of finite values, trained at --lr
+    lines = (out / "history.csv").read_text().splitlines()
+    assert lines[0].split(",") == ["epoch", *HISTORY_KEYS] and len(lines) == 2
+    row = dict(zip(lines[0].split(","), lines[1].split(",")))
+    assert row["epoch"] == "1" and np.isfinite(float(row["loss"])) and float(row["loss"]) > 0
+    assert float(row["lr"]) == pytest.approx(lr if lr is not None else
+                                             metrics["settings"]["lr"])
+    # run.json and weights.npz: the model the settings name, its weights, finite
+    run = json.loads((out / "run.json").read_text())
+    assert run["class_names"] == classes and run["model"] == metrics["settings"]["model"]
+    assert len(run["mean"]) == 3 and all(0 < m < 1 for m in run["mean"] + run["std"])
+    model = get_model(run["model"], num_classes=len(classes), image_size=run["image_size"])
+    weights = io.load(out / "weights.npz")
+    state = model.state_dict()
+    assert weights.keys() == state.keys()
+    for k, v in weights.items():
+        assert v.shape == tuple(state[k].shape) and np.all(np.isfinite(v)), k
+    model.load_state_dict(weights)
+    for name in ("history.png", "confusion_matrix.png", "roc.png", *extra):
+        with Image.open(out / name) as im:
+            assert im.format == "PNG" and min(im.size) > 100, name
     return metrics
 
 
@@ -65,6 +107,10 @@ def test_melanoma_cnn_uses_dermmel_splits(dermmel, tmp_path):
                        "--oversample", "--optimizer", "sgd", "--out", out)
     metrics = check_run(proc, out, binary=True)
     assert metrics["class_names"] == ["NotMelanoma", "Melanoma"]  # melanoma is positive
+    test_images = [p for p in (dermmel / "test").rglob("*") if p.is_file()]
+    assert sum(map(sum, metrics["confusion_matrix"])) == len(test_images)   # the test folder
+    assert metrics["per_class"]["Melanoma"]["support"] == len(
+        [p for p in test_images if p.parent.name == "Melanoma"])
     assert "train_sep, valid, test used as the train/val/test splits" in proc.stdout
 
 
@@ -79,8 +125,8 @@ def test_logistic_regression_draws_its_weights(dermmel, tmp_path):
 def test_dense_nn_on_a_folder_per_class(dermmel, tmp_path):
     out = tmp_path / "run"
     proc = run_example("dense_nn", "--data", dermmel / "train_sep", *TINY, "--split", "70/30",
-                       "--optimizer", "rmsprop", "--out", out)
-    metrics = check_run(proc, out, binary=True)
+                       "--optimizer", "rmsprop", "--lr", "3e-4", "--out", out)
+    metrics = check_run(proc, out, binary=True, lr=3e-4)
     assert metrics["settings"]["weight_decay"] == pytest.approx(1e-3)  # the model's own L2
 
 

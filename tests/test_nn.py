@@ -29,15 +29,18 @@ def test_sequential_names_and_order():
     assert model(tl.Tensor(np.zeros((2, 3, 8, 8), np.float32))).shape == (2, 5)
 
 
-def test_default_init_is_glorot_uniform_with_zero_bias():
+def test_keras_initialization_is_glorot_uniform_with_zero_bias():
+    # (the default, PyTorch's, is tested in test_pytorch_habits_init.py)
+    from tinylesion.nn.default_init import keras_initialization
     tl.manual_seed(0)
-    layer = nn.Linear(300, 200)
+    with keras_initialization():
+        layer = nn.Linear(300, 200)
+        conv = nn.Conv2d(8, 16, 3)
     limit = np.sqrt(6 / 500)
     w = layer.weight.numpy()
     assert w.dtype == np.float32 and abs(w).max() <= limit
     assert abs(w.std() - limit / np.sqrt(3)) < 0.01 * limit
     assert np.all(layer.bias.numpy() == 0)
-    conv = nn.Conv2d(8, 16, 3)
     assert abs(conv.weight.numpy()).max() <= np.sqrt(6 / (8 * 9 + 16 * 9))
 
 

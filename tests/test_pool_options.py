@@ -111,6 +111,8 @@ def test_cpu_equals_reference(case):
     ((2, 3, 12, 12), 3, 1, 1, False),    # Inception's average pool
     ((2, 4, 14, 13), 2, 2, 0, False),    # DenseNet's transition
     ((1, 2, 9, 8), 3, 2, 0, True),
+    ((2, 8, 7, 7), 7, 7, 0, False),      # global pooling (tiled: one reshape and sum)
+    ((2, 3, 9, 9), 4, 4, 0, True),       # tiles with a clipped last window
 ])
 def test_models_pools_cpu_equals_reference(shape, kernel, stride, padding, ceil):
     x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)

@@ -129,3 +129,67 @@ def test_a_torch_tensor_is_named():
         tl.nn.Linear(4, 2)(FakeTorchTensor())
     with pytest.raises(TypeError, match="got a torch.Tensor"):
         tl.ones(1, 4) + FakeTorchTensor()
+
+
+def test_functional_shape_mismatches_are_runtime_errors_too():
+    import tinylesion.nn.functional as F
+    for case in (lambda: F.conv2d(tl.ones(1, 3, 5, 5), tl.ones(2, 4, 3, 3)),
+                 lambda: F.linear(tl.ones(2, 5), tl.ones(3, 4))):
+        with pytest.raises(RuntimeError):
+            case()
+        with pytest.raises(ValueError):
+            case()
+
+
+def test_torch_namespace_functions():
+    a, b = tl.tensor([1.0, 5.0, 3.0]), tl.tensor([1.0, 2.0, 3.0])
+    assert tl.eq(a, b).tolist() == [True, False, True] and tl.gt(a, 2).tolist() == [False,
+                                                                                    True, True]
+    assert tl.add(a, b, alpha=2).tolist() == [3.0, 9.0, 9.0]
+    assert tl.sub(a, 1).tolist() == [0.0, 4.0, 2.0] and tl.mul(a, b).tolist() == [1, 10, 9]
+    assert tl.div(tl.tensor([7, -7]), 2, rounding_mode="floor").tolist() == [3, -4]
+    assert tl.pow(b, 2).tolist() == [1.0, 4.0, 9.0] and tl.all(a > 0).item()
+    assert tl.any(tl.isnan(a)).item() is False
+    tl.manual_seed(0)
+    perm = tl.randperm(10)
+    assert perm.dtype == np.int64 and sorted(perm.tolist()) == list(range(10))
+    tl.manual_seed(0)
+    assert tl.randperm(10).tolist() == perm.tolist()
+    array = np.arange(3.0)
+    shared = tl.as_tensor(array)
+    shared[0] = 9.0
+    assert array[0] == 9.0 and tl.as_tensor(array, dtype=tl.float32).dtype == np.float32
+    assert tl.get_default_dtype() == tl.float32 and tl.half == np.float16
+    tl.use_deterministic_algorithms(True)
+    tl.set_float32_matmul_precision("high")
+    with pytest.raises(NotImplementedError):
+        tl.set_default_dtype(tl.float64)
+
+
+def test_topk_sort_gather():
+    x = tl.tensor([[0.1, 0.7, 0.2], [0.5, 0.3, 0.9]])
+    values, indices = x.topk(2, 1)
+    assert indices.tolist() == [[1, 2], [2, 0]]
+    np.testing.assert_allclose(values.numpy(), [[0.7, 0.2], [0.9, 0.5]])
+    # the top-5 accuracy idiom: pred.t().eq(target.view(1, -1).expand_as(pred))
+    _, pred = x.topk(1, 1, True, True)
+    target = tl.tensor([1, 0])
+    assert pred.t().eq(target.view(1, -1).expand_as(pred.t())).sum().item() == 1
+    assert x.topk(1, dim=1, largest=False).indices.tolist() == [[0], [1]]
+    s = tl.sort(tl.tensor([3, 1, 2]), descending=True)
+    assert s.values.tolist() == [3, 2, 1] and s.indices.tolist() == [0, 2, 1]
+    assert tl.argsort(tl.tensor([3.0, 1.0, 2.0])).tolist() == [1, 2, 0]
+    np.testing.assert_allclose(tl.gather(x, 1, tl.tensor([[2, 2], [0, 1]])).numpy(),
+                               [[0.2, 0.2], [0.5, 0.3]])
+    with pytest.raises(RuntimeError, match="topk"):
+        x.topk(4)
+    assert tl.tensor([1.5, 2.5, -0.5]).round().tolist() == [2.0, 2.0, -0.0]
+    assert tl.floor(tl.tensor([1.5, -1.5])).tolist() == [1.0, -2.0]
+
+
+def test_gather_topk_sort_gradients():
+    x = rng.standard_normal((3, 5))
+    index = np.array([[0, 0, 4], [1, 3, 3], [2, 2, 2]])
+    gradcheck(lambda t: t.gather(1, tl.tensor(index)), x)       # repeated entries add up
+    gradcheck(lambda t: t.topk(3, dim=1).values * 2, x)
+    gradcheck(lambda t: t.sort(0, descending=True).values, x)

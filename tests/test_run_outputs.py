@@ -157,3 +157,29 @@ def test_the_examples_plateau_schedule_halves_on_the_third_bad_epoch(monkeypatch
         rates.append(optimizer.param_groups[0]["lr"])
     assert rates == pytest.approx([0.08, 0.08, 0.08, 0.08, 0.04, 0.04, 0.04, 0.04, 0.02, 0.02,
                                    0.02, 0.01])
+
+
+def test_class_order_of_a_folder_per_class(tmp_path):
+    # sorted by name; with two classes a melanoma class goes last (the positive class), with
+    # more it keeps its place
+    for names, expected in ((["nevus", "melanoma"], ["nevus", "melanoma"]),
+                            (["Melanoma", "benign"], ["benign", "Melanoma"]),
+                            (["a", "b"], ["a", "b"]),
+                            (["nevus", "melanoma", "bcc"], ["bcc", "melanoma", "nevus"])):
+        root = tmp_path / "_".join(names)
+        for name in names:
+            (root / name).mkdir(parents=True)
+            for i in range(10):
+                Image.new("RGB", (8, 8), (10 * i, 80, 120)).save(root / name / f"{i}.png")
+        train, val, test, kind = cli.open_data(root, (8, 8), "resize", (0.6, 0.2, 0.2), 0,
+                                               log=lambda *a: None)
+        assert kind == "ImageFolder" and list(train.classes) == expected, names
+        assert list(test.classes) == expected
+
+
+def test_a_dermmel_folder_with_one_class_is_refused(tmp_path):
+    for split in ("train_sep", "valid", "test"):
+        (tmp_path / split / "Melanoma").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / split / "Melanoma" / "a.png")
+    with pytest.raises(cli.UsageError, match="at least two"):
+        cli.open_data(tmp_path, (8, 8), "resize", (0.8, 0.1, 0.1), 0, log=lambda *a: None)

@@ -114,7 +114,7 @@ def multipart(data, field="file", filename="lesion.jpg"):
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
-# ---- the routes --------------------------------------------------------------------------------
+# ---- the routes ----------------------------------------------------------------------------------
 def test_predict_gives_predicts_numbers_as_raw_body_and_multipart(server, runs):
     ham, mel, images = runs
     model, run = predict.load_run(ham)
@@ -160,6 +160,8 @@ def test_models_and_health(server, runs):
     assert by_name["mel"]["binary"] is True and by_name["mel"]["input_size"] == [16, 12]
     status, health = server.json("GET", "/health")
     assert status == 200 and health["status"] == "ok" and health["models"] == ["ham", "mel"]
+    # with no --host it listens on the loopback only
+    assert any(f"running on http://127.0.0.1:{server.port}" in line for line in server.lines)
 
 
 def test_explain_gives_a_png_for_the_predicted_or_asked_class(server, runs):
@@ -195,7 +197,7 @@ def test_the_page(server):
         assert needle in text
 
 
-# ---- bad input: a 4xx JSON error that names the problem, and the server goes on ----------------
+# ---- bad input: a 4xx JSON error that names the problem, and the server goes on ------------------
 def big_png(width, height):
     buffer = io.BytesIO()
     Image.new("1", (width, height)).save(buffer, "PNG")
@@ -319,10 +321,42 @@ def test_batcher_collects_waits_and_passes_errors():
         Batcher(run_batch, max_batch=0)
 
 
-# ---- an unexpected failure is a 500 without a traceback -----------------------------------------
+# ---- an unexpected failure is a 500 without a traceback ------------------------------------------
+class InProcess:
+    """The app of `models` served by uvicorn in a thread of this process (for tests that patch
+    what the server does)."""
+
+    def __init__(self, models):
+        import uvicorn
+        from tinylesion.serve import create_app
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(create_app(models), host="127.0.0.1",
+                                                    port=self.port, log_level="critical"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(30)
+
+    def post(self, path, body, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            conn.request("POST", path, body=body, headers=headers or {})
+            answer = conn.getresponse()
+            return answer.status, answer.read()
+        finally:
+            conn.close()
+
+
 def test_an_unexpected_failure_is_a_500_json_and_the_traceback_is_logged(runs, caplog):
-    import uvicorn
-    from tinylesion.serve import create_app, load_models
+    from tinylesion.serve import load_models
     ham, _, images = runs
     models = load_models([ham])
 
@@ -330,31 +364,62 @@ def test_an_unexpected_failure_is_a_500_json_and_the_traceback_is_logged(runs, c
         raise RuntimeError("kernel exploded")
 
     models["ham"].probabilities = broken
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(models), host="127.0.0.1", port=port,
-                                           log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        with caplog.at_level(logging.ERROR, logger="tinylesion.serve"):
-            conn.request("POST", "/predict", body=images[0].read_bytes())
-            answer = conn.getresponse()
-            body = answer.read().decode()
-        assert answer.status == 500
-        assert json.loads(body) == {
-            "error": "internal server error (the traceback is in the server's log)"}
-        assert "Traceback" not in body and "kernel exploded" not in body
-        assert "kernel exploded" in caplog.text
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with InProcess(models) as server, caplog.at_level(logging.ERROR,
+                                                      logger="tinylesion.serve"):
+        status, body = server.post("/predict", images[0].read_bytes())
+        body = body.decode()
+    assert status == 500
+    assert json.loads(body) == {
+        "error": "internal server error (the traceback is in the server's log)"}
+    assert "Traceback" not in body and "kernel exploded" not in body
+    assert "kernel exploded" in caplog.text
 
 
-# ---- the command line: one-line errors before anything listens ------------------------------------
+def test_nothing_a_client_sends_is_written_to_disk(runs, monkeypatch):
+    """Every file opened for writing while the server answers large uploads (over the 1 MB
+    at which form parsers spool to temporary files) is recorded: there must be none."""
+    import builtins
+    import tempfile
+    from tinylesion.serve import load_models
+    ham, _, _ = runs
+    models = load_models([ham])
+    pixels = np.random.default_rng(0).integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    big = buffer.getvalue()
+    assert len(big) > 3_000_000
+    writes = []
+    real_open, real_os_open = builtins.open, os.open
+
+    def watched_open(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+"):
+            writes.append(str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    def watched_os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            writes.append(str(path))
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def refused(*args, **kwargs):
+        writes.append("a temporary file")
+        raise OSError("no temporary files while serving")
+
+    with InProcess(models) as server:
+        monkeypatch.setattr(builtins, "open", watched_open)
+        monkeypatch.setattr(os, "open", watched_os_open)
+        for name in ("SpooledTemporaryFile", "TemporaryFile", "NamedTemporaryFile",
+                     "mkstemp"):
+            monkeypatch.setattr(tempfile, name, refused)
+        answers = [server.post("/predict", *multipart(big, filename="big.png")),
+                   server.post("/predict", big),
+                   server.post("/explain", *multipart(big, filename="big.png"))]
+        monkeypatch.undo()
+    assert [status for status, _ in answers] == [200, 200, 200], answers
+    assert writes == []
+
+
+# ---- the command line: one-line errors before anything listens -----------------------------------
 def run_serve(*args):
     return subprocess.run([sys.executable, "-m", "tinylesion.serve", *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, timeout=180)

@@ -196,3 +196,137 @@ def test_plateau_threshold_and_mode_max():
                          threshold_mode="abs") == pytest.approx([1, 0.5, 0.5])
     assert plateau_rates([1, 2, 2, 1], mode="max", factor=0.5, patience=1) == \
         pytest.approx([1, 1, 1, 0.5])
+
+
+# -- what the history holds, recomputed by hand from the weights each epoch had ---------------
+
+def forward(weights, images, mean=0.5, std=0.25):
+    """Logits of the linear model with `weights` on uint8 images, normalised as fit does."""
+    import tinylesion.nn.functional as F  # noqa: F401
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+    model.load_state_dict(weights)
+    x = (images.astype(np.float64) / 255 - mean) / std
+    with tl.no_grad():
+        return model(tl.Tensor(x.astype(np.float32))).numpy().astype(np.float64)
+
+
+def cross_entropy(logits, labels, weights=None):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    w = np.ones(K) if weights is None else np.asarray(weights, np.float64)
+    picked = -logp[np.arange(len(labels)), labels]
+    return float((w[labels] * picked).sum() / w[labels].sum())
+
+
+@pytest.mark.parametrize("class_weights", [None, [0.5, 1.0, 2.0]])
+def test_history_holds_the_losses_and_scores_of_each_epoch(class_weights):
+    script = ["good", "good", "bad", "good"]
+    history, val, _, _ = run(script, early_stopping=0, class_weights=None if class_weights is None
+                             else np.array(class_weights, np.float32))
+    x, y = data()
+    for e, weights in enumerate(val.weights):
+        labels = (y + 1) % K if script[e] == "bad" else y
+        logits = forward(weights, x)
+        assert history["val_loss"][e] == pytest.approx(
+            cross_entropy(logits, labels, class_weights), rel=1e-4), e
+        predicted = logits.argmax(axis=1)
+        assert history["val_accuracy"][e] == pytest.approx(np.mean(predicted == labels))
+        f1 = []
+        for k in range(K):
+            tp = np.sum((predicted == k) & (labels == k))
+            fp, fn = np.sum((predicted == k) & (labels != k)), np.sum((predicted != k) &
+                                                                      (labels == k))
+            f1.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+        assert history["val_macro_f1"][e] == pytest.approx(np.mean(f1)), e
+        if e > 0:   # the epoch's training loss: the one batch, before its step
+            assert history["loss"][e] == pytest.approx(
+                cross_entropy(forward(val.weights[e - 1], x), y, class_weights), rel=1e-4)
+            assert history["accuracy"][e] == pytest.approx(
+                np.mean(forward(val.weights[e - 1], x).argmax(axis=1) == y))
+
+
+def test_without_validation_the_training_loss_decides():
+    tl.manual_seed(0)
+    x, y = data()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+    opt = SGD(model.parameters(), lr=0.05)
+    history = train.fit(model, opt, OneBatch(x, y), None, epochs=3, mean=(0.5,) * 3,
+                        std=(0.25,) * 3, early_stopping=1, progress=False, log=lambda *a: None)
+    assert history["val_loss"] == [None] * 3 and history["val_accuracy"] == [None] * 3
+    assert len(history["loss"]) == 3 and history["loss"][2] < history["loss"][0]
+
+
+class Noisy(nn.Module):
+    """A linear model with dropout: training mode and eval mode give different outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(3 * 4 * 4, K))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_evaluation_runs_in_eval_mode_and_restores_the_mode():
+    tl.manual_seed(0)
+    x, y = data()
+    model = Noisy()
+    model.train()
+    y_true, first = train.evaluate_model(model, OneBatch(x, y), mean=(0.5,) * 3,
+                                         std=(0.25,) * 3)
+    assert model.training                        # back in training mode
+    _, second = train.evaluate_model(model, OneBatch(x, y), mean=(0.5,) * 3, std=(0.25,) * 3)
+    np.testing.assert_array_equal(first, second)     # no dropout: the same scores twice
+    model.eval()
+    z = (x.astype(np.float64) / 255 - 0.5) / 0.25
+    with tl.no_grad():
+        logits = model(tl.Tensor(z.astype(np.float32))).numpy().astype(np.float64)
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(first, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+    np.testing.assert_array_equal(y_true, y)
+
+
+def test_resume_needs_a_checkpoint_path():
+    tl.manual_seed(0)
+    x, y = data()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+    with pytest.raises(ValueError, match="checkpoint_path"):
+        train.fit(model, SGD(model.parameters(), lr=0.1), OneBatch(x, y), epochs=2,
+                  resume=True, progress=False, log=lambda *a: None)
+
+
+def test_resume_without_the_scheduler_the_checkpoint_had(tmp_path):
+    ck = tmp_path / "ck.npz"
+    plateau = lambda o: ReduceLROnPlateau(o, factor=0.5, patience=0)
+    run(["good", "bad", "bad"], early_stopping=0, epochs=2, scheduler=plateau,
+        checkpoint_path=ck)
+    history, _, _, opt = run(["good", "bad", "bad"], early_stopping=0, epochs=3,
+                             checkpoint_path=ck, resume=True)
+    assert len(history["loss"]) == 3
+    assert history["lr"] == pytest.approx([0.05, 0.05, 0.025])   # the optimizer kept its rate
+    # and with a scheduler, from a checkpoint written without one
+    ck2 = tmp_path / "ck2.npz"
+    run(["good", "bad", "bad"], early_stopping=0, epochs=2, checkpoint_path=ck2)
+    history, _, _, _ = run(["good", "bad", "bad"], early_stopping=0, epochs=3,
+                           scheduler=plateau, checkpoint_path=ck2, resume=True)
+    assert len(history["loss"]) == 3 and history["lr"] == pytest.approx([0.05, 0.05, 0.05])
+
+
+def test_resume_with_another_loader_seed_warns(tmp_path):
+    class Seeded(OneBatch):
+        def __init__(self, images, labels, seed):
+            super().__init__(images, labels)
+            self.seed = seed
+
+    ck = tmp_path / "ck.npz"
+    x, y = data()
+    said = []
+    for seed, resume, epochs, warns in ((1, False, 1, False), (2, True, 2, True),
+                                        (2, True, 3, False)):
+        tl.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+        said.clear()
+        train.fit(model, SGD(model.parameters(), lr=0.1), Seeded(x, y, seed), epochs=epochs,
+                  checkpoint_path=ck, resume=resume, progress=False, log=said.append)
+        warned = [line for line in said if "seed" in line]
+        assert bool(warned) == warns, said

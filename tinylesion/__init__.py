@@ -12,6 +12,11 @@ from .functions import (abs, allclose, amax, amin, argmax, argmin, cat, chunk, c
 from . import nn, optim
 from .io import load, save
 from .rng import Generator
+from .torch_functions import (add, all, any, argsort, as_tensor, bmm, ceil, div, eq, flip,
+                              floor, gather, ge, get_default_dtype, gt, isfinite, isinf, isnan,
+                              le, logical_not, lt, mm, mul, ne, neg, pow, randperm, round,
+                              rsqrt, set_default_dtype, set_float32_matmul_precision, sign, sort,
+                              square, sub, topk, use_deterministic_algorithms)
 from .typed_tensors import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,
                             HalfTensor, IntTensor, LongTensor, ShortTensor)
 from .grad_mode import enable_grad, inference_mode, is_inference_mode_enabled, set_grad_enabled
@@ -24,4 +29,5 @@ import numpy as _np
 # dtype names, as torch.float32 (torch.float, double, long, int and bool are aliases)
 float32, float64, int64 = _np.float32, _np.float64, _np.int64
 int32, int16, int8, uint8, bool = _np.int32, _np.int16, _np.int8, _np.uint8, _np.bool_
+float16 = half = _np.float16
 float, double, long, int = float32, float64, int64, int32

@@ -215,6 +215,41 @@ def _write_json(path, obj):
     write_text_atomic(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
 
+def _one_interrupt(progress):
+    """Ctrl-C raises KeyboardInterrupt until the run starts stopping (progress.stopping);
+    later ones are ignored while it cleans up and says where it stopped, and a third one
+    exits at once. An interrupt swallowed by a finalizer (a __del__ it landed in) is raised
+    again rather than printed. Returns the function that undoes this."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    count = []
+
+    def handler(signum, frame):
+        if not progress.stopping:
+            raise KeyboardInterrupt
+        count.append(1)
+        if len(count) >= 2:
+            if not progress.said:
+                os.write(2, b"\ninterrupted again: stopped at once\n")
+            os._exit(130)
+
+    def unraisable(info):
+        if info.exc_type is not None and issubclass(info.exc_type, KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)  # lost in a finalizer: deliver it again
+            return
+        previous_hook(info)
+
+    previous, previous_hook = signal.signal(signal.SIGINT, handler), sys.unraisablehook
+    sys.unraisablehook = unraisable
+
+    def restore():
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
+    return restore
+
+
 def run(args, task, log=print):
     """Train and evaluate as the parsed flags say; write the run folder; return the metrics.
 
@@ -242,13 +277,22 @@ def _report(args, task, log):
     from .runlock import RunLockedError
     from .train import TrainingError
     progress = Progress()
+    restore = _one_interrupt(progress)
     try:
-        return _run(args, task, log, progress)
+        result = _run(args, task, log, progress)
+        restore()
+        return result
     except BaseException as exc:
+        if not interrupted(exc):
+            restore()
         if isinstance(exc, SystemExit):
             raise
-        if interrupted(exc):
+        if interrupted(exc):  # further Ctrl-C stay counted, not raised, until the exit
+            progress.stopping = True
             print(f"\n{interrupt_message(args, progress)}", file=sys.stderr)
+            progress.said = True
+            import signal  # NOTE: a Ctrl-C handler would be reset to the default during the
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # interpreter's exit; SIG_IGN is kept
             raise SystemExit(130)
         if isinstance(exc, (UsageError, backend.DeviceError, ImageReadError, FileNotFoundError,
                             RunLockedError, RunFolderError, ResumeError, RunInfoError,
@@ -266,7 +310,10 @@ def _report(args, task, log):
                   file=sys.stderr)
             raise SystemExit(2)
         if isinstance(exc, OSError):
-            hint = (f"; the last checkpoint is kept: continue with --resume --out {args.out}"
+            moving = progress.folder is not None and progress.folder.moving()
+            hint = (f"; moving the new run into {args.out} was cut short: --resume --out "
+                    f"{args.out} finishes it" if moving else
+                    f"; the last checkpoint is kept: continue with --resume --out {args.out}"
                     if progress.kept else f"; {args.out} is as it was" if progress.staged
                     else "")
             print(f"error: {os_error_message(exc)}{hint}", file=sys.stderr)
@@ -275,10 +322,7 @@ def _report(args, task, log):
 
 
 def _run(args, task, log, progress):
-    from contextlib import ExitStack
-    from .resume import Resumed
     from .runfolder import RunFolder
-    from .runlock import RunLock
     spec = TASKS[task]
     device = backend.as_device(args.device)
     world = _distributed(args, device, log)
@@ -296,6 +340,25 @@ def _run(args, task, log, progress):
         _check_folder(Path(args.cache), "--cache")
     folder = progress.folder = RunFolder(out)
     progress.resumed = bool(args.resume)
+    existed = out.exists()
+    try:
+        return _locked_run(args, task, log, progress, folder, device)
+    except BaseException:
+        if not existed:  # a folder this run made and left empty goes again
+            try:
+                out.rmdir()
+            except OSError:
+                pass
+        raise
+
+
+def _locked_run(args, task, log, progress, folder, device):
+    """_run, from taking the run folder's lock on."""
+    from contextlib import ExitStack
+    from .runreport import interrupted
+    from .resume import Resumed
+    from .runlock import RunLock
+    out = folder.path
     with ExitStack() as stack:
         lock = None
         if out.is_dir():  # the lock first: what --resume reads must not change meanwhile
@@ -319,7 +382,8 @@ def _run(args, task, log, progress):
             staging = folder.begin(resume is not None and resume.from_staging, log)
             progress.staged = True
             return _train_and_write(args, task, log, prepared, resume, folder, staging, device)
-        except BaseException:
+        except BaseException as exc:
+            progress.stopping = interrupted(exc)
             progress.kept = folder.abandon()
             raise
 
@@ -429,6 +493,8 @@ def _prepare(args, task, log, resume, device, shared=None):
         f"device {device}")
     if resume is not None:
         from .resume import describe_changes
+        log(f"resume: the {'unfinished' if resume.from_staging else 'finished'} run in "
+            f"{args.out}, from its checkpoint after epoch {resume.epoch}")
         line = describe_changes(resume.changes, resume.epoch)
         if line:
             log(line)
@@ -594,7 +660,8 @@ def _plots(plots, history, metrics, y_true, y_score, classes, model, args, out, 
         except ValueError as exc:
             log(f"note: {name} not drawn: {exc}")
         except OSError as exc:
-            exc.filename = str(out / name)
+            if exc.errno is not None:
+                exc.filename = str(out / name)
             raise
         finally:
             tmp.unlink(missing_ok=True)

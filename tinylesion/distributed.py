@@ -106,19 +106,6 @@ class World:
             whole[r::self.size] = part
         return whole
 
-    def batch_mean_total(self, sums):
-        """(Σ_b mean_b · n_b, Σ_b n_b) over global batches from this rank's per-batch (loss
-        sum, weight, count): rank r's b-th batch is a part of global batch b, so the loss is
-        averaged as one process averages its batch means (a few floats, gathered)."""
-        parts = self.comm.allgather(np.asarray(sums, np.float64).reshape(-1, 3))
-        width = max(len(p) for p in parts)
-        batches = np.zeros((width, 3))
-        for p in parts:
-            batches[:len(p)] += p
-        batches = batches[batches[:, 2] > 0]
-        return float(np.sum(batches[:, 0] / batches[:, 1] * batches[:, 2])), \
-            int(batches[:, 2].sum())
-
     def barrier(self):
         self.comm.Barrier()
 

@@ -117,7 +117,8 @@ def save(state, path, pickle_module=None, pickle_protocol=None,
     try:
         tmp = _create_temp(folder, os.path.basename(path))
     except OSError as exc:  # a read-only or full folder: name the file asked for
-        exc.filename = path
+        if exc.errno is not None:
+            exc.filename = path
         raise
     try:
         with open(tmp, "wb") as f:
@@ -130,8 +131,8 @@ def save(state, path, pickle_module=None, pickle_protocol=None,
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(exc, OSError):  # e.g. a full disk: name the file, not the temporary
-            exc.filename = path
+        if isinstance(exc, OSError) and exc.errno is not None:  # e.g. a full disk: name
+            exc.filename = path                                  # the file, not the temporary
         raise
     return path
 

@@ -173,11 +173,42 @@ class Resumed:
         return the optimizer hyper-parameters to set after its state is loaded."""
         check_classes(self.run, self.run_json, classes)
         try:
+            if self.ck.get("best") is not None:  # restored at the end: checked now
+                model.load_state_dict(self.ck["best"])
             model.load_state_dict(self.ck["model"])
             optimizer.load_state_dict(self.ck["optimizer"])
             if scheduler is not None and self.ck.get("scheduler") is not None:
+                _check_kinds(scheduler.state_dict(), self.ck["scheduler"], "scheduler")
                 scheduler.load_state_dict(self.ck["scheduler"])
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
             self.refuse(f"{exc} (was it written with another --optimizer?)"
                         if "optimizer" in str(exc) else exc)
         return optimizer_override(args, self.given, self.ck, self.changes)
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_kinds(fresh, saved, where):
+    """Raise ValueError naming the first entry of `saved` (a state read from a file) whose
+    kind differs from `fresh` (the same object's own state): numbers, text, lists, dicts."""
+    if isinstance(fresh, dict):
+        if not isinstance(saved, dict):
+            raise ValueError(f"entry '{where}' must be a dict")
+        for key in fresh:
+            if key in saved:
+                _check_kinds(fresh[key], saved[key], f"{where}.{key}")
+    elif isinstance(fresh, (list, tuple)):
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(fresh):
+            raise ValueError(f"entry '{where}' must be a list of {len(fresh)}")
+        for i, (a, b) in enumerate(zip(fresh, saved)):
+            _check_kinds(a, b, f"{where}[{i}]")
+    elif _number(fresh) or fresh is None:
+        if not (_number(saved) or saved is None) or (
+                _number(saved) and math.isnan(saved)):
+            raise ValueError(f"entry '{where}' must be a number, got {str(saved)[:40]!r}")
+    elif type(saved) is not type(fresh):
+        raise ValueError(f"entry '{where}' must be a {type(fresh).__name__}, got "
+                         f"{str(saved)[:40]!r}")
+

@@ -45,7 +45,7 @@ def write_atomic(path, fill, mode="wb"):
             tmp.unlink()
         except OSError:
             pass
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and exc.errno is not None:
             exc.filename = str(path)
         raise
 
@@ -78,6 +78,7 @@ class RunFolder:
     def __init__(self, path):
         self.path = Path(path)
         self.staging = self.path / STAGING
+        self.committed = False   # set when commit() has swapped a run in
 
     def finished_files(self):
         """The run files of the finished run in the folder (empty when there is none)."""
@@ -130,7 +131,8 @@ class RunFolder:
         try:
             self.staging.mkdir()
         except OSError as exc:
-            exc.filename = str(self.staging)
+            if exc.errno is not None:
+                exc.filename = str(self.staging)
             raise
         return self.staging
 
@@ -166,6 +168,7 @@ class RunFolder:
         with interrupts_deferred():
             write_text_atomic(self.staging / JOURNAL, json.dumps({"files": files}))
             self._move_in(files)
+            self.committed = True
 
     def _move_in(self, files):
         for name in files:

@@ -90,8 +90,11 @@ class RunLock:
                 os.close(fd)
                 self._refuse(holder)
             except OSError as exc:
+                empty = os.fstat(fd).st_size == 0   # made by our open just now
                 os.close(fd)
                 if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                    if empty:
+                        self.path.unlink(missing_ok=True)
                     return self._acquire_exclusive()
                 raise
             # the file may have been removed (released) between our open and our flock

@@ -8,6 +8,8 @@ class Progress:
     staged = False     # the staging folder was made: the run folder is being written
     kept = False       # after a failure: the staging folder holds a checkpoint to resume
     resumed = False
+    said = False       # the line saying how the run ended is printed
+    stopping = False   # Ctrl-C was caught: the run is cleaning up (further ones wait)
 
 
 def interrupted(exc):
@@ -25,6 +27,8 @@ def interrupted(exc):
 def interrupt_message(args, progress):
     """The line Ctrl-C ends a run with: a --resume hint only when there is a checkpoint."""
     out = args.out
+    if progress.folder is not None and progress.folder.committed:
+        return f"interrupted after the run was written to {out}, whole"
     if progress.kept:
         return f"interrupted; continue with --resume --out {out}"
     if progress.resumed:

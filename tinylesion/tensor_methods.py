@@ -190,3 +190,48 @@ class TensorMethods:
         for d in dims:
             index[d] = slice(None, None, -1)
         return self[tuple(index)]
+
+    # ---- selection and sorting -------------------------------------------------------------
+    def gather(self, dim, index):
+        """The entries at `index` (an int tensor of self's rank) along dim; differentiable."""
+        from .ops.gather import Gather
+        index = self.xp.asarray(_value(index))
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"gather(): index must be an integer tensor, not {index.dtype}")
+        return Gather.apply(self, index=index.astype(np.int64), axis=dim % max(self.ndim, 1))
+
+    def argsort(self, dim=-1, descending=False, *, stable=False):
+        """The indices that sort along dim (int64)."""
+        xp = self.xp
+        data = self.data
+        if descending:
+            data = -data if data.dtype.kind == "f" else -(data.astype(np.int64))
+        order = xp.argsort(data, axis=dim, kind="stable" if stable else None)
+        return _tensor()._wrap(order.astype(np.int64))
+
+    def sort(self, dim=-1, descending=False, *, stable=False):
+        """(values, indices) sorted along dim; the values carry the gradient."""
+        from .torch_functions import sort_result
+        indices = self.argsort(dim, descending, stable=stable)
+        return sort_result(self.gather(dim, indices), indices)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """(values, indices) of the k largest (smallest) entries along dim, in order."""
+        from .torch_functions import topk_result
+        n = self.shape[dim] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise RuntimeError(f"topk: k ({k}) is out of range for a dimension of size {n}")
+        order = self.argsort(dim, descending=largest, stable=True).data
+        index = [slice(None)] * self.ndim
+        index[dim] = slice(0, k)
+        indices = _tensor()._wrap(self.xp.ascontiguousarray(order[tuple(index)]))
+        return topk_result(self.gather(dim, indices), indices)
+
+    # ---- rounding (no gradient, as torch's are zero almost everywhere) ----------------------
+    def round(self, decimals=0):
+        """Rounded half to even (as torch.round)."""
+        return _tensor()._wrap(self.xp.round(self.data, decimals))
+
+    def floor(self): return _tensor()._wrap(self.xp.floor(self.data))
+    def ceil(self): return _tensor()._wrap(self.xp.ceil(self.data))
+    def sign(self): return _tensor()._wrap(self.xp.sign(self.data))

@@ -123,9 +123,10 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
     device = backend.as_device(device)
     was_training = model.training
     model.eval()
-    y_true, y_score, total, n = [], [], 0.0, 0
+    y_true, y_score, total, n, plain, count = [], [], 0.0, 0.0, 0.0, 0
     binary = getattr(model, "binary", False)
-    world, sums = _world(), []
+    weighted = class_weights is not None and not binary
+    world = _world()
     if world is not None:  # each rank evaluates its shard; the results are gathered below
         from .distributed import shard_loader
         shard_loader(loader, world, train=False)
@@ -134,26 +135,33 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
         with no_grad():
             for images, y in source:
                 logits = model(Tensor(images))
-                if world is not None:
-                    loss, weight = _loss_sum(model, logits, y, class_weights)
-                    sums.append((float(loss.item()), weight, len(y)))
-                else:
-                    loss = _loss(model, logits, y, class_weights)
-                    total += float(loss.item()) * len(y)
-                    n += len(y)
+                # NOTE: the class-weighted mean over the whole set is sum(w_y l) / sum(w_y):
+                # each batch's weighted mean counts by its weight sum, and a batch of classes
+                # of weight 0 (absent from training) counts for nothing, instead of 0/0 = NaN
+                share = float(class_weights[y].sum()) if weighted else float(len(y))
+                if share > 0:
+                    total += float(_loss(model, logits, y, class_weights).item()) * share
+                    n += share
+                # the unweighted mean, kept while no weight is seen (by any rank: on each batch)
+                if weighted and (n == 0 or world is not None):
+                    plain += float(_loss(model, logits, y, None).item()) * len(y)
+                    count += len(y)
                 y_true.append(backend.to_numpy(y).astype(np.int64))
                 y_score.append(probabilities(logits, binary).numpy())
     finally:
         source.close()
         model.train(was_training)
-    if world is not None:  # as one process: the shards' rows in order, the batches' losses
-        y_true, y_score = (world.gather_shards(np.concatenate(a) if a else np.zeros(0))
-                           for a in (y_true, y_score))
-        total, n = world.batch_mean_total(sums)
-        return y_true.astype(np.int64), y_score, total / max(n, 1)
-    if not y_true:
+    if world is not None:  # as one process: the shards' rows back in order, the sums reduced
+        empty = ((0,) if binary else (0, getattr(model, "num_classes", 0)), np.float32)
+        y_true = world.gather_shards(np.concatenate(y_true) if y_true
+                                     else np.zeros(0, np.int64))
+        y_score = world.gather_shards(np.concatenate(y_score) if y_score else np.zeros(*empty))
+        total, n, plain, count = world.sum(total, n, plain, count)
+        y_true, y_score = [y_true], [y_score]
+    if not y_true or not len(y_true[0]):
         raise ValueError("evaluation loader yielded no batches (empty dataset?)")
-    return np.concatenate(y_true), np.concatenate(y_score), total / max(n, 1)
+    loss = total / n if n > 0 else plain / max(count, 1)
+    return np.concatenate(y_true), np.concatenate(y_score), loss
 
 
 def evaluate_model(model, loader, device="cpu", mean=None, std=None):
@@ -371,12 +379,12 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             log(f"note: the checkpoint was written by {ck.get('world_size', 1)} rank(s), this "
                 f"run has {ranks}: the epochs go on in the same global order, and repeat the "
                 f"original run when ranks x batch size is the same")
+        source = "the checkpoint" if isinstance(resume, dict) else checkpoint_path
         if ck.get("stopped"):
-            log(f"checkpoint {checkpoint_path}: training had already stopped early at epoch "
-                f"{start}")
+            log(f"{source}: training had already stopped early at epoch {start}")
             start = epochs
         else:
-            log(f"resuming from {checkpoint_path} after epoch {start}")
+            log(f"resuming from {source} after epoch {start}")
 
     world = _world()
     if world is not None:  # data parallel: rank 0's weights, shards, averaged gradients

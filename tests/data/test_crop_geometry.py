@@ -59,3 +59,27 @@ def test_resize_takes_the_whole_image(tmp_path):
     got = read_rgb(png(tmp_path, pixels), (30, 20), "resize")
     np.testing.assert_array_equal(got, pillow(pixels, (30, 20), (0, 0, 90, 70)))
     assert got.shape == (20, 30, 3)            # (height, width): width is the first of size
+
+
+@pytest.mark.parametrize("size, drafts", [((336, 336), False), ((224, 224), True),
+                                          ((112, 112), True), ((448, 300), False)])
+def test_draft_decoding_only_when_the_crop_keeps_its_pixels(tmp_path, size, drafts):
+    # 1800 x 1200 halves to 900 x 600; a crop drawn at more than 224 needs the half image
+    # grown by size / 224 (1.5 for 336: 1350 x 900, more than half the file), so no draft
+    path = tmp_path / "big.jpg"
+    Image.fromarray(noise(1800, 1200)).save(path, quality=90)
+    fast = read_rgb(path, size, "half_crop224", draft=True)
+    full = read_rgb(path, size, "half_crop224", draft=False)
+    assert fast.shape == full.shape == (size[1], size[0], 3)
+    assert np.array_equal(fast, full) != drafts
+
+
+@pytest.mark.parametrize("size, drafts", [((600, 100), False), ((400, 200), False),
+                                          ((500, 150), True), ((250, 60), True)])
+def test_draft_decoding_for_resize_only_when_both_sides_allow_it(tmp_path, size, drafts):
+    # a 1000 x 300 file is draft-decoded at half only when the output is at most 500 x 150
+    path = tmp_path / "wide.jpg"
+    Image.fromarray(noise(1000, 300, seed=1)).save(path, quality=90)
+    fast = read_rgb(path, size, "resize", draft=True)
+    full = read_rgb(path, size, "resize", draft=False)
+    assert np.array_equal(fast, full) != drafts

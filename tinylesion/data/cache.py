@@ -73,7 +73,8 @@ def _reserve(path, size):
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError as exc:
-        exc.filename = str(path)
+        if exc.errno is not None:
+            exc.filename = str(path)
         raise
     try:
         try:
@@ -251,7 +252,8 @@ class CachedDataset:
             try:
                 _reserve(self._tmp_path, int(np.prod(self.shape)))
             except OSError as exc:
-                exc.filename = str(self.data_path)
+                if exc.errno is not None:
+                    exc.filename = str(self.data_path)
                 self._tmp_path = None
                 raise
             self._filled = np.zeros(self.shape[0], bool)
@@ -288,7 +290,8 @@ class CachedDataset:
             os.replace(tmp_manifest, self.manifest_path)
         except OSError as exc:
             tmp_manifest.unlink(missing_ok=True)
-            exc.filename = str(self.manifest_path)
+            if exc.errno is not None:
+                exc.filename = str(self.manifest_path)
             raise
         self._filled = None
         self._tmp_path = None

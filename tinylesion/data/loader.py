@@ -216,7 +216,8 @@ class _Pass:
         """Start the workers and yield finished batches in order; always stop the workers."""
         # Runs of samples per lock round trip: fewer hand-offs when samples are cheap (a cache),
         # while every batch is still shared by the threads.
-        chunk = max(1, (self.nsamples // max(self.nbatches, 1)) // (2 * num_workers))
+        first = self.starts[1] - self.starts[0] if self.nbatches else 1   # the batch size
+        chunk = max(1, first // (2 * num_workers))
         self.worker_error = None
         threads = [threading.Thread(target=self.worker, args=(chunk, k),
                                     name=f"{_THREAD_PREFIX}-{k}", daemon=True)

@@ -1,6 +1,10 @@
 """The seed papers' scratch models, built from tinylesion.nn layers."""
 from .. import nn
+from ..nn.default_init import keras_initialization
 from .registry import register_model
+
+# NOTE: the builders make their layers under keras_initialization(): Glorot-uniform weights and
+# zero biases, the Keras defaults the papers trained with (plain nn layers take PyTorch's).
 
 # Every model returns logits: the loss applies the softmax (cross_entropy) or the sigmoid
 # (binary_cross_entropy_with_logits); `model.binary` says which.
@@ -128,6 +132,7 @@ def _classifier(name, features, head, num_classes, image_size, binary, config,
 
 
 # ---- the models ----------------------------------------------------------------------------
+@keras_initialization()
 def logistic_regression(num_classes=2, image_size=(224, 224)):
     """Flatten → Linear(3·H·W, 1 if binary else num_classes): logistic/softmax regression."""
     num_classes = _check_classes("logistic_regression", num_classes)
@@ -141,6 +146,7 @@ def logistic_regression(num_classes=2, image_size=(224, 224)):
 DENSE_NN_WEIGHT_DECAY = 1e-3
 
 
+@keras_initialization()
 def dense_nn(num_classes=2, image_size=(224, 224), weight_decay=DENSE_NN_WEIGHT_DECAY):
     """Flatten → 1024 → 256 → 64 → 16 → 4 → out, ReLU between, Glorot-uniform weights.
 
@@ -164,6 +170,7 @@ def dense_nn(num_classes=2, image_size=(224, 224), weight_decay=DENSE_NN_WEIGHT_
                             weight_decay=weight_decay), weight_decay)
 
 
+@keras_initialization()
 def melanoma_cnn(num_classes=2, image_size=(224, 224)):
     """Four conv stages (7×7×32, 5×5×64, 3×3×128, 3×3×128 stride 3; each BN, ReLU, max-pool),
     then FC 512, FC 32 (ReLU) and one logit (binary) or num_classes logits."""
@@ -186,6 +193,7 @@ def melanoma_cnn(num_classes=2, image_size=(224, 224)):
                        dict(num_classes=num_classes, image_size=image_size))
 
 
+@keras_initialization()
 def baseline_cnn(num_classes=7, image_size=(128, 128)):
     """Conv 3×3 ×16, ×32, ×64 (same padding, ReLU), each followed by max-pool 2; dense 512
     (ReLU); dropout 0.5; dense num_classes (a softmax head even for two classes)."""
@@ -207,6 +215,7 @@ def baseline_cnn(num_classes=7, image_size=(128, 128)):
 PADUA_CHANNELS = (32, 64, 128, 256, 512)
 
 
+@keras_initialization()
 def padua_cnn(blocks=4, num_classes=7, image_size=(100, 75), block_dropout=False):
     """`blocks` (1..5) blocks of two 3×3 same-padding convs (ReLU) and a max-pool 2, with
     32, 64, 128, 256, 512 channels; FC 64·2^(blocks−1) (ReLU); dropout 0.5; dense num_classes.

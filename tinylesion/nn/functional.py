@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import backend, ops
 from ..backend import get_array_module
+from ..errors import InputError
 from ..tensor import Tensor
 from .loss_functions import (  # noqa: F401  (torch.nn.functional's names)
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss,
@@ -51,7 +52,7 @@ def linear(input, weight, bias=None):
     """x Wᵀ + b, with W of shape (out_features, in_features)."""
     x = input
     if x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input has {x.shape[-1]} features but the weight expects "
+        raise InputError(f"linear: input has {x.shape[-1]} features but the weight expects "
                          f"{weight.shape[1]} (weight shape {weight.shape})")
     return ops.Linear.apply(x, weight, bias)
 
@@ -70,11 +71,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     _only_default("conv2d", dilation=dilation)
     x = input
     if x.ndim != 4:
-        raise ValueError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
+        raise InputError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"conv2d: groups must be a positive int, not {groups!r}")
     if weight.ndim != 4 or weight.shape[1] * groups != x.shape[1]:
-        raise ValueError(f"conv2d: input has {x.shape[1]} channels but the weight "
+        raise InputError(f"conv2d: input has {x.shape[1]} channels but the weight "
                          f"{weight.shape} with groups={groups} expects "
                          f"{weight.shape[1] * groups if weight.ndim == 4 else '?'}")
     if weight.shape[0] % groups:

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import backend
 from . import functional as F
-from . import init
+from . import default_init, init
 from .module import Module, Parameter
 
 
@@ -14,13 +14,19 @@ def _empty(*shape):
 
 
 class Linear(Module):
-    """y = x Wᵀ + b; weight (out_features, in_features), Glorot-uniform; bias zeros."""
+    """y = x Wᵀ + b; weight (out_features, in_features) and bias initialised as PyTorch's
+    (see default_init; Keras' inside default_init.keras_initialization())."""
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = init.xavier_uniform_(Parameter(_empty(out_features, in_features)))
+        self.weight = Parameter(_empty(out_features, in_features))
         self.bias = Parameter(_empty(out_features)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Draw the weight and bias again (PyTorch's default initialisation)."""
+        default_init.reset_parameters(self.weight, self.bias)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
@@ -31,7 +37,8 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution; weight (out, in/groups, kh, kw), Glorot-uniform; bias zeros.
+    """2-D convolution; weight (out, in/groups, kh, kw) and bias initialised as PyTorch's
+    (see default_init; Keras' inside default_init.keras_initialization()).
 
     The arguments are PyTorch's, in its order; groups splits the channels into groups
     (groups=in_channels: depthwise); dilation and padding_mode other than their defaults are
@@ -53,9 +60,13 @@ class Conv2d(Module):
         self.stride = F._pair(stride, "stride")
         self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
-        self.weight = init.xavier_uniform_(
-            Parameter(_empty(out_channels, in_channels // groups, *self.kernel_size)))
+        self.weight = Parameter(_empty(out_channels, in_channels // groups, *self.kernel_size))
         self.bias = Parameter(_empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Draw the weight and bias again (PyTorch's default initialisation)."""
+        default_init.reset_parameters(self.weight, self.bias)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding,

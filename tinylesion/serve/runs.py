@@ -13,7 +13,8 @@ SIGNATURES = ((b"\xff\xd8", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF8", "G
 
 
 class BadRequest(ValueError):
-    """A request that cannot be answered: an unusable image, an unknown class; the message says why (the client's 400)."""
+    """A request that cannot be answered (an unusable image, an unknown class): a 400 whose
+    message says why."""
 
 
 def check_image(data, max_pixels=MAX_PIXELS):

@@ -1,0 +1,175 @@
+"""Load on python -m tinylesion.serve: N concurrent clients for T seconds on the loopback.
+
+    python bench/serve.py [--weights RUN_DIR] [--clients 16] [--seconds 20] [--threads 1]
+
+For each configuration (1 client; N clients one image per forward pass, --max-batch 1; N clients
+with dynamic batching, --max-batch 32 --max-wait-ms 10) a fresh server is started in a
+subprocess on a free port, warmed up, and loaded by client threads, each posting JPEG images
+over its own keep-alive connection as fast as answers come. Printed per configuration:
+requests/s, p50 and p99 latency, errors, the server's resident memory at the start and the end
+of the load, and the batches the server formed (from /health). Without --weights, a padua4 run
+(1 epoch on 60 synthetic images at 100x75) is made in a temporary folder first.
+"""
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid):
+    """Resident memory of a process in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def make_run(base):
+    from tinylesion import cli
+    from tinylesion.data import make_synthetic
+    data = make_synthetic(base / "data", n=60, seed=0, image_size=(200, 150))
+    args = cli.parse_args("ham", ["--data", str(data), "--model", "padua4", "--epochs", "1",
+                                  "--batch-size", "16", "--workers", "0", "--out",
+                                  str(base / "padua4")])
+    cli.run(args, "ham", log=lambda *a: None)
+    return base / "padua4", sorted(data.glob("*/*.jpg"))[:8]
+
+
+def request(conn, body):
+    conn.request("POST", "/predict", body=body, headers={"Content-Type": "image/jpeg"})
+    answer = conn.getresponse()
+    data = answer.read()
+    return answer.status, data
+
+
+def start_server(run, max_batch, max_wait_ms, env):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tinylesion.serve", "--weights", str(run),
+                             "--port", str(port), "--max-batch", str(max_batch),
+                             "--max-wait-ms", str(max_wait_ms)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/health")
+            if conn.getresponse().status == 200:
+                return proc, port
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("the server did not start")
+
+
+def load(port, bodies, clients, seconds):
+    """(latencies in s, errors, requests) of `clients` threads posting for `seconds`."""
+    latencies, errors = [], [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(i):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine, bad, k = [], 0, i
+        while time.monotonic() < stop:
+            start = time.perf_counter()
+            try:
+                status, _ = request(conn, bodies[k % len(bodies)])
+                if status != 200:
+                    bad += 1
+            except (OSError, http.client.HTTPException):
+                bad += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            mine.append(time.perf_counter() - start)
+            k += 1
+        with lock:
+            latencies.extend(mine)
+            errors[0] += bad
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return np.array(latencies), errors[0]
+
+
+def health(port):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/health")
+    return json.loads(conn.getresponse().read())["batching"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", type=Path, help="a run folder (default: make padua4)")
+    parser.add_argument("--images", type=Path, nargs="*", help="JPEGs to post (default: the "
+                        "synthetic ones)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="the server's BLAS/Numba threads (TINYLESION_NUM_THREADS; "
+                             "default 1: on a shared machine, parallel kernels wait on "
+                             "descheduled threads)")
+    args = parser.parse_args()
+    env = dict(os.environ, TINYLESION_NUM_THREADS=str(args.threads),
+               OMP_NUM_THREADS=str(args.threads),
+               OPENBLAS_NUM_THREADS=str(args.threads), NUMBA_NUM_THREADS=str(args.threads))
+    with tempfile.TemporaryDirectory() as tmp:
+        run, images = (args.weights, args.images) if args.weights else make_run(Path(tmp))
+        if not images:
+            raise SystemExit("give --images with --weights")
+        bodies = [Path(p).read_bytes() for p in images]
+        info = json.loads((Path(run) / "run.json").read_text())
+        print(f"model {info['model']} at {info['image_size'][0]}x{info['image_size'][1]}, "
+              f"{args.seconds:.0f} s per configuration, {os.cpu_count()} CPUs, server threads "
+              f"{args.threads}")
+        print(f"{'configuration':<36} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+              f"{'RSS start':>10} {'RSS end':>8} {'batch mean/max':>15}")
+        rates = {}
+        for label, clients, max_batch in (
+                ("1 client", 1, 32),
+                (f"{args.clients} clients, --max-batch 1", args.clients, 1),
+                (f"{args.clients} clients, batching (32, 10 ms)", args.clients, 32)):
+            proc, port = start_server(run, max_batch, 10, env)
+            try:
+                load(port, bodies, clients, min(3.0, args.seconds))      # warm up
+                before = health(port)[Path(run).name]
+                rss0 = rss_mb(proc.pid)
+                latencies, errors = load(port, bodies, clients, args.seconds)
+                rss1 = rss_mb(proc.pid)
+                after = health(port)[Path(run).name]
+            finally:
+                proc.terminate()
+                proc.wait(30)
+            served = after["requests"] - before["requests"]
+            passes = max(1, after["forward_passes"] - before["forward_passes"])
+            rate = len(latencies) / args.seconds
+            rates[label] = rate
+            p50, p99 = np.percentile(latencies, [50, 99]) * 1000
+            print(f"{label:<36} {rate:>8.1f} {p50:>8.1f} {p99:>8.1f} {errors:>7d} "
+                  f"{rss0:>8.0f}MB {rss1:>6.0f}MB {served / passes:>9.1f}/{after['largest_batch']}")
+        one, many = list(rates.values())[0], list(rates.values())[2]
+        print(f"batching with {args.clients} clients serves {many / one:.1f}x the one-client rate")
+
+
+if __name__ == "__main__":
+    main()

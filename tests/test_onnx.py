@@ -1,0 +1,251 @@
+"""tinylesion.onnx and python -m tinylesion.export: ONNX Runtime gives tinylesion's numbers."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinylesion as tl
+from tinylesion import nn
+from tinylesion.models import get_model, list_models
+from tinylesion.nn import functional as F
+from tinylesion.train import probabilities
+
+onnx = pytest.importorskip("onnx", reason="pip install -e '.[test]' (or '.[onnx]')")
+ort = pytest.importorskip("onnxruntime", reason="pip install -e '.[test]' (or '.[onnx]')")
+from tinylesion.onnx import ExportError, build, export  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TOLERANCE = 1e-5
+
+
+def small_size(name):
+    """A small input the model accepts (some need a few pixels for their pooling)."""
+    for size in [(26, 19), (40, 33), (96, 80), (160, 160), (299, 299)]:
+        try:
+            get_model(name, image_size=size)
+            return size
+        except ValueError:
+            continue
+    return None
+
+
+def randomise_batch_norms(model, seed=1):
+    """Running statistics and affine parameters far from the defaults, so folding shows."""
+    rng = np.random.default_rng(seed)
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            C = m.num_features
+            m.running_mean.data[...] = rng.uniform(-0.5, 0.5, C)
+            m.running_var.data[...] = rng.uniform(0.5, 2.0, C)
+            if m.weight is not None:
+                m.weight.data[...] = rng.uniform(0.5, 1.5, C)
+            if m.bias is not None:
+                m.bias.data[...] = rng.uniform(-0.5, 0.5, C)
+
+
+def engine_probabilities(model, x):
+    with tl.no_grad():
+        logits = model(tl.Tensor(x))
+        p = probabilities(logits, getattr(model, "binary", False)).numpy()
+    if getattr(model, "binary", False):
+        p = np.stack([1 - p, p], axis=1)
+    return logits.numpy(), p
+
+
+def run_onnx(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["logits", "probabilities"], {"input": x})
+
+
+def check_export(model, size, tmp_path, batches=(1, 4)):
+    """Export, check, and compare ONNX Runtime with tinylesion on batches of several sizes;
+    returns the loaded ONNX model."""
+    path = export(model.eval(), tmp_path / "model.onnx", size)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "N" and [d.dim_value for d in dims[1:]] == [3, size[1], size[0]]
+    for n in batches:   # one file, any batch size
+        x = np.random.default_rng(n).standard_normal((n, 3, size[1], size[0]))
+        x = x.astype(np.float32)
+        logits, probs = engine_probabilities(model, x)
+        got_logits, got = run_onnx(path, x)
+        assert got.shape == probs.shape
+        np.testing.assert_allclose(got, probs, rtol=0, atol=TOLERANCE)
+        np.testing.assert_allclose(got_logits, logits, rtol=1e-4, atol=1e-4)
+    return proto
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_exports_and_onnx_runtime_agrees(name, tmp_path):
+    size = small_size(name)
+    if size is None:
+        pytest.skip(f"{name}: no small input size found")
+    tl.manual_seed(0)
+    model = get_model(name, image_size=size)
+    randomise_batch_norms(model)
+    proto = check_export(model, size, tmp_path)
+    kinds = [n.op_type for n in proto.graph.node]
+    convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    assert kinds.count("Conv") == convs
+    # batch norm after a convolution is folded into it: no BatchNormalization node is left
+    # for those (the models' batch norms all follow a convolution)
+    follows_conv = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    if follows_conv and all(_bn_after_conv(model)):
+        assert "BatchNormalization" not in kinds
+
+
+def _bn_after_conv(model):
+    """For a Sequential-like model: whether each BatchNorm2d directly follows a Conv2d."""
+    mods = [m for m in model.modules() if not list(m.children())]
+    return [isinstance(prev, nn.Conv2d) for prev, m in zip(mods, mods[1:])
+            if isinstance(m, nn.BatchNorm2d)]
+
+
+def test_batch_norm_is_folded_into_the_convolution(tmp_path):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(4 * 6 * 5, 3))
+    randomise_batch_norms(model)
+    proto = check_export(model, (5, 6), tmp_path)
+    assert [n.op_type for n in proto.graph.node][:2] == ["Conv", "Relu"]
+    conv = proto.graph.node[0]
+    W = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer}[conv.input[1]]
+    bn = model[1]
+    s = bn.weight.numpy() / np.sqrt(bn.running_var.numpy() + bn.eps)
+    np.testing.assert_allclose(W, model[0].weight.numpy() * s[:, None, None, None], rtol=1e-6)
+
+
+class Branchy(nn.Module):
+    """Residual adds, concatenation, pooling with padding, a batch norm after a concatenation
+    (not foldable), activations written with elementwise ops, adaptive pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.a = nn.Conv2d(8, 8, 3, padding=1)
+        self.b = nn.Conv2d(8, 4, 1)
+        self.after_cat = nn.BatchNorm2d(12)
+        self.pool = nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(12, 5))
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.stem(x)))
+        y = x + self.a(x)                                        # residual add
+        y = y * tl.clamp(y + 3, 0, 6) / 6                         # hardswish from ops
+        z = tl.cat([y, self.b(x).sigmoid() * self.b(x)], 1)      # SiLU, concatenation
+        z = self.pool(self.after_cat(z))
+        z = F.max_pool2d(z, 2) if z.shape[-1] % 2 == 0 else z
+        z = F.adaptive_avg_pool2d(z, 1).flatten(1)
+        return self.head(z)
+
+
+def test_residual_concatenation_and_padded_pooling_export(tmp_path):
+    tl.manual_seed(3)
+    model = Branchy()
+    randomise_batch_norms(model)
+    proto = check_export(model, (12, 10), tmp_path, batches=(1, 3))
+    kinds = {n.op_type for n in proto.graph.node}
+    assert {"Add", "Concat", "AveragePool", "Clip", "Sigmoid", "BatchNormalization"} <= kinds
+    assert sum(n.op_type == "BatchNormalization" for n in proto.graph.node) == 1  # stem's folded
+
+
+def test_grouped_convolution_activations_and_pooling_options(tmp_path):
+    """The layers of the ImageNet backbones: depthwise and grouped convolution, Hardswish,
+    SiLU, Hardsigmoid, ReLU6, max and average pooling with padding and ceil_mode, Identity,
+    adaptive average pooling, batch norm folded into a grouped convolution."""
+    need = [getattr(nn, name, None) for name in ("Hardswish", "SiLU", "Hardsigmoid", "ReLU6")]
+    if None in need:
+        pytest.skip("this engine has no Hardswish/SiLU/Hardsigmoid/ReLU6 layers yet")
+    Hardswish, SiLU, Hardsigmoid, ReLU6 = need
+    tl.manual_seed(4)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), Hardswish(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), ReLU6(),   # depthwise
+        nn.Conv2d(8, 12, 1, groups=4), SiLU(),                                  # grouped
+        nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
+        nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        nn.Identity(), Hardsigmoid(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 4))
+    randomise_batch_norms(model)
+    proto = check_export(model, (23, 17), tmp_path, batches=(1, 3))
+    kinds = [n.op_type for n in proto.graph.node]
+    assert {"HardSwish", "HardSigmoid", "Clip", "MaxPool", "AveragePool"} <= set(kinds)
+    assert "BatchNormalization" not in kinds
+    groups = [a.i for n in proto.graph.node if n.op_type == "Conv" for a in n.attribute
+              if a.name == "group"]
+    assert groups == [1, 8, 4]
+
+
+def test_an_op_without_translation_is_named(tmp_path):
+    class Sliced(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc(x[:, :, 0, 0])
+
+    with pytest.raises(ExportError, match="the op GetItem has no ONNX translation"):
+        build(Sliced(), (4, 4))
+
+
+# ---- python -m tinylesion.export -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from tinylesion import cli
+    from tinylesion.data import make_synthetic
+    base = tmp_path_factory.mktemp("export")
+    data = make_synthetic(base / "mel", n=20, seed=0, layout="dermmel", image_size=(64, 48))
+    args = cli.parse_args("melanoma", ["--data", str(data), "--epochs", "1", "--image-size",
+                                       "96x80", "--batch-size", "4", "--workers", "0",
+                                       "--out", str(base / "run")])
+    cli.run(args, "melanoma", log=lambda *a: None)
+    return base / "run", sorted(data.glob("test/*/*.jpg"))
+
+
+def export_cli(*args):
+    return subprocess.run([sys.executable, "-m", "tinylesion.export", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def test_the_export_command_writes_a_file_that_predicts_as_predict(run_dir, tmp_path):
+    from tinylesion import predict
+    from tinylesion.data import read_rgb
+    run, images = run_dir
+    out = tmp_path / "melanoma.onnx"
+    proc = export_cli("--weights", run, "--onnx", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote" in proc.stdout and out.is_file()
+    proto = onnx.load(str(out))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    info = json.loads((run / "run.json").read_text())
+    assert json.loads(meta["class_names"]) == info["class_names"]
+    assert json.loads(meta["mean"]) == info["mean"] and meta["model"] == "melanoma_cnn"
+    # an app's view: read, normalise with the file's mean and std, run
+    size = tuple(json.loads(meta["input_size"]))
+    pixels = np.stack([read_rgb(p, size, meta["preprocess"]).transpose(2, 0, 1)
+                       for p in images[:3]])
+    mean = np.array(json.loads(meta["mean"]), np.float32).reshape(1, 3, 1, 1)
+    std = np.array(json.loads(meta["std"]), np.float32).reshape(1, 3, 1, 1)
+    x = ((pixels / np.float32(255) - mean) / std).astype(np.float32)
+    _, got = run_onnx(out, x)
+    model, run_info = predict.load_run(run)
+    expected = predict.predict_files(model, run_info, images[:3])
+    np.testing.assert_allclose(got, expected, atol=TOLERANCE)
+
+
+def test_export_errors_are_one_line(run_dir, tmp_path):
+    run, _ = run_dir
+    for args, message in [
+        (("--weights", tmp_path / "none", "--onnx", tmp_path / "m.onnx"), "no such run folder"),
+        (("--weights", run, "--onnx", tmp_path), "is a folder"),
+        (("--weights", run, "--onnx", tmp_path / "no" / "m.onnx"), "does not exist"),
+        (("--weights", run), "the following arguments are required: --onnx"),
+    ]:
+        proc = export_cli(*args)
+        err = proc.stderr.strip()
+        assert proc.returncode == 2 and message in err and "\n" not in err, err
+    assert not (tmp_path / "m.onnx").exists()

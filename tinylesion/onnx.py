@@ -1,0 +1,348 @@
+"""ONNX export: trace a model's forward pass, fold batch norm into convolutions, write the file.
+
+The model is run once on a small batch while every differentiable op (tinylesion.ops) and
+every batch-norm module records what it did; each record becomes ONNX nodes by its type, so
+any network built from the engine's ops exports, whatever Python its forward() holds
+(residual adds, concatenations, branches). The graph has a dynamic batch axis "N", takes the
+normalised image (N, 3, H, W) as "input", and gives "logits" and "probabilities" (softmax, or
+[1 − p, p] from the sigmoid of a binary model). Needs the `onnx` package
+(pip install 'tinylesion[onnx]').
+"""
+import inspect
+
+import numpy as np
+
+from . import backend, nn, ops
+from .autograd import Function
+from .tensor import Tensor, no_grad
+
+OPSET = 17
+
+
+class ExportError(ValueError):
+    """A model or op that cannot be written as ONNX; the message names it."""
+
+
+class _Record:
+    """One traced step: kind (an op class or "BatchNorm"), input tensors, arguments, output."""
+
+    def __init__(self, kind, inputs, args, output, module=None):
+        self.kind, self.inputs, self.args, self.output = kind, inputs, args, output
+        self.module = module
+
+
+class _Tracer:
+    """Within the block, every Function.apply and every batch-norm module call is recorded."""
+
+    def __init__(self, model):
+        self.model, self.records, self.depth = model, [], 0
+
+    def __enter__(self):
+        tracer, original = self, Function.__dict__["apply"]
+        self.original = original
+
+        def apply(cls, *inputs, **kwargs):
+            out = original.__func__(cls, *inputs, **kwargs)
+            if tracer.depth == 0:
+                try:
+                    bound = inspect.signature(cls.forward).bind(None, *(
+                        None if t is None else t for t in inputs), **kwargs)
+                except TypeError:
+                    bound = None
+                args = {} if bound is None else {
+                    k: v for k, v in list(bound.arguments.items())[1:]}
+                if bound is not None:
+                    for name, p in inspect.signature(cls.forward).parameters.items():
+                        if name not in args and p.default is not inspect.Parameter.empty:
+                            args[name] = p.default
+                tracer.records.append(_Record(cls, inputs, args, out))
+            return out
+
+        Function.apply = classmethod(apply)
+        self.patched = []
+        for module in self.model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                self._wrap(module)
+        return self
+
+    def _wrap(self, module):
+        inner, tracer = module.forward, self
+
+        def forward(x):
+            tracer.depth += 1
+            try:
+                out = inner(x)
+            finally:
+                tracer.depth -= 1
+            if tracer.depth == 0:
+                tracer.records.append(_Record("BatchNorm", (x,), {}, out, module))
+            return out
+
+        object.__setattr__(module, "forward", forward)
+        self.patched.append(module)
+
+    def __exit__(self, *exc):
+        Function.apply = self.original
+        for module in self.patched:
+            vars(module).pop("forward", None)
+
+
+def _host(value):
+    return np.asarray(backend.to_numpy(value.data if isinstance(value, Tensor) else value))
+
+
+def _fold_batch_norms(records):
+    """Fold each batch norm whose input is only a convolution's output into that
+    convolution's weight and bias; the folded records are dropped."""
+    users = {}
+    for r in records:
+        for t in r.inputs:
+            if t is not None:
+                users[id(t)] = users.get(id(t), 0) + 1
+    by_output = {id(r.output): r for r in records}
+    kept, renamed = [], {}
+    for r in records:
+        conv = by_output.get(id(r.inputs[0])) if r.kind == "BatchNorm" else None
+        if conv is not None and conv.kind is ops.Conv2d and users[id(r.inputs[0])] == 1:
+            bn = r.module
+            # NOTE: BN(conv(x)) = s·(W∗x + b − μ) + β with s = γ/√(σ² + ε) per output channel:
+            # a convolution with weight s·W and bias s·(b − μ) + β
+            var, mean = _host(bn.running_var).astype(np.float64), _host(bn.running_mean)
+            gamma = _host(bn.weight) if bn.weight is not None else np.ones_like(var)
+            beta = _host(bn.bias) if bn.bias is not None else np.zeros_like(var)
+            s = gamma / np.sqrt(var + bn.eps)
+            W = _host(conv.inputs[1])
+            b = _host(conv.inputs[2]) if conv.inputs[2] is not None else np.zeros(len(s))
+            conv.folded = ((W * s.reshape(-1, 1, 1, 1)).astype(np.float32),
+                           ((b - mean) * s + beta).astype(np.float32))
+            renamed[id(r.output)] = conv.output
+            continue
+        kept.append(r)
+    return kept, renamed
+
+
+class _Graph:
+    """ONNX nodes, initializers and value names built from the records."""
+
+    def __init__(self, helper, numpy_helper):
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes, self.initializers, self.names, self.keep = [], [], {}, []
+        self.count = 0
+
+    def fresh(self, base):
+        self.count += 1
+        return f"{base}_{self.count}"
+
+    def constant(self, array, base="const"):
+        name = self.fresh(base)
+        self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def value(self, tensor, dtype=np.float32):
+        """The name of a traced tensor, or a new initializer holding a constant one."""
+        if isinstance(tensor, Tensor) and id(tensor) in self.names:
+            return self.names[id(tensor)]
+        array = _host(tensor)
+        if array.dtype.kind == "f":
+            array = array.astype(dtype)
+        return self.constant(array)
+
+    def node(self, op, inputs, output_tensor=None, **attrs):
+        out = self.fresh(op.lower())
+        self.nodes.append(self.helper.make_node(op, inputs, [out], **attrs))
+        if output_tensor is not None:
+            self.names[id(output_tensor)] = out
+            self.keep.append(output_tensor)
+        return out
+
+
+def _pads(padding):
+    PH, PW = padding
+    return [PH, PW, PH, PW]
+
+
+def _emit(g, r):
+    """ONNX nodes for one record (ExportError for an op without a translation)."""
+    a, kind, out = r.args, r.kind, r.output
+    x = g.value(r.inputs[0]) if r.inputs and r.inputs[0] is not None else None
+    if kind is ops.Conv2d:
+        W, b = getattr(r, "folded", (None, None))
+        weight = g.constant(W) if W is not None else g.value(r.inputs[1])
+        inputs = [x, weight]
+        if b is not None:
+            inputs.append(g.constant(b))
+        elif r.inputs[2] is not None:
+            inputs.append(g.value(r.inputs[2]))
+        dilation = tuple(a.get("dilation", (1, 1)) or (1, 1))
+        g.node("Conv", inputs, out, strides=list(a["stride"]), pads=_pads(a["padding"]),
+               group=int(a.get("groups", 1) or 1), dilations=list(dilation),
+               kernel_shape=list(_host(r.inputs[1]).shape[2:]))
+    elif kind is ops.Linear:
+        weight = g.value(r.inputs[1])
+        bias = [g.value(r.inputs[2])] if r.inputs[2] is not None else []
+        if r.inputs[0].ndim == 2:
+            g.node("Gemm", [x, weight] + bias, out, transB=1)
+        else:
+            wt = g.node("Transpose", [weight], perm=[1, 0])
+            if bias:
+                g.node("Add", [g.node("MatMul", [x, wt]), bias[0]], out)
+            else:
+                g.node("MatMul", [x, wt], out)
+    elif kind is ops.MaxPool2d:
+        g.node("MaxPool", [x], out, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
+               pads=_pads(a.get("padding", (0, 0)) or (0, 0)),
+               ceil_mode=int(bool(a.get("ceil_mode", False))))
+    elif kind is ops.AvgPool2d:
+        if a.get("divisor_override") is not None:
+            raise ExportError("avg_pool2d with divisor_override has no ONNX AveragePool")
+        g.node("AveragePool", [x], out, kernel_shape=list(a["kernel"]),
+               strides=list(a["stride"]), pads=_pads(a.get("padding", (0, 0))),
+               count_include_pad=int(bool(a.get("count_include_pad", True))),
+               ceil_mode=int(bool(a.get("ceil_mode", False))))
+    elif kind is ops.AdaptiveAvgPool2d:
+        if tuple(a["output_size"]) != (1, 1):
+            raise ExportError(f"adaptive_avg_pool2d to {a['output_size']} from uneven bins "
+                              "has no ONNX operator; only 1x1 (global) or evenly dividing sizes")
+        g.node("GlobalAveragePool", [x], out)
+    elif kind is ops.Pad2d:
+        left, right, top, bottom = a["padding"]
+        pads = g.constant(np.array([0, 0, top, left, 0, 0, bottom, right], np.int64))
+        g.node("Pad", [x, pads], out)
+    elif kind is ops.ConstantPad:
+        rank = r.inputs[0].ndim
+        widths = [(0, 0)] * (rank - len(a["widths"])) + [tuple(w) for w in a["widths"]]
+        pads = g.constant(np.array([w[0] for w in widths] + [w[1] for w in widths], np.int64))
+        value = g.constant(np.array(a.get("value", 0.0), np.float32))
+        g.node("Pad", [x, pads, value], out)
+    elif kind == "BatchNorm":
+        bn = r.module
+        var = _host(bn.running_var)
+        scale = _host(bn.weight) if bn.weight is not None else np.ones_like(var)
+        bias = _host(bn.bias) if bn.bias is not None else np.zeros_like(var)
+        g.node("BatchNormalization", [x, g.constant(scale.astype(np.float32)),
+                                      g.constant(bias.astype(np.float32)),
+                                      g.constant(_host(bn.running_mean).astype(np.float32)),
+                                      g.constant(var.astype(np.float32))], out,
+               epsilon=float(bn.eps))
+    elif kind in _UNARY:
+        g.node(_UNARY[kind], [x], out)
+    elif kind is ops.LeakyReLU:
+        g.node("LeakyRelu", [x], out, alpha=float(a.get("negative_slope", 0.01)))
+    elif kind in (ops.Softmax, ops.LogSoftmax):
+        g.node(kind.__name__, [x], out, axis=int(a.get("axis", -1)))
+    elif kind in _BINARY:
+        g.node(_BINARY[kind], [x, g.value(r.inputs[1])], out)
+    elif kind is ops.Clamp:
+        low, high = a.get("low"), a.get("high")
+        inputs = [x, "" if low is None else g.value(low), "" if high is None else g.value(high)]
+        while inputs[-1] == "":
+            inputs.pop()
+        g.node("Clip", inputs, out)
+    elif kind is ops.Cat:
+        g.node("Concat", [g.value(t) for t in r.inputs], out, axis=int(a.get("axis", 0)))
+    elif kind is ops.Reshape:
+        shape = list(a["shape"])
+        if shape and shape[0] == r.inputs[0].shape[0]:
+            shape[0] = 0    # NOTE: 0 copies the input's size: the batch axis stays dynamic
+        g.node("Reshape", [x, g.constant(np.array(shape, np.int64))], out)
+    elif kind is ops.Transpose:
+        axes = a.get("axes")
+        g.node("Transpose", [x], out, **({} if axes is None else {"perm": list(axes)}))
+    elif kind in (ops.Mean, ops.Sum):
+        axis = a.get("axis")
+        axes = list(range(r.inputs[0].ndim)) if axis is None else (
+            [axis] if np.isscalar(axis) else list(axis))
+        g.node("ReduceMean" if kind is ops.Mean else "ReduceSum",
+               [x] if kind is ops.Mean else [x, g.constant(np.array(axes, np.int64))], out,
+               keepdims=int(bool(a.get("keepdims", False))),
+               **({"axes": axes} if kind is ops.Mean else {}))
+    elif kind in (ops.Cast, ops.Clone, ops.ToDevice):
+        g.node("Identity", [x], out)
+    elif getattr(kind, "__name__", "") in _UNARY_BY_NAME:   # activations an engine may add
+        g.node(_UNARY_BY_NAME[kind.__name__], [x], out)
+    elif getattr(kind, "__name__", "").lower() in ("silu", "swish"):
+        g.node("Mul", [x, g.node("Sigmoid", [x])], out)
+    elif getattr(kind, "__name__", "").lower() == "hardsigmoid":
+        g.node("HardSigmoid", [x], out, alpha=1 / 6, beta=0.5)
+    elif getattr(kind, "__name__", "") == "Hardtanh":    # ReLU6 among them
+        g.node("Clip", [x, g.constant(np.array(a.get("min_val", -1.0), np.float32)),
+                        g.constant(np.array(a.get("max_val", 1.0), np.float32))], out)
+    elif getattr(kind, "__name__", "").lower() == "relu6":
+        g.node("Clip", [x, g.constant(np.array(0, np.float32)),
+                        g.constant(np.array(6, np.float32))], out)
+    else:
+        name = getattr(kind, "__name__", kind)
+        raise ExportError(f"the op {name} has no ONNX translation in tinylesion.onnx; "
+                          "write one in _emit")
+
+
+_UNARY = {ops.ReLU: "Relu", ops.Sigmoid: "Sigmoid", ops.Tanh: "Tanh", ops.Exp: "Exp",
+          ops.Log: "Log", ops.Sqrt: "Sqrt", ops.Abs: "Abs", ops.Neg: "Neg"}
+# NOTE: ONNX's HardSwish is x·max(0, min(1, x/6 + 1/2)), PyTorch's hardswish
+_UNARY_BY_NAME = {"Hardswish": "HardSwish", "HardSwish": "HardSwish", "Softplus": "Softplus"}
+_BINARY = {ops.Add: "Add", ops.Sub: "Sub", ops.Mul: "Mul", ops.Div: "Div",
+           ops.Maximum: "Max", ops.Minimum: "Min", ops.MatMul: "MatMul"}
+
+
+def build(model, input_size, batch=2):
+    """The onnx.ModelProto of `model` (eval mode) for images of input_size (width, height)."""
+    import onnx
+    from onnx import helper, numpy_helper
+    W, H = input_size
+    was_training = model.training
+    model.eval()
+    device = backend.device_of(next(iter(model.parameters())).data) \
+        if list(model.parameters()) else backend.CPU
+    x = Tensor(np.random.default_rng(0).standard_normal((batch, 3, H, W))
+               .astype(np.float32)).to(device)
+    try:
+        with no_grad(), _Tracer(model) as tracer:
+            logits = model(x)
+    finally:
+        model.train(was_training)
+    records, renamed = _fold_batch_norms(tracer.records)
+    g = _Graph(helper, numpy_helper)
+    g.names[id(x)] = "input"
+    for r in records:
+        r.inputs = tuple(renamed.get(id(t), t) if t is not None else None for t in r.inputs)
+        _emit(g, r)
+    if id(logits) not in g.names:
+        raise ExportError("the model's output was not computed by traced ops (does its "
+                          "forward return its input?)")
+    binary = bool(getattr(model, "binary", False))
+    last = g.names[id(logits)]
+    g.nodes.append(helper.make_node("Identity", [last], ["logits"]))
+    if binary:
+        flat = g.node("Reshape", ["logits", g.constant(np.array([-1, 1], np.int64))])
+        p = g.node("Sigmoid", [flat])
+        q = g.node("Sub", [g.constant(np.array(1.0, np.float32)), p])
+        g.nodes.append(helper.make_node("Concat", [q, p], ["probabilities"], axis=1))
+    else:
+        g.nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
+    classes = 2 if binary else int(logits.shape[1])
+    graph = helper.make_graph(
+        g.nodes, getattr(model, "name", type(model).__name__),
+        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["N", 3, H, W])],
+        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT,
+                                       ["N", *logits.shape[1:]]),
+         helper.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT,
+                                       ["N", classes])],
+        initializer=g.initializers)
+    proto = helper.make_model(graph, producer_name="tinylesion",
+                              opset_imports=[helper.make_opsetid("", OPSET)])
+    proto.ir_version = min(proto.ir_version, 9)   # readable by older ONNX Runtimes too
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def export(model, path, input_size, metadata=None):
+    """Write `model` as an ONNX file at `path` for images of input_size (width, height);
+    metadata (str → str, e.g. class names and normalisation) goes into the file's
+    metadata_props. Returns the path."""
+    import onnx
+    proto = build(model, tuple(input_size))
+    for key, value in (metadata or {}).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = str(key), str(value)
+    onnx.save(proto, str(path))
+    return path
