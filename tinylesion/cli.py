@@ -342,7 +342,7 @@ def _run(args, task, log, progress):
     progress.resumed = bool(args.resume)
     existed = out.exists()
     try:
-        return _locked_run(args, task, log, progress, folder, device)
+        return _locked_run(args, task, log, progress, folder, device, world)
     except BaseException:
         if not existed:  # a folder this run made and left empty goes again
             try:
@@ -352,8 +352,8 @@ def _run(args, task, log, progress):
         raise
 
 
-def _locked_run(args, task, log, progress, folder, device):
-    """_run, from taking the run folder's lock on."""
+def _locked_run(args, task, log, progress, folder, device, world=None):
+    """_run, from taking the run folder's lock on (on rank 0 of a distributed run)."""
     from contextlib import ExitStack
     from .runreport import interrupted
     from .resume import Resumed
