@@ -19,6 +19,7 @@ setup(
         "tqdm>=4.60",          # progress bars with rate and ETA
         "matplotlib>=3.7",     # training curves, confusion matrix, ROC plots
         "threadpoolctl>=3.1",  # one thread setting for the BLAS and Numba
+        "safetensors>=0.4",    # reading .safetensors weights (timm, Hugging Face) as NumPy
     ],
     extras_require={
         "gpu": ["cupy-cuda12x>=13.0", "numba-cuda>=0.20"],

@@ -3,7 +3,6 @@ import argparse
 import datetime
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from . import backend
 from .datalayout import open_data, _synthetic_root  # noqa: F401 (cli.open_data, as before)
 from .flags import (DEVICE, OneLineParser, UsageError, choice, folder_path, image_size,
                     int_at_least)
+from .runfolder import check_folder as _check_folder, make_folder as _make_folder
 
 # Per example: the model, the synthetic layout used without --data, and the defaults on real
 # and on synthetic data (smaller where the real size would make the quick look slow).
@@ -163,35 +163,6 @@ def _given(args, task):
 # run
 # ---------------------------------------------------------------------------------------------
 
-def _check_folder(path, flag):
-    """Raise a UsageError unless `path` is, or can be made, a writable folder (nothing is
-    created: that waits until the run has checked everything else)."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{flag} {path}: is a file, not a folder")
-    parent = path
-    while not parent.exists():
-        if parent.is_symlink():
-            raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a broken "
-                             "symbolic link)")
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a file)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: " + ("the folder is not writable" if parent == path
-                                               else f"cannot create the folder ({parent} is "
-                                                    "not writable)"))
-
-
-def _make_folder(path, flag):
-    """Create the folder a flag names (and its parents), or raise a UsageError saying why."""
-    _check_folder(path, flag)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{flag} {path}: cannot create the folder "
-                         f"({exc.strerror or exc})") from None
-
-
 def _optimizer(name, params, lr, weight_decay):
     from . import optim
     if name == "sgd":
@@ -215,41 +186,6 @@ def _write_json(path, obj):
     write_text_atomic(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
 
-def _one_interrupt(progress):
-    """Ctrl-C raises KeyboardInterrupt until the run starts stopping (progress.stopping);
-    later ones are ignored while it cleans up and says where it stopped, and a third one
-    exits at once. An interrupt swallowed by a finalizer (a __del__ it landed in) is raised
-    again rather than printed. Returns the function that undoes this."""
-    import signal
-    import threading
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    count = []
-
-    def handler(signum, frame):
-        if not progress.stopping:
-            raise KeyboardInterrupt
-        count.append(1)
-        if len(count) >= 2:
-            if not progress.said:
-                os.write(2, b"\ninterrupted again: stopped at once\n")
-            os._exit(130)
-
-    def unraisable(info):
-        if info.exc_type is not None and issubclass(info.exc_type, KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)  # lost in a finalizer: deliver it again
-            return
-        previous_hook(info)
-
-    previous, previous_hook = signal.signal(signal.SIGINT, handler), sys.unraisablehook
-    sys.unraisablehook = unraisable
-
-    def restore():
-        signal.signal(signal.SIGINT, previous)
-        sys.unraisablehook = previous_hook
-    return restore
-
-
 def run(args, task, log=print):
     """Train and evaluate as the parsed flags say; write the run folder; return the metrics.
 
@@ -268,16 +204,9 @@ def run(args, task, log=print):
 
 def _report(args, task, log):
     """run() without the abort of the other ranks: every failure a one-line error."""
-    from .data import ImageReadError
-    from .distributed import DistributedError
-    from .resume import ResumeError
-    from .runfolder import RunFolderError
-    from .runinfo import RunInfoError
-    from .runreport import Progress, interrupt_message, interrupted, os_error_message
-    from .runlock import RunLockedError
-    from .train import TrainingError
+    from .runreport import Progress, catch_interrupts, interrupted, report
     progress = Progress()
-    restore = _one_interrupt(progress)
+    restore = catch_interrupts(progress)
     try:
         result = _run(args, task, log, progress)
         restore()
@@ -287,38 +216,10 @@ def _report(args, task, log):
             restore()
         if isinstance(exc, SystemExit):
             raise
-        if interrupted(exc):  # further Ctrl-C stay counted, not raised, until the exit
-            progress.stopping = True
-            print(f"\n{interrupt_message(args, progress)}", file=sys.stderr)
-            progress.said = True
-            import signal  # NOTE: a Ctrl-C handler would be reset to the default during the
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # interpreter's exit; SIG_IGN is kept
-            raise SystemExit(130)
-        if isinstance(exc, (UsageError, backend.DeviceError, ImageReadError, FileNotFoundError,
-                            RunLockedError, RunFolderError, ResumeError, RunInfoError,
-                            DistributedError)):
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(2)
-        if isinstance(exc, TrainingError):
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(1)
-        if isinstance(exc, Exception) and backend.is_out_of_memory(exc):
-            print(f"error: out of {'device' if backend.is_cupy_error(exc) else 'host'} memory "
-                  f"with --batch-size {args.batch_size} ({type(exc).__name__}); try a smaller "
-                  f"--batch-size or --image-size" + (
-                      f"; continue with --resume --out {args.out}" if progress.kept else ""),
-                  file=sys.stderr)
-            raise SystemExit(2)
-        if isinstance(exc, OSError):
-            moving = progress.folder is not None and progress.folder.moving()
-            hint = (f"; moving the new run into {args.out} was cut short: --resume --out "
-                    f"{args.out} finishes it" if moving else
-                    f"; the last checkpoint is kept: continue with --resume --out {args.out}"
-                    if progress.kept else f"; {args.out} is as it was" if progress.staged
-                    else "")
-            print(f"error: {os_error_message(exc)}{hint}", file=sys.stderr)
-            raise SystemExit(1)
-        raise
+        code = report(exc, args, progress, UsageError)
+        if code is None:
+            raise
+        raise SystemExit(code) from None
 
 
 def _run(args, task, log, progress):
@@ -576,7 +477,10 @@ def _distributed(args, device, log):
                              "processes without --distributed: add --distributed to train one "
                              "run on all of them (or start one process)")
         return None
-    world = distributed.init(device)
+    try:
+        world = distributed.init(device)
+    except distributed.DistributedError as exc:
+        raise UsageError(str(exc)) from None
     if world.size == 1:
         log("note: --distributed with a single process (start it with mpirun -n N)")
         return None

@@ -44,7 +44,8 @@ def get_model(name, num_classes=None, image_size=None, weights=None, **options):
     as (width, height) or 'WxH', are the model's own); options go to its builder.
 
     `weights` is a file (.npz, PyTorch .pth/.pt or .safetensors) whose state_dict is loaded
-    into the model.
+    into the model by models.pretrained.load_weights: a head that does not fit num_classes
+    is dropped with a HeadDroppedWarning naming its keys; other mismatches are errors.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
@@ -61,6 +62,6 @@ def get_model(name, num_classes=None, image_size=None, weights=None, **options):
                          image_size=spec.image_size if image_size is None else image_size,
                          **spec.fixed, **options)
     if weights is not None:
-        from ..io import load
-        model.load_state_dict(load(weights))
+        from .pretrained import load_weights
+        load_weights(model, weights)
     return model
