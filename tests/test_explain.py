@@ -20,11 +20,14 @@ import torch_explain_fixtures as recipe  # noqa: E402  (the cases and seeds; imp
 import torch_reference as ref  # noqa: E402
 
 SIZES = [(24, 16), (32, 32), (96, 96), (160, 160), (299, 299)]
+SMALL = {"melanoma_cnn": (96, 96), "padua5": (32, 32), "padua4": (32, 16),
+         "resnet18": (32, 32), "densenet121": (32, 40), "mobilenet_v3_small": (32, 32),
+         "inception_v3": (75, 75)}
 
 
 def small_model(name, **kw):
-    """The model at the smallest of SIZES its layers accept."""
-    for size in SIZES:
+    """The model at its SMALL size, else at the smallest of SIZES its layers accept."""
+    for size in ([SMALL[name]] if name in SMALL else SIZES):
         try:
             return get_model(name, image_size=size, **kw).eval()
         except ValueError:

@@ -133,6 +133,9 @@ def build_parser(task):
                         "instead of stopping at the first")
     p.add_argument("--early-stop", type=int_at_least(0), default=10, metavar="N",
                    help="stop after N epochs without val-loss improvement (0: never)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes of `mpirun -n N` (--batch-size is "
+                        "per process; rank 0 writes the run folder); needs tinylesion[mpi]")
     return p
 
 
@@ -190,7 +193,17 @@ def run(args, task, log=print):
     print one line to stderr and exit with status 2; a diverged run or a file that cannot be
     written (a full disk) with status 1; Ctrl-C with status 130. The run folder is only
     changed once everything has been checked, and an earlier run in it is replaced whole.
+    With --distributed, a failure on any rank ends every rank (MPI_Abort) with its message.
     """
+    if getattr(args, "distributed", False):
+        from .distributed import abort_on_failure
+        with abort_on_failure():  # a rank that stops ends every rank, never a hang
+            return _report(args, task, log)
+    return _report(args, task, log)
+
+
+def _report(args, task, log):
+    """run() without the abort of the other ranks: every failure a one-line error."""
     from .runreport import Progress, catch_interrupts, interrupted, report
     progress = Progress()
     restore = catch_interrupts(progress)
@@ -213,6 +226,9 @@ def _run(args, task, log, progress):
     from .runfolder import RunFolder
     spec = TASKS[task]
     device = backend.as_device(args.device)
+    world = _distributed(args, device, log)
+    if world is not None and not world.is_main:
+        return _run_other_rank(args, task, world, device)
     if args.device == "auto":
         log(f"device auto: using {device}")
     if args.resume and args.out is None:
@@ -227,7 +243,7 @@ def _run(args, task, log, progress):
     progress.resumed = bool(args.resume)
     existed = out.exists()
     try:
-        return _locked_run(args, task, log, progress, folder, device)
+        return _locked_run(args, task, log, progress, folder, device, world)
     except BaseException:
         if not existed:  # a folder this run made and left empty goes again
             try:
@@ -237,8 +253,8 @@ def _run(args, task, log, progress):
         raise
 
 
-def _locked_run(args, task, log, progress, folder, device):
-    """_run, from taking the run folder's lock on."""
+def _locked_run(args, task, log, progress, folder, device, world=None):
+    """_run, from taking the run folder's lock on (on rank 0 of a distributed run)."""
     from contextlib import ExitStack
     from .runreport import interrupted
     from .resume import Resumed
@@ -256,6 +272,8 @@ def _locked_run(args, task, log, progress, folder, device):
             types = {a.dest: a.type for a in build_parser(task)._actions}
             resume = Resumed(folder, args, _given(args, task), types, log)
         prepared = _prepare(args, task, log, resume, device)
+        if world is not None:  # the other ranks prepare the same run from here
+            world.comm.bcast(_shared(args, prepared, resume), root=0)
         if lock is None:
             _make_folder(out, "--out")
             stack.enter_context(RunLock(out, "--out", log))
@@ -275,9 +293,10 @@ class _Prepared:
     """Everything a run needs, checked before the run folder changes."""
 
 
-def _prepare(args, task, log, resume, device):
+def _prepare(args, task, log, resume, device, shared=None):
     """Open and check the data, build the model and optimizer, read the resume state, fill
-    the cache and compute the channel statistics: nothing of the run folder changes."""
+    the cache and compute the channel statistics: nothing of the run folder changes.
+    `shared`: what rank 0 prepared (_shared), on the other ranks of a distributed run."""
     from .data import Augment, Loader, OversampleSampler, channel_stats
     from .models import get_model
     from .optim import ReduceLROnPlateau
@@ -294,6 +313,8 @@ def _prepare(args, task, log, resume, device):
     p.preprocess = "resize" if synthetic else spec["preprocess"]
     if resume is not None:
         p.preprocess = resume.run.get("preprocess", p.preprocess)
+    if shared is not None:
+        p.preprocess = shared["preprocess"]
     if synthetic and task != "ham":
         log(f"synthetic data: images at {args.image_size[0]}x{args.image_size[1]}, resized "
             f"whole (on real data the default is {'x'.join(map(str, spec['real']['image_size']))}"
@@ -330,7 +351,7 @@ def _prepare(args, task, log, resume, device):
     # NOTE: Keras' ReduceLROnPlateau(patience=3) lowers the rate on the 3rd epoch without
     # improvement; PyTorch's (used here) waits for more than `patience`, so patience=2.
     p.scheduler = ReduceLROnPlateau(p.optimizer, mode="min", factor=0.5, patience=2)
-    p.override = None
+    p.override = None if shared is None else shared["override"]
     if resume is not None:
         p.override = resume.check(classes, model, p.optimizer, p.scheduler, args)
 
@@ -344,6 +365,8 @@ def _prepare(args, task, log, resume, device):
     if resume is not None:
         p.mean, p.std = np.asarray(resume.run["mean"], float), np.asarray(resume.run["std"],
                                                                           float)
+    elif shared is not None:
+        p.mean, p.std = shared["mean"], shared["std"]
     else:
         t0 = time.perf_counter()
         p.mean, p.std = channel_stats(train_ds, num_workers=args.workers)
@@ -442,6 +465,59 @@ def _train_and_write(args, task, log, p, resume, folder, staging, device):
             f"finite losses, and the last good checkpoint (after epoch "
             f"{diverged.checkpoint_epoch}), which --resume --lr SMALLER continues")
     return metrics
+
+
+def _distributed(args, device, log):
+    """The World of a --distributed run over several ranks (None otherwise); a launch by
+    mpirun without --distributed is a one-line error (N copies would write one run folder)."""
+    from . import distributed
+    if not getattr(args, "distributed", False):
+        if distributed.launched_size() > 1:
+            raise UsageError(f"started by an MPI launcher as {distributed.launched_size()} "
+                             "processes without --distributed: add --distributed to train one "
+                             "run on all of them (or start one process)")
+        return None
+    try:
+        world = distributed.init(device)
+    except distributed.DistributedError as exc:
+        raise UsageError(str(exc)) from None
+    if world.size == 1:
+        log("note: --distributed with a single process (start it with mpirun -n N)")
+        return None
+    if world.is_main:
+        log(f"distributed: {distributed.environment_note()}; batch {args.batch_size} per "
+            f"rank, {args.batch_size * world.size} per step")
+    return world
+
+
+def _shared(args, p, resume):
+    """What rank 0 hands the other ranks once it has checked and prepared the run."""
+    return {"args": {k: v for k, v in vars(args).items() if k != "distributed"},
+            "preprocess": p.preprocess, "override": p.override, "mean": p.mean, "std": p.std,
+            "ck": resume.ck if resume is not None else None}
+
+
+def _run_other_rank(args, task, world, device):
+    """A rank other than 0: the same run as rank 0 prepared it, taking part in training and
+    evaluation; rank 0 alone logs and writes the run folder."""
+    from .train import TrainingError, evaluate_model, fit
+
+    def quiet(*_, **__):
+        pass
+
+    shared = world.comm.bcast(None, root=0)
+    vars(args).update(shared["args"])
+    p = _prepare(args, task, quiet, None, device, shared)
+    try:
+        fit(p.model, p.optimizer, p.train_loader, p.val_loader, epochs=args.epochs,
+            device=device, class_weights=p.weights, mean=p.mean, std=p.std,
+            scheduler=p.scheduler, early_stopping=args.early_stop,
+            checkpoint_path=Path(args.out) / "checkpoint.npz", log=quiet,
+            resume=shared["ck"] if shared["ck"] is not None else False, override=p.override)
+    except TrainingError as exc:  # every rank saw the same global loss: rank 0 reports it
+        if exc.best_epoch is None or exc.checkpoint_epoch is None:
+            world.barrier()  # rank 0 ends the job after its message
+    return evaluate_model(p.model, p.test_loader, device, p.mean, p.std)
 
 
 def _train_class_weights(targets, classes, mode, log):
