@@ -331,10 +331,13 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                            f"batch {bad_batch[1] + 1} of {len(train_loader)}")
         if n == 0:
             raise TrainingError(f"the training loader yielded no batches at epoch {epoch + 1}")
+        correct, name = _count_and_non_finite(model, correct)
+        if name is not None:
+            raise diverged(f"weight {name} became NaN or infinite at epoch {epoch + 1}")
         if world is not None:
-            correct = world.sum(int(correct))[0]
+            correct = world.sum(correct)[0]
         history["loss"].append(total / n)
-        history["accuracy"].append(int(correct) / n)
+        history["accuracy"].append(correct / n)
         history["lr"].append(_lr(optimizer))
         if val_loader is not None:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -353,10 +356,6 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             for k in ("val_loss", "val_accuracy", "val_macro_f1"):
                 history[k].append(None)
             monitor = history["loss"][-1]
-        name = _first_non_finite(model)
-        if name is not None:
-            _drop_after(history, len(history["loss"]) - 1)
-            raise diverged(f"weight {name} became NaN or infinite at epoch {epoch + 1}")
         if scheduler is not None:
             scheduler.step(monitor)
         if monitor < best_score:
@@ -393,13 +392,20 @@ def _drop_after(history, length):
         del values[length:]
 
 
-def _first_non_finite(model):
-    """The name of the first parameter or buffer holding NaN or inf, else None."""
+def _count_and_non_finite(model, correct):
+    """(the epoch's count of correct predictions as an int, the name of the first parameter
+    or buffer holding NaN or inf or None), with one device-to-host copy: the count and a flag
+    per floating-point array are stacked on the device and read together."""
+    names, values = [], []
     for name, value in model.state_dict().items():
-        xp = backend.get_array_module(value)
-        if value.dtype.kind == "f" and not bool(xp.isfinite(value).all()):
-            return name
-    return None
+        if value.dtype.kind == "f":
+            names.append(name)
+            values.append(value)
+    xp = backend.get_array_module(values[0] if values else correct)
+    flags = [xp.logical_not(xp.isfinite(v).all()).astype(np.int64) for v in values]
+    read = backend.to_numpy(xp.stack([xp.asarray(correct, dtype=np.int64)] + flags))
+    bad = [name for name, flag in zip(names, read[1:]) if flag]
+    return int(read[0]), (bad[0] if bad else None)
 
 
 def _to_device_tree(obj, device):
