@@ -1,5 +1,9 @@
 """Follow-ups to issue 17 (never lose a run): a weight turning non-finite stops the run with
-the best finite epoch kept."""
+the best finite epoch kept; the cached synthetic dataset is made by one process at a time and
+never used half made."""
+import json
+import os
+
 import numpy as np
 import pytest
 
@@ -58,3 +62,109 @@ def test_a_non_finite_weight_stops_the_run_and_keeps_the_best_finite_epoch(tmp_p
         np.testing.assert_array_equal(v, seen[0][k])
     ck = train.load_checkpoint(path)
     assert ck["epoch"] == 1 and all(np.isfinite(v).all() for v in ck["model"].values())
+
+
+# -- the synthetic dataset in the cache: made by one process, never seen half made ------------
+
+MAKER = r"""
+import json, os, sys, time
+from pathlib import Path
+from tinylesion.data import synthetic
+from tinylesion.data.datasets import HAM10000
+
+real, calls = synthetic.make_synthetic, []
+
+def slow(out, **kwargs):
+    calls.append(1)
+    Path(sys.argv[1]).write_text("making")
+    time.sleep(float(sys.argv[2]))
+    return real(out, **kwargs)
+
+synthetic.make_synthetic = slow
+render = synthetic._render
+synthetic._render = lambda job: (time.sleep(float(sys.argv[3])), render(job))
+notes = []
+root = synthetic.default_synthetic_root("ham10000", n=20, seed=3, image_size=(40, 30),
+                                        log=notes.append)
+ds = HAM10000(root)
+pixels = [int(ds.load(i).sum()) for i in range(len(ds))]   # every image read whole
+print(json.dumps(dict(root=str(root), made=len(calls), notes=notes, images=len(ds),
+                      pixels=sum(pixels))))
+"""
+
+
+def _maker(cache, marker, delay, per_image=0):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, TINYLESION_CACHE=str(cache),
+               PYTHONPATH=os.pathsep.join([str(root)] + [p for p in [os.environ.get(
+                   "PYTHONPATH")] if p]))
+    return subprocess.Popen([sys.executable, "-c", MAKER, str(marker), str(delay),
+                             str(per_image)], cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path, proc, seconds=120):
+    import time
+    end = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "the first process never started making the dataset"
+        time.sleep(0.05)
+
+
+def test_two_processes_make_the_synthetic_dataset_once_and_both_read_it_whole(tmp_path):
+    cache = tmp_path / "cache"
+    first = _maker(cache, tmp_path / "first", 3)
+    _wait_for(tmp_path / "first", first)                  # the first one is making it now
+    second = _maker(cache, tmp_path / "second", 0)
+    results = []
+    for proc in (first, second):
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    a, b = results
+    assert a["made"] == 1 and b["made"] == 0              # made once
+    assert a["root"] == b["root"] and a["images"] == b["images"] == 20
+    assert a["pixels"] == b["pixels"]
+    assert len(b["notes"]) == 1 and "waiting for it to finish" in b["notes"][0]
+    assert f"pid {first.pid}" in b["notes"][0] and not a["notes"]
+    assert [p.name for p in cache.iterdir()] == ["synthetic-ham10000-20-3-40x30"]
+
+
+def test_a_half_made_synthetic_dataset_of_a_killed_process_is_never_used(tmp_path, monkeypatch):
+    import signal
+    from tinylesion.data import HAM10000, synthetic
+    cache = tmp_path / "cache"
+    proc = _maker(cache, tmp_path / "first", 0, per_image=0.5)
+    name = "synthetic-ham10000-20-3-40x30"
+    _wait_for(tmp_path / "first", proc)
+    import time
+    while not list(cache.glob(f".{name}.tmp-*/HAM10000_images_part_*/*.jpg")):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)                                  # some images written, not all
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert not (cache / name).exists() and list(cache.glob(f".{name}.tmp-*"))
+    monkeypatch.setenv("TINYLESION_CACHE", str(cache))
+    notes = []
+    root = synthetic.default_synthetic_root("ham10000", n=20, seed=3, image_size=(40, 30),
+                                            log=notes.append)
+    assert root == cache / name and len(HAM10000(root)) == 20
+    assert [p.name for p in cache.iterdir()] == [name]    # the half-made folder removed
+    assert len(notes) == 1 and f"pid {proc.pid}" in notes[0] and "no longer runs" in notes[0]
+
+
+def test_a_cached_synthetic_dataset_missing_an_image_is_made_again(tmp_path, monkeypatch):
+    from tinylesion.data import HAM10000, synthetic
+    monkeypatch.setenv("TINYLESION_CACHE", str(tmp_path))
+    root = synthetic.default_synthetic_root("ham10000", n=20, seed=3, image_size=(40, 30),
+                                            log=lambda *a: None)
+    victim = sorted(root.rglob("*.jpg"))[5]
+    victim.unlink()
+    again = synthetic.default_synthetic_root("ham10000", n=20, seed=3, image_size=(40, 30),
+                                             log=lambda *a: None)
+    assert again == root and victim.is_file() and len(HAM10000(root)) == 20
+    assert [p.name for p in tmp_path.iterdir()] == [root.name]

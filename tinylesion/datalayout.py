@@ -126,7 +126,7 @@ def _synthetic_root(layout, log):
     log(f"no --data given: using the synthetic {layout} dataset ({SYNTHETIC_N} images), "
         "generated once into the cache folder (a minute or two the first time)")
     t0 = time.perf_counter()
-    root = default_synthetic_root(layout, n=SYNTHETIC_N)
+    root = default_synthetic_root(layout, n=SYNTHETIC_N, log=log)
     took = time.perf_counter() - t0
     log(f"synthetic dataset {'generated' if took > 2 else 'found'} in {root}")
     return root

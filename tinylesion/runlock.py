@@ -40,11 +40,14 @@ class RunLock:
     kill -9); the file's text names the holder for the message a second writer gets. Where
     flock is not supported, the file's exclusive creation (O_EXCL) is the lock, and a file
     naming a dead process of this host is taken over. `flag` names the folder in messages.
+    `path`: the lock file, when not in the folder itself (e.g. beside a folder not made yet).
+    `wait`: wait for the holder to finish (saying so in one note) instead of refusing.
     """
 
-    def __init__(self, folder, flag="--out", log=print):
+    def __init__(self, folder, flag="--out", log=print, path=None, wait=False):
         self.folder, self.flag, self.log = Path(folder), flag, log
-        self.path = self.folder / LOCK_NAME
+        self.path = self.folder / LOCK_NAME if path is None else Path(path)
+        self.wait, self._noted = wait, False
         self._fd = None
 
     def __enter__(self):
@@ -57,6 +60,13 @@ class RunLock:
         raise RunLockedError(f"{self.flag} {self.folder}: another run ({holder}) is writing "
                              "this folder; wait for it to end, or choose another "
                              f"{self.flag}") from None
+
+    def _waiting(self, holder):
+        """Say once that this process waits for the lock's holder."""
+        if not self._noted:
+            self.log(f"note: {self.flag} {self.folder}: another process ({holder}) is writing "
+                     "it; waiting for it to finish")
+            self._noted = True
 
     def _cannot(self, exc):
         raise RunLockedError(f"{self.flag} {self.folder}: cannot create the lock file "
@@ -87,8 +97,15 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = _describe(_read(fd))[1]
-                os.close(fd)
-                self._refuse(holder)
+                if not self.wait:
+                    os.close(fd)
+                    self._refuse(holder)
+                self._waiting(holder)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
             except OSError as exc:
                 empty = os.fstat(fd).st_size == 0   # made by our open just now
                 os.close(fd)
@@ -114,7 +131,9 @@ class RunLock:
 
     def _acquire_exclusive(self):
         """The lock as the exclusive creation of the file (file systems without flock)."""
-        for _ in range(20):
+        tries = 0
+        while tries < 20:
+            tries += 1
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
                 return self._claim(fd, "")
@@ -125,7 +144,12 @@ class RunLock:
                     continue
                 who, holder = _describe(text)
                 if who is None or who[1] != socket.gethostname() or _alive(who[0]):
-                    self._refuse(holder)
+                    if not self.wait or (who is None and text.strip()):
+                        self._refuse(holder)   # an empty file is being written just now
+                    self._waiting(holder)
+                    time.sleep(0.5)
+                    tries -= 1
+                    continue
                 self.log(f"note: {self.flag} {self.folder}: took over the lock left by "
                          f"{holder}, which no longer runs")
                 self.path.unlink(missing_ok=True)

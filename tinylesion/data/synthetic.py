@@ -401,38 +401,62 @@ def make_synthetic(out, n=2000, seed=0, layout="ham10000", image_size=(600, 450)
     return out
 
 
-def default_synthetic_root(layout="ham10000", n=2000, seed=0, image_size=(600, 450)):
-    """A synthetic dataset in the cache folder, made once (atomically) and then reused.
+def _is_complete(root, info):
+    """True when `root` is a finished make_synthetic folder of these settings (`info`, as in
+    its synthetic.json): the file is written last, and every image is there."""
+    try:
+        found = json.loads((root / "synthetic.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if found != info:
+        return False
+    return sum(1 for _ in root.rglob("ISIC_*.jpg")) == info["n"]
+
+
+def default_synthetic_root(layout="ham10000", n=2000, seed=0, image_size=(600, 450), log=print):
+    """A synthetic dataset in the cache folder, made once and then reused; its Path.
 
     The folder is $TINYLESION_CACHE (else ~/.cache/tinylesion) / synthetic-<layout>-<n>-<seed>.
+    It is made in a temporary folder beside it and renamed into place when complete, by one
+    process at a time (a lock file beside it): another process that wants it meanwhile waits,
+    saying so with one `log` line, then uses the finished folder. A folder left half made by
+    a killed process is never taken for a complete one (and is removed by the next maker).
     """
+    from ..runlock import RunLock
     width, height = check_size(image_size)
+    n, seed = int(n), int(seed)
     base = Path(os.environ.get("TINYLESION_CACHE") or Path.home() / ".cache" / "tinylesion")
+    base = base.expanduser()
     name = f"synthetic-{layout}-{n}-{seed}"
     if (width, height) != (600, 450):
         name += f"-{width}x{height}"
-    root = base.expanduser() / name
-    info = root / "synthetic.json"
-    if info.is_file():
-        try:
-            if json.loads(info.read_text()).get("version") == VERSION:
-                return root
-        except ValueError:
-            pass
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = base / f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    root = base / name
+    info = dict(version=VERSION, layout=layout, n=n, seed=seed, image_size=[width, height])
+    if _is_complete(root, info):
+        return root
     try:
-        make_synthetic(tmp, n=n, seed=seed, layout=layout, image_size=(width, height))
-        if root.exists():  # an older version: move it aside, then remove it
-            old = base / f".{name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(root, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.rename(tmp, root)
-    except OSError:
-        if not (root / "synthetic.json").is_file():  # not made by another process meanwhile
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot create the cache folder ({exc.strerror or exc})",
+                      str(base)) from None
+    with RunLock(root, "synthetic dataset", log, path=base / f".{name}.lock", wait=True):
+        if _is_complete(root, info):  # made by another process while this one waited
+            return root
+        # NOTE: the lock holder is the only maker: temporary folders of this name are those
+        # of a process killed while making it
+        for kind in ("tmp", "old"):
+            for left in base.glob(f".{name}.{kind}-*"):
+                shutil.rmtree(left, ignore_errors=True)
+        tmp = base / f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            make_synthetic(tmp, n=n, seed=seed, layout=layout, image_size=(width, height))
+            if root.exists() or root.is_symlink():  # an older or damaged one: moved aside
+                old = base / f".{name}.old-{uuid.uuid4().hex[:8]}"
+                os.rename(root, old)
+                shutil.rmtree(old, ignore_errors=True)
+            os.rename(tmp, root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 
