@@ -168,3 +168,76 @@ def test_a_cached_synthetic_dataset_missing_an_image_is_made_again(tmp_path, mon
                                              log=lambda *a: None)
     assert again == root and victim.is_file() and len(HAM10000(root)) == 20
     assert [p.name for p in tmp_path.iterdir()] == [root.name]
+
+
+# -- a run that stopped early, resumed with a larger patience, trains on ---------------------
+
+def _policy_fit(script, patience, epochs, checkpoint, resume=False, logged=None):
+    from test_training_policy import OneBatch, ScriptedValidation, data
+    from tinylesion import nn
+    from tinylesion.optim import SGD
+    tl.manual_seed(0)
+    x, y = data()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+    opt = SGD(model.parameters(), lr=0.05)
+    val = ScriptedValidation(model, x, y, script)
+    history = train.fit(model, opt, OneBatch(x, y), val, epochs=epochs, mean=(0.5,) * 3,
+                        std=(0.25,) * 3, early_stopping=patience, checkpoint_path=checkpoint,
+                        resume=resume, progress=False,
+                        log=(lambda *a: None) if logged is None else logged.append)
+    return history, model
+
+
+@pytest.mark.parametrize("patience", [4, 0])
+def test_a_stopped_run_resumed_with_a_larger_early_stop_trains_on_as_if_never_stopped(
+        tmp_path, patience):
+    script = ["good", "bad", "bad", "good", "bad", "good"]
+    full, full_model = _policy_fit(script, patience, 6, tmp_path / "full.npz")
+    stopped, _ = _policy_fit(script, 2, 6, tmp_path / "part.npz")
+    assert len(stopped["loss"]) == 3                        # stopped early after epoch 3
+    logged = []
+    resumed, model = _policy_fit(script[3:], patience, 6, tmp_path / "part.npz", resume=True,
+                                 logged=logged)
+    assert any("had stopped early at epoch 3" in line and "it goes on" in line
+               for line in logged), logged
+    assert resumed == full
+    for k, v in full_model.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[k], v)
+
+
+def test_a_stopped_run_resumed_with_the_same_early_stop_stays_stopped_and_says_how_to_go_on(
+        tmp_path):
+    script = ["good", "bad", "bad", "good", "bad", "good"]
+    stopped, stopped_model = _policy_fit(script, 2, 6, tmp_path / "part.npz")
+    logged = []
+    resumed, model = _policy_fit(script[3:], 2, 9, tmp_path / "part.npz", resume=True,
+                                 logged=logged)
+    assert resumed == stopped
+    assert any("already stopped early at epoch 3" in line and "larger --early-stop" in line
+               for line in logged), logged
+    for k, v in stopped_model.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[k], v)
+
+
+def test_the_ham_example_resumed_with_a_larger_early_stop_trains_on(tmp_path, monkeypatch):
+    from test_reliability_runs import quick, run
+    from tinylesion.data import make_synthetic
+    ham = make_synthetic(tmp_path / "ham", n=24, seed=0, image_size=(32, 24))
+    real, losses = train._run_eval, iter([0.5, 0.6, 0.7, 0.4, 0.3])
+
+    def rising(*a, **k):  # fit's validation loss: it rises after epoch 1, then falls
+        y_true, y_score, loss = real(*a, **k)
+        return y_true, y_score, next(losses) if len(a) == 6 else loss   # else the test set
+
+    monkeypatch.setattr(train, "_run_eval", rising)
+    out = tmp_path / "run"
+    code, logged = run(*quick(ham, out, "--epochs", "5", "--early-stop", "2"))
+    assert code == 0 and any("early stopping" in line for line in logged), logged
+    assert len((out / "history.csv").read_text().splitlines()) == 1 + 3
+    code, logged = run(*quick(ham, out, "--resume", "--epochs", "5", "--early-stop", "4"))
+    assert code == 0, logged
+    assert any("--early-stop 4 (was 2)" in line for line in logged), logged
+    assert any("had stopped early at epoch 3" in line and "it goes on" in line
+               for line in logged), logged
+    rows = (out / "history.csv").read_text().splitlines()
+    assert len(rows) == 1 + 5 and rows[-1].split(",")[3] == "0.3"

@@ -258,9 +258,14 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                 f"run has {ranks}: the epochs go on in the same global order, and repeat the "
                 f"original run when ranks x batch size is the same")
         source = "the checkpoint" if isinstance(resume, dict) else checkpoint_path
-        if ck.get("stopped"):
-            log(f"{source}: training had already stopped early at epoch {start}")
+        if ck.get("stopped") and patience and wait >= patience:
+            log(f"{source}: training had already stopped early at epoch {start} ({wait} "
+                f"epochs without improvement); a larger --early-stop (or 0) trains on")
             start = epochs
+        elif ck.get("stopped"):  # as a run with this patience would have gone on
+            log(f"{source}: training had stopped early at epoch {start} ({wait} epochs "
+                f"without improvement); with a patience of {patience or 'none'} it goes on"
+                + ("" if start < epochs else f", given more than {start} epochs"))
         else:
             log(f"resuming from {source} after epoch {start}")
 
