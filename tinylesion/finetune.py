@@ -221,7 +221,7 @@ def load_pretrained(model, path):
             dropped.append(key)
     state = {k: v for k, v in state.items() if k not in dropped}
     for key in own:
-        if key not in state:
+        if key not in state and key not in dropped:
             raise ValueError(f"{path}: key {key!r} of {model.name} is missing from the file "
                              "(weights of another architecture?)")
     for key, value in state.items():
@@ -231,7 +231,7 @@ def load_pretrained(model, path):
         if tuple(np.shape(value)) != own[key].shape:
             raise ValueError(f"{path}: key {key!r} has shape {tuple(np.shape(value))}, "
                              f"{model.name} has {tuple(own[key].shape)}")
-    model.load_state_dict(state)
+    model.load_state_dict(state, strict=False)  # everything but the dropped head, checked
     return dropped
 
 
@@ -283,8 +283,10 @@ class TwoPhase:
             self.log(f"fine-tuning from epoch {epoch + 1}: {what} unfrozen "
                      f"({trainable:,} parameters train)")
         else:
-            self.log(f"epochs 1-{self.freeze_epochs}: the backbone is frozen, the head "
-                     f"trains ({trainable:,} parameters)")
+            first = (f"epoch 1" if self.freeze_epochs == 1 else
+                     f"epochs 1-{self.freeze_epochs}")
+            self.log(f"{first}: the backbone is frozen, the head trains ({trainable:,} "
+                     "parameters)")
         self.phase = phase
 
     def state_dict(self):
@@ -303,3 +305,68 @@ def imagenet_stats():
     """The ImageNet channel mean and std (in [0, 1] scale) the published weights expect."""
     import numpy as np
     return np.asarray(IMAGENET_MEAN, float), np.asarray(IMAGENET_STD, float)
+
+
+# ---- the examples' flags -------------------------------------------------------------------
+FLAGS = ("freeze_epochs", "unfreeze_blocks", "finetune_lr_factor")
+
+
+def file_path(text):
+    """An argparse type: a non-empty file path, else a one-line ArgumentTypeError."""
+    import argparse
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a weights file, got an empty string")
+    return text
+
+
+file_path.__name__ = "file path"
+
+
+def check_flags(args, given):
+    """Raise ValueError (one line, naming the flag) for fine-tuning flags that cannot apply;
+    fill freeze_epochs's default. Nothing is read or written."""
+    pretrained = getattr(args, "pretrained", None)
+    if pretrained is None:
+        for dest in FLAGS:
+            if dest in given:
+                raise ValueError(f"--{dest.replace('_', '-')} needs --pretrained FILE (the "
+                                 "weights to fine-tune)")
+        return
+    if args.freeze_epochs is None:
+        args.freeze_epochs = DEFAULT_FREEZE_EPOCHS
+
+
+def setup(args, model, log, resuming=False):
+    """For the examples: load --pretrained (unless resuming: the checkpoint has the weights),
+    give the model its --head, and return (parameter groups or parameters for the optimizer,
+    the TwoPhase schedule or None). ValueErrors name the flag and the problem."""
+    import os
+    from .models import Backbone
+    pretrained = getattr(args, "pretrained", None)
+    if pretrained is not None and not resuming:
+        if not os.path.isfile(pretrained):
+            raise ValueError(f"--pretrained {pretrained}: " + (
+                "is a folder, not a weights file" if os.path.isdir(pretrained)
+                else "no such file"))
+        try:
+            dropped = load_pretrained(model, pretrained)
+        except ValueError as exc:
+            raise ValueError(f"--pretrained {exc}") from None
+        log(f"pretrained weights from {pretrained}" + (
+            f"; dropped the head ({', '.join(dropped)}: another number of classes)"
+            if dropped else ""))
+    elif pretrained is None and isinstance(model, Backbone):
+        log(f"model {model.name}: no --pretrained weights: trained from scratch (random "
+            "initialisation)")
+    replace_head(model, getattr(args, "head", "default"))
+    if pretrained is None:
+        return model.parameters(), None
+    n_blocks = len(blocks(model))
+    if args.unfreeze_blocks is not None and args.unfreeze_blocks > n_blocks:
+        raise ValueError(f"--unfreeze-blocks {args.unfreeze_blocks}: {model.name} has "
+                         f"{n_blocks} blocks")
+    phases = TwoPhase(model, args.freeze_epochs, args.unfreeze_blocks, log)
+    if args.freeze_epochs >= args.epochs:
+        log(f"note: --freeze-epochs {args.freeze_epochs} >= --epochs {args.epochs}: the "
+            "backbone stays frozen throughout")
+    return parameter_groups(model, args.lr, args.finetune_lr_factor), phases

@@ -44,11 +44,12 @@ def get_model(name, num_classes=None, image_size=None, weights=None, **options):
     as (width, height) or 'WxH', are the model's own); options go to its builder.
 
     `weights` is a file (.npz, PyTorch .pth/.pt or .safetensors) whose state_dict is loaded
-    into the model.
+    into the model; `head` (an ImageNet backbone's option) is one of finetune.HEADS.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     spec = MODELS[name]
+    head = options.pop("head", "default")  # a fine-tuned model's head (finetune.HEADS)
     clash = sorted(set(options) & set(spec.fixed))
     if clash:
         raise ValueError(f"model {name!r} fixes {', '.join(clash)}; do not pass it")
@@ -60,6 +61,9 @@ def get_model(name, num_classes=None, image_size=None, weights=None, **options):
     model = spec.builder(num_classes=spec.num_classes if num_classes is None else num_classes,
                          image_size=spec.image_size if image_size is None else image_size,
                          **spec.fixed, **options)
+    if head != "default":
+        from ..finetune import replace_head
+        replace_head(model, head)
     if weights is not None:
         from ..io import load
         model.load_state_dict(load(weights))
