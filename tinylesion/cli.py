@@ -409,7 +409,7 @@ def _prepare(args, task, log, resume, device):
         args.epochs = defaults["epochs"]
     from . import finetune
     try:
-        finetune.check_flags(args, _given(args, task))
+        finetune.check_flags(args, _given(args, task), resuming=resume is not None)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     p.preprocess = "resize" if synthetic else spec["preprocess"]

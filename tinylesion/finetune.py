@@ -199,6 +199,15 @@ def replace_head(model, kind):
 
 
 # ---- pretrained weights --------------------------------------------------------------------
+def _head_keys(model):
+    """The state_dict keys that depend on the number of classes: a backbone's head_keys, else
+    those of the model's last linear layer."""
+    if getattr(model, "head_keys", ()):
+        return list(model.head_keys)
+    last = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)][-1:]
+    return [f"{name}.{k}" for name in last for k in ("weight", "bias")]
+
+
 def load_pretrained(model, path):
     """Load a weights file (.npz, .pth/.pt, .safetensors: what tl.load reads) into `model`;
     head entries whose shapes do not fit the model's classes are dropped. Returns the keys
@@ -216,21 +225,22 @@ def load_pretrained(model, path):
     state = model.adapt_state_dict(state) if hasattr(model, "adapt_state_dict") else state
     own = model.state_dict()
     dropped = []
-    for key in getattr(model, "head_keys", ()):
+    for key in _head_keys(model):
         if key in state and key in own and tuple(np.shape(state[key])) != own[key].shape:
             dropped.append(key)
     state = {k: v for k, v in state.items() if k not in dropped}
-    for key in own:
+    for key in own:  # the first key in the model's order that does not fit is named
         if key not in state and key not in dropped:
             raise ValueError(f"{path}: key {key!r} of {model.name} is missing from the file "
                              "(weights of another architecture?)")
-    for key, value in state.items():
+        if key in state and tuple(np.shape(state[key])) != own[key].shape:
+            raise ValueError(f"{path}: key {key!r} has shape {tuple(np.shape(state[key]))}, "
+                             f"{model.name} has {tuple(own[key].shape)} (weights of another "
+                             "architecture?)")
+    for key in state:
         if key not in own:
             raise ValueError(f"{path}: key {key!r} is not in {model.name} (weights of another "
                              "architecture?)")
-        if tuple(np.shape(value)) != own[key].shape:
-            raise ValueError(f"{path}: key {key!r} has shape {tuple(np.shape(value))}, "
-                             f"{model.name} has {tuple(own[key].shape)}")
     model.load_state_dict(state, strict=False)  # everything but the dropped head, checked
     return dropped
 
@@ -283,7 +293,7 @@ class TwoPhase:
             self.log(f"fine-tuning from epoch {epoch + 1}: {what} unfrozen "
                      f"({trainable:,} parameters train)")
         else:
-            first = (f"epoch 1" if self.freeze_epochs == 1 else
+            first = ("epoch 1" if self.freeze_epochs == 1 else
                      f"epochs 1-{self.freeze_epochs}")
             self.log(f"{first}: the backbone is frozen, the head trains ({trainable:,} "
                      "parameters)")
@@ -322,10 +332,15 @@ def file_path(text):
 file_path.__name__ = "file path"
 
 
-def check_flags(args, given):
-    """Raise ValueError (one line, naming the flag) for fine-tuning flags that cannot apply;
-    fill freeze_epochs's default. Nothing is read or written."""
+def check_flags(args, given, resuming=False):
+    """Raise ValueError (one line, naming the flag) for fine-tuning flags that cannot apply
+    or a --pretrained path that is not a file (unless resuming: the checkpoint has the
+    weights); fill freeze_epochs's default. Nothing is written."""
+    import os
     pretrained = getattr(args, "pretrained", None)
+    if pretrained is not None and not resuming and not os.path.isfile(pretrained):
+        raise ValueError(f"--pretrained {pretrained}: " + (
+            "is a folder, not a weights file" if os.path.isdir(pretrained) else "no such file"))
     if pretrained is None:
         for dest in FLAGS:
             if dest in given:
@@ -340,14 +355,9 @@ def setup(args, model, log, resuming=False):
     """For the examples: load --pretrained (unless resuming: the checkpoint has the weights),
     give the model its --head, and return (parameter groups or parameters for the optimizer,
     the TwoPhase schedule or None). ValueErrors name the flag and the problem."""
-    import os
     from .models import Backbone
     pretrained = getattr(args, "pretrained", None)
     if pretrained is not None and not resuming:
-        if not os.path.isfile(pretrained):
-            raise ValueError(f"--pretrained {pretrained}: " + (
-                "is a folder, not a weights file" if os.path.isdir(pretrained)
-                else "no such file"))
         try:
             dropped = load_pretrained(model, pretrained)
         except ValueError as exc:
