@@ -472,8 +472,8 @@ def _prepare(args, task, log, resume, device):
         p.mean, p.std = np.asarray(resume.run["mean"], float), np.asarray(resume.run["std"],
                                                                           float)
     elif args.pretrained is not None:
-        p.mean, p.std = finetune.imagenet_stats()
-        log(f"channel mean and std: ImageNet's ({args.pretrained} was trained with them)")
+        p.mean, p.std, source = finetune.pretrained_stats(args.pretrained)
+        log(f"channel mean and std: {source}, which {args.pretrained} was trained with")
     else:
         t0 = time.perf_counter()
         p.mean, p.std = channel_stats(train_ds, num_workers=args.workers)

@@ -311,6 +311,26 @@ class TwoPhase:
         self.phase = state["phase"]
 
 
+def pretrained_stats(path):
+    """The channel mean and std to normalise with when fine-tuning from `path`, and where they
+    come from: the run.json beside a weights file that tinylesion trained, else ImageNet's."""
+    import json
+    import math
+    from pathlib import Path
+    run_json = Path(path).parent / "run.json"
+    try:
+        run = json.loads(run_json.read_text())
+        mean, std = [float(v) for v in run["mean"]], [float(v) for v in run["std"]]
+        if len(mean) == len(std) == 3 and all(math.isfinite(v) for v in mean + std) and \
+                min(std) > 0:
+            import numpy as np
+            return np.asarray(mean), np.asarray(std), f"those of {run_json}"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    mean, std = imagenet_stats()
+    return mean, std, "ImageNet's"
+
+
 def imagenet_stats():
     """The ImageNet channel mean and std (in [0, 1] scale) the published weights expect."""
     import numpy as np
