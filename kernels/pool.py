@@ -6,6 +6,7 @@ from numba import njit, prange
 
 from kernels import threads
 from kernels._xp import cuda_simulator_enabled, get_array_module, launch, pair, pick_impl
+from kernels.im2col import _valid_range
 
 
 def pooled_size(size, kernel, stride, padding, ceil_mode):
@@ -154,50 +155,52 @@ def _plane_rows(x, y, argmax, p, KH, KW, SH, SW):
 
 
 @njit(cache=True, inline="always")
-def _plane_padded(x, y, argmax, p, KH, KW, SH, SW, PH, PW):
-    """One plane with padding (or ceil_mode): each window clipped to the input, as PyTorch
-    does; the windows wholly inside take the unrolled loop."""
+def _row_max_from(r, start, SW, yr, ar, lo, hi, base):
+    """Fold r[start + k·SW] (flat index base + k·SW) into the running maxima yr[lo + k]."""
+    rs, ys, acs = r[start:], yr[lo:hi], ar[lo:hi]   # views from 0: no wrap-around tests
+    for k in range(hi - lo):
+        v = rs[k * SW]
+        b = ys[k]
+        take = (not (v <= b)) & (b == b)
+        ys[k] = v if take else b
+        acs[k] = (base + k * SW) if take else acs[k]
+
+
+@njit(cache=True, inline="always")
+def _plane_padded_rows(x, y, argmax, p, KH, KW, SH, SW, PH, PW):
+    """One plane with padding (or ceil_mode), a whole output row at a time: each window's
+    taps that fall inside the input, in row-major order, from a running maximum of -inf whose
+    index is the window's first input element (PyTorch's index for a window of -inf)."""
     H, W = x.shape[1], x.shape[2]
     OH, OW = y.shape[1], y.shape[2]
     for oh in range(OH):
         h0 = oh * SH - PH
-        hs, he = max(h0, 0), min(h0 + KH, H)
-        rows_inside = h0 >= 0 and h0 + KH <= H
+        hs = max(h0, 0)
+        yr, ar = y[p, oh], argmax[p, oh]
         for ow in range(OW):
-            w0 = ow * SW - PW
-            if rows_inside and w0 >= 0 and w0 + KW <= W:
-                best = x[p, h0, w0]
-                off = h0 * W + w0
-                for i in range(KH):
-                    for j in range(KW):
-                        v = x[p, h0 + i, w0 + j]
-                        take = (not (v <= best)) & (best == best)
-                        best = v if take else best
-                        off = ((h0 + i) * W + w0 + j) if take else off
-            else:
-                ws, we = max(w0, 0), min(w0 + KW, W)
-                best = x[p, hs, ws]
-                off = hs * W + ws
-                for h in range(hs, he):
-                    for w in range(ws, we):
-                        v = x[p, h, w]
-                        take = (not (v <= best)) & (best == best)
-                        best = v if take else best
-                        off = (h * W + w) if take else off
-            y[p, oh, ow] = best
-            argmax[p, oh, ow] = off
+            yr[ow] = -np.inf
+            ar[ow] = hs * W + max(ow * SW - PW, 0)
+        for i in range(KH):
+            h = h0 + i
+            if h < 0 or h >= H:
+                continue
+            r = x[p, h]
+            for j in range(KW):
+                lo, hi = _valid_range(j, PW, SW, W, OW)
+                if hi > lo:
+                    start = lo * SW + j - PW
+                    if SW == 1:
+                        _row_max_from(r, start, 1, yr, ar, lo, hi, h * W + start)
+                    elif SW == 2:
+                        _row_max_from(r, start, 2, yr, ar, lo, hi, h * W + start)
+                    else:
+                        _row_max_from(r, start, SW, yr, ar, lo, hi, h * W + start)
 
 
 @njit(parallel=True, cache=True)
 def _maxpool_padded_cpu(x, y, argmax, KH, KW, SH, SW, PH, PW):
-    P = x.shape[0]
-    for p in prange(P):
-        if KH == 3 and KW == 3 and SH == 2 and SW == 2:   # the ResNet / DenseNet stem
-            _plane_padded(x, y, argmax, p, 3, 3, 2, 2, PH, PW)
-        elif KH == 3 and KW == 3 and SH == 1 and SW == 1:
-            _plane_padded(x, y, argmax, p, 3, 3, 1, 1, PH, PW)
-        else:
-            _plane_padded(x, y, argmax, p, KH, KW, SH, SW, PH, PW)
+    for p in prange(x.shape[0]):
+        _plane_padded_rows(x, y, argmax, p, KH, KW, SH, SW, PH, PW)
 
 
 @njit(parallel=True, cache=True)

@@ -2,6 +2,7 @@
 gradients at the kinks, float64 gradient checks, PyTorch's stored results, modules."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import tinylesion as tl
 from tinylesion import nn, ops
@@ -29,6 +30,16 @@ def test_gradcheck(name, device):
     for kink in KINKS[name]:
         x[np.abs(x - kink) < 1e-3] += 2e-3
     gradcheck(FUNCTIONS[name], x, device=device)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(sorted(FUNCTIONS)), st.lists(st.integers(1, 4), min_size=1, max_size=3),
+       st.floats(0.1, 10.0), st.integers(0, 999))
+def test_gradcheck_drawn(name, shape, scale, seed):
+    x = np.random.default_rng(seed).standard_normal(shape) * scale
+    for kink in KINKS[name]:
+        x[np.abs(x - kink) < 1e-3] += 2e-3
+    gradcheck(FUNCTIONS[name], x)
 
 
 def test_values_and_gradients_at_the_kinks():

@@ -16,7 +16,7 @@ def parse(*argv, task="ham"):
     ("--image-size", "0x10"), ("--image-size", "10x0"), ("--image-size", "10"),
     ("--split", "80/20/10"), ("--split", "100"), ("--split", "0/50/50"), ("--split", "a/b"),
     ("--split", "50/25/15/10"), ("--optimizer", "adamw"), ("--device", "tpu"),
-    ("--class-weights", "inverse"), ("--model", "resnet50")])
+    ("--class-weights", "inverse"), ("--model", "resnet9000")])
 def test_bad_values_are_refused_naming_the_flag(capsys, flag, text):
     with pytest.raises(SystemExit) as stop:
         parse(flag, text)
@@ -53,3 +53,13 @@ def test_defaults_of_each_example(task, model, lr):
         (10, (0.8, 0.1, 0.1), "balanced", 0)
     assert args.epochs is None and args.image_size is None   # chosen by the data found
     assert not (args.augment or args.oversample or args.resume or args.skip_bad)
+
+
+def test_resume_without_out_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)          # nothing may be written here
+    with pytest.raises(SystemExit) as stop:
+        cli.run(parse("--resume", "--data", str(tmp_path)), "ham", log=lambda *a: None)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "--resume" in err and "--out" in err and len(err.splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []

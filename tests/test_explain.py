@@ -19,16 +19,20 @@ sys.path.insert(0, str(ROOT / "bench"))
 import torch_explain_fixtures as recipe  # noqa: E402  (the cases and seeds; imports no torch)
 import torch_reference as ref  # noqa: E402
 
+SIZES = [(24, 16), (32, 32), (96, 96), (160, 160), (299, 299)]
 SMALL = {"melanoma_cnn": (96, 96), "padua5": (32, 32), "padua4": (32, 16),
          "resnet18": (32, 32), "densenet121": (32, 40), "mobilenet_v3_small": (32, 32),
          "inception_v3": (75, 75)}
-# the seed papers' models, and one ImageNet backbone of each kind of block
-EXPLAINED = [name for name in list_models() if name in SMALL or name in (
-    "logistic_regression", "dense_nn", "baseline_cnn", "padua1", "padua2", "padua3")]
 
 
 def small_model(name, **kw):
-    return get_model(name, image_size=SMALL.get(name, (24, 16)), **kw).eval()
+    """The model at its SMALL size, else at the smallest of SIZES its layers accept."""
+    for size in ([SMALL[name]] if name in SMALL else SIZES):
+        try:
+            return get_model(name, image_size=size, **kw).eval()
+        except ValueError:
+            continue
+    raise ValueError(f"{name}: none of {SIZES} fits")
 
 
 def batch_for(model, n=2, seed=0):
@@ -64,7 +68,7 @@ def test_bilinear_upsampling_is_pytorchs_half_pixel_rule():
 
 
 # ---- every model of the registry ---------------------------------------------------------------
-@pytest.mark.parametrize("name", EXPLAINED)
+@pytest.mark.parametrize("name", list_models())
 def test_every_model_gives_maps_and_leaves_its_gradients_alone(name):
     model = small_model(name)
     x = batch_for(model)
@@ -74,18 +78,45 @@ def test_every_model_gives_maps_and_leaves_its_gradients_alone(name):
     assert cam.shape == sal.shape == (2, H, W)
     assert (cam >= 0).all() and (sal >= 0).all() and sal.max() > 0
     assert all(p.grad is None and p.requires_grad for p in model.parameters())
-    assert "forward" not in vars(explain.last_convolution(model) or model)
+    assert not any("forward" in vars(m) for m in model.modules())
 
 
-def test_the_default_layer_is_the_last_convolution_and_others_can_be_named():
+def test_the_default_layer_is_the_last_convolution_run_and_others_can_be_named():
     model = small_model("padua2")
-    assert explain.last_convolution(model) is model[7]
     x = batch_for(model)
+    assert explain.last_convolution(model, x) is model[7]
     np.testing.assert_array_equal(explain.grad_cam(model, x, layer="7"),
                                   explain.grad_cam(model, x))
     assert not np.allclose(explain.grad_cam(model, x, layer=model[2]),
                            explain.grad_cam(model, x))
-    assert explain.last_convolution(small_model("dense_nn")) is None
+    dense = small_model("dense_nn")
+    assert explain.last_convolution(dense, batch_for(dense)) is None
+
+
+class WithUnusedHead(tl.nn.Module):
+    """A convolution registered last but not run in eval (as an auxiliary classifier)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = tl.nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = tl.nn.Linear(4, 3)
+        self.aux = tl.nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        y = self.conv(x).relu()
+        if self.training:
+            y = self.aux(y)
+        return self.fc(y.mean((2, 3)))
+
+
+def test_the_default_layer_is_the_last_convolution_that_runs():
+    model = WithUnusedHead().eval()
+    x = tl.Tensor(np.random.default_rng(1).standard_normal((2, 3, 6, 5)).astype(np.float32))
+    assert explain.last_convolution(model, x) is model.conv
+    np.testing.assert_array_equal(explain.grad_cam(model, x, target=2),
+                                  explain.grad_cam(model, x, target=2, layer="conv"))
+    with pytest.raises(ValueError, match="was not used by the forward pass"):
+        explain.grad_cam(model, x, layer="aux")
 
 
 def test_a_model_without_convolutions_is_explained_at_its_input():

@@ -298,7 +298,8 @@ def test_weights_of_another_architecture_name_the_first_mismatched_key(tmp_path)
     tl.save({k: np.asarray(v) for k, v in padua.state_dict().items()}, tmp_path / "p.npz")
     target = models.get_model("resnet18", num_classes=7, image_size=(32, 32))
     before = snapshot(target)
-    with pytest.raises(ValueError, match=r"p\.npz: key 'conv1\.weight' of resnet18 is missing"):
+    with pytest.raises(ValueError, match=r"p\.npz does not fit resnet18: missing keys: "
+                                         r"conv1\.weight, bn1\.weight"):
         finetune.load_pretrained(target, tmp_path / "p.npz")
     for k, v in target.state_dict().items():
         np.testing.assert_array_equal(v, before[k])

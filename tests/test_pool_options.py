@@ -85,6 +85,9 @@ def test_cpu_equals_reference(case):
     x = rng.standard_normal(shape).astype(dtype)
     if seed % 3 == 0:
         x = rng.integers(0, 3, shape).astype(dtype)   # ties everywhere
+    elif seed % 3 == 1:
+        x[rng.random(shape) < 0.2] = np.nan           # NaN wins (the first one)
+        x[rng.random(shape) < 0.2] = -np.inf          # windows of -inf alone
     y_ref, am_ref = maxpool2d_forward(x, kernel, stride, padding, ceil, impl="reference")
     y, am = maxpool2d_forward(x, kernel, stride, padding, ceil, impl="cpu")
     np.testing.assert_array_equal(y, y_ref)
@@ -94,6 +97,7 @@ def test_cpu_equals_reference(case):
         maxpool2d_backward(gy, am, shape, kernel, stride, padding, ceil, impl="cpu"),
         maxpool2d_backward(gy, am, shape, kernel, stride, padding, ceil, impl="reference"),
         rtol=1e-6)
+    x = np.nan_to_num(x, nan=0.5, neginf=-2.0)
     override = [None, 5][seed % 2]
     args = (kernel, stride, padding, ceil, include, override)
     a_ref = avgpool2d_forward(x, *args, impl="reference")
@@ -129,8 +133,9 @@ def test_models_pools_cpu_equals_reference(shape, kernel, stride, padding, ceil)
 
 # ---- gradient checks through F --------------------------------------------------------------
 POOL_GRAD_CASES = [  # shape, kernel, stride, padding, ceil_mode
-    ((2, 2, 9, 9), 3, 2, 1, False), ((1, 2, 8, 7), 3, 2, 0, True), ((1, 3, 7, 10), (2, 3), 2, 1, True),
-    ((2, 1, 5, 6), 3, 1, 1, False), ((1, 2, 5, 5), 2, 2, 0, True), ((1, 1, 7, 9), (3, 2), (2, 3), (1, 1), True),
+    ((2, 2, 9, 9), 3, 2, 1, False), ((1, 2, 8, 7), 3, 2, 0, True),
+    ((1, 3, 7, 10), (2, 3), 2, 1, True), ((2, 1, 5, 6), 3, 1, 1, False),
+    ((1, 2, 5, 5), 2, 2, 0, True), ((1, 1, 7, 9), (3, 2), (2, 3), (1, 1), True),
 ]
 
 
@@ -146,6 +151,15 @@ def test_avg_pool2d_gradcheck(shape, kernel, stride, padding, ceil, include, ove
                               device):
     gradcheck(lambda t: F.avg_pool2d(t, kernel, stride, padding, ceil, include, override),
               rng.standard_normal(shape), device=device)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pool_cases())
+def test_gradcheck_drawn(case):
+    shape, kernel, stride, padding, ceil, include, _, seed = case
+    x = np.random.default_rng(seed).standard_normal(shape)
+    gradcheck(lambda t: F.max_pool2d(t, kernel, stride, padding, ceil_mode=ceil), x)
+    gradcheck(lambda t: F.avg_pool2d(t, kernel, stride, padding, ceil, include), x)
 
 
 # ---- PyTorch's results ----------------------------------------------------------------------

@@ -222,3 +222,11 @@ def test_models_come_from_the_registry():
         vision.models.no_such_net
     with pytest.raises(ValueError, match="unknown model"):
         vision.models.get_model("no_such_net")
+
+
+def test_torchvision_style_builder_call():
+    if "resnet18" not in vision.models.list_models():
+        pytest.skip("the registry has no resnet18 yet")
+    model = vision.models.resnet18(weights=None, num_classes=7)
+    # torchvision.models.resnet18(num_classes=7) has 11,180,103 parameters
+    assert sum(p.numel() for p in model.parameters()) == 11_180_103

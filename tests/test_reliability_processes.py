@@ -214,7 +214,7 @@ def test_kill_9_then_resume_ends_as_an_uninterrupted_run(ham, tmp_path):
     proc.kill()
     proc.communicate(timeout=60)
     assert (cut / LOCK_NAME).exists() and not (cut / "weights.npz").exists()
-    proc = example(*flags(ham, cut, "--resume", "--workers", "0"))
+    proc = example(*flags(ham, cut, "--resume", "--workers", "0", "--epochs", "2"))
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     assert "took over the lock left by pid" in out and "resuming from" in out

@@ -183,3 +183,36 @@ def test_a_dermmel_folder_with_one_class_is_refused(tmp_path):
         Image.new("RGB", (8, 8)).save(tmp_path / split / "Melanoma" / "a.png")
     with pytest.raises(cli.UsageError, match="at least two"):
         cli.open_data(tmp_path, (8, 8), "resize", (0.8, 0.1, 0.1), 0, log=lambda *a: None)
+
+
+@pytest.mark.parametrize("name, cls, extra", [("adam", "Adam", {}), ("nadam", "NAdam", {}),
+                                              ("sgd", "SGD", {"momentum": 0.9}),
+                                              ("rmsprop", "RMSprop", {})])
+def test_the_optimizer_the_flags_ask_for(monkeypatch, dermmel, tmp_path, name, cls, extra):
+    from tinylesion import train
+    seen = {}
+
+    def capture(model, optimizer, *args, **kwargs):
+        seen.update(kwargs, optimizer=optimizer)
+        raise Captured
+
+    monkeypatch.setattr(train, "fit", capture)
+    with pytest.raises(Captured):
+        run_cli("logistic", dermmel, tmp_path / "run", "--model", "logistic_regression",
+                "--image-size", "16x16", "--lr", "0.03", "--optimizer", name,
+                "--weight-decay", "0.002")
+    optimizer = seen["optimizer"]
+    assert type(optimizer).__name__ == cls
+    group = optimizer.param_groups[0]
+    assert group["lr"] == pytest.approx(0.03) and group["weight_decay"] == pytest.approx(0.002)
+    for key, value in extra.items():
+        assert group[key] == pytest.approx(value), key
+
+
+def test_the_splits_of_a_lesion_split_are_disjoint(ham):
+    train, val, test, kind = cli.open_data(ham, (16, 12), "resize", (0.6, 0.2, 0.2), 0,
+                                           log=lambda *a: None)
+    assert kind == "HAM10000"
+    parts = [set(map(str, d.paths)) for d in (train, val, test)]
+    assert all(parts) and sum(map(len, parts)) == len(set.union(*parts)) == 60
+    assert len(parts[0]) > len(parts[1]) and len(parts[0]) > len(parts[2])

@@ -330,3 +330,151 @@ def test_resume_with_another_loader_seed_warns(tmp_path):
                   checkpoint_path=ck, resume=resume, progress=False, log=said.append)
         warned = [line for line in said if "seed" in line]
         assert bool(warned) == warns, said
+
+
+# -- the validation loss's weighting, binary models, resuming, divergence ----------------------
+
+class Batches:
+    """Given (images, labels) batches, the same each epoch."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        yield from self.batches
+
+
+def test_the_validation_loss_is_the_class_weighted_mean_over_the_whole_set():
+    x, y = data()
+    w = np.array([0.5, 1.0, 3.0])
+    tl.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+    start = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+    val = Batches([(x[:5], y[:5]), (x[5:], y[5:])])        # batches of unequal weight
+    opt = SGD(model.parameters(), lr=0.0)                    # the weights stay at `start`
+    history = train.fit(model, opt, OneBatch(x, y), val, epochs=1, class_weights=w,
+                        mean=(0.5,) * 3, std=(0.25,) * 3, early_stopping=0, progress=False,
+                        log=lambda *a: None)
+    assert history["val_loss"][0] == pytest.approx(cross_entropy(forward(start, x), y, w),
+                                                   rel=1e-5)
+    # a validation set of classes of weight 0 only: the unweighted mean
+    zero = y == 0
+    history = train.fit(model, opt, OneBatch(x, y), Batches([(x[zero], y[zero])]), epochs=1,
+                        class_weights=np.array([0.0, 1.0, 1.0]), mean=(0.5,) * 3,
+                        std=(0.25,) * 3, early_stopping=0, progress=False, log=lambda *a: None)
+    assert history["val_loss"][0] == pytest.approx(
+        cross_entropy(forward(start, x[zero]), y[zero]), rel=1e-5)
+
+
+def test_a_binary_model_weighs_positives_by_w1_over_w0():
+    x, y = data()
+    y = (y == 1).astype(np.int64)
+    tl.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 1))
+    model.binary = True
+    start = {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+    opt = SGD(model.parameters(), lr=0.0)
+    history = train.fit(model, opt, OneBatch(x, y), OneBatch(x, y), epochs=1,
+                        class_weights=np.array([0.5, 2.0]), mean=(0.5,) * 3, std=(0.25,) * 3,
+                        early_stopping=0, progress=False, log=lambda *a: None)
+    probe = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 1))
+    probe.load_state_dict(start)
+    z = (x.astype(np.float64) / 255 - 0.5) / 0.25
+    with tl.no_grad():
+        logit = probe(tl.Tensor(z.astype(np.float32))).numpy().reshape(-1).astype(np.float64)
+    log_p, log_q = -np.logaddexp(0, -logit), -np.logaddexp(0, logit)   # log σ, log (1 - σ)
+    expected = np.mean(-(2.0 / 0.5) * y * log_p - (1 - y) * log_q)
+    assert history["loss"][0] == pytest.approx(expected, rel=1e-5)
+    assert history["val_loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_validation_labels_outside_the_models_classes_are_named():
+    class Labelled(OneBatch):
+        def __init__(self, images, labels):
+            super().__init__(images, labels)
+            self.dataset = type("D", (), {"targets": labels})()
+
+    x, y = data()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+    model.num_classes = K
+    with pytest.raises(ValueError, match=r"validation data has labels 0\.\.5"):
+        train.fit(model, SGD(model.parameters(), lr=0.1), Labelled(x, y),
+                  Labelled(x, np.where(y == 2, 5, y)), epochs=1, progress=False,
+                  log=lambda *a: None)
+
+
+def test_resume_keeps_the_schedulers_count_of_bad_epochs(tmp_path):
+    script = ["good", "bad", "bad", "bad"]
+    plateau = lambda o: ReduceLROnPlateau(o, factor=0.5, patience=1)
+    whole, _, _, _ = run(script, early_stopping=0, scheduler=plateau)
+    assert whole["lr"] == pytest.approx([0.05, 0.05, 0.05, 0.025])
+    ck = tmp_path / "ck.npz"
+    run(script, early_stopping=0, epochs=2, scheduler=plateau, checkpoint_path=ck)
+    # (the resumed run's validation script starts at its first epoch, the third)
+    resumed, _, _, _ = run(script[2:], early_stopping=0, epochs=4, scheduler=plateau,
+                           checkpoint_path=ck, resume=True)
+    assert resumed["lr"] == pytest.approx(whole["lr"])
+    # resume may also be a checkpoint already read
+    again, _, _, _ = run(script[2:], early_stopping=0, epochs=4, scheduler=plateau,
+                         checkpoint_path=ck, resume=train.load_checkpoint(ck))
+    assert again["lr"] == pytest.approx(whole["lr"])
+    assert again["val_loss"] == pytest.approx(resumed["val_loss"])
+
+
+def test_a_diverging_run_ends_with_the_best_finite_epochs_weights():
+    x, y = data()
+    tl.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+    val = ScriptedValidation(model, x, y, ["good", "good", "bad", "good"])
+
+    def poison(epoch, history):
+        if epoch == 2:
+            model.parameters()[0].data[0, 0] = np.nan
+
+    with pytest.raises(train.TrainingError):
+        train.fit(model, SGD(model.parameters(), lr=0.05), OneBatch(x, y), val, epochs=4,
+                  mean=(0.5,) * 3, std=(0.25,) * 3, early_stopping=0, progress=False,
+                  log=lambda *a: None, on_epoch_end=poison)
+    assert_weights(model, val.weights[1])          # epoch 2's: the best with finite losses
+
+
+class PoisonedAfterValidating(nn.Module):
+    """A linear model whose weight turns NaN right after its third validation pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+        self.validations = 0
+
+    def forward(self, x):
+        out = self.net(x)
+        if not self.training:
+            self.validations += 1
+            if self.validations == 3:
+                self.net[1].weight.data[0, 0] = np.nan
+        return out
+
+
+def test_a_weight_that_turns_nan_stops_the_run_and_drops_that_epoch(tmp_path):
+    x, y = data()
+    tl.manual_seed(0)
+    model = PoisonedAfterValidating()
+    ck = tmp_path / "ck.npz"
+    with pytest.raises(train.TrainingError, match="NaN or infinite at epoch 3") as info:
+        train.fit(model, SGD(model.parameters(), lr=0.05), OneBatch(x, y), OneBatch(x, y),
+                  epochs=4, mean=(0.5,) * 3, std=(0.25,) * 3, early_stopping=0,
+                  checkpoint_path=ck, progress=False, log=lambda *a: None)
+    assert all(len(values) == 2 for values in info.value.history.values()), info.value.history
+    assert info.value.checkpoint_epoch == 2 and "after epoch 2" in str(info.value)
+    assert train.load_checkpoint(ck)["epoch"] == 2
+    assert np.all(np.isfinite(model.net[1].weight.numpy()))    # epoch 1's weights are back
+
+
+def test_an_equal_validation_loss_is_not_an_improvement():
+    # lr 0: the weights, and so the validation loss, stay exactly as they were
+    history, _, _, _ = run(["good"] * 6, early_stopping=2, lr=0.0)
+    assert len(set(history["val_loss"])) == 1
+    assert len(history["loss"]) == 3            # the best epoch, then 2 without improvement

@@ -3,7 +3,6 @@ import argparse
 import datetime
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from . import backend
 from .datalayout import open_data, _synthetic_root  # noqa: F401 (cli.open_data, as before)
 from .flags import (DEVICE, OneLineParser, UsageError, choice, folder_path, image_size,
                     int_at_least)
+from .runfolder import check_folder as _check_folder, make_folder as _make_folder
 
 # Per example: the model, the synthetic layout used without --data, and the defaults on real
 # and on synthetic data (smaller where the real size would make the quick look slow).
@@ -133,6 +133,9 @@ def build_parser(task):
                         "instead of stopping at the first")
     p.add_argument("--early-stop", type=int_at_least(0), default=10, metavar="N",
                    help="stop after N epochs without val-loss improvement (0: never)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes of `mpirun -n N` (--batch-size is "
+                        "per process; rank 0 writes the run folder); needs tinylesion[mpi]")
     _add_finetune_flags(p)
     return p
 
@@ -179,35 +182,6 @@ def _given(args, task):
 # run
 # ---------------------------------------------------------------------------------------------
 
-def _check_folder(path, flag):
-    """Raise a UsageError unless `path` is, or can be made, a writable folder (nothing is
-    created: that waits until the run has checked everything else)."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{flag} {path}: is a file, not a folder")
-    parent = path
-    while not parent.exists():
-        if parent.is_symlink():
-            raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a broken "
-                             "symbolic link)")
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a file)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: " + ("the folder is not writable" if parent == path
-                                               else f"cannot create the folder ({parent} is "
-                                                    "not writable)"))
-
-
-def _make_folder(path, flag):
-    """Create the folder a flag names (and its parents), or raise a UsageError saying why."""
-    _check_folder(path, flag)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{flag} {path}: cannot create the folder "
-                         f"({exc.strerror or exc})") from None
-
-
 def _optimizer(name, params, lr, weight_decay):
     from . import optim
     if name == "sgd":
@@ -231,41 +205,6 @@ def _write_json(path, obj):
     write_text_atomic(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
 
 
-def _one_interrupt(progress):
-    """Ctrl-C raises KeyboardInterrupt until the run starts stopping (progress.stopping);
-    later ones are ignored while it cleans up and says where it stopped, and a third one
-    exits at once. An interrupt swallowed by a finalizer (a __del__ it landed in) is raised
-    again rather than printed. Returns the function that undoes this."""
-    import signal
-    import threading
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    count = []
-
-    def handler(signum, frame):
-        if not progress.stopping:
-            raise KeyboardInterrupt
-        count.append(1)
-        if len(count) >= 2:
-            if not progress.said:
-                os.write(2, b"\ninterrupted again: stopped at once\n")
-            os._exit(130)
-
-    def unraisable(info):
-        if info.exc_type is not None and issubclass(info.exc_type, KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)  # lost in a finalizer: deliver it again
-            return
-        previous_hook(info)
-
-    previous, previous_hook = signal.signal(signal.SIGINT, handler), sys.unraisablehook
-    sys.unraisablehook = unraisable
-
-    def restore():
-        signal.signal(signal.SIGINT, previous)
-        sys.unraisablehook = previous_hook
-    return restore
-
-
 def run(args, task, log=print):
     """Train and evaluate as the parsed flags say; write the run folder; return the metrics.
 
@@ -273,16 +212,20 @@ def run(args, task, log=print):
     print one line to stderr and exit with status 2; a diverged run or a file that cannot be
     written (a full disk) with status 1; Ctrl-C with status 130. The run folder is only
     changed once everything has been checked, and an earlier run in it is replaced whole.
+    With --distributed, a failure on any rank ends every rank (MPI_Abort) with its message.
     """
-    from .data import ImageReadError
-    from .resume import ResumeError
-    from .runfolder import RunFolderError
-    from .runinfo import RunInfoError
-    from .runreport import Progress, interrupt_message, interrupted, os_error_message
-    from .runlock import RunLockedError
-    from .train import TrainingError
+    if getattr(args, "distributed", False):
+        from .distributed import abort_on_failure
+        with abort_on_failure():  # a rank that stops ends every rank, never a hang
+            return _report(args, task, log)
+    return _report(args, task, log)
+
+
+def _report(args, task, log):
+    """run() without the abort of the other ranks: every failure a one-line error."""
+    from .runreport import Progress, catch_interrupts, interrupted, report
     progress = Progress()
-    restore = _one_interrupt(progress)
+    restore = catch_interrupts(progress)
     try:
         result = _run(args, task, log, progress)
         restore()
@@ -292,43 +235,19 @@ def run(args, task, log=print):
             restore()
         if isinstance(exc, SystemExit):
             raise
-        if interrupted(exc):  # further Ctrl-C stay counted, not raised, until the exit
-            progress.stopping = True
-            print(f"\n{interrupt_message(args, progress)}", file=sys.stderr)
-            progress.said = True
-            import signal  # NOTE: a Ctrl-C handler would be reset to the default during the
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # interpreter's exit; SIG_IGN is kept
-            raise SystemExit(130)
-        if isinstance(exc, (UsageError, backend.DeviceError, ImageReadError, FileNotFoundError,
-                            RunLockedError, RunFolderError, ResumeError, RunInfoError)):
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(2)
-        if isinstance(exc, TrainingError):
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(1)
-        if isinstance(exc, Exception) and backend.is_out_of_memory(exc):
-            print(f"error: out of {'device' if backend.is_cupy_error(exc) else 'host'} memory "
-                  f"with --batch-size {args.batch_size} ({type(exc).__name__}); try a smaller "
-                  f"--batch-size or --image-size" + (
-                      f"; continue with --resume --out {args.out}" if progress.kept else ""),
-                  file=sys.stderr)
-            raise SystemExit(2)
-        if isinstance(exc, OSError):
-            moving = progress.folder is not None and progress.folder.moving()
-            hint = (f"; moving the new run into {args.out} was cut short: --resume --out "
-                    f"{args.out} finishes it" if moving else
-                    f"; the last checkpoint is kept: continue with --resume --out {args.out}"
-                    if progress.kept else f"; {args.out} is as it was" if progress.staged
-                    else "")
-            print(f"error: {os_error_message(exc)}{hint}", file=sys.stderr)
-            raise SystemExit(1)
-        raise
+        code = report(exc, args, progress, UsageError)
+        if code is None:
+            raise
+        raise SystemExit(code) from None
 
 
 def _run(args, task, log, progress):
     from .runfolder import RunFolder
     spec = TASKS[task]
     device = backend.as_device(args.device)
+    world = _distributed(args, device, log)
+    if world is not None and not world.is_main:
+        return _run_other_rank(args, task, world, device)
     if args.device == "auto":
         log(f"device auto: using {device}")
     if args.resume and args.out is None:
@@ -343,7 +262,7 @@ def _run(args, task, log, progress):
     progress.resumed = bool(args.resume)
     existed = out.exists()
     try:
-        return _locked_run(args, task, log, progress, folder, device)
+        return _locked_run(args, task, log, progress, folder, device, world)
     except BaseException:
         if not existed:  # a folder this run made and left empty goes again
             try:
@@ -353,8 +272,8 @@ def _run(args, task, log, progress):
         raise
 
 
-def _locked_run(args, task, log, progress, folder, device):
-    """_run, from taking the run folder's lock on."""
+def _locked_run(args, task, log, progress, folder, device, world=None):
+    """_run, from taking the run folder's lock on (on rank 0 of a distributed run)."""
     from contextlib import ExitStack
     from .runreport import interrupted
     from .resume import Resumed
@@ -372,6 +291,8 @@ def _locked_run(args, task, log, progress, folder, device):
             types = {a.dest: a.type for a in build_parser(task)._actions}
             resume = Resumed(folder, args, _given(args, task), types, log)
         prepared = _prepare(args, task, log, resume, device)
+        if world is not None:  # the other ranks prepare the same run from here
+            world.comm.bcast(_shared(args, prepared, resume), root=0)
         if lock is None:
             _make_folder(out, "--out")
             stack.enter_context(RunLock(out, "--out", log))
@@ -391,9 +312,10 @@ class _Prepared:
     """Everything a run needs, checked before the run folder changes."""
 
 
-def _prepare(args, task, log, resume, device):
+def _prepare(args, task, log, resume, device, shared=None):
     """Open and check the data, build the model and optimizer, read the resume state, fill
-    the cache and compute the channel statistics: nothing of the run folder changes."""
+    the cache and compute the channel statistics: nothing of the run folder changes.
+    `shared`: what rank 0 prepared (_shared), on the other ranks of a distributed run."""
     from .data import Augment, Loader, OversampleSampler, channel_stats
     from .models import get_model
     from .optim import ReduceLROnPlateau
@@ -414,9 +336,11 @@ def _prepare(args, task, log, resume, device):
         raise UsageError(str(exc)) from None
     p.preprocess = "resize" if synthetic else spec["preprocess"]
     if args.pretrained is not None and not synthetic:  # the crop the ImageNet weights saw
-        p.preprocess = "crop299of342" if args.model == "inception_v3" else "crop224of256"
+        p.preprocess = "imagenet_crop"
     if resume is not None:
         p.preprocess = resume.run.get("preprocess", p.preprocess)
+    if shared is not None:
+        p.preprocess = shared["preprocess"]
     if synthetic and task != "ham":
         log(f"synthetic data: images at {args.image_size[0]}x{args.image_size[1]}, resized "
             f"whole (on real data the default is {'x'.join(map(str, spec['real']['image_size']))}"
@@ -457,7 +381,7 @@ def _prepare(args, task, log, resume, device):
     # NOTE: Keras' ReduceLROnPlateau(patience=3) lowers the rate on the 3rd epoch without
     # improvement; PyTorch's (used here) waits for more than `patience`, so patience=2.
     p.scheduler = ReduceLROnPlateau(p.optimizer, mode="min", factor=0.5, patience=2)
-    p.override = None
+    p.override = None if shared is None else shared["override"]
     if resume is not None:
         p.override = resume.check(classes, model, p.optimizer, p.scheduler, args)
 
@@ -471,6 +395,8 @@ def _prepare(args, task, log, resume, device):
     if resume is not None:
         p.mean, p.std = np.asarray(resume.run["mean"], float), np.asarray(resume.run["std"],
                                                                           float)
+    elif shared is not None:
+        p.mean, p.std = shared["mean"], shared["std"]
     elif args.pretrained is not None:
         p.mean, p.std, source = finetune.pretrained_stats(args.pretrained)
         log(f"channel mean and std: {source}, which {args.pretrained} was trained with")
@@ -572,6 +498,59 @@ def _train_and_write(args, task, log, p, resume, folder, staging, device):
             f"finite losses, and the last good checkpoint (after epoch "
             f"{diverged.checkpoint_epoch}), which --resume --lr SMALLER continues")
     return metrics
+
+
+def _distributed(args, device, log):
+    """The World of a --distributed run over several ranks (None otherwise); a launch by
+    mpirun without --distributed is a one-line error (N copies would write one run folder)."""
+    from . import distributed
+    if not getattr(args, "distributed", False):
+        if distributed.launched_size() > 1:
+            raise UsageError(f"started by an MPI launcher as {distributed.launched_size()} "
+                             "processes without --distributed: add --distributed to train one "
+                             "run on all of them (or start one process)")
+        return None
+    try:
+        world = distributed.init(device)
+    except distributed.DistributedError as exc:
+        raise UsageError(str(exc)) from None
+    if world.size == 1:
+        log("note: --distributed with a single process (start it with mpirun -n N)")
+        return None
+    if world.is_main:
+        log(f"distributed: {distributed.environment_note()}; batch {args.batch_size} per "
+            f"rank, {args.batch_size * world.size} per step")
+    return world
+
+
+def _shared(args, p, resume):
+    """What rank 0 hands the other ranks once it has checked and prepared the run."""
+    return {"args": {k: v for k, v in vars(args).items() if k != "distributed"},
+            "preprocess": p.preprocess, "override": p.override, "mean": p.mean, "std": p.std,
+            "ck": resume.ck if resume is not None else None}
+
+
+def _run_other_rank(args, task, world, device):
+    """A rank other than 0: the same run as rank 0 prepared it, taking part in training and
+    evaluation; rank 0 alone logs and writes the run folder."""
+    from .train import TrainingError, evaluate_model, fit
+
+    def quiet(*_, **__):
+        pass
+
+    shared = world.comm.bcast(None, root=0)
+    vars(args).update(shared["args"])
+    p = _prepare(args, task, quiet, None, device, shared)
+    try:
+        fit(p.model, p.optimizer, p.train_loader, p.val_loader, epochs=args.epochs,
+            device=device, class_weights=p.weights, mean=p.mean, std=p.std,
+            scheduler=p.scheduler, early_stopping=args.early_stop,
+            checkpoint_path=Path(args.out) / "checkpoint.npz", log=quiet,
+            resume=shared["ck"] if shared["ck"] is not None else False, override=p.override)
+    except TrainingError as exc:  # every rank saw the same global loss: rank 0 reports it
+        if exc.best_epoch is None or exc.checkpoint_epoch is None:
+            world.barrier()  # rank 0 ends the job after its message
+    return evaluate_model(p.model, p.test_loader, device, p.mean, p.std)
 
 
 def _train_class_weights(targets, classes, mode, log):

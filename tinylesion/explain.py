@@ -5,19 +5,17 @@ from . import backend, nn
 from .tensor import Tensor
 
 
-def last_convolution(model):
-    """The last Conv2d among the model's modules (in registration order), or None."""
-    found = None
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            found = module
-    return found
+def last_convolution(model, x):
+    """The last Conv2d that the model's forward pass on x runs, or None."""
+    from .tensor import no_grad
+    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    with no_grad(), _Capture(layers) as capture:
+        model(x)
+    return None if capture.last is None else capture.last[0]
 
 
 def _resolve_layer(model, layer):
-    """The module that `layer` names (a Module or a dotted name); None means the input."""
-    if layer is None:
-        return last_convolution(model)
+    """The module that `layer` names (a Module or a dotted name)."""
     if isinstance(layer, str):
         try:
             return model.get_submodule(layer)
@@ -47,25 +45,30 @@ class _Frozen:
 
 
 class _Capture:
-    """Within the block: the layer's output is cut from the graph and made a leaf that needs a
-    gradient; `.value` is that leaf after the forward pass."""
+    """Within the block: each of the layers' outputs is cut from the graph and made a leaf
+    that needs a gradient; `.last` is the (layer, leaf) called last in the forward pass."""
 
-    def __init__(self, layer):
-        self.layer, self.value = layer, None
+    def __init__(self, layers):
+        self.layers, self.last = list(layers), None
 
     def __enter__(self):
-        inner = self.layer.forward
+        for layer in self.layers:
+            self._wrap(layer)
+        return self
+
+    def _wrap(self, layer):
+        inner = layer.forward
 
         def forward(*args, **kwargs):
             out = inner(*args, **kwargs).detach().requires_grad_()
-            self.value = out
+            self.last = (layer, out)
             return out
 
-        object.__setattr__(self.layer, "forward", forward)  # an instance attribute shadows
-        return self
+        object.__setattr__(layer, "forward", forward)  # an instance attribute shadows
 
     def __exit__(self, *exc):
-        vars(self.layer).pop("forward", None)
+        for layer in self.layers:
+            vars(layer).pop("forward", None)
 
 
 def _targets(logits, target, binary):
@@ -134,24 +137,25 @@ def grad_cam(model, x, target=None, layer=None):
     The channel weights are the spatial mean of the target class score's gradient with respect
     to the layer's activations A; the map is ReLU(Σₖ wₖ Aₖ), bilinearly upsampled to the input.
     target: None (each image's predicted class), a class index, or one index per image.
-    layer: a module of the model or its dotted name; by default its last Conv2d (the input
-    itself for a model without convolutions). The model is run in its current mode (call
+    layer: a module of the model or its dotted name; by default the last Conv2d that the
+    forward pass runs (the input itself for a model without convolutions). The model is run in its current mode (call
     .eval() first); its parameters' gradients are left untouched.
     """
     _check_input(model, x)
-    module = _resolve_layer(model, layer)
+    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d)] if layer is None \
+        else [_resolve_layer(model, layer)]
     binary = bool(getattr(model, "binary", False))
     with _Frozen(model):
-        if module is None:
-            activations = x.detach().requires_grad_()
-            logits = model(activations)
-        else:
-            with _Capture(module) as capture:
+        with _Capture(layers) as capture:
+            if layer is None and not layers:     # no convolution: explain at the input
+                capture.last = (None, x.detach().requires_grad_())
+                logits = model(capture.last[1])
+            else:
                 logits = model(x)
-            activations = capture.value
-            if activations is None:
-                raise ValueError(f"grad_cam: layer {type(module).__name__} was not used by the "
-                                 "forward pass")
+        if capture.last is None:
+            raise ValueError(f"grad_cam: layer {type(layers[0]).__name__} was not used by the "
+                             "forward pass")
+        activations = capture.last[1]
         target = _targets(logits, target, binary)
         _class_score(logits, target, binary).backward()
     A, G = activations.data, activations.grad.data

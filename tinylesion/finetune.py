@@ -199,50 +199,25 @@ def replace_head(model, kind):
 
 
 # ---- pretrained weights --------------------------------------------------------------------
-def _head_keys(model):
-    """The state_dict keys that depend on the number of classes: a backbone's head_keys, else
-    those of the model's last linear layer."""
-    if getattr(model, "head_keys", ()):
-        return list(model.head_keys)
-    last = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)][-1:]
-    return [f"{name}.{k}" for name in last for k in ("weight", "bias")]
-
-
 def load_pretrained(model, path):
-    """Load a weights file (.npz, .pth/.pt, .safetensors: what tl.load reads) into `model`;
-    head entries whose shapes do not fit the model's classes are dropped. Returns the keys
-    dropped. A ValueError names the file and the first key that is missing, unexpected or
-    of another shape."""
+    """Load a weights file (.npz, .pth/.pt, .safetensors) into `model` through
+    models.load_weights: a head whose shapes do not fit the model's classes is dropped (the
+    keys dropped are returned); anything else that does not fit is a one-line ValueError
+    naming the file and the keys, and the model is left as it was."""
+    from .models.pretrained import load_weights
+    from .nn.module import StateDictError
     from .io import load
-    import numpy as np
     try:
         state = load(path)
-    except Exception as exc:  # noqa: BLE001 - any reader error is the file's problem
-        raise ValueError(f"{path}: cannot read weights ({str(exc).splitlines()[0][:200]})") \
-            from None
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: not a state_dict (a dict of arrays)")
-    state = model.adapt_state_dict(state) if hasattr(model, "adapt_state_dict") else state
-    own = model.state_dict()
-    dropped = []
-    for key in _head_keys(model):
-        if key in state and key in own and tuple(np.shape(state[key])) != own[key].shape:
-            dropped.append(key)
-    state = {k: v for k, v in state.items() if k not in dropped}
-    for key in own:  # the first key in the model's order that does not fit is named
-        if key not in state and key not in dropped:
-            raise ValueError(f"{path}: key {key!r} of {model.name} is missing from the file "
-                             "(weights of another architecture?)")
-        if key in state and tuple(np.shape(state[key])) != own[key].shape:
-            raise ValueError(f"{path}: key {key!r} has shape {tuple(np.shape(state[key]))}, "
-                             f"{model.name} has {tuple(own[key].shape)} (weights of another "
-                             "architecture?)")
-    for key in state:
-        if key not in own:
-            raise ValueError(f"{path}: key {key!r} is not in {model.name} (weights of another "
-                             "architecture?)")
-    model.load_state_dict(state, strict=False)  # everything but the dropped head, checked
-    return dropped
+    except Exception as exc:  # noqa: BLE001 - whatever the reader says is the file's problem
+        raise ValueError(f"{path}: cannot read weights "
+                         f"({(str(exc).splitlines() or [type(exc).__name__])[0][:200]})") from None
+    try:
+        return load_weights(model, dict(state) if isinstance(state, dict) else state,
+                            log=lambda text: None)
+    except StateDictError as exc:
+        text = str(exc).replace("the state_dict", str(path), 1)
+        raise ValueError(f"{text} (weights of another architecture?)") from None
 
 
 # ---- the two-phase schedule ----------------------------------------------------------------

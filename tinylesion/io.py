@@ -180,12 +180,14 @@ def _to_device(node, device):
 
 def load(path, map_location=None, pickle_module=None, *, weights_only=None, mmap=None,
          **pickle_load_args):
-    """Read a file written by tl.save: nested dicts of NumPy arrays and JSON values.
+    """Read a file written by tl.save: nested dicts of NumPy arrays and JSON values; also a
+    state_dict saved by torch.save (zip format: only tensors and dicts are rebuilt, see
+    tinylesion/weights/torch_zip.py) or a .safetensors file, as a dict of NumPy arrays.
 
     map_location "cuda" (or a GPU Device) puts the arrays on the GPU; None, "cpu", a dict or a
     function leave them on the CPU (load_state_dict copies them to each parameter's device
-    anyway). weights_only, mmap and torch.load's pickle arguments are accepted: nothing is
-    ever unpickled, so every load is weights-only. A path without ".npz" that does not exist
+    anyway). weights_only, mmap and torch.load's pickle arguments are accepted: every load is
+    weights-only, and no code from a file ever runs. A path without ".npz" that does not exist
     is also looked for with ".npz" appended (where older versions of save wrote it). A file
     that needs pickle, or was not written by tl.save, raises CheckpointError naming the path.
     """
@@ -200,6 +202,10 @@ def _load(path):
             path = _npz_fallback(path)
         else:
             raise FileNotFoundError(f"no checkpoint file at {path}")
+    from .weights import foreign_reader  # PyTorch's zip files and .safetensors
+    reader = foreign_reader(path)
+    if reader is not None:
+        return reader(path)
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as exc:  # pickles, truncated zips, text files: all "not a checkpoint"
@@ -209,11 +215,6 @@ def _load(path):
         raise CheckpointError(f"{path} holds a single NumPy array (.npy), not a tinylesion "
                               "checkpoint (.npz written by tl.save)")
     with archive:
-        if any(name.endswith("data.pkl") for name in archive.files):
-            raise CheckpointError(
-                f"{path} is a torch.save file (pickled), which tinylesion never loads: in "
-                "PyTorch, numpy.savez(path, **{k: v.numpy() for k, v in "
-                "model.state_dict().items()}), then model.load_state_dict(dict(numpy.load(path)))")
         if MANIFEST not in archive.files:
             raise CheckpointError(f"{path} is a .npz file but not a tinylesion checkpoint "
                                   f"(it has no '{MANIFEST}' entry); read it with numpy.load")

@@ -156,6 +156,15 @@ class _Graph:
         return out
 
 
+def _bins(n, out):
+    """(n, out) matrix averaging n entries into PyTorch's `out` adaptive bins."""
+    m = np.zeros((n, out))
+    for i in range(out):
+        start, stop = (i * n) // out, -((-(i + 1) * n) // out)
+        m[start:stop, i] = 1.0 / (stop - start)
+    return m
+
+
 def _pads(padding):
     PH, PW = padding
     return [PH, PW, PH, PW]
@@ -200,10 +209,17 @@ def _emit(g, r):
                count_include_pad=int(bool(a.get("count_include_pad", True))),
                ceil_mode=int(bool(a.get("ceil_mode", False))))
     elif kind is ops.AdaptiveAvgPool2d:
-        if tuple(a["output_size"]) != (1, 1):
-            raise ExportError(f"adaptive_avg_pool2d to {a['output_size']} from uneven bins "
-                              "has no ONNX operator; only 1x1 (global) or evenly dividing sizes")
-        g.node("GlobalAveragePool", [x], out)
+        OH, OW = a["output_size"]
+        if (OH, OW) == (1, 1):
+            g.node("GlobalAveragePool", [x], out)
+        else:
+            # NOTE: the spatial size is fixed, so PyTorch's adaptive bins (bin i of n entries
+            # covers ⌊i·n/out⌋ to ⌈(i+1)·n/out⌉) are one constant (H·W, OH·OW) averaging matrix
+            H, W = r.inputs[0].shape[-2:]
+            pool = np.kron(_bins(H, OH), _bins(W, OW)).astype(np.float32)
+            flat = g.node("Reshape", [x, g.constant(np.array([0, 0, H * W], np.int64))])
+            pooled = g.node("MatMul", [flat, g.constant(pool)])
+            g.node("Reshape", [pooled, g.constant(np.array([0, 0, OH, OW], np.int64))], out)
     elif kind is ops.Pad2d:
         left, right, top, bottom = a["padding"]
         pads = g.constant(np.array([0, 0, top, left, 0, 0, bottom, right], np.int64))

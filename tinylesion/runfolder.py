@@ -16,6 +16,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+from .flags import UsageError
+
 # The files a run writes into --out (a new run replaces these, and only these).
 RUN_FILES = ("metrics.json", "history.csv", "weights.npz", "checkpoint.npz", "run.json",
              "history.png", "confusion_matrix.png", "roc.png", "weights.png")
@@ -25,6 +27,35 @@ JOURNAL = "commit.json"
 
 class RunFolderError(RuntimeError):
     """The run folder cannot be read or written as needed; the message names the path."""
+
+
+def check_folder(path, flag):
+    """Raise a UsageError unless `path` is, or can be made, a writable folder (nothing is
+    created: that waits until the run has checked everything else)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: is a file, not a folder")
+    parent = path
+    while not parent.exists():
+        if parent.is_symlink():
+            raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a broken "
+                             "symbolic link)")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: cannot create the folder ({parent} is a file)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: " + ("the folder is not writable" if parent == path
+                                               else f"cannot create the folder ({parent} is "
+                                                    "not writable)"))
+
+
+def make_folder(path, flag):
+    """Create the folder a flag names (and its parents), or raise a UsageError saying why."""
+    check_folder(path, flag)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot create the folder "
+                         f"({exc.strerror or exc})") from None
 
 
 def write_atomic(path, fill, mode="wb"):

@@ -1,5 +1,4 @@
 """The training loop: fit with plateau LR, early stopping, atomic checkpoints and resume."""
-import json
 import math
 import sys
 import time
@@ -9,11 +8,11 @@ import numpy as np
 from kernels import threads
 
 from . import backend
+from .checkpoints import (HISTORY_KEYS, check_checkpoint, load_checkpoint,  # noqa: F401
+                          save_checkpoint)
 from .metrics import macro_f1
 from .nn import functional as F
 from .tensor import Tensor, no_grad
-
-HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1", "lr")
 
 
 class TrainingError(RuntimeError):
@@ -69,7 +68,7 @@ def probabilities(logits, binary):
     return F.softmax(logits, axis=1)
 
 
-def _loss(model, logits, labels, class_weights):
+def _loss(model, logits, labels, class_weights, reduction="mean"):
     """Class-weighted cross-entropy, or binary cross-entropy with pos_weight = w[1]/w[0]."""
     if getattr(model, "binary", False):
         target = labels.reshape(-1, 1).astype(logits.dtype)
@@ -78,8 +77,24 @@ def _loss(model, logits, labels, class_weights):
             w = backend.to_device(class_weights, backend.device_of(logits.data))
             pos_weight = (w[1:2].astype(np.float64) / w[0:1]).astype(np.float32)
         return F.binary_cross_entropy_with_logits(logits.reshape(-1, 1), target,
-                                                  pos_weight=pos_weight)
-    return F.cross_entropy(logits, labels, weight=class_weights)
+                                                  pos_weight=pos_weight, reduction=reduction)
+    return F.cross_entropy(logits, labels, weight=class_weights, reduction=reduction)
+
+
+def _loss_sum(model, logits, labels, class_weights):
+    """(summed loss, its weight): _loss's mean is their ratio. Ranks reduce both, so that the
+    loss is the weighted mean over the global batch (distributed.global_loss)."""
+    loss = _loss(model, logits, labels, class_weights, reduction="sum")
+    if class_weights is None or getattr(model, "binary", False):
+        return loss, len(labels)
+    return loss, float(class_weights[labels].sum())
+
+
+def _world():
+    """The World of distributed.init() when this is a run over several ranks, else None."""
+    from . import distributed
+    world = distributed.world()
+    return world if world is not None and world.size > 1 else None
 
 
 def _predicted(model, logits):
@@ -110,6 +125,10 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
     y_true, y_score, total, n, plain, count = [], [], 0.0, 0.0, 0.0, 0
     binary = getattr(model, "binary", False)
     weighted = class_weights is not None and not binary
+    world = _world()
+    if world is not None:  # each rank evaluates its shard; the results are gathered below
+        from .distributed import shard_loader
+        shard_loader(loader, world, train=False)
     source = iter(device_batches(loader, device, mean, std))
     try:
         with no_grad():
@@ -122,7 +141,8 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
                 if share > 0:
                     total += float(_loss(model, logits, y, class_weights).item()) * share
                     n += share
-                if weighted and n == 0:  # the unweighted mean, kept while no weight is seen
+                # the unweighted mean, kept while no weight is seen (by any rank: on each batch)
+                if weighted and (n == 0 or world is not None):
                     plain += float(_loss(model, logits, y, None).item()) * len(y)
                     count += len(y)
                 y_true.append(backend.to_numpy(y).astype(np.int64))
@@ -130,7 +150,14 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
     finally:
         source.close()
         model.train(was_training)
-    if not y_true:
+    if world is not None:  # as one process: the shards' rows back in order, the sums reduced
+        empty = ((0,) if binary else (0, getattr(model, "num_classes", 0)), np.float32)
+        y_true = world.gather_shards(np.concatenate(y_true) if y_true
+                                     else np.zeros(0, np.int64))
+        y_score = world.gather_shards(np.concatenate(y_score) if y_score else np.zeros(*empty))
+        total, n, plain, count = world.sum(total, n, plain, count)
+        y_true, y_score = [y_true], [y_score]
+    if not y_true or not len(y_true[0]):
         raise ValueError("evaluation loader yielded no batches (empty dataset?)")
     loss = total / n if n > 0 else plain / max(count, 1)
     return np.concatenate(y_true), np.concatenate(y_score), loss
@@ -141,132 +168,6 @@ def evaluate_model(model, loader, device="cpu", mean=None, std=None):
     probabilities for a binary model, else (N, K) softmax probabilities."""
     y_true, y_score, _ = _run_eval(model, loader, device, mean, std)
     return y_true, y_score
-
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoints: arrays in an .npz, everything else as one JSON document beside them
-# ---------------------------------------------------------------------------------------------
-
-def _split_arrays(obj, arrays):
-    """A JSON-able skeleton of obj, with each array replaced by {"__array__": key}."""
-    if isinstance(obj, Tensor):
-        obj = obj.data
-    if isinstance(obj, np.ndarray) or backend.is_cupy_array(obj):
-        key = f"a{len(arrays)}"
-        arrays[key] = backend.to_numpy(obj)
-        return {"__array__": key}
-    if isinstance(obj, dict):
-        return {"__dict__": [[_split_arrays(k, arrays), _split_arrays(v, arrays)]
-                             for k, v in obj.items()]}
-    if isinstance(obj, (list, tuple)):
-        return {"__list__": [_split_arrays(v, arrays) for v in obj],
-                "tuple": isinstance(obj, tuple)}
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return {"__float__": repr(obj)}
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"cannot store a {type(obj).__name__} in a checkpoint")
-
-
-def _join_arrays(obj, arrays):
-    """Inverse of _split_arrays."""
-    if isinstance(obj, dict):
-        if "__array__" in obj:
-            return arrays[obj["__array__"]]
-        if "__dict__" in obj:
-            return {_join_arrays(k, arrays): _join_arrays(v, arrays) for k, v in obj["__dict__"]}
-        if "__list__" in obj:
-            items = [_join_arrays(v, arrays) for v in obj["__list__"]]
-            return tuple(items) if obj["tuple"] else items
-        if "__float__" in obj:
-            return float(obj["__float__"])
-    return obj
-
-
-def save_checkpoint(state, path):
-    """Write a nested dict of arrays and plain values to `path` (.npz) atomically."""
-    from . import io
-    arrays = {}
-    skeleton = _split_arrays(state, arrays)
-    blob = np.frombuffer(json.dumps(skeleton).encode("utf-8"), dtype=np.uint8)
-    io.save({"arrays": arrays, "skeleton": blob}, path)
-
-
-def load_checkpoint(path):
-    """Read what save_checkpoint wrote (io.CheckpointError, naming the path, when it cannot)."""
-    from . import io
-    raw = io.load(path)
-    try:
-        skeleton = json.loads(bytes(np.asarray(raw["skeleton"], np.uint8)).decode("utf-8"))
-        return _join_arrays(skeleton, raw.get("arrays", {}))
-    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
-        raise io.CheckpointError(f"{path}: not a checkpoint of fit, or damaged "
-                                 f"({type(exc).__name__}: {str(exc)[:100]})") from None
-
-
-def _is_state(value):
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and (isinstance(v, np.ndarray) or backend.is_cupy_array(v))
-        for k, v in value.items())
-
-
-def check_checkpoint(ck, path):
-    """Raise io.CheckpointError naming the first entry of a loaded checkpoint that fit could
-    not resume from (a file may have been changed since fit wrote it); return ck."""
-    from . import io
-
-    def bad(key, rule):
-        raise io.CheckpointError(f"{path}: entry '{key}' " + (
-            "is missing" if key not in ck else f"must be {rule}"))
-
-    if not isinstance(ck, dict):
-        raise io.CheckpointError(f"{path}: not a checkpoint of fit")
-    if not _is_state(ck.get("model")):
-        bad("model", "a state_dict (names and arrays)")
-    optimizer = ck.get("optimizer")
-    if not (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
-            and isinstance(optimizer.get("param_groups"), list)):
-        bad("optimizer", "an optimizer state_dict (state, param_groups)")
-    if not isinstance(ck.get("scheduler", None), (dict, type(None))):
-        bad("scheduler", "a scheduler state_dict or null")
-    epoch = ck.get("epoch")
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        bad("epoch", "a whole number of epochs")
-    history = ck.get("history")
-    if not (isinstance(history, dict) and all(
-            isinstance(history.get(k, []), list) and len(history.get(k, [])) == epoch
-            and all(v is None or isinstance(v, (int, float)) for v in history.get(k, []))
-            for k in HISTORY_KEYS)):
-        bad("history", f"lists of {epoch} numbers per series")
-    if ck.get("best") is not None and not _is_state(ck.get("best")):
-        bad("best", "a state_dict or null")
-    score = ck.get("best_score")
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or math.isnan(score):
-        bad("best_score", "a number")
-    wait = ck.get("wait")
-    if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
-        bad("wait", "a whole number")
-    if not isinstance(ck.get("stopped"), bool):
-        bad("stopped", "true or false")
-    try:
-        type(backend.generator(backend.CPU).bit_generator)().state = ck.get("rng")
-    except (TypeError, ValueError, KeyError, OverflowError):
-        bad("rng", "the state of the random generator")
-    seed = ck.get("loader_seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        bad("loader_seed", "a whole number or null")
-    finetune = ck.get("finetune")
-    if finetune is not None and not (isinstance(finetune, dict) and finetune.get("phase") in (
-            "frozen", "unfrozen") and isinstance(finetune.get("frozen"), list) and all(
-            isinstance(k, str) for k in finetune["frozen"])):
-        bad("finetune", "{phase: frozen or unfrozen, frozen: [parameter names]} or null")
-    best_epoch = ck.get("best_epoch")
-    if best_epoch is not None and (isinstance(best_epoch, bool) or not isinstance(
-            best_epoch, int) or not 0 < best_epoch <= epoch):
-        bad("best_epoch", f"an epoch from 1 to {epoch} or null")
-    return ck
 
 
 def _copy_state(model):
@@ -354,12 +255,24 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         if ck.get("loader_seed") is not None and seed is not None and ck["loader_seed"] != seed:
             log(f"warning: the checkpoint's loader seed {ck['loader_seed']} differs from this "
                 f"loader's {seed}: the resumed run will not repeat the original")
+        ranks = 1 if _world() is None else _world().size
+        if ck.get("world_size", 1) != ranks:
+            log(f"note: the checkpoint was written by {ck.get('world_size', 1)} rank(s), this "
+                f"run has {ranks}: the epochs go on in the same global order, and repeat the "
+                f"original run when ranks x batch size is the same")
         source = "the checkpoint" if isinstance(resume, dict) else checkpoint_path
         if ck.get("stopped"):
             log(f"{source}: training had already stopped early at epoch {start}")
             start = epochs
         else:
             log(f"resuming from {source} after epoch {start}")
+
+    world = _world()
+    if world is not None:  # data parallel: rank 0's weights, shards, averaged gradients
+        from . import distributed
+        optimizer = distributed.prepare_fit(model, optimizer, train_loader, val_loader, world)
+        progress = progress and world.is_main
+        log = log if world.is_main else (lambda *args, **kwargs: None)
 
     def diverged(what):
         """Keep the best finite epoch's weights and raise TrainingError saying so."""
@@ -396,19 +309,24 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 for b, (images, y) in enumerate(bar):
                     logits = model(Tensor(images))
-                    loss = _loss(model, logits, y, class_weights)
-                    value = float(loss.item())
+                    if world is None:
+                        loss = _loss(model, logits, y, class_weights)
+                        value, count = float(loss.item()), len(y)
+                    else:  # the global batch's weighted mean and its value, on every rank
+                        loss, value, count = distributed.global_loss(
+                            *_loss_sum(model, logits, y, class_weights), len(y), world)
                     if not math.isfinite(value):
                         bad_batch = (value, b)
                         break
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
-                    total += value * len(y)
+                    total += value * count
                     correct += (_predicted(model, logits) == y).sum()  # on the device: no wait
-                    n += len(y)
+                    n += count
                     if bar is not source:
-                        bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{int(correct) / n:.3f}")
+                        bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{int(correct) / n:.3f}"
+                                        if world is None else "")
         finally:  # stop the loader's threads now, also on an error or Ctrl-C
             if bar is not source:
                 bar.close()
@@ -418,6 +336,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                            f"batch {bad_batch[1] + 1} of {len(train_loader)}")
         if n == 0:
             raise TrainingError(f"the training loader yielded no batches at epoch {epoch + 1}")
+        if world is not None:
+            correct = world.sum(int(correct))[0]
         history["loss"].append(total / n)
         history["accuracy"].append(int(correct) / n)
         history["lr"].append(_lr(optimizer))
@@ -450,15 +370,17 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             wait += 1
             stopped = bool(patience) and wait >= patience
         log(_epoch_line(epoch, epochs, history, time.perf_counter() - t0))
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and (world is None or world.is_main):
             save_checkpoint({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "epoch": epoch + 1, "history": history, "best": best_state,
                 "best_score": best_score, "wait": wait, "stopped": stopped,
                 "rng": backend.get_rng_state(), "loader_seed": seed, "best_epoch": best_epoch,
+                "world_size": 1 if world is None else world.size,
                 "finetune": phases.state_dict() if phases is not None else None,
             }, checkpoint_path)
+        if checkpoint_path is not None:  # on every rank (rank 0 writes it)
             saved_epoch = epoch + 1
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)

@@ -34,6 +34,9 @@ def pillow(pixels, size, box):
     # 300 x 200 halves to 150 x 100, too small: grown to 336 x 224; the crop's 56 pixels to
     # the left are 50 of the file's
     (300, 200, (50, 0, 250, 200)),
+    # 641 x 451 halves to 320.5 x 225.5, rounded (half to even) to 320 x 226: the crop starts
+    # at (48, 1) of the half, in the file's pixels times 641/320 and 451/226
+    (641, 451, (48 * 641 / 320, 1 * 451 / 226, 272 * 641 / 320, 225 * 451 / 226)),
 ])
 @pytest.mark.parametrize("size", [(224, 224), (96, 96)])
 def test_half_crop224_box_by_hand(tmp_path, width, height, box, size):

@@ -105,3 +105,13 @@ def test_channel_stats_of_one_pixel_and_of_nothing():
     np.testing.assert_array_equal(std, [0.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="empty"):
         channel_stats(Pixels([]), num_workers=0)
+
+
+@pytest.mark.parametrize("cval, ok", [(0, True), (255, True), (256, False), (-1, False),
+                                      (True, False)])
+def test_cval_must_be_a_pixel_value(cval, ok):
+    if ok:
+        assert Augment(fill_mode="constant", cval=cval).cval == cval
+    else:
+        with pytest.raises(ValueError, match="cval"):
+            Augment(fill_mode="constant", cval=cval)

@@ -3,15 +3,15 @@ from .imageio import ImageReadError, read_rgb
 from .datasets import HAM10000, ImageDataset, ImageFolder, Subset
 from .splits import split_by_lesion
 from .imbalance import OversampleSampler, class_weights
-from .transforms import Augment, channel_stats, normalize
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, Augment, channel_stats, normalize
 from .cache import CachedDataset
 from .loader import DeviceLoader, Loader, LoaderError
 
 __all__ = [
     "ImageReadError", "read_rgb", "HAM10000", "ImageDataset", "ImageFolder", "Subset",
     "split_by_lesion", "OversampleSampler", "class_weights", "default_synthetic_root",
-    "make_synthetic", "Augment", "channel_stats", "normalize", "CachedDataset", "DeviceLoader",
-    "Loader", "LoaderError",
+    "make_synthetic", "Augment", "channel_stats", "normalize", "IMAGENET_MEAN", "IMAGENET_STD",
+    "CachedDataset", "DeviceLoader", "Loader", "LoaderError",
 ]
 
 

@@ -104,7 +104,8 @@ class CachedDataset:
     sample; it is written under a temporary name and renamed, and a JSON manifest is written last,
     so an interrupted build is never taken as complete. It is reused while the source paths,
     the files themselves (size, modification and status-change times, inode), the image size
-    and the preprocessing are unchanged, and rebuilt otherwise. Same dataset interface as `ds` (classes, targets, groups, paths, ...).
+    and the preprocessing are unchanged, and the cache file is the one written (else it is
+    rebuilt). Same dataset interface as `ds` (classes, targets, groups, paths, ...).
     """
 
     def __init__(self, ds, cache_dir):

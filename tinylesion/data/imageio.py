@@ -9,11 +9,11 @@ from PIL import Image
 from . import jpeg
 from .resample import resize
 
-PREPROCESS = ("resize", "half_crop224", "crop224of256", "crop299of342")
+PREPROCESS = ("resize", "half_crop224", "imagenet_crop")
 CROP = 224                   # the side of the "half_crop224" centre crop
-# the ImageNet evaluation crops: the shorter side resized to 256 and the 224 centre cut
-# (342 and 299 for Inception), as fractions of the resized image, at any output size
-CENTRE_CROP = {"crop224of256": 224 / 256, "crop299of342": 299 / 342}
+# "imagenet_crop": the centre crop is this fraction of the resized image's shorter side, as in
+# torchvision's ImageNet evaluation transforms (resize 256, crop 224; resize 342, crop 299)
+IMAGENET_CROP_FRACTION = 0.875
 
 _ORIENTATION = 0x0112        # the EXIF tag
 _TRANSPOSE = {
@@ -72,18 +72,19 @@ def _half_geometry(width, height):
     return (hw, hh), (left, top, left + CROP, top + CROP)
 
 
-def _centre_crop_box(width, height, size, fraction):
-    """For the ImageNet crops: the box (in the image's pixels) whose resize to `size` is the
-    image scaled to cover size / fraction, then cut to size at its centre.
+def _imagenet_geometry(width, height, size):
+    """For "imagenet_crop": the scale of the resize and the crop box in the source pixels.
 
-    NOTE: for a square size S this is torchvision's Resize(S / fraction) then CenterCrop(S):
-    the scale s makes the shorter side S / fraction; the box is size / s around the centre.
+    NOTE: the image is scaled so that it just covers (W, H) / 0.875 with the sides rounded
+    (a W x W output: its shorter side becomes round(W / 0.875), 256 for 224 and 342 for 299),
+    then the W x H centre of the scaled image is cut: one resize of that box of the source.
     """
-    out_w, out_h = size
-    s = max(out_w / width, out_h / height) / fraction
-    box_w, box_h = out_w / s, out_h / s
-    left, top = (width - box_w) / 2, (height - box_h) / 2
-    return left, top, left + box_w, top + box_h
+    W, H = size
+    scale = max(round(W / IMAGENET_CROP_FRACTION) / width,
+                round(H / IMAGENET_CROP_FRACTION) / height)
+    crop_w, crop_h = W / scale, H / scale
+    left, top = (width - crop_w) / 2.0, (height - crop_h) / 2.0
+    return scale, (left, top, left + crop_w, top + crop_h)
 
 
 def _to_rgb(im):
@@ -120,8 +121,9 @@ def read_rgb(path, size, preprocess="resize", draft=True):
     """Read an image file as a uint8 array (height, width, 3) of size (width, height).
 
     preprocess "resize" scales the whole image to size; "half_crop224" halves the image, cuts the
-    224 x 224 centre, then scales that to size; "crop224of256" and "crop299of342" are the
-    ImageNet crops (shorter side to 256, centre 224; 342 and 299 for Inception) at `size`. With draft, a JPEG is decoded by libjpeg straight
+    224 x 224 centre, then scales that to size; "imagenet_crop" resizes the image so that its
+    shorter side is size / 0.875 (256 for 224, 342 for 299) and cuts the centre of that size,
+    as torchvision's ImageNet evaluation transforms do. With draft, a JPEG is decoded by libjpeg straight
     at 1/2, 1/4 or 1/8 scale when the result is still at least as large as what is needed.
     Plain colour JPEGs are decoded and resized without the GIL (jpeg.py); every other file, and
     every JPEG that path leaves, is read with Pillow, to the same pixels.
@@ -187,9 +189,8 @@ def _draft_need(full, size, preprocess):
     width, height = size
     if preprocess == "resize":
         need = (width, height)
-    elif preprocess in CENTRE_CROP:
-        left, top, right, bottom = _centre_crop_box(*full, size, CENTRE_CROP[preprocess])
-        scale = max(width / (right - left), height / (bottom - top))
+    elif preprocess == "imagenet_crop":
+        scale, _ = _imagenet_geometry(*full, size)
         need = (int(np.ceil(full[0] * scale)), int(np.ceil(full[1] * scale)))
     else:
         (hw, hh), _ = _half_geometry(*full)
@@ -205,10 +206,11 @@ def _fit(x, full, size, preprocess):
     """Resize the RGB array x, decoded from an upright image of size `full`, to `size`."""
     if preprocess == "resize":
         return resize(x, size, reducing_gap=3.0)
-    if preprocess in CENTRE_CROP:
-        left, top, right, bottom = _centre_crop_box(*full, size, CENTRE_CROP[preprocess])
+    if preprocess == "imagenet_crop":
+        _, (left, top, right, bottom) = _imagenet_geometry(*full, size)
         sx, sy = x.shape[1] / full[0], x.shape[0] / full[1]
-        return resize(x, size, box=(left * sx, top * sy, right * sx, bottom * sy))
+        return resize(x, size, box=(left * sx, top * sy, right * sx, bottom * sy),
+                      reducing_gap=3.0)
     (hw, hh), (left, top, right, bottom) = _half_geometry(*full)
     # the crop box in the decoded image's pixels (a draft image is smaller than the file)
     sx, sy = x.shape[1] / hw, x.shape[0] / hh

@@ -92,6 +92,10 @@ class _Pass:
         self.batches = {}
         self.stop = False
         self.skipped = []
+        # where each served sample stands in the whole epoch's order (a shard's sampler says;
+        # else its own place): the augmentation draw's position
+        positions = getattr(loader.sampler, "positions", None)
+        self.positions = None if positions is None else np.asarray(positions(epoch), np.int64)
         # A complete cache copies whole runs of samples in one call (CachedDataset.gather_into)
         self.gather = loader._gather_function()
 
@@ -112,7 +116,8 @@ class _Pass:
         slot = t - self.starts[self.batch_of(t)]
         index = int(self.order[t])
         try:
-            self.loader._load_slot(index, t, self.epoch, batch, slot)
+            position = t if self.positions is None else int(self.positions[t])
+            self.loader._load_slot(index, position, self.epoch, batch, slot)
             return None
         except Exception as exc:
             if self.loader.skip_bad and isinstance(exc, OSError):
@@ -251,7 +256,8 @@ class Loader:
     Yields `images` uint8 (B, 3, H, W) C-contiguous and `labels` int64 (B,); each yielded array
     is freshly allocated and owned by the caller. The order is `sampler.indices(epoch)` with a
     sampler, a permutation from default_rng([seed, epoch]) with shuffle, else dataset order;
-    augmentation of the sample at position p draws from default_rng([seed, epoch, p]). So the
+    augmentation of the sample at position p draws from default_rng([seed, epoch, p]) (p in
+    the whole epoch's order when the sampler is a rank's shard with `positions(epoch)`). So the
     batches depend on (seed, epoch) only, never on num_workers (0 loads in the caller's thread).
     The epoch is the counter set by set_epoch, incremented after each pass begins.
     With skip_bad, samples whose load raises OSError are left out of their batch (which is then

@@ -200,6 +200,13 @@ class Augment:
 # ---------------------------------------------------------------------------------------------
 # Normalisation and statistics.
 
+# the per-channel mean and std, in [0, 1] scale, that ImageNet-pretrained weights (torchvision's,
+# timm's *.tv_in1k) expect their input normalised with: normalize(batch, IMAGENET_MEAN,
+# IMAGENET_STD) after reading the images with preprocess="imagenet_crop"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
 def normalize(batch, mean, std, xp=np, dtype=np.float32):
     """((batch / 255) - mean) / std per channel, for a uint8 (B, 3, H, W) batch on any xp."""
     mean = np.asarray(mean, dtype=np.float64).reshape(-1)

@@ -5,6 +5,7 @@ from .papers import (Classifier, baseline_cnn, dense_nn, feature_shape, logistic
                      melanoma_cnn, padua_cnn, parse_image_size, DENSE_NN_WEIGHT_DECAY,
                      PADUA_CHANNELS)
 from .backbone import Backbone
+from .pretrained import HeadDroppedWarning, load_weights
 from .resnet import ResNet, resnet18, resnet34, resnet50, resnet101, resnet152
 from .vgg import VGG, vgg16, vgg16_bn, vgg19
 from .densenet import DenseNet, densenet121, densenet169, densenet201
@@ -16,7 +17,7 @@ from .efficientnet import EfficientNet, efficientnet_b0
 __all__ = ["MODELS", "ModelSpec", "get_model", "list_models", "register_model", "Classifier",
            "baseline_cnn", "dense_nn", "feature_shape", "logistic_regression", "melanoma_cnn",
            "padua_cnn", "parse_image_size", "DENSE_NN_WEIGHT_DECAY", "PADUA_CHANNELS",
-           "Backbone", "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+           "Backbone", "HeadDroppedWarning", "load_weights", "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
            "VGG", "vgg16", "vgg16_bn", "vgg19", "DenseNet", "densenet121", "densenet169",
            "densenet201", "Inception3", "InceptionOutputs", "inception_v3", "MobileNetV2",
            "MobileNetV3", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",

@@ -44,7 +44,8 @@ def get_model(name, num_classes=None, image_size=None, weights=None, **options):
     as (width, height) or 'WxH', are the model's own); options go to its builder.
 
     `weights` is a file (.npz, PyTorch .pth/.pt or .safetensors) whose state_dict is loaded
-    into the model; `head` (an ImageNet backbone's option) is one of finetune.HEADS.
+    into the model by models.pretrained.load_weights: a head that does not fit num_classes
+    is dropped with a HeadDroppedWarning naming its keys; other mismatches are errors.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
@@ -65,6 +66,6 @@ def get_model(name, num_classes=None, image_size=None, weights=None, **options):
         from ..finetune import replace_head
         replace_head(model, head)
     if weights is not None:
-        from ..io import load
-        model.load_state_dict(load(weights))
+        from .pretrained import load_weights
+        load_weights(model, weights)
     return model

@@ -11,4 +11,5 @@ from .module import Module, Parameter
 from .gelu import GELU
 from .normalization import LayerNorm
 from .stochastic_depth import StochasticDepth
+from .sync_batchnorm import SyncBatchNorm
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d

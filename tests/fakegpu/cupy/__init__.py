@@ -160,6 +160,12 @@ class ndarray(_np.ndarray):
     def device(self):
         return cuda.Device(0)
 
+    @property
+    def data(self):
+        """The device pointer (cupy.cuda.MemoryPointer): `.ptr` is the first element's address,
+        which the stand-in NCCL (cuda/nccl.py) reads and writes."""
+        return cuda.memory.MemoryPointer(self.ctypes.data)
+
     def copy(self, order="C"):
         _check_reads([self], "copy")
         return _wrap(_np.ndarray.copy(self.view(_np.ndarray), order=order), like=None)

@@ -1,4 +1,4 @@
-"""cupy.cuda.memory of the stand-in: the out-of-memory error."""
+"""cupy.cuda.memory of the stand-in: the out-of-memory error, memory pointers."""
 
 
 class OutOfMemoryError(MemoryError):
@@ -7,3 +7,10 @@ class OutOfMemoryError(MemoryError):
     def __init__(self, size=0, total=0, limit=0):
         super().__init__(f"Out of memory allocating {size:,} bytes "
                          f"(allocated so far: {total:,} bytes).")
+
+
+class MemoryPointer:
+    """A pointer into device memory (an address of host memory in the stand-in)."""
+
+    def __init__(self, ptr):
+        self.ptr = int(ptr)

@@ -1,0 +1,228 @@
+"""Data-parallel training speed: 2 processes x 1 thread against 1 process x 2 threads.
+
+    python bench/distributed.py                  # the examples' models, a markdown table
+    python bench/distributed.py --models padua4 --steps 5 --batch-size 32
+    python bench/distributed.py 2> runs.log; python bench/distributed.py --from-log runs.log
+
+For each model, the same global batch (--batch-size) of random images at the model's example
+size takes training steps (forward, class-weighted loss, backward, gradient averaging, Adam)
+in two set-ups: `mpirun -n 2` with one thread per rank (per-rank batch B/2), and one process
+with two threads (batch B). Reported: images/s of each and their ratio, the time per step spent
+in the gradient allreduce, the bytes each rank hands to MPI per step; then, on paper, the link
+speed at which N = 8 and N = 64 ranks stay compute-bound (a ring allreduce sends
+2(N-1)/N x the parameter bytes per rank per step) with the step time measured here on one
+CPU thread and with an H100's step time estimated from the model's FLOP count.
+Warm-up steps (Numba compilation) are outside the timing. Numbers from a loaded machine are
+lower bounds; run it on a quiet one.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("padua4", "melanoma_cnn", "dense_nn", "logistic_regression")  # the examples' models
+SIZES = {"padua4": (100, 75), "melanoma_cnn": (224, 224), "dense_nn": (224, 224),
+         "logistic_regression": (224, 224), "baseline_cnn": (128, 128)}
+# H100 SXM: 67 TFLOP/s float32 without tensor cores; assume half of it sustained in training
+H100_FLOPS = 67e12 * 0.5
+RANKS = (8, 64)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=sorted(SIZES))
+    p.add_argument("--batch-size", type=int, default=32, help="global batch (even)")
+    p.add_argument("--steps", type=int, default=5, help="timed steps")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--from-log", metavar="FILE",
+                   help="print the tables again from the JSON lines an earlier run wrote to "
+                        "stderr")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.batch_size < 2 or args.batch_size % 2:
+        p.error("--batch-size must be an even number >= 2")
+    return args
+
+
+# ---------------------------------------------------------------------------------------------
+# worker: one set-up of one model (under mpirun or alone); rank 0 prints one JSON line
+# ---------------------------------------------------------------------------------------------
+
+def forward_flops(model, image_size):
+    """Multiply-adds x 2 of one image's forward pass through the Conv2d and Linear layers."""
+    import numpy as np
+    from tinylesion import nn, no_grad
+    from tinylesion.tensor import Tensor
+    w, h = image_size
+    x = Tensor(np.zeros((1, 3, h, w), np.float32))
+    flops = 0
+    with no_grad():
+        for layer in model:
+            y = layer(x)
+            if isinstance(layer, nn.Conv2d):
+                kh, kw = layer.weight.shape[2:]
+                flops += 2 * y.data.size * layer.weight.shape[1] * kh * kw
+            elif isinstance(layer, nn.Linear):
+                flops += 2 * layer.weight.shape[0] * layer.weight.shape[1]
+            x = y
+    return flops
+
+
+def worker(args):
+    import time
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT))
+    import kernels
+    import tinylesion as tl
+    from tinylesion import distributed, optim
+    from tinylesion.models import get_model
+    from tinylesion.nn import functional as F
+    from tinylesion.tensor import Tensor
+
+    kernels.set_num_threads(args.threads)
+    kernels.threads.keep_freed_memory()
+    world = distributed.init("cpu")
+    tl.manual_seed(0)
+    size = SIZES[args.model]
+    model = get_model(args.model, image_size=size)
+    distributed.broadcast_parameters(model.state_dict())
+    opt = distributed.DistributedOptimizer(optim.Adam(model.parameters(), lr=1e-4))
+    batch = args.batch_size // world.size
+    rng = np.random.default_rng(world.rank)
+    x = Tensor(rng.standard_normal((batch, 3, size[1], size[0])).astype(np.float32))
+    classes = 2 if model.binary else model.num_classes
+    y = rng.integers(0, classes, batch).astype(np.int64)
+    weights = np.linspace(0.5, 2.0, classes).astype(np.float32)
+
+    def step():
+        logits = model(x)
+        if model.binary:
+            local = F.binary_cross_entropy_with_logits(
+                logits.reshape(-1, 1), Tensor(y.reshape(-1, 1).astype(np.float32)),
+                reduction="sum")
+            count = float(len(y))
+        else:
+            local = F.cross_entropy(logits, y, weight=Tensor(weights), reduction="sum")
+            count = float(weights[y].sum())
+        loss = distributed.global_mean(local, count)
+        opt.zero_grad()
+        loss.backward()
+        t0 = time.perf_counter()
+        opt.synchronize()
+        t1 = time.perf_counter()
+        opt.optimizer.step()
+        return t1 - t0
+
+    for _ in range(args.warmup):
+        step()
+    world.barrier()
+    sent0 = opt.bytes_sent
+    t0 = time.perf_counter()
+    comm = sum(step() for _ in range(args.steps))
+    world.barrier()
+    took = time.perf_counter() - t0
+    if world.is_main:
+        params = sum(p.data.nbytes for p in model.parameters())
+        print(json.dumps({
+            "model": args.model, "ranks": world.size, "threads": args.threads,
+            "images_per_s": args.batch_size * args.steps / took, "step_s": took / args.steps,
+            "allreduce_s": comm / args.steps, "bytes_per_step": (opt.bytes_sent - sent0)
+            / args.steps, "param_bytes": params, "forward_flops": forward_flops(model, size),
+            "batch": args.batch_size, "mpi": distributed.environment_note()}))
+
+
+# ---------------------------------------------------------------------------------------------
+# driver
+# ---------------------------------------------------------------------------------------------
+
+def _env(threads):
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS", "TINYLESION_NUM_THREADS"):
+        env[var] = str(threads)
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # the user's machine picks its own
+        env.pop(var, None)
+    return env
+
+
+def run(args, model, ranks):
+    threads = 2 // ranks
+    cmd = [sys.executable, __file__, "--worker", "--model", model, "--threads", str(threads),
+           "--batch-size", str(args.batch_size), "--steps", str(args.steps),
+           "--warmup", str(args.warmup)]
+    if ranks > 1:
+        mpirun = Path(sys.executable).parent / "mpirun"
+        cmd = [str(mpirun) if mpirun.is_file() else "mpirun", "-n", str(ranks),
+               "--oversubscribe", "--bind-to", "none"] + cmd
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(threads))
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def link_speed(param_bytes, n, step_s):
+    """Gbit/s a rank's link needs so that a ring allreduce takes no longer than the step."""
+    return 2 * (n - 1) / n * param_bytes * 8 / step_s / 1e9
+
+
+def main(args):
+    results = []
+    for model in args.models:
+        one, two = run(args, model, 1), run(args, model, 2)
+        print(f"{model}: {json.dumps(one)}\n{model}: {json.dumps(two)}", file=sys.stderr)
+        results.append((one, two))
+    render(results)
+
+
+def render(results):
+    """The two markdown tables from (1 process, 2 ranks) worker results."""
+    rows, paper = [], []
+    for one, two in results:
+        model, batch = one["model"], one["batch"]
+        rows.append(f"| {model} | {one['images_per_s']:.1f} | {two['images_per_s']:.1f} | "
+                    f"{two['images_per_s'] / one['images_per_s']:.2f} | "
+                    f"{two['allreduce_s'] * 1e3:.0f} | {two['bytes_per_step'] / 1e6:.2f} |")
+        # the compute of one rank's step (per-rank batch, one CPU thread), without the allreduce
+        cpu_step = two["step_s"] - two["allreduce_s"]
+        gpu_step = 3 * two["forward_flops"] * (batch // 2) / H100_FLOPS
+        paper.append(f"| {model} | {two['param_bytes'] / 1e6:.2f} | {cpu_step * 1e3:.0f} | "
+                     + " | ".join(f"{link_speed(two['param_bytes'], n, cpu_step):.2f}"
+                                  for n in RANKS)
+                     + f" | {gpu_step * 1e3:.3f} | "
+                     + " | ".join(f"{link_speed(two['param_bytes'], n, gpu_step):,.0f}"
+                                  for n in RANKS) + " |")
+    print(f"global batch {batch}; {two['mpi']}\n")
+    print("| model | 1 process x 2 threads (img/s) | 2 processes x 1 thread (img/s) | ratio "
+          "| allreduce per step (ms) | MB sent per rank per step |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print(f"\nLink speed (Gbit/s per rank) at which a ring allreduce of the gradients takes no "
+          f"longer than a step's compute (per-rank batch {batch // 2}):\n")
+    print("| model | gradient MB | CPU step, 1 thread (ms) | CPU N=8 | CPU N=64 "
+          "| H100 step (ms, from FLOPs) | H100 N=8 | H100 N=64 |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(paper))
+
+
+def from_log(path):
+    """Re-render the tables from the JSON lines a run printed to stderr."""
+    lines = [json.loads(line.split(": ", 1)[1]) for line in Path(path).read_text().splitlines()
+             if line.split(": ", 1)[0] in SIZES and ": {" in line]
+    render(list(zip(lines[0::2], lines[1::2])))
+
+
+if __name__ == "__main__":
+    ARGS = parse_args()
+    if ARGS.worker:
+        worker(ARGS)
+    elif ARGS.from_log:
+        from_log(ARGS.from_log)
+    else:
+        main(ARGS)

@@ -1,0 +1,90 @@
+"""`mpirun -n 2 python examples/ham_cnn.py --distributed`: the run of one process at the same
+global batch, written once by rank 0; resumable in one process; a wrong launch is one line."""
+import json
+
+import numpy as np
+import pytest
+
+from mpi_launch import ROOT, mpirun, ok, python
+from tinylesion.data import make_synthetic
+
+EXAMPLE = ROOT / "examples" / "ham_cnn.py"
+# dense_nn: no dropout (its draws differ per rank) and no batch norm (per-rank statistics by
+# default); 49 training images: global batches of 14, 14, 14, 7 (the last one split 4 + 3)
+FLAGS = ["--model", "dense_nn", "--image-size", "32x24", "--workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def ham(tmp_path_factory):
+    return make_synthetic(tmp_path_factory.mktemp("ham") / "ham", n=60, seed=0,
+                          image_size=(64, 48))
+
+
+@pytest.fixture(scope="module")
+def one(ham, tmp_path_factory):
+    out = tmp_path_factory.mktemp("one") / "run"
+    ok(python([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "2", "--batch-size", "14",
+               "--out", out], timeout=300))
+    return out
+
+
+def history(out):
+    lines = (out / "history.csv").read_text().splitlines()
+    return np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+
+
+def same_run(a, b):
+    np.testing.assert_allclose(history(b), history(a), rtol=1e-4)
+    ma, mb = (json.loads((o / "metrics.json").read_text()) for o in (a, b))
+    assert {k: v for k, v in ma.items() if k != "settings"} == \
+        {k: v for k, v in mb.items() if k != "settings"}
+    with np.load(a / "weights.npz") as wa, np.load(b / "weights.npz") as wb:
+        floats = [k for k in wa.files if wa[k].dtype.kind == "f"]
+        assert len(floats) == 12
+        for k in floats:
+            # Adam turns rounding in near-zero gradients into visible steps: 8 steps of lr 1e-3
+            np.testing.assert_allclose(wb[k], wa[k], atol=1e-4, err_msg=k)
+
+
+def test_two_ranks_train_as_one_process_at_the_same_global_batch(ham, one, tmp_path):
+    out = tmp_path / "two"
+    proc = ok(mpirun([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "2", "--batch-size", "7",
+                      "--distributed", "--out", out], timeout=300))
+    same_run(one, out)
+    assert proc.stdout.count("epoch 2/2") == 1            # rank 0 alone logs
+    assert proc.stdout.count("wrote metrics.json") == 1
+    assert "2 ranks" in proc.stdout and "14 per step" in proc.stdout
+    settings = json.loads((out / "metrics.json").read_text())["settings"]
+    assert settings["distributed"] is True and settings["batch_size"] == 7
+
+
+def test_a_two_rank_run_resumes_in_one_process(ham, one, tmp_path):
+    """The epoch order and augmentation do not depend on the number of ranks: a resumed run
+    on another number of ranks, at the same global batch, continues the same run."""
+    out = tmp_path / "res"
+    ok(mpirun([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "1", "--batch-size", "7",
+               "--distributed", "--out", out], timeout=300))
+    proc = ok(python([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "2", "--batch-size", "14",
+                      "--resume", "--out", out], timeout=300))
+    assert "written by 2 rank(s), this run has 1" in proc.stdout
+    same_run(one, out)
+
+
+def test_mpirun_without_distributed_is_a_one_line_error(ham, tmp_path):
+    proc = mpirun([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "1", "--out", tmp_path / "x"],
+                  timeout=120)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert lines and all("without --distributed" in line for line in lines)
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_one_line_error_on_rank_0_ends_every_rank(ham, tmp_path):
+    """Rank 0 checks the run folder while the others wait for what it prepares: its one-line
+    error must end them too (MPI_Abort), not leave them waiting."""
+    proc = mpirun([EXAMPLE, "--data", ham, *FLAGS, "--distributed", "--resume",
+                   "--out", tmp_path / "none"], timeout=120)
+    assert proc.returncode != 0
+    assert "error: --resume: no checkpoint" in proc.stderr
+    assert "Traceback" not in proc.stderr
