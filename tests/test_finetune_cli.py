@@ -149,3 +149,32 @@ def test_the_issues_command_runs_end_to_end(tiny_ham, tmp_path):
     original = io.load(weights)
     assert not np.array_equal(last["conv1.weight"], original["conv1.weight"])  # unfrozen
     assert last["fc.weight"].shape == (7, 512)
+
+
+def _val_losses(out):
+    import csv
+    with open(out / "history.csv") as f:
+        return [float(row["val_loss"]) for row in csv.DictReader(f)]
+
+
+def test_transfer_from_ham10000_reaches_in_fewer_epochs_what_scratch_reaches(tmp_path):
+    """A network trained by tinylesion on the synthetic HAM10000 set, fine-tuned with a new
+    (binary) head on the synthetic melanoma set, reaches within 2 epochs a validation loss
+    that training from scratch does not reach in 4 (a clear margin, seed fixed)."""
+    ham = make_synthetic(tmp_path / "ham", n=300, seed=0, image_size=(64, 48))
+    mel = make_synthetic(tmp_path / "mel", n=120, seed=1, layout="dermmel", image_size=(64, 48))
+    common = ["--seed", "0", "--model", "padua2", "--image-size", "32x24", "--batch-size", "16",
+              "--workers", "0", "--early-stop", "0"]
+    quiet = dict(log=lambda *a: None)
+    cli.run(cli.parse_args("ham", ["--data", str(ham), "--epochs", "8", "--out",
+                                   str(tmp_path / "pre"), *common]), "ham", **quiet)
+    for name, extra in (("scratch", []), ("tuned", ["--pretrained", str(
+            tmp_path / "pre" / "weights.npz"), "--freeze-epochs", "1"])):
+        cli.run(cli.parse_args("melanoma", ["--data", str(mel), "--epochs", "4", "--out",
+                                            str(tmp_path / name), *common, *extra]),
+                "melanoma", **quiet)
+    scratch, tuned = _val_losses(tmp_path / "scratch"), _val_losses(tmp_path / "tuned")
+    assert min(tuned[:2]) < min(scratch) - 0.05, (tuned, scratch)
+    run = json.loads((tmp_path / "tuned" / "run.json").read_text())
+    pre = json.loads((tmp_path / "pre" / "run.json").read_text())
+    assert run["mean"] == pre["mean"]  # normalised as the pretrained network was
