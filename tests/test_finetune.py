@@ -276,6 +276,7 @@ def test_maxpool_head_on_a_network_that_pools_in_forward():
         h = layer(h)
     expected = model.classifier(tl.Tensor(h.data.max(axis=(2, 3))))
     np.testing.assert_allclose(model(x).data, expected.data, rtol=1e-5, atol=1e-6)
+    assert len(finetune.blocks(model)) == 7  # the pooling is no block
 
 
 def test_pretrained_weights_load_with_a_new_head(tmp_path):

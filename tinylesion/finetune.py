@@ -64,7 +64,7 @@ def _features_stages(features, first=1):
     """MobileNet/EfficientNet: `features` after the stem, consecutive children of one output
     width as one stage (EfficientNet's stages are Sequentials already); the last 1×1
     convolution joins the last stage."""
-    children = list(features)[first:]
+    children = [c for c in list(features)[first:] if not isinstance(c, GlobalMaxPool2d)]
     last, stages, key = children.pop(), [], None
     for child in children:
         width = None if isinstance(child, nn.Sequential) else getattr(child, "out_channels",
