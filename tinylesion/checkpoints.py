@@ -122,6 +122,11 @@ def check_checkpoint(ck, path):
     seed = ck.get("loader_seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         bad("loader_seed", "a whole number or null")
+    finetune = ck.get("finetune")
+    if finetune is not None and not (isinstance(finetune, dict) and finetune.get("phase") in (
+            "frozen", "unfrozen") and isinstance(finetune.get("frozen"), list) and all(
+            isinstance(k, str) for k in finetune["frozen"])):
+        bad("finetune", "{phase: frozen or unfrozen, frozen: [parameter names]} or null")
     best_epoch = ck.get("best_epoch")
     if best_epoch is not None and (isinstance(best_epoch, bool) or not isinstance(
             best_epoch, int) or not 0 < best_epoch <= epoch):

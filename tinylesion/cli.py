@@ -136,7 +136,26 @@ def build_parser(task):
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over the processes of `mpirun -n N` (--batch-size is "
                         "per process; rank 0 writes the run folder); needs tinylesion[mpi]")
+    _add_finetune_flags(p)
     return p
+
+
+def _add_finetune_flags(p):
+    """--pretrained, --freeze-epochs, --unfreeze-blocks, --finetune-lr-factor, --head."""
+    from .finetune import DEFAULT_FREEZE_EPOCHS, HEADS, file_path
+    p.add_argument("--pretrained", metavar="FILE", type=file_path,
+                   help="fine-tune from these weights (.npz, .pth/.pt, .safetensors); a head "
+                        "for other classes is replaced; ImageNet mean and std normalise")
+    p.add_argument("--freeze-epochs", type=int_at_least(0), metavar="N",
+                   help="with --pretrained: train only the head for N epochs, then unfreeze "
+                        f"(default {DEFAULT_FREEZE_EPOCHS})")
+    p.add_argument("--unfreeze-blocks", type=int_at_least(1), metavar="B",
+                   help="with --pretrained: unfreeze only the last B blocks (default: all)")
+    p.add_argument("--finetune-lr-factor", type=_float(True), default=0.1, metavar="F",
+                   help="the unfrozen backbone trains at --lr times F (default 0.1)")
+    p.add_argument("--head", type=choice("a head", HEADS), default="default",
+                   help="default (the model's own), maxpool512 (global max pool, FC 512, "
+                        "dropout 0.5) or fc4096 (FC 4096-1024-256-32)")
 
 
 def parse_args(task, argv=None):
@@ -310,7 +329,14 @@ def _prepare(args, task, log, resume, device, shared=None):
         args.image_size = defaults["image_size"]
     if args.epochs is None:
         args.epochs = defaults["epochs"]
+    from . import finetune
+    try:
+        finetune.check_flags(args, _given(args, task), resuming=resume is not None)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     p.preprocess = "resize" if synthetic else spec["preprocess"]
+    if args.pretrained is not None and not synthetic:  # the crop the ImageNet weights saw
+        p.preprocess = "imagenet_crop"
     if resume is not None:
         p.preprocess = resume.run.get("preprocess", p.preprocess)
     if shared is not None:
@@ -344,10 +370,14 @@ def _prepare(args, task, log, resume, device, shared=None):
     except ValueError as exc:  # e.g. an image size too small for the model's layers
         raise UsageError(f"--model {args.model} --image-size {args.image_size[0]}x"
                          f"{args.image_size[1]}: {exc}") from None
+    try:
+        params, p.phases = finetune.setup(args, model, log, resuming=resume is not None)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     model.to(device)
     weight_decay = args.weight_decay if args.weight_decay is not None else model.weight_decay
     args.weight_decay = weight_decay
-    p.optimizer = _optimizer(args.optimizer, model.parameters(), args.lr, weight_decay)
+    p.optimizer = _optimizer(args.optimizer, params, args.lr, weight_decay)
     # NOTE: Keras' ReduceLROnPlateau(patience=3) lowers the rate on the 3rd epoch without
     # improvement; PyTorch's (used here) waits for more than `patience`, so patience=2.
     p.scheduler = ReduceLROnPlateau(p.optimizer, mode="min", factor=0.5, patience=2)
@@ -367,6 +397,9 @@ def _prepare(args, task, log, resume, device, shared=None):
                                                                           float)
     elif shared is not None:
         p.mean, p.std = shared["mean"], shared["std"]
+    elif args.pretrained is not None:
+        p.mean, p.std, source = finetune.pretrained_stats(args.pretrained)
+        log(f"channel mean and std: {source}, which {args.pretrained} was trained with")
     else:
         t0 = time.perf_counter()
         p.mean, p.std = channel_stats(train_ds, num_workers=args.workers)
@@ -432,7 +465,7 @@ def _train_and_write(args, task, log, p, resume, folder, staging, device):
                       device=device, class_weights=p.weights, mean=p.mean, std=p.std,
                       scheduler=p.scheduler, early_stopping=args.early_stop,
                       checkpoint_path=checkpoint, resume=resume.ck if resume else False,
-                      log=log, override=p.override)
+                      log=log, override=p.override, phases=p.phases)
     except TrainingError as exc:
         if getattr(exc, "best_epoch", None) is None or not checkpoint.is_file():
             raise TrainingError(f"{exc}; nothing was written: {folder.path} is as it was"

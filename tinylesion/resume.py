@@ -5,7 +5,8 @@ import math
 # Flags a resumed run takes from the run it continues; giving another value is refused, since
 # the checkpoint cannot go on under it (another model, input size or optimizer state) or the
 # data would be split or drawn otherwise than the run was measured on.
-FIXED = ("model", "image_size", "optimizer", "seed", "split")
+FIXED = ("model", "image_size", "optimizer", "seed", "split", "pretrained", "head",
+         "freeze_epochs", "unfreeze_blocks", "finetune_lr_factor")
 # Flags taken from the run unless given; a value given is honoured from the next epoch on,
 # and said in one line.
 CHANGEABLE = ("epochs", "lr", "weight_decay", "early_stop", "batch_size", "class_weights",
@@ -49,7 +50,8 @@ def _saved_value(dest, value, parser_types, where):
         if not isinstance(value, bool):
             bad()
         return value
-    if dest == "weight_decay" and value is None:
+    if dest in ("weight_decay", "pretrained", "freeze_epochs", "unfreeze_blocks") and \
+            value is None:
         return None
     if dest == "image_size":
         text = "x".join(map(str, value)) if isinstance(value, list) else None

@@ -192,7 +192,7 @@ def _set_epoch(loader, epoch):
 def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu",
         class_weights=None, mean=None, std=None, scheduler=None, early_stopping=10,
         checkpoint_path=None, resume=False, progress=True, log=print, on_epoch_end=None,
-        override=None):
+        override=None, phases=None):
     """Train `model` for `epochs` epochs and return its history (a dict of per-epoch lists).
 
     Each batch is moved to `device` and normalised there with `mean`/`std` (per channel, in
@@ -205,7 +205,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
     checkpoint at `checkpoint_path` (or from `resume` itself, a checkpoint already read with
     load_checkpoint) and ends with the same weights as an uninterrupted run; `override`, a
     dict of optimizer hyper-parameters (e.g. {"lr": 0.01}), is then set on every parameter
-    group.
+    group. `phases` (e.g. finetune.TwoPhase) is told `before_epoch(epoch)` (0-based) before
+    each epoch trains, and its state_dict() is kept in the checkpoint.
 
     A NaN or infinite training loss, validation loss or weight stops training: the model gets
     the weights of the best epoch with finite losses (if any), no checkpoint is written for
@@ -241,6 +242,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         optimizer.load_state_dict(_to_device_tree(ck["optimizer"], device))
         if scheduler is not None and ck.get("scheduler") is not None:
             scheduler.load_state_dict(ck["scheduler"])
+        if phases is not None and ck.get("finetune") is not None:
+            phases.load_state_dict(ck["finetune"])
         for group in optimizer.param_groups:
             group.update(override or {})
         history = {k: list(ck["history"].get(k, [])) for k in HISTORY_KEYS}
@@ -296,6 +299,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
     stopped = False
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
+        if phases is not None:
+            phases.before_epoch(epoch)
         model.train()
         _set_epoch(train_loader, epoch)
         total, correct, n = 0.0, 0, 0
@@ -377,6 +382,7 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                 "best_score": best_score, "wait": wait, "stopped": stopped,
                 "rng": backend.get_rng_state(), "loader_seed": seed, "best_epoch": best_epoch,
                 "world_size": 1 if world is None else world.size,
+                "finetune": phases.state_dict() if phases is not None else None,
             }, checkpoint_path)
         if checkpoint_path is not None:  # on every rank (rank 0 writes it)
             saved_epoch = epoch + 1

@@ -23,6 +23,13 @@ class Classifier(nn.Sequential):
         self.name, self.num_classes, self.image_size = name, num_classes, image_size
         self.binary, self.config, self.weight_decay = binary, config, weight_decay
 
+    @property
+    def head_keys(self):
+        """The state_dict keys of the last linear layer: what a weights file for another
+        number of classes cannot fill (finetune and load_weights drop them)."""
+        last = [name for name, m in self.named_modules() if isinstance(m, nn.Linear)][-1:]
+        return tuple(f"{name}.{k}" for name in last for k in ("weight", "bias"))
+
     def forward(self, x):
         W, H = self.image_size
         if x.ndim != 4 or tuple(x.shape[1:]) != (3, H, W):

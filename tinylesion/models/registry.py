@@ -50,6 +50,7 @@ def get_model(name, num_classes=None, image_size=None, weights=None, **options):
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
     spec = MODELS[name]
+    head = options.pop("head", "default")  # a fine-tuned model's head (finetune.HEADS)
     clash = sorted(set(options) & set(spec.fixed))
     if clash:
         raise ValueError(f"model {name!r} fixes {', '.join(clash)}; do not pass it")
@@ -61,6 +62,9 @@ def get_model(name, num_classes=None, image_size=None, weights=None, **options):
     model = spec.builder(num_classes=spec.num_classes if num_classes is None else num_classes,
                          image_size=spec.image_size if image_size is None else image_size,
                          **spec.fixed, **options)
+    if head != "default":
+        from ..finetune import replace_head
+        replace_head(model, head)
     if weights is not None:
         from .pretrained import load_weights
         load_weights(model, weights, _stacklevel=3)  # the warning names get_model's caller

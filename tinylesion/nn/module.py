@@ -247,9 +247,10 @@ class Module:
 
     # ---- modes and devices --------------------------------------------------------------
     def train(self, mode=True):
-        """Training mode (batch statistics, dropout on); returns self."""
+        """Training mode (batch statistics, dropout on); returns self. A module frozen by
+        tinylesion.finetune.freeze (its `keep_eval` flag set) stays in evaluation mode."""
         for m in self.modules():
-            object.__setattr__(m, "training", mode)
+            object.__setattr__(m, "training", bool(mode) and not getattr(m, "keep_eval", False))
         return self
 
     def eval(self):

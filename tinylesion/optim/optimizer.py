@@ -109,14 +109,15 @@ class Optimizer:
                     grad[...] = 0
 
     def step(self, closure=None):
-        """Update every parameter that has a gradient; returns closure() when one is given."""
+        """Update every parameter that has a gradient and requires one (frozen parameters
+        are skipped); returns closure() when one is given."""
         loss = closure() if closure is not None else None
         index = 0
         for group in self.param_groups:
             for p in group["params"]:
                 index += 1
-                if p.grad is None:
-                    continue
+                if p.grad is None or not getattr(p, "requires_grad", True):
+                    continue  # NOTE: a frozen parameter never moves, whatever its gradient
                 g = p.grad.data if _is_tensor(p.grad) else p.grad
                 if g.shape != p.data.shape:
                     raise ValueError(f"the gradient of parameter {index - 1} has shape "
