@@ -241,3 +241,19 @@ def test_the_ham_example_resumed_with_a_larger_early_stop_trains_on(tmp_path, mo
                for line in logged), logged
     rows = (out / "history.csv").read_text().splitlines()
     assert len(rows) == 1 + 5 and rows[-1].split(",")[3] == "0.3"
+
+
+# -- the service: a damaged metrics.json is as none, with a logged note ------------------------
+
+@pytest.mark.parametrize("text", ["[1, 2, 3]", '"accuracy"', "{not json", "null"])
+def test_a_malformed_metrics_json_is_served_as_none_with_a_note(tmp_path, caplog, text):
+    from tinylesion.serve.runs import _test_metrics
+    (tmp_path / "metrics.json").write_text(text)
+    with caplog.at_level("WARNING", logger="tinylesion.serve"):
+        assert _test_metrics(tmp_path) == {}
+    assert f"{tmp_path / 'metrics.json'} is not a JSON object" in caplog.text
+    (tmp_path / "metrics.json").write_text('{"accuracy": 0.5, "settings": {}, "f": true}')
+    assert _test_metrics(tmp_path) == {"accuracy": 0.5}
+    (tmp_path / "metrics.json").unlink()
+    caplog.clear()
+    assert _test_metrics(tmp_path) == {} and not caplog.text     # absent: no note

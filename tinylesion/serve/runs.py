@@ -1,6 +1,7 @@
 """The served models: a run folder loaded once, its images decoded and checked, its batches run."""
 import io
 import json
+import logging
 import threading
 from pathlib import Path
 
@@ -42,9 +43,15 @@ def check_image(data, max_pixels=MAX_PIXELS):
 
 def _test_metrics(run_dir):
     """The run's scalar test metrics from metrics.json ({} when it has none)."""
+    path = Path(run_dir) / "metrics.json"
     try:
-        metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+        metrics = json.loads(path.read_text())
     except (OSError, ValueError):
+        metrics = None
+    if not isinstance(metrics, dict):   # untrusted: a damaged file is as none
+        if path.exists():
+            logging.getLogger("tinylesion.serve").warning(
+                "%s is not a JSON object of metrics: the model is served without them", path)
         return {}
     return {k: v for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
