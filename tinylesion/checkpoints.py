@@ -77,6 +77,11 @@ def _is_state(value):
         for k, v in value.items())
 
 
+def _is_int(value):
+    """True for an int that is not a bool (JSON's true and false are not numbers here)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_checkpoint(ck, path):
     """Raise io.CheckpointError naming the first entry of a loaded checkpoint that fit could
     not resume from (a file may have been changed since fit wrote it); return ck."""
@@ -97,7 +102,7 @@ def check_checkpoint(ck, path):
     if not isinstance(ck.get("scheduler", None), (dict, type(None))):
         bad("scheduler", "a scheduler state_dict or null")
     epoch = ck.get("epoch")
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+    if not _is_int(epoch) or epoch < 0:
         bad("epoch", "a whole number of epochs")
     history = ck.get("history")
     if not (isinstance(history, dict) and all(
@@ -111,7 +116,7 @@ def check_checkpoint(ck, path):
     if isinstance(score, bool) or not isinstance(score, (int, float)) or math.isnan(score):
         bad("best_score", "a number")
     wait = ck.get("wait")
-    if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
+    if not _is_int(wait) or wait < 0:
         bad("wait", "a whole number")
     if not isinstance(ck.get("stopped"), bool):
         bad("stopped", "true or false")
@@ -120,7 +125,7 @@ def check_checkpoint(ck, path):
     except (TypeError, ValueError, KeyError, OverflowError):
         bad("rng", "the state of the random generator")
     seed = ck.get("loader_seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+    if seed is not None and not _is_int(seed):
         bad("loader_seed", "a whole number or null")
     finetune = ck.get("finetune")
     if finetune is not None and not (isinstance(finetune, dict) and finetune.get("phase") in (
@@ -128,7 +133,6 @@ def check_checkpoint(ck, path):
             isinstance(k, str) for k in finetune["frozen"])):
         bad("finetune", "{phase: frozen or unfrozen, frozen: [parameter names]} or null")
     best_epoch = ck.get("best_epoch")
-    if best_epoch is not None and (isinstance(best_epoch, bool) or not isinstance(
-            best_epoch, int) or not 0 < best_epoch <= epoch):
+    if best_epoch is not None and not (_is_int(best_epoch) and 0 < best_epoch <= epoch):
         bad("best_epoch", f"an epoch from 1 to {epoch} or null")
     return ck

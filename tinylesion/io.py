@@ -114,27 +114,33 @@ def save(state, path, pickle_module=None, pickle_protocol=None,
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save {path}: folder {folder} does not exist")
+    write_atomic(path, lambda f: _write_npz(f, entries))
+    return path
+
+
+def write_atomic(path, fill, mode="wb"):
+    """Write a file whole or not at all: fill(f) writes into a new temporary file (opened
+    with `mode`, "wb" or "w") beside `path`, which is flushed to disk and renamed over
+    `path`; on any failure it is removed and an OSError naming `path` (not the temporary
+    name) is raised."""
+    path = str(path)
+    tmp = None
     try:
-        tmp = _create_temp(folder, os.path.basename(path))
-    except OSError as exc:  # a read-only or full folder: name the file asked for
-        if exc.errno is not None:
-            exc.filename = path
-        raise
-    try:
-        with open(tmp, "wb") as f:
-            _write_npz(f, entries)
+        tmp = _create_temp(os.path.dirname(os.path.abspath(path)), os.path.basename(path))
+        with open(tmp, mode) as f:
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         if isinstance(exc, OSError) and exc.errno is not None:  # e.g. a full disk: name
             exc.filename = path                                  # the file, not the temporary
         raise
-    return path
 
 
 def _create_temp(folder, base):

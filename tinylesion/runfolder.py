@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .flags import UsageError
+from .io import write_atomic
 
 # The files a run writes into --out (a new run replaces these, and only these).
 RUN_FILES = ("metrics.json", "history.csv", "weights.npz", "checkpoint.npz", "run.json",
@@ -56,29 +57,6 @@ def make_folder(path, flag):
     except OSError as exc:
         raise UsageError(f"{flag} {path}: cannot create the folder "
                          f"({exc.strerror or exc})") from None
-
-
-def write_atomic(path, fill, mode="wb"):
-    """Write a file whole or not at all: fill(f) writes into a temporary file (opened with
-    `mode`, "wb" or "w") beside `path`,
-    which is flushed to disk and renamed over `path`; on any failure it is removed and an
-    OSError naming `path` (not the temporary name) is raised."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, mode) as f:
-            fill(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        if isinstance(exc, OSError) and exc.errno is not None:
-            exc.filename = str(path)
-        raise
 
 
 def write_text_atomic(path, text):

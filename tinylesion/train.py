@@ -206,7 +206,9 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
     load_checkpoint) and ends with the same weights as an uninterrupted run; `override`, a
     dict of optimizer hyper-parameters (e.g. {"lr": 0.01}), is then set on every parameter
     group. `phases` (e.g. finetune.TwoPhase) is told `before_epoch(epoch)` (0-based) before
-    each epoch trains, and its state_dict() is kept in the checkpoint.
+    each epoch trains, and its state_dict() is kept in the checkpoint. A checkpoint of a run
+    that stopped early goes on only when `early_stopping` is now 0 or above its count of
+    epochs without improvement, as a run with that patience would.
 
     A NaN or infinite training loss, validation loss or weight stops training: the model gets
     the weights of the best epoch with finite losses (if any), no checkpoint is written for
