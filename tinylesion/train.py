@@ -343,13 +343,7 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                            f"batch {bad_batch[1] + 1} of {len(train_loader)}")
         if n == 0:
             raise TrainingError(f"the training loader yielded no batches at epoch {epoch + 1}")
-        correct, name = _count_and_non_finite(model, correct)
-        if name is not None:
-            raise diverged(f"weight {name} became NaN or infinite at epoch {epoch + 1}")
-        if world is not None:
-            correct = world.sum(correct)[0]
         history["loss"].append(total / n)
-        history["accuracy"].append(correct / n)
         history["lr"].append(_lr(optimizer))
         if val_loader is not None:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -368,6 +362,14 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             for k in ("val_loss", "val_accuracy", "val_macro_f1"):
                 history[k].append(None)
             monitor = history["loss"][-1]
+        # after validation too (a model may change its weights there): one copy per epoch
+        correct, name = _count_and_non_finite(model, correct)
+        if name is not None:
+            _drop_after(history, len(history["loss"]) - 1)
+            raise diverged(f"weight {name} became NaN or infinite at epoch {epoch + 1}")
+        if world is not None:
+            correct = world.sum(correct)[0]
+        history["accuracy"].append(correct / n)
         if scheduler is not None:
             scheduler.step(monitor)
         if monitor < best_score:
