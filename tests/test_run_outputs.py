@@ -245,3 +245,11 @@ def test_the_loaders_the_flags_ask_for(monkeypatch, dermmel, tmp_path, flags):
         assert a.horizontal_flip and a.vertical_flip and a.fill_mode == "nearest"
     else:
         assert tr.augment is None
+
+
+def test_ham10000_images_without_metadata_are_named(tmp_path):
+    for part in ("HAM10000_images_part_1", "HAM10000_images_part_2"):
+        (tmp_path / part).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / part / "ISIC_0000001.jpg")
+    with pytest.raises(cli.UsageError, match="looks like HAM10000 but .*metadata"):
+        cli.open_data(tmp_path, (8, 8), "resize", (0.8, 0.1, 0.1), 0, log=lambda *a: None)
