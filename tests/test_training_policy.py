@@ -422,7 +422,7 @@ def test_resume_keeps_the_schedulers_count_of_bad_epochs(tmp_path):
     assert resumed["lr"] == pytest.approx(whole["lr"])
     # resume may also be a checkpoint already read
     again, _, _, _ = run(script[2:], early_stopping=0, epochs=4, scheduler=plateau,
-                         checkpoint_path=ck, resume=train.load_checkpoint(ck))
+                         resume=train.load_checkpoint(ck))
     assert again["lr"] == pytest.approx(whole["lr"])
     assert again["val_loss"] == pytest.approx(resumed["val_loss"])
 
