@@ -1,0 +1,53 @@
+"""Differences from PyTorch found by the review's differential runs, each pinned by values
+worked out by hand (or stored from PyTorch): pooling with a kernel larger than the padded
+input under ceil_mode, 3-D max-pooling input, ..."""
+import numpy as np
+import pytest
+
+import tinylesion as tl
+from kernels.pool import maxpool2d_forward
+from tinylesion.nn import functional as F
+from tinylesion.testing import gradcheck
+
+
+# ---- pooling ----------------------------------------------------------------------------------
+def _plane():
+    return tl.tensor(np.arange(6.0).reshape(1, 1, 2, 3))
+
+
+def test_ceil_mode_keeps_one_window_larger_than_the_input():
+    # NOTE: H=2, k=3, s=2, ceil: ⌈(2 − 3) / 2⌉ + 1 = 1 window, rows 0-1 of the clipped window;
+    # PyTorch gives max 5 and mean 15 / 6 (the window clipped to the input's 2x3)
+    x = _plane()
+    assert F.max_pool2d(x, 3, 2, ceil_mode=True).numpy().tolist() == [[[[5.0]]]]
+    assert F.avg_pool2d(x, 3, 2, ceil_mode=True).numpy().tolist() == [[[[2.5]]]]
+    y, _ = maxpool2d_forward(x.numpy(), (3, 3), (2, 2), (0, 0), True)
+    assert y.tolist() == [[[[5.0]]]]
+
+
+def test_ceil_mode_windows_larger_than_the_padded_input_divide_as_pytorch():
+    # kernel (3, 4), stride 2, padding 1 on 2x3: the padded input is 4x5, 2x2 windows; the
+    # first covers padded rows -1..1 and columns -1..2: 15 / 12
+    y = F.avg_pool2d(_plane(), (3, 4), 2, padding=(1, 1), ceil_mode=True)
+    np.testing.assert_allclose(y.numpy()[0, 0], [[1.25, 4 / 3], [1.5, 1.5]])
+
+
+def test_too_small_without_ceil_mode_still_raises():
+    with pytest.raises(ValueError, match="smaller than"):
+        F.max_pool2d(_plane(), 3, 2)
+    with pytest.raises(ValueError, match="smaller than"):
+        F.avg_pool2d(_plane(), 3, 2)
+
+
+def test_ceil_mode_large_window_gradient():
+    x = np.random.default_rng(0).standard_normal((1, 2, 2, 3))
+    gradcheck(lambda t: F.avg_pool2d(t, (3, 4), 2, padding=(1, 1), ceil_mode=True,
+                                     count_include_pad=False), x)
+    gradcheck(lambda t: F.max_pool2d(t, 3, 2, ceil_mode=True), x)
+
+
+def test_max_pool2d_takes_a_chw_input():
+    y = F.max_pool2d(_plane()[0], 2, 1, padding=1)
+    assert y.shape == (1, 3, 4)
+    assert y.numpy()[0].tolist() == [[0, 1, 2, 2], [3, 4, 5, 5], [3, 4, 5, 5]]
+    assert tl.nn.MaxPool2d(2)(tl.tensor(np.ones((3, 4, 4)))).shape == (3, 2, 2)
