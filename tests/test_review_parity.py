@@ -51,3 +51,14 @@ def test_max_pool2d_takes_a_chw_input():
     assert y.shape == (1, 3, 4)
     assert y.numpy()[0].tolist() == [[0, 1, 2, 2], [3, 4, 5, 5], [3, 4, 5, 5]]
     assert tl.nn.MaxPool2d(2)(tl.tensor(np.ones((3, 4, 4)))).shape == (3, 2, 2)
+
+
+# ---- grouped convolution ----------------------------------------------------------------------
+def test_grouped_conv_of_an_empty_batch():
+    x = tl.tensor(np.zeros((0, 4, 5, 5)), requires_grad=True)
+    w = tl.tensor(np.ones((6, 2, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w, tl.tensor(np.ones(6)), padding=1, groups=2)
+    assert y.shape == (0, 6, 5, 5)
+    y.sum().backward()
+    assert x.grad.shape == (0, 4, 5, 5)
+    assert w.grad.numpy().tolist() == np.zeros((6, 2, 3, 3)).tolist()
