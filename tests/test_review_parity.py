@@ -62,3 +62,27 @@ def test_grouped_conv_of_an_empty_batch():
     y.sum().backward()
     assert x.grad.shape == (0, 4, 5, 5)
     assert w.grad.numpy().tolist() == np.zeros((6, 2, 3, 3)).tolist()
+
+
+# ---- vision transforms ------------------------------------------------------------------------
+def test_tensor_resize_without_antialias_is_plain_bilinear():
+    from tinylesion.vision import transforms as T
+    x = tl.tensor(np.arange(16, dtype=np.float32).reshape(1, 4, 4))
+    # NOTE: output pixel i samples input position (i + 0.5) · 2 − 0.5 = 0.5, 2.5: the mean of
+    # a 2x2 block (torchvision's antialias=False); the antialiased filter gives 3.571... here
+    y = T.Resize(2, antialias=False)(x)
+    np.testing.assert_allclose(y.numpy()[0], [[2.5, 4.5], [10.5, 12.5]], rtol=1e-6)
+    up = T.Resize(3, antialias=False)(x).numpy()[0]
+    np.testing.assert_allclose(up[0], [5 / 6, 13 / 6, 3.5], rtol=1e-5)
+    assert T.Resize(2, antialias=False)(tl.tensor(np.full((3, 4, 4), 200, np.uint8))) \
+        .numpy().tolist() == np.full((3, 2, 2), 200).tolist()
+    with pytest.raises(NotImplementedError, match="bicubic"):
+        T.Resize(2, interpolation=T.InterpolationMode.BICUBIC, antialias=False)(x)
+
+
+def test_pil_pad_with_an_int_fill_fills_every_band():
+    from PIL import Image
+    from tinylesion.vision import transforms as T
+    out = np.asarray(T.Pad((1, 2, 3, 4), fill=7)(Image.new("RGB", (3, 2), (100, 100, 100))))
+    assert out.shape == (8, 7, 3)
+    assert out[0, 0].tolist() == [7, 7, 7] and out[2, 1].tolist() == [100, 100, 100]
