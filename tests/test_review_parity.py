@@ -86,3 +86,26 @@ def test_pil_pad_with_an_int_fill_fills_every_band():
     out = np.asarray(T.Pad((1, 2, 3, 4), fill=7)(Image.new("RGB", (3, 2), (100, 100, 100))))
     assert out.shape == (8, 7, 3)
     assert out[0, 0].tolist() == [7, 7, 7] and out[2, 1].tolist() == [100, 100, 100]
+
+
+# ---- tensor methods with NaN ------------------------------------------------------------------
+def _nan_row():
+    return tl.tensor(np.array([np.nan, 1.0, np.inf, np.nan, -1.0, np.inf]))
+
+
+def test_descending_sort_and_topk_put_nan_first_as_pytorch():
+    # PyTorch orders NaN above +inf: descending values nan, nan, inf, inf, 1, -1
+    values, indices = _nan_row().sort(descending=True)
+    assert str(values.numpy().tolist()) == "[nan, nan, inf, inf, 1.0, -1.0]"
+    assert indices.numpy().tolist() == [0, 3, 2, 5, 1, 4]
+    assert _nan_row().argsort(descending=True, stable=True).numpy().tolist() == [0, 3, 2, 5, 1, 4]
+    assert _nan_row().topk(2).indices.numpy().tolist() == [0, 3]
+    # ascending: NaN last (unchanged), and a 2-D sort along dim 0
+    assert _nan_row().sort().indices.numpy().tolist() == [4, 1, 2, 5, 0, 3]
+    col = tl.tensor(np.array([[1.0, np.nan], [np.nan, 2.0], [3.0, 0.0]]))
+    assert col.argsort(dim=0, descending=True).numpy().tolist() == [[1, 0], [2, 1], [0, 2]]
+
+
+def test_sign_of_nan_is_zero():
+    assert _nan_row().sign().numpy().tolist() == [0.0, 1.0, 1.0, 0.0, -1.0, 1.0]
+    assert tl.tensor(np.array([-3, 0, 2])).sign().numpy().tolist() == [-1, 0, 1]
