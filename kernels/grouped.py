@@ -48,8 +48,9 @@ def grouped_forward(x, W, b, stride, padding, groups, impl):
     OH, OW = conv_output_size(x.shape, kernel, stride, padding)
     xp = get_array_module(x)
     N, F, G = x.shape[0], W.shape[0], groups
-    col = im2col(x, kernel, stride, padding, impl=impl).reshape(N, G, -1, OH * OW)
-    y = xp.matmul(W.reshape(1, G, F // G, -1), col).reshape(N, F, OH, OW)
+    rows = W[0].size  # (C/G)·KH·KW: explicit, so that an empty batch (N = 0) reshapes too
+    col = im2col(x, kernel, stride, padding, impl=impl).reshape(N, G, rows, OH * OW)
+    y = xp.matmul(W.reshape(1, G, F // G, rows), col).reshape(N, F, OH, OW)
     if b is not None:
         y += b.reshape(1, F, 1, 1)
     return y
@@ -70,11 +71,11 @@ def grouped_backward(gy, x, W, stride, padding, groups, need_gx, need_gW, need_g
     W3 = W.reshape(G, F // G, -1)
     gx = gW = gb = None
     if need_gW:
-        col = im2col(x, kernel, stride, padding, impl=impl).reshape(N, G, -1, OH * OW)
+        col = im2col(x, kernel, stride, padding, impl=impl).reshape(N, G, W[0].size, OH * OW)
         gW = xp.matmul(gy4, col.transpose(0, 1, 3, 2)).sum(axis=0).reshape(W.shape)
     if need_gb:
         gb = gy.sum(axis=(0, 2, 3))
     if need_gx:
-        gcol = xp.matmul(W3.transpose(0, 2, 1)[None], gy4).reshape(N, -1, OH * OW)
+        gcol = xp.matmul(W3.transpose(0, 2, 1)[None], gy4).reshape(N, G * W[0].size, OH * OW)
         gx = col2im(xp.ascontiguousarray(gcol), x.shape, kernel, stride, padding, impl=impl)
     return gx, gW, gb

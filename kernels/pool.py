@@ -33,11 +33,13 @@ def _geometry(x_shape, kernel, stride, padding=0, ceil_mode=False, what="max poo
         raise ValueError(f"{what}: padding {(PH, PW)} must be non-negative and at most half "
                          f"of the kernel size {(KH, KW)}")
     H, W = x_shape[2], x_shape[3]
-    if H + 2 * PH < KH or W + 2 * PW < KW:
-        raise ValueError(f"{what} kernel {(KH, KW)} is larger than the input's height and "
-                         f"width {(H, W)}" + (f" with padding {(PH, PW)}" if PH or PW else ""))
     OH = pooled_size(H, KH, SH, PH, ceil_mode)
     OW = pooled_size(W, KW, SW, PW, ceil_mode)
+    # NOTE: with ceil_mode a kernel larger than the padded input still gives one window (as
+    # in PyTorch), clipped to the input; only an empty output is an error.
+    if OH < 1 or OW < 1:
+        raise ValueError(f"{what} kernel {(KH, KW)} is larger than the input's height and "
+                         f"width {(H, W)}" + (f" with padding {(PH, PW)}" if PH or PW else ""))
     return KH, KW, SH, SW, PH, PW, OH, OW
 
 

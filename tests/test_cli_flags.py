@@ -63,3 +63,14 @@ def test_resume_without_out_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err.strip()
     assert "--resume" in err and "--out" in err and len(err.splitlines()) == 1, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_that_is_a_file_is_one_line_and_exit_2(tmp_path, capsys):
+    (tmp_path / "cache").write_text("not a folder")
+    (tmp_path / "data").mkdir()
+    with pytest.raises(SystemExit) as stop:
+        cli.run(parse("--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache"),
+                      "--out", str(tmp_path / "run")), "ham", log=lambda *a: None)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "--cache" in err and len(err.splitlines()) == 1, err

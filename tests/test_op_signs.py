@@ -36,6 +36,13 @@ UNARY = {
     "bce_logits": lambda x: F.binary_cross_entropy_with_logits(
         x, tl.Tensor((np.arange(15).reshape(3, 5) % 2).astype(np.float64))),
     "cross_entropy": lambda x: F.cross_entropy(x, np.array([0, 4, 2])),
+    # the activations added beside PyTorch's: their kinks (0, ±3, 6, the hardtanh bounds) are
+    # away from the draws, which stay 0.3..2.0 in size
+    "gelu": lambda x: F.gelu(x), "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "silu": lambda x: F.silu(x), "hardswish": lambda x: F.hardswish(x),
+    "hardsigmoid": lambda x: F.hardsigmoid(x), "relu6": lambda x: F.relu6(x * 2),
+    "hardtanh_out": lambda x: F.hardtanh(x, -0.25, 0.25),
+    "hardtanh_in": lambda x: F.hardtanh(x * 0.1, -0.25, 0.25),
 }
 # ops defined for positive inputs only
 POSITIVE = {"log": lambda x: x.log(), "sqrt": lambda x: x.sqrt(), "rsqrt": lambda x: x ** -0.5}

@@ -216,3 +216,40 @@ def test_the_splits_of_a_lesion_split_are_disjoint(ham):
     parts = [set(map(str, d.paths)) for d in (train, val, test)]
     assert all(parts) and sum(map(len, parts)) == len(set.union(*parts)) == 60
     assert len(parts[0]) > len(parts[1]) and len(parts[0]) > len(parts[2])
+
+
+@pytest.mark.parametrize("flags", [[], ["--augment"], ["--oversample"]])
+def test_the_loaders_the_flags_ask_for(monkeypatch, dermmel, tmp_path, flags):
+    from tinylesion import train
+    seen = {}
+
+    def capture(model, optimizer, train_loader, val_loader, *args, **kwargs):
+        seen.update(train=train_loader, val=val_loader)
+        raise Captured
+
+    monkeypatch.setattr(train, "fit", capture)
+    with pytest.raises(Captured):
+        run_cli("logistic", dermmel, tmp_path / "run", "--model", "logistic_regression",
+                "--image-size", "16x16", "--seed", "3", *flags)
+    tr, va = seen["train"], seen["val"]
+    assert len(tr.dataset) == 20 and len(va.dataset) == 10          # train_sep/ and valid/
+    assert not va.shuffle and va.augment is None and va.sampler is None
+    assert tr.batch_size == va.batch_size == 8 and tr.seed == 3
+    assert tr.shuffle == ("--oversample" not in flags)
+    assert (tr.sampler is not None) == ("--oversample" in flags)
+    if "--augment" in flags:
+        # Keras ImageDataGenerator(rotation_range=90, zoom_range=0.1, shifts 0.1, both flips)
+        a = tr.augment
+        assert (a.rotation_range, a.zoom_range, a.width_shift_range, a.height_shift_range) \
+            == (90, pytest.approx((0.9, 1.1)), 0.1, 0.1)
+        assert a.horizontal_flip and a.vertical_flip and a.fill_mode == "nearest"
+    else:
+        assert tr.augment is None
+
+
+def test_ham10000_images_without_metadata_are_named(tmp_path):
+    for part in ("HAM10000_images_part_1", "HAM10000_images_part_2"):
+        (tmp_path / part).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / part / "ISIC_0000001.jpg")
+    with pytest.raises(cli.UsageError, match="looks like HAM10000 but .*metadata"):
+        cli.open_data(tmp_path, (8, 8), "resize", (0.8, 0.1, 0.1), 0, log=lambda *a: None)

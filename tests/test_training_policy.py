@@ -389,6 +389,9 @@ def test_a_binary_model_weighs_positives_by_w1_over_w0():
     expected = np.mean(-(2.0 / 0.5) * y * log_p - (1 - y) * log_q)
     assert history["loss"][0] == pytest.approx(expected, rel=1e-5)
     assert history["val_loss"][0] == pytest.approx(expected, rel=1e-5)
+    # predicted positive where σ(z) >= 0.5, i.e. z >= 0
+    assert history["val_accuracy"][0] == pytest.approx(np.mean((logit >= 0) == y))
+    assert 0 < np.mean(logit >= 0) < 1
 
 
 def test_validation_labels_outside_the_models_classes_are_named():
@@ -419,7 +422,7 @@ def test_resume_keeps_the_schedulers_count_of_bad_epochs(tmp_path):
     assert resumed["lr"] == pytest.approx(whole["lr"])
     # resume may also be a checkpoint already read
     again, _, _, _ = run(script[2:], early_stopping=0, epochs=4, scheduler=plateau,
-                         checkpoint_path=ck, resume=train.load_checkpoint(ck))
+                         resume=train.load_checkpoint(ck))
     assert again["lr"] == pytest.approx(whole["lr"])
     assert again["val_loss"] == pytest.approx(resumed["val_loss"])
 
@@ -434,11 +437,39 @@ def test_a_diverging_run_ends_with_the_best_finite_epochs_weights():
         if epoch == 2:
             model.parameters()[0].data[0, 0] = np.nan
 
-    with pytest.raises(train.TrainingError):
+    with pytest.raises(train.TrainingError) as info:
         train.fit(model, SGD(model.parameters(), lr=0.05), OneBatch(x, y), val, epochs=4,
                   mean=(0.5,) * 3, std=(0.25,) * 3, early_stopping=0, progress=False,
                   log=lambda *a: None, on_epoch_end=poison)
     assert_weights(model, val.weights[1])          # epoch 2's: the best with finite losses
+    assert info.value.best_epoch == 2 and "epoch 2's" in str(info.value)
+
+
+class NaNWhenValidating(nn.Module):
+    """A linear model whose outputs are NaN in eval mode from its second validation on."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
+        self.validations = 0
+
+    def forward(self, x):
+        out = self.net(x)
+        if not self.training:
+            self.validations += 1
+            if self.validations >= 2:
+                return out * float("nan")
+        return out
+
+
+def test_a_nan_validation_loss_stops_the_run():
+    x, y = data()
+    tl.manual_seed(0)
+    model = NaNWhenValidating()
+    with pytest.raises(train.TrainingError, match="validation loss became nan at epoch 2"):
+        train.fit(model, SGD(model.parameters(), lr=0.05), OneBatch(x, y), OneBatch(x, y),
+                  epochs=4, mean=(0.5,) * 3, std=(0.25,) * 3, early_stopping=0,
+                  progress=False, log=lambda *a: None)
 
 
 class PoisonedAfterValidating(nn.Module):

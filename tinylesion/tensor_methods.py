@@ -204,6 +204,15 @@ class TensorMethods:
         """The indices that sort along dim (int64)."""
         xp = self.xp
         data = self.data
+        if descending and data.dtype.kind == "f" and data.ndim:
+            # NOTE: NaN counts as larger than +inf (as in PyTorch), so it leads a descending
+            # order: sort stably by the negated values (NaN set to 0), then stably move the
+            # NaNs to the front.
+            nan = xp.isnan(data)
+            order = xp.argsort(xp.where(nan, 0, -data), axis=dim, kind="stable")
+            nan_last = xp.take_along_axis(~nan, order, axis=dim)
+            first = xp.argsort(nan_last, axis=dim, kind="stable")
+            return _tensor()._wrap(xp.take_along_axis(order, first, axis=dim).astype(np.int64))
         if descending:
             data = -data if data.dtype.kind == "f" else -(data.astype(np.int64))
         order = xp.argsort(data, axis=dim, kind="stable" if stable else None)
@@ -234,4 +243,8 @@ class TensorMethods:
 
     def floor(self): return _tensor()._wrap(self.xp.floor(self.data))
     def ceil(self): return _tensor()._wrap(self.xp.ceil(self.data))
-    def sign(self): return _tensor()._wrap(self.xp.sign(self.data))
+    def sign(self):
+        """-1, 0 or 1; 0 for NaN (as torch.sign)."""
+        signs = self.xp.sign(self.data)
+        return _tensor()._wrap(self.xp.where(self.xp.isnan(signs), 0, signs).astype(signs.dtype)
+                               if signs.dtype.kind == "f" else signs)

@@ -8,6 +8,8 @@ import warnings
 
 import numpy as np
 
+from kernels.pool import pooled_size
+
 from .. import backend, ops
 from ..backend import get_array_module
 from ..errors import InputError
@@ -121,16 +123,19 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else _pair(stride, "stride")
     padding = _pair(padding, "padding")
-    if x.ndim != 4:
-        raise ValueError(f"max_pool2d expects input of shape (N, C, H, W), got {x.shape}")
+    _pool_input(x, "max_pool2d")
     if min(kernel) < 1 or min(stride) < 1:
         raise ValueError(f"kernel_size {kernel} and stride {stride} must be positive")
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"max_pool2d: padding {padding} should be at most half of the "
                          f"kernel size {kernel}")
-    if x.shape[2] + 2 * padding[0] < kernel[0] or x.shape[3] + 2 * padding[1] < kernel[1]:
-        raise ValueError(f"max_pool2d: input of {x.shape[2]}x{x.shape[3]} (padding {padding}) "
-                         f"is smaller than the {kernel[0]}x{kernel[1]} window")
+    if _pooled_sizes(x, kernel, stride, padding, ceil_mode) is None:
+        raise ValueError(f"max_pool2d: input of {x.shape[-2]}x{x.shape[-1]} (padding "
+                         f"{padding}) is smaller than the {kernel[0]}x{kernel[1]} window")
+    if x.ndim == 3:  # (C, H, W), as PyTorch takes it
+        y = ops.MaxPool2d.apply(x.reshape((1,) + x.shape), kernel=kernel, stride=stride,
+                                padding=padding, ceil_mode=bool(ceil_mode))
+        return y.reshape(y.shape[1:])
     return ops.MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
                                ceil_mode=bool(ceil_mode))
 
@@ -311,6 +316,14 @@ def pad(input, pad, mode="constant", value=None):
     return ops.ConstantPad.apply(x, widths=widths, value=0.0 if value is None else value)
 
 
+def _pooled_sizes(x, kernel, stride, padding, ceil_mode):
+    """PyTorch's pooled (height, width) of x, or None when a side would be empty (with
+    ceil_mode a kernel larger than the padded input still gives one clipped window)."""
+    sizes = tuple(pooled_size(n, k, s, p, bool(ceil_mode))
+                  for n, k, s, p in zip(x.shape[-2:], kernel, stride, padding))
+    return sizes if min(sizes) >= 1 else None
+
+
 def _pool_input(x, function):
     if x.ndim not in (3, 4):
         raise ValueError(f"{function} expects input of shape (N, C, H, W) or (C, H, W), got "
@@ -340,7 +353,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
         raise ValueError(f"avg_pool2d: divisor_override must be a non-zero int, not "
                          f"{divisor_override!r}")
     H, W = x.shape[-2] + 2 * padding[0], x.shape[-1] + 2 * padding[1]
-    if H < kernel[0] or W < kernel[1]:
+    if _pooled_sizes(x, kernel, stride, padding, ceil_mode) is None:
         raise ValueError(f"avg_pool2d: input of {x.shape[-2]}x{x.shape[-1]} (padded {H}x{W}) "
                          f"is smaller than the {kernel[0]}x{kernel[1]} window")
     return ops.AvgPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,

@@ -289,7 +289,30 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None, a
         exact = mode is InterpolationMode.NEAREST_EXACT
         rows, cols = _nearest_indices(h, oh, exact, xp), _nearest_indices(w, ow, exact, xp)
         return _wrap(xp.ascontiguousarray(x[..., rows[:, None], cols[None, :]]))
+    if not antialias:
+        return _resize_without_antialias(img, oh, ow, mode)
     return _through_pil(img, lambda im: im.resize((ow, oh), _PIL_FILTERS[mode]))
+
+
+def _resize_without_antialias(img, oh, ow, mode):
+    """Bilinear resizing of a tensor image by plain interpolation (no low-pass filter when
+    shrinking), as torchvision's antialias=False; integer images are rounded back."""
+    if mode is not InterpolationMode.BILINEAR:
+        raise NotImplementedError(f"resize: antialias=False is implemented for bilinear "
+                                  f"tensor resizing only, not {mode.value}")
+    from ...nn.upsampling import interpolate  # imports nn, which imports this package
+    x = img.data
+    xp = backend.get_array_module(x)
+    planes = x.reshape((-1, 1) + x.shape[-2:])
+    floats = planes if x.dtype.kind == "f" else planes.astype(np.float32)
+    out = interpolate(_wrap(floats), size=(oh, ow), mode="bilinear", align_corners=False).data
+    if x.dtype.kind != "f":
+        info = np.iinfo(x.dtype) if x.dtype.kind in "iu" else None
+        out = xp.round(out)
+        if info is not None:
+            out = xp.clip(out, info.min, info.max)
+        out = out.astype(x.dtype)
+    return _wrap(xp.ascontiguousarray(out.reshape(x.shape[:-2] + (oh, ow))))
 
 
 def _padding_ltrb(padding):
@@ -316,6 +339,8 @@ def pad(img, padding, fill=0, padding_mode="constant"):
     if min(left, top, right, bottom) < 0:
         raise ValueError(f"pad: negative padding {padding!r}")
     if is_pil(img):
+        if isinstance(fill, numbers.Number) and len(img.getbands()) > 1:
+            fill = (fill,) * len(img.getbands())  # every band, as torchvision (Pillow: the first)
         if padding_mode == "constant" and img.mode not in ("P",):
             return ImageOps.expand(img, (left, top, right, bottom), fill=fill)
         array = np.asarray(img)
