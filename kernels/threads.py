@@ -4,6 +4,7 @@ import os
 import threading
 
 import numba
+import numpy as np
 from numba.core import config
 
 ENV = "TINYLESION_NUM_THREADS"
@@ -203,7 +204,6 @@ def reuse_memory_for(*arrays):
 
 def _first_large_array(arrays):
     global _auto_pending
-    import numpy as np
     if any(isinstance(a, np.ndarray) and a.nbytes >= AUTO_MIN_BYTES for a in arrays):
         _auto_pending = False
         apply_memory_policy()
