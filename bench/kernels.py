@@ -37,8 +37,7 @@ def parse_args(argv=None):
 
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import machine  # noqa: E402
+    import machine  # noqa: E402  (bench/, the script's folder, is first on sys.path)
     machine.use_processor_blas()  # before NumPy loads OpenBLAS: the processor's own kernel
     # NOTE: thread pools read these when they start, so they are set before NumPy is imported.
     for var in ("TINYLESION_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",

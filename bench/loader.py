@@ -20,8 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import machine  # noqa: E402
+import machine  # noqa: E402  (bench/, the script's folder, is first on sys.path)
 
 machine.use_processor_blas()  # before NumPy loads OpenBLAS: the processor's own kernel
 
