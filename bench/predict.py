@@ -4,9 +4,9 @@
 
 Nothing is trained: a run folder (run.json, weights.npz) is written for the model with its
 seeded initial weights (the last layer's scaled, so that the probabilities spread), at the image
-size of its example (padua4: 100x75), with HAM10000-like channel statistics. Without --images, --n synthetic HAM10000 JPEGs (600x450) are generated once
-under --workdir. Timed, in turns, after one untimed run of each (Numba's cache filled, the files
-in the page cache):
+size of its example (padua4: 100x75), with HAM10000-like channel statistics. Without --images,
+--n synthetic HAM10000 JPEGs (600x450) are generated once under --workdir. Timed, in turns,
+after one untimed run of each (Numba's cache filled, the files in the page cache):
 - the whole command, as a user waits for it: `python -m tinylesion.predict --weights RUN
   IMAGE...` against `python bench/torch_predict.py --weights RUN IMAGE...` (PyTorch with the
   same weights, the same preprocessing, batches of 16 as predict's, softmax, the same lines);
@@ -116,7 +116,7 @@ def make_run(workdir, name):
     check_run_info(run, run_dir / "run.json")
     (run_dir / "run.json").write_text(json.dumps(run, indent=1))
     # NOTE: an untrained model's probabilities are all near 1/K; its last layer is scaled so
-    # that they spread (0.03-0.3 for padua4), and comparing the two engines' outputs means something.
+    # that they spread (0.03-0.3 for padua4), and comparing the engines' outputs means something.
     state = {k: np.array(tl.backend.to_numpy(getattr(v, "data", v)))
              for k, v in model.state_dict().items()}
     last = [k for k in state if k.endswith(".weight")][-1]
