@@ -8,7 +8,8 @@ subprocess on a free port, warmed up, and loaded by client threads, each posting
 over its own keep-alive connection as fast as answers come. Printed per configuration:
 requests/s, p50 and p99 latency, errors, the server's resident memory at the start and the end
 of the load, and the batches the server formed (from /health). Without --weights, a padua4 run
-(1 epoch on 60 synthetic images at 100x75) is made in a temporary folder first.
+(1 epoch on 60 synthetic images at 100x75) is made in a temporary folder first. The servers run
+on the processor's own BLAS kernel (bench/machine.py), named in the header.
 """
 import argparse
 import http.client
@@ -22,7 +23,11 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
+import machine  # noqa: E402  (bench/, the script's folder, is first on sys.path)
+
+machine.use_processor_blas()  # before NumPy loads OpenBLAS; the servers inherit the setting
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -141,7 +146,7 @@ def main():
         info = json.loads((Path(run) / "run.json").read_text())
         print(f"model {info['model']} at {info['image_size'][0]}x{info['image_size'][1]}, "
               f"{args.seconds:.0f} s per configuration, {os.cpu_count()} CPUs, server threads "
-              f"{args.threads}")
+              f"{args.threads}; {machine.blas_note()}")
         print(f"{'configuration':<36} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
               f"{'RSS start':>10} {'RSS end':>8} {'batch mean/max':>15}")
         rates = {}

@@ -1,5 +1,6 @@
 """Layer ops: linear, convolution, max-pooling, batch norm, dropout and constant padding."""
 import kernels
+from kernels.threads import reuse_memory_for
 
 from ..backend import get_array_module
 from ..autograd import Function
@@ -14,6 +15,7 @@ class Linear(Function):
         y = x @ W.T
         if b is not None:
             y += b
+        reuse_memory_for(x, y)  # the malloc policy, the first time the arrays are large
         return y
 
     def backward(self, gy):
@@ -32,7 +34,9 @@ class Conv2d(Function):
     def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0), groups=1):
         self.x, self.W, self.stride, self.padding = x, W, stride, padding
         self.has_bias, self.groups = b is not None, groups
-        return kernels.conv2d_forward(x, W, b, stride, padding, groups=groups)
+        y = kernels.conv2d_forward(x, W, b, stride, padding, groups=groups)
+        reuse_memory_for(x, y)  # the malloc policy, the first time the arrays are large
+        return y
 
     def backward(self, gy):
         need = self.needs_input_grad
