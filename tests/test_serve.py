@@ -133,6 +133,27 @@ def test_predict_gives_predicts_numbers_as_raw_body_and_multipart(server, runs):
             assert answer["model"] == "ham" and answer["time_ms"] > 0
 
 
+def test_large_and_png_images_decoded_in_the_thread_pool_give_predicts_numbers(server, runs,
+                                                                              tmp_path):
+    from tinylesion.serve.runs import QUICK_JPEG_PIXELS, check_image, quick_to_decode
+    ham, _, images = runs
+    model, run = predict.load_run(ham)
+    pixels = np.asarray(Image.open(images[5]).convert("RGB").resize((1200, 900)))
+    paths = []
+    for kind in ("JPEG", "PNG"):
+        path = tmp_path / f"large.{kind.lower()}"
+        Image.fromarray(pixels).save(path, kind)
+        data = path.read_bytes()
+        assert check_image(data) == (kind, 1200, 900) and not quick_to_decode(check_image(data))
+        paths.append(path)
+    assert 1200 * 900 > QUICK_JPEG_PIXELS and quick_to_decode(check_image(images[5].read_bytes()))
+    for path, probs in zip(paths, predict.predict_files(model, run, paths)):
+        status, answer = server.json("POST", "/predict", path.read_bytes())
+        assert status == 200
+        got = np.array([answer["probabilities"][c] for c in run["class_names"]])
+        np.testing.assert_allclose(got, probs, rtol=1e-5, atol=1e-6)
+
+
 def test_several_runs_have_their_own_routes(server, runs):
     ham, mel, images = runs
     model, run = predict.load_run(mel)
@@ -235,13 +256,33 @@ def test_routes_and_methods(server):
     assert status == 404 and "no route /classify" in answer["error"]
 
 
+def read_reply(sock):
+    """One HTTP reply read from a socket: its head, then as many body bytes as it declares (the
+    head and the body may arrive in separate reads)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data.decode("latin-1")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+              if line.lower().startswith(b"content-length:")]
+    while length and len(body) < length[0]:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode("latin-1")
+
+
 def test_a_body_over_20_mb_is_413(server):
     limit = 20 * 1024 * 1024
     # declared too large: refused from the header, before the body is read
     with socket.create_connection(("127.0.0.1", server.port), timeout=60) as s:
         s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
                   b"Content-Length: %d\r\n\r\n" % (limit + 1))
-        reply = s.recv(65536).decode("latin-1")
+        reply = read_reply(s)
     assert reply.startswith("HTTP/1.1 413") and "over the limit of 20,971,520 bytes" in reply
     # sent in chunks with no declared length: refused once it passes the limit
 
@@ -319,6 +360,20 @@ def test_batcher_collects_waits_and_passes_errors():
         b.submit(1)
     with pytest.raises(ValueError, match="max_batch"):
         Batcher(run_batch, max_batch=0)
+
+
+def test_batcher_runs_a_full_batch_at_once_and_finishes_the_queue_when_stopped():
+    seen = []
+    b = Batcher(lambda items: seen.append(len(items)) or list(items), max_batch=4, max_wait=60)
+    start = time.monotonic()
+    futures = [b.submit(i) for i in range(4)]           # a full batch does not wait max_wait
+    assert [f.result(30) for f in futures] == [0, 1, 2, 3]
+    assert time.monotonic() - start < 30 and seen == [4]
+    futures = [b.submit(i) for i in range(6)]           # 4 at once, 2 waiting for more ...
+    assert [f.result(30) for f in futures[:4]] == [0, 1, 2, 3]
+    b.stop()                                             # ... go when the batcher stops
+    assert [f.result(0) for f in futures[4:]] == [4, 5] and seen == [4, 4, 2]
+    assert time.monotonic() - start < 30
 
 
 # ---- an unexpected failure is a 500 without a traceback ------------------------------------------
