@@ -181,6 +181,7 @@ def test_models_and_health(server, runs):
     assert by_name["mel"]["binary"] is True and by_name["mel"]["input_size"] == [16, 12]
     status, health = server.json("GET", "/health")
     assert status == 200 and health["status"] == "ok" and health["models"] == ["ham", "mel"]
+    assert health["process"] == server.proc.pid     # one process answers (no --workers)
     # with no --host it listens on the loopback only
     assert any(f"running on http://127.0.0.1:{server.port}" in line for line in server.lines)
 
@@ -331,6 +332,36 @@ def test_concurrent_clients_are_batched_and_each_gets_its_answer(server, runs):
     passes = after["forward_passes"] - before["forward_passes"]
     assert requests == 48 and passes < requests and after["largest_batch"] <= 8
     assert after["largest_batch"] > 1
+
+
+def test_several_worker_processes_answer_on_one_port(runs):
+    ham, mel, images = runs
+    model, run = predict.load_run(ham)
+    expected = predict.predict_files(model, run, images[:6])
+    server = Server("--weights", ham, mel, "--workers", "2")
+    try:
+        processes = set()
+        deadline = time.monotonic() + 180    # the second may still be starting
+        while len(processes) < 2 and time.monotonic() < deadline:
+            status, answer = server.json("GET", "/health")   # a new connection each time,
+            assert status == 200 and answer["models"] == ["ham", "mel"]   # to either process
+            processes.add(answer["process"])
+            time.sleep(0.05)
+        assert len(processes) == 2 and server.proc.pid not in processes
+        for path, probs in zip(images[:6], expected):
+            status, answer = server.json("POST", "/predict", path.read_bytes())
+            assert status == 200 and answer["model"] == "ham"
+            got = np.array([answer["probabilities"][c] for c in run["class_names"]])
+            np.testing.assert_allclose(got, probs, rtol=1e-5, atol=1e-6)
+        status, answer = server.json("POST", "/models/mel/predict", images[0].read_bytes())
+        assert status == 200 and answer["model"] == "mel"
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0
+    time.sleep(1)
+    for pid in processes if Path("/proc").is_dir() else ():   # the workers ended with it
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
+            f"/proc/{pid}/status").read_text().lower(), pid
 
 
 def test_batcher_collects_waits_and_passes_errors():
@@ -493,6 +524,7 @@ def test_bad_flags_and_run_folders_are_one_line_errors(runs, tmp_path):
         (("--weights", ham, "--port", "http"), "--port: expected an integer"),
         (("--weights", ham, "--max-batch", "0"), "--max-batch: must be >= 1"),
         (("--weights", ham, "--max-wait-ms", "-1"), "--max-wait-ms: must be from 0"),
+        (("--weights", ham, "--workers", "0"), "--workers: must be >= 1"),
         (("--weights", ham, "--device", "tpu"), "choose a device from cpu, gpu, auto"),
         (("--weights", ham, twin), "two run folders are named 'ham'"),
     ]

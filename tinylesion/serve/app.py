@@ -3,7 +3,9 @@ import asyncio
 import contextlib
 import email.parser
 import email.policy
+import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from .batching import Batcher
 from .runs import BadRequest, check_image, quick_to_decode
 
 MAX_BODY = 20 * 1024 * 1024       # bytes; a larger body is answered 413
+SETTINGS_VARIABLE = "TINYLESION_SERVE_SETTINGS"   # what each worker process of --workers loads
 PAGE = Path(__file__).with_name("page.html")
 log = logging.getLogger("tinylesion.serve")
 
@@ -143,7 +146,7 @@ def create_app(models, max_batch=32, max_wait_ms=10.0, max_body=MAX_BODY):
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "models": list(models),
+        return {"status": "ok", "models": list(models), "process": os.getpid(),
                 "batching": {name: {"requests": b.items, "forward_passes": b.batches,
                                     "largest_batch": b.largest}
                              for name, b in batchers.items()}}
@@ -181,3 +184,13 @@ def create_app(models, max_batch=32, max_wait_ms=10.0, max_body=MAX_BODY):
         return error(500, "internal server error (the traceback is in the server's log)")
 
     return app
+
+
+def app_from_environment():
+    """The app that one of several worker processes (--workers) serves: the runs and settings
+    that the command line checked, handed down in the SETTINGS_VARIABLE environment variable."""
+    from .runs import load_models
+    settings = json.loads(os.environ[SETTINGS_VARIABLE])
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    models = load_models(settings["weights"], settings["device"])
+    return create_app(models, settings["max_batch"], settings["max_wait_ms"])
