@@ -182,6 +182,8 @@ def test_models_and_health(server, runs):
     status, health = server.json("GET", "/health")
     assert status == 200 and health["status"] == "ok" and health["models"] == ["ham", "mel"]
     assert health["process"] == server.proc.pid     # one process answers (no --workers)
+    # one kernel thread in the server unless TINYLESION_NUM_THREADS says otherwise
+    assert health["threads"] == int(os.environ.get("TINYLESION_NUM_THREADS", "").strip() or 1)
     # with no --host it listens on the loopback only
     assert any(f"running on http://127.0.0.1:{server.port}" in line for line in server.lines)
 
@@ -345,6 +347,7 @@ def test_several_worker_processes_answer_on_one_port(runs):
         while len(processes) < 2 and time.monotonic() < deadline:
             status, answer = server.json("GET", "/health")   # a new connection each time,
             assert status == 200 and answer["models"] == ["ham", "mel"]   # to either process
+            assert answer["threads"] == int(os.environ.get("TINYLESION_NUM_THREADS", "") or 1)
             processes.add(answer["process"])
             time.sleep(0.05)
         assert len(processes) == 2 and server.proc.pid not in processes

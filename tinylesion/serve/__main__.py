@@ -1,4 +1,5 @@
 """python -m tinylesion.serve --weights RUN_DIR [RUN_DIR ...]: the checks, then uvicorn."""
+import inspect
 import json
 import logging
 import os
@@ -6,6 +7,8 @@ import sys
 from pathlib import Path
 
 from ..flags import DEVICE, OneLineParser, folder_path, int_at_least
+
+THREADS_VARIABLE = "TINYLESION_NUM_THREADS"
 
 
 def parse_args(argv=None):
@@ -36,7 +39,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     """Check the flags and load every run (one-line errors, exit 2), then serve until stopped."""
-    from .. import backend
+    from .. import backend, set_num_threads
     from ..predict import PredictError
     parser, args = parse_args(argv)
     try:
@@ -46,6 +49,13 @@ def main(argv=None):
     except ImportError as exc:
         parser.exit(2, f"error: the service needs FastAPI and uvicorn ({exc}); install them "
                        "with: pip install 'tinylesion[serve]'\n")
+    if not os.environ.get(THREADS_VARIABLE, "").strip():
+        # NOTE: one kernel thread per server process unless the user says otherwise. The
+        # forward runs in the batching thread, and there parallel kernels cost many times
+        # their single-thread CPU time (a quiet 2-core machine served 6.2 instead of 40.9
+        # requests/s to one client with two threads); --workers is the way to more cores.
+        os.environ[THREADS_VARIABLE] = "1"      # for --workers' processes too
+        set_num_threads(1)
     try:
         device = backend.as_device(args.device)
         models = load_models(args.weights, device)
@@ -60,6 +70,10 @@ def main(argv=None):
         os.environ[SETTINGS_VARIABLE] = json.dumps({
             "weights": [str(Path(d).resolve()) for d in args.weights], "device": args.device,
             "max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms})
+        if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+            # a worker's forward pass holds the GIL for a kernel at a time: on a slow or busy
+            # machine that may outlast uvicorn's 5 s before it deems the worker hung
+            options["timeout_worker_healthcheck"] = 120
         uvicorn.run("tinylesion.serve.app:app_from_environment", factory=True,
                     workers=args.workers, **options)
         return 0

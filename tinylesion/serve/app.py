@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from .. import get_num_threads
 from .batching import Batcher
 from .runs import BadRequest, check_image, quick_to_decode
 
@@ -147,6 +148,7 @@ def create_app(models, max_batch=32, max_wait_ms=10.0, max_body=MAX_BODY):
     @app.get("/health")
     async def health():
         return {"status": "ok", "models": list(models), "process": os.getpid(),
+                "threads": get_num_threads(),
                 "batching": {name: {"requests": b.items, "forward_passes": b.batches,
                                     "largest_batch": b.largest}
                              for name, b in batchers.items()}}
