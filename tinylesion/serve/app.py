@@ -191,8 +191,9 @@ def create_app(models, max_batch=32, max_wait_ms=10.0, max_body=MAX_BODY):
 def app_from_environment():
     """The app that one of several worker processes (--workers) serves: the runs and settings
     that the command line checked, handed down in the SETTINGS_VARIABLE environment variable."""
+    from .. import backend
     from .runs import load_models
     settings = json.loads(os.environ[SETTINGS_VARIABLE])
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    models = load_models(settings["weights"], settings["device"])
+    models = load_models(settings["weights"], backend.as_device(settings["device"]))
     return create_app(models, settings["max_batch"], settings["max_wait_ms"])
