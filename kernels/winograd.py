@@ -209,7 +209,7 @@ def _output_transform_adjoint(gy, n, tr0, tr1, TW, P, q, S, line, dM, m):
 
 
 # ---------------------------------------------------------------- kernels
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward(x, U, b, relu, m, PH, PW, RB, G, planes, rows, flats, scratch, lines, Vs, Ms, y):
     N, F, C = x.shape[0], U.shape[1], U.shape[2]
     TH, TW = (y.shape[2] + m - 1) // m, (y.shape[3] + m - 1) // m
@@ -248,7 +248,7 @@ def _forward(x, U, b, relu, m, PH, PW, RB, G, planes, rows, flats, scratch, line
     return y
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _weight_gradient(gy, x, m, PH, PW, RB, G, planes, rows, flats, scratch, lines, Vs, Ms, dUs):
     N, C = x.shape[0], x.shape[1]
     F = gy.shape[1]
