@@ -25,6 +25,7 @@ from .nn import sync_batchnorm
 
 MPI_HINT = "pip install 'tinylesion[mpi]' (mpi4py and an Open MPI runtime from wheels)"
 BUCKET_BYTES = 16 << 20   # gradient bytes per allreduce message (Horovod fuses 64 MB)
+OVERLAP = False   # DistributedOptimizer's default (TINYLESION_OVERLAP=1/0 overrides): README
 
 
 class DistributedError(RuntimeError):
@@ -64,6 +65,30 @@ class World:
             raise ValueError("allreduce_ needs a C-contiguous array")
         self.comm.Allreduce(_mpi().IN_PLACE, array, op=_mpi().SUM)
         return array
+
+    def iallreduce_(self, array):
+        """Start summing `array` over the ranks in place; returns a request with test() and
+        wait(). NumPy arrays: MPI Iallreduce. CuPy arrays with NCCL: queued on a side stream
+        after what the current stream has queued (wait() orders the current stream after
+        it). A CuPy array without NCCL is reduced through the host at once."""
+        from .gradient_overlap import MpiRequest, StreamRequest, _Done
+        if self.size == 1:
+            return _Done()
+        if backend.is_cupy_array(array):
+            if self.nccl is None:
+                self.allreduce_(array)
+                return _Done()
+            cuda = backend.cupy_module().cuda
+            if getattr(self, "_side_stream", None) is None:
+                self._side_stream = cuda.Stream(non_blocking=True)
+            self._side_stream.wait_event(cuda.get_current_stream().record())
+            with self._side_stream:
+                self.nccl.allreduce_(array)
+                done = self._side_stream.record()
+            return StreamRequest(done)
+        if not array.flags.c_contiguous:
+            raise ValueError("iallreduce_ needs a C-contiguous array")
+        return MpiRequest(self.comm.Iallreduce(_mpi().IN_PLACE, array, op=_mpi().SUM))
 
     def broadcast_(self, array, root=0):
         """Overwrite `array` in place with rank `root`'s (any device)."""
@@ -354,21 +379,42 @@ class DistributedOptimizer:
     are. With per-rank losses that are means over the rank's batch of equal size, the averaged
     gradient is the gradient of the mean over the global batch; for a weighted or uneven
     mean use global_mean() for the loss. `bytes_sent` counts what this rank handed to MPI/NCCL.
+
+    overlap=True starts each bucket's allreduce during backward(), as soon as its gradients
+    are final (gradient_overlap.py); step() then waits for the rest. The gradients reduced are
+    those backward() left: a change to .grad between backward() and step() (clipping) must
+    come after synchronize(), then optimizer.optimizer.step(). None: TINYLESION_OVERLAP=1/0,
+    else OVERLAP. `wait_s` adds up the time synchronize() spent (waiting, with overlap).
     """
 
-    def __init__(self, optimizer, world=None, bucket_bytes=BUCKET_BYTES):
+    def __init__(self, optimizer, world=None, bucket_bytes=BUCKET_BYTES, overlap=None):
+        from .gradient_overlap import OverlappedAllreduce, default_overlap
         self.__dict__["optimizer"] = optimizer
         self.__dict__["world"] = world
         self.__dict__["bucket_bytes"] = int(bucket_bytes)
         self.__dict__["bytes_sent"] = 0
+        self.__dict__["wait_s"] = 0.0
+        overlap = default_overlap() if overlap is None else bool(overlap)
+        w = _world if world is None else world
+        reducer = None
+        if overlap and w is not None and w.size > 1:
+            params = [p for p in self._params() if getattr(p, "requires_grad", True)]
+            reducer = OverlappedAllreduce(params, w, bucket_bytes) if params else None
+        self.__dict__["overlap"] = reducer
 
     def _params(self):
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
     def synchronize(self):
         """Average the gradients now (step() does it first)."""
-        self.__dict__["bytes_sent"] += allreduce_gradients(
-            self._params(), self.world, self.bucket_bytes)
+        import time
+        t0 = time.perf_counter()
+        if self.overlap is not None:
+            sent = self.overlap.synchronize(self._params())
+        else:
+            sent = allreduce_gradients(self._params(), self.world, self.bucket_bytes)
+        self.__dict__["bytes_sent"] += sent
+        self.__dict__["wait_s"] += time.perf_counter() - t0
 
     def step(self, *args, **kwargs):
         self.synchronize()
@@ -387,10 +433,11 @@ class DistributedOptimizer:
         return f"DistributedOptimizer({self.optimizer!r})"
 
 
-def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None):
+def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, overlap=None):
     """What fit does on several ranks before its first epoch: rank 0's weights and buffers
     everywhere, each loader serving this rank's shard, different dropout draws per rank;
-    returns the optimizer wrapped in DistributedOptimizer (unless it already is)."""
+    returns the optimizer wrapped in DistributedOptimizer (unless it already is; overlap: as
+    DistributedOptimizer's)."""
     world = _world if world is None else world
     broadcast_parameters(model.state_dict())
     shard_loader(train_loader, world, train=True)
@@ -402,7 +449,7 @@ def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None):
         backend.manual_seed(int(state.generate_state(1, np.uint64)[0] >> 1))
     if isinstance(optimizer, DistributedOptimizer):
         return optimizer
-    return DistributedOptimizer(optimizer, world)
+    return DistributedOptimizer(optimizer, world, overlap=overlap)
 
 
 def global_mean(local_sum, local_weight, world=None):

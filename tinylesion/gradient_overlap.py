@@ -1,0 +1,194 @@
+"""Gradient allreduce overlapped with backward: each bucket starts once its gradients are final.
+
+DistributedOptimizer(..., overlap=True) hooks every parameter
+(Tensor.register_post_accumulate_grad_hook). During backward() each final gradient is copied
+into its bucket's flat buffer; buckets hold the parameters in reverse order (the order in which
+backward makes them final) and start, strictly in bucket order so that every rank issues the
+same sequence of collectives, as soon as all of their gradients are there: MPI Iallreduce on
+NumPy buffers in place (each later hook call tests the oldest pending request, which drives
+MPI's progress), NCCL on a side stream for CuPy buffers. step() (synchronize) starts the
+buckets still waiting (a parameter backward did not reach: its gradient or zeros), reduces
+the presence counts and a "redo" flag in one float64 allreduce, waits, and copies the
+averaged gradients back. A gradient that changed after its bucket started (a second
+backward() before step(), gradient accumulation) sets the flag: every rank then reduces
+the gradients again as the blocking path does, so the result never goes stale.
+"""
+import numpy as np
+
+from . import backend
+
+OVERLAP_ENV = "TINYLESION_OVERLAP"
+
+
+class _Done:
+    """A request that completed when it was made (a reduction staged through the host)."""
+
+    def test(self):
+        return True
+
+    def wait(self):
+        pass
+
+
+class MpiRequest:
+    """A pending mpi4py Iallreduce."""
+
+    def __init__(self, request):
+        self.request = request
+
+    def test(self):
+        return bool(self.request.Test())
+
+    def wait(self):
+        self.request.Wait()
+
+
+class StreamRequest:
+    """An NCCL allreduce queued on a side stream: wait() makes the current stream wait for
+    it (the host does not block)."""
+
+    def __init__(self, done_event):
+        self.event = done_event
+
+    def test(self):
+        return True   # NCCL progresses on the GPU by itself
+
+    def wait(self):
+        backend.cupy_module().cuda.get_current_stream().wait_event(self.event)
+
+
+class _Bucket:
+    def __init__(self, params, first_index, xp):
+        self.params = params
+        self.indices = list(range(first_index, first_index + len(params)))
+        self.flat = xp.empty(sum(p.data.size for p in params), dtype=params[0].data.dtype)
+        self.offsets = np.cumsum([0] + [p.data.size for p in params])[:-1].tolist()
+        self.filled = set()
+        self.request = None   # set once started in this round
+
+
+class OverlappedAllreduce:
+    """The buckets, hooks and pending requests of one DistributedOptimizer (overlap=True)."""
+
+    def __init__(self, params, world, bucket_bytes):
+        from .distributed import _buckets
+        self.world, self.bucket_bytes = world, int(bucket_bytes)
+        self.params = list(params)
+        self.buckets, self.where = [], {}
+        first = 0
+        for run in _buckets(reversed(self.params), self.bucket_bytes):
+            bucket = _Bucket(run, first, backend.get_array_module(run[0].data))
+            for slot, p in enumerate(run):
+                self.where[id(p)] = (len(self.buckets), slot)
+            self.buckets.append(bucket)
+            first += len(run)
+        self.order = [p for b in self.buckets for p in b.params]  # the buckets' order
+        self.handles = [p.register_post_accumulate_grad_hook(self._gradient_ready)
+                        for p in self.params]
+        self._new_round()
+
+    def _new_round(self):
+        for b in self.buckets:
+            b.filled.clear()
+            b.request = None
+        self.next_bucket, self.pending, self.stale = 0, [], False
+
+    def remove_hooks(self):
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    # -- during backward ------------------------------------------------------------------
+    def _gradient_ready(self, p):
+        b, slot = self.where[id(p)]
+        bucket = self.buckets[b]
+        if bucket.request is not None:   # its bucket is already on its way: stale
+            self.stale = True
+            return
+        self._copy_in(bucket, slot)
+        bucket.filled.add(slot)
+        while (self.next_bucket < len(self.buckets)
+               and len(self.buckets[self.next_bucket].filled)
+               == len(self.buckets[self.next_bucket].params)):
+            self._start(self.buckets[self.next_bucket])
+        self._progress()
+
+    def _copy_in(self, bucket, slot):
+        p, start = bucket.params[slot], bucket.offsets[slot]
+        view = bucket.flat[start:start + p.data.size]
+        if p.grad is None:
+            view[...] = 0
+        else:
+            view[...] = p.grad.data.reshape(-1)
+
+    def _start(self, bucket):
+        bucket.request = self.world.iallreduce_(bucket.flat)
+        self.pending.append(bucket.request)
+        self.next_bucket += 1
+
+    def _progress(self):
+        """Test the oldest pending requests (MPI progresses nonblocking collectives only
+        inside MPI calls); drop those done."""
+        while self.pending and self.pending[0].test():
+            self.pending.pop(0)
+
+    # -- at step() ------------------------------------------------------------------------
+    def synchronize(self, params, average=True):
+        """Finish the round: start what is left, wait, copy back. Returns bytes sent."""
+        from .distributed import allreduce_gradients
+        current = [p for p in params if getattr(p, "requires_grad", True)]
+        changed = [id(p) for p in current] != [id(p) for p in self.params]
+        while self.next_bucket < len(self.buckets):
+            bucket = self.buckets[self.next_bucket]
+            for slot in range(len(bucket.params)):   # the gradients as they are now, as
+                self._copy_in(bucket, slot)           # the blocking path takes them
+            self._start(bucket)
+        flags = np.zeros(len(self.order) + 1, np.float64)
+        flags[:-1] = [p.grad is not None for p in self.order]
+        flags[-1] = self.stale or changed
+        self.world.allreduce_(flags)
+        sent = flags.nbytes + sum(b.flat.nbytes for b in self.buckets)
+        for request in self.pending:
+            request.wait()
+        redo = flags[-1] > 0
+        if not redo:
+            self._copy_out(flags[:-1], average)
+        self._new_round()
+        if changed:   # parameters frozen or added: new buckets for the next step
+            self.remove_hooks()
+            self.__init__(current, self.world, self.bucket_bytes)
+        if redo:
+            sent += allreduce_gradients(current, self.world, self.bucket_bytes, average)
+        return sent
+
+    def _copy_out(self, present, average):
+        from .tensor import Tensor
+        size = self.world.size
+        index = 0
+        for bucket in self.buckets:
+            flat = bucket.flat
+            if average:
+                flat *= flat.dtype.type(1.0 / size)
+            for p, start in zip(bucket.params, bucket.offsets):
+                if present[index] > 0:
+                    grad = flat[start:start + p.data.size].reshape(p.data.shape)
+                    if p.grad is None:
+                        p.grad = Tensor(grad.copy())
+                    else:
+                        p.grad.data[...] = grad
+                index += 1
+
+
+def default_overlap(env=None):
+    """Overlap on or off when DistributedOptimizer is not told: TINYLESION_OVERLAP=1/0, else
+    the measured default (distributed.OVERLAP)."""
+    import os
+
+    from . import distributed
+    value = (os.environ if env is None else env).get(OVERLAP_ENV, "").strip()
+    if value == "":
+        return distributed.OVERLAP
+    if value not in ("0", "1"):
+        raise distributed.DistributedError(f"{OVERLAP_ENV}={value!r}: use 1 (overlap the "
+                                           "gradient allreduce with backward) or 0")
+    return value == "1"
