@@ -191,6 +191,7 @@ def mode_gpu(out, batch, steps, device="cpu"):
     if world.is_main:
         np.savez(out, **state, kinds=np.array(kinds),
                  nccl=world.nccl is not None,
+                 side_stream=getattr(world, "_side_stream", None) is not None,
                  allreduces=0 if nccl is None else nccl.calls["allReduce"],
                  bcasts=0 if nccl is None else nccl.calls["bcast"])
 
