@@ -308,19 +308,20 @@ def broadcast_parameters(state_dict, root=0):
         _world.broadcast_(value, root)
 
 
-def _buckets(params, limit):
-    """Parameters grouped by (device, dtype), each group cut into runs of ~limit bytes."""
+def _buckets(params, limit, first_limit=None):
+    """Parameters grouped by (device, dtype), each group cut into runs of ~limit bytes (the
+    first run of each group at ~first_limit bytes, when given)."""
     groups = {}
     for p in params:
         groups.setdefault((backend.device_of(p.data).name, p.data.dtype.str), []).append(p)
     for members in groups.values():
-        run, size = [], 0
+        run, size, cut = [], 0, limit if first_limit is None else first_limit
         for p in members:
             run.append(p)
             size += p.data.nbytes
-            if size >= limit:
+            if size >= cut:
                 yield run
-                run, size = [], 0
+                run, size, cut = [], 0, limit
         if run:
             yield run
 

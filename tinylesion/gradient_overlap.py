@@ -18,6 +18,9 @@ import numpy as np
 from . import backend
 
 OVERLAP_ENV = "TINYLESION_OVERLAP"
+# NOTE: the first bucket (the last layers) is cut small, so that its allreduce starts early
+# in backward rather than waiting for a full bucket's worth of layers
+FIRST_BUCKET_BYTES = 1 << 20
 
 
 class _Done:
@@ -76,15 +79,16 @@ class OverlappedAllreduce:
         self.params = list(params)
         self.buckets, self.where = [], {}
         first = 0
-        for run in _buckets(reversed(self.params), self.bucket_bytes):
+        for run in _buckets(reversed(self.params), self.bucket_bytes,
+                            min(FIRST_BUCKET_BYTES, self.bucket_bytes)):
             bucket = _Bucket(run, first, backend.get_array_module(run[0].data))
             for slot, p in enumerate(run):
                 self.where[id(p)] = (len(self.buckets), slot)
             self.buckets.append(bucket)
             first += len(run)
         self.order = [p for b in self.buckets for p in b.params]  # the buckets' order
-        self.handles = [p.register_post_accumulate_grad_hook(self._gradient_ready)
-                        for p in self.params]
+        self.handles = []
+        self.add_hooks()
         self._new_round()
 
     def _new_round(self):
@@ -93,7 +97,14 @@ class OverlappedAllreduce:
             b.request = None
         self.next_bucket, self.pending, self.stale = 0, [], False
 
+    def add_hooks(self):
+        """Hook every parameter (again, after remove_hooks)."""
+        if not self.handles:
+            self.handles = [p.register_post_accumulate_grad_hook(self._gradient_ready)
+                            for p in self.params]
+
     def remove_hooks(self):
+        """Stop starting buckets during backward (synchronize then starts them all)."""
         for handle in self.handles:
             handle.remove()
         self.handles = []
