@@ -40,6 +40,8 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32, help="global batch (even)")
     p.add_argument("--steps", type=int, default=5, help="timed steps")
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--overlap-bucket-mb", type=int, default=16,
+                   help="bucket size of the overlapped allreduce (MB; the first is 1 MB)")
     p.add_argument("--from-log", metavar="FILE",
                    help="print the tables again from the JSON lines an earlier run wrote to "
                         "stderr")
@@ -100,7 +102,9 @@ def worker(args):
     # NOTE: on 2 ranks, steps alternate between the allreduce after backward and the one
     # overlapped with backward (in one job, so that both see the same load on the machine)
     blocking = distributed.DistributedOptimizer(adam, overlap=False)
-    overlapped = distributed.DistributedOptimizer(adam, overlap=True) if world.size > 1 else None
+    overlapped = (distributed.DistributedOptimizer(adam, overlap=True,
+                                                   bucket_bytes=args.overlap_bucket_mb << 20)
+                  if world.size > 1 else None)
     batch = args.batch_size // world.size
     rng = np.random.default_rng(world.rank)
     x = Tensor(rng.standard_normal((batch, 3, size[1], size[0])).astype(np.float32))
@@ -179,7 +183,7 @@ def run(args, model, ranks):
     threads = 2 // ranks
     cmd = [sys.executable, __file__, "--worker", "--model", model, "--threads", str(threads),
            "--batch-size", str(args.batch_size), "--steps", str(args.steps),
-           "--warmup", str(args.warmup)]
+           "--warmup", str(args.warmup), "--overlap-bucket-mb", str(args.overlap_bucket_mb)]
     if ranks > 1:
         mpirun = Path(sys.executable).parent / "mpirun"
         cmd = [str(mpirun) if mpirun.is_file() else "mpirun", "-n", str(ranks),
