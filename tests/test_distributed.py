@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from mpi_launch import ROOT, mpirun, ok, python
+from mpi_launch import ROOT, is_open_mpi, mpirun, ok, python
 from tinylesion import distributed, nn
 from tinylesion.gradient_overlap import OVERLAP_ENV
 from tinylesion.tensor import Tensor
@@ -71,6 +71,22 @@ def test_the_class_weighted_loss_is_the_weighted_mean_over_the_global_batch(trai
     assert max(np.abs(two[k.replace("grad", "naive")] - one[k]).max() for k in grads) > 1e-3
     for k in grads:
         np.testing.assert_allclose(one[k.replace("grad", "naive")], one[k], rtol=1e-6)
+
+
+def test_a_hostfile_run_over_tcp_ends_as_the_run_on_shared_memory(train_runs, tmp_path):
+    """`mpirun --hostfile F`, F naming two "hosts" that are both this machine, the ranks
+    talking over TCP as between machines: the weights of the shared-memory run, bit for bit
+    (2 ranks: one addition per element, whatever the transport)."""
+    if not is_open_mpi():
+        pytest.skip("the flags are Open MPI's")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("localhost\n127.0.0.1\n")
+    ok(mpirun([SCRIPT, "train", tmp_path / "tcp.npz", 16, 2], env={OVERLAP_ENV: "0"},
+              flags=["--hostfile", hosts, "--mca", "btl", "tcp,self", "--mca", "pml", "ob1"]))
+    tcp, two = load(tmp_path / "tcp.npz"), train_runs["two"]
+    assert sorted(tcp) == sorted(two)
+    for k in two:
+        np.testing.assert_array_equal(tcp[k], two[k], err_msg=k)
 
 
 def test_adam_matches_one_process_step_by_step(tmp_path):

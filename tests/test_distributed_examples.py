@@ -67,6 +67,10 @@ def test_a_two_rank_run_resumes_in_one_process(ham, one, tmp_path):
     proc = ok(python([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "2", "--batch-size", "14",
                       "--resume", "--out", out], timeout=300))
     assert "written by 2 rank(s), this run has 1" in proc.stdout
+    # the per-rank batch doubled on half the ranks: the same global batch, said so
+    assert "--batch-size 14 per rank on 1 rank(s), 14 per step (was 7 on 2: 14 per step)" \
+        in proc.stdout
+    assert "will not repeat" not in proc.stdout
     same_run(one, out)
 
 

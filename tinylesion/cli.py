@@ -429,7 +429,10 @@ def _prepare(args, task, log, resume, device, shared=None):
         from .resume import describe_changes
         log(f"resume: the {'unfinished' if resume.from_staging else 'finished'} run in "
             f"{args.out}, from its checkpoint after epoch {resume.epoch}")
-        line = describe_changes(resume.changes, resume.epoch)
+        from .distributed import world_size
+        line = describe_changes(resume.changes, resume.epoch,
+                                (resume.ranks, world_size()),
+                                args.batch_size)
         if line:
             log(line)
     return p
