@@ -73,6 +73,21 @@ def test_the_class_weighted_loss_is_the_weighted_mean_over_the_global_batch(trai
         np.testing.assert_allclose(one[k.replace("grad", "naive")], one[k], rtol=1e-6)
 
 
+def test_buckets_started_in_a_different_order_on_each_rank_stay_apart(tmp_path):
+    """A layer used on rank 0 only: its buckets start during backward there and at step() on
+    rank 1 (zeros), with SyncBatchNorm's allreduce in between on both: the run ends as the
+    blocking one, bit for bit. NOTE: the buckets travel on a communicator of their own, as
+    MPI wants one order of collectives per communicator; Open MPI keeps its blocking and
+    nonblocking collectives apart anyway, so there this checks the buckets' contents."""
+    for overlap in ("0", "1"):
+        ok(mpirun([SCRIPT, "uneven", tmp_path / f"{overlap}.npz", 3], env={OVERLAP_ENV: overlap},
+                  timeout=120))
+    blocking, overlapped = load(tmp_path / "0.npz"), load(tmp_path / "1.npz")
+    assert len(blocking) == 2 * 3 * 8
+    for k in blocking:
+        np.testing.assert_array_equal(overlapped[k], blocking[k], err_msg=k)
+
+
 def test_a_hostfile_run_over_tcp_ends_as_the_run_on_shared_memory(train_runs, tmp_path):
     """`mpirun --hostfile F`, F naming two "hosts" that are both this machine, the ranks
     talking over TCP as between machines: the weights of the shared-memory run, bit for bit

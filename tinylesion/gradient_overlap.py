@@ -4,8 +4,8 @@ DistributedOptimizer(..., overlap=True) hooks every parameter
 (Tensor.register_post_accumulate_grad_hook). During backward() each final gradient is copied
 into its bucket's flat buffer; buckets hold the parameters in reverse order (the order in which
 backward makes them final) and start, strictly in bucket order so that every rank issues the
-same sequence of collectives, as soon as all of their gradients are there: MPI Iallreduce on
-NumPy buffers in place (each later hook call tests the oldest pending request, which drives
+same sequence of collectives, on communicators of their own, as soon as all of their
+gradients are there: MPI Iallreduce on NumPy buffers in place (each later hook call tests the oldest pending request, which drives
 MPI's progress), NCCL on a side stream for CuPy buffers. step() (synchronize) starts the
 buckets still waiting (a parameter backward did not reach: its gradient or zeros), reduces
 the presence counts and a "redo" flag in one float64 allreduce, waits, and copies the
@@ -76,6 +76,8 @@ class OverlappedAllreduce:
     def __init__(self, params, world, bucket_bytes):
         from .distributed import _buckets
         self.world, self.bucket_bytes = world, int(bucket_bytes)
+        if hasattr(world, "open_gradient_channel"):
+            world.open_gradient_channel()
         self.params = list(params)
         self.buckets, self.where = [], {}
         first = 0
