@@ -15,7 +15,6 @@ never a hang.
 """
 import contextlib
 import importlib
-import os
 import sys
 import traceback
 
@@ -69,41 +68,15 @@ class World:
         return array
 
     def open_gradient_channel(self):
-        """Communicators of their own for iallreduce_ (an MPI Dup, a second NCCL clique):
-        collectives started during backward then never interleave with the others (as
-        SyncBatchNorm's), whatever the order each rank reaches them in. Collective: every
-        rank calls it at the same point (DistributedOptimizer's construction); once."""
-        if self.size > 1 and getattr(self, "_grad_comm", None) is None:
-            self._grad_comm = self.comm.Dup()
-            self._grad_nccl = (None if self.nccl is None
-                               else NcclCommunicator(self.nccl.lib, self.comm))
+        """Communicators of the gradient buckets' own (gradient_overlap.open_channel)."""
+        from .gradient_overlap import open_channel
+        open_channel(self)
 
     def iallreduce_(self, array):
         """Start summing `array` over the ranks in place on the gradient channel; returns a
-        request with test() and wait(). NumPy arrays: MPI Iallreduce. CuPy arrays with
-        NCCL: queued on a side stream after what the current stream has queued (wait()
-        orders the current stream after it). A CuPy array without NCCL: through the host."""
-        from .gradient_overlap import MpiRequest, StreamRequest, _Done
-        if self.size == 1:
-            return _Done()
-        self.open_gradient_channel()
-        if backend.is_cupy_array(array):
-            if self._grad_nccl is None:
-                host = np.ascontiguousarray(backend.to_numpy(array))
-                self._grad_comm.Allreduce(_mpi().IN_PLACE, host, op=_mpi().SUM)
-                array[...] = backend.to_device(host, backend.device_of(array))
-                return _Done()
-            cuda = backend.cupy_module().cuda
-            if getattr(self, "_side_stream", None) is None:
-                self._side_stream = cuda.Stream(non_blocking=True)
-            self._side_stream.wait_event(cuda.get_current_stream().record())
-            with self._side_stream:
-                self._grad_nccl.allreduce_(array)
-                done = self._side_stream.record()
-            return StreamRequest(done)
-        if not array.flags.c_contiguous:
-            raise ValueError("iallreduce_ needs a C-contiguous array")
-        return MpiRequest(self._grad_comm.Iallreduce(_mpi().IN_PLACE, array, op=_mpi().SUM))
+        request with test() and wait() (gradient_overlap.start_allreduce)."""
+        from .gradient_overlap import start_allreduce
+        return start_allreduce(self, array)
 
     def broadcast_(self, array, root=0):
         """Overwrite `array` in place with rank `root`'s (any device)."""

@@ -5,8 +5,9 @@ DistributedOptimizer(..., overlap=True) hooks every parameter
 into its bucket's flat buffer; buckets hold the parameters in reverse order (the order in which
 backward makes them final) and start, strictly in bucket order so that every rank issues the
 same sequence of collectives, on communicators of their own, as soon as all of their
-gradients are there: MPI Iallreduce on NumPy buffers in place (each later hook call tests the oldest pending request, which drives
-MPI's progress), NCCL on a side stream for CuPy buffers. step() (synchronize) starts the
+gradients are there: MPI Iallreduce on NumPy buffers in place (each later hook call tests
+the oldest pending request, which drives MPI's progress), NCCL on a side stream for CuPy
+buffers. step() (synchronize) starts the
 buckets still waiting (a parameter backward did not reach: its gradient or zeros), reduces
 the presence counts and a "redo" flag in one float64 allreduce, waits, and copies the
 averaged gradients back. A gradient that changed after its bucket started (a second
@@ -58,6 +59,46 @@ class StreamRequest:
 
     def wait(self):
         backend.cupy_module().cuda.get_current_stream().wait_event(self.event)
+
+
+def open_channel(world):
+    """Communicators of their own for the buckets (an MPI Dup, a second NCCL clique), so that
+    collectives started during backward never interleave with the others (SyncBatchNorm's),
+    whatever the order each rank reaches them in. Collective: every rank calls it at the same
+    point (DistributedOptimizer's construction); once."""
+    from .distributed import NcclCommunicator
+    if world.size > 1 and getattr(world, "_grad_comm", None) is None:
+        world._grad_comm = world.comm.Dup()
+        world._grad_nccl = (None if world.nccl is None
+                            else NcclCommunicator(world.nccl.lib, world.comm))
+
+
+def start_allreduce(world, array):
+    """Start summing `array` over the ranks in place; a request with test() and wait().
+    NumPy arrays: MPI Iallreduce. CuPy arrays with NCCL: queued on a side stream after what
+    the current stream has queued (wait() orders the current stream after it). A CuPy array
+    without NCCL: through the host, at once."""
+    from mpi4py import MPI
+    if world.size == 1:
+        return _Done()
+    open_channel(world)
+    if backend.is_cupy_array(array):
+        if world._grad_nccl is None:
+            host = np.ascontiguousarray(backend.to_numpy(array))
+            world._grad_comm.Allreduce(MPI.IN_PLACE, host, op=MPI.SUM)
+            array[...] = backend.to_device(host, backend.device_of(array))
+            return _Done()
+        cuda = backend.cupy_module().cuda
+        if getattr(world, "_side_stream", None) is None:
+            world._side_stream = cuda.Stream(non_blocking=True)
+        world._side_stream.wait_event(cuda.get_current_stream().record())
+        with world._side_stream:
+            world._grad_nccl.allreduce_(array)
+            done = world._side_stream.record()
+        return StreamRequest(done)
+    if not array.flags.c_contiguous:
+        raise ValueError("iallreduce_ needs a C-contiguous array")
+    return MpiRequest(world._grad_comm.Iallreduce(MPI.IN_PLACE, array, op=MPI.SUM))
 
 
 class _Bucket:
