@@ -124,7 +124,7 @@ def _backward(root, gy, retain_graph=False):
     grads = {id(root): gy}
     handed_out = {id(gy)}
     order = _topological_order(root)
-    edges = _leaf_edges(order)
+    edges = _leaf_edges(order) if Tensor._hooks_registered else {}
     reached = set()   # hooked leaves that received a gradient in this backward()
     for node in reversed(order):
         fn = node._ctx

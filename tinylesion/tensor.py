@@ -94,6 +94,7 @@ class Tensor(TensorMethods):
     __array_priority__ = 1000  # so that `ndarray + Tensor` calls Tensor.__radd__
     _post_accumulate_hooks = None  # {key: hook} once a hook is registered on this leaf
     _hook_keys = iter(range(1 << 62))  # one counter shared by all tensors
+    _hooks_registered = False  # True once any tensor got one: backward() then looks for them
 
     def __init__(self, data, requires_grad=False, device=None, dtype=None):
         array = _as_array(data, device)
@@ -259,6 +260,7 @@ class Tensor(TensorMethods):
             raise TypeError(f"the hook must be callable, not {type(hook).__name__}")
         if self._post_accumulate_hooks is None:
             self._post_accumulate_hooks = {}
+        Tensor._hooks_registered = True
         key = next(Tensor._hook_keys)
         self._post_accumulate_hooks[key] = hook
         return RemovableHandle(self._post_accumulate_hooks, key)
