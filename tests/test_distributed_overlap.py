@@ -143,6 +143,30 @@ def test_freezing_a_layer_rebuilds_the_buckets():
     assert len(opt.overlap.params) == 4
 
 
+def test_parameters_cast_after_the_buckets_were_made_are_reduced_right():
+    model, x = model_and_input()
+    world = TwoRanks()
+    opt = distributed.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.5), world,
+                                           bucket_bytes=64, overlap=True)
+    for p in model.parameters():
+        p.data = p.data.astype(np.float64)
+    x64 = Tensor(x.data.astype(np.float64))
+    model(x64).sum().backward()
+    assert [kind for kind, _ in world.messages] == []   # nothing started with old buckets
+    opt.synchronize()
+    want_model, _ = model_and_input()
+    for p in want_model.parameters():
+        p.data = p.data.astype(np.float64)
+    blocking = distributed.DistributedOptimizer(optim.SGD(want_model.parameters(), lr=0.5),
+                                                TwoRanks(), bucket_bytes=64, overlap=False)
+    want_model(x64).sum().backward()
+    blocking.synchronize()
+    for p, q in zip(model.parameters(), want_model.parameters()):
+        assert p.grad.data.dtype == np.float64
+        np.testing.assert_array_equal(p.grad.data, q.grad.data)
+    assert all(b.flat.dtype == np.float64 for b in opt.overlap.buckets)  # rebuilt
+
+
 def test_the_overlap_default_comes_from_the_environment_or_the_measured_default():
     assert default_overlap({OVERLAP_ENV: "1"}) is True
     assert default_overlap({OVERLAP_ENV: "0"}) is False

@@ -106,7 +106,8 @@ class _Bucket:
         self.params = params
         self.indices = list(range(first_index, first_index + len(params)))
         self.flat = xp.empty(sum(p.data.size for p in params), dtype=params[0].data.dtype)
-        self.offsets = np.cumsum([0] + [p.data.size for p in params])[:-1].tolist()
+        self.sizes = [p.data.size for p in params]
+        self.offsets = np.cumsum([0] + self.sizes)[:-1].tolist()
         self.filled = set()
         self.request = None   # set once started in this round
 
@@ -130,6 +131,7 @@ class OverlappedAllreduce:
             self.buckets.append(bucket)
             first += len(run)
         self.order = [p for b in self.buckets for p in b.params]  # the buckets' order
+        self.layout = _layout(self.params)
         self.handles = []
         self.add_hooks()
         self._new_round()
@@ -158,6 +160,10 @@ class OverlappedAllreduce:
         bucket = self.buckets[b]
         if bucket.request is not None:   # its bucket is already on its way: stale
             self.stale = True
+            return
+        if (p.data.dtype != bucket.flat.dtype or p.data.size != bucket.sizes[slot]
+                or backend.device_of(p.data) != backend.device_of(bucket.flat)):
+            self.stale = True   # moved or cast since the buckets were made: redo, rebuild
             return
         self._copy_in(bucket, slot)
         bucket.filled.add(slot)
@@ -191,11 +197,14 @@ class OverlappedAllreduce:
         """Finish the round: start what is left, wait, copy back. Returns bytes sent."""
         from .distributed import allreduce_gradients
         current = [p for p in params if getattr(p, "requires_grad", True)]
-        changed = [id(p) for p in current] != [id(p) for p in self.params]
-        while self.next_bucket < len(self.buckets):
+        changed = _layout(current) != self.layout   # other parameters, or moved, or cast
+        while self.next_bucket < len(self.buckets):   # every rank: the same collectives
             bucket = self.buckets[self.next_bucket]
-            for slot in range(len(bucket.params)):   # the gradients as they are now, as
-                self._copy_in(bucket, slot)           # the blocking path takes them
+            if changed or self.stale:   # reduced again below: only the count matters
+                bucket.flat[...] = 0
+            else:
+                for slot in range(len(bucket.params)):   # the gradients as they are now,
+                    self._copy_in(bucket, slot)           # as the blocking path takes them
             self._start(bucket)
         flags = np.zeros(len(self.order) + 1, np.float64)
         flags[:-1] = [p.grad is not None for p in self.order]
@@ -208,7 +217,7 @@ class OverlappedAllreduce:
         if not redo:
             self._copy_out(flags[:-1], average)
         self._new_round()
-        if changed:   # parameters frozen or added: new buckets for the next step
+        if changed:   # parameters frozen, added, moved or cast: new buckets for the next step
             self.remove_hooks()
             self.__init__(current, self.world, self.bucket_bytes)
         if redo:
@@ -231,6 +240,12 @@ class OverlappedAllreduce:
                     else:
                         p.grad.data[...] = grad
                 index += 1
+
+
+def _layout(params):
+    """What the buckets were made for: each parameter, its device, dtype and size."""
+    return [(id(p), backend.device_of(p.data).name, p.data.dtype.str, p.data.size)
+            for p in params]
 
 
 def default_overlap(env=None):
