@@ -167,6 +167,20 @@ def test_parameters_cast_after_the_buckets_were_made_are_reduced_right():
     assert all(b.flat.dtype == np.float64 for b in opt.overlap.buckets)  # rebuilt
 
 
+def test_a_second_wrapper_of_the_same_parameters_takes_the_hooks_over():
+    model, x = model_and_input()
+    first_world, second_world = TwoRanks(), TwoRanks()
+    sgd = optim.SGD(model.parameters(), lr=0.5)
+    first = distributed.DistributedOptimizer(sgd, first_world, bucket_bytes=64, overlap=True)
+    second = distributed.DistributedOptimizer(sgd, second_world, bucket_bytes=64, overlap=True)
+    assert first.overlap.handles == [] and second.overlap.handles
+    model(x).sum().backward()
+    assert first_world.messages == [] and len(second_world.messages) == 2
+    second.synchronize()
+    for p, g in zip(model.parameters(), blocking_result(whole)):
+        np.testing.assert_array_equal(p.grad.data, g)
+
+
 def test_the_overlap_default_comes_from_the_environment_or_the_measured_default():
     assert default_overlap({OVERLAP_ENV: "1"}) is True
     assert default_overlap({OVERLAP_ENV: "0"}) is False

@@ -14,6 +14,8 @@ averaged gradients back. A gradient that changed after its bucket started (a sec
 backward() before step(), gradient accumulation) sets the flag: every rank then reduces
 the gradients again as the blocking path does, so the result never goes stale.
 """
+import weakref
+
 import numpy as np
 
 from . import backend
@@ -112,6 +114,9 @@ class _Bucket:
         self.request = None   # set once started in this round
 
 
+_hooked = {}   # id(parameter) -> weakref to the OverlappedAllreduce whose hook it carries
+
+
 class OverlappedAllreduce:
     """The buckets, hooks and pending requests of one DistributedOptimizer (overlap=True)."""
 
@@ -143,8 +148,16 @@ class OverlappedAllreduce:
         self.next_bucket, self.pending, self.stale = 0, [], False
 
     def add_hooks(self):
-        """Hook every parameter (again, after remove_hooks)."""
+        """Hook every parameter (again, after remove_hooks). An earlier OverlappedAllreduce
+        hooked to any of them lets go (fit run twice with one optimizer wraps it twice):
+        two would start their buckets for the same gradients, one of them never waited."""
         if not self.handles:
+            for p in self.params:
+                previous = _hooked.get(id(p))
+                previous = previous() if previous is not None else None
+                if previous is not None and previous is not self:
+                    previous.remove_hooks()
+                _hooked[id(p)] = weakref.ref(self)
             self.handles = [p.register_post_accumulate_grad_hook(self._gradient_ready)
                             for p in self.params]
 
