@@ -104,9 +104,10 @@ def start_allreduce(world, array):
 
 
 class _Bucket:
-    def __init__(self, params, first_index, xp):
+    """Parameters whose gradients travel together in one flat buffer."""
+
+    def __init__(self, params, xp):
         self.params = params
-        self.indices = list(range(first_index, first_index + len(params)))
         self.flat = xp.empty(sum(p.data.size for p in params), dtype=params[0].data.dtype)
         self.sizes = [p.data.size for p in params]
         self.offsets = np.cumsum([0] + self.sizes)[:-1].tolist()
@@ -127,14 +128,11 @@ class OverlappedAllreduce:
             world.open_gradient_channel()
         self.params = list(params)
         self.buckets, self.where = [], {}
-        first = 0
         for run in _buckets(reversed(self.params), self.bucket_bytes,
                             min(FIRST_BUCKET_BYTES, self.bucket_bytes)):
-            bucket = _Bucket(run, first, backend.get_array_module(run[0].data))
             for slot, p in enumerate(run):
                 self.where[id(p)] = (len(self.buckets), slot)
-            self.buckets.append(bucket)
-            first += len(run)
+            self.buckets.append(_Bucket(run, backend.get_array_module(run[0].data)))
         self.order = [p for b in self.buckets for p in b.params]  # the buckets' order
         self.layout = _layout(self.params)
         self.handles = []
