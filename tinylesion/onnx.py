@@ -103,7 +103,8 @@ def _fold_batch_norms(records):
     kept, renamed = [], {}
     for r in records:
         conv = by_output.get(id(r.inputs[0])) if r.kind == "BatchNorm" else None
-        if conv is not None and conv.kind is ops.Conv2d and users[id(r.inputs[0])] == 1:
+        if conv is not None and conv.kind is ops.Conv2d and users[id(r.inputs[0])] == 1 \
+                and not conv.args.get("relu"):   # BN(relu(conv(x))) does not fold
             bn = r.module
             # NOTE: BN(conv(x)) = s·(W∗x + b − μ) + β with s = γ/√(σ² + ε) per output channel:
             # a convolution with weight s·W and bias s·(b − μ) + β
@@ -183,9 +184,12 @@ def _emit(g, r):
         elif r.inputs[2] is not None:
             inputs.append(g.value(r.inputs[2]))
         dilation = tuple(a.get("dilation", (1, 1)) or (1, 1))
-        g.node("Conv", inputs, out, strides=list(a["stride"]), pads=_pads(a["padding"]),
-               group=int(a.get("groups", 1) or 1), dilations=list(dilation),
-               kernel_shape=list(_host(r.inputs[1]).shape[2:]))
+        relu = bool(a.get("relu"))   # nn.Sequential's Conv2d then ReLU, run as one op
+        conv = g.node("Conv", inputs, None if relu else out, strides=list(a["stride"]),
+                      pads=_pads(a["padding"]), group=int(a.get("groups", 1) or 1),
+                      dilations=list(dilation), kernel_shape=list(_host(r.inputs[1]).shape[2:]))
+        if relu:
+            g.node("Relu", [conv], out)
     elif kind is ops.Linear:
         weight = g.value(r.inputs[1])
         bias = [g.value(r.inputs[2])] if r.inputs[2] is not None else []
