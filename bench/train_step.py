@@ -222,20 +222,23 @@ def bench_case(case, args, torch, workdir):
             engines.append(EngineProcess(label, job))
             losses[label] = engines[-1].ready()
         times = {e.label: [] for e in engines}
+        cpu_times = {e.label: [] for e in engines}
         rss_after = {e.label: [] for e in engines}
         for i in range(case.steps):
             # NOTE: rotate who goes first, so that no engine always follows the same one
             k = i % len(engines)
             for engine in engines[k:] + engines[:k]:
-                elapsed, resident = engine.ask("step")
+                elapsed, cpu, resident = engine.ask("step")
                 times[engine.label].append(elapsed)
+                cpu_times[engine.label].append(cpu)
                 rss_after[engine.label].append(resident)
         memory = {e.label: e.ask("memory") for e in engines}
     finally:
         for engine in engines:
             engine.close()
         os.remove(path)
-    result = dict(facts, flops=flops, times=times, rss_after=rss_after, memory=memory,
+    result = dict(facts, flops=flops, times=times, cpu_times=cpu_times, rss_after=rss_after,
+                  memory=memory,
                   losses=losses, keep_memory=keep)
     for label, ts in times.items():
         result[label] = case.batch / statistics.median(ts)
@@ -274,10 +277,12 @@ def print_result(r, rate):
     print(f"  first-step loss: {loss_check(r['losses'])}")
     for label, ts in r["times"].items():
         ms = ", ".join(f"{1000 * t:.0f}" for t in ts)
+        cpu = r.get("cpu_times", {}).get(label)
+        cpu = f"; process CPU time, median {1000 * statistics_median(cpu):.0f} ms" if cpu else ""
         share = f" = {100 * gflops(r, label) / rate:.0f}% of the matmul rate" if rate else ""
         print(f"  {label:20s} median {1000 * statistics_median(ts):8.1f} ms = "
               f"{r[label]:7.1f} images/s, {gflops(r, label):6.1f} GFLOP/s{share}   "
-              f"(steps, ms: {ms})")
+              f"(steps, ms: {ms}{cpu})")
     for label in ("PyTorch", TORCH_KEPT):
         if label in r:
             print(f"  ratio tinylesion / {label}: {r['tinylesion'] / r[label]:.2f}x")

@@ -101,11 +101,12 @@ class Engine:
         return loss
 
     def timed_step(self):
+        """(wall time, this process's CPU time) of one step, in seconds."""
         self.sync()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         self.step()
         self.sync()
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
 
 def build_tinylesion(job):
@@ -236,7 +237,7 @@ def engine_worker(conn, job):
         while True:
             request = conn.recv()
             if request == "step":
-                conn.send(("ok", (engine.timed_step(), rss())))
+                conn.send(("ok", (*engine.timed_step(), rss())))
             elif request == "memory":
                 conn.send(("ok", memory_of_step(engine, job.engine == "tinylesion")))
             else:
