@@ -18,7 +18,10 @@ Separate processes (the default): each engine runs in a process of its own, on t
 with the same initial weights (written once to a file both read; the PyTorch process imports
 no tinylesion code, so its memory is its own), and the same thread count; the processes take
 turns, one step each, so that both see the same machine load; warm-up steps (Numba
-compilation) are outside the timing. tinylesion's process keeps freed memory for reuse, as
+compilation) are outside the timing. tinylesion's kernels make OpenMP's idle threads sleep
+(OMP_WAIT_POLICY=PASSIVE); PyTorch's process gets the same policy unless
+--torch-omp-as-installed (GNU OpenMP's threads spin by default, which on a loaded machine made
+PyTorch's steps several times slower). tinylesion's process keeps freed memory for reuse, as
 fit() does (kernels.threads.keep_freed_memory), unless --no-keep-memory; for the seed CNNs'
 training PyTorch is also run, as a second reference, with the same malloc setting. Memory: the
 step's peak of NumPy allocations (tracemalloc, tinylesion only), each process's peak RSS during
@@ -72,6 +75,9 @@ def parse_args(argv=None):
                            "for the seed CNNs' training)")
     kept.add_argument("--no-torch-kept-memory", action="store_true",
                       help="skip the second PyTorch run (with tinylesion's malloc setting)")
+    parser.add_argument("--torch-omp-as-installed", action="store_true",
+                        help="let PyTorch's OpenMP threads spin while idle (GNU OpenMP's "
+                             "default) instead of sleeping as tinylesion's do")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of the tinylesion step instead of timing")
     args = parser.parse_args(argv)
@@ -85,6 +91,9 @@ def parse_args(argv=None):
     if args.loop and (args.inference or args.profile or args.no_torch):
         parser.error("--loop times the training loop of both engines: it does not combine "
                      "with --inference, --profile or --no-torch")
+    if args.loop and args.torch_omp_as_installed:
+        parser.error("--loop runs both engines in one process, which loads one OpenMP "
+                     "library: --torch-omp-as-installed needs separate processes")
     if args.loop and args.device != "cpu":
         parser.error("--loop runs on the CPU only")
     return args
@@ -218,7 +227,7 @@ def bench_case(case, args, torch, workdir):
         for label, engine, keep_memory in plan:  # one at a time: warm-ups must not overlap
             job = Job(engine, case.name, facts["num_classes"], facts["size"], facts["binary"],
                       case.batch, case.mode, args.device, args.threads, case.warmup,
-                      keep_memory, path)
+                      keep_memory, path, omp_passive=not args.torch_omp_as_installed)
             engines.append(EngineProcess(label, job))
             losses[label] = engines[-1].ready()
         times = {e.label: [] for e in engines}
@@ -246,6 +255,22 @@ def bench_case(case, args, torch, workdir):
 
 
 TORCH_KEPT = "PyTorch, memory kept"
+
+
+def omp_note(args):
+    """Which OpenMP wait policy each engine's threads run with."""
+    user = os.environ.get("OMP_WAIT_POLICY")
+    if user:
+        return f"OMP_WAIT_POLICY={user} (set by the caller) for both engines"
+    if args.loop:
+        return ("one OpenMP library for both engines, its idle threads sleeping "
+                "(OMP_WAIT_POLICY=PASSIVE, set by tinylesion's kernels when they load)")
+    if args.torch_omp_as_installed:
+        return ("idle OpenMP threads sleep in tinylesion's process (its kernels' setting) and "
+                "spin in PyTorch's (GNU OpenMP's default)")
+    return ("idle OpenMP threads sleep in both processes (OMP_WAIT_POLICY=PASSIVE: tinylesion's "
+            "kernels' setting, given to PyTorch's process too; --torch-omp-as-installed for "
+            "its default)")
 
 
 # ---- reporting ------------------------------------------------------------------------------
@@ -422,7 +447,7 @@ def main(args):
                   if args.no_keep_memory or args.loop else
                   "tinylesion's process keeps freed memory (keep_freed_memory, as fit() does)")
         note = (f"{machine.blas_note()}; float32 matmul (2048x2048) {rate:.1f} GFLOP/s in this "
-                f"run; {steps}; {memory}")
+                f"run; {steps}; {memory}; {omp_note(args)}")
         print(header(args, torch))
         print(note)
         results = []

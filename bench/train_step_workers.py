@@ -58,15 +58,17 @@ class Job:
     """What a worker builds: engine ('tinylesion' or 'torch'), model name, classes, image
     size (W, H), whether the head is one logit (binary), batch, mode ('train' or
     'inference'), device, threads, warm-up steps, whether the process keeps freed memory
-    (explicitly), and the weights file."""
+    (explicitly), the weights file, and whether OpenMP's idle threads sleep
+    (OMP_WAIT_POLICY=PASSIVE, as tinylesion's kernels ask for their own threads) rather than
+    spin (GNU OpenMP's default, which PyTorch gets as installed)."""
 
     def __init__(self, engine, name, num_classes, image_size, binary, batch, mode, device,
-                 threads, warmup, keep_memory, data_path):
+                 threads, warmup, keep_memory, data_path, omp_passive=True):
         self.engine, self.name, self.num_classes = engine, name, num_classes
         self.binary = binary
         self.image_size, self.batch, self.mode, self.device = image_size, batch, mode, device
         self.threads, self.warmup, self.keep_memory = threads, warmup, keep_memory
-        self.data_path = data_path
+        self.data_path, self.omp_passive = data_path, omp_passive
 
 
 def read_data(path):
@@ -226,6 +228,8 @@ def engine_worker(conn, job):
                 kernels.threads.keep_freed_memory()
             engine = build_tinylesion(job)
         else:
+            if job.omp_passive:  # NOTE: GNU OpenMP reads it once, when torch loads it
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             if job.keep_memory:
                 malloc_keep_freed()
             engine = build_torch(job)
