@@ -53,8 +53,9 @@ def parse_args(argv=None):
     what.add_argument("--backbones", action="store_true",
                       help="resnet50, mobilenet_v2, densenet121 at 224x224, markdown table")
     parser.add_argument("--inference", action="store_true",
-                        help="forward only (eval mode, no autograd); alone: the seed CNNs at "
-                             "batch 64 and resnet50 at batch 64 and 1")
+                        help="forward only (eval mode, no autograd); alone: the seed CNNs and "
+                             "resnet50 at batch 64, and resnet50 at batch 1 (latency) unless "
+                             "--batch-size is given")
     parser.add_argument("--loop", action="store_true",
                         help="the hand-written training loop, both engines in one process")
     parser.add_argument("--batch-size", type=int,
@@ -113,29 +114,28 @@ class Case:
 
 
 def plan_cases(args):
-    """The cases the flags ask for, in order."""
-    mode = "inference" if args.inference else "train"
+    """The cases the flags ask for, in order: (name, batch) pairs with their step counts."""
     if args.all:
         names = SEED_CNNS
     elif args.backbones:
         names = BACKBONES
     elif args.model:
         names = (args.model,)
+    elif args.inference:  # the inference table: batch 64, and resnet50's latency at batch 1
+        names = SEED_CNNS + ("resnet50",)
     else:
-        names = None
-    if names is None and args.inference:  # the inference table
-        pairs = [(n, 64) for n in SEED_CNNS] + [("resnet50", 64), ("resnet50", 1)]
-    else:
-        default_batch = 64 if args.inference else 32
-        pairs = [(n, args.batch_size or default_batch) for n in names or ("padua4",)]
-    if args.batch_size and names is None and args.inference:
-        pairs = [(n, args.batch_size) for n, _ in pairs[:4]]
+        names = ("padua4",)
+    batch = args.batch_size or (64 if args.inference else 32)
+    pairs = [(name, batch) for name in names]
+    if args.inference and not (args.all or args.backbones or args.model or args.batch_size):
+        pairs.append(("resnet50", 1))
     cases = []
     for name, batch in pairs:
         kind = ("latency" if batch == 1 else "backbone") if name in BACKBONES else "seed"
         warmup, steps = DEFAULT_STEPS[kind]
         cases.append(Case(name, args.num_classes if name in BACKBONES else None, batch,
-                          args.warmup or warmup, args.steps or steps, mode))
+                          args.warmup or warmup, args.steps or steps,
+                          "inference" if args.inference else "train"))
     return cases
 
 
