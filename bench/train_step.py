@@ -257,11 +257,13 @@ def bench_case(case, args, torch, workdir):
 TORCH_KEPT = "PyTorch, memory kept"
 
 
-def omp_note(args):
+def omp_note(args, torch):
     """Which OpenMP wait policy each engine's threads run with."""
     user = os.environ.get("OMP_WAIT_POLICY")
     if user:
-        return f"OMP_WAIT_POLICY={user} (set by the caller) for both engines"
+        return f"OMP_WAIT_POLICY={user} (set by the caller) for every engine"
+    if torch is None:
+        return "tinylesion's idle OpenMP threads sleep (OMP_WAIT_POLICY=PASSIVE, its setting)"
     if args.loop:
         return ("one OpenMP library for both engines, its idle threads sleeping "
                 "(OMP_WAIT_POLICY=PASSIVE, set by tinylesion's kernels when they load)")
@@ -289,6 +291,8 @@ def loss_check(losses):
     labels = list(losses)
     ref = losses[labels[0]]
     text = ", ".join(f"{label} {value:.6f}" for label, value in losses.items())
+    if len(labels) == 1:
+        return text
     worst = max((abs(v - ref) / max(abs(ref), 1e-12) for v in losses.values()), default=0.0)
     verdict = "" if worst <= LOSS_TOLERANCE else "  MISMATCH: the models differ"
     return f"{text} (relative difference {worst:.1e}){verdict}"
@@ -447,7 +451,7 @@ def main(args):
                   if args.no_keep_memory or args.loop else
                   "tinylesion's process keeps freed memory (keep_freed_memory, as fit() does)")
         note = (f"{machine.blas_note()}; float32 matmul (2048x2048) {rate:.1f} GFLOP/s in this "
-                f"run; {steps}; {memory}; {omp_note(args)}")
+                f"run; {steps}; {memory}; {omp_note(args, torch)}")
         print(header(args, torch))
         print(note)
         results = []
