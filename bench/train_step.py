@@ -247,8 +247,7 @@ def bench_case(case, args, torch, workdir):
             engine.close()
         os.remove(path)
     result = dict(facts, flops=flops, times=times, cpu_times=cpu_times, rss_after=rss_after,
-                  memory=memory,
-                  losses=losses, keep_memory=keep)
+                  memory=memory, losses=losses, keep_memory=keep)
     for label, ts in times.items():
         result[label] = case.batch / statistics.median(ts)
     return result
