@@ -314,12 +314,26 @@ def print_result(r, rate):
     for label in ("PyTorch", TORCH_KEPT):
         if label in r:
             print(f"  ratio tinylesion / {label}: {r['tinylesion'] / r[label]:.2f}x")
-    for label, (traced, peak) in r.get("memory", {}).items():
+    for label, (traced, peak, kept) in r.get("memory", {}).items():
         numpy_part = f"NumPy peak (tracemalloc) {traced / MB:.0f} MB, " if traced else ""
         after = r["rss_after"][label]
         print(f"  {label} step memory: {numpy_part}process RSS peak {peak / MB:.0f} MB; RSS "
               f"after each timed step (MB): {', '.join(f'{v / MB:.0f}' for v in after)} "
-              f"(growth {(after[-1] - after[0]) / MB:+.1f} MB)")
+              f"(growth {(after[-1] - after[0]) / MB:+.1f} MB){kept_note(kept)}")
+    if r.get("kept") is not None:
+        print(f"  the process after the loop:{kept_note(r['kept'])}")
+
+
+def kept_note(kept):
+    """What the engine's malloc setting was (kernels.threads.kept_freed_bytes), if reported."""
+    if kept is None:
+        return ""
+    return (f"; tinylesion's engine keeps freed blocks up to {kept / MB:,.0f} MB" if kept else
+            "; tinylesion's engine left malloc's defaults")
+
+
+def kept_cell(kept):
+    return "not reported" if kept is None else f"up to {kept / MB:,.0f} MB" if kept else "none"
 
 
 def statistics_median(values):
@@ -376,15 +390,16 @@ def print_loop_table(results, args, torch, rate):
           f"{header(args, torch)}\n")
     print("| model | input (WxH) | batch | tinylesion img/s | PyTorch img/s | ratio | "
           "GFLOP/s tinylesion / PyTorch (share of matmul) | first-step loss tinylesion / "
-          "PyTorch |")
-    print("|---|---|---|---|---|---|---|---|")
+          "PyTorch | freed memory tinylesion's engine keeps |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         W, H = r["size"]
         rates = " / ".join(f"{gflops(r, label):.0f} ({100 * gflops(r, label) / rate:.0f}%)"
                            for label in ("tinylesion", "PyTorch"))
         print(f"| `{r['model']}` | {W}x{H} | {r['batch']} | {r['tinylesion']:.1f} | "
               f"{r['PyTorch']:.1f} | {r['tinylesion'] / r['PyTorch']:.2f}x | {rates} | "
-              f"{r['losses']['tinylesion']:.5f} / {r['losses']['PyTorch']:.5f} |")
+              f"{r['losses']['tinylesion']:.5f} / {r['losses']['PyTorch']:.5f} | "
+              f"{kept_cell(r['kept'])} |")
 
 
 # ---- profile --------------------------------------------------------------------------------

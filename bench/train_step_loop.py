@@ -9,7 +9,7 @@ so it measures whatever memory policy the engine applies by itself.
 import statistics
 import time
 
-from train_step_workers import is_dropout, torch_twin
+from train_step_workers import is_dropout, kept_freed_bytes, torch_twin
 
 
 class _TwinSpec:
@@ -94,7 +94,8 @@ def run_loop(case, threads):
             steps[label]()
             times[label].append(time.perf_counter() - start)
     result = dict(model=case.name, size=model.image_size, batch=case.batch,
-                  params=model.num_parameters(), times=times, losses=losses)
+                  params=model.num_parameters(), times=times, losses=losses,
+                  kept=kept_freed_bytes())
     for label, ts in times.items():
         result[label] = case.batch / statistics.median(ts)
     return result

@@ -200,8 +200,17 @@ def build_torch(job):
     return Engine(step, model.modules, sync)
 
 
+def kept_freed_bytes():
+    """The largest freed block tinylesion's engine has asked malloc to keep in this process
+    (kernels.threads.kept_freed_bytes), or None where the engine does not report it."""
+    threads = sys.modules.get("kernels.threads")
+    report = getattr(threads, "kept_freed_bytes", None)
+    return report() if report else None
+
+
 def memory_of_step(engine, traced):
-    """(NumPy allocations' peak by tracemalloc, or None; the process's peak RSS) over a step."""
+    """(NumPy allocations' peak by tracemalloc, or None; the process's peak RSS; the engine's
+    kept-memory setting, or None) over a step."""
     traced_peak = None
     if traced:
         import tracemalloc
@@ -213,7 +222,7 @@ def memory_of_step(engine, traced):
     with RssSampler() as sampler:
         engine.step()
     engine.sync()
-    return traced_peak, sampler.peak
+    return traced_peak, sampler.peak, kept_freed_bytes()
 
 
 def engine_worker(conn, job):
