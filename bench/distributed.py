@@ -13,7 +13,8 @@ speed at which N = 8 and N = 64 ranks stay compute-bound (a ring allreduce sends
 2(N-1)/N x the parameter bytes per rank per step) with the step time measured here on one
 CPU thread and with an H100's step time estimated from the model's FLOP count.
 Warm-up steps (Numba compilation) are outside the timing. Numbers from a loaded machine are
-lower bounds; run it on a quiet one.
+lower bounds; run it on a quiet one. Every process runs on the processor's own BLAS kernel
+(bench/machine.py), named in the header.
 """
 import argparse
 import json
@@ -21,6 +22,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("padua4", "melanoma_cnn", "dense_nn", "logistic_regression")  # the examples' models
@@ -86,8 +89,7 @@ def worker(args):
     from tinylesion.nn import functional as F
     from tinylesion.tensor import Tensor
 
-    kernels.set_num_threads(args.threads)
-    kernels.threads.keep_freed_memory()
+    kernels.set_num_threads(args.threads)  # freed memory is kept by the engine's own policy
     world = distributed.init("cpu")
     tl.manual_seed(0)
     size = SIZES[args.model]
@@ -135,7 +137,8 @@ def worker(args):
             "images_per_s": args.batch_size * args.steps / took, "step_s": took / args.steps,
             "allreduce_s": comm / args.steps, "bytes_per_step": (opt.bytes_sent - sent0)
             / args.steps, "param_bytes": params, "forward_flops": forward_flops(model, size),
-            "batch": args.batch_size, "mpi": distributed.environment_note()}))
+            "batch": args.batch_size, "mpi": distributed.environment_note(),
+            "blas": machine.blas_note()}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -147,9 +150,7 @@ def _env(threads):
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "MKL_NUM_THREADS", "TINYLESION_NUM_THREADS"):
         env[var] = str(threads)
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # the user's machine picks its own
-        env.pop(var, None)
-    return env
+    return env  # without the BLAS pinning variables: machine.use_processor_blas() dropped them
 
 
 def run(args, model, ranks):
@@ -198,7 +199,7 @@ def render(results):
                      + f" | {gpu_step * 1e3:.3f} | "
                      + " | ".join(f"{link_speed(two['param_bytes'], n, gpu_step):,.0f}"
                                   for n in RANKS) + " |")
-    print(f"global batch {batch}; {two['mpi']}\n")
+    print(f"global batch {batch}; {two['mpi']}; {two.get('blas', 'BLAS kernel not logged')}\n")
     print("| model | 1 process x 2 threads (img/s) | 2 processes x 1 thread (img/s) | ratio "
           "| allreduce per step (ms) | MB sent per rank per step |")
     print("|---|---|---|---|---|---|")
@@ -219,6 +220,7 @@ def from_log(path):
 
 
 if __name__ == "__main__":
+    machine.use_processor_blas()  # here and in every rank, before NumPy loads OpenBLAS
     ARGS = parse_args()
     if ARGS.worker:
         worker(ARGS)

@@ -7,7 +7,8 @@
 Every kernel is checked against PyTorch (when installed) before it is timed; Numba compiles
 during that untimed first call. Each time is the median of --repeat runs, ours and PyTorch's
 alternating. "% mm" is the kernel's GFLOP/s over the float32 matrix-product rate (a @ b, 2048²)
-measured in the same run; "speed-up" is PyTorch's time over ours (> 1: ours is faster).
+measured in the same run; "speed-up" is PyTorch's time over ours (> 1: ours is faster). It runs
+on the processor's own BLAS kernel (bench/machine.py) and names that kernel in its header.
 """
 import argparse
 import os
@@ -36,6 +37,8 @@ def parse_args(argv=None):
 
 ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
+    import machine  # noqa: E402  (bench/, the script's folder, is first on sys.path)
+    machine.use_processor_blas()  # before NumPy loads OpenBLAS: the processor's own kernel
     # NOTE: thread pools read these when they start, so they are set before NumPy is imported.
     for var in ("TINYLESION_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
                 "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -372,7 +375,8 @@ def main(args):
     torch_name = f"PyTorch {B.torch.__version__}" if B.torch is not None else "no PyTorch"
     print(f"# kernels, {datetime.date.today()}, {cpu}, {args.device}, {args.threads} threads, "
           f"batch {args.batch_size}, median of {args.repeat} ({args.clock} clock); {torch_name}")
-    print(f"float32 matmul (2048²): {rate:.1f} GFLOP/s\n")
+    blas = machine.blas_note() if not B.gpu else "CuPy's matrix product"
+    print(f"float32 matmul (2048²): {rate:.1f} GFLOP/s; {blas}\n")
     print("| kernel | shape | ms | GFLOP/s | % mm | GB/s | torch ms | speed-up |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for rows in (conv_rows, depthwise_rows, pool_rows, pool_option_rows, norm_rows, adam_rows):

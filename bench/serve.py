@@ -1,6 +1,7 @@
 """Load on python -m tinylesion.serve: N concurrent clients for T seconds on the loopback.
 
     python bench/serve.py [--weights RUN_DIR] [--clients 16] [--seconds 20] [--threads 1]
+                          [--workers 1]
 
 For each configuration (1 client; N clients one image per forward pass, --max-batch 1; N clients
 with dynamic batching, --max-batch 32 --max-wait-ms 10) a fresh server is started in a
@@ -8,7 +9,9 @@ subprocess on a free port, warmed up, and loaded by client threads, each posting
 over its own keep-alive connection as fast as answers come. Printed per configuration:
 requests/s, p50 and p99 latency, errors, the server's resident memory at the start and the end
 of the load, and the batches the server formed (from /health). Without --weights, a padua4 run
-(1 epoch on 60 synthetic images at 100x75) is made in a temporary folder first.
+(1 epoch on 60 synthetic images at 100x75) is made in a temporary folder first. With --workers N
+every server runs N processes (memory and batches summed over them). The servers run on the
+processor's own BLAS kernel (bench/machine.py), named in the header.
 """
 import argparse
 import http.client
@@ -22,7 +25,11 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
+import machine  # noqa: E402  (bench/, the script's folder, is first on sys.path)
+
+machine.use_processor_blas()  # before NumPy loads OpenBLAS; the servers inherit the setting
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -35,11 +42,21 @@ def free_port():
 
 
 def rss_mb(pid):
-    """Resident memory of a process in MB (Linux /proc)."""
+    """Resident memory in MB of a process and its child processes (Linux /proc)."""
+    total = float("nan")
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+            total = int(line.split()[1]) / 1024
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in children:
+        try:
+            total += rss_mb(int(child))
+        except OSError:   # it ended meanwhile
+            pass
+    return total
 
 
 def make_run(base):
@@ -60,11 +77,12 @@ def request(conn, body):
     return answer.status, data
 
 
-def start_server(run, max_batch, max_wait_ms, env):
+def start_server(run, max_batch, max_wait_ms, env, workers=1):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tinylesion.serve", "--weights", str(run),
                              "--port", str(port), "--max-batch", str(max_batch),
-                             "--max-wait-ms", str(max_wait_ms)], cwd=ROOT, env=env,
+                             "--max-wait-ms", str(max_wait_ms), "--workers", str(workers)],
+                            cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -112,10 +130,28 @@ def load(port, bodies, clients, seconds):
     return np.array(latencies), errors[0]
 
 
-def health(port):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", "/health")
-    return json.loads(conn.getresponse().read())["batching"]
+def health(port, name, workers=1):
+    """{process id: batching counts of model `name`} of every server process (each new
+    connection is answered by one of them: asked until all have answered, 200 times at most)."""
+    seen = {}
+    for _ in range(200):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/health")
+        answer = json.loads(conn.getresponse().read())
+        conn.close()
+        seen[answer.get("process")] = answer["batching"][name]
+        if len(seen) >= workers:
+            break
+    return seen
+
+
+def batches(before, after):
+    """(requests, forward passes, largest batch) between two health() answers, summed over the
+    processes that both name."""
+    both = [p for p in after if p in before]
+    served = sum(after[p]["requests"] - before[p]["requests"] for p in both)
+    passes = sum(after[p]["forward_passes"] - before[p]["forward_passes"] for p in both)
+    return served, passes, max((after[p]["largest_batch"] for p in both), default=0)
 
 
 def main():
@@ -125,6 +161,8 @@ def main():
                         "synthetic ones)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (python -m tinylesion.serve --workers; default 1)")
     parser.add_argument("--threads", type=int, default=1,
                         help="the server's BLAS/Numba threads (TINYLESION_NUM_THREADS; "
                              "default 1: on a shared machine, parallel kernels wait on "
@@ -141,7 +179,7 @@ def main():
         info = json.loads((Path(run) / "run.json").read_text())
         print(f"model {info['model']} at {info['image_size'][0]}x{info['image_size'][1]}, "
               f"{args.seconds:.0f} s per configuration, {os.cpu_count()} CPUs, server threads "
-              f"{args.threads}")
+              f"{args.threads}, server processes {args.workers}; {machine.blas_note()}")
         print(f"{'configuration':<36} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
               f"{'RSS start':>10} {'RSS end':>8} {'batch mean/max':>15}")
         rates = {}
@@ -149,24 +187,30 @@ def main():
                 ("1 client", 1, 32),
                 (f"{args.clients} clients, --max-batch 1", args.clients, 1),
                 (f"{args.clients} clients, batching (32, 10 ms)", args.clients, 32)):
-            proc, port = start_server(run, max_batch, 10, env)
+            proc, port = start_server(run, max_batch, 10, env, args.workers)
+            name = Path(run).resolve().name
             try:
-                load(port, bodies, clients, min(3.0, args.seconds))      # warm up
-                before = health(port)[Path(run).name]
+                warm = clients if args.workers == 1 else max(clients, 2 * args.workers)
+                for _ in range(20):     # warm up, until every process has answered
+                    load(port, bodies, warm, min(3.0, args.seconds))
+                    before = health(port, name, args.workers)
+                    if len(before) >= args.workers and all(
+                            b["requests"] > 0 for b in before.values()):
+                        break
                 rss0 = rss_mb(proc.pid)
                 latencies, errors = load(port, bodies, clients, args.seconds)
                 rss1 = rss_mb(proc.pid)
-                after = health(port)[Path(run).name]
+                after = health(port, name, args.workers)
             finally:
                 proc.terminate()
                 proc.wait(30)
-            served = after["requests"] - before["requests"]
-            passes = max(1, after["forward_passes"] - before["forward_passes"])
+            served, passes, largest = batches(before, after)
+            passes = max(1, passes)
             rate = len(latencies) / args.seconds
             rates[label] = rate
             p50, p99 = np.percentile(latencies, [50, 99]) * 1000
             print(f"{label:<36} {rate:>8.1f} {p50:>8.1f} {p99:>8.1f} {errors:>7d} "
-                  f"{rss0:>8.0f}MB {rss1:>6.0f}MB {served / passes:>9.1f}/{after['largest_batch']}")
+                  f"{rss0:>8.0f}MB {rss1:>6.0f}MB {served / passes:>9.1f}/{largest}")
         one, many = list(rates.values())[0], list(rates.values())[2]
         print(f"batching with {args.clients} clients serves {many / one:.1f}x the one-client rate")
 

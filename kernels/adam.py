@@ -46,7 +46,7 @@ def adam_update_reference(param, grad, m, v, beta1, beta2, eps, weight_decay, c_
 # CPU: one pass over the four arrays, arithmetic in the parameter's dtype
 # --------------------------------------------------------------------------------------------
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _adam_parallel(p, g, m, v, b1c, b2, b2c, eps, wd, c_m, c_g, inv_sqrt_bc2):
     for i in prange(p.size):
         gi = g[i] + wd * p[i]

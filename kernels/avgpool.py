@@ -134,7 +134,7 @@ def _row_spread(gxr, gr, lo, hi, SW, off):
         gxs[k * SW] += grs[k]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_cpu(x, div, KH, KW, SH, SW, PH, PW, y):
     P, H, W = x.shape
     OH, OW = y.shape[1], y.shape[2]
@@ -160,7 +160,7 @@ def _forward_cpu(x, div, KH, KW, SH, SW, PH, PW, y):
                 yr[ow] /= div[oh, ow]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_cpu(gy, div, KH, KW, SH, SW, PH, PW, gx):
     P, H, W = gx.shape
     OH, OW = gy.shape[1], gy.shape[2]

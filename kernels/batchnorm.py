@@ -87,7 +87,7 @@ def batchnorm_backward_reference(gy, x, gamma, mean, var, eps):
 _REDUCE = {"reassoc"}
 
 
-@njit(parallel=True, cache=True, fastmath=_REDUCE)
+@njit(parallel=True, cache=True, nogil=True, fastmath=_REDUCE)
 def _plane_stats(x):
     """Per (n, c) plane: mean and sum of squared deviations, float64, exact two-pass within
     the plane (the plane is in cache for the second pass)."""
@@ -133,7 +133,7 @@ def _combine_stats(pmean, pm2, L):
     return mean, m2
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _affine(x, m_hi, m_lo, scale, beta, y):
     """y = ((x - m_hi[c]) - m_lo[c]) * scale[c] + beta[c], in x's dtype (y allocated by the
     caller: see the NOTE on allocation in pool.py)."""
@@ -149,7 +149,7 @@ def _affine(x, m_hi, m_lo, scale, beta, y):
             y[n, c, i] = ((x[n, c, i] - mh) - ml) * s + b
 
 
-@njit(parallel=True, cache=True, fastmath=_REDUCE)
+@njit(parallel=True, cache=True, nogil=True, fastmath=_REDUCE)
 def _plane_grad_sums(gy, x, mean):
     """Per (n, c) plane, float64: sum(gy), sum(gy * (x - mean)) and sum(x - mean)."""
     N, C, L = x.shape
@@ -176,7 +176,7 @@ def _plane_grad_sums(gy, x, mean):
     return sg, sgd, sd
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _grad_input(gy, x, m_hi, m_lo, k, a, b, gx):
     """gx = k[c] * (gy - a[c] - ((x - m_hi[c]) - m_lo[c]) * b[c]), in x's dtype."""
     N, C, L = x.shape

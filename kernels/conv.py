@@ -4,6 +4,7 @@ kernels/grouped.py (any other grouping)."""
 import numpy as np
 
 from . import conv_cpu, depthwise, grouped, threads
+from .channel_sums import channel_sums
 from ._xp import get_array_module, pair, pick_impl
 from .im2col import col2im, conv_output_size, im2col
 
@@ -77,7 +78,7 @@ def conv2d_backward_cpu(gy, x, W, stride, padding, need_gx=True, need_gW=True, n
     if tuple(gy.shape) != (N, F, OH, OW):
         raise ValueError(f"conv2d backward: gy has shape {tuple(gy.shape)}, expected "
                          f"{(N, F, OH, OW)}")
-    gb = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(x.dtype) if need_gb else None
+    gb = channel_sums(gy).astype(x.dtype) if need_gb else None
     gx = gW = None
     if need_gx or need_gW:
         gx, gW = conv_cpu.backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW)

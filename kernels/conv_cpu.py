@@ -66,7 +66,7 @@ COL_BLOCK_BYTES = 2 << 20
 
 
 # ---------------------------------------------------------------- forward
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_shift(x, Wk, b, has_b, relu, KH, KW, PH, PW, RB, pads, outs, y):
     N, F = x.shape[0], Wk.shape[1]
     OH, OW = y.shape[2], y.shape[3]
@@ -99,7 +99,7 @@ def _forward_shift(x, Wk, b, has_b, relu, KH, KW, PH, PW, RB, pads, outs, y):
     return y
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_columns(x, W2, b, has_b, relu, KH, KW, SH, SW, PH, PW, grid, RB, pads, cols, outs,
                      y):
     """The "grid" and "general" paths: per block of output rows, a column matrix, one product."""
@@ -138,7 +138,7 @@ def _forward_columns(x, W2, b, has_b, relu, KH, KW, SH, SW, PH, PW, grid, RB, pa
 
 
 # ---------------------------------------------------------------- backward
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, RBW, pads, gpads, gys,
                     gWs, gx):
     N, F = x.shape[0], Wk.shape[1]
@@ -179,7 +179,7 @@ def _backward_shift(gy, x, Wk, need_gx, need_gW, KH, KW, PH, PW, RB, RBW, pads, 
     return gx
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_columns(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, grid, RB, pads,
                       gpads, cols, gys, gWs, gx):
     """The "grid" and "general" paths backward: the forward's column blocks, transposed."""
@@ -270,7 +270,7 @@ def _shift_block_rows(dt, F, C, KH, KW, Wp, OH):
 
 
 # ---------------------------------------------------------------- the "rows" path's layout
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _expand_rows(x, KW, PW, X):
     """X[n, c*KW + j, h, ow] = x[n, c, h, ow + j - PW], zero outside x."""
     N, C, H, Wd = x.shape
@@ -285,7 +285,7 @@ def _expand_rows(x, KW, PW, X):
     return X
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _fold_rows(gX, KW, PW, gx):
     """The adjoint of _expand_rows: gx[n, c, h, w] = sum over j of gX[n, c*KW + j, h, w - j + PW]."""
     N, C, H, Wd = gx.shape

@@ -202,7 +202,7 @@ def _plane_forward(src, Wk, o, bias, SH, SW, PH, PW, W, yp):
                 _row_axpy(yr, src[off % SW, h], Wk[o, i, j], lo, hi, off // SW)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_cpu(x, Wk, b, SH, SW, PH, PW, y):
     N, C, H, W = x.shape
     F = Wk.shape[0]
@@ -241,7 +241,7 @@ def _plane_grad_x(gy, n, Wk, c, M, SH, SW, PH, PW, W, gph):
                     _row_scatter(gph[off % SW, h], gyr, Wk[o, i, j], lo, hi, off // SW)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _grad_x_cpu(gy, Wk, SH, SW, PH, PW, gx):
     N, C, H, W = gx.shape
     M = Wk.shape[0] // C
@@ -277,7 +277,7 @@ def _plane_grad_w(gyp, src, KH, KW, SH, SW, PH, PW, W, acc):
                 _row_products(acc[i * KW + j], gyr, src[off % SW, h], lo, hi, off // SW)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _grad_w_cpu(gy, x, KH, KW, SH, SW, PH, PW, partial):
     """partial[n, o, i, j]: image n's share of gW[o, 0, i, j], summed in float64."""
     N, C, H, W = x.shape

@@ -130,7 +130,7 @@ def col2im_block(col, n, KH, KW, SH, SW, PH, PW, oh0, oh1, OW, gx):
         _col2im_rows(col, n, c, KH, KW, SH, SW, PH, PW, oh0, oh1, OW, gx)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _im2col_parallel(x, KH, KW, SH, SW, PH, PW, OH, OW, col):
     N, C = x.shape[0], x.shape[1]
     for t in prange(N * C):
@@ -138,7 +138,7 @@ def _im2col_parallel(x, KH, KW, SH, SW, PH, PW, OH, OW, col):
     return col
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _col2im_parallel(col, KH, KW, SH, SW, PH, PW, OH, OW, gx):
     N, C = gx.shape[0], gx.shape[1]
     for t in prange(N * C):

@@ -199,13 +199,13 @@ def _plane_padded_rows(x, y, argmax, p, KH, KW, SH, SW, PH, PW):
                         _row_max_from(r, start, SW, yr, ar, lo, hi, h * W + start)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _maxpool_padded_cpu(x, y, argmax, KH, KW, SH, SW, PH, PW):
     for p in prange(x.shape[0]):
         _plane_padded_rows(x, y, argmax, p, KH, KW, SH, SW, PH, PW)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _maxpool_forward_cpu(x, y, argmax, KH, KW, SH, SW):
     P = x.shape[0]
     for p in prange(P):
@@ -217,7 +217,7 @@ def _maxpool_forward_cpu(x, y, argmax, KH, KW, SH, SW):
             _plane_rows(x, y, argmax, p, KH, KW, SH, SW)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _maxpool_backward_cpu(gy, argmax, gx):
     P, Q = gy.shape
     HW = gx.shape[1]

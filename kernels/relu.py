@@ -30,7 +30,7 @@ def _forward_serial(x, y):
         y[i] = v if not v <= 0 else 0  # NOTE: NaN <= 0 is false, so NaN passes
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _forward_parallel(x, y):
     for i in prange(x.size):
         v = x[i]
@@ -43,7 +43,7 @@ def _backward_serial(gy, y, gx):
         gx[i] = gy[i] if not y[i] <= 0 else 0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _backward_parallel(gy, y, gx):
     for i in prange(gy.size):
         gx[i] = gy[i] if not y[i] <= 0 else 0

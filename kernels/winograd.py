@@ -1,28 +1,39 @@
-"""Winograd F(2x2, 3x3) and F(2x2, 5x5) convolution on the CPU: 16 and 36 products per tile."""
+"""Winograd F(4x4, 3x3), F(2x2, 3x3) and F(2x2, 5x5) convolution on the CPU."""
 import math
+import os
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from . import winograd5
+from . import winograd23, winograd25, winograd43
 from .blas import gemm
 from .conv_parts import _claim, _task_blocks, single_blas
 
-# NOTE: minimal filtering F(2x2, r x r) (Lavin & Gray, 2015), here for r = 3 and r = 5 (the
-# latter's matrices in kernels/winograd5.py). A 2x2 tile of the output of an r x r kernel g
-# over the α x α input patch d under it (α = r + 1) is Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A: a product
-# of α x α matrices element by element, α² multiplies instead of 2*2*r². Summed over the
-# input channels c, each of the α² elements ξ of the transforms becomes a matrix product:
+# NOTE: minimal filtering F(m x m, r x r) (Lavin & Gray, 2015), here F(2x2, 3x3), F(4x4, 3x3)
+# and F(2x2, 5x5) (kernels/winograd23.py, winograd43.py and winograd25.py). An m x m
+# tile of the output of an r x r kernel g over the α x α input patch d under it (α = m + r - 1)
+# is Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A: a product of α x α matrices element by element, α²
+# multiplies instead of m²r² (F(4x4, 3x3): 36 for 16 outputs, F(2x2, 3x3): 16 for 4). Summed
+# over the input channels c, each of the α² elements ξ of the transforms becomes a matrix
+# product:
 #     M[ξ] (F x tiles) = U[ξ] (F x C) @ V[ξ] (C x tiles),  U = G g Gᵀ,  V = Bᵀ d B,
-# so the convolution is α² BLAS products plus cheap transforms (additions, and for r = 5
-# multiplications by 2, 4 and 5). Tile (ti, tj) reads the input patch with origin
-# (2*ti - PH, 2*tj - PW); zeros outside the image. The transforms of a block of tile rows
-# stay in one thread's cache between the products. One set of kernels serves both sizes; the
-# transforms are picked by α² (the rows of V and M).
-G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+# so the convolution is α² BLAS products plus cheap transforms (additions, and for α = 6
+# multiplications by 2, 4, 5 and 8). Tile (ti, tj) reads the input patch with origin
+# (m*ti - PH, m*tj - PW); zeros outside the image. The transforms of a block of tile rows
+# stay in one thread's cache between the products. One set of kernels serves the three; the
+# transforms are picked by m and α² (the rows of V and M).
 ZERO = np.float32(0)  # max(v, ZERO) keeps float32 v in float32
-FILTER_MATRICES = {3: G, 5: winograd5.G}  # G by kernel size
+FILTER_MATRICES = {(2, 3): winograd23.G, (4, 3): winograd43.G, (2, 5): winograd25.G}  # by (m, r)
+# The output tile of 3x3 layers: 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3): a third of the rounding
+# error, 1.8x the products). TINYLESION_WINOGRAD_TILE=2 chooses the latter for a process.
+TILE_3X3 = 2 if os.environ.get("TINYLESION_WINOGRAD_TILE", "4").strip() == "2" else 4
+# Below this many pixels a side F(4x4, 3x3) loses: its tiles waste more of the image's border
+# and its products get narrow. Measured on the seed models' layers (1 thread, batch 8, forward
+# / input gradient / weight gradient, against F(2x2, 3x3)): 0.84 / 0.77 / 0.89 of the time at
+# 75x100 (32->32), 0.79 / 0.78 / 0.93 at 37x50 (32->64), 0.85 / 0.90 / 0.91 at 64x64 (16->32),
+# 0.73 / 0.75 / 0.83 at 32x32 (32->64), but 1.2 / 1.2 / 0.95 at 18x25 (128->128).
+F4_MIN_SIDE = 32
 # Bytes of one thread's V and M for one block of tiles (the L2 cache is ~1 MiB per core), but
 # at least MIN_COLUMNS tiles per block (GW_MIN_COLUMNS for the weight gradient) where the batch
 # has them: BLAS runs narrow products slowly (1 core: 256x256 @ 256x30 at 40 GFLOP/s, @ 256x120
@@ -32,59 +43,32 @@ TILE_BLOCK_BYTES = 1 << 20
 MIN_COLUMNS, GW_MIN_COLUMNS = 128, 64
 
 
-def filter_transform(W):
-    """U (α², F, C) = G g Gᵀ for each r x r kernel g = W[f, c]; U[α a + b] is element (a, b)."""
+def filter_transform(W, m):
+    """U (α², F, C) = G g Gᵀ for each r x r kernel g = W[f, c] (output tiles m x m); U[α a + b]
+    is element (a, b)."""
     F, C, R = W.shape[:3]
-    Gr = FILTER_MATRICES[R]
+    Gr = FILTER_MATRICES[m, R]
     # NOTE: (G g Gᵀ)[a, b] = Σᵢⱼ G[a, i] G[b, j] g[i, j]: the Kronecker product G ⊗ G (α² x r²)
     # times g flattened, so all F*C kernels take one matrix product.
     K = np.kron(Gr, Gr).astype(W.dtype)
     return np.ascontiguousarray((K @ W.reshape(F * C, R * R).T).reshape(K.shape[0], F, C))
 
 
-def filter_transform_adjoint(dU, F, C, R):
+def filter_transform_adjoint(dU, F, C, R, m):
     """gW (F, C, r, r) = Gᵀ dU[:, f, c] G: the gradient of filter_transform."""
-    Gr = FILTER_MATRICES[R]
+    Gr = FILTER_MATRICES[m, R]
     K = np.kron(Gr, Gr).astype(dU.dtype)
     return np.ascontiguousarray((K.T @ dU.reshape(K.shape[0], F * C)).T.reshape(F, C, R, R))
 
 
-# ---------------------------------------------------------------- F(2x2, 3x3) transforms
-@njit(cache=True, inline="always")
-def _bt3(d0, d1, d2, d3):
-    """Bᵀ d, Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]."""
-    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
-
-
-@njit(cache=True, inline="always")
-def _combine_rows3(d0, d1, d2, d3, Wd, rows, PW):
-    """rows[a, PW + w] = (Bᵀ d)[a] at w < Wd, d being the four image rows of a tile row."""
-    r0, r1 = rows[0, PW:PW + Wd], rows[1, PW:PW + Wd]
-    r2, r3 = rows[2, PW:PW + Wd], rows[3, PW:PW + Wd]
-    for w in range(Wd):
-        r0[w], r1[w], r2[w], r3[w] = _bt3(d0[w], d1[w], d2[w], d3[w])
-
-
-@njit(cache=True, inline="always")
-def _combine_columns3(rows, TW, V, p0):
-    """V[4a + b, p0 + tj] = (r B)[b] for the four columns r = rows[a, 2tj:2tj + 4] of tile tj."""
-    # NOTE: read in place (stride 2): unlike F(2x2, 5x5)'s, splitting the even and odd columns
-    # first does not pay for four columns a tile.
-    for a in range(4):
-        r = rows[a]
-        v0, v1 = V[4 * a, p0:p0 + TW], V[4 * a + 1, p0:p0 + TW]
-        v2, v3 = V[4 * a + 2, p0:p0 + TW], V[4 * a + 3, p0:p0 + TW]
-        for tj in range(TW):
-            v0[tj], v1[tj], v2[tj], v3[tj] = _bt3(r[2 * tj], r[2 * tj + 1], r[2 * tj + 2],
-                                                  r[2 * tj + 3])
-
-
-@njit(cache=True, inline="always")
-def _row_pair(a, n, f, ti, spare):
-    """Rows 2ti and 2ti + 1 of a[n, f], spare for the second past the last row."""
-    return a[n, f, 2 * ti], (a[n, f, 2 * ti + 1] if 2 * ti + 1 < a.shape[2] else spare)
-
-
+# ---------------------------------------------------------------- transforms (one thread)
+# A block is a matrix of P columns (tiles) per channel: the tile rows [tr0, tr1) of one image
+# or of a few small images side by side; the tiles of image n start at column q. Each tile row
+# has TWv = virtual_tiles(TW) columns: its TW tiles and one or two more whose patch runs past
+# the row's (into the next row's, in the input transform's flat rows). So every transform runs
+# over all the tiles of an image's block in one loop, long enough for the SIMD lanes even on
+# 9x12 images; the extra tiles cost their share of the products (1/TWv: 4% on 100-pixel-wide
+# layers, 25% on 12-pixel ones), their outputs are dropped and their output gradients are zero.
 @njit(cache=True, inline="always")
 def _bias_relu(v, bias, relu):
     v = v + bias
@@ -92,126 +76,144 @@ def _bias_relu(v, bias, relu):
 
 
 @njit(cache=True, inline="always")
-def _output_transform3(M, n, tr0, tr1, TW, P, q, b, relu, spare, y):
-    """_output_transform for 4x4 tiles: one tile at a time, each stored at once."""
-    F, OW = y.shape[1], y.shape[3]
-    # NOTE: Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]: rows of m first (s0, s1), then columns.
-    for f in range(F):
-        for ti in range(tr0, tr1):
-            y0, y1 = _row_pair(y, n, f, ti, spare)
-            for tj in range(TW):
-                m = f * P + q + (ti - tr0) * TW + tj
-                s00 = M[0, m] + M[4, m] + M[8, m]
-                s01 = M[1, m] + M[5, m] + M[9, m]
-                s02 = M[2, m] + M[6, m] + M[10, m]
-                s03 = M[3, m] + M[7, m] + M[11, m]
-                s10 = M[4, m] - M[8, m] - M[12, m]
-                s11 = M[5, m] - M[9, m] - M[13, m]
-                s12 = M[6, m] - M[10, m] - M[14, m]
-                s13 = M[7, m] - M[11, m] - M[15, m]
-                y0[2 * tj] = _bias_relu(s00 + s01 + s02, b[f], relu)
-                y1[2 * tj] = _bias_relu(s10 + s11 + s12, b[f], relu)
-                if 2 * tj + 1 < OW:
-                    y0[2 * tj + 1] = _bias_relu(s01 - s02 - s03, b[f], relu)
-                    y1[2 * tj + 1] = _bias_relu(s11 - s12 - s13, b[f], relu)
+def _split(r, m, count, ph):
+    """ph[k, u] = r[m*u + k] for u < count: a row split by column modulo m (2 or 4)."""
+    if m == 4:
+        p0, p1, p2, p3 = ph[0], ph[1], ph[2], ph[3]
+        for u in range(count):
+            p0[u], p1[u], p2[u], p3[u] = r[4 * u], r[4 * u + 1], r[4 * u + 2], r[4 * u + 3]
+    else:
+        p0, p1 = ph[0], ph[1]
+        for u in range(count):
+            p0[u], p1[u] = r[2 * u], r[2 * u + 1]
 
 
 @njit(cache=True, inline="always")
-def _adjoint_tile3(dM, m, y00, y01, y10, y11):
-    """dM[4a + b, m] = (A dY Aᵀ)[a, b] for the 2x2 tile dY: the adjoint of Aᵀ m A."""
-    # NOTE: A's rows are (1, 0), (1, 1), (1, -1), (0, -1): e[a] = A[a] dY, then
-    # dM[a, b] = e[a] · A[b].
-    e00, e01 = y00, y01
-    e10, e11 = y00 + y10, y01 + y11
-    e20, e21 = y00 - y10, y01 - y11
-    e30, e31 = -y10, -y11
-    dM[0, m], dM[1, m], dM[2, m], dM[3, m] = e00, e00 + e01, e00 - e01, -e01
-    dM[4, m], dM[5, m], dM[6, m], dM[7, m] = e10, e10 + e11, e10 - e11, -e11
-    dM[8, m], dM[9, m], dM[10, m], dM[11, m] = e20, e20 + e21, e20 - e21, -e21
-    dM[12, m], dM[13, m], dM[14, m], dM[15, m] = e30, e30 + e31, e30 - e31, -e31
-
-
-# ---------------------------------------------------------------- transforms (one thread)
-# A block is a matrix of P columns (tiles) per channel: the tile rows [tr0, tr1) of one image
-# or of a few small images side by side; the tiles of image n start at column q.
-@njit(cache=True, inline="always")
-def _image_row(x, n, c, h, zrow):
-    """x[n, c, h], or zeros above and below the image."""
-    return x[n, c, h] if 0 <= h < x.shape[2] else zrow
+def virtual_tiles(TW, m, alpha):
+    """Tiles per tile row: TW, and the one or two extra (see the note above) that make every
+    tile row m*TWv wide in the input transform's flat rows."""
+    return TW + (1 if alpha - m <= m else 2)
 
 
 @njit(cache=True, inline="always")
-def _input_transform(x, n, PH, PW, tr0, tr1, TW, P, q, zrow, rows, V):
-    """V[α a + b, c*P + q + (ti - tr0)*TW + tj] = (Bᵀ d B)[a, b] for the α x α patches d of
-    tile rows [tr0, tr1) of image n; rows (α + 2, 2*TW + α - 2): the Bᵀ-combined rows, zero
-    at their borders, and two rows of scratch (for F(2x2, 5x5))."""
-    C, Wd = x.shape[1], x.shape[3]
-    # NOTE: the rows of the patch are combined first (whole image rows at once), then the
-    # columns of each tile.
+def _input_transform(x, n, PH, PW, tr0, tr1, TW, P, q, plane, rows, ph, V, m):
+    """V[α a + b, c*P + q + (ti - tr0)*TWv + tj] = (Bᵀ d B)[a, b] for the α x α patches d of
+    tile rows [tr0, tr1) of image n (tiles m x m). Scratch: plane (m, >= (nb + 2)*m*TWv), the
+    block's image rows, zero-padded, split by row modulo m; rows (α, >= nb*m*TWv + 2m), their
+    Bᵀ-combined rows, each tile row's side by side; ph (4, >= nb*TWv + 2)."""
+    C, H, Wd, alpha = x.shape[1], x.shape[2], x.shape[3], rows.shape[0]
+    TWv = virtual_tiles(TW, m, alpha)
+    Wv, nb = m * TWv, tr1 - tr0
+    count = nb * TWv
+    h0 = m * tr0 - PH
+    # NOTE: image row h0 + m*i + k' is plane[k', i*Wv + PW:...]; padding and the columns past
+    # the image stay zero. Then row a of Bᵀ d for tile row i reads plane rows m*i + k: at
+    # plane[k % m, i*Wv + (k // m)*Wv + w], one loop over all tile rows (combine_rows). Tile
+    # tj of a tile row reads columns m*tj .. m*tj + α - 1 of its combined rows; on the flat
+    # rows, tile u = (ti - tr0)*TWv + tj reads m*u .. m*u + α - 1 (split, then columns).
     for c in range(C):
-        for ti in range(tr0, tr1):
-            h = 2 * ti - PH
-            p0 = c * P + q + (ti - tr0) * TW
-            if V.shape[0] == 16:
-                _combine_rows3(_image_row(x, n, c, h, zrow), _image_row(x, n, c, h + 1, zrow),
-                               _image_row(x, n, c, h + 2, zrow),
-                               _image_row(x, n, c, h + 3, zrow), Wd, rows, PW)
-                _combine_columns3(rows, TW, V, p0)
+        for hh in range(m * (nb - 1) + alpha):
+            h = h0 + hh
+            dst = plane[hh % m]
+            o = (hh // m) * Wv + PW
+            if 0 <= h < H:
+                src = x[n, c, h]
+                for w in range(Wd):
+                    dst[o + w] = src[w]
             else:
-                winograd5.combine_rows(
-                    _image_row(x, n, c, h, zrow), _image_row(x, n, c, h + 1, zrow),
-                    _image_row(x, n, c, h + 2, zrow), _image_row(x, n, c, h + 3, zrow),
-                    _image_row(x, n, c, h + 4, zrow), _image_row(x, n, c, h + 5, zrow), Wd,
-                    rows, PW)
-                winograd5.combine_columns(rows, TW, V, p0)
+                for w in range(Wd):
+                    dst[o + w] = 0
+        if alpha == 4:
+            winograd23.combine_rows(plane, nb * Wv, Wv, rows)
+        elif m == 4:
+            winograd43.combine_rows(plane, nb * Wv, Wv, rows)
+        else:
+            winograd25.combine_rows(plane, nb * Wv, Wv, rows)
+        for a in range(alpha):
+            _split(rows[a], m, count + 2, ph)
+            if alpha == 4:
+                winograd23.columns(ph, count, V, alpha * a, c * P + q)
+            elif m == 4:
+                winograd43.columns(ph, count, V, alpha * a, c * P + q)
+            else:
+                winograd25.columns(ph, count, V, alpha * a, c * P + q)
 
 
 @njit(cache=True, inline="always")
-def _output_transform(M, n, tr0, tr1, TW, P, q, b, relu, S, spare, y):
-    """y[n, f, 2ti:2ti+2, 2tj:2tj+2] = Aᵀ m A + b[f] (then ReLU) for the α x α matrices
-    m[α a + b] = M[α a + b, f*P + q + (ti - tr0)*TW + tj]; S: scratch (16, TW); what falls
-    outside y goes to spare."""
-    if M.shape[0] == 16:
-        _output_transform3(M, n, tr0, tr1, TW, P, q, b, relu, spare, y)
-        return
-    F, OW = y.shape[1], y.shape[3]
+def _output_transform(M, n, tr0, tr1, TW, P, q, b, relu, S, line, y, m):
+    """y[n, f, m*ti:m*ti+m, m*tj:m*tj+m] = Aᵀ m A + b[f] (then ReLU) for the α x α matrices
+    m[α a + b] = M[α a + b, f*P + q + (ti - tr0)*TWv + tj]; S (40, >= the block's tiles) and
+    line (>= its tiles times m): scratch."""
+    F, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    TWv = virtual_tiles(TW, m, 4 if M.shape[0] == 16 else 6)
+    count, Wv = (tr1 - tr0) * TWv, m * TWv
     for f in range(F):
-        for ti in range(tr0, tr1):
-            # NOTE: a tile row at a time (vectorised passes over its tiles), then stored
-            winograd5.output_row(M, f * P + q + (ti - tr0) * TW, TW, S)
-            y0, y1 = _row_pair(y, n, f, ti, spare)
-            for tj in range(TW):  # the tiles' left columns, then their right ones
-                y0[2 * tj] = _bias_relu(S[0, tj], b[f], relu)
-                y1[2 * tj] = _bias_relu(S[2, tj], b[f], relu)
-            for tj in range(OW // 2):
-                y0[2 * tj + 1] = _bias_relu(S[1, tj], b[f], relu)
-                y1[2 * tj + 1] = _bias_relu(S[3, tj], b[f], relu)
+        q0 = f * P + q
+        if M.shape[0] == 16:
+            winograd23.output(M, q0, count, S)
+        elif m == 4:
+            winograd43.output(M, q0, count, S)
+        else:
+            winograd25.output(M, q0, count, S)
+        for i in range(m):
+            # NOTE: row i of every tile, interleaved: line[(ti - tr0)*Wv + m*tj + j] is
+            # output row m*ti + i, column m*tj + j; then each image row is one copy.
+            _interleave(S[m * i:m * i + m], m, count, line)
+            for ti in range(tr0, min(tr1, (OH - i + m - 1) // m)):
+                yr, o = y[n, f, m * ti + i], (ti - tr0) * Wv
+                for w in range(OW):
+                    yr[w] = _bias_relu(line[o + w], b[f], relu)
 
 
 @njit(cache=True, inline="always")
-def _output_transform_adjoint(gy, n, tr0, tr1, TW, P, q, zrow, dM):
-    """dM[α a + b, f*P + q + (ti - tr0)*TW + tj] = (A dY Aᵀ)[a, b] for the 2x2 tiles dY of
-    gy[n, f] (zero beyond the output; zrow: zeros): the adjoint of _output_transform."""
-    F, OW = gy.shape[1], gy.shape[3]
+def _interleave(ph, m, count, r):
+    """r[m*u + k] = ph[k, u] for u < count: the inverse of _split."""
+    if m == 4:
+        p0, p1, p2, p3 = ph[0], ph[1], ph[2], ph[3]
+        for u in range(count):
+            r[4 * u], r[4 * u + 1], r[4 * u + 2], r[4 * u + 3] = p0[u], p1[u], p2[u], p3[u]
+    else:
+        p0, p1 = ph[0], ph[1]
+        for u in range(count):
+            r[2 * u], r[2 * u + 1] = p0[u], p1[u]
+
+
+@njit(cache=True, inline="always")
+def _output_transform_adjoint(gy, n, tr0, tr1, TW, P, q, S, line, dM, m):
+    """dM[α a + b, f*P + q + (ti - tr0)*TWv + tj] = (A dY Aᵀ)[a, b] for the m x m tiles dY of
+    gy[n, f] (zero beyond the output, and for the extra tiles): the adjoint of
+    _output_transform; S and line: scratch as there."""
+    F, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
+    TWv = virtual_tiles(TW, m, 4 if dM.shape[0] == 16 else 6)
+    count, Wv = (tr1 - tr0) * TWv, m * TWv
     for f in range(F):
-        for ti in range(tr0, tr1):
-            q0 = f * P + q + (ti - tr0) * TW
-            g0, g1 = _row_pair(gy, n, f, ti, zrow)
-            for tj in range(TW):
-                y00, y10 = g0[2 * tj], g1[2 * tj]
-                y01 = g0[2 * tj + 1] if 2 * tj + 1 < OW else 0
-                y11 = g1[2 * tj + 1] if 2 * tj + 1 < OW else 0
-                if dM.shape[0] == 16:
-                    _adjoint_tile3(dM, q0 + tj, y00, y01, y10, y11)
+        for i in range(m):  # S[m*i + j, t] = dY[i, j] of tile t
+            for ti in range(tr0, tr1):
+                o = (ti - tr0) * Wv
+                if m * ti + i < OH:
+                    g = gy[n, f, m * ti + i]
+                    for w in range(OW):
+                        line[o + w] = g[w]
+                    for w in range(OW, Wv):
+                        line[o + w] = 0
                 else:
-                    winograd5.adjoint_tile(dM, q0 + tj, y00, y01, y10, y11)
+                    for w in range(Wv):
+                        line[o + w] = 0
+            _split(line, m, count, S[m * i:m * i + m])
+        if dM.shape[0] == 16:
+            winograd23.adjoint(S, count, dM, f * P + q)
+        elif m == 4:
+            winograd43.adjoint(S, count, dM, f * P + q)
+        else:
+            winograd25.adjoint(S, count, dM, f * P + q)
 
 
 # ---------------------------------------------------------------- kernels
-@njit(parallel=True, cache=True)
-def _forward(x, U, b, relu, PH, PW, RB, G, zrows, rows, scratch, spares, Vs, Ms, y):
+@njit(parallel=True, cache=True, nogil=True)
+def _forward(x, U, b, relu, m, PH, PW, RB, G, planes, rows, flats, scratch, lines, Vs, Ms, y):
     N, F, C = x.shape[0], U.shape[1], U.shape[2]
-    TH, TW = (y.shape[2] + 1) // 2, (y.shape[3] + 1) // 2
+    TH, TW = (y.shape[2] + m - 1) // m, (y.shape[3] + m - 1) // m
+    TWv = virtual_tiles(TW, m, rows.shape[1])
     T = Vs.shape[0]
     blocks = (TH + RB - 1) // RB
     per_image = N >= 2 * T
@@ -232,25 +234,26 @@ def _forward(x, U, b, relu, PH, PW, RB, G, zrows, rows, scratch, spares, Vs, Ms,
             for k in range(k0, k1):
                 tr0 = k * RB
                 tr1 = min(TH, tr0 + RB)
-                Q = (tr1 - tr0) * TW  # columns per image
+                Q = (tr1 - tr0) * TWv  # columns per image
                 P = (n1 - n0) * Q
                 for n in range(n0, n1):
-                    _input_transform(x, n, PH, PW, tr0, tr1, TW, P, (n - n0) * Q, zrows[t],
-                                     rows[t], V)
+                    _input_transform(x, n, PH, PW, tr0, tr1, TW, P, (n - n0) * Q, planes[t],
+                                     rows[t], flats[t], V, m)
                 for xi in range(V.shape[0]):
                     gemm(False, False, U[xi], V[xi, :C * P].reshape(C, P),
                          M[xi, :F * P].reshape(F, P), 0.0)
                 for n in range(n0, n1):
                     _output_transform(M, n, tr0, tr1, TW, P, (n - n0) * Q, b, relu,
-                                      scratch[t], spares[t], y)
+                                      scratch[t], lines[t], y, m)
     return y
 
 
-@njit(parallel=True, cache=True)
-def _weight_gradient(gy, x, PH, PW, RB, G, zrows, rows, Vs, Ms, dUs):
+@njit(parallel=True, cache=True, nogil=True)
+def _weight_gradient(gy, x, m, PH, PW, RB, G, planes, rows, flats, scratch, lines, Vs, Ms, dUs):
     N, C = x.shape[0], x.shape[1]
     F = gy.shape[1]
-    TH, TW = (gy.shape[2] + 1) // 2, (gy.shape[3] + 1) // 2
+    TH, TW = (gy.shape[2] + m - 1) // m, (gy.shape[3] + m - 1) // m
+    TWv = virtual_tiles(TW, m, rows.shape[1])
     T = Vs.shape[0]
     for t in prange(T):
         V, dM = Vs[t], Ms[t]
@@ -260,14 +263,14 @@ def _weight_gradient(gy, x, PH, PW, RB, G, zrows, rows, Vs, Ms, dUs):
             j1 = min(mine, j0 + G)
             for tr0 in range(0, TH, RB):
                 tr1 = min(TH, tr0 + RB)
-                Q = (tr1 - tr0) * TW
+                Q = (tr1 - tr0) * TWv
                 P = (j1 - j0) * Q
                 for j in range(j0, j1):
                     n = t + j * T
-                    _input_transform(x, n, PH, PW, tr0, tr1, TW, P, (j - j0) * Q, zrows[t],
-                                     rows[t], V)
-                    _output_transform_adjoint(gy, n, tr0, tr1, TW, P, (j - j0) * Q, zrows[t],
-                                              dM)
+                    _input_transform(x, n, PH, PW, tr0, tr1, TW, P, (j - j0) * Q, planes[t],
+                                     rows[t], flats[t], V, m)
+                    _output_transform_adjoint(gy, n, tr0, tr1, TW, P, (j - j0) * Q,
+                                              scratch[t], lines[t], dM, m)
                 # NOTE: M[ξ] = U[ξ] V[ξ], so dU[ξ] = Σ dM[ξ] V[ξ]ᵀ over tiles and images.
                 for xi in range(V.shape[0]):
                     gemm(False, True, dM[xi, :F * P].reshape(F, P),
@@ -280,8 +283,13 @@ def applies(kernel, stride, padding):
     """True when this module can compute the layer: 3x3 or 5x5, stride 1, padding at most
     2 or 4 (the input gradient's padding, kernel size - 1 - padding, must not be negative)."""
     KH, KW = kernel
-    return KH == KW and KH in FILTER_MATRICES and tuple(stride) == (1, 1) \
-        and max(padding) <= KH - 1
+    return KH == KW and KH in (3, 5) and tuple(stride) == (1, 1) and max(padding) <= KH - 1
+
+
+def tile_size(R, OH, OW):
+    """The output tile m of an R x R layer with an OH x OW output: TILE_3X3 for 3x3 layers of
+    at least F4_MIN_SIDE pixels a side, else 2."""
+    return TILE_3X3 if R == 3 and min(OH, OW) >= F4_MIN_SIDE else 2
 
 
 def _block_shape(C, F, TH, TW, alpha, itemsize, N, tasks_wanted, min_columns):
@@ -304,38 +312,42 @@ def _stride(count, itemsize):
     return (-(-count * itemsize // 4096) * 4096 + 256) // itemsize
 
 
-def _buffers(T, C, F, RB, G, TH, TW, alpha, Wd, dt):
-    """Per-thread zeros, Bᵀ-combined rows, the output transform's scratch, a spare output row,
-    and the V and M of a block."""
-    width = 2 * TW + alpha - 2  # the padded width the tiles of a row read
-    zrows = np.zeros((T, max(Wd, width)), dt)
-    rows = np.zeros((T, alpha + 2, width), dt)
-    scratch = np.empty((T, 16, TW), dt)
-    spares = np.empty((T, width), dt)
-    P = G * min(RB, TH) * TW
+def _buffers(T, C, F, RB, G, TH, TW, alpha, m, dt):
+    """Per-thread scratch of the transforms (see their docstrings) and the V and M of a
+    block."""
+    RB = min(RB, TH)
+    TWv = virtual_tiles(TW, m, alpha)
+    planes = np.zeros((T, m, (RB + 3) * m * TWv), dt)
+    rows = np.zeros((T, alpha, RB * m * TWv + 4 * m), dt)
+    flats = np.empty((T, 4, RB * TWv + 4), dt)
+    scratch = np.empty((T, winograd43.SCRATCH_ROWS, RB * TWv), dt)
+    lines = np.empty((T, RB * m * TWv + 4 * m), dt)
+    P = G * RB * TWv
     Vs = np.empty((T, alpha ** 2, _stride(C * P, dt.itemsize)), dt)
     Ms = np.empty((T, alpha ** 2, _stride(F * P, dt.itemsize)), dt)
-    return zrows, rows, scratch, spares, Vs, Ms
+    return planes, rows, flats, scratch, lines, Vs, Ms
 
 
-def _forward_U(x, U, b, padding, OH, OW, relu):
+def _forward_U(x, U, b, m, padding, OH, OW, relu):
     N, C, H, Wd = x.shape
     F, dt, alpha = U.shape[1], x.dtype, math.isqrt(U.shape[0])  # U: (α², F, C)
     T = numba.get_num_threads()
-    TH, TW = (OH + 1) // 2, (OW + 1) // 2
-    RB, G = _block_shape(C, F, TH, TW, alpha, dt.itemsize, N, 2 * T, MIN_COLUMNS)
+    TH, TW = -(-OH // m), -(-OW // m)
+    RB, G = _block_shape(C, F, TH, virtual_tiles(TW, m, alpha), alpha, dt.itemsize, N, 2 * T,
+                         MIN_COLUMNS)
     y = np.empty((N, F, OH, OW), dt)
     bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
-    return _forward(x, U, bb, relu, *padding, RB, G,
-                    *_buffers(T, C, F, RB, G, TH, TW, alpha, Wd, dt), y)
+    return _forward(x, U, bb, relu, m, *padding, RB, G,
+                    *_buffers(T, C, F, RB, G, TH, TW, alpha, m, dt), y)
 
 
 def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
     """y (N, F, OH, OW), as conv_cpu.forward, for a layer where `applies` holds."""
     x = np.ascontiguousarray(x)
+    m = tile_size(W.shape[2], OH, OW)
     with single_blas():  # NOTE: also for the filter transform: idle BLAS threads would spin
-        return _forward_U(x, filter_transform(np.asarray(W, x.dtype)), b, padding, OH, OW,
-                          relu)
+        return _forward_U(x, filter_transform(np.asarray(W, x.dtype), m), b, m, padding, OH,
+                          OW, relu)
 
 
 def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
@@ -349,23 +361,26 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
 def _backward(gy, x, W, padding, OH, OW, need_gx, need_gW):
     N, C, H, Wd = x.shape
     F, R, dt = W.shape[0], W.shape[2], x.dtype
+    m = tile_size(R, OH, OW)
     gx = gW = None
     if need_gx:
         # NOTE: the input gradient is the convolution of gy with the kernels flipped and
         # transposed (C x F x r x r), padded by r - 1 - padding: a forward Winograd convolution.
         Wt = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        gx = _forward_U(gy, filter_transform(Wt), None,
+        gx = _forward_U(gy, filter_transform(Wt, m), None, m,
                         (R - 1 - padding[0], R - 1 - padding[1]), H, Wd, False)
     if need_gW:
         T = numba.get_num_threads()
-        TH, TW = (OH + 1) // 2, (OW + 1) // 2
+        TH, TW = -(-OH // m), -(-OW // m)
+        alpha = m + R - 1
         # NOTE: a fixed (not timed) block shape: it sets the order of the sums.
-        RB, G = _block_shape(C, F, TH, TW, R + 1, dt.itemsize, -(-N // T), 1, GW_MIN_COLUMNS)
-        dUs = np.empty((T, (R + 1) ** 2, F, C), dt)
-        zrows, rows, _, _, Vs, Ms = _buffers(T, C, F, RB, G, TH, TW, R + 1, Wd, dt)
-        _weight_gradient(gy, x, *padding, RB, G, zrows, rows, Vs, Ms, dUs)
+        RB, G = _block_shape(C, F, TH, virtual_tiles(TW, m, alpha), alpha, dt.itemsize,
+                             -(-N // T), 1, GW_MIN_COLUMNS)
+        dUs = np.empty((T, alpha ** 2, F, C), dt)
+        _weight_gradient(gy, x, m, *padding, RB, G,
+                         *_buffers(T, C, F, RB, G, TH, TW, alpha, m, dt), dUs)
         dU = dUs[0].copy()
         for t in range(1, T):  # in a fixed order
             dU += dUs[t]
-        gW = filter_transform_adjoint(dU, F, C, R)
+        gW = filter_transform_adjoint(dU, F, C, R, m)
     return gx, gW

@@ -133,6 +133,27 @@ def test_predict_gives_predicts_numbers_as_raw_body_and_multipart(server, runs):
             assert answer["model"] == "ham" and answer["time_ms"] > 0
 
 
+def test_large_and_png_images_decoded_in_the_thread_pool_give_predicts_numbers(server, runs,
+                                                                              tmp_path):
+    from tinylesion.serve.runs import QUICK_JPEG_PIXELS, check_image, quick_to_decode
+    ham, _, images = runs
+    model, run = predict.load_run(ham)
+    pixels = np.asarray(Image.open(images[5]).convert("RGB").resize((1200, 900)))
+    paths = []
+    for kind in ("JPEG", "PNG"):
+        path = tmp_path / f"large.{kind.lower()}"
+        Image.fromarray(pixels).save(path, kind)
+        data = path.read_bytes()
+        assert check_image(data) == (kind, 1200, 900) and not quick_to_decode(check_image(data))
+        paths.append(path)
+    assert 1200 * 900 > QUICK_JPEG_PIXELS and quick_to_decode(check_image(images[5].read_bytes()))
+    for path, probs in zip(paths, predict.predict_files(model, run, paths)):
+        status, answer = server.json("POST", "/predict", path.read_bytes())
+        assert status == 200
+        got = np.array([answer["probabilities"][c] for c in run["class_names"]])
+        np.testing.assert_allclose(got, probs, rtol=1e-5, atol=1e-6)
+
+
 def test_several_runs_have_their_own_routes(server, runs):
     ham, mel, images = runs
     model, run = predict.load_run(mel)
@@ -160,6 +181,9 @@ def test_models_and_health(server, runs):
     assert by_name["mel"]["binary"] is True and by_name["mel"]["input_size"] == [16, 12]
     status, health = server.json("GET", "/health")
     assert status == 200 and health["status"] == "ok" and health["models"] == ["ham", "mel"]
+    assert health["process"] == server.proc.pid     # one process answers (no --workers)
+    # one kernel thread in the server unless TINYLESION_NUM_THREADS says otherwise
+    assert health["threads"] == int(os.environ.get("TINYLESION_NUM_THREADS", "").strip() or 1)
     # with no --host it listens on the loopback only
     assert any(f"running on http://127.0.0.1:{server.port}" in line for line in server.lines)
 
@@ -235,13 +259,33 @@ def test_routes_and_methods(server):
     assert status == 404 and "no route /classify" in answer["error"]
 
 
+def read_reply(sock):
+    """One HTTP reply read from a socket: its head, then as many body bytes as it declares (the
+    head and the body may arrive in separate reads)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data.decode("latin-1")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+              if line.lower().startswith(b"content-length:")]
+    while length and len(body) < length[0]:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode("latin-1")
+
+
 def test_a_body_over_20_mb_is_413(server):
     limit = 20 * 1024 * 1024
     # declared too large: refused from the header, before the body is read
     with socket.create_connection(("127.0.0.1", server.port), timeout=60) as s:
         s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
                   b"Content-Length: %d\r\n\r\n" % (limit + 1))
-        reply = s.recv(65536).decode("latin-1")
+        reply = read_reply(s)
     assert reply.startswith("HTTP/1.1 413") and "over the limit of 20,971,520 bytes" in reply
     # sent in chunks with no declared length: refused once it passes the limit
 
@@ -292,6 +336,37 @@ def test_concurrent_clients_are_batched_and_each_gets_its_answer(server, runs):
     assert after["largest_batch"] > 1
 
 
+def test_several_worker_processes_answer_on_one_port(runs):
+    ham, mel, images = runs
+    model, run = predict.load_run(ham)
+    expected = predict.predict_files(model, run, images[:6])
+    server = Server("--weights", ham, mel, "--workers", "2")
+    try:
+        processes = set()
+        deadline = time.monotonic() + 180    # the second may still be starting
+        while len(processes) < 2 and time.monotonic() < deadline:
+            status, answer = server.json("GET", "/health")   # a new connection each time,
+            assert status == 200 and answer["models"] == ["ham", "mel"]   # to either process
+            assert answer["threads"] == int(os.environ.get("TINYLESION_NUM_THREADS", "") or 1)
+            processes.add(answer["process"])
+            time.sleep(0.05)
+        assert len(processes) == 2 and server.proc.pid not in processes
+        for path, probs in zip(images[:6], expected):
+            status, answer = server.json("POST", "/predict", path.read_bytes())
+            assert status == 200 and answer["model"] == "ham"
+            got = np.array([answer["probabilities"][c] for c in run["class_names"]])
+            np.testing.assert_allclose(got, probs, rtol=1e-5, atol=1e-6)
+        status, answer = server.json("POST", "/models/mel/predict", images[0].read_bytes())
+        assert status == 200 and answer["model"] == "mel"
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0
+    time.sleep(1)
+    for pid in processes if Path("/proc").is_dir() else ():   # the workers ended with it
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
+            f"/proc/{pid}/status").read_text().lower(), pid
+
+
 def test_batcher_collects_waits_and_passes_errors():
     seen = []
 
@@ -319,6 +394,20 @@ def test_batcher_collects_waits_and_passes_errors():
         b.submit(1)
     with pytest.raises(ValueError, match="max_batch"):
         Batcher(run_batch, max_batch=0)
+
+
+def test_batcher_runs_a_full_batch_at_once_and_finishes_the_queue_when_stopped():
+    seen = []
+    b = Batcher(lambda items: seen.append(len(items)) or list(items), max_batch=4, max_wait=60)
+    start = time.monotonic()
+    futures = [b.submit(i) for i in range(4)]           # a full batch does not wait max_wait
+    assert [f.result(30) for f in futures] == [0, 1, 2, 3]
+    assert time.monotonic() - start < 30 and seen == [4]
+    futures = [b.submit(i) for i in range(6)]           # 4 at once, 2 waiting for more ...
+    assert [f.result(30) for f in futures[:4]] == [0, 1, 2, 3]
+    b.stop()                                             # ... go when the batcher stops
+    assert [f.result(0) for f in futures[4:]] == [4, 5] and seen == [4, 4, 2]
+    assert time.monotonic() - start < 30
 
 
 # ---- an unexpected failure is a 500 without a traceback ------------------------------------------
@@ -438,6 +527,7 @@ def test_bad_flags_and_run_folders_are_one_line_errors(runs, tmp_path):
         (("--weights", ham, "--port", "http"), "--port: expected an integer"),
         (("--weights", ham, "--max-batch", "0"), "--max-batch: must be >= 1"),
         (("--weights", ham, "--max-wait-ms", "-1"), "--max-wait-ms: must be from 0"),
+        (("--weights", ham, "--workers", "0"), "--workers: must be >= 1"),
         (("--weights", ham, "--device", "tpu"), "choose a device from cpu, gpu, auto"),
         (("--weights", ham, twin), "two run folders are named 'ham'"),
     ]

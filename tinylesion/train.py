@@ -217,10 +217,12 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
     or None) and `history` tell the caller what is left.
 
     Training asks the C library to keep freed memory for reuse (kernels.threads.
-    keep_freed_memory): every step allocates the same large arrays again, and fresh pages
-    cost more to fault in than the step's arithmetic on them (a third of a melanoma_cnn step).
+    keep_freed_memory, as the engine's first large op does in any loop; not with
+    TINYLESION_KEEP_FREED_MEMORY=0): every step allocates the same large arrays again, and
+    fresh pages cost more to fault in than the step's arithmetic on them (a third of a
+    melanoma_cnn step).
     """
-    threads.keep_freed_memory()
+    threads.apply_memory_policy()
     device = backend.as_device(device)
     _check_labels(model, train_loader, "training")
     if val_loader is not None:

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from kernels.threads import keep_freed_memory
+from kernels.threads import apply_memory_policy
 
 from .. import backend
 
@@ -265,7 +265,8 @@ class Loader:
     With cache_dir, the dataset is served through a CachedDataset there (filled on the first
     pass, or by `loader.dataset.build()`), so later epochs do no JPEG work.
     A pass asks glibc's malloc to keep freed memory for reuse, up to 32 MB a block
-    (kernels.threads.keep_freed_memory): the process keeps up to its peak memory.
+    (kernels.threads.keep_freed_memory; not with TINYLESION_KEEP_FREED_MEMORY=0): the process
+    keeps up to its peak memory.
     """
 
     def __init__(self, dataset, batch_size=32, shuffle=False, num_workers=2, seed=0,
@@ -378,7 +379,7 @@ class Loader:
     def _iterate(self, epoch):
         self._targets = np.asarray(self.dataset.targets, dtype=np.int64)
         state = _Pass(self, self.order(epoch), epoch)
-        keep_freed_memory(_KEEP_FREED_BYTES)
+        apply_memory_policy(_KEEP_FREED_BYTES)
         self.skipped = 0
         self.skipped_paths = []
         workers = min(self.num_workers, state.nsamples)

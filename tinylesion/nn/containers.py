@@ -121,6 +121,14 @@ class _ModuleSequence(_Container):
         return module
 
 
+def _fuses_with_relu(layer, following):
+    """True for an nn.Conv2d followed by an nn.ReLU, neither's forward replaced (Grad-CAM
+    wraps a layer's forward to see its output)."""
+    from .layers import Conv2d, ReLU
+    return type(layer) is Conv2d and type(following) is ReLU \
+        and "forward" not in vars(layer) and "forward" not in vars(following)
+
+
 class Sequential(_ModuleSequence):
     """Layers applied in order; they are named "0", "1", ... as in PyTorch, or by the keys of
     a single OrderedDict (or dict) of layers.
@@ -140,8 +148,17 @@ class Sequential(_ModuleSequence):
             self._add(str(i), layer, where=f" (argument {i})")
 
     def forward(self, x):
-        for layer in self._modules.values():
-            x = layer(x)
+        layers = list(self._modules.values())
+        i = 0
+        while i < len(layers):
+            if i + 1 < len(layers) and _fuses_with_relu(layers[i], layers[i + 1]):
+                # NOTE: Conv2d then ReLU in one pass over the output: the same numbers and
+                # gradients, one full read and write of the activation fewer.
+                x = layers[i]._call(layers[i]._forward_relu, x)
+                i += 2
+            else:
+                x = layers[i](x)
+                i += 1
         return x
 
     def _slice(self, index):

@@ -72,6 +72,11 @@ class Conv2d(Module):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
                         groups=self.groups)
 
+    def _forward_relu(self, x):
+        """relu(self.forward(x)), the ReLU in the convolution's output pass."""
+        return F._conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups,
+                         relu=True)
+
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")

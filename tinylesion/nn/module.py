@@ -166,11 +166,15 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
+        return self._call(self.forward, *args, **kwargs)
+
+    def _call(self, method, *args, **kwargs):
+        """method(*args, **kwargs) with __call__'s checks of the arguments and errors."""
         for arg in args:
             if is_foreign_tensor(arg):
                 raise foreign_tensor_error(type(self).__name__)
         try:
-            return self.forward(*args, **kwargs)
+            return method(*args, **kwargs)
         except ValueError as exc:   # shape mismatches: RuntimeError too, as PyTorch's
             raise as_input_error(exc) from None
 

@@ -1,5 +1,6 @@
 """Layer ops: linear, convolution, max-pooling, batch norm, dropout and constant padding."""
 import kernels
+from kernels.threads import reuse_memory_for
 
 from ..backend import get_array_module
 from ..autograd import Function
@@ -14,6 +15,7 @@ class Linear(Function):
         y = x @ W.T
         if b is not None:
             y += b
+        reuse_memory_for(x, y)  # the malloc policy, the first time the arrays are large
         return y
 
     def backward(self, gy):
@@ -27,15 +29,22 @@ class Linear(Function):
 
 class Conv2d(Function):
     """2-D cross-correlation (PyTorch's conv2d): im2col and one matrix product; groups > 1 by
-    the depthwise kernels or a batched product per group."""
+    the depthwise kernels or a batched product per group. relu=True: max(y, 0) applied in the
+    convolution's own output pass (nn.Sequential's Conv2d then ReLU), its output kept for the
+    gradient as ReLU keeps it."""
 
-    def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0), groups=1):
+    def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0), groups=1, relu=False):
         self.x, self.W, self.stride, self.padding = x, W, stride, padding
         self.has_bias, self.groups = b is not None, groups
-        return kernels.conv2d_forward(x, W, b, stride, padding, groups=groups)
+        y = kernels.conv2d_forward(x, W, b, stride, padding, relu=relu, groups=groups)
+        reuse_memory_for(x, y)  # the malloc policy, the first time the arrays are large
+        self.y = y if relu else None
+        return y
 
     def backward(self, gy):
         need = self.needs_input_grad
+        if self.y is not None:
+            gy = kernels.relu_backward(gy, self.y).reshape(gy.shape)
         return kernels.conv2d_backward(
             gy, self.x, self.W, self.stride, self.padding, need_gx=need[0], need_gW=need[1],
             need_gb=self.has_bias and need[2], groups=self.groups)

@@ -3,7 +3,9 @@ import asyncio
 import contextlib
 import email.parser
 import email.policy
+import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -13,10 +15,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from .. import get_num_threads
 from .batching import Batcher
-from .runs import BadRequest
+from .runs import BadRequest, check_image, quick_to_decode
 
 MAX_BODY = 20 * 1024 * 1024       # bytes; a larger body is answered 413
+SETTINGS_VARIABLE = "TINYLESION_SERVE_SETTINGS"   # what each worker process of --workers loads
 PAGE = Path(__file__).with_name("page.html")
 log = logging.getLogger("tinylesion.serve")
 
@@ -98,12 +102,17 @@ def create_app(models, max_batch=32, max_wait_ms=10.0, max_body=MAX_BODY):
         served = served_model(name)
         start = time.perf_counter()
         data = await body_image(request)
-        pixels = await run_in_threadpool(served.pixels, data)
+        if quick_to_decode(check_image(data)):
+            pixels = served.pixels(data, checked=True)
+        else:
+            pixels = await run_in_threadpool(served.pixels, data, True)
         probs = await asyncio.wrap_future(batchers[name].submit(pixels))
         k = int(probs.argmax())
-        return {"class": served.class_names[k], "confidence": float(probs[k]),
-                "probabilities": {c: float(p) for c, p in zip(served.class_names, probs)},
-                "model": name, "time_ms": round((time.perf_counter() - start) * 1000, 3)}
+        # a JSONResponse as it is: FastAPI's encoder would only walk the plain dict once more
+        return JSONResponse({
+            "class": served.class_names[k], "confidence": float(probs[k]),
+            "probabilities": {c: float(p) for c, p in zip(served.class_names, probs)},
+            "model": name, "time_ms": round((time.perf_counter() - start) * 1000, 3)})
 
     async def explain(request, name):
         served = served_model(name)
@@ -138,7 +147,8 @@ def create_app(models, max_batch=32, max_wait_ms=10.0, max_body=MAX_BODY):
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "models": list(models),
+        return {"status": "ok", "models": list(models), "process": os.getpid(),
+                "threads": get_num_threads(),
                 "batching": {name: {"requests": b.items, "forward_passes": b.batches,
                                     "largest_batch": b.largest}
                              for name, b in batchers.items()}}
@@ -176,3 +186,14 @@ def create_app(models, max_batch=32, max_wait_ms=10.0, max_body=MAX_BODY):
         return error(500, "internal server error (the traceback is in the server's log)")
 
     return app
+
+
+def app_from_environment():
+    """The app that one of several worker processes (--workers) serves: the runs and settings
+    that the command line checked, handed down in the SETTINGS_VARIABLE environment variable."""
+    from .. import backend
+    from .runs import load_models
+    settings = json.loads(os.environ[SETTINGS_VARIABLE])
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    models = load_models(settings["weights"], backend.as_device(settings["device"]))
+    return create_app(models, settings["max_batch"], settings["max_wait_ms"])

@@ -1,5 +1,5 @@
 """Dynamic batching: requests that arrive together are answered by one call on their batch."""
-import queue
+import collections
 import threading
 import time
 from concurrent.futures import Future
@@ -19,44 +19,49 @@ class Batcher:
             raise ValueError(f"max_batch must be >= 1 and max_wait >= 0, got {max_batch}, "
                              f"{max_wait}")
         self.run_batch, self.max_batch, self.max_wait = run_batch, int(max_batch), max_wait
-        self.queue = queue.Queue()
         self.items = self.batches = self.largest = 0     # what /health reports
+        self._waiting = collections.deque()    # (item, future) pairs not yet in a batch
+        self._changed = threading.Condition(threading.Lock())
         self._stopped = False
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, item):
         """A Future for run_batch's answer to `item`."""
-        if self._stopped:
-            raise RuntimeError("the batcher is stopped")
         future = Future()
-        self.queue.put((item, future))
+        with self._changed:
+            if self._stopped:
+                raise RuntimeError("the batcher is stopped")
+            self._waiting.append((item, future))
+            # NOTE: the worker is woken only when it has something to do: by the first item
+            # (it then sleeps until max_wait has passed) and by the item that fills a batch.
+            # Waking it for every item would hand the GIL back and forth once per request.
+            if len(self._waiting) in (1, self.max_batch):
+                self._changed.notify()
         return future
 
     def stop(self):
         """Finish the batches already queued, then end the worker thread."""
-        self._stopped = True
-        self.queue.put(None)
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
         self._thread.join()
 
     def _collect(self):
-        """The next batch of (item, future) pairs; None when stopping."""
-        first = self.queue.get()
-        if first is None:
-            return None
-        batch = [first]
-        deadline = time.monotonic() + self.max_wait
-        while len(batch) < self.max_batch:
-            left = deadline - time.monotonic()
-            try:
-                nxt = self.queue.get_nowait() if left <= 0 else self.queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if nxt is None:             # stop after this batch
-                self.queue.put(None)
-                break
-            batch.append(nxt)
-        return batch
+        """The next batch of (item, future) pairs; None when stopped with nothing waiting."""
+        with self._changed:
+            while not self._waiting:
+                if self._stopped:
+                    return None
+                self._changed.wait()
+            deadline = time.monotonic() + self.max_wait
+            while len(self._waiting) < self.max_batch and not self._stopped:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            n = min(len(self._waiting), self.max_batch)
+            return [self._waiting.popleft() for _ in range(n)]
 
     def _work(self):
         while True:
