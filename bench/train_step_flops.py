@@ -25,20 +25,20 @@ def linear_flops(in_features, out_features, rows=1):
 
 def forward_flops(model, image_size):
     """Forward operations per image of a tinylesion model at `image_size` (width, height):
-    the sum over its Conv2d and Linear layers, found by running one image through it."""
+    the sum over its Conv2d and Linear layers, found by running one image through it with
+    each layer's forward wrapped to see its output size."""
     import numpy as np
     import tinylesion as tl
     from tinylesion import nn
 
     W, H = image_size
     counted = {}
-    originals = {cls: cls.forward for cls in (nn.Conv2d, nn.Linear)}
 
-    def counting(cls):
-        forward = originals[cls]
+    def counting(module):
+        forward = module.forward
 
-        def wrapped(module, x):
-            out = forward(module, x)
+        def wrapped(x):
+            out = forward(x)
             if isinstance(module, nn.Conv2d):
                 _, _, oh, ow = out.shape
                 ops = conv2d_flops(module.in_channels, module.out_channels, module.kernel_size,
@@ -50,20 +50,23 @@ def forward_flops(model, image_size):
             return out
         return wrapped
 
+    # NOTE: a forward set on the instance (as Grad-CAM sets one) also makes nn.Sequential run
+    # a Conv2d and its ReLU as two ops instead of its fused one, so every layer is seen.
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     was_training = model.training
     try:
-        for cls in originals:
-            cls.forward = counting(cls)
+        for layer in layers:
+            layer.forward = counting(layer)
         model.eval()
         with tl.no_grad():
             model(tl.Tensor(np.zeros((1, 3, H, W), np.float32)))
     finally:
-        for cls, forward in originals.items():
-            cls.forward = forward
+        for layer in layers:
+            if "forward" in vars(layer):
+                del layer.forward
         model.train(was_training)
-    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     unseen = [type(m).__name__ for m in layers if id(m) not in counted]
     if unseen:
-        raise RuntimeError(f"{len(unseen)} layer(s) ({', '.join(sorted(set(unseen)))}) did not "
-                           "run through Conv2d.forward / Linear.forward: cannot count them")
+        raise RuntimeError(f"{len(unseen)} layer(s) ({', '.join(sorted(set(unseen)))}) were "
+                           "not called through their forward: cannot count them")
     return sum(counted.values())
