@@ -21,8 +21,9 @@ turns, one step each, so that both see the same machine load; warm-up steps (Num
 compilation) are outside the timing. tinylesion's kernels make OpenMP's idle threads sleep
 (OMP_WAIT_POLICY=PASSIVE); PyTorch's process gets the same policy unless
 --torch-omp-as-installed (GNU OpenMP's threads spin by default, which on a loaded machine made
-PyTorch's steps several times slower). tinylesion's process keeps freed memory for reuse, as
-fit() does (kernels.threads.keep_freed_memory), unless --no-keep-memory; for the seed CNNs'
+PyTorch's steps several times slower). tinylesion's process runs as the engine leaves it: the
+engine asks malloc to keep freed memory for reuse by itself (kernels.threads, at its first
+large op), unless --no-keep-memory (TINYLESION_KEEP_FREED_MEMORY=0); for the seed CNNs'
 training PyTorch is also run, as a second reference, with the same malloc setting. Memory: the
 step's peak of NumPy allocations (tracemalloc, tinylesion only), each process's peak RSS during
 a step (sampled every millisecond, so it also sees Numba's, BLAS's and PyTorch's own buffers
@@ -68,8 +69,8 @@ def parse_args(argv=None):
     parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     parser.add_argument("--no-torch", action="store_true", help="time tinylesion only")
     parser.add_argument("--no-keep-memory", action="store_true",
-                        help="tinylesion's process does not call keep_freed_memory(): the "
-                             "engine's own memory policy, as a user's loop gets it")
+                        help="tinylesion's memory policy off (TINYLESION_KEEP_FREED_MEMORY=0): "
+                             "glibc's malloc defaults, as PyTorch has them")
     kept = parser.add_mutually_exclusive_group()
     kept.add_argument("--torch-kept-memory", action="store_true",
                       help="also run PyTorch with tinylesion's malloc setting (the default "
@@ -143,6 +144,8 @@ ARGS = parse_args() if __name__ == "__main__" else None
 if ARGS is not None:
     import machine  # bench/machine.py, beside this file
     machine.use_processor_blas()  # before NumPy: the processes started later inherit it
+    if ARGS.no_keep_memory:
+        os.environ["TINYLESION_KEEP_FREED_MEMORY"] = "0"  # read by the engine at its first op
     # NOTE: thread pools read these when they start, so they are set before NumPy is imported.
     for var in ("TINYLESION_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
                 "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -321,7 +324,7 @@ def print_result(r, rate):
               f"after each timed step (MB): {', '.join(f'{v / MB:.0f}' for v in after)} "
               f"(growth {(after[-1] - after[0]) / MB:+.1f} MB){kept_note(kept)}")
     if r.get("kept") is not None:
-        print(f"  the process after the loop:{kept_note(r['kept'])}")
+        print(f"  after the loop: {kept_note(r['kept'])[2:]}")
 
 
 def kept_note(kept):
@@ -408,11 +411,8 @@ def profile(case, args, workdir):
     import cProfile
     import io
     import pstats
-    import kernels
     from train_step_workers import Job, build_tinylesion
 
-    if not args.no_keep_memory:
-        kernels.threads.keep_freed_memory()  # as fit() does
     path = os.path.join(workdir, f"{case.name}-{case.batch}.npz")
     facts, _ = prepare(case, path)
     job = Job("tinylesion", case.name, facts["num_classes"], facts["size"], facts["binary"],
@@ -461,9 +461,10 @@ def main(args):
         rate = machine.matmul_rate()
         steps = ", ".join(sorted({f"{c.name}: --warmup {c.warmup} --steps {c.steps}"
                                   for c in cases}))
-        memory = ("tinylesion's process as the engine leaves it (no keep_freed_memory call)"
-                  if args.no_keep_memory or args.loop else
-                  "tinylesion's process keeps freed memory (keep_freed_memory, as fit() does)")
+        memory = ("tinylesion's memory policy off (TINYLESION_KEEP_FREED_MEMORY=0)"
+                  if args.no_keep_memory else
+                  "tinylesion as the engine leaves it (no keep_freed_memory call: the engine "
+                  "applies its memory policy by itself)")
         note = (f"{machine.blas_note()}; float32 matmul (2048x2048) {rate:.1f} GFLOP/s in this "
                 f"run; {steps}; {memory}; {omp_note(args, torch)}")
         print(header(args, torch))

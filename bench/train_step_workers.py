@@ -14,7 +14,7 @@ import traceback
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 BACKBONES = ("resnet50", "mobilenet_v2", "densenet121")
-KEPT_BYTES = 1 << 30  # what kernels.threads.keep_freed_memory() asks for by default
+KEPT_BYTES = 1 << 30  # what tinylesion's memory policy asks malloc to keep
 
 
 # ---- memory -------------------------------------------------------------------------------
@@ -45,8 +45,9 @@ class RssSampler:
 
 
 def malloc_keep_freed(max_bytes=KEPT_BYTES):
-    """glibc's malloc setting of kernels.threads.keep_freed_memory(), for the PyTorch process
-    (which must not import tinylesion's kernels): freed memory up to max_bytes kept for reuse."""
+    """The malloc setting tinylesion's engine applies (kernels.threads.keep_freed_memory), for
+    the PyTorch process, which must not import tinylesion's kernels: glibc keeps freed blocks
+    up to max_bytes for reuse."""
     import ctypes
     mallopt = ctypes.CDLL(None).mallopt
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -58,7 +59,8 @@ class Job:
     """What a worker builds: engine ('tinylesion' or 'torch'), model name, classes, image
     size (W, H), whether the head is one logit (binary), batch, mode ('train' or
     'inference'), device, threads, warm-up steps, whether the process keeps freed memory
-    (explicitly), the weights file, and whether OpenMP's idle threads sleep
+    (tinylesion: its engine's own policy, on or off; PyTorch: the same malloc setting made
+    here), the weights file, and whether OpenMP's idle threads sleep
     (OMP_WAIT_POLICY=PASSIVE, as tinylesion's kernels ask for their own threads) rather than
     spin (GNU OpenMP's default, which PyTorch gets as installed)."""
 
@@ -233,8 +235,8 @@ def engine_worker(conn, job):
             sys.path.insert(0, ROOT)
             import kernels
             kernels.set_num_threads(job.threads)
-            if job.keep_memory:
-                kernels.threads.keep_freed_memory()
+            if not job.keep_memory:  # NOTE: the engine reads it at its first large op
+                os.environ["TINYLESION_KEEP_FREED_MEMORY"] = "0"
             engine = build_tinylesion(job)
         else:
             if job.omp_passive:  # NOTE: GNU OpenMP reads it once, when torch loads it
