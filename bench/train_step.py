@@ -384,7 +384,7 @@ def print_table(results, args, torch, rate, note):
                rate_cell(r, "tinylesion"), *peers, rates, f"{peaks} MB", losses]
         if not inference:
             after = r["rss_after"]["tinylesion"]
-            row.append(f"{(after[-1] - after[0]) / MB:+.1f} MB over {len(after)} steps")
+            row.append(f"{(after[-1] - after[0]) / MB:+.1f} MB over {len(after)} step(s)")
         print("| " + " | ".join(row) + " |")
 
 
