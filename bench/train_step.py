@@ -19,9 +19,9 @@ with the same initial weights (written once to a file both read; the PyTorch pro
 no tinylesion code, so its memory is its own), and the same thread count; the processes take
 turns, one step each, so that both see the same machine load; warm-up steps (Numba
 compilation) are outside the timing. tinylesion's kernels make OpenMP's idle threads sleep
-(OMP_WAIT_POLICY=PASSIVE); PyTorch's process gets the same policy unless
---torch-omp-as-installed (GNU OpenMP's threads spin by default, which on a loaded machine made
-PyTorch's steps several times slower). tinylesion's process runs as the engine leaves it: the
+(OMP_WAIT_POLICY=PASSIVE); PyTorch's run as installed, spinning while idle (GNU OpenMP's
+default: on a quiet machine as fast as sleeping or faster, on a loaded one several times
+slower), unless --torch-omp-passive gives PyTorch's process the same policy. tinylesion's process runs as the engine leaves it: the
 engine asks malloc to keep freed memory for reuse by itself (kernels.threads, at its first
 large op), unless --no-keep-memory (TINYLESION_KEEP_FREED_MEMORY=0); for the seed CNNs'
 training PyTorch is also run, as a second reference, with the same malloc setting. Memory: the
@@ -77,9 +77,10 @@ def parse_args(argv=None):
                            "for the seed CNNs' training)")
     kept.add_argument("--no-torch-kept-memory", action="store_true",
                       help="skip the second PyTorch run (with tinylesion's malloc setting)")
-    parser.add_argument("--torch-omp-as-installed", action="store_true",
-                        help="let PyTorch's OpenMP threads spin while idle (GNU OpenMP's "
-                             "default) instead of sleeping as tinylesion's do")
+    parser.add_argument("--torch-omp-passive", action="store_true",
+                        help="PyTorch's OpenMP threads sleep while idle, as tinylesion's do "
+                             "(OMP_WAIT_POLICY=PASSIVE), instead of spinning (GNU OpenMP's "
+                             "default; slow on a loaded machine)")
     parser.add_argument("--profile", action="store_true",
                         help="print a cProfile of the tinylesion step instead of timing")
     args = parser.parse_args(argv)
@@ -93,9 +94,10 @@ def parse_args(argv=None):
     if args.loop and (args.inference or args.profile or args.no_torch):
         parser.error("--loop times the training loop of both engines: it does not combine "
                      "with --inference, --profile or --no-torch")
-    if args.loop and args.torch_omp_as_installed:
+    if args.loop and args.torch_omp_passive:
         parser.error("--loop runs both engines in one process, which loads one OpenMP "
-                     "library: --torch-omp-as-installed needs separate processes")
+                     "library, with tinylesion's policy: --torch-omp-passive is for separate "
+                     "processes")
     if args.loop and args.device != "cpu":
         parser.error("--loop runs on the CPU only")
     return args
@@ -230,7 +232,7 @@ def bench_case(case, args, torch, workdir):
         for label, engine, keep_memory in plan:  # one at a time: warm-ups must not overlap
             job = Job(engine, case.name, facts["num_classes"], facts["size"], facts["binary"],
                       case.batch, case.mode, args.device, args.threads, case.warmup,
-                      keep_memory, path, omp_passive=not args.torch_omp_as_installed)
+                      keep_memory, path, omp_passive=args.torch_omp_passive)
             engines.append(EngineProcess(label, job))
             losses[label] = engines[-1].ready()
         times = {e.label: [] for e in engines}
@@ -269,12 +271,12 @@ def omp_note(args, torch):
     if args.loop:
         return ("one OpenMP library for both engines, its idle threads sleeping "
                 "(OMP_WAIT_POLICY=PASSIVE, set by tinylesion's kernels when they load)")
-    if args.torch_omp_as_installed:
-        return ("idle OpenMP threads sleep in tinylesion's process (its kernels' setting) and "
-                "spin in PyTorch's (GNU OpenMP's default)")
-    return ("idle OpenMP threads sleep in both processes (OMP_WAIT_POLICY=PASSIVE: tinylesion's "
-            "kernels' setting, given to PyTorch's process too; --torch-omp-as-installed for "
-            "its default)")
+    if args.torch_omp_passive:
+        return ("idle OpenMP threads sleep in both processes (OMP_WAIT_POLICY=PASSIVE: "
+                "tinylesion's kernels' setting, given to PyTorch's process by "
+                "--torch-omp-passive)")
+    return ("idle OpenMP threads sleep in tinylesion's process (its kernels' setting) and "
+            "spin in PyTorch's (GNU OpenMP's default, PyTorch as installed)")
 
 
 # ---- reporting ------------------------------------------------------------------------------

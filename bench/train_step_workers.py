@@ -65,7 +65,7 @@ class Job:
     spin (GNU OpenMP's default, which PyTorch gets as installed)."""
 
     def __init__(self, engine, name, num_classes, image_size, binary, batch, mode, device,
-                 threads, warmup, keep_memory, data_path, omp_passive=True):
+                 threads, warmup, keep_memory, data_path, omp_passive=False):
         self.engine, self.name, self.num_classes = engine, name, num_classes
         self.binary = binary
         self.image_size, self.batch, self.mode, self.device = image_size, batch, mode, device

@@ -35,7 +35,7 @@ def test_inference_table_has_batch_64_and_resnet50_latency():
 
 @pytest.mark.parametrize("argv", [["--loop", "--inference"], ["--loop", "--no-torch"],
                                   ["--warmup", "0"], ["--all", "--backbones"],
-                                  ["--loop", "--torch-omp-as-installed"], ["--num-classes", "1"]])
+                                  ["--loop", "--torch-omp-passive"], ["--num-classes", "1"]])
 def test_flags_that_do_not_go_together_are_refused(argv, capsys):
     with pytest.raises(SystemExit):
         train_step.parse_args(argv)
