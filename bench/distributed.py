@@ -8,7 +8,10 @@ For each model, the same global batch (--batch-size) of random images at the mod
 size takes training steps (forward, class-weighted loss, backward, gradient averaging, Adam)
 in two set-ups: `mpirun -n 2` with one thread per rank (per-rank batch B/2), and one process
 with two threads (batch B). Reported: images/s of each and their ratio, the time per step spent
-in the gradient allreduce, the bytes each rank hands to MPI per step; then, on paper, the link
+in the gradient allreduce, the bytes each rank hands to MPI per step; on 2 ranks the same steps
+again with the allreduce overlapped with backward (DistributedOptimizer(overlap=True); its
+steps alternate with the others in one job): images/s, the time step() still waited for the
+allreduce, and its ratio to the wait of the allreduce after backward; then, on paper, the link
 speed at which N = 8 and N = 64 ranks stay compute-bound (a ring allreduce sends
 2(N-1)/N x the parameter bytes per rank per step) with the step time measured here on one
 CPU thread and with an H100's step time estimated from the model's FLOP count.
@@ -40,6 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32, help="global batch (even)")
     p.add_argument("--steps", type=int, default=5, help="timed steps")
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--overlap-bucket-mb", type=int, default=16,
+                   help="bucket size of the overlapped allreduce (MB; the first is 1 MB)")
     p.add_argument("--from-log", metavar="FILE",
                    help="print the tables again from the JSON lines an earlier run wrote to "
                         "stderr")
@@ -95,7 +100,13 @@ def worker(args):
     size = SIZES[args.model]
     model = get_model(args.model, image_size=size)
     distributed.broadcast_parameters(model.state_dict())
-    opt = distributed.DistributedOptimizer(optim.Adam(model.parameters(), lr=1e-4))
+    adam = optim.Adam(model.parameters(), lr=1e-4)
+    # NOTE: on 2 ranks, steps alternate between the allreduce after backward and the one
+    # overlapped with backward (in one job, so that both see the same load on the machine)
+    blocking = distributed.DistributedOptimizer(adam, overlap=False)
+    overlapped = (distributed.DistributedOptimizer(adam, overlap=True,
+                                                   bucket_bytes=args.overlap_bucket_mb << 20)
+                  if world.size > 1 else None)
     batch = args.batch_size // world.size
     rng = np.random.default_rng(world.rank)
     x = Tensor(rng.standard_normal((batch, 3, size[1], size[0])).astype(np.float32))
@@ -103,7 +114,12 @@ def worker(args):
     y = rng.integers(0, classes, batch).astype(np.int64)
     weights = np.linspace(0.5, 2.0, classes).astype(np.float32)
 
-    def step():
+    def step(opt):
+        """One training step; (its wall time, the time synchronize() took in it)."""
+        if overlapped is not None:
+            (overlapped.overlap.add_hooks if opt is overlapped
+             else overlapped.overlap.remove_hooks)()
+        t0 = time.perf_counter()
         logits = model(x)
         if model.binary:
             local = F.binary_cross_entropy_with_logits(
@@ -116,29 +132,40 @@ def worker(args):
         loss = distributed.global_mean(local, count)
         opt.zero_grad()
         loss.backward()
-        t0 = time.perf_counter()
-        opt.synchronize()
         t1 = time.perf_counter()
+        opt.synchronize()
+        t2 = time.perf_counter()
         opt.optimizer.step()
-        return t1 - t0
+        return time.perf_counter() - t0, t2 - t1
 
+    setups = [blocking] + ([overlapped] if overlapped is not None else [])
     for _ in range(args.warmup):
-        step()
+        for opt in setups:
+            step(opt)
     world.barrier()
-    sent0 = opt.bytes_sent
-    t0 = time.perf_counter()
-    comm = sum(step() for _ in range(args.steps))
+    sent0 = blocking.bytes_sent
+    took = {id(opt): [0.0, 0.0] for opt in setups}
+    for i in range(args.steps):
+        for opt in (setups if i % 2 == 0 else setups[::-1]):
+            wall, wait = step(opt)
+            took[id(opt)][0] += wall
+            took[id(opt)][1] += wait
     world.barrier()
-    took = time.perf_counter() - t0
+    step_s, comm = (t / args.steps for t in took[id(blocking)])
     if world.is_main:
         params = sum(p.data.nbytes for p in model.parameters())
-        print(json.dumps({
+        result = {
             "model": args.model, "ranks": world.size, "threads": args.threads,
-            "images_per_s": args.batch_size * args.steps / took, "step_s": took / args.steps,
-            "allreduce_s": comm / args.steps, "bytes_per_step": (opt.bytes_sent - sent0)
+            "images_per_s": args.batch_size / step_s, "step_s": step_s,
+            "allreduce_s": comm, "bytes_per_step": (blocking.bytes_sent - sent0)
             / args.steps, "param_bytes": params, "forward_flops": forward_flops(model, size),
             "batch": args.batch_size, "mpi": distributed.environment_note(),
-            "blas": machine.blas_note()}))
+            "blas": machine.blas_note()}
+        if overlapped is not None:
+            o_step, o_wait = (t / args.steps for t in took[id(overlapped)])
+            result.update(overlap_images_per_s=args.batch_size / o_step, overlap_step_s=o_step,
+                          overlap_wait_s=o_wait)
+        print(json.dumps(result))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +184,7 @@ def run(args, model, ranks):
     threads = 2 // ranks
     cmd = [sys.executable, __file__, "--worker", "--model", model, "--threads", str(threads),
            "--batch-size", str(args.batch_size), "--steps", str(args.steps),
-           "--warmup", str(args.warmup)]
+           "--warmup", str(args.warmup), "--overlap-bucket-mb", str(args.overlap_bucket_mb)]
     if ranks > 1:
         mpirun = Path(sys.executable).parent / "mpirun"
         cmd = [str(mpirun) if mpirun.is_file() else "mpirun", "-n", str(ranks),
@@ -189,7 +216,10 @@ def render(results):
         model, batch = one["model"], one["batch"]
         rows.append(f"| {model} | {one['images_per_s']:.1f} | {two['images_per_s']:.1f} | "
                     f"{two['images_per_s'] / one['images_per_s']:.2f} | "
-                    f"{two['allreduce_s'] * 1e3:.0f} | {two['bytes_per_step'] / 1e6:.2f} |")
+                    f"{two['allreduce_s'] * 1e3:.0f} | {two['bytes_per_step'] / 1e6:.2f} | "
+                    + (f"{two['overlap_images_per_s']:.1f} | {two['overlap_wait_s'] * 1e3:.0f} "
+                       f"| {two['overlap_wait_s'] / two['allreduce_s']:.2f} |"
+                       if "overlap_wait_s" in two else "- | - | - |"))
         # the compute of one rank's step (per-rank batch, one CPU thread), without the allreduce
         cpu_step = two["step_s"] - two["allreduce_s"]
         gpu_step = 3 * two["forward_flops"] * (batch // 2) / H100_FLOPS
@@ -201,8 +231,9 @@ def render(results):
                                   for n in RANKS) + " |")
     print(f"global batch {batch}; {two['mpi']}; {two.get('blas', 'BLAS kernel not logged')}\n")
     print("| model | 1 process x 2 threads (img/s) | 2 processes x 1 thread (img/s) | ratio "
-          "| allreduce per step (ms) | MB sent per rank per step |")
-    print("|---|---|---|---|---|---|")
+          "| allreduce per step (ms) | MB sent per rank per step | 2 processes, overlapped "
+          "(img/s) | step() waited, overlapped (ms) | wait: overlapped / after backward |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print(f"\nLink speed (Gbit/s per rank) at which a ring allreduce of the gradients takes no "
           f"longer than a step's compute (per-rank batch {batch // 2}):\n")

@@ -33,6 +33,11 @@ def _is_open_mpi(path):
     return "Open MPI" in text or "OpenRTE" in text or "PRRTE" in text
 
 
+def is_open_mpi():
+    """True when the launcher the tests use is Open MPI's."""
+    return _is_open_mpi(need_mpirun())
+
+
 def need_mpirun():
     path = mpirun_path()
     if path is None:
@@ -51,11 +56,13 @@ def quiet_env(extra=None):
     return env
 
 
-def mpirun(args, n=2, timeout=180, env=None, cwd=ROOT):
+def mpirun(args, n=2, timeout=180, env=None, cwd=ROOT, flags=()):
     """Run `mpirun -n n python *args`; the CompletedProcess. With Open MPI: --oversubscribe
-    (more ranks than the cores it counts) and --bind-to none (no pinning to one core)."""
+    (more ranks than the cores it counts) and --bind-to none (no pinning to one core); `flags`
+    go to mpirun as well."""
     path = need_mpirun()
-    flags = ["--oversubscribe", "--bind-to", "none"] if _is_open_mpi(path) else []
+    flags = (["--oversubscribe", "--bind-to", "none"] if _is_open_mpi(path) else []) + [
+        str(f) for f in flags]
     return subprocess.run([path, "-n", str(n), *flags, sys.executable, *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           env=quiet_env(env))

@@ -5,8 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from mpi_launch import ROOT, mpirun, ok, python
+from mpi_launch import ROOT, is_open_mpi, mpirun, ok, python
 from tinylesion import distributed, nn
+from tinylesion.gradient_overlap import OVERLAP_ENV
 from tinylesion.tensor import Tensor
 
 SCRIPT = ROOT / "tests" / "mpi" / "run_distributed.py"
@@ -19,12 +20,13 @@ def load(path):
 
 @pytest.fixture(scope="module")
 def train_runs(tmp_path_factory):
-    """2 epochs of SGD: one process at batch 32, 2 ranks at 16. The one-process run goes
-    first: it compiles the kernels."""
+    """2 epochs of SGD: one process at batch 32, 2 ranks at 16 (the allreduce after backward,
+    and overlapped with it). The one-process run goes first: it compiles the kernels."""
     tmp = tmp_path_factory.mktemp("train")
     ok(python([SCRIPT, "train", tmp / "one.npz", 32, 2]))
-    ok(mpirun([SCRIPT, "train", tmp / "two.npz", 16, 2]))
-    return {k: load(tmp / f"{k}.npz") for k in ("one", "two")}
+    ok(mpirun([SCRIPT, "train", tmp / "two.npz", 16, 2], env={OVERLAP_ENV: "0"}))
+    ok(mpirun([SCRIPT, "train", tmp / "overlap.npz", 16, 2], env={OVERLAP_ENV: "1"}))
+    return {k: load(tmp / f"{k}.npz") for k in ("one", "two", "overlap")}
 
 
 def test_two_ranks_at_16_end_with_the_weights_of_one_process_at_32(train_runs):
@@ -48,6 +50,17 @@ def test_gradients_travel_as_one_flat_buffer_per_step(train_runs):
     assert int(two["steps"]) == steps
     # the gradients, plus a float64 presence flag per parameter (+1: the naive gradients)
     assert int(two["bytes_sent"]) == (steps + 1) * (grad_bytes + 8 * len(params))
+    # overlapped: the same, and one float64 more per step (the flag "a gradient went stale")
+    overlap = train_runs["overlap"]
+    assert int(overlap["bytes_sent"]) == (steps + 1) * (grad_bytes + 8 * len(params) + 8)
+
+
+def test_overlapping_the_allreduce_with_backward_changes_no_bit(train_runs):
+    two, overlap = train_runs["two"], train_runs["overlap"]
+    assert len(two) == len(overlap)
+    for k in two:
+        if k != "bytes_sent":   # the weights, the gradients of the first step
+            np.testing.assert_array_equal(overlap[k], two[k], err_msg=k)
 
 
 def test_the_class_weighted_loss_is_the_weighted_mean_over_the_global_batch(train_runs):
@@ -58,6 +71,37 @@ def test_the_class_weighted_loss_is_the_weighted_mean_over_the_global_batch(trai
     assert max(np.abs(two[k.replace("grad", "naive")] - one[k]).max() for k in grads) > 1e-3
     for k in grads:
         np.testing.assert_allclose(one[k.replace("grad", "naive")], one[k], rtol=1e-6)
+
+
+def test_buckets_started_in_a_different_order_on_each_rank_stay_apart(tmp_path):
+    """A layer used on rank 0 only: its buckets start during backward there and at step() on
+    rank 1 (zeros), with SyncBatchNorm's allreduce in between on both: the run ends as the
+    blocking one, bit for bit. NOTE: the buckets travel on a communicator of their own, as
+    MPI wants one order of collectives per communicator; Open MPI keeps its blocking and
+    nonblocking collectives apart anyway, so there this checks the buckets' contents."""
+    for overlap in ("0", "1"):
+        ok(mpirun([SCRIPT, "uneven", tmp_path / f"{overlap}.npz", 3], env={OVERLAP_ENV: overlap},
+                  timeout=120))
+    blocking, overlapped = load(tmp_path / "0.npz"), load(tmp_path / "1.npz")
+    assert len(blocking) == 2 * 3 * 8
+    for k in blocking:
+        np.testing.assert_array_equal(overlapped[k], blocking[k], err_msg=k)
+
+
+def test_a_hostfile_run_over_tcp_ends_as_the_run_on_shared_memory(train_runs, tmp_path):
+    """`mpirun --hostfile F`, F naming two "hosts" that are both this machine, the ranks
+    talking over TCP as between machines: the weights of the shared-memory run, bit for bit
+    (2 ranks: one addition per element, whatever the transport)."""
+    if not is_open_mpi():
+        pytest.skip("the flags are Open MPI's")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("localhost\n127.0.0.1\n")
+    ok(mpirun([SCRIPT, "train", tmp_path / "tcp.npz", 16, 2], env={OVERLAP_ENV: "0"},
+              flags=["--hostfile", hosts, "--mca", "btl", "tcp,self", "--mca", "pml", "ob1"]))
+    tcp, two = load(tmp_path / "tcp.npz"), train_runs["two"]
+    assert sorted(tcp) == sorted(two)
+    for k in two:
+        np.testing.assert_array_equal(tcp[k], two[k], err_msg=k)
 
 
 def test_adam_matches_one_process_step_by_step(tmp_path):
@@ -125,20 +169,26 @@ def test_distributed_without_mpi4py_is_a_one_line_error(monkeypatch):
     assert "\n" not in message and "mpi4py" in message and "tinylesion[mpi]" in message
 
 
-def test_the_gpu_path_reduces_through_nccl_on_the_device(tmp_path):
+@pytest.mark.parametrize("overlap", ["0", "1"])
+def test_the_gpu_path_reduces_through_nccl_on_the_device(tmp_path, overlap):
     """2 ranks on the stand-in CuPy (tests/fakegpu) under the CUDA simulator: broadcast and
     gradient and SyncBatchNorm reductions go through the stand-in NCCL on device pointers,
-    and end with the weights of one CPU process at the global batch."""
+    and end with the weights of one CPU process at the global batch. Overlapped with
+    backward, the gradient buckets go on a side stream (the stand-in checks the ordering of
+    the streams that read the arrays)."""
     fake = ROOT / "tests" / "fakegpu"
     ok(python([SCRIPT, "gpu", tmp_path / "cpu.npz", 8, 2, "cpu"]))
     ok(mpirun([SCRIPT, "gpu", tmp_path / "gpu.npz", 4, 2, "gpu"], timeout=300,
-              env={"NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": f"{fake}:{ROOT}"}))
+              env={"NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": f"{fake}:{ROOT}",
+                   OVERLAP_ENV: overlap}))
     cpu, gpu = load(tmp_path / "cpu.npz"), load(tmp_path / "gpu.npz")
+    assert bool(gpu["side_stream"]) == (overlap == "1")
     assert gpu["kinds"].tolist() == ["cupy"] and bool(gpu["nccl"])
     # per step: SyncBatchNorm forward and backward, one gradient bucket; one bcast per array
     assert int(gpu["allreduces"]) == 2 * 3
     assert int(gpu["bcasts"]) == 9
-    names = [k for k in cpu if k not in ("kinds", "nccl", "allreduces", "bcasts")]
+    names = [k for k in cpu if k not in ("kinds", "nccl", "allreduces", "bcasts",
+                                          "side_stream")]
     assert len(names) == 9
     for k in names:
         np.testing.assert_allclose(gpu[k], cpu[k], rtol=1e-5, atol=3e-7, err_msg=k)

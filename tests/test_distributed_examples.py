@@ -58,6 +58,32 @@ def test_two_ranks_train_as_one_process_at_the_same_global_batch(ham, one, tmp_p
     assert settings["distributed"] is True and settings["batch_size"] == 7
 
 
+def test_the_overlapped_allreduce_trains_the_same_run_bit_for_bit(ham, tmp_path):
+    runs = {}
+    for overlap in ("0", "1"):
+        out = tmp_path / overlap
+        proc = ok(mpirun([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "1", "--batch-size", "7",
+                          "--distributed", "--out", out], env={"TINYLESION_OVERLAP": overlap},
+                         timeout=300))
+        said = "overlapped with" if overlap == "1" else "after"
+        assert f"gradient allreduce {said} backward" in proc.stdout
+        runs[overlap] = out
+    with np.load(runs["0"] / "weights.npz") as wa, np.load(runs["1"] / "weights.npz") as wb:
+        assert sorted(wa.files) == sorted(wb.files)
+        for k in wa.files:
+            np.testing.assert_array_equal(wb[k], wa[k], err_msg=k)
+    assert (runs["0"] / "history.csv").read_text() == (runs["1"] / "history.csv").read_text()
+
+
+def test_a_bad_overlap_setting_is_a_one_line_error(ham, tmp_path):
+    proc = mpirun([EXAMPLE, "--data", ham, *FLAGS, "--distributed", "--out", tmp_path / "x"],
+                  env={"TINYLESION_OVERLAP": "yes"}, timeout=120)
+    assert proc.returncode != 0
+    assert "error: TINYLESION_OVERLAP='yes'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_two_rank_run_resumes_in_one_process(ham, one, tmp_path):
     """The epoch order and augmentation do not depend on the number of ranks: a resumed run
     on another number of ranks, at the same global batch, continues the same run."""
@@ -67,6 +93,10 @@ def test_a_two_rank_run_resumes_in_one_process(ham, one, tmp_path):
     proc = ok(python([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "2", "--batch-size", "14",
                       "--resume", "--out", out], timeout=300))
     assert "written by 2 rank(s), this run has 1" in proc.stdout
+    # the per-rank batch doubled on half the ranks: the same global batch, said so
+    assert "--batch-size 14 per rank on 1 rank(s), 14 per step (was 7 on 2: 14 per step)" \
+        in proc.stdout
+    assert "will not repeat" not in proc.stdout
     same_run(one, out)
 
 

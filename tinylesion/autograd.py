@@ -1,6 +1,6 @@
 """The Function base class and reverse-mode backward() through the graph of Functions."""
 from .errors import as_input_error
-from .tensor import Tensor, is_grad_enabled
+from .tensor import Tensor, is_grad_enabled, no_grad
 
 
 class Function:
@@ -80,22 +80,61 @@ def _accumulate_leaf(tensor, g, handed_out):
         tensor.grad.data = tensor.grad.data + g
 
 
-def _backward(root, gy):
+def _leaf_edges(order):
+    """{id(leaf): the number of recorded uses of it still to run backward} for the leaves with
+    post-accumulate hooks (empty when none has any): when a count reaches 0, the leaf's
+    gradient of this backward() is final."""
+    edges = {}
+    for node in order:
+        fn = node._ctx
+        for parent, needed in zip(fn.inputs, fn.needs_input_grad):
+            if needed and parent._ctx is None and parent._post_accumulate_hooks:
+                edges[id(parent)] = edges.get(id(parent), 0) + 1
+    return edges
+
+
+def _run_post_accumulate_hooks(leaf):
+    with no_grad():
+        for hook in list(leaf._post_accumulate_hooks.values()):
+            hook(leaf)
+
+
+def _leaf_edges_done(fn, edges, reached):
+    """Count down the uses by `fn` of hooked leaves; run the hooks of those now final."""
+    for parent, needed in zip(fn.inputs, fn.needs_input_grad):
+        key = id(parent) if needed and parent is not None else None
+        if key in edges:
+            edges[key] -= 1
+            if edges[key] == 0:
+                del edges[key]
+                if key in reached:   # a leaf that got no gradient this time: no call
+                    _run_post_accumulate_hooks(parent)
+
+
+def _backward(root, gy, retain_graph=False):
     if root._ctx is None:               # a leaf: its gradient is gy itself
         _accumulate_leaf(root, gy, {id(gy)})
+        if root._post_accumulate_hooks:
+            _run_post_accumulate_hooks(root)
         return
     if isinstance(root._ctx, _Freed):
         raise RuntimeError("backward() through a graph that was already freed: "
-                           "run the forward pass again before a second backward()")
+                           "run the forward pass again before a second backward(), or "
+                           "pass retain_graph=True to the first")
     grads = {id(root): gy}
     handed_out = {id(gy)}
-    for node in reversed(_topological_order(root)):
+    order = _topological_order(root)
+    edges = _leaf_edges(order) if Tensor._hooks_registered else {}
+    reached = set()   # hooked leaves that received a gradient in this backward()
+    for node in reversed(order):
         fn = node._ctx
         if isinstance(fn, _Freed):
             raise RuntimeError("backward() through a graph that was already freed: "
                                "run the forward pass again before a second backward()")
         g_out = grads.pop(id(node), None)
         if g_out is None:  # no path from the root carries a gradient here
+            if edges:
+                _leaf_edges_done(fn, edges, reached)
             continue
         if node._retain_grad:
             _accumulate_leaf(node, g_out, handed_out)
@@ -109,10 +148,16 @@ def _backward(root, gy):
                 g = g.astype(parent.data.dtype)
             if parent._ctx is None:
                 _accumulate_leaf(parent, g, handed_out)
+                if edges:
+                    reached.add(id(parent))
             elif id(parent) in grads:
                 grads[id(parent)] = grads[id(parent)] + g
             else:
                 grads[id(parent)] = g
+        if edges:
+            _leaf_edges_done(fn, edges, reached)
+        if retain_graph:
+            continue
         for parent in fn.inputs:   # their saved copies go with the graph: free to change
             if parent is not None:
                 parent._used = False

@@ -429,7 +429,10 @@ def _prepare(args, task, log, resume, device, shared=None):
         from .resume import describe_changes
         log(f"resume: the {'unfinished' if resume.from_staging else 'finished'} run in "
             f"{args.out}, from its checkpoint after epoch {resume.epoch}")
-        line = describe_changes(resume.changes, resume.epoch)
+        from .distributed import world_size
+        line = describe_changes(resume.changes, resume.epoch,
+                                (resume.ranks, world_size()),
+                                args.batch_size)
         if line:
             log(line)
     return p
@@ -510,7 +513,9 @@ def _distributed(args, device, log):
                              "processes without --distributed: add --distributed to train one "
                              "run on all of them (or start one process)")
         return None
+    from .gradient_overlap import default_overlap
     try:
+        overlap = default_overlap()   # TINYLESION_OVERLAP checked before anything starts
         world = distributed.init(device)
     except distributed.DistributedError as exc:
         raise UsageError(str(exc)) from None
@@ -519,7 +524,8 @@ def _distributed(args, device, log):
         return None
     if world.is_main:
         log(f"distributed: {distributed.environment_note()}; batch {args.batch_size} per "
-            f"rank, {args.batch_size * world.size} per step")
+            f"rank, {args.batch_size * world.size} per step; gradient allreduce "
+            f"{'overlapped with' if overlap else 'after'} backward")
     return world
 
 

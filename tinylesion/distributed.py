@@ -9,11 +9,12 @@ Launch with the MPI launcher (`mpirun -n N python script.py`), then in every pro
 
 and the hand-written loop stays the same loop. Gradients travel as flat, bucketed buffers
 reduced in place: NumPy buffers through MPI (never pickled), CuPy buffers through NCCL on the
-device. A rank that raises ends the whole job (MPI_Abort) with its message, never a hang.
+device; after backward, or overlapped with it (overlap=True, TINYLESION_OVERLAP=1:
+gradient_overlap.py). A rank that raises ends the whole job (MPI_Abort) with its message,
+never a hang.
 """
 import contextlib
 import importlib
-import os
 import sys
 import traceback
 
@@ -25,6 +26,7 @@ from .nn import sync_batchnorm
 
 MPI_HINT = "pip install 'tinylesion[mpi]' (mpi4py and an Open MPI runtime from wheels)"
 BUCKET_BYTES = 16 << 20   # gradient bytes per allreduce message (Horovod fuses 64 MB)
+OVERLAP = False   # DistributedOptimizer's default (TINYLESION_OVERLAP=1/0 overrides): README
 
 
 class DistributedError(RuntimeError):
@@ -64,6 +66,17 @@ class World:
             raise ValueError("allreduce_ needs a C-contiguous array")
         self.comm.Allreduce(_mpi().IN_PLACE, array, op=_mpi().SUM)
         return array
+
+    def open_gradient_channel(self):
+        """Communicators of the gradient buckets' own (gradient_overlap.open_channel)."""
+        from .gradient_overlap import open_channel
+        open_channel(self)
+
+    def iallreduce_(self, array):
+        """Start summing `array` over the ranks in place on the gradient channel; returns a
+        request with test() and wait() (gradient_overlap.start_allreduce)."""
+        from .gradient_overlap import start_allreduce
+        return start_allreduce(self, array)
 
     def broadcast_(self, array, root=0):
         """Overwrite `array` in place with rank `root`'s (any device)."""
@@ -283,19 +296,20 @@ def broadcast_parameters(state_dict, root=0):
         _world.broadcast_(value, root)
 
 
-def _buckets(params, limit):
-    """Parameters grouped by (device, dtype), each group cut into runs of ~limit bytes."""
+def _buckets(params, limit, first_limit=None):
+    """Parameters grouped by (device, dtype), each group cut into runs of ~limit bytes (the
+    first run of each group at ~first_limit bytes, when given)."""
     groups = {}
     for p in params:
         groups.setdefault((backend.device_of(p.data).name, p.data.dtype.str), []).append(p)
     for members in groups.values():
-        run, size = [], 0
+        run, size, cut = [], 0, limit if first_limit is None else first_limit
         for p in members:
             run.append(p)
             size += p.data.nbytes
-            if size >= limit:
+            if size >= cut:
                 yield run
-                run, size = [], 0
+                run, size, cut = [], 0, limit
         if run:
             yield run
 
@@ -354,21 +368,42 @@ class DistributedOptimizer:
     are. With per-rank losses that are means over the rank's batch of equal size, the averaged
     gradient is the gradient of the mean over the global batch; for a weighted or uneven
     mean use global_mean() for the loss. `bytes_sent` counts what this rank handed to MPI/NCCL.
+
+    overlap=True starts each bucket's allreduce during backward(), as soon as its gradients
+    are final (gradient_overlap.py); step() then waits for the rest. The gradients reduced are
+    those backward() left: a change to .grad between backward() and step() (clipping) must
+    come after synchronize(), then optimizer.optimizer.step(). None: TINYLESION_OVERLAP=1/0,
+    else OVERLAP. `wait_s` adds up the time synchronize() spent (waiting, with overlap).
     """
 
-    def __init__(self, optimizer, world=None, bucket_bytes=BUCKET_BYTES):
+    def __init__(self, optimizer, world=None, bucket_bytes=BUCKET_BYTES, overlap=None):
+        from .gradient_overlap import OverlappedAllreduce, default_overlap
         self.__dict__["optimizer"] = optimizer
         self.__dict__["world"] = world
         self.__dict__["bucket_bytes"] = int(bucket_bytes)
         self.__dict__["bytes_sent"] = 0
+        self.__dict__["wait_s"] = 0.0
+        overlap = default_overlap() if overlap is None else bool(overlap)
+        w = _world if world is None else world
+        reducer = None
+        if overlap and w is not None and w.size > 1:
+            params = [p for p in self._params() if getattr(p, "requires_grad", True)]
+            reducer = OverlappedAllreduce(params, w, bucket_bytes) if params else None
+        self.__dict__["overlap"] = reducer
 
     def _params(self):
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
     def synchronize(self):
         """Average the gradients now (step() does it first)."""
-        self.__dict__["bytes_sent"] += allreduce_gradients(
-            self._params(), self.world, self.bucket_bytes)
+        import time
+        t0 = time.perf_counter()
+        if self.overlap is not None:
+            sent = self.overlap.synchronize(self._params())
+        else:
+            sent = allreduce_gradients(self._params(), self.world, self.bucket_bytes)
+        self.__dict__["bytes_sent"] += sent
+        self.__dict__["wait_s"] += time.perf_counter() - t0
 
     def step(self, *args, **kwargs):
         self.synchronize()
@@ -387,10 +422,11 @@ class DistributedOptimizer:
         return f"DistributedOptimizer({self.optimizer!r})"
 
 
-def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None):
+def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, overlap=None):
     """What fit does on several ranks before its first epoch: rank 0's weights and buffers
     everywhere, each loader serving this rank's shard, different dropout draws per rank;
-    returns the optimizer wrapped in DistributedOptimizer (unless it already is)."""
+    returns the optimizer wrapped in DistributedOptimizer (unless it already is; overlap: as
+    DistributedOptimizer's)."""
     world = _world if world is None else world
     broadcast_parameters(model.state_dict())
     shard_loader(train_loader, world, train=True)
@@ -402,7 +438,7 @@ def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None):
         backend.manual_seed(int(state.generate_state(1, np.uint64)[0] >> 1))
     if isinstance(optimizer, DistributedOptimizer):
         return optimizer
-    return DistributedOptimizer(optimizer, world)
+    return DistributedOptimizer(optimizer, world, overlap=overlap)
 
 
 def global_mean(local_sum, local_weight, world=None):

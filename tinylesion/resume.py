@@ -2,6 +2,8 @@
 import argparse
 import math
 
+import numpy as np
+
 # Flags a resumed run takes from the run it continues; giving another value is refused, since
 # the checkpoint cannot go on under it (another model, input size or optimizer state) or the
 # data would be split or drawn otherwise than the run was measured on.
@@ -125,14 +127,30 @@ def optimizer_override(args, given, ck, changes):
     return override
 
 
-def describe_changes(changes, epoch):
-    """One line naming what a resumed run changes, or None."""
-    if not changes:
+def describe_changes(changes, epoch, ranks=(1, 1), batch_size=None):
+    """One line naming what a resumed run changes, or None.
+
+    ranks: (the checkpoint's number of ranks, this run's); batch_size: this run's per-rank
+    --batch-size. With --distributed the batch that matters is the global one (per-rank batch
+    x ranks): a run resumed on other ranks at the same global batch repeats the original."""
+    changes = dict(changes)
+    said = []
+    subtle = set()
+    was_ranks, now_ranks = ranks
+    if was_ranks != now_ranks or (now_ranks > 1 and "batch_size" in changes):
+        was, now = changes.pop("batch_size", (batch_size, batch_size))
+        if was is not None and now is not None:
+            said.append(f"--batch-size {now} per rank on {now_ranks} rank(s), "
+                        f"{now * now_ranks} per step (was {was} on {was_ranks}: "
+                        f"{was * was_ranks} per step)")
+            if was * was_ranks != now * now_ranks:
+                subtle.add("batch_size")
+    said = [f"{flag(d)} {show(d, now)} (was {show(d, was) if was is not None else '-'})"
+            for d, (was, now) in changes.items()] + said
+    if not said:
         return None
-    said = ", ".join(f"{flag(d)} {show(d, now)} (was {show(d, was) if was is not None else '-'})"
-                     for d, (was, now) in changes.items())
-    subtle = sorted(set(changes) & {"batch_size", "class_weights", "oversample", "augment"})
-    return (f"resume: from epoch {epoch + 1} on, {said}" + (
+    subtle |= set(changes) & {"batch_size", "class_weights", "oversample", "augment"}
+    return (f"resume: from epoch {epoch + 1} on, {', '.join(said)}" + (
         "; the resumed run will not repeat an uninterrupted one" if subtle else ""))
 
 
@@ -163,6 +181,10 @@ class Resumed:
         except (CheckpointError, OSError) as exc:
             self.refuse(exc)
         self.epoch = self.ck["epoch"]
+        ranks = self.ck.get("world_size", 1)
+        if isinstance(ranks, bool) or not isinstance(ranks, (int, np.integer)) or ranks < 1:
+            self.refuse(f"key 'world_size' is not a number of ranks, got {str(ranks)[:40]!r}")
+        self.ranks = int(ranks)   # the number of ranks that wrote the checkpoint
 
     def refuse(self, exc):
         text = str(exc)

@@ -76,11 +76,25 @@ def _dims(dim, axis, keepdim, keepdims, name):
     return (dim if axis is None else axis), bool(keepdim if keepdims is None else keepdims)
 
 
+class RemovableHandle:
+    """What register_post_accumulate_grad_hook returns: remove() takes the hook away."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        """Unregister the hook (again: nothing happens)."""
+        self._hooks.pop(self._key, None)
+
+
 class Tensor(TensorMethods):
     """An n-dimensional array on a device that records the operations made on it (PyTorch's
     less central methods come from TensorMethods, in tensor_methods.py)."""
 
     __array_priority__ = 1000  # so that `ndarray + Tensor` calls Tensor.__radd__
+    _post_accumulate_hooks = None  # {key: hook} once a hook is registered on this leaf
+    _hook_keys = iter(range(1 << 62))  # one counter shared by all tensors
+    _hooks_registered = False  # True once any tensor got one: backward() then looks for them
 
     def __init__(self, data, requires_grad=False, device=None, dtype=None):
         array = _as_array(data, device)
@@ -231,8 +245,29 @@ class Tensor(TensorMethods):
         self.grad = None
 
     # ---- autograd ---------------------------------------------------------------------
-    def backward(self, gradient=None):
-        """Accumulate d(self)/d(leaf) into every leaf's .grad, then free the graph."""
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(self) in every backward() that reaches this leaf, once its .grad holds
+        all of that backward's contributions (after the last recorded use of it has run its
+        backward), under no_grad. A leaf that backward() does not reach gets no call. Returns
+        a handle whose remove() unregisters the hook; hooks run in registration order."""
+        if self._ctx is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook() on a tensor made by an "
+                               "operation: only leaves (parameters, inputs) accumulate .grad")
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook() on a tensor that does "
+                               "not require grad: it never gets a gradient")
+        if not callable(hook):
+            raise TypeError(f"the hook must be callable, not {type(hook).__name__}")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = {}
+        Tensor._hooks_registered = True
+        key = next(Tensor._hook_keys)
+        self._post_accumulate_hooks[key] = hook
+        return RemovableHandle(self._post_accumulate_hooks, key)
+
+    def backward(self, gradient=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's .grad, then free the graph (unless
+        retain_graph: then a second backward() through it accumulates again)."""
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(was it computed under no_grad(), or from no parameter?)")
@@ -245,7 +280,7 @@ class Tensor(TensorMethods):
             gy = _as_array(gradient, self.device).astype(self.dtype, copy=False)
             if gy.shape != self.data.shape:
                 raise ValueError(f"gradient shape {gy.shape} != tensor shape {self.shape}")
-        _backward(self, gy)
+        _backward(self, gy, retain_graph=bool(retain_graph))
 
     # ---- operators (one-line wrappers over the ops in tinylesion/ops) -----------------
     def _cast(self, dtype):

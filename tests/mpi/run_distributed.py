@@ -9,6 +9,8 @@ MODE OUT [...]`, or plain `python` for the one-process reference. Rank 0 writes 
   syncbn   SyncBatchNorm on this rank's slice of one global batch: outputs, gradients, stats
   gpu      SGD steps on "gpu" (with tests/fakegpu first on PYTHONPATH and the CUDA simulator:
            the stand-in CuPy and its stand-in NCCL), or the same steps on "cpu"
+  uneven   SGD steps where a layer is used on rank 0 only, with SyncBatchNorm reducing during
+           backward: each parameter in its own bucket, the gradients after each step
   fail     rank 1 raises while rank 0 waits in an allreduce (must end in seconds: an abort)
   exit     rank 1 leaves through SystemExit(3) inside abort_on_failure
 """
@@ -191,8 +193,35 @@ def mode_gpu(out, batch, steps, device="cpu"):
     if world.is_main:
         np.savez(out, **state, kinds=np.array(kinds),
                  nccl=world.nccl is not None,
+                 side_stream=getattr(world, "_side_stream", None) is not None,
                  allreduces=0 if nccl is None else nccl.calls["allReduce"],
                  bcasts=0 if nccl is None else nccl.calls["bcast"])
+
+
+def mode_uneven(out, steps):
+    """Rank 0 reaches the `extra` layer's buckets (started first, in reverse order) during
+    backward, rank 1 only at step(); SyncBatchNorm's allreduce comes in between on both."""
+    world = setup()
+    trunk = nn.Sequential(nn.Linear(5, 4), nn.SyncBatchNorm(4))
+    head, extra = nn.Linear(4, 3), nn.Linear(4, 3)
+    params = list(trunk.parameters()) + list(head.parameters()) + list(extra.parameters())
+    for module in (trunk, head, extra):
+        distributed.broadcast_parameters(module.state_dict())
+    opt = distributed.DistributedOptimizer(optim.SGD(params, lr=0.1), bucket_bytes=1)
+    rng = np.random.default_rng(20 + world.rank)
+    record = {}
+    for s in range(steps):
+        x = Tensor(rng.standard_normal((6, 5)).astype(np.float32))
+        h = trunk(x)
+        out_ = head(h) + extra(h) if world.rank == 0 else head(h)
+        opt.zero_grad()
+        (out_ * out_).sum().backward()
+        opt.step()
+        for i, p in enumerate(params):
+            record[f"step {s} grad {i}"] = p.grad.data.copy()
+            record[f"step {s} weight {i}"] = p.data.copy()
+    if world.is_main:
+        np.savez(out, **record)
 
 
 def mode_fail(out):
