@@ -21,10 +21,11 @@ turns, one step each, so that both see the same machine load; warm-up steps (Num
 compilation) are outside the timing. tinylesion's kernels make OpenMP's idle threads sleep
 (OMP_WAIT_POLICY=PASSIVE); PyTorch's run as installed, spinning while idle (GNU OpenMP's
 default: on a quiet machine as fast as sleeping or faster, on a loaded one several times
-slower), unless --torch-omp-passive gives PyTorch's process the same policy. tinylesion's process runs as the engine leaves it: the
-engine asks malloc to keep freed memory for reuse by itself (kernels.threads, at its first
-large op), unless --no-keep-memory (TINYLESION_KEEP_FREED_MEMORY=0); for the seed CNNs'
-training PyTorch is also run, as a second reference, with the same malloc setting. Memory: the
+slower), unless --torch-omp-passive gives PyTorch's process the same policy. tinylesion's
+process runs as the engine leaves it: the engine asks malloc to keep freed memory for reuse by
+itself (kernels.threads, at its first large op), unless --no-keep-memory
+(TINYLESION_KEEP_FREED_MEMORY=0); for the seed CNNs' training PyTorch is also run, as a second
+reference, with the same malloc setting. Memory: the
 step's peak of NumPy allocations (tracemalloc, tinylesion only), each process's peak RSS during
 a step (sampled every millisecond, so it also sees Numba's, BLAS's and PyTorch's own buffers
 and the freed memory a process keeps), and the RSS after each timed step (growth over steps).

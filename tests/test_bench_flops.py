@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "bench"))
+# NOTE: appended, not inserted first: bench/kernels.py must not shadow the kernels package
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 from train_step_flops import conv2d_flops, forward_flops, linear_flops  # noqa: E402
 
 from tinylesion import nn  # noqa: E402
