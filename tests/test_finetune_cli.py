@@ -116,6 +116,10 @@ def test_cli_resume_across_the_switch_equals_an_uninterrupted_run(tiny_ham, padu
     assert ck["finetune"] == {"phase": "unfrozen", "frozen": []}
     groups = ck["optimizer"]["param_groups"]
     assert groups[1]["lr"] == pytest.approx(groups[0]["lr"] * 0.1)
+    # a new --lr on resuming scales both groups: the backbone stays at a tenth of the head
+    assert _run(*_quick(tiny_ham, tmp_path / "b", 4), "--resume", "--lr", "0.0005") == 0
+    groups = train.load_checkpoint(tmp_path / "b" / "checkpoint.npz")["optimizer"]["param_groups"]
+    assert [g["lr"] for g in groups] == pytest.approx([0.0005, 0.00005])
 
 
 def test_a_backbone_without_pretrained_says_it_trains_from_scratch(tiny_ham, tmp_path):

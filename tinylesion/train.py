@@ -189,6 +189,21 @@ def _set_epoch(loader, epoch):
 # fit
 # ---------------------------------------------------------------------------------------------
 
+
+def _apply_override(optimizer, override):
+    """Set the hyper-parameters a resumed run changes on every param group; a new lr scales
+    every group's by the same factor (new lr / the first group's), so that ratios between
+    groups (fine-tuning's backbone at a fraction of the head's rate) are kept."""
+    override = dict(override)
+    lr = override.pop("lr", None)
+    groups = optimizer.param_groups
+    if lr is not None and groups:
+        base = groups[0]["lr"]
+        for group in groups:
+            group["lr"] = lr * group["lr"] / base if base else lr
+    for group in groups:
+        group.update(override)
+
 def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu",
         class_weights=None, mean=None, std=None, scheduler=None, early_stopping=10,
         checkpoint_path=None, resume=False, progress=True, log=print, on_epoch_end=None,
@@ -248,8 +263,7 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             scheduler.load_state_dict(ck["scheduler"])
         if phases is not None and ck.get("finetune") is not None:
             phases.load_state_dict(ck["finetune"])
-        for group in optimizer.param_groups:
-            group.update(override or {})
+        _apply_override(optimizer, override or {})
         history = {k: list(ck["history"].get(k, [])) for k in HISTORY_KEYS}
         best_score, wait, start = ck["best_score"], ck["wait"], ck["epoch"]
         best_epoch, saved_epoch = ck.get("best_epoch"), start
