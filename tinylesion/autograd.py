@@ -30,7 +30,9 @@ class Function:
         if is_grad_enabled() and any(fn.needs_input_grad):
             out.requires_grad = True
             out._ctx = fn
-            fn.inputs = inputs
+            # NOTE: the graph holds leaves and the nodes of op outputs, never an output's
+            # array (see tensor._GraphNode): what backward needs, each op saved itself.
+            fn.inputs = tuple(t if t is None or t._node is None else t._node for t in inputs)
             for t in inputs:   # every input: an op may keep any of them for its backward
                 if t is not None:
                     t._used = True
@@ -43,7 +45,7 @@ class _Freed:
 
 
 def _topological_order(root):
-    """Tensors of the graph under `root`, every tensor after all of its inputs.
+    """The graph nodes under `root` (a tensor's _GraphNode), each after all of its inputs.
 
     Iterative depth-first search: a 10,000-op chain does not reach the recursion limit.
     """
@@ -121,9 +123,10 @@ def _backward(root, gy, retain_graph=False):
         raise RuntimeError("backward() through a graph that was already freed: "
                            "run the forward pass again before a second backward(), or "
                            "pass retain_graph=True to the first")
-    grads = {id(root): gy}
+    start = root._node
+    grads = {id(start): gy}
     handed_out = {id(gy)}
-    order = _topological_order(root)
+    order = _topological_order(start)
     edges = _leaf_edges(order) if Tensor._hooks_registered else {}
     reached = set()   # hooked leaves that received a gradient in this backward()
     for node in reversed(order):
@@ -136,16 +139,17 @@ def _backward(root, gy, retain_graph=False):
             if edges:
                 _leaf_edges_done(fn, edges, reached)
             continue
-        if node._retain_grad:
-            _accumulate_leaf(node, g_out, handed_out)
+        kept = node.tensor()
+        if kept is not None and kept._retain_grad:
+            _accumulate_leaf(kept, g_out, handed_out)
         g_inputs = fn.backward(g_out)
         if not isinstance(g_inputs, tuple):
             g_inputs = (g_inputs,)
         for parent, needed, g in zip(fn.inputs, fn.needs_input_grad, g_inputs):
             if not needed or g is None:
                 continue
-            if g.dtype != parent.data.dtype:
-                g = g.astype(parent.data.dtype)
+            if g.dtype != parent.dtype:
+                g = g.astype(parent.dtype)
             if parent._ctx is None:
                 _accumulate_leaf(parent, g, handed_out)
                 if edges:

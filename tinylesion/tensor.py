@@ -1,5 +1,6 @@
 """Tensor and no_grad(); the Function base class and backward() are in autograd.py."""
 import threading
+import weakref
 
 import numpy as np
 
@@ -87,6 +88,37 @@ class RemovableHandle:
         self._hooks.pop(self._key, None)
 
 
+
+class _GraphNode:
+    """A recorded op's output as the graph sees it: the Function that made it, its dtype, and
+    the tensor itself only weakly.
+
+    NOTE: the ops that use a tensor point at its node, not at it, so the graph does not keep
+    the tensor's array alive: an activation lives only as long as the user holds it or an op
+    saved it for its backward (a batch norm's or a residual sum's output is freed once the
+    next op has run, as in PyTorch). Leaves (parameters, inputs) are in the graph themselves.
+    """
+    __slots__ = ("_ctx", "_tensor", "dtype", "__weakref__")
+    _post_accumulate_hooks = None   # only leaves have them
+
+    def __init__(self, tensor, fn):
+        self._ctx, self._tensor, self.dtype = fn, weakref.ref(tensor), tensor.data.dtype
+
+    def tensor(self):
+        """The tensor, or None once nobody holds it."""
+        return self._tensor()
+
+    @property
+    def _used(self):
+        t = self._tensor()
+        return t is not None and t._used
+
+    @_used.setter
+    def _used(self, value):
+        t = self._tensor()
+        if t is not None:
+            t._used = value
+
 class Tensor(TensorMethods):
     """An n-dimensional array on a device that records the operations made on it (PyTorch's
     less central methods come from TensorMethods, in tensor_methods.py)."""
@@ -109,7 +141,7 @@ class Tensor(TensorMethods):
         self.data = array
         self.grad = None
         self.requires_grad = bool(requires_grad)
-        self._ctx = None          # the Function that produced this tensor, if recorded
+        self._node = None         # its place in the graph, if a recorded op produced it
         self._retain_grad = False
         self._used = False        # an input of a recorded op (see _in_place)
 
@@ -120,8 +152,23 @@ class Tensor(TensorMethods):
             array = np.asarray(array)  # a NumPy scalar from a full reduction
         t = object.__new__(Tensor)
         t.data, t.grad, t.requires_grad = array, None, requires_grad
-        t._ctx, t._retain_grad, t._used = None, False, False
+        t._node, t._retain_grad, t._used = None, False, False
         return t
+
+    # ---- its place in the graph -----------------------------------------------------------
+    @property
+    def _ctx(self):
+        """The Function that produced this tensor (None for a leaf)."""
+        return None if self._node is None else self._node._ctx
+
+    @_ctx.setter
+    def _ctx(self, fn):
+        if fn is None:
+            self._node = None
+        elif self._node is None:
+            self._node = _GraphNode(self, fn)
+        else:
+            self._node._ctx = fn
 
     # ---- properties -------------------------------------------------------------------
     shape = property(lambda self: tuple(self.data.shape), doc="The shape, as a tuple.")
