@@ -1,5 +1,6 @@
 """Shared fixtures: run op tests on every available backend; hypothesis draws reproducibly."""
 import os
+import signal
 import sys
 
 import numpy as np
@@ -15,6 +16,12 @@ from tinylesion import backend  # noqa: E402
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False, max_examples=200)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+# NOTE: a shell starts background jobs with SIGINT ignored, and Python then leaves it so; the
+# Ctrl-C tests (an interrupt in this process, SIGINT sent to the examples they start) need
+# Python's own handler, which the examples' processes then get from their interpreter again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 DEVICES = ["cpu"] + (["gpu"] if backend.gpu_available() else [])
 
