@@ -68,7 +68,7 @@ def checkpoint_of(out):
 @pytest.mark.parametrize("when, delay", [
     ("data:", 0.0),          # reading the images: the channel statistics' threads
     ("model padua2", 0.2),   # in the first epoch: Numba kernels, the loader's threads
-    ("model padua2", 1.5),
+    ("model padua2", 1.0),   # later in training (the run ends about 2 s after that line)
     ("epoch 1/3", 0.0),      # just after the first checkpoint
     ("epoch 1/3", 0.7),
     ("epoch 2/3", 0.3)])
