@@ -445,8 +445,8 @@ def test_a_diverging_run_ends_with_the_best_finite_epochs_weights():
     assert info.value.best_epoch == 2 and "epoch 2's" in str(info.value)
 
 
-class NaNWhenValidating(nn.Module):
-    """A linear model whose outputs are NaN in eval mode from its second validation on."""
+class CountsValidations(nn.Module):
+    """A linear model that counts its validation passes and calls validated(out) on each."""
 
     def __init__(self):
         super().__init__()
@@ -457,9 +457,15 @@ class NaNWhenValidating(nn.Module):
         out = self.net(x)
         if not self.training:
             self.validations += 1
-            if self.validations >= 2:
-                return out * float("nan")
+            return self.validated(out)
         return out
+
+
+class NaNWhenValidating(CountsValidations):
+    """Outputs NaN in eval mode from its second validation on."""
+
+    def validated(self, out):
+        return out * float("nan") if self.validations >= 2 else out
 
 
 def test_a_nan_validation_loss_stops_the_run():
@@ -472,20 +478,12 @@ def test_a_nan_validation_loss_stops_the_run():
                   progress=False, log=lambda *a: None)
 
 
-class PoisonedAfterValidating(nn.Module):
-    """A linear model whose weight turns NaN right after its third validation pass."""
+class PoisonedAfterValidating(CountsValidations):
+    """Its weight turns NaN right after its third validation pass."""
 
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, K))
-        self.validations = 0
-
-    def forward(self, x):
-        out = self.net(x)
-        if not self.training:
-            self.validations += 1
-            if self.validations == 3:
-                self.net[1].weight.data[0, 0] = np.nan
+    def validated(self, out):
+        if self.validations == 3:
+            self.net[1].weight.data[0, 0] = np.nan
         return out
 
 
