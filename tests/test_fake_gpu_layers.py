@@ -1,6 +1,7 @@
-"""The backbones and their layers on the stand-in CuPy (tests/fakegpu) under numba's CUDA simulator:
-grouped and depthwise convolution, max and average pooling with padding and ceil_mode, the
-new activations and stochastic depth equal the CPU, stay on the device and copy nothing back.
+"""The backbones and their layers on the stand-in CuPy (tests/fakegpu) under numba's CUDA
+simulator: grouped and depthwise convolution, max and average pooling with padding and
+ceil_mode, the new activations, stochastic depth and whole backbones' training passes equal the
+CPU, stay on the device and copy nothing back.
 """
 import pytest
 
