@@ -90,3 +90,55 @@ def test_eval_batch_norm_keeps_gradients_when_recording():
     np.testing.assert_allclose(x.grad.numpy(), np.broadcast_to(scale.reshape(1, 3, 1, 1),
                                                                x.shape), rtol=1e-6)
     assert bn.weight.grad is not None and bn.bias.grad is not None
+
+
+def test_relu_inplace_writes_into_its_input_under_no_grad_only():
+    x = np.random.default_rng(7).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    relu = nn.ReLU(inplace=True)
+    t = tl.Tensor(x.copy())
+    with tl.no_grad():
+        y = relu(t)
+    assert y is t and np.array_equal(t.numpy(), np.maximum(x, 0))
+    # recording: a new tensor, the input untouched, the gradient right
+    t = tl.Tensor(x.copy(), requires_grad=True)
+    y = relu(t)
+    assert y is not t and np.array_equal(t.numpy(), x)
+    y.sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), (x > 0).astype(np.float32))
+    # the default (inplace=False) and a read-only input give new tensors under no_grad too
+    with tl.no_grad():
+        t = tl.Tensor(x.copy())
+        assert nn.ReLU()(t) is not t and np.array_equal(t.numpy(), x)
+        ro = x.copy()
+        ro.flags.writeable = False
+        assert np.array_equal(tl.nn.functional.relu(tl.Tensor(ro), inplace=True).numpy(),
+                              np.maximum(x, 0))
+
+
+def _traced_peak(fn):
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_bottleneck_under_no_grad_holds_one_activation_fewer():
+    """resnet50's first block (with its projection) at inference: the ReLUs (inplace=True, as
+    torchvision's) write into the batch norm's and the sum's arrays, so the block's peak is an
+    output-sized activation lower than with new arrays for them."""
+    from tinylesion.models.resnet import Bottleneck
+    tl.manual_seed(0)
+    down = nn.Sequential(nn.Conv2d(64, 256, 1, bias=False), nn.BatchNorm2d(256))
+    block = Bottleneck(64, 64, 1, down).eval()
+    x = tl.Tensor(np.random.default_rng(8).standard_normal((4, 64, 24, 24)).astype(np.float32))
+    with tl.no_grad():
+        expected = block(x).numpy()
+        peak_inplace = _traced_peak(lambda: block(x))
+        block.relu.inplace = False
+        peak_new = _traced_peak(lambda: block(x))
+        np.testing.assert_array_equal(block(x).numpy(), expected)
+    activation = 4 * 256 * 24 * 24 * 4
+    assert peak_inplace <= peak_new - 0.9 * activation

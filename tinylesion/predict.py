@@ -99,7 +99,8 @@ def predict_files(model, run, paths, device="cpu", batch_size=BATCH_SIZE, num_wo
     out = []
     with no_grad():
         for x, _ in device_batches(loader, device, run["mean"], run["std"]):
-            p = probabilities(model(Tensor(x)), model.binary).numpy().astype(np.float64)
+            # (x is a fresh batch of the loader's: wrapped as it is, not copied)
+            p = probabilities(model(Tensor._wrap(x)), model.binary).numpy().astype(np.float64)
             out.append(np.stack([1 - p, p], axis=1) if model.binary else p)
     return np.concatenate(out)
 
