@@ -48,8 +48,9 @@ def test_gradients_travel_as_one_flat_buffer_per_step(train_runs):
     grad_bytes = sum(two[k].nbytes for k in params)
     steps = 2 * 3  # 88 samples at a global batch of 32: 3 steps per epoch, 2 epochs
     assert int(two["steps"]) == steps
-    # the gradients, plus a float64 presence flag per parameter (+1: the naive gradients)
-    assert int(two["bytes_sent"]) == (steps + 1) * (grad_bytes + 8 * len(params))
+    # the gradients and, in the same message, a presence count per parameter in the
+    # gradients' float32 (+1: the naive gradients)
+    assert int(two["bytes_sent"]) == (steps + 1) * (grad_bytes + 4 * len(params))
     # overlapped: the same, and one float64 more per step (the flag "a gradient went stale")
     overlap = train_runs["overlap"]
     assert int(overlap["bytes_sent"]) == (steps + 1) * (grad_bytes + 8 * len(params) + 8)
