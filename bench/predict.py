@@ -9,7 +9,9 @@ size of its example (padua4: 100x75), with HAM10000-like channel statistics. Wit
 after one untimed run of each (Numba's cache filled, the files in the page cache):
 - the whole command, as a user waits for it: `python -m tinylesion.predict --weights RUN
   IMAGE...` against `python bench/torch_predict.py --weights RUN IMAGE...` (PyTorch with the
-  same weights, the same preprocessing, batches of 16 as predict's, softmax, the same lines);
+  same weights, the same preprocessing, the files streamed by a DataLoader's worker processes
+  as predict streams them through its Loader's threads, batches of 64 as predict's, softmax,
+  the same lines);
 - the part after the model is loaded: PyTorch's script reports it; for tinylesion a child
   process runs predict's own functions (load_run, then predict_files and format_line) and
   times the part after load_run.

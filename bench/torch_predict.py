@@ -1,13 +1,15 @@
 """PyTorch doing python -m tinylesion.predict's job, for bench/predict.py: the same lines printed.
 
-    python bench/torch_predict.py --weights RUN_DIR [--batch-size 16] IMAGE [IMAGE ...]
+    python bench/torch_predict.py --weights RUN_DIR [--batch-size 64] [--workers N] IMAGE ...
 
 The same run folder (run.json; weights.npz read with NumPy into bench/torch_models.py's twin of
 the model), the same preprocessing as tinylesion's "resize" (Pillow; a JPEG at least twice the
 model's input on both sides is decoded by libjpeg at a reduced scale still at least that input,
 as read_rgb's draft decoding does; RGB; bilinear resize with reducing_gap 3; (x / 255 - mean) /
-std), the images decoded one after another and then forwarded in batches of 16 under
-torch.inference_mode, softmax (sigmoid for a one-logit model), and one line per image: "path:
+std), the images streamed as PyTorch's own tool does it: a torch.utils.data.DataLoader whose
+--workers processes (default: torch's thread count) decode the next batches while the model
+runs on the current one, as predict's threads do; batches of 64 as predict's, under
+torch.inference_mode; softmax (sigmoid for a one-logit model), and one line per image: "path:
 class p  class p ..." from the most to the least probable. Unlike predict it does not turn
 images by their EXIF orientation (the benchmark's images have none). On stderr, one JSON line:
 the seconds to import and load the model ("load_s") and those of the rest ("work_s").
@@ -42,6 +44,22 @@ def read_image(path, size):
         return np.asarray(im.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0))
 
 
+class Files(torch.utils.data.Dataset):
+    """The image files as float32 (3, H, W) normalised tensors."""
+
+    def __init__(self, paths, size, mean, std):
+        self.paths, self.size = paths, size
+        self.mean = torch.tensor(mean, dtype=torch.float32).reshape(3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).reshape(3, 1, 1)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        x = torch.from_numpy(read_image(self.paths[index], self.size)).permute(2, 0, 1)
+        return (x.float() / 255 - self.mean) / self.std
+
+
 def load(run_dir):
     """(model in eval mode, run.json) of a run folder."""
     run = json.loads((run_dir / "run.json").read_text())
@@ -55,20 +73,19 @@ def load(run_dir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", required=True, type=Path, metavar="RUN_DIR")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=torch.get_num_threads(),
+                        help="DataLoader worker processes (default: torch's thread count)")
     parser.add_argument("images", nargs="+")
     args = parser.parse_args()
     model, run = load(args.weights)
     loaded = time.perf_counter()
-    size = tuple(run["image_size"])
-    mean = torch.tensor(run["mean"], dtype=torch.float32).reshape(1, 3, 1, 1)
-    std = torch.tensor(run["std"], dtype=torch.float32).reshape(1, 3, 1, 1)
-    images = np.stack([read_image(p, size) for p in args.images])
+    files = Files(args.images, tuple(run["image_size"]), run["mean"], run["std"])
+    batches = torch.utils.data.DataLoader(files, batch_size=args.batch_size,
+                                          num_workers=args.workers)
     out = []
     with torch.inference_mode():
-        for i in range(0, len(images), args.batch_size):
-            x = torch.from_numpy(images[i:i + args.batch_size]).permute(0, 3, 1, 2)
-            x = (x.float() / 255 - mean) / std
+        for x in batches:
             logits = model(x)
             if logits.shape[1] == 1:
                 p = torch.sigmoid(logits.reshape(-1)).double()

@@ -5,7 +5,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import winograd
+from . import conv_products, winograd
 from .blas import gemm
 from .conv_parts import (_claim, _compact, _grid_col2im, _grid_cols, _gy_on_grid, _interior,
                          _pad_into, _padded_col2im, _padded_cols, _task_blocks, single_blas)
@@ -335,7 +335,9 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
     """y (N, F, OH, OW) on NumPy arrays (arguments checked by the caller)."""
     x = np.ascontiguousarray(x)
     N, C, H, Wd = x.shape
-    path = _path(C, kernel, stride, Wd, padding, W.shape[0])
+    path = _forward_path_of(N, C, kernel, stride, Wd, padding, W.shape[0], OH, OW)
+    if path == "products":
+        return conv_products.forward(x, W, b, kernel, stride, padding, OH, OW, relu)
     if path == "winograd":
         return winograd.forward(x, W, b, kernel, stride, padding, OH, OW, relu)
     if path == "rows":
@@ -344,6 +346,31 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
         return _forward_path("shift", X, _rows_weight(W), b, (KH, 1), (1, 1), (PH, 0), OH, OW,
                              relu)
     return _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu)
+
+
+# The forward "products" path (kernels/conv_products.py): every 1x1 stride-1 layer without
+# padding, and, for a batch of fewer than 2 images per thread (batch-1 latency), every other
+# layer of SHIFT_MIN_CHANNELS or more input channels (an RGB layer's column matrix is long and
+# thin: its row blocks run faster) but the Winograd ones with at least WINOGRAD_MIN_TILES
+# output tiles of 2x2: on fewer
+# (resnet50's 7x7 layers: 16) Winograd's products are too narrow (1 thread, 512->512 on 7x7:
+# 7.6 ms against 3.7 ms), on more it is as fast or faster. PRODUCTS: "auto" (that rule),
+# "never" or "always" (to compare and to test).
+PRODUCTS = "auto"
+WINOGRAD_MIN_TILES = 32
+
+
+def _forward_path_of(N, C, kernel, stride, Wd, padding, F, OH, OW):
+    """The forward pass's path: "products", or _path's."""
+    path = _path(C, kernel, stride, Wd, padding, F)
+    if PRODUCTS != "auto":
+        return "products" if PRODUCTS == "always" else path
+    if conv_products.is_pointwise(kernel, stride, padding):
+        return "products"
+    if N < 2 * numba.get_num_threads() and C >= SHIFT_MIN_CHANNELS and (
+            path != "winograd" or N * -(-OH // 2) * -(-OW // 2) < WINOGRAD_MIN_TILES):
+        return "products"
+    return path
 
 
 def _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu):

@@ -51,9 +51,9 @@ def _backward_parallel(gy, y, gx):
         gx[i] = gy[i] if not y[i] <= 0 else 0
 
 
-def relu_forward_cpu(x):
+def relu_forward_cpu(x, out=None):
     x = np.ascontiguousarray(x)
-    y = np.empty_like(x)
+    y = np.empty_like(x) if out is None else out
     kernel = _forward_serial if x.size <= SERIAL_MAX else _forward_parallel
     kernel(x.reshape(-1), y.reshape(-1))
     return y
@@ -99,9 +99,21 @@ def relu_backward_channel_sums_cpu(gy, y):
 
 
 # ---------------------------------------------------------------- public
-def relu_forward(x, impl=None):
-    """max(x, 0) elementwise (NaN stays NaN)."""
-    return relu_forward_cpu(x) if pick_impl(impl, x) == "cpu" else relu_forward_reference(x)
+def relu_forward(x, impl=None, out=None):
+    """max(x, 0) elementwise (NaN stays NaN); into `out` when given (a C-contiguous array of
+    x's shape and dtype; x itself for an in-place ReLU)."""
+    if out is not None and not (out.shape == x.shape and out.dtype == x.dtype
+                                and out.flags.c_contiguous):
+        raise ValueError(f"relu: out must be a C-contiguous {x.dtype} array of shape "
+                         f"{x.shape}")
+    if pick_impl(impl, x) == "cpu":
+        return relu_forward_cpu(x, out)
+    if out is None:
+        return relu_forward_reference(x)
+    xp = get_array_module(x)
+    y = xp.where(x <= 0, xp.zeros((), x.dtype), x)  # NaN passes, as in the reference
+    out[...] = y
+    return out
 
 
 def relu_backward(gy, y, impl=None):

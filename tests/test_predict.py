@@ -129,3 +129,51 @@ def test_flag_errors_are_one_line_and_cuda_is_gpu(run_dir, capsys, monkeypatch):
     monkeypatch.setattr(backend, "as_device", as_device)
     assert predict.main(["--weights", str(run), "--device", "CUDA", image]) == 2
     assert asked == ["gpu"] and capsys.readouterr().err.strip() == "error: no GPU here"
+
+
+def test_streamed_batches_keep_input_order(run_dir, capsys):
+    """Threads decode ahead in batches; the probabilities come back in the order given, equal
+    to predicting each image alone, whatever the batch size and thread count."""
+    run, data = run_dir
+    paths = images(data, 11)
+    order = paths[::-1] + paths[:3]          # reversed, with repeats
+    model, info = predict.load_run(run)
+    alone = np.concatenate([predict.predict_files(model, info, [p], num_workers=0)
+                            for p in order])
+    for batch_size, workers in ((1, 2), (4, 2), (5, 3), (64, 2), (3, 0)):
+        got = predict.predict_files(model, info, order, batch_size=batch_size,
+                                    num_workers=workers)
+        np.testing.assert_allclose(got, alone, rtol=1e-5, atol=1e-6)
+    assert predict.main(["--weights", str(run), "--batch-size", "4", *map(str, order)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split(": ")[0] for line in lines] == [str(p) for p in order]
+
+
+def test_first_bad_file_in_input_order_is_named(run_dir, tmp_path, capsys):
+    """With several threads decoding ahead, the error names the first bad file of the
+    command line, one line, and no probabilities are printed."""
+    run, data = run_dir
+    good = [str(p) for p in images(data, 9)]
+    bad = []
+    for name in ("first.jpg", "second.png"):
+        bad.append(tmp_path / name)
+        bad[-1].write_bytes(b"not an image")
+    argv = good[:5] + [str(bad[0])] + good[5:] + [str(bad[1])]
+    for batch in ("2", "64"):
+        assert predict.main(["--weights", str(run), "--batch-size", batch, *argv]) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        err = err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and str(bad[0]) in err[0]
+        assert str(bad[1]) not in err[0]
+
+
+def test_batch_size_flag_is_checked(run_dir, capsys):
+    run, data = run_dir
+    for value, message in (("0", "must be >= 1, got 0"), ("x", "expected an integer")):
+        with pytest.raises(SystemExit) as stop:
+            predict.main(["--weights", str(run), "--batch-size", value,
+                          str(images(data, 1)[0])])
+        err = capsys.readouterr().err.strip()
+        assert stop.value.code == 2 and "\n" not in err and "--batch-size" in err \
+            and message in err

@@ -1,12 +1,13 @@
 """Class probabilities of image files from a finished run: python -m tinylesion.predict."""
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from . import backend
-from .flags import DEVICE, OneLineParser, folder_path
+from .flags import DEVICE, OneLineParser, folder_path, int_at_least
 
 
 class PredictError(Exception):
@@ -70,19 +71,36 @@ def _read(run_dir, folder, build_model, read_run_info, RunInfoError):
     return model, run
 
 
-def predict_files(model, run, paths, device="cpu", batch_size=16):
-    """(N, K) class probabilities of the image files, preprocessed as in training."""
-    from .data import read_rgb
-    from .tensor import no_grad
-    from .train import prepare_batch, probabilities
-    size = tuple(run["image_size"])
-    images = np.stack([read_rgb(p, size, run.get("preprocess", "resize")).transpose(2, 0, 1)
-                       for p in paths])
+BATCH_SIZE = 64  # images per forward pass: the kernels' speed per image levels off about here
+
+
+def predict_files(model, run, paths, device="cpu", batch_size=BATCH_SIZE, num_workers=None):
+    """(N, K) class probabilities of the image files, preprocessed as in training, in the
+    order of `paths`.
+
+    The files are streamed: the data Loader's threads (`num_workers`, default the engine's
+    thread count) decode and resize the next batches while the model runs on the current one,
+    and a batch is normalised and moved to `device` in the background (data.DeviceLoader).
+    An unreadable file raises the ImageReadError that names it (the first such file in
+    `paths`), as reading it alone would."""
+    from kernels.threads import get_num_threads
+    from .data import ImageDataset, Loader
+    from .tensor import Tensor, no_grad
+    from .train import device_batches, probabilities
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        return np.zeros((0, len(run["class_names"])), np.float64)
+    dataset = ImageDataset(paths, np.zeros(len(paths), np.int64), run["class_names"],
+                           tuple(run["image_size"]), run.get("preprocess", "resize"))
+    workers = get_num_threads() if num_workers is None else num_workers
+    # NOTE: prefetch 2 keeps the threads a batch ahead of the model (the one being filled
+    # while the model runs, and the one waiting for the transfer) without holding more.
+    loader = Loader(dataset, batch_size=batch_size, num_workers=workers, prefetch=2)
     out = []
     with no_grad():
-        for i in range(0, len(images), batch_size):
-            x = prepare_batch(images[i:i + batch_size], device, run["mean"], run["std"])
-            p = probabilities(model(x), model.binary).numpy().astype(np.float64)
+        for x, _ in device_batches(loader, device, run["mean"], run["std"]):
+            # (x is a fresh batch of the loader's: wrapped as it is, not copied)
+            p = probabilities(model(Tensor._wrap(x)), model.binary).numpy().astype(np.float64)
             out.append(np.stack([1 - p, p], axis=1) if model.binary else p)
     return np.concatenate(out)
 
@@ -95,7 +113,7 @@ def format_line(path, probs, class_names):
 
 def main(argv=None):
     """Print each image's class probabilities, one line per image (exit 2 on bad input)."""
-    from .data import ImageReadError
+    from .data import ImageReadError, LoaderError
     parser = OneLineParser(
         prog="python -m tinylesion.predict",
         description="Class probabilities of images, from the --out folder of a training run.")
@@ -105,6 +123,8 @@ def main(argv=None):
                         help="cpu, gpu (cuda is taken as gpu) or auto; default cpu")
     parser.add_argument("--explain", metavar="OUT_DIR", type=folder_path,
                         help="also write each image's Grad-CAM overlay there as a PNG")
+    parser.add_argument("--batch-size", default=BATCH_SIZE, type=int_at_least(1),
+                        help=f"images per forward pass; default {BATCH_SIZE}")
     parser.add_argument("images", nargs="+", metavar="IMAGE")
     args = parser.parse_args(argv)
     try:
@@ -118,11 +138,11 @@ def main(argv=None):
         if args.explain is not None and Path(args.explain).exists() \
                 and not Path(args.explain).is_dir():
             raise PredictError(f"--explain {args.explain}: is a file, not a folder")
-        probs = predict_files(model, run, args.images, device)
+        probs = predict_files(model, run, args.images, device, args.batch_size)
         if args.explain is not None:
             from .explain import write_overlays
             write_overlays(model, run, args.images, args.explain, device)
-    except (PredictError, ImageReadError, backend.DeviceError, OSError) as exc:
+    except (PredictError, ImageReadError, LoaderError, backend.DeviceError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for path, p in zip(args.images, probs):

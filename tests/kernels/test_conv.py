@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import kernels.conv_cpu as conv_cpu
+import kernels.conv_products as conv_products
 from kernels import conv2d_backward, conv2d_forward
 
 import torch_reference as reference
@@ -45,27 +46,37 @@ def make(case):
 
 # (SHIFT_MIN_CHANNELS, MAX_GRID_WASTE, ROWS_MIN_CHANNELS) that force each of the CPU kernel's
 # four paths ("rows" where the kernel is wider than 1, else "grid")
+# (the forward's "products" path (kernels/conv_products.py) is forced for the backward's
+# "general" path: its backward is the same either way)
 PATHS = {"shift": (1, 1e9, 1), "grid": (10**9, 1e9, 10**9), "general": (1, -1.0, 1),
-         "rows": (10**9, 1e9, 1)}
+         "rows": (10**9, 1e9, 1), "products": (1, -1.0, 1)}
 
 
 def set_cpu_path(path, small_blocks):
-    """Force one CPU path, and blocks of one output row when small_blocks."""
+    """Force one CPU path, and blocks of one output row (the products path: of one filter and
+    one pixel) when small_blocks."""
     conv_cpu.SHIFT_MIN_CHANNELS, conv_cpu.MAX_GRID_WASTE, conv_cpu.ROWS_MIN_CHANNELS = \
         PATHS[path]
+    conv_cpu.PRODUCTS = "always" if path == "products" else "never"
     blocks = 1 if small_blocks else (2 << 20)
     conv_cpu.COL_BLOCK_BYTES = conv_cpu.OUT_BLOCK_BYTES = conv_cpu.GRID_BLOCK_BYTES = blocks
     conv_cpu.SHIFT_ROWS = 1 if small_blocks else None
+    conv_products.BLOCK_BYTES = 1 if small_blocks else (512 << 10)
+    conv_products.MIN_COLUMNS = conv_products.MIN_FILTERS = 1 if small_blocks else 128
 
 
 @pytest.fixture
 def restore_cpu_settings():
     names = ("SHIFT_MIN_CHANNELS", "MAX_GRID_WASTE", "ROWS_MIN_CHANNELS", "COL_BLOCK_BYTES",
-             "OUT_BLOCK_BYTES", "GRID_BLOCK_BYTES", "SHIFT_ROWS")
+             "OUT_BLOCK_BYTES", "GRID_BLOCK_BYTES", "SHIFT_ROWS", "PRODUCTS")
     saved = {name: getattr(conv_cpu, name) for name in names}
+    kept = {name: getattr(conv_products, name)
+            for name in ("BLOCK_BYTES", "MIN_COLUMNS", "MIN_FILTERS")}
     yield
     for name, value in saved.items():
         setattr(conv_cpu, name, value)
+    for name, value in kept.items():
+        setattr(conv_products, name, value)
 
 
 @settings(max_examples=50, deadline=None,
@@ -94,7 +105,7 @@ def test_cpu_equals_reference(restore_cpu_settings, case, path, small_blocks):
     assert gx is None and rel_err(gW, ref[1], ref_abs[1]) < TOL[dtype]
 
 
-@pytest.mark.parametrize("impl", ["reference", "shift", "grid", "general", "rows"])
+@pytest.mark.parametrize("impl", ["reference", "shift", "grid", "general", "rows", "products"])
 def test_gradient_finite_differences(restore_cpu_settings, impl):
     """Float64 central differences of L = Σ gy·conv2d(x, W, b) at an odd geometry."""
     if impl in PATHS:
@@ -125,7 +136,7 @@ def test_gradient_finite_differences(restore_cpu_settings, impl):
         np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("impl", ["reference", "shift", "grid", "general", "rows"])
+@pytest.mark.parametrize("impl", ["reference", "shift", "grid", "general", "rows", "products"])
 def test_need_flags_and_relu(restore_cpu_settings, impl):
     if impl in PATHS:
         set_cpu_path(impl, small_blocks=False)
@@ -260,3 +271,35 @@ def test_rows_layout_and_its_adjoint(dtype):
     gx = conv_cpu._fold_rows(gX, KW, PW, np.empty(x.shape, dtype))
     np.testing.assert_allclose(np.vdot(gX, X), np.vdot(gx, x), rtol=1e-5 if dtype == np.float32
                                else 1e-12)
+
+
+def test_forward_path_rule_takes_products_for_pointwise_layers_and_small_batches():
+    T = conv_cpu.numba.get_num_threads()
+    path = conv_cpu._forward_path_of
+    assert path(64, 256, (1, 1), (1, 1), 56, (0, 0), 64, 56, 56) == "products"
+    assert path(64, 256, (1, 1), (2, 2), 56, (0, 0), 512, 28, 28) == "general"
+    assert path(64, 128, (3, 3), (1, 1), 28, (1, 1), 128, 28, 28) == "winograd"
+    assert path(2 * T, 512, (3, 3), (1, 1), 7, (1, 1), 512, 7, 7) == "winograd"
+    assert path(1, 512, (3, 3), (1, 1), 7, (1, 1), 512, 7, 7) == "products"
+    assert path(1, 64, (3, 3), (1, 1), 56, (1, 1), 64, 56, 56) == "winograd"   # 784 tiles
+    assert path(1, 128, (3, 3), (2, 2), 56, (1, 1), 128, 28, 28) == "products"
+    assert path(1, 3, (7, 7), (2, 2), 224, (3, 3), 64, 112, 112) == "general"
+
+
+@pytest.mark.parametrize("N", [1, 5])
+def test_pointwise_forward_allocates_only_its_output(N):
+    """A 1x1 stride-1 layer is a product on the image as it stands: no column matrix, no
+    padded copy (NumPy's traced peak is the output, plus a few kB)."""
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, 96, 20, 30)).astype(np.float32)
+    W = rng.standard_normal((64, 96, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(64).astype(np.float32)
+    conv2d_forward(x, W, b, 1, 0, impl="cpu")
+    tracemalloc.start()
+    y = conv2d_forward(x, W, b, 1, 0, relu=True, impl="cpu")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < y.nbytes + W.nbytes + (64 << 10)
+    ref = conv2d_forward(x, W, b, 1, 0, relu=True, impl="reference")
+    assert rel_err(y, ref) < 1e-5

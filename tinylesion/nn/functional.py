@@ -13,7 +13,7 @@ from kernels.pool import pooled_size
 from .. import backend, ops
 from ..backend import get_array_module
 from ..errors import InputError
-from ..tensor import Tensor
+from ..tensor import Tensor, is_grad_enabled
 from .loss_functions import (  # noqa: F401  (torch.nn.functional's names)
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss,
     mse_loss, nll_loss)
@@ -194,6 +194,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     shape = _channel_shape(x)
     scale = weight / Tensor(xp.sqrt(xp.asarray(_array(running_var)) + eps))
     shift = bias - Tensor(xp.asarray(_array(running_mean))) * scale
+    if not (is_grad_enabled() and (x.requires_grad or scale.requires_grad or
+                                   shift.requires_grad)) and scale.dtype == x.dtype:
+        # NOTE: nothing to record: x * scale + shift in one pass into one new array (the same
+        # roundings), instead of a temporary x * scale and a second pass.
+        from kernels.channel_affine import channel_affine
+        return Tensor._wrap(channel_affine(x.data, scale.data, shift.data))
     return x * scale.reshape(shape) + shift.reshape(shape)
 
 
@@ -212,8 +218,18 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
 
 def relu(input, inplace=False):
-    """max(x, 0) (inplace is accepted for PyTorch's sake; the result is a new tensor)."""
+    """max(x, 0). inplace=True writes into `input` and returns it when nothing is recorded
+    (under no_grad: an activation fewer in memory); otherwise the result is a new tensor."""
+    if inplace and not is_grad_enabled() and _writable_float(input.data):
+        import kernels
+        kernels.relu_forward(input.data, out=input.data)
+        return input
     return ops.ReLU.apply(input)
+
+
+def _writable_float(a):
+    """True for a C-contiguous, writeable float array (one a kernel can overwrite)."""
+    return a.dtype.kind == "f" and a.flags.c_contiguous and getattr(a.flags, "writeable", True)
 
 
 def sigmoid(input):

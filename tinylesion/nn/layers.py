@@ -219,14 +219,14 @@ class Dropout2d(Dropout):
 
 
 class ReLU(Module):
-    """max(x, 0) (inplace is accepted for PyTorch's sake; the result is a new tensor)."""
+    """max(x, 0); with inplace=True, written into x under no_grad (else a new tensor)."""
 
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
 
     def forward(self, x):
-        return F.relu(x)
+        return F.relu(x, inplace=self.inplace)
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
