@@ -34,7 +34,13 @@ def _blocked(trans_a, trans_b, A, B, C):
 
 
 def _rows_contiguous(X):
-    return X if X.strides[1] == X.itemsize else np.ascontiguousarray(X)
+    """X, or a contiguous copy unless its rows are unit-stride and lie apart in memory (a row
+    stride the BLAS can take as a leading dimension: not 0 as in broadcast views, not
+    negative)."""
+    isz = X.itemsize
+    if X.strides[1] == isz and X.strides[0] % isz == 0 and X.strides[0] >= X.shape[1] * isz:
+        return X
+    return np.ascontiguousarray(X)
 
 
 @threads.guarded

@@ -52,6 +52,11 @@ def test_strided_and_empty_operands():
     A = rng.standard_normal((40, 90))[:, ::3]      # rows not contiguous
     B = rng.standard_normal((30, 20))
     np.testing.assert_allclose(matmul(A, B), A @ B, rtol=1e-12, atol=1e-12)
+    row = rng.standard_normal(30)
+    for X in (np.broadcast_to(row, (40, 30)), A[::-1], A[:, ::-1]):  # stride 0, negative
+        np.testing.assert_allclose(matmul(X, B), X @ B, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(matmul(B, X, trans_a=True, trans_b=True), B.T @ X.T,
+                                   rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(matmul(np.ones((3, 0)), np.ones((0, 4))), np.zeros((3, 4)))
     assert matmul(np.ones((0, 5)), np.ones((5, 4))).shape == (0, 4)
 
