@@ -1,0 +1,90 @@
+"""nn.Sequential at inference: a Conv2d run as one op with a ZeroPad2d before it and an
+eval-mode BatchNorm2d and a ReLU after it (padding, folded weights, ReLU in the output pass)."""
+import numpy as np
+
+from ..backend import get_array_module
+from ..tensor import Tensor, is_grad_enabled
+
+# NOTE: with nothing recorded, conv(pad(x), W) + b followed by the batch norm's per-channel
+# affine map s*y + t, s = γ/√(var + ε), t = β − mean·s, and a ReLU is one convolution:
+#     relu(conv(x, s·W, padding + pad) + (s·(b − mean) + β)),
+# the same numbers up to float32 rounding (the scale multiplies the weights instead of the
+# sums). One output array instead of three (the padded copy, the convolution's output, the
+# normalised one) and two passes over the activation fewer. Only layers whose forward was
+# not replaced on the instance are joined (Grad-CAM wraps a layer's forward to see its output).
+
+ENABLED = True   # False runs the layers one by one (to compare)
+
+
+def _plain(layer, kind):
+    return type(layer) is kind and "forward" not in vars(layer)
+
+
+def _symmetric_pad(padding):
+    """(top, left) of a ZeroPad2d's padding that pads opposite sides alike, else None."""
+    if isinstance(padding, (int, np.integer)):
+        return int(padding), int(padding)
+    padding = tuple(int(p) for p in padding)
+    if len(padding) == 2:
+        padding += (0, 0)
+    if len(padding) != 4 or min(padding) < 0:
+        return None
+    left, right, top, bottom = padding
+    return (top, left) if (left, top) == (right, bottom) else None
+
+
+def fused_conv_run(layers, i, x):
+    """(output, number of layers used) when layers[i:] begin with [ZeroPad2d] Conv2d
+    [BatchNorm2d in eval mode] [ReLU], with a pad or a batch norm among them, and nothing is
+    recorded; else None (the layers then run one by one)."""
+    from .layers import BatchNorm2d, Conv2d, ReLU, ZeroPad2d
+    if is_grad_enabled() or not ENABLED:
+        return None
+    j, n, pad = i, len(layers), (0, 0)
+    if _plain(layers[j], ZeroPad2d) and j + 1 < n and _plain(layers[j + 1], Conv2d):
+        pad = _symmetric_pad(layers[j].padding)
+        if pad is None:
+            return None
+        j += 1
+    conv = layers[j]
+    if not _plain(conv, Conv2d) or isinstance(conv.padding, str):
+        return None
+    j += 1
+    bn = None
+    if j < n and _plain(layers[j], BatchNorm2d) and not layers[j].training \
+            and layers[j].running_mean is not None:
+        bn = layers[j]
+        j += 1
+    relu = j < n and _plain(layers[j], ReLU)
+    if relu:
+        j += 1
+    if bn is None and pad == (0, 0):
+        return None   # nothing to join but a ReLU: Sequential's own fusion does that
+    W, b = conv.weight, conv.bias   # the parameters themselves, unless folded
+    if bn is not None:
+        W, b = _fold(W.data, None if b is None else b.data, bn)
+        W, b = Tensor._wrap(W), Tensor._wrap(b)
+    padding = (conv.padding[0] + pad[0], conv.padding[1] + pad[1])
+    from .functional import _conv2d
+
+    def run(x):   # through Module._call: its checks of the input, its errors
+        return _conv2d(x, W, b, conv.stride, padding, conv.groups, relu=relu)
+
+    return conv._call(run, x), j - i
+
+
+def _fold(W, b, bn):
+    """(s·W, s·(b − mean) + β) of a convolution's weight and bias and an eval batch norm."""
+    xp = get_array_module(W)
+    var = xp.asarray(bn.running_var.data, dtype=np.float64)
+    mean = xp.asarray(bn.running_mean.data, dtype=np.float64)
+    scale = 1.0 / xp.sqrt(var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * xp.asarray(bn.weight.data, dtype=np.float64)
+    shift = -mean * scale
+    if b is not None:
+        shift = shift + xp.asarray(b, dtype=np.float64) * scale
+    if bn.bias is not None:
+        shift = shift + xp.asarray(bn.bias.data, dtype=np.float64)
+    W = (W * scale.reshape(-1, 1, 1, 1)).astype(W.dtype)
+    return W, shift.astype(W.dtype)
