@@ -86,5 +86,5 @@ def _fold(W, b, bn):
         shift = shift + xp.asarray(b, dtype=np.float64) * scale
     if bn.bias is not None:
         shift = shift + xp.asarray(bn.bias.data, dtype=np.float64)
-    W = (W * scale.reshape(-1, 1, 1, 1)).astype(W.dtype)
-    return W, shift.astype(W.dtype)
+    # (the scale in float64, rounded once to W's dtype: the product stays in that dtype)
+    return W * scale.astype(W.dtype).reshape(-1, 1, 1, 1), shift.astype(W.dtype)
