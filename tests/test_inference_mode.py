@@ -216,3 +216,45 @@ def test_folding_leaves_training_and_replaced_layers_alone():
         model(x)
     assert seen == [1]
     assert fusion.fused_conv_run(list(model), 0, x) is None      # recording: never
+
+
+@pytest.mark.parametrize("size, folds", [(20, True), (3, False)])
+def test_conv_bn_helper_equals_the_layers(size, folds, monkeypatch):
+    """ResNet's conv_bn: under no_grad one folded convolution where the output outweighs the
+    weights, else the convolution then the one-pass batch norm; the layers' numbers either way
+    (float32 rounding), and the layers' own calls when recording."""
+    import tinylesion.nn.inference_fusion as fusion
+    tl.manual_seed(1)
+    conv, bn, relu = nn.Conv2d(16, 24, 3, padding=1, bias=False), _bn(24, np.float32, 14), \
+        nn.ReLU(inplace=True)
+    bn.eval()
+    x = tl.Tensor(np.random.default_rng(15).standard_normal((2, 16, size, size))
+                  .astype(np.float32))
+    expected = relu(bn(conv(x))).numpy()
+    folded = []
+    monkeypatch.setattr(fusion, "_fold", lambda *a, _f=fusion._fold: folded.append(1) or _f(*a))
+    assert np.array_equal(fusion.conv_bn(conv, bn, x, relu).numpy(), expected) and not folded
+    with tl.no_grad():
+        got = fusion.conv_bn(conv, bn, x, relu).numpy()
+        plain = fusion.conv_bn(conv, bn, x).numpy()
+    assert folded == ([1, 1] if folds else [])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.maximum(plain, 0), expected, rtol=1e-5, atol=1e-5)
+    assert (plain < 0).any()
+
+
+def test_add_relu_writes_the_sum_into_the_blocks_own_array():
+    from tinylesion.nn.inference_fusion import add_relu
+    rng = np.random.default_rng(16)
+    a, b = (rng.standard_normal((2, 8, 5, 5)).astype(np.float32) for _ in range(2))
+    relu = nn.ReLU(inplace=True)
+    out, shortcut = tl.Tensor(a.copy()), tl.Tensor(b.copy())
+    with tl.no_grad():
+        y = add_relu(out, shortcut, relu)
+    np.testing.assert_array_equal(y.numpy(), np.maximum(a + b, 0))
+    assert np.shares_memory(y.data, out.data) and np.array_equal(shortcut.numpy(), b)
+    out = tl.Tensor(a.copy(), requires_grad=True)
+    y = add_relu(out, shortcut, relu)          # recording: a new array, gradients as usual
+    assert not np.shares_memory(y.data, out.data) and np.array_equal(out.numpy(), a)
+    y.sum().backward()
+    np.testing.assert_array_equal(out.grad.numpy(), (a + b > 0).astype(np.float32))

@@ -60,17 +60,64 @@ def fused_conv_run(layers, i, x):
         j += 1
     if bn is None and pad == (0, 0):
         return None   # nothing to join but a ReLU: Sequential's own fusion does that
+    return _folded(conv, bn, pad, relu, x), j - i
+
+
+def _folded(conv, bn, pad, relu, x):
+    """The convolution with `pad` added to its padding, `bn` (or None) folded in, then ReLU.
+
+    NOTE: folding rescales the weights at every call (they may have changed since the last);
+    where they outweigh the activation (resnet50's last layers at batch 1: 4,608 weights per
+    filter, 49 pixels) that costs more than the batch norm's pass over the output, which then
+    runs on its own (one pass, into a new array), the ReLU in place."""
+    from .functional import _conv2d, batch_norm, relu as relu_fn
+    padding = (conv.padding[0] + pad[0], conv.padding[1] + pad[1])
     W, b = conv.weight, conv.bias   # the parameters themselves, unless folded
-    if bn is not None:
+    KH, KW = W.shape[2:]
+    pixels = x.shape[0] * ((x.shape[2] + 2 * padding[0] - KH) // conv.stride[0] + 1) \
+        * ((x.shape[3] + 2 * padding[1] - KW) // conv.stride[1] + 1)
+    fold = bn is not None and 2 * pixels >= W.data[0].size
+    if fold:
         W, b = _fold(W.data, None if b is None else b.data, bn)
         W, b = Tensor._wrap(W), Tensor._wrap(b)
-    padding = (conv.padding[0] + pad[0], conv.padding[1] + pad[1])
-    from .functional import _conv2d
 
     def run(x):   # through Module._call: its checks of the input, its errors
-        return _conv2d(x, W, b, conv.stride, padding, conv.groups, relu=relu)
+        return _conv2d(x, W, b, conv.stride, padding, conv.groups,
+                       relu=relu and (bn is None or fold))
 
-    return conv._call(run, x), j - i
+    y = conv._call(run, x)
+    if bn is None or fold:
+        return y
+    y = bn._call(lambda t: batch_norm(t, bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                                      training=False, eps=bn.eps), y)
+    return relu_fn(y, inplace=True) if relu else y
+
+
+def conv_bn(conv, bn, x, relu=None):
+    """relu(bn(conv(x))) (no ReLU when relu is None), for models that call their layers one by
+    one (ResNet's blocks): under no_grad with `bn` in eval mode, one convolution with the batch
+    norm folded in (and a plain nn.ReLU in its output pass); else the modules' own calls."""
+    from .layers import BatchNorm2d, Conv2d, ReLU
+    if ENABLED and not is_grad_enabled() and _plain(conv, Conv2d) \
+            and not isinstance(conv.padding, str) and _plain(bn, BatchNorm2d) \
+            and not bn.training and bn.running_mean is not None \
+            and (relu is None or _plain(relu, ReLU)):
+        return _folded(conv, bn, (0, 0), relu is not None, x)
+    y = bn(conv(x))
+    return y if relu is None else relu(y)
+
+
+def add_relu(out, shortcut, relu):
+    """relu(out + shortcut) for a residual block that owns `out` (made in its forward, held by
+    no one else): under no_grad the sum is written into out's array (no third
+    activation-sized array), recorded as an Add all the same (ONNX export traces it)."""
+    from .. import ops
+    a = out.data
+    if not is_grad_enabled() and a.dtype.kind == "f" and a.flags.c_contiguous \
+            and getattr(a.flags, "writeable", True) and shortcut.shape == out.shape \
+            and shortcut.dtype == out.dtype:
+        return relu(ops.Add.apply(out, shortcut, inplace=True))
+    return relu(out + shortcut)
 
 
 def _fold(W, b, bn):
@@ -86,5 +133,5 @@ def _fold(W, b, bn):
         shift = shift + xp.asarray(b, dtype=np.float64) * scale
     if bn.bias is not None:
         shift = shift + xp.asarray(bn.bias.data, dtype=np.float64)
-    # (the scale in float64, rounded once to W's dtype: the product stays in that dtype)
-    return W * scale.astype(W.dtype).reshape(-1, 1, 1, 1), shift.astype(W.dtype)
+    # (each folded weight rounded once; _folded folds only where the output outweighs them)
+    return (W * scale.reshape(-1, 1, 1, 1)).astype(W.dtype), shift.astype(W.dtype)
