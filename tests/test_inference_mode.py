@@ -28,6 +28,10 @@ def test_channel_affine_is_a_product_then_a_sum(shape, impl):
     y = channel_affine(x, scale, shift, impl=impl)
     assert y.dtype == np.float32 and y.shape == x.shape
     np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+    # with the ReLU, into the input's own array
+    z = x.copy()
+    assert channel_affine(z, scale, shift, impl=impl, relu=True, out=z) is z
+    np.testing.assert_allclose(z, np.maximum(expected, 0), rtol=1e-6, atol=1e-6)
     # a strided input is read as it stands, the result is a new contiguous array
     xt = x.transpose(0, 1, 3, 2)
     np.testing.assert_allclose(channel_affine(xt, scale, shift, impl=impl),
@@ -232,7 +236,8 @@ def test_conv_bn_helper_equals_the_layers(size, folds, monkeypatch):
                   .astype(np.float32))
     expected = relu(bn(conv(x))).numpy()
     folded = []
-    monkeypatch.setattr(fusion, "_fold", lambda *a, _f=fusion._fold: folded.append(1) or _f(*a))
+    monkeypatch.setattr(fusion, "_fold", lambda W, *a, _f=fusion._fold:
+                        (W is not None and folded.append(1)) or _f(W, *a))
     assert np.array_equal(fusion.conv_bn(conv, bn, x, relu).numpy(), expected) and not folded
     with tl.no_grad():
         got = fusion.conv_bn(conv, bn, x, relu).numpy()

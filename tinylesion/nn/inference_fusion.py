@@ -70,7 +70,7 @@ def _folded(conv, bn, pad, relu, x):
     where they outweigh the activation (resnet50's last layers at batch 1: 4,608 weights per
     filter, 49 pixels) that costs more than the batch norm's pass over the output, which then
     runs on its own (one pass, into a new array), the ReLU in place."""
-    from .functional import _conv2d, batch_norm, relu as relu_fn
+    from .functional import _conv2d
     padding = (conv.padding[0] + pad[0], conv.padding[1] + pad[1])
     W, b = conv.weight, conv.bias   # the parameters themselves, unless folded
     KH, KW = W.shape[2:]
@@ -88,9 +88,11 @@ def _folded(conv, bn, pad, relu, x):
     y = conv._call(run, x)
     if bn is None or fold:
         return y
-    y = bn._call(lambda t: batch_norm(t, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                                      training=False, eps=bn.eps), y)
-    return relu_fn(y, inplace=True) if relu else y
+    # the batch norm (and ReLU) in one pass over the convolution's own new array
+    scale, shift = _fold(None, None, bn, y.dtype)
+    from kernels.channel_affine import channel_affine
+    channel_affine(y.data, scale, shift, relu=relu, out=y.data)
+    return y
 
 
 def conv_bn(conv, bn, x, relu=None):
@@ -120,9 +122,10 @@ def add_relu(out, shortcut, relu):
     return relu(out + shortcut)
 
 
-def _fold(W, b, bn):
-    """(s·W, s·(b − mean) + β) of a convolution's weight and bias and an eval batch norm."""
-    xp = get_array_module(W)
+def _fold(W, b, bn, dtype=None):
+    """(s·W, s·(b − mean) + β) of a convolution's weight and bias and an eval batch norm;
+    with W None, (s, β − s·mean) in `dtype`."""
+    xp = get_array_module(bn.running_var.data)
     var = xp.asarray(bn.running_var.data, dtype=np.float64)
     mean = xp.asarray(bn.running_mean.data, dtype=np.float64)
     scale = 1.0 / xp.sqrt(var + bn.eps)
@@ -133,5 +136,7 @@ def _fold(W, b, bn):
         shift = shift + xp.asarray(b, dtype=np.float64) * scale
     if bn.bias is not None:
         shift = shift + xp.asarray(bn.bias.data, dtype=np.float64)
+    if W is None:
+        return scale.astype(dtype), shift.astype(dtype)
     # (each folded weight rounded once; _folded folds only where the output outweighs them)
     return (W * scale.reshape(-1, 1, 1, 1)).astype(W.dtype), shift.astype(W.dtype)
