@@ -5,7 +5,9 @@
 Writes tests/fixtures/torch_state.pth (torch.save's zip format: several dtypes, a
 transposed view, a slice that shares its storage at an offset, a parameter, a 0-d and an
 empty tensor) and tests/fixtures/torch_state_expected.npz (the same values as NumPy arrays,
-bfloat16 as float32), so that the test reads the .pth without torch and compares.
+bfloat16 as float32), so that the test reads the .pth without torch and compares; and
+tests/fixtures/torch_state.safetensors, the same tensors written by safetensors.torch (each
+view as its own contiguous tensor), bfloat16 included, as timm's and Hugging Face's files hold.
 """
 import collections
 import os
@@ -46,6 +48,10 @@ def main():
                 for k, v in sd.items()}
     np.savez(os.path.join(FIXTURES, "torch_state_expected.npz"), **expected)
     print(f"wrote {pth} ({os.path.getsize(pth):,} bytes) with torch {torch.__version__}")
+    from safetensors.torch import save_file
+    path = os.path.join(FIXTURES, "torch_state.safetensors")
+    save_file({k: v.detach().contiguous().clone() for k, v in sd.items()}, path)
+    print(f"wrote {path} ({os.path.getsize(path):,} bytes)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""ReLU forward and backward: plain reference (NumPy or CuPy) and a Numba CPU kernel.
+"""ReLU forward and backward: plain reference (NumPy or CuPy) and a Numba CPU kernel; the backward
+pass fused with the per-channel sums a convolution's bias gradient takes (Conv2d with relu=True).
 
 The forward pass keeps only its output y; the backward pass needs nothing else, because
 y > 0 exactly where x > 0. As in PyTorch, NaN passes through the forward pass and passes the
@@ -8,6 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels._xp import get_array_module, pick_impl
+from kernels.channel_sums import _plane_sum
 
 SERIAL_MAX = 1 << 15  # up to this many elements, waking the thread pool costs more than it saves
 
@@ -68,6 +70,34 @@ def relu_backward_cpu(gy, y):
     return gx
 
 
+# ---------------------------------------------------------------- CPU: backward and channel sums
+@njit(parallel=True, cache=True, nogil=True)
+def _backward_sums(gy, y, gx, out):
+    N, C = gy.shape[0], gy.shape[1]
+    for c in prange(C):  # NOTE: one thread a channel: the order of the sums is fixed
+        total = 0.0
+        for n in range(N):
+            g, m, out_plane = gy[n, c], y[n, c], gx[n, c]
+            for k in range(g.shape[0]):  # NOTE: then summed while the plane is in cache
+                out_plane[k] = g[k] if not m[k] <= 0 else 0
+            total += _plane_sum(out_plane)
+        out[c] = total
+    return out
+
+
+def relu_backward_channel_sums_cpu(gy, y):
+    """(gx, sums): relu_backward_cpu's gx and channel_sums(gx), in one pass over gy and y."""
+    if gy.shape != y.shape or gy.ndim < 2:
+        raise ValueError(f"relu backward with channel sums: gradient shape {gy.shape} and "
+                         f"output shape {y.shape} must be equal, (N, C, ...)")
+    gy, y = np.ascontiguousarray(gy), np.ascontiguousarray(y)
+    N, C = gy.shape[:2]
+    gx = np.empty_like(gy)
+    sums = _backward_sums(gy.reshape(N, C, -1), y.reshape(N, C, -1), gx.reshape(N, C, -1),
+                          np.empty(C, np.float64))
+    return gx, sums
+
+
 # ---------------------------------------------------------------- public
 def relu_forward(x, impl=None, out=None):
     """max(x, 0) elementwise (NaN stays NaN); into `out` when given (a C-contiguous array of
@@ -91,3 +121,12 @@ def relu_backward(gy, y, impl=None):
     if pick_impl(impl, gy, y) == "cpu":
         return relu_backward_cpu(gy, y)
     return relu_backward_reference(gy, y)
+
+
+def relu_backward_channel_sums(gy, y, impl=None):
+    """(relu_backward(gy, y), its sums over every axis but 1) for (N, C, ...) arrays; the sums
+    in float64 on the CPU (as kernels.channel_sums gives them), in gy's dtype on the GPU."""
+    if pick_impl(impl, gy, y) == "cpu":
+        return relu_backward_channel_sums_cpu(gy, y)
+    gx = relu_backward_reference(gy, y)
+    return gx, gx.sum(axis=(0,) + tuple(range(2, gx.ndim)))

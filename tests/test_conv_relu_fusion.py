@@ -80,3 +80,23 @@ def test_not_fused_when_a_forward_is_replaced_or_the_layers_differ():
     leaky = nn.Sequential(nn.Conv2d(3, 2, 3), nn.LeakyReLU(0.1))
     z = leaky(x).numpy()
     assert (z < 0).any()   # a LeakyReLU is not a ReLU
+
+
+def test_the_backward_masks_and_sums_in_one_pass(monkeypatch):
+    """The ReLU's mask and the bias gradient's channel sums come from one kernel: no separate
+    ReLU backward and no separate sums run (and the gradients are those of the layers apart,
+    test_same_outputs_and_gradients_as_the_layers_apart)."""
+    import kernels.conv as conv
+
+    rng = np.random.default_rng(4)
+    model = _model(rng, np.float32)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a separate pass ran")
+
+    monkeypatch.setattr(kernels, "relu_backward", refuse)
+    monkeypatch.setattr(conv, "channel_sums", refuse)
+    model(tl.tensor(rng.standard_normal((2, 3, 10, 9)).astype(np.float32))).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(AssertionError, match="separate pass"):
+        _unfused(model, tl.tensor(np.ones((1, 3, 10, 9), np.float32))).sum().backward()

@@ -48,8 +48,9 @@ def test_gradients_travel_as_one_flat_buffer_per_step(train_runs):
     grad_bytes = sum(two[k].nbytes for k in params)
     steps = 2 * 3  # 88 samples at a global batch of 32: 3 steps per epoch, 2 epochs
     assert int(two["steps"]) == steps
-    # the gradients, plus a float64 presence flag per parameter (+1: the naive gradients)
-    assert int(two["bytes_sent"]) == (steps + 1) * (grad_bytes + 8 * len(params))
+    # the gradients and, in the same message, a presence count per parameter in the
+    # gradients' float32 (+1: the naive gradients)
+    assert int(two["bytes_sent"]) == (steps + 1) * (grad_bytes + 4 * len(params))
     # overlapped: the same, and one float64 more per step (the flag "a gradient went stale")
     overlap = train_runs["overlap"]
     assert int(overlap["bytes_sent"]) == (steps + 1) * (grad_bytes + 8 * len(params) + 8)
@@ -169,26 +170,34 @@ def test_distributed_without_mpi4py_is_a_one_line_error(monkeypatch):
     assert "\n" not in message and "mpi4py" in message and "tinylesion[mpi]" in message
 
 
-@pytest.mark.parametrize("overlap", ["0", "1"])
+@pytest.mark.parametrize("overlap", ["0", "1", "shard"])
 def test_the_gpu_path_reduces_through_nccl_on_the_device(tmp_path, overlap):
     """2 ranks on the stand-in CuPy (tests/fakegpu) under the CUDA simulator: broadcast and
     gradient and SyncBatchNorm reductions go through the stand-in NCCL on device pointers,
     and end with the weights of one CPU process at the global batch. Overlapped with
     backward, the gradient buckets go on a side stream (the stand-in checks the ordering of
-    the streams that read the arrays)."""
+    the streams that read the arrays). Sharded, the gradients are reduce-scattered and the
+    weights allgathered through NCCL, and the optimizer state stays on the device."""
     fake = ROOT / "tests" / "fakegpu"
+    shard = ["shard"] if overlap == "shard" else []
     ok(python([SCRIPT, "gpu", tmp_path / "cpu.npz", 8, 2, "cpu"]))
-    ok(mpirun([SCRIPT, "gpu", tmp_path / "gpu.npz", 4, 2, "gpu"], timeout=300,
+    ok(mpirun([SCRIPT, "gpu", tmp_path / "gpu.npz", 4, 2, "gpu", *shard], timeout=300,
               env={"NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": f"{fake}:{ROOT}",
-                   OVERLAP_ENV: overlap}))
+                   OVERLAP_ENV: "0" if shard else overlap}))
     cpu, gpu = load(tmp_path / "cpu.npz"), load(tmp_path / "gpu.npz")
     assert bool(gpu["side_stream"]) == (overlap == "1")
     assert gpu["kinds"].tolist() == ["cupy"] and bool(gpu["nccl"])
-    # per step: SyncBatchNorm forward and backward, one gradient bucket; one bcast per array
-    assert int(gpu["allreduces"]) == 2 * 3
+    assert gpu["state_kinds"].tolist() == ["cupy"]
+    # per step: SyncBatchNorm forward and backward, one gradient bucket (sharded: one
+    # reduce-scatter, one allgather for the step and one per state array of the state_dict);
+    # one bcast per array
+    assert int(gpu["allreduces"]) == 2 * (2 if shard else 3)
+    assert (int(gpu["reduce_scatters"]), int(gpu["allgathers"])) == ((2, 3) if shard
+                                                                      else (0, 0))
     assert int(gpu["bcasts"]) == 9
     names = [k for k in cpu if k not in ("kinds", "nccl", "allreduces", "bcasts",
-                                          "side_stream")]
+                                          "side_stream", "reduce_scatters", "allgathers",
+                                          "state_kinds")]
     assert len(names) == 9
     for k in names:
         np.testing.assert_allclose(gpu[k], cpu[k], rtol=1e-5, atol=3e-7, err_msg=k)

@@ -58,30 +58,61 @@ def test_two_ranks_train_as_one_process_at_the_same_global_batch(ham, one, tmp_p
     assert settings["distributed"] is True and settings["batch_size"] == 7
 
 
-def test_the_overlapped_allreduce_trains_the_same_run_bit_for_bit(ham, tmp_path):
+def test_sharded_allreduced_and_overlapped_steps_train_the_same_run_bit_for_bit(ham, tmp_path):
     runs = {}
-    for overlap in ("0", "1"):
-        out = tmp_path / overlap
+    settings = {"sharded": {}, "allreduce": {"TINYLESION_SHARD_OPTIMIZER": "0"},
+                "overlap": {"TINYLESION_OVERLAP": "1"}}
+    said = {"sharded": "optimizer sharded over the ranks", "allreduce":
+            "gradient allreduce after backward", "overlap": "gradient allreduce overlapped with "
+            "backward"}
+    for name, env in settings.items():
+        out = tmp_path / name
         proc = ok(mpirun([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "1", "--batch-size", "7",
-                          "--distributed", "--out", out], env={"TINYLESION_OVERLAP": overlap},
-                         timeout=300))
-        said = "overlapped with" if overlap == "1" else "after"
-        assert f"gradient allreduce {said} backward" in proc.stdout
-        runs[overlap] = out
-    with np.load(runs["0"] / "weights.npz") as wa, np.load(runs["1"] / "weights.npz") as wb:
-        assert sorted(wa.files) == sorted(wb.files)
-        for k in wa.files:
-            np.testing.assert_array_equal(wb[k], wa[k], err_msg=k)
-    assert (runs["0"] / "history.csv").read_text() == (runs["1"] / "history.csv").read_text()
+                          "--distributed", "--out", out], env=env, timeout=300))
+        assert said[name] in proc.stdout
+        runs[name] = out
+    for name in ("allreduce", "overlap"):
+        with np.load(runs["sharded"] / "weights.npz") as wa, \
+                np.load(runs[name] / "weights.npz") as wb:
+            assert sorted(wa.files) == sorted(wb.files)
+            for k in wa.files:
+                np.testing.assert_array_equal(wb[k], wa[k], err_msg=k)
+        assert (runs["sharded"] / "history.csv").read_text() == \
+            (runs[name] / "history.csv").read_text()
 
 
-def test_a_bad_overlap_setting_is_a_one_line_error(ham, tmp_path):
+@pytest.mark.parametrize("variable", ["TINYLESION_OVERLAP", "TINYLESION_SHARD_OPTIMIZER"])
+def test_a_bad_overlap_or_shard_setting_is_a_one_line_error(ham, tmp_path, variable):
     proc = mpirun([EXAMPLE, "--data", ham, *FLAGS, "--distributed", "--out", tmp_path / "x"],
-                  env={"TINYLESION_OVERLAP": "yes"}, timeout=120)
+                  env={variable: "yes"}, timeout=120)
     assert proc.returncode != 0
-    assert "error: TINYLESION_OVERLAP='yes'" in proc.stderr
+    assert f"error: {variable}='yes'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_one_process_run_resumes_on_two_ranks_with_the_optimizer_sharded(ham, one, tmp_path):
+    """The checkpoint's whole Adam state cut into the ranks' shares, and gathered again for
+    the next checkpoint."""
+    out = tmp_path / "res1"
+    ok(python([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "1", "--batch-size", "14",
+               "--out", out], timeout=300))
+    proc = ok(mpirun([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "2", "--batch-size", "7",
+                      "--distributed", "--resume", "--out", out], timeout=300))
+    assert "optimizer sharded over the ranks" in proc.stdout
+    assert "written by 1 rank(s), this run has 2" in proc.stdout
+    same_run(one, out)
+    from tinylesion.checkpoints import load_checkpoint
+    # the state gathered from the two ranks' shares is the whole state of every parameter
+    want = load_checkpoint(one / "checkpoint.npz")["optimizer"]["state"]
+    got = load_checkpoint(out / "checkpoint.npz")["optimizer"]["state"]
+    assert sorted(got) == sorted(want) and len(want) == 12
+    for k in want:
+        assert sorted(got[k]) == sorted(want[k]) == ["exp_avg", "exp_avg_sq", "step"]
+        assert int(got[k]["step"]) == int(want[k]["step"])
+        for name in ("exp_avg", "exp_avg_sq"):
+            assert np.shape(got[k][name]) == np.shape(want[k][name])
+            np.testing.assert_allclose(got[k][name], want[k][name], rtol=1e-3, atol=1e-6)
 
 
 def test_a_two_rank_run_resumes_in_one_process(ham, one, tmp_path):

@@ -134,9 +134,10 @@ def test_gradients_are_averaged_in_buckets_and_copied_back():
             assert p.grad is None           # no rank had one: it stays None, no update
         else:
             np.testing.assert_allclose(p.grad.data, 2 * g, rtol=1e-6)  # (g + 3g) / 2
-    # one presence count, then buckets cut once they hold 64 bytes: 20 | 4 + 12 | 3 + 6 + 2
-    assert world.messages == [6, 20, 16, 11]
-    assert opt.bytes_sent == 8 * 6 + 4 * (20 + 16 + 11)
+    # buckets cut once they hold 64 bytes: 20 | 4 + 12 | 3 + 6 + 2, the presence counts of
+    # the 6 parameters at the end of the first: one message per bucket and no other
+    assert world.messages == [20 + 6, 16, 11]
+    assert opt.bytes_sent == 4 * (26 + 16 + 11)
     assert opt.param_groups is opt.optimizer.param_groups
     opt.lr_marker = 1
     assert opt.optimizer.lr_marker == 1   # attributes belong to the wrapped optimizer

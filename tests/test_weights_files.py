@@ -194,6 +194,53 @@ def test_safetensors_files_load(tmp_path):
         tl.load(bad)
 
 
+
+def test_a_safetensors_file_written_by_torch_loads_with_bfloat16_as_float32():
+    """safetensors.torch's file of the same tensors (stored fixture): bfloat16, the dtype of
+    most files on the Hugging Face hub, is read exactly (its bits are float32's upper half)."""
+    state = tl.load(FIXTURES / "torch_state.safetensors")
+    expected = np.load(FIXTURES / "torch_state_expected.npz")
+    assert sorted(state) == sorted(expected.files)
+    for key in expected.files:
+        assert state[key].dtype == expected[key].dtype, key
+        np.testing.assert_array_equal(state[key], expected[key], err_msg=key)
+    assert state["bfloat16"].dtype == np.float32 and state["half"].dtype == np.float16
+
+
+def _bfloat16_file(path, arrays, cut=0):
+    """A safetensors file of bfloat16 tensors (float32 values truncated to their upper half),
+    written byte by byte as the format describes; `cut` drops that many data bytes."""
+    import json
+    header, data = {}, b""
+    for key, value in arrays.items():
+        bits = (np.asarray(value, np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
+        header[key] = {"dtype": "BF16", "shape": list(np.shape(value)),
+                       "data_offsets": [len(data), len(data) + len(bits)]}
+        data += bits
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data[:len(data) - cut])
+    return path
+
+
+def test_a_bfloat16_checkpoint_fine_tunes_a_model(tmp_path):
+    tl.manual_seed(0)
+    source = models.get_model("resnet18", num_classes=7)
+    state = {k: _array(v).astype(np.float32) for k, v in source.state_dict().items()
+             if _array(v).dtype == np.float32}
+    path = _bfloat16_file(tmp_path / "bf16.safetensors", state)
+    loaded = tl.load(path)
+    for key, value in state.items():   # each value rounded toward zero to 8 mantissa bits
+        truncated = (value.view(np.uint32) & 0xFFFF0000).view(np.float32)
+        np.testing.assert_array_equal(loaded[key], truncated, err_msg=key)
+    model = models.get_model("resnet18", num_classes=7, weights=path)
+    for key, value in model.state_dict().items():
+        if key in loaded:
+            assert _array(value).dtype == np.float32, key
+            np.testing.assert_array_equal(_array(value), loaded[key], err_msg=key)
+    short = _bfloat16_file(tmp_path / "short.safetensors", {"w": np.ones((2, 3))}, cut=2)
+    with pytest.raises(CheckpointError, match="short.safetensors is not a readable"):
+        tl.load(short)
+
 # ---- get_model(weights=): the head, and every other key ------------------------------------
 def _array(value):
     return value.numpy() if hasattr(value, "numpy") else np.asarray(value)

@@ -514,8 +514,11 @@ def _distributed(args, device, log):
                              "run on all of them (or start one process)")
         return None
     from .gradient_overlap import default_overlap
+    from .sharded_optimizer import default_shard
     try:
-        overlap = default_overlap()   # TINYLESION_OVERLAP checked before anything starts
+        # TINYLESION_OVERLAP and TINYLESION_SHARD_OPTIMIZER checked before anything starts
+        overlap = default_overlap()
+        shard = default_shard() and not overlap
         world = distributed.init(device)
     except distributed.DistributedError as exc:
         raise UsageError(str(exc)) from None
@@ -524,8 +527,10 @@ def _distributed(args, device, log):
         return None
     if world.is_main:
         log(f"distributed: {distributed.environment_note()}; batch {args.batch_size} per "
-            f"rank, {args.batch_size * world.size} per step; gradient allreduce "
-            f"{'overlapped with' if overlap else 'after'} backward")
+            f"rank, {args.batch_size * world.size} per step; "
+            + ("optimizer sharded over the ranks (gradients reduce-scattered after backward, "
+               "weights allgathered)" if shard else "gradient allreduce "
+               f"{'overlapped with' if overlap else 'after'} backward"))
     return world
 
 

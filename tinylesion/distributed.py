@@ -67,6 +67,44 @@ class World:
         self.comm.Allreduce(_mpi().IN_PLACE, array, op=_mpi().SUM)
         return array
 
+    def reduce_scatter_(self, array, out):
+        """`out` ← this rank's segment of `array` summed over the ranks (`array` holds N equal
+        segments, rank r receives the r-th; NCCL for CuPy arrays when there, else MPI)."""
+        if self.size == 1:
+            out[...] = array.reshape(-1)[:out.size]
+            return out
+        if backend.is_cupy_array(array):
+            if self.nccl is not None:
+                self.nccl.reduce_scatter_(array, out)
+                return out
+            host = np.ascontiguousarray(backend.to_numpy(array))
+            part = np.empty(out.size, host.dtype)
+            self.comm.Reduce_scatter_block(host, part, op=_mpi().SUM)
+            out[...] = backend.to_device(part, backend.device_of(out))
+            return out
+        if not (array.flags.c_contiguous and out.flags.c_contiguous):
+            raise ValueError("reduce_scatter_ needs C-contiguous arrays")
+        self.comm.Reduce_scatter_block(array, out, op=_mpi().SUM)
+        return out
+
+    def allgather_(self, array):
+        """Every rank's segment of `array` (N equal segments, rank r's the r-th) from that
+        rank, in place (any device)."""
+        if self.size == 1:
+            return array
+        if backend.is_cupy_array(array):
+            if self.nccl is not None:
+                self.nccl.allgather_(array, self.rank, self.size)
+                return array
+            host = np.ascontiguousarray(backend.to_numpy(array))
+            self.comm.Allgather(_mpi().IN_PLACE, host)
+            array[...] = backend.to_device(host, backend.device_of(array))
+            return array
+        if not array.flags.c_contiguous:
+            raise ValueError("allgather_ needs a C-contiguous array")
+        self.comm.Allgather(_mpi().IN_PLACE, array)
+        return array
+
     def open_gradient_channel(self):
         """Communicators of the gradient buckets' own (gradient_overlap.open_channel)."""
         from .gradient_overlap import open_channel
@@ -155,6 +193,18 @@ class NcclCommunicator:
     def allreduce_(self, array):
         ptr, count, dtype, stream = self._args(array)
         self.comm.allReduce(ptr, ptr, count, dtype, self.lib.NCCL_SUM, stream)
+
+    def reduce_scatter_(self, array, out):
+        ptr, count, dtype, stream = self._args(array)
+        out_ptr, out_count, _, _ = self._args(out)
+        self.comm.reduceScatter(ptr, out_ptr, out_count, dtype, self.lib.NCCL_SUM, stream)
+
+    def allgather_(self, array, rank, size):
+        # NOTE: in place: this rank's segment is the send buffer (NCCL's in-place rule)
+        ptr, count, dtype, stream = self._args(array)
+        segment = count // size
+        self.comm.allGather(ptr + rank * segment * array.dtype.itemsize, ptr, segment, dtype,
+                            stream)
 
     def broadcast_(self, array, root=0):
         ptr, count, dtype, stream = self._args(array)
@@ -320,20 +370,24 @@ def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=T
     Every gradient is copied into a flat buffer per bucket (one per device and dtype, cut at
     ~bucket_bytes), the buffer reduced in place, and the gradients copied back, divided by the
     world size. A parameter with no gradient on some rank counts as zeros there; one with no
-    gradient on every rank keeps None (a count of the ranks holding each is reduced first).
+    gradient on every rank keeps None: a count of the ranks holding each rides at the end of
+    the first bucket, so that a step takes one reduction per bucket and no other.
     Returns the bytes this rank handed to the allreduce.
     """
+    from .tensor import Tensor
     world = _world if world is None else world
     params = [p for p in params if getattr(p, "requires_grad", True)]
     if world is None or world.size == 1 or not params:
         return 0
     present = np.array([p.grad is not None for p in params], np.float64)
-    world.allreduce_(present)
-    sent = present.nbytes
+    counts = None
+    sent = 0
     index = {id(p): i for i, p in enumerate(params)}
     for run in _buckets(params, bucket_bytes):
         xp = backend.get_array_module(run[0].data)
-        flat = xp.empty(sum(p.data.size for p in run), dtype=run[0].data.dtype)
+        size = sum(p.data.size for p in run)
+        flags = len(params) if counts is None else 0
+        flat = xp.empty(size + flags, dtype=run[0].data.dtype)
         offset = 0
         for p in run:
             n = p.data.size
@@ -342,17 +396,20 @@ def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=T
             else:
                 flat[offset:offset + n] = p.grad.data.reshape(-1)
             offset += n
+        if flags:   # NOTE: counts up to N are exact in any float type the buckets hold
+            flat[size:] = xp.asarray(present.astype(flat.dtype))
         world.allreduce_(flat)
         sent += flat.nbytes
+        if flags:
+            counts = backend.to_numpy(flat[size:])
         if average:
-            flat *= flat.dtype.type(1.0 / world.size)
+            flat[:size] *= flat.dtype.type(1.0 / world.size)
         offset = 0
         for p in run:
             n = p.data.size
-            if present[index[id(p)]] > 0:
+            if counts[index[id(p)]] > 0:
                 grad = flat[offset:offset + n].reshape(p.data.shape)
                 if p.grad is None:
-                    from .tensor import Tensor
                     p.grad = Tensor(grad.copy())
                 else:
                     p.grad.data[...] = grad
@@ -363,51 +420,113 @@ def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=T
 class DistributedOptimizer:
     """Wrap an optimizer so that step() first averages the gradients over the ranks.
 
-    Everything else (param_groups, zero_grad, state_dict, load_state_dict, schedulers) is the
-    wrapped optimizer's, so a hand-written loop and a learning-rate scheduler stay as they
-    are. With per-rank losses that are means over the rank's batch of equal size, the averaged
-    gradient is the gradient of the mean over the global batch; for a weighted or uneven
-    mean use global_mean() for the loss. `bytes_sent` counts what this rank handed to MPI/NCCL.
+    Everything else (param_groups, zero_grad, schedulers) is the wrapped optimizer's, so a
+    hand-written loop and a learning-rate scheduler stay as they are. With per-rank losses
+    that are means over the rank's batch of equal size, the averaged gradient is the gradient
+    of the mean over the global batch; for a weighted or uneven mean use global_mean() for the
+    loss. `bytes_sent` counts what this rank handed to MPI/NCCL.
 
     overlap=True starts each bucket's allreduce during backward(), as soon as its gradients
-    are final (gradient_overlap.py); step() then waits for the rest. The gradients reduced are
-    those backward() left: a change to .grad between backward() and step() (clipping) must
-    come after synchronize(), then optimizer.optimizer.step(). None: TINYLESION_OVERLAP=1/0,
-    else OVERLAP. `wait_s` adds up the time synchronize() spent (waiting, with overlap).
+    are final (gradient_overlap.py); step() then waits for the rest. None: TINYLESION_OVERLAP
+    =1/0, else OVERLAP. `wait_s` adds up the time synchronize() spent (waiting, with overlap).
+
+    shard=True shards the optimizer (sharded_optimizer.py, ZeRO stage 1): the gradients are
+    reduce-scattered, each rank updates 1/N of the weights with 1/N of the optimizer state,
+    and the weights are allgathered; the weights are those of the unsharded step. The
+    gradients left in .grad are then this rank's own, not the average; state_dict() is
+    collective (every rank calls it) and gives the whole state. Not with overlap=True.
+
+    To change the averaged gradients before the update (clipping): synchronize(), then
+    clip_grad_norm_() (or, unsharded, anything on .grad), then step(), which does not reduce
+    again until the next zero_grad() or step().
     """
 
-    def __init__(self, optimizer, world=None, bucket_bytes=BUCKET_BYTES, overlap=None):
+    def __init__(self, optimizer, world=None, bucket_bytes=BUCKET_BYTES, overlap=None,
+                 shard=False):
         from .gradient_overlap import OverlappedAllreduce, default_overlap
+        from .sharded_optimizer import ShardedStep, elementwise
+        if shard and overlap:
+            raise ValueError("DistributedOptimizer: shard=True and overlap=True together are "
+                             "not supported (the sharded step reduces after backward)")
         self.__dict__["optimizer"] = optimizer
         self.__dict__["world"] = world
         self.__dict__["bucket_bytes"] = int(bucket_bytes)
         self.__dict__["bytes_sent"] = 0
         self.__dict__["wait_s"] = 0.0
-        overlap = default_overlap() if overlap is None else bool(overlap)
+        self.__dict__["synchronized"] = False
+        overlap = False if shard else default_overlap() if overlap is None else bool(overlap)
         w = _world if world is None else world
-        reducer = None
+        reducer = sharded = None
+        if shard and w is not None and w.size > 1:
+            if not elementwise(optimizer):
+                raise ValueError(f"DistributedOptimizer(shard=True): {type(optimizer).__name__}"
+                                 " is not one of tinylesion.optim's element-by-element "
+                                 "optimizers; use shard=False")
+            sharded = ShardedStep(optimizer, w, bucket_bytes)
         if overlap and w is not None and w.size > 1:
             params = [p for p in self._params() if getattr(p, "requires_grad", True)]
             reducer = OverlappedAllreduce(params, w, bucket_bytes) if params else None
         self.__dict__["overlap"] = reducer
+        self.__dict__["sharded"] = sharded
 
     def _params(self):
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
     def synchronize(self):
-        """Average the gradients now (step() does it first)."""
+        """Average the gradients now (step() does it first, unless this was called since the
+        last zero_grad() or step())."""
         import time
         t0 = time.perf_counter()
-        if self.overlap is not None:
+        if self.sharded is not None:
+            sent = self.sharded.synchronize()
+        elif self.overlap is not None:
             sent = self.overlap.synchronize(self._params())
         else:
             sent = allreduce_gradients(self._params(), self.world, self.bucket_bytes)
         self.__dict__["bytes_sent"] += sent
         self.__dict__["wait_s"] += time.perf_counter() - t0
+        self.__dict__["synchronized"] = True
 
-    def step(self, *args, **kwargs):
-        self.synchronize()
-        return self.optimizer.step(*args, **kwargs)
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        if not self.synchronized:
+            self.synchronize()
+        self.__dict__["synchronized"] = False
+        if self.sharded is not None:
+            self.__dict__["bytes_sent"] += self.sharded.step()
+        else:
+            self.optimizer.step()
+        return loss
+
+    def zero_grad(self, set_to_none=True):
+        self.__dict__["synchronized"] = False
+        if self.sharded is not None:
+            self.sharded.synchronized = False
+        return self.optimizer.zero_grad(set_to_none)
+
+    def clip_grad_norm_(self, max_norm, norm_type=2.0):
+        """Scale the averaged gradients so that their total norm is at most max_norm, as
+        nn.utils.clip_grad_norm_ over all parameters (synchronizes first when needed);
+        returns the total norm before clipping (a float)."""
+        if not self.synchronized:
+            self.synchronize()
+        if self.sharded is not None:
+            return self.sharded.clip_grad_norm_(max_norm, norm_type)
+        from .nn.utils import clip_grad_norm_
+        return float(clip_grad_norm_([p for p in self._params() if p.grad is not None],
+                                     max_norm, norm_type).item())
+
+    def state_dict(self):
+        """The wrapped optimizer's state_dict (sharded: gathered from every rank, collective)."""
+        if self.sharded is not None:
+            return self.sharded.state_dict()
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state_dict):
+        """Load a whole state_dict (written sharded or not, by any number of ranks)."""
+        if self.sharded is not None:
+            return self.sharded.load_state_dict(state_dict)
+        return self.optimizer.load_state_dict(state_dict)
 
     def __getattr__(self, name):
         return getattr(self.__dict__["optimizer"], name)
@@ -422,11 +541,15 @@ class DistributedOptimizer:
         return f"DistributedOptimizer({self.optimizer!r})"
 
 
-def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, overlap=None):
+def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, overlap=None,
+                shard=None):
     """What fit does on several ranks before its first epoch: rank 0's weights and buffers
     everywhere, each loader serving this rank's shard, different dropout draws per rank;
     returns the optimizer wrapped in DistributedOptimizer (unless it already is; overlap: as
-    DistributedOptimizer's)."""
+    DistributedOptimizer's; shard None: sharded when TINYLESION_SHARD_OPTIMIZER / the default
+    says so, the allreduce is not overlapped and the optimizer is element by element)."""
+    from .gradient_overlap import default_overlap
+    from .sharded_optimizer import default_shard, elementwise
     world = _world if world is None else world
     broadcast_parameters(model.state_dict())
     shard_loader(train_loader, world, train=True)
@@ -438,7 +561,11 @@ def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, ove
         backend.manual_seed(int(state.generate_state(1, np.uint64)[0] >> 1))
     if isinstance(optimizer, DistributedOptimizer):
         return optimizer
-    return DistributedOptimizer(optimizer, world, overlap=overlap)
+    if overlap is None:
+        overlap = default_overlap()
+    if shard is None:
+        shard = default_shard() and not overlap and elementwise(optimizer)
+    return DistributedOptimizer(optimizer, world, overlap=overlap, shard=shard)
 
 
 def global_mean(local_sum, local_weight, world=None):

@@ -394,9 +394,13 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             wait += 1
             stopped = bool(patience) and wait >= patience
         log(_epoch_line(epoch, epochs, history, time.perf_counter() - t0))
+        # a sharded optimizer's state is gathered from every rank (all of them take part)
+        optimizer_state = (optimizer.state_dict() if checkpoint_path is not None and (
+            world is None or world.is_main or getattr(optimizer, "sharded", None) is not None)
+            else None)
         if checkpoint_path is not None and (world is None or world.is_main):
             save_checkpoint({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "model": model.state_dict(), "optimizer": optimizer_state,
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "epoch": epoch + 1, "history": history, "best": best_state,
                 "best_score": best_score, "wait": wait, "stopped": stopped,

@@ -33,7 +33,8 @@ def small_channels(request):
     3x3 kernels on 2x2 output tiles, or on 4x4 ones for images of any size; yields the 3x3
     tile size."""
     names = ("WINOGRAD", "WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_FILTERS")
-    blocks = ("TILE_BLOCK_BYTES", "MIN_COLUMNS", "GW_MIN_COLUMNS", "TILE_3X3", "F4_MIN_SIDE")
+    blocks = ("TILE_BLOCK_BYTES", "GW_BLOCK_BYTES", "MIN_COLUMNS", "GW_MIN_COLUMNS", "TILE_3X3",
+              "F4_MIN_SIDE")
     saved = [getattr(conv_cpu, name) for name in names], [getattr(winograd, n) for n in blocks]
     for name, value in zip(names, (True, 1, 1)):
         setattr(conv_cpu, name, value)
@@ -71,7 +72,8 @@ def test_winograd_equals_reference(small_channels, layer):
     kernel = W.shape[2:]
     assert conv_cpu._path(C, kernel, (1, 1), Wd, padding, W.shape[0]) == "winograd"
     if small_blocks:  # one tile row per block; else small images side by side
-        winograd.TILE_BLOCK_BYTES = winograd.MIN_COLUMNS = winograd.GW_MIN_COLUMNS = 1
+        winograd.TILE_BLOCK_BYTES = winograd.GW_BLOCK_BYTES = 1
+        winograd.MIN_COLUMNS = winograd.GW_MIN_COLUMNS = 1
     tile = small_channels if kernel[0] == 3 else 2
     assert winograd.tile_size(kernel[0], H, Wd) == tile
     tol = TOL[x.dtype.type, kernel[0], tile]

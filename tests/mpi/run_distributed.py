@@ -8,7 +8,8 @@ MODE OUT [...]`, or plain `python` for the one-process reference. Rank 0 writes 
   adam     Adam steps: the averaged gradients and the weights after each step
   syncbn   SyncBatchNorm on this rank's slice of one global batch: outputs, gradients, stats
   gpu      SGD steps on "gpu" (with tests/fakegpu first on PYTHONPATH and the CUDA simulator:
-           the stand-in CuPy and its stand-in NCCL), or the same steps on "cpu"
+           the stand-in CuPy and its stand-in NCCL), or the same steps on "cpu"; with "shard",
+           the optimizer sharded (NCCL reduce-scatter and allgather)
   uneven   SGD steps where a layer is used on rank 0 only, with SyncBatchNorm reducing during
            backward: each parameter in its own bucket, the gradients after each step
   fail     rank 1 raises while rank 0 waits in an allreduce (must end in seconds: an abort)
@@ -162,7 +163,7 @@ def mode_syncbn(out):
                  running_var=bn.running_var.data)
 
 
-def mode_gpu(out, batch, steps, device="cpu"):
+def mode_gpu(out, batch, steps, device="cpu", shard=False):
     world = setup(device)
     image = 6  # the simulator runs every CUDA thread as a Python thread: keep it tiny
     model = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(),
@@ -171,7 +172,8 @@ def mode_gpu(out, batch, steps, device="cpu"):
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
     distributed.broadcast_parameters(model.state_dict())
-    opt = distributed.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.1, momentum=0.9))
+    opt = distributed.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                                           shard=shard)
     rng = np.random.default_rng(11)
     total = batch * world.size
     x = rng.standard_normal((total * steps, 3, image, image)).astype(np.float32)
@@ -190,11 +192,17 @@ def mode_gpu(out, batch, steps, device="cpu"):
     state = {k: backend.to_numpy(v) for k, v in model.state_dict().items()}
     kinds = sorted({type(v).__module__ for v in model.state_dict().values()})
     nccl = sys.modules.get("cupy.cuda.nccl")
+    # every rank: a sharded optimizer gathers its state from all of them
+    state_kinds = np.array(sorted({type(v).__module__ for e in opt.state_dict()["state"].values()
+                                   for v in e.values()}))
     if world.is_main:
         np.savez(out, **state, kinds=np.array(kinds),
                  nccl=world.nccl is not None,
                  side_stream=getattr(world, "_side_stream", None) is not None,
                  allreduces=0 if nccl is None else nccl.calls["allReduce"],
+                 reduce_scatters=0 if nccl is None else nccl.calls["reduceScatter"],
+                 allgathers=0 if nccl is None else nccl.calls["allGather"],
+                 state_kinds=state_kinds,
                  bcasts=0 if nccl is None else nccl.calls["bcast"])
 
 
@@ -247,4 +255,5 @@ if __name__ == "__main__":
     args = [int(a) for a in rest if a.lstrip("-").isdigit()]
     kwargs = {"naive": True} if "naive" in rest else {}
     kwargs.update({"device": a for a in rest if a in ("cpu", "gpu")})
+    kwargs.update({"shard": True for a in rest if a == "shard"})
     globals()[f"mode_{mode}"](out, *args, **kwargs)

@@ -43,11 +43,18 @@ class Conv2d(Function):
 
     def backward(self, gy):
         need = self.needs_input_grad
-        if self.y is not None:
+        need_gb, gb = self.has_bias and need[2], None
+        if self.y is not None and need_gb and self.groups == 1:
+            # NOTE: the ReLU's mask and the bias gradient's sums (the convolution's own,
+            # kernels.channel_sums on the CPU: the same bits) in one pass over gy
+            gy, gb = kernels.relu_backward_channel_sums(gy.reshape(self.y.shape), self.y)
+            gb = gb.astype(self.x.dtype, copy=False)
+        elif self.y is not None:
             gy = kernels.relu_backward(gy, self.y).reshape(gy.shape)
-        return kernels.conv2d_backward(
+        gx, gW, gb_conv = kernels.conv2d_backward(
             gy, self.x, self.W, self.stride, self.padding, need_gx=need[0], need_gW=need[1],
-            need_gb=self.has_bias and need[2], groups=self.groups)
+            need_gb=need_gb and gb is None, groups=self.groups)
+        return gx, gW, gb if gb is not None else gb_conv
 
 
 class MaxPool2d(Function):

@@ -21,7 +21,7 @@ _DTYPES = {NCCL_INT8: np.int8, NCCL_UINT8: np.uint8, NCCL_INT32: np.int32,
            NCCL_UINT32: np.uint32, NCCL_INT64: np.int64, NCCL_UINT64: np.uint64,
            NCCL_FLOAT16: np.float16, NCCL_FLOAT32: np.float32, NCCL_FLOAT64: np.float64}
 
-calls = {"allReduce": 0, "bcast": 0}
+calls = {"allReduce": 0, "bcast": 0, "reduceScatter": 0, "allGather": 0}
 
 
 class NcclError(RuntimeError):
@@ -70,6 +70,28 @@ class NcclCommunicator:
         send = self._mpi.IN_PLACE if sendbuf == recvbuf else _view(sendbuf, count, datatype)
         self._comm.Allreduce(send, recv, op=self._mpi.SUM)
         calls["allReduce"] += 1
+
+    def reduceScatter(self, sendbuf, recvbuf, recvcount, datatype, op, stream):
+        self._check(datatype, stream)
+        if op != NCCL_SUM:
+            raise NcclError(f"the stand-in reduces with NCCL_SUM only, got op {op}")
+        size = self._comm.Get_size()
+        send = _view(sendbuf, recvcount * size, datatype)
+        recv = _view(recvbuf, recvcount, datatype)
+        self._comm.Reduce_scatter_block(send.copy(), recv, op=self._mpi.SUM)
+        calls["reduceScatter"] += 1
+
+    def allGather(self, sendbuf, recvbuf, sendcount, datatype, stream):
+        self._check(datatype, stream)
+        size = self._comm.Get_size()
+        recv = _view(recvbuf, sendcount * size, datatype)
+        itemsize = recv.itemsize
+        if sendbuf == recvbuf + self._rank * sendcount * itemsize:
+            send = self._mpi.IN_PLACE
+        else:
+            send = _view(sendbuf, sendcount, datatype).copy()
+        self._comm.Allgather(send, recv)
+        calls["allGather"] += 1
 
     def bcast(self, buff, count, datatype, root, stream):
         self._check(datatype, stream)

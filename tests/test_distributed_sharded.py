@@ -1,0 +1,104 @@
+"""The sharded optimizer under `mpirun -n 2`: the weights and state of the unsharded step."""
+import numpy as np
+import pytest
+
+from mpi_launch import ROOT, mpirun, ok
+from tinylesion import distributed, optim
+from tinylesion.sharded_optimizer import SHARD_ENV, default_shard, elementwise
+
+SCRIPT = ROOT / "tests" / "mpi" / "run_sharded.py"
+
+
+def load(path):
+    with np.load(path) as d:
+        return {k: d[k] for k in d.files}
+
+
+@pytest.fixture(scope="module")
+def optimizers(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sharded") / "optimizers.npz"
+    ok(mpirun([SCRIPT, "optimizers", out]))
+    return load(out)
+
+
+def test_every_optimizer_sharded_gives_the_weights_and_state_of_the_unsharded_step(optimizers):
+    run = optimizers
+    names = {k.split(" ")[0] for k in run}
+    assert names == {"sgd", "sgd_plain", "adam", "adam_array", "amsgrad", "adamw", "nadam",
+                     "rmsprop", "adadelta", "adagrad"}
+    compared = 0
+    for k in run:
+        if " plain" in k and "bytes" not in k:
+            sharded = k.replace(" plain", " sharded")
+            assert sharded in run, sharded
+            np.testing.assert_array_equal(run[sharded], run[k], err_msg=k)
+            compared += 1
+    # weights of 10 arrays and the state after each of 4 steps, for every optimizer
+    assert compared > 10 * 4 * 10
+    for name in names:   # the steps do change the weights (a comparison that can fail)
+        assert not np.array_equal(run[f"{name} 0 sharded trunk.0.weight"],
+                                  run[f"{name} 3 sharded trunk.0.weight"])
+        # no state for the layer no rank reaches (2, 3) nor for the frozen weight (8)
+        for index in (2, 3, 8):
+            assert not any(k.startswith(f"{name} 3 sharded state {index} ") for k in run)
+        assert any(k.startswith(f"{name} 3 sharded state 6 ") for k in run) or \
+            name == "sgd_plain"   # the layer only rank 0 uses is stepped on both
+
+
+def test_each_rank_updates_its_share_and_the_shares_cover_every_weight(optimizers):
+    for name in ("sgd", "adam"):
+        # the trainable elements (head.weight thawed again at the end) split over the ranks
+        assert float(optimizers[f"{name} own elements"]) == \
+            float(optimizers[f"{name} trainable elements"])
+
+
+def test_clipping_the_sharded_gradients_clips_as_the_unsharded_path(tmp_path):
+    ok(mpirun([SCRIPT, "clip", tmp_path / "clip.npz"]))
+    run = load(tmp_path / "clip.npz")
+    for k in run:
+        if "plain" in k:
+            other = run[k.replace("plain", "sharded")]
+            # float32 rounding of the norm (float64 over the shards, float32 unsharded)
+            np.testing.assert_allclose(other, run[k], rtol=1e-6, atol=1e-7, err_msg=k)
+    # the limits do clip: the norms before clipping are far above them
+    assert float(run["0 2.0 plain norm"]) > 10 * 0.05
+
+
+def test_state_dicts_cross_between_sharded_and_unsharded_optimizers(tmp_path):
+    ok(mpirun([SCRIPT, "resume", tmp_path / "resume.npz"]))
+    run = load(tmp_path / "resume.npz")
+    keys = [k for k in run if k.startswith("plain ")]
+    assert len(keys) == 10
+    for k in keys:
+        np.testing.assert_array_equal(run[k.replace("plain", "crossed")], run[k], err_msg=k)
+
+
+def test_the_sharding_default_comes_from_the_environment_or_the_measured_default():
+    from tinylesion import sharded_optimizer
+    assert default_shard({}) is sharded_optimizer.SHARD
+    assert default_shard({SHARD_ENV: "0"}) is False
+    assert default_shard({SHARD_ENV: "1"}) is True
+    with pytest.raises(distributed.DistributedError) as info:
+        default_shard({SHARD_ENV: "yes"})
+    assert SHARD_ENV in str(info.value) and "\n" not in str(info.value)
+
+
+def test_only_element_by_element_optimizers_are_sharded():
+    from tinylesion.nn import Linear
+    layer = Linear(2, 2)
+    for make in (optim.SGD, optim.Adam, optim.AdamW, optim.NAdam, optim.RMSprop,
+                 optim.Adadelta, optim.Adagrad):
+        assert elementwise(make(layer.parameters(), lr=0.1))
+
+    class Scaled(optim.SGD):   # an update that may look across elements
+        def _update(self, p, g, state, group):
+            p.data -= group["lr"] * g / float(np.abs(g).max())
+
+    assert not elementwise(Scaled(layer.parameters(), lr=0.1))
+
+
+def test_shard_and_overlap_together_are_refused():
+    from tinylesion.nn import Linear
+    with pytest.raises(ValueError, match="overlap"):
+        distributed.DistributedOptimizer(optim.SGD(Linear(2, 2).parameters(), lr=0.1),
+                                         overlap=True, shard=True)

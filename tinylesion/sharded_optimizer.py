@@ -1,0 +1,315 @@
+"""The optimizer sharded over the ranks (ZeRO stage 1): each rank updates 1/N of the weights.
+
+DistributedOptimizer(..., shard=True) (fit's default on several ranks) replaces "allreduce the
+gradients, every rank updates every weight" with: the gradients of each ~16 MB bucket
+reduce-scattered (rank r receives the averaged gradient of the r-th of N equal segments of the
+bucket), each rank runs the optimizer's own update on its segments only, with the optimizer
+state of those segments only, and the updated weights allgathered. A ring allreduce is a
+reduce-scatter followed by an allgather, so the link carries the same bytes; the update's
+memory traffic and the optimizer state per rank are 1/N.
+
+The update is the wrapped optimizer's `_update` on views of the parameters: every optimizer of
+tinylesion.optim is element by element, so a segment's weights come out as the unsharded step
+makes them, bit for bit. The presence of each parameter's gradient (a count of the ranks that
+have one) rides in the first bucket's message, after each rank's segment. state_dict()
+gathers the segments into the optimizer's ordinary state_dict (collective: every rank calls
+it); load_state_dict() and a wrapped optimizer that already holds state (a resumed run) are
+cut into this rank's segments, so a checkpoint moves freely between sharded and unsharded
+runs and world sizes. Parameters frozen, unfrozen, moved or cast between steps: the state is
+gathered and cut again for the new layout.
+"""
+import math
+import types
+
+import numpy as np
+
+from . import backend
+
+SHARD_ENV = "TINYLESION_SHARD_OPTIMIZER"
+SHARD = True   # fit's default on several ranks (TINYLESION_SHARD_OPTIMIZER=1/0 overrides): README
+
+
+def elementwise(optimizer):
+    """True when the optimizer's update treats every element on its own (all of tinylesion's:
+    SGD, Adam, AdamW, NAdam, RMSprop, Adadelta, Adagrad), so that it may run on segments."""
+    from .optim import SGD, Adadelta, Adagrad, Adam, NAdam, RMSprop
+    own = {cls._update for cls in (SGD, Adam, NAdam, RMSprop, Adadelta, Adagrad)}
+    return getattr(type(optimizer), "_update", None) in own
+
+
+def default_shard(env=None):
+    """Sharding on or off when fit is not told: TINYLESION_SHARD_OPTIMIZER=1/0, else SHARD."""
+    import os
+
+    from .distributed import DistributedError
+    value = (os.environ if env is None else env).get(SHARD_ENV, "").strip()
+    if value == "":
+        return SHARD
+    if value not in ("0", "1"):
+        raise DistributedError(f"{SHARD_ENV}={value!r}: use 1 (each rank updates 1/N of the "
+                               "weights) or 0 (every rank updates all of them)")
+    return value == "1"
+
+
+class _Chunk:
+    """One bucket: a run of the flat concatenation of a (device, dtype) group's parameters,
+    cut into N segments of k elements (the last padded with zeros), each followed by `flags`
+    slots for the presence counts (the first bucket only)."""
+
+    def __init__(self, start, end, size, flags, xp, dtype):
+        self.start, self.end = start, end
+        self.k = -(-(end - start) // size)
+        self.flags = flags
+        self.width = self.k + flags
+        self.pieces = []   # (param index, a, b, rank, offset): param[a:b] <-> row rank[offset:]
+        self.xp, self.dtype = xp, dtype
+        self.recv = xp.zeros(self.width, dtype)   # this rank's averaged segment
+
+
+class _Piece:
+    """This rank's share of one parameter in one chunk (or an empty share, for its scalars)."""
+
+    __slots__ = ("index", "a", "b", "chunk", "offset", "state")
+
+    def __init__(self, index, a, b, chunk, offset):
+        self.index, self.a, self.b, self.chunk, self.offset = index, a, b, chunk, offset
+        self.state = {}
+
+
+class ShardedStep:
+    """The layout, buffers and per-segment optimizer state of one sharded optimizer."""
+
+    def __init__(self, optimizer, world, bucket_bytes):
+        self.optimizer, self.world, self.bucket_bytes = optimizer, world, int(bucket_bytes)
+        self.scratch = {}
+        self.synchronized = False
+        self._build(self._trainable())
+        self._adopt()
+
+    # -- layout ----------------------------------------------------------------------------
+    def _trainable(self):
+        return [p for g in self.optimizer.param_groups for p in g["params"]
+                if getattr(p, "requires_grad", True)]
+
+    @staticmethod
+    def _key(params):
+        return [(id(p), backend.device_of(p.data).name, p.data.dtype.str, p.data.shape)
+                for p in params]
+
+    def _build(self, params):
+        size, rank = self.world.size, self.world.rank
+        for p in params:   # NOTE: the segments are views of p.data: it must be one block
+            if not p.data.flags.c_contiguous:
+                p.data = backend.get_array_module(p.data).ascontiguousarray(p.data)
+        self.params, self.layout = params, self._key(params)
+        self.group_of = {id(p): g for g in self.optimizer.param_groups for p in g["params"]}
+        groups = {}
+        for j, p in enumerate(params):
+            groups.setdefault((backend.device_of(p.data).name, p.data.dtype.str), []).append(j)
+        self.chunks, own = [], {j: [] for j in range(len(params))}
+        for members in groups.values():
+            first = params[members[0]].data
+            xp, dtype = backend.get_array_module(first), first.dtype
+            starts = np.cumsum([0] + [params[j].data.size for j in members])
+            total = int(starts[-1])
+            limit = max(size, self.bucket_bytes // dtype.itemsize)
+            for start in range(0, total, limit):
+                chunk = _Chunk(start, min(start + limit, total), size,
+                               len(params) if not self.chunks else 0, xp, dtype)
+                self.chunks.append(chunk)
+                for s in range(size):
+                    lo = chunk.start + s * chunk.k
+                    hi = min(lo + chunk.k, chunk.end)
+                    if hi <= lo:
+                        continue
+                    m = int(np.searchsorted(starts, lo, side="right")) - 1
+                    while m < len(members) and starts[m] < hi:
+                        a, b = max(lo, starts[m]), min(hi, starts[m + 1])
+                        if b > a:
+                            piece = (members[m], int(a - starts[m]), int(b - starts[m]), s,
+                                     int(a - lo))
+                            chunk.pieces.append(piece)
+                            if s == rank:
+                                own[members[m]].append(_Piece(*piece[:3], chunk, piece[4]))
+                        m += 1
+        for j, pieces in own.items():
+            if not pieces:   # NOTE: an empty share keeps the scalar state (Adam's step count)
+                pieces.append(_Piece(j, 0, 0, None, 0))   # in step on every rank
+        self.own = [piece for j in range(len(params)) for piece in own[j]]
+        self.first_own = {piece.index: piece for piece in reversed(self.own)}
+
+    def _adopt(self):
+        """Cut the wrapped optimizer's full state of the sharded parameters into this rank's
+        segments (a resumed run, load_state_dict, a new layout); it keeps the others'."""
+        state = self.optimizer.state
+        for piece in self.own:
+            p = self.params[piece.index]
+            full = state.get(p)
+            piece.state = {}
+            for name, value in (full or {}).items():
+                if _is_array(value) and value.size == p.data.size:
+                    flat = backend.to_device(value, backend.device_of(p.data))
+                    flat = flat.astype(p.data.dtype, copy=False).reshape(-1)
+                    piece.state[name] = flat[piece.a:piece.b].copy()
+                else:
+                    piece.state[name] = value
+        for p in self.params:
+            state.pop(p, None)
+
+    def _rebuild_if_changed(self):
+        params = self._trainable()
+        if self._key(params) != self.layout:   # frozen, unfrozen, added, moved or cast
+            self.optimizer.state.update(self.full_states())
+            self._build(params)
+            self._adopt()
+            self.synchronized = False
+
+    # -- collectives -------------------------------------------------------------------------
+    def _buffer(self, chunk):
+        """The (N, width) staging buffer of the chunk's group, shared by its chunks."""
+        key = (chunk.xp.__name__, chunk.dtype.str)
+        rows = self.world.size
+        buf = self.scratch.get(key)
+        if buf is None or buf.size < rows * chunk.width:
+            buf = self.scratch[key] = chunk.xp.zeros(rows * chunk.width, chunk.dtype)
+        return buf[:rows * chunk.width].reshape(rows, chunk.width)
+
+    def synchronize(self):
+        """Reduce-scatter every bucket: this rank's segments of the averaged gradients (and
+        every parameter's presence count). Returns the bytes handed to the reductions."""
+        self._rebuild_if_changed()
+        present = np.array([p.grad is not None for p in self.params], np.float64)
+        sent = 0
+        for chunk in self.chunks:
+            buf = self._buffer(chunk)
+            for s in range(self.world.size):   # the padding after the bucket's last element
+                buf[s, max(0, min(chunk.k, chunk.end - chunk.start - s * chunk.k)):chunk.k] = 0
+            for j, a, b, s, o in chunk.pieces:
+                grad = self.params[j].grad
+                if grad is None:
+                    buf[s, o:o + b - a] = 0
+                else:
+                    buf[s, o:o + b - a] = grad.data.reshape(-1)[a:b]
+            if chunk.flags:
+                buf[:, chunk.k:] = chunk.xp.asarray(present.astype(chunk.dtype))
+            self.world.reduce_scatter_(buf, chunk.recv)
+            sent += buf.nbytes
+            chunk.recv[:chunk.k] *= chunk.dtype.type(1.0 / self.world.size)
+        self.present = backend.to_numpy(self.chunks[0].recv[self.chunks[0].k:]) > 0 \
+            if self.chunks else np.zeros(0, bool)
+        self.synchronized = True
+        return sent
+
+    def step(self):
+        """The update of this rank's segments, then every rank's weights allgathered.
+        Returns the bytes handed to the allgather (this rank's segments)."""
+        sent = 0 if self.synchronized else self.synchronize()
+        view = types.SimpleNamespace(data=None)
+        for piece in self.own:
+            if not self.present[piece.index]:
+                continue   # no gradient on any rank: not stepped, as Optimizer.step
+            p = self.params[piece.index]
+            view.data = p.data.reshape(-1)[piece.a:piece.b]
+            if piece.chunk is None:
+                g = view.data
+            else:
+                g = piece.chunk.recv[piece.offset:piece.offset + piece.b - piece.a]
+            self.optimizer._update(view, g, piece.state, self.group_of[id(p)])
+        rank = self.world.rank
+        for chunk in self.chunks:
+            buf = self._buffer(chunk)
+            for j, a, b, s, o in chunk.pieces:
+                if s == rank:
+                    buf[s, o:o + b - a] = self.params[j].data.reshape(-1)[a:b]
+            self.world.allgather_(buf)
+            sent += buf[rank].nbytes
+            for j, a, b, s, o in chunk.pieces:
+                if s != rank:
+                    self.params[j].data.reshape(-1)[a:b] = buf[s, o:o + b - a]
+        self.synchronized = False
+        return sent
+
+    def clip_grad_norm_(self, max_norm, norm_type=2.0):
+        """Scale the averaged gradient segments so that the whole gradient's norm is at most
+        max_norm (one float64 reduction); the total norm before clipping (a float)."""
+        from mpi4py import MPI
+        norm_type = float(norm_type)
+        if not (norm_type == math.inf or norm_type > 0):
+            raise ValueError(f"clip_grad_norm_ on a sharded optimizer: norm_type={norm_type} "
+                             "(use a positive number or inf)")
+        if not self.synchronized:
+            self.synchronize()
+        local = 0.0
+        for chunk in self.chunks:
+            a = chunk.xp.abs(chunk.recv[:chunk.k].astype(np.float64))
+            if a.size:
+                part = a.max() if norm_type == math.inf else (a ** norm_type).sum()
+                local = max(local, float(part)) if norm_type == math.inf \
+                    else local + float(part)
+        buf = np.array([local])
+        self.world.comm.Allreduce(MPI.IN_PLACE, buf,
+                                  op=MPI.MAX if norm_type == math.inf else MPI.SUM)
+        total = float(buf[0]) if norm_type == math.inf else float(buf[0]) ** (1 / norm_type)
+        coef = min(float(max_norm) / (total + 1e-6), 1.0)
+        if coef < 1.0:
+            for chunk in self.chunks:
+                chunk.recv[:chunk.k] *= chunk.dtype.type(coef)
+        return total
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def full_states(self):
+        """{parameter: its whole optimizer state} for the sharded parameters, gathered from
+        every rank's segments (collective: every rank calls it, in the same order)."""
+        full = {}
+        for j, p in enumerate(self.params):
+            piece = self.first_own[j]
+            full[p] = {name: value for name, value in piece.state.items()
+                       if not _is_array(value)}
+        names = {j: sorted(n for n, v in self.first_own[j].state.items() if _is_array(v))
+                 for j in range(len(self.params))}
+        shapes = dict(enumerate(s for _, _, _, s in self.layout))
+        rank = self.world.rank
+        for chunk in self.chunks:
+            buf = self._buffer(chunk)
+            mine = {(pc.index, pc.a): pc for pc in self.own if pc.chunk is chunk}
+            for name in sorted({n for j, *_ in chunk.pieces for n in names[j]}):
+                buf[...] = 0
+                for j, a, b, s, o in chunk.pieces:
+                    if s == rank and name in names[j]:
+                        buf[s, o:o + b - a] = mine[(j, a)].state[name]
+                self.world.allgather_(buf)
+                for j, a, b, s, o in chunk.pieces:
+                    if name in names[j]:
+                        p = self.params[j]
+                        whole = full[p].get(name)
+                        if whole is None:
+                            whole = full[p][name] = chunk.xp.zeros(shapes[j], chunk.dtype)
+                        whole.reshape(-1)[a:b] = buf[s, o:o + b - a]
+        for j, p in enumerate(self.params):   # a parameter of no element (never reached)
+            for name in names[j]:
+                if name not in full[p]:
+                    full[p][name] = self.first_own[j].state[name].reshape(shapes[j])
+        return {p: state for p, state in full.items() if state}
+
+    def state_dict(self):
+        """The wrapped optimizer's state_dict, with the sharded state gathered (collective)."""
+        saved = self.optimizer.state
+        self.optimizer.state = {**saved, **self.full_states()}
+        try:
+            return self.optimizer.state_dict()
+        finally:
+            self.optimizer.state = saved
+
+    def load_state_dict(self, state_dict):
+        """Check and load a whole state_dict (any world size, sharded or not), then keep this
+        rank's segments of it."""
+        self.optimizer.load_state_dict(state_dict)
+        params = self._trainable()
+        if self._key(params) != self.layout:
+            self._build(params)
+        self._adopt()
+        self.synchronized = False
+
+
+def _is_array(value):
+    return isinstance(value, np.ndarray) or backend.is_cupy_array(value)
