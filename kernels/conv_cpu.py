@@ -341,10 +341,20 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
     if path == "winograd":
         return winograd.forward(x, W, b, kernel, stride, padding, OH, OW, relu)
     if path == "rows":
+        # NOTE: the expanded images X are KW times the input: made for a run of images at a
+        # time (ROWS_CHUNK_BYTES of X, but at least two images per thread), not for the batch.
         (KH, KW), (PH, PW) = kernel, padding
-        X = _expand_rows(x, KW, PW, np.empty((N, C * KW, H, OW), x.dtype))
-        return _forward_path("shift", X, _rows_weight(W), b, (KH, 1), (1, 1), (PH, 0), OH, OW,
-                             relu)
+        y = np.empty((N, W.shape[0], OH, OW), x.dtype)
+        per_image = C * KW * H * OW * x.dtype.itemsize
+        step = max(2 * numba.get_num_threads(), ROWS_CHUNK_BYTES // per_image)
+        Wr = _rows_weight(W)
+        X = np.empty((min(N, step), C * KW, H, OW), x.dtype)
+        for n0 in range(0, N, step):
+            n1 = min(N, n0 + step)
+            Xc = _expand_rows(x[n0:n1], KW, PW, X[:n1 - n0])
+            _forward_path("shift", Xc, Wr, b, (KH, 1), (1, 1), (PH, 0), OH, OW, relu,
+                          out=y[n0:n1])
+        return y
     return _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu)
 
 
@@ -352,11 +362,11 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
 # padding, and, for a batch of fewer than 2 images per thread (batch-1 latency), every other
 # layer of SHIFT_MIN_CHANNELS or more input channels (an RGB layer's column matrix is long and
 # thin: its row blocks run faster) but the Winograd ones with at least WINOGRAD_MIN_TILES
-# output tiles of 2x2: on fewer
-# (resnet50's 7x7 layers: 16) Winograd's products are too narrow (1 thread, 512->512 on 7x7:
-# 7.6 ms against 3.7 ms), on more it is as fast or faster. PRODUCTS: "auto" (that rule),
-# "never" or "always" (to compare and to test).
+# output tiles of 2x2: on fewer (resnet50's 7x7 layers: 16) Winograd's products are too narrow
+# (1 thread, 512->512 on 7x7: 7.6 ms against 3.7 ms), on more it is as fast or faster.
+# PRODUCTS: "auto" (that rule), "never" or "always" (to compare and to test).
 PRODUCTS = "auto"
+ROWS_CHUNK_BYTES = 32 << 20   # the "rows" path's expanded images, made this much at a time
 WINOGRAD_MIN_TILES = 32
 
 
@@ -373,13 +383,13 @@ def _forward_path_of(N, C, kernel, stride, Wd, padding, F, OH, OW):
     return path
 
 
-def _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu):
-    """forward on the "shift", "grid" or "general" path."""
+def _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu, out=None):
+    """forward on the "shift", "grid" or "general" path (into `out` when given)."""
     N, C, H, Wd = x.shape
     F = W.shape[0]
     (KH, KW), (PH, PW), dt = kernel, padding, x.dtype
     T = numba.get_num_threads()
-    y = np.empty((N, F, OH, OW), dt)
+    y = np.empty((N, F, OH, OW), dt) if out is None else out
     bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
     Hp, Wp = H + 2 * PH, Wd + 2 * PW
     with single_blas():

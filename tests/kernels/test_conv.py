@@ -303,3 +303,18 @@ def test_pointwise_forward_allocates_only_its_output(N):
     assert peak < y.nbytes + W.nbytes + (64 << 10)
     ref = conv2d_forward(x, W, b, 1, 0, relu=True, impl="reference")
     assert rel_err(y, ref) < 1e-5
+
+
+def test_rows_path_in_runs_of_images_equals_reference(restore_cpu_settings, monkeypatch):
+    """The "rows" forward expands a run of images at a time (ROWS_CHUNK_BYTES): runs of two
+    images per thread, the last one shorter, give the reference's output."""
+    set_cpu_path("rows", small_blocks=False)
+    monkeypatch.setattr(conv_cpu, "ROWS_CHUNK_BYTES", 1)
+    T = conv_cpu.numba.get_num_threads()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4 * T + 1, 3, 13, 11)).astype(np.float32)
+    W = rng.standard_normal((8, 3, 5, 5)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    y = conv2d_forward(x, W, b, 1, 2, relu=True, impl="cpu")
+    ref = conv2d_forward(x, W, b, 1, 2, relu=True, impl="reference")
+    assert rel_err(y, ref) < 1e-5

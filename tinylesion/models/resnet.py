@@ -1,6 +1,7 @@
 """ResNet-18/34/50/101/152 (He et al., 2016), with torchvision's module names and layout."""
 from .. import nn
 from ..nn import init
+from ..nn.inference_fusion import add_relu, conv_bn
 from .backbone import Backbone, init_convs_and_norms, init_linear_default
 from .registry import register_model
 
@@ -29,10 +30,10 @@ class BasicBlock(nn.Module):
         return self.bn2
 
     def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = conv_bn(self.conv1, self.bn1, x, self.relu)
+        out = conv_bn(self.conv2, self.bn2, out)
         shortcut = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + shortcut)
+        return add_relu(out, shortcut, self.relu)
 
 
 class Bottleneck(nn.Module):
@@ -53,11 +54,12 @@ class Bottleneck(nn.Module):
         return self.bn3
 
     def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        # (conv_bn and add_relu: the layers' own calls, folded and in place under no_grad)
+        out = conv_bn(self.conv1, self.bn1, x, self.relu)
+        out = conv_bn(self.conv2, self.bn2, out, self.relu)
+        out = conv_bn(self.conv3, self.bn3, out)
         shortcut = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + shortcut)
+        return add_relu(out, shortcut, self.relu)
 
 
 class ResNet(Backbone):
@@ -99,7 +101,7 @@ class ResNet(Backbone):
 
     def forward(self, x):
         self.check_input(x)
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(conv_bn(self.conv1, self.bn1, x, self.relu))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.avgpool(x).flatten(1))
 

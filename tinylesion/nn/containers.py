@@ -3,6 +3,7 @@ import operator
 from collections import OrderedDict, abc
 from itertools import chain
 
+from .inference_fusion import fused_conv_run
 from .module import Module
 
 
@@ -151,7 +152,11 @@ class Sequential(_ModuleSequence):
         layers = list(self._modules.values())
         i = 0
         while i < len(layers):
-            if i + 1 < len(layers) and _fuses_with_relu(layers[i], layers[i + 1]):
+            fused = fused_conv_run(layers, i, x)   # None when recording, or nothing to join
+            if fused is not None:
+                x, used = fused
+                i += used
+            elif i + 1 < len(layers) and _fuses_with_relu(layers[i], layers[i + 1]):
                 # NOTE: Conv2d then ReLU in one pass over the output: the same numbers and
                 # gradients, one full read and write of the activation fewer.
                 x = layers[i]._call(layers[i]._forward_relu, x)

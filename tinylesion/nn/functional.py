@@ -218,12 +218,11 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
 
 def relu(input, inplace=False):
-    """max(x, 0). inplace=True writes into `input` and returns it when nothing is recorded
-    (under no_grad: an activation fewer in memory); otherwise the result is a new tensor."""
+    """max(x, 0). inplace=True writes into `input`'s array when nothing is recorded (under
+    no_grad: an activation fewer in memory), and the result shares it; otherwise the result
+    is a new array."""
     if inplace and not is_grad_enabled() and _writable_float(input.data):
-        import kernels
-        kernels.relu_forward(input.data, out=input.data)
-        return input
+        return ops.ReLU.apply(input, inplace=True)
     return ops.ReLU.apply(input)
 
 

@@ -9,10 +9,11 @@ from ._util import check_dtype, floating
 class ReLU(Function):
     # NOTE: only the output is kept: y > 0 exactly where x > 0, and the next layer holds y
     # anyway, so the backward pass costs no extra memory.
-    def forward(self, x):
+    def forward(self, x, inplace=False):
         check_dtype(x, "fiu", "relu")
-        self.y = kernels.relu_forward(x).reshape(x.shape)  # the kernel gives 0-d as 1-d
-        return self.y
+        # (inplace: into x itself, for nn.functional.relu under no_grad, where nothing is kept)
+        self.y = kernels.relu_forward(x, out=x if inplace else None).reshape(x.shape)
+        return self.y   # (the kernel gives 0-d as 1-d)
 
     def backward(self, gy):
         return kernels.relu_backward(gy, self.y).reshape(gy.shape)

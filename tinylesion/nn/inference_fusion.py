@@ -1,0 +1,142 @@
+"""nn.Sequential at inference: a Conv2d run as one op with a ZeroPad2d before it and an
+eval-mode BatchNorm2d and a ReLU after it (padding, folded weights, ReLU in the output pass)."""
+import numpy as np
+
+from ..backend import get_array_module
+from ..tensor import Tensor, is_grad_enabled
+
+# NOTE: with nothing recorded, conv(pad(x), W) + b followed by the batch norm's per-channel
+# affine map s*y + t, s = γ/√(var + ε), t = β − mean·s, and a ReLU is one convolution:
+#     relu(conv(x, s·W, padding + pad) + (s·(b − mean) + β)),
+# the same numbers up to float32 rounding (the scale multiplies the weights instead of the
+# sums). One output array instead of three (the padded copy, the convolution's output, the
+# normalised one) and two passes over the activation fewer. Only layers whose forward was
+# not replaced on the instance are joined (Grad-CAM wraps a layer's forward to see its output).
+
+ENABLED = True   # False runs the layers one by one (to compare)
+
+
+def _plain(layer, kind):
+    return type(layer) is kind and "forward" not in vars(layer)
+
+
+def _symmetric_pad(padding):
+    """(top, left) of a ZeroPad2d's padding that pads opposite sides alike, else None."""
+    if isinstance(padding, (int, np.integer)):
+        return int(padding), int(padding)
+    padding = tuple(int(p) for p in padding)
+    if len(padding) == 2:
+        padding += (0, 0)
+    if len(padding) != 4 or min(padding) < 0:
+        return None
+    left, right, top, bottom = padding
+    return (top, left) if (left, top) == (right, bottom) else None
+
+
+def fused_conv_run(layers, i, x):
+    """(output, number of layers used) when layers[i:] begin with [ZeroPad2d] Conv2d
+    [BatchNorm2d in eval mode] [ReLU], with a pad or a batch norm among them, and nothing is
+    recorded; else None (the layers then run one by one)."""
+    from .layers import BatchNorm2d, Conv2d, ReLU, ZeroPad2d
+    if is_grad_enabled() or not ENABLED:
+        return None
+    j, n, pad = i, len(layers), (0, 0)
+    if _plain(layers[j], ZeroPad2d) and j + 1 < n and _plain(layers[j + 1], Conv2d):
+        pad = _symmetric_pad(layers[j].padding)
+        if pad is None:
+            return None
+        j += 1
+    conv = layers[j]
+    if not _plain(conv, Conv2d) or isinstance(conv.padding, str):
+        return None
+    j += 1
+    bn = None
+    if j < n and _plain(layers[j], BatchNorm2d) and not layers[j].training \
+            and layers[j].running_mean is not None:
+        bn = layers[j]
+        j += 1
+    relu = j < n and _plain(layers[j], ReLU)
+    if relu:
+        j += 1
+    if bn is None and pad == (0, 0):
+        return None   # nothing to join but a ReLU: Sequential's own fusion does that
+    return _folded(conv, bn, pad, relu, x), j - i
+
+
+def _folded(conv, bn, pad, relu, x):
+    """The convolution with `pad` added to its padding, `bn` (or None) folded in, then ReLU.
+
+    NOTE: folding rescales the weights at every call (they may have changed since the last);
+    where they outweigh the activation (resnet50's last layers at batch 1: 4,608 weights per
+    filter, 49 pixels) that costs more than the batch norm's pass over the output, which then
+    runs on its own (one pass, into a new array), the ReLU in place."""
+    from .functional import _conv2d
+    padding = (conv.padding[0] + pad[0], conv.padding[1] + pad[1])
+    W, b = conv.weight, conv.bias   # the parameters themselves, unless folded
+    KH, KW = W.shape[2:]
+    pixels = x.shape[0] * ((x.shape[2] + 2 * padding[0] - KH) // conv.stride[0] + 1) \
+        * ((x.shape[3] + 2 * padding[1] - KW) // conv.stride[1] + 1)
+    fold = bn is not None and 2 * pixels >= W.data[0].size
+    if fold:
+        W, b = _fold(W.data, None if b is None else b.data, bn)
+        W, b = Tensor._wrap(W), Tensor._wrap(b)
+
+    def run(x):   # through Module._call: its checks of the input, its errors
+        return _conv2d(x, W, b, conv.stride, padding, conv.groups,
+                       relu=relu and (bn is None or fold))
+
+    y = conv._call(run, x)
+    if bn is None or fold:
+        return y
+    # the batch norm (and ReLU) in one pass over the convolution's own new array
+    scale, shift = _fold(None, None, bn, y.dtype)
+    from kernels.channel_affine import channel_affine
+    channel_affine(y.data, scale, shift, relu=relu, out=y.data)
+    return y
+
+
+def conv_bn(conv, bn, x, relu=None):
+    """relu(bn(conv(x))) (no ReLU when relu is None), for models that call their layers one by
+    one (ResNet's blocks): under no_grad with `bn` in eval mode, one convolution with the batch
+    norm folded in (and a plain nn.ReLU in its output pass); else the modules' own calls."""
+    from .layers import BatchNorm2d, Conv2d, ReLU
+    if ENABLED and not is_grad_enabled() and _plain(conv, Conv2d) \
+            and not isinstance(conv.padding, str) and _plain(bn, BatchNorm2d) \
+            and not bn.training and bn.running_mean is not None \
+            and (relu is None or _plain(relu, ReLU)):
+        return _folded(conv, bn, (0, 0), relu is not None, x)
+    y = bn(conv(x))
+    return y if relu is None else relu(y)
+
+
+def add_relu(out, shortcut, relu):
+    """relu(out + shortcut) for a residual block that owns `out` (made in its forward, held by
+    no one else): under no_grad the sum is written into out's array (no third
+    activation-sized array), recorded as an Add all the same (ONNX export traces it)."""
+    from .. import ops
+    a = out.data
+    if not is_grad_enabled() and a.dtype.kind == "f" and a.flags.c_contiguous \
+            and getattr(a.flags, "writeable", True) and shortcut.shape == out.shape \
+            and shortcut.dtype == out.dtype:
+        return relu(ops.Add.apply(out, shortcut, inplace=True))
+    return relu(out + shortcut)
+
+
+def _fold(W, b, bn, dtype=None):
+    """(s·W, s·(b − mean) + β) of a convolution's weight and bias and an eval batch norm;
+    with W None, (s, β − s·mean) in `dtype`."""
+    xp = get_array_module(bn.running_var.data)
+    var = xp.asarray(bn.running_var.data, dtype=np.float64)
+    mean = xp.asarray(bn.running_mean.data, dtype=np.float64)
+    scale = 1.0 / xp.sqrt(var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * xp.asarray(bn.weight.data, dtype=np.float64)
+    shift = -mean * scale
+    if b is not None:
+        shift = shift + xp.asarray(b, dtype=np.float64) * scale
+    if bn.bias is not None:
+        shift = shift + xp.asarray(bn.bias.data, dtype=np.float64)
+    if W is None:
+        return scale.astype(dtype), shift.astype(dtype)
+    # (each folded weight rounded once; _folded folds only where the output outweighs them)
+    return (W * scale.reshape(-1, 1, 1, 1)).astype(W.dtype), shift.astype(W.dtype)
