@@ -364,14 +364,32 @@ def _buckets(params, limit, first_limit=None):
             yield run
 
 
-def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=True):
+def split_totals(totals, dtype):
+    """float64 numbers as 2k numbers of `dtype` (high parts, then the rests), so that they
+    travel in a gradient bucket and their sums come back (join_totals) to float64 precision."""
+    totals = np.asarray(totals, np.float64)
+    high = totals.astype(dtype)
+    return np.concatenate([high, (totals - high.astype(np.float64)).astype(dtype)])
+
+
+def join_totals(parts):
+    """The float64 numbers of split_totals' (summed) parts."""
+    parts = np.asarray(parts, np.float64)
+    return parts[:len(parts) // 2] + parts[len(parts) // 2:]
+
+
+def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=True,
+                        totals=None):
     """Average (or sum) the parameters' gradients over the ranks, in place.
 
     Every gradient is copied into a flat buffer per bucket (one per device and dtype, cut at
     ~bucket_bytes), the buffer reduced in place, and the gradients copied back, divided by the
     world size. A parameter with no gradient on some rank counts as zeros there; one with no
     gradient on every rank keeps None: a count of the ranks holding each rides at the end of
-    the first bucket, so that a step takes one reduction per bucket and no other.
+    the first bucket, so that a step takes one reduction per bucket and no other. `totals`,
+    a float64 array (this rank's loss weight, then any numbers), is summed over the ranks in
+    that message too, in place, and the gradients are divided by its first entry (the
+    weight of the global batch) instead of the world size.
     Returns the bytes this rank handed to the allreduce.
     """
     from .tensor import Tensor
@@ -386,8 +404,12 @@ def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=T
     for run in _buckets(params, bucket_bytes):
         xp = backend.get_array_module(run[0].data)
         size = sum(p.data.size for p in run)
-        flags = len(params) if counts is None else 0
-        flat = xp.empty(size + flags, dtype=run[0].data.dtype)
+        dtype = run[0].data.dtype
+        extra = np.zeros(0)
+        if counts is None:   # NOTE: counts up to N are exact in any float type
+            extra = np.concatenate([present, [] if totals is None else
+                                    split_totals(totals, dtype)]).astype(dtype)
+        flat = xp.empty(size + len(extra), dtype=dtype)
         offset = 0
         for p in run:
             n = p.data.size
@@ -396,14 +418,17 @@ def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=T
             else:
                 flat[offset:offset + n] = p.grad.data.reshape(-1)
             offset += n
-        if flags:   # NOTE: counts up to N are exact in any float type the buckets hold
-            flat[size:] = xp.asarray(present.astype(flat.dtype))
+        if len(extra):
+            flat[size:] = xp.asarray(extra)
         world.allreduce_(flat)
         sent += flat.nbytes
-        if flags:
-            counts = backend.to_numpy(flat[size:])
+        if len(extra):
+            extra = backend.to_numpy(flat[size:])
+            counts = extra[:len(params)]
+            if totals is not None:
+                totals[...] = join_totals(extra[len(params):])
         if average:
-            flat[:size] *= flat.dtype.type(1.0 / world.size)
+            flat[:size] *= dtype.type(1.0 / (world.size if totals is None else totals[0]))
         offset = 0
         for p in run:
             n = p.data.size
@@ -472,20 +497,41 @@ class DistributedOptimizer:
     def _params(self):
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
-    def synchronize(self):
+    def synchronize(self, loss=None):
         """Average the gradients now (step() does it first, unless this was called since the
-        last zero_grad() or step())."""
+        last zero_grad() or step()).
+
+        loss=(weight, value, count): backward() was called on this rank's summed (weighted)
+        loss, of total weight `weight` (the batch size for an unweighted mean), value `value`
+        and `count` samples. These travel in the gradients' own message, the gradients are
+        divided by the global batch's weight, and the global batch's (mean loss, count) is
+        returned: the step of distributed.global_loss with one reduction instead of two.
+        """
         import time
         t0 = time.perf_counter()
+        world = _world if self.world is None else self.world
+        totals = None
+        if loss is not None:
+            totals = np.array([float(v) for v in loss], np.float64)
+            if world is None or world.size == 1:   # one rank: its numbers are the global ones
+                for p in self._params():
+                    if p.grad is not None and getattr(p, "requires_grad", True):
+                        p.grad.data *= p.grad.data.dtype.type(1.0 / totals[0])
         if self.sharded is not None:
-            sent = self.sharded.synchronize()
+            sent = self.sharded.synchronize(totals)
         elif self.overlap is not None:
-            sent = self.overlap.synchronize(self._params())
+            sent = self.overlap.synchronize(self._params(), totals=totals)
+        elif world is not None and world.size > 1:
+            sent = allreduce_gradients(self._params(), world, self.bucket_bytes,
+                                       totals=totals)
         else:
-            sent = allreduce_gradients(self._params(), self.world, self.bucket_bytes)
+            sent = 0
         self.__dict__["bytes_sent"] += sent
         self.__dict__["wait_s"] += time.perf_counter() - t0
         self.__dict__["synchronized"] = True
+        if totals is not None:
+            return totals[1] / totals[0], int(round(totals[2]))
+        return None
 
     def step(self, closure=None):
         loss = closure() if closure is not None else None
@@ -546,10 +592,10 @@ def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, ove
     """What fit does on several ranks before its first epoch: rank 0's weights and buffers
     everywhere, each loader serving this rank's shard, different dropout draws per rank;
     returns the optimizer wrapped in DistributedOptimizer (unless it already is; overlap: as
-    DistributedOptimizer's; shard None: sharded when TINYLESION_SHARD_OPTIMIZER / the default
-    says so, the allreduce is not overlapped and the optimizer is element by element)."""
+    DistributedOptimizer's; shard None: as TINYLESION_SHARD_OPTIMIZER says, else by the size
+    of the trainable parameters: sharded_optimizer.choose)."""
     from .gradient_overlap import default_overlap
-    from .sharded_optimizer import default_shard, elementwise
+    from .sharded_optimizer import choose, default_shard
     world = _world if world is None else world
     broadcast_parameters(model.state_dict())
     shard_loader(train_loader, world, train=True)
@@ -563,9 +609,19 @@ def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, ove
         return optimizer
     if overlap is None:
         overlap = default_overlap()
-    if shard is None:
-        shard = default_shard() and not overlap and elementwise(optimizer)
+    shard = choose(optimizer, default_shard() if shard is None else shard, overlap)
     return DistributedOptimizer(optimizer, world, overlap=overlap, shard=shard)
+
+
+def describe_step(optimizer):
+    """How a DistributedOptimizer's step reduces, in words for the log."""
+    world = _world if optimizer.world is None else optimizer.world
+    if getattr(optimizer, "sharded", None) is not None:
+        return (f"optimizer sharded over the ranks (gradients reduce-scattered after backward, "
+                f"each rank updates 1/{world.size} of the weights, which are allgathered)")
+    if getattr(optimizer, "overlap", None) is not None:
+        return "gradient allreduce overlapped with backward"
+    return "gradient allreduce after backward"
 
 
 def global_mean(local_sum, local_weight, world=None):
