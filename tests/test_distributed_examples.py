@@ -152,3 +152,19 @@ def test_a_one_line_error_on_rank_0_ends_every_rank(ham, tmp_path):
     assert proc.returncode != 0
     assert "error: --resume: no checkpoint" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("shard", ["0", "1"])
+def test_a_diverging_run_on_two_ranks_stops_every_rank_with_one_line(ham, tmp_path, shard):
+    """The global loss comes back with the gradients: every rank sees it NaN at the same step
+    and stops before updating, allreduced or sharded."""
+    out = tmp_path / "run"
+    proc = mpirun([EXAMPLE, "--data", ham, *FLAGS, "--optimizer", "sgd", "--lr", "50",
+                   "--epochs", "2", "--early-stop", "0", "--batch-size", "7", "--distributed",
+                   "--out", out], env={"TINYLESION_SHARD_OPTIMIZER": shard}, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    # rank 0 alone says it (the launcher's abort notice may run into the line's start)
+    errors = [line for line in proc.stderr.splitlines() if "error: " in line]
+    assert len(errors) == 1, proc.stderr[-2000:]
+    assert "loss became nan at epoch 1" in errors[0] and "nothing was written" in errors[0]
+    assert "Traceback" not in proc.stderr and not out.exists()
