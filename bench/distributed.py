@@ -7,11 +7,15 @@
 For each model, the same global batch (--batch-size) of random images at the model's example
 size takes training steps (forward, class-weighted loss, backward, gradient averaging, Adam)
 in two set-ups: `mpirun -n 2` with one thread per rank (per-rank batch B/2), and one process
-with two threads (batch B). Reported: images/s of each and their ratio, the time per step spent
-in the gradient allreduce, the bytes each rank hands to MPI per step; on 2 ranks the same steps
-again with the allreduce overlapped with backward (DistributedOptimizer(overlap=True); its
-steps alternate with the others in one job): images/s, the time step() still waited for the
-allreduce, and its ratio to the wait of the allreduce after backward; then, on paper, the link
+with two threads (batch B). Each step is fit's: backward of the summed loss, its weight, value
+and count reduced with the gradients (DistributedOptimizer.synchronize(loss=...)). Reported:
+images/s of each and their ratio, the time per step spent in the gradient allreduce, the bytes
+each rank hands to MPI per step; on 2 ranks the same steps again with the allreduce overlapped
+with backward (DistributedOptimizer(overlap=True)) and with the optimizer sharded
+(DistributedOptimizer(shard=True): reduce-scatter, Adam on half of the weights, allgather),
+their steps alternating with the others in one job: images/s, the time step() still waited
+for the allreduce (overlapped) or the reduce-scatter took (sharded), and which of the two fit
+takes by default for the model; then, on paper, the link
 speed at which N = 8 and N = 64 ranks stay compute-bound (a ring allreduce sends
 2(N-1)/N x the parameter bytes per rank per step) with the step time measured here on one
 CPU thread and with an H100's step time estimated from the model's FLOP count.
@@ -89,7 +93,7 @@ def worker(args):
     sys.path.insert(0, str(ROOT))
     import kernels
     import tinylesion as tl
-    from tinylesion import distributed, optim
+    from tinylesion import distributed, optim, sharded_optimizer
     from tinylesion.models import get_model
     from tinylesion.nn import functional as F
     from tinylesion.tensor import Tensor
@@ -101,12 +105,15 @@ def worker(args):
     model = get_model(args.model, image_size=size)
     distributed.broadcast_parameters(model.state_dict())
     adam = optim.Adam(model.parameters(), lr=1e-4)
-    # NOTE: on 2 ranks, steps alternate between the allreduce after backward and the one
-    # overlapped with backward (in one job, so that both see the same load on the machine)
+    # NOTE: on 2 ranks, steps alternate between the allreduce after backward, the one
+    # overlapped with backward and the sharded optimizer (in one job, so that all see the
+    # same load on the machine); the sharded one keeps its own (half) Adam state
     blocking = distributed.DistributedOptimizer(adam, overlap=False)
     overlapped = (distributed.DistributedOptimizer(adam, overlap=True,
                                                    bucket_bytes=args.overlap_bucket_mb << 20)
                   if world.size > 1 else None)
+    sharded = (distributed.DistributedOptimizer(optim.Adam(model.parameters(), lr=1e-4),
+                                                shard=True) if world.size > 1 else None)
     batch = args.batch_size // world.size
     rng = np.random.default_rng(world.rank)
     x = Tensor(rng.standard_normal((batch, 3, size[1], size[0])).astype(np.float32))
@@ -129,21 +136,26 @@ def worker(args):
         else:
             local = F.cross_entropy(logits, y, weight=Tensor(weights), reduction="sum")
             count = float(weights[y].sum())
-        loss = distributed.global_mean(local, count)
+        # as fit takes a step: the summed loss's weight, value and count ride with the
+        # gradients (one reduction), the gradients come back divided by the global weight
         opt.zero_grad()
-        loss.backward()
+        if world.size == 1:   # fit's one process: the mean loss, nothing to reduce
+            (local * (1.0 / count)).backward()
+        else:
+            local.backward()
         t1 = time.perf_counter()
-        opt.synchronize()
+        if world.size > 1:
+            opt.synchronize(loss=(count, float(local.item()), len(y)))
         t2 = time.perf_counter()
-        opt.optimizer.step()
+        opt.step()
         return time.perf_counter() - t0, t2 - t1
 
-    setups = [blocking] + ([overlapped] if overlapped is not None else [])
+    setups = [blocking] + [opt for opt in (overlapped, sharded) if opt is not None]
     for _ in range(args.warmup):
         for opt in setups:
             step(opt)
     world.barrier()
-    sent0 = blocking.bytes_sent
+    sent0 = {id(opt): opt.bytes_sent for opt in setups}
     took = {id(opt): [0.0, 0.0] for opt in setups}
     for i in range(args.steps):
         for opt in (setups if i % 2 == 0 else setups[::-1]):
@@ -157,7 +169,7 @@ def worker(args):
         result = {
             "model": args.model, "ranks": world.size, "threads": args.threads,
             "images_per_s": args.batch_size / step_s, "step_s": step_s,
-            "allreduce_s": comm, "bytes_per_step": (blocking.bytes_sent - sent0)
+            "allreduce_s": comm, "bytes_per_step": (blocking.bytes_sent - sent0[id(blocking)])
             / args.steps, "param_bytes": params, "forward_flops": forward_flops(model, size),
             "batch": args.batch_size, "mpi": distributed.environment_note(),
             "blas": machine.blas_note()}
@@ -165,6 +177,14 @@ def worker(args):
             o_step, o_wait = (t / args.steps for t in took[id(overlapped)])
             result.update(overlap_images_per_s=args.batch_size / o_step, overlap_step_s=o_step,
                           overlap_wait_s=o_wait)
+        if sharded is not None:
+            s_step, s_wait = (t / args.steps for t in took[id(sharded)])
+            result.update(shard_images_per_s=args.batch_size / s_step, shard_step_s=s_step,
+                          shard_reduce_scatter_s=s_wait,
+                          shard_bytes_per_step=(sharded.bytes_sent - sent0[id(sharded)])
+                          / args.steps,
+                          fit_default="sharded" if sharded_optimizer.choose(adam)
+                          else "allreduce")
         print(json.dumps(result))
 
 
@@ -211,9 +231,17 @@ def main(args):
 
 def render(results):
     """The two markdown tables from (1 process, 2 ranks) worker results."""
-    rows, paper = [], []
+    rows, paper, shard_rows = [], [], []
     for one, two in results:
         model, batch = one["model"], one["batch"]
+        if "shard_images_per_s" in two:
+            shard_rows.append(
+                f"| {model} | {two['fit_default']} | {one['images_per_s']:.1f} | "
+                f"{two['images_per_s']:.1f} | {two['images_per_s'] / one['images_per_s']:.2f} | "
+                f"{two['shard_images_per_s']:.1f} | "
+                f"{two['shard_images_per_s'] / one['images_per_s']:.2f} | "
+                f"{two['shard_reduce_scatter_s'] * 1e3:.0f} | "
+                f"{two['shard_bytes_per_step'] / 1e6:.2f} |")
         rows.append(f"| {model} | {one['images_per_s']:.1f} | {two['images_per_s']:.1f} | "
                     f"{two['images_per_s'] / one['images_per_s']:.2f} | "
                     f"{two['allreduce_s'] * 1e3:.0f} | {two['bytes_per_step'] / 1e6:.2f} | "
@@ -235,6 +263,14 @@ def render(results):
           "(img/s) | step() waited, overlapped (ms) | wait: overlapped / after backward |")
     print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    if shard_rows:
+        print("\nThe optimizer sharded over the 2 ranks (reduce-scatter, Adam on half of the "
+              "weights, allgather), against the allreduce after backward, in the same job:\n")
+        print("| model | fit's default | 1 process x 2 threads (img/s) | 2 processes, allreduce "
+              "(img/s) | ratio | 2 processes, sharded (img/s) | ratio | reduce-scatter per "
+              "step (ms) | MB handed to MPI per rank per step, sharded |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(shard_rows))
     print(f"\nLink speed (Gbit/s per rank) at which a ring allreduce of the gradients takes no "
           f"longer than a step's compute (per-rank batch {batch // 2}):\n")
     print("| model | gradient MB | CPU step, 1 thread (ms) | CPU N=8 | CPU N=64 "

@@ -73,9 +73,18 @@ def test_state_dicts_cross_between_sharded_and_unsharded_optimizers(tmp_path):
         np.testing.assert_array_equal(run[k.replace("plain", "crossed")], run[k], err_msg=k)
 
 
-def test_the_sharding_default_comes_from_the_environment_or_the_measured_default():
+def test_the_sharding_default_comes_from_the_environment_or_the_size_of_the_weights():
     from tinylesion import sharded_optimizer
-    assert default_shard({}) is sharded_optimizer.SHARD
+    from tinylesion.nn import Linear
+    from tinylesion.sharded_optimizer import SHARD_MIN_BYTES, choose
+    assert default_shard({}) is sharded_optimizer.SHARD is None
+    small = optim.Adam(Linear(4, 3).parameters())
+    big = Linear(SHARD_MIN_BYTES // 4 // 256, 256)
+    assert not choose(small) and choose(small, True) and not choose(small, True, overlap=True)
+    assert choose(optim.Adam(big.parameters())) and not choose(optim.Adam(big.parameters()),
+                                                               False)
+    big.weight.requires_grad = False   # frozen weights are not updated: they do not count
+    assert not choose(optim.Adam(big.parameters()))
     assert default_shard({SHARD_ENV: "0"}) is False
     assert default_shard({SHARD_ENV: "1"}) is True
     with pytest.raises(distributed.DistributedError) as info:
@@ -102,3 +111,24 @@ def test_shard_and_overlap_together_are_refused():
     with pytest.raises(ValueError, match="overlap"):
         distributed.DistributedOptimizer(optim.SGD(Linear(2, 2).parameters(), lr=0.1),
                                          overlap=True, shard=True)
+
+
+def test_the_loss_rides_with_the_gradients_on_every_path(tmp_path):
+    """synchronize(loss=...) (fit's step): one reduction carries the gradients of the summed
+    losses and the loss weights, values and counts; the same weights on the sharded, the
+    allreduced and the overlapped paths, and those of distributed.global_loss's two."""
+    ok(mpirun([SCRIPT, "loss", tmp_path / "loss.npz"]))
+    run = load(tmp_path / "loss.npz")
+    keys = [k for k in run if k.startswith("global_loss ")]
+    assert len(keys) == 3 * (10 + 2)
+    for k in keys:
+        for path in ("allreduce", "sharded", "overlap"):
+            other = run[k.replace("global_loss", path)]
+            if k.endswith(" count"):
+                assert int(other) == int(run[k]), k
+            else:   # the loss scaled at the top of backward or the gradients at the end
+                np.testing.assert_allclose(other, run[k], rtol=1e-5, atol=1e-7, err_msg=k)
+            if path != "allreduce" and not k.endswith((" value", " count")):
+                np.testing.assert_array_equal(other, run[k.replace("global_loss", "allreduce")],
+                                              err_msg=k)
+    assert int(run["global_loss 0 count"]) == 12   # 6 samples on each of 2 ranks

@@ -517,8 +517,8 @@ def _distributed(args, device, log):
     from .sharded_optimizer import default_shard
     try:
         # TINYLESION_OVERLAP and TINYLESION_SHARD_OPTIMIZER checked before anything starts
-        overlap = default_overlap()
-        shard = default_shard() and not overlap
+        default_overlap()
+        default_shard()
         world = distributed.init(device)
     except distributed.DistributedError as exc:
         raise UsageError(str(exc)) from None
@@ -527,10 +527,7 @@ def _distributed(args, device, log):
         return None
     if world.is_main:
         log(f"distributed: {distributed.environment_note()}; batch {args.batch_size} per "
-            f"rank, {args.batch_size * world.size} per step; "
-            + ("optimizer sharded over the ranks (gradients reduce-scattered after backward, "
-               "weights allgathered)" if shard else "gradient allreduce "
-               f"{'overlapped with' if overlap else 'after'} backward"))
+            f"rank, {args.batch_size * world.size} per step")
     return world
 
 

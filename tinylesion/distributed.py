@@ -364,14 +364,32 @@ def _buckets(params, limit, first_limit=None):
             yield run
 
 
-def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=True):
+def split_totals(totals, dtype):
+    """float64 numbers as 2k numbers of `dtype` (high parts, then the rests), so that they
+    travel in a gradient bucket and their sums come back (join_totals) to float64 precision."""
+    totals = np.asarray(totals, np.float64)
+    high = totals.astype(dtype)
+    return np.concatenate([high, (totals - high.astype(np.float64)).astype(dtype)])
+
+
+def join_totals(parts):
+    """The float64 numbers of split_totals' (summed) parts."""
+    parts = np.asarray(parts, np.float64)
+    return parts[:len(parts) // 2] + parts[len(parts) // 2:]
+
+
+def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=True,
+                        totals=None):
     """Average (or sum) the parameters' gradients over the ranks, in place.
 
     Every gradient is copied into a flat buffer per bucket (one per device and dtype, cut at
     ~bucket_bytes), the buffer reduced in place, and the gradients copied back, divided by the
     world size. A parameter with no gradient on some rank counts as zeros there; one with no
     gradient on every rank keeps None: a count of the ranks holding each rides at the end of
-    the first bucket, so that a step takes one reduction per bucket and no other.
+    the first bucket, so that a step takes one reduction per bucket and no other. `totals`,
+    a float64 array (this rank's loss weight, then any numbers), is summed over the ranks in
+    that message too, in place, and the gradients are divided by its first entry (the
+    weight of the global batch) instead of the world size.
     Returns the bytes this rank handed to the allreduce.
     """
     from .tensor import Tensor
@@ -386,8 +404,12 @@ def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=T
     for run in _buckets(params, bucket_bytes):
         xp = backend.get_array_module(run[0].data)
         size = sum(p.data.size for p in run)
-        flags = len(params) if counts is None else 0
-        flat = xp.empty(size + flags, dtype=run[0].data.dtype)
+        dtype = run[0].data.dtype
+        extra = np.zeros(0)
+        if counts is None:   # NOTE: counts up to N are exact in any float type
+            extra = np.concatenate([present, [] if totals is None else
+                                    split_totals(totals, dtype)]).astype(dtype)
+        flat = xp.empty(size + len(extra), dtype=dtype)
         offset = 0
         for p in run:
             n = p.data.size
@@ -396,14 +418,17 @@ def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=T
             else:
                 flat[offset:offset + n] = p.grad.data.reshape(-1)
             offset += n
-        if flags:   # NOTE: counts up to N are exact in any float type the buckets hold
-            flat[size:] = xp.asarray(present.astype(flat.dtype))
+        if len(extra):
+            flat[size:] = xp.asarray(extra)
         world.allreduce_(flat)
         sent += flat.nbytes
-        if flags:
-            counts = backend.to_numpy(flat[size:])
+        if len(extra):
+            extra = backend.to_numpy(flat[size:])
+            counts = extra[:len(params)]
+            if totals is not None:
+                totals[...] = join_totals(extra[len(params):])
         if average:
-            flat[:size] *= flat.dtype.type(1.0 / world.size)
+            flat[:size] *= dtype.type(1.0 / (world.size if totals is None else totals[0]))
         offset = 0
         for p in run:
             n = p.data.size
@@ -415,157 +440,6 @@ def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=T
                     p.grad.data[...] = grad
             offset += n
     return sent
-
-
-class DistributedOptimizer:
-    """Wrap an optimizer so that step() first averages the gradients over the ranks.
-
-    Everything else (param_groups, zero_grad, schedulers) is the wrapped optimizer's, so a
-    hand-written loop and a learning-rate scheduler stay as they are. With per-rank losses
-    that are means over the rank's batch of equal size, the averaged gradient is the gradient
-    of the mean over the global batch; for a weighted or uneven mean use global_mean() for the
-    loss. `bytes_sent` counts what this rank handed to MPI/NCCL.
-
-    overlap=True starts each bucket's allreduce during backward(), as soon as its gradients
-    are final (gradient_overlap.py); step() then waits for the rest. None: TINYLESION_OVERLAP
-    =1/0, else OVERLAP. `wait_s` adds up the time synchronize() spent (waiting, with overlap).
-
-    shard=True shards the optimizer (sharded_optimizer.py, ZeRO stage 1): the gradients are
-    reduce-scattered, each rank updates 1/N of the weights with 1/N of the optimizer state,
-    and the weights are allgathered; the weights are those of the unsharded step. The
-    gradients left in .grad are then this rank's own, not the average; state_dict() is
-    collective (every rank calls it) and gives the whole state. Not with overlap=True.
-
-    To change the averaged gradients before the update (clipping): synchronize(), then
-    clip_grad_norm_() (or, unsharded, anything on .grad), then step(), which does not reduce
-    again until the next zero_grad() or step().
-    """
-
-    def __init__(self, optimizer, world=None, bucket_bytes=BUCKET_BYTES, overlap=None,
-                 shard=False):
-        from .gradient_overlap import OverlappedAllreduce, default_overlap
-        from .sharded_optimizer import ShardedStep, elementwise
-        if shard and overlap:
-            raise ValueError("DistributedOptimizer: shard=True and overlap=True together are "
-                             "not supported (the sharded step reduces after backward)")
-        self.__dict__["optimizer"] = optimizer
-        self.__dict__["world"] = world
-        self.__dict__["bucket_bytes"] = int(bucket_bytes)
-        self.__dict__["bytes_sent"] = 0
-        self.__dict__["wait_s"] = 0.0
-        self.__dict__["synchronized"] = False
-        overlap = False if shard else default_overlap() if overlap is None else bool(overlap)
-        w = _world if world is None else world
-        reducer = sharded = None
-        if shard and w is not None and w.size > 1:
-            if not elementwise(optimizer):
-                raise ValueError(f"DistributedOptimizer(shard=True): {type(optimizer).__name__}"
-                                 " is not one of tinylesion.optim's element-by-element "
-                                 "optimizers; use shard=False")
-            sharded = ShardedStep(optimizer, w, bucket_bytes)
-        if overlap and w is not None and w.size > 1:
-            params = [p for p in self._params() if getattr(p, "requires_grad", True)]
-            reducer = OverlappedAllreduce(params, w, bucket_bytes) if params else None
-        self.__dict__["overlap"] = reducer
-        self.__dict__["sharded"] = sharded
-
-    def _params(self):
-        return [p for group in self.optimizer.param_groups for p in group["params"]]
-
-    def synchronize(self):
-        """Average the gradients now (step() does it first, unless this was called since the
-        last zero_grad() or step())."""
-        import time
-        t0 = time.perf_counter()
-        if self.sharded is not None:
-            sent = self.sharded.synchronize()
-        elif self.overlap is not None:
-            sent = self.overlap.synchronize(self._params())
-        else:
-            sent = allreduce_gradients(self._params(), self.world, self.bucket_bytes)
-        self.__dict__["bytes_sent"] += sent
-        self.__dict__["wait_s"] += time.perf_counter() - t0
-        self.__dict__["synchronized"] = True
-
-    def step(self, closure=None):
-        loss = closure() if closure is not None else None
-        if not self.synchronized:
-            self.synchronize()
-        self.__dict__["synchronized"] = False
-        if self.sharded is not None:
-            self.__dict__["bytes_sent"] += self.sharded.step()
-        else:
-            self.optimizer.step()
-        return loss
-
-    def zero_grad(self, set_to_none=True):
-        self.__dict__["synchronized"] = False
-        if self.sharded is not None:
-            self.sharded.synchronized = False
-        return self.optimizer.zero_grad(set_to_none)
-
-    def clip_grad_norm_(self, max_norm, norm_type=2.0):
-        """Scale the averaged gradients so that their total norm is at most max_norm, as
-        nn.utils.clip_grad_norm_ over all parameters (synchronizes first when needed);
-        returns the total norm before clipping (a float)."""
-        if not self.synchronized:
-            self.synchronize()
-        if self.sharded is not None:
-            return self.sharded.clip_grad_norm_(max_norm, norm_type)
-        from .nn.utils import clip_grad_norm_
-        return float(clip_grad_norm_([p for p in self._params() if p.grad is not None],
-                                     max_norm, norm_type).item())
-
-    def state_dict(self):
-        """The wrapped optimizer's state_dict (sharded: gathered from every rank, collective)."""
-        if self.sharded is not None:
-            return self.sharded.state_dict()
-        return self.optimizer.state_dict()
-
-    def load_state_dict(self, state_dict):
-        """Load a whole state_dict (written sharded or not, by any number of ranks)."""
-        if self.sharded is not None:
-            return self.sharded.load_state_dict(state_dict)
-        return self.optimizer.load_state_dict(state_dict)
-
-    def __getattr__(self, name):
-        return getattr(self.__dict__["optimizer"], name)
-
-    def __setattr__(self, name, value):
-        if name in self.__dict__:
-            self.__dict__[name] = value
-        else:
-            setattr(self.optimizer, name, value)
-
-    def __repr__(self):
-        return f"DistributedOptimizer({self.optimizer!r})"
-
-
-def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, overlap=None,
-                shard=None):
-    """What fit does on several ranks before its first epoch: rank 0's weights and buffers
-    everywhere, each loader serving this rank's shard, different dropout draws per rank;
-    returns the optimizer wrapped in DistributedOptimizer (unless it already is; overlap: as
-    DistributedOptimizer's; shard None: sharded when TINYLESION_SHARD_OPTIMIZER / the default
-    says so, the allreduce is not overlapped and the optimizer is element by element)."""
-    from .gradient_overlap import default_overlap
-    from .sharded_optimizer import default_shard, elementwise
-    world = _world if world is None else world
-    broadcast_parameters(model.state_dict())
-    shard_loader(train_loader, world, train=True)
-    if val_loader is not None:
-        shard_loader(val_loader, world, train=False)
-    if world.rank > 0:  # NOTE: mixed from rank 0's state, so a resumed run draws the same
-        state = np.random.SeedSequence([backend.generator(backend.CPU).integers(2 ** 62),
-                                        world.rank])
-        backend.manual_seed(int(state.generate_state(1, np.uint64)[0] >> 1))
-    if isinstance(optimizer, DistributedOptimizer):
-        return optimizer
-    if overlap is None:
-        overlap = default_overlap()
-    if shard is None:
-        shard = default_shard() and not overlap and elementwise(optimizer)
-    return DistributedOptimizer(optimizer, world, overlap=overlap, shard=shard)
 
 
 def global_mean(local_sum, local_weight, world=None):
@@ -630,3 +504,7 @@ def environment_note():
     return (f"{_world.size} ranks ({version}"
             f"{', NCCL between GPUs' if _world.nccl is not None else ''})")
 
+
+# NOTE: at the end, as the wrapper's module imports this one
+from .distributed_optimizer import (DistributedOptimizer, describe_step,  # noqa: E402,F401
+                                    prepare_fit)

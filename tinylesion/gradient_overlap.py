@@ -204,8 +204,10 @@ class OverlappedAllreduce:
             self.pending.pop(0)
 
     # -- at step() ------------------------------------------------------------------------
-    def synchronize(self, params, average=True):
-        """Finish the round: start what is left, wait, copy back. Returns bytes sent."""
+    def synchronize(self, params, average=True, totals=None):
+        """Finish the round: start what is left, wait, copy back. Returns bytes sent.
+        `totals` (float64, the loss weight first): summed with the presence counts, in place;
+        the gradients are then divided by its first entry instead of the world size."""
         from .distributed import allreduce_gradients
         current = [p for p in params if getattr(p, "requires_grad", True)]
         changed = _layout(current) != self.layout   # other parameters, or moved, or cast
@@ -217,32 +219,43 @@ class OverlappedAllreduce:
                 for slot in range(len(bucket.params)):   # the gradients as they are now,
                     self._copy_in(bucket, slot)           # as the blocking path takes them
             self._start(bucket)
-        flags = np.zeros(len(self.order) + 1, np.float64)
-        flags[:-1] = [p.grad is not None for p in self.order]
-        flags[-1] = self.stale or changed
+        n = len(self.order)
+        flags = np.zeros(n + 1 + (0 if totals is None else len(totals)), np.float64)
+        flags[:n] = [p.grad is not None for p in self.order]
+        flags[n] = self.stale or changed
+        if totals is not None:
+            flags[n + 1:] = totals
         self.world.allreduce_(flags)
+        if totals is not None:
+            totals[...] = flags[n + 1:]
         sent = flags.nbytes + sum(b.flat.nbytes for b in self.buckets)
         for request in self.pending:
             request.wait()
-        redo = flags[-1] > 0
+        redo = flags[n] > 0
+        scale = None if totals is None else 1.0 / totals[0]
         if not redo:
-            self._copy_out(flags[:-1], average)
+            self._copy_out(flags[:n], average, scale)
         self._new_round()
         if changed:   # parameters frozen, added, moved or cast: new buckets for the next step
             self.remove_hooks()
             self.__init__(current, self.world, self.bucket_bytes)
-        if redo:
+        if redo and (scale is None or not average):
             sent += allreduce_gradients(current, self.world, self.bucket_bytes, average)
+        elif redo:   # summed, then divided by the global batch's weight, as _copy_out does
+            sent += allreduce_gradients(current, self.world, self.bucket_bytes, False)
+            for p in current:
+                if p.grad is not None:
+                    p.grad.data *= p.grad.data.dtype.type(scale)
         return sent
 
-    def _copy_out(self, present, average):
+    def _copy_out(self, present, average, scale=None):
         from .tensor import Tensor
         size = self.world.size
         index = 0
         for bucket in self.buckets:
             flat = bucket.flat
             if average:
-                flat *= flat.dtype.type(1.0 / size)
+                flat *= flat.dtype.type(1.0 / size if scale is None else scale)
             for p, start in zip(bucket.params, bucket.offsets):
                 if present[index] > 0:
                     grad = flat[start:start + p.data.size].reshape(p.data.shape)

@@ -26,7 +26,11 @@ import numpy as np
 from . import backend
 
 SHARD_ENV = "TINYLESION_SHARD_OPTIMIZER"
-SHARD = True   # fit's default on several ranks (TINYLESION_SHARD_OPTIMIZER=1/0 overrides): README
+TOTALS = 3   # numbers that may ride with the presence counts (loss weight, value, count)
+# fit's default on several ranks (TINYLESION_SHARD_OPTIMIZER=1/0 overrides; README): sharded
+# when the trainable parameters fill more than one gradient bucket (None: decide by size)
+SHARD = None
+SHARD_MIN_BYTES = 16 << 20
 
 
 def elementwise(optimizer):
@@ -37,8 +41,24 @@ def elementwise(optimizer):
     return getattr(type(optimizer), "_update", None) in own
 
 
+def choose(optimizer, setting=None, overlap=False):
+    """Whether fit shards this optimizer: `setting` (True/False; None: SHARD_MIN_BYTES of
+    trainable parameters or more), never with the overlapped allreduce, and only for an
+    element-by-element optimizer."""
+    if overlap or not elementwise(optimizer):
+        return False
+    if setting is not None:
+        return bool(setting)
+    # NOTE: below a bucket the update costs less than the second collective of a step
+    # (reduce-scatter, then allgather) takes to line the ranks up: logistic_regression
+    size = sum(p.data.nbytes for g in optimizer.param_groups for p in g["params"]
+               if getattr(p, "requires_grad", True))
+    return size >= SHARD_MIN_BYTES
+
+
 def default_shard(env=None):
-    """Sharding on or off when fit is not told: TINYLESION_SHARD_OPTIMIZER=1/0, else SHARD."""
+    """Sharding on, off, or None (by size: choose) when fit is not told:
+    TINYLESION_SHARD_OPTIMIZER=1/0, else SHARD."""
     import os
 
     from .distributed import DistributedError
@@ -115,7 +135,7 @@ class ShardedStep:
             limit = max(size, self.bucket_bytes // dtype.itemsize)
             for start in range(0, total, limit):
                 chunk = _Chunk(start, min(start + limit, total), size,
-                               len(params) if not self.chunks else 0, xp, dtype)
+                               len(params) + 2 * TOTALS if not self.chunks else 0, xp, dtype)
                 self.chunks.append(chunk)
                 for s in range(size):
                     lo = chunk.start + s * chunk.k
@@ -174,11 +194,17 @@ class ShardedStep:
             buf = self.scratch[key] = chunk.xp.zeros(rows * chunk.width, chunk.dtype)
         return buf[:rows * chunk.width].reshape(rows, chunk.width)
 
-    def synchronize(self):
+    def synchronize(self, totals=None):
         """Reduce-scatter every bucket: this rank's segments of the averaged gradients (and
-        every parameter's presence count). Returns the bytes handed to the reductions."""
+        every parameter's presence count). `totals` (float64: the loss weight, then up to
+        two numbers) are summed in the first bucket too, in place, and the gradients divided
+        by the first instead of the world size. Returns the bytes handed to the reductions."""
+        from .distributed import join_totals, split_totals
         self._rebuild_if_changed()
         present = np.array([p.grad is not None for p in self.params], np.float64)
+        extra = np.zeros(TOTALS)
+        if totals is not None:
+            extra[:len(totals)] = totals
         sent = 0
         for chunk in self.chunks:
             buf = self._buffer(chunk)
@@ -191,12 +217,21 @@ class ShardedStep:
                 else:
                     buf[s, o:o + b - a] = grad.data.reshape(-1)[a:b]
             if chunk.flags:
-                buf[:, chunk.k:] = chunk.xp.asarray(present.astype(chunk.dtype))
+                flags = np.concatenate([present, split_totals(extra, chunk.dtype)])
+                buf[:, chunk.k:] = chunk.xp.asarray(flags.astype(chunk.dtype))
             self.world.reduce_scatter_(buf, chunk.recv)
             sent += buf.nbytes
-            chunk.recv[:chunk.k] *= chunk.dtype.type(1.0 / self.world.size)
-        self.present = backend.to_numpy(self.chunks[0].recv[self.chunks[0].k:]) > 0 \
-            if self.chunks else np.zeros(0, bool)
+            if chunk.flags:
+                flags = backend.to_numpy(chunk.recv[chunk.k:])
+                self.present = flags[:len(self.params)] > 0
+                if totals is not None:
+                    totals[...] = join_totals(flags[len(self.params):])[:len(totals)]
+            scale = 1.0 / (self.world.size if totals is None else totals[0])
+            chunk.recv[:chunk.k] *= chunk.dtype.type(scale)
+        if not self.chunks:
+            self.present = np.zeros(0, bool)
+            if totals is not None:   # nothing to train here: the numbers alone
+                self.world.allreduce_(totals)
         self.synchronized = True
         return sent
 

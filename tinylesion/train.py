@@ -83,7 +83,7 @@ def _loss(model, logits, labels, class_weights, reduction="mean"):
 
 def _loss_sum(model, logits, labels, class_weights):
     """(summed loss, its weight): _loss's mean is their ratio. Ranks reduce both, so that the
-    loss is the weighted mean over the global batch (distributed.global_loss)."""
+    loss is the weighted mean over the global batch (DistributedOptimizer.synchronize)."""
     loss = _loss(model, logits, labels, class_weights, reduction="sum")
     if class_weights is None or getattr(model, "binary", False):
         return loss, len(labels)
@@ -296,6 +296,7 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         optimizer = distributed.prepare_fit(model, optimizer, train_loader, val_loader, world)
         progress = progress and world.is_main
         log = log if world.is_main else (lambda *args, **kwargs: None)
+        log(f"distributed step: {distributed.describe_step(optimizer)}")
 
     def diverged(what):
         """Keep the best finite epoch's weights and raise TrainingError saying so."""
@@ -335,14 +336,24 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                     if world is None:
                         loss = _loss(model, logits, y, class_weights)
                         value, count = float(loss.item()), len(y)
-                    else:  # the global batch's weighted mean and its value, on every rank
-                        loss, value, count = distributed.global_loss(
-                            *_loss_sum(model, logits, y, class_weights), len(y), world)
-                    if not math.isfinite(value):
-                        bad_batch = (value, b)
-                        break
-                    optimizer.zero_grad()
-                    loss.backward()
+                        if not math.isfinite(value):
+                            bad_batch = (value, b)
+                            break
+                        optimizer.zero_grad()
+                        loss.backward()
+                    else:
+                        # NOTE: backward of this rank's summed loss; its weight, value and
+                        # count travel with the gradients (one reduction per step), which
+                        # come back divided by the global batch's weight: the gradient of
+                        # its weighted mean, and its value on every rank
+                        local, weight = _loss_sum(model, logits, y, class_weights)
+                        optimizer.zero_grad()
+                        local.backward()
+                        value, count = optimizer.synchronize(
+                            loss=(weight, float(local.item()), len(y)))
+                        if not math.isfinite(value):   # every rank alike: no step
+                            bad_batch = (value, b)
+                            break
                     optimizer.step()
                     total += value * count
                     correct += (_predicted(model, logits) == y).sum()  # on the device: no wait

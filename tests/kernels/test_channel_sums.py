@@ -25,3 +25,24 @@ def test_strided_input_and_same_result_every_run():
     first = channel_sums(a)
     for _ in range(3):
         assert np.array_equal(channel_sums(a), first)
+
+
+def _lane_sums(p):
+    """The documented order, plainly: eight float64 lanes (lane j: p[j], p[j + 8], ...), the
+    lanes added pairwise, then the tail."""
+    rows = p.size // 8
+    acc = np.zeros(8)
+    for row in p[:8 * rows].reshape(rows, 8).astype(np.float64):
+        acc += row
+    rest = 0.0
+    for v in p[8 * rows:]:
+        rest += float(v)
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + rest
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bits_follow_the_fixed_order(dtype):
+    a = (np.random.default_rng(2).standard_normal((3, 4, 61)) * 1e3).astype(dtype)
+    want = [sum((_lane_sums(a[n, c]) for n in range(1, 3)), _lane_sums(a[0, c]))
+            for c in range(4)]
+    assert np.array_equal(channel_sums(a), np.array(want))

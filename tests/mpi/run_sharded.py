@@ -9,6 +9,9 @@ optimizer sharded (DistributedOptimizer(shard=True)), and rank 0 writes both to 
               that parameters straddle them): weights and state_dict after each step, a layer
               frozen at step 2 and thawed at step 3
   clip        Adam with clip_grad_norm_ between synchronize() and step()
+  loss        fit's step: backward of each rank's summed loss, synchronize(loss=(weight, value,
+              count)), on the allreduced, sharded and overlapped paths, against
+              distributed.global_loss (its own reduction, then the gradients')
   resume      state_dicts crossing between the two: the unsharded state loaded into a new
               sharded optimizer (and back) part way, then more steps
 """
@@ -182,6 +185,36 @@ def mode_resume(out):
             opt = distributed.DistributedOptimizer(inner, bucket_bytes=1 << 20, shard=True)
         train_step(b, opt, world, s)
     record = {**weights(a, "plain"), **weights(b, "crossed")}
+    if world.is_main:
+        np.savez(out, **record)
+
+
+def mode_loss(out):
+    world = distributed.init()
+    record = {}
+    class_weights = np.array([0.5, 1.0, 3.0], np.float32)
+    for path in ("global_loss", "allreduce", "sharded", "overlap"):
+        a, _ = models(world, seed=4)
+        opt = distributed.DistributedOptimizer(optim.Adam(groups(a), lr=1e-2),
+                                               bucket_bytes=BUCKET, shard=path == "sharded",
+                                               overlap=path == "overlap")
+        for s in range(3):
+            x, y = batch(world, s)
+            local = F.cross_entropy(a(x, world.rank), y, weight=Tensor(class_weights),
+                                    reduction="sum")
+            opt.zero_grad()
+            if path == "global_loss":
+                loss, value, count = distributed.global_loss(local, float(class_weights[y].sum()),
+                                                             len(y))
+                loss.backward()
+            else:
+                local.backward()
+                value, count = opt.synchronize(loss=(float(class_weights[y].sum()),
+                                                     float(local.item()), len(y)))
+            opt.step()
+            record[f"{path} {s} value"] = value
+            record[f"{path} {s} count"] = count
+            record.update(weights(a, f"{path} {s}"))
     if world.is_main:
         np.savez(out, **record)
 

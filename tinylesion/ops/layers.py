@@ -1,9 +1,20 @@
 """Layer ops: linear, convolution, max-pooling, batch norm, dropout and constant padding."""
+import numpy as np
+
 import kernels
 from kernels.threads import reuse_memory_for
 
 from ..backend import get_array_module
 from ..autograd import Function
+
+
+def _matmul(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for 2-D arrays: kernels.matmul for NumPy floats of one dtype (on Numba
+    threads, the BLAS's own threads left asleep), else the array library's product."""
+    if get_array_module(a, b) is np and a.dtype == b.dtype and \
+            a.dtype in (np.float32, np.float64):
+        return kernels.matmul(a, b, trans_a, trans_b)
+    return (a.T if trans_a else a) @ (b.T if trans_b else b)
 
 
 class Linear(Function):
@@ -12,7 +23,8 @@ class Linear(Function):
     def forward(self, x, W, b=None):
         self.x, self.W = x, W
         self.has_bias = b is not None
-        y = x @ W.T
+        y = _matmul(x.reshape(-1, x.shape[-1]), W, trans_b=True)
+        y = y.reshape(x.shape[:-1] + (W.shape[0],))
         if b is not None:
             y += b
         reuse_memory_for(x, y)  # the malloc policy, the first time the arrays are large
@@ -21,8 +33,8 @@ class Linear(Function):
     def backward(self, gy):
         x2 = self.x.reshape(-1, self.x.shape[-1])
         g2 = gy.reshape(-1, gy.shape[-1])
-        gx = (gy @ self.W) if self.needs_input_grad[0] else None
-        gW = (g2.T @ x2) if self.needs_input_grad[1] else None
+        gx = _matmul(g2, self.W).reshape(self.x.shape) if self.needs_input_grad[0] else None
+        gW = _matmul(g2, x2, trans_a=True) if self.needs_input_grad[1] else None
         gb = g2.sum(axis=0) if self.has_bias and self.needs_input_grad[2] else None
         return gx, gW, gb
 

@@ -1,0 +1,189 @@
+"""DistributedOptimizer: the gradients averaged over the ranks before each step (allreduce after
+or during backward, or the optimizer sharded), and what fit does before its first epoch."""
+import numpy as np
+
+from . import backend, distributed
+
+
+class DistributedOptimizer:
+    """Wrap an optimizer so that step() first averages the gradients over the ranks.
+
+    Everything else (param_groups, zero_grad, schedulers) is the wrapped optimizer's, so a
+    hand-written loop and a learning-rate scheduler stay as they are. With per-rank losses
+    that are means over the rank's batch of equal size, the averaged gradient is the gradient
+    of the mean over the global batch; for a weighted or uneven mean use global_mean() for the
+    loss. `bytes_sent` counts what this rank handed to MPI/NCCL.
+
+    overlap=True starts each bucket's allreduce during backward(), as soon as its gradients
+    are final (gradient_overlap.py); step() then waits for the rest. None: TINYLESION_OVERLAP
+    =1/0, else OVERLAP. `wait_s` adds up the time synchronize() spent (waiting, with overlap).
+
+    shard=True shards the optimizer (sharded_optimizer.py, ZeRO stage 1): the gradients are
+    reduce-scattered, each rank updates 1/N of the weights with 1/N of the optimizer state,
+    and the weights are allgathered; the weights are those of the unsharded step. The
+    gradients left in .grad are then this rank's own, not the average; state_dict() is
+    collective (every rank calls it) and gives the whole state. Not with overlap=True.
+
+    To change the averaged gradients before the update (clipping): synchronize(), then
+    clip_grad_norm_() (or, unsharded, anything on .grad), then step(), which does not reduce
+    again until the next zero_grad() or step().
+    """
+
+    def __init__(self, optimizer, world=None, bucket_bytes=None, overlap=None,
+                 shard=False):
+        from .gradient_overlap import OverlappedAllreduce, default_overlap
+        from .sharded_optimizer import ShardedStep, elementwise
+        if shard and overlap:
+            raise ValueError("DistributedOptimizer: shard=True and overlap=True together are "
+                             "not supported (the sharded step reduces after backward)")
+        self.__dict__["optimizer"] = optimizer
+        self.__dict__["world"] = world
+        if bucket_bytes is None:
+            bucket_bytes = distributed.BUCKET_BYTES
+        self.__dict__["bucket_bytes"] = int(bucket_bytes)
+        self.__dict__["bytes_sent"] = 0
+        self.__dict__["wait_s"] = 0.0
+        self.__dict__["synchronized"] = False
+        overlap = False if shard else default_overlap() if overlap is None else bool(overlap)
+        w = distributed._world if world is None else world
+        reducer = sharded = None
+        if shard and w is not None and w.size > 1:
+            if not elementwise(optimizer):
+                raise ValueError(f"DistributedOptimizer(shard=True): {type(optimizer).__name__}"
+                                 " is not one of tinylesion.optim's element-by-element "
+                                 "optimizers; use shard=False")
+            sharded = ShardedStep(optimizer, w, bucket_bytes)
+        if overlap and w is not None and w.size > 1:
+            params = [p for p in self._params() if getattr(p, "requires_grad", True)]
+            reducer = OverlappedAllreduce(params, w, bucket_bytes) if params else None
+        self.__dict__["overlap"] = reducer
+        self.__dict__["sharded"] = sharded
+
+    def _params(self):
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    def synchronize(self, loss=None):
+        """Average the gradients now (step() does it first, unless this was called since the
+        last zero_grad() or step()).
+
+        loss=(weight, value, count): backward() was called on this rank's summed (weighted)
+        loss, of total weight `weight` (the batch size for an unweighted mean), value `value`
+        and `count` samples. These travel in the gradients' own message, the gradients are
+        divided by the global batch's weight, and the global batch's (mean loss, count) is
+        returned: the step of distributed.global_loss with one reduction instead of two.
+        """
+        import time
+        t0 = time.perf_counter()
+        world = distributed._world if self.world is None else self.world
+        totals = None
+        if loss is not None:
+            totals = np.array([float(v) for v in loss], np.float64)
+            if world is None or world.size == 1:   # one rank: its numbers are the global ones
+                for p in self._params():
+                    if p.grad is not None and getattr(p, "requires_grad", True):
+                        p.grad.data *= p.grad.data.dtype.type(1.0 / totals[0])
+        if self.sharded is not None:
+            sent = self.sharded.synchronize(totals)
+        elif self.overlap is not None:
+            sent = self.overlap.synchronize(self._params(), totals=totals)
+        elif world is not None and world.size > 1:
+            sent = distributed.allreduce_gradients(self._params(), world, self.bucket_bytes,
+                                       totals=totals)
+        else:
+            sent = 0
+        self.__dict__["bytes_sent"] += sent
+        self.__dict__["wait_s"] += time.perf_counter() - t0
+        self.__dict__["synchronized"] = True
+        if totals is not None:
+            return totals[1] / totals[0], int(round(totals[2]))
+        return None
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        if not self.synchronized:
+            self.synchronize()
+        self.__dict__["synchronized"] = False
+        if self.sharded is not None:
+            self.__dict__["bytes_sent"] += self.sharded.step()
+        else:
+            self.optimizer.step()
+        return loss
+
+    def zero_grad(self, set_to_none=True):
+        self.__dict__["synchronized"] = False
+        if self.sharded is not None:
+            self.sharded.synchronized = False
+        return self.optimizer.zero_grad(set_to_none)
+
+    def clip_grad_norm_(self, max_norm, norm_type=2.0):
+        """Scale the averaged gradients so that their total norm is at most max_norm, as
+        nn.utils.clip_grad_norm_ over all parameters (synchronizes first when needed);
+        returns the total norm before clipping (a float)."""
+        if not self.synchronized:
+            self.synchronize()
+        if self.sharded is not None:
+            return self.sharded.clip_grad_norm_(max_norm, norm_type)
+        from .nn.utils import clip_grad_norm_
+        return float(clip_grad_norm_([p for p in self._params() if p.grad is not None],
+                                     max_norm, norm_type).item())
+
+    def state_dict(self):
+        """The wrapped optimizer's state_dict (sharded: gathered from every rank, collective)."""
+        if self.sharded is not None:
+            return self.sharded.state_dict()
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state_dict):
+        """Load a whole state_dict (written sharded or not, by any number of ranks)."""
+        if self.sharded is not None:
+            return self.sharded.load_state_dict(state_dict)
+        return self.optimizer.load_state_dict(state_dict)
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["optimizer"], name)
+
+    def __setattr__(self, name, value):
+        if name in self.__dict__:
+            self.__dict__[name] = value
+        else:
+            setattr(self.optimizer, name, value)
+
+    def __repr__(self):
+        return f"DistributedOptimizer({self.optimizer!r})"
+
+
+def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, overlap=None,
+                shard=None):
+    """What fit does on several ranks before its first epoch: rank 0's weights and buffers
+    everywhere, each loader serving this rank's shard, different dropout draws per rank;
+    returns the optimizer wrapped in DistributedOptimizer (unless it already is; overlap: as
+    DistributedOptimizer's; shard None: as TINYLESION_SHARD_OPTIMIZER says, else by the size
+    of the trainable parameters: sharded_optimizer.choose)."""
+    from .gradient_overlap import default_overlap
+    from .sharded_optimizer import choose, default_shard
+    world = distributed._world if world is None else world
+    distributed.broadcast_parameters(model.state_dict())
+    distributed.shard_loader(train_loader, world, train=True)
+    if val_loader is not None:
+        distributed.shard_loader(val_loader, world, train=False)
+    if world.rank > 0:  # NOTE: mixed from rank 0's state, so a resumed run draws the same
+        state = np.random.SeedSequence([backend.generator(backend.CPU).integers(2 ** 62),
+                                        world.rank])
+        backend.manual_seed(int(state.generate_state(1, np.uint64)[0] >> 1))
+    if isinstance(optimizer, DistributedOptimizer):
+        return optimizer
+    if overlap is None:
+        overlap = default_overlap()
+    shard = choose(optimizer, default_shard() if shard is None else shard, overlap)
+    return DistributedOptimizer(optimizer, world, overlap=overlap, shard=shard)
+
+
+def describe_step(optimizer):
+    """How a DistributedOptimizer's step reduces, in words for the log."""
+    world = distributed._world if optimizer.world is None else optimizer.world
+    if getattr(optimizer, "sharded", None) is not None:
+        return (f"optimizer sharded over the ranks (gradients reduce-scattered after backward, "
+                f"each rank updates 1/{world.size} of the weights, which are allgathered)")
+    if getattr(optimizer, "overlap", None) is not None:
+        return "gradient allreduce overlapped with backward"
+    return "gradient allreduce after backward"
