@@ -1,6 +1,7 @@
 """python -m tinylesion.predict on 1,000 images against PyTorch doing the same job: images/s, ratio.
 
     python bench/predict.py [--images DIR] [--n 1000] [--model padua4] [--threads 2] [--repeat 3]
+                            [--torch-workers N]
 
 Nothing is trained: a run folder (run.json, weights.npz) is written for the model with its
 seeded initial weights (the last layer's scaled, so that the probabilities spread), at the image
@@ -61,11 +62,15 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="threads of both engines (default: all cores)")
     p.add_argument("--repeat", type=int, default=3, help="timed runs of each (median)")
+    p.add_argument("--torch-workers", type=int, help="PyTorch's DataLoader worker processes "
+                   "(default: --threads; 0 decodes in its main process, batch by batch)")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/tinylesion-bench"))
     args = p.parse_args(argv)
     for name in ("n", "threads", "repeat"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be at least 1")
+    if args.torch_workers is not None and args.torch_workers < 0:
+        p.error("--torch-workers must be at least 0")
     if args.images is not None and not args.images.is_dir():
         p.error(f"--images {args.images}: no such folder")
     return args
@@ -182,8 +187,9 @@ def main(args):
     paths = image_paths(args)
     run_dir = make_run(args.workdir, args.model)
     ours_cmd = [sys.executable, "-m", "tinylesion.predict", "--weights", str(run_dir), *paths]
+    workers = args.threads if args.torch_workers is None else args.torch_workers
     theirs_cmd = [sys.executable, str(HERE / "torch_predict.py"), "--weights", str(run_dir),
-                  *paths]
+                  "--workers", str(workers), *paths]
     inner_cmd = [sys.executable, str(HERE / "predict.py"), "--inner", str(run_dir), *paths]
     first_ours, out_ours, _ = timed(ours_cmd, env)        # untimed: caches filled
     first_theirs, out_theirs, torch_report = timed(theirs_cmd, env)
@@ -219,7 +225,7 @@ def main(args):
     print(f"# predict, {datetime.date.today()}, {cpu}, {args.threads} threads; {n} images "
           f"({'synthetic 600x450 JPEGs' if args.images is None else args.images}) to "
           f"{args.model} at {size[0]}x{size[1]}; median of {args.repeat}; PyTorch "
-          f"{torch_report.get('torch', '?')}")
+          f"{torch_report.get('torch', '?')}, {workers} DataLoader worker(s)")
     print(f"tinylesion: {inner_blas}; PyTorch: {torch_report.get('blas', '?')}; "
           f"outputs agree to {diff:.4f}\n")
     print("| measurement | tinylesion | PyTorch | tinylesion / PyTorch |")

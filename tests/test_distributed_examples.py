@@ -122,8 +122,11 @@ def test_a_two_rank_run_resumes_in_one_process(ham, one, tmp_path):
     """The epoch order and augmentation do not depend on the number of ranks: a resumed run
     on another number of ranks, at the same global batch, continues the same run."""
     out = tmp_path / "res"
-    ok(mpirun([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "1", "--batch-size", "7",
-               "--distributed", "--out", out], timeout=300))
+    # with the optimizer sharded: its checkpoint holds the state gathered from both ranks
+    proc = ok(mpirun([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "1", "--batch-size", "7",
+                      "--distributed", "--out", out], timeout=300,
+                     env={"TINYLESION_SHARD_OPTIMIZER": "1"}))
+    assert "optimizer sharded over the ranks" in proc.stdout
     proc = ok(python([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "2", "--batch-size", "14",
                       "--resume", "--out", out], timeout=300))
     assert "written by 2 rank(s), this run has 1" in proc.stdout

@@ -10,8 +10,9 @@ Launch with the MPI launcher (`mpirun -n N python script.py`), then in every pro
 and the hand-written loop stays the same loop. Gradients travel as flat, bucketed buffers
 reduced in place: NumPy buffers through MPI (never pickled), CuPy buffers through NCCL on the
 device; after backward, or overlapped with it (overlap=True, TINYLESION_OVERLAP=1:
-gradient_overlap.py). A rank that raises ends the whole job (MPI_Abort) with its message,
-never a hang.
+gradient_overlap.py), or reduce-scattered to an optimizer sharded over the ranks (shard=True,
+TINYLESION_SHARD_OPTIMIZER=1: sharded_optimizer.py). A rank that raises ends the whole job
+(MPI_Abort) with its message, never a hang.
 """
 import contextlib
 import importlib

@@ -1,11 +1,11 @@
 """The optimizer sharded over the ranks (ZeRO stage 1): each rank updates 1/N of the weights.
 
-DistributedOptimizer(..., shard=True) (fit's default on several ranks) replaces "allreduce the
-gradients, every rank updates every weight" with: the gradients of each ~16 MB bucket
-reduce-scattered (rank r receives the averaged gradient of the r-th of N equal segments of the
-bucket), each rank runs the optimizer's own update on its segments only, with the optimizer
-state of those segments only, and the updated weights allgathered. A ring allreduce is a
-reduce-scatter followed by an allgather, so the link carries the same bytes; the update's
+DistributedOptimizer(..., shard=True) (fit's default from 16 MB of trainable weights) replaces
+"allreduce the gradients, every rank updates every weight" with: the gradients of each ~16 MB
+bucket reduce-scattered (rank r receives the averaged gradient of the r-th of N equal segments
+of the bucket), each rank runs the optimizer's own update on its segments only, with the
+optimizer state of those segments only, and the updated weights allgathered. A ring allreduce
+is a reduce-scatter followed by an allgather, so the link carries the same bytes; the update's
 memory traffic and the optimizer state per rank are 1/N.
 
 The update is the wrapped optimizer's `_update` on views of the parameters: every optimizer of

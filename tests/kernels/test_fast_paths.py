@@ -21,6 +21,10 @@ CONV_LAYERS = [
     ("melanoma_cnn conv2 5x5", 32, 64, 5, 1, 0, 116, (9, 11), "winograd"),
     ("melanoma_cnn conv3 3x3", 64, 128, 3, 1, 0, 58, (7, 9), "winograd"),
     ("melanoma_cnn conv4 3x3 stride 3", 128, 128, 3, 3, 0, 28, (9, 10), "general"),
+    # at inference (no_grad) nn.Sequential joins each ZeroPad2d to the convolution's padding
+    ("melanoma_cnn conv1 at inference", 3, 32, 7, 1, 3, 224, (10, 64), "rows"),
+    ("melanoma_cnn conv2 at inference", 32, 64, 5, 1, 2, 112, (9, 11), "winograd"),
+    ("melanoma_cnn conv3 at inference", 64, 128, 3, 1, 1, 56, (7, 9), "winograd"),
     ("padua conv 3x3 on RGB", 3, 32, 3, 1, 1, 100, (10, 40), "grid"),
     ("padua conv 3x3 32->32", 32, 32, 3, 1, 1, 100, (7, 9), "winograd"),
     ("baseline_cnn conv 3x3 16->32", 16, 32, 3, 1, 1, 64, (6, 40), "shift"),
