@@ -503,6 +503,10 @@ def test_nothing_a_client_sends_is_written_to_disk(runs, monkeypatch):
         raise OSError("no temporary files while serving")
 
     with InProcess(models) as server:
+        # NOTE: one request of each kind first, so that kernels Numba compiles for this size
+        # and writes to its cache (on a fresh cache) are not taken for the client's data
+        server.post("/predict", big)
+        server.post("/explain", *multipart(big, filename="big.png"))
         monkeypatch.setattr(builtins, "open", watched_open)
         monkeypatch.setattr(os, "open", watched_os_open)
         for name in ("SpooledTemporaryFile", "TemporaryFile", "NamedTemporaryFile",
