@@ -144,3 +144,39 @@ def test_keep_freed_memory_only_ever_raises_the_setting():
         """)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(64 << 20), str(128 << 20)]
+
+
+WAIT_POLICY_PROBE = """
+import json, os
+from numba.np.ufunc import parallel
+seen = {}
+launch = parallel._launch_threads
+
+def recording_launch():  # the first call starts the threads; later ones return at once
+    if not seen:
+        seen.update({k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")})
+    launch()
+
+parallel._launch_threads = recording_launch
+from kernels import threads
+threads._start_numba_threads()
+after = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+print(json.dumps({"at_launch": seen, "after": after}))
+"""
+
+
+@pytest.mark.parametrize("user, at_launch", [
+    ({}, {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": str(threads.SPIN_COUNT)}),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": None}),
+    ({"GOMP_SPINCOUNT": "0"}, {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": "0"})])
+def test_openmp_workers_spin_briefly_then_sleep_unless_the_user_said(user, at_launch):
+    """The engine's OpenMP setting is in the environment when the threads start (libgomp
+    reads it then) and gone after; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone."""
+    import json
+    env = {"OMP_WAIT_POLICY": None, "GOMP_SPINCOUNT": None, **user}
+    proc = run_python(WAIT_POLICY_PROBE, **env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["at_launch"] == at_launch
+    assert out["after"] == {"OMP_WAIT_POLICY": user.get("OMP_WAIT_POLICY"),
+                            "GOMP_SPINCOUNT": user.get("GOMP_SPINCOUNT")}
