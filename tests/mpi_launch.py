@@ -6,6 +6,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,3 +78,9 @@ def python(args, timeout=180, env=None, cwd=ROOT):
 def ok(proc):
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
     return proc
+
+
+def load(path):
+    """The arrays of an .npz file that a rank script wrote, as a dict."""
+    with np.load(path) as d:
+        return {k: d[k] for k in d.files}

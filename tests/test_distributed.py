@@ -5,17 +5,12 @@ import time
 import numpy as np
 import pytest
 
-from mpi_launch import ROOT, is_open_mpi, mpirun, ok, python
+from mpi_launch import ROOT, is_open_mpi, load, mpirun, ok, python
 from tinylesion import distributed, nn
 from tinylesion.gradient_overlap import OVERLAP_ENV
 from tinylesion.tensor import Tensor
 
 SCRIPT = ROOT / "tests" / "mpi" / "run_distributed.py"
-
-
-def load(path):
-    with np.load(path) as d:
-        return {k: d[k] for k in d.files}
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,11 @@
 import numpy as np
 import pytest
 
-from mpi_launch import ROOT, mpirun, ok
+from mpi_launch import ROOT, load, mpirun, ok
 from tinylesion import distributed, optim
 from tinylesion.sharded_optimizer import SHARD_ENV, default_shard, elementwise
 
 SCRIPT = ROOT / "tests" / "mpi" / "run_sharded.py"
-
-
-def load(path):
-    with np.load(path) as d:
-        return {k: d[k] for k in d.files}
 
 
 @pytest.fixture(scope="module")
