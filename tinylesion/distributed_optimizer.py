@@ -3,6 +3,7 @@ or during backward, or the optimizer sharded), and what fit does before its firs
 import numpy as np
 
 from . import backend, distributed
+from .row_parallel import cut_optimizer_state_dict, gather_optimizer_states, is_split
 
 
 class DistributedOptimizer:
@@ -27,6 +28,11 @@ class DistributedOptimizer:
     To change the averaged gradients before the update (clipping): synchronize(), then
     clip_grad_norm_() (or, unsharded, anything on .grad), then step(), which does not reduce
     again until the next zero_grad() or step().
+
+    The weights of Linear layers split over the ranks (row_parallel.py) stay out of the
+    reductions: their gradients are already summed over the ranks, and are only scaled as the
+    others are averaged; each rank steps its own columns. state_dict() is then collective
+    and gathers their state whole; load_state_dict() takes a whole one.
     """
 
     def __init__(self, optimizer, world=None, bucket_bytes=None, overlap=None,
@@ -54,13 +60,27 @@ class DistributedOptimizer:
                                  "optimizers; use shard=False")
             sharded = ShardedStep(optimizer, w, bucket_bytes)
         if overlap and w is not None and w.size > 1:
-            params = [p for p in self._params() if getattr(p, "requires_grad", True)]
+            params = [p for p in self._replicated() if getattr(p, "requires_grad", True)]
             reducer = OverlappedAllreduce(params, w, bucket_bytes) if params else None
         self.__dict__["overlap"] = reducer
         self.__dict__["sharded"] = sharded
 
     def _params(self):
         return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    def _replicated(self):
+        """The parameters every rank holds whole (all but the split Linear weights)."""
+        return [p for p in self._params() if not is_split(p)]
+
+    def _split(self):
+        return [p for p in self._params() if is_split(p) and p.grad is not None
+                and getattr(p, "requires_grad", True)]
+
+    @property
+    def collective_state_dict(self):
+        """True when state_dict() needs every rank (sharded, or split weights): fit calls it
+        on every rank then."""
+        return self.sharded is not None or any(is_split(p) for p in self._params())
 
     def synchronize(self, loss=None):
         """Average the gradients now (step() does it first, unless this was called since the
@@ -85,12 +105,20 @@ class DistributedOptimizer:
         if self.sharded is not None:
             sent = self.sharded.synchronize(totals)
         elif self.overlap is not None:
-            sent = self.overlap.synchronize(self._params(), totals=totals)
+            sent = self.overlap.synchronize(self._replicated(), totals=totals)
         elif world is not None and world.size > 1:
-            sent = distributed.allreduce_gradients(self._params(), world, self.bucket_bytes,
-                                       totals=totals)
+            sent = distributed.allreduce_gradients(self._replicated(), world, self.bucket_bytes,
+                                                   totals=totals)
         else:
             sent = 0
+        split = self._split()
+        if split:
+            if totals is not None and sent == 0 and self.sharded is None:
+                world.allreduce_(totals)   # no replicated gradient carried them
+            # NOTE: the sum over the ranks already: scaled as the others are averaged
+            scale = 1.0 / (world.size if totals is None else totals[0])
+            for p in split:
+                p.grad.data *= p.grad.data.dtype.type(scale)
         self.__dict__["bytes_sent"] += sent
         self.__dict__["wait_s"] += time.perf_counter() - t0
         self.__dict__["synchronized"] = True
@@ -105,6 +133,11 @@ class DistributedOptimizer:
         self.__dict__["synchronized"] = False
         if self.sharded is not None:
             self.__dict__["bytes_sent"] += self.sharded.step()
+            for p in self._split():   # each rank its own columns, with their own state
+                group = next(g for g in self.optimizer.param_groups
+                             if any(q is p for q in g["params"]))
+                state = self.optimizer.state.setdefault(p, {})
+                self.optimizer._update(p, p.grad.data, state, group)
         else:
             self.optimizer.step()
         return loss
@@ -121,20 +154,39 @@ class DistributedOptimizer:
         returns the total norm before clipping (a float)."""
         if not self.synchronized:
             self.synchronize()
+        split = self._split()
         if self.sharded is not None:
-            return self.sharded.clip_grad_norm_(max_norm, norm_type)
+            return self.sharded.clip_grad_norm_(max_norm, norm_type, split)
         from .nn.utils import clip_grad_norm_
+        if split:
+            from .sharded_optimizer import clip_with_split
+            return clip_with_split([p for p in self._replicated() if p.grad is not None],
+                                   split, max_norm, norm_type, self._world())
         return float(clip_grad_norm_([p for p in self._params() if p.grad is not None],
                                      max_norm, norm_type).item())
 
+    def _world(self):
+        return distributed._world if self.world is None else self.world
+
     def state_dict(self):
-        """The wrapped optimizer's state_dict (sharded: gathered from every rank, collective)."""
-        if self.sharded is not None:
-            return self.sharded.state_dict()
-        return self.optimizer.state_dict()
+        """The wrapped optimizer's state_dict (sharded or with split weights: gathered from
+        every rank, collective)."""
+        saved = self.optimizer.state
+        if any(is_split(p) for p in self._params()):
+            self.optimizer.state = {**saved, **gather_optimizer_states(self.optimizer,
+                                                                       self._world())}
+        try:
+            if self.sharded is not None:
+                return self.sharded.state_dict()
+            return self.optimizer.state_dict()
+        finally:
+            self.optimizer.state = saved
 
     def load_state_dict(self, state_dict):
-        """Load a whole state_dict (written sharded or not, by any number of ranks)."""
+        """Load a whole state_dict (written sharded or not, split or not, by any number of
+        ranks)."""
+        if isinstance(state_dict, dict) and any(is_split(p) for p in self._params()):
+            state_dict = cut_optimizer_state_dict(self.optimizer, state_dict)
         if self.sharded is not None:
             return self.sharded.load_state_dict(state_dict)
         return self.optimizer.load_state_dict(state_dict)
@@ -153,16 +205,22 @@ class DistributedOptimizer:
 
 
 def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, overlap=None,
-                shard=None):
+                shard=None, split=None):
     """What fit does on several ranks before its first epoch: rank 0's weights and buffers
-    everywhere, each loader serving this rank's shard, different dropout draws per rank;
-    returns the optimizer wrapped in DistributedOptimizer (unless it already is; overlap: as
-    DistributedOptimizer's; shard None: as TINYLESION_SHARD_OPTIMIZER says, else by the size
-    of the trainable parameters: sharded_optimizer.choose)."""
+    everywhere, each loader serving this rank's shard, different dropout draws per rank,
+    large Linear layers split over the ranks (row_parallel.py; split None: as
+    TINYLESION_SPLIT_LINEAR says, else by the size of each weight; only for an element-by-
+    element optimizer); returns the optimizer wrapped in DistributedOptimizer (unless it
+    already is; overlap: as DistributedOptimizer's; shard None: as TINYLESION_SHARD_OPTIMIZER
+    says, else by the size of the trainable parameters left: sharded_optimizer.choose)."""
     from .gradient_overlap import default_overlap
-    from .sharded_optimizer import choose, default_shard
+    from .row_parallel import default_split, split_linear_layers
+    from .sharded_optimizer import choose, default_shard, elementwise
     world = distributed._world if world is None else world
     distributed.broadcast_parameters(model.state_dict())
+    inner = getattr(optimizer, "optimizer", optimizer)
+    if not isinstance(optimizer, DistributedOptimizer) and elementwise(inner):
+        split_linear_layers(model, world, inner, default_split() if split is None else split)
     distributed.shard_loader(train_loader, world, train=True)
     if val_loader is not None:
         distributed.shard_loader(val_loader, world, train=False)
@@ -181,6 +239,16 @@ def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, ove
 def describe_step(optimizer):
     """How a DistributedOptimizer's step reduces, in words for the log."""
     world = distributed._world if optimizer.world is None else optimizer.world
+    split = [p for p in optimizer._params() if is_split(p)]
+    if split:
+        return (f"{describe_reduction(optimizer, world)}; {len(split)} Linear weight(s) split "
+                f"over the ranks by input features (each rank its 1/{world.size} of the "
+                f"columns, activations exchanged instead of their gradients)")
+    return describe_reduction(optimizer, world)
+
+
+def describe_reduction(optimizer, world):
+    """How the replicated gradients are reduced, in words."""
     if getattr(optimizer, "sharded", None) is not None:
         return (f"optimizer sharded over the ranks (gradients reduce-scattered after backward, "
                 f"each rank updates 1/{world.size} of the weights, which are allgathered)")

@@ -51,8 +51,9 @@ def choose(optimizer, setting=None, overlap=False):
         return bool(setting)
     # NOTE: below a bucket the update costs less than the second collective of a step
     # (reduce-scatter, then allgather) takes to line the ranks up: logistic_regression
+    from .row_parallel import is_split
     size = sum(p.data.nbytes for g in optimizer.param_groups for p in g["params"]
-               if getattr(p, "requires_grad", True))
+               if getattr(p, "requires_grad", True) and not is_split(p))
     return size >= SHARD_MIN_BYTES
 
 
@@ -108,8 +109,9 @@ class ShardedStep:
 
     # -- layout ----------------------------------------------------------------------------
     def _trainable(self):
+        from .row_parallel import is_split
         return [p for g in self.optimizer.param_groups for p in g["params"]
-                if getattr(p, "requires_grad", True)]
+                if getattr(p, "requires_grad", True) and not is_split(p)]
 
     @staticmethod
     def _key(params):
@@ -264,9 +266,10 @@ class ShardedStep:
         self.synchronized = False
         return sent
 
-    def clip_grad_norm_(self, max_norm, norm_type=2.0):
+    def clip_grad_norm_(self, max_norm, norm_type=2.0, split=()):
         """Scale the averaged gradient segments so that the whole gradient's norm is at most
-        max_norm (one float64 reduction); the total norm before clipping (a float)."""
+        max_norm (one float64 reduction); the total norm before clipping (a float). `split`:
+        the gradients of this rank's columns of split Linear weights, counted and scaled too."""
         from mpi4py import MPI
         norm_type = float(norm_type)
         if not (norm_type == math.inf or norm_type > 0):
@@ -281,6 +284,7 @@ class ShardedStep:
                 part = a.max() if norm_type == math.inf else (a ** norm_type).sum()
                 local = max(local, float(part)) if norm_type == math.inf \
                     else local + float(part)
+        local = _norm_part(local, split, norm_type)
         buf = np.array([local])
         self.world.comm.Allreduce(MPI.IN_PLACE, buf,
                                   op=MPI.MAX if norm_type == math.inf else MPI.SUM)
@@ -289,6 +293,8 @@ class ShardedStep:
         if coef < 1.0:
             for chunk in self.chunks:
                 chunk.recv[:chunk.k] *= chunk.dtype.type(coef)
+            for p in split:
+                p.grad.data *= p.grad.data.dtype.type(coef)
         return total
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -344,6 +350,36 @@ class ShardedStep:
             self._build(params)
         self._adopt()
         self.synchronized = False
+
+
+def _norm_part(local, params, norm_type):
+    """`local` (a max or a sum of |g|^p) with the gradients of `params` counted in."""
+    for p in params:
+        a = backend.get_array_module(p.grad.data).abs(p.grad.data.astype(np.float64))
+        if a.size:
+            part = float(a.max() if norm_type == math.inf else (a ** norm_type).sum())
+            local = max(local, part) if norm_type == math.inf else local + part
+    return local
+
+
+def clip_with_split(replicated, split, max_norm, norm_type, world):
+    """clip_grad_norm_ over whole gradients (the same on every rank) and the columns of
+    split weights (each rank its own; one float64 reduction): the total norm, a float."""
+    from mpi4py import MPI
+    norm_type = float(norm_type)
+    if not (norm_type == math.inf or norm_type > 0):
+        raise ValueError(f"clip_grad_norm_ with split Linear layers: norm_type={norm_type} "
+                         "(use a positive number or inf)")
+    buf = np.array([_norm_part(0.0, split, norm_type)])
+    world.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.MAX if norm_type == math.inf else MPI.SUM)
+    local = _norm_part(0.0, replicated, norm_type)
+    total = max(local, float(buf[0])) if norm_type == math.inf else \
+        (local + float(buf[0])) ** (1 / norm_type)
+    coef = min(float(max_norm) / (total + 1e-6), 1.0)
+    if coef < 1.0:
+        for p in list(replicated) + list(split):
+            p.grad.data *= p.grad.data.dtype.type(coef)
+    return total
 
 
 def _is_array(value):

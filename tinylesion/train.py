@@ -7,7 +7,7 @@ import numpy as np
 
 from kernels import threads
 
-from . import backend
+from . import backend, row_parallel
 from .checkpoints import (HISTORY_KEYS, check_checkpoint, load_checkpoint,  # noqa: F401
                           save_checkpoint)
 from .metrics import macro_f1
@@ -129,11 +129,16 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
     if world is not None:  # each rank evaluates its shard; the results are gathered below
         from .distributed import shard_loader
         shard_loader(loader, world, train=False)
+    # NOTE: a split layer's forward is collective: each rank makes the most calls any makes
+    calls = row_parallel.forward_calls(world, len(loader)) \
+        if world is not None and row_parallel.split_layers(model) else None
     source = iter(device_batches(loader, device, mean, std))
+    last = None
     try:
         with no_grad():
             for images, y in source:
                 logits = model(Tensor(images))
+                last = images
                 # NOTE: the class-weighted mean over the whole set is sum(w_y l) / sum(w_y):
                 # each batch's weighted mean counts by its weight sum, and a batch of classes
                 # of weight 0 (absent from training) counts for nothing, instead of 0/0 = NaN
@@ -147,6 +152,8 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
                     count += len(y)
                 y_true.append(backend.to_numpy(y).astype(np.int64))
                 y_score.append(probabilities(logits, binary).numpy())
+            if calls is not None:
+                row_parallel.pad_forward_calls(model, calls - len(y_true), last)
     finally:
         source.close()
         model.train(was_training)
@@ -171,7 +178,10 @@ def evaluate_model(model, loader, device="cpu", mean=None, std=None):
 
 
 def _copy_state(model):
-    """A copy of the model's state_dict arrays (on their device)."""
+    """A copy of the model's state_dict arrays (on their device); split Linear weights
+    gathered whole (collective)."""
+    if row_parallel.split_layers(model):
+        return {k: v.copy() for k, v in row_parallel.whole_state_dict(model).items()}
     return {k: v.copy() for k, v in model.state_dict().items()}
 
 
@@ -291,15 +301,19 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             log(f"resuming from {source} after epoch {start}")
 
     world = _world()
+    split = False   # large Linear layers split over the ranks (row_parallel.py)
     if world is not None:  # data parallel: rank 0's weights, shards, averaged gradients
         from . import distributed
         optimizer = distributed.prepare_fit(model, optimizer, train_loader, val_loader, world)
+        split = bool(row_parallel.split_layers(model))
         progress = progress and world.is_main
         log = log if world.is_main else (lambda *args, **kwargs: None)
         log(f"distributed step: {distributed.describe_step(optimizer)}")
 
     def diverged(what):
         """Keep the best finite epoch's weights and raise TrainingError saying so."""
+        if split:   # every rank diverges together (the losses and the checks are global)
+            row_parallel.unsplit_linear_layers(model, optimizer)
         if best_state is not None:
             model.load_state_dict(best_state)
         kept = (f"; the weights kept are epoch {best_epoch}'s (loss {best_score:.4f}), the "
@@ -390,7 +404,7 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                 history[k].append(None)
             monitor = history["loss"][-1]
         # after validation too (a model may change its weights there): one copy per epoch
-        correct, name = _count_and_non_finite(model, correct)
+        correct, name = _count_and_non_finite(model, correct, world if split else None)
         if name is not None:
             _drop_after(history, len(history["loss"]) - 1)
             raise diverged(f"weight {name} became NaN or infinite at epoch {epoch + 1}")
@@ -407,11 +421,14 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         log(_epoch_line(epoch, epochs, history, time.perf_counter() - t0))
         # a sharded optimizer's state is gathered from every rank (all of them take part)
         optimizer_state = (optimizer.state_dict() if checkpoint_path is not None and (
-            world is None or world.is_main or getattr(optimizer, "sharded", None) is not None)
+            world is None or world.is_main or getattr(optimizer, "collective_state_dict", False))
             else None)
+        # split layers: their weights gathered whole (every rank takes part)
+        model_state = (row_parallel.whole_state_dict(model) if split else model.state_dict()
+                       ) if checkpoint_path is not None else None
         if checkpoint_path is not None and (world is None or world.is_main):
             save_checkpoint({
-                "model": model.state_dict(), "optimizer": optimizer_state,
+                "model": model_state, "optimizer": optimizer_state,
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "epoch": epoch + 1, "history": history, "best": best_state,
                 "best_score": best_score, "wait": wait, "stopped": stopped,
@@ -426,6 +443,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         if stopped:
             log(f"early stopping: no val_loss improvement for {patience} epochs")
             break
+    if split:   # a whole model again for what follows fit (every rank)
+        row_parallel.unsplit_linear_layers(model, optimizer)
     if best_state is not None and patience:
         model.load_state_dict(best_state)
         log(f"restored the weights of the best epoch (loss {best_score:.4f})")
@@ -438,10 +457,12 @@ def _drop_after(history, length):
         del values[length:]
 
 
-def _count_and_non_finite(model, correct):
+def _count_and_non_finite(model, correct, world=None):
     """(the epoch's count of correct predictions as an int, the name of the first parameter
     or buffer holding NaN or inf or None), with one device-to-host copy: the count and a flag
-    per floating-point array are stacked on the device and read together."""
+    per floating-point array are stacked on the device and read together. With `world` (a
+    model with split layers: each rank checks its columns) the flags are summed over the
+    ranks, so that every rank names the same array; the count stays this rank's."""
     names, values = [], []
     for name, value in model.state_dict().items():
         if value.dtype.kind == "f":
@@ -450,7 +471,10 @@ def _count_and_non_finite(model, correct):
     xp = backend.get_array_module(values[0] if values else correct)
     flags = [xp.logical_not(xp.isfinite(v).all()).astype(np.int64) for v in values]
     read = backend.to_numpy(xp.stack([xp.asarray(correct, dtype=np.int64)] + flags))
-    bad = [name for name, flag in zip(names, read[1:]) if flag]
+    flags = read[1:]
+    if world is not None:
+        flags = np.asarray(world.sum(*flags.tolist()) if len(flags) else [])
+    bad = [name for name, flag in zip(names, flags) if flag]
     return int(read[0]), (bad[0] if bad else None)
 
 

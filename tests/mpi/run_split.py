@@ -1,0 +1,175 @@
+"""Linear layers split over the ranks (tinylesion/row_parallel.py) for tests/test_row_parallel.py:
+`mpirun -n N python tests/mpi/run_split.py MODE OUT [...]`, or plain `python` for the
+one-process reference. Rank 0 writes OUT (.npz).
+
+  grad    float64: a Linear(11 → 4) split over the ranks on rows of uneven counts (3 + rank):
+          its outputs, the gradients of x, of the whole weight (gathered) and of the bias
+          (summed over the ranks), and central differences of the global loss
+  fit     tinylesion.train.fit (conv, then two Linear layers, both split on several ranks with
+          TINYLESION_SPLIT_LINEAR=1; SGD with momentum and weight decay, a class-weighted
+          loss), EPOCHS epochs at per-rank batch BATCH with a checkpoint at CKPT, evaluating a
+          validation set of 33 images (16 + 1 and 16 on 2 ranks: one rank has a batch fewer);
+          with RESUME, the run goes on from CKPT. Writes the final weights, the optimizer's
+          momentum, the history and the classes of the layers after fit
+  eval    evaluate_model on a split model (the eval set as above): y_true and y_score
+"""
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+import tinylesion as tl  # noqa: E402
+from tinylesion import backend, distributed, nn, optim, row_parallel  # noqa: E402
+from tinylesion.data import Loader  # noqa: E402
+from tinylesion.tensor import Tensor  # noqa: E402
+
+IMAGE = 8
+CLASSES = 3
+IN, OUT = 11, 4
+
+
+class ArrayImages:
+    """An in-memory dataset of uint8 (H, W, 3) images, as the Loader reads datasets."""
+
+    def __init__(self, images, targets):
+        self.images, self.targets = images, targets
+        self.image_size = (images.shape[2], images.shape[1])
+
+    def __len__(self):
+        return len(self.images)
+
+    def load(self, index):
+        return self.images[index]
+
+
+def dataset(n, seed):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, IMAGE, IMAGE, 3), dtype=np.uint8)
+    targets = rng.choice(CLASSES, size=n, p=[0.6, 0.3, 0.1]).astype(np.int64)
+    return ArrayImages(images, targets)
+
+
+def grad_problem(size):
+    """The whole layer's weight and bias, every rank's rows and the loss's weights G."""
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((OUT, IN))
+    b = rng.standard_normal(OUT)
+    rows = [3 + r for r in range(size)]
+    X = rng.standard_normal((sum(rows), IN))
+    G = rng.standard_normal((sum(rows), OUT))
+    return W, b, rows, X, G
+
+
+def mode_grad(out):
+    world = distributed.init()
+    W, b, rows, X, G = grad_problem(world.size)
+    first = sum(rows[:world.rank])
+    mine = slice(first, first + rows[world.rank])
+    layer = nn.Linear(IN, OUT).double()
+    layer.load_state_dict({"weight": W, "bias": b})
+    names = row_parallel.split_linear_layers(layer, world, setting=True)
+    assert names == [""] and isinstance(layer, row_parallel.RowParallelLinear)
+    x = Tensor(X[mine].copy(), requires_grad=True)
+    g = Tensor(G[mine].copy())
+
+    def global_loss():
+        with tl.no_grad():
+            return world.sum(float((layer(x) * g).sum().item()))[0]
+
+    y = layer(x)
+    (y * g).sum().backward()
+    record = {"y": np.concatenate(world.comm.allgather(y.data)),
+              "gx": np.concatenate(world.comm.allgather(x.grad.data)),
+              "gW": row_parallel.gather_columns(world, layer.weight.grad.data, layer.bounds),
+              "gb": world.allreduce_(layer.bias.grad.data.copy()),
+              "weight shape": np.array(layer.weight.data.shape)}
+    # central differences of the loss summed over the ranks, one element at a time (every rank
+    # runs each forward: the layer is collective)
+    eps = 1e-6
+    lo, hi = layer.columns
+    numeric_W = np.zeros((OUT, IN))
+    for i in range(OUT):
+        for j in range(IN):
+            values = []
+            for sign in (1, -1):
+                if lo <= j < hi:
+                    layer.weight.data[i, j - lo] += sign * eps
+                values.append(global_loss())
+                if lo <= j < hi:
+                    layer.weight.data[i, j - lo] -= sign * eps
+            numeric_W[i, j] = (values[0] - values[1]) / (2 * eps)
+    numeric_x = np.zeros_like(X)
+    for row in range(len(X)):
+        for j in range(IN):
+            values = []
+            for sign in (1, -1):
+                if mine.start <= row < mine.stop:
+                    x.data[row - mine.start, j] += sign * eps
+                values.append(global_loss())
+                if mine.start <= row < mine.stop:
+                    x.data[row - mine.start, j] -= sign * eps
+            numeric_x[row, j] = (values[0] - values[1]) / (2 * eps)
+    record.update({"numeric gW": numeric_W, "numeric gx": numeric_x})
+    if world.is_main:
+        np.savez(out, **record)
+
+
+def make_model():
+    tl.manual_seed(11)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * IMAGE * IMAGE, 16), nn.ReLU(), nn.Linear(16, CLASSES))
+
+
+def mode_fit(out, batch, epochs, ckpt, resume=""):
+    from tinylesion.train import fit
+    if distributed.launched_size() > 1:
+        distributed.init()
+    model = make_model()
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
+    train = Loader(dataset(64, 1), batch_size=batch, shuffle=True, seed=5)
+    val = Loader(dataset(33, 2), batch_size=batch)
+    during = []
+    logged = []
+    history = fit(model, opt, train, val, epochs=epochs, class_weights=np.array(
+        [0.5, 1.0, 3.0], np.float32), early_stopping=0, checkpoint_path=ckpt,
+        resume=bool(resume), progress=False, log=lambda *a, **k: logged.append(str(a[0])),
+        on_epoch_end=lambda *_: during.append([type(m).__name__ for m in model]))
+    record = {f"end {k}": backend.to_numpy(v) for k, v in model.state_dict().items()}
+    for i, p in enumerate(model.parameters()):
+        state = opt.state.get(p, {})
+        for name, value in state.items():
+            if isinstance(value, np.ndarray):
+                record[f"state {i} {name}"] = value
+    record["classes"] = np.array([type(m).__name__ for m in model])
+    record["classes during"] = np.array(during)
+    record["log"] = np.array("\n".join(logged))
+    record["history"] = np.array(json.dumps(history))
+    if distributed.rank() == 0:
+        np.savez(out, **record)
+
+
+def mode_eval(out, batch):
+    from tinylesion.train import evaluate_model
+    world = distributed.init() if distributed.launched_size() > 1 else None
+    model = make_model()
+    if world is not None:
+        distributed.broadcast_parameters(model.state_dict())
+        row_parallel.split_linear_layers(model, world, setting=True)
+        assert len(row_parallel.split_layers(model)) == 2
+    y_true, y_score = evaluate_model(model, Loader(dataset(33, 2), batch_size=batch))
+    if distributed.rank() == 0:
+        np.savez(out, y_true=y_true, y_score=y_score)
+
+
+if __name__ == "__main__":
+    mode, out, *rest = sys.argv[1:]
+    if mode == "fit":
+        mode_fit(out, int(rest[0]), int(rest[1]), rest[2], *rest[3:])
+    elif mode == "eval":
+        mode_eval(out, int(rest[0]))
+    else:
+        globals()[f"mode_{mode}"](out)

@@ -1,0 +1,158 @@
+"""Linear layers split over the ranks by input features (row_parallel.py) under `mpirun -n 2`:
+the gradients of the whole layer, and fit's weights, metrics and checkpoints of one process."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mpi_launch import ROOT, load, mpirun, ok, python
+from tinylesion import nn, optim, row_parallel
+from tinylesion.distributed import DistributedError
+from tinylesion.gradient_overlap import OVERLAP_ENV
+from tinylesion.sharded_optimizer import SHARD_ENV
+
+SCRIPT = ROOT / "tests" / "mpi" / "run_split.py"
+SPLIT = {row_parallel.SPLIT_ENV: "1", SHARD_ENV: "0", OVERLAP_ENV: "0"}
+
+
+def test_the_split_layer_has_the_gradients_of_the_whole_layer_in_float64(tmp_path):
+    """Rows 3 and 4 on ranks 0 and 1, 11 input features cut 5 + 6: outputs and the gradients
+    of x, W and b against the whole layer's formulas and against central differences."""
+    import sys
+    sys.path.insert(0, str(ROOT / "tests" / "mpi"))
+    from run_split import grad_problem
+    ok(mpirun([SCRIPT, "grad", tmp_path / "grad.npz"]))
+    run = load(tmp_path / "grad.npz")
+    W, b, rows, X, G = grad_problem(2)
+    assert rows == [3, 4] and list(run["weight shape"]) == [4, 5]   # rank 0's columns 0:5
+    np.testing.assert_allclose(run["y"], X @ W.T + b, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(run["gx"], G @ W, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(run["gW"], G.T @ X, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(run["gb"], G.sum(axis=0), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(run["numeric gW"], run["gW"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(run["numeric gx"], run["gx"], rtol=1e-6, atol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def fit_runs(tmp_path_factory):
+    """fit on one process at batch 32, and on 2 ranks at 16 with both Linear layers split
+    (the allreduce, the sharded optimizer and the overlapped allreduce for the conv layer);
+    then one process resumes the 2-rank checkpoint for a third epoch, and the one-process
+    run its own."""
+    tmp = tmp_path_factory.mktemp("split")
+    ok(python([SCRIPT, "fit", tmp / "one.npz", 32, 2, tmp / "one.ckpt"]))
+    for name, extra in (("two", {}), ("shard", {SHARD_ENV: "1"}),
+                        ("overlap", {OVERLAP_ENV: "1"})):
+        ok(mpirun([SCRIPT, "fit", tmp / f"{name}.npz", 16, 2, tmp / f"{name}.ckpt"],
+                  env={**SPLIT, **extra}))
+    shutil.copy(tmp / "two.ckpt", tmp / "written by two.ckpt")   # resuming writes it again
+    ok(python([SCRIPT, "fit", tmp / "one3.npz", 32, 3, tmp / "one.ckpt", "resume"]))
+    ok(python([SCRIPT, "fit", tmp / "resumed.npz", 32, 3, tmp / "two.ckpt", "resume"]))
+    runs = {k: load(tmp / f"{k}.npz") for k in ("one", "two", "shard", "overlap", "one3",
+                                                  "resumed")}
+    runs["checkpoint"] = tmp / "written by two.ckpt"
+    return runs
+
+
+def _same_weights(a, b, state=True):
+    keys = [k for k in a if k.startswith(("end ", "state "))]
+    assert len(keys) == 6 + 6   # conv, two Linear: weights, biases and momentum buffers
+    for k in keys:
+        if not state and k.startswith(("state 0 ", "state 1 ", "state 3 ", "state 5 ")):
+            # NOTE: the sharded optimizer keeps the state of the replicated parameters in its
+            # own segments; the split weights' (2, 4) is the wrapped optimizer's, compared
+            continue
+        assert a[k].shape == b[k].shape, k
+        # float32 rounding of sums in another order (the weights are O(0.1))
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-7, err_msg=k)
+
+
+def test_two_ranks_with_split_layers_end_with_the_weights_of_one_process(fit_runs):
+    one = fit_runs["one"]
+    for name in ("two", "shard", "overlap"):
+        run = fit_runs[name]
+        # the Linear layers were split during training, and are whole again after fit
+        assert run["classes during"].tolist() == [["Conv2d", "ReLU", "Flatten",
+                                                   "RowParallelLinear", "ReLU",
+                                                   "RowParallelLinear"]] * 2, name
+        assert run["classes"].tolist() == one["classes"].tolist()
+        assert "2 Linear weight(s) split over the ranks" in str(run["log"]), name
+        _same_weights(one, run, state=name != "shard")
+    # the steps did move the weights: a comparison that can fail
+    assert np.abs(fit_runs["one3"]["end 3.weight"] - one["end 3.weight"]).max() > 1e-4
+
+
+def test_evaluation_with_split_layers_gives_the_metrics_of_one_process(fit_runs):
+    """33 validation images at batch 16: rank 0 evaluates 2 batches, rank 1 one (it pads a
+    forward call); the losses and metrics are those of one process."""
+    one = json.loads(str(fit_runs["one"]["history"]))
+    for name in ("two", "shard"):
+        two = json.loads(str(fit_runs[name]["history"]))
+        for key in ("val_accuracy", "val_macro_f1"):
+            assert two[key] == one[key], (name, key)
+        for key in ("val_loss", "loss", "accuracy"):
+            np.testing.assert_allclose(two[key], one[key], rtol=1e-6, err_msg=key)
+
+
+def test_the_checkpoint_holds_whole_weights_and_resumes_in_one_process(fit_runs):
+    from tinylesion.checkpoints import load_checkpoint
+    ck = load_checkpoint(fit_runs["checkpoint"])
+    assert ck["model"]["3.weight"].shape == (16, 256)
+    assert ck["model"]["5.weight"].shape == (3, 16)
+    assert ck["best"]["3.weight"].shape == (16, 256)
+    assert ck["optimizer"]["state"][2]["momentum_buffer"].shape == (16, 256)
+    assert ck["world_size"] == 2
+    # one process resumes the 2-rank run: its third epoch is that of one process
+    _same_weights(fit_runs["one3"], fit_runs["resumed"])
+
+
+def test_evaluate_model_pads_the_rank_with_fewer_batches(tmp_path):
+    ok(python([SCRIPT, "eval", tmp_path / "one.npz", 32]))
+    ok(mpirun([SCRIPT, "eval", tmp_path / "two.npz", 16]))
+    one, two = load(tmp_path / "one.npz"), load(tmp_path / "two.npz")
+    np.testing.assert_array_equal(two["y_true"], one["y_true"])
+    assert len(one["y_true"]) == 33
+    np.testing.assert_allclose(two["y_score"], one["y_score"], rtol=1e-5, atol=1e-7)
+
+
+class _World:
+    def __init__(self, size, rank=0):
+        self.size, self.rank = size, rank
+
+
+def test_which_layers_are_split():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4096, 1024), nn.ReLU(), nn.Linear(1024, 2))
+    # 16 MB of float32 weight and more
+    assert [n for n, _ in row_parallel.candidates(model, _World(2))] == ["1"]
+    assert [n for n, _ in row_parallel.candidates(model, _World(2), True)] == ["1", "3"]
+    assert row_parallel.candidates(model, _World(2), False) == []
+    assert row_parallel.candidates(model, _World(1), True) == []   # one process: unchanged
+    model[1].weight.requires_grad = False   # a frozen layer stays whole
+    assert row_parallel.candidates(model, _World(2)) == []
+    assert row_parallel.column_bounds(11, 2) == [0, 5, 11]
+    assert row_parallel.column_bounds(4, 3) == [0, 1, 2, 4]
+
+
+def test_the_split_setting_comes_from_the_environment():
+    assert row_parallel.default_split({}) is row_parallel.SPLIT is None
+    assert row_parallel.default_split({row_parallel.SPLIT_ENV: "1"}) is True
+    assert row_parallel.default_split({row_parallel.SPLIT_ENV: "0"}) is False
+    with pytest.raises(DistributedError) as info:
+        row_parallel.default_split({row_parallel.SPLIT_ENV: "yes"})
+    assert row_parallel.SPLIT_ENV in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_whole_optimizer_state_is_cut_to_this_ranks_columns():
+    layer = nn.Linear(6, 2)
+    opt = optim.SGD(layer.parameters(), lr=0.1, momentum=0.9)
+    whole = {"state": {0: {"momentum_buffer": np.arange(12.0).reshape(2, 6)},
+                       1: {"momentum_buffer": np.ones(2)}},
+             "param_groups": opt.state_dict()["param_groups"]}
+    layer.weight.row_parallel = (3, 6, 6)   # rank 1 of 2
+    layer.weight.data = layer.weight.data[:, 3:].copy()
+    cut = row_parallel.cut_optimizer_state_dict(opt, whole)
+    np.testing.assert_array_equal(cut["state"][0]["momentum_buffer"],
+                                  np.arange(12.0).reshape(2, 6)[:, 3:])
+    np.testing.assert_array_equal(cut["state"][1]["momentum_buffer"], np.ones(2))
+    opt.load_state_dict(cut)   # the shapes now match the parameters
