@@ -15,7 +15,11 @@ with backward (DistributedOptimizer(overlap=True)) and with the optimizer sharde
 (DistributedOptimizer(shard=True): reduce-scatter, Adam on half of the weights, allgather),
 their steps alternating with the others in one job: images/s, the time step() still waited
 for the allreduce (overlapped) or the reduce-scatter took (sharded), and which of the two fit
-takes by default for the model; then, on paper, the link
+takes by default for the model; for a model with a Linear weight of --split-min-mb or more
+(dense_nn's first layer; fit splits from 16 MB), the same steps on a copy of the model whose
+large Linear layers are split over the ranks by input features (row_parallel.py: activations
+exchanged instead of those weights' gradients; the other gradients reduced as fit chooses),
+alternating with the others; then, on paper, the link
 speed at which N = 8 and N = 64 ranks stay compute-bound (a ring allreduce sends
 2(N-1)/N x the parameter bytes per rank per step) with the step time measured here on one
 CPU thread and with an H100's step time estimated from the model's FLOP count.
@@ -49,6 +53,9 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--overlap-bucket-mb", type=int, default=16,
                    help="bucket size of the overlapped allreduce (MB; the first is 1 MB)")
+    p.add_argument("--split-min-mb", type=float, default=16,
+                   help="split the Linear layers with a weight of this many MB or more in the "
+                        "split set-up (fit's default: 16)")
     p.add_argument("--from-log", metavar="FILE",
                    help="print the tables again from the JSON lines an earlier run wrote to "
                         "stderr")
@@ -93,7 +100,7 @@ def worker(args):
     sys.path.insert(0, str(ROOT))
     import kernels
     import tinylesion as tl
-    from tinylesion import distributed, optim, sharded_optimizer
+    from tinylesion import distributed, optim, row_parallel, sharded_optimizer
     from tinylesion.models import get_model
     from tinylesion.nn import functional as F
     from tinylesion.tensor import Tensor
@@ -114,6 +121,17 @@ def worker(args):
                   if world.size > 1 else None)
     sharded = (distributed.DistributedOptimizer(optim.Adam(model.parameters(), lr=1e-4),
                                                 shard=True) if world.size > 1 else None)
+    split_model = split = None
+    min_bytes = int(args.split_min_mb * (1 << 20))
+    if world.size > 1 and row_parallel.candidates(model, world, min_bytes=min_bytes):
+        tl.manual_seed(0)
+        split_model = get_model(args.model, image_size=size)
+        distributed.broadcast_parameters(split_model.state_dict())
+        adam_split = optim.Adam(split_model.parameters(), lr=1e-4)
+        split_names = row_parallel.split_linear_layers(split_model, world, adam_split,
+                                                       min_bytes=min_bytes)
+        split = distributed.DistributedOptimizer(
+            adam_split, shard=sharded_optimizer.choose(adam_split))
     batch = args.batch_size // world.size
     rng = np.random.default_rng(world.rank)
     x = Tensor(rng.standard_normal((batch, 3, size[1], size[0])).astype(np.float32))
@@ -127,7 +145,7 @@ def worker(args):
             (overlapped.overlap.add_hooks if opt is overlapped
              else overlapped.overlap.remove_hooks)()
         t0 = time.perf_counter()
-        logits = model(x)
+        logits = (split_model if opt is split else model)(x)
         if model.binary:
             local = F.binary_cross_entropy_with_logits(
                 logits.reshape(-1, 1), Tensor(y.reshape(-1, 1).astype(np.float32)),
@@ -150,7 +168,7 @@ def worker(args):
         opt.step()
         return time.perf_counter() - t0, t2 - t1
 
-    setups = [blocking] + [opt for opt in (overlapped, sharded) if opt is not None]
+    setups = [blocking] + [opt for opt in (overlapped, sharded, split) if opt is not None]
     for _ in range(args.warmup):
         for opt in setups:
             step(opt)
@@ -185,6 +203,13 @@ def worker(args):
                           / args.steps,
                           fit_default="sharded" if sharded_optimizer.choose(adam)
                           else "allreduce")
+        if split is not None:
+            p_step, p_wait = (t / args.steps for t in took[id(split)])
+            result.update(split_images_per_s=args.batch_size / p_step, split_step_s=p_step,
+                          split_sync_s=p_wait, split_layers=split_names,
+                          split_min_mb=args.split_min_mb,
+                          split_bytes_per_step=(split.bytes_sent - sent0[id(split)])
+                          / args.steps, split_reduction=distributed.describe_step(split))
         print(json.dumps(result))
 
 
@@ -204,7 +229,8 @@ def run(args, model, ranks):
     threads = 2 // ranks
     cmd = [sys.executable, __file__, "--worker", "--model", model, "--threads", str(threads),
            "--batch-size", str(args.batch_size), "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--overlap-bucket-mb", str(args.overlap_bucket_mb)]
+           "--warmup", str(args.warmup), "--overlap-bucket-mb", str(args.overlap_bucket_mb),
+           "--split-min-mb", str(args.split_min_mb)]
     if ranks > 1:
         mpirun = Path(sys.executable).parent / "mpirun"
         cmd = [str(mpirun) if mpirun.is_file() else "mpirun", "-n", str(ranks),
@@ -231,9 +257,17 @@ def main(args):
 
 def render(results):
     """The two markdown tables from (1 process, 2 ranks) worker results."""
-    rows, paper, shard_rows = [], [], []
+    rows, paper, shard_rows, split_rows = [], [], [], []
     for one, two in results:
         model, batch = one["model"], one["batch"]
+        if "split_images_per_s" in two:
+            split_rows.append(
+                f"| {model} | {', '.join(two['split_layers'])} (from {two['split_min_mb']:g} MB) "
+                f"| {one['images_per_s']:.1f} | {two['images_per_s']:.1f} | "
+                f"{two['images_per_s'] / one['images_per_s']:.2f} | "
+                f"{two['split_images_per_s']:.1f} | "
+                f"{two['split_images_per_s'] / one['images_per_s']:.2f} | "
+                f"{two['split_sync_s'] * 1e3:.0f} | {two['split_bytes_per_step'] / 1e6:.2f} |")
         if "shard_images_per_s" in two:
             shard_rows.append(
                 f"| {model} | {two['fit_default']} | {one['images_per_s']:.1f} | "
@@ -271,6 +305,15 @@ def render(results):
               "step (ms) | MB handed to MPI per rank per step, sharded |")
         print("|---|---|---|---|---|---|---|---|---|")
         print("\n".join(shard_rows))
+    if split_rows:
+        print("\nLarge Linear layers split over the 2 ranks by input features (activations "
+              "exchanged in forward and backward; the other gradients reduced as fit chooses), "
+              "against the allreduce after backward, in the same job:\n")
+        print("| model | layers split | 1 process x 2 threads (img/s) | 2 processes, allreduce "
+              "(img/s) | ratio | 2 processes, split (img/s) | ratio | reduction of the other "
+              "gradients per step (ms) | MB of gradients per rank per step, split |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(split_rows))
     print(f"\nLink speed (Gbit/s per rank) at which a ring allreduce of the gradients takes no "
           f"longer than a step's compute (per-rank batch {batch // 2}):\n")
     print("| model | gradient MB | CPU step, 1 thread (ms) | CPU N=8 | CPU N=64 "
