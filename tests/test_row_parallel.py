@@ -38,8 +38,8 @@ def test_the_split_layer_has_the_gradients_of_the_whole_layer_in_float64(tmp_pat
 def fit_runs(tmp_path_factory):
     """fit on one process at batch 32, and on 2 ranks at 16 with both Linear layers split
     (the allreduce, the sharded optimizer and the overlapped allreduce for the conv layer);
-    then one process resumes the 2-rank checkpoint for a third epoch, and the one-process
-    run its own."""
+    then one process resumes the 2-rank checkpoint for a third epoch, 2 split ranks the
+    one-process checkpoint, and the one-process run its own."""
     tmp = tmp_path_factory.mktemp("split")
     ok(python([SCRIPT, "fit", tmp / "one.npz", 32, 2, tmp / "one.ckpt"]))
     for name, extra in (("two", {}), ("shard", {SHARD_ENV: "1"}),
@@ -47,10 +47,13 @@ def fit_runs(tmp_path_factory):
         ok(mpirun([SCRIPT, "fit", tmp / f"{name}.npz", 16, 2, tmp / f"{name}.ckpt"],
                   env={**SPLIT, **extra}))
     shutil.copy(tmp / "two.ckpt", tmp / "written by two.ckpt")   # resuming writes it again
+    shutil.copy(tmp / "one.ckpt", tmp / "one for two.ckpt")
+    ok(mpirun([SCRIPT, "fit", tmp / "two3.npz", 16, 3, tmp / "one for two.ckpt", "resume"],
+              env=SPLIT))
     ok(python([SCRIPT, "fit", tmp / "one3.npz", 32, 3, tmp / "one.ckpt", "resume"]))
     ok(python([SCRIPT, "fit", tmp / "resumed.npz", 32, 3, tmp / "two.ckpt", "resume"]))
     runs = {k: load(tmp / f"{k}.npz") for k in ("one", "two", "shard", "overlap", "one3",
-                                                  "resumed")}
+                                                  "resumed", "two3")}
     runs["checkpoint"] = tmp / "written by two.ckpt"
     return runs
 
@@ -107,6 +110,12 @@ def test_the_checkpoint_holds_whole_weights_and_resumes_in_one_process(fit_runs)
     _same_weights(fit_runs["one3"], fit_runs["resumed"])
 
 
+def test_two_ranks_with_split_layers_resume_a_one_process_checkpoint(fit_runs):
+    """The whole weights and momentum of one process's checkpoint cut into each rank's
+    columns: the third epoch on 2 ranks is that of one process."""
+    _same_weights(fit_runs["one3"], fit_runs["two3"])
+
+
 def test_evaluate_model_pads_the_rank_with_fewer_batches(tmp_path):
     ok(python([SCRIPT, "eval", tmp_path / "one.npz", 32]))
     ok(mpirun([SCRIPT, "eval", tmp_path / "two.npz", 16]))
@@ -156,3 +165,21 @@ def test_a_whole_optimizer_state_is_cut_to_this_ranks_columns():
                                   np.arange(12.0).reshape(2, 6)[:, 3:])
     np.testing.assert_array_equal(cut["state"][1]["momentum_buffer"], np.ones(2))
     opt.load_state_dict(cut)   # the shapes now match the parameters
+
+
+def test_the_split_layer_on_the_gpu_keeps_its_arrays_on_the_device(tmp_path):
+    """2 ranks on the stand-in CuPy (tests/fakegpu) under the CUDA simulator: the split
+    weight, its gradient and its momentum stay on the device (the exchanges go through the
+    host), and the steps end with the weights of one CPU process at the global batch."""
+    fake = ROOT / "tests" / "fakegpu"
+    ok(python([SCRIPT, "gpu", tmp_path / "cpu.npz", 3, "cpu"]))
+    ok(mpirun([SCRIPT, "gpu", tmp_path / "gpu.npz", 3, "gpu"], timeout=300,
+              env={"NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": f"{fake}:{ROOT}"}))
+    cpu, gpu = load(tmp_path / "cpu.npz"), load(tmp_path / "gpu.npz")
+    assert gpu["kinds"].tolist() == ["cupy"] * 3 and cpu["kinds"].tolist() == ["numpy"] * 3
+    assert gpu["shape"].tolist() == [3, 36]   # rank 0's half of the 72 input features
+    keys = [k for k in cpu if k[0].isdigit()]
+    assert len(keys) == 3 * 4
+    for k in keys:
+        np.testing.assert_allclose(gpu[k], cpu[k], rtol=1e-5, atol=3e-7, err_msg=k)
+    assert np.abs(cpu["2 3.weight"] - cpu["0 3.weight"]).max() > 1e-3

@@ -12,6 +12,9 @@ one-process reference. Rank 0 writes OUT (.npz).
           with RESUME, the run goes on from CKPT. Writes the final weights, the optimizer's
           momentum, the history and the classes of the layers after fit
   eval    evaluate_model on a split model (the eval set as above): y_true and y_score
+  gpu     SGD steps on DEVICE ("gpu": tests/fakegpu first on PYTHONPATH and the CUDA
+          simulator) with the Linear layer split on several ranks: the whole weights after
+          each step, where the split weight, its gradient and its momentum live
 """
 import json
 import sys
@@ -165,11 +168,50 @@ def mode_eval(out, batch):
         np.savez(out, y_true=y_true, y_score=y_score)
 
 
+def mode_gpu(out, steps, device):
+    from tinylesion.nn import functional as F
+    world = distributed.init(device) if distributed.launched_size() > 1 else None
+    size = 1 if world is None else world.size
+    tl.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(2 * 6 * 6, CLASSES)).to(device)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    if world is not None:
+        distributed.broadcast_parameters(model.state_dict())
+        assert row_parallel.split_linear_layers(model, world, opt, setting=True) == ["3"]
+        opt = distributed.DistributedOptimizer(opt)
+    rng = np.random.default_rng(11)
+    total = 8
+    x = rng.standard_normal((total * steps, 3, 6, 6)).astype(np.float32)
+    y = rng.integers(0, CLASSES, total * steps).astype(np.int64)
+    dev = backend.as_device(device)
+    record = {}
+    rank = 0 if world is None else world.rank
+    for s in range(steps):
+        rows = np.arange(s * total + rank, (s + 1) * total, size)
+        local = F.cross_entropy(model(Tensor(backend.to_device(x[rows], dev))),
+                                backend.to_device(y[rows], dev), reduction="sum")
+        opt.zero_grad()
+        (local * (size / float(total))).backward()
+        opt.step()
+        state = row_parallel.whole_state_dict(model) if world is not None \
+            else model.state_dict()
+        record.update({f"{s} {k}": np.array(backend.to_numpy(v)) for k, v in state.items()})
+    weight = model[3].weight
+    record["kinds"] = np.array([type(a).__module__.split(".")[0] for a in (
+        weight.data, weight.grad.data, opt.state[weight]["momentum_buffer"])])
+    record["shape"] = np.array(weight.data.shape)
+    if rank == 0:
+        np.savez(out, **record)
+
+
 if __name__ == "__main__":
     mode, out, *rest = sys.argv[1:]
     if mode == "fit":
         mode_fit(out, int(rest[0]), int(rest[1]), rest[2], *rest[3:])
     elif mode == "eval":
         mode_eval(out, int(rest[0]))
+    elif mode == "gpu":
+        mode_gpu(out, int(rest[0]), rest[1])
     else:
         globals()[f"mode_{mode}"](out)
