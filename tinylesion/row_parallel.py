@@ -12,12 +12,13 @@ own rows (+ the bias, replicated and averaged as any weight). Backward: dY of th
 (allgathered), dW[:, K_r] = dYᵀ X_r, already the sum of every rank's gradient (the optimizer
 scales it as it averages the others: DistributedOptimizer), and the input's gradient, when
 needed, by the all-to-all back. Every forward is collective: the ranks make the same number
-of calls (the train sampler gives each rank every step; evaluation pads with batches of one zero image).
+of calls (the train sampler gives each rank every step; evaluation pads with batches of one
+zero image).
 
 split_linear_layers() (fit: prepare_fit, TINYLESION_SPLIT_LINEAR) splits a model's large
 Linear layers in place, keeping their names and Parameter objects; whole_state_dict() and
-unsplit_linear_layers() gather the whole weights back (collective); load_whole_state_dict()
-cuts a whole state_dict into a split model. Arrays on a GPU travel through the host.
+unsplit_linear_layers() gather the whole weights back (collective). Arrays on a GPU travel
+through the host.
 """
 import os
 
@@ -245,21 +246,6 @@ def whole_state_dict(model):
     return state
 
 
-def load_whole_state_dict(model, state_dict, strict=True):
-    """load_state_dict of a whole state_dict (any run's) into a model with split layers:
-    each split weight takes its columns. Checked as load_state_dict checks."""
-    state = dict(state_dict)
-    for name, module in split_layers(model):
-        key = f"{name}.weight" if name else "weight"
-        value = state.get(key)
-        value = value.data if isinstance(value, Tensor) else value
-        if value is not None and getattr(value, "ndim", 0) == 2 and \
-                value.shape[1] == module.in_features:
-            lo, hi = module.columns
-            state[key] = value[:, lo:hi]
-    return model.load_state_dict(state, strict=strict)
-
-
 def forward_calls(world, count):
     """The largest `count` of any rank (one int64 allreduce): the forward calls each rank makes
     in an evaluation over its shard, so that every split layer's collectives pair up."""
@@ -276,8 +262,8 @@ def pad_forward_calls(model, missing, last):
     if missing <= 0:
         return
     if last is None:
-        raise ValueError(f"evaluation with Linear layers split over the ranks: this rank's "
-                         f"shard is empty; use at least as many samples as ranks")
+        raise ValueError("evaluation with Linear layers split over the ranks: this rank's "
+                         "shard is empty; use at least as many samples as ranks")
     xp = backend.get_array_module(last)
     for _ in range(missing):
         model(Tensor(xp.zeros((1,) + tuple(last.shape[1:]), last.dtype)))
