@@ -46,6 +46,18 @@ def same_run(a, b):
             np.testing.assert_allclose(wb[k], wa[k], atol=1e-4, err_msg=k)
 
 
+def test_two_ranks_with_every_linear_layer_split_train_as_one_process(ham, one, tmp_path):
+    """TINYLESION_SPLIT_LINEAR=1: dense_nn's six Linear layers split over the ranks by input
+    features (the uneven last batch, 4 + 3 rows, included); the run folder is the one of one
+    process (whole weights, the same metrics on the test set)."""
+    out = tmp_path / "split"
+    proc = ok(mpirun([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "2", "--batch-size", "7",
+                      "--distributed", "--out", out], timeout=300,
+                     env={"TINYLESION_SPLIT_LINEAR": "1"}))
+    assert "6 Linear weight(s) split over the ranks" in proc.stdout
+    same_run(one, out)
+
+
 def test_two_ranks_train_as_one_process_at_the_same_global_batch(ham, one, tmp_path):
     out = tmp_path / "two"
     proc = ok(mpirun([EXAMPLE, "--data", ham, *FLAGS, "--epochs", "2", "--batch-size", "7",
