@@ -92,6 +92,15 @@ def forward_flops(model, image_size):
     return flops
 
 
+def fit_default(model, world, adam):
+    """The step fit takes for the model on these ranks: its large Linear layers split (then
+    the other gradients reduced as below), the optimizer sharded, or the allreduce."""
+    from tinylesion import row_parallel, sharded_optimizer
+    if row_parallel.candidates(model, world):
+        return "split"
+    return "sharded" if sharded_optimizer.choose(adam) else "allreduce"
+
+
 def worker(args):
     import time
 
@@ -201,8 +210,7 @@ def worker(args):
                           shard_reduce_scatter_s=s_wait,
                           shard_bytes_per_step=(sharded.bytes_sent - sent0[id(sharded)])
                           / args.steps,
-                          fit_default="sharded" if sharded_optimizer.choose(adam)
-                          else "allreduce")
+                          fit_default=fit_default(model, world, adam))
         if split is not None:
             p_step, p_wait = (t / args.steps for t in took[id(split)])
             result.update(split_images_per_s=args.batch_size / p_step, split_step_s=p_step,
