@@ -93,21 +93,22 @@ def _return_columns(world, gx_all, rows, bounds, features):
 
 class RowParallelLinearFunction(Function):
     """y = x Wᵀ + b with W split by columns over the ranks (see the module's docstring): x is
-    this rank's rows, W this rank's columns, b the whole bias."""
+    this rank's rows, W this rank's columns, b the whole bias. The products run where the
+    arrays are (the GPU's); only the exchanged activations travel through the host."""
 
     def forward(self, x, W, b, world=None, bounds=None):
         from .ops.layers import _matmul
         self.world, self.bounds, self.has_bias = world, bounds, b is not None
         self.shape, self.device = x.shape, backend.device_of(x)
-        features = x.shape[-1]
+        xp = backend.get_array_module(W)
+        features, out = x.shape[-1], W.shape[0]
         x2 = _host(x).reshape(-1, features)
-        self.x_all, self.rows = _exchange_columns(world, x2, bounds)
-        w = _host(W)
-        partial = _matmul(self.x_all, w, trans_b=True) if self.x_all.size else \
-            np.zeros((self.x_all.shape[0], w.shape[0]), w.dtype)
-        out = w.shape[0]
+        x_all, self.rows = _exchange_columns(world, x2, bounds)
+        self.x_all = backend.to_device(x_all, self.device)
+        partial = _matmul(self.x_all, W, trans_b=True) if x_all.size else \
+            xp.zeros((x_all.shape[0], out), W.dtype)
         y = np.empty((x2.shape[0], out), partial.dtype)
-        world.comm.Reduce_scatter(np.ascontiguousarray(partial).reshape(-1), y.reshape(-1),
+        world.comm.Reduce_scatter(_host(partial).reshape(-1), y.reshape(-1),
                                   (self.rows * out).tolist(), op=_mpi().SUM)
         y = backend.to_device(y.reshape(x.shape[:-1] + (out,)), self.device)
         if b is not None:
@@ -118,20 +119,21 @@ class RowParallelLinearFunction(Function):
     def backward(self, gy):
         from .ops.layers import _matmul
         world, rows = self.world, self.rows
+        xp = backend.get_array_module(self.W)
         out = gy.shape[-1]
         g2 = _host(gy).reshape(-1, out)
         g_all = np.empty((int(rows.sum()), out), g2.dtype)
         world.comm.Allgatherv(g2.reshape(-1), [g_all.reshape(-1), (rows * out).tolist()])
+        g_all = backend.to_device(g_all, self.device)
         gW = gx = gb = None
         if self.needs_input_grad[1]:
             # NOTE: every rank's rows: the sum over the ranks of their gradients of W[:, K_r]
             gW = _matmul(g_all, self.x_all, trans_a=True) if len(g_all) else \
-                np.zeros(self.W.shape, g_all.dtype)
-            gW = backend.to_device(gW, self.device)
+                xp.zeros(self.W.shape, self.W.dtype)
         if self.needs_input_grad[0]:
-            w = _host(self.W)
-            gx_all = _matmul(g_all, w) if len(g_all) else np.zeros((0, w.shape[1]), w.dtype)
-            gx = _return_columns(world, gx_all, rows, self.bounds, self.shape[-1])
+            gx_all = _matmul(g_all, self.W) if len(g_all) else \
+                xp.zeros((0, self.W.shape[1]), self.W.dtype)
+            gx = _return_columns(world, _host(gx_all), rows, self.bounds, self.shape[-1])
             gx = backend.to_device(gx.reshape(self.shape), self.device)
         if self.has_bias and self.needs_input_grad[2]:
             gb = gy.reshape(-1, out).sum(axis=0)
