@@ -169,8 +169,9 @@ def test_a_whole_optimizer_state_is_cut_to_this_ranks_columns():
 
 def test_the_split_layer_on_the_gpu_keeps_its_arrays_on_the_device(tmp_path):
     """2 ranks on the stand-in CuPy (tests/fakegpu) under the CUDA simulator: the split
-    weight, its gradient and its momentum stay on the device (the exchanges go through the
-    host), and the steps end with the weights of one CPU process at the global batch."""
+    weight, its gradient and its momentum stay on the device, the activations travel through
+    the stand-in NCCL, and the steps end with the weights of one CPU process at the global
+    batch."""
     fake = ROOT / "tests" / "fakegpu"
     ok(python([SCRIPT, "gpu", tmp_path / "cpu.npz", 3, "cpu"]))
     ok(mpirun([SCRIPT, "gpu", tmp_path / "gpu.npz", 3, "gpu"], timeout=300,
@@ -178,6 +179,10 @@ def test_the_split_layer_on_the_gpu_keeps_its_arrays_on_the_device(tmp_path):
     cpu, gpu = load(tmp_path / "cpu.npz"), load(tmp_path / "gpu.npz")
     assert gpu["kinds"].tolist() == ["cupy"] * 3 and cpu["kinds"].tolist() == ["numpy"] * 3
     assert gpu["shape"].tolist() == [3, 36]   # rank 0's half of the 72 input features
+    # NCCL on the device: per step, the allgathers of x and dY and the reduce-scatters of the
+    # outputs and of x's gradient (the conv before needs it), and the conv's gradients
+    # allreduced; the weights gathered whole after each step go through the host
+    assert gpu["nccl calls"].tolist() == [2 * 3, 2 * 3]
     keys = [k for k in cpu if k[0].isdigit()]
     assert len(keys) == 3 * 4
     for k in keys:

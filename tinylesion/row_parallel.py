@@ -17,8 +17,9 @@ zero image).
 
 split_linear_layers() (fit: prepare_fit, TINYLESION_SPLIT_LINEAR) splits a model's large
 Linear layers in place, keeping their names and Parameter objects; whole_state_dict() and
-unsplit_linear_layers() gather the whole weights back (collective). Arrays on a GPU travel
-through the host.
+unsplit_linear_layers() gather the whole weights back (collective). On GPUs the products run
+on the device and the activations travel through NCCL (allgather and reduce-scatter of padded
+segments), or through the host without NCCL; gathering whole weights goes through the host.
 """
 import os
 
@@ -91,25 +92,79 @@ def _return_columns(world, gx_all, rows, bounds, features):
     return gx
 
 
+# NOTE: NCCL has no all-to-all with counts; on the GPU the exchanges use its allgather and
+# reduce-scatter on N equal segments of max(rows) rows each (the padding rows are zeros):
+# the forward receives every rank's rows whole, N times the all-to-all's bytes, on the device
+
+def _segments(xp, rows, width, dtype):
+    return xp.zeros((len(rows), int(rows.max()), width), dtype)
+
+
+def _nccl_rows(world, a, rows):
+    """Every rank's rows of `a` (B_r, width), in rank order, on the device (NCCL allgather)."""
+    xp = backend.get_array_module(a)
+    buf = _segments(xp, rows, a.shape[1], a.dtype)
+    buf[world.rank, :a.shape[0]] = a
+    world.allgather_(buf)
+    return xp.concatenate([buf[s, :int(rows[s])] for s in range(world.size)])
+
+
+def _nccl_columns(world, x, rows, bounds):
+    """The global batch's rows of this rank's columns (ΣB, width), through the allgather."""
+    lo, hi = bounds[world.rank], bounds[world.rank + 1]
+    return backend.get_array_module(x).ascontiguousarray(_nccl_rows(world, x, rows)[:, lo:hi])
+
+
+def _nccl_own_rows(world, partial, rows):
+    """This rank's rows of `partial` (ΣB, width) summed over the ranks (NCCL reduce-scatter)."""
+    xp = backend.get_array_module(partial)
+    buf = _segments(xp, rows, partial.shape[1], partial.dtype)
+    starts = np.concatenate([[0], np.cumsum(rows)])
+    for s in range(world.size):
+        buf[s, :int(rows[s])] = partial[int(starts[s]):int(starts[s + 1])]
+    own = xp.empty(buf.shape[1:], partial.dtype)
+    world.reduce_scatter_(buf, own)
+    return own[:int(rows[world.rank])]
+
+
+def _nccl_return_columns(world, gx_all, rows, bounds, features):
+    """This rank's rows of the whole input gradient: each rank's columns placed in a zero
+    (ΣB, features) array, reduce-scattered by rows."""
+    xp = backend.get_array_module(gx_all)
+    lo, hi = bounds[world.rank], bounds[world.rank + 1]
+    whole = xp.zeros((gx_all.shape[0], features), gx_all.dtype)
+    whole[:, lo:hi] = gx_all
+    return _nccl_own_rows(world, whole, rows)
+
+
 class RowParallelLinearFunction(Function):
     """y = x Wᵀ + b with W split by columns over the ranks (see the module's docstring): x is
     this rank's rows, W this rank's columns, b the whole bias. The products run where the
-    arrays are (the GPU's); only the exchanged activations travel through the host."""
+    arrays are; the activations travel through MPI (host) or NCCL (CuPy arrays)."""
 
     def forward(self, x, W, b, world=None, bounds=None):
         from .ops.layers import _matmul
         self.world, self.bounds, self.has_bias = world, bounds, b is not None
         self.shape, self.device = x.shape, backend.device_of(x)
+        self.nccl = world.nccl is not None and backend.is_cupy_array(x)
         xp = backend.get_array_module(W)
         features, out = x.shape[-1], W.shape[0]
-        x2 = _host(x).reshape(-1, features)
-        x_all, self.rows = _exchange_columns(world, x2, bounds)
-        self.x_all = backend.to_device(x_all, self.device)
-        partial = _matmul(self.x_all, W, trans_b=True) if x_all.size else \
-            xp.zeros((x_all.shape[0], out), W.dtype)
-        y = np.empty((x2.shape[0], out), partial.dtype)
-        world.comm.Reduce_scatter(_host(partial).reshape(-1), y.reshape(-1),
-                                  (self.rows * out).tolist(), op=_mpi().SUM)
+        if self.nccl:
+            x2 = x.reshape(-1, features)
+            self.rows = _rows(world, x2.shape[0])
+            self.x_all = _nccl_columns(world, x2, self.rows, bounds)
+        else:
+            x2 = _host(x).reshape(-1, features)
+            x_all, self.rows = _exchange_columns(world, x2, bounds)
+            self.x_all = backend.to_device(x_all, self.device)
+        partial = _matmul(self.x_all, W, trans_b=True) if self.x_all.size else \
+            xp.zeros((self.x_all.shape[0], out), W.dtype)
+        if self.nccl:
+            y = _nccl_own_rows(world, partial, self.rows)
+        else:
+            y = np.empty((x2.shape[0], out), partial.dtype)
+            world.comm.Reduce_scatter(_host(partial).reshape(-1), y.reshape(-1),
+                                      (self.rows * out).tolist(), op=_mpi().SUM)
         y = backend.to_device(y.reshape(x.shape[:-1] + (out,)), self.device)
         if b is not None:
             y += b
@@ -121,10 +176,13 @@ class RowParallelLinearFunction(Function):
         world, rows = self.world, self.rows
         xp = backend.get_array_module(self.W)
         out = gy.shape[-1]
-        g2 = _host(gy).reshape(-1, out)
-        g_all = np.empty((int(rows.sum()), out), g2.dtype)
-        world.comm.Allgatherv(g2.reshape(-1), [g_all.reshape(-1), (rows * out).tolist()])
-        g_all = backend.to_device(g_all, self.device)
+        if self.nccl:
+            g_all = _nccl_rows(world, gy.reshape(-1, out), rows)
+        else:
+            g2 = _host(gy).reshape(-1, out)
+            g_all = np.empty((int(rows.sum()), out), g2.dtype)
+            world.comm.Allgatherv(g2.reshape(-1), [g_all.reshape(-1), (rows * out).tolist()])
+            g_all = backend.to_device(g_all, self.device)
         gW = gx = gb = None
         if self.needs_input_grad[1]:
             # NOTE: every rank's rows: the sum over the ranks of their gradients of W[:, K_r]
@@ -133,7 +191,10 @@ class RowParallelLinearFunction(Function):
         if self.needs_input_grad[0]:
             gx_all = _matmul(g_all, self.W) if len(g_all) else \
                 xp.zeros((0, self.W.shape[1]), self.W.dtype)
-            gx = _return_columns(world, _host(gx_all), rows, self.bounds, self.shape[-1])
+            if self.nccl:
+                gx = _nccl_return_columns(world, gx_all, rows, self.bounds, self.shape[-1])
+            else:
+                gx = _return_columns(world, _host(gx_all), rows, self.bounds, self.shape[-1])
             gx = backend.to_device(gx.reshape(self.shape), self.device)
         if self.has_bias and self.needs_input_grad[2]:
             gb = gy.reshape(-1, out).sum(axis=0)
