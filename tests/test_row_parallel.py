@@ -188,3 +188,19 @@ def test_the_split_layer_on_the_gpu_keeps_its_arrays_on_the_device(tmp_path):
     for k in keys:
         np.testing.assert_allclose(gpu[k], cpu[k], rtol=1e-5, atol=3e-7, err_msg=k)
     assert np.abs(cpu["2 3.weight"] - cpu["0 3.weight"]).max() > 1e-3
+
+
+def test_clipping_counts_every_ranks_columns_of_the_split_weights(tmp_path):
+    """clip_grad_norm_ on 2 ranks with both Linear layers split (the conv's gradients
+    allreduced, or sharded): the norms and weights of one process clipping whole gradients."""
+    ok(python([SCRIPT, "clip", tmp_path / "one.npz"]))
+    ok(mpirun([SCRIPT, "clip", tmp_path / "two.npz"]))
+    one, two = load(tmp_path / "one.npz"), load(tmp_path / "two.npz")
+    keys = [k for k in one if k.startswith("one ")]
+    assert len(keys) == 2 * (2 + 6)
+    for k in keys:
+        for name in ("split", "sharded"):
+            np.testing.assert_allclose(two[k.replace("one", name, 1)], one[k], rtol=1e-5,
+                                       atol=1e-7, err_msg=f"{name}: {k}")
+    # the limits do clip: the norms before clipping are far above them
+    assert float(one["one 0 2.0 norm"]) > 4 * 0.05 and float(one["one 0 inf norm"]) > 4 * 0.01

@@ -12,6 +12,9 @@ one-process reference. Rank 0 writes OUT (.npz).
           with RESUME, the run goes on from CKPT. Writes the final weights, the optimizer's
           momentum, the history and the classes of the layers after fit
   eval    evaluate_model on a split model (the eval set as above): y_true and y_score
+  clip    SGD steps with clip_grad_norm_ (2-norm, then inf-norm) between synchronize() and
+          step(), both Linear layers split, the other gradients allreduced or sharded: the norms
+          and the whole weights after each step
   gpu     SGD steps on DEVICE ("gpu": tests/fakegpu first on PYTHONPATH and the CUDA
           simulator) with the Linear layer split on several ranks: the whole weights after
           each step, where the split weight, its gradient and its momentum live
@@ -168,6 +171,40 @@ def mode_eval(out, batch):
         np.savez(out, y_true=y_true, y_score=y_score)
 
 
+def mode_clip(out):
+    from tinylesion.nn import functional as F
+    world = distributed.init() if distributed.launched_size() > 1 else None
+    size, rank = (1, 0) if world is None else (world.size, world.rank)
+    record = {}
+    for shard in (False, True) if world is not None else (False,):
+        tl.manual_seed(8)
+        model = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.Flatten(), nn.Linear(32, 5),
+                              nn.ReLU(), nn.Linear(5, CLASSES))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        if world is not None:
+            assert row_parallel.split_linear_layers(model, world, opt, setting=True) == ["2", "4"]
+        opt = distributed.DistributedOptimizer(opt, shard=shard)
+        assert (opt.sharded is not None) == shard
+        rng = np.random.default_rng(2)
+        name = "one" if world is None else "sharded" if shard else "split"
+        for s in range(2):
+            x = rng.standard_normal((8, 3, 4, 4)).astype(np.float32)
+            y = rng.integers(0, CLASSES, 8)
+            for norm_type, limit in ((2.0, 0.05), (float("inf"), 0.01)):
+                rows = np.arange(rank, 8, size)
+                local = F.cross_entropy(model(Tensor(x[rows])), y[rows], reduction="sum")
+                opt.zero_grad()
+                (local * (size / 8.0)).backward()
+                opt.synchronize()
+                record[f"{name} {s} {norm_type} norm"] = opt.clip_grad_norm_(limit, norm_type)
+                opt.step()
+            state = row_parallel.whole_state_dict(model) if world is not None \
+                else model.state_dict()
+            record.update({f"{name} {s} {k}": np.array(v) for k, v in state.items()})
+    if rank == 0:
+        np.savez(out, **record)
+
+
 def mode_gpu(out, steps, device):
     from tinylesion.nn import functional as F
     world = distributed.init(device) if distributed.launched_size() > 1 else None
@@ -214,6 +251,8 @@ if __name__ == "__main__":
         mode_fit(out, int(rest[0]), int(rest[1]), rest[2], *rest[3:])
     elif mode == "eval":
         mode_eval(out, int(rest[0]))
+    elif mode == "clip":
+        mode_clip(out)
     elif mode == "gpu":
         mode_gpu(out, int(rest[0]), rest[1])
     else:
