@@ -419,7 +419,7 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             wait += 1
             stopped = bool(patience) and wait >= patience
         log(_epoch_line(epoch, epochs, history, time.perf_counter() - t0))
-        # a sharded optimizer's state is gathered from every rank (all of them take part)
+        # a sharded optimizer's state, and split weights' state, are gathered from every rank
         optimizer_state = (optimizer.state_dict() if checkpoint_path is not None and (
             world is None or world.is_main or getattr(optimizer, "collective_state_dict", False))
             else None)
