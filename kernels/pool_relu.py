@@ -42,7 +42,7 @@ def maxpool2d_relu_backward_reference(gy, argmax, keep, x_shape):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _backward_sums(gy, argmax, keep, gz, out):
+def _backward_sums(gy, argmax, keep, gz, out, want_sums):
     N, C, Q = gy.shape
     HW = gz.shape[2]
     bad = np.zeros(C, np.int64)
@@ -60,42 +60,45 @@ def _backward_sums(gy, argmax, keep, gz, out):
                     g[a] += gy[n, c, q]
             # NOTE: summed as kernels.relu sums the masked plane (the same bits as the unfused
             # passes), while the plane is in cache
-            total += _plane_sum(g)
+            if want_sums:
+                total += _plane_sum(g)
         out[c] = total
     return bad.sum()
 
 
 @threads.guarded
-def maxpool2d_relu_backward_cpu(gy, argmax, keep, x_shape):
-    """The Numba kernel: (gz, float64 sums), one pass over gy, argmax and the mask."""
+def maxpool2d_relu_backward_cpu(gy, argmax, keep, x_shape, sums=True):
+    """The Numba kernel: (gz, float64 sums or None), one pass over gy, argmax and the mask."""
     N, C, H, W = x_shape = _check(gy, argmax, keep, x_shape)
     gz = np.empty(x_shape, gy.dtype)
-    sums = np.empty(C, np.float64)
+    out = np.empty(C, np.float64)
     flat = (N, C, -1)
     bad = _backward_sums(np.ascontiguousarray(gy).reshape(flat),
                          np.ascontiguousarray(argmax).reshape(flat),
-                         np.ascontiguousarray(keep).reshape(flat), gz.reshape(N, C, H * W), sums)
+                         np.ascontiguousarray(keep).reshape(flat), gz.reshape(N, C, H * W), out,
+                         bool(sums))
     if bad:
         raise ValueError(f"maxpool2d_relu_backward: {bad} argmax entries outside the {H}x{W} "
                          f"input")
-    return gz, sums
+    return gz, (out if sums else None)
 
 
 def maxpool2d_relu_backward(gy, argmax, keep, x_shape, kernel=None, stride=None, padding=0,
-                            ceil_mode=False, impl=None):
+                            ceil_mode=False, impl=None, sums=True):
     """(gz, sums) for y = maxpool(relu(z)): gz, the gradient of z (x_shape), from the pooled
     gradient gy, the pooling's argmax and keep = relu_mask(y); sums, gz summed over every axis
     but 1 (a convolution's bias gradient; float64 on the CPU as kernels.channel_sums gives
-    it, gy's dtype on the GPU). The same numbers as relu_backward_channel_sums applied to
-    maxpool2d_backward's gradient. kernel, stride, padding, ceil_mode: the pooling's (the GPU
-    then gathers, deterministically)."""
+    it, gy's dtype on the GPU), None unless `sums`. The same numbers as
+    relu_backward_channel_sums applied to maxpool2d_backward's gradient. kernel, stride,
+    padding, ceil_mode: the pooling's (the GPU then gathers, deterministically)."""
     which = pick_impl(impl, gy, argmax)
     if which == "cpu":
-        return maxpool2d_relu_backward_cpu(gy, argmax, keep, x_shape)
+        return maxpool2d_relu_backward_cpu(gy, argmax, keep, x_shape, sums)
     if which == "reference":
-        return maxpool2d_relu_backward_reference(gy, argmax, keep, x_shape)
+        gz, total = maxpool2d_relu_backward_reference(gy, argmax, keep, x_shape)
+        return gz, (total if sums else None)
     x_shape = _check(gy, argmax, keep, x_shape)
     xp = get_array_module(gy, argmax, keep)
     gz = maxpool2d_backward(xp.where(keep, gy, xp.zeros((), gy.dtype)), argmax, x_shape, kernel,
                             stride, padding, ceil_mode, impl=which)
-    return gz, gz.sum(axis=(0, 2, 3))
+    return gz, (gz.sum(axis=(0, 2, 3)) if sums else None)

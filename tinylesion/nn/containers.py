@@ -3,6 +3,7 @@ import operator
 from collections import OrderedDict, abc
 from itertools import chain
 
+from . import functional as F
 from .inference_fusion import fused_conv_run
 from .module import Module
 
@@ -141,6 +142,18 @@ def _fuses_with_relu_and_pool(layers, i):
         and "forward" not in vars(layers[i + 2]) and is_grad_enabled()
 
 
+def _relu_then_pool(layers, i):
+    """True for layers[i:i+2] an nn.ReLU and an nn.MaxPool2d, no forward replaced, the ReLU
+    not one that writes into its input (inplace=True under no_grad): then one op, the ReLU on
+    the pooled output (tinylesion.ops.ReluMaxPool)."""
+    from ..tensor import is_grad_enabled
+    from .layers import MaxPool2d, ReLU
+    return i + 1 < len(layers) and type(layers[i]) is ReLU \
+        and (not layers[i].inplace or is_grad_enabled()) \
+        and type(layers[i + 1]) is MaxPool2d and "forward" not in vars(layers[i]) \
+        and "forward" not in vars(layers[i + 1])
+
+
 class Sequential(_ModuleSequence):
     """Layers applied in order; they are named "0", "1", ... as in PyTorch, or by the keys of
     a single OrderedDict (or dict) of layers.
@@ -174,6 +187,12 @@ class Sequential(_ModuleSequence):
                 # NOTE: Conv2d then ReLU in one pass over the output: the same numbers and
                 # gradients, one full read and write of the activation fewer.
                 x = layers[i]._call(layers[i]._forward_relu, x)
+                i += 2
+            elif _relu_then_pool(layers, i):
+                # NOTE: max(relu(z)) = relu(max(z)): the ReLU on the pooled output alone
+                pool = layers[i + 1]
+                x = pool._call(F._relu_max_pool2d, x, pool.kernel_size, pool.stride,
+                               pool.padding, pool.ceil_mode)
                 i += 2
             else:
                 x = layers[i](x)

@@ -161,6 +161,17 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                                ceil_mode=bool(ceil_mode))
 
 
+def _relu_max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """max_pool2d(relu(x)) as one op (nn.Sequential's fusion of ReLU and MaxPool2d)."""
+    _pool_input(x, "max_pool2d")
+    kernel, stride, padding = _max_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
+    args = dict(kernel=kernel, stride=stride, padding=padding, ceil_mode=bool(ceil_mode))
+    if x.ndim == 3:  # (C, H, W), as PyTorch takes it
+        y = ops.ReluMaxPool.apply(x.reshape((1,) + x.shape), **args)
+        return y.reshape(y.shape[1:])
+    return ops.ReluMaxPool.apply(x, **args)
+
+
 def pad2d(x, padding):
     """Zero padding of the last two axes: an int, (left, right, top, bottom) as ZeroPad2d, or
     (left, right) for the last axis only (as torch.nn.functional.pad reads two numbers)."""

@@ -99,6 +99,25 @@ class Conv2dReluMaxPool(Function):
         return gx, gW, gb
 
 
+class ReluMaxPool(Function):
+    """max_pool2d(relu(z)) as one op (nn.Sequential's fusion of ReLU and MaxPool2d): computed
+    as relu(max_pool2d(z)) (the same values: ReLU is monotone), so the ReLU runs on the pooled
+    output only, and neither ReLU output nor a full-size gradient is written but the one
+    returned: the backward scatters the pooled gradient through the ReLU's mask in one pass."""
+
+    def forward(self, z, kernel, stride, padding=(0, 0), ceil_mode=False):
+        y, self.argmax = kernels.maxpool2d_forward(z, kernel, stride, padding, ceil_mode)
+        kernels.relu_forward(y, out=y)
+        self.z_shape, self.keep = z.shape, kernels.relu_mask(y)
+        self.pool = (kernel, stride, padding, ceil_mode)
+        return y
+
+    def backward(self, gy):
+        gz, _ = kernels.maxpool2d_relu_backward(gy, self.argmax, self.keep, self.z_shape,
+                                                *self.pool, sums=False)
+        return gz
+
+
 class MaxPool2d(Function):
     """Max pooling with PyTorch's padding (never the maximum) and ceil_mode."""
 
