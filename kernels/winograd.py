@@ -101,39 +101,45 @@ def virtual_tiles(TW, m, alpha):
 
 
 @njit(cache=True, inline="always")
-def _input_transform(x, n, PH, PW, tr0, tr1, TW, P, q, plane, rows, ph, V, m):
-    """V[α a + b, c*P + q + (ti - tr0)*TWv + tj] = (Bᵀ d B)[a, b] for the α x α patches d of
-    tile rows [tr0, tr1) of image n (tiles m x m). Scratch: plane (m, >= (nb + 2)*m*TWv), the
-    block's image rows, zero-padded, split by row modulo m; rows (α, >= nb*m*TWv + 2m), their
-    Bᵀ-combined rows, each tile row's side by side; ph (4, >= nb*TWv + 2)."""
+def _input_transform(x, n0, step, images, PH, PW, tr0, tr1, TW, P, q, plane, rows, ph, V, m):
+    """V[α a + b, c*P + q + g*Q + (ti - tr0)*TWv + tj] = (Bᵀ d B)[a, b] for the α x α patches d
+    of tile rows [tr0, tr1) of the images n0 + g*step, g < images (Q = (tr1 - tr0)*TWv
+    columns each; tiles m x m). Scratch: plane (m, >= (nb + 2)*m*TWv), one image's block rows,
+    zero-padded, split by row modulo m; rows (α, >= images*nb*m*TWv + 2m), their Bᵀ-combined
+    rows, each tile row's side by side, image after image; ph (4, >= images*nb*TWv + 2)."""
     C, H, Wd, alpha = x.shape[1], x.shape[2], x.shape[3], rows.shape[0]
     TWv = virtual_tiles(TW, m, alpha)
     Wv, nb = m * TWv, tr1 - tr0
-    count = nb * TWv
+    count = images * nb * TWv
     h0 = m * tr0 - PH
     # NOTE: image row h0 + m*i + k' is plane[k', i*Wv + PW:...]; padding and the columns past
     # the image stay zero. Then row a of Bᵀ d for tile row i reads plane rows m*i + k: at
     # plane[k % m, i*Wv + (k // m)*Wv + w], one loop over all tile rows (combine_rows). Tile
     # tj of a tile row reads columns m*tj .. m*tj + α - 1 of its combined rows; on the flat
-    # rows, tile u = (ti - tr0)*TWv + tj reads m*u .. m*u + α - 1 (split, then columns).
+    # rows, tile u = (ti - tr0)*TWv + tj reads m*u .. m*u + α - 1 (split, then columns). The
+    # combined rows of several small images lie one after the other, so the split and the
+    # columns run once over all their tiles (9x12 images: 35 tiles each, too few for the SIMD
+    # lanes); a real tile never reads past its own tile row, only the extra ones do.
     for c in range(C):
-        for hh in range(m * (nb - 1) + alpha):
-            h = h0 + hh
-            dst = plane[hh % m]
-            o = (hh // m) * Wv + PW
-            if 0 <= h < H:
-                src = x[n, c, h]
-                for w in range(Wd):
-                    dst[o + w] = src[w]
+        for g in range(images):
+            n = n0 + g * step
+            for hh in range(m * (nb - 1) + alpha):
+                h = h0 + hh
+                dst = plane[hh % m]
+                o = (hh // m) * Wv + PW
+                if 0 <= h < H:
+                    src = x[n, c, h]
+                    for w in range(Wd):
+                        dst[o + w] = src[w]
+                else:
+                    for w in range(Wd):
+                        dst[o + w] = 0
+            if alpha == 4:
+                winograd23.combine_rows(plane, nb * Wv, Wv, rows, g * nb * Wv)
+            elif m == 4:
+                winograd43.combine_rows(plane, nb * Wv, Wv, rows, g * nb * Wv)
             else:
-                for w in range(Wd):
-                    dst[o + w] = 0
-        if alpha == 4:
-            winograd23.combine_rows(plane, nb * Wv, Wv, rows)
-        elif m == 4:
-            winograd43.combine_rows(plane, nb * Wv, Wv, rows)
-        else:
-            winograd25.combine_rows(plane, nb * Wv, Wv, rows)
+                winograd25.combine_rows(plane, nb * Wv, Wv, rows, g * nb * Wv)
         for a in range(alpha):
             _split(rows[a], m, count + 2, ph)
             if alpha == 4:
@@ -241,9 +247,8 @@ def _forward(x, U, b, relu, m, PH, PW, RB, G, planes, rows, flats, scratch, line
                 tr1 = min(TH, tr0 + RB)
                 Q = (tr1 - tr0) * TWv  # columns per image
                 P = (n1 - n0) * Q
-                for n in range(n0, n1):
-                    _input_transform(x, n, PH, PW, tr0, tr1, TW, P, (n - n0) * Q, planes[t],
-                                     rows[t], flats[t], V, m)
+                _input_transform(x, n0, 1, n1 - n0, PH, PW, tr0, tr1, TW, P, 0, planes[t],
+                                 rows[t], flats[t], V, m)
                 for xi in range(V.shape[0]):
                     gemm(False, False, U[xi], V[xi, :C * P].reshape(C, P),
                          M[xi, :F * P].reshape(F, P), 0.0)
@@ -270,10 +275,10 @@ def _weight_gradient(gy, x, m, PH, PW, RB, G, planes, rows, flats, scratch, line
                 tr1 = min(TH, tr0 + RB)
                 Q = (tr1 - tr0) * TWv
                 P = (j1 - j0) * Q
+                _input_transform(x, t + j0 * T, T, j1 - j0, PH, PW, tr0, tr1, TW, P, 0,
+                                 planes[t], rows[t], flats[t], V, m)
                 for j in range(j0, j1):
                     n = t + j * T
-                    _input_transform(x, n, PH, PW, tr0, tr1, TW, P, (j - j0) * Q, planes[t],
-                                     rows[t], flats[t], V, m)
                     _output_transform_adjoint(gy, n, tr0, tr1, TW, P, (j - j0) * Q,
                                               scratch[t], lines[t], dM, m)
                 # NOTE: M[ξ] = U[ξ] V[ξ], so dU[ξ] = Σ dM[ξ] V[ξ]ᵀ over tiles and images.
@@ -324,8 +329,8 @@ def _buffers(T, C, F, RB, G, TH, TW, alpha, m, dt):
     RB = min(RB, TH)
     TWv = virtual_tiles(TW, m, alpha)
     planes = np.zeros((T, m, (RB + 3) * m * TWv), dt)
-    rows = np.zeros((T, alpha, RB * m * TWv + 4 * m), dt)
-    flats = np.empty((T, 4, RB * TWv + 4), dt)
+    rows = np.zeros((T, alpha, G * RB * m * TWv + 4 * m), dt)
+    flats = np.empty((T, 4, G * RB * TWv + 4), dt)
     scratch = np.empty((T, winograd43.SCRATCH_ROWS, RB * TWv), dt)
     lines = np.empty((T, RB * m * TWv + 4 * m), dt)
     P = G * RB * TWv
