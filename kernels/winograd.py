@@ -151,13 +151,15 @@ def _input_transform(x, n0, step, images, PH, PW, tr0, tr1, TW, P, q, plane, row
 
 
 @njit(cache=True, inline="always")
-def _output_transform(M, n, tr0, tr1, TW, P, q, b, relu, S, line, y, m):
-    """y[n, f, m*ti:m*ti+m, m*tj:m*tj+m] = Aᵀ m A + b[f] (then ReLU) for the α x α matrices
-    m[α a + b] = M[α a + b, f*P + q + (ti - tr0)*TWv + tj]; S (40, >= the block's tiles) and
-    line (>= its tiles times m): scratch."""
+def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, line, y, m):
+    """y[n0 + g, f, m*ti:m*ti+m, m*tj:m*tj+m] = Aᵀ m A + b[f] (then ReLU) for g < images and
+    the α x α matrices m[α a + b] = M[α a + b, f*P + q + g*Q + (ti - tr0)*TWv + tj] (Q =
+    (tr1 - tr0)*TWv); S (40, >= the block's tiles) and line (>= its tiles times m): scratch.
+    The transforms run once over the tiles of all the images."""
     F, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     TWv = virtual_tiles(TW, m, 4 if M.shape[0] == 16 else 6)
-    count, Wv = (tr1 - tr0) * TWv, m * TWv
+    nb, Wv = tr1 - tr0, m * TWv
+    count = images * nb * TWv
     for f in range(F):
         q0 = f * P + q
         if M.shape[0] == 16:
@@ -167,13 +169,14 @@ def _output_transform(M, n, tr0, tr1, TW, P, q, b, relu, S, line, y, m):
         else:
             winograd25.output(M, q0, count, S)
         for i in range(m):
-            # NOTE: row i of every tile, interleaved: line[(ti - tr0)*Wv + m*tj + j] is
-            # output row m*ti + i, column m*tj + j; then each image row is one copy.
+            # NOTE: row i of every tile, interleaved: line[(g*nb + ti - tr0)*Wv + m*tj + j] is
+            # output row m*ti + i, column m*tj + j of image g; then each image row is one copy.
             _interleave(S[m * i:m * i + m], m, count, line)
-            for ti in range(tr0, min(tr1, (OH - i + m - 1) // m)):
-                yr, o = y[n, f, m * ti + i], (ti - tr0) * Wv
-                for w in range(OW):
-                    yr[w] = _bias_relu(line[o + w], b[f], relu)
+            for g in range(images):
+                for ti in range(tr0, min(tr1, (OH - i + m - 1) // m)):
+                    yr, o = y[n0 + g, f, m * ti + i], (g * nb + ti - tr0) * Wv
+                    for w in range(OW):
+                        yr[w] = _bias_relu(line[o + w], b[f], relu)
 
 
 @njit(cache=True, inline="always")
@@ -190,26 +193,29 @@ def _interleave(ph, m, count, r):
 
 
 @njit(cache=True, inline="always")
-def _output_transform_adjoint(gy, n, tr0, tr1, TW, P, q, S, line, dM, m):
-    """dM[α a + b, f*P + q + (ti - tr0)*TWv + tj] = (A dY Aᵀ)[a, b] for the m x m tiles dY of
-    gy[n, f] (zero beyond the output, and for the extra tiles): the adjoint of
-    _output_transform; S and line: scratch as there."""
+def _output_transform_adjoint(gy, n0, step, images, tr0, tr1, TW, P, q, S, line, dM, m):
+    """dM[α a + b, f*P + q + g*Q + (ti - tr0)*TWv + tj] = (A dY Aᵀ)[a, b] for the m x m tiles
+    dY of gy[n0 + g*step, f], g < images (zero beyond the output, and for the extra tiles):
+    the adjoint of _output_transform; S and line: scratch as there."""
     F, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
     TWv = virtual_tiles(TW, m, 4 if dM.shape[0] == 16 else 6)
-    count, Wv = (tr1 - tr0) * TWv, m * TWv
+    nb, Wv = tr1 - tr0, m * TWv
+    count = images * nb * TWv
     for f in range(F):
         for i in range(m):  # S[m*i + j, t] = dY[i, j] of tile t
-            for ti in range(tr0, tr1):
-                o = (ti - tr0) * Wv
-                if m * ti + i < OH:
-                    g = gy[n, f, m * ti + i]
-                    for w in range(OW):
-                        line[o + w] = g[w]
-                    for w in range(OW, Wv):
-                        line[o + w] = 0
-                else:
-                    for w in range(Wv):
-                        line[o + w] = 0
+            for g in range(images):
+                n = n0 + g * step
+                for ti in range(tr0, tr1):
+                    o = (g * nb + ti - tr0) * Wv
+                    if m * ti + i < OH:
+                        r = gy[n, f, m * ti + i]
+                        for w in range(OW):
+                            line[o + w] = r[w]
+                        for w in range(OW, Wv):
+                            line[o + w] = 0
+                    else:
+                        for w in range(Wv):
+                            line[o + w] = 0
             _split(line, m, count, S[m * i:m * i + m])
         if dM.shape[0] == 16:
             winograd23.adjoint(S, count, dM, f * P + q)
@@ -252,9 +258,8 @@ def _forward(x, U, b, relu, m, PH, PW, RB, G, planes, rows, flats, scratch, line
                 for xi in range(V.shape[0]):
                     gemm(False, False, U[xi], V[xi, :C * P].reshape(C, P),
                          M[xi, :F * P].reshape(F, P), 0.0)
-                for n in range(n0, n1):
-                    _output_transform(M, n, tr0, tr1, TW, P, (n - n0) * Q, b, relu,
-                                      scratch[t], lines[t], y, m)
+                _output_transform(M, n0, n1 - n0, tr0, tr1, TW, P, 0, b, relu, scratch[t],
+                                  lines[t], y, m)
     return y
 
 
@@ -277,10 +282,8 @@ def _weight_gradient(gy, x, m, PH, PW, RB, G, planes, rows, flats, scratch, line
                 P = (j1 - j0) * Q
                 _input_transform(x, t + j0 * T, T, j1 - j0, PH, PW, tr0, tr1, TW, P, 0,
                                  planes[t], rows[t], flats[t], V, m)
-                for j in range(j0, j1):
-                    n = t + j * T
-                    _output_transform_adjoint(gy, n, tr0, tr1, TW, P, (j - j0) * Q,
-                                              scratch[t], lines[t], dM, m)
+                _output_transform_adjoint(gy, t + j0 * T, T, j1 - j0, tr0, tr1, TW, P, 0,
+                                          scratch[t], lines[t], dM, m)
                 # NOTE: M[ξ] = U[ξ] V[ξ], so dU[ξ] = Σ dM[ξ] V[ξ]ᵀ over tiles and images.
                 for xi in range(V.shape[0]):
                     gemm(False, True, dM[xi, :F * P].reshape(F, P),
@@ -331,8 +334,8 @@ def _buffers(T, C, F, RB, G, TH, TW, alpha, m, dt):
     planes = np.zeros((T, m, (RB + 3) * m * TWv), dt)
     rows = np.zeros((T, alpha, G * RB * m * TWv + 4 * m), dt)
     flats = np.empty((T, 4, G * RB * TWv + 4), dt)
-    scratch = np.empty((T, winograd43.SCRATCH_ROWS, RB * TWv), dt)
-    lines = np.empty((T, RB * m * TWv + 4 * m), dt)
+    scratch = np.empty((T, winograd43.SCRATCH_ROWS, G * RB * TWv), dt)
+    lines = np.empty((T, G * RB * m * TWv + 4 * m), dt)
     P = G * RB * TWv
     Vs = np.empty((T, alpha ** 2, _stride(C * P, dt.itemsize)), dt)
     Ms = np.empty((T, alpha ** 2, _stride(F * P, dt.itemsize)), dt)
