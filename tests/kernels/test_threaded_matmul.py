@@ -6,11 +6,12 @@ from kernels import threaded_matmul as matmul_module, threads
 from kernels.threaded_matmul import matmul
 
 # (M, K, N) and the way `plan` cuts it: NumPy's own product below TINY_FLOPS; several row and
-# column blocks with ragged edges; K = 1; blocks widened for few rows (an outer product), made
+# column blocks with ragged edges; blocks of whole rows for a short K (K = 1 too); blocks widened for few rows (an outer product), made
 # taller for few columns; one block with K in two chunks (the second one shorter); a row or a
 # column times a matrix (gemv), and a long dot product
-SHAPES = {(3, 4, 5): "tiny", (33, 700, 300): "blocks", (1100, 40, 530): "blocks",
-          (600, 1, 700): "blocks", (8, 3, 40000): "wide", (40000, 3, 8): "tall",
+SHAPES = {(3, 4, 5): "tiny", (33, 700, 300): "blocks", (1100, 100, 530): "blocks",
+          (1100, 40, 530): "rows", (600, 1, 700): "rows", (8, 3, 40000): "wide",
+          (40000, 100, 8): "tall",
           (20, 5000, 30): "chunks", (1, 300, 20000): "vector", (5000, 300, 1): "vector",
           (1, 200000, 1): "vector"}
 
@@ -22,6 +23,8 @@ def _kind(M, K, N):
     _, bm, bn, kc = how
     if kc < K:
         return "chunks"
+    if K <= matmul_module.SMALL_K and bn == N and bm < M:
+        return "rows"
     if bn > matmul_module.BLOCK_COLUMNS:
         return "wide"
     return "tall" if bm > matmul_module.BLOCK_ROWS else "blocks"
@@ -70,10 +73,12 @@ def test_bits_do_not_depend_on_the_thread_count(shape, trans_a):
 
 
 def test_plan_cuts_large_products_into_tasks_of_their_shape_only():
-    # padua4's linear layers (batch 32): many blocks, none over BLOCK_ROWS x BLOCK_COLUMNS
-    for M, K, N in [(32, 6144, 512), (32, 512, 6144), (512, 32, 6144)]:
+    # padua4's linear layers (batch 32): several blocks, none over BLOCK_ROWS x BLOCK_COLUMNS
+    for M, K, N in [(32, 6144, 512), (32, 512, 6144)]:
         _, bm, bn, kc = matmul_module.plan(M, N, K)
         assert kc == K and -(-M // bm) * -(-N // bn) >= 2 and bm * bn <= 512 * 256
+    # its weight gradient (K = the batch): four blocks of whole rows
+    assert matmul_module.plan(512, 6144, 32) == ("blocks", 128, 6144, 32)
     # the logistic regression's gradient (a (1 x 32) x (32 x 150,528) product): gemv blocks
     how = matmul_module.plan(1, 150528, 32)
     assert how[0] == "vector" and 4 <= -(-150528 // how[1]) <= matmul_module.TASKS
