@@ -31,7 +31,8 @@ def _a(y0, y1):
 @njit(cache=True, inline="always")
 def combine_rows(plane, count, Wv, rows, off=0):
     """rows[a, off + u] = (Bᵀ d)[a] for u < count, d[k] = plane[k % 2, u + (k // 2)*Wv]: image
-    rows split by parity (row 2i + k' at plane[k', i*Wv:(i + 1)*Wv]), each tile row's four at once."""
+    rows split by parity (row 2i + k' at plane[k', i*Wv:(i + 1)*Wv]), each tile row's four at
+    once."""
     p0, p1 = plane[0], plane[1]
     r0, r1 = rows[0, off:off + count], rows[1, off:off + count]
     r2, r3 = rows[2, off:off + count], rows[3, off:off + count]

@@ -6,9 +6,10 @@ from kernels import threaded_matmul as matmul_module, threads
 from kernels.threaded_matmul import matmul
 
 # (M, K, N) and the way `plan` cuts it: NumPy's own product below TINY_FLOPS; several row and
-# column blocks with ragged edges; blocks of whole rows for a short K (K = 1 too); blocks widened for few rows (an outer product), made
-# taller for few columns; one block with K in two chunks (the second one shorter); a row or a
-# column times a matrix (gemv), and a long dot product
+# column blocks with ragged edges; blocks of whole rows for a short K (K = 1 too); blocks
+# widened for few rows (an outer product), made taller for few columns; one block with K in two
+# chunks (the second one shorter); a row or a column times a matrix (gemv), and a long dot
+# product
 SHAPES = {(3, 4, 5): "tiny", (33, 700, 300): "blocks", (1100, 100, 530): "blocks",
           (1100, 40, 530): "rows", (600, 1, 700): "rows", (8, 3, 40000): "wide",
           (40000, 100, 8): "tall",
