@@ -101,39 +101,45 @@ def virtual_tiles(TW, m, alpha):
 
 
 @njit(cache=True, inline="always")
-def _input_transform(x, n, PH, PW, tr0, tr1, TW, P, q, plane, rows, ph, V, m):
-    """V[α a + b, c*P + q + (ti - tr0)*TWv + tj] = (Bᵀ d B)[a, b] for the α x α patches d of
-    tile rows [tr0, tr1) of image n (tiles m x m). Scratch: plane (m, >= (nb + 2)*m*TWv), the
-    block's image rows, zero-padded, split by row modulo m; rows (α, >= nb*m*TWv + 2m), their
-    Bᵀ-combined rows, each tile row's side by side; ph (4, >= nb*TWv + 2)."""
+def _input_transform(x, n0, step, images, PH, PW, tr0, tr1, TW, P, q, plane, rows, ph, V, m):
+    """V[α a + b, c*P + q + g*Q + (ti - tr0)*TWv + tj] = (Bᵀ d B)[a, b] for the α x α patches d
+    of tile rows [tr0, tr1) of the images n0 + g*step, g < images (Q = (tr1 - tr0)*TWv
+    columns each; tiles m x m). Scratch: plane (m, >= (nb + 2)*m*TWv), one image's block rows,
+    zero-padded, split by row modulo m; rows (α, >= images*nb*m*TWv + 2m), their Bᵀ-combined
+    rows, each tile row's side by side, image after image; ph (4, >= images*nb*TWv + 2)."""
     C, H, Wd, alpha = x.shape[1], x.shape[2], x.shape[3], rows.shape[0]
     TWv = virtual_tiles(TW, m, alpha)
     Wv, nb = m * TWv, tr1 - tr0
-    count = nb * TWv
+    count = images * nb * TWv
     h0 = m * tr0 - PH
     # NOTE: image row h0 + m*i + k' is plane[k', i*Wv + PW:...]; padding and the columns past
     # the image stay zero. Then row a of Bᵀ d for tile row i reads plane rows m*i + k: at
     # plane[k % m, i*Wv + (k // m)*Wv + w], one loop over all tile rows (combine_rows). Tile
     # tj of a tile row reads columns m*tj .. m*tj + α - 1 of its combined rows; on the flat
-    # rows, tile u = (ti - tr0)*TWv + tj reads m*u .. m*u + α - 1 (split, then columns).
+    # rows, tile u = (ti - tr0)*TWv + tj reads m*u .. m*u + α - 1 (split, then columns). The
+    # combined rows of several small images lie one after the other, so the split and the
+    # columns run once over all their tiles (9x12 images: 35 tiles each, too few for the SIMD
+    # lanes); a real tile never reads past its own tile row, only the extra ones do.
     for c in range(C):
-        for hh in range(m * (nb - 1) + alpha):
-            h = h0 + hh
-            dst = plane[hh % m]
-            o = (hh // m) * Wv + PW
-            if 0 <= h < H:
-                src = x[n, c, h]
-                for w in range(Wd):
-                    dst[o + w] = src[w]
+        for g in range(images):
+            n = n0 + g * step
+            for hh in range(m * (nb - 1) + alpha):
+                h = h0 + hh
+                dst = plane[hh % m]
+                o = (hh // m) * Wv + PW
+                if 0 <= h < H:
+                    src = x[n, c, h]
+                    for w in range(Wd):
+                        dst[o + w] = src[w]
+                else:
+                    for w in range(Wd):
+                        dst[o + w] = 0
+            if alpha == 4:
+                winograd23.combine_rows(plane, nb * Wv, Wv, rows, g * nb * Wv)
+            elif m == 4:
+                winograd43.combine_rows(plane, nb * Wv, Wv, rows, g * nb * Wv)
             else:
-                for w in range(Wd):
-                    dst[o + w] = 0
-        if alpha == 4:
-            winograd23.combine_rows(plane, nb * Wv, Wv, rows)
-        elif m == 4:
-            winograd43.combine_rows(plane, nb * Wv, Wv, rows)
-        else:
-            winograd25.combine_rows(plane, nb * Wv, Wv, rows)
+                winograd25.combine_rows(plane, nb * Wv, Wv, rows, g * nb * Wv)
         for a in range(alpha):
             _split(rows[a], m, count + 2, ph)
             if alpha == 4:
@@ -145,13 +151,15 @@ def _input_transform(x, n, PH, PW, tr0, tr1, TW, P, q, plane, rows, ph, V, m):
 
 
 @njit(cache=True, inline="always")
-def _output_transform(M, n, tr0, tr1, TW, P, q, b, relu, S, line, y, m):
-    """y[n, f, m*ti:m*ti+m, m*tj:m*tj+m] = Aᵀ m A + b[f] (then ReLU) for the α x α matrices
-    m[α a + b] = M[α a + b, f*P + q + (ti - tr0)*TWv + tj]; S (40, >= the block's tiles) and
-    line (>= its tiles times m): scratch."""
+def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, line, y, m):
+    """y[n0 + g, f, m*ti:m*ti+m, m*tj:m*tj+m] = Aᵀ m A + b[f] (then ReLU) for g < images and
+    the α x α matrices m[α a + b] = M[α a + b, f*P + q + g*Q + (ti - tr0)*TWv + tj] (Q =
+    (tr1 - tr0)*TWv); S (40, >= the block's tiles) and line (>= its tiles times m): scratch.
+    The transforms run once over the tiles of all the images."""
     F, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     TWv = virtual_tiles(TW, m, 4 if M.shape[0] == 16 else 6)
-    count, Wv = (tr1 - tr0) * TWv, m * TWv
+    nb, Wv = tr1 - tr0, m * TWv
+    count = images * nb * TWv
     for f in range(F):
         q0 = f * P + q
         if M.shape[0] == 16:
@@ -161,13 +169,14 @@ def _output_transform(M, n, tr0, tr1, TW, P, q, b, relu, S, line, y, m):
         else:
             winograd25.output(M, q0, count, S)
         for i in range(m):
-            # NOTE: row i of every tile, interleaved: line[(ti - tr0)*Wv + m*tj + j] is
-            # output row m*ti + i, column m*tj + j; then each image row is one copy.
+            # NOTE: row i of every tile, interleaved: line[(g*nb + ti - tr0)*Wv + m*tj + j] is
+            # output row m*ti + i, column m*tj + j of image g; then each image row is one copy.
             _interleave(S[m * i:m * i + m], m, count, line)
-            for ti in range(tr0, min(tr1, (OH - i + m - 1) // m)):
-                yr, o = y[n, f, m * ti + i], (ti - tr0) * Wv
-                for w in range(OW):
-                    yr[w] = _bias_relu(line[o + w], b[f], relu)
+            for g in range(images):
+                for ti in range(tr0, min(tr1, (OH - i + m - 1) // m)):
+                    yr, o = y[n0 + g, f, m * ti + i], (g * nb + ti - tr0) * Wv
+                    for w in range(OW):
+                        yr[w] = _bias_relu(line[o + w], b[f], relu)
 
 
 @njit(cache=True, inline="always")
@@ -184,26 +193,29 @@ def _interleave(ph, m, count, r):
 
 
 @njit(cache=True, inline="always")
-def _output_transform_adjoint(gy, n, tr0, tr1, TW, P, q, S, line, dM, m):
-    """dM[α a + b, f*P + q + (ti - tr0)*TWv + tj] = (A dY Aᵀ)[a, b] for the m x m tiles dY of
-    gy[n, f] (zero beyond the output, and for the extra tiles): the adjoint of
-    _output_transform; S and line: scratch as there."""
+def _output_transform_adjoint(gy, n0, step, images, tr0, tr1, TW, P, q, S, line, dM, m):
+    """dM[α a + b, f*P + q + g*Q + (ti - tr0)*TWv + tj] = (A dY Aᵀ)[a, b] for the m x m tiles
+    dY of gy[n0 + g*step, f], g < images (zero beyond the output, and for the extra tiles):
+    the adjoint of _output_transform; S and line: scratch as there."""
     F, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
     TWv = virtual_tiles(TW, m, 4 if dM.shape[0] == 16 else 6)
-    count, Wv = (tr1 - tr0) * TWv, m * TWv
+    nb, Wv = tr1 - tr0, m * TWv
+    count = images * nb * TWv
     for f in range(F):
         for i in range(m):  # S[m*i + j, t] = dY[i, j] of tile t
-            for ti in range(tr0, tr1):
-                o = (ti - tr0) * Wv
-                if m * ti + i < OH:
-                    g = gy[n, f, m * ti + i]
-                    for w in range(OW):
-                        line[o + w] = g[w]
-                    for w in range(OW, Wv):
-                        line[o + w] = 0
-                else:
-                    for w in range(Wv):
-                        line[o + w] = 0
+            for g in range(images):
+                n = n0 + g * step
+                for ti in range(tr0, tr1):
+                    o = (g * nb + ti - tr0) * Wv
+                    if m * ti + i < OH:
+                        r = gy[n, f, m * ti + i]
+                        for w in range(OW):
+                            line[o + w] = r[w]
+                        for w in range(OW, Wv):
+                            line[o + w] = 0
+                    else:
+                        for w in range(Wv):
+                            line[o + w] = 0
             _split(line, m, count, S[m * i:m * i + m])
         if dM.shape[0] == 16:
             winograd23.adjoint(S, count, dM, f * P + q)
@@ -241,15 +253,13 @@ def _forward(x, U, b, relu, m, PH, PW, RB, G, planes, rows, flats, scratch, line
                 tr1 = min(TH, tr0 + RB)
                 Q = (tr1 - tr0) * TWv  # columns per image
                 P = (n1 - n0) * Q
-                for n in range(n0, n1):
-                    _input_transform(x, n, PH, PW, tr0, tr1, TW, P, (n - n0) * Q, planes[t],
-                                     rows[t], flats[t], V, m)
+                _input_transform(x, n0, 1, n1 - n0, PH, PW, tr0, tr1, TW, P, 0, planes[t],
+                                 rows[t], flats[t], V, m)
                 for xi in range(V.shape[0]):
                     gemm(False, False, U[xi], V[xi, :C * P].reshape(C, P),
                          M[xi, :F * P].reshape(F, P), 0.0)
-                for n in range(n0, n1):
-                    _output_transform(M, n, tr0, tr1, TW, P, (n - n0) * Q, b, relu,
-                                      scratch[t], lines[t], y, m)
+                _output_transform(M, n0, n1 - n0, tr0, tr1, TW, P, 0, b, relu, scratch[t],
+                                  lines[t], y, m)
     return y
 
 
@@ -270,12 +280,10 @@ def _weight_gradient(gy, x, m, PH, PW, RB, G, planes, rows, flats, scratch, line
                 tr1 = min(TH, tr0 + RB)
                 Q = (tr1 - tr0) * TWv
                 P = (j1 - j0) * Q
-                for j in range(j0, j1):
-                    n = t + j * T
-                    _input_transform(x, n, PH, PW, tr0, tr1, TW, P, (j - j0) * Q, planes[t],
-                                     rows[t], flats[t], V, m)
-                    _output_transform_adjoint(gy, n, tr0, tr1, TW, P, (j - j0) * Q,
-                                              scratch[t], lines[t], dM, m)
+                _input_transform(x, t + j0 * T, T, j1 - j0, PH, PW, tr0, tr1, TW, P, 0,
+                                 planes[t], rows[t], flats[t], V, m)
+                _output_transform_adjoint(gy, t + j0 * T, T, j1 - j0, tr0, tr1, TW, P, 0,
+                                          scratch[t], lines[t], dM, m)
                 # NOTE: M[ξ] = U[ξ] V[ξ], so dU[ξ] = Σ dM[ξ] V[ξ]ᵀ over tiles and images.
                 for xi in range(V.shape[0]):
                     gemm(False, True, dM[xi, :F * P].reshape(F, P),
@@ -324,10 +332,10 @@ def _buffers(T, C, F, RB, G, TH, TW, alpha, m, dt):
     RB = min(RB, TH)
     TWv = virtual_tiles(TW, m, alpha)
     planes = np.zeros((T, m, (RB + 3) * m * TWv), dt)
-    rows = np.zeros((T, alpha, RB * m * TWv + 4 * m), dt)
-    flats = np.empty((T, 4, RB * TWv + 4), dt)
-    scratch = np.empty((T, winograd43.SCRATCH_ROWS, RB * TWv), dt)
-    lines = np.empty((T, RB * m * TWv + 4 * m), dt)
+    rows = np.zeros((T, alpha, G * RB * m * TWv + 4 * m), dt)
+    flats = np.empty((T, 4, G * RB * TWv + 4), dt)
+    scratch = np.empty((T, winograd43.SCRATCH_ROWS, G * RB * TWv), dt)
+    lines = np.empty((T, G * RB * m * TWv + 4 * m), dt)
     P = G * RB * TWv
     Vs = np.empty((T, alpha ** 2, _stride(C * P, dt.itemsize)), dt)
     Ms = np.empty((T, alpha ** 2, _stride(F * P, dt.itemsize)), dt)

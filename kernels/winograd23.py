@@ -29,11 +29,13 @@ def _a(y0, y1):
 
 
 @njit(cache=True, inline="always")
-def combine_rows(plane, count, Wv, rows):
-    """rows[a, u] = (Bᵀ d)[a] for u < count, d[k] = plane[k % 2, u + (k // 2)*Wv]: image rows
-    split by parity (row 2i + k' at plane[k', i*Wv:(i + 1)*Wv]), each tile row's four at once."""
+def combine_rows(plane, count, Wv, rows, off=0):
+    """rows[a, off + u] = (Bᵀ d)[a] for u < count, d[k] = plane[k % 2, u + (k // 2)*Wv]: image
+    rows split by parity (row 2i + k' at plane[k', i*Wv:(i + 1)*Wv]), each tile row's four at
+    once."""
     p0, p1 = plane[0], plane[1]
-    r0, r1, r2, r3 = rows[0, :count], rows[1, :count], rows[2, :count], rows[3, :count]
+    r0, r1 = rows[0, off:off + count], rows[1, off:off + count]
+    r2, r3 = rows[2, off:off + count], rows[3, off:off + count]
     for u in range(count):
         r0[u], r1[u], r2[u], r3[u] = _bt(p0[u], p1[u], p0[u + Wv], p1[u + Wv])
 

@@ -201,7 +201,8 @@ def _emit(g, r):
                 g.node("Add", [g.node("MatMul", [x, wt]), bias[0]], out)
             else:
                 g.node("MatMul", [x, wt], out)
-    elif kind is ops.MaxPool2d:
+    elif kind in (ops.MaxPool2d, ops.ReluMaxPool):   # the latter: nn.Sequential's ReLU, pool
+        x = g.node("Relu", [x]) if kind is ops.ReluMaxPool else x
         g.node("MaxPool", [x], out, kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
                pads=_pads(a.get("padding", (0, 0)) or (0, 0)),
                ceil_mode=int(bool(a.get("ceil_mode", False))))

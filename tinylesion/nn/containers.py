@@ -3,6 +3,7 @@ import operator
 from collections import OrderedDict, abc
 from itertools import chain
 
+from . import functional as F
 from .inference_fusion import fused_conv_run
 from .module import Module
 
@@ -130,6 +131,29 @@ def _fuses_with_relu(layer, following):
         and "forward" not in vars(layer) and "forward" not in vars(following)
 
 
+def _fuses_with_relu_and_pool(layers, i):
+    """True for layers[i:i+3] an nn.Conv2d (groups 1), nn.ReLU and nn.MaxPool2d, no forward
+    replaced, while a graph may be recorded: then one op whose backward is one pass through
+    the pooling, the mask and the bias gradient (tinylesion.ops.Conv2dReluMaxPool)."""
+    from ..tensor import is_grad_enabled
+    from .layers import MaxPool2d
+    return i + 2 < len(layers) and _fuses_with_relu(layers[i], layers[i + 1]) \
+        and layers[i].groups == 1 and type(layers[i + 2]) is MaxPool2d \
+        and "forward" not in vars(layers[i + 2]) and is_grad_enabled()
+
+
+def _relu_then_pool(layers, i):
+    """True for layers[i:i+2] an nn.ReLU and an nn.MaxPool2d, no forward replaced, the ReLU
+    not one that writes into its input (inplace=True under no_grad): then one op, the ReLU on
+    the pooled output (tinylesion.ops.ReluMaxPool)."""
+    from ..tensor import is_grad_enabled
+    from .layers import MaxPool2d, ReLU
+    return i + 1 < len(layers) and type(layers[i]) is ReLU \
+        and (not layers[i].inplace or is_grad_enabled()) \
+        and type(layers[i + 1]) is MaxPool2d and "forward" not in vars(layers[i]) \
+        and "forward" not in vars(layers[i + 1])
+
+
 class Sequential(_ModuleSequence):
     """Layers applied in order; they are named "0", "1", ... as in PyTorch, or by the keys of
     a single OrderedDict (or dict) of layers.
@@ -156,10 +180,19 @@ class Sequential(_ModuleSequence):
             if fused is not None:
                 x, used = fused
                 i += used
+            elif _fuses_with_relu_and_pool(layers, i):
+                x = layers[i]._call(layers[i]._forward_relu_pool, x, layers[i + 2])
+                i += 3
             elif i + 1 < len(layers) and _fuses_with_relu(layers[i], layers[i + 1]):
                 # NOTE: Conv2d then ReLU in one pass over the output: the same numbers and
                 # gradients, one full read and write of the activation fewer.
                 x = layers[i]._call(layers[i]._forward_relu, x)
+                i += 2
+            elif _relu_then_pool(layers, i):
+                # NOTE: max(relu(z)) = relu(max(z)): the ReLU on the pooled output alone
+                pool = layers[i + 1]
+                x = pool._call(F._relu_max_pool2d, x, pool.kernel_size, pool.stride,
+                               pool.padding, pool.ceil_mode)
                 i += 2
             else:
                 x = layers[i](x)

@@ -74,8 +74,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv2d(input, weight, bias, stride, padding, groups, relu=False)
 
 
-def _conv2d(x, weight, bias, stride, padding, groups, relu):
-    """conv2d, then ReLU in the same output pass when relu (nn.Sequential's fusion)."""
+def _conv2d(x, weight, bias, stride, padding, groups, relu, pool=None):
+    """conv2d, then ReLU in the same output pass when relu (nn.Sequential's fusion); then, with
+    pool = (kernel_size, stride, padding, ceil_mode) and relu, max pooling in the same op (its
+    backward one pass through the pooling, the ReLU's mask and the bias gradient's sums)."""
     if x.ndim != 4:
         raise InputError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
@@ -110,8 +112,33 @@ def _conv2d(x, weight, bias, stride, padding, groups, relu):
     if H < KH or W < KW:
         raise ValueError(f"conv2d: input of {x.shape[2]}x{x.shape[3]} (padded {H}x{W}) is "
                          f"smaller than the {KH}x{KW} kernel")
+    if pool is not None and relu:
+        SH, SW = stride
+        shape = x.shape[:2] + ((H - KH) // SH + 1, (W - KW) // SW + 1)
+        kernel, pool_stride, pool_padding = _max_pool_args(shape, *pool)
+        return ops.Conv2dReluMaxPool.apply(x, weight, bias, stride=stride, padding=padding,
+                                           groups=int(groups), kernel=kernel,
+                                           pool_stride=pool_stride, pool_padding=pool_padding,
+                                           ceil_mode=bool(pool[3]))
     return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding,
                             groups=int(groups), relu=relu)
+
+
+def _max_pool_args(shape, kernel_size, stride, padding, ceil_mode):
+    """(kernel, stride, padding) pairs of a max pooling of an input of `shape`, checked."""
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    padding = _pair(padding, "padding")
+    if min(kernel) < 1 or min(stride) < 1:
+        raise ValueError(f"kernel_size {kernel} and stride {stride} must be positive")
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"max_pool2d: padding {padding} should be at most half of the "
+                         f"kernel size {kernel}")
+    if min(pooled_size(n, k, s, p, bool(ceil_mode))
+           for n, k, s, p in zip(shape[-2:], kernel, stride, padding)) < 1:
+        raise ValueError(f"max_pool2d: input of {shape[-2]}x{shape[-1]} (padding "
+                         f"{padding}) is smaller than the {kernel[0]}x{kernel[1]} window")
+    return kernel, stride, padding
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -124,24 +151,25 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """
     _only_default("max_pool2d", dilation=dilation, return_indices=return_indices)
     x = input
-    kernel = _pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else _pair(stride, "stride")
-    padding = _pair(padding, "padding")
     _pool_input(x, "max_pool2d")
-    if min(kernel) < 1 or min(stride) < 1:
-        raise ValueError(f"kernel_size {kernel} and stride {stride} must be positive")
-    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ValueError(f"max_pool2d: padding {padding} should be at most half of the "
-                         f"kernel size {kernel}")
-    if _pooled_sizes(x, kernel, stride, padding, ceil_mode) is None:
-        raise ValueError(f"max_pool2d: input of {x.shape[-2]}x{x.shape[-1]} (padding "
-                         f"{padding}) is smaller than the {kernel[0]}x{kernel[1]} window")
+    kernel, stride, padding = _max_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
     if x.ndim == 3:  # (C, H, W), as PyTorch takes it
         y = ops.MaxPool2d.apply(x.reshape((1,) + x.shape), kernel=kernel, stride=stride,
                                 padding=padding, ceil_mode=bool(ceil_mode))
         return y.reshape(y.shape[1:])
     return ops.MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
                                ceil_mode=bool(ceil_mode))
+
+
+def _relu_max_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False):
+    """max_pool2d(relu(x)) as one op (nn.Sequential's fusion of ReLU and MaxPool2d)."""
+    _pool_input(x, "max_pool2d")
+    kernel, stride, padding = _max_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
+    args = dict(kernel=kernel, stride=stride, padding=padding, ceil_mode=bool(ceil_mode))
+    if x.ndim == 3:  # (C, H, W), as PyTorch takes it
+        y = ops.ReluMaxPool.apply(x.reshape((1,) + x.shape), **args)
+        return y.reshape(y.shape[1:])
+    return ops.ReluMaxPool.apply(x, **args)
 
 
 def pad2d(x, padding):

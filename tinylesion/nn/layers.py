@@ -77,6 +77,12 @@ class Conv2d(Module):
         return F._conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups,
                          relu=True)
 
+    def _forward_relu_pool(self, x, pool):
+        """pool(relu(self.forward(x))) for an nn.MaxPool2d `pool`, as one op."""
+        return F._conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups,
+                         relu=True, pool=(pool.kernel_size, pool.stride, pool.padding,
+                                          pool.ceil_mode))
+
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")

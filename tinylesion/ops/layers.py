@@ -69,6 +69,55 @@ class Conv2d(Function):
         return gx, gW, gb if gb is not None else gb_conv
 
 
+class Conv2dReluMaxPool(Function):
+    """max_pool2d(relu(conv2d(x))) as one op (nn.Sequential's fusion of Conv2d, ReLU and
+    MaxPool2d): it keeps the pooling's argmax and the ReLU's mask at the pooled positions, not
+    the convolution's output, and its backward scatters the pooled gradient through the mask
+    and sums the bias gradient in one pass (kernels.maxpool2d_relu_backward), where the layers
+    apart write the full-size gradient, then read it again to mask and sum it."""
+
+    def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0), groups=1, kernel=(2, 2),
+                pool_stride=(2, 2), pool_padding=(0, 0), ceil_mode=False):
+        self.x, self.W, self.stride, self.padding = x, W, stride, padding
+        self.has_bias, self.groups = b is not None, groups
+        self.pool = (kernel, pool_stride, pool_padding, ceil_mode)
+        z = kernels.conv2d_forward(x, W, b, stride, padding, relu=True, groups=groups)
+        reuse_memory_for(x, z)  # the malloc policy, the first time the arrays are large
+        y, self.argmax = kernels.maxpool2d_forward(z, kernel, pool_stride, pool_padding,
+                                                   ceil_mode)
+        self.z_shape, self.keep = z.shape, kernels.relu_mask(y)
+        return y
+
+    def backward(self, gy):
+        need = self.needs_input_grad
+        gz, gb = kernels.maxpool2d_relu_backward(gy, self.argmax, self.keep, self.z_shape,
+                                                 *self.pool)
+        gx, gW, _ = kernels.conv2d_backward(
+            gz, self.x, self.W, self.stride, self.padding, need_gx=need[0], need_gW=need[1],
+            need_gb=False, groups=self.groups)
+        gb = gb.astype(self.x.dtype, copy=False) if self.has_bias and need[2] else None
+        return gx, gW, gb
+
+
+class ReluMaxPool(Function):
+    """max_pool2d(relu(z)) as one op (nn.Sequential's fusion of ReLU and MaxPool2d): computed
+    as relu(max_pool2d(z)) (the same values: ReLU is monotone), so the ReLU runs on the pooled
+    output only, and neither ReLU output nor a full-size gradient is written but the one
+    returned: the backward scatters the pooled gradient through the ReLU's mask in one pass."""
+
+    def forward(self, z, kernel, stride, padding=(0, 0), ceil_mode=False):
+        y, self.argmax = kernels.maxpool2d_forward(z, kernel, stride, padding, ceil_mode)
+        kernels.relu_forward(y, out=y)
+        self.z_shape, self.keep = z.shape, kernels.relu_mask(y)
+        self.pool = (kernel, stride, padding, ceil_mode)
+        return y
+
+    def backward(self, gy):
+        gz, _ = kernels.maxpool2d_relu_backward(gy, self.argmax, self.keep, self.z_shape,
+                                                *self.pool, sums=False)
+        return gz
+
+
 class MaxPool2d(Function):
     """Max pooling with PyTorch's padding (never the maximum) and ceil_mode."""
 
