@@ -5,7 +5,7 @@ from . import blas  # noqa: F401  (isort: skip)
 from ._xp import cuda_simulator_enabled, get_array_module, is_gpu_array, pair
 from .adam import adam_step
 from .avgpool import avgpool2d_backward, avgpool2d_forward
-from .batchnorm import batchnorm_backward, batchnorm_forward
+from .batchnorm import batchnorm_backward, batchnorm_backward_channel_sums, batchnorm_forward
 from .conv import conv2d_backward, conv2d_forward
 from .depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from .im2col import col2im, im2col

@@ -1,10 +1,13 @@
-"""Training-mode batch norm over (N,C) or (N,C,H,W) arrays: reference, Numba CPU and GPU."""
+"""Training-mode batch norm over (N,C) or (N,C,H,W) arrays: reference, Numba CPU and GPU; the
+backward pass optionally with the per-channel sums of its input gradient (the bias gradient of
+the convolution before it)."""
 
 import numpy as np
 from numba import njit, prange
 
 from kernels import threads
 from kernels._xp import get_array_module, pick_impl
+from kernels.channel_sums import _plane_sum
 
 
 def _check(name, x, *per_channel):
@@ -192,6 +195,24 @@ def _grad_input(gy, x, m_hi, m_lo, k, a, b, gx):
             gx[n, c, i] = kc * (gy[n, c, i] - ac - ((x[n, c, i] - mh) - ml) * bc)
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _grad_input_sums(gy, x, m_hi, m_lo, k, a, b, gx, psums):
+    """_grad_input, and psums[n, c] = Σ gx[n, c] in float64 (kernels.channel_sums' order),
+    summed while the plane just written is in cache."""
+    N, C, L = x.shape
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        mh = m_hi[c]
+        ml = m_lo[c]
+        kc = k[c]
+        ac = a[c]
+        bc = b[c]
+        for i in range(L):
+            gx[n, c, i] = kc * (gy[n, c, i] - ac - ((x[n, c, i] - mh) - ml) * bc)
+        psums[n, c] = _plane_sum(gx[n, c])
+
+
 def _as3d(a):
     """A C-contiguous (N, C, L) view (or copy) of an (N, C) or (N, C, H, W) array."""
     return np.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
@@ -238,8 +259,10 @@ def batchnorm_forward_cpu(x, gamma, beta, eps):
 
 
 @threads.guarded
-def batchnorm_backward_cpu(gy, x, gamma, mean, var, eps):
-    """Numba gradient of training-mode batch norm: one pass for the sums, one for gx."""
+def batchnorm_backward_cpu(gy, x, gamma, mean, var, eps, channel_sums=False):
+    """Numba gradient of training-mode batch norm: one pass for the sums, one for gx; with
+    channel_sums, also Σ gx per channel (float64, as kernels.channel_sums gives it) in gx's
+    pass."""
     x3, gy3 = _as3d(x), _as3d(gy)
     N, C, L = x3.shape
     m_hi = mean.astype(x.dtype)
@@ -247,9 +270,17 @@ def batchnorm_backward_cpu(gy, x, gamma, mean, var, eps):
     ggamma, gbeta, dmean, k, a, b = _backward_coefficients(gamma, var, eps, sg, sgd, sd, N * L)
     dt = x.dtype
     gx = np.empty(x.shape, dt)
-    _grad_input(gy3, x3, m_hi, dmean.astype(dt), k.astype(dt), a.astype(dt), b.astype(dt),
-                gx.reshape(x3.shape))
-    return gx, ggamma.astype(dt), gbeta.astype(dt)
+    args = (gy3, x3, m_hi, dmean.astype(dt), k.astype(dt), a.astype(dt), b.astype(dt),
+            gx.reshape(x3.shape))
+    if not channel_sums:
+        _grad_input(*args)
+        return gx, ggamma.astype(dt), gbeta.astype(dt)
+    psums = np.empty((N, C), np.float64)
+    _grad_input_sums(*args, psums)
+    sums = np.zeros(C, np.float64)
+    for n in range(N):  # NOTE: image by image from 0.0, channel_sums' order: the same bits
+        sums += psums[n]
+    return gx, ggamma.astype(dt), gbeta.astype(dt), sums
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,12 +356,29 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5, impl=None):
     return _FORWARD[pick_impl(impl, x)](x, gamma, beta, float(eps))
 
 
+def _check_backward(gy, x, gamma, mean, var):
+    _check("batchnorm_backward", x, ("gamma", gamma), ("mean", mean), ("var", var))
+    if gy.shape != x.shape:
+        raise ValueError(f"batchnorm_backward: gy {gy.shape} and x {x.shape} differ in shape")
+
+
 def batchnorm_backward(gy, x, gamma, mean, var, eps=1e-5, impl=None):
     """Gradient of training-mode batch norm through the batch statistics: (gx, ggamma, gbeta).
 
     mean and var are those batchnorm_forward returned for x; gamma None means 1.
     """
-    _check("batchnorm_backward", x, ("gamma", gamma), ("mean", mean), ("var", var))
-    if gy.shape != x.shape:
-        raise ValueError(f"batchnorm_backward: gy {gy.shape} and x {x.shape} differ in shape")
+    _check_backward(gy, x, gamma, mean, var)
     return _BACKWARD[pick_impl(impl, gy, x)](gy, x, gamma, mean, var, float(eps))
+
+
+def batchnorm_backward_channel_sums(gy, x, gamma, mean, var, eps=1e-5, impl=None):
+    """(gx, ggamma, gbeta, sums): batchnorm_backward's gradients and sums = Σ gx over every
+    axis but 1 (the bias gradient of a convolution whose output x is), in float64 on the CPU
+    (as kernels.channel_sums gives them, summed in the pass that writes gx), in gx's dtype
+    elsewhere (as the convolution's own backward sums them there)."""
+    _check_backward(gy, x, gamma, mean, var)
+    impl = pick_impl(impl, gy, x)
+    if impl == "cpu":
+        return batchnorm_backward_cpu(gy, x, gamma, mean, var, float(eps), channel_sums=True)
+    gx, ggamma, gbeta = _BACKWARD[impl](gy, x, gamma, mean, var, float(eps))
+    return gx, ggamma, gbeta, gx.sum(axis=_axes(x))

@@ -4,8 +4,8 @@ import numpy as np
 from numba import njit, prange
 
 
-# NOTE: kernels/relu.py and kernels/pool_relu.py inline _plane_sum into their cached kernels,
-# whose cache is keyed on their own files: after changing it, touch those two files.
+# NOTE: kernels/relu.py, kernels/pool_relu.py and kernels/batchnorm.py inline _plane_sum into
+# their cached kernels, whose cache is keyed on their own files: after changing it, touch them.
 @njit(cache=True, inline="always")
 def _plane_sum(p):
     """Σ p in float64 with eight running sums (SIMD lanes), added in a fixed order."""

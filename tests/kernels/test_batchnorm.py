@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kernels.batchnorm import batchnorm_backward, batchnorm_forward
+from kernels.batchnorm import batchnorm_backward, batchnorm_backward_channel_sums, batchnorm_forward
+from kernels.channel_sums import channel_sums
 
 import torch_reference as reference
 
@@ -139,6 +140,40 @@ def test_bad_arguments():
         batchnorm_backward(x[:2], x, None, np.zeros(3), np.ones(3), 1e-5)
     with pytest.raises(ValueError, match="impl"):
         batchnorm_forward(x, None, None, 1e-5, impl="numba")
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (3, 4, 17, 9), (4, 2), (1, 3, 1, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("affine", [True, False])
+def test_channel_sums_in_the_input_gradient_pass_give_the_same_bits(shape, dtype, affine):
+    """The CPU backward with channel sums: gx, ggamma, gbeta bit for bit those of
+    batchnorm_backward, and the sums bit for bit kernels.channel_sums(gx) (what the
+    convolution's backward would compute from gx in a separate pass)."""
+    x, gamma, beta, gy = make(shape, dtype, 2.0, 11)
+    gamma = gamma if affine else None
+    y, mean, var = batchnorm_forward(x, gamma, beta, 1e-5)
+    want = batchnorm_backward(gy, x, gamma, mean, var, 1e-5)
+    got = batchnorm_backward_channel_sums(gy, x, gamma, mean, var, 1e-5)
+    assert len(got) == 4
+    for a, b in zip(got[:3], want):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert got[3].dtype == np.float64
+    np.testing.assert_array_equal(got[3], channel_sums(want[0]))
+
+
+@pytest.mark.parametrize("impl", ["reference", "gpu"])
+def test_channel_sums_elsewhere_are_the_sums_of_gx(impl):
+    x, gamma, beta, gy = make((3, 4, 5, 6), np.float32, 1.0, 12)
+    y, mean, var = batchnorm_forward(x, gamma, beta, 1e-5, impl=impl)
+    want = batchnorm_backward(gy, x, gamma, mean, var, 1e-5, impl=impl)
+    got = batchnorm_backward_channel_sums(gy, x, gamma, mean, var, 1e-5, impl=impl)
+    for a, b in zip(got[:3], want):
+        np.testing.assert_array_equal(a, b)
+    assert got[3].dtype == np.float32
+    np.testing.assert_array_equal(got[3], want[0].sum(axis=(0, 2, 3)))
+    with pytest.raises(ValueError, match="differ in shape"):
+        batchnorm_backward_channel_sums(gy[:2], x, gamma, mean, var, 1e-5, impl=impl)
 
 
 @pytest.mark.parametrize("case", reference.cases("batchnorm"))
