@@ -154,6 +154,21 @@ def _relu_then_pool(layers, i):
         and "forward" not in vars(layers[i + 1])
 
 
+def _conv_then_batch_norm(layers, i):
+    """True for layers[i:i+2] an nn.Conv2d with a bias (groups 1) and an nn.BatchNorm2d in
+    training mode over its channels, no forward replaced, while a graph may be recorded: then
+    one op whose backward sums the bias gradient in the batch norm's input-gradient pass
+    (tinylesion.ops.Conv2dBatchNorm)."""
+    from ..tensor import is_grad_enabled
+    from .layers import BatchNorm2d, Conv2d
+    if i + 1 >= len(layers):
+        return False
+    conv, bn = layers[i], layers[i + 1]
+    return type(conv) is Conv2d and type(bn) is BatchNorm2d and conv.bias is not None \
+        and conv.groups == 1 and bn.training and bn.num_features == conv.weight.shape[0] \
+        and "forward" not in vars(conv) and "forward" not in vars(bn) and is_grad_enabled()
+
+
 class Sequential(_ModuleSequence):
     """Layers applied in order; they are named "0", "1", ... as in PyTorch, or by the keys of
     a single OrderedDict (or dict) of layers.
@@ -187,6 +202,11 @@ class Sequential(_ModuleSequence):
                 # NOTE: Conv2d then ReLU in one pass over the output: the same numbers and
                 # gradients, one full read and write of the activation fewer.
                 x = layers[i]._call(layers[i]._forward_relu, x)
+                i += 2
+            elif _conv_then_batch_norm(layers, i):
+                # NOTE: the bias gradient of a convolution before a batch norm is the sum per
+                # channel of the batch norm's input gradient: summed as that gradient is written
+                x = layers[i]._call(layers[i]._forward_batch_norm, x, layers[i + 1])
                 i += 2
             elif _relu_then_pool(layers, i):
                 # NOTE: max(relu(z)) = relu(max(z)): the ReLU on the pooled output alone

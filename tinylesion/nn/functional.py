@@ -74,10 +74,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv2d(input, weight, bias, stride, padding, groups, relu=False)
 
 
-def _conv2d(x, weight, bias, stride, padding, groups, relu, pool=None):
+def _conv2d(x, weight, bias, stride, padding, groups, relu, pool=None, batch_norm=None):
     """conv2d, then ReLU in the same output pass when relu (nn.Sequential's fusion); then, with
     pool = (kernel_size, stride, padding, ceil_mode) and relu, max pooling in the same op (its
-    backward one pass through the pooling, the ReLU's mask and the bias gradient's sums)."""
+    backward one pass through the pooling, the ReLU's mask and the bias gradient's sums).
+    batch_norm (groups 1, no relu nor pool): batch_norm's keyword arguments but `training`, applied
+    with the batch's statistics in the same op (its backward sums the bias gradient in the
+    pass that writes the batch norm's input gradient)."""
     if x.ndim != 4:
         raise InputError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
@@ -112,6 +115,10 @@ def _conv2d(x, weight, bias, stride, padding, groups, relu, pool=None):
     if H < KH or W < KW:
         raise ValueError(f"conv2d: input of {x.shape[2]}x{x.shape[3]} (padded {H}x{W}) is "
                          f"smaller than the {KH}x{KW} kernel")
+    if batch_norm is not None:
+        if groups != 1 or relu or pool is not None:
+            raise ValueError("conv2d with batch_norm: groups 1 only, no ReLU nor pooling")
+        return _conv2d_batch_norm(x, weight, bias, stride, padding, batch_norm)
     if pool is not None and relu:
         SH, SW = stride
         shape = x.shape[:2] + ((H - KH) // SH + 1, (W - KW) // SW + 1)
@@ -122,6 +129,27 @@ def _conv2d(x, weight, bias, stride, padding, groups, relu, pool=None):
                                            ceil_mode=bool(pool[3]))
     return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding,
                             groups=int(groups), relu=relu)
+
+
+def _conv2d_batch_norm(x, weight, bias, stride, padding, bn):
+    """batch_norm(conv2d(x), training=True, **bn) as one op (ops.Conv2dBatchNorm), with the
+    checks of the two functions apart."""
+    (SH, SW), (PH, PW) = stride, padding
+    KH, KW = weight.shape[2:]
+    shape = (x.shape[0], weight.shape[0], (x.shape[2] + 2 * PH - KH) // SH + 1,
+             (x.shape[3] + 2 * PW - KW) // SW + 1)
+    if shape[0] * shape[2] * shape[3] < 2:
+        raise ValueError(f"batch_norm in training needs more than one value per channel, "
+                         f"got input of shape {shape}")
+    C, xp = weight.shape[0], x.xp
+    gamma = bn["weight"] if bn["weight"] is not None else Tensor(xp.ones(C, dtype=x.dtype))
+    beta = bn["bias"] if bn["bias"] is not None else Tensor(xp.zeros(C, dtype=x.dtype))
+    running_mean, running_var = bn["running_mean"], bn["running_var"]
+    return ops.Conv2dBatchNorm.apply(
+        x, weight, bias, gamma, beta, stride=stride, padding=padding, eps=bn["eps"],
+        momentum=bn["momentum"],
+        running_mean=None if running_mean is None else _array(running_mean),
+        running_var=None if running_var is None else _array(running_var))
 
 
 def _max_pool_args(shape, kernel_size, stride, padding, ceil_mode):

@@ -83,6 +83,14 @@ class Conv2d(Module):
                          relu=True, pool=(pool.kernel_size, pool.stride, pool.padding,
                                           pool.ceil_mode))
 
+    def _forward_batch_norm(self, x, bn):
+        """bn(self.forward(x)) for a training nn.BatchNorm2d `bn`, as one op whose backward sums
+        the bias gradient in the pass that writes the batch norm's input gradient."""
+        y = F._conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups,
+                      relu=False, batch_norm=bn._arguments(uncounted=True))
+        bn._count_batch()
+        return y
+
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
@@ -139,14 +147,24 @@ class _BatchNorm(Module):
             raise ValueError(f"{type(self).__name__}({self.num_features}) expects input with "
                              f"{self._input_dims} dimensions and {self.num_features} channels, "
                              f"got shape {x.shape}")
-        momentum = self.momentum
+        self._count_batch()
+        return F.batch_norm(x, training=self.training or self.running_mean is None,
+                            **self._arguments())
+
+    def _count_batch(self):
         if self.training and self.num_batches_tracked is not None:
             self.num_batches_tracked.data += 1
-            if momentum is None:  # NOTE: a cumulative average: the n-th batch weighs 1/n
-                momentum = 1.0 / float(self.num_batches_tracked.data)
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=self.training or self.running_mean is None,
-                            momentum=0.0 if momentum is None else momentum, eps=self.eps)
+
+    def _arguments(self, uncounted=False):
+        """F.batch_norm's arguments but input and training; uncounted: for a batch that
+        _count_batch will count once it has been normalised."""
+        momentum = self.momentum
+        if self.training and self.num_batches_tracked is not None and momentum is None:
+            # NOTE: a cumulative average: the n-th batch weighs 1/n
+            momentum = 1.0 / float(self.num_batches_tracked.data + uncounted)
+        return dict(running_mean=self.running_mean, running_var=self.running_var,
+                    weight=self.weight, bias=self.bias,
+                    momentum=0.0 if momentum is None else momentum, eps=self.eps)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

@@ -4,8 +4,8 @@ from .activation import (Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSoftmax
 from .arithmetic import (Abs, Add, Cast, Clone, Div, Exp, FloorDiv, Log, MatMul, Mul, Neg, Pow,
                          PowTensor, Remainder, Sqrt, Sub, ToDevice)
 from .join import Cat, Stack
-from .layers import (BatchNormTrain, ConstantPad, Conv2d, Conv2dReluMaxPool, Dropout, Linear,
-                     MaxPool2d, ReluMaxPool)
+from .layers import (BatchNormTrain, ConstantPad, Conv2d, Conv2dBatchNorm, Conv2dReluMaxPool,
+                     Dropout, Linear, MaxPool2d, ReluMaxPool)
 from .loss import (L1, MSE, NLL, BinaryCrossEntropy, BinaryCrossEntropyWithLogits,
                    CrossEntropy)
 from .pooling import AdaptiveAvgPool2d, AvgPool2d

@@ -1,4 +1,5 @@
-"""Layer ops: linear, convolution, max-pooling, batch norm, dropout and constant padding."""
+"""Layer ops: linear, convolution, max-pooling, batch norm, dropout and constant padding, and the
+fused runs of layers nn.Sequential records as one op."""
 import numpy as np
 
 import kernels
@@ -132,20 +133,26 @@ class MaxPool2d(Function):
                                           self.stride, self.padding, self.ceil_mode)
 
 
+def _update_running(mean, var, n, momentum, running_mean, running_var):
+    """Move the running statistics (arrays or None) towards a batch's mean and biased variance
+    over n values per channel, in place."""
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+    if running_var is not None:
+        # NOTE: the running variance is unbiased (n / (n − 1)), the normalisation not.
+        running_var *= 1 - momentum
+        running_var += (momentum * n / (n - 1)) * var
+
+
 class BatchNormTrain(Function):
     """Batch norm with the batch's statistics; updates the running statistics in place."""
 
     def forward(self, x, gamma, beta, eps, momentum=0.1, running_mean=None, running_var=None):
         self.x, self.gamma, self.eps = x, gamma, eps
         y, self.mean, self.var = kernels.batchnorm_forward(x, gamma, beta, eps)
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += momentum * self.mean
-        if running_var is not None:
-            # NOTE: the running variance is unbiased (n / (n − 1)), the normalisation not.
-            n = x.size // x.shape[1]
-            running_var *= 1 - momentum
-            running_var += (momentum * n / (n - 1)) * self.var
+        _update_running(self.mean, self.var, x.size // x.shape[1], momentum, running_mean,
+                        running_var)
         return y
 
     def backward(self, gy):
@@ -192,3 +199,36 @@ class ConstantPad(Function):
         gx = get_array_module(gy).zeros(self.x_shape, dtype=gy.dtype)
         gx[self.crop] = gy[self.keep]
         return gx
+
+
+class Conv2dBatchNorm(Function):
+    """batch_norm(conv2d(x, W, b)) with the batch's statistics as one op (nn.Sequential's
+    fusion of a Conv2d with a bias and a training BatchNorm2d). The same arrays are computed
+    and kept as by the two ops apart; the backward sums the bias gradient, Σ of the batch
+    norm's input gradient per channel, in the pass that writes that gradient
+    (kernels.batchnorm_backward_channel_sums: the same bits), where the convolution's backward
+    would read the full-size gradient once more for it."""
+
+    def forward(self, x, W, b, gamma, beta, stride=(1, 1), padding=(0, 0), eps=1e-5,
+                momentum=0.1, running_mean=None, running_var=None):
+        self.x, self.W, self.stride, self.padding = x, W, stride, padding
+        self.gamma, self.eps = gamma, eps
+        z = kernels.conv2d_forward(x, W, b, stride, padding)
+        reuse_memory_for(x, z)  # the malloc policy, the first time the arrays are large
+        y, self.mean, self.var = kernels.batchnorm_forward(z, gamma, beta, eps)
+        _update_running(self.mean, self.var, z.size // z.shape[1], momentum, running_mean,
+                        running_var)
+        self.z = z
+        return y
+
+    def backward(self, gy):
+        need = self.needs_input_grad   # x, W, b, gamma, beta
+        gz, ggamma, gbeta, gb = kernels.batchnorm_backward_channel_sums(
+            gy, self.z, self.gamma, self.mean, self.var, self.eps)
+        gx = gW = None
+        if need[0] or need[1]:
+            gx, gW, _ = kernels.conv2d_backward(
+                gz, self.x, self.W, self.stride, self.padding, need_gx=need[0],
+                need_gW=need[1], need_gb=False)
+        gb = gb.astype(self.x.dtype, copy=False) if need[2] else None
+        return gx, gW, gb, ggamma if need[3] else None, gbeta if need[4] else None
