@@ -347,13 +347,14 @@ def _forward_U(x, U, b, m, padding, OH, OW, relu):
                     *_buffers(T, C, F, RB, G, TH, TW, alpha, m, dt), y)
 
 
-def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
-    """y (N, F, OH, OW), as conv_cpu.forward, for a layer where `applies` holds."""
+def forward(x, W, b, kernel, stride, padding, OH, OW, relu, filters=None):
+    """y (N, F, OH, OW), as conv_cpu.forward, for a layer where `applies` holds. filters: None,
+    or a function m -> filter_transform(W, m) (an inference caller's kept transform)."""
     x = np.ascontiguousarray(x)
     m = tile_size(W.shape[2], OH, OW)
     with single_blas():  # NOTE: also for the filter transform: idle BLAS threads would spin
-        return _forward_U(x, filter_transform(np.asarray(W, x.dtype), m), b, m, padding, OH,
-                          OW, relu)
+        U = filter_transform(np.asarray(W, x.dtype), m) if filters is None else filters(m)
+        return _forward_U(x, U, b, m, padding, OH, OW, relu)
 
 
 def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):

@@ -74,8 +74,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv2d(input, weight, bias, stride, padding, groups, relu=False)
 
 
-def _conv2d(x, weight, bias, stride, padding, groups, relu):
-    """conv2d, then ReLU in the same output pass when relu (nn.Sequential's fusion)."""
+def _conv2d(x, weight, bias, stride, padding, groups, relu, winograd_filters=None):
+    """conv2d, then ReLU in the same output pass when relu (nn.Sequential's fusion);
+    winograd_filters: see kernels.conv2d_forward."""
     if x.ndim != 4:
         raise InputError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
@@ -111,7 +112,7 @@ def _conv2d(x, weight, bias, stride, padding, groups, relu):
         raise ValueError(f"conv2d: input of {x.shape[2]}x{x.shape[3]} (padded {H}x{W}) is "
                          f"smaller than the {KH}x{KW} kernel")
     return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding,
-                            groups=int(groups), relu=relu)
+                            groups=int(groups), relu=relu, winograd_filters=winograd_filters)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
