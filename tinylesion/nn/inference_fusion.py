@@ -124,12 +124,16 @@ def conv_bn(conv, bn, x, relu=None):
 def add_relu(out, shortcut, relu):
     """relu(out + shortcut) for a residual block that owns `out` (made in its forward, held by
     no one else): under no_grad the sum is written into out's array (no third
-    activation-sized array), recorded as an Add all the same (ONNX export traces it)."""
+    activation-sized array), recorded as an Add all the same (ONNX export traces it); with a
+    plain nn.ReLU(inplace=True), the sum and the ReLU in one pass (an Add with relu=True)."""
     from .. import ops
+    from .layers import ReLU
     a = out.data
     if not is_grad_enabled() and a.dtype.kind == "f" and a.flags.c_contiguous \
             and getattr(a.flags, "writeable", True) and shortcut.shape == out.shape \
             and shortcut.dtype == out.dtype:
+        if ENABLED and _plain(relu, ReLU) and relu.inplace:
+            return ops.Add.apply(out, shortcut, inplace=True, relu=True)
         return relu(ops.Add.apply(out, shortcut, inplace=True))
     return relu(out + shortcut)
 
