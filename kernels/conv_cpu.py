@@ -420,6 +420,8 @@ def _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu, out=None
                        GRID_BLOCK_COLUMNS // Wp)
         else:
             RB = _rows(CK * OW * dt.itemsize, COL_BLOCK_BYTES, OH, N, 2 * T)
+        if N < 2 * T:   # blocks of one image shared out: of one size (resnet50's 7x7 layer at
+            RB = -(-OH // -(-OH // RB))   # batch 1 had 31, 31, 31 and 19 rows, now 4 x 28)
         pads = np.zeros((T, C, (Hp + 1) * Wp), dt)
         cols = np.empty((T, CK * RB * L), dt)
         outs = np.empty((T, F * RB * L), dt)
