@@ -74,10 +74,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv2d(input, weight, bias, stride, padding, groups, relu=False)
 
 
-def _conv2d(x, weight, bias, stride, padding, groups, relu, pool=None):
+def _conv2d(x, weight, bias, stride, padding, groups, relu, pool=None, winograd_filters=None):
     """conv2d, then ReLU in the same output pass when relu (nn.Sequential's fusion); then, with
     pool = (kernel_size, stride, padding, ceil_mode) and relu, max pooling in the same op (its
-    backward one pass through the pooling, the ReLU's mask and the bias gradient's sums)."""
+    backward one pass through the pooling, the ReLU's mask and the bias gradient's sums);
+    winograd_filters: see kernels.conv2d_forward."""
     if x.ndim != 4:
         raise InputError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
@@ -121,7 +122,7 @@ def _conv2d(x, weight, bias, stride, padding, groups, relu, pool=None):
                                            pool_stride=pool_stride, pool_padding=pool_padding,
                                            ceil_mode=bool(pool[3]))
     return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding,
-                            groups=int(groups), relu=relu)
+                            groups=int(groups), relu=relu, winograd_filters=winograd_filters)
 
 
 def _max_pool_args(shape, kernel_size, stride, padding, ceil_mode):

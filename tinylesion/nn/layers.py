@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 
-from .. import backend
+from .. import backend, inference_cache
 from . import functional as F
 from . import default_init, init
 from .module import Module, Parameter
@@ -141,6 +141,7 @@ class _BatchNorm(Module):
                              f"got shape {x.shape}")
         momentum = self.momentum
         if self.training and self.num_batches_tracked is not None:
+            inference_cache.weights_changed()   # the running statistics move
             self.num_batches_tracked.data += 1
             if momentum is None:  # NOTE: a cumulative average: the n-th batch weighs 1/n
                 momentum = 1.0 / float(self.num_batches_tracked.data)
