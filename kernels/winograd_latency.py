@@ -38,7 +38,7 @@ def _forward_one(x, U, b, relu, m, PH, PW, T, planes, rows, flats, scratch, line
     for t in prange(T):
         c0, c1 = t * C // T, (t + 1) * C // T
         if c1 > c0:
-            _input_transform(x[:, c0:c1], 0, PH, PW, 0, TH, TW, P, 0, planes[t], rows[t],
+            _input_transform(x[:, c0:c1], 0, 1, 1, PH, PW, 0, TH, TW, P, 0, planes[t], rows[t],
                              flats[t], V[:, c0 * P:], m)
     for xi in prange(U.shape[0]):
         gemm(False, False, U[xi], V[xi, :C * P].reshape(C, P), M[xi, :F * P].reshape(F, P),
@@ -46,7 +46,7 @@ def _forward_one(x, U, b, relu, m, PH, PW, T, planes, rows, flats, scratch, line
     for t in prange(T):
         f0, f1 = t * F // T, (t + 1) * F // T
         if f1 > f0:
-            _output_transform(M[:, f0 * P:], 0, 0, TH, TW, P, 0, b[f0:f1], relu, scratch[t],
+            _output_transform(M[:, f0 * P:], 0, 1, 0, TH, TW, P, 0, b[f0:f1], relu, scratch[t],
                               lines[t], y[:, f0:f1], m)
     return y
 
