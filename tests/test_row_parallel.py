@@ -123,6 +123,21 @@ def test_evaluate_model_pads_the_rank_with_fewer_batches(tmp_path):
     np.testing.assert_array_equal(two["y_true"], one["y_true"])
     assert len(one["y_true"]) == 33
     np.testing.assert_allclose(two["y_score"], one["y_score"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("samples", [1, 3])
+def test_a_rank_with_an_empty_evaluation_shard_pads_as_the_others(tmp_path, samples):
+    """1 validation image on 2 ranks: rank 1's shard is empty, yet it makes rank 0's forward
+    call (on a zero image shaped as rank 0's, told by an allgather); 3 images: the shards
+    differ by one image in one batch each. The scores and loss are those of one process."""
+    ok(python([SCRIPT, "eval", tmp_path / "one.npz", 16, samples]))
+    ok(mpirun([SCRIPT, "eval", tmp_path / "two.npz", 16, samples]))
+    one, two = load(tmp_path / "one.npz"), load(tmp_path / "two.npz")
+    assert len(one["y_true"]) == samples and one["y_score"].shape == (samples, 3)
+    np.testing.assert_array_equal(two["y_true"], one["y_true"])
+    np.testing.assert_allclose(two["y_score"], one["y_score"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
 
 
 class _World:

@@ -310,26 +310,55 @@ def whole_state_dict(model):
 
 
 def forward_calls(world, count):
-    """The largest `count` of any rank (one int64 allreduce): the forward calls each rank makes
-    in an evaluation over its shard, so that every split layer's collectives pair up."""
-    buf = np.array([count], np.int64)
+    """(the largest, the smallest) `count` of any rank (one int64 allreduce): each rank makes
+    the largest number of forward calls in an evaluation over its shard, so that every split
+    layer's collectives pair up; the smallest says whether some rank's shard is empty."""
+    buf = np.array([count, -count], np.int64)
     world.comm.Allreduce(_mpi().IN_PLACE, buf, op=_mpi().MAX)
-    return int(buf[0])
+    return int(buf[0]), int(-buf[1])
 
 
-def pad_forward_calls(model, missing, last):
-    """`missing` forward calls on a batch of one zero image shaped as `last` (this rank's last
-    batch), their outputs dropped, so that this rank takes part in the split layers'
-    collectives of the others' extra batches. NOTE: one row, not none: a layer before the
-    split one may not take an empty batch (Flatten's reshape of 0 elements)."""
-    if missing <= 0:
-        return
-    if last is None:
-        raise ValueError("evaluation with Linear layers split over the ranks: this rank's "
-                         "shard is empty; use at least as many samples as ranks")
-    xp = backend.get_array_module(last)
-    for _ in range(missing):
-        model(Tensor(xp.zeros((1,) + tuple(last.shape[1:]), last.dtype)))
+class EvaluationPadding:
+    """A split model's evaluation over this rank's shard of `count` batches: every rank makes
+    the largest count of any rank's forward calls (forward_calls()); `before(images)` before
+    each forward call on a batch, `finish()` after the last. When some rank's shard is empty,
+    the ranks tell each other their first batch's shape (one allgather, before each rank's
+    first forward call, so that it pairs with the others' and no split layer's collective)."""
+
+    def __init__(self, model, world, count, device):
+        self.model, self.world, self.device = model, world, device
+        self.most, fewest = forward_calls(world, count)
+        self.share = fewest == 0 and self.most > 0
+        self.made, self.template = 0, None
+
+    def _exchange(self, images):
+        shapes = self.world.comm.allgather(None if images is None else (
+            tuple(images.shape[1:]), np.dtype(images.dtype).str))
+        shape, dtype = next(s for s in shapes if s is not None)
+        self.template = (shape, dtype, backend.as_device(self.device).xp)
+
+    def before(self, images):
+        """Before the forward call on this rank's next batch."""
+        if self.made == 0 and self.share:
+            self._exchange(images)
+        self.template = (tuple(images.shape[1:]), images.dtype,
+                         backend.get_array_module(images))
+        self.made += 1
+
+    def finish(self):
+        """The missing forward calls on a batch of one zero image shaped as this rank's
+        batches (or, with none, the first rank's that had one), their outputs dropped;
+        returns the last one's output (None when none was missing), whose shape an empty
+        shard's results take. NOTE: one row, not none: a layer before the split one may not
+        take an empty batch (Flatten's reshape of 0 elements)."""
+        if self.made == 0 and self.share:
+            self._exchange(None)
+        out = None
+        for _ in range(self.most - self.made):
+            shape, dtype, xp = self.template
+            out = self.model(Tensor(xp.zeros((1,) + shape, dtype)))
+        self.made = self.most
+        return out
 
 
 def _is_array(value):

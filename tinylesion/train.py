@@ -130,15 +130,15 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
         from .distributed import shard_loader
         shard_loader(loader, world, train=False)
     # NOTE: a split layer's forward is collective: each rank makes the most calls any makes
-    calls = row_parallel.forward_calls(world, len(loader)) \
+    padding = row_parallel.EvaluationPadding(model, world, len(loader), device) \
         if world is not None and row_parallel.split_layers(model) else None
     source = iter(device_batches(loader, device, mean, std))
-    last = None
     try:
         with no_grad():
             for images, y in source:
+                if padding is not None:
+                    padding.before(images)
                 logits = model(Tensor(images))
-                last = images
                 # NOTE: the class-weighted mean over the whole set is sum(w_y l) / sum(w_y):
                 # each batch's weighted mean counts by its weight sum, and a batch of classes
                 # of weight 0 (absent from training) counts for nothing, instead of 0/0 = NaN
@@ -152,8 +152,10 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
                     count += len(y)
                 y_true.append(backend.to_numpy(y).astype(np.int64))
                 y_score.append(probabilities(logits, binary).numpy())
-            if calls is not None:
-                row_parallel.pad_forward_calls(model, calls - len(y_true), last)
+            if padding is not None:   # an empty shard's scores shaped as the padding's
+                padded = padding.finish()
+                if not y_score and padded is not None:
+                    y_score.append(probabilities(padded, binary).numpy()[:0])
     finally:
         source.close()
         model.train(was_training)
