@@ -158,6 +158,30 @@ def test_which_layers_are_split():
     assert row_parallel.column_bounds(4, 3) == [0, 1, 2, 4]
 
 
+def test_a_layer_is_split_only_when_that_moves_fewer_bytes():
+    """split_pays: B·in + N·B·out < out·in floats on MPI, N·B·(in + out) < out·in on NCCL
+    (B rows per rank, N ranks), pinned at the boundary."""
+    pays = row_parallel.split_pays
+    assert pays(8, 8, 2, 2) and not pays(8, 8, 3, 2)   # 48 < 64, 72 > 64
+    assert pays(8, 8, 1, 2, nccl=True) and not pays(8, 8, 2, 2, nccl=True)   # 32, 64
+    # the papers' large layers at batch 16 on 2 ranks split; a classifier's would not pay
+    assert pays(150_528, 1024, 16, 2) and pays(16_384, 512, 16, 2)
+    assert not pays(1024, 7, 16, 2)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4096, 1024), nn.ReLU(), nn.Linear(1024, 2))
+
+    def names(world, **kw):
+        return [n for n, _ in row_parallel.candidates(model, world, **kw)]
+
+    # 16 MB: split up to 682 rows per rank (682·(4096 + 2·1024) < 4096·1024 < 683·(...))
+    assert names(_World(2), batch=16) == names(_World(2), batch=682) == ["1"]
+    assert names(_World(2), batch=683) == []
+    assert names(_World(2), setting=True, batch=683) == ["1", "3"]   # forced: every layer
+    assert names(_World(2)) == ["1"]   # no batch given: the size alone
+    gpus = _World(2)
+    gpus.nccl = object()   # rows moved whole: 2·409·5120 < 4096·1024 < 2·410·5120
+    assert names(gpus, batch=409) == ["1"] and names(gpus, batch=410) == []
+
+
 def test_the_split_setting_comes_from_the_environment():
     assert row_parallel.default_split({}) is row_parallel.SPLIT is None
     assert row_parallel.default_split({row_parallel.SPLIT_ENV: "1"}) is True
