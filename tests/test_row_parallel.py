@@ -182,6 +182,16 @@ def test_a_layer_is_split_only_when_that_moves_fewer_bytes():
     assert names(gpus, batch=409) == ["1"] and names(gpus, batch=410) == []
 
 
+def test_fit_splits_by_the_bytes_moved_at_the_loaders_batch(tmp_path):
+    """prepare_fit (fit's preparation) on 2 ranks, TINYLESION_SPLIT_LINEAR unset: the 16 MB
+    layer is split at 16 and 682 rows per rank, not at 683 (split_pays' boundary)."""
+    ok(mpirun([SCRIPT, "decide", tmp_path / "decide.npz"],
+              env={row_parallel.SPLIT_ENV: ""}))
+    run = load(tmp_path / "decide.npz")
+    assert run["split at 16"].tolist() == run["split at 682"].tolist() == ["1", ""]
+    assert run["split at 683"].tolist() == [""]
+
+
 def test_the_split_setting_comes_from_the_environment():
     assert row_parallel.default_split({}) is row_parallel.SPLIT is None
     assert row_parallel.default_split({row_parallel.SPLIT_ENV: "1"}) is True

@@ -13,6 +13,7 @@ one-process reference. Rank 0 writes OUT (.npz).
           momentum, the history and the classes of the layers after fit
   eval    evaluate_model on a split model (the eval set as above, or of SAMPLES images): y_true
           and y_score, and the class-weighted loss of the evaluation fit runs
+  decide  the layers fit's preparation splits by default at three per-rank batch sizes
   clip    SGD steps with clip_grad_norm_ (2-norm, then inf-norm) between synchronize() and
           step(), both Linear layers split, the other gradients allreduced or sharded: the norms
           and the whole weights after each step
@@ -174,6 +175,23 @@ def mode_eval(out, batch, samples=33):
                          np.array([0.5, 1.0, 3.0], np.float32))
     if distributed.rank() == 0:
         np.savez(out, y_true=y_true, y_score=y_score, loss=loss)
+
+
+def mode_decide(out):
+    """distributed.prepare_fit on a model with a 16 MB Linear(4096 → 1024) at per-rank batches
+    16 and 683 (TINYLESION_SPLIT_LINEAR unset): the names of the layers it split."""
+    world = distributed.init()
+    record = {}
+    for batch in (16, 682, 683):
+        model = nn.Sequential(nn.Flatten(), nn.Linear(4096, 1024), nn.ReLU(),
+                              nn.Linear(1024, CLASSES))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        distributed.prepare_fit(model, opt, Loader(dataset(64, 1), batch_size=batch), None,
+                                world, overlap=False, shard=False)
+        record[f"split at {batch}"] = np.array([n for n, _ in row_parallel.split_layers(model)]
+                                               + [""])
+    if world.is_main:
+        np.savez(out, **record)
 
 
 def mode_clip(out):
