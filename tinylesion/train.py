@@ -289,8 +289,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                 f"loader's {seed}: the resumed run will not repeat the original")
         if ck.get("world_size", 1) != ranks.size:
             log(f"note: the checkpoint was written by {ck.get('world_size', 1)} rank(s), this "
-                f"run has {ranks.size}: the epochs go on in the same global order, and repeat the "
-                f"original run when ranks x batch size is the same")
+                f"run has {ranks.size}: the epochs go on in the same global order, and repeat "
+                f"the original run when ranks x batch size is the same")
         source = "the checkpoint" if isinstance(resume, dict) else checkpoint_path
         if ck.get("stopped") and patience and wait >= patience:
             log(f"{source}: training had already stopped early at epoch {start} ({wait} "
@@ -414,8 +414,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             stopped = bool(patience) and wait >= patience
         log(_epoch_line(epoch, epochs, history, time.perf_counter() - t0))
         if checkpoint_path is not None:   # collective with split layers or a sharded state
-            model_state, optimizer_state = (ranks.model_state(model),
-                                            ranks.optimizer_state(optimizer))
+            optimizer_state = ranks.optimizer_state(optimizer)   # in this order on every rank
+            model_state = ranks.model_state(model)
         if checkpoint_path is not None and ranks.is_main:
             save_checkpoint({
                 "model": model_state, "optimizer": optimizer_state,
