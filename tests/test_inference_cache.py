@@ -210,3 +210,28 @@ def test_the_winograd_filter_transform_is_kept_and_follows_the_weights(monkeypat
         conv.weight[:, :, 1, 1] += 0.5
     after = both()
     assert len(made) == 4 and not _close(after, before, 1e-3)
+
+
+def test_weights_received_from_another_rank_drop_the_kept_folds():
+    # A rank's broadcast (the run's initial weights) and the sharded step's allgather write
+    # into the weights' arrays in place: both must count as writes.
+    from tinylesion.distributed import World
+
+    class TwoRanks:                       # stands in for an mpi4py communicator of 2 ranks
+        def Get_rank(self):
+            return 1
+
+        def Get_size(self):
+            return 2
+
+        def Bcast(self, array, root=0):
+            array[...] = 7.0
+
+        def Allgather(self, send, recv):
+            recv[...] = 7.0
+
+    world = World(TwoRanks(), 0)
+    for collective in (world.broadcast_, world.allgather_):
+        before = inference_cache.writes()
+        collective(np.zeros(4, np.float32))
+        assert inference_cache.writes() > before, collective.__name__
