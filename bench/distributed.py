@@ -92,11 +92,12 @@ def forward_flops(model, image_size):
     return flops
 
 
-def fit_default(model, world, adam):
-    """The step fit takes for the model on these ranks: its large Linear layers split (then
-    the other gradients reduced as below), the optimizer sharded, or the allreduce."""
+def fit_default(model, world, adam, batch):
+    """The step fit takes for the model on these ranks at `batch` rows per rank: its large
+    Linear layers split (then the other gradients reduced as below), the optimizer sharded,
+    or the allreduce."""
     from tinylesion import row_parallel, sharded_optimizer
-    if row_parallel.candidates(model, world):
+    if row_parallel.candidates(model, world, batch=batch):
         return "split"
     return "sharded" if sharded_optimizer.choose(adam) else "allreduce"
 
@@ -132,16 +133,17 @@ def worker(args):
                                                 shard=True) if world.size > 1 else None)
     split_model = split = None
     min_bytes = int(args.split_min_mb * (1 << 20))
-    if world.size > 1 and row_parallel.candidates(model, world, min_bytes=min_bytes):
+    batch = args.batch_size // world.size
+    if world.size > 1 and row_parallel.candidates(model, world, min_bytes=min_bytes,
+                                                  batch=batch):
         tl.manual_seed(0)
         split_model = get_model(args.model, image_size=size)
         distributed.broadcast_parameters(split_model.state_dict())
         adam_split = optim.Adam(split_model.parameters(), lr=1e-4)
         split_names = row_parallel.split_linear_layers(split_model, world, adam_split,
-                                                       min_bytes=min_bytes)
+                                                       min_bytes=min_bytes, batch=batch)
         split = distributed.DistributedOptimizer(
             adam_split, shard=sharded_optimizer.choose(adam_split))
-    batch = args.batch_size // world.size
     rng = np.random.default_rng(world.rank)
     x = Tensor(rng.standard_normal((batch, 3, size[1], size[0])).astype(np.float32))
     classes = 2 if model.binary else model.num_classes
@@ -210,7 +212,7 @@ def worker(args):
                           shard_reduce_scatter_s=s_wait,
                           shard_bytes_per_step=(sharded.bytes_sent - sent0[id(sharded)])
                           / args.steps,
-                          fit_default=fit_default(model, world, adam))
+                          fit_default=fit_default(model, world, adam, batch))
         if split is not None:
             p_step, p_wait = (t / args.steps for t in took[id(split)])
             result.update(split_images_per_s=args.batch_size / p_step, split_step_s=p_step,

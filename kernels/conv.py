@@ -64,10 +64,10 @@ def conv2d_backward_reference(gy, x, W, stride, padding, need_gx=True, need_gW=T
 
 # ---------------------------------------------------------------- CPU (Numba + BLAS)
 @threads.guarded
-def conv2d_forward_cpu(x, W, b, stride, padding, relu=False):
+def conv2d_forward_cpu(x, W, b, stride, padding, relu=False, winograd_filters=None):
     """Numba threads, single-threaded BLAS products per image block, bias and ReLU fused."""
     kernel, stride, padding, OH, OW = _check_args(x, W, b, stride, padding)
-    return conv_cpu.forward(x, W, b, kernel, stride, padding, OH, OW, relu)
+    return conv_cpu.forward(x, W, b, kernel, stride, padding, OH, OW, relu, winograd_filters)
 
 
 @threads.guarded
@@ -137,9 +137,12 @@ def conv2d_backward_gpu(gy, x, W, stride, padding, need_gx=True, need_gW=True, n
 
 
 # ---------------------------------------------------------------- public
-def conv2d_forward(x, W, b=None, stride=1, padding=0, relu=False, impl=None, groups=1):
+def conv2d_forward(x, W, b=None, stride=1, padding=0, relu=False, impl=None, groups=1,
+                   winograd_filters=None):
     """y (N, F, OH, OW) = conv2d(x (N, C, H, W), W (F, C/groups, KH, KW)) + b (F,), then ReLU
-    if asked."""
+    if asked. winograd_filters: None, or m -> kernels.winograd.filter_transform(W, m), which
+    the CPU's Winograd path then calls instead of transforming W (an inference caller keeps
+    the transform between calls)."""
     impl = pick_impl(impl, x)
     if groups != 1:
         grouped.check_groups(x, W, b, groups)
@@ -153,7 +156,7 @@ def conv2d_forward(x, W, b=None, stride=1, padding=0, relu=False, impl=None, gro
     if impl == "reference":
         return conv2d_forward_reference(x, W, b, stride, padding, relu)
     if impl == "cpu":
-        return conv2d_forward_cpu(x, W, b, stride, padding, relu)
+        return conv2d_forward_cpu(x, W, b, stride, padding, relu, winograd_filters)
     return conv2d_forward_gpu(x, W, b, stride, padding, relu)
 
 

@@ -331,15 +331,17 @@ def _rows(per_row_bytes, budget, OH, N, tasks_wanted, max_rows=None):
     return RB
 
 
-def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
-    """y (N, F, OH, OW) on NumPy arrays (arguments checked by the caller)."""
+def forward(x, W, b, kernel, stride, padding, OH, OW, relu, winograd_filters=None):
+    """y (N, F, OH, OW) on NumPy arrays (arguments checked by the caller); winograd_filters:
+    see kernels.conv2d_forward."""
     x = np.ascontiguousarray(x)
     N, C, H, Wd = x.shape
     path = _forward_path_of(N, C, kernel, stride, Wd, padding, W.shape[0], OH, OW)
     if path == "products":
         return conv_products.forward(x, W, b, kernel, stride, padding, OH, OW, relu)
     if path == "winograd":
-        return winograd.forward(x, W, b, kernel, stride, padding, OH, OW, relu)
+        return winograd.forward(x, W, b, kernel, stride, padding, OH, OW, relu,
+                                winograd_filters)
     if path == "rows":
         # NOTE: the expanded images X are KW times the input: made for a run of images at a
         # time (ROWS_CHUNK_BYTES of X, but at least two images per thread), not for the batch.
@@ -368,6 +370,15 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
 PRODUCTS = "auto"
 ROWS_CHUNK_BYTES = 32 << 20   # the "rows" path's expanded images, made this much at a time
 WINOGRAD_MIN_TILES = 32
+
+
+def forward_path(x_shape, W_shape, stride, padding):
+    """The CPU forward pass's path for this layer: "products", "winograd", "shift", "grid",
+    "rows" or "general" (stride and padding as pairs)."""
+    (N, C, H, Wd), (F, _, KH, KW) = x_shape, W_shape
+    OH = (H + 2 * padding[0] - KH) // stride[0] + 1
+    OW = (Wd + 2 * padding[1] - KW) // stride[1] + 1
+    return _forward_path_of(N, C, (KH, KW), tuple(stride), Wd, tuple(padding), F, OH, OW)
 
 
 def _forward_path_of(N, C, kernel, stride, Wd, padding, F, OH, OW):
@@ -409,6 +420,8 @@ def _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu, out=None
                        GRID_BLOCK_COLUMNS // Wp)
         else:
             RB = _rows(CK * OW * dt.itemsize, COL_BLOCK_BYTES, OH, N, 2 * T)
+        if N < 2 * T:   # blocks of one image shared out: of one size (resnet50's 7x7 layer at
+            RB = -(-OH // -(-OH // RB))   # batch 1 had 31, 31, 31 and 19 rows, now 4 x 28)
         pads = np.zeros((T, C, (Hp + 1) * Wp), dt)
         cols = np.empty((T, CK * RB * L), dt)
         outs = np.empty((T, F * RB * L), dt)

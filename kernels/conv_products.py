@@ -1,5 +1,7 @@
 """CPU convolution forward as plain matrix products: 1x1 layers read the image in place, and
 batches too small to give each thread its own images share out blocks of filters and pixels."""
+import math
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -50,8 +52,12 @@ def _products(col, W2, b, has_b, relu, FS, PS, T, y2):
 
 
 def blocks(N, F, P, itemsize, T):
-    """(filters, pixels) per task: blocks within BLOCK_BYTES, and enough tasks for T threads
-    where the layer can be cut that fine."""
+    """(filters, pixels) per task: for a batch of fewer than 2 images per thread, each image
+    cut along its longer side into as few equal blocks as give every thread the same share;
+    else blocks within BLOCK_BYTES, enough tasks for T threads where the layer can be cut that
+    fine, and a task count that T divides, in blocks of one size."""
+    if 1 < T and N < 2 * T:
+        return _small_batch_blocks(N, F, P, itemsize, T)
     PS = max(min(P, MIN_COLUMNS), min(P, BLOCK_BYTES // max(1, F * itemsize)))
     FS = F if F * PS * itemsize <= BLOCK_BYTES else \
         max(min(F, MIN_FILTERS), BLOCK_BYTES // (PS * itemsize))
@@ -64,8 +70,53 @@ def blocks(N, F, P, itemsize, T):
         FS = max(MIN_FILTERS, -(-FS // 2))
     while count(FS, PS) < wanted and PS > MIN_COLUMNS:
         PS = max(MIN_COLUMNS, -(-PS // 2))
-    if 16 < FS < F:   # whole SIMD widths of filters per block
-        FS = min(F, -(-FS // 16) * 16)
+    return _even(N, F, P, -(-F // FS), -(-P // PS), T)
+
+
+# NOTE: each task's BLAS call packs its whole block of W (F x C) and of the columns (C x P):
+# cutting the filters packs the columns once per filter block, cutting the pixels packs W once
+# per pixel block. One thread's CPU time over resnet50's batch-1 products (1x1 and im2col
+# layers, relative to one product per layer): 1.00-1.13 for two blocks along the longer side
+# (filters when F >= P), 1.02-1.33 along the shorter, 1.00-1.59 for the four blocks of
+# TASKS_PER_THREAD = 2; 1.7-4.1 for eight. So a small batch gets one block per thread, cut
+# along the longer side (outputs up to 3 MB a block ran no slower than smaller ones).
+SMALL_BATCH_BLOCKS = 8      # a small batch's output blocks: at most this many BLOCK_BYTES
+
+
+def _small_batch_blocks(N, F, P, itemsize, T):
+    FB, PB = _cut(F, P, 1, 1, T // math.gcd(N, T))   # N x blocks per image: T divides it
+    while -(-F // FB) * -(-P // PB) * itemsize > SMALL_BATCH_BLOCKS * BLOCK_BYTES:
+        more = _cut(F, P, FB, PB, 2)
+        if more == (FB, PB):
+            break
+        FB, PB = more
+    return _even(N, F, P, FB, PB, T)
+
+
+def _cut(F, P, FB, PB, step):
+    """(FB, PB) with the longer side of the blocks cut `step` times finer (the other side where
+    that one would fall below its minimum; unchanged where neither can)."""
+    f_ok = FB * step <= F and -(-F // (FB * step)) >= min(F, MIN_FILTERS)
+    p_ok = PB * step <= P and -(-P // (PB * step)) >= min(P, MIN_COLUMNS)
+    if f_ok and (-(-F // FB) >= -(-P // PB) or not p_ok):
+        return FB * step, PB
+    return (FB, PB * step) if p_ok else (FB, PB)
+
+
+def _even(N, F, P, FB, PB, T):
+    """(filters, pixels) per block for about FB x PB blocks per image: blocks of one size, as
+    many as T divides."""
+    # NOTE: 1024 filters cut at 336 left a block of 16, and 3136 pixels at 512 one of 64, so
+    # that one thread took 4 blocks' work of 7.
+    FB, PB = min(FB, F), min(PB, P)
+    while T > 1 and (N * FB * PB) % T and (PB < P or FB < F):
+        if PB < P and (P // (PB + 1) >= MIN_COLUMNS or FB >= F):
+            PB += 1
+        else:
+            FB += 1
+    FS, PS = -(-F // FB), -(-P // PB)
+    if 16 < FS < F and -(-F // (-(-FS // 16) * 16)) == FB:   # whole SIMD widths of filters
+        FS = -(-FS // 16) * 16
     return FS, PS
 
 

@@ -46,6 +46,8 @@ MIN_COLUMNS, GW_MIN_COLUMNS = 128, 64
 # machine): 1.13-1.2x on padua4's 75x100 and 37x50 layers, the same on its 18x25 and 9x12 ones
 # (where GW_MIN_COLUMNS sets the blocks); the whole padua4 training step 1.01-1.03x.
 GW_BLOCK_BYTES = 2 << 20
+# One image on several threads: kernels/winograd_latency.py (False: the blocks of tile rows).
+ONE_IMAGE = True
 
 
 def filter_transform(W, m):
@@ -355,13 +357,19 @@ def _forward_U(x, U, b, m, padding, OH, OW, relu):
                     *_buffers(T, C, F, RB, G, TH, TW, alpha, m, dt), y)
 
 
-def forward(x, W, b, kernel, stride, padding, OH, OW, relu):
-    """y (N, F, OH, OW), as conv_cpu.forward, for a layer where `applies` holds."""
+def forward(x, W, b, kernel, stride, padding, OH, OW, relu, filters=None):
+    """y (N, F, OH, OW), as conv_cpu.forward, for a layer where `applies` holds. filters: None,
+    or a function m -> filter_transform(W, m) (an inference caller's kept transform)."""
     x = np.ascontiguousarray(x)
     m = tile_size(W.shape[2], OH, OW)
     with single_blas():  # NOTE: also for the filter transform: idle BLAS threads would spin
-        return _forward_U(x, filter_transform(np.asarray(W, x.dtype), m), b, m, padding, OH,
-                          OW, relu)
+        U = filter_transform(np.asarray(W, x.dtype), m) if filters is None else filters(m)
+        T = numba.get_num_threads()
+        if x.shape[0] == 1 and T > 1 and ONE_IMAGE:
+            from . import winograd_latency as one   # (it imports this module)
+            if one.fits(U, m, OH, OW, x.dtype.itemsize):
+                return one.forward_one(x, U, b, m, padding, OH, OW, relu, T)
+        return _forward_U(x, U, b, m, padding, OH, OW, relu)
 
 
 def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):

@@ -123,6 +123,21 @@ def test_evaluate_model_pads_the_rank_with_fewer_batches(tmp_path):
     np.testing.assert_array_equal(two["y_true"], one["y_true"])
     assert len(one["y_true"]) == 33
     np.testing.assert_allclose(two["y_score"], one["y_score"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("samples", [1, 3])
+def test_a_rank_with_an_empty_evaluation_shard_pads_as_the_others(tmp_path, samples):
+    """1 validation image on 2 ranks: rank 1's shard is empty, yet it makes rank 0's forward
+    call (on a zero image shaped as rank 0's, told by an allgather); 3 images: the shards
+    differ by one image in one batch each. The scores and loss are those of one process."""
+    ok(python([SCRIPT, "eval", tmp_path / "one.npz", 16, samples]))
+    ok(mpirun([SCRIPT, "eval", tmp_path / "two.npz", 16, samples]))
+    one, two = load(tmp_path / "one.npz"), load(tmp_path / "two.npz")
+    assert len(one["y_true"]) == samples and one["y_score"].shape == (samples, 3)
+    np.testing.assert_array_equal(two["y_true"], one["y_true"])
+    np.testing.assert_allclose(two["y_score"], one["y_score"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
 
 
 class _World:
@@ -141,6 +156,40 @@ def test_which_layers_are_split():
     assert row_parallel.candidates(model, _World(2)) == []
     assert row_parallel.column_bounds(11, 2) == [0, 5, 11]
     assert row_parallel.column_bounds(4, 3) == [0, 1, 2, 4]
+
+
+def test_a_layer_is_split_only_when_that_moves_fewer_bytes():
+    """split_pays: B·in + N·B·out < out·in floats on MPI, N·B·(in + out) < out·in on NCCL
+    (B rows per rank, N ranks), pinned at the boundary."""
+    pays = row_parallel.split_pays
+    assert pays(8, 8, 2, 2) and not pays(8, 8, 3, 2)   # 48 < 64, 72 > 64
+    assert pays(8, 8, 1, 2, nccl=True) and not pays(8, 8, 2, 2, nccl=True)   # 32, 64
+    # the papers' large layers at batch 16 on 2 ranks split; a classifier's would not pay
+    assert pays(150_528, 1024, 16, 2) and pays(16_384, 512, 16, 2)
+    assert not pays(1024, 7, 16, 2)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4096, 1024), nn.ReLU(), nn.Linear(1024, 2))
+
+    def names(world, **kw):
+        return [n for n, _ in row_parallel.candidates(model, world, **kw)]
+
+    # 16 MB: split up to 682 rows per rank (682·(4096 + 2·1024) < 4096·1024 < 683·(...))
+    assert names(_World(2), batch=16) == names(_World(2), batch=682) == ["1"]
+    assert names(_World(2), batch=683) == []
+    assert names(_World(2), setting=True, batch=683) == ["1", "3"]   # forced: every layer
+    assert names(_World(2)) == ["1"]   # no batch given: the size alone
+    gpus = _World(2)
+    gpus.nccl = object()   # rows moved whole: 2·409·5120 < 4096·1024 < 2·410·5120
+    assert names(gpus, batch=409) == ["1"] and names(gpus, batch=410) == []
+
+
+def test_fit_splits_by_the_bytes_moved_at_the_loaders_batch(tmp_path):
+    """prepare_fit (fit's preparation) on 2 ranks, TINYLESION_SPLIT_LINEAR unset: the 16 MB
+    layer is split at 16 and 682 rows per rank, not at 683 (split_pays' boundary)."""
+    ok(mpirun([SCRIPT, "decide", tmp_path / "decide.npz"],
+              env={row_parallel.SPLIT_ENV: ""}))
+    run = load(tmp_path / "decide.npz")
+    assert run["split at 16"].tolist() == run["split at 682"].tolist() == ["1", ""]
+    assert run["split at 683"].tolist() == [""]
 
 
 def test_the_split_setting_comes_from_the_environment():

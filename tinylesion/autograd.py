@@ -1,4 +1,5 @@
 """The Function base class and reverse-mode backward() through the graph of Functions."""
+from . import inference_cache as _inference_cache
 from .errors import as_input_error
 from .tensor import Tensor, is_grad_enabled, no_grad
 
@@ -114,6 +115,8 @@ def _leaf_edges_done(fn, edges, reached):
 
 
 def _backward(root, gy, retain_graph=False):
+    # (a backward pass precedes a weight update, even one written straight into p.data)
+    _inference_cache.weights_changed()
     if root._ctx is None:               # a leaf: its gradient is gy itself
         _accumulate_leaf(root, gy, {id(gy)})
         if root._post_accumulate_hooks:

@@ -21,7 +21,7 @@ import traceback
 
 import numpy as np
 
-from . import backend
+from . import backend, inference_cache
 from .data.sharding import ShardSampler, launch_world
 from .nn import sync_batchnorm
 
@@ -93,6 +93,7 @@ class World:
         rank, in place (any device)."""
         if self.size == 1:
             return array
+        inference_cache.weights_changed()   # (the sharded step's updated weights)
         if backend.is_cupy_array(array):
             if self.nccl is not None:
                 self.nccl.allgather_(array, self.rank, self.size)
@@ -121,6 +122,7 @@ class World:
         """Overwrite `array` in place with rank `root`'s (any device)."""
         if self.size == 1:
             return array
+        inference_cache.weights_changed()   # (a weight written in place: folds computed from it)
         if backend.is_cupy_array(array):
             if self.nccl is not None:
                 self.nccl.broadcast_(array, root)

@@ -209,10 +209,11 @@ def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, ove
     """What fit does on several ranks before its first epoch: rank 0's weights and buffers
     everywhere, each loader serving this rank's shard, different dropout draws per rank,
     large Linear layers split over the ranks (row_parallel.py; split None: as
-    TINYLESION_SPLIT_LINEAR says, else by the size of each weight; only for an element-by-
-    element optimizer); returns the optimizer wrapped in DistributedOptimizer (unless it
-    already is; overlap: as DistributedOptimizer's; shard None: as TINYLESION_SHARD_OPTIMIZER
-    says, else by the size of the trainable parameters left: sharded_optimizer.choose)."""
+    TINYLESION_SPLIT_LINEAR says, else by the size of each weight and the bytes moved at the
+    loader's batch size; only for an element-by-element optimizer); returns the optimizer
+    wrapped in DistributedOptimizer (unless it already is; overlap: as DistributedOptimizer's;
+    shard None: as TINYLESION_SHARD_OPTIMIZER says, else by the size of the trainable
+    parameters left: sharded_optimizer.choose)."""
     from .gradient_overlap import default_overlap
     from .row_parallel import default_split, split_linear_layers
     from .sharded_optimizer import choose, default_shard, elementwise
@@ -220,7 +221,8 @@ def prepare_fit(model, optimizer, train_loader, val_loader=None, world=None, ove
     distributed.broadcast_parameters(model.state_dict())
     inner = getattr(optimizer, "optimizer", optimizer)
     if not isinstance(optimizer, DistributedOptimizer) and elementwise(inner):
-        split_linear_layers(model, world, inner, default_split() if split is None else split)
+        split_linear_layers(model, world, inner, default_split() if split is None else split,
+                            batch=getattr(train_loader, "batch_size", None))
     distributed.shard_loader(train_loader, world, train=True)
     if val_loader is not None:
         distributed.shard_loader(val_loader, world, train=False)

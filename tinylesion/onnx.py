@@ -252,7 +252,10 @@ def _emit(g, r):
     elif kind in (ops.Softmax, ops.LogSoftmax):
         g.node(kind.__name__, [x], out, axis=int(a.get("axis", -1)))
     elif kind in _BINARY:
-        g.node(_BINARY[kind], [x, g.value(r.inputs[1])], out)
+        relu = kind is ops.Add and bool(a.get("relu"))   # a residual block's end, one op
+        added = g.node(_BINARY[kind], [x, g.value(r.inputs[1])], None if relu else out)
+        if relu:
+            g.node("Relu", [added], out)
     elif kind is ops.Clamp:
         low, high = a.get("low"), a.get("high")
         inputs = [x, "" if low is None else g.value(low), "" if high is None else g.value(high)]

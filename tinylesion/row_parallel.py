@@ -32,7 +32,8 @@ from .tensor import Tensor
 
 SPLIT_ENV = "TINYLESION_SPLIT_LINEAR"
 # fit's default on several ranks (TINYLESION_SPLIT_LINEAR=1/0 overrides; README): a Linear
-# layer is split when its weight has SPLIT_MIN_BYTES or more
+# layer is split when its weight has SPLIT_MIN_BYTES or more and splitting moves fewer bytes
+# than its gradient's allreduce would at the run's batch size (split_pays)
 SPLIT = None
 SPLIT_MIN_BYTES = 16 << 20
 
@@ -237,28 +238,50 @@ def default_split(env=None):
     return value == "1"
 
 
-def candidates(model, world, setting=None, min_bytes=None):
+def split_pays(in_features, out_features, batch, ranks, nccl=False):
+    """True when the layer split over `ranks` ranks, at `batch` rows per rank, moves fewer
+    bytes per rank and step than the allreduce of its whole weight's gradient would.
+
+    NOTE: per rank and step a ring allreduce of the (out, in) gradient sends 2(N−1)/N·out·in
+    floats. Split, the all-to-all of the activations and the one of their gradient back send
+    (N−1)/N·B·in each (counted even where the input needs no gradient), the reduce-scatter of
+    the outputs and the allgather of dY (N−1)·B·out each: fewer when B·in + G·out < out·in,
+    G = N·B the global batch (for in_features far above G: about out_features > B). NCCL has
+    no all-to-all: its allgather and reduce-scatter move every rank's rows whole, (N−1)·B·in
+    each way, so there G·(in + out) < out·in (about out_features > G)."""
+    rows = ranks * batch if nccl else batch
+    return rows * in_features + ranks * batch * out_features < in_features * out_features
+
+
+def candidates(model, world, setting=None, min_bytes=None, batch=None):
     """The (name, Linear) pairs split_linear_layers would split: trainable weights of
-    `min_bytes` (SPLIT_MIN_BYTES) or more, with at least one input feature per rank;
-    setting False: none, True: every such layer whatever its size (min_bytes=0)."""
+    `min_bytes` (SPLIT_MIN_BYTES) or more, with at least one input feature per rank, and,
+    given the per-rank `batch`, for which splitting moves fewer bytes than the gradient's
+    allreduce (split_pays); setting False: none, True: every such layer whatever its size
+    and traffic (min_bytes=0, batch ignored)."""
     if world is None or world.size < 2 or setting is False:
         return []
     limit = 0 if setting is True else SPLIT_MIN_BYTES if min_bytes is None else min_bytes
+    nccl = getattr(world, "nccl", None) is not None
     found = []
     for name, module in model.named_modules():
         if type(module) is Linear and module.weight.requires_grad and \
-                module.in_features >= world.size and module.weight.data.nbytes >= limit:
+                module.in_features >= world.size and module.weight.data.nbytes >= limit and \
+                (setting is True or batch is None or split_pays(
+                    module.in_features, module.out_features, batch, world.size, nccl)):
             found.append((name, module))
     return found
 
 
-def split_linear_layers(model, world, optimizer=None, setting=None, min_bytes=None):
-    """Split the model's large Linear layers over the ranks in place (candidates()): each
-    keeps its Parameter objects, the weight cut to this rank's columns, as is any state the
-    optimizer holds for it (a resumed run). The weights must already be the same on every
-    rank (broadcast_parameters). Returns the names of the layers split."""
+def split_linear_layers(model, world, optimizer=None, setting=None, min_bytes=None,
+                        batch=None):
+    """Split the model's large Linear layers over the ranks in place (candidates(); `batch`:
+    the per-rank batch size, for the traffic rule): each keeps its Parameter objects, the
+    weight cut to this rank's columns, as is any state the optimizer holds for it (a resumed
+    run). The weights must already be the same on every rank (broadcast_parameters).
+    Returns the names of the layers split."""
     names = []
-    for name, module in candidates(model, world, setting, min_bytes):
+    for name, module in candidates(model, world, setting, min_bytes, batch):
         bounds = column_bounds(module.in_features, world.size)
         lo, hi = bounds[world.rank], bounds[world.rank + 1]
         p = module.weight
@@ -310,26 +333,55 @@ def whole_state_dict(model):
 
 
 def forward_calls(world, count):
-    """The largest `count` of any rank (one int64 allreduce): the forward calls each rank makes
-    in an evaluation over its shard, so that every split layer's collectives pair up."""
-    buf = np.array([count], np.int64)
+    """(the largest, the smallest) `count` of any rank (one int64 allreduce): each rank makes
+    the largest number of forward calls in an evaluation over its shard, so that every split
+    layer's collectives pair up; the smallest says whether some rank's shard is empty."""
+    buf = np.array([count, -count], np.int64)
     world.comm.Allreduce(_mpi().IN_PLACE, buf, op=_mpi().MAX)
-    return int(buf[0])
+    return int(buf[0]), int(-buf[1])
 
 
-def pad_forward_calls(model, missing, last):
-    """`missing` forward calls on a batch of one zero image shaped as `last` (this rank's last
-    batch), their outputs dropped, so that this rank takes part in the split layers'
-    collectives of the others' extra batches. NOTE: one row, not none: a layer before the
-    split one may not take an empty batch (Flatten's reshape of 0 elements)."""
-    if missing <= 0:
-        return
-    if last is None:
-        raise ValueError("evaluation with Linear layers split over the ranks: this rank's "
-                         "shard is empty; use at least as many samples as ranks")
-    xp = backend.get_array_module(last)
-    for _ in range(missing):
-        model(Tensor(xp.zeros((1,) + tuple(last.shape[1:]), last.dtype)))
+class EvaluationPadding:
+    """A split model's evaluation over this rank's shard of `count` batches: every rank makes
+    the largest count of any rank's forward calls (forward_calls()); `before(images)` before
+    each forward call on a batch, `finish()` after the last. When some rank's shard is empty,
+    the ranks tell each other their first batch's shape (one allgather, before each rank's
+    first forward call, so that it pairs with the others' and no split layer's collective)."""
+
+    def __init__(self, model, world, count, device):
+        self.model, self.world, self.device = model, world, device
+        self.most, fewest = forward_calls(world, count)
+        self.share = fewest == 0 and self.most > 0
+        self.made, self.template = 0, None
+
+    def _exchange(self, images):
+        shapes = self.world.comm.allgather(None if images is None else (
+            tuple(images.shape[1:]), np.dtype(images.dtype).str))
+        shape, dtype = next(s for s in shapes if s is not None)
+        self.template = (shape, dtype, backend.as_device(self.device).xp)
+
+    def before(self, images):
+        """Before the forward call on this rank's next batch."""
+        if self.made == 0 and self.share:
+            self._exchange(images)
+        self.template = (tuple(images.shape[1:]), images.dtype,
+                         backend.get_array_module(images))
+        self.made += 1
+
+    def finish(self):
+        """The missing forward calls on a batch of one zero image shaped as this rank's
+        batches (or, with none, the first rank's that had one), their outputs dropped;
+        returns the last one's output (None when none was missing), whose shape an empty
+        shard's results take. NOTE: one row, not none: a layer before the split one may not
+        take an empty batch (Flatten's reshape of 0 elements)."""
+        if self.made == 0 and self.share:
+            self._exchange(None)
+        out = None
+        for _ in range(self.most - self.made):
+            shape, dtype, xp = self.template
+            out = self.model(Tensor(xp.zeros((1,) + shape, dtype)))
+        self.made = self.most
+        return out
 
 
 def _is_array(value):

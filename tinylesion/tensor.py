@@ -5,6 +5,7 @@ import weakref
 import numpy as np
 
 from . import backend
+from . import inference_cache as _inference_cache
 from .errors import foreign_tensor_error, is_foreign_tensor
 from .tensor_methods import TensorMethods
 
@@ -451,6 +452,8 @@ class Tensor(TensorMethods):
 
     def _check_writable(self):
         """Refuse to write into a broadcast view (an expand()): its elements share memory.
+        Called right before every in-place write: it also counts the write (arrays derived
+        from weights for inference, tinylesion.inference_cache, are then recomputed).
 
         NOTE: CuPy arrays have no writeable flag, so a zero stride along a dimension of more
         than one element is what tells, on either device.
@@ -460,6 +463,7 @@ class Tensor(TensorMethods):
                 st == 0 and n > 1 for n, st in zip(a.shape, a.strides)):
             raise RuntimeError("in-place operation on a read-only view (an expand()): "
                                "clone() it first")
+        _inference_cache.weights_changed()
 
     def __iadd__(self, other): return self._in_place(Tensor.__add__, other)
     def __isub__(self, other): return self._in_place(Tensor.__sub__, other)

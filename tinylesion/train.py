@@ -10,6 +10,7 @@ from kernels import threads
 from . import backend, row_parallel
 from .checkpoints import (HISTORY_KEYS, check_checkpoint, load_checkpoint,  # noqa: F401
                           save_checkpoint)
+from .fit_ranks import FitRanks
 from .metrics import macro_f1
 from .nn import functional as F
 from .tensor import Tensor, no_grad
@@ -130,15 +131,15 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
         from .distributed import shard_loader
         shard_loader(loader, world, train=False)
     # NOTE: a split layer's forward is collective: each rank makes the most calls any makes
-    calls = row_parallel.forward_calls(world, len(loader)) \
+    padding = row_parallel.EvaluationPadding(model, world, len(loader), device) \
         if world is not None and row_parallel.split_layers(model) else None
     source = iter(device_batches(loader, device, mean, std))
-    last = None
     try:
         with no_grad():
             for images, y in source:
+                if padding is not None:
+                    padding.before(images)
                 logits = model(Tensor(images))
-                last = images
                 # NOTE: the class-weighted mean over the whole set is sum(w_y l) / sum(w_y):
                 # each batch's weighted mean counts by its weight sum, and a batch of classes
                 # of weight 0 (absent from training) counts for nothing, instead of 0/0 = NaN
@@ -152,8 +153,10 @@ def _run_eval(model, loader, device, mean, std, class_weights=None):
                     count += len(y)
                 y_true.append(backend.to_numpy(y).astype(np.int64))
                 y_score.append(probabilities(logits, binary).numpy())
-            if calls is not None:
-                row_parallel.pad_forward_calls(model, calls - len(y_true), last)
+            if padding is not None:   # an empty shard's scores shaped as the padding's
+                padded = padding.finish()
+                if not y_score and padded is not None:
+                    y_score.append(probabilities(padded, binary).numpy()[:0])
     finally:
         source.close()
         model.train(was_training)
@@ -260,6 +263,7 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
     saved_epoch = None
     patience = int(early_stopping) if early_stopping else 0
     seed = getattr(train_loader, "seed", None)
+    ranks = FitRanks(_world())   # one process, or one rank of several (fit_ranks.py)
     if resume is not False and resume is not None:
         if isinstance(resume, dict):
             ck = check_checkpoint(resume, checkpoint_path or "the checkpoint")
@@ -283,11 +287,10 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         if ck.get("loader_seed") is not None and seed is not None and ck["loader_seed"] != seed:
             log(f"warning: the checkpoint's loader seed {ck['loader_seed']} differs from this "
                 f"loader's {seed}: the resumed run will not repeat the original")
-        ranks = 1 if _world() is None else _world().size
-        if ck.get("world_size", 1) != ranks:
+        if ck.get("world_size", 1) != ranks.size:
             log(f"note: the checkpoint was written by {ck.get('world_size', 1)} rank(s), this "
-                f"run has {ranks}: the epochs go on in the same global order, and repeat the "
-                f"original run when ranks x batch size is the same")
+                f"run has {ranks.size}: the epochs go on in the same global order, and repeat "
+                f"the original run when ranks x batch size is the same")
         source = "the checkpoint" if isinstance(resume, dict) else checkpoint_path
         if ck.get("stopped") and patience and wait >= patience:
             log(f"{source}: training had already stopped early at epoch {start} ({wait} "
@@ -300,20 +303,13 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         else:
             log(f"resuming from {source} after epoch {start}")
 
-    world = _world()
-    split = False   # large Linear layers split over the ranks (row_parallel.py)
-    if world is not None:  # data parallel: rank 0's weights, shards, averaged gradients
-        from . import distributed
-        optimizer = distributed.prepare_fit(model, optimizer, train_loader, val_loader, world)
-        split = bool(row_parallel.split_layers(model))
-        progress = progress and world.is_main
-        log = log if world.is_main else (lambda *args, **kwargs: None)
-        log(f"distributed step: {distributed.describe_step(optimizer)}")
+    world = ranks.world
+    optimizer, log = ranks.prepare(model, optimizer, train_loader, val_loader, log)
+    progress = progress and ranks.is_main
 
     def diverged(what):
         """Keep the best finite epoch's weights and raise TrainingError saying so."""
-        if split:   # every rank diverges together (the losses and the checks are global)
-            row_parallel.unsplit_linear_layers(model, optimizer)
+        ranks.unsplit(model, optimizer)  # every rank diverges together (global checks)
         if best_state is not None:
             model.load_state_dict(best_state)
         kept = (f"; the weights kept are epoch {best_epoch}'s (loss {best_score:.4f}), the "
@@ -404,12 +400,10 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                 history[k].append(None)
             monitor = history["loss"][-1]
         # after validation too (a model may change its weights there): one copy per epoch
-        correct, name = _count_and_non_finite(model, correct, world if split else None)
+        correct, name = ranks.count_and_non_finite(model, correct)
         if name is not None:
             _drop_after(history, len(history["loss"]) - 1)
             raise diverged(f"weight {name} became NaN or infinite at epoch {epoch + 1}")
-        if world is not None:
-            correct = world.sum(correct)[0]
         history["accuracy"].append(correct / n)
         if scheduler is not None:
             scheduler.step(monitor)
@@ -419,21 +413,17 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
             wait += 1
             stopped = bool(patience) and wait >= patience
         log(_epoch_line(epoch, epochs, history, time.perf_counter() - t0))
-        # a sharded optimizer's state, and split weights' state, are gathered from every rank
-        optimizer_state = (optimizer.state_dict() if checkpoint_path is not None and (
-            world is None or world.is_main or getattr(optimizer, "collective_state_dict", False))
-            else None)
-        # split layers: their weights gathered whole (every rank takes part)
-        model_state = (row_parallel.whole_state_dict(model) if split else model.state_dict()
-                       ) if checkpoint_path is not None else None
-        if checkpoint_path is not None and (world is None or world.is_main):
+        if checkpoint_path is not None:   # collective with split layers or a sharded state
+            optimizer_state = ranks.optimizer_state(optimizer)   # in this order on every rank
+            model_state = ranks.model_state(model)
+        if checkpoint_path is not None and ranks.is_main:
             save_checkpoint({
                 "model": model_state, "optimizer": optimizer_state,
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "epoch": epoch + 1, "history": history, "best": best_state,
                 "best_score": best_score, "wait": wait, "stopped": stopped,
                 "rng": backend.get_rng_state(), "loader_seed": seed, "best_epoch": best_epoch,
-                "world_size": 1 if world is None else world.size,
+                "world_size": ranks.size,
                 "finetune": phases.state_dict() if phases is not None else None,
             }, checkpoint_path)
         if checkpoint_path is not None:  # on every rank (rank 0 writes it)
@@ -443,8 +433,7 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
         if stopped:
             log(f"early stopping: no val_loss improvement for {patience} epochs")
             break
-    if split:   # a whole model again for what follows fit (every rank)
-        row_parallel.unsplit_linear_layers(model, optimizer)
+    ranks.unsplit(model, optimizer)   # a whole model again for what follows fit
     if best_state is not None and patience:
         model.load_state_dict(best_state)
         log(f"restored the weights of the best epoch (loss {best_score:.4f})")
@@ -455,27 +444,6 @@ def _drop_after(history, length):
     """Keep the first `length` entries of each series (drop those of a diverged epoch)."""
     for values in history.values():
         del values[length:]
-
-
-def _count_and_non_finite(model, correct, world=None):
-    """(the epoch's count of correct predictions as an int, the name of the first parameter
-    or buffer holding NaN or inf or None), with one device-to-host copy: the count and a flag
-    per floating-point array are stacked on the device and read together. With `world` (a
-    model with split layers: each rank checks its columns) the flags are summed over the
-    ranks, so that every rank names the same array; the count stays this rank's."""
-    names, values = [], []
-    for name, value in model.state_dict().items():
-        if value.dtype.kind == "f":
-            names.append(name)
-            values.append(value)
-    xp = backend.get_array_module(values[0] if values else correct)
-    flags = [xp.logical_not(xp.isfinite(v).all()).astype(np.int64) for v in values]
-    read = backend.to_numpy(xp.stack([xp.asarray(correct, dtype=np.int64)] + flags))
-    flags = read[1:]
-    if world is not None:
-        flags = np.asarray(world.sum(*flags.tolist()) if len(flags) else [])
-    bad = [name for name, flag in zip(names, flags) if flag]
-    return int(read[0]), (bad[0] if bad else None)
 
 
 def _to_device_tree(obj, device):

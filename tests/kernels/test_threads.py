@@ -39,6 +39,26 @@ def test_set_num_threads_applies_to_numba_and_blas():
     assert numba.get_num_threads() == min(before, numba.config.NUMBA_NUM_THREADS)
 
 
+def test_single_blas_holds_every_blas_at_one_thread_until_the_outermost_use_ends():
+    from kernels.conv_parts import single_blas
+    before = threads.get_num_threads()
+    try:
+        threads.set_num_threads(3)
+        assert blas_threads() == {3}
+        with single_blas():
+            assert blas_threads() == {1}
+            with single_blas():
+                assert blas_threads() == {1}
+            assert blas_threads() == {1}
+        assert blas_threads() == {3}
+        threads.set_num_threads(1)   # already at one thread: nothing to set or restore
+        with single_blas():
+            assert blas_threads() == {1}
+        assert blas_threads() == {1}
+    finally:
+        threads.set_num_threads(before)
+
+
 @pytest.mark.parametrize("bad", [0, -1, "abc", "2.5", 2.5, True, ""])
 def test_bad_values_are_refused(bad):
     with pytest.raises(ValueError, match="positive integer"):

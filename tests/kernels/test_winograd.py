@@ -172,3 +172,57 @@ def test_one_image_split_across_threads(small_channels, kernel):
     want_abs = conv2d_backward(abs(gy), abs(x), abs(W), 1, P, impl="reference")
     for g, g_ref, g_abs in zip(conv2d_backward(gy, x, W, 1, P, impl="cpu"), want, want_abs):
         assert rel_err(g, g_ref, g_abs) < tol
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layers(), st.integers(1, 3))
+def test_one_image_in_three_stages_equals_reference(small_channels, layer, threads):
+    """kernels/winograd_latency.py (batch 1 on several threads): channels and filters fewer
+    than the threads, odd sizes; the same numbers whatever the thread count."""
+    from kernels.conv_parts import single_blas
+    from kernels.winograd_latency import forward_one
+    x, W, b, padding, relu, _, _ = layer
+    x = np.ascontiguousarray(x[:1])
+    R, (OH, OW) = W.shape[2], (x.shape[2] + 2 * padding[0] - W.shape[2] + 1,
+                               x.shape[3] + 2 * padding[1] - W.shape[3] + 1)
+    m = winograd.tile_size(R, OH, OW)
+    U = winograd.filter_transform(W, m)
+    with single_blas():
+        y = forward_one(x, U, b, m, padding, OH, OW, relu, threads)
+        y1 = forward_one(x, U, b, m, padding, OH, OW, relu, 1)
+    y_ref = conv2d_forward(x, W, b, 1, padding, relu=relu, impl="reference")
+    y_abs = conv2d_forward(abs(x), abs(W), abs(b) if b is not None else None, 1, padding,
+                           impl="reference")
+    assert y.shape == y_ref.shape and y.dtype == x.dtype
+    assert rel_err(y, y_ref, y_abs) < TOL[x.dtype.type, R, m]
+    np.testing.assert_array_equal(y, y1)
+
+
+def test_batch_one_takes_the_three_stages_where_they_fit(monkeypatch):
+    """resnet50's 14x14 layer at batch 1 on 2 threads runs kernels/winograd_latency.py (the
+    blocks' kernel is not called), a 56x56 one the blocks; both equal the reference."""
+    import numba
+    import kernels.threads as threads
+    import kernels.winograd_latency as one
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one Numba thread")
+    rng = np.random.default_rng(8)
+    calls = []
+    monkeypatch.setattr(one, "forward_one", lambda *a, _f=one.forward_one:
+                        calls.append(1) or _f(*a))
+    before = threads.get_num_threads()
+    threads.set_num_threads(2)
+    try:
+        for C, side, used in [(256, 14, [1]), (64, 56, [])]:
+            calls.clear()
+            x = rng.standard_normal((1, C, side, side)).astype(np.float32)
+            W = (rng.standard_normal((C, C, 3, 3)) * 0.05).astype(np.float32)
+            y = winograd.forward(x, W, None, (3, 3), (1, 1), (1, 1), side, side, False)
+            y_abs = conv2d_forward(abs(x), abs(W), None, 1, 1, impl="reference")
+            m = winograd.tile_size(3, side, side)
+            assert rel_err(y, conv2d_forward(x, W, None, 1, 1, impl="reference"), y_abs) < \
+                TOL[np.float32, 3, m]
+            assert calls == used
+    finally:
+        threads.set_num_threads(before)

@@ -11,7 +11,9 @@ one-process reference. Rank 0 writes OUT (.npz).
           validation set of 33 images (16 + 1 and 16 on 2 ranks: one rank has a batch fewer);
           with RESUME, the run goes on from CKPT. Writes the final weights, the optimizer's
           momentum, the history and the classes of the layers after fit
-  eval    evaluate_model on a split model (the eval set as above): y_true and y_score
+  eval    evaluate_model on a split model (the eval set as above, or of SAMPLES images): y_true
+          and y_score, and the class-weighted loss of the evaluation fit runs
+  decide  the layers fit's preparation splits by default at three per-rank batch sizes
   clip    SGD steps with clip_grad_norm_ (2-norm, then inf-norm) between synchronize() and
           step(), both Linear layers split, the other gradients allreduced or sharded: the norms
           and the whole weights after each step
@@ -158,17 +160,38 @@ def mode_fit(out, batch, epochs, ckpt, resume=""):
         np.savez(out, **record)
 
 
-def mode_eval(out, batch):
-    from tinylesion.train import evaluate_model
+def mode_eval(out, batch, samples=33):
+    from tinylesion.train import _run_eval, evaluate_model
     world = distributed.init() if distributed.launched_size() > 1 else None
     model = make_model()
     if world is not None:
         distributed.broadcast_parameters(model.state_dict())
         row_parallel.split_linear_layers(model, world, setting=True)
         assert len(row_parallel.split_layers(model)) == 2
-    y_true, y_score = evaluate_model(model, Loader(dataset(33, 2), batch_size=batch))
+    data = dataset(samples, 2)
+    y_true, y_score = evaluate_model(model, Loader(data, batch_size=batch))
+    # the class-weighted loss over the set (a second evaluation: the same padding)
+    *_, loss = _run_eval(model, Loader(data, batch_size=batch), "cpu", None, None,
+                         np.array([0.5, 1.0, 3.0], np.float32))
     if distributed.rank() == 0:
-        np.savez(out, y_true=y_true, y_score=y_score)
+        np.savez(out, y_true=y_true, y_score=y_score, loss=loss)
+
+
+def mode_decide(out):
+    """distributed.prepare_fit on a model with a 16 MB Linear(4096 → 1024) at per-rank batches
+    16 and 683 (TINYLESION_SPLIT_LINEAR unset): the names of the layers it split."""
+    world = distributed.init()
+    record = {}
+    for batch in (16, 682, 683):
+        model = nn.Sequential(nn.Flatten(), nn.Linear(4096, 1024), nn.ReLU(),
+                              nn.Linear(1024, CLASSES))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        distributed.prepare_fit(model, opt, Loader(dataset(64, 1), batch_size=batch), None,
+                                world, overlap=False, shard=False)
+        record[f"split at {batch}"] = np.array([n for n, _ in row_parallel.split_layers(model)]
+                                               + [""])
+    if world.is_main:
+        np.savez(out, **record)
 
 
 def mode_clip(out):
@@ -250,7 +273,7 @@ if __name__ == "__main__":
     if mode == "fit":
         mode_fit(out, int(rest[0]), int(rest[1]), rest[2], *rest[3:])
     elif mode == "eval":
-        mode_eval(out, int(rest[0]))
+        mode_eval(out, *map(int, rest))
     elif mode == "clip":
         mode_clip(out)
     elif mode == "gpu":

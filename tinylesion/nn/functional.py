@@ -74,13 +74,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv2d(input, weight, bias, stride, padding, groups, relu=False)
 
 
-def _conv2d(x, weight, bias, stride, padding, groups, relu, pool=None, batch_norm=None):
+def _conv2d(x, weight, bias, stride, padding, groups, relu, pool=None, winograd_filters=None,
+            batch_norm=None):
     """conv2d, then ReLU in the same output pass when relu (nn.Sequential's fusion); then, with
     pool = (kernel_size, stride, padding, ceil_mode) and relu, max pooling in the same op (its
-    backward one pass through the pooling, the ReLU's mask and the bias gradient's sums).
-    batch_norm (groups 1, no relu nor pool): batch_norm's keyword arguments but `training`, applied
-    with the batch's statistics in the same op (its backward sums the bias gradient in the
-    pass that writes the batch norm's input gradient)."""
+    backward one pass through the pooling, the ReLU's mask and the bias gradient's sums);
+    winograd_filters: see kernels.conv2d_forward.
+    batch_norm (groups 1, no relu nor pool): batch_norm's keyword arguments but `training`,
+    applied with the batch's statistics in the same op (its backward sums the bias gradient in
+    the pass that writes the batch norm's input gradient)."""
     if x.ndim != 4:
         raise InputError(f"conv2d expects input of shape (N, C, H, W), got {x.shape}")
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
@@ -128,7 +130,7 @@ def _conv2d(x, weight, bias, stride, padding, groups, relu, pool=None, batch_nor
                                            pool_stride=pool_stride, pool_padding=pool_padding,
                                            ceil_mode=bool(pool[3]))
     return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding,
-                            groups=int(groups), relu=relu)
+                            groups=int(groups), relu=relu, winograd_filters=winograd_filters)
 
 
 def _conv2d_batch_norm(x, weight, bias, stride, padding, bn):

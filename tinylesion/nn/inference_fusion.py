@@ -3,6 +3,7 @@ eval-mode BatchNorm2d and a ReLU after it (padding, folded weights, ReLU in the 
 import numpy as np
 
 from ..backend import get_array_module
+from .. import inference_cache
 from ..tensor import Tensor, is_grad_enabled
 
 # NOTE: with nothing recorded, conv(pad(x), W) + b followed by the batch norm's per-channel
@@ -66,30 +67,41 @@ def fused_conv_run(layers, i, x):
 def _folded(conv, bn, pad, relu, x):
     """The convolution with `pad` added to its padding, `bn` (or None) folded in, then ReLU.
 
-    NOTE: folding rescales the weights at every call (they may have changed since the last);
-    where they outweigh the activation (resnet50's last layers at batch 1: 4,608 weights per
-    filter, 49 pixels) that costs more than the batch norm's pass over the output, which then
-    runs on its own (one pass, into a new array), the ReLU in place."""
+    NOTE: the folded weights, and on the CPU's Winograd path their filter transform, are kept
+    for the next call (tinylesion.inference_cache: until tinylesion writes into any tensor);
+    making them anew each time took 4 + 3 ms of a 45 ms batch-1 resnet50 forward on 2 threads.
+    Where the weights outweigh the activation (resnet50's last layers at batch 1: 4,608
+    weights per filter, 49 pixels) and no transform is kept, the batch norm's pass over the
+    output costs less than a folded copy of the weights would hold in memory: the pass then
+    runs on its own (into the convolution's new array), the ReLU in place."""
     from .functional import _conv2d
     padding = (conv.padding[0] + pad[0], conv.padding[1] + pad[1])
     W, b = conv.weight, conv.bias   # the parameters themselves, unless folded
     KH, KW = W.shape[2:]
     pixels = x.shape[0] * ((x.shape[2] + 2 * padding[0] - KH) // conv.stride[0] + 1) \
         * ((x.shape[3] + 2 * padding[1] - KW) // conv.stride[1] + 1)
-    fold = bn is not None and 2 * pixels >= W.data[0].size
+    winograd = _on_winograd_path(conv, x, padding)
+    fold = bn is not None and (2 * pixels >= W.data[0].size or winograd)
     if fold:
-        W, b = _fold(W.data, None if b is None else b.data, bn)
-        W, b = Tensor._wrap(W), Tensor._wrap(b)
+        W, b = inference_cache.cached(conv, _sources(conv, bn), lambda: tuple(map(
+            Tensor._wrap, _fold(W.data, None if b is None else b.data, bn))), "fold")
+    filters = None
+    if winograd:
+        def filters(m, W=W.data):
+            from kernels.winograd import filter_transform
+            return inference_cache.cached(conv, (W, m), lambda: filter_transform(W, m),
+                                          "winograd")
 
     def run(x):   # through Module._call: its checks of the input, its errors
         return _conv2d(x, W, b, conv.stride, padding, conv.groups,
-                       relu=relu and (bn is None or fold))
+                       relu=relu and (bn is None or fold), winograd_filters=filters)
 
     y = conv._call(run, x)
     if bn is None or fold:
         return y
     # the batch norm (and ReLU) in one pass over the convolution's own new array
-    scale, shift = _fold(None, None, bn, y.dtype)
+    scale, shift = inference_cache.cached(bn, _sources(None, bn) + (y.dtype,),
+                                          lambda: _fold(None, None, bn, y.dtype), "affine")
     from kernels.channel_affine import channel_affine
     channel_affine(y.data, scale, shift, relu=relu, out=y.data)
     return y
@@ -112,14 +124,36 @@ def conv_bn(conv, bn, x, relu=None):
 def add_relu(out, shortcut, relu):
     """relu(out + shortcut) for a residual block that owns `out` (made in its forward, held by
     no one else): under no_grad the sum is written into out's array (no third
-    activation-sized array), recorded as an Add all the same (ONNX export traces it)."""
+    activation-sized array), recorded as an Add all the same (ONNX export traces it); with a
+    plain nn.ReLU(inplace=True), the sum and the ReLU in one pass (an Add with relu=True)."""
     from .. import ops
+    from .layers import ReLU
     a = out.data
     if not is_grad_enabled() and a.dtype.kind == "f" and a.flags.c_contiguous \
             and getattr(a.flags, "writeable", True) and shortcut.shape == out.shape \
             and shortcut.dtype == out.dtype:
+        if ENABLED and _plain(relu, ReLU) and relu.inplace:
+            return ops.Add.apply(out, shortcut, inplace=True, relu=True)
         return relu(ops.Add.apply(out, shortcut, inplace=True))
     return relu(out + shortcut)
+
+
+def _on_winograd_path(conv, x, padding):
+    """True when the CPU kernels will run this layer (a plain Conv2d) on their Winograd path."""
+    if conv.groups != 1 or not isinstance(x.data, np.ndarray) or \
+            not isinstance(conv.weight.data, np.ndarray) or x.ndim != 4 or \
+            x.shape[1] != conv.weight.shape[1]:
+        return False
+    from kernels import conv_cpu
+    return conv_cpu.forward_path(x.shape, conv.weight.shape, conv.stride, padding) == "winograd"
+
+
+def _sources(conv, bn):
+    """The arrays a fold reads (None for those absent), and the batch norm's eps."""
+    data = lambda t: None if t is None else t.data
+    own = () if conv is None else (data(conv.weight), data(conv.bias))
+    return own + (data(bn.weight), data(bn.bias), data(bn.running_mean),
+                  data(bn.running_var), bn.eps)
 
 
 def _fold(W, b, bn, dtype=None):

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from .. import backend
+from .. import backend, inference_cache
 
 # NOTE: every function writes the tensor's .data in place, which records nothing in the
 # graph (PyTorch's no_grad semantics), and returns the tensor. Random values are drawn in
@@ -32,6 +32,7 @@ def _check_float(tensor, name):
 def _fill(tensor, values):
     """Write float64 CPU `values` into the tensor, in its dtype and on its device."""
     tensor.data[...] = backend.to_device(values.astype(tensor.dtype), tensor.device)
+    inference_cache.weights_changed()
     return tensor
 
 
@@ -143,6 +144,7 @@ def constant_(tensor, val):
     """Fill with the value `val`."""
     _check_tensor(tensor)
     tensor.data[...] = val
+    inference_cache.weights_changed()
     return tensor
 
 
@@ -164,6 +166,7 @@ def eye_(tensor):
                          f"{tuple(tensor.shape)})")
     xp = backend.get_array_module(tensor.data)
     tensor.data[...] = xp.eye(*tensor.shape, dtype=tensor.dtype)
+    inference_cache.weights_changed()
     return tensor
 
 

@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 
-from .. import backend
+from .. import backend, inference_cache
 from . import functional as F
 from . import default_init, init
 from .module import Module, Parameter
@@ -153,6 +153,7 @@ class _BatchNorm(Module):
 
     def _count_batch(self):
         if self.training and self.num_batches_tracked is not None:
+            inference_cache.weights_changed()   # the running statistics move
             self.num_batches_tracked.data += 1
 
     def _arguments(self, uncounted=False):

@@ -3,7 +3,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .. import backend
+from .. import backend, inference_cache
 from ..errors import as_input_error, foreign_tensor_error, is_foreign_tensor
 from ..tensor import Tensor, to_arguments
 
@@ -255,6 +255,7 @@ class Module:
         tinylesion.finetune.freeze (its `keep_eval` flag set) stays in evaluation mode."""
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode) and not getattr(m, "keep_eval", False))
+        inference_cache.weights_changed()   # (a fresh start for what inference derives)
         return self
 
     def eval(self):
@@ -417,6 +418,7 @@ class Module:
                      for k, v in arrays.items()}
         for k, value in converted.items():
             own[k].data[...] = value
+        inference_cache.weights_changed()
         return IncompatibleKeys(missing, unexpected)
 
     # ---- display ------------------------------------------------------------------------

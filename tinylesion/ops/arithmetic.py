@@ -8,10 +8,17 @@ from ._util import check_dtype, floating, sum_to
 
 
 class Add(Function):
-    def forward(self, x, y, inplace=False):
+    def forward(self, x, y, inplace=False, relu=False):
         self.x_shape, self.y_shape = x.shape, y.shape
         if inplace:   # into x's array (nn.inference_fusion.add_relu, where nothing is recorded)
-            return get_array_module(x).add(x, y, out=x)
+            xp = get_array_module(x)
+            if relu and xp is np and x.shape == y.shape and x.dtype == y.dtype:
+                from kernels.residual import add_relu_into
+                return add_relu_into(x, y)   # (the sum and the ReLU in one parallel pass)
+            xp.add(x, y, out=x)
+            return xp.maximum(x, 0, out=x) if relu else x
+        if relu:
+            raise ValueError("Add: relu=True only with inplace=True (nothing recorded)")
         return x + y
 
     def backward(self, gy):

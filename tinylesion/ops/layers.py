@@ -44,12 +44,14 @@ class Conv2d(Function):
     """2-D cross-correlation (PyTorch's conv2d): im2col and one matrix product; groups > 1 by
     the depthwise kernels or a batched product per group. relu=True: max(y, 0) applied in the
     convolution's own output pass (nn.Sequential's Conv2d then ReLU), its output kept for the
-    gradient as ReLU keeps it."""
+    gradient as ReLU keeps it. winograd_filters: see kernels.conv2d_forward (inference)."""
 
-    def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0), groups=1, relu=False):
+    def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0), groups=1, relu=False,
+                winograd_filters=None):
         self.x, self.W, self.stride, self.padding = x, W, stride, padding
         self.has_bias, self.groups = b is not None, groups
-        y = kernels.conv2d_forward(x, W, b, stride, padding, relu=relu, groups=groups)
+        y = kernels.conv2d_forward(x, W, b, stride, padding, relu=relu, groups=groups,
+                                   winograd_filters=winograd_filters)
         reuse_memory_for(x, y)  # the malloc policy, the first time the arrays are large
         self.y = y if relu else None
         return y

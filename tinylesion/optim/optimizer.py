@@ -3,7 +3,7 @@ import numbers
 
 import numpy as np
 
-from .. import backend
+from .. import backend, inference_cache
 
 
 def _is_tensor(x):
@@ -126,6 +126,7 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = {}
                 self._update(p, g, state, group)
+        inference_cache.weights_changed()   # (arrays derived from the old weights: dropped)
         return loss
 
     # ---- checkpoints --------------------------------------------------------------------
