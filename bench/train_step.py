@@ -17,8 +17,12 @@ x3 for a training step, times images/s) is given in GFLOP/s and as a share of it
 Separate processes (the default): each engine runs in a process of its own, on the same batch
 with the same initial weights (written once to a file both read; the PyTorch process imports
 no tinylesion code, so its memory is its own), and the same thread count; the processes take
-turns, one step each, so that both see the same machine load; warm-up steps (Numba
-compilation) are outside the timing. tinylesion's kernels make OpenMP's idle threads sleep
+turns, one step each, so that both see the same machine load, with a pause of --settle-ms
+(50 ms) before each step: PyTorch's idle OpenMP threads spin about 10 ms after its last
+parallel region (measured: 9 ms of CPU time in a 200 ms sleep after a product on 2 threads),
+and without the pause that spin took one of the two cores from whichever step came next (a
+batch-1 resnet50 forward of tinylesion's alternated 34 / 43 ms, slow when it followed a
+PyTorch step); warm-up steps (Numba compilation) are outside the timing. tinylesion's kernels make OpenMP's idle threads sleep
 (OMP_WAIT_POLICY=PASSIVE); PyTorch's run as installed, spinning while idle (GNU OpenMP's
 default: on a quiet machine as fast as sleeping or faster, on a loaded one several times
 slower), unless --torch-omp-passive gives PyTorch's process the same policy. tinylesion's
@@ -40,6 +44,7 @@ cores, so they default to --warmup 1 --steps 3 (the seed CNNs to 2 and 7).
 import argparse
 import os
 import sys
+import time
 
 SEED_CNNS = ("padua4", "baseline_cnn", "melanoma_cnn")
 BACKBONES = ("resnet50", "mobilenet_v2", "densenet121")
@@ -78,6 +83,9 @@ def parse_args(argv=None):
                            "for the seed CNNs' training)")
     kept.add_argument("--no-torch-kept-memory", action="store_true",
                       help="skip the second PyTorch run (with tinylesion's malloc setting)")
+    parser.add_argument("--settle-ms", type=float, default=50.0,
+                        help="pause before each timed step, so that the engine that ran before "
+                             "has stopped spinning (default 50; 0: none)")
     parser.add_argument("--torch-omp-passive", action="store_true",
                         help="PyTorch's OpenMP threads sleep while idle, as tinylesion's do "
                              "(OMP_WAIT_POLICY=PASSIVE), instead of spinning (GNU OpenMP's "
@@ -90,6 +98,8 @@ def parse_args(argv=None):
         if value is not None and value < (2 if name == "num_classes" else 1):
             parser.error(f"--{name.replace('_', '-')} must be at least "
                          f"{2 if name == 'num_classes' else 1}, not {value}")
+    if not 0 <= args.settle_ms <= 10_000:
+        parser.error(f"--settle-ms must be between 0 and 10000, not {args.settle_ms}")
     if args.warmup is not None and args.warmup < 1:
         parser.error("--warmup must be at least 1 (the first step compiles the kernels)")
     if args.loop and (args.inference or args.profile or args.no_torch):
@@ -243,6 +253,7 @@ def bench_case(case, args, torch, workdir):
             # NOTE: rotate who goes first, so that no engine always follows the same one
             k = i % len(engines)
             for engine in engines[k:] + engines[:k]:
+                time.sleep(args.settle_ms / 1000)   # the previous step's spinning threads
                 elapsed, cpu, resident = engine.ask("step")
                 times[engine.label].append(elapsed)
                 cpu_times[engine.label].append(cpu)

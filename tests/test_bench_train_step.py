@@ -35,8 +35,14 @@ def test_inference_table_has_batch_64_and_resnet50_latency():
 
 @pytest.mark.parametrize("argv", [["--loop", "--inference"], ["--loop", "--no-torch"],
                                   ["--warmup", "0"], ["--all", "--backbones"],
-                                  ["--loop", "--torch-omp-passive"], ["--num-classes", "1"]])
+                                  ["--loop", "--torch-omp-passive"], ["--num-classes", "1"],
+                                  ["--settle-ms", "-1"]])
 def test_flags_that_do_not_go_together_are_refused(argv, capsys):
     with pytest.raises(SystemExit):
         train_step.parse_args(argv)
     assert "error" in capsys.readouterr().err
+
+
+def test_each_timed_step_waits_for_the_previous_engine_to_settle():
+    assert train_step.parse_args([]).settle_ms == 50.0
+    assert train_step.parse_args(["--settle-ms", "0"]).settle_ms == 0.0
