@@ -29,6 +29,7 @@ lower bounds; run it on a quiet one. Every process runs on the processor's own B
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -51,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32, help="global batch (even)")
     p.add_argument("--steps", type=int, default=5, help="timed steps")
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--min-seconds", type=float, default=2.0,
+                   help="time at least this long: more steps than --steps where a step is "
+                        "short (logistic_regression's take about 1 ms)")
     p.add_argument("--overlap-bucket-mb", type=int, default=16,
                    help="bucket size of the overlapped allreduce (MB; the first is 1 MB)")
     p.add_argument("--split-min-mb", type=float, default=16,
@@ -65,6 +69,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.batch_size < 2 or args.batch_size % 2:
         p.error("--batch-size must be an even number >= 2")
+    if args.warmup < 1 or args.steps < 1 or not 0 <= args.min_seconds <= 3600:
+        p.error("--warmup and --steps must be at least 1, --min-seconds between 0 and 3600")
     return args
 
 
@@ -181,45 +187,51 @@ def worker(args):
 
     setups = [blocking] + [opt for opt in (overlapped, sharded, split) if opt is not None]
     for _ in range(args.warmup):
+        start = time.perf_counter()
         for opt in setups:
             step(opt)
+        round_s = time.perf_counter() - start
+    # NOTE: a 1 ms step timed 5 times is noise; every rank must take the same steps (each is
+    # collective), so rank 0's count from its last warm-up round goes to all
+    steps = world.comm.bcast(max(args.steps, math.ceil(args.min_seconds / max(round_s, 1e-6))),
+                             root=0)
     world.barrier()
     sent0 = {id(opt): opt.bytes_sent for opt in setups}
     took = {id(opt): [0.0, 0.0] for opt in setups}
-    for i in range(args.steps):
+    for i in range(steps):
         for opt in (setups if i % 2 == 0 else setups[::-1]):
             wall, wait = step(opt)
             took[id(opt)][0] += wall
             took[id(opt)][1] += wait
     world.barrier()
-    step_s, comm = (t / args.steps for t in took[id(blocking)])
+    step_s, comm = (t / steps for t in took[id(blocking)])
     if world.is_main:
         params = sum(p.data.nbytes for p in model.parameters())
         result = {
             "model": args.model, "ranks": world.size, "threads": args.threads,
-            "images_per_s": args.batch_size / step_s, "step_s": step_s,
+            "images_per_s": args.batch_size / step_s, "step_s": step_s, "steps": steps,
             "allreduce_s": comm, "bytes_per_step": (blocking.bytes_sent - sent0[id(blocking)])
-            / args.steps, "param_bytes": params, "forward_flops": forward_flops(model, size),
+            / steps, "param_bytes": params, "forward_flops": forward_flops(model, size),
             "batch": args.batch_size, "mpi": distributed.environment_note(),
             "blas": machine.blas_note()}
         if overlapped is not None:
-            o_step, o_wait = (t / args.steps for t in took[id(overlapped)])
+            o_step, o_wait = (t / steps for t in took[id(overlapped)])
             result.update(overlap_images_per_s=args.batch_size / o_step, overlap_step_s=o_step,
                           overlap_wait_s=o_wait)
         if sharded is not None:
-            s_step, s_wait = (t / args.steps for t in took[id(sharded)])
+            s_step, s_wait = (t / steps for t in took[id(sharded)])
             result.update(shard_images_per_s=args.batch_size / s_step, shard_step_s=s_step,
                           shard_reduce_scatter_s=s_wait,
                           shard_bytes_per_step=(sharded.bytes_sent - sent0[id(sharded)])
-                          / args.steps,
+                          / steps,
                           fit_default=fit_default(model, world, adam, batch))
         if split is not None:
-            p_step, p_wait = (t / args.steps for t in took[id(split)])
+            p_step, p_wait = (t / steps for t in took[id(split)])
             result.update(split_images_per_s=args.batch_size / p_step, split_step_s=p_step,
                           split_sync_s=p_wait, split_layers=split_names,
                           split_min_mb=args.split_min_mb,
                           split_bytes_per_step=(split.bytes_sent - sent0[id(split)])
-                          / args.steps, split_reduction=distributed.describe_step(split))
+                          / steps, split_reduction=distributed.describe_step(split))
         print(json.dumps(result))
 
 
@@ -240,7 +252,7 @@ def run(args, model, ranks):
     cmd = [sys.executable, __file__, "--worker", "--model", model, "--threads", str(threads),
            "--batch-size", str(args.batch_size), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--overlap-bucket-mb", str(args.overlap_bucket_mb),
-           "--split-min-mb", str(args.split_min_mb)]
+           "--split-min-mb", str(args.split_min_mb), "--min-seconds", str(args.min_seconds)]
     if ranks > 1:
         mpirun = Path(sys.executable).parent / "mpirun"
         cmd = [str(mpirun) if mpirun.is_file() else "mpirun", "-n", str(ranks),
