@@ -514,11 +514,13 @@ def _distributed(args, device, log):
                              "run on all of them (or start one process)")
         return None
     from .gradient_overlap import default_overlap
+    from .row_parallel import default_split
     from .sharded_optimizer import default_shard
     try:
-        # TINYLESION_OVERLAP and TINYLESION_SHARD_OPTIMIZER checked before anything starts
+        # TINYLESION_OVERLAP, _SHARD_OPTIMIZER and _SPLIT_LINEAR checked before anything starts
         default_overlap()
         default_shard()
+        default_split()
         world = distributed.init(device)
     except distributed.DistributedError as exc:
         raise UsageError(str(exc)) from None
