@@ -179,37 +179,30 @@ def _plane_grad_sums(gy, x, mean):
     return sg, sgd, sd
 
 
+@njit(cache=True, inline="always")
+def _grad_plane(gy, x, m_hi, m_lo, k, a, b, gx, n, c):
+    """gx[n, c] = k[c] * (gy - a[c] - ((x - m_hi[c]) - m_lo[c]) * b[c]) over plane (n, c)."""
+    mh, ml, kc, ac, bc = m_hi[c], m_lo[c], k[c], a[c], b[c]
+    for i in range(x.shape[2]):
+        gx[n, c, i] = kc * (gy[n, c, i] - ac - ((x[n, c, i] - mh) - ml) * bc)
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _grad_input(gy, x, m_hi, m_lo, k, a, b, gx):
     """gx = k[c] * (gy - a[c] - ((x - m_hi[c]) - m_lo[c]) * b[c]), in x's dtype."""
-    N, C, L = x.shape
+    N, C = x.shape[0], x.shape[1]
     for t in prange(N * C):
-        n = t // C
-        c = t % C
-        mh = m_hi[c]
-        ml = m_lo[c]
-        kc = k[c]
-        ac = a[c]
-        bc = b[c]
-        for i in range(L):
-            gx[n, c, i] = kc * (gy[n, c, i] - ac - ((x[n, c, i] - mh) - ml) * bc)
+        _grad_plane(gy, x, m_hi, m_lo, k, a, b, gx, t // C, t % C)
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _grad_input_sums(gy, x, m_hi, m_lo, k, a, b, gx, psums):
     """_grad_input, and psums[n, c] = Σ gx[n, c] in float64 (kernels.channel_sums' order),
     summed while the plane just written is in cache."""
-    N, C, L = x.shape
+    N, C = x.shape[0], x.shape[1]
     for t in prange(N * C):
-        n = t // C
-        c = t % C
-        mh = m_hi[c]
-        ml = m_lo[c]
-        kc = k[c]
-        ac = a[c]
-        bc = b[c]
-        for i in range(L):
-            gx[n, c, i] = kc * (gy[n, c, i] - ac - ((x[n, c, i] - mh) - ml) * bc)
+        n, c = t // C, t % C
+        _grad_plane(gy, x, m_hi, m_lo, k, a, b, gx, n, c)
         psums[n, c] = _plane_sum(gx[n, c])
 
 

@@ -217,6 +217,19 @@ class NcclCommunicator:
 _world = None
 
 
+def switch_setting(env, name, default, meaning_on, meaning_off):
+    """A 1/0 environment switch: True / False, or `default` when unset; anything else is a
+    DistributedError naming the variable and both meanings (env: a mapping, os.environ when
+    None)."""
+    import os
+    value = (os.environ if env is None else env).get(name, "").strip()
+    if value == "":
+        return default
+    if value not in ("0", "1"):
+        raise DistributedError(f"{name}={value!r}: use 1 ({meaning_on}) or 0 ({meaning_off})")
+    return value == "1"
+
+
 def _mpi():
     from mpi4py import MPI
     return MPI

@@ -21,7 +21,6 @@ unsplit_linear_layers() gather the whole weights back (collective). On GPUs the 
 on the device and the activations travel through NCCL (allgather and reduce-scatter of padded
 segments), or through the host without NCCL; gathering whole weights goes through the host.
 """
-import os
 
 import numpy as np
 
@@ -228,14 +227,9 @@ def is_split(param):
 def default_split(env=None):
     """Splitting on, off, or None (by size) when fit is not told: TINYLESION_SPLIT_LINEAR=1/0,
     else SPLIT."""
-    from .distributed import DistributedError
-    value = (os.environ if env is None else env).get(SPLIT_ENV, "").strip()
-    if value == "":
-        return SPLIT
-    if value not in ("0", "1"):
-        raise DistributedError(f"{SPLIT_ENV}={value!r}: use 1 (large Linear layers split over "
-                               "the ranks by input features) or 0 (every layer data-parallel)")
-    return value == "1"
+    from .distributed import switch_setting
+    return switch_setting(env, SPLIT_ENV, SPLIT, "large Linear layers split over the ranks by "
+                          "input features", "every layer data-parallel")
 
 
 def split_pays(in_features, out_features, batch, ranks, nccl=False):

@@ -60,16 +60,9 @@ def choose(optimizer, setting=None, overlap=False):
 def default_shard(env=None):
     """Sharding on, off, or None (by size: choose) when fit is not told:
     TINYLESION_SHARD_OPTIMIZER=1/0, else SHARD."""
-    import os
-
-    from .distributed import DistributedError
-    value = (os.environ if env is None else env).get(SHARD_ENV, "").strip()
-    if value == "":
-        return SHARD
-    if value not in ("0", "1"):
-        raise DistributedError(f"{SHARD_ENV}={value!r}: use 1 (each rank updates 1/N of the "
-                               "weights) or 0 (every rank updates all of them)")
-    return value == "1"
+    from .distributed import switch_setting
+    return switch_setting(env, SHARD_ENV, SHARD, "each rank updates 1/N of the weights",
+                          "every rank updates all of them")
 
 
 class _Chunk:
