@@ -230,3 +230,28 @@ def test_torchvision_style_builder_call():
     model = vision.models.resnet18(weights=None, num_classes=7)
     # torchvision.models.resnet18(num_classes=7) has 11,180,103 parameters
     assert sum(p.numel() for p in model.parameters()) == 11_180_103
+
+
+@pytest.mark.parametrize("name, size", [("resnet18", 32), ("mobilenet_v2", 32),
+                                        ("melanoma_cnn", 224), ("logistic_regression", 224)])
+def test_num_classes_is_the_number_of_outputs_as_in_torchvision(name, size):
+    # the registry gives a two-class model one logit (binary cross-entropy); a torchvision
+    # script that asks for two classes trains them with CrossEntropyLoss, over which one
+    # logit would give a loss of exactly 0 and no gradient
+    tl.manual_seed(0)
+    x = tl.rand(2, 3, size, size)
+    two = vision.models.get_model(name, num_classes=2, image_size=(size, size))
+    logits = two(x)
+    assert logits.shape == (2, 2) and not two.binary
+    loss = tl.nn.CrossEntropyLoss()(logits, tl.tensor([0, 1]))
+    assert loss.item() > 0.0
+    # a checkpoint's config rebuilds the same head through the registry
+    rebuilt = tl.models.get_model(name, **two.config)
+    rebuilt.load_state_dict(two.state_dict())
+    assert rebuilt(x).shape == (2, 2)
+    one = vision.models.get_model(name, num_classes=1, image_size=(size, size))
+    assert one(x).shape == (2, 1) and one.binary
+    # the registry's own convention is unchanged
+    assert tl.models.get_model(name, num_classes=2, image_size=(size, size))(x).shape == (2, 1)
+    with pytest.raises(ValueError, match="per_class_logits must be True or False"):
+        tl.models.get_model(name, num_classes=2, per_class_logits="yes")

@@ -229,6 +229,19 @@ class Tensor(TensorMethods):
     def __float__(self): return float(self.item())
     def __int__(self): return int(self.item())
 
+    def __index__(self):
+        """A one-element integer tensor as an index (`range(t)`, `items[t]`), as in PyTorch."""
+        if self.data.size != 1 or self.dtype.kind not in "iub":
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            f"index, not a {self.dtype} tensor of shape {self.shape}")
+        return int(self.item())
+
+    def __format__(self, spec):
+        """f"{loss:.4f}": a 0-dim tensor formats as its value, as in PyTorch."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
     def __bool__(self):
         if self.data.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is "

@@ -1,6 +1,10 @@
 """torchvision.models' builders by name, from tinylesion's model registry (list_models):
 `models.resnet18(weights=None, num_classes=7)` is `tinylesion.models.get_model("resnet18",
-num_classes=7)`; whatever the registry lists is here, nothing is named twice."""
+num_classes=7)`; whatever the registry lists is here, nothing is named twice.
+
+As in torchvision, the last layer has num_classes outputs whatever num_classes is: two
+classes give two logits (the registry's own models give a two-class task one logit), and
+num_classes=1 gives one logit (the registry's binary head)."""
 from .. import models as _registry
 
 
@@ -17,6 +21,10 @@ def get_model(name, **config):
     config.pop("progress", None)     # nothing is downloaded, so there is no progress bar
     if config.get("weights", "absent") is None:
         del config["weights"]
+    if config.get("num_classes") == 1 and not isinstance(config["num_classes"], bool):
+        config["num_classes"] = 2          # one logit: the registry's binary head
+    else:
+        config.setdefault("per_class_logits", True)
     return _registry.get_model(name, **config)
 
 
