@@ -5,7 +5,9 @@ import numpy as np
 
 from .. import backend, inference_cache
 from ..errors import as_input_error, foreign_tensor_error, is_foreign_tensor
+from ..compile import check_memory_format
 from ..tensor import Tensor, to_arguments
+from .hooks import ModuleHooks, call_with_hooks
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -165,8 +167,58 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
+    _module_hooks = None   # a hooks.ModuleHooks once a hook is registered on this module
+
     def __call__(self, *args, **kwargs):
+        if self._module_hooks:
+            return call_with_hooks(self, self._module_hooks, args, kwargs)
         return self._call(self.forward, *args, **kwargs)
+
+    def _runs_plain(self):
+        """True when calling this module runs its class's forward alone: no forward replaced
+        on the instance (Grad-CAM wraps a layer's), no hook. Only such layers are joined
+        into one op with their neighbours (nn.Sequential's fusions)."""
+        return "forward" not in self.__dict__ and not self._module_hooks
+
+    # ---- hooks (tinylesion/nn/hooks.py runs them) ------------------------------------------
+    def _hooks(self):
+        if self._module_hooks is None:
+            object.__setattr__(self, "_module_hooks", ModuleHooks())
+        return self._module_hooks
+
+    @staticmethod
+    def _check_hook(hook):
+        if not callable(hook):
+            raise TypeError(f"the hook must be callable, not {type(hook).__name__}")
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call hook(module, args) before each forward (hook(module, args, kwargs) with
+        with_kwargs=True); what it returns (not None) replaces the arguments. Returns a
+        handle whose remove() unregisters it."""
+        self._check_hook(hook)
+        return self._hooks().add("forward_pre", (hook, bool(with_kwargs)), prepend)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False,
+                              always_call=False):
+        """Call hook(module, args, output) after each forward (hook(module, args, kwargs,
+        output) with with_kwargs=True); what it returns (not None) replaces the output.
+        always_call=True calls it (output None) when forward raises too."""
+        self._check_hook(hook)
+        return self._hooks().add("forward", (hook, bool(with_kwargs), bool(always_call)),
+                                 prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """Call hook(module, grad_output) once the gradients of the module's outputs are
+        computed; a tuple it returns replaces grad_output."""
+        self._check_hook(hook)
+        return self._hooks().add("backward_pre", hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call hook(module, grad_input, grad_output) once the gradients of the module's
+        tensor arguments are computed (one entry per tensor argument, None where it needs no
+        gradient); a tuple it returns replaces grad_input."""
+        self._check_hook(hook)
+        return self._hooks().add("backward", hook, prepend)
 
     def _call(self, method, *args, **kwargs):
         """method(*args, **kwargs) with __call__'s checks of the arguments and errors."""
@@ -285,6 +337,7 @@ class Module:
         to a dtype, in place: `to("gpu")`, `to(tl.float64)`, `to("cpu", tl.float32)`, as in
         PyTorch (do this before making the optimizer). Returns self. non_blocking and
         memory_format are accepted and change nothing."""
+        check_memory_format(memory_format, "Module.to")
         device, dtype = to_arguments(args, device, dtype)
         if dtype is not None:
             self.astype(dtype)
