@@ -172,3 +172,23 @@ def test_bad_tensor_hooks_are_clear_errors():
     y.register_hook(lambda g: g.numpy())
     with pytest.raises(TypeError, match="must return None or a Tensor, not ndarray"):
         (y * 2).sum().backward()
+
+
+def test_a_grad_cam_written_with_hooks_matches_explain_grad_cam():
+    from tinylesion import explain
+    model = small_cnn().eval()
+    x = tl.randn(2, 3, 8, 8)
+    layer = model[0]
+    store = {}
+    forward = layer.register_forward_hook(lambda m, a, out: store.__setitem__("A", out))
+    backward = layer.register_full_backward_hook(
+        lambda m, gi, go: store.__setitem__("G", go[0]))
+    logits = model(x)
+    target = logits.argmax(1)
+    logits.gather(1, target.reshape(-1, 1)).sum().backward()
+    forward.remove()
+    backward.remove()
+    weights = store["G"].mean(dim=(2, 3), keepdim=True)
+    cam = tl.relu((weights * store["A"]).sum(dim=1)).detach().numpy()
+    expected = explain.grad_cam(model, x, layer=layer)    # upsampled to 8x8: here 8x8 already
+    np.testing.assert_allclose(cam, expected, rtol=1e-5, atol=1e-6)
