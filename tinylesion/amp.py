@@ -142,7 +142,7 @@ class GradScaler:
             raise RuntimeError("unscale_() has already been called on this optimizer since "
                                "the last update()")
         inverse = 1.0 / self._scale
-        found_inf = False
+        finite = True   # on the gradients' device until the end: one copy to the host
         with no_grad():
             for group in optimizer.param_groups:
                 for p in group["params"]:
@@ -150,10 +150,11 @@ class GradScaler:
                         continue
                     g = p.grad.data
                     g *= g.dtype.type(inverse)
-                    xp = backend.get_array_module(g)
-                    if not found_inf and not bool(xp.isfinite(g).all()):
-                        found_inf = True
-        state.update(unscaled=True, found_inf=found_inf)
+                    all_finite = backend.get_array_module(g).isfinite(g).all()
+                    finite = all_finite if finite is True else (
+                        finite & all_finite if type(finite) is type(all_finite)
+                        else bool(finite) and bool(all_finite))
+        state.update(unscaled=True, found_inf=not bool(finite))
 
     def step(self, optimizer, *args, **kwargs):
         """optimizer.step(*args, **kwargs) on the unscaled gradients, or nothing (None) when
