@@ -161,6 +161,8 @@ def worker(args):
         if overlapped is not None:
             (overlapped.overlap.add_hooks if opt is overlapped
              else overlapped.overlap.remove_hooks)()
+        if blocking.buckets is not None:   # backward writes into the blocking path's buckets
+            (blocking.buckets.attach if opt is blocking else blocking.buckets.release)()
         t0 = time.perf_counter()
         logits = (split_model if opt is split else model)(x)
         if model.binary:

@@ -35,6 +35,9 @@ def test_two_ranks_at_16_end_with_the_weights_of_one_process_at_32(train_runs):
         if k.startswith("grad "):
             np.testing.assert_allclose(two[k], one[k], rtol=1e-5, atol=3e-7, err_msg=k)
     assert int(two["size"]) == 2 and int(one["size"]) == 1
+    # on 2 ranks backward wrote every gradient into its bucket (one process: no buckets)
+    assert two["in_buckets"].tolist() == [6] * int(two["steps"])   # 6 parameters
+    assert not one["in_buckets"].any()
 
 
 def test_gradients_travel_as_one_flat_buffer_per_step(train_runs):
@@ -181,6 +184,8 @@ def test_the_gpu_path_reduces_through_nccl_on_the_device(tmp_path, overlap):
                    OVERLAP_ENV: "0" if shard else overlap}))
     cpu, gpu = load(tmp_path / "cpu.npz"), load(tmp_path / "gpu.npz")
     assert bool(gpu["side_stream"]) == (overlap == "1")
+    # the blocking path's gradients live in its buckets on the device
+    assert gpu["in_buckets"].tolist() == [6 if overlap == "0" else 0] * 2
     assert gpu["kinds"].tolist() == ["cupy"] and bool(gpu["nccl"])
     assert gpu["state_kinds"].tolist() == ["cupy"]
     # per step: SyncBatchNorm forward and backward, one gradient bucket (sharded: one
@@ -192,7 +197,7 @@ def test_the_gpu_path_reduces_through_nccl_on_the_device(tmp_path, overlap):
     assert int(gpu["bcasts"]) == 9
     names = [k for k in cpu if k not in ("kinds", "nccl", "allreduces", "bcasts",
                                           "side_stream", "reduce_scatters", "allgathers",
-                                          "state_kinds")]
+                                          "state_kinds", "in_buckets")]
     assert len(names) == 9
     for k in names:
         np.testing.assert_allclose(gpu[k], cpu[k], rtol=1e-5, atol=3e-7, err_msg=k)
