@@ -58,8 +58,9 @@ def test_overlapping_the_allreduce_with_backward_changes_no_bit(train_runs):
     two, overlap = train_runs["two"], train_runs["overlap"]
     assert len(two) == len(overlap)
     for k in two:
-        if k != "bytes_sent":   # the weights, the gradients of the first step
+        if k not in ("bytes_sent", "in_buckets"):   # the weights, the first step's gradients
             np.testing.assert_array_equal(overlap[k], two[k], err_msg=k)
+    assert not overlap["in_buckets"].any()   # copied into its buckets as backward goes
 
 
 def test_the_class_weighted_loss_is_the_weighted_mean_over_the_global_batch(train_runs):
@@ -184,8 +185,10 @@ def test_the_gpu_path_reduces_through_nccl_on_the_device(tmp_path, overlap):
                    OVERLAP_ENV: "0" if shard else overlap}))
     cpu, gpu = load(tmp_path / "cpu.npz"), load(tmp_path / "gpu.npz")
     assert bool(gpu["side_stream"]) == (overlap == "1")
-    # the blocking path's gradients live in its buckets on the device
-    assert gpu["in_buckets"].tolist() == [6 if overlap == "0" else 0] * 2
+    # backward writes the gradients into the buckets on the device: the allreduce's all 6;
+    # the sharded step's all but the Linear weight, which the first bucket's count slots cut
+    # (elements 60-275 of 279, rows of 140); the overlapped path copies them in
+    assert gpu["in_buckets"].tolist() == [{"0": 6, "1": 0, "shard": 5}[overlap]] * 2
     assert gpu["kinds"].tolist() == ["cupy"] and bool(gpu["nccl"])
     assert gpu["state_kinds"].tolist() == ["cupy"]
     # per step: SyncBatchNorm forward and backward, one gradient bucket (sharded: one
