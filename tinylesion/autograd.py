@@ -68,7 +68,19 @@ def _topological_order(root):
 
 
 def _accumulate_leaf(tensor, g, handed_out):
-    """Add g to tensor.grad (gradients accumulate until zeroed, as in PyTorch)."""
+    """Add g to tensor.grad (gradients accumulate until zeroed, as in PyTorch). A leaf with
+    a `_grad_view` (its slice of a data-parallel gradient bucket: gradient_buckets.py) gets
+    its gradient written there, and later ones added there in place."""
+    view = getattr(tensor, "_grad_view", None)
+    if (view is not None and type(view) is type(g) and view.shape == g.shape
+            and view.dtype == g.dtype):
+        if tensor.grad is None:
+            view[...] = g
+            tensor.grad = Tensor._wrap(view)
+            return
+        if tensor.grad.data is view:
+            view += g
+            return
     if tensor.grad is None:
         # NOTE: an op may return one array as the gradient of two inputs (x + y), or a
         # read-only broadcast view; the optimizer updates .grad in place, so each leaf
