@@ -197,8 +197,9 @@ def _grad_input(gy, x, m_hi, m_lo, k, a, b, gx):
 
 @njit(parallel=True, cache=True, nogil=True)
 def _grad_input_sums(gy, x, m_hi, m_lo, k, a, b, gx, psums):
-    """_grad_input, and psums[n, c] = Σ gx[n, c] in float64 (kernels.channel_sums' order),
-    summed while the plane just written is in cache."""
+    """_grad_input, and psums[n, c] = Σ gx[n, c] in float64 (kernels.channel_sums' order: 64
+    lanes in SIMD registers for planes of 256 values or more, eight below), summed while the
+    plane just written is in cache."""
     N, C = x.shape[0], x.shape[1]
     for t in prange(N * C):
         n, c = t // C, t % C

@@ -4,7 +4,7 @@ from collections import OrderedDict, abc
 from itertools import chain
 
 from . import functional as F
-from .inference_fusion import fused_conv_run
+from .inference_fusion import _symmetric_pad, fused_conv_run
 from .module import Module
 
 
@@ -169,6 +169,40 @@ def _conv_then_batch_norm(layers, i):
         and conv._runs_plain() and bn._runs_plain() and is_grad_enabled()
 
 
+def _pad_before_conv(layers, i):
+    """(top, left) when layers[i:i+2] are an nn.ZeroPad2d that pads opposite sides alike and an
+    nn.Conv2d with numeric padding, neither's forward replaced; else None."""
+    from .layers import Conv2d, ZeroPad2d
+    if i + 1 >= len(layers) or type(layers[i]) is not ZeroPad2d \
+            or type(layers[i + 1]) is not Conv2d or "forward" in vars(layers[i]) \
+            or "forward" in vars(layers[i + 1]) or isinstance(layers[i + 1].padding, str):
+        return None
+    return _symmetric_pad(layers[i].padding)
+
+
+def _padded_conv(layers, j, x, pad):
+    """(output, layers used): the nn.Conv2d layers[j] on x with `pad` added to its padding,
+    joined with the layers after it as Sequential.forward joins them."""
+    # NOTE: a zero pad before a convolution is the convolution's own padding: the kernels pad
+    # the blocks they work on as they copy them, so no padded copy of the activation is made,
+    # nor a strided slice of its gradient (which the next kernel would copy again)
+    conv = layers[j]
+    padding = (conv.padding[0] + pad[0], conv.padding[1] + pad[1])
+    args = (x, conv.weight, conv.bias, conv.stride, padding, conv.groups)
+    if _fuses_with_relu_and_pool(layers, j):
+        pool = layers[j + 2]
+        pooling = (pool.kernel_size, pool.stride, pool.padding, pool.ceil_mode)
+        return conv._call(F._conv2d, *args, relu=True, pool=pooling), 3
+    if j + 1 < len(layers) and _fuses_with_relu(conv, layers[j + 1]):
+        return conv._call(F._conv2d, *args, relu=True), 2
+    if _conv_then_batch_norm(layers, j):
+        bn = layers[j + 1]
+        y = conv._call(F._conv2d, *args, relu=False, batch_norm=bn._arguments(uncounted=True))
+        bn._count_batch()
+        return y, 2
+    return conv._call(F.conv2d, *args[:5], groups=conv.groups), 1
+
+
 class Sequential(_ModuleSequence):
     """Layers applied in order; they are named "0", "1", ... as in PyTorch, or by the keys of
     a single OrderedDict (or dict) of layers.
@@ -192,9 +226,13 @@ class Sequential(_ModuleSequence):
         i = 0
         while i < len(layers):
             fused = fused_conv_run(layers, i, x)   # None when recording, or nothing to join
+            pad = None if fused is not None else _pad_before_conv(layers, i)
             if fused is not None:
                 x, used = fused
                 i += used
+            elif pad is not None:   # a ZeroPad2d before a Conv2d: the convolution's padding
+                x, used = _padded_conv(layers, i + 1, x, pad)
+                i += 1 + used
             elif _fuses_with_relu_and_pool(layers, i):
                 x = layers[i]._call(layers[i]._forward_relu_pool, x, layers[i + 2])
                 i += 3
