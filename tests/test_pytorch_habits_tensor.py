@@ -208,3 +208,14 @@ def test_zero_dim_tensors_format_and_index_as_their_value():
     for bad in (tl.tensor(1.0), tl.tensor([1, 2])):
         with pytest.raises(TypeError, match="only integer tensors of a single element"):
             operator.index(bad)
+
+
+def test_the_torch_functions_take_a_tensors_data_as_a_tensor():
+    outputs = tl.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
+    values, indices = tl.max(outputs.data, 1)      # the old tutorials' idiom
+    assert isinstance(values, tl.Tensor) and indices.tolist() == [1, 0]
+    assert tl.argmax(outputs.data, dim=1).tolist() == [1, 0]
+    assert tl.min(outputs.data, dim=0).indices.tolist() == [0, 1, 0]
+    assert tl.sum(tl.argmax(outputs, 1) == tl.tensor([1, 1]).data).item() == 1
+    with pytest.raises(TypeError, match=r"max\(\) expects a Tensor, not list"):
+        tl.max([1, 2])
