@@ -33,6 +33,19 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+class _Members(list):
+    """What parameters(), buffers(), children() and modules() return: a list (len, indexing,
+    iterating again) that is also an iterator over itself, as PyTorch's generators are, so
+    that `next(model.parameters())` gives the first parameter."""
+
+    def __next__(self):
+        cursor = self.__dict__.get("cursor", 0)
+        if cursor >= len(self):
+            raise StopIteration
+        self.__dict__["cursor"] = cursor + 1
+        return self[cursor]
+
+
 class Module:
     """Base class of layers and models, with PyTorch's names and semantics.
 
@@ -247,7 +260,7 @@ class Module:
 
     def modules(self):
         """This module and every descendant, each once."""
-        return [m for _, m in self.named_modules()]
+        return _Members(m for _, m in self.named_modules())
 
     def named_children(self):
         """(name, module) for each direct sub-module, each once."""
@@ -259,7 +272,7 @@ class Module:
 
     def children(self):
         """The direct sub-modules."""
-        return [m for _, m in self.named_children()]
+        return _Members(m for _, m in self.named_children())
 
     def apply(self, fn):
         """Call fn on every sub-module (children first, depth first), then on self; returns
@@ -287,7 +300,7 @@ class Module:
 
     def parameters(self, recurse=True):
         """The parameters, in PyTorch's order."""
-        return [p for _, p in self.named_parameters(recurse=recurse)]
+        return _Members(p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
         """(name, buffer) pairs in PyTorch's order, each buffer once."""
@@ -295,7 +308,7 @@ class Module:
 
     def buffers(self, recurse=True):
         """The buffers (e.g. batch norm's running statistics), in PyTorch's order."""
-        return [b for _, b in self.named_buffers(recurse=recurse)]
+        return _Members(b for _, b in self.named_buffers(recurse=recurse))
 
     def num_parameters(self):
         """The number of trainable values."""
