@@ -10,8 +10,8 @@ one-process reference. Rank 0 writes OUT (.npz).
           loss), EPOCHS epochs at per-rank batch BATCH with a checkpoint at CKPT, evaluating a
           validation set of 33 images (16 + 1 and 16 on 2 ranks: one rank has a batch fewer);
           with "resume", the run goes on from CKPT; with "thaw", the first Linear layer is
-          frozen when fit starts and thawed after the first epoch. Writes the final weights, the optimizer's
-          momentum, the history and the classes of the layers after fit
+          frozen when fit starts and thawed after the first epoch. Writes the final weights,
+          the optimizer's momentum, the history and the classes of the layers after fit
   eval    evaluate_model on a split model (the eval set as above, or of SAMPLES images; on
           DEVICE, "cpu" or "gpu"): y_true and y_score, and the class-weighted loss of the
           evaluation fit runs
