@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import tinylesion as tl
-from tinylesion import distributed, nn, optim
+from test_distributed_overlap import model_and_input
+from tinylesion import distributed, optim
 from tinylesion.tensor import Tensor
 
 
@@ -19,14 +20,6 @@ class TwoRanks:
         self.reduced.append(array)
         array += 3 * array
         return array
-
-
-def model_and_input(seed=0):
-    rng = np.random.default_rng(seed)
-    tl.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3), nn.Linear(3, 2))
-    x = Tensor(rng.standard_normal((6, 5)).astype(np.float32))
-    return model, x
 
 
 def reference_grads(passes=1, forward=None):

@@ -106,6 +106,18 @@ def test_a_bad_overlap_shard_or_split_setting_is_a_one_line_error(ham, tmp_path,
     assert not (tmp_path / "x").exists()
 
 
+def test_sharding_and_overlap_asked_for_together_is_a_one_line_error(ham, tmp_path):
+    proc = mpirun([EXAMPLE, "--data", ham, *FLAGS, "--distributed", "--out", tmp_path / "x"],
+                  env={"TINYLESION_OVERLAP": "1", "TINYLESION_SHARD_OPTIMIZER": "1"},
+                  timeout=120)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert lines and all("TINYLESION_SHARD_OPTIMIZER=1 and TINYLESION_OVERLAP=1" in line
+                         for line in lines)
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_a_one_process_run_resumes_on_two_ranks_with_the_optimizer_sharded(ham, one, tmp_path):
     """The checkpoint's whole Adam state cut into the ranks' shares, and gathered again for
     the next checkpoint."""

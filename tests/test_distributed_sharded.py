@@ -87,6 +87,17 @@ def test_the_sharding_default_comes_from_the_environment_or_the_size_of_the_weig
     assert SHARD_ENV in str(info.value) and "\n" not in str(info.value)
 
 
+def test_asking_for_sharding_and_overlap_together_is_a_one_line_error():
+    from tinylesion.gradient_overlap import OVERLAP_ENV
+    with pytest.raises(distributed.DistributedError) as info:
+        default_shard({SHARD_ENV: "1", OVERLAP_ENV: "1"})
+    message = str(info.value)
+    assert SHARD_ENV in message and OVERLAP_ENV in message and "\n" not in message
+    assert default_shard({SHARD_ENV: "1", OVERLAP_ENV: "0"}) is True
+    assert default_shard({SHARD_ENV: "0", OVERLAP_ENV: "1"}) is False
+    assert default_shard({OVERLAP_ENV: "1"}) is None   # by size: fit then overlaps
+
+
 def test_only_element_by_element_optimizers_are_sharded():
     from tinylesion.nn import Linear
     layer = Linear(2, 2)

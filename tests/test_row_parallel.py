@@ -116,6 +116,29 @@ def test_two_ranks_with_split_layers_resume_a_one_process_checkpoint(fit_runs):
     _same_weights(fit_runs["one3"], fit_runs["two3"])
 
 
+@pytest.mark.parametrize("shard", ["0", "1"])
+def test_a_linear_layer_frozen_when_fit_starts_stays_whole_and_trains_once_thawed(tmp_path,
+                                                                                  shard):
+    """A Linear layer frozen when fit prepares the ranks is not split (it has no gradient to
+    save sending); thawed after the first epoch, its gradient joins the others' buckets (the
+    allreduce's or the sharded optimizer's, made anew) and the run stays that of one
+    process."""
+    ok(python([SCRIPT, "fit", tmp_path / "one.npz", 32, 2, tmp_path / "one.ckpt", "thaw"]))
+    ok(mpirun([SCRIPT, "fit", tmp_path / "two.npz", 16, 2, tmp_path / "two.ckpt", "thaw"],
+              env={**SPLIT, SHARD_ENV: shard}))
+    one, two = load(tmp_path / "one.npz"), load(tmp_path / "two.npz")
+    assert two["classes during"].tolist() == [["Conv2d", "ReLU", "Flatten", "Linear", "ReLU",
+                                               "RowParallelLinear"]] * 2
+    assert "1 Linear weight(s) split over the ranks" in str(two["log"])
+    keys = [k for k in one if k.startswith("end ") or (shard == "0" and k.startswith("state"))]
+    assert len(keys) == (12 if shard == "0" else 6)
+    for k in keys:   # (sharded: the replicated parameters' state is in the ranks' segments)
+        np.testing.assert_allclose(two[k], one[k], rtol=1e-5, atol=1e-7, err_msg=k)
+    # the thawed layer did train in the second epoch (its momentum is there)
+    assert "state 2 momentum_buffer" in one
+    assert np.abs(one["state 2 momentum_buffer"]).max() > 0
+
+
 def test_evaluate_model_pads_the_rank_with_fewer_batches(tmp_path):
     ok(python([SCRIPT, "eval", tmp_path / "one.npz", 32]))
     ok(mpirun([SCRIPT, "eval", tmp_path / "two.npz", 16]))

@@ -113,10 +113,9 @@ class GradientBuckets:
         the bytes this rank handed to the allreduce."""
         from .distributed import join_totals, split_totals
         from .tensor import Tensor
-        present = np.array([p.grad is not None for p in self.params], np.float64)
-        extra = present if totals is None else None
+        extra = np.array([p.grad is not None for p in self.params], np.float64)
         if totals is not None:
-            extra = np.concatenate([present, split_totals(totals, self.buckets[0].flat.dtype)])
+            extra = np.concatenate([extra, split_totals(totals, self.buckets[0].flat.dtype)])
         self._room(len(extra))
         counts = None
         sent = 0
@@ -134,7 +133,7 @@ class GradientBuckets:
                 extra = backend.to_numpy(message[size:])
                 counts = extra[:len(self.params)]
                 if totals is not None:
-                    totals[...] = join_totals(extra[len(self.params):])[:len(totals)]
+                    totals[...] = join_totals(extra[len(self.params):])
             if average:
                 bucket.grads *= dtype.type(1.0 / (world.size if totals is None else totals[0]))
             for p, i, view in zip(bucket.params, bucket.index, bucket.views):

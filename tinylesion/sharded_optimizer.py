@@ -22,6 +22,7 @@ the first bucket's count slots or a bucket's end cut it (then it is copied in); 
 allgather of the weights goes through a buffer of its own.
 """
 import math
+import os
 import types
 
 import numpy as np
@@ -63,10 +64,17 @@ def choose(optimizer, setting=None, overlap=False):
 
 def default_shard(env=None):
     """Sharding on, off, or None (by size: choose) when fit is not told:
-    TINYLESION_SHARD_OPTIMIZER=1/0, else SHARD."""
-    from .distributed import switch_setting
-    return switch_setting(env, SHARD_ENV, SHARD, "each rank updates 1/N of the weights",
-                          "every rank updates all of them")
+    TINYLESION_SHARD_OPTIMIZER=1/0, else SHARD. Asked for together with TINYLESION_OVERLAP=1
+    (which it cannot honour: the sharded step reduces after backward), a DistributedError."""
+    from .distributed import DistributedError, switch_setting
+    from .gradient_overlap import OVERLAP_ENV
+    setting = switch_setting(env, SHARD_ENV, SHARD, "each rank updates 1/N of the weights",
+                             "every rank updates all of them")
+    if setting and (os.environ if env is None else env).get(OVERLAP_ENV, "").strip() == "1":
+        raise DistributedError(f"{SHARD_ENV}=1 and {OVERLAP_ENV}=1 together: the sharded "
+                               "optimizer reduces the gradients after backward, it cannot "
+                               "overlap them; set one of the two to 0")
+    return setting
 
 
 class _Chunk:

@@ -9,8 +9,9 @@ one-process reference. Rank 0 writes OUT (.npz).
           TINYLESION_SPLIT_LINEAR=1; SGD with momentum and weight decay, a class-weighted
           loss), EPOCHS epochs at per-rank batch BATCH with a checkpoint at CKPT, evaluating a
           validation set of 33 images (16 + 1 and 16 on 2 ranks: one rank has a batch fewer);
-          with RESUME, the run goes on from CKPT. Writes the final weights, the optimizer's
-          momentum, the history and the classes of the layers after fit
+          with "resume", the run goes on from CKPT; with "thaw", the first Linear layer is
+          frozen when fit starts and thawed after the first epoch. Writes the final weights,
+          the optimizer's momentum, the history and the classes of the layers after fit
   eval    evaluate_model on a split model (the eval set as above, or of SAMPLES images; on
           DEVICE, "cpu" or "gpu"): y_true and y_score, and the class-weighted loss of the
           evaluation fit runs
@@ -133,12 +134,19 @@ def make_model():
                          nn.Linear(4 * IMAGE * IMAGE, 16), nn.ReLU(), nn.Linear(16, CLASSES))
 
 
-def mode_fit(out, batch, epochs, ckpt, resume=""):
+def mode_fit(out, batch, epochs, ckpt, *flags):
     from tinylesion.train import fit
     if distributed.launched_size() > 1:
         distributed.init()
     model = make_model()
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
+    resume = "resume" in flags
+    if "thaw" in flags:   # the first Linear frozen when fit starts, thawed after epoch 1
+        model[3].weight.requires_grad_(False)
+
+    def thaw(epoch, history):
+        if "thaw" in flags and epoch == 0:
+            model[3].weight.requires_grad_(True)
     train = Loader(dataset(64, 1), batch_size=batch, shuffle=True, seed=5)
     val = Loader(dataset(33, 2), batch_size=batch)
     during = []
@@ -146,7 +154,8 @@ def mode_fit(out, batch, epochs, ckpt, resume=""):
     history = fit(model, opt, train, val, epochs=epochs, class_weights=np.array(
         [0.5, 1.0, 3.0], np.float32), early_stopping=0, checkpoint_path=ckpt,
         resume=bool(resume), progress=False, log=lambda *a, **k: logged.append(str(a[0])),
-        on_epoch_end=lambda *_: during.append([type(m).__name__ for m in model]))
+        on_epoch_end=lambda *args: (during.append([type(m).__name__ for m in model]),
+                                    thaw(*args)))
     record = {f"end {k}": backend.to_numpy(v) for k, v in model.state_dict().items()}
     for i, p in enumerate(model.parameters()):
         state = opt.state.get(p, {})
@@ -273,7 +282,7 @@ def mode_gpu(out, steps, device):
 if __name__ == "__main__":
     mode, out, *rest = sys.argv[1:]
     if mode == "fit":
-        mode_fit(out, int(rest[0]), int(rest[1]), rest[2], *rest[3:])
+        mode_fit(out, int(rest[0]), int(rest[1]), rest[2], *rest[3:])   # flags: resume, thaw
     elif mode == "eval":
         mode_eval(out, *map(int, rest[:2]), *rest[2:])
     elif mode == "clip":
