@@ -1,10 +1,5 @@
 """Per-channel sums of an (N, C, ...) array in float64 on Numba threads: a convolution's bias
 gradient, the same on every run."""
-import glob
-import hashlib
-import inspect
-import os
-
 import numpy as np
 from numba import njit, prange
 
@@ -12,10 +7,11 @@ SHORT = 256  # planes shorter than this take the eight-sum path (no scratch arra
 LANES = 64   # running float64 sums of the long-plane path: lane j takes p[j], p[j + 64], ...
 
 
-# NOTE: the kernels in INLINED_BY inline _plane_sum into their cached machine code, whose cache
-# Numba keys on the contents of their own files alone: a change here would not reach them (they
-# would keep the old order, which tests/kernels/test_plane_sum_callers.py detects), so
-# _forget_stale_copies deletes their cache files whenever _plane_sum's source has changed.
+# NOTE: kernels/relu.py, kernels/pool_relu.py and kernels/batchnorm.py inline _plane_sum into
+# their cached kernels, whose cache Numba keys on the contents of their own files (a hash, not
+# the time: touching them does nothing): after changing it, change their text too or delete
+# their __pycache__/*.nbi and *.nbc files, or they keep the old order (which
+# tests/kernels/test_plane_sum_callers.py detects).
 @njit(cache=True, inline="always")
 def _plane_sum(p):
     """Σ p in float64 in an order fixed by len(p) alone: shorter than SHORT, eight running sums
@@ -57,40 +53,6 @@ def _plane_sum(p):
             acc[j] += acc[j + h]
         h //= 2
     return acc[0]
-
-
-INLINED_BY = ("relu._backward_sums", "pool_relu._backward_sums", "batchnorm._grad_input_sums")
-STAMP_FILE = "channel_sums._plane_sum.stamp"   # the source the cached copies were built from
-
-
-def _forget_stale_copies(path=None):
-    """Delete the cache files of the kernels in INLINED_BY (in Numba's cache folder for this
-    package, or `path`) unless a stamp beside them says they were compiled with this
-    _plane_sum; a file system error leaves things as they are (Numba then decides)."""
-    path = path or getattr(getattr(_plane_sum, "_cache", None), "_cache_path", None)
-    if not path:
-        return
-    stamp = hashlib.sha256(f"{inspect.getsource(_plane_sum.py_func)} {SHORT} {LANES}"
-                           .encode()).hexdigest()
-    stamp_path = os.path.join(path, STAMP_FILE)
-    try:
-        with open(stamp_path) as f:
-            if f.read() == stamp:
-                return
-    except OSError:
-        pass
-    try:
-        for name in INLINED_BY:
-            for cached in glob.glob(os.path.join(glob.escape(path), glob.escape(name) + "-*")):
-                os.remove(cached)
-        os.makedirs(path, exist_ok=True)
-        with open(stamp_path, "w") as f:
-            f.write(stamp)
-    except OSError:
-        pass
-
-
-_forget_stale_copies()
 
 
 @njit(parallel=True, cache=True, nogil=True)

@@ -1,11 +1,9 @@
 """channel_sums (a convolution's bias gradient) against NumPy's float64 sums."""
 import math
-import os
 
 import numpy as np
 import pytest
 
-import kernels.channel_sums as channel_sums_module
 from kernels.channel_sums import LANES, SHORT, channel_sums
 
 
@@ -91,44 +89,3 @@ def test_long_planes_at_least_as_accurate_as_eight_lanes():
     err8 = np.abs(np.array([_eight_lanes(a[0, c]) for c in range(16)]) - exact) / total
     assert err.max() <= err8.max() and err.mean() <= err8.mean()
     assert err.max() < 4e-16 < err8.max()  # measured: 1.4e-16 against 8.2e-16
-
-
-def _kernels_calling_plane_sum():
-    """'<file>.<function>' for every function in kernels/*.py, but channel_sums.py's own
-    (its cache follows its own file), that calls _plane_sum."""
-    import ast
-    folder = os.path.dirname(channel_sums_module.__file__)
-    found = set()
-    for name in sorted(os.listdir(folder)):
-        if not name.endswith(".py") or name == "channel_sums.py":
-            continue
-        with open(os.path.join(folder, name)) as f:
-            tree = ast.parse(f.read())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and any(
-                    isinstance(call, ast.Call) and getattr(call.func, "id", None) == "_plane_sum"
-                    for call in ast.walk(node)):
-                found.add(f"{name[:-3]}.{node.name}")
-    return found
-
-
-def test_inlined_by_names_every_kernel_that_calls_plane_sum():
-    assert set(channel_sums_module.INLINED_BY) == _kernels_calling_plane_sum()
-
-
-def test_stale_cached_copies_are_deleted_once(tmp_path):
-    stale = [tmp_path / f"{name}-74.py311.{ext}" for name in channel_sums_module.INLINED_BY
-             for ext in ("nbi", "1.nbc")]
-    others = [tmp_path / "relu._forward_serial-27.py311.nbi", tmp_path / "relu.x-1.py311.nbi"]
-    for f in stale + others:
-        f.write_text("cached")
-    (tmp_path / channel_sums_module.STAMP_FILE).write_text("an older _plane_sum")
-    channel_sums_module._forget_stale_copies(str(tmp_path))
-    assert not any(f.exists() for f in stale) and all(f.exists() for f in others)
-    stamp = (tmp_path / channel_sums_module.STAMP_FILE).read_text()
-    assert stamp != "an older _plane_sum"
-    for f in stale:   # compiled again with this _plane_sum: kept from now on
-        f.write_text("cached")
-    channel_sums_module._forget_stale_copies(str(tmp_path))
-    assert all(f.exists() for f in stale + others)
-    assert (tmp_path / channel_sums_module.STAMP_FILE).read_text() == stamp
