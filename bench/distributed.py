@@ -161,6 +161,14 @@ def worker(args):
         if overlapped is not None:
             (overlapped.overlap.add_hooks if opt is overlapped
              else overlapped.overlap.remove_hooks)()
+        # backward writes the gradients into the buckets of the set-up that steps next
+        for owner in (blocking.buckets, getattr(sharded, "sharded", None)):
+            if owner is not None and owner is not getattr(opt, "buckets", None) \
+                    and owner is not getattr(opt, "sharded", None):
+                owner.release()
+        for owner in (getattr(opt, "buckets", None), getattr(opt, "sharded", None)):
+            if owner is not None:
+                owner.attach()
         t0 = time.perf_counter()
         logits = (split_model if opt is split else model)(x)
         if model.binary:

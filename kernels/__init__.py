@@ -1,4 +1,7 @@
 """Array kernels (array in, array out): convolution, pooling, batch norm, ReLU, Adam, threads."""
+from .cache_stamp import install as _install_cache_stamp
+
+_install_cache_stamp()   # before any kernel is decorated: see kernels/cache_stamp.py
 # NOTE: blas loads SciPy's BLAS (the one the conv kernels call from Numba); it comes first so
 # that the thread setting, applied when .threads is first imported, covers that library too.
 from . import blas  # noqa: F401  (isort: skip)

@@ -8,10 +8,9 @@ LANES = 64   # running float64 sums of the long-plane path: lane j takes p[j], p
 
 
 # NOTE: kernels/relu.py, kernels/pool_relu.py and kernels/batchnorm.py inline _plane_sum into
-# their cached kernels, whose cache Numba keys on the contents of their own files (a hash, not
-# the time: touching them does nothing): after changing it, change their text too or delete
-# their __pycache__/*.nbi and *.nbc files, or they keep the old order (which
-# tests/kernels/test_plane_sum_callers.py detects).
+# their cached kernels; the kernels' cache is stamped with the whole package
+# (kernels/cache_stamp.py), so a change here recompiles them, and
+# tests/kernels/test_plane_sum_callers.py checks that they give these bits.
 @njit(cache=True, inline="always")
 def _plane_sum(p):
     """Σ p in float64 in an order fixed by len(p) alone: shorter than SHORT, eight running sums

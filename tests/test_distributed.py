@@ -35,6 +35,9 @@ def test_two_ranks_at_16_end_with_the_weights_of_one_process_at_32(train_runs):
         if k.startswith("grad "):
             np.testing.assert_allclose(two[k], one[k], rtol=1e-5, atol=3e-7, err_msg=k)
     assert int(two["size"]) == 2 and int(one["size"]) == 1
+    # on 2 ranks backward wrote every gradient into its bucket (one process: no buckets)
+    assert two["in_buckets"].tolist() == [6] * int(two["steps"])   # 6 parameters
+    assert not one["in_buckets"].any()
 
 
 def test_gradients_travel_as_one_flat_buffer_per_step(train_runs):
@@ -55,8 +58,9 @@ def test_overlapping_the_allreduce_with_backward_changes_no_bit(train_runs):
     two, overlap = train_runs["two"], train_runs["overlap"]
     assert len(two) == len(overlap)
     for k in two:
-        if k != "bytes_sent":   # the weights, the gradients of the first step
+        if k not in ("bytes_sent", "in_buckets"):   # the weights, the first step's gradients
             np.testing.assert_array_equal(overlap[k], two[k], err_msg=k)
+    assert not overlap["in_buckets"].any()   # copied into its buckets as backward goes
 
 
 def test_the_class_weighted_loss_is_the_weighted_mean_over_the_global_batch(train_runs):
@@ -181,6 +185,10 @@ def test_the_gpu_path_reduces_through_nccl_on_the_device(tmp_path, overlap):
                    OVERLAP_ENV: "0" if shard else overlap}))
     cpu, gpu = load(tmp_path / "cpu.npz"), load(tmp_path / "gpu.npz")
     assert bool(gpu["side_stream"]) == (overlap == "1")
+    # backward writes the gradients into the buckets on the device: the allreduce's all 6;
+    # the sharded step's all but the Linear weight, which the first bucket's count slots cut
+    # (elements 60-275 of 279, rows of 140); the overlapped path copies them in
+    assert gpu["in_buckets"].tolist() == [{"0": 6, "1": 0, "shard": 5}[overlap]] * 2
     assert gpu["kinds"].tolist() == ["cupy"] and bool(gpu["nccl"])
     assert gpu["state_kinds"].tolist() == ["cupy"]
     # per step: SyncBatchNorm forward and backward, one gradient bucket (sharded: one
@@ -192,7 +200,7 @@ def test_the_gpu_path_reduces_through_nccl_on_the_device(tmp_path, overlap):
     assert int(gpu["bcasts"]) == 9
     names = [k for k in cpu if k not in ("kinds", "nccl", "allreduces", "bcasts",
                                           "side_stream", "reduce_scatters", "allgathers",
-                                          "state_kinds")]
+                                          "state_kinds", "in_buckets")]
     assert len(names) == 9
     for k in names:
         np.testing.assert_allclose(gpu[k], cpu[k], rtol=1e-5, atol=3e-7, err_msg=k)

@@ -127,3 +127,24 @@ def test_the_loss_rides_with_the_gradients_on_every_path(tmp_path):
                 np.testing.assert_array_equal(other, run[k.replace("global_loss", "allreduce")],
                                               err_msg=k)
     assert int(run["global_loss 0 count"]) == 12   # 6 samples on each of 2 ranks
+
+
+def test_gradients_in_the_buckets_accumulate_zero_and_take_an_assigned_gradient(tmp_path):
+    """Both paths with the gradients living in their buckets: two backward() calls before a
+    step, zero_grad(set_to_none=False), a .grad the user assigns (copied in, never lost)."""
+    ok(mpirun([ROOT / "tests" / "mpi" / "run_sharded.py", "habits", tmp_path / "h.npz"]))
+    run = load(tmp_path / "h.npz")
+    compared = 0
+    for k in run:
+        if k.startswith("plain ") and k[6].isdigit():
+            np.testing.assert_array_equal(run["sharded" + k[5:]], run[k], err_msg=k)
+            compared += 1
+    assert compared == 4 * (10 + 1)
+    # the assigned gradient, averaged over the ranks ((1 + 2) / 2), made the last step
+    np.testing.assert_allclose(run["plain 3 bias step"], np.full(3, -0.1 * 1.5), rtol=1e-5)
+    assert not np.allclose(run["plain 2 bias step"], -0.15, rtol=1e-3)
+    # on rank 0, 7 parameters get a gradient (the trunk's 2, the head's, the extra layer's,
+    # the frozen layer's bias), every one written into the allreduce's buckets; the sharded
+    # step's first bucket has rows of 327 elements, which cut the head's weight (140-379)
+    assert run["plain in buckets"].tolist() == [7] * 4
+    assert run["sharded in buckets"].tolist() == [6] * 4

@@ -118,7 +118,7 @@ class _TwoRanks:
         return array
 
 
-def test_gradients_are_averaged_in_buckets_and_copied_back():
+def test_gradients_are_averaged_in_buckets_one_message_each():
     from tinylesion import distributed, nn, optim
     from tinylesion.tensor import Tensor
     model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3), nn.Linear(3, 2))

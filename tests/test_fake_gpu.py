@@ -215,3 +215,48 @@ def test_losses_and_pooling_run_on_the_gpu_without_host_copies():
     assert out["modules"] == ["cupy"] and all(out["equal"]), out["equal"]
     assert out["one_hot"] == [[0, 0, 1], [1, 0, 0]]
     assert all(out["channels"]) and len(out["channels"]) > 1
+
+
+HOOKS_AND_SCALER = r"""
+import json, warnings, numpy as np, cupy
+import tinylesion as tl
+from tinylesion import nn
+
+def run(device):
+    tl.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 5 * 5, 3)).to(device)
+    seen = {}
+    model[0].register_forward_hook(lambda m, a, out: seen.__setitem__("A", out))
+    model[0].register_full_backward_hook(lambda m, gi, go: seen.__setitem__("G", go[0]))
+    x = tl.Tensor(np.linspace(-1, 1, 2 * 75, dtype=np.float32).reshape(2, 3, 5, 5), device=device,
+                  requires_grad=True)
+    x.register_hook(lambda g: g * 2)
+    optimizer = tl.optim.SGD(model.parameters(), lr=0.1)
+    scaler = tl.amp.GradScaler(device if device == "cpu" else "cuda", init_scale=4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with tl.autocast("cuda"):
+            loss = nn.functional.cross_entropy(model(x), np.array([0, 2]))
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return [seen["A"], seen["G"], x.grad] + list(model.parameters()), scaler.get_scale()
+
+cpu, cpu_scale = run("cpu")
+cupy.reset_transfers()
+gpu, gpu_scale = run("gpu")
+d2h = cupy.transfers["d2h"]
+out = {"modules": sorted({type(t.data).__module__ for t in gpu}),
+       "equal": [bool(np.allclose(c.numpy(), g.numpy(), rtol=1e-5, atol=1e-7))
+                 for c, g in zip(cpu, gpu)],
+       "scales": [cpu_scale, gpu_scale], "d2h": d2h}
+print(json.dumps(out))
+"""
+
+
+def test_hooks_and_the_grad_scaler_run_on_the_gpu():
+    out = json_of(run_fake("-c", HOOKS_AND_SCALER))
+    assert out["modules"] == ["cupy"] and all(out["equal"]) and len(out["equal"]) == 7
+    assert out["scales"] == [4.0, 4.0]
+    assert out["d2h"] == 1, out   # the scaler's one check for inf and NaN per step

@@ -148,3 +148,16 @@ def test_upsample_modules_and_errors():
         F.interpolate(x, size=3, mode="bicubic")
     with pytest.raises(ValueError, match="4-D"):
         F.interpolate(tl.rand(1, 2, 3), size=5, mode="bilinear")
+
+
+def test_next_of_the_member_lists_as_of_pytorchs_generators():
+    model = tl.nn.Sequential(tl.nn.Linear(2, 3), tl.nn.ReLU(), tl.nn.Linear(3, 1))
+    params = model.parameters()
+    assert next(params) is model[0].weight and next(params) is model[0].bias
+    assert next(model.parameters()).device == "cpu"
+    assert next(model.children()) is model[0] and next(model.modules()) is model
+    assert len(params) == 4 and params[3] is model[2].bias   # still a list
+    assert [p.shape for p in params] == [(3, 2), (3,), (1, 3), (1,)]
+    empty = tl.nn.ReLU().parameters()
+    with pytest.raises(StopIteration):
+        next(empty)

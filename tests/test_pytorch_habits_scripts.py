@@ -1,6 +1,7 @@
 """PyTorch training scripts written in PyTorch's idioms run with only their imports naming
-tinylesion (tests/pytorch_scripts/): an MNIST-style script on scikit-learn's digits, and a
-folder-of-images script with ImageFolder, a CSV Dataset, transforms and checkpoints."""
+tinylesion (tests/pytorch_scripts/): an MNIST-style script on scikit-learn's digits, a
+folder-of-images script with ImageFolder, a CSV Dataset, transforms and checkpoints, and a
+resnet18 fine-tuning script in the shape of the common transfer-learning tutorial."""
 import ast
 import csv
 import os
@@ -61,8 +62,9 @@ def test_mnist_style_script_trains_and_saves(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.count("Train Epoch") == 1
 
 
-def _image_tree(root, per_class=24):
-    """Two visually distinct classes of 40x40 RGB PNGs, plus test.csv over 12 more."""
+def _image_tree(root, per_class=24, with_test_csv=True):
+    """Two visually distinct classes of 40x40 RGB PNGs in root/train, plus test.csv over 12
+    more in root/test (with_test_csv=False: the classes' folders directly in root, no test set)."""
     rng = np.random.default_rng(0)
     rows = []
     for label, name in enumerate(("bright", "dark")):
@@ -70,8 +72,8 @@ def _image_tree(root, per_class=24):
             base = 190 if label == 0 else 60
             pixels = np.clip(rng.normal(base, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
             pixels[10:30, 10:30, label] = 255 if label == 0 else 0
-            if i < per_class:
-                folder = os.path.join(root, "train", name)
+            if i < per_class or not with_test_csv:
+                folder = os.path.join(root, "train" if with_test_csv else "", name)
                 os.makedirs(folder, exist_ok=True)
                 Image.fromarray(pixels).save(os.path.join(folder, f"{i:03d}.png"))
             else:
@@ -79,6 +81,8 @@ def _image_tree(root, per_class=24):
                 path = os.path.join("test", f"{name}_{i}.png")
                 Image.fromarray(pixels).save(os.path.join(root, path))
                 rows.append({"path": path, "label": label})
+    if not with_test_csv:
+        return
     with open(os.path.join(root, "test.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["path", "label"])
         writer.writeheader()
@@ -112,6 +116,27 @@ def test_folder_script_is_reproducible_whatever_the_workers(tmp_path, monkeypatc
                                        str(workers)], monkeypatch)
         runs.append([line for line in capsys.readouterr().out.splitlines() if "loss" in line])
     assert len(runs[0]) == 2 and runs[0] == runs[1]
+
+
+def test_transfer_tutorial_script_fine_tunes_and_keeps_its_best_weights(tmp_path, monkeypatch,
+                                                                        capsys):
+    data = tmp_path / "data"
+    _image_tree(str(data / "train"), per_class=12, with_test_csv=False)
+    _image_tree(str(data / "val"), per_class=6, with_test_csv=False)
+    monkeypatch.chdir(tmp_path)
+    namespace, (best_acc, accuracy) = run_script(
+        "transfer_tutorial.py", ["--data", str(data), "--epochs", "2"], monkeypatch)
+    out = capsys.readouterr().out
+    epoch_lines = re.findall(r"^(train|val) Loss: (\d+\.\d{4}) Acc: (\d\.\d{4})$", out, re.M)
+    assert [phase for phase, _, _ in epoch_lines] == ["train", "val"] * 2, out
+    val_accuracies = [float(acc) for phase, _, acc in epoch_lines if phase == "val"]
+    # the weights loaded back are those of the best validation epoch, and the final pass
+    # over the validation set measures exactly that accuracy
+    assert f"Best val Acc: {max(val_accuracies):4f}" in out
+    assert round(float(accuracy), 4) == max(val_accuracies) == round(float(best_acc), 4)
+    assert re.search(r"final val accuracy \d\.\d{3}$", out, re.M)
+    model = namespace["models"].resnet18(num_classes=2)
+    model.load_state_dict(tl.load(tmp_path / "model_ft.pth"))
 
 
 def test_readme_import_lines_work():

@@ -1,5 +1,7 @@
 """Tensor methods and constructors by PyTorch's names; PyTorch's RuntimeError for bad shapes;
 the message for a torch.Tensor given to tinylesion."""
+import operator
+
 import numpy as np
 import pytest
 
@@ -193,3 +195,27 @@ def test_gather_topk_sort_gradients():
     gradcheck(lambda t: t.gather(1, tl.tensor(index)), x)       # repeated entries add up
     gradcheck(lambda t: t.topk(3, dim=1).values * 2, x)
     gradcheck(lambda t: t.sort(0, descending=True).values, x)
+
+
+def test_zero_dim_tensors_format_and_index_as_their_value():
+    loss = tl.tensor(0.123456)
+    assert f"{loss:.4f}" == "0.1235" and f"{loss:>8.2e}" == "1.23e-01"
+    assert f"{tl.tensor(7):03d}" == "007" and f"{loss}" == str(loss.item())
+    with pytest.raises(TypeError, match="unsupported format string"):
+        f"{tl.tensor([1.0, 2.0]):.2f}"
+    assert ["a", "b", "c"][tl.tensor(2)] == "c" and list(range(tl.tensor(3))) == [0, 1, 2]
+    assert operator.index(tl.tensor([4])) == 4
+    for bad in (tl.tensor(1.0), tl.tensor([1, 2])):
+        with pytest.raises(TypeError, match="only integer tensors of a single element"):
+            operator.index(bad)
+
+
+def test_the_torch_functions_take_a_tensors_data_as_a_tensor():
+    outputs = tl.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
+    values, indices = tl.max(outputs.data, 1)      # the old tutorials' idiom
+    assert isinstance(values, tl.Tensor) and indices.tolist() == [1, 0]
+    assert tl.argmax(outputs.data, dim=1).tolist() == [1, 0]
+    assert tl.min(outputs.data, dim=0).indices.tolist() == [0, 1, 0]
+    assert tl.sum(tl.argmax(outputs, 1) == tl.tensor([1, 1]).data).item() == 1
+    with pytest.raises(TypeError, match=r"max\(\) expects a Tensor, not list"):
+        tl.max([1, 2])

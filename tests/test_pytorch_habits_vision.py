@@ -230,3 +230,72 @@ def test_torchvision_style_builder_call():
     model = vision.models.resnet18(weights=None, num_classes=7)
     # torchvision.models.resnet18(num_classes=7) has 11,180,103 parameters
     assert sum(p.numel() for p in model.parameters()) == 11_180_103
+
+
+@pytest.mark.parametrize("name, size", [("resnet18", 32), ("mobilenet_v2", 32),
+                                        ("melanoma_cnn", 224), ("logistic_regression", 224)])
+def test_num_classes_is_the_number_of_outputs_as_in_torchvision(name, size):
+    # the registry gives a two-class model one logit (binary cross-entropy); a torchvision
+    # script that asks for two classes trains them with CrossEntropyLoss, over which one
+    # logit would give a loss of exactly 0 and no gradient
+    tl.manual_seed(0)
+    x = tl.rand(2, 3, size, size)
+    two = vision.models.get_model(name, num_classes=2, image_size=(size, size))
+    logits = two(x)
+    assert logits.shape == (2, 2) and not two.binary
+    loss = tl.nn.CrossEntropyLoss()(logits, tl.tensor([0, 1]))
+    assert loss.item() > 0.0
+    # a checkpoint's config rebuilds the same head through the registry
+    rebuilt = tl.models.get_model(name, **two.config)
+    rebuilt.load_state_dict(two.state_dict())
+    assert rebuilt(x).shape == (2, 2)
+    one = vision.models.get_model(name, num_classes=1, image_size=(size, size))
+    assert one(x).shape == (2, 1) and one.binary
+    # the registry's own convention is unchanged
+    assert tl.models.get_model(name, num_classes=2, image_size=(size, size))(x).shape == (2, 1)
+    with pytest.raises(ValueError, match="per_class_logits must be True or False"):
+        tl.models.get_model(name, num_classes=2, per_class_logits="yes")
+
+
+def test_weight_enums_read_torchvision_download_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    W = vision.models.ResNet18_Weights
+    assert W.DEFAULT is W.IMAGENET1K_V1 and vision.models.get_model_weights("resnet18") is W
+    assert vision.models.get_weight("ResNet50_Weights.DEFAULT") is \
+        vision.models.ResNet50_Weights.IMAGENET1K_V2
+    assert W.DEFAULT.url == "https://download.pytorch.org/models/resnet18-f37072fd.pth"
+    assert W.DEFAULT.meta["num_params"] == 11_689_512
+    with pytest.raises(FileNotFoundError, match=r"put resnet18-f37072fd.pth \(from https://"
+                                                r"download.pytorch.org/models/resnet18-f37072fd"
+                                                r".pth\) in .*hub/checkpoints"):
+        vision.models.resnet18(weights=W.DEFAULT)
+    # a file in the folder (here one tinylesion wrote) is read as torchvision would read it
+    tl.manual_seed(1)
+    published = vision.models.resnet18()
+    os.makedirs(tmp_path / "hub" / "checkpoints")
+    tl.save(published.state_dict(), str(tmp_path / "hub" / "checkpoints" /
+                                        "resnet18-f37072fd.pth"))
+    for weights in (W.IMAGENET1K_V1, "DEFAULT"):
+        loaded = vision.models.resnet18(weights=weights)
+        for key, value in published.state_dict().items():
+            np.testing.assert_array_equal(loaded.state_dict()[key], value, err_msg=key)
+    with pytest.warns(UserWarning, match="'pretrained' is deprecated"):
+        vision.models.resnet18(pretrained=True)
+    with pytest.raises(ValueError, match="has 1000 classes, not num_classes=7"):
+        vision.models.resnet18(weights=W.DEFAULT, num_classes=7)
+    with pytest.raises(ValueError, match="are not weights of resnet34"):
+        vision.models.resnet34(weights=W.DEFAULT)
+
+
+def test_weights_preset_transforms_as_torchvision():
+    preset = vision.models.ResNet50_Weights.IMAGENET1K_V2.transforms()
+    assert (preset.crop_size, preset.resize_size) == ([224], [232])
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3),
+                                                              dtype=np.uint8))
+    out = preset(image)
+    expected = T.Compose([T.Resize(232), T.CenterCrop(224), T.ToTensor(),
+                          T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])(image)
+    assert out.shape == (3, 224, 224) and out.dtype == np.float32
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), atol=1e-6)
+    effnet = vision.models.EfficientNet_B0_Weights.DEFAULT.transforms()
+    assert effnet.interpolation == F.InterpolationMode.BICUBIC and effnet.resize_size == [256]

@@ -140,6 +140,22 @@ def test_a_rank_with_an_empty_evaluation_shard_pads_as_the_others(tmp_path, samp
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
 
 
+def test_an_empty_evaluation_shard_on_the_gpu_pads_as_the_others(tmp_path):
+    """As above on the stand-in CuPy (tests/fakegpu) under the CUDA simulator: 1 image on 2
+    ranks, rank 1's forward calls on a zero image on the device, the activations through the
+    stand-in NCCL: the scores and loss of one CPU process."""
+    fake = ROOT / "tests" / "fakegpu"
+    ok(python([SCRIPT, "eval", tmp_path / "one.npz", 16, 1]))
+    ok(mpirun([SCRIPT, "eval", tmp_path / "two.npz", 16, 1, "gpu"], timeout=300,
+              env={"NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": f"{fake}:{ROOT}"}))
+    one, two = load(tmp_path / "one.npz"), load(tmp_path / "two.npz")
+    assert two["kinds"].tolist() == ["cupy"] and one["kinds"].tolist() == ["numpy"]
+    assert len(one["y_true"]) == 1
+    np.testing.assert_array_equal(two["y_true"], one["y_true"])
+    np.testing.assert_allclose(two["y_score"], one["y_score"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
+
+
 class _World:
     def __init__(self, size, rank=0):
         self.size, self.rank = size, rank

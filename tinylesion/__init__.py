@@ -20,7 +20,9 @@ from .torch_functions import (add, all, any, argsort, as_tensor, bmm, ceil, div,
 from .typed_tensors import (BoolTensor, ByteTensor, CharTensor, DoubleTensor, FloatTensor,
                             HalfTensor, IntTensor, LongTensor, ShortTensor)
 from .grad_mode import enable_grad, inference_mode, is_inference_mode_enabled, set_grad_enabled
-from . import accelerator, backends, cuda, utils
+from . import accelerator, amp, backends, cuda, utils
+from .amp import autocast, bfloat16
+from .compile import channels_last, channels_last_3d, compile, contiguous_format, preserve_format
 from kernels import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"

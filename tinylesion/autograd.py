@@ -68,7 +68,19 @@ def _topological_order(root):
 
 
 def _accumulate_leaf(tensor, g, handed_out):
-    """Add g to tensor.grad (gradients accumulate until zeroed, as in PyTorch)."""
+    """Add g to tensor.grad (gradients accumulate until zeroed, as in PyTorch). A leaf with
+    a `_grad_view` (its slice of a data-parallel gradient bucket: gradient_buckets.py) gets
+    its gradient written there, and later ones added there in place."""
+    view = getattr(tensor, "_grad_view", None)
+    if (view is not None and type(view) is type(g) and view.shape == g.shape
+            and view.dtype == g.dtype):
+        if tensor.grad is None:
+            view[...] = g
+            tensor.grad = Tensor._wrap(view)
+            return
+        if tensor.grad.data is view:
+            view += g
+            return
     if tensor.grad is None:
         # NOTE: an op may return one array as the gradient of two inputs (x + y), or a
         # read-only broadcast view; the optimizer updates .grad in place, so each leaf
@@ -85,13 +97,14 @@ def _accumulate_leaf(tensor, g, handed_out):
 
 def _leaf_edges(order):
     """{id(leaf): the number of recorded uses of it still to run backward} for the leaves with
-    post-accumulate hooks (empty when none has any): when a count reaches 0, the leaf's
-    gradient of this backward() is final."""
+    hooks (empty when none has any): when a count reaches 0, the leaf's gradient of this
+    backward() is complete."""
     edges = {}
     for node in order:
         fn = node._ctx
         for parent, needed in zip(fn.inputs, fn.needs_input_grad):
-            if needed and parent._ctx is None and parent._post_accumulate_hooks:
+            if needed and parent._ctx is None and (parent._post_accumulate_hooks
+                                                   or parent._grad_hooks):
                 edges[id(parent)] = edges.get(id(parent), 0) + 1
     return edges
 
@@ -102,22 +115,40 @@ def _run_post_accumulate_hooks(leaf):
             hook(leaf)
 
 
-def _leaf_edges_done(fn, edges, reached):
-    """Count down the uses by `fn` of hooked leaves; run the hooks of those now final."""
+def _run_grad_hooks(hooks, g):
+    """g after each of Tensor.register_hook's hooks (a returned tensor replaces it)."""
+    with no_grad():
+        for hook in list(hooks.values()):
+            result = hook(Tensor._wrap(g))
+            if result is None:
+                continue
+            if not isinstance(result, Tensor):
+                raise TypeError(f"a gradient hook must return None or a Tensor, not "
+                                f"{type(result).__name__}")
+            if result.shape != g.shape:
+                raise RuntimeError(f"a gradient hook changed the gradient's shape from "
+                                   f"{g.shape} to {result.shape}")
+            g = result.data if result.dtype == g.dtype else result.data.astype(g.dtype)
+    return g
+
+
+def _leaf_edges_done(fn, edges, finish):
+    """Count down the uses by `fn` of hooked leaves; finish(leaf) for those now complete."""
     for parent, needed in zip(fn.inputs, fn.needs_input_grad):
         key = id(parent) if needed and parent is not None else None
         if key in edges:
             edges[key] -= 1
             if edges[key] == 0:
                 del edges[key]
-                if key in reached:   # a leaf that got no gradient this time: no call
-                    _run_post_accumulate_hooks(parent)
+                finish(parent)
 
 
 def _backward(root, gy, retain_graph=False):
     # (a backward pass precedes a weight update, even one written straight into p.data)
     _inference_cache.weights_changed()
     if root._ctx is None:               # a leaf: its gradient is gy itself
+        if root._grad_hooks:
+            gy = _run_grad_hooks(root._grad_hooks, gy)
         _accumulate_leaf(root, gy, {id(gy)})
         if root._post_accumulate_hooks:
             _run_post_accumulate_hooks(root)
@@ -132,6 +163,15 @@ def _backward(root, gy, retain_graph=False):
     order = _topological_order(start)
     edges = _leaf_edges(order) if Tensor._hooks_registered else {}
     reached = set()   # hooked leaves that received a gradient in this backward()
+    pending = {}      # {id(leaf): its gradient so far} for leaves with gradient hooks
+
+    def finish(leaf):   # all of a hooked leaf's uses have run backward
+        g = pending.pop(id(leaf), None)
+        if g is not None:
+            _accumulate_leaf(leaf, _run_grad_hooks(leaf._grad_hooks, g), handed_out)
+        if id(leaf) in reached and leaf._post_accumulate_hooks:
+            _run_post_accumulate_hooks(leaf)   # (not for a leaf that got no gradient)
+
     for node in reversed(order):
         fn = node._ctx
         if isinstance(fn, _Freed):
@@ -140,8 +180,10 @@ def _backward(root, gy, retain_graph=False):
         g_out = grads.pop(id(node), None)
         if g_out is None:  # no path from the root carries a gradient here
             if edges:
-                _leaf_edges_done(fn, edges, reached)
+                _leaf_edges_done(fn, edges, finish)
             continue
+        if node._grad_hooks:
+            g_out = _run_grad_hooks(node._grad_hooks, g_out)
         kept = node.tensor()
         if kept is not None and kept._retain_grad:
             _accumulate_leaf(kept, g_out, handed_out)
@@ -154,7 +196,11 @@ def _backward(root, gy, retain_graph=False):
             if g.dtype != parent.dtype:
                 g = g.astype(parent.dtype)
             if parent._ctx is None:
-                _accumulate_leaf(parent, g, handed_out)
+                if parent._grad_hooks and id(parent) in edges:
+                    key = id(parent)   # the hooks see the sum over all its uses, once
+                    pending[key] = g if key not in pending else pending[key] + g
+                else:
+                    _accumulate_leaf(parent, g, handed_out)
                 if edges:
                     reached.add(id(parent))
             elif id(parent) in grads:
@@ -162,7 +208,7 @@ def _backward(root, gy, retain_graph=False):
             else:
                 grads[id(parent)] = g
         if edges:
-            _leaf_edges_done(fn, edges, reached)
+            _leaf_edges_done(fn, edges, finish)
         if retain_graph:
             continue
         for parent in fn.inputs:   # their saved copies go with the graph: free to change

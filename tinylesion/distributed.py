@@ -396,66 +396,25 @@ def join_totals(parts):
 
 def allreduce_gradients(params, world=None, bucket_bytes=BUCKET_BYTES, average=True,
                         totals=None):
-    """Average (or sum) the parameters' gradients over the ranks, in place.
+    """Average (or sum) the parameters' gradients over the ranks, once (DistributedOptimizer
+    keeps its buckets from step to step instead: gradient_buckets.py).
 
     Every gradient is copied into a flat buffer per bucket (one per device and dtype, cut at
-    ~bucket_bytes), the buffer reduced in place, and the gradients copied back, divided by the
-    world size. A parameter with no gradient on some rank counts as zeros there; one with no
-    gradient on every rank keeps None: a count of the ranks holding each rides at the end of
-    the first bucket, so that a step takes one reduction per bucket and no other. `totals`,
-    a float64 array (this rank's loss weight, then any numbers), is summed over the ranks in
-    that message too, in place, and the gradients are divided by its first entry (the
-    weight of the global batch) instead of the world size.
+    ~bucket_bytes), the buffer reduced in place and divided by the world size, and each .grad
+    becomes its view of the buffer. A parameter with no gradient on some rank counts as
+    zeros there; one with no gradient on every rank keeps None: a count of the ranks holding
+    each rides at the end of the first bucket, so that a step takes one reduction per bucket
+    and no other. `totals`, a float64 array (this rank's loss weight, then any numbers), is
+    summed over the ranks in that message too, in place, and the gradients are divided by
+    its first entry (the weight of the global batch) instead of the world size.
     Returns the bytes this rank handed to the allreduce.
     """
-    from .tensor import Tensor
+    from .gradient_buckets import GradientBuckets
     world = _world if world is None else world
     params = [p for p in params if getattr(p, "requires_grad", True)]
     if world is None or world.size == 1 or not params:
         return 0
-    present = np.array([p.grad is not None for p in params], np.float64)
-    counts = None
-    sent = 0
-    index = {id(p): i for i, p in enumerate(params)}
-    for run in _buckets(params, bucket_bytes):
-        xp = backend.get_array_module(run[0].data)
-        size = sum(p.data.size for p in run)
-        dtype = run[0].data.dtype
-        extra = np.zeros(0)
-        if counts is None:   # NOTE: counts up to N are exact in any float type
-            extra = np.concatenate([present, [] if totals is None else
-                                    split_totals(totals, dtype)]).astype(dtype)
-        flat = xp.empty(size + len(extra), dtype=dtype)
-        offset = 0
-        for p in run:
-            n = p.data.size
-            if p.grad is None:
-                flat[offset:offset + n] = 0
-            else:
-                flat[offset:offset + n] = p.grad.data.reshape(-1)
-            offset += n
-        if len(extra):
-            flat[size:] = xp.asarray(extra)
-        world.allreduce_(flat)
-        sent += flat.nbytes
-        if len(extra):
-            extra = backend.to_numpy(flat[size:])
-            counts = extra[:len(params)]
-            if totals is not None:
-                totals[...] = join_totals(extra[len(params):])
-        if average:
-            flat[:size] *= dtype.type(1.0 / (world.size if totals is None else totals[0]))
-        offset = 0
-        for p in run:
-            n = p.data.size
-            if counts[index[id(p)]] > 0:
-                grad = flat[offset:offset + n].reshape(p.data.shape)
-                if p.grad is None:
-                    p.grad = Tensor(grad.copy())
-                else:
-                    p.grad.data[...] = grad
-            offset += n
-    return sent
+    return GradientBuckets(params, bucket_bytes, views=False).allreduce(world, average, totals)
 
 
 def global_mean(local_sum, local_weight, world=None):

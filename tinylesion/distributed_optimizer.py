@@ -64,6 +64,9 @@ class DistributedOptimizer:
             reducer = OverlappedAllreduce(params, w, bucket_bytes) if params else None
         self.__dict__["overlap"] = reducer
         self.__dict__["sharded"] = sharded
+        self.__dict__["buckets"] = None
+        if reducer is None and sharded is None and w is not None and w.size > 1:
+            self._gradient_buckets()   # so that the first backward() writes into them
 
     def _params(self):
         return [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -75,6 +78,20 @@ class DistributedOptimizer:
     def _split(self):
         return [p for p in self._params() if is_split(p) and p.grad is not None
                 and getattr(p, "requires_grad", True)]
+
+    def _gradient_buckets(self):
+        """The buckets the replicated trainable parameters' gradients live in (None: no
+        such parameter), made anew when those parameters changed (frozen, unfrozen, moved,
+        cast)."""
+        from .gradient_buckets import GradientBuckets, layout
+        params = [p for p in self._replicated() if getattr(p, "requires_grad", True)]
+        current = self.buckets
+        if current is None or current.layout != layout(params):
+            if current is not None:
+                current.release()
+            self.__dict__["buckets"] = (GradientBuckets(params, self.bucket_bytes)
+                                        if params else None)
+        return self.buckets
 
     @property
     def collective_state_dict(self):
@@ -107,8 +124,8 @@ class DistributedOptimizer:
         elif self.overlap is not None:
             sent = self.overlap.synchronize(self._replicated(), totals=totals)
         elif world is not None and world.size > 1:
-            sent = distributed.allreduce_gradients(self._replicated(), world, self.bucket_bytes,
-                                                   totals=totals)
+            buckets = self._gradient_buckets()
+            sent = 0 if buckets is None else buckets.allreduce(world, totals=totals)
         else:
             sent = 0
         split = self._split()

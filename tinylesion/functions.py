@@ -23,9 +23,13 @@ MinResult.__doc__ = "(values, indices) of min(dim), as torch.return_types.min."
 
 # ---- helpers ----------------------------------------------------------------------------
 def _check_tensor(x, name):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}() expects a Tensor, not {type(x).__name__}")
-    return x
+    """x as a Tensor: a tensor's own array (`outputs.data`, which in PyTorch is a Tensor) is
+    taken as a tensor of it, unrecorded; anything else that is not a Tensor is a TypeError."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray) or backend.is_cupy_array(x):
+        return Tensor._wrap(x)
+    raise TypeError(f"{name}() expects a Tensor, not {type(x).__name__}")
 
 
 def _dim(dim, ndim, name):
@@ -347,7 +351,8 @@ def amin(input, dim=(), keepdim=False):
 
 def _arg(input, dim, keepdim, pick):
     """argmax/argmin as int64 tensors outside the graph; the first of ties (NaN wins)."""
-    xp = _check_tensor(input, pick).xp
+    input = _check_tensor(input, pick)
+    xp = input.xp
     if dim is None:
         index = getattr(input.data, pick)()
         index = index.reshape((1,) * input.ndim) if keepdim else index
@@ -361,7 +366,8 @@ def _arg(input, dim, keepdim, pick):
 
 
 def _not_bool(input, name):
-    if _check_tensor(input, name).dtype == np.bool_:
+    input = _check_tensor(input, name)
+    if input.dtype == np.bool_:
         raise TypeError(f"{name}() does not support bool input (as in PyTorch): convert it "
                         "first, e.g. x.long()")
     return input
@@ -379,7 +385,7 @@ def argmin(input, dim=None, keepdim=False):
 
 def _extreme(input, dim, keepdim, other, pick):
     """torch.max/min's three forms: whole tensor, (values, indices) along dim, element-wise."""
-    _check_tensor(input, pick)
+    input = _check_tensor(input, pick)
     if other is not None or isinstance(dim, Tensor):
         other = dim if other is None else other
         return (maximum if pick == "max" else minimum)(input, other)

@@ -9,16 +9,19 @@ gradients are there: MPI Iallreduce on NumPy buffers in place (each later hook c
 the oldest pending request, which drives MPI's progress), NCCL on a side stream for CuPy
 buffers. step() (synchronize) starts the
 buckets still waiting (a parameter backward did not reach: its gradient or zeros), reduces
-the presence counts and a "redo" flag in one float64 allreduce, waits, and copies the
-averaged gradients back. A gradient that changed after its bucket started (a second
-backward() before step(), gradient accumulation) sets the flag: every rank then reduces
-the gradients again as the blocking path does, so the result never goes stale.
+the presence counts and a "redo" flag in one float64 allreduce, waits, scales the buckets
+in one pass and makes each .grad its view of them (nothing copied back). A gradient that
+changed after its bucket started (a second backward() before step(), gradient accumulation)
+sets the flag: every rank then reduces the gradients again as the blocking path does, so
+the result never goes stale. NOTE: the copy into the bucket stays (it overlaps backward):
+a bucket on its way cannot also be where a second backward() adds its gradients, as the
+blocking path's buckets are (gradient_buckets.py).
 """
 import weakref
 
 import numpy as np
 
-from . import backend
+from . import backend, gradient_buckets
 
 OVERLAP_ENV = "TINYLESION_OVERLAP"
 # NOTE: the first bucket (the last layers) is cut small, so that its allreduce starts early
@@ -103,12 +106,12 @@ def start_allreduce(world, array):
     return MpiRequest(world._grad_comm.Iallreduce(MPI.IN_PLACE, array, op=MPI.SUM))
 
 
-class _Bucket:
-    """Parameters whose gradients travel together in one flat buffer."""
+class _Bucket(gradient_buckets._Bucket):
+    """Parameters whose gradients travel together in one flat buffer (`views`: each one's
+    slice, shaped as it), and the request reducing it in this round."""
 
-    def __init__(self, params, xp):
-        self.params = params
-        self.flat = xp.empty(sum(p.data.size for p in params), dtype=params[0].data.dtype)
+    def __init__(self, params):
+        super().__init__(params, None, 0)
         self.sizes = [p.data.size for p in params]
         self.offsets = np.cumsum([0] + self.sizes)[:-1].tolist()
         self.filled = set()
@@ -132,9 +135,12 @@ class OverlappedAllreduce:
                             min(FIRST_BUCKET_BYTES, self.bucket_bytes)):
             for slot, p in enumerate(run):
                 self.where[id(p)] = (len(self.buckets), slot)
-            self.buckets.append(_Bucket(run, backend.get_array_module(run[0].data)))
+            self.buckets.append(_Bucket(run))
         self.order = [p for b in self.buckets for p in b.params]  # the buckets' order
         self.layout = _layout(self.params)
+        for p in self.params:   # (buckets of a DistributedOptimizer made before this one)
+            if getattr(p, "_grad_view", None) is not None:
+                p._grad_view = None
         self.handles = []
         self.add_hooks()
         self._new_round()
@@ -185,12 +191,16 @@ class OverlappedAllreduce:
         self._progress()
 
     def _copy_in(self, bucket, slot):
-        p, start = bucket.params[slot], bucket.offsets[slot]
-        view = bucket.flat[start:start + p.data.size]
+        from .tensor import Tensor
+        p, view = bucket.params[slot], bucket.views[slot]
         if p.grad is None:
             view[...] = 0
+        elif gradient_buckets.grad_array(p.grad) is view:
+            # NOTE: left from the last round (no backward reached it since): its own copy,
+            # as the bucket is reduced in place again (a redo needs this rank's value)
+            p.grad = Tensor._wrap(view.copy())
         else:
-            view[...] = p.grad.data.reshape(-1)
+            view[...] = gradient_buckets.grad_array(p.grad).reshape(view.shape)
 
     def _start(self, bucket):
         bucket.request = self.world.iallreduce_(bucket.flat)
@@ -249,6 +259,7 @@ class OverlappedAllreduce:
         return sent
 
     def _copy_out(self, present, average, scale=None):
+        """Scale the reduced buckets (one pass) and make each .grad its view of them."""
         from .tensor import Tensor
         size = self.world.size
         index = 0
@@ -256,13 +267,10 @@ class OverlappedAllreduce:
             flat = bucket.flat
             if average:
                 flat *= flat.dtype.type(1.0 / size if scale is None else scale)
-            for p, start in zip(bucket.params, bucket.offsets):
-                if present[index] > 0:
-                    grad = flat[start:start + p.data.size].reshape(p.data.shape)
-                    if p.grad is None:
-                        p.grad = Tensor(grad.copy())
-                    else:
-                        p.grad.data[...] = grad
+            for p, view in zip(bucket.params, bucket.views):
+                if present[index] > 0 and (p.grad is None or
+                                           gradient_buckets.grad_array(p.grad) is not view):
+                    p.grad = Tensor._wrap(view)
                 index += 1
 
 

@@ -16,7 +16,10 @@ gathers the segments into the optimizer's ordinary state_dict (collective: every
 it); load_state_dict() and a wrapped optimizer that already holds state (a resumed run) are
 cut into this rank's segments, so a checkpoint moves freely between sharded and unsharded
 runs and world sizes. Parameters frozen, unfrozen, moved or cast between steps: the state is
-gathered and cut again for the new layout.
+gathered and cut again for the new layout. The gradients live in the buckets' buffers, as
+the allreduce's do (gradient_buckets.py): backward writes each one there, in place, unless
+the first bucket's count slots or a bucket's end cut it (then it is copied in); the
+allgather of the weights goes through a buffer of its own.
 """
 import math
 import types
@@ -24,6 +27,7 @@ import types
 import numpy as np
 
 from . import backend
+from .gradient_buckets import grad_array
 
 SHARD_ENV = "TINYLESION_SHARD_OPTIMIZER"
 TOTALS = 3   # numbers that may ride with the presence counts (loss weight, value, count)
@@ -78,6 +82,7 @@ class _Chunk:
         self.pieces = []   # (param index, a, b, rank, offset): param[a:b] <-> row rank[offset:]
         self.xp, self.dtype = xp, dtype
         self.recv = xp.zeros(self.width, dtype)   # this rank's averaged segment
+        self.grads = xp.zeros((size, self.width), dtype)   # what this rank hands over
 
 
 class _Piece:
@@ -97,6 +102,7 @@ class ShardedStep:
         self.optimizer, self.world, self.bucket_bytes = optimizer, world, int(bucket_bytes)
         self.scratch = {}
         self.synchronized = False
+        self.views = {}
         self._build(self._trainable())
         self._adopt()
 
@@ -152,6 +158,38 @@ class ShardedStep:
                 pieces.append(_Piece(j, 0, 0, None, 0))   # in step on every rank
         self.own = [piece for j in range(len(params)) for piece in own[j]]
         self.first_own = {piece.index: piece for piece in reversed(self.own)}
+        self._make_views()
+
+    def _make_views(self):
+        """Each parameter whose pieces lie end to end in one chunk's buffer (all but those
+        cut by the first chunk's count slots or by the end of a chunk) gets its gradient
+        there: its `_grad_view`, written by backward (gradient_buckets.py), so that the
+        reduce-scatter reads it with no copy."""
+        self.release()
+        spans = {}
+        for chunk in self.chunks:
+            for j, a, b, s, o in chunk.pieces:
+                spans.setdefault(j, []).append((chunk, a, b, s * chunk.width + o))
+        self.views = {}
+        for j, parts in spans.items():
+            p = self.params[j]
+            chunk, _, _, start = parts[0]
+            if all(c is chunk and at == start + a for c, a, _, at in parts):
+                flat = chunk.grads.reshape(-1)
+                self.views[j] = flat[start:start + p.data.size].reshape(p.data.shape)
+        self.attach()
+
+    def attach(self):
+        """Make backward write the gradients into the buffers (again after release())."""
+        self.attached = [(self.params[j], view) for j, view in self.views.items()]
+        for p, view in self.attached:
+            p._grad_view = view
+
+    def release(self):
+        """Stop backward from writing into the buffers."""
+        for p, view in getattr(self, "attached", ()):
+            if getattr(p, "_grad_view", None) is view:
+                p._grad_view = None
 
     def _adopt(self):
         """Cut the wrapped optimizer's full state of the sharded parameters into this rank's
@@ -174,6 +212,7 @@ class ShardedStep:
     def _rebuild_if_changed(self):
         params = self._trainable()
         if self._key(params) != self.layout:   # frozen, unfrozen, added, moved or cast
+            self.release()
             self.optimizer.state.update(self.full_states())
             self._build(params)
             self._adopt()
@@ -181,7 +220,8 @@ class ShardedStep:
 
     # -- collectives -------------------------------------------------------------------------
     def _buffer(self, chunk):
-        """The (N, width) staging buffer of the chunk's group, shared by its chunks."""
+        """The (N, width) staging buffer of the chunk's group, shared by its chunks (for the
+        allgathers: the gradients stay in chunk.grads)."""
         key = (chunk.xp.__name__, chunk.dtype.str)
         rows = self.world.size
         buf = self.scratch.get(key)
@@ -195,6 +235,7 @@ class ShardedStep:
         two numbers) are summed in the first bucket too, in place, and the gradients divided
         by the first instead of the world size. Returns the bytes handed to the reductions."""
         from .distributed import join_totals, split_totals
+        from .tensor import Tensor
         self._rebuild_if_changed()
         present = np.array([p.grad is not None for p in self.params], np.float64)
         extra = np.zeros(TOTALS)
@@ -202,15 +243,15 @@ class ShardedStep:
             extra[:len(totals)] = totals
         sent = 0
         for chunk in self.chunks:
-            buf = self._buffer(chunk)
+            buf = chunk.grads
             for s in range(self.world.size):   # the padding after the bucket's last element
                 buf[s, max(0, min(chunk.k, chunk.end - chunk.start - s * chunk.k)):chunk.k] = 0
             for j, a, b, s, o in chunk.pieces:
                 grad = self.params[j].grad
                 if grad is None:
                     buf[s, o:o + b - a] = 0
-                else:
-                    buf[s, o:o + b - a] = grad.data.reshape(-1)[a:b]
+                elif grad_array(grad) is not self.views.get(j):   # (not written there)
+                    buf[s, o:o + b - a] = grad_array(grad).reshape(-1)[a:b]
             if chunk.flags:
                 flags = np.concatenate([present, split_totals(extra, chunk.dtype)])
                 buf[:, chunk.k:] = chunk.xp.asarray(flags.astype(chunk.dtype))
@@ -223,6 +264,10 @@ class ShardedStep:
                     totals[...] = join_totals(flags[len(self.params):])[:len(totals)]
             scale = 1.0 / (self.world.size if totals is None else totals[0])
             chunk.recv[:chunk.k] *= chunk.dtype.type(scale)
+        for j, view in self.views.items():   # copied in: the next backward adds there
+            grad = self.params[j].grad
+            if grad is not None and grad_array(grad) is not view:
+                self.params[j].grad = Tensor._wrap(view)
         if not self.chunks:
             self.present = np.zeros(0, bool)
             if totals is not None:   # nothing to train here: the numbers alone

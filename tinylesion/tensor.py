@@ -5,6 +5,7 @@ import weakref
 import numpy as np
 
 from . import backend
+from .compile import check_memory_format
 from . import inference_cache as _inference_cache
 from .errors import foreign_tensor_error, is_foreign_tensor
 from .tensor_methods import TensorMethods
@@ -79,7 +80,8 @@ def _dims(dim, axis, keepdim, keepdims, name):
 
 
 class RemovableHandle:
-    """What register_post_accumulate_grad_hook returns: remove() takes the hook away."""
+    """What register_hook and the other hook registrations return: remove() takes the hook
+    away."""
 
     def __init__(self, hooks, key):
         self._hooks, self._key = hooks, key
@@ -88,6 +90,20 @@ class RemovableHandle:
         """Unregister the hook (again: nothing happens)."""
         self._hooks.pop(self._key, None)
 
+
+
+def _add_hook(holder, kind, hook):
+    """Add hook to holder's {key: hook} dict named `kind` (made on first use); its handle."""
+    if not callable(hook):
+        raise TypeError(f"the hook must be callable, not {type(hook).__name__}")
+    hooks = getattr(holder, kind)
+    if hooks is None:
+        hooks = {}
+        setattr(holder, kind, hooks)
+    Tensor._hooks_registered = True
+    key = next(Tensor._hook_keys)
+    hooks[key] = hook
+    return RemovableHandle(hooks, key)
 
 
 class _GraphNode:
@@ -99,11 +115,12 @@ class _GraphNode:
     saved it for its backward (a batch norm's or a residual sum's output is freed once the
     next op has run, as in PyTorch). Leaves (parameters, inputs) are in the graph themselves.
     """
-    __slots__ = ("_ctx", "_tensor", "dtype", "__weakref__")
+    __slots__ = ("_ctx", "_tensor", "dtype", "_grad_hooks", "__weakref__")
     _post_accumulate_hooks = None   # only leaves have them
 
     def __init__(self, tensor, fn):
         self._ctx, self._tensor, self.dtype = fn, weakref.ref(tensor), tensor.data.dtype
+        self._grad_hooks = None   # {key: hook} of Tensor.register_hook, kept with the graph
 
     def tensor(self):
         """The tensor, or None once nobody holds it."""
@@ -126,6 +143,7 @@ class Tensor(TensorMethods):
 
     __array_priority__ = 1000  # so that `ndarray + Tensor` calls Tensor.__radd__
     _post_accumulate_hooks = None  # {key: hook} once a hook is registered on this leaf
+    _grad_hooks = None  # {key: hook} of register_hook on this leaf (an op output's: its node)
     _hook_keys = iter(range(1 << 62))  # one counter shared by all tensors
     _hooks_registered = False  # True once any tensor got one: backward() then looks for them
 
@@ -229,6 +247,19 @@ class Tensor(TensorMethods):
     def __float__(self): return float(self.item())
     def __int__(self): return int(self.item())
 
+    def __index__(self):
+        """A one-element integer tensor as an index (`range(t)`, `items[t]`), as in PyTorch."""
+        if self.data.size != 1 or self.dtype.kind not in "iub":
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            f"index, not a {self.dtype} tensor of shape {self.shape}")
+        return int(self.item())
+
+    def __format__(self, spec):
+        """f"{loss:.4f}": a 0-dim tensor formats as its value, as in PyTorch."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
     def __bool__(self):
         if self.data.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is "
@@ -249,6 +280,7 @@ class Tensor(TensorMethods):
         `to(tl.float64)`, `to("gpu", tl.float32)`; self when nothing changes (a copy with
         copy=True). Differentiable, as in PyTorch: the gradient flows back to this tensor.
         non_blocking and memory_format are accepted (copies are ordered on CuPy's stream)."""
+        check_memory_format(memory_format, "Tensor.to")
         device, dtype = to_arguments(args, device, dtype)
         out = self.clone() if copy else self
         if dtype is not None and np.dtype(dtype) != self.dtype:
@@ -304,14 +336,17 @@ class Tensor(TensorMethods):
         if not self.requires_grad:
             raise RuntimeError("register_post_accumulate_grad_hook() on a tensor that does "
                                "not require grad: it never gets a gradient")
-        if not callable(hook):
-            raise TypeError(f"the hook must be callable, not {type(hook).__name__}")
-        if self._post_accumulate_hooks is None:
-            self._post_accumulate_hooks = {}
-        Tensor._hooks_registered = True
-        key = next(Tensor._hook_keys)
-        self._post_accumulate_hooks[key] = hook
-        return RemovableHandle(self._post_accumulate_hooks, key)
+        return _add_hook(self, "_post_accumulate_hooks", hook)
+
+    def register_hook(self, hook):
+        """Call hook(grad) each time backward() computes this tensor's gradient, under
+        no_grad; a tensor it returns replaces the gradient (what flows on to the inputs, and
+        for a leaf what .grad accumulates). A leaf's hooks see the sum of all its uses' parts,
+        once. Returns a handle whose remove() unregisters the hook; hooks run in order."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require "
+                               "grad")
+        return _add_hook(self if self._node is None else self._node, "_grad_hooks", hook)
 
     def backward(self, gradient=None, retain_graph=False):
         """Accumulate d(self)/d(leaf) into every leaf's .grad, then free the graph (unless

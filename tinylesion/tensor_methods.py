@@ -3,6 +3,7 @@ into Tensor: each is written with the operators and functions tensor.py already 
 import numpy as np
 
 from . import backend
+from .compile import channels_last, check_memory_format
 from .rng import numpy_generator
 
 
@@ -166,11 +167,17 @@ class TensorMethods:
         return self.reshape(other.shape)
 
     def contiguous(self, memory_format=None):
-        """self when its array is C-contiguous, else a contiguous copy (in the graph)."""
+        """self when its array is C-contiguous, else a contiguous copy (in the graph); a
+        memory_format is accepted (arrays stay C-ordered (N, C, H, W))."""
+        check_memory_format(memory_format, "contiguous")
         return self if self.data.flags.c_contiguous else self.clone()
 
     def is_contiguous(self, memory_format=None):
-        """True when the array is C-contiguous."""
+        """True when the array is C-contiguous (with memory_format=channels_last: when its
+        (N, H, W, C) transpose is, as PyTorch answers)."""
+        check_memory_format(memory_format, "is_contiguous")
+        if memory_format is channels_last:
+            return self.ndim == 4 and bool(self.data.transpose(0, 2, 3, 1).flags.c_contiguous)
         return bool(self.data.flags.c_contiguous)
 
     def unbind(self, dim=0):

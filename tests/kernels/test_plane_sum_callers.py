@@ -1,6 +1,6 @@
 """The kernels that inline channel_sums._plane_sum (relu, pool_relu, batchnorm backward with
 channel sums) give channel_sums' bits on data whose sum depends on the order of the additions:
-a stale compiled copy of an older order (Numba's cache is keyed on each kernel's own file)
+a stale compiled copy of an older order (see kernels/cache_stamp.py)
 fails here."""
 import numpy as np
 import pytest

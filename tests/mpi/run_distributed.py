@@ -72,6 +72,13 @@ def weighted_loss(logits, y, weights, world, naive=False):
     return distributed.global_mean(local, weights[y].sum())
 
 
+def written_into_buckets(model):
+    """How many parameters backward() gave a gradient that is their view of a gradient bucket
+    (gradient_buckets.py), not an array of its own."""
+    return sum(getattr(p, "_grad_view", None) is not None and p.grad is not None
+               and p.grad.data is p._grad_view for p in model.parameters())
+
+
 def setup(device="cpu"):
     world = distributed.init(device)
     tl.manual_seed(100 + world.rank)  # different initial weights on each rank...
@@ -89,7 +96,7 @@ def mode_train(out, batch, epochs, naive=False, lr=0.1):
     augment = Augment(rotation_range=30, horizontal_flip=True, width_shift_range=0.1)
     loader = Loader(ds, batch_size=batch, num_workers=1, augment=augment,
                     sampler=distributed.shard(len(ds), shuffle=True, seed=7, batch_size=batch))
-    losses, first_grads = [], None
+    losses, first_grads, in_buckets = [], None, []
     for epoch in range(epochs):
         loader.set_epoch(epoch)
         for images, y in loader:
@@ -105,6 +112,7 @@ def mode_train(out, batch, epochs, naive=False, lr=0.1):
             loss = weighted_loss(model(x), y, weights, world, naive)
             opt.zero_grad()
             loss.backward()
+            in_buckets.append(written_into_buckets(model))
             if "grad 0" not in first_grads:
                 opt.synchronize()
                 first_grads.update({f"grad {i}": p.grad.data.copy()
@@ -116,7 +124,8 @@ def mode_train(out, batch, epochs, naive=False, lr=0.1):
     if world.is_main:
         np.savez(out, **{f"start {k}": v for k, v in start.items()},
                  **{f"end {k}": backend.to_numpy(v) for k, v in model.state_dict().items()},
-                 **first_grads, bytes_sent=opt.bytes_sent, steps=len(losses), size=world.size)
+                 **first_grads, bytes_sent=opt.bytes_sent, steps=len(losses), size=world.size,
+                 in_buckets=np.array(in_buckets))
 
 
 def mode_adam(out, batch, steps):
@@ -181,6 +190,7 @@ def mode_gpu(out, batch, steps, device="cpu", shard=False):
     weights = np.array([0.5, 1.0, 3.0], np.float32)
     dev = backend.as_device(device)
     wd = backend.to_device(weights, dev)
+    in_buckets = []
     for s in range(steps):
         rows = np.arange(s * total + world.rank, (s + 1) * total, world.size)
         xd, yd = backend.to_device(x[rows], dev), backend.to_device(y[rows], dev)
@@ -188,6 +198,7 @@ def mode_gpu(out, batch, steps, device="cpu", shard=False):
         loss = distributed.global_mean(local, float(weights[y[rows]].sum()))
         opt.zero_grad()
         loss.backward()
+        in_buckets.append(written_into_buckets(model))
         opt.step()
     state = {k: backend.to_numpy(v) for k, v in model.state_dict().items()}
     kinds = sorted({type(v).__module__ for v in model.state_dict().values()})
@@ -202,7 +213,7 @@ def mode_gpu(out, batch, steps, device="cpu", shard=False):
                  allreduces=0 if nccl is None else nccl.calls["allReduce"],
                  reduce_scatters=0 if nccl is None else nccl.calls["reduceScatter"],
                  allgathers=0 if nccl is None else nccl.calls["allGather"],
-                 state_kinds=state_kinds,
+                 state_kinds=state_kinds, in_buckets=np.array(in_buckets),
                  bcasts=0 if nccl is None else nccl.calls["bcast"])
 
 

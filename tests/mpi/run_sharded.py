@@ -14,6 +14,10 @@ optimizer sharded (DistributedOptimizer(shard=True)), and rank 0 writes both to 
               distributed.global_loss (its own reduction, then the gradients')
   resume      state_dicts crossing between the two: the unsharded state loaded into a new
               sharded optimizer (and back) part way, then more steps
+  habits      SGD steps with the gradients in the buckets (gradient_buckets.py): two
+              backward() calls before a step, zero_grad(set_to_none=False), a .grad the user
+              assigns; the weights after each step, how many gradients backward wrote into
+              the buckets, and the step the assigned gradient made
 """
 import sys
 from pathlib import Path
@@ -215,6 +219,33 @@ def mode_loss(out):
             record[f"{path} {s} value"] = value
             record[f"{path} {s} count"] = count
             record.update(weights(a, f"{path} {s}"))
+    if world.is_main:
+        np.savez(out, **record)
+
+
+def mode_habits(out):
+    world = distributed.init()
+    a, b = models(world, seed=2)
+    plain = distributed.DistributedOptimizer(optim.SGD(a.parameters(), lr=0.1))
+    sharded = distributed.DistributedOptimizer(optim.SGD(b.parameters(), lr=0.1), shard=True)
+    record = {}
+    for model, opt, name in ((a, plain, "plain"), (b, sharded, "sharded")):
+        in_buckets = []
+        for s in range(4):
+            opt.zero_grad(set_to_none=s != 2)
+            for k in range(2 if s == 1 else 1):   # step 1: gradients of two batches added
+                x, y = batch(world, 10 * s + k)
+                F.cross_entropy(model(x, world.rank), y).backward()
+            in_buckets.append(sum(getattr(p, "_grad_view", None) is not None
+                                  and p.grad is not None and p.grad.data is p._grad_view
+                                  for p in model.parameters()))
+            before = model.head.bias.data.copy()
+            if s == 3:   # the user's own gradient, 1 on rank 0 and 2 on rank 1
+                model.head.bias.grad = Tensor(np.full(CLASSES, world.rank + 1.0, np.float32))
+            opt.step()
+            record[f"{name} {s} bias step"] = model.head.bias.data - before
+            record.update(weights(model, f"{name} {s}"))
+        record[f"{name} in buckets"] = np.array(in_buckets)
     if world.is_main:
         np.savez(out, **record)
 

@@ -11,8 +11,9 @@ one-process reference. Rank 0 writes OUT (.npz).
           validation set of 33 images (16 + 1 and 16 on 2 ranks: one rank has a batch fewer);
           with RESUME, the run goes on from CKPT. Writes the final weights, the optimizer's
           momentum, the history and the classes of the layers after fit
-  eval    evaluate_model on a split model (the eval set as above, or of SAMPLES images): y_true
-          and y_score, and the class-weighted loss of the evaluation fit runs
+  eval    evaluate_model on a split model (the eval set as above, or of SAMPLES images; on
+          DEVICE, "cpu" or "gpu"): y_true and y_score, and the class-weighted loss of the
+          evaluation fit runs
   decide  the layers fit's preparation splits by default at three per-rank batch sizes
   clip    SGD steps with clip_grad_norm_ (2-norm, then inf-norm) between synchronize() and
           step(), both Linear layers split, the other gradients allreduced or sharded: the norms
@@ -160,21 +161,22 @@ def mode_fit(out, batch, epochs, ckpt, resume=""):
         np.savez(out, **record)
 
 
-def mode_eval(out, batch, samples=33):
+def mode_eval(out, batch, samples=33, device="cpu"):
     from tinylesion.train import _run_eval, evaluate_model
-    world = distributed.init() if distributed.launched_size() > 1 else None
-    model = make_model()
+    world = distributed.init(device) if distributed.launched_size() > 1 else None
+    model = make_model().to(device)
     if world is not None:
         distributed.broadcast_parameters(model.state_dict())
         row_parallel.split_linear_layers(model, world, setting=True)
         assert len(row_parallel.split_layers(model)) == 2
     data = dataset(samples, 2)
-    y_true, y_score = evaluate_model(model, Loader(data, batch_size=batch))
+    y_true, y_score = evaluate_model(model, Loader(data, batch_size=batch), device)
     # the class-weighted loss over the set (a second evaluation: the same padding)
-    *_, loss = _run_eval(model, Loader(data, batch_size=batch), "cpu", None, None,
+    *_, loss = _run_eval(model, Loader(data, batch_size=batch), device, None, None,
                          np.array([0.5, 1.0, 3.0], np.float32))
+    kinds = sorted({type(p.data).__module__.split(".")[0] for p in model.parameters()})
     if distributed.rank() == 0:
-        np.savez(out, y_true=y_true, y_score=y_score, loss=loss)
+        np.savez(out, y_true=y_true, y_score=y_score, loss=loss, kinds=np.array(kinds))
 
 
 def mode_decide(out):
@@ -273,7 +275,7 @@ if __name__ == "__main__":
     if mode == "fit":
         mode_fit(out, int(rest[0]), int(rest[1]), rest[2], *rest[3:])
     elif mode == "eval":
-        mode_eval(out, *map(int, rest))
+        mode_eval(out, *map(int, rest[:2]), *rest[2:])
     elif mode == "clip":
         mode_clip(out)
     elif mode == "gpu":

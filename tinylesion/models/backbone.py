@@ -4,6 +4,7 @@ import math
 from .. import nn
 from ..nn import init
 from .papers import parse_image_size
+from .registry import head_units
 
 
 def check_classes(name, num_classes):
@@ -12,11 +13,6 @@ def check_classes(name, num_classes):
         raise ValueError(f"{name}: num_classes must be an integer >= 2 (2 for a binary task), "
                          f"not {num_classes!r}")
     return num_classes
-
-
-def head_units(num_classes):
-    """The width of the last layer: one logit for a binary task, else one per class."""
-    return 1 if num_classes == 2 else num_classes
 
 
 class Backbone(nn.Module):
@@ -39,9 +35,9 @@ class Backbone(nn.Module):
         if W < self.min_size or H < self.min_size:
             raise ValueError(f"{name}: input {W}x{H} is too small: it needs at least "
                              f"{self.min_size}x{self.min_size}")
-        self.name, self.binary, self.weight_decay = name, num_classes == 2, 0.0
-        self.config = dict(num_classes=num_classes, image_size=self.image_size, **config)
         self.out_features = head_units(num_classes)
+        self.name, self.binary, self.weight_decay = name, self.out_features == 1, 0.0
+        self.config = dict(num_classes=num_classes, image_size=self.image_size, **config)
 
     def check_input(self, x):
         """A ValueError unless x is (N, 3, H, W) with H and W at least min_size."""

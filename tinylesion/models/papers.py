@@ -1,7 +1,7 @@
 """The seed papers' scratch models, built from tinylesion.nn layers."""
 from .. import nn
 from ..nn.default_init import keras_initialization
-from .registry import register_model
+from .registry import head_units, register_model
 
 # NOTE: the builders make their layers under keras_initialization(): Glorot-uniform weights and
 # zero biases, the Keras defaults the papers trained with (plain nn layers take PyTorch's).
@@ -125,11 +125,6 @@ def _check_classes(name, num_classes):
     return num_classes
 
 
-def _head_units(num_classes):
-    """One logit for a binary task, else one per class."""
-    return 1 if num_classes == 2 else num_classes
-
-
 def _classifier(name, features, head, num_classes, image_size, binary, config,
                 weight_decay=0.0):
     """Propagate the shape through `features`, then attach Flatten and `head(flat_size)`."""
@@ -144,7 +139,7 @@ def logistic_regression(num_classes=2, image_size=(224, 224)):
     """Flatten → Linear(3·H·W, 1 if binary else num_classes): logistic/softmax regression."""
     num_classes = _check_classes("logistic_regression", num_classes)
     image_size = parse_image_size(image_size)
-    out = _head_units(num_classes)
+    out = head_units(num_classes)
     return _classifier("logistic_regression", [], lambda n: [nn.Linear(n, out)], num_classes,
                        image_size, out == 1,
                        dict(num_classes=num_classes, image_size=image_size))
@@ -164,7 +159,7 @@ def dense_nn(num_classes=2, image_size=(224, 224), weight_decay=DENSE_NN_WEIGHT_
     """
     num_classes = _check_classes("dense_nn", num_classes)
     image_size = parse_image_size(image_size)
-    out = _head_units(num_classes)
+    out = head_units(num_classes)
 
     def head(n):
         layers, widths = [], [n, 1024, 256, 64, 16, 4]
@@ -183,7 +178,7 @@ def melanoma_cnn(num_classes=2, image_size=(224, 224)):
     then FC 512, FC 32 (ReLU) and one logit (binary) or num_classes logits."""
     num_classes = _check_classes("melanoma_cnn", num_classes)
     image_size = parse_image_size(image_size)
-    out = _head_units(num_classes)
+    out = head_units(num_classes)
     features = [
         nn.ZeroPad2d(3), nn.Conv2d(3, 32, 7), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
         nn.ZeroPad2d(2), nn.Conv2d(32, 64, 5), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),

@@ -125,10 +125,10 @@ class _ModuleSequence(_Container):
 
 def _fuses_with_relu(layer, following):
     """True for an nn.Conv2d followed by an nn.ReLU, neither's forward replaced (Grad-CAM
-    wraps a layer's forward to see its output)."""
+    wraps a layer's forward to see its output) nor hooked."""
     from .layers import Conv2d, ReLU
     return type(layer) is Conv2d and type(following) is ReLU \
-        and "forward" not in vars(layer) and "forward" not in vars(following)
+        and layer._runs_plain() and following._runs_plain()
 
 
 def _fuses_with_relu_and_pool(layers, i):
@@ -139,7 +139,7 @@ def _fuses_with_relu_and_pool(layers, i):
     from .layers import MaxPool2d
     return i + 2 < len(layers) and _fuses_with_relu(layers[i], layers[i + 1]) \
         and layers[i].groups == 1 and type(layers[i + 2]) is MaxPool2d \
-        and "forward" not in vars(layers[i + 2]) and is_grad_enabled()
+        and layers[i + 2]._runs_plain() and is_grad_enabled()
 
 
 def _relu_then_pool(layers, i):
@@ -150,8 +150,8 @@ def _relu_then_pool(layers, i):
     from .layers import MaxPool2d, ReLU
     return i + 1 < len(layers) and type(layers[i]) is ReLU \
         and (not layers[i].inplace or is_grad_enabled()) \
-        and type(layers[i + 1]) is MaxPool2d and "forward" not in vars(layers[i]) \
-        and "forward" not in vars(layers[i + 1])
+        and type(layers[i + 1]) is MaxPool2d and layers[i]._runs_plain() \
+        and layers[i + 1]._runs_plain()
 
 
 def _conv_then_batch_norm(layers, i):
@@ -166,7 +166,7 @@ def _conv_then_batch_norm(layers, i):
     conv, bn = layers[i], layers[i + 1]
     return type(conv) is Conv2d and type(bn) is BatchNorm2d and conv.bias is not None \
         and conv.groups == 1 and bn.training and bn.num_features == conv.weight.shape[0] \
-        and "forward" not in vars(conv) and "forward" not in vars(bn) and is_grad_enabled()
+        and conv._runs_plain() and bn._runs_plain() and is_grad_enabled()
 
 
 def _pad_before_conv(layers, i):

@@ -12,13 +12,14 @@ from ..tensor import Tensor, is_grad_enabled
 # the same numbers up to float32 rounding (the scale multiplies the weights instead of the
 # sums). One output array instead of three (the padded copy, the convolution's output, the
 # normalised one) and two passes over the activation fewer. Only layers whose forward was
-# not replaced on the instance are joined (Grad-CAM wraps a layer's forward to see its output).
+# not replaced on the instance are joined (Grad-CAM wraps a layer's forward to see its output),
+# and that have no hooks.
 
 ENABLED = True   # False runs the layers one by one (to compare)
 
 
 def _plain(layer, kind):
-    return type(layer) is kind and "forward" not in vars(layer)
+    return type(layer) is kind and layer._runs_plain()
 
 
 def _symmetric_pad(padding):

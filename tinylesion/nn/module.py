@@ -5,7 +5,9 @@ import numpy as np
 
 from .. import backend, inference_cache
 from ..errors import as_input_error, foreign_tensor_error, is_foreign_tensor
+from ..compile import check_memory_format
 from ..tensor import Tensor, to_arguments
+from .hooks import ModuleHooks, call_with_hooks
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -29,6 +31,19 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+
+class _Members(list):
+    """What parameters(), buffers(), children() and modules() return: a list (len, indexing,
+    iterating again) that is also an iterator over itself, as PyTorch's generators are, so
+    that `next(model.parameters())` gives the first parameter."""
+
+    def __next__(self):
+        cursor = self.__dict__.get("cursor", 0)
+        if cursor >= len(self):
+            raise StopIteration
+        self.__dict__["cursor"] = cursor + 1
+        return self[cursor]
 
 
 class Module:
@@ -165,8 +180,58 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
+    _module_hooks = None   # a hooks.ModuleHooks once a hook is registered on this module
+
     def __call__(self, *args, **kwargs):
+        if self._module_hooks:
+            return call_with_hooks(self, self._module_hooks, args, kwargs)
         return self._call(self.forward, *args, **kwargs)
+
+    def _runs_plain(self):
+        """True when calling this module runs its class's forward alone: no forward replaced
+        on the instance (Grad-CAM wraps a layer's), no hook. Only such layers are joined
+        into one op with their neighbours (nn.Sequential's fusions)."""
+        return "forward" not in self.__dict__ and not self._module_hooks
+
+    # ---- hooks (tinylesion/nn/hooks.py runs them) ------------------------------------------
+    def _hooks(self):
+        if self._module_hooks is None:
+            object.__setattr__(self, "_module_hooks", ModuleHooks())
+        return self._module_hooks
+
+    @staticmethod
+    def _check_hook(hook):
+        if not callable(hook):
+            raise TypeError(f"the hook must be callable, not {type(hook).__name__}")
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """Call hook(module, args) before each forward (hook(module, args, kwargs) with
+        with_kwargs=True); what it returns (not None) replaces the arguments. Returns a
+        handle whose remove() unregisters it."""
+        self._check_hook(hook)
+        return self._hooks().add("forward_pre", (hook, bool(with_kwargs)), prepend)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False,
+                              always_call=False):
+        """Call hook(module, args, output) after each forward (hook(module, args, kwargs,
+        output) with with_kwargs=True); what it returns (not None) replaces the output.
+        always_call=True calls it (output None) when forward raises too."""
+        self._check_hook(hook)
+        return self._hooks().add("forward", (hook, bool(with_kwargs), bool(always_call)),
+                                 prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """Call hook(module, grad_output) once the gradients of the module's outputs are
+        computed; a tuple it returns replaces grad_output."""
+        self._check_hook(hook)
+        return self._hooks().add("backward_pre", hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """Call hook(module, grad_input, grad_output) once the gradients of the module's
+        tensor arguments are computed (one entry per tensor argument, None where it needs no
+        gradient); a tuple it returns replaces grad_input."""
+        self._check_hook(hook)
+        return self._hooks().add("backward", hook, prepend)
 
     def _call(self, method, *args, **kwargs):
         """method(*args, **kwargs) with __call__'s checks of the arguments and errors."""
@@ -195,7 +260,7 @@ class Module:
 
     def modules(self):
         """This module and every descendant, each once."""
-        return [m for _, m in self.named_modules()]
+        return _Members(m for _, m in self.named_modules())
 
     def named_children(self):
         """(name, module) for each direct sub-module, each once."""
@@ -207,7 +272,7 @@ class Module:
 
     def children(self):
         """The direct sub-modules."""
-        return [m for _, m in self.named_children()]
+        return _Members(m for _, m in self.named_children())
 
     def apply(self, fn):
         """Call fn on every sub-module (children first, depth first), then on self; returns
@@ -235,7 +300,7 @@ class Module:
 
     def parameters(self, recurse=True):
         """The parameters, in PyTorch's order."""
-        return [p for _, p in self.named_parameters(recurse=recurse)]
+        return _Members(p for _, p in self.named_parameters(recurse=recurse))
 
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
         """(name, buffer) pairs in PyTorch's order, each buffer once."""
@@ -243,7 +308,7 @@ class Module:
 
     def buffers(self, recurse=True):
         """The buffers (e.g. batch norm's running statistics), in PyTorch's order."""
-        return [b for _, b in self.named_buffers(recurse=recurse)]
+        return _Members(b for _, b in self.named_buffers(recurse=recurse))
 
     def num_parameters(self):
         """The number of trainable values."""
@@ -285,6 +350,7 @@ class Module:
         to a dtype, in place: `to("gpu")`, `to(tl.float64)`, `to("cpu", tl.float32)`, as in
         PyTorch (do this before making the optimizer). Returns self. non_blocking and
         memory_format are accepted and change nothing."""
+        check_memory_format(memory_format, "Module.to")
         device, dtype = to_arguments(args, device, dtype)
         if dtype is not None:
             self.astype(dtype)

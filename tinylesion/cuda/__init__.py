@@ -1,7 +1,7 @@
 """torch.cuda's everyday names: is_available, device_count, seeding and synchronisation."""
 import numpy as np
 
-from . import backend
+from .. import backend
 
 
 def is_available():
@@ -50,3 +50,6 @@ def synchronize(device=None):
 def empty_cache():
     """Give the GPU memory CuPy keeps for reuse back to the driver (nothing without a GPU)."""
     backend.release_cached_gpu_memory()
+
+
+from . import amp  # noqa: E402  (torch.cuda.amp: autocast and GradScaler)

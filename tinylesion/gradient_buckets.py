@@ -1,0 +1,143 @@
+"""Gradient buckets: each parameter's .grad a view of a flat buffer reduced in place over the ranks.
+
+DistributedOptimizer (the allreduce after backward) keeps one GradientBuckets for the
+parameters every rank holds whole. Each parameter's `_grad_view` is its slice of a bucket,
+shaped as the parameter; backward() writes the first gradient of a step there and adds later
+ones in place (autograd._accumulate_leaf), so that after backward the buckets already hold
+the gradients: the allreduce runs on them in place, one pass divides them by the world size
+(or the global batch's weight), and nothing is copied in or out. A .grad that is not its
+view (assigned by the user, made before the buckets, on another device or of another dtype)
+is copied into the bucket at the reduction, and .grad becomes the view: never lost. A
+parameter without a gradient counts as zeros; one without a gradient on every rank keeps
+None (a count of the ranks holding each rides after the first bucket's gradients).
+
+NOTE: as with PyTorch DDP's gradient_as_bucket_view, a .grad kept from an earlier step is
+overwritten by the next backward() (it is the bucket's memory); copy it to keep it.
+"""
+import numpy as np
+
+from . import backend
+
+
+def grad_array(grad):
+    """The array of a .grad (a Tensor, or an array assigned as it is)."""
+    return getattr(grad, "data", grad)
+
+
+def layout(params):
+    """What buckets are made for: each parameter, its device, dtype and shape."""
+    return [(id(p), backend.device_of(p.data).name, p.data.dtype.str, p.data.shape)
+            for p in params]
+
+
+class _Bucket:
+    """One flat buffer: the gradients of `params` (`views`, shaped as them, at `index` in the
+    parameter list), then `extra` slots."""
+
+    def __init__(self, params, index, extra):
+        xp = backend.get_array_module(params[0].data)
+        size = sum(p.data.size for p in params)
+        self.flat = xp.zeros(size + extra, dtype=params[0].data.dtype)
+        self.grads = self.flat[:size]
+        self.params, self.index, self.views = params, index, []
+        offset = 0
+        for p in params:
+            self.views.append(self.flat[offset:offset + p.data.size].reshape(p.data.shape))
+            offset += p.data.size
+
+
+class GradientBuckets:
+    """The flat gradient buffers of `params` (one run per device and dtype, cut at
+    ~bucket_bytes). views=True: every parameter's `_grad_view` is set to its slice, so that
+    backward accumulates there (views=False: the buffers are a one-off, filled by copying)."""
+
+    def __init__(self, params, bucket_bytes, views=True):
+        from .distributed import _buckets
+        self.params = list(params)
+        self.layout = layout(self.params)
+        self.uses_views = views
+        where = {id(p): i for i, p in enumerate(self.params)}
+        self.buckets = []
+        for run in _buckets(self.params, bucket_bytes):
+            # room after the first bucket's gradients for the presence counts and 3 totals
+            extra = 0 if self.buckets else len(self.params) + 2 * 3
+            self.buckets.append(_Bucket(run, [where[id(p)] for p in run], extra))
+        self.attach()
+
+    def attach(self):
+        """Make backward write the parameters' gradients into these buffers (views=True;
+        again after release(), or after another wrapper of the same parameters took them)."""
+        if self.uses_views:
+            for bucket in self.buckets:
+                for p, view in zip(bucket.params, bucket.views):
+                    p._grad_view = view
+
+    def _room(self, extra):
+        """A first bucket with room for `extra` numbers after its gradients (made anew when
+        more come: its gradients are then copied in once, as any that are not views)."""
+        first = self.buckets[0]
+        if first.flat.size - first.grads.size < extra:
+            self.release()
+            self.buckets[0] = _Bucket(first.params, first.index, extra)
+            self.attach()
+
+    def release(self):
+        """Stop backward from writing into these buffers (the parameters changed, or another
+        wrapper of them takes its steps)."""
+        for bucket in self.buckets:
+            for p, view in zip(bucket.params, bucket.views):
+                if getattr(p, "_grad_view", None) is view:
+                    p._grad_view = None
+
+    def _fill(self, bucket):
+        """Make the bucket hold the gradients as they are now: a gradient that is not its
+        view is copied in (and .grad becomes the view after the reduction), no gradient is
+        zeros."""
+        for p, view in zip(bucket.params, bucket.views):
+            grad = p.grad
+            if grad is None:
+                view[...] = 0
+            else:
+                g = grad_array(grad)
+                if g is not view:
+                    if backend.get_array_module(g) is not backend.get_array_module(view):
+                        g = backend.to_device(g, backend.device_of(view))
+                    view[...] = g.reshape(view.shape)
+
+    def allreduce(self, world, average=True, totals=None):
+        """Sum (average) the gradients over the ranks in place in the buckets; every
+        parameter with a gradient on some rank ends with .grad the view of its averaged
+        gradient. `totals`, a float64 array (this rank's loss weight, then any numbers), is
+        summed in the first bucket's message too, in place, and the gradients are divided by
+        its first entry (the weight of the global batch) instead of the world size. Returns
+        the bytes this rank handed to the allreduce."""
+        from .distributed import join_totals, split_totals
+        from .tensor import Tensor
+        present = np.array([p.grad is not None for p in self.params], np.float64)
+        extra = present if totals is None else None
+        if totals is not None:
+            extra = np.concatenate([present, split_totals(totals, self.buckets[0].flat.dtype)])
+        self._room(len(extra))
+        counts = None
+        sent = 0
+        for bucket in self.buckets:
+            self._fill(bucket)
+            dtype = bucket.flat.dtype
+            size = bucket.grads.size
+            message = bucket.grads
+            if counts is None:   # NOTE: counts up to N are exact in any float type
+                message = bucket.flat[:size + len(extra)]
+                message[size:] = backend.get_array_module(message).asarray(extra.astype(dtype))
+            world.allreduce_(message)
+            sent += message.nbytes
+            if counts is None:
+                extra = backend.to_numpy(message[size:])
+                counts = extra[:len(self.params)]
+                if totals is not None:
+                    totals[...] = join_totals(extra[len(self.params):])[:len(totals)]
+            if average:
+                bucket.grads *= dtype.type(1.0 / (world.size if totals is None else totals[0]))
+            for p, i, view in zip(bucket.params, bucket.index, bucket.views):
+                if counts[i] > 0 and (p.grad is None or grad_array(p.grad) is not view):
+                    p.grad = Tensor._wrap(view)
+        return sent
