@@ -10,6 +10,8 @@ import tinylesion as tl
 from tinylesion import nn, ops
 from tinylesion.testing import gradcheck
 
+from fusion_steps import step as _step, unfused as _unfused
+
 
 def _model(dtype=np.float32, seed=0):
     model = nn.Sequential(
@@ -24,21 +26,6 @@ def _model(dtype=np.float32, seed=0):
     for p in model.parameters():
         p.data[...] = (0.3 * rng.standard_normal(p.shape)).astype(dtype)
     return model
-
-
-def _unfused(model, x):
-    for layer in model:
-        x = layer(x)
-    return x
-
-
-def _step(run, model, x):
-    model.zero_grad()
-    xt = tl.tensor(x, requires_grad=True)
-    y = run(xt)
-    (y * tl.tensor(np.arange(y.numel(), dtype=x.dtype).reshape(y.shape) % 7)).sum().backward()
-    return [y.numpy(), xt.grad.numpy()] + [p.grad.numpy() for p in model.parameters()] + \
-        [np.array(b.data) for b in model.buffers()]
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-11), (np.float32, 2e-4)])

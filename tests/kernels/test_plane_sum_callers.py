@@ -5,11 +5,11 @@ fails here."""
 import numpy as np
 import pytest
 
-from kernels import maxpool2d_backward, maxpool2d_forward
+from kernels import maxpool2d_forward
 from kernels.batchnorm import batchnorm_backward, batchnorm_backward_channel_sums, batchnorm_forward
 from kernels.channel_sums import SHORT, channel_sums
 from kernels.pool_relu import maxpool2d_relu_backward, relu_mask
-from kernels.relu import relu_backward, relu_backward_channel_sums, relu_forward
+from kernels.relu import relu_backward_channel_sums, relu_forward
 
 # (N, C, H, W): planes below SHORT (the eight-lane path) and above it (the 64 lanes)
 SHAPES = [(2, 3, 9, 12), (2, 3, 20, 30), (1, 2, 64, 75)]
