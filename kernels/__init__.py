@@ -9,7 +9,7 @@ from ._xp import cuda_simulator_enabled, get_array_module, is_gpu_array, pair
 from .adam import adam_step
 from .avgpool import avgpool2d_backward, avgpool2d_forward
 from .batchnorm import batchnorm_backward, batchnorm_backward_channel_sums, batchnorm_forward
-from .conv import conv2d_backward, conv2d_forward
+from .conv import conv2d_backward, conv2d_backward_relu_input, conv2d_forward
 from .depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from .im2col import col2im, im2col
 from .threaded_matmul import matmul

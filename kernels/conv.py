@@ -7,6 +7,7 @@ from . import conv_cpu, depthwise, grouped, threads
 from .channel_sums import channel_sums
 from ._xp import get_array_module, pair, pick_impl
 from .im2col import col2im, conv_output_size, im2col
+from .relu import relu_backward_channel_sums
 
 
 def _check_args(x, W, b, stride, padding):
@@ -71,14 +72,20 @@ def conv2d_forward_cpu(x, W, b, stride, padding, relu=False, winograd_filters=No
 
 
 @threads.guarded
-def conv2d_backward_cpu(gy, x, W, stride, padding, need_gx=True, need_gW=True, need_gb=True):
-    """Numba threads: gW accumulated per thread, gx as the adjoint of the forward products."""
+def conv2d_backward_cpu(gy, x, W, stride, padding, need_gx=True, need_gW=True, need_gb=True,
+                        relu_input=False):
+    """Numba threads: gW accumulated per thread, gx as the adjoint of the forward products;
+    relu_input: see conv2d_backward_relu_input (then a fourth value)."""
     kernel, stride, padding, OH, OW = _check_args(x, W, None, stride, padding)
     N, F = x.shape[0], W.shape[0]
     if tuple(gy.shape) != (N, F, OH, OW):
         raise ValueError(f"conv2d backward: gy has shape {tuple(gy.shape)}, expected "
                          f"{(N, F, OH, OW)}")
     gb = channel_sums(gy).astype(x.dtype) if need_gb else None
+    if relu_input:
+        gx, gW, sums = conv_cpu.backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx,
+                                         need_gW, relu_input=True)
+        return gx, gW, gb, sums
     gx = gW = None
     if need_gx or need_gW:
         gx, gW = conv_cpu.backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW)
@@ -176,3 +183,18 @@ def conv2d_backward(gy, x, W, stride=1, padding=0, need_gx=True, need_gW=True, n
     if impl == "cpu":
         return conv2d_backward_cpu(gy, x, W, stride, padding, need_gx, need_gW, need_gb)
     return conv2d_backward_gpu(gy, x, W, stride, padding, need_gx, need_gW, need_gb)
+
+
+def conv2d_backward_relu_input(gy, x, W, stride=1, padding=0, need_gW=True, need_gb=True,
+                               impl=None):
+    """(gx, gW, gb, sums) for y = conv2d(x, W, b) whose input x is a ReLU's output z = relu(u):
+    gx is the gradient of u, relu_backward(the gradient of x, x), and sums its channel sums,
+    both as relu_backward_channel_sums gives them (the same bits; float64 sums on the CPU),
+    where the CPU's Winograd path masks and sums in the pass that writes the gradient."""
+    impl = pick_impl(impl, x)
+    if impl == "cpu":
+        return conv2d_backward_cpu(gy, x, W, stride, padding, True, need_gW, need_gb,
+                                   relu_input=True)
+    gx, gW, gb = conv2d_backward(gy, x, W, stride, padding, True, need_gW, need_gb, impl=impl)
+    gx, sums = relu_backward_channel_sums(gx, x, impl=impl)
+    return gx, gW, gb, sums

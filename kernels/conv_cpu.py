@@ -10,6 +10,7 @@ from .blas import gemm
 from .conv_parts import (_claim, _compact, _grid_col2im, _grid_cols, _gy_on_grid, _interior,
                          _pad_into, _padded_col2im, _padded_cols, _task_blocks, single_blas)
 from .im2col import _col2im_parallel, _im2col_parallel
+from .relu import relu_backward_channel_sums_cpu
 
 # NOTE: four ways to one result, chosen per layer (see `_path`):
 # - "winograd" (3x3 or 5x5, stride 1, padding < kernel size, enough channels): Winograd's
@@ -429,9 +430,22 @@ def _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu, out=None
                                 RB, pads, cols, outs, y)
 
 
-def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
-    """(gx, gW) on NumPy arrays, either None where not needed (arguments checked)."""
+def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW, relu_input=False):
+    """(gx, gW) on NumPy arrays, either None where not needed (arguments checked). relu_input:
+    x is a ReLU's output; then gx comes through the ReLU's backward (kernels.relu_backward(gx,
+    x)), with its float64 channel sums as a third value (relu_backward_channel_sums' bits;
+    the Winograd path masks and sums in its output pass)."""
     x = np.ascontiguousarray(x)
+    if relu_input:
+        if need_gx and _path(x.shape[1], kernel, stride, x.shape[3], padding, W.shape[0]) \
+                == "winograd" and x.shape[0] >= numba.get_num_threads():
+            return winograd.backward(gy, x, W, kernel, stride, padding, OH, OW, True, need_gW,
+                                     relu_input=True)
+        gx, gW = backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW)
+        if gx is None:
+            return gx, gW, None
+        gx, sums = relu_backward_channel_sums_cpu(gx, x)
+        return gx, gW, sums
     N, C, H, Wd = x.shape
     F, dt = W.shape[0], x.dtype
     gy = np.ascontiguousarray(gy, dtype=dt)

@@ -8,6 +8,7 @@ from numba import njit, prange
 
 from . import winograd23, winograd25, winograd43
 from .blas import gemm
+from .channel_sums import _plane_sum, channel_sums
 from .conv_parts import _claim, _task_blocks, single_blas
 
 # NOTE: minimal filtering F(m x m, r x r) (Lavin & Gray, 2015), here F(2x2, 3x3), F(4x4, 3x3)
@@ -162,11 +163,12 @@ def _input_transform(x, n0, step, images, PH, PW, tr0, tr1, TW, P, q, plane, row
 
 
 @njit(cache=True, inline="always")
-def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, line, y, m):
+def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, line, y, m, keep):
     """y[n0 + g, f, m*ti:m*ti+m, m*tj:m*tj+m] = Aᵀ m A + b[f] (then ReLU) for g < images and
     the α x α matrices m[α a + b] = M[α a + b, f*P + q + g*Q + (ti - tr0)*TWv + tj] (Q =
     (tr1 - tr0)*TWv); S (40, >= the block's tiles) and line (>= its tiles times m): scratch.
-    The transforms run once over the tiles of all the images."""
+    The transforms run once over the tiles of all the images. keep: empty, or an array of y's
+    shape: then y is 0 where keep <= 0 (a ReLU's backward, keep its output)."""
     F, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     TWv = virtual_tiles(TW, m, 4 if M.shape[0] == 16 else 6)
     nb, Wv = tr1 - tr0, m * TWv
@@ -186,8 +188,21 @@ def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, line, y, m)
             for g in range(images):
                 for ti in range(tr0, min(tr1, (OH - i + m - 1) // m)):
                     yr, o = y[n0 + g, f, m * ti + i], (g * nb + ti - tr0) * Wv
-                    for w in range(OW):
-                        yr[w] = _bias_relu(line[o + w], b[f], relu)
+                    if keep.shape[0] > 0:
+                        _masked_copy(line[o:o + OW], keep[n0 + g, f, m * ti + i], b[f], relu,
+                                     yr)
+                    else:
+                        for w in range(OW):
+                            yr[w] = _bias_relu(line[o + w], b[f], relu)
+
+
+@njit(cache=True, inline="always")
+def _masked_copy(src, keep, bias, relu, dst):
+    """dst = _bias_relu(src) where not keep <= 0 (NaN in keep passes, as in kernels.relu),
+    else 0: a select, not a branch (a ReLU's mask is unpredictable)."""
+    for w in range(dst.shape[0]):
+        v = _bias_relu(src[w], bias, relu)
+        dst[w] = v if not keep[w] <= 0 else ZERO
 
 
 @njit(cache=True, inline="always")
@@ -254,8 +269,8 @@ def _zero_columns(A, rows, count, P):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _forward(x, U, b, relu, m, PH, PW, RB, G, align, planes, rows, flats, scratch, lines, Vs, Ms,
-             y):
+def _forward(x, U, b, relu, m, PH, PW, RB, G, align, keep, sums, planes, rows, flats, scratch,
+             lines, Vs, Ms, y):
     N, F, C = x.shape[0], U.shape[1], U.shape[2]
     TH, TW = (y.shape[2] + m - 1) // m, (y.shape[3] + m - 1) // m
     TWv = virtual_tiles(TW, m, rows.shape[1])
@@ -288,7 +303,11 @@ def _forward(x, U, b, relu, m, PH, PW, RB, G, align, planes, rows, flats, scratc
                     gemm(False, False, U[xi], V[xi, :C * P].reshape(C, P),
                          M[xi, :F * P].reshape(F, P), 0.0)
                 _output_transform(M, n0, n1 - n0, tr0, tr1, TW, P, 0, b, relu, scratch[t],
-                                  lines[t], y, m)
+                                  lines[t], y, m, keep)
+            if sums.shape[0] > 0:  # (whole images) NOTE: each plane as kernels.relu sums it,
+                for n in range(n0, n1):   # while in the cache: the same bits
+                    for f in range(F):
+                        sums[n, f] = _plane_sum(y[n, f].reshape(y.shape[2] * y.shape[3]))
     return y
 
 
@@ -371,7 +390,8 @@ def _buffers(T, C, F, RB, G, TH, TW, alpha, m, dt):
     return planes, rows, flats, scratch, lines, Vs, Ms
 
 
-def _forward_U(x, U, b, m, padding, OH, OW, relu):
+def _forward_U(x, U, b, m, padding, OH, OW, relu, keep=None):
+    """y, or (y masked by keep > 0, its float64 channel sums) when keep (y's shape) is given."""
     N, C, H, Wd = x.shape
     F, dt, alpha = U.shape[1], x.dtype, math.isqrt(U.shape[0])  # U: (α², F, C)
     T = numba.get_num_threads()
@@ -380,8 +400,22 @@ def _forward_U(x, U, b, m, padding, OH, OW, relu):
                          MIN_COLUMNS)
     y = np.empty((N, F, OH, OW), dt)
     bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
-    return _forward(x, U, bb, relu, m, *padding, RB, G, COLUMN_MULTIPLE,
-                    *_buffers(T, C, F, RB, G, TH, TW, alpha, m, dt), y)
+    # NOTE: the tasks of a batch of fewer than 2 images per thread are blocks of part of an
+    # image, which cannot sum its planes: then kernels.channel_sums sums the masked y
+    # afterwards (_plane_sum too: the same bits).
+    whole = keep is not None and (N >= 2 * T or RB >= TH)
+    sums = np.empty((N, F) if whole else (0, 0), np.float64)
+    _forward(x, U, bb, relu, m, *padding, RB, G, COLUMN_MULTIPLE,
+             np.empty((0, 0, 0, 0), dt) if keep is None else np.ascontiguousarray(keep, dt),
+             sums, *_buffers(T, C, F, RB, G, TH, TW, alpha, m, dt), y)
+    if keep is None:
+        return y
+    if not whole:
+        return y, channel_sums(y)
+    total = np.zeros(F, np.float64)
+    for n in range(N):  # in the order of kernels.channel_sums
+        total += sums[n]
+    return y, total
 
 
 def forward(x, W, b, kernel, stride, padding, OH, OW, relu, filters=None):
@@ -399,25 +433,33 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu, filters=None):
         return _forward_U(x, U, b, m, padding, OH, OW, relu)
 
 
-def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW):
-    """(gx, gW), as conv_cpu.backward, for a layer where `applies` holds (batch >= threads)."""
+def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW, relu_input=False):
+    """(gx, gW), as conv_cpu.backward, for a layer where `applies` holds (batch >= threads).
+    relu_input: x is a ReLU's output; then gx is masked as the ReLU's backward masks it
+    (kernels.relu_backward(gx, x)), and a third value is its float64 channel sums, the bits
+    kernels.relu_backward_channel_sums gives (None without need_gx)."""
     x = np.ascontiguousarray(x)
     gy = np.ascontiguousarray(gy, dtype=x.dtype)
     with single_blas():  # NOTE: also for the filter transforms: idle BLAS threads would spin
-        return _backward(gy, x, W, padding, OH, OW, need_gx, need_gW)
+        gx, gW, sums = _backward(gy, x, W, padding, OH, OW, need_gx, need_gW, relu_input)
+    return (gx, gW, sums) if relu_input else (gx, gW)
 
 
-def _backward(gy, x, W, padding, OH, OW, need_gx, need_gW):
+def _backward(gy, x, W, padding, OH, OW, need_gx, need_gW, relu_input):
     N, C, H, Wd = x.shape
     F, R, dt = W.shape[0], W.shape[2], x.dtype
     m = tile_size(R, OH, OW)
-    gx = gW = None
+    gx = gW = sums = None
     if need_gx:
         # NOTE: the input gradient is the convolution of gy with the kernels flipped and
         # transposed (C x F x r x r), padded by r - 1 - padding: a forward Winograd convolution.
+        # A ReLU's mask on x, and the sums, are applied in its output pass.
         Wt = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
         gx = _forward_U(gy, filter_transform(Wt, m), None, m,
-                        (R - 1 - padding[0], R - 1 - padding[1]), H, Wd, False)
+                        (R - 1 - padding[0], R - 1 - padding[1]), H, Wd, False,
+                        x if relu_input else None)
+        if relu_input:
+            gx, sums = gx
     if need_gW:
         T = numba.get_num_threads()
         TH, TW = -(-OH // m), -(-OW // m)
@@ -432,4 +474,4 @@ def _backward(gy, x, W, padding, OH, OW, need_gx, need_gW):
         for t in range(1, T):  # in a fixed order
             dU += dUs[t]
         gW = filter_transform_adjoint(dU, F, C, R, m)
-    return gx, gW
+    return gx, gW, sums

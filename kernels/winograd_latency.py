@@ -47,7 +47,7 @@ def _forward_one(x, U, b, relu, m, PH, PW, T, planes, rows, flats, scratch, line
         f0, f1 = t * F // T, (t + 1) * F // T
         if f1 > f0:
             _output_transform(M[:, f0 * P:], 0, 1, 0, TH, TW, P, 0, b[f0:f1], relu, scratch[t],
-                              lines[t], y[:, f0:f1], m)
+                              lines[t], y[:, f0:f1], m, y[:0])
     return y
 
 

@@ -40,11 +40,50 @@ class Linear(Function):
         return gx, gW, gb
 
 
+# NOTE: in Conv2d(relu=True) -> Conv2d (padua4's blocks), the second convolution's input is
+# the first's ReLU output z, and its input gradient goes only through that ReLU's backward
+# (masked where z <= 0, then summed per channel for the first's bias). The second one's
+# backward then asks for that gradient already masked, with its sums
+# (kernels.conv2d_backward_relu_input: on the CPU's Winograd path, in the pass that writes
+# it) and hands both to the first, which skips its own pass when the gradient it gets is that
+# very array (not when other gradients were added to it). The same bits either way.
+# FOLD_RELU_MASK = False keeps the passes apart (to compare).
+FOLD_RELU_MASK = True
+
+
+def _relu_conv_before(fn):
+    """The Conv2d(relu=True, groups=1) whose output is the recorded op fn's input x, when it
+    may take fn's input gradient masked and summed (None otherwise)."""
+    node = fn.inputs[0] if FOLD_RELU_MASK and fn.needs_input_grad[0] else None
+    before = getattr(node, "_ctx", None)
+    if not isinstance(before, Conv2d) or before.y is not fn.x or before.groups != 1:
+        return None
+    kept = node.tensor()
+    if kept is not None and kept._retain_grad:   # it must see the gradient unmasked
+        return None
+    return before
+
+
+def _conv_backward(fn, gy, need_gb):
+    """(gx, gW, gb) of the convolution of the op fn (fn.x, fn.W, ...), the gradient of x
+    masked for the Conv2d(relu=True) before it (see the note above) where it may be."""
+    need = fn.needs_input_grad
+    before = _relu_conv_before(fn) if fn.groups == 1 else None
+    if before is None:
+        return kernels.conv2d_backward(gy, fn.x, fn.W, fn.stride, fn.padding, need_gx=need[0],
+                                       need_gW=need[1], need_gb=need_gb, groups=fn.groups)
+    gx, gW, gb, sums = kernels.conv2d_backward_relu_input(
+        gy, fn.x, fn.W, fn.stride, fn.padding, need_gW=need[1], need_gb=need_gb)
+    before.masked = (gx, sums)
+    return gx, gW, gb
+
+
 class Conv2d(Function):
     """2-D cross-correlation (PyTorch's conv2d): im2col and one matrix product; groups > 1 by
     the depthwise kernels or a batched product per group. relu=True: max(y, 0) applied in the
     convolution's own output pass (nn.Sequential's Conv2d then ReLU), its output kept for the
     gradient as ReLU keeps it. winograd_filters: see kernels.conv2d_forward (inference)."""
+    masked = None   # (gradient, its channel sums) from the op after it (see _conv_backward)
 
     def forward(self, x, W, b=None, stride=(1, 1), padding=(0, 0), groups=1, relu=False,
                 winograd_filters=None):
@@ -59,16 +98,17 @@ class Conv2d(Function):
     def backward(self, gy):
         need = self.needs_input_grad
         need_gb, gb = self.has_bias and need[2], None
-        if self.y is not None and need_gb and self.groups == 1:
+        masked, self.masked = self.masked, None
+        if masked is not None and masked[0] is gy:   # the ReLU's backward done (the note)
+            gb = masked[1].astype(self.x.dtype, copy=False) if need_gb else None
+        elif self.y is not None and need_gb and self.groups == 1:
             # NOTE: the ReLU's mask and the bias gradient's sums (the convolution's own,
             # kernels.channel_sums on the CPU: the same bits) in one pass over gy
             gy, gb = kernels.relu_backward_channel_sums(gy.reshape(self.y.shape), self.y)
             gb = gb.astype(self.x.dtype, copy=False)
         elif self.y is not None:
             gy = kernels.relu_backward(gy, self.y).reshape(gy.shape)
-        gx, gW, gb_conv = kernels.conv2d_backward(
-            gy, self.x, self.W, self.stride, self.padding, need_gx=need[0], need_gW=need[1],
-            need_gb=need_gb and gb is None, groups=self.groups)
+        gx, gW, gb_conv = _conv_backward(self, gy, need_gb and gb is None)
         return gx, gW, gb if gb is not None else gb_conv
 
 
@@ -95,9 +135,7 @@ class Conv2dReluMaxPool(Function):
         need = self.needs_input_grad
         gz, gb = kernels.maxpool2d_relu_backward(gy, self.argmax, self.keep, self.z_shape,
                                                  *self.pool)
-        gx, gW, _ = kernels.conv2d_backward(
-            gz, self.x, self.W, self.stride, self.padding, need_gx=need[0], need_gW=need[1],
-            need_gb=False, groups=self.groups)
+        gx, gW, _ = _conv_backward(self, gz, False)
         gb = gb.astype(self.x.dtype, copy=False) if self.has_bias and need[2] else None
         return gx, gW, gb
 
