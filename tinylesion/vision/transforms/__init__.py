@@ -1,5 +1,8 @@
 """torchvision.transforms as tinylesion.vision.transforms (PIL images and Tensors)."""
 from . import functional
+from .augment import (GaussianBlur, RandomAdjustSharpness, RandomAffine, RandomAutocontrast,
+                      RandomEqualize, RandomErasing, RandomInvert, RandomPerspective,
+                      RandomPosterize, RandomSolarize)
 from .functional import InterpolationMode
 from .transforms import (CenterCrop, ColorJitter, Compose, ConvertImageDtype, Grayscale,
                          Lambda, Normalize, Pad, PILToTensor, RandomApply, RandomChoice,
@@ -12,5 +15,7 @@ __all__ = [
     "ConvertImageDtype", "Grayscale", "Lambda", "Normalize", "Pad", "PILToTensor",
     "RandomApply", "RandomChoice", "RandomCrop", "RandomGrayscale", "RandomHorizontalFlip",
     "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage",
-    "ToTensor", "Transform",
+    "ToTensor", "Transform", "GaussianBlur", "RandomAdjustSharpness", "RandomAffine",
+    "RandomAutocontrast", "RandomEqualize", "RandomErasing", "RandomInvert",
+    "RandomPerspective", "RandomPosterize", "RandomSolarize",
 ]

@@ -443,3 +443,6 @@ def rotate(img, angle, interpolation=InterpolationMode.NEAREST, expand=False, ce
 # Colour: in their own module, re-exported under torchvision's functional names
 from .color import (adjust_brightness, adjust_contrast, adjust_hue,  # noqa: E402,F401
                     adjust_saturation, rgb_to_grayscale)
+from .filtering import adjust_sharpness, erase, gaussian_blur  # noqa: E402,F401
+from .geometry import affine, perspective  # noqa: E402,F401
+from .tone import autocontrast, equalize, invert, posterize, solarize  # noqa: E402,F401
