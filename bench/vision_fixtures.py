@@ -109,6 +109,11 @@ def augment_cases(T, F, torch, Image):
     yield "affine/float_nearest_fill", F.affine(x, *AFFINE, fill=[0.5])
     yield "affine/float_center", F.affine(x, -15.0, [0, 0], 1.0, [0.0, 0.0], center=[3, 4])
     yield "affine/uint8_bilinear", F.affine(u, *AFFINE, I.BILINEAR)
+    yield "rotate/float_bilinear", F.rotate(x, 30.0, I.BILINEAR)
+    yield "rotate/float_nearest_center", F.rotate(x, -50.0, center=[4, 3])
+    yield "rotate/uint8_expand_fill", F.rotate(u, 35.0, I.BILINEAR, expand=True,
+                                               fill=[10.0, 200.0, 60.0])
+    yield "rotate/float_expand", F.rotate(x, 90.0, expand=True)
     start, end = CORNERS
     yield "perspective/coeffs", np.array(F._get_perspective_coeffs(start, end))
     yield "perspective/pil_bilinear", np.asarray(F.perspective(pil, start, end))
@@ -140,9 +145,8 @@ def augment_cases(T, F, torch, Image):
     for name, magnitude in AUTOAUGMENT_OPS:
         yield f"op/{name}/pil", np.asarray(autoaugment._apply_op(pil, name, magnitude,
                                                                  I.NEAREST, None))
-        if name != "Rotate":   # tinylesion's tensor rotation goes through Pillow
-            yield f"op/{name}/uint8", autoaugment._apply_op(u, name, magnitude, I.NEAREST,
-                                                            [40.0, 80.0, 120.0])
+        yield f"op/{name}/uint8", autoaugment._apply_op(u, name, magnitude, I.NEAREST,
+                                                        [40.0, 80.0, 120.0])
     for policy in autoaugment.AutoAugmentPolicy:
         yield f"policy/{policy.value}", np.array(repr(T.AutoAugment(policy).policies))
     spaces = (("autoaugment", T.AutoAugment()._augmentation_space(10, (13, 17))),

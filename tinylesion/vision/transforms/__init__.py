@@ -3,6 +3,7 @@ from . import functional
 from .augment import (GaussianBlur, RandomAdjustSharpness, RandomAffine, RandomAutocontrast,
                       RandomEqualize, RandomErasing, RandomInvert, RandomPerspective,
                       RandomPosterize, RandomSolarize)
+from .autoaugment import AutoAugment, AutoAugmentPolicy, RandAugment, TrivialAugmentWide
 from .functional import InterpolationMode
 from .transforms import (CenterCrop, ColorJitter, Compose, ConvertImageDtype, Grayscale,
                          Lambda, Normalize, Pad, PILToTensor, RandomApply, RandomChoice,
@@ -17,5 +18,6 @@ __all__ = [
     "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage",
     "ToTensor", "Transform", "GaussianBlur", "RandomAdjustSharpness", "RandomAffine",
     "RandomAutocontrast", "RandomEqualize", "RandomErasing", "RandomInvert",
-    "RandomPerspective", "RandomPosterize", "RandomSolarize",
+    "RandomPerspective", "RandomPosterize", "RandomSolarize", "AutoAugment",
+    "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide",
 ]

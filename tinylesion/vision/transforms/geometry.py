@@ -80,7 +80,7 @@ def _sample(x, ix, iy, mode, xp):
 
 def _warp_tensor(img, grid_x, grid_y, mode, fill):
     """Sample a tensor image at normalised grid positions in [-1, 1] (pixel centres at
-    (2k + 1) / size - 1); with a fill, outside pixels take it (blended at the border for
+    (2k + 1) / size - 1; the output has the grid's size); with a fill, outside pixels take it (blended at the border for
     bilinear), as torchvision does."""
     x = img.data
     xp = backend.get_array_module(x)
@@ -107,14 +107,17 @@ def _warp_tensor(img, grid_x, grid_y, mode, fill):
         if x.dtype.kind in "iu":
             info = np.iinfo(x.dtype)
             out = xp.clip(out, info.min, info.max)
-    return _wrap(xp.ascontiguousarray(out.astype(x.dtype).reshape(x.shape)))
+    out = out.astype(x.dtype).reshape(x.shape[:-2] + out.shape[-2:])
+    return _wrap(xp.ascontiguousarray(out))
 
 
-def _affine_grid(matrix, h, w, dtype, xp):
-    """torchvision's grid for an inverse affine matrix given about the image centre."""
+def _affine_grid(matrix, h, w, dtype, xp, oh=None, ow=None):
+    """torchvision's grid for an inverse affine matrix given about the image centre, for an
+    output of (oh, ow) pixels (default: the input's) sharing that centre."""
     t = np.asarray(matrix, dtype=dtype).reshape(2, 3)
-    bx = xp.asarray(np.linspace(-w * 0.5 + 0.5, w * 0.5 - 0.5, w, dtype=dtype))[None, :]
-    by = xp.asarray(np.linspace(-h * 0.5 + 0.5, h * 0.5 - 0.5, h, dtype=dtype))[:, None]
+    oh, ow = oh or h, ow or w
+    bx = xp.asarray(np.linspace(-ow * 0.5 + 0.5, ow * 0.5 - 0.5, ow, dtype=dtype))[None, :]
+    by = xp.asarray(np.linspace(-oh * 0.5 + 0.5, oh * 0.5 - 0.5, oh, dtype=dtype))[:, None]
     half_w, half_h = dtype.type(0.5 * w), dtype.type(0.5 * h)
     gx = bx * (t[0, 0] / half_w) + by * (t[0, 1] / half_w) + t[0, 2] / half_w
     gy = bx * (t[1, 0] / half_h) + by * (t[1, 1] / half_h) + t[1, 2] / half_h
@@ -166,6 +169,34 @@ def affine(img, angle, translate, scale, shear, interpolation=InterpolationMode.
     x = img.data
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     gx, gy = _affine_grid(matrix, height, width, dtype, backend.get_array_module(x))
+    return _warp_tensor(img, gx, gy, mode, fill)
+
+
+def _expanded_size(matrix, w, h):
+    """(ow, oh) holding the whole image after the inverse affine `matrix` (about the centre):
+    the bounding box of the mapped corners, ceil/floor after truncating to 1e-4."""
+    corners = np.array([[-0.5 * w, -0.5 * h, 1.0], [-0.5 * w, 0.5 * h, 1.0],
+                        [0.5 * w, 0.5 * h, 1.0], [0.5 * w, -0.5 * h, 1.0]], np.float32)
+    mapped = corners @ np.asarray(matrix, np.float32).reshape(2, 3).T
+    shift = np.array([w * 0.5, h * 0.5], np.float32)
+    low, high = mapped.min(axis=0) + shift, mapped.max(axis=0) + shift
+    tol = np.float32(1e-4)
+    size = np.ceil(np.trunc(high / tol) * tol) - np.floor(np.trunc(low / tol) * tol)
+    return int(size[0]), int(size[1])
+
+
+def rotate_tensor(img, angle, mode, expand=False, center=None, fill=None):
+    """A tensor image rotated by `angle` degrees counter-clockwise (nearest or bilinear), as
+    torchvision's tensor rotate: about `center` (default the image's), optionally enlarged
+    to hold the whole rotated image."""
+    mode = _grid_mode(mode, "rotate")
+    _, h, w = get_dimensions(img)
+    offset = [0.0, 0.0] if center is None else [c - s * 0.5 for c, s in zip(center, (w, h))]
+    matrix = inverse_affine_matrix(offset, -float(angle), [0.0, 0.0], 1.0, [0.0, 0.0])
+    ow, oh = _expanded_size(matrix, w, h) if expand else (w, h)
+    x = img.data
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    gx, gy = _affine_grid(matrix, h, w, dtype, backend.get_array_module(x), oh, ow)
     return _warp_tensor(img, gx, gy, mode, fill)
 
 
