@@ -147,6 +147,7 @@ def augment_cases(T, F, torch, Image):
                                                                  I.NEAREST, None))
         yield f"op/{name}/uint8", autoaugment._apply_op(u, name, magnitude, I.NEAREST,
                                                         [40.0, 80.0, 120.0])
+    yield from v2_cases(torch, pil, x, u)
     for policy in autoaugment.AutoAugmentPolicy:
         yield f"policy/{policy.value}", np.array(repr(T.AutoAugment(policy).policies))
     spaces = (("autoaugment", T.AutoAugment()._augmentation_space(10, (13, 17))),
@@ -157,6 +158,31 @@ def augment_cases(T, F, torch, Image):
         for name, (magnitudes, signed) in space.items():
             yield f"space/{kind}/{name}", magnitudes
             yield f"space/{kind}/{name}/signed", np.array(signed)
+
+
+def v2_cases(torch, pil, x, u):
+    """torchvision.transforms.v2's conversions and kernels at fixed parameters."""
+    from torchvision.transforms import v2
+    from torchvision.transforms.v2 import functional as F2
+    I = F2.InterpolationMode
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    yield "v2/pipeline", v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+                                     v2.Normalize(mean, std)])(pil)
+    yield "v2/to_image_array", v2.ToImage()(image())
+    yield "v2/to_dtype_uint8", v2.ToDtype(torch.uint8, scale=True)(x)
+    yield "v2/to_dtype_float", v2.ToDtype(torch.float32, scale=True)(u)
+    yield "v2/to_dtype_noscale", v2.ToDtype(torch.float32)(u)
+    yield "v2/resize_pil", np.asarray(F2.resize(pil, [7, 9]))
+    yield "v2/resize_uint8", F2.resize(u, [7, 9])
+    yield "v2/affine_uint8", F2.affine(u, *AFFINE, interpolation=I.BILINEAR)
+    yield "v2/rotate_float", F2.rotate(x, 30.0, I.BILINEAR)
+    yield "v2/perspective_float", F2.perspective(x, *CORNERS)
+    yield "v2/blur_uint8", F2.gaussian_blur(u, [5, 5], [1.5, 1.5])
+    yield "v2/erase_pil", np.asarray(F2.erase(pil, 2, 3, 4, 5, torch.tensor(
+        [10.7, 20.2, 250.9])[:, None, None]))
+    yield "v2/autocontrast_uint8", F2.autocontrast(u)
+    yield "v2/equalize_uint8", F2.equalize(u)
+    yield "v2/sharpness_uint8", F2.adjust_sharpness(u, 1.7)
 
 
 def _save(path, pairs, torch, torchvision):
