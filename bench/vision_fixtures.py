@@ -6,8 +6,9 @@ tests/fixtures/torchvision_augment_reference.npz.
 
 Only bench/ imports torchvision: tests/test_pytorch_habits_vision.py and
 tests/test_pytorch_habits_augment.py compare tinylesion.vision.transforms with what this
-stores (inputs are rebuilt from the same seed there). torchvision's compiled ops are not needed: a torchvision installed without
-its extension fails to import its operator registrations, which are skipped here.
+stores (inputs are rebuilt from the same seed there). torchvision's compiled ops are not
+needed: a torchvision installed without its extension fails to import its operator
+registrations, which are skipped here.
 """
 import argparse
 import os

@@ -10,9 +10,10 @@ from .transforms import (CenterCrop, ColorJitter, Compose, ConvertImageDtype, Gr
                          RandomCrop, RandomGrayscale, RandomHorizontalFlip, RandomResizedCrop,
                          RandomRotation, RandomVerticalFlip, Resize, ToPILImage, ToTensor,
                          Transform)
+from . import autoaugment, v2  # noqa: E402  (after the classes v2 wraps)
 
 __all__ = [
-    "functional", "InterpolationMode", "CenterCrop", "ColorJitter", "Compose",
+    "functional", "autoaugment", "v2", "InterpolationMode", "CenterCrop", "ColorJitter", "Compose",
     "ConvertImageDtype", "Grayscale", "Lambda", "Normalize", "Pad", "PILToTensor",
     "RandomApply", "RandomChoice", "RandomCrop", "RandomGrayscale", "RandomHorizontalFlip",
     "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage",

@@ -80,8 +80,8 @@ def _sample(x, ix, iy, mode, xp):
 
 def _warp_tensor(img, grid_x, grid_y, mode, fill):
     """Sample a tensor image at normalised grid positions in [-1, 1] (pixel centres at
-    (2k + 1) / size - 1; the output has the grid's size); with a fill, outside pixels take it (blended at the border for
-    bilinear), as torchvision does."""
+    (2k + 1) / size - 1; the output has the grid's size); with a fill, outside pixels take
+    it (blended at the border for bilinear), as torchvision does."""
     x = img.data
     xp = backend.get_array_module(x)
     work = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)

@@ -188,26 +188,49 @@ class RandomErasing(_SampleCall, _augment.RandomErasing):
         return functional.to_pil_image(erased, mode=img.mode)
 
 
-def _v2(base):
+def _v2(base, takes_arrays=False):
     """The v2 form of a v1 transform class: same arguments, called on samples."""
     return type(base.__name__, (_SampleCall, base), {"__doc__": base.__doc__,
-                                                   "__module__": __name__})
+                                                   "__module__": __name__,
+                                                   "_takes_arrays": takes_arrays})
 
 
-_V1_CLASSES = (
-    _v1.CenterCrop, _v1.ColorJitter, _v1.Grayscale, _v1.Lambda, _v1.Normalize, _v1.Pad,
-    _v1.PILToTensor, _v1.RandomCrop, _v1.RandomGrayscale, _v1.RandomHorizontalFlip,
-    _v1.RandomResizedCrop, _v1.RandomRotation, _v1.RandomVerticalFlip, _v1.Resize,
-    _v1.ToPILImage, _v1.ToTensor, _augment.GaussianBlur, _augment.RandomAdjustSharpness,
-    _augment.RandomAffine, _augment.RandomAutocontrast, _augment.RandomEqualize,
-    _augment.RandomInvert, _augment.RandomPerspective, _augment.RandomPosterize,
-    _augment.RandomSolarize, _autoaugment.AutoAugment, _autoaugment.RandAugment,
-    _autoaugment.TrivialAugmentWide,
-)
-globals().update({cls.__name__: _v2(cls) for cls in _V1_CLASSES})
-ToTensor._takes_arrays = ToPILImage._takes_arrays = True      # noqa: F821  (just above)
+CenterCrop = _v2(_v1.CenterCrop)
+ColorJitter = _v2(_v1.ColorJitter)
+Grayscale = _v2(_v1.Grayscale)
+Lambda = _v2(_v1.Lambda)
+Normalize = _v2(_v1.Normalize)
+Pad = _v2(_v1.Pad)
+PILToTensor = _v2(_v1.PILToTensor)
+RandomCrop = _v2(_v1.RandomCrop)
+RandomGrayscale = _v2(_v1.RandomGrayscale)
+RandomHorizontalFlip = _v2(_v1.RandomHorizontalFlip)
+RandomResizedCrop = _v2(_v1.RandomResizedCrop)
+RandomRotation = _v2(_v1.RandomRotation)
+RandomVerticalFlip = _v2(_v1.RandomVerticalFlip)
+Resize = _v2(_v1.Resize)
+ToPILImage = _v2(_v1.ToPILImage, takes_arrays=True)
+ToTensor = _v2(_v1.ToTensor, takes_arrays=True)
+GaussianBlur = _v2(_augment.GaussianBlur)
+RandomAdjustSharpness = _v2(_augment.RandomAdjustSharpness)
+RandomAffine = _v2(_augment.RandomAffine)
+RandomAutocontrast = _v2(_augment.RandomAutocontrast)
+RandomEqualize = _v2(_augment.RandomEqualize)
+RandomInvert = _v2(_augment.RandomInvert)
+RandomPerspective = _v2(_augment.RandomPerspective)
+RandomPosterize = _v2(_augment.RandomPosterize)
+RandomSolarize = _v2(_augment.RandomSolarize)
+AutoAugment = _v2(_autoaugment.AutoAugment)
+RandAugment = _v2(_autoaugment.RandAugment)
+TrivialAugmentWide = _v2(_autoaugment.TrivialAugmentWide)
 
-__all__ = ["functional", "InterpolationMode", "AutoAugmentPolicy", "Transform", "Compose",
-           "RandomApply", "RandomChoice", "RandomOrder", "ToImage", "ToDtype",
-           "ConvertImageDtype", "Identity", "ToPureTensor", "RandomErasing"] + \
-    [cls.__name__ for cls in _V1_CLASSES]
+__all__ = [
+    "functional", "InterpolationMode", "AutoAugmentPolicy", "Transform", "Compose",
+    "RandomApply", "RandomChoice", "RandomOrder", "ToImage", "ToDtype", "ConvertImageDtype",
+    "Identity", "ToPureTensor", "RandomErasing", "CenterCrop", "ColorJitter", "Grayscale",
+    "Lambda", "Normalize", "Pad", "PILToTensor", "RandomCrop", "RandomGrayscale",
+    "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip",
+    "Resize", "ToPILImage", "ToTensor", "GaussianBlur", "RandomAdjustSharpness", "RandomAffine",
+    "RandomAutocontrast", "RandomEqualize", "RandomInvert", "RandomPerspective",
+    "RandomPosterize", "RandomSolarize", "AutoAugment", "RandAugment", "TrivialAugmentWide",
+]

@@ -1,0 +1,85 @@
+"""tinylesion.vision.transforms.v2 against torchvision v2's results stored by
+bench/vision_fixtures.py, and a v2 classification pipeline on images and samples."""
+import numpy as np
+import pytest
+from PIL import Image
+
+import tinylesion as tl
+from tinylesion.vision.transforms import v2
+from tinylesion.vision.transforms.v2 import functional as F2
+import test_pytorch_habits_augment as augment_tests
+from test_pytorch_habits_augment import AFFINE, CORNERS, I, T, check, image, inputs
+
+ref = augment_tests.ref          # the stored torchvision results, as a module fixture
+
+
+def test_v2_matches_torchvision(ref):
+    pil, x, u = inputs()
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    check(ref, "v2/pipeline", v2.Compose([v2.ToImage(), v2.ToDtype(tl.float32, scale=True),
+                                          v2.Normalize(mean, std)])(pil))
+    check(ref, "v2/to_image_array", v2.ToImage()(image()))
+    check(ref, "v2/to_dtype_uint8", v2.ToDtype(tl.uint8, scale=True)(x))
+    check(ref, "v2/to_dtype_float", v2.ToDtype(tl.float32, scale=True)(u), atol=0)
+    check(ref, "v2/to_dtype_noscale", v2.ToDtype(tl.float32)(u), atol=0)
+    check(ref, "v2/resize_pil", F2.resize(pil, [7, 9]))
+    # Pillow's rounding (ours) and torchvision's uint8 resize kernel differ by at most 1
+    check(ref, "v2/resize_uint8", F2.resize(u, [7, 9]), uint8_off_by_one=30)
+    check(ref, "v2/affine_uint8", F2.affine(u, *AFFINE, interpolation=I.BILINEAR),
+          uint8_off_by_one=2)
+    check(ref, "v2/rotate_float", F2.rotate(x, 30.0, I.BILINEAR), atol=1e-6)
+    check(ref, "v2/perspective_float", F2.perspective(x, *CORNERS), atol=1e-5)
+    check(ref, "v2/blur_uint8", F2.gaussian_blur(u, [5, 5], [1.5, 1.5]), uint8_off_by_one=2)
+    check(ref, "v2/erase_pil",
+          F2.erase(pil, 2, 3, 4, 5, np.array([10.7, 20.2, 250.9])[:, None, None]))
+    check(ref, "v2/autocontrast_uint8", F2.autocontrast(u))
+    check(ref, "v2/equalize_uint8", F2.equalize(u))
+    check(ref, "v2/sharpness_uint8", F2.adjust_sharpness(u, 1.7), uint8_off_by_one=2)
+
+
+def test_v2_classification_pipeline_on_samples():
+    pil = Image.fromarray(image(3, (40, 50, 3)))
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    pipeline = v2.Compose([v2.RandomResizedCrop(24, antialias=True), v2.RandomHorizontalFlip(),
+                           v2.ToImage(), v2.ToDtype(tl.float32, scale=True),
+                           v2.Normalize(mean, std)])
+    # v1 with the same seed draws the same crop and flip: the results agree
+    v1 = T.Compose([T.RandomResizedCrop(24), T.RandomHorizontalFlip(), T.ToTensor(),
+                    T.Normalize(mean, std)])
+    for seed in range(3):
+        tl.manual_seed(seed)
+        ours = pipeline(pil)
+        tl.manual_seed(seed)
+        np.testing.assert_allclose(ours.numpy(), v1(pil).numpy(), atol=1e-6)
+        assert ours.shape == (3, 24, 24) and ours.dtype == np.float32
+    tl.manual_seed(0)
+    single = pipeline(pil)
+    tl.manual_seed(0)
+    image_out, label = pipeline(pil, 4)                 # (image, label) samples
+    np.testing.assert_array_equal(image_out.numpy(), single.numpy())
+    assert label == 4
+    tl.manual_seed(0)
+    sample = pipeline({"image": pil, "label": tl.tensor(2), "name": "ISIC_0001"})
+    np.testing.assert_array_equal(sample["image"].numpy(), single.numpy())
+    assert sample["name"] == "ISIC_0001" and int(sample["label"].item()) == 2
+    tensors = pipeline(T.PILToTensor()(pil))            # uint8 tensors too
+    assert tensors.shape == (3, 24, 24) and tensors.dtype == np.float32
+    # every class a v2 script names exists and takes samples
+    for name in ("AutoAugment", "RandAugment", "TrivialAugmentWide", "RandomErasing",
+                 "GaussianBlur", "RandomAffine", "RandomPerspective", "ColorJitter",
+                 "RandomRotation", "RandomVerticalFlip", "CenterCrop", "Resize", "Identity",
+                 "ToPureTensor", "RandomApply", "RandomChoice", "RandomOrder"):
+        assert hasattr(v2, name), name
+    u = T.PILToTensor()(pil)
+    out, label = v2.RandAugment()(u, 1)
+    assert out.shape == u.shape and label == 1
+    erased = v2.RandomErasing(p=1.0, value=255)(pil)       # v2 erases PIL images too
+    assert erased.size == pil.size and (np.asarray(erased) == 255).all(axis=2).sum() > 0
+    assert v2.ConvertImageDtype(tl.float32)(u).dtype == np.float32
+    assert v2.RandomApply([v2.RandomInvert(p=1.0)], p=0.0)(u) is u
+    with pytest.raises(TypeError, match="ToDtype: per-type dtypes"):
+        v2.ToDtype({"image": tl.float32})
+    with pytest.raises(TypeError, match="dtype should be"):
+        v2.ToDtype("float-ish")
+    with pytest.raises(TypeError, match="put ToImage"):
+        v2.functional.to_dtype(pil)
