@@ -77,8 +77,8 @@ def cases(T, F, torch, Image):
         yield f"rrc_fallback/{k}", np.array(T.RandomResizedCrop.get_params(x, scale, ratio))
 
 
-# The fixed parameters of the augmentation cases; the test module imports nothing from bench/,
-# so it repeats them.
+# The fixed parameters of the augmentation cases, which tests/test_pytorch_habits_augment.py
+# imports (with image) to repeat them with tinylesion.
 AFFINE = (30.0, [2, -1], 1.2, [10.0, 5.0])
 CORNERS = ([[0, 0], [16, 0], [16, 12], [0, 12]], [[2, 1], [15, 0], [13, 10], [1, 12]])
 AUTOAUGMENT_OPS = (("ShearX", 0.3), ("ShearY", -0.2), ("TranslateX", 5.0),

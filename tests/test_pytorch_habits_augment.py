@@ -13,25 +13,15 @@ from PIL import Image
 import tinylesion as tl
 from tinylesion.vision import transforms as T
 from tinylesion.vision.transforms import functional as F
+# the image and fixed parameters the stored results were computed with (that module imports
+# torch only inside its main)
+from bench.vision_fixtures import AFFINE, AUTOAUGMENT_OPS, CORNERS, image
 from tinylesion.vision.transforms.autoaugment import apply_op, augmentation_space
 from tinylesion.vision.transforms.geometry import perspective_coefficients
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures",
                        "torchvision_augment_reference.npz")
 I = F.InterpolationMode
-# the fixed parameters of bench/vision_fixtures.py
-AFFINE = (30.0, [2, -1], 1.2, [10.0, 5.0])
-CORNERS = ([[0, 0], [16, 0], [16, 12], [0, 12]], [[2, 1], [15, 0], [13, 10], [1, 12]])
-AUTOAUGMENT_OPS = (("ShearX", 0.3), ("ShearY", -0.2), ("TranslateX", 5.0),
-                   ("TranslateY", -4.0), ("Rotate", 20.0), ("Brightness", 0.5),
-                   ("Color", -0.3), ("Contrast", 0.4), ("Sharpness", 0.6), ("Posterize", 4.0),
-                   ("Solarize", 100.0), ("AutoContrast", 0.0), ("Equalize", 0.0),
-                   ("Invert", 0.0), ("Identity", 0.0))
-
-
-def image(seed=0, shape=(13, 17, 3)):
-    """The image bench/vision_fixtures.py transforms."""
-    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
 @pytest.fixture(scope="module")

@@ -127,16 +127,17 @@ class RandomPerspective(Transform):
         rng = _rng()
         dx, dy = int(distortion_scale * (width // 2)), int(distortion_scale * (height // 2))
 
-        def near_start(size, d):
+        def near_start(d):
             return int(rng.integers(0, d + 1))
 
         def near_end(size, d):
             return int(rng.integers(size - d - 1, size))
 
-        top_left = [near_start(width, dx), near_start(height, dy)]
-        top_right = [near_end(width, dx), near_start(height, dy)]
+        # NOTE: drawn in this order (x then y, corner by corner), as torchvision draws them
+        top_left = [near_start(dx), near_start(dy)]
+        top_right = [near_end(width, dx), near_start(dy)]
         bottom_right = [near_end(width, dx), near_end(height, dy)]
-        bottom_left = [near_start(width, dx), near_end(height, dy)]
+        bottom_left = [near_start(dx), near_end(height, dy)]
         start = [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]]
         return start, [top_left, top_right, bottom_right, bottom_left]
 
