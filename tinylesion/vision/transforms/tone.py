@@ -1,5 +1,7 @@
 """Tone-curve operations as torchvision's functional (and AutoAugment's ops): invert,
 posterize, solarize, autocontrast and equalize, on PIL images (ImageOps) and tensor images."""
+import functools
+import inspect
 import numbers
 
 import numpy as np
@@ -14,52 +16,64 @@ def _bound(x):
     return 1.0 if x.dtype.kind == "f" else np.iinfo(x.dtype).max
 
 
-def invert(img):
+def _tone_op(pil_op, uint8_only=False):
+    """Make op(img, *args) from an array function: PIL images go to pil_op(img, *args),
+    tensor images (1 or 3 channels; uint8 if uint8_only) to the function, on their data."""
+    def decorate(array_op):
+        name = array_op.__name__
+
+        @functools.wraps(array_op)
+        def op(img, *args, **kwargs):
+            _check_image(img, name)
+            if is_pil(img):
+                return pil_op(img, *args, **kwargs)
+            x = img.data
+            _check_channels(x, name)
+            if uint8_only and x.dtype != np.uint8:
+                raise TypeError(f"{name}: only uint8 image tensors are supported, got {x.dtype}")
+            return _wrap(array_op(x, *args, **kwargs))
+
+        # the signature shown is torchvision's: img, then the op's own arguments
+        signature = inspect.signature(array_op)
+        first = inspect.Parameter("img", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        op.__signature__ = signature.replace(
+            parameters=[first] + list(signature.parameters.values())[1:])
+        return op
+    return decorate
+
+
+@_tone_op(ImageOps.invert)
+def invert(x):
     """bound - x: 255 - x for uint8, 1 - x for floats."""
-    _check_image(img, "invert")
-    if is_pil(img):
-        return ImageOps.invert(img)
-    x = img.data
-    _check_channels(x, "invert")
-    return _wrap((x.dtype.type(_bound(x)) - x).astype(x.dtype))
+    return (x.dtype.type(_bound(x)) - x).astype(x.dtype)
 
 
-def posterize(img, bits):
-    """Keep the `bits` highest bits of each uint8 value."""
-    _check_image(img, "posterize")
+def _check_bits(bits):
     if isinstance(bits, bool) or not isinstance(bits, numbers.Integral) or not 0 <= bits <= 8:
         raise ValueError(f"posterize: bits should be an int between 0 and 8, got {bits!r}")
-    if is_pil(img):
-        return ImageOps.posterize(img, int(bits))
-    x = img.data
-    _check_channels(x, "posterize")
-    if x.dtype != np.uint8:
-        raise TypeError(f"posterize: only uint8 image tensors are supported, got {x.dtype}")
-    return _wrap(x & np.uint8((256 - 2 ** (8 - int(bits))) & 0xFF))
+    return int(bits)
 
 
-def solarize(img, threshold):
+@_tone_op(lambda img, bits: ImageOps.posterize(img, _check_bits(bits)), uint8_only=True)
+def posterize(x, bits):
+    """Keep the `bits` highest bits of each uint8 value."""
+    return x & np.uint8((256 - 2 ** (8 - _check_bits(bits))) & 0xFF)
+
+
+@_tone_op(ImageOps.solarize)
+def solarize(x, threshold):
     """Invert the values at or above `threshold`."""
-    _check_image(img, "solarize")
-    if is_pil(img):
-        return ImageOps.solarize(img, threshold)
-    x = img.data
-    _check_channels(x, "solarize")
     if threshold > _bound(x):
         raise TypeError(f"solarize: threshold {threshold} is above the image's largest value "
                         f"{_bound(x)}")
     xp = backend.get_array_module(x)
-    return _wrap(xp.where(x >= threshold, (x.dtype.type(_bound(x)) - x).astype(x.dtype), x))
+    return xp.where(x >= threshold, (x.dtype.type(_bound(x)) - x).astype(x.dtype), x)
 
 
-def autocontrast(img):
+@_tone_op(ImageOps.autocontrast)
+def autocontrast(x):
     """Stretch each channel linearly so that its minimum becomes 0 and its maximum the top
     value (a flat channel is left as it is)."""
-    _check_image(img, "autocontrast")
-    if is_pil(img):
-        return ImageOps.autocontrast(img)
-    x = img.data
-    _check_channels(x, "autocontrast")
     xp = backend.get_array_module(x)
     work = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     bound = work.type(_bound(x))
@@ -69,7 +83,7 @@ def autocontrast(img):
     scale = bound / xp.where(flat, work.type(1), high - low)
     scale = xp.where(flat, work.type(1), scale)
     low = xp.where(flat, work.type(0), low)
-    return _wrap(xp.clip((x.astype(work) - low) * scale, 0, bound).astype(x.dtype))
+    return xp.clip((x.astype(work) - low) * scale, 0, bound).astype(x.dtype)
 
 
 def _equalize_plane(plane):
@@ -86,16 +100,10 @@ def _equalize_plane(plane):
     return lut[plane]
 
 
-def equalize(img):
+@_tone_op(ImageOps.equalize, uint8_only=True)
+def equalize(x):
     """Histogram equalisation of each channel of a uint8 image."""
-    _check_image(img, "equalize")
-    if is_pil(img):
-        return ImageOps.equalize(img)
-    x = img.data
-    _check_channels(x, "equalize")
-    if x.dtype != np.uint8:
-        raise TypeError(f"equalize: only uint8 image tensors are supported, got {x.dtype}")
     host = backend.to_numpy(x)
     planes = host.reshape((-1,) + host.shape[-2:])
     out = np.stack([_equalize_plane(p) for p in planes]).reshape(host.shape)
-    return _wrap(backend.to_device(out, backend.device_of(x)))
+    return backend.to_device(out, backend.device_of(x))
