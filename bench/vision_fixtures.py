@@ -88,6 +88,12 @@ AUTOAUGMENT_OPS = (("ShearX", 0.3), ("ShearY", -0.2), ("TranslateX", 5.0),
                    ("Invert", 0.0), ("Identity", 0.0))
 
 
+def displacement(seed=1, shape=(13, 17)):
+    """A fixed smooth-ish (1, H, W, 2) float32 displacement for elastic_transform."""
+    noise = np.random.default_rng(seed).normal(0.0, 0.08, (1,) + shape + (2,))
+    return noise.astype(np.float32)
+
+
 def augment_cases(T, F, torch, Image):
     """(key, value) pairs of torchvision's augmentations at fixed parameters."""
     from torchvision.transforms import autoaugment
@@ -115,6 +121,10 @@ def augment_cases(T, F, torch, Image):
     yield "rotate/uint8_expand_fill", F.rotate(u, 35.0, I.BILINEAR, expand=True,
                                                fill=[10.0, 200.0, 60.0])
     yield "rotate/float_expand", F.rotate(x, 90.0, expand=True)
+    shift = torch.from_numpy(displacement())
+    yield "elastic/float_bilinear", F.elastic_transform(x, shift)
+    yield "elastic/uint8_nearest_fill", F.elastic_transform(u, shift, I.NEAREST, fill=[9.0])
+    yield "elastic/pil", np.asarray(F.elastic_transform(pil, shift))
     start, end = CORNERS
     yield "perspective/coeffs", np.array(F._get_perspective_coeffs(start, end))
     yield "perspective/pil_bilinear", np.asarray(F.perspective(pil, start, end))

@@ -15,7 +15,7 @@ from tinylesion.vision import transforms as T
 from tinylesion.vision.transforms import functional as F
 # the image and fixed parameters the stored results were computed with (that module imports
 # torch only inside its main)
-from bench.vision_fixtures import AFFINE, AUTOAUGMENT_OPS, CORNERS, image
+from bench.vision_fixtures import AFFINE, AUTOAUGMENT_OPS, CORNERS, displacement, image
 from tinylesion.vision.transforms.autoaugment import apply_op, augmentation_space
 from tinylesion.vision.transforms.geometry import perspective_coefficients
 
@@ -83,6 +83,37 @@ def test_tensor_rotation_matches_torchvision(ref):
           uint8_off_by_one=2)
     check(ref, "rotate/float_expand", F.rotate(x, 90.0, expand=True))
     assert F.rotate(x, 20.0, I.BICUBIC).shape == x.shape       # bicubic: through Pillow
+
+
+def test_elastic_transform_matches_torchvision(ref):
+    pil, x, u = inputs()
+    shift = tl.from_numpy(displacement())
+    check(ref, "elastic/float_bilinear", F.elastic_transform(x, shift), atol=1e-6)
+    check(ref, "elastic/uint8_nearest_fill", F.elastic_transform(u, shift, I.NEAREST, [9.0]))
+    check(ref, "elastic/pil", F.elastic_transform(pil, displacement()), uint8_off_by_one=2)
+    with pytest.raises(ValueError, match=r"displacement should have shape \(1, 13, 17, 2\)"):
+        F.elastic_transform(x, tl.zeros(1, 17, 13, 2))
+    with pytest.raises(TypeError, match="displacement should be a tensor"):
+        F.elastic_transform(x, [[0.0]])
+    # the class: smooth displacements within alpha / size, reproducible, then the warp
+    tl.manual_seed(2)
+    shift = T.ElasticTransform.get_params([50.0, 20.0], [5.0, 5.0], [40, 60]).numpy()
+    assert shift.shape == (1, 40, 60, 2) and shift.dtype == np.float32
+    assert np.abs(shift[..., 0]).max() <= 50.0 / 60 and np.abs(shift[..., 1]).max() <= 20.0 / 40
+    rough = np.abs(np.diff(shift[0, :, :, 0], axis=1)).mean()
+    assert rough < 0.3 * np.abs(shift[..., 0]).mean()   # blurred (raw noise: about 1.3)
+    tl.manual_seed(2)
+    again = T.ElasticTransform.get_params([50.0, 20.0], [5.0, 5.0], [40, 60]).numpy()
+    np.testing.assert_array_equal(shift, again)
+    big = T.ToTensor()(Image.fromarray(image(4, (40, 60, 3))))
+    tl.manual_seed(2)
+    got = T.ElasticTransform(alpha=(50.0, 20.0))(big).numpy()
+    np.testing.assert_array_equal(got, F.elastic_transform(big, tl.from_numpy(shift),
+                                                           fill=[0.0]).numpy())
+    with pytest.raises(TypeError, match="sigma"):
+        T.ElasticTransform(sigma="wide")
+    with pytest.raises(TypeError, match="fill"):
+        T.ElasticTransform(fill=None)
 
 
 def test_perspective_matches_torchvision(ref):
@@ -405,6 +436,8 @@ ops = {
                                            [[2, 1], [15, 0], [13, 10], [1, 12]], I.NEAREST,
                                            fill=[0.5]),
     "blur": lambda t: F.gaussian_blur(t, 5, 1.5),
+    "elastic": lambda t: F.elastic_transform(t, np.full((1, 13, 17, 2), 0.05, np.float32),
+                                             fill=[0.1]),
     "erase": lambda t: F.erase(t, 2, 3, 4, 5, 0.5),
     "sharp": lambda t: F.adjust_sharpness(t, 1.7),
     "invert": F.invert, "solarize": lambda t: F.solarize(t, 0.5),
@@ -432,6 +465,6 @@ def test_augmentations_run_on_the_gpu_path():
                           timeout=600, cwd=root, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert len(results) == 12
+    assert len(results) == 13
     for name, (device, diff) in results.items():
         assert device == "gpu" and diff == 0.0, name

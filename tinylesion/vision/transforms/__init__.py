@@ -1,8 +1,8 @@
 """torchvision.transforms as tinylesion.vision.transforms (PIL images and Tensors)."""
 from . import functional
-from .augment import (GaussianBlur, RandomAdjustSharpness, RandomAffine, RandomAutocontrast,
-                      RandomEqualize, RandomErasing, RandomInvert, RandomPerspective,
-                      RandomPosterize, RandomSolarize)
+from .augment import (ElasticTransform, GaussianBlur, RandomAdjustSharpness, RandomAffine,
+                      RandomAutocontrast, RandomEqualize, RandomErasing, RandomInvert,
+                      RandomPerspective, RandomPosterize, RandomSolarize)
 from .autoaugment import AutoAugment, AutoAugmentPolicy, RandAugment, TrivialAugmentWide
 from .functional import InterpolationMode
 from .transforms import (CenterCrop, ColorJitter, Compose, ConvertImageDtype, Grayscale,
@@ -20,5 +20,5 @@ __all__ = [
     "ToTensor", "Transform", "GaussianBlur", "RandomAdjustSharpness", "RandomAffine",
     "RandomAutocontrast", "RandomEqualize", "RandomErasing", "RandomInvert",
     "RandomPerspective", "RandomPosterize", "RandomSolarize", "AutoAugment",
-    "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide",
+    "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide", "ElasticTransform",
 ]

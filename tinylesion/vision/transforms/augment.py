@@ -187,6 +187,53 @@ class GaussianBlur(Transform):
         return {"kernel_size": self.kernel_size, "sigma": self.sigma}
 
 
+def _pair_of_floats(value, name):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return [float(value)] * 2
+    if isinstance(value, Sequence) and len(value) in (1, 2) and \
+            all(isinstance(v, numbers.Real) for v in value):
+        return [float(value[0])] * 2 if len(value) == 1 else [float(v) for v in value]
+    raise TypeError(f"{name} should be a number or a sequence of 1 or 2 numbers, got {value!r}")
+
+
+class ElasticTransform(Transform):
+    """Displace every pixel by smooth random offsets: uniform noise in [-1, 1] blurred with
+    sigma (kernel 8 sigma + 1, odd), scaled by alpha / size; see functional.elastic_transform."""
+
+    def __init__(self, alpha=50.0, sigma=5.0, interpolation=InterpolationMode.BILINEAR,
+                 fill=0):
+        self.alpha = _pair_of_floats(alpha, "alpha")
+        self.sigma = _pair_of_floats(sigma, "sigma")
+        self.interpolation = interpolation_mode(interpolation)
+        if isinstance(fill, bool) or not isinstance(fill, (numbers.Real, list, tuple)):
+            raise TypeError(f"fill should be a number or a sequence of numbers, got {fill!r}")
+        self.fill = [float(fill)] if isinstance(fill, numbers.Real) else [float(f) for f in fill]
+
+    @staticmethod
+    def get_params(alpha, sigma, size):
+        """A (1, H, W, 2) float32 tensor of (dx, dy) displacements for size (H, W)."""
+        rng = _rng()
+        planes = []
+        for axis in (0, 1):
+            noise = rng.random((1, 1) + tuple(size), dtype=np.float32) * 2 - 1
+            if sigma[axis] > 0.0:
+                k = int(8 * sigma[axis] + 1)
+                k += 1 - k % 2
+                noise = F.gaussian_blur(Tensor._wrap(noise), [k, k], sigma).data
+            # NOTE: dx is normalised by the width, dy by the height
+            planes.append(noise * np.float32(alpha[axis] / size[1 - axis]))
+        return Tensor._wrap(np.ascontiguousarray(
+            np.concatenate(planes, axis=1).transpose(0, 2, 3, 1)))
+
+    def forward(self, img):
+        _, height, width = F.get_dimensions(img)
+        displacement = self.get_params(self.alpha, self.sigma, [height, width])
+        return F.elastic_transform(img, displacement, self.interpolation, self.fill)
+
+    def _repr_args(self):
+        return {"alpha": self.alpha, "sigma": self.sigma}
+
+
 class RandomErasing(Transform):
     """With probability p, set a random rectangle of a tensor image (area fraction in scale,
     aspect ratio in ratio) to value: a number, one per channel, or 'random' (normal noise)."""

@@ -1,6 +1,6 @@
-"""Affine and perspective warps as torchvision's functional.affine/perspective: Pillow's
-transform on PIL images, a NumPy/CuPy grid sampler (nearest or bilinear, zeros outside,
-torchvision's pixel-centre conventions) on tensor images."""
+"""Affine, perspective, rotation and elastic warps as torchvision's functional: Pillow's
+transform on PIL images (elastic: through their uint8 tensor), a NumPy/CuPy grid sampler
+(nearest or bilinear, zeros outside, torchvision's pixel-centre conventions) on tensors."""
 import math
 import numbers
 
@@ -8,8 +8,9 @@ import numpy as np
 from PIL import Image
 
 from ... import backend
+from ...tensor import Tensor
 from .functional import (InterpolationMode, _PIL_FILTERS, _check_image, _wrap, get_dimensions,
-                         interpolation_mode, is_pil)
+                         interpolation_mode, is_pil, pil_to_tensor, to_pil_image)
 
 _GRID_MODES = (InterpolationMode.NEAREST, InterpolationMode.BILINEAR)
 
@@ -241,3 +242,28 @@ def perspective(img, startpoints, endpoints, interpolation=InterpolationMode.BIL
     gy = (bx * (c[3] / dtype.type(0.5 * h)) + by * (c[4] / dtype.type(0.5 * h))
           + c[5] / dtype.type(0.5 * h)) / denom - 1
     return _warp_tensor(img, gx, gy, mode, fill)
+
+
+def elastic_transform(img, displacement, interpolation=InterpolationMode.BILINEAR, fill=None):
+    """Each output pixel reads the input at its own position plus `displacement`, a
+    (1, H, W, 2) tensor or array of (dx, dy) in normalised units (2 spans the image)."""
+    _check_image(img, "elastic_transform")
+    if is_pil(img):
+        out = elastic_transform(pil_to_tensor(img), displacement, interpolation, fill)
+        return to_pil_image(out, mode=img.mode)
+    mode = _grid_mode(interpolation, "elastic_transform")
+    _, h, w = get_dimensions(img)
+    if not isinstance(displacement, (Tensor, np.ndarray)):
+        raise TypeError(f"elastic_transform: displacement should be a tensor, got "
+                        f"{type(displacement).__name__}")
+    if tuple(displacement.shape) != (1, h, w, 2):
+        raise ValueError(f"elastic_transform: displacement should have shape {(1, h, w, 2)}, "
+                         f"got {tuple(displacement.shape)}")
+    x = img.data
+    xp = backend.get_array_module(x)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    shift = displacement.data if isinstance(displacement, Tensor) else displacement
+    shift = xp.asarray(shift).astype(dtype)
+    gx = xp.asarray(np.linspace((1 - w) / w, (w - 1) / w, w, dtype=dtype))[None, :]
+    gy = xp.asarray(np.linspace((1 - h) / h, (h - 1) / h, h, dtype=dtype))[:, None]
+    return _warp_tensor(img, gx + shift[0, :, :, 0], gy + shift[0, :, :, 1], mode, fill)

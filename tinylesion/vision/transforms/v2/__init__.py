@@ -211,6 +211,7 @@ RandomVerticalFlip = _v2(_v1.RandomVerticalFlip)
 Resize = _v2(_v1.Resize)
 ToPILImage = _v2(_v1.ToPILImage, takes_arrays=True)
 ToTensor = _v2(_v1.ToTensor, takes_arrays=True)
+ElasticTransform = _v2(_augment.ElasticTransform)
 GaussianBlur = _v2(_augment.GaussianBlur)
 RandomAdjustSharpness = _v2(_augment.RandomAdjustSharpness)
 RandomAffine = _v2(_augment.RandomAffine)
@@ -230,7 +231,8 @@ __all__ = [
     "Identity", "ToPureTensor", "RandomErasing", "CenterCrop", "ColorJitter", "Grayscale",
     "Lambda", "Normalize", "Pad", "PILToTensor", "RandomCrop", "RandomGrayscale",
     "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip",
-    "Resize", "ToPILImage", "ToTensor", "GaussianBlur", "RandomAdjustSharpness", "RandomAffine",
-    "RandomAutocontrast", "RandomEqualize", "RandomInvert", "RandomPerspective",
-    "RandomPosterize", "RandomSolarize", "AutoAugment", "RandAugment", "TrivialAugmentWide",
+    "Resize", "ToPILImage", "ToTensor", "ElasticTransform", "GaussianBlur",
+    "RandomAdjustSharpness", "RandomAffine", "RandomAutocontrast", "RandomEqualize",
+    "RandomInvert", "RandomPerspective", "RandomPosterize", "RandomSolarize", "AutoAugment",
+    "RandAugment", "TrivialAugmentWide",
 ]
