@@ -94,6 +94,14 @@ def displacement(seed=1, shape=(13, 17)):
     return noise.astype(np.float32)
 
 
+MIX_LABELS, MIX_BOX = [0, 2, 1, 2], (1, 2, 5, 6)
+
+
+def mix_batch(seed=2):
+    """A float32 batch (4, 3, 6, 7) for MixUp and CutMix."""
+    return np.random.default_rng(seed).random((4, 3, 6, 7), dtype=np.float32)
+
+
 def augment_cases(T, F, torch, Image):
     """(key, value) pairs of torchvision's augmentations at fixed parameters."""
     from torchvision.transforms import autoaugment
@@ -194,6 +202,19 @@ def v2_cases(torch, pil, x, u):
     yield "v2/autocontrast_uint8", F2.autocontrast(u)
     yield "v2/equalize_uint8", F2.equalize(u)
     yield "v2/sharpness_uint8", F2.adjust_sharpness(u, 1.7)
+    # MixUp and CutMix at fixed parameters (their draws aside)
+    batch = torch.from_numpy(mix_batch())
+    labels = torch.tensor(MIX_LABELS)
+    mixup = v2.MixUp(num_classes=3)
+    params = {"lam": 0.3, "labels": labels, "batch_size": 4}
+    yield "v2/mixup/images", mixup.transform(batch, params)
+    yield "v2/mixup/labels", mixup.transform(labels, params)
+    cutmix = v2.CutMix(num_classes=3)
+    x1, y1, x2, y2 = MIX_BOX
+    params = {"box": MIX_BOX, "labels": labels, "batch_size": 4,
+              "lam_adjusted": 1.0 - (x2 - x1) * (y2 - y1) / (6 * 7)}
+    yield "v2/cutmix/images", cutmix.transform(batch, params)
+    yield "v2/cutmix/labels", cutmix.transform(labels, params)
 
 
 def _save(path, pairs, torch, torchvision):

@@ -452,6 +452,14 @@ for name, op in list(ops.items()) + list(uops.items()):
     dev = op(src.to("cuda"))
     diff = np.abs(dev.cpu().numpy().astype(float) - cpu).max()
     out[name] = [str(backend.device_of(dev.data)), float(diff)]
+from tinylesion.vision.transforms.v2.mixing import cutmix, mixup
+labels = tl.tensor([0, 2])
+for name, mix in (("mixup", lambda b, y: mixup(b, y, 0.3, 3)),
+                  ("cutmix", lambda b, y: cutmix(b, y, (1, 2, 5, 6), 3))):
+    cpu = np.concatenate([t.numpy().ravel() for t in mix(x, labels)])
+    dev = mix(x.to("cuda"), labels.to("cuda"))
+    diff = np.abs(np.concatenate([t.cpu().numpy().ravel() for t in dev]) - cpu).max()
+    out[name] = [str(backend.device_of(dev[0].data)), float(diff)]
 print(json.dumps(out))
 """
 
@@ -465,6 +473,6 @@ def test_augmentations_run_on_the_gpu_path():
                           timeout=600, cwd=root, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert len(results) == 13
+    assert len(results) == 15
     for name, (device, diff) in results.items():
         assert device == "gpu" and diff == 0.0, name

@@ -5,8 +5,10 @@ import pytest
 from PIL import Image
 
 import tinylesion as tl
+from bench.vision_fixtures import MIX_BOX, MIX_LABELS, mix_batch
 from tinylesion.vision.transforms import v2
 from tinylesion.vision.transforms.v2 import functional as F2
+from tinylesion.vision.transforms.v2.mixing import cutmix, mixup
 import test_pytorch_habits_augment as augment_tests
 from test_pytorch_habits_augment import AFFINE, CORNERS, I, T, check, image, inputs
 
@@ -83,3 +85,51 @@ def test_v2_classification_pipeline_on_samples():
         v2.ToDtype("float-ish")
     with pytest.raises(TypeError, match="put ToImage"):
         v2.functional.to_dtype(pil)
+
+
+def test_mixup_and_cutmix_match_torchvision(ref):
+    batch, labels = tl.from_numpy(mix_batch()), tl.tensor(MIX_LABELS)
+    images, soft = mixup(batch, labels, 0.3, num_classes=3)
+    check(ref, "v2/mixup/images", images)
+    check(ref, "v2/mixup/labels", soft)
+    images, soft = cutmix(batch, labels, MIX_BOX, num_classes=3)
+    check(ref, "v2/cutmix/images", images, atol=0)
+    check(ref, "v2/cutmix/labels", soft)
+
+
+def test_mixup_and_cutmix_classes():
+    batch, labels = tl.from_numpy(mix_batch()), tl.tensor(MIX_LABELS)
+    both = v2.RandomChoice([v2.CutMix(num_classes=3), v2.MixUp(num_classes=3)])
+    tl.manual_seed(0)
+    first = [both(batch, labels) for _ in range(6)]
+    tl.manual_seed(0)
+    again = [both((batch, labels)) for _ in range(6)]
+    for (xa, ya), (xb, yb) in zip(first, again):
+        np.testing.assert_array_equal(xa.numpy(), xb.numpy())
+        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+        assert xa.shape == (4, 3, 6, 7) and ya.shape == (4, 3)
+        np.testing.assert_allclose(ya.numpy().sum(axis=1), 1.0, rtol=1e-6)
+    # MixUp: lam from the generator's Beta(alpha, alpha)
+    tl.manual_seed(5)
+    lam = float(tl.backend.generator().beta(0.4, 0.4))
+    tl.manual_seed(5)
+    images, soft = v2.MixUp(alpha=0.4, num_classes=3)(batch, labels)
+    want = mixup(batch, labels, lam, 3)
+    np.testing.assert_array_equal(images.numpy(), want[0].numpy())
+    # CutMix: the box holds the rolled batch, the labels the kept area
+    tl.manual_seed(1)
+    boxes = [v2.CutMix.get_params(60, 80, 0.5) for _ in range(100)]
+    for x1, y1, x2, y2 in boxes:
+        assert 0 <= x1 <= x2 <= 80 and 0 <= y1 <= y2 <= 60
+        assert x2 - x1 <= 2 * int(0.5 * 0.5 ** 0.5 * 80)
+    assert max(x2 - x1 for x1, _, x2, _ in boxes) == 2 * int(0.5 * 0.5 ** 0.5 * 80)
+    with pytest.raises(ValueError, match="num_classes must be given"):
+        v2.MixUp()(batch, labels)
+    with pytest.raises(TypeError, match="mixup: images should be floats"):
+        v2.MixUp(num_classes=3)(tl.from_numpy(np.zeros((4, 3, 2, 2), np.uint8)), labels)
+    with pytest.raises(ValueError, match=r"batch of images \(N, C, H, W\)"):
+        v2.CutMix(num_classes=3)(batch[0], labels)
+    with pytest.raises(ValueError, match="alpha"):
+        v2.CutMix(alpha=0)
+    with pytest.raises(ValueError, match="mix\\(images, labels\\)"):
+        v2.MixUp(num_classes=3)(batch)

@@ -1,7 +1,7 @@
 """torchvision.transforms.v2 as tinylesion.vision.transforms.v2: the v1 transforms under the
 same names, called on one image or on a sample ((image, label), a dict, ...) in which the
 image is transformed and everything else passed through; plus ToImage, ToDtype,
-ToPureTensor, Identity and RandomOrder.
+ToPureTensor, Identity, RandomOrder, and the batch transforms MixUp and CutMix.
 
 The image of a sample is its first PIL image, else its first tensor (as v2 treats the first
 plain tensor); NumPy arrays are images for ToImage only. A sample holding several images
@@ -17,6 +17,7 @@ from .. import transforms as _v1
 from ..autoaugment import AutoAugmentPolicy
 from . import functional
 from .functional import InterpolationMode
+from .mixing import CutMix, MixUp
 
 
 def _leaves(sample, path=()):
@@ -226,13 +227,13 @@ RandAugment = _v2(_autoaugment.RandAugment)
 TrivialAugmentWide = _v2(_autoaugment.TrivialAugmentWide)
 
 __all__ = [
-    "functional", "InterpolationMode", "AutoAugmentPolicy", "Transform", "Compose",
-    "RandomApply", "RandomChoice", "RandomOrder", "ToImage", "ToDtype", "ConvertImageDtype",
-    "Identity", "ToPureTensor", "RandomErasing", "CenterCrop", "ColorJitter", "Grayscale",
-    "Lambda", "Normalize", "Pad", "PILToTensor", "RandomCrop", "RandomGrayscale",
-    "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip",
-    "Resize", "ToPILImage", "ToTensor", "ElasticTransform", "GaussianBlur",
-    "RandomAdjustSharpness", "RandomAffine", "RandomAutocontrast", "RandomEqualize",
-    "RandomInvert", "RandomPerspective", "RandomPosterize", "RandomSolarize", "AutoAugment",
-    "RandAugment", "TrivialAugmentWide",
+    "functional", "MixUp", "CutMix", "InterpolationMode", "AutoAugmentPolicy", "Transform",
+    "Compose", "RandomApply", "RandomChoice", "RandomOrder", "ToImage", "ToDtype",
+    "ConvertImageDtype", "Identity", "ToPureTensor", "RandomErasing", "CenterCrop",
+    "ColorJitter", "Grayscale", "Lambda", "Normalize", "Pad", "PILToTensor", "RandomCrop",
+    "RandomGrayscale", "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation",
+    "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor", "ElasticTransform",
+    "GaussianBlur", "RandomAdjustSharpness", "RandomAffine", "RandomAutocontrast",
+    "RandomEqualize", "RandomInvert", "RandomPerspective", "RandomPosterize", "RandomSolarize",
+    "AutoAugment", "RandAugment", "TrivialAugmentWide",
 ]
