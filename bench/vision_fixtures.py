@@ -171,7 +171,9 @@ def augment_cases(T, F, torch, Image):
         yield f"policy/{policy.value}", np.array(repr(T.AutoAugment(policy).policies))
     spaces = (("autoaugment", T.AutoAugment()._augmentation_space(10, (13, 17))),
               ("randaugment", T.RandAugment()._augmentation_space(31, (13, 17))),
-              ("trivialaugmentwide", T.TrivialAugmentWide()._augmentation_space(31)))
+              ("trivialaugmentwide", T.TrivialAugmentWide()._augmentation_space(31)),
+              ("augmix", T.AugMix()._augmentation_space(10, (13, 17))),
+              ("augmix_some", T.AugMix(all_ops=False)._augmentation_space(10, (13, 17))))
     for kind, space in spaces:
         yield f"space/{kind}/names", np.array(list(space))
         for name, (magnitudes, signed) in space.items():

@@ -3,7 +3,8 @@ from . import functional
 from .augment import (ElasticTransform, GaussianBlur, RandomAdjustSharpness, RandomAffine,
                       RandomAutocontrast, RandomEqualize, RandomErasing, RandomInvert,
                       RandomPerspective, RandomPosterize, RandomSolarize)
-from .autoaugment import AutoAugment, AutoAugmentPolicy, RandAugment, TrivialAugmentWide
+from .autoaugment import (AugMix, AutoAugment, AutoAugmentPolicy, RandAugment,
+                          TrivialAugmentWide)
 from .functional import InterpolationMode
 from .transforms import (CenterCrop, ColorJitter, Compose, ConvertImageDtype, Grayscale,
                          Lambda, Normalize, Pad, PILToTensor, RandomApply, RandomChoice,
@@ -21,4 +22,5 @@ __all__ = [
     "RandomAutocontrast", "RandomEqualize", "RandomErasing", "RandomInvert",
     "RandomPerspective", "RandomPosterize", "RandomSolarize", "AutoAugment",
     "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide", "ElasticTransform",
+    "AugMix",
 ]

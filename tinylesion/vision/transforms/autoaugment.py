@@ -1,11 +1,14 @@
-"""AutoAugment, RandAugment and TrivialAugmentWide as torchvision's: the published policies
-and magnitude ranges, the ops applied through functional; draws from tinylesion's generator."""
+"""AutoAugment, RandAugment, TrivialAugmentWide and AugMix as torchvision's: the published
+policies and magnitude ranges, the ops applied through functional; draws from tinylesion's
+generator."""
 import enum
 import math
 import numbers
 
 import numpy as np
 
+from ... import backend
+from ...tensor import Tensor
 from . import functional as F
 from .augment import _tensor_fill
 from .functional import InterpolationMode, interpolation_mode
@@ -142,6 +145,27 @@ def augmentation_space(kind, num_bins, image_size=None):
     return space
 
 
+def augmix_space(num_bins, image_size, all_ops=True):
+    """AugMix's {op: (magnitudes by bin or None, signed)}: translations up to a third of the
+    image size (h, w), posterize 4 bits down to 0; the colour ops only with all_ops."""
+    space = {
+        "ShearX": (_linspace(0.3, num_bins), True),
+        "ShearY": (_linspace(0.3, num_bins), True),
+        "TranslateX": (_linspace(image_size[1] / 3.0, num_bins), True),
+        "TranslateY": (_linspace(image_size[0] / 3.0, num_bins), True),
+        "Rotate": (_linspace(30.0, num_bins), True),
+        "Posterize": (4 - np.round(np.arange(num_bins, dtype=np.float32)
+                                   / np.float32((num_bins - 1) / 4)).astype(np.int32), False),
+        "Solarize": (_linspace(0.0, num_bins, start=255.0), False),
+        "AutoContrast": (None, False),
+        "Equalize": (None, False),
+    }
+    if all_ops:
+        for name in ("Brightness", "Color", "Contrast", "Sharpness"):
+            space[name] = (_linspace(0.9, num_bins), True)
+    return space
+
+
 class _Augment(Transform):
     def _setup(self, interpolation, fill):
         self.interpolation = interpolation_mode(interpolation)
@@ -252,3 +276,65 @@ class TrivialAugmentWide(_Augment):
 
     def _repr_args(self):
         return {"num_magnitude_bins": self.num_magnitude_bins, "fill": self.fill}
+
+
+class AugMix(_Augment):
+    """Mix the image with mixture_width chains of chain_depth (1 to 3 at random for -1) ops
+    at magnitude bins below severity: weights Dirichlet(alpha) over the chains, and a
+    Beta(alpha, alpha) share for the original. PIL images are mixed as uint8 tensors."""
+
+    _BINS = 10
+
+    def __init__(self, severity=3, mixture_width=3, chain_depth=-1, alpha=1.0, all_ops=True,
+                 interpolation=InterpolationMode.BILINEAR, fill=None):
+        if isinstance(severity, bool) or not isinstance(severity, numbers.Integral) or \
+                not 1 <= severity <= self._BINS:
+            raise ValueError(f"severity should be an int between 1 and {self._BINS}, got "
+                             f"{severity!r}")
+        if isinstance(mixture_width, bool) or not isinstance(mixture_width, numbers.Integral) \
+                or mixture_width < 1:
+            raise ValueError(f"mixture_width should be a positive int, got {mixture_width!r}")
+        if not isinstance(chain_depth, numbers.Integral) or chain_depth == 0:
+            raise ValueError(f"chain_depth should be a positive int or -1, got {chain_depth!r}")
+        if not isinstance(alpha, numbers.Real) or alpha <= 0:
+            raise ValueError(f"alpha should be positive, got {alpha!r}")
+        self.severity, self.mixture_width = int(severity), int(mixture_width)
+        self.chain_depth, self.alpha, self.all_ops = int(chain_depth), float(alpha), all_ops
+        self._setup(interpolation, fill)
+
+    def forward(self, img):
+        _, height, width = F.get_dimensions(img)
+        tensor = img if isinstance(img, Tensor) else F.pil_to_tensor(img)
+        space = augmix_space(self._BINS, (height, width), self.all_ops)
+        names = list(space)
+        x = tensor.data
+        xp = backend.get_array_module(x)
+        shape = x.shape
+        batch = x.reshape((1,) * max(4 - x.ndim, 0) + shape)
+        n = batch.shape[0]
+        rng = _rng()
+        share = rng.dirichlet([self.alpha] * 2, size=n).astype(np.float32)
+        weights = rng.dirichlet([self.alpha] * self.mixture_width, size=n).astype(np.float32)
+        weights *= share[:, 1:]
+        per_image = (n,) + (1,) * (batch.ndim - 1)
+        mix = xp.asarray(share[:, 0].reshape(per_image)) * batch
+        fill = _tensor_fill(img, self.fill)
+        for k in range(self.mixture_width):
+            chain = Tensor._wrap(batch)
+            depth = self.chain_depth if self.chain_depth > 0 else int(rng.integers(1, 4))
+            for _ in range(depth):
+                name = names[int(rng.integers(0, len(names)))]
+                magnitudes, signed = space[name]
+                magnitude = 0.0 if magnitudes is None else \
+                    float(magnitudes[int(rng.integers(0, self.severity))])
+                if signed and int(rng.integers(0, 2)):
+                    magnitude = -magnitude
+                chain = apply_op(chain, name, magnitude, self.interpolation, fill)
+            mix = mix + xp.asarray(weights[:, k].reshape(per_image)) * chain.data
+        # NOTE: cast back as torchvision does: truncated toward zero for integer images
+        out = Tensor._wrap(mix.reshape(shape).astype(x.dtype))
+        return out if isinstance(img, Tensor) else F.to_pil_image(out)
+
+    def _repr_args(self):
+        return {"severity": self.severity, "mixture_width": self.mixture_width,
+                "chain_depth": self.chain_depth, "alpha": self.alpha, "all_ops": self.all_ops}

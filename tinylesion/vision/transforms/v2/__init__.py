@@ -222,13 +222,14 @@ RandomInvert = _v2(_augment.RandomInvert)
 RandomPerspective = _v2(_augment.RandomPerspective)
 RandomPosterize = _v2(_augment.RandomPosterize)
 RandomSolarize = _v2(_augment.RandomSolarize)
+AugMix = _v2(_autoaugment.AugMix)
 AutoAugment = _v2(_autoaugment.AutoAugment)
 RandAugment = _v2(_autoaugment.RandAugment)
 TrivialAugmentWide = _v2(_autoaugment.TrivialAugmentWide)
 
 __all__ = [
-    "functional", "MixUp", "CutMix", "InterpolationMode", "AutoAugmentPolicy", "Transform",
-    "Compose", "RandomApply", "RandomChoice", "RandomOrder", "ToImage", "ToDtype",
+    "functional", "AugMix", "MixUp", "CutMix", "InterpolationMode", "AutoAugmentPolicy",
+    "Transform", "Compose", "RandomApply", "RandomChoice", "RandomOrder", "ToImage", "ToDtype",
     "ConvertImageDtype", "Identity", "ToPureTensor", "RandomErasing", "CenterCrop",
     "ColorJitter", "Grayscale", "Lambda", "Normalize", "Pad", "PILToTensor", "RandomCrop",
     "RandomGrayscale", "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation",
