@@ -384,6 +384,13 @@ for name, op in list(ops.items()) + list(uops.items()):
     dev = op(src.to("cuda"))
     diff = np.abs(dev.cpu().numpy().astype(float) - cpu).max()
     out[name] = [str(backend.device_of(dev.data)), float(diff)]
+from tinylesion.vision.transforms import AugMix
+tl.manual_seed(3)
+cpu = AugMix(severity=5)(u).numpy()
+tl.manual_seed(3)
+dev = AugMix(severity=5)(u.to("cuda"))
+diff = np.abs(dev.cpu().numpy().astype(float) - cpu).max()
+out["augmix"] = [str(backend.device_of(dev.data)), float(diff)]
 from tinylesion.vision.transforms.v2.mixing import cutmix, mixup
 labels = tl.tensor([0, 2])
 for name, mix in (("mixup", lambda b, y: mixup(b, y, 0.3, 3)),
@@ -405,6 +412,6 @@ def test_augmentations_run_on_the_gpu_path():
                           timeout=600, cwd=root, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert len(results) == 15
+    assert len(results) == 16
     for name, (device, diff) in results.items():
         assert device == "gpu" and diff == 0.0, name
