@@ -129,6 +129,10 @@ def augment_cases(T, F, torch, Image):
     yield "rotate/uint8_expand_fill", F.rotate(u, 35.0, I.BILINEAR, expand=True,
                                                fill=[10.0, 200.0, 60.0])
     yield "rotate/float_expand", F.rotate(x, 90.0, expand=True)
+    for k, part in enumerate(F.ten_crop(x, [6, 9])):
+        yield f"ten_crop/float/{k}", part
+    for k, part in enumerate(F.ten_crop(pil, 7, vertical_flip=True)):
+        yield f"ten_crop/pil_vertical/{k}", np.asarray(part)
     shift = torch.from_numpy(displacement())
     yield "elastic/float_bilinear", F.elastic_transform(x, shift)
     yield "elastic/uint8_nearest_fill", F.elastic_transform(u, shift, I.NEAREST, fill=[9.0])

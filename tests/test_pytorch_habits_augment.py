@@ -115,6 +115,21 @@ def test_elastic_transform_matches_torchvision(ref):
         T.ElasticTransform(fill=None)
 
 
+def test_five_and_ten_crops_match_torchvision(ref):
+    pil, x, _ = inputs()
+    crops = F.ten_crop(x, [6, 9])
+    assert len(crops) == 10
+    for k, part in enumerate(crops):
+        check(ref, f"ten_crop/float/{k}", part, atol=0)
+    for k, part in enumerate(T.TenCrop(7, vertical_flip=True)(pil)):
+        check(ref, f"ten_crop/pil_vertical/{k}", part)
+    five = T.FiveCrop((6, 9))(x)
+    for got, want in zip(five, crops[:5]):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    with pytest.raises(ValueError, match="five_crop: crop size"):
+        F.five_crop(x, 14)
+
+
 def test_perspective_matches_torchvision(ref):
     pil, x, u = inputs()
     start, end = CORNERS

@@ -1,8 +1,8 @@
 """torchvision.transforms as tinylesion.vision.transforms (PIL images and Tensors)."""
 from . import functional
-from .augment import (ElasticTransform, GaussianBlur, RandomAdjustSharpness, RandomAffine,
-                      RandomAutocontrast, RandomEqualize, RandomErasing, RandomInvert,
-                      RandomPerspective, RandomPosterize, RandomSolarize)
+from .augment import (ElasticTransform, FiveCrop, GaussianBlur, RandomAdjustSharpness,
+                      RandomAffine, RandomAutocontrast, RandomEqualize, RandomErasing,
+                      RandomInvert, RandomPerspective, RandomPosterize, RandomSolarize, TenCrop)
 from .autoaugment import (AugMix, AutoAugment, AutoAugmentPolicy, RandAugment,
                           TrivialAugmentWide)
 from .functional import InterpolationMode
@@ -22,5 +22,5 @@ __all__ = [
     "RandomAutocontrast", "RandomEqualize", "RandomErasing", "RandomInvert",
     "RandomPerspective", "RandomPosterize", "RandomSolarize", "AutoAugment",
     "AutoAugmentPolicy", "RandAugment", "TrivialAugmentWide", "ElasticTransform",
-    "AugMix",
+    "AugMix", "FiveCrop", "TenCrop",
 ]

@@ -10,7 +10,7 @@ import numpy as np
 from ...tensor import Tensor
 from . import functional as F
 from .functional import InterpolationMode, interpolation_mode
-from .transforms import Transform, _rng
+from .transforms import SizedTransform, Transform, _rng
 
 
 def _angle_range(value, name, sizes=(2,)):
@@ -373,3 +373,24 @@ class RandomAdjustSharpness(_RandomTone):
 
     def _apply(self, img):
         return F.adjust_sharpness(img, self.sharpness_factor)
+
+
+class FiveCrop(SizedTransform):
+    """The four corner crops and the central crop of size: a tuple of five images."""
+
+    def forward(self, img):
+        return F.five_crop(img, self.size)
+
+
+class TenCrop(FiveCrop):
+    """FiveCrop of the image and of its mirror image: a tuple of ten images."""
+
+    def __init__(self, size, vertical_flip=False):
+        super().__init__(size)
+        self.vertical_flip = bool(vertical_flip)
+
+    def forward(self, img):
+        return F.ten_crop(img, self.size, self.vertical_flip)
+
+    def _repr_args(self):
+        return {"size": self.size, "vertical_flip": self.vertical_flip}

@@ -448,6 +448,6 @@ def rotate(img, angle, interpolation=InterpolationMode.NEAREST, expand=False, ce
 from .color import (adjust_brightness, adjust_contrast, adjust_hue,  # noqa: E402,F401
                     adjust_saturation, rgb_to_grayscale)
 from .filtering import adjust_sharpness, erase, gaussian_blur  # noqa: E402,F401
-from .geometry import (affine, elastic_transform, perspective,  # noqa: E402,F401
-                       rotate_tensor as _rotate_tensor)
+from .geometry import (affine, elastic_transform, five_crop, perspective,  # noqa: E402,F401
+                       rotate_tensor as _rotate_tensor, ten_crop)
 from .tone import autocontrast, equalize, invert, posterize, solarize  # noqa: E402,F401

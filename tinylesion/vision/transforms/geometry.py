@@ -9,8 +9,9 @@ from PIL import Image
 
 from ... import backend
 from ...tensor import Tensor
-from .functional import (InterpolationMode, _PIL_FILTERS, _check_image, _wrap, get_dimensions,
-                         interpolation_mode, is_pil, pil_to_tensor, to_pil_image)
+from .functional import (InterpolationMode, _PIL_FILTERS, _check_image, _pair, _wrap, center_crop,
+                         crop, get_dimensions, hflip, interpolation_mode, is_pil, pil_to_tensor,
+                         to_pil_image, vflip)
 
 _GRID_MODES = (InterpolationMode.NEAREST, InterpolationMode.BILINEAR)
 
@@ -267,3 +268,21 @@ def elastic_transform(img, displacement, interpolation=InterpolationMode.BILINEA
     gx = xp.asarray(np.linspace((1 - w) / w, (w - 1) / w, w, dtype=dtype))[None, :]
     gy = xp.asarray(np.linspace((1 - h) / h, (h - 1) / h, h, dtype=dtype))[:, None]
     return _warp_tensor(img, gx + shift[0, :, :, 0], gy + shift[0, :, :, 1], mode, fill)
+
+
+def five_crop(img, size):
+    """The four corner crops and the central crop of size (h, w) (an int for a square):
+    (top-left, top-right, bottom-left, bottom-right, centre)."""
+    th, tw = _pair(size, "five_crop")
+    _, h, w = get_dimensions(img)
+    if th > h or tw > w:
+        raise ValueError(f"five_crop: crop size {(th, tw)} is bigger than the image "
+                         f"{(h, w)}")
+    return (crop(img, 0, 0, th, tw), crop(img, 0, w - tw, th, tw), crop(img, h - th, 0, th, tw),
+            crop(img, h - th, w - tw, th, tw), center_crop(img, [th, tw]))
+
+
+def ten_crop(img, size, vertical_flip=False):
+    """five_crop of the image, then five_crop of its mirror (left-right, or top-bottom with
+    vertical_flip)."""
+    return five_crop(img, size) + five_crop(vflip(img) if vertical_flip else hflip(img), size)

@@ -213,7 +213,9 @@ Resize = _v2(_v1.Resize)
 ToPILImage = _v2(_v1.ToPILImage, takes_arrays=True)
 ToTensor = _v2(_v1.ToTensor, takes_arrays=True)
 ElasticTransform = _v2(_augment.ElasticTransform)
+FiveCrop = _v2(_augment.FiveCrop)
 GaussianBlur = _v2(_augment.GaussianBlur)
+TenCrop = _v2(_augment.TenCrop)
 RandomAdjustSharpness = _v2(_augment.RandomAdjustSharpness)
 RandomAffine = _v2(_augment.RandomAffine)
 RandomAutocontrast = _v2(_augment.RandomAutocontrast)
@@ -228,13 +230,13 @@ RandAugment = _v2(_autoaugment.RandAugment)
 TrivialAugmentWide = _v2(_autoaugment.TrivialAugmentWide)
 
 __all__ = [
-    "functional", "AugMix", "MixUp", "CutMix", "InterpolationMode", "AutoAugmentPolicy",
-    "Transform", "Compose", "RandomApply", "RandomChoice", "RandomOrder", "ToImage", "ToDtype",
-    "ConvertImageDtype", "Identity", "ToPureTensor", "RandomErasing", "CenterCrop",
-    "ColorJitter", "Grayscale", "Lambda", "Normalize", "Pad", "PILToTensor", "RandomCrop",
-    "RandomGrayscale", "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation",
-    "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor", "ElasticTransform",
-    "GaussianBlur", "RandomAdjustSharpness", "RandomAffine", "RandomAutocontrast",
-    "RandomEqualize", "RandomInvert", "RandomPerspective", "RandomPosterize", "RandomSolarize",
-    "AutoAugment", "RandAugment", "TrivialAugmentWide",
+    "functional", "FiveCrop", "TenCrop", "AugMix", "MixUp", "CutMix", "InterpolationMode",
+    "AutoAugmentPolicy", "Transform", "Compose", "RandomApply", "RandomChoice", "RandomOrder",
+    "ToImage", "ToDtype", "ConvertImageDtype", "Identity", "ToPureTensor", "RandomErasing",
+    "CenterCrop", "ColorJitter", "Grayscale", "Lambda", "Normalize", "Pad", "PILToTensor",
+    "RandomCrop", "RandomGrayscale", "RandomHorizontalFlip", "RandomResizedCrop",
+    "RandomRotation", "RandomVerticalFlip", "Resize", "ToPILImage", "ToTensor",
+    "ElasticTransform", "GaussianBlur", "RandomAdjustSharpness", "RandomAffine",
+    "RandomAutocontrast", "RandomEqualize", "RandomInvert", "RandomPerspective",
+    "RandomPosterize", "RandomSolarize", "AutoAugment", "RandAugment", "TrivialAugmentWide",
 ]
