@@ -133,3 +133,28 @@ def test_mixup_and_cutmix_classes():
         v2.CutMix(alpha=0)
     with pytest.raises(ValueError, match="mix\\(images, labels\\)"):
         v2.MixUp(num_classes=3)(batch)
+
+
+def test_v2_custom_transform_subclass():
+    class AddBrightness(v2.Transform):
+        """A user's v2 transform written with make_params and transform."""
+
+        def make_params(self, flat_inputs):
+            return {"factor": 1.5}
+
+        def transform(self, inpt, params):
+            return v2.functional.adjust_brightness(inpt, params["factor"])
+
+    pil = Image.fromarray(image())
+    out, label = v2.Compose([v2.ToImage(), AddBrightness()])(pil, 7)
+    np.testing.assert_array_equal(out.numpy(), v2.functional.adjust_brightness(
+        v2.functional.to_image(pil), 1.5).numpy())
+    assert label == 7
+
+    class Unfinished(v2.Transform):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Unfinished defines neither"):
+        Unfinished()(pil)
+    # a sample without any image is passed through untouched
+    assert v2.RandomHorizontalFlip(p=1.0)(("text", 3)) == ("text", 3)
