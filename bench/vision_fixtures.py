@@ -208,6 +208,8 @@ def v2_cases(torch, pil, x, u):
     yield "v2/autocontrast_uint8", F2.autocontrast(u)
     yield "v2/equalize_uint8", F2.equalize(u)
     yield "v2/sharpness_uint8", F2.adjust_sharpness(u, 1.7)
+    yield "v2/permute_channels", F2.permute_channels(x, [2, 0, 1])
+    yield "v2/permute_channels_pil", np.asarray(F2.permute_channels(pil, [1, 2, 0]))
     # MixUp and CutMix at fixed parameters (their draws aside)
     batch = torch.from_numpy(mix_batch())
     labels = torch.tensor(MIX_LABELS)

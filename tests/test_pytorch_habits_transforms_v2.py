@@ -158,3 +158,53 @@ def test_v2_custom_transform_subclass():
         Unfinished()(pil)
     # a sample without any image is passed through untouched
     assert v2.RandomHorizontalFlip(p=1.0)(("text", 3)) == ("text", 3)
+
+
+def test_v2_photometric_extras(ref):
+    pil, x, u = inputs()
+    check(ref, "v2/permute_channels", F2.permute_channels(x, [2, 0, 1]), atol=0)
+    check(ref, "v2/permute_channels_pil", F2.permute_channels(pil, [1, 2, 0]))
+    with pytest.raises(ValueError, match="permutation should reorder"):
+        F2.permute_channels(x, [0, 0, 1])
+    # noise: float images get mean + sigma * N(0, 1), clipped; uint8 in levels of 1/255
+    tl.manual_seed(0)
+    flat = tl.from_numpy(np.full((3, 64, 64), 0.5, np.float32))
+    noisy = F2.gaussian_noise(flat, mean=0.1, sigma=0.05).numpy() - 0.5
+    assert abs(noisy.mean() - 0.1) < 0.005 and abs(noisy.std() - 0.05) < 0.005
+    assert F2.gaussian_noise(flat, sigma=5.0).numpy().max() <= 1.0
+    tl.manual_seed(0)
+    levels = F2.gaussian_noise(tl.from_numpy(np.full((3, 64, 64), 128, np.uint8)),
+                               sigma=0.02).numpy().astype(int) - 128
+    assert abs(levels.std() - 0.02 * 255) < 0.5
+    tl.manual_seed(0)
+    again = F2.gaussian_noise(tl.from_numpy(np.full((3, 64, 64), 128, np.uint8)),
+                              sigma=0.02).numpy().astype(int) - 128
+    np.testing.assert_array_equal(levels, again)
+    with pytest.raises(TypeError, match="tensor images"):
+        v2.GaussianNoise()(pil)
+    with pytest.raises(ValueError, match="sigma"):
+        v2.GaussianNoise(sigma=-1)
+    # channel permutation and the photometric distortion: reproducible, drawn as documented
+    tl.manual_seed(3)
+    order = tl.backend.generator().permutation(3).tolist()
+    tl.manual_seed(3)
+    np.testing.assert_array_equal(v2.RandomChannelPermutation()(u).numpy(),
+                                  u.numpy()[order])
+    distort = v2.RandomPhotometricDistort(p=1.0)
+    tl.manual_seed(4)
+    params = distort.make_params(3)
+    assert 0.875 <= params["brightness"] <= 1.125 and 0.5 <= params["contrast"] <= 1.5
+    assert 0.5 <= params["saturation"] <= 1.5 and -0.05 <= params["hue"] <= 0.05
+    assert sorted(params["channel_permutation"]) == [0, 1, 2]
+    want = F2.adjust_brightness(pil, params["brightness"])
+    if params["contrast_before"]:
+        want = F2.adjust_contrast(want, params["contrast"])
+    want = F2.adjust_hue(F2.adjust_saturation(want, params["saturation"]), params["hue"])
+    if not params["contrast_before"]:
+        want = F2.adjust_contrast(want, params["contrast"])
+    want = F2.permute_channels(want, params["channel_permutation"])
+    tl.manual_seed(4)
+    np.testing.assert_array_equal(np.asarray(distort(pil)), np.asarray(want))
+    assert v2.RandomPhotometricDistort(p=0.0)(u).numpy().tobytes() == u.numpy().tobytes()
+    with pytest.raises(ValueError, match="probability"):
+        v2.RandomPhotometricDistort(p=2)

@@ -1,7 +1,8 @@
 """torchvision.transforms.v2 as tinylesion.vision.transforms.v2: the v1 transforms under the
 same names, called on one image or on a sample ((image, label), a dict, ...) in which the
 image is transformed and everything else passed through; plus ToImage, ToDtype,
-ToPureTensor, Identity, RandomOrder, and the batch transforms MixUp and CutMix.
+ToPureTensor, Identity, RandomOrder, GaussianNoise, RandomChannelPermutation,
+RandomPhotometricDistort, and the batch transforms MixUp and CutMix.
 
 The image of a sample is its first PIL image, else its first tensor (as v2 treats the first
 plain tensor); NumPy arrays are images for ToImage only. A sample holding several images
@@ -17,6 +18,7 @@ from .. import transforms as _v1
 from ..autoaugment import AutoAugmentPolicy
 from . import functional
 from .functional import InterpolationMode
+from . import photometric as _photometric
 from .mixing import CutMix, MixUp
 
 
@@ -216,6 +218,9 @@ ElasticTransform = _v2(_augment.ElasticTransform)
 FiveCrop = _v2(_augment.FiveCrop)
 GaussianBlur = _v2(_augment.GaussianBlur)
 TenCrop = _v2(_augment.TenCrop)
+GaussianNoise = _v2(_photometric.GaussianNoise)
+RandomChannelPermutation = _v2(_photometric.RandomChannelPermutation)
+RandomPhotometricDistort = _v2(_photometric.RandomPhotometricDistort)
 RandomAdjustSharpness = _v2(_augment.RandomAdjustSharpness)
 RandomAffine = _v2(_augment.RandomAffine)
 RandomAutocontrast = _v2(_augment.RandomAutocontrast)
@@ -230,7 +235,8 @@ RandAugment = _v2(_autoaugment.RandAugment)
 TrivialAugmentWide = _v2(_autoaugment.TrivialAugmentWide)
 
 __all__ = [
-    "functional", "FiveCrop", "TenCrop", "AugMix", "MixUp", "CutMix", "InterpolationMode",
+    "functional", "GaussianNoise", "RandomChannelPermutation", "RandomPhotometricDistort",
+    "FiveCrop", "TenCrop", "AugMix", "MixUp", "CutMix", "InterpolationMode",
     "AutoAugmentPolicy", "Transform", "Compose", "RandomApply", "RandomChoice", "RandomOrder",
     "ToImage", "ToDtype", "ConvertImageDtype", "Identity", "ToPureTensor", "RandomErasing",
     "CenterCrop", "ColorJitter", "Grayscale", "Lambda", "Normalize", "Pad", "PILToTensor",

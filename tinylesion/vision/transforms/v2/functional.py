@@ -1,5 +1,5 @@
-"""torchvision.transforms.v2.functional: the v1 functional operations plus to_image and
-to_dtype (PIL images, NumPy arrays and tensor images)."""
+"""torchvision.transforms.v2.functional: the v1 functional operations plus to_image,
+to_dtype, gaussian_noise and permute_channels (PIL images, NumPy arrays, tensor images)."""
 import numpy as np
 from PIL import Image
 
@@ -15,6 +15,7 @@ from ..functional import (InterpolationMode, _wrap, adjust_brightness,  # noqa: 
 from ..functional import erase as _erase_tensor
 from ..filtering import _check_channels
 from ..tone import autocontrast as _autocontrast_v1
+from .photometric import gaussian_noise, permute_channels  # noqa: F401
 
 
 def to_image(inpt):
