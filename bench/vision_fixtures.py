@@ -158,6 +158,8 @@ def augment_cases(T, F, torch, Image):
         yield f"tone/invert/{kind}", wrap(F.invert(img))
         yield f"tone/solarize/{kind}", wrap(F.solarize(img, 0.5 if kind == "float" else 128))
         yield f"tone/autocontrast/{kind}", wrap(F.autocontrast(img))
+        yield f"tone/gamma/{kind}", wrap(F.adjust_gamma(img, 0.6, 1.1))
+        yield f"tone/gamma_dark/{kind}", wrap(F.adjust_gamma(img, 2.2))
         yield f"tone/sharpness/{kind}", wrap(F.adjust_sharpness(img, 1.7))
         yield f"tone/sharpness_low/{kind}", wrap(F.adjust_sharpness(img, 0.3))
         if kind != "float":

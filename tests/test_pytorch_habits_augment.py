@@ -170,6 +170,8 @@ def test_tone_operations_match_torchvision(ref):
         check(ref, f"tone/invert/{kind}", F.invert(img))
         check(ref, f"tone/solarize/{kind}", F.solarize(img, 0.5 if kind == "float" else 128))
         check(ref, f"tone/autocontrast/{kind}", F.autocontrast(img))
+        check(ref, f"tone/gamma/{kind}", F.adjust_gamma(img, 0.6, 1.1), atol=1e-6)
+        check(ref, f"tone/gamma_dark/{kind}", F.adjust_gamma(img, 2.2), atol=1e-6)
         check(ref, f"tone/sharpness/{kind}", F.adjust_sharpness(img, 1.7), atol=1e-6,
               uint8_off_by_one=2)
         check(ref, f"tone/sharpness_low/{kind}", F.adjust_sharpness(img, 0.3), atol=1e-6,
@@ -191,6 +193,8 @@ def test_tone_operations_match_torchvision(ref):
         F.invert(tl.zeros(4, 5, 5))
     with pytest.raises(ValueError, match="sharpness_factor"):
         F.adjust_sharpness(x, -1)
+    with pytest.raises(ValueError, match="gamma should be non-negative"):
+        F.adjust_gamma(pil, -0.5)
 
 
 def test_functional_argument_checks():
@@ -319,7 +323,7 @@ def test_random_erasing_class():
         i, j, h, w, v = T.RandomErasing.get_params(batch, (0.02, 0.33), (0.3, 3.3), [0.5])
         assert 0 < h < 40 and 0 < w < 50 and i + h <= 40 and j + w <= 50
         assert 0.02 * 2000 / 3.3 <= h * w * 1.2 and h * w <= 0.33 * 2000 * 1.2
-        assert v.shape == (1, 1, 1)
+        assert v.shape == (1, 1, 1) and isinstance(v, tl.Tensor)
     i, j, h, w, v = T.RandomErasing.get_params(batch, (0.1, 0.1), (1.0, 1.0), None)
     assert v.shape == (3, h, w)                               # value None: normal noise
     assert T.RandomErasing.get_params(x, (0.99, 1.0), (1.0, 1.0))[4] is x    # no fit

@@ -272,6 +272,7 @@ class RandomErasing(Transform):
                 v = rng.standard_normal((channels, h, w)).astype(np.float32)
             else:
                 v = np.asarray(value, np.float32)[:, None, None]
+            v = Tensor._wrap(v)
             i = int(rng.integers(0, img_h - h + 1))
             j = int(rng.integers(0, img_w - w + 1))
             return i, j, h, w, v

@@ -450,4 +450,5 @@ from .color import (adjust_brightness, adjust_contrast, adjust_hue,  # noqa: E40
 from .filtering import adjust_sharpness, erase, gaussian_blur  # noqa: E402,F401
 from .geometry import (affine, elastic_transform, five_crop, perspective,  # noqa: E402,F401
                        rotate_tensor as _rotate_tensor, ten_crop)
-from .tone import autocontrast, equalize, invert, posterize, solarize  # noqa: E402,F401
+from .tone import (adjust_gamma, autocontrast, equalize, invert, posterize,  # noqa: E402,F401
+                   solarize)

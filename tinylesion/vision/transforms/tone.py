@@ -1,5 +1,6 @@
 """Tone-curve operations as torchvision's functional (and AutoAugment's ops): invert,
-posterize, solarize, autocontrast and equalize, on PIL images (ImageOps) and tensor images."""
+posterize, solarize, autocontrast, equalize and adjust_gamma, on PIL images (ImageOps, point
+tables) and tensor images."""
 import functools
 import inspect
 import numbers
@@ -9,7 +10,7 @@ from PIL import ImageOps
 
 from ... import backend
 from .filtering import _check_channels
-from .functional import _check_image, _wrap, is_pil
+from .functional import _check_image, _wrap, convert_image_dtype, is_pil
 
 
 def _bound(x):
@@ -107,3 +108,27 @@ def equalize(x):
     planes = host.reshape((-1,) + host.shape[-2:])
     out = np.stack([_equalize_plane(p) for p in planes]).reshape(host.shape)
     return backend.to_device(out, backend.device_of(x))
+
+
+def _check_gamma(gamma):
+    if gamma < 0:
+        raise ValueError(f"adjust_gamma: gamma should be non-negative, got {gamma}")
+    return gamma
+
+
+def _pil_gamma(img, gamma, gain=1.0):
+    """Pillow's point table of gain * (v / 255) ** gamma, on the image as RGB."""
+    _check_gamma(gamma)
+    table = [int((256 - 1e-3) * gain * (v / 255.0) ** gamma) for v in range(256)] * 3
+    return img.convert("RGB").point(table).convert(img.mode)
+
+
+@_tone_op(_pil_gamma)
+def adjust_gamma(x, gamma, gain=1.0):
+    """gain * x ** gamma on values in [0, 1], clipped (integer images converted there and
+    back)."""
+    _check_gamma(gamma)
+    xp = backend.get_array_module(x)
+    floats = x if x.dtype.kind == "f" else convert_image_dtype(_wrap(x), np.float32).data
+    out = xp.clip(floats.dtype.type(gain) * floats ** floats.dtype.type(gamma), 0, 1)
+    return out if x.dtype.kind == "f" else convert_image_dtype(_wrap(out), x.dtype).data

@@ -6,12 +6,12 @@ from PIL import Image
 from .... import backend
 from ....tensor import Tensor
 from ..functional import (InterpolationMode, _wrap, adjust_brightness,  # noqa: F401
-                          adjust_contrast, adjust_hue, adjust_saturation, adjust_sharpness,
-                          affine, center_crop, convert_image_dtype, crop, elastic_transform,
-                          equalize, five_crop, gaussian_blur, get_dimensions, get_image_size,
-                          hflip, invert, normalize, pad, perspective, pil_to_tensor, posterize,
-                          resize, resized_crop, rgb_to_grayscale, rotate, solarize, ten_crop,
-                          to_pil_image, to_tensor, vflip)
+                          adjust_contrast, adjust_gamma, adjust_hue, adjust_saturation,
+                          adjust_sharpness, affine, center_crop, convert_image_dtype, crop,
+                          elastic_transform, equalize, five_crop, gaussian_blur, get_dimensions,
+                          get_image_size, hflip, invert, normalize, pad, perspective,
+                          pil_to_tensor, posterize, resize, resized_crop, rgb_to_grayscale,
+                          rotate, solarize, ten_crop, to_pil_image, to_tensor, vflip)
 from ..functional import erase as _erase_tensor
 from ..filtering import _check_channels
 from ..tone import autocontrast as _autocontrast_v1
