@@ -1,5 +1,6 @@
-"""torchvision's random augmentation classes: RandomAffine, RandomPerspective, GaussianBlur,
-RandomErasing and the random tone operations; parameters drawn from tinylesion's generator."""
+"""torchvision's augmentation classes: RandomAffine, RandomPerspective, ElasticTransform,
+GaussianBlur, RandomErasing, the random tone operations, FiveCrop and TenCrop; parameters
+drawn from tinylesion's generator."""
 import math
 import numbers
 import warnings
