@@ -2,7 +2,8 @@
 
 A tensor image is a Tensor of shape (..., C, H, W); float images hold values in [0, 1],
 uint8 ones 0..255. Geometry on tensors (crop, flip, pad, nearest resize) is array indexing
-on the tensor's device; bilinear/bicubic resize and rotation go through Pillow, channel by
+on the tensor's device; rotation, affine and perspective warps sample a grid there
+(geometry.py); bilinear/bicubic resize (and bicubic rotation) go through Pillow, channel by
 channel ('F' images for floats, 'L' for uint8), on the CPU, and come back to the device.
 """
 import enum
@@ -418,7 +419,8 @@ def vflip(img):
 
 def rotate(img, angle, interpolation=InterpolationMode.NEAREST, expand=False, center=None,
            fill=None):
-    """Rotate by `angle` degrees counter-clockwise about `center` (default: the image's)."""
+    """Rotate by `angle` degrees counter-clockwise about `center` (default: the image's).
+    Tensors are resampled as torchvision's (nearest or bilinear), or by Pillow (bicubic)."""
     _check_image(img, "rotate")
     mode = interpolation_mode(interpolation)
     if mode not in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR,
@@ -431,6 +433,8 @@ def rotate(img, angle, interpolation=InterpolationMode.NEAREST, expand=False, ce
             fill = fill[0]
         fill = tuple(fill) if isinstance(fill, list) else fill
         return img.rotate(angle, resample, expand=expand, center=center, fillcolor=fill)
+    if mode is not InterpolationMode.BICUBIC:
+        return _rotate_tensor(img, angle, mode, expand, center, fill)
     value = 0 if fill is None else fill
     if isinstance(value, (list, tuple)):
         if len(set(value)) > 1:
@@ -443,3 +447,8 @@ def rotate(img, angle, interpolation=InterpolationMode.NEAREST, expand=False, ce
 # Colour: in their own module, re-exported under torchvision's functional names
 from .color import (adjust_brightness, adjust_contrast, adjust_hue,  # noqa: E402,F401
                     adjust_saturation, rgb_to_grayscale)
+from .filtering import adjust_sharpness, erase, gaussian_blur  # noqa: E402,F401
+from .geometry import (affine, elastic_transform, five_crop, perspective,  # noqa: E402,F401
+                       rotate_tensor as _rotate_tensor, ten_crop)
+from .tone import (adjust_gamma, autocontrast, equalize, invert, posterize,  # noqa: E402,F401
+                   solarize)

@@ -125,17 +125,21 @@ class Resize(Transform):
         return {"size": self.size, "interpolation": self.interpolation.value}
 
 
-class CenterCrop(Transform):
-    """The central size x size (or (h, w)) region."""
+class SizedTransform(Transform):
+    """Base of the transforms taking a size: an int for a square, or (h, w)."""
 
     def __init__(self, size):
-        self.size = F._pair(size, "CenterCrop")
-
-    def forward(self, img):
-        return F.center_crop(img, self.size)
+        self.size = F._pair(size, type(self).__name__)
 
     def _repr_args(self):
         return {"size": self.size}
+
+
+class CenterCrop(SizedTransform):
+    """The central size x size (or (h, w)) region."""
+
+    def forward(self, img):
+        return F.center_crop(img, self.size)
 
 
 class Pad(Transform):
