@@ -33,3 +33,11 @@ float32, float64, int64 = _np.float32, _np.float64, _np.int64
 int32, int16, int8, uint8, bool = _np.int32, _np.int16, _np.int8, _np.uint8, _np.bool_
 float16 = half = _np.float16
 float, double, long, int = float32, float64, int64, int32
+
+# norms, running sums, indexing, counting and einsum (each in its own module)
+from . import linalg
+from .linalg import torch_norm as norm
+from .reduce_functions import cumsum, prod
+from .index_functions import index_select, nonzero, scatter, scatter_add
+from .counting import bincount, unique
+from .contraction import einsum

@@ -1,0 +1,219 @@
+"""PyTorch's results for tests/test_pytorch_habits_torchops.py: norms, cumsum, prod,
+index_select, scatter, einsum, unique, bincount, nonzero and the ELU, PReLU, GroupNorm and
+Embedding layers, written to tests/fixtures/torchops_reference.npz.
+
+    /work/venv-torch/bin/python bench/torchops_fixtures.py [--out PATH]   # needs PyTorch
+
+Each case is one call written once for both libraries (tinylesion's API is torch's): the tests
+load CASES from this file and run the same lambda with tinylesion. Inputs are stored with the
+outputs and the gradients of the floating-point inputs (for a fixed output gradient gy).
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUT = os.path.join(ROOT, "tests", "fixtures", "torchops_reference.npz")
+INF = float("inf")
+
+
+def _rows_with_zeros_and_ties(shape, seed):
+    """Random values with a zero row and tied magnitudes, the norms' hard cases."""
+    x = np.random.default_rng(seed).standard_normal(shape)
+    x[0, 0] = 0.0
+    x[1, 1] = np.abs(x[1, 1]).max()
+    x[1, 1].flat[1] = -x[1, 1].flat[0]
+    return x
+
+
+def _with_zeros(shape, seed):
+    x = np.random.default_rng(seed).uniform(0.5, 1.5, shape) * np.sign(
+        np.random.default_rng(seed + 1).standard_normal(shape))
+    x[0, 1] = 0.0              # one zero in row 0
+    x[1, 0] = x[1, 2] = 0.0    # two in row 1
+    return x
+
+
+def _index(values):
+    return np.asarray(values, dtype=np.int64)
+
+
+def _gaussian(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+X345 = _rows_with_zeros_and_ties((3, 4, 5), 0)
+A = _gaussian((4, 3), 1)
+SCATTER_ROWS = _index([[1, 0, 1], [1, 1, 1], [0, 0, 1], [1, 0, 0]])
+# (name, the call on (torch, torch.nn.functional, *inputs), inputs as float64 or int64 arrays)
+CASES = [
+    ("norm/default", lambda t, F, x: t.norm(x), [X345]),
+    ("norm/method_p1_dim1", lambda t, F, x: x.norm(p=1, dim=1), [X345]),
+    ("norm/inf_keepdim", lambda t, F, x: t.norm(x, p=INF, dim=(0, 2), keepdim=True), [X345]),
+    ("norm/p3", lambda t, F, x: t.norm(x, 3, -1), [X345]),
+    ("norm/p0.5", lambda t, F, x: x.norm(0.5, dim=2), [X345]),
+    ("norm/fro_dims", lambda t, F, x: t.norm(x, "fro", dim=(1, 2)), [X345]),
+    ("norm/p2_dim", lambda t, F, x: x.norm(2, 2), [X345]),
+    ("vector_norm/default", lambda t, F, x: t.linalg.vector_norm(x), [X345]),
+    ("vector_norm/neg_inf", lambda t, F, x: t.linalg.vector_norm(x, -INF, dim=1), [X345]),
+    ("vector_norm/zero", lambda t, F, x: t.linalg.vector_norm(x, 0, dim=(0, 1)), [X345]),
+    ("vector_norm/inf", lambda t, F, x: t.linalg.vector_norm(x, INF, dim=-1), [X345]),
+    ("linalg_norm/default", lambda t, F, x: t.linalg.norm(x), [X345]),
+    ("linalg_norm/dim", lambda t, F, x: t.linalg.norm(x, dim=2, keepdim=True), [X345]),
+    ("linalg_norm/matrix_1", lambda t, F, a: t.linalg.norm(a, 1), [A]),
+    ("linalg_norm/matrix_inf", lambda t, F, a: t.linalg.norm(a, INF), [A]),
+    ("linalg_norm/matrix_-1", lambda t, F, a: t.linalg.norm(a, -1), [A]),
+    ("linalg_norm/matrix_-inf", lambda t, F, a: t.linalg.norm(a, -INF), [A]),
+    ("linalg_norm/fro", lambda t, F, a: t.linalg.norm(a, "fro"), [A]),
+    ("linalg_norm/vector_3", lambda t, F, x: t.linalg.norm(x, 3, dim=1), [X345]),
+    ("matrix_norm/batch", lambda t, F, x: t.linalg.matrix_norm(x, 1, dim=(2, 0)), [X345]),
+    ("normalize/default", lambda t, F, x: F.normalize(x), [X345]),
+    ("normalize/p1_last", lambda t, F, x: F.normalize(x, p=1, dim=-1), [X345]),
+    ("normalize/eps", lambda t, F, x: F.normalize(x * 1e-3, dim=0, eps=1e-2), [X345]),
+    ("cumsum/dim1", lambda t, F, x: t.cumsum(x, 1), [X345]),
+    ("cumsum/method_last", lambda t, F, x: x.cumsum(dim=-1), [X345]),
+    ("cumsum/int", lambda t, F, i: t.cumsum(i, 0), [_index([3, -1, 4, 1, 5])]),
+    ("cumsum/dtype", lambda t, F, x: t.cumsum(x, 0, dtype=t.float64), [X345]),
+    ("prod/all", lambda t, F, x: t.prod(x[2]), [_with_zeros((3, 4), 2)]),
+    ("prod/dim1", lambda t, F, x: t.prod(x, 1), [_with_zeros((3, 4), 2)]),
+    ("prod/dim0_keepdim", lambda t, F, x: x.prod(0, keepdim=True), [_with_zeros((3, 4), 2)]),
+    ("prod/with_zeros_all", lambda t, F, x: x[0].prod(), [_with_zeros((3, 4), 2)]),
+    ("prod/int", lambda t, F, i: t.prod(i), [_index([2, 3, -4])]),
+    ("index_select/dim0", lambda t, F, x, i: t.index_select(x, 0, i),
+     [_gaussian((4, 3), 3), _index([2, 0, 2, 3])]),
+    ("index_select/dim1", lambda t, F, x, i: x.index_select(1, i),
+     [_gaussian((2, 5, 3), 4), _index([4, 1, 1])]),
+    ("scatter/src", lambda t, F, x, s, i: x.scatter(1, i, s),
+     [_gaussian((3, 5), 5), _gaussian((3, 2), 6), _index([[4, 0], [1, 2], [3, 0]])]),
+    ("scatter/dim0", lambda t, F, x, s, i: t.scatter(x, 0, i, s),
+     [_gaussian((3, 4), 7), _gaussian((2, 4), 8), _index([[2, 1, 0, 2], [0, 0, 1, 1]])]),
+    ("scatter/value", lambda t, F, x, i: x.scatter(1, i, 2.5),
+     [_gaussian((3, 5), 9), _index([[4, 0], [1, 2], [3, 0]])]),
+    ("scatter/one_hot", lambda t, F, i: t.zeros(4, 5, device=i.device).scatter_(
+        1, i.unsqueeze(1), 1.0),
+     [_index([3, 0, 4, 3])]),
+    ("scatter_add/repeats", lambda t, F, x, s, i: x.scatter_add(1, i, s),
+     [_gaussian((3, 5), 10), _gaussian((3, 4), 11),
+      _index([[4, 4, 0, 4], [1, 2, 1, 1], [3, 0, 0, 3]])]),
+    ("scatter_add/function", lambda t, F, x, s, i: t.scatter_add(x, 0, i, s),
+     [_gaussian((2, 3), 12), _gaussian((4, 3), 13), SCATTER_ROWS]),
+    ("scatter_add_/in_place", lambda t, F, x, s, i: x.clone().scatter_add_(0, i, s),
+     [_gaussian((2, 3), 12), _gaussian((4, 3), 13), SCATTER_ROWS]),
+    ("einsum/matmul", lambda t, F, a, b: t.einsum("ij,jk->ik", a, b),
+     [_gaussian((3, 4), 14), _gaussian((4, 2), 15)]),
+    ("einsum/batch", lambda t, F, a, b: t.einsum("bij,bjk->bik", a, b),
+     [_gaussian((2, 3, 4), 16), _gaussian((2, 4, 5), 17)]),
+    ("einsum/diagonal", lambda t, F, a: t.einsum("ii->i", a), [_gaussian((4, 4), 18)]),
+    ("einsum/trace", lambda t, F, a: t.einsum("ii", a), [_gaussian((4, 4), 18)]),
+    ("einsum/sum", lambda t, F, a: t.einsum("ij->", a), [_gaussian((3, 4), 19)]),
+    ("einsum/rows", lambda t, F, a: t.einsum("ij->i", a), [_gaussian((3, 4), 19)]),
+    ("einsum/outer", lambda t, F, a, b: t.einsum("i,j->ij", a, b),
+     [_gaussian(3, 20), _gaussian(4, 21)]),
+    ("einsum/ellipsis", lambda t, F, a, b: t.einsum("...ij,...jk", a, b),
+     [_gaussian((2, 3, 3, 4), 22), _gaussian((3, 4, 2), 23)]),
+    ("einsum/bilinear", lambda t, F, x, w, y: t.einsum("bn,anm,bm->ba", x, w, y),
+     [_gaussian((2, 3), 24), _gaussian((5, 3, 4), 25), _gaussian((2, 4), 26)]),
+    ("einsum/list", lambda t, F, a, b: t.einsum("ij,ij->i", [a, b]),
+     [_gaussian((3, 4), 27), _gaussian((3, 4), 28)]),
+    ("einsum/permute", lambda t, F, a: t.einsum("ijk->kji", a), [_gaussian((2, 3, 4), 29)]),
+    ("einsum/implicit", lambda t, F, a, b: t.einsum("ba,ac", a, b),
+     [_gaussian((2, 3), 30), _gaussian((3, 4), 31)]),
+    ("einsum/sublist", lambda t, F, a, b: t.einsum(a, [0, 1], b, [1, 2], [0, 2]),
+     [_gaussian((3, 4), 14), _gaussian((4, 2), 15)]),
+    ("einsum/repeated_operand", lambda t, F, a: t.einsum("ij,ij->", a, a),
+     [_gaussian((3, 4), 32)]),
+    ("unique/sorted", lambda t, F, i: t.unique(i), [_index([[3, 1, 3], [0, 1, 7]])]),
+    ("unique/inverse_counts", lambda t, F, i: t.unique(i, return_inverse=True,
+                                                       return_counts=True),
+     [_index([[3, 1, 3], [0, 1, 7]])]),
+    ("unique/dim0", lambda t, F, i: t.unique(i, dim=0, return_inverse=True, return_counts=True),
+     [_index([[3, 1], [0, 2], [3, 1], [0, 1]])]),
+    ("unique/dim1", lambda t, F, i: i.unique(dim=1, return_counts=True),
+     [_index([[3, 1, 3], [0, 2, 0]])]),
+    ("unique/float", lambda t, F, x: t.unique(x.detach().round()), [_gaussian(12, 33) * 2]),
+    ("bincount/plain", lambda t, F, i: t.bincount(i), [_index([0, 4, 4, 1, 0, 4])]),
+    ("bincount/minlength", lambda t, F, i: i.bincount(minlength=8), [_index([0, 4, 4, 1])]),
+    ("bincount/weights", lambda t, F, i, w: t.bincount(i, weights=w.detach()),
+     [_index([0, 4, 4, 1]), _gaussian(4, 34)]),
+    ("bincount/int_weights", lambda t, F, i, w: t.bincount(i, w),
+     [_index([0, 4, 4, 1]), _index([1, 2, 3, 4])]),
+    ("nonzero/matrix", lambda t, F, x: t.nonzero(x.round()), [_gaussian((3, 4), 35)]),
+    ("nonzero/tuple", lambda t, F, x: x.round().nonzero(as_tuple=True), [_gaussian((3, 4), 35)]),
+    ("nonzero/bool", lambda t, F, i: t.nonzero(i > 2), [_index([[3, 1], [5, 0], [9, 2]])]),
+]
+
+
+def as_inputs(t, arrays, dtype):
+    """The case's inputs as tensors of library t: floats in dtype requiring a gradient,
+    integers as they are."""
+    out = []
+    for a in arrays:
+        if a.dtype.kind == "f":
+            out.append(t.tensor(a.astype(dtype), requires_grad=True))
+        else:
+            out.append(t.tensor(a))
+    return out
+
+
+def outputs(result):
+    """A case's result as a tuple of tensors."""
+    return tuple(result) if isinstance(result, (tuple, list)) else (result,)
+
+
+def output_grads(shapes, case_number):
+    """The fixed gradients gy (float64) of a case's outputs, given their shapes."""
+    rng = np.random.default_rng(1000 + case_number)
+    return [rng.standard_normal(tuple(shape)) for shape in shapes]
+
+
+def run_torch(torch, put):
+    F = torch.nn.functional
+    for n, (name, call, arrays) in enumerate(CASES):
+        for dtype in (np.float64, np.float32):
+            key = f"{name}/{np.dtype(dtype).name}"
+            tensors = as_inputs(torch, arrays, dtype)
+            result = call(torch, F, *tensors)
+            results = outputs(result)
+            total = 0
+            for i, (r, gy) in enumerate(zip(results, output_grads([r.shape for r in results],
+                                                                   n))):
+                put(f"{key}/out{i}", r.detach().numpy())
+                if r.requires_grad:
+                    total = total + (r * torch.tensor(gy.astype(dtype))).sum()
+            if not isinstance(total, int):
+                total.backward()
+            for i, t in enumerate(tensors):
+                if t.grad is not None:
+                    put(f"{key}/grad{i}", t.grad.numpy())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        print("bench/torchops_fixtures.py needs PyTorch", file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)
+    out = {}
+
+    def put(key, value):
+        if key in out:
+            raise KeyError(f"{key!r} written twice")
+        out[key] = np.asarray(value)
+
+    run_torch(torch, put)
+    put("meta/torch_version", torch.__version__)
+    tmp = args.out + ".tmp.npz"
+    np.savez_compressed(tmp, **out)
+    os.replace(tmp, args.out)
+    print(f"wrote {len(out)} arrays to {args.out} ({os.path.getsize(args.out) / 1024:.0f} kB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
