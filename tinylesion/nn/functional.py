@@ -492,3 +492,7 @@ from .gelu import gelu  # noqa: E402,F401  (torch.nn.functional's names, in thei
 from .normalization import layer_norm  # noqa: E402,F401
 from .upsampling import interpolate, upsample  # noqa: E402,F401
 from .normalize import normalize  # noqa: E402,F401
+from .elu import elu  # noqa: E402,F401
+from .embedding import embedding  # noqa: E402,F401
+from .group_norm import group_norm  # noqa: E402,F401
+from .prelu import prelu  # noqa: E402,F401

@@ -1,0 +1,117 @@
+"""Embedding: a lookup table of learned vectors, one row per index."""
+import numpy as np
+
+from .. import backend
+from .. import ops as _ops  # noqa: F401  (ops before ops.embedding: the package's import order)
+from ..errors import InputError
+from ..ops.embedding import Embedding as _Embedding
+from ..tensor import Tensor
+from . import init
+from .module import Module, Parameter
+
+
+def _padding_row(padding_idx, rows, name):
+    """padding_idx as a row in 0..rows-1 (negative counts from the end), or None."""
+    if padding_idx is None:
+        return None
+    if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)) \
+            or not -rows <= padding_idx < rows:
+        raise ValueError(f"{name}: padding_idx={padding_idx!r} must be an int within "
+                         f"num_embeddings ({rows})")
+    return int(padding_idx) % rows
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """The rows of weight (num_embeddings, embedding_dim) at the integer indices input (any
+    shape): output shape input.shape + (embedding_dim,), as torch.nn.functional.embedding.
+    The row padding_idx gets no gradient; scale_grad_by_freq divides each row's gradient by
+    its index's count in input. max_norm and sparse=True raise NotImplementedError."""
+    if max_norm is not None:
+        raise NotImplementedError("embedding: max_norm is not implemented (only None)")
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True is not implemented (dense "
+                                  "gradients only)")
+    if weight.ndim != 2:
+        raise InputError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), not "
+                         f"shape {weight.shape}")
+    rows = weight.shape[0]
+    indices = input.data if isinstance(input, Tensor) else input
+    indices = weight.xp.asarray(indices) if hasattr(indices, "dtype") else \
+        weight.xp.asarray(np.asarray(indices))
+    if isinstance(input, Tensor) and input.device != weight.device:
+        raise InputError(f"embedding: indices on {input.device} but the weight on "
+                         f"{weight.device}")
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers (int32 or int64), not "
+                        f"{indices.dtype}")
+    if not backend.is_cupy_array(indices) and indices.size and (
+            int(indices.min()) < 0 or int(indices.max()) >= rows):
+        bad = int(indices.min()) if int(indices.min()) < 0 else int(indices.max())
+        raise IndexError(f"embedding: index {bad} is out of range for {rows} embeddings")
+    return _Embedding.apply(weight, indices=indices.astype(np.int64, copy=False),
+                            padding_idx=_padding_row(padding_idx, rows, "embedding"),
+                            scale_grad_by_freq=bool(scale_grad_by_freq))
+
+
+class Embedding(Module):
+    """A table of num_embeddings vectors of embedding_dim, drawn from N(0, 1) (the row
+    padding_idx zeros, and without gradient), as torch.nn.Embedding."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
+                 norm_type=2.0, scale_grad_by_freq=False, sparse=False, _weight=None,
+                 _freeze=False, device=None, dtype=None):
+        super().__init__()
+        for name, n in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+                raise ValueError(f"Embedding: {name} must be a non-negative int, not {n!r}")
+        if max_norm is not None or sparse:
+            raise NotImplementedError("Embedding: max_norm and sparse=True are not "
+                                      "implemented")
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.padding_idx = _padding_row(padding_idx, self.num_embeddings, "Embedding")
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
+        xp = backend.as_device("cpu" if device is None else device).xp
+        dtype = np.dtype(backend.DEFAULT_DTYPE if dtype is None else dtype)
+        shape = (self.num_embeddings, self.embedding_dim)
+        if _weight is None:
+            self.weight = Parameter(xp.zeros(shape, dtype), requires_grad=not _freeze)
+            self.reset_parameters()
+        else:
+            data = _weight.data if isinstance(_weight, Tensor) else _weight
+            if tuple(data.shape) != shape:
+                raise ValueError(f"Embedding: _weight of shape {tuple(data.shape)} does not "
+                                 f"match ({num_embeddings}, {embedding_dim})")
+            self.weight = Parameter(xp.asarray(data), requires_grad=not _freeze)
+
+    def reset_parameters(self):
+        """Draw the weight from N(0, 1) again; the padding row zeros."""
+        init.normal_(self.weight)
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None,
+                        norm_type=2.0, scale_grad_by_freq=False, sparse=False):
+        """An Embedding holding the 2-D tensor embeddings (frozen unless freeze=False)."""
+        if embeddings.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, not shape "
+                             f"{tuple(embeddings.shape)}")
+        rows, dim = embeddings.shape
+        data = embeddings.data if isinstance(embeddings, Tensor) else embeddings
+        return cls(rows, dim, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
+                   _weight=data.copy(), _freeze=freeze,
+                   dtype=data.dtype)
+
+    def forward(self, input):
+        return embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                         self.scale_grad_by_freq, self.sparse)
+
+    def extra_repr(self):
+        out = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            out += f", padding_idx={self.padding_idx}"
+        if self.scale_grad_by_freq:
+            out += ", scale_grad_by_freq=True"
+        return out
