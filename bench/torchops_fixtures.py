@@ -8,7 +8,6 @@ Each case is one call written once for both libraries (tinylesion's API is torch
 load CASES from this file and run the same lambda with tinylesion. Inputs are stored with the
 outputs and the gradients of the floating-point inputs (for a fixed output gradient gy).
 """
-import argparse
 import os
 import sys
 
@@ -212,29 +211,10 @@ def run_torch(torch, put):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
-    try:
-        import torch
-    except ImportError:
-        print("bench/torchops_fixtures.py needs PyTorch", file=sys.stderr)
-        return 2
-    torch.set_num_threads(1)
-    out = {}
-
-    def put(key, value):
-        if key in out:
-            raise KeyError(f"{key!r} written twice")
-        out[key] = np.asarray(value)
-
-    run_torch(torch, put)
-    put("meta/torch_version", torch.__version__)
-    tmp = args.out + ".tmp.npz"
-    np.savez_compressed(tmp, **out)
-    os.replace(tmp, args.out)
-    print(f"wrote {len(out)} arrays to {args.out} ({os.path.getsize(args.out) / 1024:.0f} kB)")
-    return 0
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from habits_fixtures import write_fixture
+    return write_fixture((run_torch,), __doc__.splitlines()[0], DEFAULT_OUT,
+                         "bench/torchops_fixtures.py", argv)
 
 
 if __name__ == "__main__":

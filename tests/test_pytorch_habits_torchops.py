@@ -1,6 +1,7 @@
 """torch.norm, torch.linalg, F.normalize, cumsum, prod, index_select, scatter(_add), einsum,
-unique, bincount, nonzero, F.elu, F.prelu, F.group_norm and F.embedding: PyTorch parity (bench/torchops_fixtures.py stores PyTorch's
-results for the same calls), float64 gradient checks, dtypes and errors."""
+unique, bincount, nonzero, F.elu, F.prelu, F.group_norm and F.embedding: PyTorch parity
+(bench/torchops_fixtures.py stores PyTorch's results for the same calls), float64 gradient
+checks, dtypes, errors and the GPU path."""
 import importlib.util
 import math
 import os

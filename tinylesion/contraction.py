@@ -3,6 +3,7 @@ the sublist form (einsum(a, [0, 1], b, [1, 2], [0, 2])); differentiable."""
 import string
 
 from .errors import InputError
+from .index_functions import require_alike
 from .ops.einsum import Einsum, explicit_subscripts
 from .tensor import Tensor
 
@@ -49,14 +50,8 @@ def einsum(*args):
             raise TypeError(f"einsum(): operand {i} is a {type(t).__name__}, not a Tensor")
     if not operands:
         raise ValueError("einsum() needs at least one operand")
-    first = operands[0]
     for i, t in enumerate(operands):
-        if t.dtype != first.dtype:
-            raise InputError(f"einsum(): operands must share one dtype, not {first.dtype} "
-                             f"(operand 0) and {t.dtype} (operand {i})")
-        if t.device != first.device:
-            raise InputError(f"einsum(): operands on different devices ({first.device} and "
-                             f"{t.device} at {i})")
+        require_alike(operands[0], t, "einsum", f"operand {i}")
     subscripts, output = explicit_subscripts(equation, [t.shape for t in operands])
     sizes = {}
     for i, (term, t) in enumerate(zip(subscripts, operands)):

@@ -69,14 +69,20 @@ def _scatter_index(x, dim, index, src, name):
     return axis, index.reshape(index.shape or (1,))
 
 
+def require_alike(reference, other, name, what):
+    """InputError unless tensor `other` (described by `what`) has reference's device and
+    dtype, as PyTorch requires of its operands."""
+    if other.device != reference.device:
+        raise InputError(f"{name}(): {what} is on {other.device}, not {reference.device}")
+    if other.dtype != reference.dtype:
+        raise InputError(f"{name}(): {what} has dtype {other.dtype}, not {reference.dtype} "
+                         "(operands must share one dtype)")
+
+
 def _source(x, src, name):
     if not isinstance(src, Tensor):
         raise TypeError(f"{name}(): src must be a Tensor, not {type(src).__name__}")
-    if src.device != x.device:
-        raise InputError(f"{name}(): src is on {src.device} but the tensor on {x.device}")
-    if src.dtype != x.dtype:
-        raise InputError(f"{name}(): expected src of the tensor's dtype {x.dtype}, not "
-                         f"{src.dtype}")
+    require_alike(x, src, name, "src")
     if src.ndim != x.ndim:
         raise InputError(f"{name}(): src must have as many dimensions as the tensor "
                          f"({x.ndim}), not {src.ndim}")

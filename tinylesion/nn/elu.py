@@ -1,5 +1,4 @@
 """ELU: the exponential linear unit, x for x > 0 and alpha·(e^x − 1) below."""
-from .. import ops as _ops  # noqa: F401  (ops before ops.elu: the package's import order)
 from ..ops.elu import ELU as _ELU
 from .module import Module
 

@@ -2,7 +2,6 @@
 import numpy as np
 
 from .. import backend
-from .. import ops as _ops  # noqa: F401  (ops before ops.embedding: the package's import order)
 from ..errors import InputError
 from ..ops.embedding import Embedding as _Embedding
 from ..tensor import Tensor

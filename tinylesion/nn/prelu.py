@@ -2,7 +2,6 @@
 import numpy as np
 
 from .. import backend
-from .. import ops as _ops  # noqa: F401  (ops before ops.elu: the package's import order)
 from ..errors import InputError
 from ..ops.elu import PReLU as _PReLU
 from .module import Module, Parameter
