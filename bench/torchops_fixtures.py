@@ -45,6 +45,7 @@ def _gaussian(shape, seed):
 
 X345 = _rows_with_zeros_and_ties((3, 4, 5), 0)
 A = _gaussian((4, 3), 1)
+G345 = _gaussian((3, 4, 5), 51)   # full rank: the singular vectors' signs do not matter
 SCATTER_ROWS = _index([[1, 0, 1], [1, 1, 1], [0, 0, 1], [1, 0, 0]])
 # (name, the call on (torch, torch.nn.functional, *inputs), inputs as float64 or int64 arrays)
 CASES = [
@@ -68,6 +69,13 @@ CASES = [
     ("linalg_norm/fro", lambda t, F, a: t.linalg.norm(a, "fro"), [A]),
     ("linalg_norm/vector_3", lambda t, F, x: t.linalg.norm(x, 3, dim=1), [X345]),
     ("matrix_norm/batch", lambda t, F, x: t.linalg.matrix_norm(x, 1, dim=(2, 0)), [X345]),
+    ("linalg_norm/nuc", lambda t, F, a: t.linalg.norm(a, "nuc"), [A]),
+    ("linalg_norm/2", lambda t, F, a: t.linalg.norm(a, 2), [A]),
+    ("matrix_norm/-2_keepdim", lambda t, F, x: t.linalg.matrix_norm(x, -2, dim=(2, 0),
+                                                                      keepdim=True), [G345]),
+    ("norm/nuc", lambda t, F, a: t.norm(a, p="nuc"), [A]),
+    ("norm/nuc_dims", lambda t, F, x: x.norm("nuc", dim=(0, 2)), [G345]),
+    ("svdvals/batch", lambda t, F, x: t.linalg.svdvals(x), [G345]),
     ("normalize/default", lambda t, F, x: F.normalize(x), [X345]),
     ("normalize/p1_last", lambda t, F, x: F.normalize(x, p=1, dim=-1), [X345]),
     ("normalize/eps", lambda t, F, x: F.normalize(x * 1e-3, dim=0, eps=1e-2), [X345]),

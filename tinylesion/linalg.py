@@ -1,4 +1,5 @@
-"""torch.linalg's norms: vector_norm, matrix_norm and norm, and torch.norm (Tensor.norm)."""
+"""torch.linalg's norms (vector_norm, matrix_norm, norm) and svdvals, and torch.norm
+(Tensor.norm)."""
 import math
 import numbers
 
@@ -7,6 +8,7 @@ import numpy as np
 from .errors import InputError
 from .ops._util import check_dtype, normalize_axis
 from .ops.norm import VectorNorm
+from .ops.svd import Svdvals
 from .tensor import Tensor
 
 _MATRIX_ORDS = ("fro", "nuc", math.inf, -math.inf, 1, -1, 2, -2)
@@ -46,8 +48,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     """The norm of the matrices over the two dimensions dim: 'fro' (the square root of the
-    sum of squares), 1 / -1 (the largest / smallest column sum of |A|) or inf / -inf (row
-    sums). 'nuc', 2 and -2 (singular values) raise NotImplementedError."""
+    sum of squares), 1 / -1 (the largest / smallest column sum of |A|), inf / -inf (row
+    sums), 'nuc' (the sum of the singular values) or 2 / -2 (the largest / smallest)."""
     A = _float_input(A, "matrix_norm", dtype)
     if ord not in _MATRIX_ORDS or isinstance(ord, bool):
         raise ValueError(f"matrix_norm: ord must be one of {_MATRIX_ORDS}, not {ord!r}")
@@ -62,14 +64,28 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     if ord == "fro":
         return vector_norm(A, 2, (rows, cols), keepdim)
     if ord in ("nuc", 2, -2):
-        raise NotImplementedError(f"matrix_norm: ord={ord!r} (singular values) is not "
-                                  "implemented; 'fro', 1, -1, inf and -inf are")
+        s = svdvals(A.permute([d for d in range(A.ndim) if d not in (rows, cols)]
+                              + [rows, cols]))
+        out = s.sum(-1) if ord == "nuc" else s.amax(-1) if ord == 2 else s.amin(-1)
+        for d in sorted((rows, cols)) if keepdim else ():
+            out = out.unsqueeze(d)
+        return out
     # NOTE: ord 1 sums |A| down each column (over rows) and takes the extreme over columns;
     # ord inf sums along each row (over cols) and takes the extreme over rows.
     summed, extreme = (rows, cols) if ord in (1, -1) else (cols, rows)
     sums = A.abs().sum(summed, keepdim=True)
     out = sums.amax(extreme, keepdim=True) if ord > 0 else sums.amin(extreme, keepdim=True)
     return out if keepdim else out.squeeze((rows, cols))
+
+
+def svdvals(A):
+    """The singular values of the matrices in the last two dimensions, descending;
+    differentiable (where they are distinct)."""
+    A = _float_input(A, "svdvals", None)
+    if A.ndim < 2:
+        raise InputError(f"svdvals: the input must have at least 2 dimensions, not shape "
+                         f"{A.shape}")
+    return Svdvals.apply(A)
 
 
 def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
@@ -102,7 +118,10 @@ def torch_norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     if out is not None:
         raise NotImplementedError("norm: out= is not implemented")
     if p == "nuc":
-        return matrix_norm(input, "nuc", (-2, -1) if dim is None else dim, keepdim,
+        if dim is None and input.ndim != 2:
+            raise InputError(f"norm: p='nuc' needs a 2-D input or a pair of dims, not shape "
+                             f"{input.shape}")
+        return matrix_norm(input, "nuc", (0, 1) if dim is None else dim, keepdim,
                            dtype=dtype)
     if p == "fro":
         p = 2
