@@ -239,6 +239,15 @@ for number, (name, _, _) in enumerate(cases.CASES):
             c.dtype == g.dtype and np.allclose(c.numpy(), g.numpy(), rtol=1e-12, atol=1e-12)
             for c, g in zip(cpu, gpu)):
         out["differs"].append(name)
+from tinylesion import nn
+modules = [nn.ELU(), nn.PReLU(3, device="cuda"), nn.GroupNorm(3, 3, device="cuda"),
+           nn.Embedding(7, 3, padding_idx=0, device="cuda")]
+x = tl.randn(2, 3, 4, device="cuda")
+ys = [m(x) for m in modules[:3]] + [modules[3](tl.tensor([[0, 6], [2, 2]], device="cuda"))]
+sum((y * y).sum() for y in ys).backward()
+out["modules"] += sorted({type(t.data).__module__
+                          for m in modules for t in [*m.parameters(), *[p.grad for p in
+                                                                       m.parameters()]]})
 print(json.dumps(out))
 """
 

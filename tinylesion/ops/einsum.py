@@ -90,7 +90,8 @@ class Einsum(Function):
         reached = "".join(c for c in letters if c in known)
         equation = ",".join([self.output] + [s for s, _ in others]) + "->" + reached
         g = xp.einsum(equation, gy, *(a for _, a in others), optimize=len(others) > 0)
-        g = xp.asarray(g).reshape([sizes[c] if c in reached else 1 for c in letters])
+        g = xp.asarray(g)   # (a letter may come out of size 1 where the others broadcast it)
+        g = g.reshape([g.shape[reached.index(c)] if c in reached else 1 for c in letters])
         g = xp.broadcast_to(g, [sizes[c] for c in letters])
         if len(letters) < len(term):      # a repeated letter: write g on the diagonal
             grids = [xp.arange(sizes[c]).reshape([-1 if d == i else 1
