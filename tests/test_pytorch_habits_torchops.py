@@ -178,6 +178,8 @@ def test_zero_norms_have_zero_gradients():
     (lambda: tl.einsum("ij->ii", tl.ones(2, 2)), ValueError, "twice"),
     (lambda: tl.einsum("ij->k", tl.ones(2, 2)), ValueError, "no operand"),
     (lambda: tl.einsum("i1", tl.ones(2, 2)), ValueError, "letters"),
+    (lambda: tl.einsum("...i...", tl.ones(2, 2)), ValueError, "one '...'"),
+    (lambda: tl.einsum("i->j->i", tl.ones(2)), ValueError, "more than one"),
     (lambda: tl.einsum("i,i", tl.ones(2), tl.ones(2, dtype=tl.float64)), RuntimeError,
      "dtype"),
     (lambda: tl.einsum(tl.ones(2), [60]), ValueError, "sublist"),

@@ -23,8 +23,8 @@ def explicit_subscripts(equation, shapes):
                          f"{len(shapes)} were given")
     for term in terms + [rhs]:
         letters = term.replace("...", "")
-        if "." in letters or not all(c in string.ascii_letters for c in letters):
-            raise ValueError(f"einsum(): subscripts must be letters (and '...'), not "
+        if term.count("...") > 1 or "." in letters or not all(c in string.ascii_letters for c in letters):
+            raise ValueError(f"einsum(): subscripts must be letters (and one '...'), not "
                              f"{term!r} in {equation!r}")
     unused = [c for c in string.ascii_letters if c not in equation]
     spans = []
