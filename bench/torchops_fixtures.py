@@ -1,4 +1,4 @@
-"""PyTorch's results for tests/test_pytorch_habits_torchops.py: norms, cumsum, prod,
+"""PyTorch's results for tests/test_pytorch_habits_torchops.py: norms, cumsum, cumprod, prod,
 index_select, scatter, einsum, unique, bincount, nonzero and the ELU, PReLU, GroupNorm and
 Embedding layers, written to tests/fixtures/torchops_reference.npz.
 
@@ -83,6 +83,9 @@ CASES = [
     ("cumsum/method_last", lambda t, F, x: x.cumsum(dim=-1), [X345]),
     ("cumsum/int", lambda t, F, i: t.cumsum(i, 0), [_index([3, -1, 4, 1, 5])]),
     ("cumsum/dtype", lambda t, F, x: t.cumsum(x, 0, dtype=t.float64), [X345]),
+    ("cumprod/with_zeros", lambda t, F, x: t.cumprod(x, 1), [_with_zeros((3, 4), 2)]),
+    ("cumprod/method_dim0", lambda t, F, x: x.cumprod(dim=0), [_with_zeros((3, 4), 2)]),
+    ("cumprod/int", lambda t, F, i: t.cumprod(i, 0), [_index([3, -1, 4, 0, 5])]),
     ("prod/all", lambda t, F, x: t.prod(x[2]), [_with_zeros((3, 4), 2)]),
     ("prod/dim1", lambda t, F, x: t.prod(x, 1), [_with_zeros((3, 4), 2)]),
     ("prod/dim0_keepdim", lambda t, F, x: x.prod(0, keepdim=True), [_with_zeros((3, 4), 2)]),

@@ -198,11 +198,11 @@ def test_bad_arguments_raise_one_line_errors(call, error, words):
 
 def test_names_are_where_pytorch_has_them():
     x = tl.ones(2, 3)
-    for name in ("norm", "cumsum", "prod", "index_select", "scatter", "scatter_", "scatter_add",
-                 "scatter_add_", "nonzero", "unique", "bincount"):
+    for name in ("norm", "cumsum", "cumprod", "prod", "index_select", "scatter", "scatter_",
+                 "scatter_add", "scatter_add_", "nonzero", "unique", "bincount"):
         assert callable(getattr(x, name)), name
-    for name in ("norm", "cumsum", "prod", "index_select", "scatter", "scatter_add", "einsum",
-                 "unique", "bincount", "nonzero"):
+    for name in ("norm", "cumsum", "cumprod", "prod", "index_select", "scatter", "scatter_add",
+                 "einsum", "unique", "bincount", "nonzero"):
         assert callable(getattr(tl, name)), name
     assert callable(tl.linalg.norm) and callable(tl.linalg.vector_norm)
     assert callable(tl.linalg.matrix_norm) and callable(F.normalize)

@@ -1,8 +1,8 @@
-"""torch's running sum and product reductions: cumsum and prod (functions and methods)."""
+"""torch's running sums and products: cumsum, cumprod and prod (functions and methods)."""
 import numpy as np
 
 from .functions import _check_tensor, _dim
-from .ops.scan import CumSum, Prod
+from .ops.scan import CumProd, CumSum, Prod
 
 
 def _accumulator(x, dtype):
@@ -13,14 +13,24 @@ def _accumulator(x, dtype):
     return np.dtype(np.int64) if x.dtype.kind in "biu" else x.dtype
 
 
-def cumsum(input, dim, *, dtype=None):
-    """The running sum along dim (int64 for integer and boolean input); differentiable."""
-    x = _check_tensor(input, "cumsum")
-    axis = _dim(dim, x.ndim, "cumsum")
+def _running(op, name, input, dim, dtype):
+    x = _check_tensor(input, name)
+    axis = _dim(dim, x.ndim, name)
     x = x if x.dtype == _accumulator(x, dtype) else x.to(_accumulator(x, dtype))
     if x.ndim == 0:
-        return CumSum.apply(x.reshape(1), axis=0).reshape(())
-    return CumSum.apply(x, axis=axis)
+        return op.apply(x.reshape(1), axis=0).reshape(())
+    return op.apply(x, axis=axis)
+
+
+def cumsum(input, dim, *, dtype=None):
+    """The running sum along dim (int64 for integer and boolean input); differentiable."""
+    return _running(CumSum, "cumsum", input, dim, dtype)
+
+
+def cumprod(input, dim, *, dtype=None):
+    """The running product along dim (int64 for integer and boolean input); differentiable,
+    also where entries are 0."""
+    return _running(CumProd, "cumprod", input, dim, dtype)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):

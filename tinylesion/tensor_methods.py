@@ -268,6 +268,11 @@ class TensorMethods:
         from .reduce_functions import cumsum
         return cumsum(self, dim, dtype=dtype)
 
+    def cumprod(self, dim, *, dtype=None):
+        """The running product along dim (int64 for integer input)."""
+        from .reduce_functions import cumprod
+        return cumprod(self, dim, dtype=dtype)
+
     def prod(self, dim=None, keepdim=False, *, dtype=None):
         """The product of all entries or along dim (int64 for integer input)."""
         from .reduce_functions import prod

@@ -18,7 +18,7 @@ from .einsum import Einsum
 from .elu import ELU, PReLU
 from .embedding import Embedding
 from .norm import VectorNorm
-from .scan import CumSum, Prod
+from .scan import CumProd, CumSum, Prod
 from .scatter import IndexSelect, Scatter, ScatterAdd
 
 

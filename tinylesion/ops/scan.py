@@ -1,4 +1,4 @@
-"""Running sums and products along an axis: cumsum and prod (torch.cumsum, torch.prod)."""
+"""Running sums and products along an axis: cumsum, cumprod and prod (torch's names)."""
 from ..backend import get_array_module
 from ..autograd import Function
 from ._util import expand_reduced
@@ -19,6 +19,37 @@ class CumSum(Function):
         reverse[self.axis] = slice(None, None, -1)
         reverse = tuple(reverse)
         return xp.ascontiguousarray(xp.cumsum(gy[reverse], axis=self.axis)[reverse])
+
+
+def _along(ndim, axis, index):
+    """The index tuple taking `index` (an int or a slice) along axis."""
+    where = [slice(None)] * ndim
+    where[axis] = index
+    return tuple(where)
+
+
+class CumProd(Function):
+    """y[..., i, ...] = Π_{j <= i} x[..., j, ...] along `axis`, computed in `dtype`."""
+
+    def forward(self, x, axis=0, dtype=None):
+        self.x, self.axis = x, axis
+        return get_array_module(x).cumprod(x, axis=axis, dtype=dtype)
+
+    def backward(self, gy):
+        # NOTE: gx_k = Σ_{i >= k} gy_i Π_{j <= i, j != k} x_j = (Π_{j < k} x_j) · S_k with
+        # S_k = gy_k + x_{k+1} S_{k+1} (S_{n-1} = gy_{n-1}): no division, right at zeros.
+        xp = get_array_module(gy)
+        x, axis, n = self.x, self.axis, self.x.shape[self.axis]
+        if n == 0:
+            return xp.zeros(x.shape, gy.dtype)
+        at = lambda i: _along(x.ndim, axis, i)
+        S = xp.empty(x.shape, gy.dtype)
+        S[at(n - 1)] = gy[at(n - 1)]
+        for k in range(n - 2, -1, -1):
+            S[at(k)] = gy[at(k)] + x[at(k + 1)] * S[at(k + 1)]
+        before = xp.concatenate([xp.ones_like(x[at(slice(0, 1))]),
+                                 xp.cumprod(x[at(slice(None, -1))], axis=axis)], axis)
+        return before * S
 
 
 def _exclusive_products(x, axis):
