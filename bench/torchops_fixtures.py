@@ -1,6 +1,7 @@
 """PyTorch's results for tests/test_pytorch_habits_torchops.py: norms, cumsum, cumprod, prod,
-index_select, scatter, einsum, unique, bincount, nonzero and the ELU, PReLU, GroupNorm and
-Embedding layers, written to tests/fixtures/torchops_reference.npz.
+logsumexp, index_select, index_add, scatter, einsum, unique, bincount, nonzero, diagonals and
+triangles, cosine similarity and distance, and the ELU, PReLU, GroupNorm and Embedding
+layers, written to tests/fixtures/torchops_reference.npz.
 
     /work/venv-torch/bin/python bench/torchops_fixtures.py [--out PATH]   # needs PyTorch
 
@@ -159,6 +160,39 @@ CASES = [
     ("nonzero/matrix", lambda t, F, x: t.nonzero(x.round()), [_gaussian((3, 4), 35)]),
     ("nonzero/tuple", lambda t, F, x: x.round().nonzero(as_tuple=True), [_gaussian((3, 4), 35)]),
     ("nonzero/bool", lambda t, F, i: t.nonzero(i > 2), [_index([[3, 1], [5, 0], [9, 2]])]),
+    ("logsumexp/dim1", lambda t, F, x: t.logsumexp(x * 30, 1), [X345]),
+    ("logsumexp/dims_keepdim", lambda t, F, x: x.logsumexp((0, 2), keepdim=True), [X345]),
+    ("logsumexp/int", lambda t, F, i: t.logsumexp(i, 0), [_index([1, 2, 40])]),
+    ("index_add/dim0", lambda t, F, x, s, i: t.index_add(x, 0, i, s),
+     [_gaussian((4, 3), 59), _gaussian((5, 3), 60), _index([3, 0, 3, 1, 3])]),
+    ("index_add/alpha", lambda t, F, x, s, i: x.index_add(1, i, s, alpha=-0.5),
+     [_gaussian((2, 4, 3), 61), _gaussian((2, 2, 3), 62), _index([2, 2])]),
+    ("index_add_/in_place", lambda t, F, x, s, i: (x * 1).index_add_(0, i, s),
+     [_gaussian((4, 3), 59), _gaussian((5, 3), 60), _index([3, 0, 3, 1, 3])]),
+    ("diagonal/offset", lambda t, F, x: t.diagonal(x, 1, 1, 2), [X345]),
+    ("diagonal/negative", lambda t, F, x: x.diagonal(-1, 2, 0), [X345]),
+    ("diagonal/default", lambda t, F, a: a.diagonal(), [A]),
+    ("diag/vector", lambda t, F, v: t.diag(v, 1), [_gaussian(3, 63)]),
+    ("diag/vector_below", lambda t, F, v: t.diag(v, -2), [_gaussian(3, 63)]),
+    ("diag/matrix", lambda t, F, a: a.diag(-1), [A]),
+    ("trace/matrix", lambda t, F, a: t.trace(a), [A]),
+    ("tril/default", lambda t, F, x: t.tril(x), [X345]),
+    ("triu/offset", lambda t, F, x: x.triu(1), [X345]),
+    ("tril/negative", lambda t, F, a: a.tril(-1), [A]),
+    ("outer/vectors", lambda t, F, a, b: t.outer(a, b), [_gaussian(3, 64), _gaussian(4, 65)]),
+    ("cosine_similarity/default", lambda t, F, a, b: F.cosine_similarity(a, b),
+     [X345, _gaussian((3, 4, 5), 66)]),
+    ("cosine_similarity/broadcast", lambda t, F, a, b: F.cosine_similarity(a, b, dim=-1),
+     [X345, _gaussian((4, 5), 67)]),
+    # (values only: where a norm is clamped to eps, PyTorch's gradient is not the derivative)
+    ("cosine_similarity/eps", lambda t, F, a, b: F.cosine_similarity(a.detach() * 1e-9,
+                                                                      b.detach(), eps=1e-7),
+     [A, _gaussian((4, 3), 68)]),
+    ("pairwise_distance/default", lambda t, F, a, b: F.pairwise_distance(a, b),
+     [A, _gaussian((4, 3), 68)]),
+    ("pairwise_distance/p1_keepdim", lambda t, F, a, b: F.pairwise_distance(a, b, 1,
+                                                                             keepdim=True),
+     [X345, _gaussian((3, 4, 5), 66)]),
     ("elu/default", lambda t, F, x: F.elu(x), [X345 * 3]),
     ("elu/alpha", lambda t, F, x: F.elu(x, alpha=0.5), [X345 * 3]),
     ("elu/module", lambda t, F, x: t.nn.ELU(alpha=2.0)(x), [X345 * 3]),

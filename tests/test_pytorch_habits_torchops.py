@@ -1,5 +1,7 @@
-"""torch.norm, torch.linalg, F.normalize, cumsum, prod, index_select, scatter(_add), einsum,
-unique, bincount, nonzero, F.elu, F.prelu, F.group_norm and F.embedding: PyTorch parity
+"""torch.norm, torch.linalg, F.normalize, cumsum, cumprod, prod, logsumexp, index_select,
+index_add, scatter(_add), einsum, unique, bincount, nonzero, diagonal, diag, trace, tril,
+triu, outer, F.cosine_similarity, F.pairwise_distance, F.elu, F.prelu, F.group_norm and
+F.embedding: PyTorch parity
 (bench/torchops_fixtures.py stores PyTorch's results for the same calls), float64 gradient
 checks, dtypes, errors and the GPU path."""
 import importlib.util
@@ -105,6 +107,13 @@ def test_scatter_with_a_larger_src_and_in_place_in_the_graph():
     assert not gs[3].any() and not gs[:, 2].any()
 
 
+def test_cosine_similarity_of_a_vector_shorter_than_eps_has_the_derivative():
+    # (the norm clamped to eps is a constant there; PyTorch's gradient differs in that case)
+    rng = np.random.default_rng(1)
+    gradcheck(lambda a, b: F.cosine_similarity(a * 1e-9, b, eps=1e-7),
+              rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), atol=1e-5)
+
+
 def test_one_hot_idiom_and_scatter_value_cast():
     labels = tl.tensor([2, 0, 1])
     one_hot = tl.zeros(3, 4).scatter_(1, labels.unsqueeze(1), 1.0)
@@ -189,6 +198,22 @@ def test_zero_norms_have_zero_gradients():
     (lambda: tl.bincount(tl.tensor([1]), minlength=-1), ValueError, "minlength"),
     (lambda: tl.bincount(tl.tensor([1]), tl.ones(2)), RuntimeError, "weights"),
     (lambda: tl.unique(tl.ones(2), dim=1), IndexError, "dimension 1"),
+    (lambda: tl.index_add(tl.ones(3, 2), 0, tl.tensor([0, 1]), tl.ones(3, 2)), RuntimeError,
+     "does not fit"),
+    (lambda: tl.index_add(tl.ones(3, 2), 0, tl.tensor([[0]]), tl.ones(1, 2)), RuntimeError,
+     "vector"),
+    (lambda: tl.index_add(tl.ones(3, 2), 0, tl.tensor([3]), tl.ones(1, 2)), RuntimeError,
+     "index 3"),
+    (lambda: tl.index_add(tl.ones(3, 2), 0, tl.tensor([0]), [[1.0, 2.0]]), TypeError,
+     "source"),
+    (lambda: tl.diagonal(tl.ones(3, 2), 0, 1, 1), RuntimeError, "two different"),
+    (lambda: tl.diagonal(tl.ones(3), 0), IndexError, "dimension 1"),
+    (lambda: tl.diag(tl.ones(2, 2, 2)), RuntimeError, "vector or a matrix"),
+    (lambda: tl.diag(tl.ones(2), 0.5), TypeError, "offset"),
+    (lambda: tl.trace(tl.ones(3)), RuntimeError, "matrix"),
+    (lambda: tl.tril(tl.ones(3)), RuntimeError, "at least 2"),
+    (lambda: tl.outer(tl.ones(2, 2), tl.ones(2)), RuntimeError, "two vectors"),
+    (lambda: tl.logsumexp(tl.ones(2), 1), IndexError, "dimension 1"),
 ])
 def test_bad_arguments_raise_one_line_errors(call, error, words):
     with pytest.raises(error, match=words) as info:
@@ -198,14 +223,18 @@ def test_bad_arguments_raise_one_line_errors(call, error, words):
 
 def test_names_are_where_pytorch_has_them():
     x = tl.ones(2, 3)
-    for name in ("norm", "cumsum", "cumprod", "prod", "index_select", "scatter", "scatter_",
-                 "scatter_add", "scatter_add_", "nonzero", "unique", "bincount"):
+    both = ("norm", "cumsum", "cumprod", "prod", "logsumexp", "index_select", "index_add",
+            "scatter", "scatter_add", "nonzero", "unique", "bincount", "diagonal", "diag",
+            "trace", "tril", "triu", "outer")
+    for name in both + ("scatter_", "scatter_add_", "index_add_"):
         assert callable(getattr(x, name)), name
-    for name in ("norm", "cumsum", "cumprod", "prod", "index_select", "scatter", "scatter_add",
-                 "einsum", "unique", "bincount", "nonzero"):
+    for name in both + ("einsum",):
         assert callable(getattr(tl, name)), name
-    assert callable(tl.linalg.norm) and callable(tl.linalg.vector_norm)
-    assert callable(tl.linalg.matrix_norm) and callable(F.normalize)
+    for name in ("norm", "vector_norm", "matrix_norm", "svdvals"):
+        assert callable(getattr(tl.linalg, name)), name
+    for name in ("normalize", "cosine_similarity", "pairwise_distance", "elu", "prelu",
+                 "group_norm", "embedding"):
+        assert callable(getattr(F, name)), name
 
 
 GPU_SCRIPT = r"""

@@ -37,7 +37,8 @@ float, double, long, int = float32, float64, int64, int32
 # norms, running sums, indexing, counting and einsum (each in its own module)
 from . import linalg
 from .linalg import torch_norm as norm
-from .reduce_functions import cumprod, cumsum, prod
-from .index_functions import index_select, nonzero, scatter, scatter_add
+from .reduce_functions import cumprod, cumsum, logsumexp, prod
+from .index_functions import index_add, index_select, nonzero, scatter, scatter_add
+from .matrix_functions import diag, diagonal, outer, trace, tril, triu
 from .counting import bincount, unique
 from .contraction import einsum

@@ -1,11 +1,11 @@
 """torch's functions that read or write along an axis at an index tensor: index_select,
-scatter, scatter_add (differentiable) and nonzero."""
+index_add, scatter, scatter_add (differentiable) and nonzero."""
 import numpy as np
 
 from . import backend
 from .errors import InputError
 from .functions import _check_tensor, _dim
-from .ops.scatter import IndexSelect, Scatter, ScatterAdd
+from .ops.scatter import IndexAdd, IndexSelect, Scatter, ScatterAdd
 from .tensor import Tensor
 
 
@@ -48,6 +48,30 @@ def index_select(input, dim, index):
         return IndexSelect.apply(x.reshape(1), index=index, axis=0).reshape(index.shape[:0])
     _check_bounds(index, x.shape[axis], axis, "index_select")
     return IndexSelect.apply(x, index=index, axis=axis)
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    """A copy of input with alpha · source[..., i, ...] added at input[..., index[i], ...]
+    along dim (index 1-D; repeated indices accumulate), as torch.index_add; differentiable in
+    input and source."""
+    x = _check_tensor(input, "index_add")
+    if not isinstance(source, Tensor):
+        raise TypeError(f"index_add(): source must be a Tensor, not {type(source).__name__}")
+    require_alike(x, source, "index_add", "source")
+    axis = _dim(dim, x.ndim, "index_add")
+    index = _index_array(index, x, "index_add")
+    if index.ndim > 1:
+        raise InputError(f"index_add(): index must be a vector (1-D), not shape {index.shape}")
+    index = index.reshape(-1)
+    shape = x.shape or (1,)
+    expected = shape[:axis] + (index.size,) + shape[axis + 1:]
+    if (source.shape or (1,)) != expected:
+        raise InputError(f"index_add(): source of shape {source.shape} does not fit: expected "
+                         f"{expected} for a tensor of shape {x.shape} and {index.size} "
+                         "indices")
+    _check_bounds(index, shape[axis], axis, "index_add")
+    return IndexAdd.apply(x.reshape(shape), source.reshape(expected), index=index, axis=axis,
+                          alpha=alpha).reshape(x.shape)
 
 
 def _scatter_index(x, dim, index, src, name):

@@ -3,6 +3,7 @@ import numpy as np
 
 from .functions import _check_tensor, _dim
 from .ops.scan import CumProd, CumSum, Prod
+from .tensor import Tensor
 
 
 def _accumulator(x, dtype):
@@ -46,3 +47,22 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     if x.ndim == 0:
         return Prod.apply(x.reshape(1), axis=0, keepdims=keepdim).reshape(())
     return Prod.apply(x, axis=axis, keepdims=bool(keepdim))
+
+
+def logsumexp(input, dim, keepdim=False):
+    """log Σ exp(input) over dim (an int or a tuple), computed stably (the maximum taken out
+    first); a float result for integer input. Differentiable: the gradient is the softmax."""
+    from .functions import _dims
+    from .ops._util import floating
+    x = _check_tensor(input, "logsumexp")
+    if x.dtype.kind != "f":
+        x = x.to(floating(x.data).dtype)
+    axes = _dims(dim, x.ndim, "logsumexp")
+    if x.ndim == 0 or not axes:
+        return x.clone()
+    # NOTE: the shift m is a constant (its gradient cancels); where the maximum is ±inf it is
+    # taken as 0, so that all −inf gives −inf and +inf gives +inf, not NaN.
+    peak = x.detach().amax(axes, keepdim=True)
+    peak = Tensor._wrap(x.xp.where(x.xp.isinf(peak.data), 0, peak.data).astype(x.dtype))
+    out = (x - peak).exp().sum(axes, keepdim=True).log() + peak
+    return out if keepdim else out.squeeze(axes)

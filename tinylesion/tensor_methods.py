@@ -315,3 +315,47 @@ class TensorMethods:
         """How often each non-negative integer occurs (int64), as torch.bincount."""
         from .counting import bincount
         return bincount(self, weights, minlength)
+
+    def logsumexp(self, dim, keepdim=False):
+        """log Σ exp over dim, computed stably."""
+        from .reduce_functions import logsumexp
+        return logsumexp(self, dim, keepdim)
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        """A copy with alpha · source added at a 1-D index along dim."""
+        from .index_functions import index_add
+        return index_add(self, dim, index, source, alpha=alpha)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        """In place: alpha · source added at a 1-D index along dim; returns self."""
+        return self._in_place(lambda x: x.index_add(dim, index, source, alpha=alpha))
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        """The entries (i, i + offset) of the matrices in dim1 and dim2 (a new last dim)."""
+        from .matrix_functions import diagonal
+        return diagonal(self, offset, dim1, dim2)
+
+    def diag(self, diagonal=0):
+        """torch.diag: a vector's diagonal matrix, or a matrix's diagonal."""
+        from .matrix_functions import diag
+        return diag(self, diagonal)
+
+    def trace(self):
+        """The sum of a matrix's diagonal."""
+        from .matrix_functions import trace
+        return trace(self)
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dimensions."""
+        from .matrix_functions import tril
+        return tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two dimensions."""
+        from .matrix_functions import triu
+        return triu(self, diagonal)
+
+    def outer(self, vec2):
+        """The outer product with vec2."""
+        from .matrix_functions import outer
+        return outer(self, vec2)

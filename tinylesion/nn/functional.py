@@ -496,3 +496,4 @@ from .elu import elu  # noqa: E402,F401
 from .embedding import embedding  # noqa: E402,F401
 from .group_norm import group_norm  # noqa: E402,F401
 from .prelu import prelu  # noqa: E402,F401
+from .distance import cosine_similarity, pairwise_distance  # noqa: E402,F401

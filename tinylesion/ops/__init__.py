@@ -19,7 +19,7 @@ from .elu import ELU, PReLU
 from .embedding import Embedding
 from .norm import VectorNorm
 from .scan import CumProd, CumSum, Prod
-from .scatter import IndexSelect, Scatter, ScatterAdd
+from .scatter import IndexAdd, IndexSelect, Scatter, ScatterAdd
 
 
 def __getattr__(name):

@@ -67,3 +67,24 @@ def _source_grad(gy, where, index_shape, src_shape, xp):
     gsrc = xp.zeros(src_shape, gy.dtype)
     gsrc[_leading(index_shape)] = gy[where]
     return gsrc
+
+
+class IndexAdd(Function):
+    """x with alpha · src's slices added at a 1-D index along `axis` (repeats accumulate)."""
+
+    def forward(self, x, src=None, index=None, axis=0, alpha=1):
+        xp = backend.get_array_module(x)
+        self.where, self.index, self.axis, self.alpha = \
+            (slice(None),) * axis + (index,), index, axis, alpha
+        out = x.copy()
+        backend.scatter_add(out, self.where, src if alpha == 1 else src * xp.asarray(
+            alpha, dtype=src.dtype))
+        return out
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        gsrc = None
+        if self.needs_input_grad[1]:
+            gsrc = xp.take(gy, self.index, axis=self.axis)
+            gsrc = gsrc if self.alpha == 1 else gsrc * xp.asarray(self.alpha, dtype=gy.dtype)
+        return gy, gsrc
