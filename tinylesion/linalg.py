@@ -23,12 +23,12 @@ def _float_input(x, name, dtype):
     return x
 
 
-def _axes(dim, ndim):
+def _axes(dim, ndim, name):
     """dim (None, an int or a sequence) as a tuple of axes; None is every axis."""
     if dim is not None and not isinstance(dim, (int, np.integer)):
         dim = tuple(dim)
         if len(set(d % max(ndim, 1) for d in dim)) != len(dim):
-            raise InputError(f"dim {dim} names a dimension twice")
+            raise InputError(f"{name}: dim {dim} names a dimension twice")
     return normalize_axis(dim, ndim)
 
 
@@ -42,7 +42,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     if math.isinf(ord) and x.numel() == 0:
         raise InputError(f"vector_norm cannot compute the {ord} norm on an empty tensor "
                          "because the operation does not have an identity")
-    axes = _axes(dim, x.ndim)
+    axes = _axes(dim, x.ndim, "vector_norm")
     return VectorNorm.apply(x, ord=float(ord), axes=axes, keepdims=bool(keepdim))
 
 
@@ -59,7 +59,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     dim = tuple(dim) if not isinstance(dim, (int, np.integer)) else (dim,)
     if len(dim) != 2:
         raise ValueError(f"matrix_norm: dim must be a pair of dimensions, not {dim!r}")
-    _axes(dim, A.ndim)   # in range, not repeated
+    _axes(dim, A.ndim, "matrix_norm")   # in range, not repeated
     rows, cols = dim[0] % A.ndim, dim[1] % A.ndim
     if ord == "fro":
         return vector_norm(A, 2, (rows, cols), keepdim)
@@ -123,9 +123,7 @@ def torch_norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
                              f"{input.shape}")
         return matrix_norm(input, "nuc", (0, 1) if dim is None else dim, keepdim,
                            dtype=dtype)
-    if p == "fro":
-        p = 2
-    elif p is None:
+    if p is None or p == "fro":
         p = 2
     elif isinstance(p, str):
         raise ValueError(f"norm: p must be a number, 'fro' or 'nuc', not {p!r}")

@@ -13,6 +13,7 @@ from .normalization import LayerNorm
 from .stochastic_depth import StochasticDepth
 from .sync_batchnorm import SyncBatchNorm
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from .distance import CosineSimilarity, PairwiseDistance
 from .elu import ELU
 from .embedding import Embedding
 from .group_norm import GroupNorm

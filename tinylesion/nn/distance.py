@@ -1,5 +1,7 @@
-"""F.cosine_similarity and F.pairwise_distance: how alike two batches of vectors are."""
+"""F.cosine_similarity and F.pairwise_distance (and their layers): how alike two batches of
+vectors are."""
 from ..linalg import vector_norm
+from .module import Module
 
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
@@ -13,3 +15,25 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     """‖x1 − x2 + eps‖_p over the last dimension, as torch.nn.functional.pairwise_distance."""
     return vector_norm(x1 - x2 + eps, p, -1, keepdim)
+
+
+class CosineSimilarity(Module):
+    """F.cosine_similarity as a layer."""
+
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """F.pairwise_distance as a layer."""
+
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1, x2):
+        return pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
