@@ -217,6 +217,10 @@ CASES = [
      [_index([[1, 5, 1], [0, 2, 1]]), _gaussian((6, 4), 48)]),
     ("embedding/padding_last", lambda t, F, i, w: F.embedding(i, w, padding_idx=-1),
      [_index([3, 5, 5, 0]), _gaussian((6, 2), 49)]),
+    ("embedding/max_norm", lambda t, F, i, w: F.embedding(i, w, max_norm=1.5),
+     [_index([[1, 5, 1], [0, 2, 1]]), _gaussian((6, 4), 69)]),
+    ("embedding/max_norm_p1", lambda t, F, i, w: t.nn.Embedding.from_pretrained(
+        w.detach(), max_norm=2.0, norm_type=1.0)(i), [_index([4, 2, 2]), _gaussian((6, 3), 70)]),
     ("embedding/scale_grad", lambda t, F, i, w: F.embedding(i, w, scale_grad_by_freq=True),
      [_index([[1, 5, 1], [0, 1, 1]]), _gaussian((6, 4), 50)]),
 ]

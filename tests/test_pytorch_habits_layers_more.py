@@ -61,6 +61,20 @@ def test_embedding_module():
     assert frozen.weight.tolist()[0] == [1.0, 2.0]
 
 
+def test_embedding_max_norm_scales_the_rows_looked_up_in_place():
+    e = nn.Embedding(4, 2, max_norm=1.0)
+    with tl.no_grad():
+        e.weight.copy_(tl.tensor([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0], [0.0, 9.0]]))
+    out = e(tl.tensor([0, 1, 0]))
+    np.testing.assert_allclose(out.numpy(), [[0.6, 0.8], [0.3, 0.4], [0.6, 0.8]], rtol=1e-6)
+    np.testing.assert_allclose(e.weight.numpy()[2:], [[6.0, 8.0], [0.0, 9.0]])  # not looked up
+    assert repr(e) == "Embedding(4, 2, max_norm=1.0)"
+    used = e.weight * 2   # recorded: its backward needs the weight as it is
+    with pytest.raises(RuntimeError, match="in-place"):
+        e(tl.tensor([2]))
+    del used
+
+
 @pytest.mark.parametrize("call, error, words", [
     (lambda: F.elu(tl.tensor([1, 2])), TypeError, "elu"),
     (lambda: F.prelu(tl.ones(2, 3), tl.ones(2)), InputError, "2 slopes"),
@@ -72,7 +86,7 @@ def test_embedding_module():
     (lambda: F.group_norm(tl.ones(6), 3), InputError, "(N, C, *)"),
     (lambda: F.group_norm(tl.ones(2, 6, 3), 3, tl.ones(5)), InputError, "weight"),
     (lambda: nn.Embedding(5, 2, padding_idx=5), ValueError, "padding_idx"),
-    (lambda: nn.Embedding(5, 2, max_norm=1.0), NotImplementedError, "max_norm"),
+    (lambda: nn.Embedding(5, 2, sparse=True), NotImplementedError, "sparse"),
     (lambda: nn.Embedding(-1, 2), ValueError, "num_embeddings"),
     (lambda: nn.Embedding(5, 2)(tl.tensor([5])), IndexError, "index 5"),
     (lambda: nn.Embedding(5, 2)(tl.tensor([-1])), IndexError, "index -1"),
