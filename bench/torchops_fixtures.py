@@ -1,7 +1,8 @@
 """PyTorch's results for tests/test_pytorch_habits_torchops.py: norms, cumsum, cumprod, prod,
 logsumexp, index_select, index_add, scatter, einsum, unique, bincount, nonzero, diagonals and
-triangles, cosine similarity and distance, and the ELU, PReLU, GroupNorm and Embedding
-layers, written to tests/fixtures/torchops_reference.npz.
+triangles, cosine similarity and distance, the ELU, SELU, CELU, PReLU, Softplus, LogSigmoid,
+Mish and Softsign activations and the GroupNorm and Embedding layers, written to
+tests/fixtures/torchops_reference.npz.
 
     /work/venv-torch/bin/python bench/torchops_fixtures.py [--out PATH]   # needs PyTorch
 
@@ -200,6 +201,18 @@ CASES = [
     ("elu/default", lambda t, F, x: F.elu(x), [X345 * 3]),
     ("elu/alpha", lambda t, F, x: F.elu(x, alpha=0.5), [X345 * 3]),
     ("elu/module", lambda t, F, x: t.nn.ELU(alpha=2.0)(x), [X345 * 3]),
+    ("selu/default", lambda t, F, x: F.selu(x), [X345 * 3]),
+    ("celu/alpha", lambda t, F, x: F.celu(x, alpha=0.5), [X345 * 3]),
+    ("celu/module", lambda t, F, x: t.nn.CELU(2.0)(x), [X345 * 3]),
+    ("selu/module", lambda t, F, x: t.nn.SELU()(x), [X345]),
+    ("softplus/default", lambda t, F, x: F.softplus(x), [X345 * 12]),
+    ("softplus/beta", lambda t, F, x: t.nn.Softplus(beta=2, threshold=5)(x), [X345 * 4]),
+    ("logsigmoid/default", lambda t, F, x: F.logsigmoid(x), [X345 * 20]),
+    ("logsigmoid/module", lambda t, F, x: t.nn.LogSigmoid()(x), [X345]),
+    ("mish/default", lambda t, F, x: F.mish(x), [X345 * 8]),
+    ("mish/module", lambda t, F, x: t.nn.Mish()(x), [X345]),
+    ("softsign/default", lambda t, F, x: F.softsign(x), [X345 * 3]),
+    ("softsign/module", lambda t, F, x: t.nn.Softsign()(x), [X345]),
     ("prelu/one", lambda t, F, x, w: F.prelu(x, w), [X345, np.array([0.25])]),
     ("prelu/channels", lambda t, F, x, w: F.prelu(x, w), [X345, _gaussian(4, 36)]),
     ("prelu/2d", lambda t, F, x, w: F.prelu(x, w), [_gaussian((5, 3), 37), _gaussian(3, 38)]),

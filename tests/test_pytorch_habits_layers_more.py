@@ -1,6 +1,6 @@
-"""nn.ELU, nn.PReLU, nn.GroupNorm and nn.Embedding as modules: PyTorch's defaults,
-parameters, state_dict keys and errors (their numbers against PyTorch's and their gradient
-checks are in test_pytorch_habits_torchops.py)."""
+"""nn.ELU, nn.PReLU, the softplus family, nn.GroupNorm and nn.Embedding as modules:
+PyTorch's defaults, parameters, state_dict keys and errors (their numbers against PyTorch's
+and their gradient checks are in test_pytorch_habits_torchops.py)."""
 import numpy as np
 import pytest
 
@@ -24,6 +24,14 @@ def test_elu_and_prelu_modules():
         == [[-0.1] * 3] * 2
     q(-tl.ones(4, 3, 2, dtype=tl.float64)).sum().backward()
     assert q.weight.grad.tolist() == [-8.0] * 3
+
+
+def test_softplus_family_modules():
+    assert repr(nn.Softplus(beta=2, threshold=5)) == "Softplus(beta=2, threshold=5)"
+    assert repr(nn.CELU(0.5)) == "CELU(alpha=0.5)" and repr(nn.SELU()) == "SELU()"
+    big = tl.tensor([-1e4, 1e4])    # no overflow either side
+    assert F.softplus(big).tolist() == [0.0, 1e4] and F.logsigmoid(big).tolist() == [-1e4, 0]
+    assert F.mish(big).tolist() == [-0.0, 1e4]
 
 
 def test_group_norm_module():
@@ -77,6 +85,10 @@ def test_embedding_max_norm_scales_the_rows_looked_up_in_place():
 
 @pytest.mark.parametrize("call, error, words", [
     (lambda: F.elu(tl.tensor([1, 2])), TypeError, "elu"),
+    (lambda: F.softplus(tl.ones(2), beta=0), ValueError, "beta"),
+    (lambda: F.softplus(tl.tensor([1, 2])), TypeError, "softplus"),
+    (lambda: F.logsigmoid(tl.tensor([1, 2])), TypeError, "logsigmoid"),
+    (lambda: F.celu(tl.ones(2), alpha=0.0), ZeroDivisionError, "alpha"),
     (lambda: F.prelu(tl.ones(2, 3), tl.ones(2)), InputError, "2 slopes"),
     (lambda: F.prelu(tl.ones(2, 3), tl.ones(3, 1)), InputError, "vector"),
     (lambda: nn.PReLU(0), ValueError, "num_parameters"),

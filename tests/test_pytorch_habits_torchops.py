@@ -1,7 +1,7 @@
 """torch.norm, torch.linalg, F.normalize, cumsum, cumprod, prod, logsumexp, index_select,
 index_add, scatter(_add), einsum, unique, bincount, nonzero, diagonal, diag, trace, tril,
-triu, outer, F.cosine_similarity, F.pairwise_distance, F.elu, F.prelu, F.group_norm and
-F.embedding: PyTorch parity
+triu, outer, F.cosine_similarity, F.pairwise_distance, the activations ELU, SELU, CELU,
+PReLU, Softplus, LogSigmoid, Mish, Softsign, F.group_norm and F.embedding: PyTorch parity
 (bench/torchops_fixtures.py stores PyTorch's results for the same calls), float64 gradient
 checks, dtypes, errors and the GPU path."""
 import importlib.util
@@ -234,8 +234,9 @@ def test_names_are_where_pytorch_has_them():
         assert callable(getattr(tl, name)), name
     for name in ("norm", "vector_norm", "matrix_norm", "svdvals"):
         assert callable(getattr(tl.linalg, name)), name
-    for name in ("normalize", "cosine_similarity", "pairwise_distance", "elu", "prelu",
-                 "group_norm", "embedding"):
+    for name in ("normalize", "cosine_similarity", "pairwise_distance", "elu", "selu", "celu",
+                 "prelu", "softplus", "logsigmoid", "mish", "softsign", "group_norm",
+                 "embedding"):
         assert callable(getattr(F, name)), name
 
 

@@ -14,7 +14,8 @@ from .stochastic_depth import StochasticDepth
 from .sync_batchnorm import SyncBatchNorm
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from .distance import CosineSimilarity, PairwiseDistance
-from .elu import ELU
+from .elu import CELU, ELU, SELU
 from .embedding import Embedding
 from .group_norm import GroupNorm
 from .prelu import PReLU
+from .softplus import LogSigmoid, Mish, Softplus, Softsign

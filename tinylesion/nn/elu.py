@@ -1,5 +1,7 @@
-"""ELU: the exponential linear unit, x for x > 0 and alpha·(e^x − 1) below."""
+"""ELU, the exponential linear unit (x for x > 0, alpha·(e^x − 1) below), and its scaled
+forms SELU and CELU."""
 from ..ops.elu import ELU as _ELU
+from .activation import _Pointwise
 from .module import Module
 
 
@@ -21,3 +23,39 @@ class ELU(Module):
 
     def extra_repr(self):
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+# NOTE: SELU's constants (Klambauer et al., 2017), as PyTorch's
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input, inplace=False):
+    """scale · elu(x, alpha) with SELU's constants."""
+    return _ELU.apply(input, alpha=SELU_ALPHA) * SELU_SCALE
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha·(e^(x/alpha) − 1) below: alpha · elu(x / alpha)."""
+    if alpha == 0:
+        raise ZeroDivisionError("celu: alpha cannot be 0")
+    return _ELU.apply(input / float(alpha), alpha=1.0) * float(alpha)
+
+
+class PointwiseWithInplace(_Pointwise):
+    """A parameterless activation layer whose repr shows inplace=True when given."""
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class SELU(PointwiseWithInplace):
+    """The SELU activation as a layer."""
+    _function = "selu"
+
+
+class CELU(ELU):
+    """The CELU activation as a layer."""
+
+    def forward(self, input):
+        return celu(input, self.alpha)

@@ -19,6 +19,7 @@ from .elu import ELU, PReLU
 from .embedding import Embedding
 from .norm import VectorNorm
 from .scan import CumProd, CumSum, Prod
+from .softplus import LogSigmoid, Softplus
 from .scatter import IndexAdd, IndexSelect, Scatter, ScatterAdd
 
 
