@@ -1,7 +1,8 @@
 """PyTorch's results for tests/test_pytorch_habits_torchops.py: norms, cumsum, cumprod, prod,
 logsumexp, index_select, index_add, scatter, einsum, unique, bincount, nonzero, diagonals and
 triangles, cosine similarity and distance, the ELU, SELU, CELU, PReLU, Softplus, LogSigmoid,
-Mish and Softsign activations and the GroupNorm and Embedding layers, written to
+Mish and Softsign activations, the GroupNorm and Embedding layers and the smooth L1, Huber,
+KL divergence, margin ranking, triplet and cosine embedding losses, written to
 tests/fixtures/torchops_reference.npz.
 
     /work/venv-torch/bin/python bench/torchops_fixtures.py [--out PATH]   # needs PyTorch
@@ -198,6 +199,35 @@ CASES = [
      [X345, _gaussian((3, 4, 5), 66)]),
     ("PairwiseDistance/module", lambda t, F, a, b: t.nn.PairwiseDistance(p=3.0)(a, b),
      [A, _gaussian((4, 3), 68)]),
+    ("smooth_l1_loss/default", lambda t, F, x, y: F.smooth_l1_loss(x, y), [A * 2, A * 0]),
+    ("smooth_l1_loss/beta_none", lambda t, F, x, y: t.nn.SmoothL1Loss(reduction="none",
+                                                                      beta=0.5)(x, y),
+     [X345, _gaussian((3, 4, 5), 71)]),
+    ("smooth_l1_loss/beta0_sum", lambda t, F, x, y: F.smooth_l1_loss(x, y, reduction="sum",
+                                                                     beta=0.0),
+     [A, _gaussian((4, 3), 72)]),
+    ("huber_loss/default", lambda t, F, x, y: F.huber_loss(x, y),
+     [X345 * 2, _gaussian((3, 4, 5), 73)]),
+    ("huber_loss/delta_sum", lambda t, F, x, y: t.nn.HuberLoss("sum", delta=0.3)(x, y),
+     [A, _gaussian((4, 3), 74)]),
+    # (zero targets held constant: PyTorch's gradient for a target of 0 is NaN)
+    ("kl_div/batchmean", lambda t, F, x, y: F.kl_div(
+        F.log_softmax(x, 1), F.softmax(y, 1).detach() * (y > -1), reduction="batchmean"),
+     [A, _gaussian((4, 3), 75)]),
+    ("kl_div/log_target", lambda t, F, x, y: t.nn.KLDivLoss(reduction="sum", log_target=True)(
+        F.log_softmax(x, 1), F.log_softmax(y, 1)), [A, _gaussian((4, 3), 76)]),
+    ("kl_div/none", lambda t, F, x, y: F.kl_div(x, y.abs(), reduction="none"),
+     [A, _gaussian((4, 3), 77)]),
+    ("margin_ranking_loss/default", lambda t, F, a, b: F.margin_ranking_loss(
+        a, b, t.tensor([1.0, -1.0, 1.0, -1.0], dtype=a.dtype, device=a.device), margin=0.2),
+     [_gaussian(4, 78), _gaussian(4, 79)]),
+    ("triplet_margin_loss/default", lambda t, F, a, p, n: F.triplet_margin_loss(a, p, n),
+     [_gaussian((5, 3), 80), _gaussian((5, 3), 81), _gaussian((5, 3), 82)]),
+    ("triplet_margin_loss/swap_p1", lambda t, F, a, p, n: t.nn.TripletMarginLoss(
+        margin=0.5, p=1, swap=True, reduction="none")(a, p, n),
+     [_gaussian((5, 3), 80), _gaussian((5, 3), 81), _gaussian((5, 3), 82)]),
+    ("cosine_embedding_loss/default", lambda t, F, a, b: t.nn.CosineEmbeddingLoss(margin=0.1)(
+        a, b, t.tensor([1, -1, -1, 1], device=a.device)), [A, _gaussian((4, 3), 83)]),
     ("elu/default", lambda t, F, x: F.elu(x), [X345 * 3]),
     ("elu/alpha", lambda t, F, x: F.elu(x, alpha=0.5), [X345 * 3]),
     ("elu/module", lambda t, F, x: t.nn.ELU(alpha=2.0)(x), [X345 * 3]),

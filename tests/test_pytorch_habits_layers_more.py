@@ -1,6 +1,7 @@
-"""nn.ELU, nn.PReLU, the softplus family, nn.GroupNorm and nn.Embedding as modules:
-PyTorch's defaults, parameters, state_dict keys and errors (their numbers against PyTorch's
-and their gradient checks are in test_pytorch_habits_torchops.py)."""
+"""nn.ELU, nn.PReLU, the softplus family, nn.GroupNorm, nn.Embedding and the losses of
+nn/more_losses.py as modules: PyTorch's defaults, parameters, state_dict keys, warnings and
+errors (their numbers against PyTorch's and their gradient checks are in
+test_pytorch_habits_torchops.py)."""
 import numpy as np
 import pytest
 
@@ -83,12 +84,33 @@ def test_embedding_max_norm_scales_the_rows_looked_up_in_place():
     del used
 
 
+def test_more_losses_modules_and_warnings():
+    assert repr(nn.SmoothL1Loss()) == "SmoothL1Loss()"
+    assert nn.KLDivLoss(reduction="batchmean").reduction == "batchmean"
+    x, y = tl.tensor([[0.1, 0.2]]), tl.tensor([[0.5, 0.5]])
+    with pytest.warns(UserWarning, match="batchmean"):
+        F.kl_div(x.log(), y)
+    with pytest.warns(UserWarning, match="broadcast"):
+        F.smooth_l1_loss(tl.ones(2, 3), tl.ones(3))
+    assert F.kl_div(x.log(), tl.tensor([[0.0, 1.0]]), reduction="sum").item() == \
+        pytest.approx(-np.log(0.2))    # the zero target adds nothing
+    loss = nn.TripletMarginLoss(margin=0.5)(tl.zeros(2, 3), tl.zeros(2, 3), tl.ones(2, 3))
+    assert loss.item() == 0.0
+
+
 @pytest.mark.parametrize("call, error, words", [
     (lambda: F.elu(tl.tensor([1, 2])), TypeError, "elu"),
     (lambda: F.softplus(tl.ones(2), beta=0), ValueError, "beta"),
     (lambda: F.softplus(tl.tensor([1, 2])), TypeError, "softplus"),
     (lambda: F.logsigmoid(tl.tensor([1, 2])), TypeError, "logsigmoid"),
     (lambda: F.celu(tl.ones(2), alpha=0.0), ZeroDivisionError, "alpha"),
+    (lambda: F.smooth_l1_loss(tl.ones(2), tl.ones(2), beta=-1), ValueError, "beta"),
+    (lambda: F.huber_loss(tl.ones(2), tl.ones(2), delta=0), ValueError, "delta"),
+    (lambda: F.kl_div(tl.ones(2), tl.ones(2), reduction="max"), ValueError, "reduction"),
+    (lambda: nn.KLDivLoss(reduction="max"), ValueError, "reduction"),
+    (lambda: F.triplet_margin_loss(tl.ones(1, 2), tl.ones(1, 2), tl.ones(1, 2), margin=0),
+     ValueError, "margin"),
+    (lambda: nn.SmoothL1Loss(reduction="avg"), ValueError, "reduction"),
     (lambda: F.prelu(tl.ones(2, 3), tl.ones(2)), InputError, "2 slopes"),
     (lambda: F.prelu(tl.ones(2, 3), tl.ones(3, 1)), InputError, "vector"),
     (lambda: nn.PReLU(0), ValueError, "num_parameters"),

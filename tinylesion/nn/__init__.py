@@ -19,3 +19,5 @@ from .embedding import Embedding
 from .group_norm import GroupNorm
 from .prelu import PReLU
 from .softplus import LogSigmoid, Mish, Softplus, Softsign
+from .more_losses import (CosineEmbeddingLoss, HuberLoss, KLDivLoss, MarginRankingLoss,
+                          SmoothL1Loss, TripletMarginLoss)

@@ -498,3 +498,5 @@ from .group_norm import group_norm  # noqa: E402,F401
 from .prelu import prelu  # noqa: E402,F401
 from .distance import cosine_similarity, pairwise_distance  # noqa: E402,F401
 from .softplus import logsigmoid, mish, softplus, softsign  # noqa: E402,F401
+from .more_losses import (cosine_embedding_loss, huber_loss, kl_div,  # noqa: E402,F401
+                          margin_ranking_loss, smooth_l1_loss, triplet_margin_loss)
