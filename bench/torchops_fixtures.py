@@ -1,9 +1,9 @@
 """PyTorch's results for tests/test_pytorch_habits_torchops.py: norms, cumsum, cumprod, prod,
-logsumexp, index_select, index_add, scatter, einsum, unique, bincount, nonzero, diagonals and
-triangles, cosine similarity and distance, the ELU, SELU, CELU, PReLU, Softplus, LogSigmoid,
-Mish and Softsign activations, the GroupNorm and Embedding layers and the smooth L1, Huber,
-KL divergence, margin ranking, triplet and cosine embedding losses, written to
-tests/fixtures/torchops_reference.npz.
+logsumexp, index_select, index_add, scatter, einsum, unique, bincount, nonzero, roll,
+repeat_interleave, masked_select, count_nonzero, argwhere, diagonals and triangles, cosine
+similarity and distance, the ELU, SELU, CELU, PReLU, Softplus, LogSigmoid, Mish and Softsign
+activations, the GroupNorm and Embedding layers and the smooth L1, Huber, KL divergence, margin
+ranking, triplet and cosine embedding losses, written to tests/fixtures/torchops_reference.npz.
 
     /work/venv-torch/bin/python bench/torchops_fixtures.py [--out PATH]   # needs PyTorch
 
@@ -228,6 +228,19 @@ CASES = [
      [_gaussian((5, 3), 80), _gaussian((5, 3), 81), _gaussian((5, 3), 82)]),
     ("cosine_embedding_loss/default", lambda t, F, a, b: t.nn.CosineEmbeddingLoss(margin=0.1)(
         a, b, t.tensor([1, -1, -1, 1], device=a.device)), [A, _gaussian((4, 3), 83)]),
+    ("roll/flat", lambda t, F, x: t.roll(x, 7), [X345]),
+    ("roll/dims", lambda t, F, x: x.roll((1, -2), (0, 2)), [X345]),
+    ("roll/negative_big", lambda t, F, a: a.roll(-5, 1), [A]),
+    ("repeat_interleave/flat", lambda t, F, a: t.repeat_interleave(a, 2), [A]),
+    ("repeat_interleave/counts", lambda t, F, a, c: a.repeat_interleave(c, dim=0),
+     [A, _index([1, 0, 3, 2])]),
+    ("repeat_interleave/only_counts", lambda t, F, c: t.repeat_interleave(c),
+     [_index([2, 0, 1, 3])]),
+    ("masked_select/broadcast", lambda t, F, x: t.masked_select(x, x.detach()[0] > 0), [X345]),
+    ("masked_select/method", lambda t, F, a: a.masked_select(a.detach() < 0.5), [A]),
+    ("count_nonzero/dims", lambda t, F, x: t.count_nonzero(x.detach().round(), dim=(0, 2)),
+     [X345]),
+    ("argwhere/matrix", lambda t, F, a: t.argwhere(a.detach() > 0), [A]),
     ("elu/default", lambda t, F, x: F.elu(x), [X345 * 3]),
     ("elu/alpha", lambda t, F, x: F.elu(x, alpha=0.5), [X345 * 3]),
     ("elu/module", lambda t, F, x: t.nn.ELU(alpha=2.0)(x), [X345 * 3]),

@@ -1,9 +1,10 @@
 """torch.norm, torch.linalg, F.normalize, cumsum, cumprod, prod, logsumexp, index_select,
-index_add, scatter(_add), einsum, unique, bincount, nonzero, diagonal, diag, trace, tril,
-triu, outer, F.cosine_similarity, F.pairwise_distance, the activations ELU, SELU, CELU,
-PReLU, Softplus, LogSigmoid, Mish, Softsign, F.group_norm and F.embedding: PyTorch parity
-(bench/torchops_fixtures.py stores PyTorch's results for the same calls), float64 gradient
-checks, dtypes, errors and the GPU path."""
+index_add, scatter(_add), einsum, unique, bincount, nonzero, roll, repeat_interleave,
+masked_select, count_nonzero, argwhere, diagonal, diag, trace, tril, triu, outer,
+F.cosine_similarity, F.pairwise_distance, the activations ELU, SELU, CELU, PReLU, Softplus,
+LogSigmoid, Mish, Softsign, F.group_norm, F.embedding and the losses of nn/more_losses.py:
+PyTorch parity (bench/torchops_fixtures.py stores PyTorch's results for the same calls),
+float64 gradient checks, dtypes, errors and the GPU path."""
 import importlib.util
 import math
 import os
@@ -216,6 +217,19 @@ def test_zero_norms_have_zero_gradients():
     (lambda: tl.tril(tl.ones(3)), RuntimeError, "at least 2"),
     (lambda: tl.outer(tl.ones(2, 2), tl.ones(2)), RuntimeError, "two vectors"),
     (lambda: tl.logsumexp(tl.ones(2), 1), IndexError, "dimension 1"),
+    (lambda: tl.roll(tl.ones(2, 3), (1, 2), 0), RuntimeError, "align"),
+    (lambda: tl.roll(tl.ones(2, 3), (1, 2)), RuntimeError, "without dims"),
+    (lambda: tl.roll(tl.ones(2, 3), 0.5), TypeError, "shifts"),
+    (lambda: tl.repeat_interleave(tl.ones(2, 3), tl.tensor([1, 2, 3]), dim=0), RuntimeError,
+     "3 repeats for 2"),
+    (lambda: tl.repeat_interleave(tl.ones(2), -1), RuntimeError, "non-negative"),
+    (lambda: tl.repeat_interleave(tl.ones(2), tl.tensor([1, -1])), RuntimeError,
+     "non-negative"),
+    (lambda: tl.repeat_interleave(tl.ones(2), 2, output_size=3), RuntimeError, "output_size"),
+    (lambda: tl.repeat_interleave(tl.ones(2), tl.tensor([1.5, 1.0])), TypeError, "integer"),
+    (lambda: tl.masked_select(tl.ones(2), tl.tensor([1, 0])), TypeError, "bool"),
+    (lambda: tl.masked_select(tl.ones(2), tl.tensor([True, False, True])), ValueError,
+     "broadcast"),
 ])
 def test_bad_arguments_raise_one_line_errors(call, error, words):
     with pytest.raises(error, match=words) as info:
@@ -227,7 +241,8 @@ def test_names_are_where_pytorch_has_them():
     x = tl.ones(2, 3)
     both = ("norm", "cumsum", "cumprod", "prod", "logsumexp", "index_select", "index_add",
             "scatter", "scatter_add", "nonzero", "unique", "bincount", "diagonal", "diag",
-            "trace", "tril", "triu", "outer")
+            "trace", "tril", "triu", "outer", "roll", "repeat_interleave", "masked_select",
+            "count_nonzero", "argwhere")
     for name in both + ("scatter_", "scatter_add_", "index_add_"):
         assert callable(getattr(x, name)), name
     for name in both + ("einsum",):
@@ -293,5 +308,6 @@ def test_the_gpu_path_gives_the_cpu_numbers():
     out = json_of(run_fake("-c", GPU_SCRIPT))
     assert out["differs"] == []
     assert set(out["modules"]) == {"cupy"}
-    assert {name: n for name, n in out["d2h"].items() if n} == {}
+    # (repeat_interleave with a tensor of counts reads them: its output's size depends on them)
+    assert {name: n for name, n in out["d2h"].items() if n} == {"repeat_interleave/counts": 1}
     assert len(out["d2h"]) > 40

@@ -40,5 +40,6 @@ from .linalg import torch_norm as norm
 from .reduce_functions import cumprod, cumsum, logsumexp, prod
 from .index_functions import index_add, index_select, nonzero, scatter, scatter_add
 from .matrix_functions import diag, diagonal, outer, trace, tril, triu
+from .rearrange_functions import argwhere, count_nonzero, masked_select, repeat_interleave, roll
 from .counting import bincount, unique
 from .contraction import einsum

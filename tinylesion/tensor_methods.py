@@ -359,3 +359,28 @@ class TensorMethods:
         """The outer product with vec2."""
         from .matrix_functions import outer
         return outer(self, vec2)
+
+    def roll(self, shifts, dims=None):
+        """The entries shifted along dims, wrapping around."""
+        from .rearrange_functions import roll
+        return roll(self, shifts, dims)
+
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+        """Each entry (slice along dim) repeated `repeats` times."""
+        from .rearrange_functions import repeat_interleave
+        return repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def masked_select(self, mask):
+        """The entries where mask is True, as a 1-D tensor."""
+        from .rearrange_functions import masked_select
+        return masked_select(self, mask)
+
+    def count_nonzero(self, dim=None):
+        """The number of non-zero entries (int64)."""
+        from .rearrange_functions import count_nonzero
+        return count_nonzero(self, dim)
+
+    def argwhere(self):
+        """The indices of the non-zero entries, (N, ndim) int64."""
+        from .rearrange_functions import argwhere
+        return argwhere(self)
