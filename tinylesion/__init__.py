@@ -34,7 +34,8 @@ int32, int16, int8, uint8, bool = _np.int32, _np.int16, _np.int8, _np.uint8, _np
 float16 = half = _np.float16
 float, double, long, int = float32, float64, int64, int32
 
-# norms, running sums, indexing, counting and einsum (each in its own module)
+# torch's other functions: norms, running sums, indexing, matrices, rearranging, counting and
+# einsum (each family in its own module)
 from . import linalg
 from .linalg import torch_norm as norm
 from .reduce_functions import cumprod, cumsum, logsumexp, prod
