@@ -121,14 +121,16 @@ def interpolate(torch, put):
             put(f"{k}/{name}", value)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=DEFAULT_OUT)
+def write_fixture(sections, description, default_out, script, argv=None):
+    """Run each section(torch, put) and store what they put in one .npz (--out, default
+    default_out); 2 when PyTorch is missing. Shared by the bench/*_fixtures.py scripts."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", default=default_out)
     args = parser.parse_args(argv)
     try:
         import torch
     except ImportError:
-        print("bench/habits_fixtures.py needs PyTorch", file=sys.stderr)
+        print(f"{script} needs PyTorch", file=sys.stderr)
         return 2
     torch.set_num_threads(1)
     out = {}
@@ -138,7 +140,7 @@ def main(argv=None):
             raise KeyError(f"{key!r} written twice")
         out[key] = np.asarray(value)
 
-    for section in (optimizers, layer_norm, gelu, interpolate):
+    for section in sections:
         section(torch, put)
     put("meta/torch_version", torch.__version__)
     tmp = args.out + ".tmp.npz"
@@ -146,6 +148,11 @@ def main(argv=None):
     os.replace(tmp, args.out)
     print(f"wrote {len(out)} arrays to {args.out} ({os.path.getsize(args.out) / 1024:.0f} kB)")
     return 0
+
+
+def main(argv=None):
+    return write_fixture((optimizers, layer_norm, gelu, interpolate),
+                         __doc__.splitlines()[0], DEFAULT_OUT, "bench/habits_fixtures.py", argv)
 
 
 if __name__ == "__main__":

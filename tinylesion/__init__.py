@@ -33,3 +33,14 @@ float32, float64, int64 = _np.float32, _np.float64, _np.int64
 int32, int16, int8, uint8, bool = _np.int32, _np.int16, _np.int8, _np.uint8, _np.bool_
 float16 = half = _np.float16
 float, double, long, int = float32, float64, int64, int32
+
+# torch's other functions: norms, running sums, indexing, matrices, rearranging, counting and
+# einsum (each family in its own module)
+from . import linalg
+from .linalg import torch_norm as norm
+from .reduce_functions import cumprod, cumsum, logsumexp, prod
+from .index_functions import index_add, index_select, nonzero, scatter, scatter_add
+from .matrix_functions import diag, diagonal, outer, trace, tril, triu
+from .rearrange_functions import argwhere, count_nonzero, masked_select, repeat_interleave, roll
+from .counting import bincount, unique
+from .contraction import einsum

@@ -255,3 +255,132 @@ class TensorMethods:
         signs = self.xp.sign(self.data)
         return _tensor()._wrap(self.xp.where(self.xp.isnan(signs), 0, signs).astype(signs.dtype)
                                if signs.dtype.kind == "f" else signs)
+
+    # ---- norms, running sums, indexing, counting (tinylesion/linalg.py, reduce_functions.py,
+    # index_functions.py, counting.py) -------------------------------------------------------
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        """The p-norm over dim (all when None), as torch.norm."""
+        from .linalg import torch_norm
+        return torch_norm(self, p, dim, keepdim, dtype=dtype)
+
+    def cumsum(self, dim, *, dtype=None):
+        """The running sum along dim (int64 for integer input)."""
+        from .reduce_functions import cumsum
+        return cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim, *, dtype=None):
+        """The running product along dim (int64 for integer input)."""
+        from .reduce_functions import cumprod
+        return cumprod(self, dim, dtype=dtype)
+
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
+        """The product of all entries or along dim (int64 for integer input)."""
+        from .reduce_functions import prod
+        return prod(self, dim, keepdim, dtype=dtype)
+
+    def index_select(self, dim, index):
+        """The slices at a 1-D index along dim (differentiable)."""
+        from .index_functions import index_select
+        return index_select(self, dim, index)
+
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        """A copy with src (a tensor or number) written at index along dim."""
+        from .index_functions import scatter
+        return scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        """In place: src written at index along dim; returns self."""
+        return self._in_place(lambda x: x.scatter(dim, index, src, value=value, reduce=reduce))
+
+    def scatter_add(self, dim, index, src):
+        """A copy with src added at index along dim (repeats accumulate)."""
+        from .index_functions import scatter_add
+        return scatter_add(self, dim, index, src)
+
+    def scatter_add_(self, dim, index, src):
+        """In place: src added at index along dim; returns self."""
+        return self._in_place(lambda x: x.scatter_add(dim, index, src))
+
+    def nonzero(self, *, as_tuple=False):
+        """The indices of the non-zero entries ((N, ndim) int64, or a tuple)."""
+        from .index_functions import nonzero
+        return nonzero(self, as_tuple=as_tuple)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        """The distinct values (with the inverse and counts if asked), as torch.unique."""
+        from .counting import unique
+        return unique(self, sorted, return_inverse, return_counts, dim)
+
+    def bincount(self, weights=None, minlength=0):
+        """How often each non-negative integer occurs (int64), as torch.bincount."""
+        from .counting import bincount
+        return bincount(self, weights, minlength)
+
+    def logsumexp(self, dim, keepdim=False):
+        """log Σ exp over dim, computed stably."""
+        from .reduce_functions import logsumexp
+        return logsumexp(self, dim, keepdim)
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        """A copy with alpha · source added at a 1-D index along dim."""
+        from .index_functions import index_add
+        return index_add(self, dim, index, source, alpha=alpha)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        """In place: alpha · source added at a 1-D index along dim; returns self."""
+        return self._in_place(lambda x: x.index_add(dim, index, source, alpha=alpha))
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        """The entries (i, i + offset) of the matrices in dim1 and dim2 (a new last dim)."""
+        from .matrix_functions import diagonal
+        return diagonal(self, offset, dim1, dim2)
+
+    def diag(self, diagonal=0):
+        """torch.diag: a vector's diagonal matrix, or a matrix's diagonal."""
+        from .matrix_functions import diag
+        return diag(self, diagonal)
+
+    def trace(self):
+        """The sum of a matrix's diagonal."""
+        from .matrix_functions import trace
+        return trace(self)
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dimensions."""
+        from .matrix_functions import tril
+        return tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two dimensions."""
+        from .matrix_functions import triu
+        return triu(self, diagonal)
+
+    def outer(self, vec2):
+        """The outer product with vec2."""
+        from .matrix_functions import outer
+        return outer(self, vec2)
+
+    def roll(self, shifts, dims=None):
+        """The entries shifted along dims, wrapping around."""
+        from .rearrange_functions import roll
+        return roll(self, shifts, dims)
+
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+        """Each entry (slice along dim) repeated `repeats` times."""
+        from .rearrange_functions import repeat_interleave
+        return repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def masked_select(self, mask):
+        """The entries where mask is True, as a 1-D tensor."""
+        from .rearrange_functions import masked_select
+        return masked_select(self, mask)
+
+    def count_nonzero(self, dim=None):
+        """The number of non-zero entries (int64)."""
+        from .rearrange_functions import count_nonzero
+        return count_nonzero(self, dim)
+
+    def argwhere(self):
+        """The indices of the non-zero entries, (N, ndim) int64."""
+        from .rearrange_functions import argwhere
+        return argwhere(self)

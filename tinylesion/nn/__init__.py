@@ -13,3 +13,11 @@ from .normalization import LayerNorm
 from .stochastic_depth import StochasticDepth
 from .sync_batchnorm import SyncBatchNorm
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+from .distance import CosineSimilarity, PairwiseDistance
+from .elu import CELU, ELU, SELU
+from .embedding import Embedding
+from .group_norm import GroupNorm
+from .prelu import PReLU
+from .softplus import LogSigmoid, Mish, Softplus, Softsign
+from .more_losses import (CosineEmbeddingLoss, HuberLoss, KLDivLoss, MarginRankingLoss,
+                          SmoothL1Loss, TripletMarginLoss)

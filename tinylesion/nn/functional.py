@@ -491,3 +491,12 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
 from .gelu import gelu  # noqa: E402,F401  (torch.nn.functional's names, in their own modules)
 from .normalization import layer_norm  # noqa: E402,F401
 from .upsampling import interpolate, upsample  # noqa: E402,F401
+from .normalize import normalize  # noqa: E402,F401
+from .elu import celu, elu, selu  # noqa: E402,F401
+from .embedding import embedding  # noqa: E402,F401
+from .group_norm import group_norm  # noqa: E402,F401
+from .prelu import prelu  # noqa: E402,F401
+from .distance import cosine_similarity, pairwise_distance  # noqa: E402,F401
+from .softplus import logsigmoid, mish, softplus, softsign  # noqa: E402,F401
+from .more_losses import (cosine_embedding_loss, huber_loss, kl_div,  # noqa: E402,F401
+                          margin_ranking_loss, smooth_l1_loss, triplet_margin_loss)

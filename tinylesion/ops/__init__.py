@@ -14,6 +14,13 @@ from .shape import (Expand, GetItem, Max, Mean, Min, Pad2d, Repeat, Reshape, Set
                     TakeAlong, Transpose, Var)
 from .stochastic_depth import stochastic_depth
 from ._util import sum_to
+from .einsum import Einsum
+from .elu import ELU, PReLU
+from .embedding import Embedding
+from .norm import VectorNorm
+from .scan import CumProd, CumSum, Prod
+from .softplus import LogSigmoid, Softplus
+from .scatter import IndexAdd, IndexSelect, Scatter, ScatterAdd
 
 
 def __getattr__(name):

@@ -392,3 +392,4 @@ import importlib  # noqa: E402
 
 random = importlib.import_module(__name__ + ".random")
 _simulator = importlib.import_module(__name__ + "._simulator")
+linalg = importlib.import_module(__name__ + ".linalg")
