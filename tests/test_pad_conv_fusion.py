@@ -1,8 +1,8 @@
 """nn.Sequential folds a ZeroPad2d into the Conv2d after it (the convolution's own padding) while
 it records a graph, joined with what follows (batch norm, ReLU, pooling) as before: the same
 outputs and gradients as the layers apart, up to float32 rounding of the Winograd tiles' other
-offsets; no padded copy; not folded where the pad is not the same on opposite sides or a
-forward is replaced."""
+offsets; no padded copy; not folded where the pad is not the same on opposite sides, or a
+forward is replaced or hooked."""
 import numpy as np
 import pytest
 
@@ -82,6 +82,13 @@ def test_not_folded_where_it_would_change_anything(monkeypatch):
         object.__setattr__(model[name], "forward", lambda t: seen.append(1) or inner(t))
         n = len(calls)
         assert model(x).shape == (2, 2, 9, 9) and seen == [1] and len(calls) == n + 1
+    for name in (0, 1):   # a forward hook sees the layer's own output
+        model = nn.Sequential(nn.ZeroPad2d(1), nn.Conv2d(3, 2, 3))
+        shapes = []
+        model[name].register_forward_hook(lambda m, args, out: shapes.append(out.shape))
+        n = len(calls)
+        assert model(x).shape == (2, 2, 9, 9) and len(calls) == n + 1
+        assert shapes == [(2, 3, 11, 11) if name == 0 else (2, 2, 9, 9)]
 
 
 def test_errors_as_the_layers_apart():

@@ -171,11 +171,11 @@ def _conv_then_batch_norm(layers, i):
 
 def _pad_before_conv(layers, i):
     """(top, left) when layers[i:i+2] are an nn.ZeroPad2d that pads opposite sides alike and an
-    nn.Conv2d with numeric padding, neither's forward replaced; else None."""
+    nn.Conv2d with numeric padding, neither's forward replaced nor hooked; else None."""
     from .layers import Conv2d, ZeroPad2d
     if i + 1 >= len(layers) or type(layers[i]) is not ZeroPad2d \
-            or type(layers[i + 1]) is not Conv2d or "forward" in vars(layers[i]) \
-            or "forward" in vars(layers[i + 1]) or isinstance(layers[i + 1].padding, str):
+            or type(layers[i + 1]) is not Conv2d or not layers[i]._runs_plain() \
+            or not layers[i + 1]._runs_plain() or isinstance(layers[i + 1].padding, str):
         return None
     return _symmetric_pad(layers[i].padding)
 
