@@ -36,7 +36,7 @@ TILE_3X3 = 2 if os.environ.get("TINYLESION_WINOGRAD_TILE", "4").strip() == "2" e
 # / input gradient / weight gradient, against F(2x2, 3x3)): 0.84 / 0.77 / 0.89 of the time at
 # 75x100 (32->32), 0.79 / 0.78 / 0.93 at 37x50 (32->64), 0.85 / 0.90 / 0.91 at 64x64 (16->32),
 # 0.73 / 0.75 / 0.83 at 32x32 (32->64). Since the transforms run over several small images at
-# once, also at 18x25 (1 thread, batch 32, CPU time: 0.83-0.86 / 0.87-0.91 / 0.85-0.91 at
+# once, also at 18x25 (1 thread, batch 32, CPU time: 0.83-0.86 / 0.82-0.91 / 0.85-0.91 at
 # 64->128 and 128->128) and 28x28 (128->128: 0.74 / 0.80 / 0.77); not at 9x12 (1.1-1.2: a
 # quarter of its products are the extra tile of each tile row).
 F4_MIN_SIDE = 16
