@@ -8,6 +8,8 @@ from numba import njit, prange
 
 from . import winograd23, winograd25, winograd43
 from .blas import gemm
+# (kernels.channel_sums._plane_sum is inlined into _forward's cached code: touch this file
+# after changing it, as its note says of the others)
 from .channel_sums import _plane_sum, channel_sums
 from .conv_parts import _claim, _task_blocks, single_blas
 
@@ -34,7 +36,7 @@ TILE_3X3 = 2 if os.environ.get("TINYLESION_WINOGRAD_TILE", "4").strip() == "2" e
 # / input gradient / weight gradient, against F(2x2, 3x3)): 0.84 / 0.77 / 0.89 of the time at
 # 75x100 (32->32), 0.79 / 0.78 / 0.93 at 37x50 (32->64), 0.85 / 0.90 / 0.91 at 64x64 (16->32),
 # 0.73 / 0.75 / 0.83 at 32x32 (32->64). Since the transforms run over several small images at
-# once, also at 18x25 (1 thread, batch 32, CPU time: 0.83-0.86 / 0.87-0.91 / 0.85-0.91 at
+# once, also at 18x25 (1 thread, batch 32, CPU time: 0.83-0.86 / 0.82-0.91 / 0.85-0.91 at
 # 64->128 and 128->128) and 28x28 (128->128: 0.74 / 0.80 / 0.77); not at 9x12 (1.1-1.2: a
 # quarter of its products are the extra tile of each tile row).
 F4_MIN_SIDE = 16
@@ -52,12 +54,6 @@ MIN_COLUMNS, GW_MIN_COLUMNS = 128, 64
 GW_BLOCK_BYTES = 2 << 20
 # One image on several threads: kernels/winograd_latency.py (False: the blocks of tile rows).
 ONE_IMAGE = True
-# The products' columns (tiles) per block rounded up to a multiple of this: OpenBLAS's kernel
-# runs whole panels of 16 columns fastest. Measured at 1 thread, 256 x 256 @ 256 x P (float32,
-# the processor's own kernel): 164-173 GFLOP/s at P = 140 (4 images of 9x12), 186-203 at 144,
-# 205 at 160. The extra columns are zero in V (M's are computed and never read). Not for the
-# weight gradient, where the tiles are the products' inner dimension (0.89x there).
-COLUMN_MULTIPLE = 16
 
 
 def filter_transform(W, m):
@@ -252,25 +248,9 @@ def _output_transform_adjoint(gy, n0, step, images, tr0, tr1, TW, P, q, S, line,
 
 
 # ---------------------------------------------------------------- kernels
-@njit(cache=True, inline="always")
-def _columns(count, multiple):
-    """count rounded up to a multiple of `multiple` (see COLUMN_MULTIPLE)."""
-    return (count + multiple - 1) // multiple * multiple
-
-
-@njit(cache=True, inline="always")
-def _zero_columns(A, rows, count, P):
-    """A[xi, r*P + count:(r + 1)*P] = 0 for every xi and r < rows: a block's extra columns
-    (finite, and never denormal numbers left in the buffer)."""
-    if count < P:
-        for xi in range(A.shape[0]):
-            for r in range(rows):
-                A[xi, r * P + count:(r + 1) * P] = 0
-
-
 @njit(parallel=True, cache=True, nogil=True)
-def _forward(x, U, b, relu, m, PH, PW, RB, G, align, keep, sums, planes, rows, flats, scratch,
-             lines, Vs, Ms, y):
+def _forward(x, U, b, relu, m, PH, PW, RB, G, keep, sums, planes, rows, flats, scratch, lines,
+             Vs, Ms, y):
     N, F, C = x.shape[0], U.shape[1], U.shape[2]
     TH, TW = (y.shape[2] + m - 1) // m, (y.shape[3] + m - 1) // m
     TWv = virtual_tiles(TW, m, rows.shape[1])
@@ -295,8 +275,7 @@ def _forward(x, U, b, relu, m, PH, PW, RB, G, align, keep, sums, planes, rows, f
                 tr0 = k * RB
                 tr1 = min(TH, tr0 + RB)
                 Q = (tr1 - tr0) * TWv  # columns per image
-                P = _columns((n1 - n0) * Q, align)
-                _zero_columns(V, C, (n1 - n0) * Q, P)
+                P = (n1 - n0) * Q
                 _input_transform(x, n0, 1, n1 - n0, PH, PW, tr0, tr1, TW, P, 0, planes[t],
                                  rows[t], flats[t], V, m)
                 for xi in range(V.shape[0]):
@@ -384,7 +363,7 @@ def _buffers(T, C, F, RB, G, TH, TW, alpha, m, dt):
     flats = np.empty((T, 4, G * RB * TWv + 4), dt)
     scratch = np.empty((T, winograd43.SCRATCH_ROWS, G * RB * TWv), dt)
     lines = np.empty((T, G * RB * m * TWv + 4 * m), dt)
-    P = -(-G * RB * TWv // COLUMN_MULTIPLE) * COLUMN_MULTIPLE
+    P = G * RB * TWv
     Vs = np.empty((T, alpha ** 2, _stride(C * P, dt.itemsize)), dt)
     Ms = np.empty((T, alpha ** 2, _stride(F * P, dt.itemsize)), dt)
     return planes, rows, flats, scratch, lines, Vs, Ms
@@ -405,7 +384,7 @@ def _forward_U(x, U, b, m, padding, OH, OW, relu, keep=None):
     # afterwards (_plane_sum too: the same bits).
     whole = keep is not None and (N >= 2 * T or RB >= TH)
     sums = np.empty((N, F) if whole else (0, 0), np.float64)
-    _forward(x, U, bb, relu, m, *padding, RB, G, COLUMN_MULTIPLE,
+    _forward(x, U, bb, relu, m, *padding, RB, G,
              np.empty((0, 0, 0, 0), dt) if keep is None else np.ascontiguousarray(keep, dt),
              sums, *_buffers(T, C, F, RB, G, TH, TW, alpha, m, dt), y)
     if keep is None:
