@@ -7,7 +7,7 @@ SHORT = 256  # planes shorter than this take the eight-sum path (no scratch arra
 LANES = 64   # running float64 sums of the long-plane path: lane j takes p[j], p[j + 64], ...
 
 
-# NOTE: kernels/relu.py, kernels/pool_relu.py and kernels/batchnorm.py inline _plane_sum into
+# NOTE: kernels/relu.py, pool_relu.py, batchnorm.py and winograd.py inline _plane_sum into
 # their cached kernels; the kernels' cache is stamped with the whole package
 # (kernels/cache_stamp.py), so a change here recompiles them, and
 # tests/kernels/test_plane_sum_callers.py checks that they give these bits.

@@ -8,8 +8,8 @@ from numba import njit, prange
 
 from . import winograd23, winograd25, winograd43
 from .blas import gemm
-# (kernels.channel_sums._plane_sum is inlined into _forward's cached code: touch this file
-# after changing it, as its note says of the others)
+# (kernels.channel_sums._plane_sum is inlined into _forward's cached code; a change there
+# recompiles it: kernels/cache_stamp.py)
 from .channel_sums import _plane_sum, channel_sums
 from .conv_parts import _claim, _task_blocks, single_blas
 
