@@ -143,6 +143,7 @@ def test_integer_and_boolean_dtypes_follow_torch():
     values, inverse = tl.unique(tl.tensor([[3, 1], [3, 1]]), return_inverse=True)
     assert values.tolist() == [1, 3] and inverse.tolist() == [[1, 0], [1, 0]]
     assert tl.index_select(tl.arange(5), 0, tl.tensor(2)).shape == (1,)
+    assert tl.logsumexp(tl.zeros(2, 0), 1).tolist() == [-math.inf, -math.inf]
 
 
 def test_zero_norms_have_zero_gradients():

@@ -60,6 +60,9 @@ def logsumexp(input, dim, keepdim=False):
     axes = _dims(dim, x.ndim, "logsumexp")
     if x.ndim == 0 or not axes:
         return x.clone()
+    if any(x.shape[a] == 0 for a in axes):   # log of an empty sum: −inf
+        out = x.sum(axes, keepdim=True) - float("inf")
+        return out if keepdim else out.squeeze(axes)
     # NOTE: the shift m is a constant (its gradient cancels); where the maximum is ±inf it is
     # taken as 0, so that all −inf gives −inf and +inf gives +inf, not NaN.
     peak = x.detach().amax(axes, keepdim=True)
