@@ -112,7 +112,8 @@ def stack(tensors, dim=0, *, out=None):
 
 def split(tensor, split_size_or_sections, dim=0):
     """Pieces of `split_size` along `dim` (the last may be smaller), or of the listed sizes."""
-    axis = _dim(dim, _check_tensor(tensor, "split").ndim, "split")
+    tensor = _check_tensor(tensor, "split")
+    axis = _dim(dim, tensor.ndim, "split")
     n = tensor.shape[axis]
     sizes = split_size_or_sections
     if isinstance(sizes, (int, np.integer)):
@@ -133,7 +134,8 @@ def chunk(input, chunks, dim=0):
     """`chunks` pieces of ceil(n / chunks) along `dim` (fewer when n does not fill them)."""
     if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
         raise ValueError(f"chunk(): chunks must be a positive int, not {chunks!r}")
-    n = _check_tensor(input, "chunk").shape[_dim(dim, input.ndim, "chunk")]
+    input = _check_tensor(input, "chunk")
+    n = input.shape[_dim(dim, input.ndim, "chunk")]
     return split(input, builtins.max(-(-n // chunks), 1), dim)
 
 
@@ -160,7 +162,8 @@ def permute(input, dims):
 
 def t(input):
     """The transpose of a tensor of at most 2 dimensions (0-D and 1-D as they are)."""
-    if _check_tensor(input, "t").ndim > 2:
+    input = _check_tensor(input, "t")
+    if input.ndim > 2:
         raise ValueError(f"t() expects a tensor of at most 2 dimensions, not shape "
                          f"{input.shape}: use transpose(dim0, dim1) or permute")
     return input.transpose(0, 1) if input.ndim == 2 else input.reshape(input.shape)
@@ -168,14 +171,16 @@ def t(input):
 
 def unsqueeze(input, dim):
     """A new dimension of size 1 at `dim` (-ndim-1 <= dim <= ndim)."""
-    axis = _dim(dim, _check_tensor(input, "unsqueeze").ndim + 1, "unsqueeze")
+    input = _check_tensor(input, "unsqueeze")
+    axis = _dim(dim, input.ndim + 1, "unsqueeze")
     return input.reshape(input.shape[:axis] + (1,) + input.shape[axis:])
 
 
 def squeeze(input, dim=None):
     """Drop the dimensions of size 1 (all, or those of `dim`, an int or tuple); a named
     dimension whose size is not 1 stays, as in torch."""
-    axes = set(_dims(dim, _check_tensor(input, "squeeze").ndim, "squeeze"))
+    input = _check_tensor(input, "squeeze")
+    axes = set(_dims(dim, input.ndim, "squeeze"))
     return input.reshape(tuple(n for i, n in enumerate(input.shape)
                                if not (i in axes and n == 1)))
 
@@ -184,7 +189,8 @@ def expand(input, *sizes):
     """A broadcast of `input` to `sizes` (-1 keeps a size; only size-1 dimensions grow, and
     new dimensions come first). Differentiable: the gradient sums over the copies."""
     sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
-    lead = len(sizes) - _check_tensor(input, "expand").ndim
+    input = _check_tensor(input, "expand")
+    lead = len(sizes) - input.ndim
     if lead < 0:
         raise ValueError(f"expand(): {len(sizes)} sizes {sizes} for a tensor of "
                          f"{input.ndim} dimensions {input.shape}")
@@ -204,7 +210,8 @@ def expand(input, *sizes):
 def repeat(input, *sizes):
     """The tensor tiled `sizes[i]` times along dimension i (at least ndim sizes)."""
     sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
-    if len(sizes) < _check_tensor(input, "repeat").ndim:
+    input = _check_tensor(input, "repeat")
+    if len(sizes) < input.ndim:
         raise ValueError(f"repeat(): {len(sizes)} repeats {sizes} for a tensor of "
                          f"{input.ndim} dimensions: give at least one per dimension")
     if any(r < 0 for r in sizes):
@@ -316,7 +323,8 @@ def _correction(unbiased, correction, name):
 def _spread(op, name, input, dim, unbiased, keepdim, correction):
     if isinstance(dim, bool):        # std(x, False): the unbiased flag in dim's place
         dim, unbiased = None, dim
-    if _check_tensor(input, name).dtype.kind != "f":
+    input = _check_tensor(input, name)
+    if input.dtype.kind != "f":
         raise TypeError(f"{name}() needs a floating-point tensor, not {input.dtype}")
     return op.apply(input, axis=_dims(dim, input.ndim, name),
                     correction=_correction(unbiased, correction, name), keepdims=keepdim)
