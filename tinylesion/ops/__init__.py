@@ -21,6 +21,7 @@ from .norm import VectorNorm
 from .scan import CumProd, CumSum, Prod
 from .softplus import LogSigmoid, Softplus
 from .scatter import IndexAdd, IndexSelect, Scatter, ScatterAdd
+from .conv_transpose import ConvTranspose2d
 
 
 def __getattr__(name):
@@ -30,3 +31,5 @@ def __getattr__(name):
         from ..nn.stochastic_depth import StochasticDepth
         return StochasticDepth
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from .unfold import Fold, Unfold
+from .adaptive_max_pool import AdaptiveMaxPool2d
