@@ -2,7 +2,9 @@
 convolutions, 1-D pooling, instance norm, the reflect/replicate/circular paddings, pixel
 shuffle, unfold and fold, adaptive max pooling, Softmax2d, Softmin, GLU, Threshold, Unflatten,
 Bilinear and the Poisson, Gaussian, soft margin, multi-label soft margin, hinge embedding and
-multi-margin losses, written to tests/fixtures/torchops2_reference.npz.
+multi-margin losses, and torch's order statistics (median, quantile, kthvalue, mode),
+summaries, running, special, layout and linear-algebra functions and scatter_reduce, written to
+tests/fixtures/torchops2_reference.npz.
 
     /work/venv-torch/bin/python bench/torchops2_fixtures.py [--out PATH]   # needs PyTorch
 
@@ -173,7 +175,151 @@ LAYER_CASES = [
     ("multi_margin_loss/vector", lambda t, F, x, y: F.multi_margin_loss(x, y, reduction="sum"),
      [_gaussian(4, 53), _index(2)]),
 ]
-FUNCTION_CASES = []
+def _with_nans(shape, seed):
+    """Random values with a NaN in row 0 and a row of NaNs only (row 1)."""
+    x = _gaussian(shape, seed)
+    x[0, 1] = np.nan
+    x[1] = np.nan
+    return x
+
+
+def _uniform(shape, seed, low, high):
+    return np.random.default_rng(seed).uniform(low, high, shape)
+
+
+def _singular(seed):
+    a = _gaussian((3, 3), seed)
+    a[2] = a[0] * 2 - a[1]
+    return a
+
+
+M35 = _gaussian((3, 5), 60)
+M43 = _gaussian((4, 3), 61)
+NANS = _with_nans((3, 5), 62)
+SORTED = np.sort(_gaussian(6, 63))
+TIES = _index([[1, 3, 3, 2, 1, 0], [4, 4, 4, 0, 0, 9], [5, 2, 2, 5, 7, 7]])
+SCATTER = _index([[0, 1, 0, 3], [2, 2, 2, 0], [1, 3, 1, 1]])
+FUNCTION_CASES = [
+    ("median/all", lambda t, F, x: t.median(x), [M35]),
+    ("median/dim", lambda t, F, x: t.median(x, 1), [M35]),
+    ("median/even_keepdim", lambda t, F, x: x.median(0, keepdim=True), [M43]),
+    ("median/nan", lambda t, F, x: t.median(x.detach(), 1), [NANS]),
+    ("median/int", lambda t, F, i: t.median(i, 1), [TIES]),
+    ("nanmedian/dim", lambda t, F, x: t.nanmedian(x.detach(), 1), [NANS]),
+    ("nanmedian/all", lambda t, F, x: x.nanmedian(), [M43]),
+    ("kthvalue/dim1", lambda t, F, x: t.kthvalue(x, 2, 1), [M35]),
+    ("kthvalue/keepdim", lambda t, F, x: x.kthvalue(3, 0, True), [M43]),
+    ("quantile/scalar", lambda t, F, x: t.quantile(x, 0.3), [M35]),
+    ("quantile/tensor_q", lambda t, F, x: t.quantile(
+        x, t.tensor([0.1, 0.5, 0.95], dtype=x.dtype, device=x.device), dim=1, keepdim=True),
+     [M35]),
+    ("quantile/lower", lambda t, F, x: x.quantile(0.4, 0, interpolation="lower"), [M43]),
+    ("quantile/higher", lambda t, F, x: x.quantile(0.4, 0, interpolation="higher"), [M43]),
+    ("quantile/midpoint", lambda t, F, x: x.quantile(0.4, 0, interpolation="midpoint"),
+     [M43]),
+    ("quantile/nearest_half", lambda t, F, x: t.quantile(x, 0.5, 0, interpolation="nearest"),
+     [M43]),
+    ("quantile/nan", lambda t, F, x: t.quantile(x.detach(), 0.5, 1), [NANS]),
+    ("nanquantile/nan", lambda t, F, x: t.nanquantile(x.detach(), 0.25, 1), [NANS]),
+    ("nanquantile/keepdim", lambda t, F, x: x.nanquantile(0.7, 0, keepdim=True), [M43]),
+    ("mode/int", lambda t, F, i: t.mode(i, 1), [TIES]),
+    ("mode/float", lambda t, F, x: x.mode(0), [M43]),
+    ("std_mean/dim", lambda t, F, x: t.std_mean(x, 1), [M35]),
+    ("var_mean/dims", lambda t, F, x: t.var_mean(x, (0, 1), correction=0, keepdim=True),
+     [M35]),
+    ("std_mean/all", lambda t, F, x: t.std_mean(x), [M43]),
+    ("aminmax/dim", lambda t, F, x: t.aminmax(x, dim=1), [M35]),
+    ("aminmax/all", lambda t, F, x: x.aminmax(), [M43]),
+    ("cummax/dim1", lambda t, F, x: t.cummax(x, 1), [M35]),
+    ("cummin/dim0", lambda t, F, x: x.cummin(0), [M43]),
+    ("cummax/int_ties", lambda t, F, i: t.cummax(i, 1), [TIES]),
+    ("cummin/int_ties", lambda t, F, i: t.cummin(i, 1), [TIES]),
+    ("cummax/nan", lambda t, F, x: t.cummax(x.detach(), 1), [NANS]),
+    ("logcumsumexp/large", lambda t, F, x: t.logcumsumexp(x * 300, 1), [M35]),
+    ("logcumsumexp/dim0", lambda t, F, x: x.logcumsumexp(0), [M43]),
+    ("diff/default", lambda t, F, x: t.diff(x), [M35]),
+    ("diff/second_dim0", lambda t, F, x: x.diff(2, 0), [M43]),
+    ("diff/prepend_append", lambda t, F, x, p, a: t.diff(x, dim=1, prepend=p, append=a),
+     [M35, _gaussian((3, 2), 64), _gaussian((3, 1), 65)]),
+    ("diff/bool", lambda t, F, x: t.diff(x.detach() > 0, dim=1), [M35]),
+    ("erf/function", lambda t, F, x: t.erf(x), [M35 * 2]),
+    ("erfc/method", lambda t, F, x: x.erfc(), [M35 * 2]),
+    ("erfinv/function", lambda t, F, x: t.erfinv(x), [_uniform((3, 5), 66, -0.9, 0.9)]),
+    ("logit/plain", lambda t, F, x: t.logit(x), [_uniform((3, 5), 67, 0.05, 0.95)]),
+    ("logit/eps", lambda t, F, x: x.logit(eps=0.2), [_uniform((3, 5), 68, 0.02, 0.98)]),
+    ("atan2/broadcast", lambda t, F, a, b: t.atan2(a, b), [M35, _gaussian(5, 69)]),
+    ("hypot/broadcast", lambda t, F, a, b: a.hypot(b), [M35, _gaussian(5, 70)]),
+    ("lerp/small_weight", lambda t, F, a, b: t.lerp(a, b, 0.3), [M35, _gaussian((3, 5), 71)]),
+    ("lerp/large_weight", lambda t, F, a, b: a.lerp(b, 0.7), [M35, _gaussian((3, 5), 71)]),
+    ("lerp/tensor_weight", lambda t, F, a, b, w: t.lerp(a, b, w),
+     [M35, _gaussian((3, 5), 71), _uniform(5, 72, -0.2, 1.2)]),
+    ("isclose/tolerances", lambda t, F, a, b: t.isclose(a, b, rtol=0.1, atol=0.05),
+     [M35, M35 + 0.1 * _gaussian((3, 5), 73)]),
+    ("histc/data_range", lambda t, F, x: t.histc(x.detach(), 5), [M35]),
+    ("histc/range", lambda t, F, x: x.detach().histc(bins=4, min=-1, max=1), [M35]),
+    ("searchsorted/left", lambda t, F, s, v: t.searchsorted(s.detach(), v.detach()),
+     [SORTED, _gaussian((2, 4), 74)]),
+    ("searchsorted/right_int32", lambda t, F, s: t.searchsorted(
+        s.detach(), s.detach()[1:4], right=True, out_int32=True), [SORTED]),
+    ("searchsorted/rows_side", lambda t, F, s, v: t.searchsorted(
+        s.detach().sort(1).values, v.detach(), side="right"), [M35, _gaussian((3, 2), 75)]),
+    ("searchsorted/sorter", lambda t, F, s, v: t.searchsorted(
+        s.detach(), v.detach(), sorter=s.detach().argsort()), [_gaussian(6, 76),
+                                                               _gaussian(4, 77)]),
+    ("bucketize/left", lambda t, F, v, b: t.bucketize(v.detach(), b.detach()),
+     [_gaussian((2, 4), 78), SORTED]),
+    ("bucketize/right", lambda t, F, b: t.bucketize(b.detach(), b.detach(), right=True),
+     [SORTED]),
+    ("cdist/p2", lambda t, F, a, b: t.cdist(a, b), [M43, _gaussian((5, 3), 79)]),
+    ("cdist/p1_batch", lambda t, F, a, b: t.cdist(a, b, p=1), [_gaussian((2, 4, 3), 80),
+                                                                _gaussian((5, 3), 79)]),
+    ("cdist/inf", lambda t, F, a, b: t.cdist(a, b, p=float("inf")),
+     [M43, _gaussian((5, 3), 79)]),
+    ("cdist/p3", lambda t, F, a, b: t.cdist(a, b, p=3.0), [M43, _gaussian((5, 3), 79)]),
+    ("meshgrid/ij", lambda t, F, a, b: t.meshgrid(a, b, indexing="ij"),
+     [_gaussian(3, 81), _gaussian(4, 82)]),
+    ("meshgrid/xy_three", lambda t, F, a, b, c: t.meshgrid([a, b, c], indexing="xy"),
+     [_gaussian(3, 81), _gaussian(4, 82), _gaussian(2, 83)]),
+    ("broadcast_to/new_dims", lambda t, F, x: t.broadcast_to(x[:, :1], (2, -1, 4)), [M35]),
+    ("take_along_dim/dim1", lambda t, F, x, i: t.take_along_dim(x, i, 1),
+     [M35, _index([[4, 0], [1, 1], [3, 2]])]),
+    ("take_along_dim/flat", lambda t, F, x, i: x.take_along_dim(i), [M35, _index([14, 0, 7])]),
+    ("take_along_dim/broadcast", lambda t, F, x, i: t.take_along_dim(x, i, 1),
+     [M35, _index([[4, 0, 4]])]),
+    ("movedim/one", lambda t, F, x: t.movedim(x.reshape(3, 5, 1), 0, 2), [M35]),
+    ("movedim/two", lambda t, F, x: x.reshape(1, 3, 5).movedim((0, 1), (2, 0)), [M35]),
+    ("swapaxes/method", lambda t, F, x: x.swapaxes(0, 1), [M35]),
+    ("narrow/negative_start", lambda t, F, x: t.narrow(x, 1, -3, 2), [M35]),
+    ("tile/short_dims", lambda t, F, x: x.tile((2,)), [M35]),
+    ("tile/long_dims", lambda t, F, x: t.tile(x, (2, 1, 2)), [M35]),
+    ("rot90/k1", lambda t, F, x: t.rot90(x), [M35]),
+    ("rot90/k2_dims", lambda t, F, x: t.rot90(x.reshape(3, 5, 1), 2, (0, 1)), [M35]),
+    ("rot90/k3", lambda t, F, x: x.rot90(3, [1, 0]), [M35]),
+    ("rot90/k-1", lambda t, F, x: t.rot90(x, -1), [M35]),
+    ("kron/matrices", lambda t, F, a, b: t.kron(a, b), [_gaussian((2, 3), 84),
+                                                       _gaussian((3, 2), 85)]),
+    ("kron/ranks", lambda t, F, a, b: a.kron(b), [_gaussian(3, 86), _gaussian((2, 2), 87)]),
+    ("scatter_reduce/sum_exclude", lambda t, F, x, s, i: t.scatter_reduce(
+        x, 1, i, s, "sum", include_self=False), [M35, M43.T.copy(), SCATTER]),
+    ("scatter_reduce/prod_zeros", lambda t, F, x, s, i: x.scatter_reduce(
+        1, i, s * (s.detach().abs() > 0.4), "prod"), [M35, M43.T.copy(), SCATTER]),
+    ("scatter_reduce/mean", lambda t, F, x, s, i: t.scatter_reduce(x, 1, i, s, "mean"),
+     [M35, M43.T.copy(), SCATTER]),
+    ("scatter_reduce/mean_exclude", lambda t, F, x, s, i: t.scatter_reduce(
+        x, 1, i, s, "mean", include_self=False), [M35, M43.T.copy(), SCATTER]),
+    ("scatter_reduce/amax", lambda t, F, x, s, i: t.scatter_reduce(x, 1, i, s, "amax"),
+     [M35, M43.T.copy(), SCATTER]),
+    ("scatter_reduce/amin_exclude", lambda t, F, x, s, i: t.scatter_reduce(
+        x, 1, i, s, "amin", include_self=False), [M35, M43.T.copy(), SCATTER]),
+    ("linalg_inv/batch", lambda t, F, a: t.linalg.inv(a), [_gaussian((2, 3, 3), 88)]),
+    ("inverse/function", lambda t, F, a: t.inverse(a), [_gaussian((3, 3), 89)]),
+    ("linalg_det/batch", lambda t, F, a: t.linalg.det(a), [_gaussian((2, 3, 3), 88)]),
+    ("det/singular", lambda t, F, a: a.det(), [_singular(90)]),
+    ("linalg_solve/vector", lambda t, F, a, b: t.linalg.solve(a, b),
+     [_gaussian((3, 3), 91), _gaussian(3, 92)]),
+    ("linalg_solve/broadcast", lambda t, F, a, b: t.linalg.solve(a, b),
+     [_gaussian((2, 3, 3), 93), _gaussian((3, 2), 94)]),
+]
 CASES = LAYER_CASES + FUNCTION_CASES
 
 

@@ -126,7 +126,8 @@ for number, (name, _, _) in enumerate(cases.CASES):
         out["d2h"][name] = cupy.transfers["d2h"]
     out["modules"] += sorted({type(t.data).__module__ for t in gpu})
     if len(cpu) != len(gpu) or not all(
-            c.dtype == g.dtype and np.allclose(c.numpy(), g.numpy(), rtol=1e-12, atol=1e-12)
+            c.dtype == g.dtype and np.allclose(c.numpy(), g.numpy(), rtol=1e-12, atol=1e-12,
+                                                    equal_nan=True)
             for c, g in zip(cpu, gpu)):
         out["differs"].append(name)
 print(json.dumps(out))
@@ -142,7 +143,10 @@ def test_the_gpu_path_gives_the_cpu_numbers():
     assert out["failed"] == {}
     assert out["differs"] == []
     assert set(out["modules"]) == {"cupy"}
-    checked = {"gaussian_nll_loss", "multi_margin_loss", "MultiMarginLoss"}
+    # (the variances' signs, the class indices' and take_along_dim's indices' ranges, and a
+    # tensor q's values are read on the host)
+    checked = {"gaussian_nll_loss", "multi_margin_loss", "MultiMarginLoss", "take_along_dim",
+               "quantile"}
     copies = {name: n for name, n in out["d2h"].items() if n}
     assert {name.split("/")[0] for name in copies} <= checked, copies
-    assert len(out["d2h"]) > 40
+    assert len(out["d2h"]) > 100

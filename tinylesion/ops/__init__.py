@@ -33,3 +33,5 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 from .unfold import Fold, Unfold
 from .adaptive_max_pool import AdaptiveMaxPool2d
+from .special import Atan2, Erf, Erfc, Erfinv, Hypot
+from .linalg_ops import Det, Inverse, Solve
