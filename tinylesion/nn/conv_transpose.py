@@ -31,7 +31,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                      dilation=1):
     """The transposed convolution of x (N, C_in, H, W) (or (C_in, H, W)) with weight
     (C_in, C_out/groups, KH, KW): each input pixel spreads the kernel over the output, stride
-    apart; output size (H − 1)·stride − 2·padding + dilation·(KH − 1) + output_padding + 1."""
+    apart; output size (H − 1)·stride − 2·padding + dilation·(KH − 1) + output_padding
+    + 1."""
     fn = "conv_transpose2d"
     x = input
     if x.ndim == 3:   # unbatched (C, H, W), as torch takes it

@@ -46,7 +46,8 @@ class Det(Function):
 
 
 class Solve(Function):
-    """X with A X = B (B a batch of matrices, broadcast with A); gB = A⁻ᵀ gX, gA = −gB Xᵀ."""
+    """X with A X = B (B a batch of matrices, broadcast with A); gB = A⁻ᵀ gX and
+    gA = −gB Xᵀ."""
 
     def forward(self, A, B):
         xp = get_array_module(A)

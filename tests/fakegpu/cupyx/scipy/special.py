@@ -1,4 +1,5 @@
-"""cupyx.scipy.special of the stand-in: erf, erfc and erfinv on device arrays (SciPy's, on the wrapped data)."""
+"""cupyx.scipy.special of the stand-in: erf, erfc and erfinv on device arrays (SciPy's, on
+the wrapped data)."""
 from scipy import special as _special
 
 import cupy
