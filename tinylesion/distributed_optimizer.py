@@ -36,7 +36,7 @@ class DistributedOptimizer:
     """
 
     def __init__(self, optimizer, world=None, bucket_bytes=None, overlap=None,
-                 shard=False):
+                 shard=False, shared_memory=None):
         from .gradient_overlap import OverlappedAllreduce, default_overlap
         from .sharded_optimizer import ShardedStep, elementwise
         if shard and overlap:
@@ -50,6 +50,10 @@ class DistributedOptimizer:
         self.__dict__["bytes_sent"] = 0
         self.__dict__["wait_s"] = 0.0
         self.__dict__["synchronized"] = False
+        if shared_memory is None:
+            from .shared_window import default_shared
+            shared_memory = default_shared()
+        self.__dict__["shared_memory"] = bool(shared_memory)
         overlap = False if shard else default_overlap() if overlap is None else bool(overlap)
         w = distributed._world if world is None else world
         reducer = sharded = None
@@ -89,8 +93,9 @@ class DistributedOptimizer:
         if current is None or current.layout != layout(params):
             if current is not None:
                 current.release()
-            self.__dict__["buckets"] = (GradientBuckets(params, self.bucket_bytes)
-                                        if params else None)
+            self.__dict__["buckets"] = (
+                GradientBuckets(params, self.bucket_bytes, world=self._world(),
+                                shared=self.shared_memory) if params else None)
         return self.buckets
 
     @property
@@ -273,4 +278,8 @@ def describe_reduction(optimizer, world):
                 f"each rank updates 1/{world.size} of the weights, which are allgathered)")
     if getattr(optimizer, "overlap", None) is not None:
         return "gradient allreduce overlapped with backward"
+    buckets = getattr(optimizer, "buckets", None)
+    if buckets is not None and buckets.shared:
+        return ("gradient allreduce after backward, summed in shared-memory windows between "
+                "the ranks of each machine")
     return "gradient allreduce after backward"
