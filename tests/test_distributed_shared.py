@@ -66,13 +66,18 @@ def test_a_failed_window_on_one_rank_sends_every_rank_back_to_mpi_allreduce(tmp_
     assert record["sum"].tolist() == [3.0] * 10
 
 
-def test_distributed_optimizer_steps_are_those_of_mpi_allreduce(tmp_path):
+@pytest.mark.parametrize("shard", [0, 1])
+def test_distributed_optimizer_steps_are_those_of_mpi_collectives(tmp_path, shard):
     """SGD with momentum through DistributedOptimizer, its buckets (1 KB: several) in shared
-    windows or not: the same weights and averaged gradients after every step, bit for bit."""
-    ok(mpirun([SCRIPT, "steps", tmp_path / "shared.npz", 4, 1]))
-    ok(mpirun([SCRIPT, "steps", tmp_path / "plain.npz", 4, 0]))
+    windows or not, the allreduce after backward or the sharded step (reduce-scatter,
+    allgather): the same weights and gradients after every step, bit for bit."""
+    ok(mpirun([SCRIPT, "steps", tmp_path / "shared.npz", 4, 1, shard]))
+    ok(mpirun([SCRIPT, "steps", tmp_path / "plain.npz", 4, 0, shard]))
     shared, plain = load(tmp_path / "shared.npz"), load(tmp_path / "plain.npz")
     assert int(shared["buckets"]) >= 2
+    if shard:
+        assert "sharded" in str(shared["described"])
+        assert int(shared["scratch_in_windows"]) == 1 and int(plain["scratch_in_windows"]) == 0
     assert int(shared["in_windows"]) == int(shared["buckets"]) and int(plain["in_windows"]) == 0
     assert "shared-memory windows" in str(shared["described"])
     assert "shared-memory" not in str(plain["described"])

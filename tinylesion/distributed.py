@@ -103,8 +103,18 @@ class World:
             return out
         if not (array.flags.c_contiguous and out.flags.c_contiguous):
             raise ValueError("reduce_scatter_ needs C-contiguous arrays")
+        window = self._one_machine_window(array)
+        if window is not None:   # the sharded step's buffer in a shared-memory window
+            self._shared.reduce_scatter_(window, array.reshape(-1), out.reshape(-1))
+            return out
         self.comm.Reduce_scatter_block(array, out, op=_mpi().SUM)
         return out
+
+    def _one_machine_window(self, array):
+        """The shared window holding `array` when every rank is on this machine, else None."""
+        if not self._shared or self._shared.hierarchical:
+            return None
+        return self._shared.window_of(array)
 
     def allgather_(self, array):
         """Every rank's segment of `array` (N equal segments, rank r's the r-th) from that
@@ -122,6 +132,10 @@ class World:
             return array
         if not array.flags.c_contiguous:
             raise ValueError("allgather_ needs a C-contiguous array")
+        window = self._one_machine_window(array)
+        if window is not None:
+            self._shared.allgather_(window, array.reshape(-1))
+            return array
         self.comm.Allgather(_mpi().IN_PLACE, array)
         return array
 

@@ -33,6 +33,11 @@ class DistributedOptimizer:
     reductions: their gradients are already summed over the ranks, and are only scaled as the
     others are averaged; each rank steps its own columns. state_dict() is then collective
     and gathers their state whole; load_state_dict() takes a whole one.
+
+    shared_memory=True allocates the buffers of the allreduce after backward and of the
+    sharded step in shared-memory windows between the ranks of each machine, summed and
+    copied there without MPI's buffers (shared_window.py; MPI's collectives where the MPI
+    library cannot); None: TINYLESION_SHARED_WINDOW=1/0, else shared_window.SHARED.
     """
 
     def __init__(self, optimizer, world=None, bucket_bytes=None, overlap=None,
@@ -62,7 +67,7 @@ class DistributedOptimizer:
                 raise ValueError(f"DistributedOptimizer(shard=True): {type(optimizer).__name__}"
                                  " is not one of tinylesion.optim's element-by-element "
                                  "optimizers; use shard=False")
-            sharded = ShardedStep(optimizer, w, bucket_bytes)
+            sharded = ShardedStep(optimizer, w, bucket_bytes, shared=self.shared_memory)
         if overlap and w is not None and w.size > 1:
             params = [p for p in self._replicated() if getattr(p, "requires_grad", True)]
             reducer = OverlappedAllreduce(params, w, bucket_bytes) if params else None
@@ -274,8 +279,11 @@ def describe_step(optimizer):
 def describe_reduction(optimizer, world):
     """How the replicated gradients are reduced, in words."""
     if getattr(optimizer, "sharded", None) is not None:
+        where = (" in shared-memory windows between the ranks of each machine"
+                 if optimizer.sharded.shared else "")
         return (f"optimizer sharded over the ranks (gradients reduce-scattered after backward, "
-                f"each rank updates 1/{world.size} of the weights, which are allgathered)")
+                f"each rank updates 1/{world.size} of the weights, which are allgathered"
+                f"{where})")
     if getattr(optimizer, "overlap", None) is not None:
         return "gradient allreduce overlapped with backward"
     buckets = getattr(optimizer, "buckets", None)

@@ -8,6 +8,11 @@ buckets, in rank order, and writes the sum into slice r of every bucket; a barri
 into MPI's buffers, one pass over the memory, and every element is summed once, by one rank,
 so every rank ends with the same bits (on 2 ranks those of MPI's Allreduce: a + b = b + a).
 
+The sharded step's buffers (sharded_optimizer.py) live in windows too: its reduce-scatter is
+a barrier, rank r summing segment r of every rank's buffer into its own, and a barrier; its
+allgather a barrier, each rank copying every other rank's segment from that rank's buffer,
+and a barrier (on one machine; across machines those two stay MPI's).
+
 Across machines (hierarchical): the slice sums go to the machine's leader (its rank 0) only,
 the leaders allreduce their buckets over MPI, and each rank copies its slice of the leader's
 result into every bucket of the machine. A run where no machine holds two ranks, where the
@@ -147,9 +152,8 @@ class SharedReducer:
 
     def allreduce_(self, window, array):
         """Sum `array` (in this rank's segment of `window`) over all ranks, in place."""
-        offset = (array.ctypes.data - window.start) // array.itemsize
         count = array.size
-        peers = [a[offset:offset + count] for a in window.arrays]
+        peers = self._peers(window, array)
         lo, hi = slice_bounds(count, self.size, array.itemsize)[self.rank]
         self._sync(window)
         if hi > lo:
@@ -168,4 +172,33 @@ class SharedReducer:
                 for peer in peers[1:]:
                     peer[lo:hi] = peers[0][lo:hi]
         self._sync(window)   # every slice written before any rank reads or writes again
+        return array
+
+    def _peers(self, window, array):
+        offset = (array.ctypes.data - window.start) // array.itemsize
+        return [a[offset:offset + array.size] for a in window.arrays]
+
+    def reduce_scatter_(self, window, array, out):
+        """`out` ← segment `rank` of `array` (N equal segments, in this rank's segment of
+        `window`) summed over the ranks in rank order. One machine only (not hierarchical)."""
+        peers = self._peers(window, array)
+        k = array.size // self.size
+        lo, hi = self.rank * k, self.rank * k + k
+        self._sync(window)
+        out[...] = peers[0][lo:hi]
+        for peer in peers[1:]:
+            np.add(out, peer[lo:hi], out=out)
+        self._sync(window)   # every rank has read before any writes its buffer again
+        return out
+
+    def allgather_(self, window, array):
+        """Every rank's segment of `array` (N equal segments, rank r's the r-th, in this
+        rank's segment of `window`) copied from that rank's buffer. One machine only."""
+        peers = self._peers(window, array)
+        k = array.size // self.size
+        self._sync(window)
+        for r, peer in enumerate(peers):
+            if r != self.rank:
+                array[r * k:r * k + k] = peer[r * k:r * k + k]
+        self._sync(window)
         return array

@@ -7,7 +7,8 @@ tests/mpi/run_shared.py MODE OUT [...]`. Rank 0 writes OUT (.npz).
              rank // 2): the hierarchical sum (node sums, leaders' allreduce, node copies)
   nowindow   the window allocation fails on rank 1 only: every rank falls back together
   steps      SGD steps of a small net through DistributedOptimizer with the buckets in
-             shared windows or not (the last argument, 1 or 0): the weights after each step
+             shared windows or not (1 or 0), the optimizer sharded or not (1 or 0): the
+             weights and gradients after each step
   fail       rank 1 raises while rank 0 waits in a shared-window sum (must end in seconds)
 """
 import sys
@@ -96,23 +97,34 @@ def mode_nowindow(out):
         np.savez(out, first_none=first is None, again_none=again is None, sum=array)
 
 
-def mode_steps(out, steps, shared):
+def in_window(world, array):
+    return bool(world._shared) and world._shared.window_of(array) is not None
+
+
+def mode_steps(out, steps, shared, shard=0):
     world = distributed.init("cpu")
     tl.manual_seed(0)
     model = nn.Sequential(nn.Linear(40, 16), nn.ReLU(), nn.Linear(16, 3))
     distributed.broadcast_parameters(model.state_dict())
     opt = distributed.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
                                            bucket_bytes=1024, overlap=False,
-                                           shared_memory=bool(shared))
+                                           shared_memory=bool(shared), shard=bool(shard))
     rng = np.random.default_rng(world.rank)
-    record = {"in_windows": sum(b.in_window for b in opt.buckets.buckets),
-              "buckets": len(opt.buckets.buckets), "described": distributed.describe_step(opt)}
+    if shard:
+        buffers = [c.grads for c in opt.sharded.chunks]
+    else:
+        buffers = [b.flat for b in opt.buckets.buckets]
+    record = {"in_windows": sum(in_window(world, b) for b in buffers),
+              "buckets": len(buffers), "described": distributed.describe_step(opt)}
     for s in range(steps):
         x = Tensor(rng.standard_normal((8, 40)).astype(np.float32))
         y = rng.integers(0, 3, 8)
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
+        if shard and s == 0:
+            record["scratch_in_windows"] = sum(in_window(world, b)
+                                               for b in opt.sharded.scratch.values())
         for i, p in enumerate(model.parameters()):
             record[f"step {s} weight {i}"] = p.data.copy()
             record[f"step {s} grad {i}"] = p.grad.data.copy()
