@@ -9,7 +9,8 @@ size takes training steps (forward, class-weighted loss, backward, gradient aver
 in two set-ups: `mpirun -n 2` with one thread per rank (per-rank batch B/2), and one process
 with two threads (batch B). On 2 ranks the allreduce after backward sums the buckets in
 shared-memory windows (fit's default, shared_window.py), and the same steps through MPI's
-Allreduce alternate with them in the same job. Each step is fit's: backward of the summed
+Allreduce alternate with them in the same job (and the sharded step's with MPI's
+reduce-scatter and allgather). Each step is fit's: backward of the summed
 loss, its weight, value and count reduced with the gradients
 (DistributedOptimizer.synchronize(loss=...)). Reported:
 images/s of each and their ratio, the time per step spent in the gradient allreduce, the bytes
@@ -143,6 +144,10 @@ def worker(args):
                   if world.size > 1 else None)
     sharded = (distributed.DistributedOptimizer(optim.Adam(model.parameters(), lr=1e-4),
                                                 shard=True) if world.size > 1 else None)
+    # and its reduce-scatter and allgather through MPI's collectives
+    sharded_mpi = (distributed.DistributedOptimizer(optim.Adam(model.parameters(), lr=1e-4),
+                                                    shard=True, shared_memory=False)
+                   if world.size > 1 else None)
     split_model = split = None
     min_bytes = int(args.split_min_mb * (1 << 20))
     batch = args.batch_size // world.size
@@ -169,7 +174,7 @@ def worker(args):
              else overlapped.overlap.remove_hooks)()
         # backward writes the gradients into the buckets of the set-up that steps next
         for owner in (blocking.buckets, getattr(plain, "buckets", None),
-                      getattr(sharded, "sharded", None)):
+                      getattr(sharded, "sharded", None), getattr(sharded_mpi, "sharded", None)):
             if owner is not None and owner is not getattr(opt, "buckets", None) \
                     and owner is not getattr(opt, "sharded", None):
                 owner.release()
@@ -200,7 +205,7 @@ def worker(args):
         opt.step()
         return time.perf_counter() - t0, t2 - t1
 
-    setups = [blocking] + [opt for opt in (plain, overlapped, sharded, split)
+    setups = [blocking] + [opt for opt in (plain, overlapped, sharded, sharded_mpi, split)
                            if opt is not None]
     for _ in range(args.warmup):
         start = time.perf_counter()
@@ -246,6 +251,10 @@ def worker(args):
                           shard_bytes_per_step=(sharded.bytes_sent - sent0[id(sharded)])
                           / steps,
                           fit_default=fit_default(model, world, adam, batch))
+            q_step, q_wait = (t / steps for t in took[id(sharded_mpi)])
+            result.update(shard_mpi_images_per_s=args.batch_size / q_step,
+                          shard_mpi_reduce_scatter_s=q_wait,
+                          shard_shared_windows=sharded.sharded.shared)
         if split is not None:
             p_step, p_wait = (t / steps for t in took[id(split)])
             result.update(split_images_per_s=args.batch_size / p_step, split_step_s=p_step,
@@ -310,7 +319,9 @@ def render(results):
                 f"{two['images_per_s'] / one['images_per_s']:.2f} | "
                 f"{two['allreduce_s'] * 1e3:.2f} | {two['mpi_allreduce_images_per_s']:.1f} | "
                 f"{two['mpi_allreduce_images_per_s'] / one['images_per_s']:.2f} | "
-                f"{two['mpi_allreduce_s'] * 1e3:.2f} |")
+                f"{two['mpi_allreduce_s'] * 1e3:.2f} | "
+                + (f"{two['shard_images_per_s']:.1f} | {two['shard_mpi_images_per_s']:.1f} |"
+                   if "shard_mpi_images_per_s" in two else "- | - |"))
         if "split_images_per_s" in two:
             split_rows.append(
                 f"| {model} | {', '.join(two['split_layers'])} (from {two['split_min_mb']:g} MB) "
@@ -353,8 +364,9 @@ def render(results):
               "against MPI's Allreduce, their steps alternating in the same job:\n")
         print("| model | buckets in shared windows | 1 process x 2 threads (img/s) | 2 processes, "
               "shared windows (img/s) | ratio | allreduce per step (ms) | 2 processes, MPI's "
-              "Allreduce (img/s) | ratio | allreduce per step (ms) |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "Allreduce (img/s) | ratio | allreduce per step (ms) | sharded, shared windows "
+              "(img/s) | sharded, MPI's collectives (img/s) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         print("\n".join(window_rows))
     if shard_rows:
         print("\nThe optimizer sharded over the 2 ranks (reduce-scatter, Adam on half of the "
