@@ -97,6 +97,8 @@ LAYER_CASES = [
     ("pad/circular_2d", lambda t, F, x: F.pad(x, (1, 2, 2, 1), mode="circular"), [IMG]),
     ("pad/reflect_3d", lambda t, F, x: F.pad(x.reshape(1, 2, 3, 5, 6), (1, 1, 2, 0, 1, 2),
                                              mode="reflect"), [IMG]),
+    ("pad/circular_crop", lambda t, F, x: F.pad(x, (-1, 2), mode="circular"), [SEQ]),
+    ("pad/reflect_crop", lambda t, F, x: F.pad(x, (2, -1, -1, 1), mode="reflect"), [IMG]),
     ("pad/replicate_unbatched", lambda t, F, x: F.pad(x[0], (3, 1, 0, 2), mode="replicate"),
      [IMG]),
     ("ReflectionPad2d/int", lambda t, F, x: t.nn.ReflectionPad2d(2)(x), [IMG]),

@@ -190,6 +190,7 @@ def test_adaptive_max_pool_indices_point_at_the_maxima():
      "2 channels"),
     (lambda: F.pad(tl.ones(1, 2, 3), (3, 0), mode="reflect"), ValueError, "smaller than"),
     (lambda: F.pad(tl.ones(1, 2, 3), (4, 0), mode="circular"), ValueError, "exceed"),
+    (lambda: F.pad(tl.ones(1, 2, 3), (-2, -1), mode="replicate"), ValueError, "nothing"),
     (lambda: F.pad(tl.ones(3), (1, 1, 1, 1), mode="replicate"), ValueError, "at most two"),
     (lambda: F.pad(tl.ones(1, 2, 3), (1, 1), mode="reflect", value=1.0), ValueError, "value"),
     (lambda: F.pad(tl.ones(2, 3, 4, 5, 6, 7), (1, 1), mode="reflect"), NotImplementedError,
