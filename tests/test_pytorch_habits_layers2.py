@@ -94,6 +94,9 @@ def test_instance_norm_running_statistics_in_training_and_evaluation():
     assert plain.running_mean is None and not list(plain.parameters())
     plain.eval()   # without running statistics: the input's own, in evaluation too
     np.testing.assert_allclose(plain(x).numpy(), y.numpy(), rtol=1e-5, atol=1e-5)
+    frozen = nn.InstanceNorm2d(3, momentum=None, track_running_stats=True)
+    frozen(x)   # torch's InstanceNorm keeps no cumulative average: momentum None moves nothing
+    assert frozen.running_mean.tolist() == [0, 0, 0] and frozen.running_var.tolist() == [1] * 3
     assert nn.InstanceNorm1d(3)(tl.randn(2, 3, 6)).shape == (2, 3, 6)
     assert nn.InstanceNorm3d(3, affine=True)(tl.randn(3, 2, 4, 4)).shape == (3, 2, 4, 4)
 
