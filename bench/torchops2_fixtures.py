@@ -52,6 +52,15 @@ def _instance_norm_running(t, F, x, momentum):
     return F.instance_norm(x, rm, rv, momentum=momentum), rm, rv
 
 
+def _conv1d_module(t, x, w):
+    """nn.Conv1d(padding='same', dilation=2) with its weight set to w's values."""
+    conv = t.nn.Conv1d(4, 2, 3, padding="same", dilation=2, bias=False, dtype=x.dtype,
+                       device=x.device)
+    with t.no_grad():
+        conv.weight.copy_(w)
+    return conv(x)
+
+
 X4 = _gaussian((2, 4, 3, 4), 1)
 IMG = _gaussian((2, 3, 5, 6), 2)
 SEQ = _gaussian((2, 4, 9), 3)
@@ -76,6 +85,10 @@ LAYER_CASES = [
                                                                                   14)]),
     ("conv1d/same_even", lambda t, F, x, w: F.conv1d(x, w, padding="same"),
      [SEQ, _gaussian((2, 4, 4), 15)]),
+    ("conv1d/dilation", lambda t, F, x, w, b: F.conv1d(x, w, b, padding=2, dilation=3),
+     [SEQ, _gaussian((3, 4, 2), 95), _gaussian(3, 96)]),
+    ("Conv1d/dilation_same", lambda t, F, x, w: _conv1d_module(t, x, w), [SEQ, _gaussian(
+        (2, 4, 3), 97)]),
     ("max_pool1d/padding", lambda t, F, x: F.max_pool1d(x, 3, 2, 1), [SEQ]),
     ("max_pool1d/ceil_module", lambda t, F, x: t.nn.MaxPool1d(2, ceil_mode=True)(x), [SEQ]),
     ("avg_pool1d/exclude_pad", lambda t, F, x: F.avg_pool1d(x, 3, 2, 1,
