@@ -52,6 +52,15 @@ def _instance_norm_running(t, F, x, momentum):
     return F.instance_norm(x, rm, rv, momentum=momentum), rm, rv
 
 
+def _conv1d_module(t, x, w):
+    """nn.Conv1d(padding='same', dilation=2) with its weight set to w's values."""
+    conv = t.nn.Conv1d(4, 2, 3, padding="same", dilation=2, bias=False, dtype=x.dtype,
+                       device=x.device)
+    with t.no_grad():
+        conv.weight.copy_(w)
+    return conv(x)
+
+
 X4 = _gaussian((2, 4, 3, 4), 1)
 IMG = _gaussian((2, 3, 5, 6), 2)
 SEQ = _gaussian((2, 4, 9), 3)
@@ -76,6 +85,10 @@ LAYER_CASES = [
                                                                                   14)]),
     ("conv1d/same_even", lambda t, F, x, w: F.conv1d(x, w, padding="same"),
      [SEQ, _gaussian((2, 4, 4), 15)]),
+    ("conv1d/dilation", lambda t, F, x, w, b: F.conv1d(x, w, b, padding=2, dilation=3),
+     [SEQ, _gaussian((3, 4, 2), 95), _gaussian(3, 96)]),
+    ("Conv1d/dilation_same", lambda t, F, x, w: _conv1d_module(t, x, w), [SEQ, _gaussian(
+        (2, 4, 3), 97)]),
     ("max_pool1d/padding", lambda t, F, x: F.max_pool1d(x, 3, 2, 1), [SEQ]),
     ("max_pool1d/ceil_module", lambda t, F, x: t.nn.MaxPool1d(2, ceil_mode=True)(x), [SEQ]),
     ("avg_pool1d/exclude_pad", lambda t, F, x: F.avg_pool1d(x, 3, 2, 1,
@@ -97,6 +110,8 @@ LAYER_CASES = [
     ("pad/circular_2d", lambda t, F, x: F.pad(x, (1, 2, 2, 1), mode="circular"), [IMG]),
     ("pad/reflect_3d", lambda t, F, x: F.pad(x.reshape(1, 2, 3, 5, 6), (1, 1, 2, 0, 1, 2),
                                              mode="reflect"), [IMG]),
+    ("pad/circular_crop", lambda t, F, x: F.pad(x, (-1, 2), mode="circular"), [SEQ]),
+    ("pad/reflect_crop", lambda t, F, x: F.pad(x, (2, -1, -1, 1), mode="reflect"), [IMG]),
     ("pad/replicate_unbatched", lambda t, F, x: F.pad(x[0], (3, 1, 0, 2), mode="replicate"),
      [IMG]),
     ("ReflectionPad2d/int", lambda t, F, x: t.nn.ReflectionPad2d(2)(x), [IMG]),

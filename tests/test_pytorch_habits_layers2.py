@@ -94,6 +94,9 @@ def test_instance_norm_running_statistics_in_training_and_evaluation():
     assert plain.running_mean is None and not list(plain.parameters())
     plain.eval()   # without running statistics: the input's own, in evaluation too
     np.testing.assert_allclose(plain(x).numpy(), y.numpy(), rtol=1e-5, atol=1e-5)
+    frozen = nn.InstanceNorm2d(3, momentum=None, track_running_stats=True)
+    frozen(x)   # torch's InstanceNorm keeps no cumulative average: momentum None moves nothing
+    assert frozen.running_mean.tolist() == [0, 0, 0] and frozen.running_var.tolist() == [1] * 3
     assert nn.InstanceNorm1d(3)(tl.randn(2, 3, 6)).shape == (2, 3, 6)
     assert nn.InstanceNorm3d(3, affine=True)(tl.randn(3, 2, 4, 4)).shape == (3, 2, 4, 4)
 
@@ -178,7 +181,7 @@ def test_adaptive_max_pool_indices_point_at_the_maxima():
      "shape"),
     (lambda: nn.ConvTranspose2d(3, 4, 2, groups=2), ValueError, "in_channels"),
     (lambda: nn.ConvTranspose2d(2, 4, 2, padding_mode="reflect"), ValueError, "padding_mode"),
-    (lambda: F.conv1d(tl.ones(1, 2, 5), tl.ones(3, 2, 2), dilation=2), NotImplementedError,
+    (lambda: F.conv1d(tl.ones(1, 2, 5), tl.ones(3, 2, 2), dilation=0), ValueError,
      "dilation"),
     (lambda: F.conv1d(tl.ones(1, 2, 3, 5), tl.ones(3, 2, 2)), tl.errors.InputError, "(N, C, L)"),
     (lambda: F.max_pool1d(tl.ones(1, 2, 5), (2, 2)), ValueError, "kernel_size"),
@@ -190,6 +193,7 @@ def test_adaptive_max_pool_indices_point_at_the_maxima():
      "2 channels"),
     (lambda: F.pad(tl.ones(1, 2, 3), (3, 0), mode="reflect"), ValueError, "smaller than"),
     (lambda: F.pad(tl.ones(1, 2, 3), (4, 0), mode="circular"), ValueError, "exceed"),
+    (lambda: F.pad(tl.ones(1, 2, 3), (-2, -1), mode="replicate"), ValueError, "nothing"),
     (lambda: F.pad(tl.ones(3), (1, 1, 1, 1), mode="replicate"), ValueError, "at most two"),
     (lambda: F.pad(tl.ones(1, 2, 3), (1, 1), mode="reflect", value=1.0), ValueError, "value"),
     (lambda: F.pad(tl.ones(2, 3, 4, 5, 6, 7), (1, 1), mode="reflect"), NotImplementedError,

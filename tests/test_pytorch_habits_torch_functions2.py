@@ -128,6 +128,7 @@ def test_meshgrid_warns_without_indexing():
     (lambda: tl.histc(tl.ones(3), 0), RuntimeError, "bins"),
     (lambda: tl.histc(tl.ones(3), 4, 2, 1), RuntimeError, "larger than min"),
     (lambda: tl.histc(tl.tensor([1, 2]), 4), TypeError, "int64"),
+    (lambda: tl.histc(tl.tensor([1.0, math.nan]), 4), RuntimeError, "not finite"),
     (lambda: tl.searchsorted(tl.ones(2, 3), tl.ones(3, 1)), RuntimeError, "first N-1"),
     (lambda: tl.searchsorted(tl.ones(3), tl.ones(2), side="middle"), ValueError, "side"),
     (lambda: tl.searchsorted(tl.ones(3), tl.ones(2), right=True, side="left"), RuntimeError,

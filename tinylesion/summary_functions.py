@@ -58,10 +58,8 @@ def histc(input, bins=100, min=0, max=0):
     lo, hi = float(min), float(max)
     if lo > hi:
         raise RuntimeError(f"histc(): max must be larger than min, not min={min}, max={max}")
-    if lo == hi and data.size:
-        finite = data[xp.isfinite(data)]
-        if finite.size:
-            lo, hi = float(finite.min()), float(finite.max())
+    if lo == hi and data.size:   # the data's range (not finite with a NaN or inf, as torch)
+        lo, hi = float(data.min()), float(data.max())
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     if not (np.isfinite(lo) and np.isfinite(hi)):

@@ -106,14 +106,14 @@ class _InstanceNorm(Module):
             raise InputError(f"{name}({self.num_features}) got an input of {x.shape[1]} "
                              f"channels (shape {input.shape})")
         use_input_stats = self.training or not self.track_running_stats
-        momentum = self.momentum
         if self.training and self.track_running_stats:
             inference_cache.weights_changed()   # the running statistics move
             self.num_batches_tracked.data += 1
-            if momentum is None:   # a cumulative average
-                momentum = 1.0 / float(self.num_batches_tracked.data)
+        # NOTE: momentum=None keeps the running statistics where they are, as torch's
+        # InstanceNorm (it has no cumulative average, unlike BatchNorm)
         y = instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                          use_input_stats, 0.0 if momentum is None else momentum, self.eps)
+                          use_input_stats, 0.0 if self.momentum is None else self.momentum,
+                          self.eps)
         return y.squeeze(0) if unbatched else y
 
     def extra_repr(self):

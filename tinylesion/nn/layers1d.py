@@ -35,14 +35,27 @@ def _back(y, unbatched):
     return y.squeeze(0) if unbatched else y
 
 
+def _dilated(weight, dilation):
+    """weight (F, C, K) with dilation − 1 zeros between its taps (differentiable): the
+    convolution with it is the dilated convolution with weight."""
+    if dilation == 1:
+        return weight
+    K = weight.shape[-1]
+    spread = F.pad(weight.unsqueeze(-1), (0, dilation - 1)).reshape(*weight.shape[:2], -1)
+    return spread[..., :(K - 1) * dilation + 1]
+
+
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """1-D convolution of x (N, C, L) with weight (F, C/groups, K); padding may be 'same' or
-    'valid'. dilation other than 1 is not implemented."""
-    F._only_default("conv1d", dilation=_single(dilation, "dilation"))
+    """1-D convolution of x (N, C, L) with weight (F, C/groups, K), its taps dilation apart;
+    padding may be 'same' or 'valid'."""
+    dilation = _single(dilation, "dilation")
+    if dilation < 1:
+        raise ValueError(f"conv1d: dilation must be positive, not {dilation}")
     x, unbatched = _as_2d(input, "conv1d")
     if weight.ndim != 3:
         raise InputError(f"conv1d: weight must be (out_channels, in_channels/groups, K), not "
                          f"{weight.shape}")
+    weight = _dilated(weight, dilation)
     if not isinstance(padding, str):
         padding = (0, _single(padding, "padding"))
     y = F.conv2d(x, weight.unsqueeze(2), bias, (1, _single(stride, "stride")), padding,
@@ -82,8 +95,7 @@ class Conv1d(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
-        F._only_default("Conv1d", dilation=_single(dilation, "dilation"),
-                        padding_mode=padding_mode)
+        F._only_default("Conv1d", padding_mode=padding_mode)
         if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
             raise ValueError(f"Conv1d: groups must be a positive int, not {groups!r}")
         for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -92,6 +104,7 @@ class Conv1d(Module):
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
         self.kernel_size = (_single(kernel_size, "kernel_size"),)
         self.stride = (_single(stride, "stride"),)
+        self.dilation = (_single(dilation, "dilation"),)
         self.padding = padding if isinstance(padding, str) else (_single(padding, "padding"),)
         xp = backend.as_device("cpu" if device is None else device).xp
         dtype = np.dtype(backend.DEFAULT_DTYPE if dtype is None else dtype)
@@ -107,13 +120,15 @@ class Conv1d(Module):
     def forward(self, input):
         padding = self.padding if isinstance(self.padding, str) else self.padding[0]
         return conv1d(input, self.weight, self.bias, self.stride[0], padding,
-                      groups=self.groups)
+                      self.dilation[0], self.groups)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
         if self.padding != (0,):
             text += f", padding={self.padding}"
+        if self.dilation != (1,):
+            text += f", dilation={self.dilation}"
         if self.groups != 1:
             text += f", groups={self.groups}"
         return text if self.bias is not None else text + ", bias=False"

@@ -9,16 +9,19 @@ from .module import Module
 
 def _source_positions(n, before, after, mode):
     """For each output position along an axis of n entries padded by (before, after), the
-    input position it copies (negative widths crop)."""
-    j = np.arange(-before, n + after)
+    input position it copies. Negative widths crop first; the padding then copies from what
+    is left, as torch's."""
+    start, stop = max(-before, 0), n - max(-after, 0)
+    kept = stop - start
+    j = np.arange(-max(before, 0), kept + max(after, 0))
     if mode == "reflect":      # the edge entry not repeated
         j = np.abs(j)
-        j = np.where(j > n - 1, 2 * (n - 1) - j, j)
+        j = np.where(j > kept - 1, 2 * (kept - 1) - j, j)
     elif mode == "replicate":  # the edge entry repeated
-        j = np.clip(j, 0, n - 1)
+        j = np.clip(j, 0, kept - 1)
     else:                      # circular: wrap around
-        j = j % n
-    return j
+        j = j % kept
+    return j + start
 
 
 def copy_pad(x, pad, mode, value=None):
@@ -36,14 +39,16 @@ def copy_pad(x, pad, mode, value=None):
     for i in range(k):
         axis = x.ndim - 1 - i
         before, after, n = int(pad[2 * i]), int(pad[2 * i + 1]), x.shape[axis]
-        if mode == "reflect" and (before >= n or after >= n):
+        kept = n - max(-before, 0) - max(-after, 0)
+        if kept < 1:
+            raise ValueError(f"pad: padding ({before}, {after}) leaves nothing of dimension "
+                             f"{axis} of size {n}")
+        if mode == "reflect" and (before >= kept or after >= kept):
             raise ValueError(f"pad: reflect padding ({before}, {after}) must be smaller than "
-                             f"the input's size {n} along dimension {axis}")
-        if mode == "circular" and (before > n or after > n):
+                             f"the input's size {kept} along dimension {axis}")
+        if mode == "circular" and (before > kept or after > kept):
             raise ValueError(f"pad: circular padding ({before}, {after}) must not exceed the "
-                             f"input's size {n} along dimension {axis}")
-        if mode == "replicate" and n == 0 and before + after > 0:
-            raise ValueError(f"pad: cannot replicate-pad the empty dimension {axis}")
+                             f"input's size {kept} along dimension {axis}")
         if before == after == 0:
             continue
         index = _source_positions(n, before, after, mode)
