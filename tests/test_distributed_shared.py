@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mpi_launch import ROOT, load, mpirun, ok
-from tinylesion.shared_window import SHARED_ENV, default_shared, slice_bounds
+from tinylesion.shared_window import SHARED_ENV, default_shared, room_for, slice_bounds
 
 SCRIPT = ROOT / "tests" / "mpi" / "run_shared.py"
 
@@ -117,3 +117,11 @@ def test_the_switch_reads_one_or_zero_and_names_itself_otherwise():
     assert default_shared({}) is True
     with pytest.raises(DistributedError, match=SHARED_ENV):
         default_shared({SHARED_ENV: "yes"})
+
+
+def test_no_window_larger_than_the_shared_memory_file_system_holds(tmp_path):
+    """(A window past the free space of /dev/shm would end the ranks with SIGBUS.)"""
+    env = {"OMPI_MCA_osc_sm_backing_directory": str(tmp_path)}
+    assert room_for(1, env)
+    assert not room_for(1 << 62, env)
+    assert room_for(1 << 62, {"OMPI_MCA_osc_sm_backing_directory": str(tmp_path / "none")})

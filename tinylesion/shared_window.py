@@ -57,6 +57,20 @@ class _Window:
         self.end = self.start + self.mine.nbytes
 
 
+def room_for(nbytes, env=None):
+    """True when the file system that backs shared windows (Open MPI's
+    OMPI_MCA_osc_sm_backing_directory, else /dev/shm, as MPICH's) has `nbytes` free, or
+    cannot be asked. NOTE: a window larger than what is free there allocates, then ends the
+    process with SIGBUS when its pages are touched (containers' 64 MB /dev/shm)."""
+    path = (os.environ if env is None else env).get("OMPI_MCA_osc_sm_backing_directory",
+                                                    "/dev/shm")
+    try:
+        stat = os.statvfs(path)
+    except (OSError, AttributeError):
+        return True
+    return stat.f_bavail * stat.f_frsize >= nbytes
+
+
 def allocate_window(mpi, nbytes, itemsize, node):
     """A new shared window of `nbytes` on this rank (MPI.Win.Allocate_shared over `node`),
     each rank's segment on its own pages."""
@@ -106,16 +120,22 @@ class SharedReducer:
     # -- allocation ----------------------------------------------------------------------------
     def zeros(self, count, dtype):
         """A zeroed array of `count` elements of `dtype` in this rank's segment of a new window;
-        None when some rank could not allocate one (then never again: MPI's Allreduce).
+        None when some rank could not allocate one or lacks the room for it in shared memory
+        (then never again: MPI's collectives).
         Collective over the whole run: every rank asks for the same count and dtype."""
         MPI = self.MPI
         if not self.usable:
             return None
         dtype = np.dtype(dtype)
+        nbytes = max(count, 1) * dtype.itemsize
+        # every rank of the machine asks for as much: room for all of it, with a margin
+        if not self.comm.allreduce(room_for(self.size * nbytes * 5 // 4 + (1 << 20)),
+                                   op=MPI.LAND):
+            self.usable = False
+            return None
         win, arrays = None, None
         try:
-            win = allocate_window(MPI, max(count, 1) * dtype.itemsize, dtype.itemsize,
-                                  self.node)
+            win = allocate_window(MPI, nbytes, dtype.itemsize, self.node)
             arrays = []
             for r in range(self.size):
                 memory, _ = win.Shared_query(r)
