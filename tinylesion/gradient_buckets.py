@@ -21,12 +21,12 @@ from . import backend
 
 def grad_array(grad):
     """The array of a .grad (a Tensor, or an array assigned as it is)."""
-    return getattr(grad, "data", grad)
+    return getattr(grad, "array", grad)
 
 
 def layout(params):
     """What buckets are made for: each parameter, its device, dtype and shape."""
-    return [(id(p), backend.device_of(p.data).name, p.data.dtype.str, p.data.shape)
+    return [(id(p), backend.device_of(p.array).name, p.array.dtype.str, p.array.shape)
             for p in params]
 
 
@@ -35,15 +35,15 @@ class _Bucket:
     parameter list), then `extra` slots."""
 
     def __init__(self, params, index, extra):
-        xp = backend.get_array_module(params[0].data)
-        size = sum(p.data.size for p in params)
-        self.flat = xp.zeros(size + extra, dtype=params[0].data.dtype)
+        xp = backend.get_array_module(params[0].array)
+        size = sum(p.array.size for p in params)
+        self.flat = xp.zeros(size + extra, dtype=params[0].array.dtype)
         self.grads = self.flat[:size]
         self.params, self.index, self.views = params, index, []
         offset = 0
         for p in params:
-            self.views.append(self.flat[offset:offset + p.data.size].reshape(p.data.shape))
-            offset += p.data.size
+            self.views.append(self.flat[offset:offset + p.array.size].reshape(p.array.shape))
+            offset += p.array.size
 
 
 class GradientBuckets:
