@@ -82,7 +82,7 @@ class _Chunk:
     cut into N segments of k elements (the last padded with zeros), each followed by `flags`
     slots for the presence counts (the first bucket only)."""
 
-    def __init__(self, start, end, size, flags, xp, dtype):
+    def __init__(self, start, end, size, flags, xp, dtype, shared_zeros=None):
         self.start, self.end = start, end
         self.k = -(-(end - start) // size)
         self.flags = flags
@@ -90,7 +90,19 @@ class _Chunk:
         self.pieces = []   # (param index, a, b, rank, offset): param[a:b] <-> row rank[offset:]
         self.xp, self.dtype = xp, dtype
         self.recv = xp.zeros(self.width, dtype)   # this rank's averaged segment
-        self.grads = xp.zeros((size, self.width), dtype)   # what this rank hands over
+        self.grads = _zeros(xp, size * self.width, dtype, shared_zeros).reshape(size, self.width)
+
+
+def _zeros(xp, count, dtype, shared_zeros=None):
+    """A flat zeroed buffer: in a shared-memory window (shared_zeros: World.shared_zeros,
+    collective) when given and on the CPU and the world gives one, else an ordinary array."""
+    flat = shared_zeros(count, dtype) if shared_zeros is not None and xp is np else None
+    return xp.zeros(count, dtype) if flat is None else flat
+
+
+def _in_window(world, array):
+    shared = getattr(world, "_shared", None)
+    return bool(shared) and shared.window_of(array) is not None
 
 
 class _Piece:
@@ -106,8 +118,11 @@ class _Piece:
 class ShardedStep:
     """The layout, buffers and per-segment optimizer state of one sharded optimizer."""
 
-    def __init__(self, optimizer, world, bucket_bytes):
+    def __init__(self, optimizer, world, bucket_bytes, shared=False):
         self.optimizer, self.world, self.bucket_bytes = optimizer, world, int(bucket_bytes)
+        # NOTE: the reduce-scatter's and allgather's buffers in shared-memory windows
+        # (shared_window.py: summed and copied there on one machine)
+        self.shared_zeros = getattr(world, "shared_zeros", None) if shared else None
         self.scratch = {}
         self.synchronized = False
         self.views = {}
@@ -115,6 +130,11 @@ class ShardedStep:
         self._adopt()
 
     # -- layout ----------------------------------------------------------------------------
+    @property
+    def shared(self):
+        """True when the reduce-scatter's buffers live in shared-memory windows."""
+        return any(_in_window(self.world, chunk.grads) for chunk in self.chunks)
+
     def _trainable(self):
         from .row_parallel import is_split
         return [p for g in self.optimizer.param_groups for p in g["params"]
@@ -144,7 +164,8 @@ class ShardedStep:
             limit = max(size, self.bucket_bytes // dtype.itemsize)
             for start in range(0, total, limit):
                 chunk = _Chunk(start, min(start + limit, total), size,
-                               len(params) + 2 * TOTALS if not self.chunks else 0, xp, dtype)
+                               len(params) + 2 * TOTALS if not self.chunks else 0, xp, dtype,
+                               self.shared_zeros)
                 self.chunks.append(chunk)
                 for s in range(size):
                     lo = chunk.start + s * chunk.k
@@ -234,7 +255,8 @@ class ShardedStep:
         rows = self.world.size
         buf = self.scratch.get(key)
         if buf is None or buf.size < rows * chunk.width:
-            buf = self.scratch[key] = chunk.xp.zeros(rows * chunk.width, chunk.dtype)
+            buf = self.scratch[key] = _zeros(chunk.xp, rows * chunk.width, chunk.dtype,
+                                             self.shared_zeros)
         return buf[:rows * chunk.width].reshape(rows, chunk.width)
 
     def synchronize(self, totals=None):

@@ -9,6 +9,7 @@ from .compile import check_memory_format
 from . import inference_cache as _inference_cache
 from .errors import foreign_tensor_error, is_foreign_tensor
 from .tensor_methods import TensorMethods
+from .tensor_methods_more import MoreTensorMethods
 
 _grad_mode = threading.local()
 
@@ -44,8 +45,9 @@ def _holds_float64(data):
     return getattr(data, "dtype", None) == np.float64
 
 
-def _as_array(data, device):
-    """Turn `data` into a backend array with torch.tensor's dtype rules (not copied)."""
+def _as_array(data, device, dtype=None):
+    """Turn `data` into a backend array with torch.tensor's dtype rules (not copied); Python
+    floats are read at full precision when a dtype is asked for (it casts them after)."""
     if isinstance(data, Tensor):
         data = data.array
     if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
@@ -57,12 +59,12 @@ def _as_array(data, device):
     elif isinstance(data, int):
         array = np.asarray(data, dtype=np.int64)
     elif isinstance(data, float):
-        array = np.asarray(data, dtype=backend.DEFAULT_DTYPE)
+        array = np.asarray(data, dtype=backend.DEFAULT_DTYPE if dtype is None else np.float64)
     elif not isinstance(data, (list, tuple)) and hasattr(data, "__array__"):
         array = np.asarray(data)         # other array objects keep their dtype
     else:  # nested lists: Python floats become float32, integers int64, as torch.tensor does
         array = np.asarray(data)
-        if array.dtype == np.float64 and not _holds_float64(data):
+        if array.dtype == np.float64 and dtype is None and not _holds_float64(data):
             array = array.astype(backend.DEFAULT_DTYPE)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"cannot make a Tensor from {type(data).__name__} "
@@ -137,7 +139,7 @@ class _GraphNode:
         if t is not None:
             t._used = value
 
-class Tensor(TensorMethods):
+class Tensor(TensorMethods, MoreTensorMethods):
     """An n-dimensional array on a device that records the operations made on it (PyTorch's
     less central methods come from TensorMethods, in tensor_methods.py)."""
 
@@ -148,7 +150,7 @@ class Tensor(TensorMethods):
     _hooks_registered = False  # True once any tensor got one: backward() then looks for them
 
     def __init__(self, data, requires_grad=False, device=None, dtype=None):
-        array = _as_array(data, device)
+        array = _as_array(data, device, dtype)
         if dtype is not None:
             array = array.astype(dtype, copy=False)
         source = data.array if isinstance(data, Tensor) else data
