@@ -95,7 +95,7 @@ def forward_flops(model, image_size):
             y = layer(x)
             if isinstance(layer, nn.Conv2d):
                 kh, kw = layer.weight.shape[2:]
-                flops += 2 * y.data.size * layer.weight.shape[1] * kh * kw
+                flops += 2 * y.array.size * layer.weight.shape[1] * kh * kw
             elif isinstance(layer, nn.Linear):
                 flops += 2 * layer.weight.shape[0] * layer.weight.shape[1]
             x = y
@@ -227,7 +227,7 @@ def worker(args):
     world.barrier()
     step_s, comm = (t / steps for t in took[id(blocking)])
     if world.is_main:
-        params = sum(p.data.nbytes for p in model.parameters())
+        params = sum(p.array.nbytes for p in model.parameters())
         result = {
             "model": args.model, "ranks": world.size, "threads": args.threads,
             "images_per_s": args.batch_size / step_s, "step_s": step_s, "steps": steps,

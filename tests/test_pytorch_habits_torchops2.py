@@ -124,7 +124,7 @@ for number, (name, _, _) in enumerate(cases.CASES):
         continue
     if differentiable:
         out["d2h"][name] = cupy.transfers["d2h"]
-    out["modules"] += sorted({type(t.data).__module__ for t in gpu})
+    out["modules"] += sorted({type(t.array).__module__ for t in gpu})
     if len(cpu) != len(gpu) or not all(
             c.dtype == g.dtype and np.allclose(c.numpy(), g.numpy(), rtol=1e-12, atol=1e-12,
                                                     equal_nan=True)

@@ -392,7 +392,7 @@ def broadcast_parameters(state_dict, root=0):
         return
     for key in sorted(state_dict):
         value = state_dict[key]
-        value = getattr(value, "data", value) if not isinstance(value, np.ndarray) else value
+        value = getattr(value, "array", value) if not isinstance(value, np.ndarray) else value
         _world.broadcast_(value, root)
 
 
@@ -401,12 +401,12 @@ def _buckets(params, limit, first_limit=None):
     first run of each group at ~first_limit bytes, when given)."""
     groups = {}
     for p in params:
-        groups.setdefault((backend.device_of(p.data).name, p.data.dtype.str), []).append(p)
+        groups.setdefault((backend.device_of(p.array).name, p.array.dtype.str), []).append(p)
     for members in groups.values():
         run, size, cut = [], 0, limit if first_limit is None else first_limit
         for p in members:
             run.append(p)
-            size += p.data.nbytes
+            size += p.array.nbytes
             if size >= cut:
                 yield run
                 run, size, cut = [], 0, limit

@@ -128,7 +128,7 @@ class DistributedOptimizer:
             if world is None or world.size == 1:   # one rank: its numbers are the global ones
                 for p in self._params():
                     if p.grad is not None and getattr(p, "requires_grad", True):
-                        p.grad.data *= p.grad.data.dtype.type(1.0 / totals[0])
+                        p.grad.array *= p.grad.array.dtype.type(1.0 / totals[0])
         if self.sharded is not None:
             sent = self.sharded.synchronize(totals)
         elif self.overlap is not None:
@@ -145,7 +145,7 @@ class DistributedOptimizer:
             # NOTE: the sum over the ranks already: scaled as the others are averaged
             scale = 1.0 / (world.size if totals is None else totals[0])
             for p in split:
-                p.grad.data *= p.grad.data.dtype.type(scale)
+                p.grad.array *= p.grad.array.dtype.type(scale)
         self.__dict__["bytes_sent"] += sent
         self.__dict__["wait_s"] += time.perf_counter() - t0
         self.__dict__["synchronized"] = True
@@ -164,7 +164,7 @@ class DistributedOptimizer:
                 group = next(g for g in self.optimizer.param_groups
                              if any(q is p for q in g["params"]))
                 state = self.optimizer.state.setdefault(p, {})
-                self.optimizer._update(p, p.grad.data, state, group)
+                self.optimizer._update(p, p.grad.array, state, group)
         else:
             self.optimizer.step()
         return loss

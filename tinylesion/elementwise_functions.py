@@ -91,5 +91,5 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         raise TypeError(f"isclose: {a.dtype} and {b.dtype} tensors must have the same dtype")
     if rtol < 0 or atol < 0:
         raise ValueError(f"isclose: rtol ({rtol}) and atol ({atol}) must not be negative")
-    return Tensor._wrap(a.xp.isclose(a.data, b.data, rtol=rtol, atol=atol,
+    return Tensor._wrap(a.xp.isclose(a.array, b.array, rtol=rtol, atol=atol,
                                      equal_nan=equal_nan))

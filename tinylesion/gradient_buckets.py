@@ -21,12 +21,12 @@ from . import backend
 
 def grad_array(grad):
     """The array of a .grad (a Tensor, or an array assigned as it is)."""
-    return getattr(grad, "data", grad)
+    return getattr(grad, "array", grad)
 
 
 def layout(params):
     """What buckets are made for: each parameter, its device, dtype and shape."""
-    return [(id(p), backend.device_of(p.data).name, p.data.dtype.str, p.data.shape)
+    return [(id(p), backend.device_of(p.array).name, p.array.dtype.str, p.array.shape)
             for p in params]
 
 
@@ -36,9 +36,9 @@ class _Bucket:
     where a NumPy buffer is allocated, when it gives one (else an ordinary array)."""
 
     def __init__(self, params, index, extra, shared_zeros=None):
-        xp = backend.get_array_module(params[0].data)
-        size = sum(p.data.size for p in params)
-        dtype = params[0].data.dtype
+        xp = backend.get_array_module(params[0].array)
+        size = sum(p.array.size for p in params)
+        dtype = params[0].array.dtype
         self.flat = None
         if shared_zeros is not None and xp is np:
             self.flat = shared_zeros(size + extra, dtype)
@@ -49,8 +49,8 @@ class _Bucket:
         self.params, self.index, self.views = params, index, []
         offset = 0
         for p in params:
-            self.views.append(self.flat[offset:offset + p.data.size].reshape(p.data.shape))
-            offset += p.data.size
+            self.views.append(self.flat[offset:offset + p.array.size].reshape(p.array.shape))
+            offset += p.array.size
 
 
 class GradientBuckets:

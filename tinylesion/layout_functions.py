@@ -115,7 +115,7 @@ def take_along_dim(input, indices, dim=None):
     """The entries of input at `indices` along dim, the other dimensions broadcast; with dim
     None, both are flattened first."""
     x = _check_tensor(input, "take_along_dim")
-    index = indices.data if isinstance(indices, Tensor) else x.xp.asarray(indices)
+    index = indices.array if isinstance(indices, Tensor) else x.xp.asarray(indices)
     if index.dtype.kind not in "iu":
         raise TypeError(f"take_along_dim(): indices must be an integer tensor, not "
                         f"{index.dtype}")

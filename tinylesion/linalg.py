@@ -19,7 +19,7 @@ def _float_input(x, name, dtype):
         raise TypeError(f"{name}() expects a Tensor, not {type(x).__name__}")
     if dtype is not None:
         x = x.to(dtype)
-    check_dtype(x.data, "f", name)
+    check_dtype(x.array, "f", name)
     return x
 
 

@@ -17,7 +17,7 @@ INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 def _sorted_order(x, d):
     """The stable ascending order along d (NaN last) and the count of non-NaN values
     (keepdims)."""
-    xp, data = x.xp, x.data
+    xp, data = x.xp, x.array
     order = xp.argsort(data, axis=d, kind="stable")
     valid = (~xp.isnan(data)).sum(axis=d, keepdims=True) if data.dtype.kind == "f" else \
         xp.full(data.shape[:d] + (1,) + data.shape[d + 1:], data.shape[d])
@@ -156,7 +156,7 @@ def mode(input, dim=-1, keepdim=False):
     index of its last occurrence, a named tuple."""
     x, d = _prepare(input, dim, "mode")
     xp = x.xp
-    moved = xp.moveaxis(x.data, d, -1)
+    moved = xp.moveaxis(x.array, d, -1)
     order = xp.argsort(moved, axis=-1, kind="stable")
     ordered = xp.take_along_axis(moved, order, axis=-1)
     n = ordered.shape[-1]

@@ -19,7 +19,7 @@ def _running_extreme(input, dim, name, ufunc, result):
     d = _dim(dim, x.ndim, name)
     if x.ndim == 0:
         return result(x * 1, Tensor._wrap(x.xp.zeros((), np.int64)))
-    xp, data = x.xp, x.data
+    xp, data = x.xp, x.array
     best = scan(ufunc, data, d)
     positions = xp.arange(data.shape[d]).reshape((-1,) + (1,) * (data.ndim - d - 1))
     # NOTE: the index moves to every entry equal to the running extreme (the last of ties, as

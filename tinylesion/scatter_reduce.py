@@ -41,7 +41,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     x = x.reshape(x.shape or (1,))
     xp = x.xp
     src_used = src[tuple(slice(0, n) for n in index.shape)]
-    s = src_used.data
+    s = src_used.array
     touched = _combine(xp.zeros(x.shape, bool), index, xp.ones(index.shape, bool), axis,
                        lambda a, b: a | b, xp)
     keep_self = include_self or None
@@ -57,7 +57,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
         return out.reshape(input.shape)
     # amax, amin, prod: the exact values first, then an expression with the same gradient
     op = {"amax": xp.maximum, "amin": xp.minimum, "prod": xp.multiply}[reduce]
-    start = x.data.copy()
+    start = x.array.copy()
     if not include_self:
         start[touched] = {"amax": -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min,
                           "amin": np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).max,
@@ -70,22 +70,22 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     if reduce == "prod":
         # NOTE: d out / d e is the product of the group's other members: the product of its
         # non-zero members over e (e ≠ 0), or that product where e is the group's only zero
-        zeros = _combine(xp.where(from_self & (x.data == 0), 1, 0), index,
+        zeros = _combine(xp.where(from_self & (x.array == 0), 1, 0), index,
                          (s == 0).astype(np.int64), axis, lambda a, b: a + b, xp)
-        nonzero = _combine(xp.where(from_self & (x.data != 0), x.data, 1), index,
+        nonzero = _combine(xp.where(from_self & (x.array != 0), x.array, 1), index,
                            xp.where(s != 0, s, 1), axis, lambda a, b: a * b, xp)
 
         def others(e, zeros_e, nonzero_e):
             safe = xp.where(e == 0, 1, e)
             return xp.where(e == 0, xp.where(zeros_e == 1, nonzero_e, 0),
                             xp.where(zeros_e == 0, nonzero_e / safe, 0))
-        w_self = xp.where(from_self, others(x.data, zeros, nonzero), 0)
+        w_self = xp.where(from_self, others(x.array, zeros, nonzero), 0)
         w_src = others(s, xp.take_along_axis(zeros, index, axis),
                        xp.take_along_axis(nonzero, index, axis))
     else:
-        ties = _combine(xp.where(from_self & (x.data == values), 1.0, 0.0).astype(x.dtype),
+        ties = _combine(xp.where(from_self & (x.array == values), 1.0, 0.0).astype(x.dtype),
                         index, (s == gathered).astype(x.dtype), axis, lambda a, b: a + b, xp)
-        w_self = xp.where(from_self & (x.data == values), 1 / xp.maximum(ties, 1), 0)
+        w_self = xp.where(from_self & (x.array == values), 1 / xp.maximum(ties, 1), 0)
         w_src = xp.where(s == gathered, 1 / xp.take_along_axis(xp.maximum(ties, 1), index,
                                                                  axis), 0)
     expression = scatter_add(x * Tensor._wrap(w_self.astype(x.dtype)), axis,

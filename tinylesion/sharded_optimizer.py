@@ -57,7 +57,7 @@ def choose(optimizer, setting=None, overlap=False):
     # NOTE: below a bucket the update costs less than the second collective of a step
     # (reduce-scatter, then allgather) takes to line the ranks up: logistic_regression
     from .row_parallel import is_split
-    size = sum(p.data.nbytes for g in optimizer.param_groups for p in g["params"]
+    size = sum(p.array.nbytes for g in optimizer.param_groups for p in g["params"]
                if getattr(p, "requires_grad", True) and not is_split(p))
     return size >= SHARD_MIN_BYTES
 
@@ -142,24 +142,24 @@ class ShardedStep:
 
     @staticmethod
     def _key(params):
-        return [(id(p), backend.device_of(p.data).name, p.data.dtype.str, p.data.shape)
+        return [(id(p), backend.device_of(p.array).name, p.array.dtype.str, p.array.shape)
                 for p in params]
 
     def _build(self, params):
         size, rank = self.world.size, self.world.rank
-        for p in params:   # NOTE: the segments are views of p.data: it must be one block
-            if not p.data.flags.c_contiguous:
-                p.data = backend.get_array_module(p.data).ascontiguousarray(p.data)
+        for p in params:   # NOTE: the segments are views of p.array: it must be one block
+            if not p.array.flags.c_contiguous:
+                p.array = backend.get_array_module(p.array).ascontiguousarray(p.array)
         self.params, self.layout = params, self._key(params)
         self.group_of = {id(p): g for g in self.optimizer.param_groups for p in g["params"]}
         groups = {}
         for j, p in enumerate(params):
-            groups.setdefault((backend.device_of(p.data).name, p.data.dtype.str), []).append(j)
+            groups.setdefault((backend.device_of(p.array).name, p.array.dtype.str), []).append(j)
         self.chunks, own = [], {j: [] for j in range(len(params))}
         for members in groups.values():
-            first = params[members[0]].data
+            first = params[members[0]].array
             xp, dtype = backend.get_array_module(first), first.dtype
-            starts = np.cumsum([0] + [params[j].data.size for j in members])
+            starts = np.cumsum([0] + [params[j].array.size for j in members])
             total = int(starts[-1])
             limit = max(size, self.bucket_bytes // dtype.itemsize)
             for start in range(0, total, limit):
@@ -205,7 +205,7 @@ class ShardedStep:
             chunk, _, _, start = parts[0]
             if all(c is chunk and at == start + a for c, a, _, at in parts):
                 flat = chunk.grads.reshape(-1)
-                self.views[j] = flat[start:start + p.data.size].reshape(p.data.shape)
+                self.views[j] = flat[start:start + p.array.size].reshape(p.array.shape)
         self.attach()
 
     def attach(self):
@@ -229,9 +229,9 @@ class ShardedStep:
             full = state.get(p)
             piece.state = {}
             for name, value in (full or {}).items():
-                if _is_array(value) and value.size == p.data.size:
-                    flat = backend.to_device(value, backend.device_of(p.data))
-                    flat = flat.astype(p.data.dtype, copy=False).reshape(-1)
+                if _is_array(value) and value.size == p.array.size:
+                    flat = backend.to_device(value, backend.device_of(p.array))
+                    flat = flat.astype(p.array.dtype, copy=False).reshape(-1)
                     piece.state[name] = flat[piece.a:piece.b].copy()
                 else:
                     piece.state[name] = value
@@ -314,9 +314,9 @@ class ShardedStep:
             if not self.present[piece.index]:
                 continue   # no gradient on any rank: not stepped, as Optimizer.step
             p = self.params[piece.index]
-            view.data = p.data.reshape(-1)[piece.a:piece.b]
+            view.array = p.array.reshape(-1)[piece.a:piece.b]
             if piece.chunk is None:
-                g = view.data
+                g = view.array
             else:
                 g = piece.chunk.recv[piece.offset:piece.offset + piece.b - piece.a]
             self.optimizer._update(view, g, piece.state, self.group_of[id(p)])
@@ -325,12 +325,12 @@ class ShardedStep:
             buf = self._buffer(chunk)
             for j, a, b, s, o in chunk.pieces:
                 if s == rank:
-                    buf[s, o:o + b - a] = self.params[j].data.reshape(-1)[a:b]
+                    buf[s, o:o + b - a] = self.params[j].array.reshape(-1)[a:b]
             self.world.allgather_(buf)
             sent += buf[rank].nbytes
             for j, a, b, s, o in chunk.pieces:
                 if s != rank:
-                    self.params[j].data.reshape(-1)[a:b] = buf[s, o:o + b - a]
+                    self.params[j].array.reshape(-1)[a:b] = buf[s, o:o + b - a]
         self.synchronized = False
         return sent
 
@@ -362,7 +362,7 @@ class ShardedStep:
             for chunk in self.chunks:
                 chunk.recv[:chunk.k] *= chunk.dtype.type(coef)
             for p in split:
-                p.grad.data *= p.grad.data.dtype.type(coef)
+                p.grad.array *= p.grad.array.dtype.type(coef)
         return total
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -423,7 +423,7 @@ class ShardedStep:
 def _norm_part(local, params, norm_type):
     """`local` (a max or a sum of |g|^p) with the gradients of `params` counted in."""
     for p in params:
-        a = backend.get_array_module(p.grad.data).abs(p.grad.data.astype(np.float64))
+        a = backend.get_array_module(p.grad.array).abs(p.grad.array.astype(np.float64))
         if a.size:
             part = float(a.max() if norm_type == math.inf else (a ** norm_type).sum())
             local = max(local, part) if norm_type == math.inf else local + part
@@ -446,7 +446,7 @@ def clip_with_split(replicated, split, max_norm, norm_type, world):
     coef = min(float(max_norm) / (total + 1e-6), 1.0)
     if coef < 1.0:
         for p in list(replicated) + list(split):
-            p.grad.data *= p.grad.data.dtype.type(coef)
+            p.grad.array *= p.grad.array.dtype.type(coef)
     return total
 
 

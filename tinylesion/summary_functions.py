@@ -54,7 +54,7 @@ def histc(input, bins=100, min=0, max=0):
         raise TypeError(f"histc() is not implemented for {x.dtype} tensors")
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
         raise RuntimeError(f"histc(): bins must be > 0, but got {bins!r}")
-    xp, data = x.xp, x.data.reshape(-1)
+    xp, data = x.xp, x.array.reshape(-1)
     lo, hi = float(min), float(max)
     if lo > hi:
         raise RuntimeError(f"histc(): max must be larger than min, not min={min}, max={max}")
@@ -86,7 +86,7 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
     xp = seq.xp
     scalar = isinstance(input, numbers.Number)
     values = xp.asarray(input, dtype=seq.dtype) if scalar else (
-        input if isinstance(input, Tensor) else tensor(input, device=seq.device)).data
+        input if isinstance(input, Tensor) else tensor(input, device=seq.device)).array
     if scalar and seq.ndim != 1:
         raise RuntimeError("searchsorted(): a scalar value needs a 1-D sorted_sequence")
     if seq.ndim > 1 and seq.shape[:-1] != values.shape[:-1]:
@@ -94,9 +94,9 @@ def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=N
                            f"first N-1 dimensions of boundaries tensor and input value tensor "
                            f"must match, but we got boundaries tensor {seq.shape} and input "
                            f"value tensor {values.shape}")
-    data = seq.data
+    data = seq.array
     if sorter is not None:
-        order = sorter.data if isinstance(sorter, Tensor) else xp.asarray(sorter)
+        order = sorter.array if isinstance(sorter, Tensor) else xp.asarray(sorter)
         if order.shape != data.shape or order.dtype.kind not in "iu":
             raise RuntimeError(f"searchsorted(): sorter must be an integer tensor of the "
                                f"sorted_sequence's shape {seq.shape}")

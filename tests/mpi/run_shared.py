@@ -126,8 +126,8 @@ def mode_steps(out, steps, shared, shard=0):
             record["scratch_in_windows"] = sum(in_window(world, b)
                                                for b in opt.sharded.scratch.values())
         for i, p in enumerate(model.parameters()):
-            record[f"step {s} weight {i}"] = p.data.copy()
-            record[f"step {s} grad {i}"] = p.grad.data.copy()
+            record[f"step {s} weight {i}"] = p.array.copy()
+            record[f"step {s} grad {i}"] = p.grad.array.copy()
     if world.is_main:
         np.savez(out, **record)
 

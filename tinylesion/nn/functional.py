@@ -47,7 +47,7 @@ def _only_default(function, **given):
 
 def _array(value):
     """The backend array of a Tensor, or the array itself (running statistics)."""
-    return value.data if isinstance(value, Tensor) else value
+    return value.array if isinstance(value, Tensor) else value
 
 
 def linear(input, weight, bias=None):
@@ -236,7 +236,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if bias is None:
         bias = Tensor(xp.zeros(C, dtype=x.dtype))
     if training:
-        count = x.data.size // C
+        count = x.array.size // C
         if count < 2:
             raise ValueError(f"batch_norm in training needs more than one value per channel, "
                              f"got input of shape {x.shape}")
@@ -257,7 +257,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         # NOTE: nothing to record: x * scale + shift in one pass into one new array (the same
         # roundings), instead of a temporary x * scale and a second pass.
         from kernels.channel_affine import channel_affine
-        return Tensor._wrap(channel_affine(x.data, scale.data, shift.data))
+        return Tensor._wrap(channel_affine(x.array, scale.array, shift.array))
     return x * scale.reshape(shape) + shift.reshape(shape)
 
 
@@ -279,7 +279,7 @@ def relu(input, inplace=False):
     """max(x, 0). inplace=True writes into `input`'s array when nothing is recorded (under
     no_grad: an activation fewer in memory), and the result shares it; otherwise the result
     is a new array."""
-    if inplace and not is_grad_enabled() and _writable_float(input.data):
+    if inplace and not is_grad_enabled() and _writable_float(input.array):
         return ops.ReLU.apply(input, inplace=True)
     return ops.ReLU.apply(input)
 

@@ -9,7 +9,7 @@ from .module import Module, Parameter
 
 
 def _raw(t):
-    return t.data if isinstance(t, Tensor) else t
+    return t.array if isinstance(t, Tensor) else t
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
@@ -45,7 +45,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                 if running is not None:
                     r = _raw(running)
                     r *= 1 - momentum
-                    r += momentum * stat.data.reshape(x.shape[:2]).mean(0).astype(r.dtype)
+                    r += momentum * stat.array.reshape(x.shape[:2]).mean(0).astype(r.dtype)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("instance_norm: use_input_stats=False needs running_mean and "
@@ -108,7 +108,7 @@ class _InstanceNorm(Module):
         use_input_stats = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
             inference_cache.weights_changed()   # the running statistics move
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
         # NOTE: momentum=None keeps the running statistics where they are, as torch's
         # InstanceNorm (it has no cumulative average, unlike BatchNorm)
         y = instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,

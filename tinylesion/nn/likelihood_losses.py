@@ -42,7 +42,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
         elif not (input.shape[:-1] == var.shape[:-1] and var.shape[-1:] == (1,)):
             raise ValueError(f"gaussian_nll_loss: var of shape {var.shape} is of incorrect size "
                              f"for input of shape {input.shape}")
-    if bool((var.data < 0).any()):
+    if bool((var.array < 0).any()):
         raise ValueError("gaussian_nll_loss: var has negative entry/entries")
     # NOTE: torch clamps a copy of var under no_grad: the values are clamped, the gradient is
     # that of the identity
@@ -81,7 +81,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     """input where target is 1, max(0, margin − input) where it is −1 (as torch: targets
     other than ±1 get both terms)."""
     reduction = _reduction(size_average, reduce, reduction)
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target.array if isinstance(target, Tensor) else np.asarray(target)
     hinge = (margin - input).clamp_min(0.0)
     loss = where(t != 1, hinge, 0.0) + where(t != -1, input, 0.0)
     return _reduce(loss, reduction)
@@ -99,7 +99,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     if x.ndim not in (1, 2) or x.shape[-1] < 1:
         raise InputError(f"multi_margin_loss: expected input of shape (N, C) or (C,), not "
                          f"{x.shape}")
-    y = target.data if isinstance(target, Tensor) else np.asarray(target)
+    y = target.array if isinstance(target, Tensor) else np.asarray(target)
     if y.dtype.kind not in "iu" or y.shape != x.shape[:-1]:
         raise InputError(f"multi_margin_loss: target must hold one class index (integers) per "
                          f"sample, shape {x.shape[:-1]}, not {y.dtype} of shape {y.shape}")
@@ -112,7 +112,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     z = (margin - x2.gather(1, Tensor._wrap(y2)) + x2).clamp_min(0.0)
     z = z * z if p == 2 else z
     if weight is not None:
-        w = weight.data if isinstance(weight, Tensor) else weight
+        w = weight.array if isinstance(weight, Tensor) else weight
         z = z * Tensor._wrap(x.xp.asarray(w, dtype=x.dtype)[y2])
     others = Tensor._wrap(y2 != x.xp.arange(C))
     loss = where(others, z, 0.0).sum(1) / C

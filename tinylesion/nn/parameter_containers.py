@@ -10,7 +10,7 @@ def _as_parameter(value, owner):
     if isinstance(value, Parameter):
         return value
     if isinstance(value, Tensor):
-        return Parameter(value.data)
+        return Parameter(value.array)
     raise TypeError(f"{owner}: expected a Parameter or a Tensor, not {type(value).__name__}")
 
 
