@@ -13,6 +13,9 @@ from torch_reference import directions, sample_index
 PARAMETERS_1000 = {
     "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
     "resnet101": 44_549_160, "resnet152": 60_192_808,
+    "resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336,
+    "resnext101_64x4d": 83_455_272, "wide_resnet50_2": 68_883_240,
+    "wide_resnet101_2": 126_886_696,
     "vgg16": 138_357_544, "vgg16_bn": 138_365_992, "vgg19": 143_667_240,
     "densenet121": 7_978_856, "densenet169": 14_149_480, "densenet201": 20_013_928,
     "inception_v3": 23_834_568,

@@ -6,7 +6,9 @@ from .papers import (Classifier, baseline_cnn, dense_nn, feature_shape, logistic
                      PADUA_CHANNELS)
 from .backbone import Backbone
 from .pretrained import HeadDroppedWarning, load_weights
-from .resnet import ResNet, resnet18, resnet34, resnet50, resnet101, resnet152
+from .resnet import (ResNet, resnet18, resnet34, resnet50, resnet101, resnet152,
+                     resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, wide_resnet50_2,
+                     wide_resnet101_2)
 from .vgg import VGG, vgg16, vgg16_bn, vgg19
 from .densenet import DenseNet, densenet121, densenet169, densenet201
 from .inception import Inception3, InceptionOutputs, inception_v3
@@ -18,7 +20,8 @@ __all__ = ["MODELS", "ModelSpec", "get_model", "list_models", "register_model", 
            "baseline_cnn", "dense_nn", "feature_shape", "logistic_regression", "melanoma_cnn",
            "padua_cnn", "parse_image_size", "DENSE_NN_WEIGHT_DECAY", "PADUA_CHANNELS",
            "Backbone", "HeadDroppedWarning", "load_weights", "ResNet", "resnet18", "resnet34",
-           "resnet50", "resnet101", "resnet152",
+           "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
+           "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
            "VGG", "vgg16", "vgg16_bn", "vgg19", "DenseNet", "densenet121", "densenet169",
            "densenet201", "Inception3", "InceptionOutputs", "inception_v3", "MobileNetV2",
            "MobileNetV3", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",

@@ -118,6 +118,26 @@ _TABLE = {
         ("IMAGENET1K_V1", "resnet152-394f9c45.pth", 224, 256, 60192808, 78.312, False),
         ("IMAGENET1K_V2", "resnet152-f82ba261.pth", 224, 232, 60192808, 82.284, False)],
         "IMAGENET1K_V2"),
+    "resnext50_32x4d": ("ResNeXt50_32X4D_Weights", [
+        ("IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth", 224, 256, 25028904, 77.618, False),
+        ("IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth", 224, 232, 25028904, 81.198, False)],
+        "IMAGENET1K_V2"),
+    "resnext101_32x8d": ("ResNeXt101_32X8D_Weights", [
+        ("IMAGENET1K_V1", "resnext101_32x8d-8ba56ff5.pth", 224, 256, 88791336, 79.312, False),
+        ("IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth", 224, 232, 88791336, 82.834, False)],
+        "IMAGENET1K_V2"),
+    "resnext101_64x4d": ("ResNeXt101_64X4D_Weights", [
+        ("IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth", 224, 232, 83455272, 83.246, False)],
+        "IMAGENET1K_V1"),
+    "wide_resnet50_2": ("Wide_ResNet50_2_Weights", [
+        ("IMAGENET1K_V1", "wide_resnet50_2-95faca4d.pth", 224, 256, 68883240, 78.468, False),
+        ("IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", 224, 232, 68883240, 81.602, False)],
+        "IMAGENET1K_V2"),
+    "wide_resnet101_2": ("Wide_ResNet101_2_Weights", [
+        ("IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", 224, 256, 126886696, 78.848,
+         False),
+        ("IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", 224, 232, 126886696, 82.51, False)],
+        "IMAGENET1K_V2"),
     "vgg16": ("VGG16_Weights", [("IMAGENET1K_V1", "vgg16-397923af.pth", 224, 256, 138357544,
                                  71.592, False)], "IMAGENET1K_V1"),
     "vgg16_bn": ("VGG16_BN_Weights", [("IMAGENET1K_V1", "vgg16_bn-6c64b313.pth", 224, 256,
