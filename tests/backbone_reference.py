@@ -40,6 +40,13 @@ CASES = [
     ("mobilenet_v3_large", {}, (64, 64)),
     ("mobilenet_v3_small", {}, (64, 48)),
     ("efficientnet_b0", {}, (64, 64)),
+    ("efficientnet_b1", {}, (32, 40)),
+    ("efficientnet_b2", {}, (40, 32)),
+    ("efficientnet_b3", {}, (32, 32)),
+    ("efficientnet_b4", {}, (32, 32)),
+    ("efficientnet_b5", {}, (32, 32)),
+    ("efficientnet_b6", {}, (32, 32)),
+    ("efficientnet_b7", {}, (32, 32)),
 ]
 
 

@@ -21,6 +21,9 @@ PARAMETERS_1000 = {
     "inception_v3": 23_834_568,
     "mobilenet_v2": 3_504_872, "mobilenet_v3_large": 5_483_032,
     "mobilenet_v3_small": 2_542_856, "efficientnet_b0": 5_288_548,
+    "efficientnet_b1": 7_794_184, "efficientnet_b2": 9_109_994, "efficientnet_b3": 12_233_232,
+    "efficientnet_b4": 19_341_616, "efficientnet_b5": 30_389_784, "efficientnet_b6": 43_040_704,
+    "efficientnet_b7": 66_347_960,
 }
 INCEPTION_V3_WITH_AUX = 27_161_264
 BACKBONES = list(PARAMETERS_1000)
@@ -121,6 +124,10 @@ def test_densenet_reads_the_published_files_older_key_names():
 # tolerance is 1e-6, not less, because PyTorch's Hardsigmoid gradient is the float32 1/6 in
 # every dtype (the MobileNetV3 gradients differ by ~1e-7 of their scale; the others by 1e-15).
 FLOAT32, FLOAT64 = 2e-4, 1e-6
+# NOTE: efficientnet_b7's 55 blocks amplify rounding about 10⁴-fold on these random weights:
+# its float64 outputs agree with PyTorch's to 5e-12 of their scale (the others to 1e-14), its
+# float32 ones to 3e-3, so its float32 comparison is looser (the float64 one is not).
+FLOAT32_FOR = {"efficientnet_b7": 5e-3}
 
 
 def _assert_close(actual, expected, what, rtol):
@@ -155,7 +162,8 @@ def test_outputs_and_input_gradients_equal_torchvisions(name, options, size):
                                reference.load(f"{key}/inputs_fingerprint"), rtol=1e-12)
     with tl.no_grad():
         out32 = model(tl.Tensor(x)).numpy()
-    _assert_close(out32, reference.load(f"{key}/out"), f"{key}: float32 outputs", FLOAT32)
+    _assert_close(out32, reference.load(f"{key}/out"), f"{key}: float32 outputs",
+                  FLOAT32_FOR.get(name, FLOAT32))
     _check_against(key, *_run(model.double(), x, r, np.float64))
 
 

@@ -14,7 +14,9 @@ from .densenet import DenseNet, densenet121, densenet169, densenet201
 from .inception import Inception3, InceptionOutputs, inception_v3
 from .mobilenet import MobileNetV2, MobileNetV3, mobilenet_v2, mobilenet_v3_large, \
     mobilenet_v3_small
-from .efficientnet import EfficientNet, efficientnet_b0
+from .efficientnet import (EfficientNet, efficientnet_b0, efficientnet_b1, efficientnet_b2,
+                           efficientnet_b3, efficientnet_b4, efficientnet_b5, efficientnet_b6,
+                           efficientnet_b7)
 
 __all__ = ["MODELS", "ModelSpec", "get_model", "list_models", "register_model", "Classifier",
            "baseline_cnn", "dense_nn", "feature_shape", "logistic_regression", "melanoma_cnn",
@@ -25,4 +27,6 @@ __all__ = ["MODELS", "ModelSpec", "get_model", "list_models", "register_model", 
            "VGG", "vgg16", "vgg16_bn", "vgg19", "DenseNet", "densenet121", "densenet169",
            "densenet201", "Inception3", "InceptionOutputs", "inception_v3", "MobileNetV2",
            "MobileNetV3", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
-           "EfficientNet", "efficientnet_b0"]
+           "EfficientNet", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
+           "efficientnet_b3", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6",
+           "efficientnet_b7"]

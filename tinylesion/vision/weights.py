@@ -167,6 +167,29 @@ _TABLE = {
     "efficientnet_b0": ("EfficientNet_B0_Weights", [
         ("IMAGENET1K_V1", "efficientnet_b0_rwightman-7f5810bc.pth", 224, 256, 5288548, 77.692,
          True)], "IMAGENET1K_V1"),
+    "efficientnet_b1": ("EfficientNet_B1_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b1_rwightman-bac287d4.pth", 240, 256, 7794184, 78.642,
+         True),
+        ("IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth", 240, 255, 7794184, 79.838, False)],
+        "IMAGENET1K_V2"),
+    "efficientnet_b2": ("EfficientNet_B2_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b2_rwightman-c35c1473.pth", 288, 288, 9109994, 80.608,
+         True)], "IMAGENET1K_V1"),
+    "efficientnet_b3": ("EfficientNet_B3_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b3_rwightman-b3899882.pth", 300, 320, 12233232,
+         82.008, True)], "IMAGENET1K_V1"),
+    "efficientnet_b4": ("EfficientNet_B4_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b4_rwightman-23ab8bcd.pth", 380, 384, 19341616,
+         83.384, True)], "IMAGENET1K_V1"),
+    "efficientnet_b5": ("EfficientNet_B5_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b5_lukemelas-1a07897c.pth", 456, 456, 30389784,
+         83.444, True)], "IMAGENET1K_V1"),
+    "efficientnet_b6": ("EfficientNet_B6_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b6_lukemelas-24a108a5.pth", 528, 528, 43040704,
+         84.008, True)], "IMAGENET1K_V1"),
+    "efficientnet_b7": ("EfficientNet_B7_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b7_lukemelas-c5b4e57e.pth", 600, 600, 66347960,
+         84.122, True)], "IMAGENET1K_V1"),
 }
 
 
