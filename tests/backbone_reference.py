@@ -47,6 +47,9 @@ CASES = [
     ("efficientnet_b5", {}, (32, 32)),
     ("efficientnet_b6", {}, (32, 32)),
     ("efficientnet_b7", {}, (32, 32)),
+    ("convnext_tiny", {}, (64, 48)),
+    ("convnext_small", {}, (32, 32)),
+    ("convnext_base", {}, (32, 40)),
 ]
 
 

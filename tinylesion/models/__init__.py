@@ -17,6 +17,7 @@ from .mobilenet import MobileNetV2, MobileNetV3, mobilenet_v2, mobilenet_v3_larg
 from .efficientnet import (EfficientNet, efficientnet_b0, efficientnet_b1, efficientnet_b2,
                            efficientnet_b3, efficientnet_b4, efficientnet_b5, efficientnet_b6,
                            efficientnet_b7)
+from .convnext import ConvNeXt, convnext_base, convnext_large, convnext_small, convnext_tiny
 
 __all__ = ["MODELS", "ModelSpec", "get_model", "list_models", "register_model", "Classifier",
            "baseline_cnn", "dense_nn", "feature_shape", "logistic_regression", "melanoma_cnn",
@@ -29,4 +30,5 @@ __all__ = ["MODELS", "ModelSpec", "get_model", "list_models", "register_model", 
            "MobileNetV3", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small",
            "EfficientNet", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
            "efficientnet_b3", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6",
-           "efficientnet_b7"]
+           "efficientnet_b7", "ConvNeXt", "convnext_tiny", "convnext_small", "convnext_base",
+           "convnext_large"]

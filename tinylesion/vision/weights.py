@@ -45,14 +45,17 @@ class ImageClassification:
 class Weights:
     """One published weights file: its URL, its preprocessing and its facts (meta)."""
 
-    def __init__(self, url, crop_size, resize_size, num_params, acc1, bicubic=False):
+    def __init__(self, url, crop_size, resize_size, num_params, acc1, bicubic=False,
+                 min_size=None):
         self.url = url
         self.file_name = url.rsplit("/", 1)[1]
         self._preset = dict(crop_size=crop_size, resize_size=resize_size,
                             interpolation=F.InterpolationMode.BICUBIC if bicubic
                             else F.InterpolationMode.BILINEAR)
-        self.meta = {"num_params": num_params, "min_size": (1, 1) if crop_size != 299
-                     else (75, 75), "num_classes": 1000, "file_name": self.file_name,
+        if min_size is None:
+            min_size = (1, 1) if crop_size != 299 else (75, 75)
+        self.meta = {"num_params": num_params, "min_size": min_size,
+                     "num_classes": 1000, "file_name": self.file_name,
                      "_metrics": {"ImageNet-1K": {"acc@1": acc1}}}
 
     def transforms(self):
@@ -99,8 +102,9 @@ def checkpoint_dir():
 
 _BASE = "https://download.pytorch.org/models/"
 
-# model: (enum name, [(member, file, crop, resize, parameters, ImageNet top-1, bicubic)],
-# the DEFAULT member), from torchvision's model documentation
+# model: (enum name, [(member, file, crop, resize, parameters, ImageNet top-1, bicubic
+# [, minimum input size when not (1, 1)])], the DEFAULT member), from torchvision's model
+# documentation
 _TABLE = {
     "resnet18": ("ResNet18_Weights", [("IMAGENET1K_V1", "resnet18-f37072fd.pth", 224, 256,
                                        11689512, 69.758, False)], "IMAGENET1K_V1"),
@@ -190,12 +194,23 @@ _TABLE = {
     "efficientnet_b7": ("EfficientNet_B7_Weights", [
         ("IMAGENET1K_V1", "efficientnet_b7_lukemelas-c5b4e57e.pth", 600, 600, 66347960,
          84.122, True)], "IMAGENET1K_V1"),
+    "convnext_tiny": ("ConvNeXt_Tiny_Weights", [
+        ("IMAGENET1K_V1", "convnext_tiny-983f1562.pth", 224, 236, 28589128, 82.52, False,
+         (32, 32))], "IMAGENET1K_V1"),
+    "convnext_small": ("ConvNeXt_Small_Weights", [
+        ("IMAGENET1K_V1", "convnext_small-0c510722.pth", 224, 230, 50223688, 83.616, False,
+         (32, 32))], "IMAGENET1K_V1"),
+    "convnext_base": ("ConvNeXt_Base_Weights", [
+        ("IMAGENET1K_V1", "convnext_base-6075fbad.pth", 224, 232, 88591464, 84.062, False,
+         (32, 32))], "IMAGENET1K_V1"),
+    "convnext_large": ("ConvNeXt_Large_Weights", [
+        ("IMAGENET1K_V1", "convnext_large-ea097f82.pth", 224, 232, 197767336, 84.414, False,
+         (32, 32))], "IMAGENET1K_V1"),
 }
 
 
 def _make_enum(enum_name, members, default):
-    values = {name: Weights(_BASE + file, crop, resize, params, acc1, bicubic)
-              for name, file, crop, resize, params, acc1, bicubic in members}
+    values = {name: Weights(_BASE + file, *facts) for name, file, *facts in members}
     values["DEFAULT"] = values[default]     # the same value: an alias, as torchvision's
     return WeightsEnum(enum_name, values, module=__name__)
 
