@@ -16,7 +16,8 @@ PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
 SCRIPT = "bench/torch_backbones.py"
 NUM_CLASSES, BATCH, SEED = 10, 2, 13
 
-# (name, options, (width, height)): every architecture, at 64×64 where it allows
+# (name, options, (width, height)): every architecture, at 64×64 where it allows (the largest
+# at 32×32, their weights outweighing the computation)
 CASES = [
     ("resnet18", {}, (64, 64)),
     ("resnet34", {}, (64, 64)),
@@ -50,6 +51,8 @@ CASES = [
     ("convnext_tiny", {}, (64, 48)),
     ("convnext_small", {}, (32, 32)),
     ("convnext_base", {}, (32, 40)),
+    ("vit_b_16", {}, (32, 32)),     # torchvision's transformers take square inputs only
+    ("vit_b_32", {}, (64, 64)),
 ]
 
 
@@ -73,7 +76,7 @@ def weights(named_shapes):
     norms = {k.rsplit(".", 1)[0] for k, _ in named_shapes if k.endswith("running_mean")}
     out = {}
     for key, shape in named_shapes:
-        layer, kind = key.rsplit(".", 1)
+        layer, _, kind = key.rpartition(".")   # ("", "class_token") for a top-level one
         rng = _rng(key, shape)
         if kind == "num_batches_tracked":
             out[key] = np.zeros(shape, np.int64)

@@ -26,14 +26,16 @@ PARAMETERS_1000 = {
     "efficientnet_b7": 66_347_960,
     "convnext_tiny": 28_589_128, "convnext_small": 50_223_688, "convnext_base": 88_591_464,
     "convnext_large": 197_767_336,
+    "vit_b_16": 86_567_656, "vit_b_32": 88_224_232, "vit_l_16": 304_326_632,
 }
 INCEPTION_V3_WITH_AUX = 27_161_264
 BACKBONES = list(PARAMETERS_1000)
 
 # the largest variants, whose weights would make a parity case slow: their layers are those
-# of a smaller variant with a fixture (convnext_large: convnext_base's blocks, wider); they are
-# checked by parameter count and a forward and backward pass
-WITHOUT_FIXTURE = {"convnext_large"}
+# of a smaller variant with a fixture (convnext_large: convnext_base's blocks, wider; vit_l_16:
+# vit_b_16's, wider and deeper); they are checked by parameter count and a forward and backward
+# pass
+WITHOUT_FIXTURE = {"convnext_large", "vit_l_16"}
 
 
 def test_every_backbone_is_registered():
@@ -44,9 +46,11 @@ def test_every_backbone_is_registered():
 @pytest.mark.parametrize("name", sorted(WITHOUT_FIXTURE))
 def test_models_without_a_fixture_count_and_run(name):
     model = models.get_model(name, num_classes=1000, image_size=(32, 32))
-    assert model.num_parameters() == PARAMETERS_1000[name]
+    assert model.num_parameters() == _count_with_head(model)
     model.eval().requires_grad_(False)
-    x = tl.Tensor(np.random.default_rng(0).standard_normal((2, 3, 32, 40)).astype(np.float32),
+    head = dict(model.named_parameters())[model.head_keys[0]]
+    head.data[...] = 0.01            # (vit's head starts at zero: no gradient would reach x)
+    x = tl.Tensor(np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32),
                   requires_grad=True)
     out = model(x)
     assert out.shape == (2, 1000) and np.isfinite(out.numpy()).all()
@@ -58,6 +62,9 @@ def _count_with_head(model):
     """torchvision's count with 1000 classes, less what a head of fewer outputs drops."""
     count = INCEPTION_V3_WITH_AUX if model.config.get("aux_logits") else \
         PARAMETERS_1000[model.name]
+    if isinstance(model, models.VisionTransformer):   # one position per patch, and the class
+        _, tokens, width = model.encoder.pos_embedding.shape
+        count += (tokens - (224 // model.patch_size) ** 2 - 1) * width
     state = model.state_dict()
     for key in model.head_keys:
         if key.endswith(".weight") and key in state:
@@ -214,3 +221,44 @@ def test_inception_auxiliary_classifier_equals_torchvisions():
         out32 = aux(tl.Tensor(x)).numpy()
     _assert_close(out32, reference.load(f"{key}/out"), f"{key}: float32 outputs", FLOAT32)
     _check_against(key, *_run(aux.double(), x, r, np.float64))
+
+
+# ---- torchvision's published files for the newer families ---------------------------------
+NEW_WEIGHTS = {   # model: (enum, DEFAULT member, its file)
+    "resnext50_32x4d": ("ResNeXt50_32X4D_Weights", "IMAGENET1K_V2",
+                        "resnext50_32x4d-1a0047aa.pth"),
+    "resnext101_64x4d": ("ResNeXt101_64X4D_Weights", "IMAGENET1K_V1",
+                         "resnext101_64x4d-173b62eb.pth"),
+    "wide_resnet101_2": ("Wide_ResNet101_2_Weights", "IMAGENET1K_V2",
+                         "wide_resnet101_2-d733dc28.pth"),
+    "efficientnet_b1": ("EfficientNet_B1_Weights", "IMAGENET1K_V2",
+                        "efficientnet_b1-c27df63c.pth"),
+    "efficientnet_b7": ("EfficientNet_B7_Weights", "IMAGENET1K_V1",
+                        "efficientnet_b7_lukemelas-c5b4e57e.pth"),
+    "convnext_tiny": ("ConvNeXt_Tiny_Weights", "IMAGENET1K_V1", "convnext_tiny-983f1562.pth"),
+    "vit_b_16": ("ViT_B_16_Weights", "IMAGENET1K_V1", "vit_b_16-c867db91.pth"),
+}
+
+
+def test_new_weight_enums_record_torchvisions_files():
+    from tinylesion.vision import weights
+    for name in BACKBONES:
+        members = list(weights.get_model_weights(name))
+        counts = {PARAMETERS_1000[name], INCEPTION_V3_WITH_AUX if name == "inception_v3" else 0}
+        assert any(m.meta["num_params"] in counts for m in members), name
+    for name, (enum, default, file) in NEW_WEIGHTS.items():
+        member = weights.get_model_weights(name).DEFAULT
+        assert (type(member).__name__, member.name, member.meta["file_name"]) == \
+            (enum, default, file)
+        assert member.url == "https://download.pytorch.org/models/" + file
+
+
+def test_a_vit_file_sets_the_input_size_it_was_trained_at(monkeypatch, tmp_path):
+    from tinylesion.vision import models as vision_models, weights
+    built = {}
+    monkeypatch.setattr(models, "get_model", lambda name, **config: built.update(config))
+    monkeypatch.setattr(weights.WeightsEnum, "local_file", lambda self: str(tmp_path / "w.pth"))
+    vision_models.vit_b_16(weights="IMAGENET1K_SWAG_E2E_V1")
+    assert built["image_size"] == (384, 384) and built["num_classes"] == 1000
+    vision_models.vit_l_16(weights=vision_models.ViT_L_16_Weights.IMAGENET1K_V1)
+    assert built["image_size"] == (224, 224)

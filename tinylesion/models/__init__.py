@@ -18,6 +18,7 @@ from .efficientnet import (EfficientNet, efficientnet_b0, efficientnet_b1, effic
                            efficientnet_b3, efficientnet_b4, efficientnet_b5, efficientnet_b6,
                            efficientnet_b7)
 from .convnext import ConvNeXt, convnext_base, convnext_large, convnext_small, convnext_tiny
+from .vit import VisionTransformer, vit_b_16, vit_b_32, vit_l_16
 
 __all__ = ["MODELS", "ModelSpec", "get_model", "list_models", "register_model", "Classifier",
            "baseline_cnn", "dense_nn", "feature_shape", "logistic_regression", "melanoma_cnn",
@@ -31,4 +32,4 @@ __all__ = ["MODELS", "ModelSpec", "get_model", "list_models", "register_model", 
            "EfficientNet", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2",
            "efficientnet_b3", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6",
            "efficientnet_b7", "ConvNeXt", "convnext_tiny", "convnext_small", "convnext_base",
-           "convnext_large"]
+           "convnext_large", "VisionTransformer", "vit_b_16", "vit_b_32", "vit_l_16"]

@@ -206,6 +206,23 @@ _TABLE = {
     "convnext_large": ("ConvNeXt_Large_Weights", [
         ("IMAGENET1K_V1", "convnext_large-ea097f82.pth", 224, 232, 197767336, 84.414, False,
          (32, 32))], "IMAGENET1K_V1"),
+    "vit_b_16": ("ViT_B_16_Weights", [
+        ("IMAGENET1K_V1", "vit_b_16-c867db91.pth", 224, 256, 86567656, 81.072, False,
+         (224, 224)),
+        ("IMAGENET1K_SWAG_E2E_V1", "vit_b_16_swag-9ac1b537.pth", 384, 384, 86859496, 85.304,
+         True, (384, 384)),
+        ("IMAGENET1K_SWAG_LINEAR_V1", "vit_b_16_lc_swag-4e70ced5.pth", 224, 224, 86567656,
+         81.886, True, (224, 224))], "IMAGENET1K_V1"),
+    "vit_b_32": ("ViT_B_32_Weights", [
+        ("IMAGENET1K_V1", "vit_b_32-d86f8d99.pth", 224, 256, 88224232, 75.912, False,
+         (224, 224))], "IMAGENET1K_V1"),
+    "vit_l_16": ("ViT_L_16_Weights", [
+        ("IMAGENET1K_V1", "vit_l_16-852ce7e3.pth", 224, 242, 304326632, 79.662, False,
+         (224, 224)),
+        ("IMAGENET1K_SWAG_E2E_V1", "vit_l_16_swag-4f3808c9.pth", 512, 512, 305174504, 88.064,
+         True, (512, 512)),
+        ("IMAGENET1K_SWAG_LINEAR_V1", "vit_l_16_lc_swag-4d563306.pth", 224, 224, 304326632,
+         85.146, True, (224, 224))], "IMAGENET1K_V1"),
 }
 
 
