@@ -1,6 +1,7 @@
-"""scaled_dot_product_attention and nn.MultiheadAttention: a NumPy reference of the formula
-and of PyTorch's mask conventions, float64 central-difference gradient checks, errors. (Their
-parity with PyTorch on a whole network: the vit cases of test_backbones.py.)"""
+"""scaled_dot_product_attention and nn.MultiheadAttention: PyTorch's outputs, weights and
+gradients (tests/fixtures/torch_attention.npz), a NumPy reference of the formula and of the
+mask conventions, float64 central-difference gradient checks, errors. (On a whole network:
+the vit cases of test_backbones.py.)"""
 import numpy as np
 import pytest
 
@@ -9,7 +10,43 @@ from tinylesion import nn
 from tinylesion.nn import functional as F
 from tinylesion.testing import gradcheck
 
+import attention_reference as reference
 from test_backbone_blocks import check_parameter_gradients
+
+TOLERANCE = 1e-10    # float64 on both sides
+
+
+def _close(actual, key):
+    expected = reference.load(key)
+    np.testing.assert_allclose(actual, expected, rtol=TOLERANCE, atol=TOLERANCE, err_msg=key)
+
+
+@pytest.mark.parametrize("name, options", reference.MHA_CASES,
+                         ids=[c[0] for c in reference.MHA_CASES])
+def test_multihead_attention_equals_pytorchs(name, options):
+    m = nn.MultiheadAttention(reference.EMBED, reference.HEADS,
+                              batch_first=options["layout"] == "batch_first").double()
+    m.load_state_dict(reference.mha_weights(name))
+    q, k, v, kwargs, r = reference.mha_inputs(name, options)
+    tensors = [tl.Tensor(a, requires_grad=True) for a in (q, k, v)]
+    out, weights = m(*tensors, **kwargs)
+    (out * tl.Tensor(r)).sum().backward()
+    _close(out.numpy(), f"mha/{name}/out")
+    _close(weights.numpy(), f"mha/{name}/weights")
+    for label, t in zip("qkv", tensors):
+        _close(t.grad.numpy(), f"mha/{name}/g{label}")
+
+
+@pytest.mark.parametrize("name, options", reference.SDPA_CASES,
+                         ids=[c[0] for c in reference.SDPA_CASES])
+def test_scaled_dot_product_attention_equals_pytorchs(name, options):
+    q, k, v, kwargs, r = reference.sdpa_inputs(name, options)
+    tensors = [tl.Tensor(a, requires_grad=True) for a in (q, k, v)]
+    out = F.scaled_dot_product_attention(*tensors, **kwargs)
+    (out * tl.Tensor(r)).sum().backward()
+    _close(out.numpy(), f"sdpa/{name}/out")
+    for label, t in zip("qkv", tensors):
+        _close(t.grad.numpy(), f"sdpa/{name}/g{label}")
 
 
 def _rng(seed=3):
