@@ -1,5 +1,5 @@
 """The newer backbones' own layers: float64 central-difference gradient checks and their
-errors (ConvNeXt's LayerNorm2d and CNBlock)."""
+errors (ConvNeXt's LayerNorm2d and CNBlock, a small vision transformer)."""
 import numpy as np
 import pytest
 
@@ -57,3 +57,17 @@ def test_convnext_block_gradients():
     x = _rng().standard_normal((2, 4, 3, 3))
     gradcheck(lambda x: block(x), x, rtol=1e-4, atol=1e-6)
     check_parameter_gradients(block, x)
+
+
+def test_vision_transformer_gradients():
+    """A one-block transformer of width 8 on 16×16 inputs in 4×4 patches: every parameter
+    (class token, position embedding, attention, MLP, norms, head) and the input."""
+    from tinylesion.models.vit import VisionTransformer
+    tl.manual_seed(0)
+    model = VisionTransformer("vit_test", 4, 1, 2, 8, 8, 3, (16, 16)).double().eval()
+    rng = _rng()
+    for p in model.parameters():          # away from the zero head and zero class token
+        p.data[...] = rng.standard_normal(p.shape) * 0.3
+    x = rng.standard_normal((1, 3, 16, 16))
+    gradcheck(lambda x: model(x), x, rtol=1e-4, atol=1e-6)
+    check_parameter_gradients(model, x)
