@@ -106,7 +106,7 @@ class MultiheadAttention(Module):
             init.zeros_(self.out_proj.bias)
 
     def _heads(self, x, N):
-        """(N·…, L, E) → (N, heads, L, head_dim)."""
+        """(N, L, E) → (N, heads, L, head_dim)."""
         return x.reshape(N, x.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
