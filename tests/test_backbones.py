@@ -48,10 +48,12 @@ def test_models_without_a_fixture_count_and_run(name):
     model = models.get_model(name, num_classes=1000, image_size=(32, 32))
     assert model.num_parameters() == _count_with_head(model)
     model.eval().requires_grad_(False)
+    rng = np.random.default_rng(0)
     head = dict(model.named_parameters())[model.head_keys[0]]
-    head.data[...] = 0.01            # (vit's head starts at zero: no gradient would reach x)
-    x = tl.Tensor(np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32),
-                  requires_grad=True)
+    # (vit's head starts at zero, so no gradient would reach x; a constant head would give
+    # ConvNeXt's sum of outputs a zero gradient, a LayerNorm's outputs summing to zero)
+    head.data[...] = rng.standard_normal(head.shape) * 0.01
+    x = tl.Tensor(rng.standard_normal((2, 3, 32, 32)).astype(np.float32), requires_grad=True)
     out = model(x)
     assert out.shape == (2, 1000) and np.isfinite(out.numpy()).all()
     out.sum().backward()
