@@ -35,7 +35,10 @@ def run_case(torch, models, name, options, size):
     kwargs = dict(options)
     if name == "inception_v3":  # torchvision's default keeps the auxiliary head; ours does not
         kwargs = {"init_weights": False, "aux_logits": False, **options}
-    model = getattr(models, name)(num_classes=ref.NUM_CLASSES, **kwargs)
+    sized = dict(kwargs)
+    if name.startswith("vit_"):  # a transformer's position embedding is sized by its input
+        sized["image_size"] = size[0]
+    model = getattr(models, name)(num_classes=ref.NUM_CLASSES, **sized)
     state = model.state_dict()
     weights = ref.weights([(k, v.shape) for k, v in state.items()])
     model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)

@@ -16,13 +16,19 @@ PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures",
 SCRIPT = "bench/torch_backbones.py"
 NUM_CLASSES, BATCH, SEED = 10, 2, 13
 
-# (name, options, (width, height)): every architecture, at 64×64 where it allows
+# (name, options, (width, height)): every architecture, at 64×64 where it allows (the largest
+# at 32×32, their weights outweighing the computation)
 CASES = [
     ("resnet18", {}, (64, 64)),
     ("resnet34", {}, (64, 64)),
     ("resnet50", {}, (64, 64)),
     ("resnet101", {}, (64, 48)),
     ("resnet152", {}, (48, 64)),
+    ("resnext50_32x4d", {}, (64, 48)),
+    ("resnext101_32x8d", {}, (32, 32)),
+    ("resnext101_64x4d", {}, (32, 40)),
+    ("wide_resnet50_2", {}, (48, 48)),
+    ("wide_resnet101_2", {}, (32, 32)),
     ("vgg16", {}, (64, 64)),
     ("vgg16_bn", {}, (64, 64)),
     ("vgg19", {}, (40, 36)),
@@ -35,6 +41,18 @@ CASES = [
     ("mobilenet_v3_large", {}, (64, 64)),
     ("mobilenet_v3_small", {}, (64, 48)),
     ("efficientnet_b0", {}, (64, 64)),
+    ("efficientnet_b1", {}, (32, 40)),
+    ("efficientnet_b2", {}, (40, 32)),
+    ("efficientnet_b3", {}, (32, 32)),
+    ("efficientnet_b4", {}, (32, 32)),
+    ("efficientnet_b5", {}, (32, 32)),
+    ("efficientnet_b6", {}, (32, 32)),
+    ("efficientnet_b7", {}, (32, 32)),
+    ("convnext_tiny", {}, (64, 48)),
+    ("convnext_small", {}, (32, 32)),
+    ("convnext_base", {}, (32, 40)),
+    ("vit_b_16", {}, (32, 32)),     # torchvision's transformers take square inputs only
+    ("vit_b_32", {}, (64, 64)),
 ]
 
 
@@ -58,7 +76,7 @@ def weights(named_shapes):
     norms = {k.rsplit(".", 1)[0] for k, _ in named_shapes if k.endswith("running_mean")}
     out = {}
     for key, shape in named_shapes:
-        layer, kind = key.rsplit(".", 1)
+        layer, _, kind = key.rpartition(".")   # ("", "class_token") for a top-level one
         rng = _rng(key, shape)
         if kind == "num_batches_tracked":
             out[key] = np.zeros(shape, np.int64)

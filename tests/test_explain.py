@@ -68,9 +68,18 @@ def test_bilinear_upsampling_is_pytorchs_half_pixel_rule():
 
 
 # ---- every model of the registry ---------------------------------------------------------------
-@pytest.mark.parametrize("name", list_models())
+# the larger variants of a family whose smallest member runs here: the same layers, wider or
+# deeper (they would add minutes)
+LARGER_VARIANTS = {"resnext101_32x8d", "resnext101_64x4d", "wide_resnet101_2", "vit_b_32",
+                   "vit_l_16", "convnext_small", "convnext_base", "convnext_large"} | \
+    {f"efficientnet_b{i}" for i in range(2, 8)}
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in LARGER_VARIANTS])
 def test_every_model_gives_maps_and_leaves_its_gradients_alone(name):
     model = small_model(name)
+    if name.startswith("vit_"):   # its head starts at zero (torchvision's): no gradient flows
+        tl.nn.init.normal_(model.heads.head.weight, std=0.1)
     x = batch_for(model)
     cam = explain.grad_cam(model, x)
     sal = explain.saliency(model, x, target=1)

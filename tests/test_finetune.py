@@ -232,7 +232,8 @@ def test_a_damaged_finetune_entry_is_named(tmp_path):
 # ---- blocks, heads and pretrained weights --------------------------------------------------
 @pytest.mark.parametrize("name, count", [("resnet18", 4), ("vgg16", 5), ("densenet121", 4),
                                          ("mobilenet_v2", 7), ("mobilenet_v3_small", 5),
-                                         ("efficientnet_b0", 7)])
+                                         ("efficientnet_b0", 7), ("resnext50_32x4d", 4),
+                                         ("convnext_tiny", 4), ("vit_b_16", 12)])
 def test_blocks_partition_the_backbone_in_forward_order(name, count):
     model = models.get_model(name, num_classes=3, image_size=(32, 32))
     stages = finetune.blocks(model)
@@ -246,6 +247,12 @@ def test_blocks_partition_the_backbone_in_forward_order(name, count):
     stem = len(order) - len(ids) - len(head_ids)
     assert all(order[i] >= stem for i in ids)  # what is left is the stem, before the blocks
     assert max(order[i] for i in ids) < min(order[i] for i in head_ids)
+
+
+@pytest.mark.parametrize("name", ["convnext_tiny", "vit_b_16"])
+def test_the_papers_heads_are_refused_where_the_head_is_not_pooling_and_linear(name):
+    with pytest.raises(ValueError, match=f"--head maxpool512 is for .* not {name}"):
+        models.get_model(name, num_classes=3, image_size=(32, 32), head="maxpool512")
 
 
 @pytest.mark.parametrize("kind, widths", [("maxpool512", [512, 3]),

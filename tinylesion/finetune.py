@@ -96,7 +96,9 @@ def blocks(model):
     the first block and the head after the last are not blocks): ResNet's layer1..layer4,
     VGG's five convolution stages, DenseNet's dense blocks (each with its transition),
     MobileNet's stages of one width, EfficientNet's seven stages, Inception's Mixed blocks,
-    and for the papers' networks the convolution stages ending in a max-pool."""
+    ConvNeXt's four stages (each after the first with the downsampling before it), a vision
+    transformer's encoder blocks (the last with the final LayerNorm), and for the papers'
+    networks the convolution stages ending in a max-pool."""
     from . import models
     if isinstance(model, models.ResNet):
         return [[getattr(model, f"layer{i}")] for i in range(1, 5)]
@@ -114,6 +116,13 @@ def blocks(model):
         return _features_stages(model.features)
     if isinstance(model, models.Inception3):
         return [[m] for name, m in model.named_children() if name.startswith("Mixed_")]
+    if isinstance(model, models.ConvNeXt):
+        f = list(model.features)
+        return [[f[1]]] + [[f[i], f[i + 1]] for i in range(2, len(f), 2)]
+    if isinstance(model, models.VisionTransformer):
+        layers = [[layer] for layer in model.encoder.layers]
+        layers[-1].append(model.encoder.ln)
+        return layers
     if isinstance(model, models.Classifier):
         layers = list(model)
         cut = _first_flatten(layers)
@@ -137,6 +146,8 @@ def head(model):
         return [model.fc] + ([model.AuxLogits] if model.AuxLogits is not None else [])
     if isinstance(model, models.Classifier):
         return list(model)[_first_flatten(list(model)):]
+    if isinstance(model, models.VisionTransformer):
+        return [model.heads]
     if isinstance(model, models.Backbone):
         return [model.classifier]
     raise ValueError(f"{type(model).__name__}: its head is not known")
@@ -181,6 +192,9 @@ def replace_head(model, kind):
         return model
     if not isinstance(model, models.Backbone):
         raise ValueError(f"--head {kind} needs an ImageNet backbone, not {model.name}")
+    if isinstance(model, (models.ConvNeXt, models.VisionTransformer)):
+        raise ValueError(f"--head {kind} is for the backbones whose head is pooling and a "
+                         f"linear layer, not {model.name} (keep its own head: --head default)")
     out = model.out_features
     name, width = _classifier_slot(model)
     if kind == "maxpool512":

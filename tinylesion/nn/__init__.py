@@ -10,6 +10,7 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss
 from .module import Module, Parameter
 from .gelu import GELU
 from .normalization import LayerNorm
+from .attention import MultiheadAttention
 from .stochastic_depth import StochasticDepth
 from .sync_batchnorm import SyncBatchNorm
 from .upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d

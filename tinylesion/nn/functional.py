@@ -491,6 +491,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
 
 from .gelu import gelu  # noqa: E402,F401  (torch.nn.functional's names, in their own modules)
 from .normalization import layer_norm  # noqa: E402,F401
+from .attention import scaled_dot_product_attention  # noqa: E402,F401
 from .upsampling import interpolate, upsample  # noqa: E402,F401
 from .normalize import normalize  # noqa: E402,F401
 from .elu import celu, elu, selu  # noqa: E402,F401

@@ -52,6 +52,8 @@ def get_model(name, **config):
                              "is then dropped)")
         if name == "inception_v3":
             config.setdefault("transform_input", True)   # as torchvision does for its file
+        if name.startswith("vit_"):     # the position embedding is sized for the file's input
+            config.setdefault("image_size", tuple(member.meta["min_size"]))
         config["weights"] = member.local_file()
     if config.get("weights", "absent") is None:
         del config["weights"]

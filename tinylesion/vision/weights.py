@@ -45,14 +45,17 @@ class ImageClassification:
 class Weights:
     """One published weights file: its URL, its preprocessing and its facts (meta)."""
 
-    def __init__(self, url, crop_size, resize_size, num_params, acc1, bicubic=False):
+    def __init__(self, url, crop_size, resize_size, num_params, acc1, bicubic=False,
+                 min_size=None):
         self.url = url
         self.file_name = url.rsplit("/", 1)[1]
         self._preset = dict(crop_size=crop_size, resize_size=resize_size,
                             interpolation=F.InterpolationMode.BICUBIC if bicubic
                             else F.InterpolationMode.BILINEAR)
-        self.meta = {"num_params": num_params, "min_size": (1, 1) if crop_size != 299
-                     else (75, 75), "num_classes": 1000, "file_name": self.file_name,
+        if min_size is None:
+            min_size = (1, 1) if crop_size != 299 else (75, 75)
+        self.meta = {"num_params": num_params, "min_size": min_size,
+                     "num_classes": 1000, "file_name": self.file_name,
                      "_metrics": {"ImageNet-1K": {"acc@1": acc1}}}
 
     def transforms(self):
@@ -99,8 +102,9 @@ def checkpoint_dir():
 
 _BASE = "https://download.pytorch.org/models/"
 
-# model: (enum name, [(member, file, crop, resize, parameters, ImageNet top-1, bicubic)],
-# the DEFAULT member), from torchvision's model documentation
+# model: (enum name, [(member, file, crop, resize, parameters, ImageNet top-1, bicubic
+# [, minimum input size when not (1, 1)])], the DEFAULT member), from torchvision's model
+# documentation
 _TABLE = {
     "resnet18": ("ResNet18_Weights", [("IMAGENET1K_V1", "resnet18-f37072fd.pth", 224, 256,
                                        11689512, 69.758, False)], "IMAGENET1K_V1"),
@@ -117,6 +121,26 @@ _TABLE = {
     "resnet152": ("ResNet152_Weights", [
         ("IMAGENET1K_V1", "resnet152-394f9c45.pth", 224, 256, 60192808, 78.312, False),
         ("IMAGENET1K_V2", "resnet152-f82ba261.pth", 224, 232, 60192808, 82.284, False)],
+        "IMAGENET1K_V2"),
+    "resnext50_32x4d": ("ResNeXt50_32X4D_Weights", [
+        ("IMAGENET1K_V1", "resnext50_32x4d-7cdf4587.pth", 224, 256, 25028904, 77.618, False),
+        ("IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth", 224, 232, 25028904, 81.198, False)],
+        "IMAGENET1K_V2"),
+    "resnext101_32x8d": ("ResNeXt101_32X8D_Weights", [
+        ("IMAGENET1K_V1", "resnext101_32x8d-8ba56ff5.pth", 224, 256, 88791336, 79.312, False),
+        ("IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth", 224, 232, 88791336, 82.834, False)],
+        "IMAGENET1K_V2"),
+    "resnext101_64x4d": ("ResNeXt101_64X4D_Weights", [
+        ("IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth", 224, 232, 83455272, 83.246, False)],
+        "IMAGENET1K_V1"),
+    "wide_resnet50_2": ("Wide_ResNet50_2_Weights", [
+        ("IMAGENET1K_V1", "wide_resnet50_2-95faca4d.pth", 224, 256, 68883240, 78.468, False),
+        ("IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth", 224, 232, 68883240, 81.602, False)],
+        "IMAGENET1K_V2"),
+    "wide_resnet101_2": ("Wide_ResNet101_2_Weights", [
+        ("IMAGENET1K_V1", "wide_resnet101_2-32ee1156.pth", 224, 256, 126886696, 78.848,
+         False),
+        ("IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth", 224, 232, 126886696, 82.51, False)],
         "IMAGENET1K_V2"),
     "vgg16": ("VGG16_Weights", [("IMAGENET1K_V1", "vgg16-397923af.pth", 224, 256, 138357544,
                                  71.592, False)], "IMAGENET1K_V1"),
@@ -147,12 +171,63 @@ _TABLE = {
     "efficientnet_b0": ("EfficientNet_B0_Weights", [
         ("IMAGENET1K_V1", "efficientnet_b0_rwightman-7f5810bc.pth", 224, 256, 5288548, 77.692,
          True)], "IMAGENET1K_V1"),
+    "efficientnet_b1": ("EfficientNet_B1_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b1_rwightman-bac287d4.pth", 240, 256, 7794184, 78.642,
+         True),
+        ("IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth", 240, 255, 7794184, 79.838, False)],
+        "IMAGENET1K_V2"),
+    "efficientnet_b2": ("EfficientNet_B2_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b2_rwightman-c35c1473.pth", 288, 288, 9109994, 80.608,
+         True)], "IMAGENET1K_V1"),
+    "efficientnet_b3": ("EfficientNet_B3_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b3_rwightman-b3899882.pth", 300, 320, 12233232,
+         82.008, True)], "IMAGENET1K_V1"),
+    "efficientnet_b4": ("EfficientNet_B4_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b4_rwightman-23ab8bcd.pth", 380, 384, 19341616,
+         83.384, True)], "IMAGENET1K_V1"),
+    "efficientnet_b5": ("EfficientNet_B5_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b5_lukemelas-1a07897c.pth", 456, 456, 30389784,
+         83.444, True)], "IMAGENET1K_V1"),
+    "efficientnet_b6": ("EfficientNet_B6_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b6_lukemelas-24a108a5.pth", 528, 528, 43040704,
+         84.008, True)], "IMAGENET1K_V1"),
+    "efficientnet_b7": ("EfficientNet_B7_Weights", [
+        ("IMAGENET1K_V1", "efficientnet_b7_lukemelas-c5b4e57e.pth", 600, 600, 66347960,
+         84.122, True)], "IMAGENET1K_V1"),
+    "convnext_tiny": ("ConvNeXt_Tiny_Weights", [
+        ("IMAGENET1K_V1", "convnext_tiny-983f1562.pth", 224, 236, 28589128, 82.52, False,
+         (32, 32))], "IMAGENET1K_V1"),
+    "convnext_small": ("ConvNeXt_Small_Weights", [
+        ("IMAGENET1K_V1", "convnext_small-0c510722.pth", 224, 230, 50223688, 83.616, False,
+         (32, 32))], "IMAGENET1K_V1"),
+    "convnext_base": ("ConvNeXt_Base_Weights", [
+        ("IMAGENET1K_V1", "convnext_base-6075fbad.pth", 224, 232, 88591464, 84.062, False,
+         (32, 32))], "IMAGENET1K_V1"),
+    "convnext_large": ("ConvNeXt_Large_Weights", [
+        ("IMAGENET1K_V1", "convnext_large-ea097f82.pth", 224, 232, 197767336, 84.414, False,
+         (32, 32))], "IMAGENET1K_V1"),
+    "vit_b_16": ("ViT_B_16_Weights", [
+        ("IMAGENET1K_V1", "vit_b_16-c867db91.pth", 224, 256, 86567656, 81.072, False,
+         (224, 224)),
+        ("IMAGENET1K_SWAG_E2E_V1", "vit_b_16_swag-9ac1b537.pth", 384, 384, 86859496, 85.304,
+         True, (384, 384)),
+        ("IMAGENET1K_SWAG_LINEAR_V1", "vit_b_16_lc_swag-4e70ced5.pth", 224, 224, 86567656,
+         81.886, True, (224, 224))], "IMAGENET1K_V1"),
+    "vit_b_32": ("ViT_B_32_Weights", [
+        ("IMAGENET1K_V1", "vit_b_32-d86f8d99.pth", 224, 256, 88224232, 75.912, False,
+         (224, 224))], "IMAGENET1K_V1"),
+    "vit_l_16": ("ViT_L_16_Weights", [
+        ("IMAGENET1K_V1", "vit_l_16-852ce7e3.pth", 224, 242, 304326632, 79.662, False,
+         (224, 224)),
+        ("IMAGENET1K_SWAG_E2E_V1", "vit_l_16_swag-4f3808c9.pth", 512, 512, 305174504, 88.064,
+         True, (512, 512)),
+        ("IMAGENET1K_SWAG_LINEAR_V1", "vit_l_16_lc_swag-4d563306.pth", 224, 224, 304326632,
+         85.146, True, (224, 224))], "IMAGENET1K_V1"),
 }
 
 
 def _make_enum(enum_name, members, default):
-    values = {name: Weights(_BASE + file, crop, resize, params, acc1, bicubic)
-              for name, file, crop, resize, params, acc1, bicubic in members}
+    values = {name: Weights(_BASE + file, *facts) for name, file, *facts in members}
     values["DEFAULT"] = values[default]     # the same value: an alias, as torchvision's
     return WeightsEnum(enum_name, values, module=__name__)
 
