@@ -23,7 +23,7 @@ def check_parameter_gradients(module, x, rtol=1e-4, atol=1e-6):
         def scalar(values, p=p):
             p.data[...] = values
             return float((module(tl.Tensor(x)).numpy() * probe).sum())
-        values = p.data.copy()
+        values = p.array.copy()
         numeric = numerical_grad(scalar, [values], 0)
         p.data[...] = values
         np.testing.assert_allclose(p.grad.numpy(), numeric, rtol=rtol, atol=atol, err_msg=name)

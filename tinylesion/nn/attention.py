@@ -15,7 +15,7 @@ from .module import Module, Parameter
 def _additive_mask(mask, dtype, allowed_when_true, what):
     """A float mask to add to the attention scores: a float mask as it is; a boolean one as
     0 where attending is allowed and −∞ where it is not."""
-    a = mask.data if isinstance(mask, Tensor) else mask
+    a = mask.array if isinstance(mask, Tensor) else mask
     xp = get_array_module(a)
     a = xp.asarray(a)
     if a.dtype == np.bool_:
@@ -61,7 +61,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                          f"{dropout_p!r}")
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     if is_causal:
-        xp = get_array_module(query.data)
+        xp = get_array_module(query.array)
         attn_mask = xp.tril(xp.ones((query.shape[-2], key.shape[-2]), dtype=bool))
     mask = None if attn_mask is None else \
         _additive_mask(attn_mask, query.dtype, True, "attn_mask")
