@@ -7,8 +7,12 @@
 For each model, the same global batch (--batch-size) of random images at the model's example
 size takes training steps (forward, class-weighted loss, backward, gradient averaging, Adam)
 in two set-ups: `mpirun -n 2` with one thread per rank (per-rank batch B/2), and one process
-with two threads (batch B). Each step is fit's: backward of the summed loss, its weight, value
-and count reduced with the gradients (DistributedOptimizer.synchronize(loss=...)). Reported:
+with two threads (batch B). On 2 ranks the allreduce after backward sums the buckets in
+shared-memory windows (fit's default, shared_window.py), and the same steps through MPI's
+Allreduce alternate with them in the same job (and the sharded step's with MPI's
+reduce-scatter and allgather). Each step is fit's: backward of the summed
+loss, its weight, value and count reduced with the gradients
+(DistributedOptimizer.synchronize(loss=...)). Reported:
 images/s of each and their ratio, the time per step spent in the gradient allreduce, the bytes
 each rank hands to MPI per step; on 2 ranks the same steps again with the allreduce overlapped
 with backward (DistributedOptimizer(overlap=True)) and with the optimizer sharded
@@ -91,7 +95,7 @@ def forward_flops(model, image_size):
             y = layer(x)
             if isinstance(layer, nn.Conv2d):
                 kh, kw = layer.weight.shape[2:]
-                flops += 2 * y.data.size * layer.weight.shape[1] * kh * kw
+                flops += 2 * y.array.size * layer.weight.shape[1] * kh * kw
             elif isinstance(layer, nn.Linear):
                 flops += 2 * layer.weight.shape[0] * layer.weight.shape[1]
             x = y
@@ -132,11 +136,18 @@ def worker(args):
     # overlapped with backward and the sharded optimizer (in one job, so that all see the
     # same load on the machine); the sharded one keeps its own (half) Adam state
     blocking = distributed.DistributedOptimizer(adam, overlap=False)
+    # the same allreduce through MPI's Allreduce instead of shared-memory windows
+    plain = (distributed.DistributedOptimizer(adam, overlap=False, shared_memory=False)
+             if world.size > 1 else None)
     overlapped = (distributed.DistributedOptimizer(adam, overlap=True,
                                                    bucket_bytes=args.overlap_bucket_mb << 20)
                   if world.size > 1 else None)
     sharded = (distributed.DistributedOptimizer(optim.Adam(model.parameters(), lr=1e-4),
                                                 shard=True) if world.size > 1 else None)
+    # and its reduce-scatter and allgather through MPI's collectives
+    sharded_mpi = (distributed.DistributedOptimizer(optim.Adam(model.parameters(), lr=1e-4),
+                                                    shard=True, shared_memory=False)
+                   if world.size > 1 else None)
     split_model = split = None
     min_bytes = int(args.split_min_mb * (1 << 20))
     batch = args.batch_size // world.size
@@ -162,7 +173,8 @@ def worker(args):
             (overlapped.overlap.add_hooks if opt is overlapped
              else overlapped.overlap.remove_hooks)()
         # backward writes the gradients into the buckets of the set-up that steps next
-        for owner in (blocking.buckets, getattr(sharded, "sharded", None)):
+        for owner in (blocking.buckets, getattr(plain, "buckets", None),
+                      getattr(sharded, "sharded", None), getattr(sharded_mpi, "sharded", None)):
             if owner is not None and owner is not getattr(opt, "buckets", None) \
                     and owner is not getattr(opt, "sharded", None):
                 owner.release()
@@ -193,7 +205,8 @@ def worker(args):
         opt.step()
         return time.perf_counter() - t0, t2 - t1
 
-    setups = [blocking] + [opt for opt in (overlapped, sharded, split) if opt is not None]
+    setups = [blocking] + [opt for opt in (plain, overlapped, sharded, sharded_mpi, split)
+                           if opt is not None]
     for _ in range(args.warmup):
         start = time.perf_counter()
         for opt in setups:
@@ -214,7 +227,7 @@ def worker(args):
     world.barrier()
     step_s, comm = (t / steps for t in took[id(blocking)])
     if world.is_main:
-        params = sum(p.data.nbytes for p in model.parameters())
+        params = sum(p.array.nbytes for p in model.parameters())
         result = {
             "model": args.model, "ranks": world.size, "threads": args.threads,
             "images_per_s": args.batch_size / step_s, "step_s": step_s, "steps": steps,
@@ -222,6 +235,11 @@ def worker(args):
             / steps, "param_bytes": params, "forward_flops": forward_flops(model, size),
             "batch": args.batch_size, "mpi": distributed.environment_note(),
             "blas": machine.blas_note()}
+        if plain is not None:
+            m_step, m_wait = (t / steps for t in took[id(plain)])
+            result.update(shared_windows=blocking.buckets is not None and blocking.buckets.shared,
+                          mpi_allreduce_images_per_s=args.batch_size / m_step,
+                          mpi_allreduce_step_s=m_step, mpi_allreduce_s=m_wait)
         if overlapped is not None:
             o_step, o_wait = (t / steps for t in took[id(overlapped)])
             result.update(overlap_images_per_s=args.batch_size / o_step, overlap_step_s=o_step,
@@ -233,6 +251,10 @@ def worker(args):
                           shard_bytes_per_step=(sharded.bytes_sent - sent0[id(sharded)])
                           / steps,
                           fit_default=fit_default(model, world, adam, batch))
+            q_step, q_wait = (t / steps for t in took[id(sharded_mpi)])
+            result.update(shard_mpi_images_per_s=args.batch_size / q_step,
+                          shard_mpi_reduce_scatter_s=q_wait,
+                          shard_shared_windows=sharded.sharded.shared)
         if split is not None:
             p_step, p_wait = (t / steps for t in took[id(split)])
             result.update(split_images_per_s=args.batch_size / p_step, split_step_s=p_step,
@@ -287,9 +309,19 @@ def main(args):
 
 def render(results):
     """The two markdown tables from (1 process, 2 ranks) worker results."""
-    rows, paper, shard_rows, split_rows = [], [], [], []
+    rows, paper, shard_rows, split_rows, window_rows = [], [], [], [], []
     for one, two in results:
         model, batch = one["model"], one["batch"]
+        if "mpi_allreduce_images_per_s" in two:
+            window_rows.append(
+                f"| {model} | {'yes' if two['shared_windows'] else 'no'} | "
+                f"{one['images_per_s']:.1f} | {two['images_per_s']:.1f} | "
+                f"{two['images_per_s'] / one['images_per_s']:.2f} | "
+                f"{two['allreduce_s'] * 1e3:.2f} | {two['mpi_allreduce_images_per_s']:.1f} | "
+                f"{two['mpi_allreduce_images_per_s'] / one['images_per_s']:.2f} | "
+                f"{two['mpi_allreduce_s'] * 1e3:.2f} | "
+                + (f"{two['shard_images_per_s']:.1f} | {two['shard_mpi_images_per_s']:.1f} |"
+                   if "shard_mpi_images_per_s" in two else "- | - |"))
         if "split_images_per_s" in two:
             split_rows.append(
                 f"| {model} | {', '.join(two['split_layers'])} (from {two['split_min_mb']:g} MB) "
@@ -327,6 +359,15 @@ def render(results):
           "(img/s) | step() waited, overlapped (ms) | wait: overlapped / after backward |")
     print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    if window_rows:
+        print("\nThe allreduce after backward in shared-memory windows (the table above) "
+              "against MPI's Allreduce, their steps alternating in the same job:\n")
+        print("| model | buckets in shared windows | 1 process x 2 threads (img/s) | 2 processes, "
+              "shared windows (img/s) | ratio | allreduce per step (ms) | 2 processes, MPI's "
+              "Allreduce (img/s) | ratio | allreduce per step (ms) | sharded, shared windows "
+              "(img/s) | sharded, MPI's collectives (img/s) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(window_rows))
     if shard_rows:
         print("\nThe optimizer sharded over the 2 ranks (reduce-scatter, Adam on half of the "
               "weights, allgather), against the allreduce after backward, in the same job:\n")

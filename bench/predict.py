@@ -124,7 +124,7 @@ def make_run(workdir, name):
     (run_dir / "run.json").write_text(json.dumps(run, indent=1))
     # NOTE: an untrained model's probabilities are all near 1/K; its last layer is scaled so
     # that they spread (0.03-0.3 for padua4), and comparing the engines' outputs means something.
-    state = {k: np.array(tl.backend.to_numpy(getattr(v, "data", v)))
+    state = {k: np.array(tl.backend.to_numpy(getattr(v, "array", v)))
              for k, v in model.state_dict().items()}
     last = [k for k in state if k.endswith(".weight")][-1]
     state[last] *= LAST_LAYER_SCALE

@@ -305,9 +305,10 @@ def output_grads(shapes, case_number):
     return [rng.standard_normal(tuple(shape)) for shape in shapes]
 
 
-def run_torch(torch, put):
+def run_torch(torch, put, cases=None):
+    """Store PyTorch's outputs and gradients of each case (default: CASES)."""
     F = torch.nn.functional
-    for n, (name, call, arrays) in enumerate(CASES):
+    for n, (name, call, arrays) in enumerate(CASES if cases is None else cases):
         for dtype in (np.float64, np.float32):
             key = f"{name}/{np.dtype(dtype).name}"
             tensors = as_inputs(torch, arrays, dtype)

@@ -413,14 +413,19 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu, filters=None):
 
 
 def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW, relu_input=False):
-    """(gx, gW), as conv_cpu.backward, for a layer where `applies` holds (batch >= threads).
+    """(gx, gW), as conv_cpu.backward, for a layer where `applies` holds (batch >= threads);
+    both gradients in one pass where kernels/winograd_backward.py applies.
     relu_input: x is a ReLU's output; then gx is masked as the ReLU's backward masks it
     (kernels.relu_backward(gx, x)), and a third value is its float64 channel sums, the bits
     kernels.relu_backward_channel_sums gives (None without need_gx)."""
     x = np.ascontiguousarray(x)
     gy = np.ascontiguousarray(gy, dtype=x.dtype)
+    from . import winograd_backward as fused   # (it imports this module)
     with single_blas():  # NOTE: also for the filter transforms: idle BLAS threads would spin
-        gx, gW, sums = _backward(gy, x, W, padding, OH, OW, need_gx, need_gW, relu_input)
+        if need_gx and need_gW and fused.applies(W.shape[2], OH, OW):
+            gx, gW, sums = fused.backward(gy, x, W, padding, OH, OW, relu_input)
+        else:
+            gx, gW, sums = _backward(gy, x, W, padding, OH, OW, need_gx, need_gW, relu_input)
     return (gx, gW, sums) if relu_input else (gx, gW)
 
 

@@ -20,4 +20,4 @@ def step(run, model, x):
     y = run(xt)
     (y * tl.tensor(np.arange(y.numel(), dtype=x.dtype).reshape(y.shape) % 7)).sum().backward()
     return [y.numpy(), xt.grad.numpy()] + [p.grad.numpy() for p in model.parameters()] + \
-        [np.array(b.data) for b in model.buffers()]
+        [np.array(b.array) for b in model.buffers()]

@@ -173,8 +173,8 @@ BATCHNORM_MODULE_CASES = [dict(eps=1e-3, momentum=0.01), dict(eps=1e-5, momentum
 def test_batchnorm_eps_and_momentum_match_torch(case):
     load = lambda part: reference.load(f"batchnorm_modules/case{case}/{part}")
     bn = nn.BatchNorm2d(3, **BATCHNORM_MODULE_CASES[case]).double()
-    bn.weight.data[...] = load("weight")
-    bn.bias.data[...] = load("bias")
+    bn.weight.array[...] = load("weight")
+    bn.bias.array[...] = load("bias")
     tol = dict(rtol=1e-10, atol=1e-12)
     for step in range(3):
         x = tl.Tensor(load(f"step{step}/x"), requires_grad=True)

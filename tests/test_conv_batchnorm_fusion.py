@@ -26,7 +26,7 @@ def _model(dtype=np.float32, affine=True, momentum=0.1, track=True, seed=0):
         model.double()
     rng = np.random.default_rng(seed)
     for p in model.parameters():
-        p.data[...] = rng.standard_normal(p.shape).astype(dtype)
+        p.array[...] = rng.standard_normal(p.shape).astype(dtype)
     return model
 
 
@@ -44,7 +44,7 @@ def test_same_outputs_gradients_and_statistics_as_the_layers_apart(dtype, affine
         for a, b in zip(got, want):
             assert a.dtype == b.dtype
             np.testing.assert_array_equal(a, b)
-    assert not track or int(fused[1].num_batches_tracked.data) == 2
+    assert not track or int(fused[1].num_batches_tracked.array) == 2
 
 
 def test_one_op_whose_backward_does_not_sum_the_gradient_again(monkeypatch):
@@ -129,7 +129,7 @@ def test_errors_as_the_layers_apart_and_nothing_counted():
         model(x)
     with pytest.raises(ValueError, match=r"more than one value per channel.*\(1, 2, 1, 1\)"):
         _unfused(nn.Sequential(nn.Conv2d(3, 2, 3), nn.BatchNorm2d(2)), x)
-    assert int(model[1].num_batches_tracked.data) == 0
+    assert int(model[1].num_batches_tracked.array) == 0
     mismatched = nn.Sequential(nn.Conv2d(3, 2, 1), nn.BatchNorm2d(3))
     with pytest.raises(ValueError, match=r"BatchNorm2d\(3\) expects .* 3 channels"):
         mismatched(x)

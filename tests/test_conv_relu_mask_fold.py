@@ -35,7 +35,7 @@ def _block(rng, dtype, C=3, F=6, pool=True, bias=True):
     if dtype == np.float64:
         model.double()
     for p in model.parameters():
-        p.data[...] = (rng.standard_normal(p.shape) * 0.5).astype(dtype)
+        p.array[...] = (rng.standard_normal(p.shape) * 0.5).astype(dtype)
     return model
 
 

@@ -109,7 +109,7 @@ def _bn_model(rng, dtype, pool=None, inplace=False):
     if dtype == np.float64:
         model.double()
     for p in model.parameters():
-        p.data[...] = rng.standard_normal(p.shape).astype(dtype)
+        p.array[...] = rng.standard_normal(p.shape).astype(dtype)
     return model
 
 

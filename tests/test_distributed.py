@@ -131,14 +131,14 @@ def test_sync_batchnorm_equals_batch_norm_on_the_whole_batch(tmp_path):
     x = rng.standard_normal((12, 3, 5, 4)).astype(np.float32) * 3 + 1
     r = rng.standard_normal(x.shape).astype(np.float32)
     bn = nn.BatchNorm2d(3, momentum=0.3)
-    bn.weight.data[...] = [1.5, -0.5, 2.0]
-    bn.bias.data[...] = [0.1, 0.2, -0.3]
+    bn.weight.array[...] = [1.5, -0.5, 2.0]
+    bn.bias.array[...] = [0.1, 0.2, -0.3]
     xt = Tensor(x, requires_grad=True)
     y = bn(xt)
     (y * Tensor(r)).sum().backward()
-    want = {"y": y.data, "gx": xt.grad.data, "gw": bn.weight.grad.data,
-            "gb": bn.bias.grad.data, "running_mean": bn.running_mean.data,
-            "running_var": bn.running_var.data}
+    want = {"y": y.array, "gx": xt.grad.array, "gw": bn.weight.grad.array,
+            "gb": bn.bias.grad.array, "running_mean": bn.running_mean.array,
+            "running_var": bn.running_var.array}
     for k, v in want.items():
         np.testing.assert_allclose(got[k], v, rtol=1e-5, atol=1e-5, err_msg=k)
 

@@ -96,7 +96,7 @@ def test_sharded_allreduced_and_overlapped_steps_train_the_same_run_bit_for_bit(
 
 
 @pytest.mark.parametrize("variable", ["TINYLESION_OVERLAP", "TINYLESION_SHARD_OPTIMIZER",
-                                      "TINYLESION_SPLIT_LINEAR"])
+                                      "TINYLESION_SPLIT_LINEAR", "TINYLESION_SHARED_WINDOW"])
 def test_a_bad_overlap_shard_or_split_setting_is_a_one_line_error(ham, tmp_path, variable):
     proc = mpirun([EXAMPLE, "--data", ham, *FLAGS, "--distributed", "--out", tmp_path / "x"],
                   env={variable: "yes"}, timeout=120)

@@ -65,7 +65,7 @@ def blocking_result(forward, passes=1):
     for _ in range(passes):
         forward(model, x).sum().backward()
     opt.synchronize()
-    return [None if p.grad is None else p.grad.data.copy() for p in model.parameters()]
+    return [None if p.grad is None else p.grad.array.copy() for p in model.parameters()]
 
 
 def whole(model, x):
@@ -90,7 +90,7 @@ def test_buckets_start_during_backward_and_end_as_the_blocking_path(forward):
         if g is None:
             assert p.grad is None
         else:
-            np.testing.assert_array_equal(p.grad.data, g)
+            np.testing.assert_array_equal(p.grad.array, g)
     # buckets in reverse parameter order, cut at 64 bytes: last two Linears | first Linear
     if forward is whole:
         assert started == [("iallreduce", 2 + 6 + 3 + 12), ("iallreduce", 4 + 20)]
@@ -114,7 +114,7 @@ def test_a_second_backward_before_step_reduces_the_accumulated_gradients():
     model(x).sum().backward()   # gradient accumulation: the started buckets went stale
     opt.synchronize()
     for p, g in zip(model.parameters(), blocking_result(whole, passes=2)):
-        np.testing.assert_array_equal(p.grad.data, g)
+        np.testing.assert_array_equal(p.grad.array, g)
     # the next step overlaps again
     opt.zero_grad()
     model(x).sum().backward()
@@ -122,7 +122,7 @@ def test_a_second_backward_before_step_reduces_the_accumulated_gradients():
     opt.synchronize()
     assert [kind for kind, _ in world.messages[n:]] == ["allreduce"]
     for p, g in zip(model.parameters(), blocking_result(whole)):
-        np.testing.assert_array_equal(p.grad.data, g)
+        np.testing.assert_array_equal(p.grad.array, g)
 
 
 def test_freezing_a_layer_rebuilds_the_buckets():
@@ -137,7 +137,7 @@ def test_freezing_a_layer_rebuilds_the_buckets():
     want = blocking_result(whole)
     for p, g in zip(model.parameters(), want):
         if p.requires_grad:
-            np.testing.assert_array_equal(p.grad.data, g)
+            np.testing.assert_array_equal(p.grad.array, g)
         else:
             assert p.grad is None
     assert len(opt.overlap.params) == 4
@@ -149,21 +149,21 @@ def test_parameters_cast_after_the_buckets_were_made_are_reduced_right():
     opt = distributed.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.5), world,
                                            bucket_bytes=64, overlap=True)
     for p in model.parameters():
-        p.data = p.data.astype(np.float64)
-    x64 = Tensor(x.data.astype(np.float64))
+        p.array = p.array.astype(np.float64)
+    x64 = Tensor(x.array.astype(np.float64))
     model(x64).sum().backward()
     assert [kind for kind, _ in world.messages] == []   # nothing started with old buckets
     opt.synchronize()
     want_model, _ = model_and_input()
     for p in want_model.parameters():
-        p.data = p.data.astype(np.float64)
+        p.array = p.array.astype(np.float64)
     blocking = distributed.DistributedOptimizer(optim.SGD(want_model.parameters(), lr=0.5),
                                                 TwoRanks(), bucket_bytes=64, overlap=False)
     want_model(x64).sum().backward()
     blocking.synchronize()
     for p, q in zip(model.parameters(), want_model.parameters()):
-        assert p.grad.data.dtype == np.float64
-        np.testing.assert_array_equal(p.grad.data, q.grad.data)
+        assert p.grad.array.dtype == np.float64
+        np.testing.assert_array_equal(p.grad.array, q.grad.array)
     assert all(b.flat.dtype == np.float64 for b in opt.overlap.buckets)  # rebuilt
 
 
@@ -178,7 +178,7 @@ def test_a_second_wrapper_of_the_same_parameters_takes_the_hooks_over():
     assert first_world.messages == [] and len(second_world.messages) == 2
     second.synchronize()
     for p, g in zip(model.parameters(), blocking_result(whole)):
-        np.testing.assert_array_equal(p.grad.data, g)
+        np.testing.assert_array_equal(p.grad.array, g)
 
 
 def test_the_overlap_default_comes_from_the_environment_or_the_measured_default():

@@ -107,7 +107,7 @@ def test_only_element_by_element_optimizers_are_sharded():
 
     class Scaled(optim.SGD):   # an update that may look across elements
         def _update(self, p, g, state, group):
-            p.data -= group["lr"] * g / float(np.abs(g).max())
+            p.array -= group["lr"] * g / float(np.abs(g).max())
 
     assert not elementwise(Scaled(layer.parameters(), lr=0.1))
 

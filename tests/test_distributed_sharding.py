@@ -125,7 +125,7 @@ def test_gradients_are_averaged_in_buckets_one_message_each():
     x = Tensor(np.random.default_rng(0).standard_normal((6, 5)).astype(np.float32))
     model[1:3](model[0](x)).sum().backward()   # the last Linear gets no gradient
     params = list(model.parameters())
-    before = [None if p.grad is None else p.grad.data.copy() for p in params]
+    before = [None if p.grad is None else p.grad.array.copy() for p in params]
     world = _TwoRanks(lambda a: 3 * a)  # the other rank's gradients: 3x ours
     opt = distributed.DistributedOptimizer(optim.SGD(params, lr=0.5), world, bucket_bytes=64)
     opt.step()
@@ -133,7 +133,7 @@ def test_gradients_are_averaged_in_buckets_one_message_each():
         if g is None:
             assert p.grad is None           # no rank had one: it stays None, no update
         else:
-            np.testing.assert_allclose(p.grad.data, 2 * g, rtol=1e-6)  # (g + 3g) / 2
+            np.testing.assert_allclose(p.grad.array, 2 * g, rtol=1e-6)  # (g + 3g) / 2
     # buckets cut once they hold 64 bytes: 20 | 4 + 12 | 3 + 6 + 2, the presence counts of
     # the 6 parameters at the end of the first: one message per bucket and no other
     assert world.messages == [20 + 6, 16, 11]

@@ -156,7 +156,7 @@ cpu = run("cpu")
 cupy.reset_transfers()
 gpu = run("gpu")
 out = {"d2h": cupy.transfers["d2h"],
-       "modules": [type(t.data).__module__ for t in gpu],
+       "modules": [type(t.array).__module__ for t in gpu],
        "equal": [bool(np.allclose(c.numpy(), g.numpy())) for c, g in zip(cpu[:4], gpu[:4])]}
 print(json.dumps(out))
 """
@@ -201,8 +201,8 @@ hot = F.one_hot(tl.Tensor(np.array([2, 0]), device="gpu"), 3)
 dropped = F.dropout2d(tl.Tensor(X4, device="gpu"), 0.5).numpy()   # whole channels: 0 or 2x
 channel_ok = [bool(np.all(d == 0) or np.allclose(d, 2 * x, rtol=1e-12))
               for d, x in zip(dropped.reshape(-1, *X4.shape[2:]), X4.reshape(-1, *X4.shape[2:]))]
-out = {"d2h": d2h, "weight": type(weight.data).__module__, "channels": channel_ok,
-       "modules": sorted({type(t.data).__module__ for t in gpu + [hot]}),
+out = {"d2h": d2h, "weight": type(weight.array).__module__, "channels": channel_ok,
+       "modules": sorted({type(t.array).__module__ for t in gpu + [hot]}),
        "equal": [bool(np.allclose(c.numpy(), g.numpy(), rtol=1e-12)) for c, g in zip(cpu, gpu)],
        "one_hot": hot.numpy().tolist()}
 print(json.dumps(out))
@@ -247,7 +247,7 @@ cpu, cpu_scale = run("cpu")
 cupy.reset_transfers()
 gpu, gpu_scale = run("gpu")
 d2h = cupy.transfers["d2h"]
-out = {"modules": sorted({type(t.data).__module__ for t in gpu}),
+out = {"modules": sorted({type(t.array).__module__ for t in gpu}),
        "equal": [bool(np.allclose(c.numpy(), g.numpy(), rtol=1e-5, atol=1e-7))
                  for c, g in zip(cpu, gpu)],
        "scales": [cpu_scale, gpu_scale], "d2h": d2h}

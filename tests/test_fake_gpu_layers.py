@@ -39,7 +39,7 @@ gpu = run("gpu")
 d2h = cupy.transfers["d2h"]
 dropped = ops.stochastic_depth(tl.Tensor(np.ones((64, 3)), device="gpu"), 0.5, "row")
 rows = dropped.numpy()
-out = {"d2h": d2h, "modules": sorted({type(t.data).__module__ for t in gpu + [dropped]}),
+out = {"d2h": d2h, "modules": sorted({type(t.array).__module__ for t in gpu + [dropped]}),
        "equal": [bool(np.allclose(c.numpy(), g.numpy(), rtol=1e-10, atol=1e-12))
                  for c, g in zip(cpu, gpu)],
        "rows": sorted({float(v) for v in np.unique(rows)}),
@@ -77,7 +77,7 @@ def run(device):
     state = model.state_dict()
     grads = [p.grad for p in model.parameters()]
     return ([loss, x.grad] + grads, [state[k] for k in sorted(state) if "running" in k],
-            type(grads[0].data).__module__)
+            type(grads[0].array).__module__)
 
 cpu, cpu_stats, _ = run("cpu")
 cupy.reset_transfers()

@@ -61,18 +61,18 @@ def test_frozen_parameters_and_batch_norm_statistics_do_not_change(set_to_none):
 def test_a_frozen_batch_norm_normalises_with_its_running_statistics():
     tl.manual_seed(1)
     bn = nn.BatchNorm2d(3)
-    bn.running_mean.data[...] = [0.5, -1.0, 2.0]
-    bn.running_var.data[...] = [4.0, 0.25, 1.0]
+    bn.running_mean.array[...] = [0.5, -1.0, 2.0]
+    bn.running_var.array[...] = [4.0, 0.25, 1.0]
     x = tl.Tensor(np.random.default_rng(0).normal(size=(4, 3, 5, 5)).astype(np.float32))
-    expected = (x.data - bn.running_mean.data[:, None, None]) / np.sqrt(
-        bn.running_var.data[:, None, None] + bn.eps)
+    expected = (x.array - bn.running_mean.array[:, None, None]) / np.sqrt(
+        bn.running_var.array[:, None, None] + bn.eps)
     finetune.freeze(bn)
     bn.train()
-    np.testing.assert_allclose(bn(x).data, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn(x).array, expected, rtol=1e-5, atol=1e-6)
     finetune.unfreeze(bn)
     bn.train()
     assert bn.training and all(p.requires_grad for p in bn.parameters())
-    out = bn(x).data  # batch statistics again: each channel has mean 0 over the batch
+    out = bn(x).array  # batch statistics again: each channel has mean 0 over the batch
     np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), 0.0, atol=1e-5)
 
 
@@ -102,9 +102,9 @@ def test_sgd_applies_each_groups_learning_rate():
     a.grad = np.array([1.0, -2.0], np.float32)
     b.grad = np.array([4.0, 1.0], np.float32)
     opt.step()
-    np.testing.assert_array_equal(a.data, np.float32([1.0, 2.0]) - np.float32(0.1) *
+    np.testing.assert_array_equal(a.array, np.float32([1.0, 2.0]) - np.float32(0.1) *
                                   np.float32([1.0, -2.0]))
-    np.testing.assert_array_equal(b.data, np.float32([3.0, -1.0]) - np.float32(0.01) *
+    np.testing.assert_array_equal(b.array, np.float32([3.0, -1.0]) - np.float32(0.01) *
                                   np.float32([4.0, 1.0]))
 
 
@@ -114,8 +114,8 @@ def test_adam_first_step_moves_each_group_by_its_own_rate():
     a.grad = np.array([0.5, -3.0], np.float32)
     b.grad = np.array([2.0, 0.1], np.float32)
     opt.step()  # NOTE: Adam's first step is lr · g / (|g| + eps) ≈ lr · sign(g)
-    np.testing.assert_allclose(a.data, [1.0 - 1e-3, 2.0 + 1e-3], rtol=1e-6)
-    np.testing.assert_allclose(b.data, [3.0 - 1e-4, -1.0 - 1e-4], rtol=1e-6)
+    np.testing.assert_allclose(a.array, [1.0 - 1e-3, 2.0 + 1e-3], rtol=1e-6)
+    np.testing.assert_allclose(b.array, [3.0 - 1e-4, -1.0 - 1e-4], rtol=1e-6)
 
 
 def test_add_param_group_and_schedules_act_on_every_group():
@@ -274,8 +274,8 @@ def test_maxpool_head_on_a_network_that_pools_in_forward():
     h = x
     for layer in features[:-1]:
         h = layer(h)
-    expected = model.classifier(tl.Tensor(h.data.max(axis=(2, 3))))
-    np.testing.assert_allclose(model(x).data, expected.data, rtol=1e-5, atol=1e-6)
+    expected = model.classifier(tl.Tensor(h.array.max(axis=(2, 3))))
+    np.testing.assert_allclose(model(x).array, expected.array, rtol=1e-5, atol=1e-6)
     assert len(finetune.blocks(model)) == 7  # the pooling is no block
 
 
@@ -291,7 +291,7 @@ def test_pretrained_weights_load_with_a_new_head(tmp_path):
             np.testing.assert_array_equal(target.state_dict()[k], v, err_msg=k)
     same = models.get_model("resnet18", num_classes=7, image_size=(32, 32))
     assert finetune.load_pretrained(same, tmp_path / "w.npz") == []  # a fitting head is kept
-    np.testing.assert_array_equal(same.fc.weight.data, source.fc.weight.data)
+    np.testing.assert_array_equal(same.fc.weight.array, source.fc.weight.array)
 
 
 def test_weights_of_another_architecture_name_the_first_mismatched_key(tmp_path):

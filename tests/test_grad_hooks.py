@@ -106,7 +106,7 @@ def test_a_leaf_as_the_root_and_remove():
 
 def test_the_hook_may_update_the_parameter_in_place():
     v = tl.Tensor(np.zeros(3), requires_grad=True)
-    v.register_post_accumulate_grad_hook(lambda p: p.data.__isub__(0.5 * p.grad.data))
+    v.register_post_accumulate_grad_hook(lambda p: p.array.__isub__(0.5 * p.grad.array))
     (v * tl.Tensor(np.array([1.0, 2.0, 3.0]))).sum().backward()
     np.testing.assert_array_equal(v.numpy(), [-0.5, -1.0, -1.5])
 

@@ -14,10 +14,10 @@ def _block(seed=3):
     tl.manual_seed(seed)
     rng = np.random.default_rng(seed)
     conv, bn = nn.Conv2d(8, 12, 3, padding=1, bias=True), nn.BatchNorm2d(12)
-    bn.weight.data[...] = rng.uniform(0.5, 2.0, 12)
-    bn.bias.data[...] = rng.standard_normal(12)
-    bn.running_mean.data[...] = rng.standard_normal(12)
-    bn.running_var.data[...] = rng.uniform(0.1, 3.0, 12)
+    bn.weight.array[...] = rng.uniform(0.5, 2.0, 12)
+    bn.bias.array[...] = rng.standard_normal(12)
+    bn.running_mean.array[...] = rng.standard_normal(12)
+    bn.running_var.array[...] = rng.uniform(0.1, 3.0, 12)
     inference_cache.weights_changed()   # (raw writes above)
     return conv, bn.eval(), nn.ReLU()
 
@@ -88,7 +88,7 @@ def _item_assignment(conv, bn, relu):
 
 def _write_through_a_view(conv, bn, relu):
     view = conv.weight.view(-1)
-    assert np.shares_memory(view.data, conv.weight.data)
+    assert np.shares_memory(view.array, conv.weight.array)
     with tl.no_grad():
         view.fill_(0.25)
 
@@ -116,13 +116,25 @@ def _eps(conv, bn, relu):
     bn.eps = 0.5
 
 
+def _in_place_method_through_data(conv, bn, relu):
+    conv.weight.data.mul_(-1)          # PyTorch's .data: a Tensor sharing the weight's array
+
+
+def _item_assignment_through_data(conv, bn, relu):
+    bn.bias.data[...] += 3
+
+
+def _assignment_to_data(conv, bn, relu):
+    conv.weight.data = conv.weight.data * 0.5
+
+
 def _raw_write_then_weights_changed(conv, bn, relu):
-    conv.weight.data[...] *= -1
+    conv.weight.array[...] *= -1
     inference_cache.weights_changed()
 
 
 def _raw_write_then_eval(conv, bn, relu):
-    bn.bias.data[...] += 3
+    bn.bias.array[...] += 3
     bn.eval()
 
 
@@ -130,6 +142,7 @@ def _raw_write_then_eval(conv, bn, relu):
     _sgd_step, _adam_step_without_backward, _load_state_dict, _in_place_operator,
     _item_assignment, _write_through_a_view, _copy_into_batch_norm,
     _running_statistics_in_training, _init_function, _new_parameter, _eps,
+    _in_place_method_through_data, _item_assignment_through_data, _assignment_to_data,
     _raw_write_then_weights_changed, _raw_write_then_eval])
 def test_a_change_of_the_weights_folds_them_again(change, folds, monkeypatch):
     conv, bn, relu = _block()
@@ -182,9 +195,9 @@ def test_the_winograd_filter_transform_is_kept_and_follows_the_weights(monkeypat
     tl.manual_seed(4)
     rng = np.random.default_rng(4)
     conv, bn, relu = nn.Conv2d(64, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU()
-    bn.running_mean.data[...] = rng.standard_normal(32)
-    bn.running_var.data[...] = rng.uniform(0.1, 3.0, 32)
-    bn.weight.data[...] = rng.uniform(0.5, 2.0, 32)
+    bn.running_mean.array[...] = rng.standard_normal(32)
+    bn.running_var.array[...] = rng.uniform(0.1, 3.0, 32)
+    bn.weight.array[...] = rng.uniform(0.5, 2.0, 32)
     bn.eval()
     inference_cache.weights_changed()
     x = tl.Tensor(rng.standard_normal((1, 64, 14, 14)).astype(np.float32))

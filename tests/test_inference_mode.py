@@ -10,10 +10,10 @@ from kernels.channel_affine import channel_affine, channel_affine_reference
 def _bn(num, dtype, seed):
     rng = np.random.default_rng(seed)
     bn = nn.BatchNorm2d(num)
-    bn.weight.data[...] = rng.uniform(0.5, 2.0, num)
-    bn.bias.data[...] = rng.standard_normal(num)
-    bn.running_mean.data[...] = rng.standard_normal(num)
-    bn.running_var.data[...] = rng.uniform(0.1, 3.0, num)
+    bn.weight.array[...] = rng.uniform(0.5, 2.0, num)
+    bn.bias.array[...] = rng.standard_normal(num)
+    bn.running_mean.array[...] = rng.standard_normal(num)
+    bn.running_var.array[...] = rng.uniform(0.1, 3.0, num)
     return bn.to(dtype=dtype) if dtype != np.float32 else bn
 
 
@@ -102,7 +102,7 @@ def test_relu_inplace_writes_into_its_input_under_no_grad_only():
     t = tl.Tensor(x.copy())
     with tl.no_grad():
         y = relu(t)
-    assert np.shares_memory(y.data, t.data) and np.array_equal(t.numpy(), np.maximum(x, 0))
+    assert np.shares_memory(y.array, t.array) and np.array_equal(t.numpy(), np.maximum(x, 0))
     # recording: a new tensor, the input untouched, the gradient right
     t = tl.Tensor(x.copy(), requires_grad=True)
     y = relu(t)
@@ -112,7 +112,7 @@ def test_relu_inplace_writes_into_its_input_under_no_grad_only():
     # the default (inplace=False) and a read-only input give new tensors under no_grad too
     with tl.no_grad():
         t = tl.Tensor(x.copy())
-        assert not np.shares_memory(nn.ReLU()(t).data, t.data) and np.array_equal(t.numpy(), x)
+        assert not np.shares_memory(nn.ReLU()(t).array, t.array) and np.array_equal(t.numpy(), x)
         ro = x.copy()
         ro.flags.writeable = False
         assert np.array_equal(tl.nn.functional.relu(tl.Tensor(ro), inplace=True).numpy(),
@@ -257,9 +257,9 @@ def test_add_relu_writes_the_sum_into_the_blocks_own_array():
     with tl.no_grad():
         y = add_relu(out, shortcut, relu)
     np.testing.assert_array_equal(y.numpy(), np.maximum(a + b, 0))
-    assert np.shares_memory(y.data, out.data) and np.array_equal(shortcut.numpy(), b)
+    assert np.shares_memory(y.array, out.array) and np.array_equal(shortcut.numpy(), b)
     out = tl.Tensor(a.copy(), requires_grad=True)
     y = add_relu(out, shortcut, relu)          # recording: a new array, gradients as usual
-    assert not np.shares_memory(y.data, out.data) and np.array_equal(out.numpy(), a)
+    assert not np.shares_memory(y.array, out.array) and np.array_equal(out.numpy(), a)
     y.sum().backward()
     np.testing.assert_array_equal(out.grad.numpy(), (a + b > 0).astype(np.float32))

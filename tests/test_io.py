@@ -66,7 +66,7 @@ def test_json_values_round_trip_except_tuples_become_lists(tmp_path):
 def test_tensors_are_saved_as_their_arrays(tmp_path):
     t = tl.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
     out = io.load(io.save({"t": t}, tmp_path / "t.npz"))
-    np.testing.assert_array_equal(out["t"], t.data)
+    np.testing.assert_array_equal(out["t"], t.array)
 
 
 def test_exactly_the_path_given_is_written_and_old_npz_names_still_load(tmp_path):
@@ -239,7 +239,7 @@ def _train(model, opt, sched, batches):
         loss.backward()
         opt.step()
         sched.step(loss.item())
-    return [p.data.copy() for p in model.parameters()]
+    return [p.array.copy() for p in model.parameters()]
 
 
 @pytest.mark.parametrize("make_opt", [

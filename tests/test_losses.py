@@ -276,8 +276,10 @@ def test_pad_values_and_errors():
     np.testing.assert_array_equal(F.pad(x, (1, -1), value=9).numpy(),
                                   [[9, 0, 1], [9, 3, 4]])
     np.testing.assert_array_equal(F.pad(x, (0, 0, 1, 0)).numpy()[0], [0, 0, 0])
-    with pytest.raises(NotImplementedError, match="mode='reflect'"):
-        F.pad(x, (1, 1), mode="reflect")
+    np.testing.assert_array_equal(F.pad(x, (1, 1), mode="reflect").numpy(),
+                                  [[1, 0, 1, 2, 1], [4, 3, 4, 5, 4]])
+    with pytest.raises(NotImplementedError, match="mode 'reflect'"):
+        F.pad(x, (1, 1, 1, 1), mode="reflect")
     with pytest.raises(ValueError, match="mode must be one of"):
         F.pad(x, (1, 1), mode="mirror")
     with pytest.raises(ValueError, match="even number"):

@@ -36,7 +36,7 @@ def test_apply_visits_children_first_depth_first_then_self_and_returns_self():
 def test_apply_can_initialise_weights():
     def init(m):
         if isinstance(m, nn.Linear):
-            m.weight.data[...] = 0.5
+            m.weight.array[...] = 0.5
     net = Net().apply(init)
     assert np.all(net.head.weight.numpy() == 0.5)
     assert np.all(net.features[0].weight.numpy() == 0.5)
@@ -379,16 +379,16 @@ def test_clip_grad_norm_errors_name_the_problem():
 
 def test_clip_grad_value_clamps_in_place():
     a, b = grads_model([-3.0, 0.5, 2.0], [-0.25])
-    before = a.grad.data
+    before = a.grad.array
     assert clip_grad_value_([a, b], 1) is None
     assert a.grad.numpy().tolist() == [-1.0, 0.5, 1.0] and b.grad.numpy().tolist() == [-0.25]
-    assert a.grad.data is before
+    assert a.grad.array is before
 
 
 def test_clip_grad_norm_on_a_model_after_backward():
     model = nn.Linear(2, 1)
-    model.weight.data[...] = [[1.0, 2.0]]
-    model.bias.data[...] = 0.0
+    model.weight.array[...] = [[1.0, 2.0]]
+    model.bias.array[...] = 0.0
     model(tl.Tensor([[3.0, 4.0]])).sum().backward()  # dW = x = [3, 4], db = 1
     total = clip_grad_norm_(model.parameters(), 1.0)
     assert total.item() == pytest.approx(np.sqrt(26.0))
@@ -404,8 +404,8 @@ def test_parameters_to_vector_is_ordered_and_differentiable():
     (vec * tl.Tensor(np.arange(9.0, dtype=np.float32))).sum().backward()
     assert lin.weight.grad.numpy().tolist() == [[0, 1], [2, 3], [4, 5]]
     assert lin.bias.grad.numpy().tolist() == [6, 7, 8]
-    vec.data[0] = 100.0                               # a copy
-    assert lin.weight.data[0, 0] != 100.0
+    vec.array[0] = 100.0                               # a copy
+    assert lin.weight.array[0, 0] != 100.0
 
 
 def test_vector_to_parameters_makes_the_parameters_views_of_the_vector():
@@ -414,7 +414,7 @@ def test_vector_to_parameters_makes_the_parameters_views_of_the_vector():
     vector_to_parameters(vec, lin.parameters())
     assert lin.weight.numpy().tolist() == [[0, 1], [2, 3], [4, 5]]
     assert lin.bias.numpy().tolist() == [6, 7, 8]
-    vec.data[8] = -1.0                                # shares memory, as in PyTorch
+    vec.array[8] = -1.0                                # shares memory, as in PyTorch
     assert lin.bias.numpy().tolist() == [6, 7, -1]
 
 
@@ -449,8 +449,8 @@ vec = nn.utils.parameters_to_vector(model.parameters())
 nn.utils.vector_to_parameters(vec * 2.0, model.parameters())
 d2h = cupy.transfers["d2h"]
 clipped = np.concatenate([p.grad.numpy().ravel() for p in model.parameters()])
-print(json.dumps({"kinds": kinds, "d2h": d2h, "total_on": type(total.data).__module__,
-                  "vec_on": type(vec.data).__module__, "total": total.item(),
+print(json.dumps({"kinds": kinds, "d2h": d2h, "total_on": type(total.array).__module__,
+                  "vec_on": type(vec.array).__module__, "total": total.item(),
                   "norm": float(np.linalg.norm(grads)),
                   "clipped": clipped.tolist(),
                   "expected": np.clip(grads * 0.5 / (np.linalg.norm(grads) + 1e-6),

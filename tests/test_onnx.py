@@ -39,12 +39,12 @@ def randomise_batch_norms(model, seed=1):
     for m in model.modules():
         if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
             C = m.num_features
-            m.running_mean.data[...] = rng.uniform(-0.5, 0.5, C)
-            m.running_var.data[...] = rng.uniform(0.5, 2.0, C)
+            m.running_mean.array[...] = rng.uniform(-0.5, 0.5, C)
+            m.running_var.array[...] = rng.uniform(0.5, 2.0, C)
             if m.weight is not None:
-                m.weight.data[...] = rng.uniform(0.5, 1.5, C)
+                m.weight.array[...] = rng.uniform(0.5, 1.5, C)
             if m.bias is not None:
-                m.bias.data[...] = rng.uniform(-0.5, 0.5, C)
+                m.bias.array[...] = rng.uniform(-0.5, 0.5, C)
 
 
 def engine_probabilities(model, x):

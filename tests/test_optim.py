@@ -30,7 +30,7 @@ def run(opt, params, grads):
         for p, g in zip(params, step_grads):
             p.grad = tl.Tensor(g.copy())
         opt.step()
-    return [p.data.copy() for p in params]
+    return [p.array.copy() for p in params]
 
 
 # ---- hand-computed references, one scalar at a time, from the published formulas -----------
@@ -127,19 +127,19 @@ def test_adam_first_step_moves_by_lr():
     p = Parameter(np.array([1.0, 1.0, 1.0]))
     p.grad = tl.Tensor(np.array([3.0, -1e-3, 250.0]))
     optim.Adam([p], lr=0.1, eps=0.0).step()
-    np.testing.assert_allclose(p.data, [0.9, 1.1, 0.9], rtol=1e-14)
+    np.testing.assert_allclose(p.array, [0.9, 1.1, 0.9], rtol=1e-14)
 
 
 def test_sgd_plain_step_by_hand_and_in_place():
     p = Parameter(np.array([[1.0, 2.0]], dtype=np.float32))
-    data = p.data
+    data = p.array
     p.grad = tl.Tensor(np.array([[0.5, -1.0]], dtype=np.float32))
-    grad_before = p.grad.data.copy()
+    grad_before = p.grad.array.copy()
     optim.SGD([p], lr=0.1, weight_decay=0.5).step()
-    assert p.data is data and p.data.dtype == np.float32
-    np.testing.assert_allclose(p.data, [[1 - 0.1 * (0.5 + 0.5), 2 - 0.1 * (-1 + 1.0)]],
+    assert p.array is data and p.array.dtype == np.float32
+    np.testing.assert_allclose(p.array, [[1 - 0.1 * (0.5 + 0.5), 2 - 0.1 * (-1 + 1.0)]],
                                rtol=1e-6)
-    np.testing.assert_array_equal(p.grad.data, grad_before)  # weight decay leaves .grad alone
+    np.testing.assert_array_equal(p.grad.array, grad_before)  # weight decay leaves .grad alone
 
 
 # ---- PyTorch parity -----------------------------------------------------------------------
@@ -201,7 +201,7 @@ def test_fused_kernel_equals_array_path(cls, kernel, kwargs, dtype):
     plain = run(cls(plain_params, fused=False, **kwargs), plain_params, grads)
     tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=1e-6, atol=1e-7)
     for a, b, x0 in zip(fused, plain, make_params(dtype)):
-        assert not np.array_equal(a, x0.data)
+        assert not np.array_equal(a, x0.array)
         np.testing.assert_allclose(a, b, **tol)
 
 
@@ -214,7 +214,7 @@ def test_kernel_is_used_only_where_it_applies(monkeypatch, cls, kernel):
     monkeypatch.setitem(algorithms._FUSED, kernel,
                         lambda x, *args: calls.append(x.dtype) or real(x, *args))
     p, q = make_params(np.float32, shapes=[(3, 4), (4, 3)])
-    q.data = np.asfortranarray(q.data)  # not C-contiguous: the array path
+    q.array = np.asfortranarray(q.array)  # not C-contiguous: the array path
     opt = cls([p, q])
     run(opt, [p, q], make_grads(2, np.float32, shapes=[(3, 4), (4, 3)]))
     assert calls == [np.float32, np.float32]
@@ -234,17 +234,17 @@ def test_fused_none_without_kernel_uses_the_array_path(monkeypatch):
     p = Parameter(np.array([1.0, 1.0]))
     p.grad = tl.Tensor(np.array([3.0, -2.0]))
     optim.Adam([p], lr=0.1, eps=0.0).step()
-    np.testing.assert_allclose(p.data, [0.9, 1.1], rtol=1e-14)
+    np.testing.assert_allclose(p.array, [0.9, 1.1], rtol=1e-14)
 
 
 # ---- gradients: None is skipped, zero_grad ---------------------------------------------------
 def test_params_without_gradient_are_skipped():
     p, q = make_params(shapes=[(2,), (3,)])
-    q_before = q.data.copy()
+    q_before = q.array.copy()
     opt = optim.Adam([p, q], lr=0.1)
     p.grad = tl.Tensor(np.ones(2))
     opt.step()
-    np.testing.assert_array_equal(q.data, q_before)
+    np.testing.assert_array_equal(q.array, q_before)
     assert q not in opt.state and opt.state[p]["step"] == 1
 
 
@@ -253,7 +253,7 @@ def test_zero_grad():
     opt = optim.SGD([p, q], lr=0.1)
     p.grad = tl.Tensor(np.ones(2))
     opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(p.grad.data, [0.0, 0.0])
+    np.testing.assert_array_equal(p.grad.array, [0.0, 0.0])
     assert q.grad is None
     opt.zero_grad()
     assert p.grad is None
@@ -273,7 +273,7 @@ def test_real_backward_trains_a_linear_layer():
     tl.manual_seed(0)
     model = tl.nn.Linear(3, 1)
     x = tl.Tensor(np.random.default_rng(0).standard_normal((16, 3)).astype(np.float32))
-    y = tl.Tensor(x.data @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32))
+    y = tl.Tensor(x.array @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32))
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
     losses = []
     for _ in range(30):
@@ -355,7 +355,7 @@ def test_state_dict_resumes_exactly(cls, kwargs):
 
     resumed = make_params(seed=5)
     for p, q in zip(resumed, params):
-        p.data[...] = q.data
+        p.array[...] = q.array
     opt2 = cls([{"params": resumed[:1]}, {"params": resumed[1:]}], **kwargs)
     opt2.load_state_dict(sd)
     assert opt2.param_groups[0]["lr"] == 0.2
@@ -608,8 +608,8 @@ def _against_torch(prefix, name, kwargs, dtype, change=None):
         run(opt, params, [step_grads])
     tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=2e-6, atol=1e-6)
     for i, p in enumerate(params):
-        assert p.data.dtype == dtype
-        np.testing.assert_allclose(p.data, reference.load(f"{key}/out{i}"), **tol)
+        assert p.array.dtype == dtype
+        np.testing.assert_allclose(p.array, reference.load(f"{key}/out{i}"), **tol)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -24,7 +24,7 @@ def _model(dtype=np.float32, seed=0):
         model.double()
     rng = np.random.default_rng(seed)
     for p in model.parameters():
-        p.data[...] = (0.3 * rng.standard_normal(p.shape)).astype(dtype)
+        p.array[...] = (0.3 * rng.standard_normal(p.shape)).astype(dtype)
     return model
 
 
@@ -40,7 +40,7 @@ def test_same_outputs_gradients_and_statistics_as_the_layers_apart(dtype, rtol):
             assert a.dtype == b.dtype and a.shape == b.shape
             scale = np.abs(b).max() + 1e-30
             np.testing.assert_allclose(a, b, rtol=0, atol=rtol * scale)
-    assert int(fused[2].num_batches_tracked.data) == 2
+    assert int(fused[2].num_batches_tracked.array) == 2
 
 
 def test_no_pad_op_recorded(monkeypatch):

@@ -182,8 +182,8 @@ def test_in_place_results_that_do_not_fit_are_errors():
 
 def test_manual_sgd_step_under_no_grad_updates_the_parameter():
     model = tl.nn.Linear(2, 1)
-    model.weight.data[...] = [[1.0, -1.0]]
-    model.bias.data[...] = 0.0
+    model.weight.array[...] = [[1.0, -1.0]]
+    model.bias.array[...] = 0.0
     model(tl.tensor([[3.0, 1.0]])).sum().backward()
     with tl.no_grad():
         for p in model.parameters():

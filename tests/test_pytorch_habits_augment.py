@@ -402,14 +402,14 @@ for name, op in list(ops.items()) + list(uops.items()):
     cpu = op(src).numpy()
     dev = op(src.to("cuda"))
     diff = np.abs(dev.cpu().numpy().astype(float) - cpu).max()
-    out[name] = [str(backend.device_of(dev.data)), float(diff)]
+    out[name] = [str(backend.device_of(dev.array)), float(diff)]
 from tinylesion.vision.transforms import AugMix
 tl.manual_seed(3)
 cpu = AugMix(severity=5)(u).numpy()
 tl.manual_seed(3)
 dev = AugMix(severity=5)(u.to("cuda"))
 diff = np.abs(dev.cpu().numpy().astype(float) - cpu).max()
-out["augmix"] = [str(backend.device_of(dev.data)), float(diff)]
+out["augmix"] = [str(backend.device_of(dev.array)), float(diff)]
 from tinylesion.vision.transforms.v2.mixing import cutmix, mixup
 labels = tl.tensor([0, 2])
 for name, mix in (("mixup", lambda b, y: mixup(b, y, 0.3, 3)),
@@ -417,7 +417,7 @@ for name, mix in (("mixup", lambda b, y: mixup(b, y, 0.3, 3)),
     cpu = np.concatenate([t.numpy().ravel() for t in mix(x, labels)])
     dev = mix(x.to("cuda"), labels.to("cuda"))
     diff = np.abs(np.concatenate([t.cpu().numpy().ravel() for t in dev]) - cpu).max()
-    out[name] = [str(backend.device_of(dev[0].data)), float(diff)]
+    out[name] = [str(backend.device_of(dev[0].array)), float(diff)]
 print(json.dumps(out))
 """
 

@@ -19,7 +19,7 @@ def run(device):
     outs = [F.gelu(x), F.gelu(x, approximate="tanh"), F.layer_norm(x, (6,), w),
             F.interpolate(x, size=(7, 4), mode="bilinear", align_corners=False),
             F.interpolate(x, scale_factor=2, mode="nearest"),
-            x.add(x * 2, alpha=0.5).div(3.0).masked_fill(x.data > 1, 0.0).flip(3),
+            x.add(x * 2, alpha=0.5).div(3.0).masked_fill(x.array > 1, 0.0).flip(3),
             x.topk(2, dim=3).values, x.sort(2, descending=True).values]
     total = sum((o * o).sum() for o in outs)
     total.backward()
@@ -39,10 +39,10 @@ loader = tl.utils.data.DataLoader(tl.utils.data.TensorDataset(tl.Tensor(X), tl.a
                                   batch_size=2, num_workers=1)
 device = tl.device("cuda" if tl.cuda.is_available() else "cpu")
 batch = [t.to(device, non_blocking=True) for t in next(iter(loader))]
-out = {"d2h": d2h, "modules": sorted({type(t.data).__module__ for t in gpu}),
+out = {"d2h": d2h, "modules": sorted({type(t.array).__module__ for t in gpu}),
        "equal": [bool(np.allclose(c.numpy(), g.numpy(), rtol=1e-10, atol=1e-12))
                  for c, g in zip(cpu, gpu)],
-       "batch": [type(t.data).__module__ for t in batch], "device": device.type,
+       "batch": [type(t.array).__module__ for t in batch], "device": device.type,
        "accelerator": tl.accelerator.current_accelerator().type}
 print(json.dumps(out))
 """

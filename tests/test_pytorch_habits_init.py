@@ -41,12 +41,12 @@ def test_paper_models_keep_their_keras_weights_bit_for_bit(name):
     h = hashlib.sha256()
     for key, value in model.state_dict().items():
         h.update(key.encode())
-        h.update(np.ascontiguousarray(backend.to_numpy(getattr(value, "data", value))).tobytes())
+        h.update(np.ascontiguousarray(backend.to_numpy(getattr(value, "array", value))).tobytes())
     assert h.hexdigest() == digest
     assert float(tl.rand(1).item()) == next_draw
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)) and m.bias is not None:
-            assert not m.bias.data.any()                       # Keras: zero biases
+            assert not m.bias.array.any()                       # Keras: zero biases
 
 
 def _bound(fan_in):
@@ -62,7 +62,7 @@ def _bound(fan_in):
 def test_layers_initialise_as_pytorch(make, fan_in):
     tl.manual_seed(0)
     layer = make()
-    w, b = layer.weight.data.astype(np.float64), layer.bias.data.astype(np.float64)
+    w, b = layer.weight.array.astype(np.float64), layer.bias.array.astype(np.float64)
     bound = _bound(fan_in)
     # weight and bias: U(−1/√fan_in, 1/√fan_in), whose variance is bound²/3
     for values in (w.ravel(), b):
@@ -78,7 +78,7 @@ def test_fan_in_of_each_layer_kind():
     tl.manual_seed(1)
     for layer, fan_in in ((nn.Linear(7, 500), 7), (nn.Conv2d(2, 400, (3, 2)), 12),
                           (nn.Conv2d(6, 300, 1, groups=3), 2)):
-        w = np.abs(layer.weight.data)
+        w = np.abs(layer.weight.array)
         assert w.max() <= _bound(fan_in) and w.max() > 0.97 * _bound(fan_in)
     assert nn.Linear(3, 2, bias=False).bias is None
 
@@ -87,14 +87,14 @@ def test_weights_then_bias_drawn_in_pytorchs_order():
     tl.manual_seed(5)
     layer = nn.Linear(4, 3)
     rng = np.random.default_rng(5)
-    np.testing.assert_array_equal(layer.weight.data,
+    np.testing.assert_array_equal(layer.weight.array,
                                   rng.uniform(-0.5, 0.5, (3, 4)).astype(np.float32))
-    np.testing.assert_array_equal(layer.bias.data, rng.uniform(-0.5, 0.5, 3).astype(np.float32))
+    np.testing.assert_array_equal(layer.bias.array, rng.uniform(-0.5, 0.5, 3).astype(np.float32))
     tl.manual_seed(5)
-    first_weight, first_bias = layer.weight.data.copy(), layer.bias.data.copy()
+    first_weight, first_bias = layer.weight.array.copy(), layer.bias.array.copy()
     layer.reset_parameters()
-    np.testing.assert_array_equal(layer.weight.data, first_weight)
-    np.testing.assert_array_equal(layer.bias.data, first_bias)
+    np.testing.assert_array_equal(layer.weight.array, first_weight)
+    np.testing.assert_array_equal(layer.bias.array, first_bias)
 
 
 def test_keras_initialization_block():
@@ -103,7 +103,7 @@ def test_keras_initialization_block():
         layer = nn.Conv2d(4, 8, 3)
         inner = nn.Linear(10, 20)
     after = nn.Linear(10, 20)
-    assert not layer.bias.data.any() and not inner.bias.data.any() and after.bias.data.any()
+    assert not layer.bias.array.any() and not inner.bias.array.any() and after.bias.array.any()
     limit = math.sqrt(6.0 / (10 + 20))                        # Glorot: √(6 / (fan_in + fan_out))
-    assert np.abs(inner.weight.data).max() <= limit
-    assert np.abs(inner.weight.data).max() > _bound(10)       # wider than PyTorch's bound
+    assert np.abs(inner.weight.array).max() <= limit
+    assert np.abs(inner.weight.array).max() > _bound(10)       # wider than PyTorch's bound

@@ -25,7 +25,7 @@ def test_model_and_optimizer_state_dicts_round_trip_through_a_pt_file(tmp_path):
     other = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     other.load_state_dict(weights)
     for a, b in zip(model.parameters(), other.parameters()):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.array, b.array)
     checkpoint = tl.load(tmp_path / "checkpoint.pth", map_location=tl.device("cpu"))
     saved = opt.state_dict()
     loaded = checkpoint["optimizer"]
@@ -44,7 +44,7 @@ def test_model_and_optimizer_state_dicts_round_trip_through_a_pt_file(tmp_path):
         m(x).sum().backward()
         o.step()
     for a, b in zip(model.parameters(), other.parameters()):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.array, b.array)
 
 
 def test_load_keywords(tmp_path):

@@ -66,7 +66,7 @@ def test_embedding_module():
     frozen = nn.Embedding.from_pretrained(table)
     assert not frozen.weight.requires_grad and frozen(tl.tensor([1])).tolist() == [[3.0, 4.0]]
     assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
-    table.data[0, 0] = 9.0    # the module holds its own copy
+    table.array[0, 0] = 9.0    # the module holds its own copy
     assert frozen.weight.tolist()[0] == [1.0, 2.0]
 
 

@@ -40,8 +40,8 @@ def test_optimizers_match_torch(ref, name, kwargs, dtype):
         opt.step()
     tol = dict(rtol=1e-12, atol=1e-14) if dtype == np.float64 else dict(rtol=3e-6, atol=1e-6)
     for i, p in enumerate(params):
-        assert p.data.dtype == dtype
-        np.testing.assert_allclose(p.data, ref[f"{key}/out{i}"], **tol)
+        assert p.array.dtype == dtype
+        np.testing.assert_allclose(p.array, ref[f"{key}/out{i}"], **tol)
 
 
 def test_optimizer_arguments_and_state():
@@ -79,7 +79,7 @@ def test_layer_norm_gradients_and_module():
               rng.standard_normal((3, 4)), rng.standard_normal((3, 4)))
     gradcheck(lambda x: F.layer_norm(x, 5), rng.standard_normal((4, 5)) * 10)
     ln = nn.LayerNorm([4, 5])
-    assert ln.weight.shape == (4, 5) and np.all(ln.weight.data == 1) and np.all(ln.bias.data == 0)
+    assert ln.weight.shape == (4, 5) and np.all(ln.weight.array == 1) and np.all(ln.bias.array == 0)
     assert sorted(dict(ln.named_parameters())) == ["bias", "weight"]
     bare = nn.LayerNorm(5, elementwise_affine=False)
     assert list(bare.parameters()) == [] and bare.weight is None

@@ -217,10 +217,10 @@ def test_the_torch_functions_take_a_tensors_data_as_a_tensor():
     assert tl.argmax(outputs.data, dim=1).tolist() == [1, 0]
     assert tl.min(outputs.data, dim=0).indices.tolist() == [0, 1, 0]
     assert tl.sum(tl.argmax(outputs, 1) == tl.tensor([1, 1]).data).item() == 1
-    # every function that checks its input takes the array as a tensor, not only max/min
-    for result in (tl.unsqueeze(outputs.data, 0), tl.squeeze(outputs.data[None]),
-                   tl.t(outputs.data), tl.std(outputs.data, dim=1),
-                   tl.chunk(outputs.data, 2)[0], tl.split(outputs.data, 1)[1]):
+    # every function that checks its input takes a raw array (.array) as a tensor too
+    for result in (tl.unsqueeze(outputs.array, 0), tl.squeeze(outputs.array[None]),
+                   tl.t(outputs.array), tl.std(outputs.array, dim=1),
+                   tl.chunk(outputs.array, 2)[0], tl.split(outputs.array, 1)[1]):
         assert isinstance(result, tl.Tensor)
     with pytest.raises(TypeError, match=r"max\(\) expects a Tensor, not list"):
         tl.max([1, 2])

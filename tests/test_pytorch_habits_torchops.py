@@ -284,7 +284,7 @@ for number, (name, _, _) in enumerate(cases.CASES):
     gpu, differentiable = run(number, "cuda")
     if differentiable:
         out["d2h"][name] = cupy.transfers["d2h"]
-    out["modules"] += sorted({type(t.data).__module__ for t in gpu})
+    out["modules"] += sorted({type(t.array).__module__ for t in gpu})
     if len(cpu) != len(gpu) or not all(
             c.dtype == g.dtype and np.allclose(c.numpy(), g.numpy(), rtol=1e-12, atol=1e-12)
             for c, g in zip(cpu, gpu)):
@@ -295,7 +295,7 @@ modules = [nn.ELU(), nn.PReLU(3, device="cuda"), nn.GroupNorm(3, 3, device="cuda
 x = tl.randn(2, 3, 4, device="cuda")
 ys = [m(x) for m in modules[:3]] + [modules[3](tl.tensor([[0, 6], [2, 2]], device="cuda"))]
 sum((y * y).sum() for y in ys).backward()
-out["modules"] += sorted({type(t.data).__module__
+out["modules"] += sorted({type(t.array).__module__
                           for m in modules for t in [*m.parameters(), *[p.grad for p in
                                                                        m.parameters()]]})
 print(json.dumps(out))

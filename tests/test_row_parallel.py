@@ -247,7 +247,7 @@ def test_a_whole_optimizer_state_is_cut_to_this_ranks_columns():
                        1: {"momentum_buffer": np.ones(2)}},
              "param_groups": opt.state_dict()["param_groups"]}
     layer.weight.row_parallel = (3, 6, 6)   # rank 1 of 2
-    layer.weight.data = layer.weight.data[:, 3:].copy()
+    layer.weight.array = layer.weight.array[:, 3:].copy()
     cut = row_parallel.cut_optimizer_state_dict(opt, whole)
     np.testing.assert_array_equal(cut["state"][0]["momentum_buffer"],
                                   np.arange(12.0).reshape(2, 6)[:, 3:])

@@ -264,7 +264,7 @@ def test_load_state_dict_names_a_wrong_entry():
 
 # ---- nn.init ---------------------------------------------------------------------------------
 def param(shape, dtype=np.float32, device="cpu"):
-    return Parameter(tl.Tensor(np.zeros(shape, dtype), device=device).data)
+    return Parameter(tl.Tensor(np.zeros(shape, dtype), device=device).array)
 
 
 def test_uniform_normal_constant_on_large_tensors(device):
@@ -372,7 +372,7 @@ def test_init_records_nothing_in_the_graph():
     before = layer.weight
     with tl.no_grad():
         init.normal_(layer.weight)
-    init.uniform_(layer.weight)  # outside no_grad too: .data is written, no graph
+    init.uniform_(layer.weight)  # outside no_grad too: .array is written, no graph
     assert layer.weight is before and layer.weight.requires_grad
     loss = layer(tl.Tensor(np.ones((2, 4), np.float32))).sum()
     loss.backward()

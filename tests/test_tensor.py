@@ -27,7 +27,7 @@ def test_properties_and_conversions():
     assert tl.Tensor(np.array([4.0])).item() == 4.0
     assert isinstance(x.numpy(), np.ndarray)
     d = x.detach()
-    assert not d.requires_grad and d.data is x.data
+    assert not d.requires_grad and d.array is x.array
     assert x.to("cpu") is x
     with pytest.raises(ValueError, match="one element"):
         x.item()
@@ -54,9 +54,9 @@ def test_leaf_gradients_do_not_alias():
     a = tl.Tensor(np.ones(3), requires_grad=True)
     b = tl.Tensor(np.ones(3), requires_grad=True)
     (a + b).sum().backward()
-    a.grad.data += 1
+    a.grad.array += 1
     np.testing.assert_allclose(b.grad.numpy(), 1.0)
-    assert a.grad.data.flags.writeable
+    assert a.grad.array.flags.writeable
 
 
 def test_no_grad_records_nothing():
@@ -142,10 +142,10 @@ def test_constructor_copies_and_keeps_numpy_dtypes_as_torch_tensor():
     assert tl.Tensor((1.0, 2)).dtype == np.float32
     a = np.arange(3.0)
     t = tl.Tensor(a, requires_grad=True)
-    t.data[0] = 9.0                       # .data is writable in place ...
+    t.array[0] = 9.0                       # .array is writable in place ...
     assert a[0] == 0.0 and t.numpy()[0] == 9.0   # ... and the caller's array is a copy
     u = tl.Tensor(t)
-    assert u.data is not t.data and not u.requires_grad
+    assert u.array is not t.array and not u.requires_grad
     with pytest.raises(TypeError, match="Tensor from"):
         tl.Tensor(["a", "b"])
 

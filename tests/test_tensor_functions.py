@@ -378,7 +378,7 @@ def test_from_numpy_shares_memory():
     a = np.arange(4.0)
     t = tl.from_numpy(a)
     a[0] = 10
-    t.data[1] = 20
+    t.array[1] = 20
     assert t.dtype == np.float64 and t.numpy().tolist() == [10, 20, 2, 3] and a[1] == 20
     with pytest.raises(TypeError, match="numpy.ndarray"):
         tl.from_numpy([1, 2])
@@ -399,7 +399,7 @@ def test_in_place_fill_and_zero():
 def test_clone_is_a_differentiable_copy():
     x = tl.Tensor(np.array([1.0, 2.0]), requires_grad=True)
     y = x.clone()
-    assert y.data is not x.data and not np.shares_memory(y.data, x.data)
+    assert y.array is not x.array and not np.shares_memory(y.array, x.array)
     (y * 3).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [3, 3])
 

@@ -130,7 +130,7 @@ def test_nan_loss_stops_with_epoch_and_batch_and_keeps_checkpoint(tmp_path):
     def poison(epoch, history):
         if epoch == 0:
             saved["bytes"] = ck.read_bytes()
-            model.parameters()[-1].data[0] = np.nan
+            model.parameters()[-1].array[0] = np.nan
 
     with pytest.raises(train.TrainingError, match=r"epoch 2, batch 1 of 6.*ck\.npz"):
         train.fit(model, opt, tr, va, epochs=3, checkpoint_path=ck, progress=False,
@@ -142,7 +142,7 @@ def test_a_diverging_run_stops_with_one_message_and_no_numpy_warnings(tmp_path):
     import warnings
     model, _, _, tr, va = make_run(tmp_path)
     opt = SGD(model.parameters(), lr=1e-3)
-    model.parameters()[-2].data[...] = 3e38  # the logits overflow to inf, the loss to NaN
+    model.parameters()[-2].array[...] = 3e38  # the logits overflow to inf, the loss to NaN
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an overflow warning would fail the test
         with pytest.raises(train.TrainingError, match="try a smaller --lr"):

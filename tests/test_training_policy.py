@@ -435,7 +435,7 @@ def test_a_diverging_run_ends_with_the_best_finite_epochs_weights():
 
     def poison(epoch, history):
         if epoch == 2:
-            model.parameters()[0].data[0, 0] = np.nan
+            model.parameters()[0].array[0, 0] = np.nan
 
     with pytest.raises(train.TrainingError) as info:
         train.fit(model, SGD(model.parameters(), lr=0.05), OneBatch(x, y), val, epochs=4,
@@ -483,7 +483,7 @@ class PoisonedAfterValidating(CountsValidations):
 
     def validated(self, out):
         if self.validations == 3:
-            self.net[1].weight.data[0, 0] = np.nan
+            self.net[1].weight.array[0, 0] = np.nan
         return out
 
 

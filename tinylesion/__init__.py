@@ -44,3 +44,15 @@ from .matrix_functions import diag, diagonal, outer, trace, tril, triu
 from .rearrange_functions import argwhere, count_nonzero, masked_select, repeat_interleave, roll
 from .counting import bincount, unique
 from .contraction import einsum
+
+# order statistics, summaries, running and special functions, layout, scatter_reduce and the
+# inverse and determinant (each family in its own module)
+from .order_statistics import kthvalue, median, mode, nanmedian, nanquantile, quantile
+from .summary_functions import (aminmax, bucketize, cdist, histc, searchsorted, std_mean,
+                                var_mean)
+from .running_functions import cummax, cummin, diff, logcumsumexp
+from .elementwise_functions import arctan2, atan2, erf, erfc, erfinv, hypot, isclose, lerp, logit
+from .layout_functions import (broadcast_to, kron, meshgrid, moveaxis, movedim, narrow, rot90,
+                               swapaxes, swapdims, take_along_dim, tile)
+from .scatter_reduce import scatter_reduce
+from .linalg_solve import det, inverse

@@ -148,7 +148,7 @@ class GradScaler:
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    g = p.grad.data
+                    g = p.grad.array
                     g *= g.dtype.type(inverse)
                     all_finite = backend.get_array_module(g).isfinite(g).all()
                     finite = all_finite if finite is True else (

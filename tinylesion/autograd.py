@@ -24,7 +24,7 @@ class Function:
         fn = cls()
         fn.needs_input_grad = tuple(t is not None and t.requires_grad for t in inputs)
         try:
-            y = fn.forward(*(None if t is None else t.data for t in inputs), **kwargs)
+            y = fn.forward(*(None if t is None else t.array for t in inputs), **kwargs)
         except ValueError as exc:   # shape mismatches: RuntimeError too, as PyTorch's
             raise as_input_error(exc) from None
         out = Tensor._wrap(y)
@@ -78,7 +78,7 @@ def _accumulate_leaf(tensor, g, handed_out):
             view[...] = g
             tensor.grad = Tensor._wrap(view)
             return
-        if tensor.grad.data is view:
+        if tensor.grad.array is view:
             view += g
             return
     if tensor.grad is None:
@@ -92,7 +92,7 @@ def _accumulate_leaf(tensor, g, handed_out):
         handed_out.add(id(g))
         tensor.grad = Tensor._wrap(g)
     else:
-        tensor.grad.data = tensor.grad.data + g
+        tensor.grad.array = tensor.grad.array + g
 
 
 def _leaf_edges(order):
@@ -128,7 +128,7 @@ def _run_grad_hooks(hooks, g):
             if result.shape != g.shape:
                 raise RuntimeError(f"a gradient hook changed the gradient's shape from "
                                    f"{g.shape} to {result.shape}")
-            g = result.data if result.dtype == g.dtype else result.data.astype(g.dtype)
+            g = result.array if result.dtype == g.dtype else result.array.astype(g.dtype)
     return g
 
 

@@ -168,6 +168,16 @@ def erf(x):
     return special.erf(x)
 
 
+def special_function(name, x):
+    """scipy.special's `name` (erfc, erfinv, ...) of a NumPy array, or cupyx.scipy.special's
+    of a CuPy one."""
+    if is_cupy_array(x):
+        import cupyx.scipy.special
+        return getattr(cupyx.scipy.special, name)(x)
+    from scipy import special
+    return getattr(special, name)(x)
+
+
 def is_cupy_array(x):
     """True for a CuPy array, without importing CuPy when it is not already loaded."""
     return _cupy is not None and isinstance(x, _cupy.ndarray)

@@ -15,7 +15,7 @@ HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1", 
 def _split_arrays(obj, arrays):
     """A JSON-able skeleton of obj, with each array replaced by {"__array__": key}."""
     if isinstance(obj, Tensor):
-        obj = obj.data
+        obj = obj.array
     if isinstance(obj, np.ndarray) or backend.is_cupy_array(obj):
         key = f"a{len(arrays)}"
         arrays[key] = backend.to_numpy(obj)

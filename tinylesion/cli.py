@@ -516,11 +516,14 @@ def _distributed(args, device, log):
     from .gradient_overlap import default_overlap
     from .row_parallel import default_split
     from .sharded_optimizer import default_shard
+    from .shared_window import default_shared
     try:
-        # TINYLESION_OVERLAP, _SHARD_OPTIMIZER and _SPLIT_LINEAR checked before anything starts
+        # TINYLESION_OVERLAP, _SHARD_OPTIMIZER, _SPLIT_LINEAR and _SHARED_WINDOW checked
+        # before anything starts
         default_overlap()
         default_shard()
         default_split()
+        default_shared()
         world = distributed.init(device)
     except distributed.DistributedError as exc:
         raise UsageError(str(exc)) from None

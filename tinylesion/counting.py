@@ -15,7 +15,7 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     x = _check_tensor(input, "unique")
     xp = x.xp
     axis = None if dim is None else _dim(dim, x.ndim, "unique")
-    data = x.data
+    data = x.array
     if axis is not None and x.ndim == 0:
         data, axis = data.reshape(1), 0
     found = xp.unique(data, return_inverse=True, return_counts=True, axis=axis)
@@ -40,16 +40,16 @@ def bincount(input, weights=None, minlength=0):
             or minlength < 0:
         raise ValueError(f"bincount(): minlength must be a non-negative int, not "
                          f"{minlength!r}")
-    if x.ndim != 1 or (x.data.size and int(x.data.min()) < 0):
+    if x.ndim != 1 or (x.array.size and int(x.array.min()) < 0):
         raise InputError("bincount(): input must be a 1-D tensor of non-negative integers, "
                          f"not shape {x.shape}" + (" with negative values" if x.ndim == 1
                                                    else ""))
     if weights is None:
-        return Tensor._wrap(x.xp.bincount(x.data, minlength=int(minlength)).astype(np.int64))
-    w = weights.data if isinstance(weights, Tensor) else x.xp.asarray(weights)
+        return Tensor._wrap(x.xp.bincount(x.array, minlength=int(minlength)).astype(np.int64))
+    w = weights.array if isinstance(weights, Tensor) else x.xp.asarray(weights)
     if w.shape != x.shape:
         raise InputError(f"bincount(): weights of shape {w.shape} do not match the input "
                          f"of shape {x.shape}")
     dtype = np.float32 if w.dtype == np.float32 else np.float64
-    counts = x.xp.bincount(x.data, weights=w.astype(np.float64), minlength=int(minlength))
+    counts = x.xp.bincount(x.array, weights=w.astype(np.float64), minlength=int(minlength))
     return Tensor._wrap(counts.astype(dtype))

@@ -44,6 +44,7 @@ class World:
     def __init__(self, comm, local_rank, nccl=None):
         self.comm, self.nccl = comm, nccl
         self.rank, self.size, self.local_rank = comm.Get_rank(), comm.Get_size(), local_rank
+        self._shared = False   # the SharedReducer once asked for (None: not used)
 
     @property
     def is_main(self):
@@ -65,8 +66,25 @@ class World:
             return array
         if not array.flags.c_contiguous:
             raise ValueError("allreduce_ needs a C-contiguous array")
+        window = self._shared.window_of(array) if self._shared else None
+        if window is not None:   # a gradient bucket in a shared-memory window
+            self._shared.allreduce_(window, array.reshape(-1))
+            return array
         self.comm.Allreduce(_mpi().IN_PLACE, array, op=_mpi().SUM)
         return array
+
+    def shared_zeros(self, count, dtype, node=None):
+        """A zeroed NumPy array of `count` elements in a shared-memory window between the
+        ranks of this machine, which allreduce_ then sums without MPI's buffers
+        (shared_window.py); None when not distributed, when no machine holds two ranks, or
+        when the MPI library cannot share memory. Collective: every rank calls it with the
+        same count and dtype. `node` (tests): the communicator that stands for a machine."""
+        if self.size == 1:
+            return None
+        if self._shared is False:
+            from .shared_window import SharedReducer
+            self._shared = SharedReducer.open(self.comm, node)
+        return None if self._shared is None else self._shared.zeros(count, dtype)
 
     def reduce_scatter_(self, array, out):
         """`out` ← this rank's segment of `array` summed over the ranks (`array` holds N equal
@@ -85,8 +103,18 @@ class World:
             return out
         if not (array.flags.c_contiguous and out.flags.c_contiguous):
             raise ValueError("reduce_scatter_ needs C-contiguous arrays")
+        window = self._one_machine_window(array)
+        if window is not None:   # the sharded step's buffer in a shared-memory window
+            self._shared.reduce_scatter_(window, array.reshape(-1), out.reshape(-1))
+            return out
         self.comm.Reduce_scatter_block(array, out, op=_mpi().SUM)
         return out
+
+    def _one_machine_window(self, array):
+        """The shared window holding `array` when every rank is on this machine, else None."""
+        if not self._shared or self._shared.hierarchical:
+            return None
+        return self._shared.window_of(array)
 
     def allgather_(self, array):
         """Every rank's segment of `array` (N equal segments, rank r's the r-th) from that
@@ -104,6 +132,10 @@ class World:
             return array
         if not array.flags.c_contiguous:
             raise ValueError("allgather_ needs a C-contiguous array")
+        window = self._one_machine_window(array)
+        if window is not None:
+            self._shared.allgather_(window, array.reshape(-1))
+            return array
         self.comm.Allgather(_mpi().IN_PLACE, array)
         return array
 
@@ -251,6 +283,8 @@ def init(device="cpu"):
     global _world
     if _world is not None:
         return _world
+    from .shared_window import quiet_open_mpi
+    quiet_open_mpi()
     try:
         MPI = _mpi()
     except ImportError as exc:
@@ -358,7 +392,7 @@ def broadcast_parameters(state_dict, root=0):
         return
     for key in sorted(state_dict):
         value = state_dict[key]
-        value = getattr(value, "data", value) if not isinstance(value, np.ndarray) else value
+        value = getattr(value, "array", value) if not isinstance(value, np.ndarray) else value
         _world.broadcast_(value, root)
 
 
@@ -367,12 +401,12 @@ def _buckets(params, limit, first_limit=None):
     first run of each group at ~first_limit bytes, when given)."""
     groups = {}
     for p in params:
-        groups.setdefault((backend.device_of(p.data).name, p.data.dtype.str), []).append(p)
+        groups.setdefault((backend.device_of(p.array).name, p.array.dtype.str), []).append(p)
     for members in groups.values():
         run, size, cut = [], 0, limit if first_limit is None else first_limit
         for p in members:
             run.append(p)
-            size += p.data.nbytes
+            size += p.array.nbytes
             if size >= cut:
                 yield run
                 run, size, cut = [], 0, limit

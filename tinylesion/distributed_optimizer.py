@@ -33,10 +33,15 @@ class DistributedOptimizer:
     reductions: their gradients are already summed over the ranks, and are only scaled as the
     others are averaged; each rank steps its own columns. state_dict() is then collective
     and gathers their state whole; load_state_dict() takes a whole one.
+
+    shared_memory=True allocates the buffers of the allreduce after backward and of the
+    sharded step in shared-memory windows between the ranks of each machine, summed and
+    copied there without MPI's buffers (shared_window.py; MPI's collectives where the MPI
+    library cannot); None: TINYLESION_SHARED_WINDOW=1/0, else shared_window.SHARED.
     """
 
     def __init__(self, optimizer, world=None, bucket_bytes=None, overlap=None,
-                 shard=False):
+                 shard=False, shared_memory=None):
         from .gradient_overlap import OverlappedAllreduce, default_overlap
         from .sharded_optimizer import ShardedStep, elementwise
         if shard and overlap:
@@ -50,6 +55,10 @@ class DistributedOptimizer:
         self.__dict__["bytes_sent"] = 0
         self.__dict__["wait_s"] = 0.0
         self.__dict__["synchronized"] = False
+        if shared_memory is None:
+            from .shared_window import default_shared
+            shared_memory = default_shared()
+        self.__dict__["shared_memory"] = bool(shared_memory)
         overlap = False if shard else default_overlap() if overlap is None else bool(overlap)
         w = distributed._world if world is None else world
         reducer = sharded = None
@@ -58,7 +67,7 @@ class DistributedOptimizer:
                 raise ValueError(f"DistributedOptimizer(shard=True): {type(optimizer).__name__}"
                                  " is not one of tinylesion.optim's element-by-element "
                                  "optimizers; use shard=False")
-            sharded = ShardedStep(optimizer, w, bucket_bytes)
+            sharded = ShardedStep(optimizer, w, bucket_bytes, shared=self.shared_memory)
         if overlap and w is not None and w.size > 1:
             params = [p for p in self._replicated() if getattr(p, "requires_grad", True)]
             reducer = OverlappedAllreduce(params, w, bucket_bytes) if params else None
@@ -89,8 +98,9 @@ class DistributedOptimizer:
         if current is None or current.layout != layout(params):
             if current is not None:
                 current.release()
-            self.__dict__["buckets"] = (GradientBuckets(params, self.bucket_bytes)
-                                        if params else None)
+            self.__dict__["buckets"] = (
+                GradientBuckets(params, self.bucket_bytes, world=self._world(),
+                                shared=self.shared_memory) if params else None)
         return self.buckets
 
     @property
@@ -118,7 +128,7 @@ class DistributedOptimizer:
             if world is None or world.size == 1:   # one rank: its numbers are the global ones
                 for p in self._params():
                     if p.grad is not None and getattr(p, "requires_grad", True):
-                        p.grad.data *= p.grad.data.dtype.type(1.0 / totals[0])
+                        p.grad.array *= p.grad.array.dtype.type(1.0 / totals[0])
         if self.sharded is not None:
             sent = self.sharded.synchronize(totals)
         elif self.overlap is not None:
@@ -135,7 +145,7 @@ class DistributedOptimizer:
             # NOTE: the sum over the ranks already: scaled as the others are averaged
             scale = 1.0 / (world.size if totals is None else totals[0])
             for p in split:
-                p.grad.data *= p.grad.data.dtype.type(scale)
+                p.grad.array *= p.grad.array.dtype.type(scale)
         self.__dict__["bytes_sent"] += sent
         self.__dict__["wait_s"] += time.perf_counter() - t0
         self.__dict__["synchronized"] = True
@@ -154,7 +164,7 @@ class DistributedOptimizer:
                 group = next(g for g in self.optimizer.param_groups
                              if any(q is p for q in g["params"]))
                 state = self.optimizer.state.setdefault(p, {})
-                self.optimizer._update(p, p.grad.data, state, group)
+                self.optimizer._update(p, p.grad.array, state, group)
         else:
             self.optimizer.step()
         return loss
@@ -269,8 +279,15 @@ def describe_step(optimizer):
 def describe_reduction(optimizer, world):
     """How the replicated gradients are reduced, in words."""
     if getattr(optimizer, "sharded", None) is not None:
+        where = (" in shared-memory windows between the ranks of each machine"
+                 if optimizer.sharded.shared else "")
         return (f"optimizer sharded over the ranks (gradients reduce-scattered after backward, "
-                f"each rank updates 1/{world.size} of the weights, which are allgathered)")
+                f"each rank updates 1/{world.size} of the weights, which are allgathered"
+                f"{where})")
     if getattr(optimizer, "overlap", None) is not None:
         return "gradient allreduce overlapped with backward"
+    buckets = getattr(optimizer, "buckets", None)
+    if buckets is not None and buckets.shared:
+        return ("gradient allreduce after backward, summed in shared-memory windows between "
+                "the ranks of each machine")
     return "gradient allreduce after backward"

@@ -77,7 +77,7 @@ def _targets(logits, target, binary):
     n = logits.shape[0]
     classes = 2 if binary else logits.shape[1]
     if target is None:
-        z = backend.to_numpy(logits.data).reshape(n, -1)
+        z = backend.to_numpy(logits.array).reshape(n, -1)
         return (z[:, 0] > 0).astype(np.int64) if binary else z.argmax(axis=1)
     target = np.broadcast_to(np.asarray(target), (n,)).astype(np.int64)
     if target.min() < 0 or target.max() >= classes:
@@ -88,7 +88,7 @@ def _targets(logits, target, binary):
 
 def _class_score(logits, target, binary):
     """Σₙ (score of image n's target class): its logit, or ±the single logit when binary."""
-    xp = backend.get_array_module(logits.data)
+    xp = backend.get_array_module(logits.array)
     n = logits.shape[0]
     if binary:
         sign = xp.asarray(np.where(target == 1, 1.0, -1.0).reshape(n, 1), dtype=logits.dtype)
@@ -158,7 +158,7 @@ def grad_cam(model, x, target=None, layer=None):
         activations = capture.last[1]
         target = _targets(logits, target, binary)
         _class_score(logits, target, binary).backward()
-    A, G = activations.data, activations.grad.data
+    A, G = activations.array, activations.grad.array
     if A.ndim != 4:
         raise ValueError(f"grad_cam: the layer's output has shape {tuple(A.shape)}; Grad-CAM "
                          "needs feature maps (N, C, h, w)")
@@ -178,8 +178,8 @@ def saliency(model, x, target=None):
         logits = model(leaf)
         target = _targets(logits, target, binary)
         _class_score(logits, target, binary).backward()
-    xp = backend.get_array_module(leaf.grad.data)
-    return backend.to_numpy(xp.abs(leaf.grad.data).max(axis=1))
+    xp = backend.get_array_module(leaf.grad.array)
+    return backend.to_numpy(xp.abs(leaf.grad.array).max(axis=1))
 
 
 # ---- overlays ------------------------------------------------------------------------------

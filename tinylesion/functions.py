@@ -23,8 +23,8 @@ MinResult.__doc__ = "(values, indices) of min(dim), as torch.return_types.min."
 
 # ---- helpers ----------------------------------------------------------------------------
 def _check_tensor(x, name):
-    """x as a Tensor: a tensor's own array (`outputs.data`, which in PyTorch is a Tensor) is
-    taken as a tensor of it, unrecorded; anything else that is not a Tensor is a TypeError."""
+    """x as a Tensor: a NumPy/CuPy array (such as a tensor's `.array`) is taken as a tensor of
+    it, unrecorded; anything else that is not a Tensor is a TypeError."""
     if isinstance(x, Tensor):
         return x
     if isinstance(x, np.ndarray) or backend.is_cupy_array(x):
@@ -285,7 +285,7 @@ def where(condition, input, other):
     """input where condition holds, else other (either may be a number); broadcast, and
     promoted as torch. Differentiable in input and other."""
     if isinstance(condition, Tensor):
-        condition = condition.data
+        condition = condition.array
     condition = backend.get_array_module(condition).asarray(condition)
     if condition.dtype != np.bool_:
         raise TypeError(f"where(): condition must be boolean, not {condition.dtype}")
@@ -362,11 +362,11 @@ def _arg(input, dim, keepdim, pick):
     input = _check_tensor(input, pick)
     xp = input.xp
     if dim is None:
-        index = getattr(input.data, pick)()
+        index = getattr(input.array, pick)()
         index = index.reshape((1,) * input.ndim) if keepdim else index
         return Tensor._wrap(xp.asarray(index, dtype=np.int64))
     axis = _dim(dim, input.ndim, pick)
-    data = input.data.reshape(1) if input.ndim == 0 else input.data
+    data = input.array.reshape(1) if input.ndim == 0 else input.array
     index = getattr(data, pick)(axis=axis).astype(np.int64)
     if input.ndim == 0:
         return Tensor._wrap(index.reshape(()))
@@ -404,7 +404,7 @@ def _extreme(input, dim, keepdim, other, pick):
         index = Tensor._wrap(input.xp.zeros((), dtype=np.int64))
         return (MaxResult if pick == "max" else MinResult)(clone(input), index)
     indices = _arg(input, axis, True, "arg" + pick)
-    values = TakeAlong.apply(input, index=indices.data, axis=axis, keepdims=keepdim)
+    values = TakeAlong.apply(input, index=indices.array, axis=axis, keepdims=keepdim)
     indices = indices if keepdim else indices.reshape(values.shape)
     return (MaxResult if pick == "max" else MinResult)(values, indices)
 
@@ -434,7 +434,7 @@ def is_tensor(obj):
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """True when |input − other| <= atol + rtol·|other| everywhere (broadcast)."""
     a, b = _check_tensor(input, "allclose")._operands(other)
-    return bool(a.xp.allclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(a.xp.allclose(a.array, b.array, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(input, other):
@@ -443,4 +443,4 @@ def equal(input, other):
     if a.shape != b.shape:
         return False
     a, b = a._operands(b)
-    return bool((a.data == b.data).all())
+    return bool((a.array == b.array).all())

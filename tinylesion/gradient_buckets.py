@@ -21,48 +21,67 @@ from . import backend
 
 def grad_array(grad):
     """The array of a .grad (a Tensor, or an array assigned as it is)."""
-    return getattr(grad, "data", grad)
+    return getattr(grad, "array", grad)
 
 
 def layout(params):
     """What buckets are made for: each parameter, its device, dtype and shape."""
-    return [(id(p), backend.device_of(p.data).name, p.data.dtype.str, p.data.shape)
+    return [(id(p), backend.device_of(p.array).name, p.array.dtype.str, p.array.shape)
             for p in params]
 
 
 class _Bucket:
     """One flat buffer: the gradients of `params` (`views`, shaped as them, at `index` in the
-    parameter list), then `extra` slots."""
+    parameter list), then `extra` slots. `shared_zeros(count, dtype)` (World.shared_zeros):
+    where a NumPy buffer is allocated, when it gives one (else an ordinary array)."""
 
-    def __init__(self, params, index, extra):
-        xp = backend.get_array_module(params[0].data)
-        size = sum(p.data.size for p in params)
-        self.flat = xp.zeros(size + extra, dtype=params[0].data.dtype)
+    def __init__(self, params, index, extra, shared_zeros=None):
+        xp = backend.get_array_module(params[0].array)
+        size = sum(p.array.size for p in params)
+        dtype = params[0].array.dtype
+        self.flat = None
+        if shared_zeros is not None and xp is np:
+            self.flat = shared_zeros(size + extra, dtype)
+        self.in_window = self.flat is not None
+        if self.flat is None:
+            self.flat = xp.zeros(size + extra, dtype=dtype)
         self.grads = self.flat[:size]
         self.params, self.index, self.views = params, index, []
         offset = 0
         for p in params:
-            self.views.append(self.flat[offset:offset + p.data.size].reshape(p.data.shape))
-            offset += p.data.size
+            self.views.append(self.flat[offset:offset + p.array.size].reshape(p.array.shape))
+            offset += p.array.size
 
 
 class GradientBuckets:
     """The flat gradient buffers of `params` (one run per device and dtype, cut at
     ~bucket_bytes). views=True: every parameter's `_grad_view` is set to its slice, so that
-    backward accumulates there (views=False: the buffers are a one-off, filled by copying)."""
+    backward accumulates there (views=False: the buffers are a one-off, filled by copying).
+    `world` with shared=True (and views=True): the NumPy buffers are allocated in
+    shared-memory windows between the ranks of each machine when the world can
+    (World.shared_zeros: collective, so every rank must make its buckets at the same point),
+    and its allreduce_ then sums them there (shared_window.py)."""
 
-    def __init__(self, params, bucket_bytes, views=True):
+    def __init__(self, params, bucket_bytes, views=True, world=None, shared=False):
         from .distributed import _buckets
         self.params = list(params)
         self.layout = layout(self.params)
         self.uses_views = views
+        self.shared_zeros = (getattr(world, "shared_zeros", None)
+                             if views and shared and world is not None else None)
         where = {id(p): i for i, p in enumerate(self.params)}
         self.buckets = []
         for run in _buckets(self.params, bucket_bytes):
             # room after the first bucket's gradients for the presence counts and 3 totals
             extra = 0 if self.buckets else len(self.params) + 2 * 3
-            self.buckets.append(_Bucket(run, [where[id(p)] for p in run], extra))
+            self.buckets.append(_Bucket(run, [where[id(p)] for p in run], extra,
+                                        self.shared_zeros))
         self.attach()
+
+    @property
+    def shared(self):
+        """True when the buffers live in shared-memory windows."""
+        return any(b.in_window for b in self.buckets)
 
     def attach(self):
         """Make backward write the parameters' gradients into these buffers (views=True;
@@ -78,7 +97,7 @@ class GradientBuckets:
         first = self.buckets[0]
         if first.flat.size - first.grads.size < extra:
             self.release()
-            self.buckets[0] = _Bucket(first.params, first.index, extra)
+            self.buckets[0] = _Bucket(first.params, first.index, extra, self.shared_zeros)
             self.attach()
 
     def release(self):

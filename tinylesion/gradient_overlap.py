@@ -112,7 +112,7 @@ class _Bucket(gradient_buckets._Bucket):
 
     def __init__(self, params):
         super().__init__(params, None, 0)
-        self.sizes = [p.data.size for p in params]
+        self.sizes = [p.array.size for p in params]
         self.offsets = np.cumsum([0] + self.sizes)[:-1].tolist()
         self.filled = set()
         self.request = None   # set once started in this round
@@ -178,8 +178,8 @@ class OverlappedAllreduce:
         if bucket.request is not None:   # its bucket is already on its way: stale
             self.stale = True
             return
-        if (p.data.dtype != bucket.flat.dtype or p.data.size != bucket.sizes[slot]
-                or backend.device_of(p.data) != backend.device_of(bucket.flat)):
+        if (p.array.dtype != bucket.flat.dtype or p.array.size != bucket.sizes[slot]
+                or backend.device_of(p.array) != backend.device_of(bucket.flat)):
             self.stale = True   # moved or cast since the buckets were made: redo, rebuild
             return
         self._copy_in(bucket, slot)
@@ -255,7 +255,7 @@ class OverlappedAllreduce:
             sent += allreduce_gradients(current, self.world, self.bucket_bytes, False)
             for p in current:
                 if p.grad is not None:
-                    p.grad.data *= p.grad.data.dtype.type(scale)
+                    p.grad.array *= p.grad.array.dtype.type(scale)
         return sent
 
     def _copy_out(self, present, average, scale=None):
@@ -276,7 +276,7 @@ class OverlappedAllreduce:
 
 def _layout(params):
     """What the buckets were made for: each parameter, its device, dtype and size."""
-    return [(id(p), backend.device_of(p.data).name, p.data.dtype.str, p.data.size)
+    return [(id(p), backend.device_of(p.array).name, p.array.dtype.str, p.array.size)
             for p in params]
 
 

@@ -13,7 +13,7 @@ def _index_array(index, x, name):
     """index as an int64 array on x's device; TypeError unless it holds integers."""
     if isinstance(index, Tensor) and index.device != x.device:
         raise InputError(f"{name}(): index is on {index.device} but the tensor on {x.device}")
-    data = index.data if isinstance(index, Tensor) else index
+    data = index.array if isinstance(index, Tensor) else index
     data = x.xp.asarray(data) if hasattr(data, "dtype") else x.xp.asarray(np.asarray(data))
     if data.dtype.kind not in "iu":
         raise TypeError(f"{name}(): index must be an integer tensor (int32 or int64), not "
@@ -156,7 +156,7 @@ def nonzero(input, *, as_tuple=False):
     """The indices of the non-zero entries, as an (N, ndim) int64 tensor in row-major order,
     or (as_tuple=True) a tuple of ndim 1-D int64 tensors (one for a 0-d input)."""
     x = _check_tensor(input, "nonzero")
-    data = x.data.reshape(1) if (as_tuple and x.ndim == 0) else x.data
+    data = x.array.reshape(1) if (as_tuple and x.ndim == 0) else x.array
     if not as_tuple and x.ndim == 0:
         count = int(bool(data))
         return Tensor._wrap(x.xp.zeros((count, 0), dtype=np.int64))

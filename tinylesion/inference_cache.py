@@ -11,11 +11,12 @@ import numpy as np
 # the Tensor methods (in-place operators, x[i] = v, copy_, fill_, zero_), an optimizer's step,
 # load_state_dict, nn.init, a batch norm's running statistics in training mode, and
 # Module.train()/eval(); and every backward pass (the update after it may write straight into
-# p.data, as hand-written loops and the sharded optimizer do). Any such write, to any tensor (a view of a weight is another Tensor
-# around the same memory), drops every entry; a batch-1 forward pass writes into no tensor
-# through these paths, so its entries live from one call to the next. As with PyTorch's `.data`,
-# a write straight into a tensor's NumPy/CuPy array (`p.data[...] = v`) is not seen: call
-# `weights_changed()` (or model.eval() again) after one.
+# p.data, as hand-written loops and the sharded optimizer do). Any such write, to any tensor
+# (a view of a weight, or the Tensor that `p.data` returns, is another Tensor around the same
+# memory), drops every entry; a batch-1 forward pass writes into no tensor through these
+# paths, so its entries live from one call to the next. A write straight into a tensor's
+# NumPy/CuPy array (`p.array[...] = v`) is not seen: call `weights_changed()` (or
+# model.eval() again) after one.
 _writes = 0
 _lock = threading.Lock()
 _entries = weakref.WeakKeyDictionary()   # owner -> {slot: (writes, sources, arrays)}
@@ -23,7 +24,7 @@ _entries = weakref.WeakKeyDictionary()   # owner -> {slot: (writes, sources, arr
 
 def weights_changed():
     """Drop every derived array: the next inference call recomputes them from the weights.
-    Call it after writing straight into a parameter's or buffer's array (`p.data[...] = v`);
+    Call it after writing straight into a parameter's or buffer's array (`p.array[...] = v`);
     tinylesion's own writes call it by themselves."""
     global _writes
     with _lock:   # (+= is not atomic across Python threads)

@@ -30,7 +30,7 @@ def _as_array(value):
     state_dict); None for other values."""
     if isinstance(value, np.ndarray) or backend.is_cupy_array(value):
         return backend.to_numpy(value)
-    data = getattr(value, "data", None)
+    data = getattr(value, "array", None)
     if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
         return backend.to_numpy(data)
     if not isinstance(value, np.generic) and all(

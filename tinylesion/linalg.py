@@ -19,7 +19,7 @@ def _float_input(x, name, dtype):
         raise TypeError(f"{name}() expects a Tensor, not {type(x).__name__}")
     if dtype is not None:
         x = x.to(dtype)
-    check_dtype(x.data, "f", name)
+    check_dtype(x.array, "f", name)
     return x
 
 
@@ -128,3 +128,6 @@ def torch_norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
     elif isinstance(p, str):
         raise ValueError(f"norm: p must be a number, 'fro' or 'nuc', not {p!r}")
     return vector_norm(input, p, dim, keepdim, dtype=dtype)
+
+
+from .linalg_solve import det, inv, solve  # noqa: E402,F401  (torch.linalg's names)

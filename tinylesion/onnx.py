@@ -88,7 +88,7 @@ class _Tracer:
 
 
 def _host(value):
-    return np.asarray(backend.to_numpy(value.data if isinstance(value, Tensor) else value))
+    return np.asarray(backend.to_numpy(value.array if isinstance(value, Tensor) else value))
 
 
 def _fold_batch_norms(records):
@@ -315,7 +315,7 @@ def build(model, input_size, batch=2):
     W, H = input_size
     was_training = model.training
     model.eval()
-    device = backend.device_of(next(iter(model.parameters())).data) \
+    device = backend.device_of(next(iter(model.parameters())).array) \
         if list(model.parameters()) else backend.CPU
     x = Tensor(np.random.default_rng(0).standard_normal((batch, 3, H, W))
                .astype(np.float32)).to(device)

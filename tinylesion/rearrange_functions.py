@@ -57,7 +57,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
             raise InputError("repeat_interleave(): repeats must be non-negative")
         index = x.xp.repeat(x.xp.arange(n), int(repeats))
     else:   # NOTE: the output's size depends on the counts: they are read on the host
-        counts = backend.to_numpy(repeats.data if isinstance(repeats, Tensor) else
+        counts = backend.to_numpy(repeats.array if isinstance(repeats, Tensor) else
                                   np.asarray(repeats))
         if counts.dtype.kind not in "iu" or counts.ndim > 1:
             raise TypeError(f"repeat_interleave(): repeats must be an int or a 1-D integer "
@@ -80,7 +80,7 @@ def masked_select(input, mask):
     """The entries of input where mask (broadcast with it) is True, as a 1-D tensor;
     differentiable."""
     x = _check_tensor(input, "masked_select")
-    m = mask.data if isinstance(mask, Tensor) else x.xp.asarray(mask)
+    m = mask.array if isinstance(mask, Tensor) else x.xp.asarray(mask)
     if m.dtype != np.bool_:
         raise TypeError(f"masked_select(): mask must be a bool tensor, not {m.dtype}")
     try:
@@ -97,7 +97,7 @@ def count_nonzero(input, dim=None):
     """The number of non-zero entries (over dim: an int or a tuple), int64."""
     x = _check_tensor(input, "count_nonzero")
     axes = _dims(dim, x.ndim, "count_nonzero")
-    return Tensor._wrap(x.xp.asarray((x.data != 0).sum(axis=axes)).astype(np.int64))
+    return Tensor._wrap(x.xp.asarray((x.array != 0).sum(axis=axes)).astype(np.int64))
 
 
 def argwhere(input):

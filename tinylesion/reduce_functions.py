@@ -56,7 +56,7 @@ def logsumexp(input, dim, keepdim=False):
     from .ops._util import floating
     x = _check_tensor(input, "logsumexp")
     if x.dtype.kind != "f":
-        x = x.to(floating(x.data).dtype)
+        x = x.to(floating(x.array).dtype)
     axes = _dims(dim, x.ndim, "logsumexp")
     if x.ndim == 0 or not axes:
         return x.clone()
@@ -66,6 +66,6 @@ def logsumexp(input, dim, keepdim=False):
     # NOTE: the shift m is a constant (its gradient cancels); where the maximum is ±inf it is
     # taken as 0, so that all −inf gives −inf and +inf gives +inf, not NaN.
     peak = x.detach().amax(axes, keepdim=True)
-    peak = Tensor._wrap(x.xp.where(x.xp.isinf(peak.data), 0, peak.data).astype(x.dtype))
+    peak = Tensor._wrap(x.xp.where(x.xp.isinf(peak.array), 0, peak.array).astype(x.dtype))
     out = (x - peak).exp().sum(axes, keepdim=True).log() + peak
     return out if keepdim else out.squeeze(axes)

@@ -260,7 +260,7 @@ def candidates(model, world, setting=None, min_bytes=None, batch=None):
     found = []
     for name, module in model.named_modules():
         if type(module) is Linear and module.weight.requires_grad and \
-                module.in_features >= world.size and module.weight.data.nbytes >= limit and \
+                module.in_features >= world.size and module.weight.array.nbytes >= limit and \
                 (setting is True or batch is None or split_pays(
                     module.in_features, module.out_features, batch, world.size, nccl)):
             found.append((name, module))
@@ -279,13 +279,13 @@ def split_linear_layers(model, world, optimizer=None, setting=None, min_bytes=No
         bounds = column_bounds(module.in_features, world.size)
         lo, hi = bounds[world.rank], bounds[world.rank + 1]
         p = module.weight
-        whole_shape = tuple(p.data.shape)
-        xp = backend.get_array_module(p.data)
+        whole_shape = tuple(p.array.shape)
+        xp = backend.get_array_module(p.array)
         if optimizer is not None:
             for key, value in list(optimizer.state.get(p, {}).items()):
                 if _is_array(value) and tuple(value.shape) == whole_shape:
                     optimizer.state[p][key] = xp.ascontiguousarray(value[:, lo:hi])
-        p.data = xp.ascontiguousarray(p.data[:, lo:hi])
+        p.array = xp.ascontiguousarray(p.array[:, lo:hi])
         p.grad = None
         p.row_parallel = (lo, hi, module.in_features)
         module.__class__ = RowParallelLinear
@@ -322,7 +322,7 @@ def whole_state_dict(model):
     state = model.state_dict()
     for name, module in split_layers(model):
         key = f"{name}.weight" if name else "weight"
-        state[key] = gather_columns(module.world, module.weight.data, module.bounds)
+        state[key] = gather_columns(module.world, module.weight.array, module.bounds)
     return state
 
 
@@ -394,7 +394,7 @@ def gather_optimizer_states(optimizer, world):
         # NOTE: every rank holds the same names (one update per step on every rank)
         for name in sorted(state):
             value = state[name]
-            if _is_array(value) and value.ndim == 2 and value.shape == p.data.shape:
+            if _is_array(value) and value.ndim == 2 and value.shape == p.array.shape:
                 entry[name] = gather_columns(world, value, bounds)
             else:
                 entry[name] = value
@@ -434,9 +434,9 @@ def unsplit_linear_layers(model, optimizer=None):
             state = inner.state.get(p, {})
             for name in sorted(state):
                 value = state[name]
-                if _is_array(value) and value.ndim == 2 and value.shape == p.data.shape:
+                if _is_array(value) and value.ndim == 2 and value.shape == p.array.shape:
                     state[name] = gather_columns(world, value, bounds)
-        p.data = gather_columns(world, p.data, bounds)
+        p.array = gather_columns(world, p.array, bounds)
         p.grad = None
         p.row_parallel = None
         module.__class__ = Linear

@@ -57,7 +57,7 @@ def choose(optimizer, setting=None, overlap=False):
     # NOTE: below a bucket the update costs less than the second collective of a step
     # (reduce-scatter, then allgather) takes to line the ranks up: logistic_regression
     from .row_parallel import is_split
-    size = sum(p.data.nbytes for g in optimizer.param_groups for p in g["params"]
+    size = sum(p.array.nbytes for g in optimizer.param_groups for p in g["params"]
                if getattr(p, "requires_grad", True) and not is_split(p))
     return size >= SHARD_MIN_BYTES
 
@@ -82,7 +82,7 @@ class _Chunk:
     cut into N segments of k elements (the last padded with zeros), each followed by `flags`
     slots for the presence counts (the first bucket only)."""
 
-    def __init__(self, start, end, size, flags, xp, dtype):
+    def __init__(self, start, end, size, flags, xp, dtype, shared_zeros=None):
         self.start, self.end = start, end
         self.k = -(-(end - start) // size)
         self.flags = flags
@@ -90,7 +90,19 @@ class _Chunk:
         self.pieces = []   # (param index, a, b, rank, offset): param[a:b] <-> row rank[offset:]
         self.xp, self.dtype = xp, dtype
         self.recv = xp.zeros(self.width, dtype)   # this rank's averaged segment
-        self.grads = xp.zeros((size, self.width), dtype)   # what this rank hands over
+        self.grads = _zeros(xp, size * self.width, dtype, shared_zeros).reshape(size, self.width)
+
+
+def _zeros(xp, count, dtype, shared_zeros=None):
+    """A flat zeroed buffer: in a shared-memory window (shared_zeros: World.shared_zeros,
+    collective) when given and on the CPU and the world gives one, else an ordinary array."""
+    flat = shared_zeros(count, dtype) if shared_zeros is not None and xp is np else None
+    return xp.zeros(count, dtype) if flat is None else flat
+
+
+def _in_window(world, array):
+    shared = getattr(world, "_shared", None)
+    return bool(shared) and shared.window_of(array) is not None
 
 
 class _Piece:
@@ -106,8 +118,11 @@ class _Piece:
 class ShardedStep:
     """The layout, buffers and per-segment optimizer state of one sharded optimizer."""
 
-    def __init__(self, optimizer, world, bucket_bytes):
+    def __init__(self, optimizer, world, bucket_bytes, shared=False):
         self.optimizer, self.world, self.bucket_bytes = optimizer, world, int(bucket_bytes)
+        # NOTE: the reduce-scatter's and allgather's buffers in shared-memory windows
+        # (shared_window.py: summed and copied there on one machine)
+        self.shared_zeros = getattr(world, "shared_zeros", None) if shared else None
         self.scratch = {}
         self.synchronized = False
         self.views = {}
@@ -115,6 +130,11 @@ class ShardedStep:
         self._adopt()
 
     # -- layout ----------------------------------------------------------------------------
+    @property
+    def shared(self):
+        """True when the reduce-scatter's buffers live in shared-memory windows."""
+        return any(_in_window(self.world, chunk.grads) for chunk in self.chunks)
+
     def _trainable(self):
         from .row_parallel import is_split
         return [p for g in self.optimizer.param_groups for p in g["params"]
@@ -122,29 +142,30 @@ class ShardedStep:
 
     @staticmethod
     def _key(params):
-        return [(id(p), backend.device_of(p.data).name, p.data.dtype.str, p.data.shape)
+        return [(id(p), backend.device_of(p.array).name, p.array.dtype.str, p.array.shape)
                 for p in params]
 
     def _build(self, params):
         size, rank = self.world.size, self.world.rank
-        for p in params:   # NOTE: the segments are views of p.data: it must be one block
-            if not p.data.flags.c_contiguous:
-                p.data = backend.get_array_module(p.data).ascontiguousarray(p.data)
+        for p in params:   # NOTE: the segments are views of p.array: it must be one block
+            if not p.array.flags.c_contiguous:
+                p.array = backend.get_array_module(p.array).ascontiguousarray(p.array)
         self.params, self.layout = params, self._key(params)
         self.group_of = {id(p): g for g in self.optimizer.param_groups for p in g["params"]}
         groups = {}
         for j, p in enumerate(params):
-            groups.setdefault((backend.device_of(p.data).name, p.data.dtype.str), []).append(j)
+            groups.setdefault((backend.device_of(p.array).name, p.array.dtype.str), []).append(j)
         self.chunks, own = [], {j: [] for j in range(len(params))}
         for members in groups.values():
-            first = params[members[0]].data
+            first = params[members[0]].array
             xp, dtype = backend.get_array_module(first), first.dtype
-            starts = np.cumsum([0] + [params[j].data.size for j in members])
+            starts = np.cumsum([0] + [params[j].array.size for j in members])
             total = int(starts[-1])
             limit = max(size, self.bucket_bytes // dtype.itemsize)
             for start in range(0, total, limit):
                 chunk = _Chunk(start, min(start + limit, total), size,
-                               len(params) + 2 * TOTALS if not self.chunks else 0, xp, dtype)
+                               len(params) + 2 * TOTALS if not self.chunks else 0, xp, dtype,
+                               self.shared_zeros)
                 self.chunks.append(chunk)
                 for s in range(size):
                     lo = chunk.start + s * chunk.k
@@ -184,7 +205,7 @@ class ShardedStep:
             chunk, _, _, start = parts[0]
             if all(c is chunk and at == start + a for c, a, _, at in parts):
                 flat = chunk.grads.reshape(-1)
-                self.views[j] = flat[start:start + p.data.size].reshape(p.data.shape)
+                self.views[j] = flat[start:start + p.array.size].reshape(p.array.shape)
         self.attach()
 
     def attach(self):
@@ -208,9 +229,9 @@ class ShardedStep:
             full = state.get(p)
             piece.state = {}
             for name, value in (full or {}).items():
-                if _is_array(value) and value.size == p.data.size:
-                    flat = backend.to_device(value, backend.device_of(p.data))
-                    flat = flat.astype(p.data.dtype, copy=False).reshape(-1)
+                if _is_array(value) and value.size == p.array.size:
+                    flat = backend.to_device(value, backend.device_of(p.array))
+                    flat = flat.astype(p.array.dtype, copy=False).reshape(-1)
                     piece.state[name] = flat[piece.a:piece.b].copy()
                 else:
                     piece.state[name] = value
@@ -234,7 +255,8 @@ class ShardedStep:
         rows = self.world.size
         buf = self.scratch.get(key)
         if buf is None or buf.size < rows * chunk.width:
-            buf = self.scratch[key] = chunk.xp.zeros(rows * chunk.width, chunk.dtype)
+            buf = self.scratch[key] = _zeros(chunk.xp, rows * chunk.width, chunk.dtype,
+                                             self.shared_zeros)
         return buf[:rows * chunk.width].reshape(rows, chunk.width)
 
     def synchronize(self, totals=None):
@@ -292,9 +314,9 @@ class ShardedStep:
             if not self.present[piece.index]:
                 continue   # no gradient on any rank: not stepped, as Optimizer.step
             p = self.params[piece.index]
-            view.data = p.data.reshape(-1)[piece.a:piece.b]
+            view.array = p.array.reshape(-1)[piece.a:piece.b]
             if piece.chunk is None:
-                g = view.data
+                g = view.array
             else:
                 g = piece.chunk.recv[piece.offset:piece.offset + piece.b - piece.a]
             self.optimizer._update(view, g, piece.state, self.group_of[id(p)])
@@ -303,12 +325,12 @@ class ShardedStep:
             buf = self._buffer(chunk)
             for j, a, b, s, o in chunk.pieces:
                 if s == rank:
-                    buf[s, o:o + b - a] = self.params[j].data.reshape(-1)[a:b]
+                    buf[s, o:o + b - a] = self.params[j].array.reshape(-1)[a:b]
             self.world.allgather_(buf)
             sent += buf[rank].nbytes
             for j, a, b, s, o in chunk.pieces:
                 if s != rank:
-                    self.params[j].data.reshape(-1)[a:b] = buf[s, o:o + b - a]
+                    self.params[j].array.reshape(-1)[a:b] = buf[s, o:o + b - a]
         self.synchronized = False
         return sent
 
@@ -340,7 +362,7 @@ class ShardedStep:
             for chunk in self.chunks:
                 chunk.recv[:chunk.k] *= chunk.dtype.type(coef)
             for p in split:
-                p.grad.data *= p.grad.data.dtype.type(coef)
+                p.grad.array *= p.grad.array.dtype.type(coef)
         return total
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -401,7 +423,7 @@ class ShardedStep:
 def _norm_part(local, params, norm_type):
     """`local` (a max or a sum of |g|^p) with the gradients of `params` counted in."""
     for p in params:
-        a = backend.get_array_module(p.grad.data).abs(p.grad.data.astype(np.float64))
+        a = backend.get_array_module(p.grad.array).abs(p.grad.array.astype(np.float64))
         if a.size:
             part = float(a.max() if norm_type == math.inf else (a ** norm_type).sum())
             local = max(local, part) if norm_type == math.inf else local + part
@@ -424,7 +446,7 @@ def clip_with_split(replicated, split, max_norm, norm_type, world):
     coef = min(float(max_norm) / (total + 1e-6), 1.0)
     if coef < 1.0:
         for p in list(replicated) + list(split):
-            p.grad.data *= p.grad.data.dtype.type(coef)
+            p.grad.array *= p.grad.array.dtype.type(coef)
     return total
 
 

@@ -9,6 +9,7 @@ from .compile import check_memory_format
 from . import inference_cache as _inference_cache
 from .errors import foreign_tensor_error, is_foreign_tensor
 from .tensor_methods import TensorMethods
+from .tensor_methods_more import MoreTensorMethods
 
 _grad_mode = threading.local()
 
@@ -44,10 +45,11 @@ def _holds_float64(data):
     return getattr(data, "dtype", None) == np.float64
 
 
-def _as_array(data, device):
-    """Turn `data` into a backend array with torch.tensor's dtype rules (not copied)."""
+def _as_array(data, device, dtype=None):
+    """Turn `data` into a backend array with torch.tensor's dtype rules (not copied); Python
+    floats are read at full precision when a dtype is asked for (it casts them after)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
         array = data
     elif isinstance(data, np.generic):   # NumPy numbers keep their dtype
@@ -57,12 +59,12 @@ def _as_array(data, device):
     elif isinstance(data, int):
         array = np.asarray(data, dtype=np.int64)
     elif isinstance(data, float):
-        array = np.asarray(data, dtype=backend.DEFAULT_DTYPE)
+        array = np.asarray(data, dtype=backend.DEFAULT_DTYPE if dtype is None else np.float64)
     elif not isinstance(data, (list, tuple)) and hasattr(data, "__array__"):
         array = np.asarray(data)         # other array objects keep their dtype
     else:  # nested lists: Python floats become float32, integers int64, as torch.tensor does
         array = np.asarray(data)
-        if array.dtype == np.float64 and not _holds_float64(data):
+        if array.dtype == np.float64 and dtype is None and not _holds_float64(data):
             array = array.astype(backend.DEFAULT_DTYPE)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"cannot make a Tensor from {type(data).__name__} "
@@ -119,7 +121,7 @@ class _GraphNode:
     _post_accumulate_hooks = None   # only leaves have them
 
     def __init__(self, tensor, fn):
-        self._ctx, self._tensor, self.dtype = fn, weakref.ref(tensor), tensor.data.dtype
+        self._ctx, self._tensor, self.dtype = fn, weakref.ref(tensor), tensor.array.dtype
         self._grad_hooks = None   # {key: hook} of Tensor.register_hook, kept with the graph
 
     def tensor(self):
@@ -137,7 +139,7 @@ class _GraphNode:
         if t is not None:
             t._used = value
 
-class Tensor(TensorMethods):
+class Tensor(TensorMethods, MoreTensorMethods):
     """An n-dimensional array on a device that records the operations made on it (PyTorch's
     less central methods come from TensorMethods, in tensor_methods.py)."""
 
@@ -148,16 +150,16 @@ class Tensor(TensorMethods):
     _hooks_registered = False  # True once any tensor got one: backward() then looks for them
 
     def __init__(self, data, requires_grad=False, device=None, dtype=None):
-        array = _as_array(data, device)
+        array = _as_array(data, device, dtype)
         if dtype is not None:
             array = array.astype(dtype, copy=False)
-        source = data.data if isinstance(data, Tensor) else data
+        source = data.array if isinstance(data, Tensor) else data
         if array is source:  # NOTE: a copy, as torch.tensor makes: updating this tensor in
             array = array.copy()  # place (an optimizer step) leaves the caller's array alone
         if requires_grad and array.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require gradients, "
                             f"not {array.dtype}")
-        self.data = array
+        self.array = array
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._node = None         # its place in the graph, if a recorded op produced it
@@ -170,7 +172,7 @@ class Tensor(TensorMethods):
         if not isinstance(array, np.ndarray) and not backend.is_cupy_array(array):
             array = np.asarray(array)  # a NumPy scalar from a full reduction
         t = object.__new__(Tensor)
-        t.data, t.grad, t.requires_grad = array, None, requires_grad
+        t.array, t.grad, t.requires_grad = array, None, requires_grad
         t._node, t._retain_grad, t._used = None, False, False
         return t
 
@@ -189,17 +191,45 @@ class Tensor(TensorMethods):
         else:
             self._node._ctx = fn
 
+    # ---- its array: .array (the engine's), .data (PyTorch's) --------------------------------
+    # NOTE: `array` is the tensor's NumPy/CuPy array, an instance attribute the ops read
+    # directly. `data` is PyTorch's: another Tensor around the same array (no copy), with no
+    # history and no gradient, so that in-place changes made through it (`p.data.mul_(2)`,
+    # `p.data -= lr * p.grad.data`) change this tensor and are not recorded nor refused by the
+    # graph; they count as writes for the inference cache as any tensor method's do.
+    @property
+    def data(self):
+        """A Tensor sharing this tensor's array, outside the graph (PyTorch's `.data`); the
+        array itself is `.array`."""
+        return Tensor._wrap(self.array)
+
+    @data.setter
+    def data(self, value):
+        """`t.data = other`: t now holds other's array (a Tensor's, or a NumPy/CuPy array),
+        shape, dtype and device included, as in PyTorch."""
+        if isinstance(value, Tensor):
+            value = value.array
+        elif not (isinstance(value, np.ndarray) or backend.is_cupy_array(value)):
+            raise TypeError(f"t.data = value takes a Tensor or a NumPy/CuPy array, not "
+                            f"{type(value).__name__}")
+        if self.requires_grad and value.dtype.kind != "f":
+            raise TypeError(f"t.data = value: a tensor that requires grad must stay "
+                            f"floating-point, not {value.dtype}")
+        if value is not self.array:
+            self.array = value
+            _inference_cache.weights_changed()
+
     # ---- properties -------------------------------------------------------------------
-    shape = property(lambda self: tuple(self.data.shape), doc="The shape, as a tuple.")
-    dtype = property(lambda self: self.data.dtype, doc="The array dtype.")
-    ndim = property(lambda self: self.data.ndim, doc="The number of dimensions.")
-    device = property(lambda self: backend.device_of(self.data), doc="Where the data lives.")
+    shape = property(lambda self: tuple(self.array.shape), doc="The shape, as a tuple.")
+    dtype = property(lambda self: self.array.dtype, doc="The array dtype.")
+    ndim = property(lambda self: self.array.ndim, doc="The number of dimensions.")
+    device = property(lambda self: backend.device_of(self.array), doc="Where the data lives.")
     is_leaf = property(lambda self: self._ctx is None, doc="True unless made by a recorded op.")
 
     @property
     def xp(self):
         """The array module of the data (numpy or cupy)."""
-        return backend.get_array_module(self.data)
+        return backend.get_array_module(self.array)
 
     @property
     def T(self):
@@ -212,7 +242,7 @@ class Tensor(TensorMethods):
 
     def numel(self):
         """The number of elements."""
-        return int(self.data.size)
+        return int(self.array.size)
 
     def dim(self):
         """The number of dimensions."""
@@ -226,18 +256,18 @@ class Tensor(TensorMethods):
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
         dev = "" if self.device.name == "cpu" else f", device='{self.device}'"
-        return f"Tensor({backend.to_numpy(self.data)!r}{dev}{grad})"
+        return f"Tensor({backend.to_numpy(self.array)!r}{dev}{grad})"
 
     # ---- conversion -------------------------------------------------------------------
     def numpy(self):
         """The data as a NumPy array (copied from the GPU if needed)."""
-        return backend.to_numpy(self.data)
+        return backend.to_numpy(self.array)
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item() needs a tensor with one element, not shape {self.shape}")
-        return self.data.reshape(-1)[0].item()
+        return self.array.reshape(-1)[0].item()
 
     def __array__(self, dtype=None, copy=None):
         """np.asarray(tensor): the data as a NumPy array."""
@@ -249,7 +279,7 @@ class Tensor(TensorMethods):
 
     def __index__(self):
         """A one-element integer tensor as an index (`range(t)`, `items[t]`), as in PyTorch."""
-        if self.data.size != 1 or self.dtype.kind not in "iub":
+        if self.array.size != 1 or self.dtype.kind not in "iub":
             raise TypeError("only integer tensors of a single element can be converted to an "
                             f"index, not a {self.dtype} tensor of shape {self.shape}")
         return int(self.item())
@@ -261,7 +291,7 @@ class Tensor(TensorMethods):
         return object.__format__(self, spec)
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is "
                                "ambiguous: use .any() or .all() on .numpy()")
         return bool(self.item())
@@ -272,7 +302,7 @@ class Tensor(TensorMethods):
 
     def detach(self):
         """A tensor sharing the data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        return Tensor._wrap(self.array)
 
     def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False,
            memory_format=None):
@@ -355,19 +385,19 @@ class Tensor(TensorMethods):
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(was it computed under no_grad(), or from no parameter?)")
         if gradient is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(f"backward() without a gradient needs a one-element "
                                    f"tensor, not shape {self.shape}")
-            gy = self.xp.ones_like(self.data)
+            gy = self.xp.ones_like(self.array)
         else:
             gy = _as_array(gradient, self.device).astype(self.dtype, copy=False)
-            if gy.shape != self.data.shape:
+            if gy.shape != self.array.shape:
                 raise ValueError(f"gradient shape {gy.shape} != tensor shape {self.shape}")
         _backward(self, gy, retain_graph=bool(retain_graph))
 
     # ---- operators (one-line wrappers over the ops in tinylesion/ops) -----------------
     def _cast(self, dtype):
-        return self if self.data.dtype == dtype else _ops.Cast.apply(self, dtype=dtype)
+        return self if self.array.dtype == dtype else _ops.Cast.apply(self, dtype=dtype)
 
     def _operands(self, other):
         """(self, other) as tensors of one dtype, chosen by PyTorch's type promotion.
@@ -376,25 +406,25 @@ class Tensor(TensorMethods):
         is of a higher category (a float with an integer tensor gives float32).
         """
         if isinstance(other, Tensor):
-            if other.data.dtype == self.data.dtype:
+            if other.array.dtype == self.array.dtype:
                 return self, other
-            dtype = backend.result_type(self.data, other.data)
+            dtype = backend.result_type(self.array, other.array)
             return self._cast(dtype), other._cast(dtype)
         if is_foreign_tensor(other):
             raise foreign_tensor_error("a tinylesion operator")
-        dtype = backend.constant_result_type(self.data.dtype, other)
+        dtype = backend.constant_result_type(self.array.dtype, other)
         return self._cast(dtype), Tensor._wrap(self.xp.asarray(other, dtype=dtype))
 
     def _divide(self, other, reverse=False):
         x, y = self._operands(other)
-        if x.data.dtype.kind != "f":  # true division of integers gives the default float
+        if x.array.dtype.kind != "f":  # true division of integers gives the default float
             x, y = x._cast(backend.DEFAULT_DTYPE), y._cast(backend.DEFAULT_DTYPE)
         return _ops.Div.apply(y, x) if reverse else _ops.Div.apply(x, y)
 
     def __add__(self, other): return _ops.Add.apply(*self._operands(other))
     def __radd__(self, other): return _ops.Add.apply(*self._operands(other)[::-1])
     def _subtract(self, other, reverse=False):
-        if self.data.dtype == np.bool_ or isinstance(other, (bool, np.bool_)) or \
+        if self.array.dtype == np.bool_ or isinstance(other, (bool, np.bool_)) or \
                 getattr(other, "dtype", None) == np.bool_:
             raise TypeError("subtraction (-) with a bool tensor is not supported (as in "
                             "PyTorch): use ~ or the ^ operator to invert a mask")
@@ -410,7 +440,7 @@ class Tensor(TensorMethods):
     def _matmul_operands(self, other):
         """(self, other) for @: two tensors must have one dtype (PyTorch does not promote
         here); a constant takes this tensor's dtype, as in the other operators."""
-        if isinstance(other, Tensor) and other.data.dtype != self.data.dtype:
+        if isinstance(other, Tensor) and other.array.dtype != self.array.dtype:
             raise RuntimeError(f"@ (matmul) needs operands of one dtype, not {self.dtype} and "
                                f"{other.dtype} (as in PyTorch): convert one, e.g. x.float()")
         return self._operands(other)
@@ -424,7 +454,7 @@ class Tensor(TensorMethods):
     def __neg__(self): return _ops.Neg.apply(self)
     def __pos__(self): return self
     def __getitem__(self, index):
-        unwrap = lambda i: i.data if isinstance(i, Tensor) else i
+        unwrap = lambda i: i.array if isinstance(i, Tensor) else i
         index = tuple(map(unwrap, index)) if isinstance(index, tuple) else unwrap(index)
         out = self
         for step in _ops.shape.torch_index_steps(index):  # ints before arrays, as in torch
@@ -438,7 +468,7 @@ class Tensor(TensorMethods):
             exponent = exponent.item()  # a Python number: NumPy keeps the array's dtype
         if not isinstance(exponent, (int, float)):
             return _ops.PowTensor.apply(*self._operands(exponent))
-        x = self._cast(backend.constant_result_type(self.data.dtype, exponent))
+        x = self._cast(backend.constant_result_type(self.array.dtype, exponent))
         return _ops.Pow.apply(x, exponent=exponent)
 
     def __rpow__(self, base): return _ops.PowTensor.apply(*self._operands(base)[::-1])
@@ -447,16 +477,16 @@ class Tensor(TensorMethods):
     def _in_place(self, op, *args):
         """self = op(self, *args) in place, as PyTorch's in-place operators.
 
-        Outside the graph the result is written into .data (aliases and views see it: the
+        Outside the graph the result is written into .array (aliases and views see it: the
         update `p -= lr * p.grad` under no_grad() changes the model's parameter). In the graph
-        self becomes the op's output (its .data a new array).
+        self becomes the op's output (its .array a new array).
         """
         recording = is_grad_enabled()
         if recording and self.requires_grad and self._ctx is None:
             raise RuntimeError("a leaf tensor that requires grad is used in an in-place "
                                "operation (as in PyTorch): update it under tl.no_grad()")
         self._check_unused()
-        old = Tensor._wrap(self.data, self.requires_grad)
+        old = Tensor._wrap(self.array, self.requires_grad)
         old._ctx = self._ctx
         out = op(old, *args)
         if out.shape != self.shape:
@@ -467,10 +497,10 @@ class Tensor(TensorMethods):
                                f"to the tensor's type {self.dtype}")
         if out._ctx is None:
             self._check_writable()
-            self.data[...] = out.data
+            self.array[...] = out.array
         else:
             out = out._cast(self.dtype)
-            self.data, self._ctx, self.requires_grad = out.data, out._ctx, True
+            self.array, self._ctx, self.requires_grad = out.array, out._ctx, True
         return self
 
     def _check_unused(self):
@@ -493,7 +523,7 @@ class Tensor(TensorMethods):
         NOTE: CuPy arrays have no writeable flag, so a zero stride along a dimension of more
         than one element is what tells, on either device.
         """
-        a = self.data
+        a = self.array
         if not getattr(a.flags, "writeable", True) or any(
                 st == 0 and n > 1 for n, st in zip(a.shape, a.strides)):
             raise RuntimeError("in-place operation on a read-only view (an expand()): "
@@ -515,21 +545,21 @@ class Tensor(TensorMethods):
     def __setitem__(self, index, value):
         """x[index] = value (a number, array or tensor, cast to x's dtype), in place; in the
         graph the gradient flows to value and to the entries of x that were not replaced."""
-        unwrap = lambda i: i.data if isinstance(i, Tensor) else i
+        unwrap = lambda i: i.array if isinstance(i, Tensor) else i
         index = tuple(map(unwrap, index)) if isinstance(index, tuple) else unwrap(index)
         if not isinstance(value, Tensor):
             value = Tensor._wrap(self.xp.asarray(value, dtype=self.dtype))
         if not (is_grad_enabled() and (self.requires_grad or value.requires_grad)):
             self._check_unused()
             self._check_writable()
-            self.data[index] = value.data   # nothing to record: write straight in
+            self.array[index] = value.array   # nothing to record: write straight in
             return
         self._in_place(lambda x: _ops.SetItem.apply(x, value._cast(self.dtype), index=index))
 
     # comparisons give boolean tensors outside the graph
     def _compare(self, other, name):
-        other = other.data if isinstance(other, Tensor) else other
-        result = getattr(self.data, name)(other)
+        other = other.array if isinstance(other, Tensor) else other
+        result = getattr(self.array, name)(other)
         return result if result is NotImplemented else Tensor._wrap(result)
 
     def __lt__(self, other): return self._compare(other, "__lt__")
@@ -545,11 +575,11 @@ class Tensor(TensorMethods):
     # bitwise (logical, for booleans) operators on integer and boolean tensors, outside the graph
     def _bitwise(self, other, name, reverse=False):
         x, y = self._operands(other)
-        if x.data.dtype.kind not in "biu":
+        if x.array.dtype.kind not in "biu":
             raise TypeError(f"{name} is only implemented for integer and boolean tensors, "
                             f"not {x.dtype}")
         x, y = (y, x) if reverse else (x, y)
-        return Tensor._wrap(getattr(self.xp, name)(x.data, y.data))
+        return Tensor._wrap(getattr(self.xp, name)(x.array, y.array))
 
     def __and__(self, other): return self._bitwise(other, "bitwise_and")
     def __rand__(self, other): return self._bitwise(other, "bitwise_and", reverse=True)
@@ -559,10 +589,10 @@ class Tensor(TensorMethods):
     def __rxor__(self, other): return self._bitwise(other, "bitwise_xor", reverse=True)
 
     def __invert__(self):
-        if self.data.dtype.kind not in "biu":
+        if self.array.dtype.kind not in "biu":
             raise TypeError(f"~ is only implemented for integer and boolean tensors, "
                             f"not {self.dtype}")
-        return Tensor._wrap(self.xp.invert(self.data))
+        return Tensor._wrap(self.xp.invert(self.array))
 
     def exp(self): return _ops.Exp.apply(self)
     def log(self): return _ops.Log.apply(self)
@@ -580,7 +610,7 @@ class Tensor(TensorMethods):
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Mean over `dim` (int, tuple or None for all) of a floating-point tensor."""
         axis, keepdims = _dims(dim, axis, keepdim, keepdims, "mean")
-        if self.data.dtype.kind != "f":
+        if self.array.dtype.kind != "f":
             raise RuntimeError(f"mean() needs a floating-point tensor, not {self.dtype} "
                                "(as in PyTorch): convert it first, e.g. x.float().mean()")
         return _ops.Mean.apply(self, axis=axis, keepdims=keepdims)
@@ -697,7 +727,7 @@ class Tensor(TensorMethods):
     def split(self, split_size, dim=0): return _fn.split(self, split_size, dim)
 
     # ---- in place, outside the graph ----------------------------------------------------
-    # NOTE: zero_ and fill_ write into .data and record nothing, as torch does under no_grad()
+    # NOTE: zero_ and fill_ write into .array and record nothing, as torch does under no_grad()
     # (torch refuses them on a leaf that requires grad outside no_grad). Writing into a tensor
     # whose values an op kept for its backward pass changes that op's gradient.
     def zero_(self):
@@ -708,12 +738,12 @@ class Tensor(TensorMethods):
         """Set every element to `value` (a number or a one-element tensor) in place, cast to
         this tensor's dtype; returns self."""
         if isinstance(value, Tensor):
-            if value.data.size != 1:
+            if value.array.size != 1:
                 raise ValueError(f"fill_ takes a number or a one-element tensor, not shape "
                                  f"{value.shape}")
-            value = backend.to_device(value.data.reshape(()), self.device)
+            value = backend.to_device(value.array.reshape(()), self.device)
         self._check_writable()
-        self.data[...] = value
+        self.array[...] = value
         return self
 
     # ---- new tensors like this one (its dtype and device unless given) --------------------

@@ -13,7 +13,7 @@ def _tensor():
 
 
 def _value(other):
-    return other.data if isinstance(other, _tensor()) else other
+    return other.array if isinstance(other, _tensor()) else other
 
 
 class TensorMethods:
@@ -27,19 +27,19 @@ class TensorMethods:
     def gt(self, other): return self > other
     def ge(self, other): return self >= other
 
-    def isnan(self): return _tensor()._wrap(self.xp.isnan(self.data))
-    def isinf(self): return _tensor()._wrap(self.xp.isinf(self.data))
-    def isfinite(self): return _tensor()._wrap(self.xp.isfinite(self.data))
-    def logical_not(self): return _tensor()._wrap(self.xp.logical_not(self.data))
+    def isnan(self): return _tensor()._wrap(self.xp.isnan(self.array))
+    def isinf(self): return _tensor()._wrap(self.xp.isinf(self.array))
+    def isfinite(self): return _tensor()._wrap(self.xp.isfinite(self.array))
+    def logical_not(self): return _tensor()._wrap(self.xp.logical_not(self.array))
 
     def all(self, dim=None, keepdim=False):
         """True where every element (along dim) is non-zero; a bool tensor."""
-        return _tensor()._wrap(self.xp.asarray(self.data.astype(bool).all(axis=dim,
+        return _tensor()._wrap(self.xp.asarray(self.array.astype(bool).all(axis=dim,
                                                                           keepdims=keepdim)))
 
     def any(self, dim=None, keepdim=False):
         """True where some element (along dim) is non-zero; a bool tensor."""
-        return _tensor()._wrap(self.xp.asarray(self.data.astype(bool).any(axis=dim,
+        return _tensor()._wrap(self.xp.asarray(self.array.astype(bool).any(axis=dim,
                                                                           keepdims=keepdim)))
 
     # ---- arithmetic by name (differentiable: the operators underneath are) ----------------
@@ -65,8 +65,8 @@ class TensorMethods:
             return self // other
         if rounding_mode == "trunc":
             xp = self.xp
-            quotient = xp.trunc(xp.true_divide(self.data, _value(other)))
-            dtype = backend.result_type(self.data, xp.asarray(_value(other))) \
+            quotient = xp.trunc(xp.true_divide(self.array, _value(other)))
+            dtype = backend.result_type(self.array, xp.asarray(_value(other))) \
                 if isinstance(other, _tensor()) else backend.constant_result_type(self.dtype,
                                                                                    other)
             return _tensor()._wrap(quotient.astype(dtype))
@@ -118,7 +118,7 @@ class TensorMethods:
         data = backend.to_device(backend.to_numpy(_value(src)) if not backend.is_cupy_array(
             _value(src)) else _value(src), self.device)
         self._check_writable()
-        self.data[...] = self.xp.asarray(data).astype(self.dtype, copy=False)
+        self.array[...] = self.xp.asarray(data).astype(self.dtype, copy=False)
         return self
 
     # ---- random fills (from tinylesion's generator, or generator=) --------------------------
@@ -151,11 +151,11 @@ class TensorMethods:
 
     def element_size(self):
         """Bytes per element."""
-        return int(self.data.itemsize)
+        return int(self.array.itemsize)
 
     def nelement(self):
         """The number of elements (numel)."""
-        return int(self.data.size)
+        return int(self.array.size)
 
     # ---- shapes ---------------------------------------------------------------------------
     def view_as(self, other):
@@ -170,15 +170,15 @@ class TensorMethods:
         """self when its array is C-contiguous, else a contiguous copy (in the graph); a
         memory_format is accepted (arrays stay C-ordered (N, C, H, W))."""
         check_memory_format(memory_format, "contiguous")
-        return self if self.data.flags.c_contiguous else self.clone()
+        return self if self.array.flags.c_contiguous else self.clone()
 
     def is_contiguous(self, memory_format=None):
         """True when the array is C-contiguous (with memory_format=channels_last: when its
         (N, H, W, C) transpose is, as PyTorch answers)."""
         check_memory_format(memory_format, "is_contiguous")
         if memory_format is channels_last:
-            return self.ndim == 4 and bool(self.data.transpose(0, 2, 3, 1).flags.c_contiguous)
-        return bool(self.data.flags.c_contiguous)
+            return self.ndim == 4 and bool(self.array.transpose(0, 2, 3, 1).flags.c_contiguous)
+        return bool(self.array.flags.c_contiguous)
 
     def unbind(self, dim=0):
         """The slices along dim, as a tuple of tensors."""
@@ -210,7 +210,7 @@ class TensorMethods:
     def argsort(self, dim=-1, descending=False, *, stable=False):
         """The indices that sort along dim (int64)."""
         xp = self.xp
-        data = self.data
+        data = self.array
         if descending and data.dtype.kind == "f" and data.ndim:
             # NOTE: NaN counts as larger than +inf (as in PyTorch), so it leads a descending
             # order: sort stably by the negated values (NaN set to 0), then stably move the
@@ -237,7 +237,7 @@ class TensorMethods:
         n = self.shape[dim] if self.ndim else 1
         if not 0 <= k <= n:
             raise RuntimeError(f"topk: k ({k}) is out of range for a dimension of size {n}")
-        order = self.argsort(dim, descending=largest, stable=True).data
+        order = self.argsort(dim, descending=largest, stable=True).array
         index = [slice(None)] * self.ndim
         index[dim] = slice(0, k)
         indices = _tensor()._wrap(self.xp.ascontiguousarray(order[tuple(index)]))
@@ -246,13 +246,13 @@ class TensorMethods:
     # ---- rounding (no gradient, as torch's are zero almost everywhere) ----------------------
     def round(self, decimals=0):
         """Rounded half to even (as torch.round)."""
-        return _tensor()._wrap(self.xp.round(self.data, decimals))
+        return _tensor()._wrap(self.xp.round(self.array, decimals))
 
-    def floor(self): return _tensor()._wrap(self.xp.floor(self.data))
-    def ceil(self): return _tensor()._wrap(self.xp.ceil(self.data))
+    def floor(self): return _tensor()._wrap(self.xp.floor(self.array))
+    def ceil(self): return _tensor()._wrap(self.xp.ceil(self.array))
     def sign(self):
         """-1, 0 or 1; 0 for NaN (as torch.sign)."""
-        signs = self.xp.sign(self.data)
+        signs = self.xp.sign(self.array)
         return _tensor()._wrap(self.xp.where(self.xp.isnan(signs), 0, signs).astype(signs.dtype)
                                if signs.dtype.kind == "f" else signs)
 

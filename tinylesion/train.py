@@ -75,7 +75,7 @@ def _loss(model, logits, labels, class_weights, reduction="mean"):
         target = labels.reshape(-1, 1).astype(logits.dtype)
         pos_weight = None
         if class_weights is not None:  # computed where the logits are: no host round trip
-            w = backend.to_device(class_weights, backend.device_of(logits.data))
+            w = backend.to_device(class_weights, backend.device_of(logits.array))
             pos_weight = (w[1:2].astype(np.float64) / w[0:1]).astype(np.float32)
         return F.binary_cross_entropy_with_logits(logits.reshape(-1, 1), target,
                                                   pos_weight=pos_weight, reduction=reduction)
@@ -101,8 +101,8 @@ def _world():
 def _predicted(model, logits):
     """Predicted class indices on the device."""
     if getattr(model, "binary", False):
-        return (logits.data.reshape(-1) >= 0).astype(np.int64)
-    return logits.data.argmax(axis=1)
+        return (logits.array.reshape(-1) >= 0).astype(np.int64)
+    return logits.array.argmax(axis=1)
 
 
 def _progress(batches, total, desc, enabled):

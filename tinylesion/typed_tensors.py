@@ -10,7 +10,7 @@ def _typed(name, dtype):
     def make(*args, device=None):
         if len(args) == 1 and not isinstance(args[0], (int, np.integer)):
             data = args[0]
-            return tensor(data.data if isinstance(data, Tensor) else data, dtype=dtype,
+            return tensor(data.array if isinstance(data, Tensor) else data, dtype=dtype,
                           device=device)
         return creation.zeros(*(args or (0,)), dtype=dtype, device=device)
     make.__name__ = make.__qualname__ = name

@@ -47,7 +47,7 @@ def arrays_of(model, opt):
     out = {f"param {k}": v for k, v in model.state_dict().items()}
     for i, p in enumerate(model.parameters()):
         if p.grad is not None:
-            out[f"grad {i}"] = p.grad.data
+            out[f"grad {i}"] = p.grad.array
     for i, state in opt.state_dict()["state"].items():
         for k, v in state.items():
             if not isinstance(v, (int, float)):

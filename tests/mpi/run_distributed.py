@@ -76,7 +76,7 @@ def written_into_buckets(model):
     """How many parameters backward() gave a gradient that is their view of a gradient bucket
     (gradient_buckets.py), not an array of its own."""
     return sum(getattr(p, "_grad_view", None) is not None and p.grad is not None
-               and p.grad.data is p._grad_view for p in model.parameters())
+               and p.grad.array is p._grad_view for p in model.parameters())
 
 
 def setup(device="cpu"):
@@ -107,7 +107,7 @@ def mode_train(out, batch, epochs, naive=False, lr=0.1):
                 opt.zero_grad()
                 weighted_loss(model(x), y, weights, world, naive=True).backward()
                 opt.synchronize()
-                first_grads = {f"naive {i}": p.grad.data.copy()
+                first_grads = {f"naive {i}": p.grad.array.copy()
                                for i, p in enumerate(model.parameters())}
             loss = weighted_loss(model(x), y, weights, world, naive)
             opt.zero_grad()
@@ -115,7 +115,7 @@ def mode_train(out, batch, epochs, naive=False, lr=0.1):
             in_buckets.append(written_into_buckets(model))
             if "grad 0" not in first_grads:
                 opt.synchronize()
-                first_grads.update({f"grad {i}": p.grad.data.copy()
+                first_grads.update({f"grad {i}": p.grad.array.copy()
                                     for i, p in enumerate(model.parameters())})
                 opt.optimizer.step()
             else:
@@ -143,7 +143,7 @@ def mode_adam(out, batch, steps):
         loss.backward()
         opt.synchronize()
         for i, p in enumerate(model.parameters()):
-            record[f"step {s} grad {i}"] = p.grad.data.copy()
+            record[f"step {s} grad {i}"] = p.grad.array.copy()
         opt.optimizer.step()
         for k, v in model.state_dict().items():
             record[f"step {s} {k}"] = v.copy()
@@ -158,18 +158,18 @@ def mode_syncbn(out):
     r = rng.standard_normal(x.shape).astype(np.float32)
     part = np.arange(world.rank, len(x), world.size)  # a shard, as ShardSampler's
     bn = nn.SyncBatchNorm(3, momentum=0.3)
-    bn.weight.data[...] = [1.5, -0.5, 2.0]
-    bn.bias.data[...] = [0.1, 0.2, -0.3]
+    bn.weight.array[...] = [1.5, -0.5, 2.0]
+    bn.bias.array[...] = [0.1, 0.2, -0.3]
     xt = Tensor(x[part], requires_grad=True)
     y = bn(xt)
     (y * Tensor(r[part])).sum().backward()
-    gw = world.allreduce_(bn.weight.grad.data.copy())
-    gb = world.allreduce_(bn.bias.grad.data.copy())
-    y_all = world.gather_shards(y.data)
-    gx_all = world.gather_shards(xt.grad.data)
+    gw = world.allreduce_(bn.weight.grad.array.copy())
+    gb = world.allreduce_(bn.bias.grad.array.copy())
+    y_all = world.gather_shards(y.array)
+    gx_all = world.gather_shards(xt.grad.array)
     if world.is_main:
-        np.savez(out, y=y_all, gx=gx_all, gw=gw, gb=gb, running_mean=bn.running_mean.data,
-                 running_var=bn.running_var.data)
+        np.savez(out, y=y_all, gx=gx_all, gw=gw, gb=gb, running_mean=bn.running_mean.array,
+                 running_var=bn.running_var.array)
 
 
 def mode_gpu(out, batch, steps, device="cpu", shard=False):
@@ -237,8 +237,8 @@ def mode_uneven(out, steps):
         (out_ * out_).sum().backward()
         opt.step()
         for i, p in enumerate(params):
-            record[f"step {s} grad {i}"] = p.grad.data.copy()
-            record[f"step {s} weight {i}"] = p.data.copy()
+            record[f"step {s} grad {i}"] = p.grad.array.copy()
+            record[f"step {s} weight {i}"] = p.array.copy()
     if world.is_main:
         np.savez(out, **record)
 

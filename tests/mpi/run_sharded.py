@@ -145,7 +145,7 @@ def mode_optimizers(out):
         pieces = sum(pc.b - pc.a for pc in sharded.sharded.own)
         record[f"{name} own elements"] = world.sum(pieces)[0]
         record[f"{name} trainable elements"] = sum(
-            p.data.size for p in b.parameters() if p.requires_grad)
+            p.array.size for p in b.parameters() if p.requires_grad)
     if world.is_main:
         np.savez(out, **record)
 
@@ -237,13 +237,13 @@ def mode_habits(out):
                 x, y = batch(world, 10 * s + k)
                 F.cross_entropy(model(x, world.rank), y).backward()
             in_buckets.append(sum(getattr(p, "_grad_view", None) is not None
-                                  and p.grad is not None and p.grad.data is p._grad_view
+                                  and p.grad is not None and p.grad.array is p._grad_view
                                   for p in model.parameters()))
-            before = model.head.bias.data.copy()
+            before = model.head.bias.array.copy()
             if s == 3:   # the user's own gradient, 1 on rank 0 and 2 on rank 1
                 model.head.bias.grad = Tensor(np.full(CLASSES, world.rank + 1.0, np.float32))
             opt.step()
-            record[f"{name} {s} bias step"] = model.head.bias.data - before
+            record[f"{name} {s} bias step"] = model.head.bias.array - before
             record.update(weights(model, f"{name} {s}"))
         record[f"{name} in buckets"] = np.array(in_buckets)
     if world.is_main:

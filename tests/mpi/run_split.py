@@ -92,11 +92,11 @@ def mode_grad(out):
 
     y = layer(x)
     (y * g).sum().backward()
-    record = {"y": np.concatenate(world.comm.allgather(y.data)),
-              "gx": np.concatenate(world.comm.allgather(x.grad.data)),
-              "gW": row_parallel.gather_columns(world, layer.weight.grad.data, layer.bounds),
-              "gb": world.allreduce_(layer.bias.grad.data.copy()),
-              "weight shape": np.array(layer.weight.data.shape)}
+    record = {"y": np.concatenate(world.comm.allgather(y.array)),
+              "gx": np.concatenate(world.comm.allgather(x.grad.array)),
+              "gW": row_parallel.gather_columns(world, layer.weight.grad.array, layer.bounds),
+              "gb": world.allreduce_(layer.bias.grad.array.copy()),
+              "weight shape": np.array(layer.weight.array.shape)}
     # central differences of the loss summed over the ranks, one element at a time (every rank
     # runs each forward: the layer is collective)
     eps = 1e-6
@@ -107,10 +107,10 @@ def mode_grad(out):
             values = []
             for sign in (1, -1):
                 if lo <= j < hi:
-                    layer.weight.data[i, j - lo] += sign * eps
+                    layer.weight.array[i, j - lo] += sign * eps
                 values.append(global_loss())
                 if lo <= j < hi:
-                    layer.weight.data[i, j - lo] -= sign * eps
+                    layer.weight.array[i, j - lo] -= sign * eps
             numeric_W[i, j] = (values[0] - values[1]) / (2 * eps)
     numeric_x = np.zeros_like(X)
     for row in range(len(X)):
@@ -118,10 +118,10 @@ def mode_grad(out):
             values = []
             for sign in (1, -1):
                 if mine.start <= row < mine.stop:
-                    x.data[row - mine.start, j] += sign * eps
+                    x.array[row - mine.start, j] += sign * eps
                 values.append(global_loss())
                 if mine.start <= row < mine.stop:
-                    x.data[row - mine.start, j] -= sign * eps
+                    x.array[row - mine.start, j] -= sign * eps
             numeric_x[row, j] = (values[0] - values[1]) / (2 * eps)
     record.update({"numeric gW": numeric_W, "numeric gx": numeric_x})
     if world.is_main:
@@ -183,7 +183,7 @@ def mode_eval(out, batch, samples=33, device="cpu"):
     # the class-weighted loss over the set (a second evaluation: the same padding)
     *_, loss = _run_eval(model, Loader(data, batch_size=batch), device, None, None,
                          np.array([0.5, 1.0, 3.0], np.float32))
-    kinds = sorted({type(p.data).__module__.split(".")[0] for p in model.parameters()})
+    kinds = sorted({type(p.array).__module__.split(".")[0] for p in model.parameters()})
     if distributed.rank() == 0:
         np.savez(out, y_true=y_true, y_score=y_score, loss=loss, kinds=np.array(kinds))
 
@@ -270,8 +270,8 @@ def mode_gpu(out, steps, device):
         record.update({f"{s} {k}": np.array(backend.to_numpy(v)) for k, v in state.items()})
     weight = model[3].weight
     record["kinds"] = np.array([type(a).__module__.split(".")[0] for a in (
-        weight.data, weight.grad.data, opt.state[weight]["momentum_buffer"])])
-    record["shape"] = np.array(weight.data.shape)
+        weight.array, weight.grad.array, opt.state[weight]["momentum_buffer"])])
+    record["shape"] = np.array(weight.array.shape)
     nccl = sys.modules.get("cupy.cuda.nccl")
     record["nccl calls"] = np.array([0, 0] if nccl is None else
                                     [nccl.calls["allGather"], nccl.calls["reduceScatter"]])

@@ -21,3 +21,16 @@ from .prelu import PReLU
 from .softplus import LogSigmoid, Mish, Softplus, Softsign
 from .more_losses import (CosineEmbeddingLoss, HuberLoss, KLDivLoss, MarginRankingLoss,
                           SmoothL1Loss, TripletMarginLoss)
+from .conv_transpose import ConvTranspose2d
+from .layers1d import AvgPool1d, Conv1d, MaxPool1d
+from .instance_norm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
+from .padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+                      ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
+                      ReplicationPad2d, ReplicationPad3d)
+from .pixel_shuffle import PixelShuffle, PixelUnshuffle, Unflatten
+from .fold import Fold, Unfold
+from .adaptive_max_pool import AdaptiveMaxPool1d, AdaptiveMaxPool2d
+from .more_layers import GLU, Bilinear, Dropout1d, Dropout3d, Softmax2d, Softmin, Threshold
+from .parameter_containers import ParameterDict, ParameterList
+from .likelihood_losses import (GaussianNLLLoss, HingeEmbeddingLoss, MultiLabelSoftMarginLoss,
+                                MultiMarginLoss, PoissonNLLLoss, SoftMarginLoss)

@@ -30,9 +30,9 @@ def _renormalize_rows(weight, indices, max_norm, norm_type):
     xp = weight.xp
     rows = xp.unique(indices)
     with no_grad():
-        norms = vector_norm(Tensor._wrap(weight.data[rows]), norm_type, 1).data
+        norms = vector_norm(Tensor._wrap(weight.array[rows]), norm_type, 1).array
     scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1).astype(weight.dtype)
-    weight.data[rows] = weight.data[rows] * scale[:, None]
+    weight.array[rows] = weight.array[rows] * scale[:, None]
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
@@ -50,7 +50,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
         raise InputError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), not "
                          f"shape {weight.shape}")
     rows = weight.shape[0]
-    indices = input.data if isinstance(input, Tensor) else input
+    indices = input.array if isinstance(input, Tensor) else input
     indices = weight.xp.asarray(indices) if hasattr(indices, "dtype") else \
         weight.xp.asarray(np.asarray(indices))
     if isinstance(input, Tensor) and input.device != weight.device:
@@ -96,7 +96,7 @@ class Embedding(Module):
             self.weight = Parameter(xp.zeros(shape, dtype), requires_grad=not _freeze)
             self.reset_parameters()
         else:   # the given table, on its device and in its dtype unless these are given
-            data = _weight.data if isinstance(_weight, Tensor) else _weight
+            data = _weight.array if isinstance(_weight, Tensor) else _weight
             if tuple(data.shape) != shape:
                 raise ValueError(f"Embedding: _weight of shape {tuple(data.shape)} does not "
                                  f"match ({num_embeddings}, {embedding_dim})")
@@ -108,7 +108,7 @@ class Embedding(Module):
         """Draw the weight from N(0, 1) again; the padding row zeros."""
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight.array[self.padding_idx] = 0
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None,
@@ -118,7 +118,7 @@ class Embedding(Module):
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, not shape "
                              f"{tuple(embeddings.shape)}")
         rows, dim = embeddings.shape
-        data = embeddings.data if isinstance(embeddings, Tensor) else embeddings
+        data = embeddings.array if isinstance(embeddings, Tensor) else embeddings
         return cls(rows, dim, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse,
                    _weight=data, _freeze=freeze)   # (Parameter copies it)
 

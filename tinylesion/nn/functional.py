@@ -47,7 +47,7 @@ def _only_default(function, **given):
 
 def _array(value):
     """The backend array of a Tensor, or the array itself (running statistics)."""
-    return value.data if isinstance(value, Tensor) else value
+    return value.array if isinstance(value, Tensor) else value
 
 
 def linear(input, weight, bias=None):
@@ -236,7 +236,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if bias is None:
         bias = Tensor(xp.zeros(C, dtype=x.dtype))
     if training:
-        count = x.data.size // C
+        count = x.array.size // C
         if count < 2:
             raise ValueError(f"batch_norm in training needs more than one value per channel, "
                              f"got input of shape {x.shape}")
@@ -257,7 +257,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         # NOTE: nothing to record: x * scale + shift in one pass into one new array (the same
         # roundings), instead of a temporary x * scale and a second pass.
         from kernels.channel_affine import channel_affine
-        return Tensor._wrap(channel_affine(x.data, scale.data, shift.data))
+        return Tensor._wrap(channel_affine(x.array, scale.array, shift.array))
     return x * scale.reshape(shape) + shift.reshape(shape)
 
 
@@ -279,7 +279,7 @@ def relu(input, inplace=False):
     """max(x, 0). inplace=True writes into `input`'s array when nothing is recorded (under
     no_grad: an activation fewer in memory), and the result shares it; otherwise the result
     is a new array."""
-    if inplace and not is_grad_enabled() and _writable_float(input.data):
+    if inplace and not is_grad_enabled() and _writable_float(input.array):
         return ops.ReLU.apply(input, inplace=True)
     return ops.ReLU.apply(input)
 
@@ -371,19 +371,20 @@ PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 def pad(input, pad, mode="constant", value=None):
     """Pad the last len(pad) // 2 axes as torch.nn.functional.pad: pad = (left, right) of the
-    last axis, then of the one before, ...; negative numbers crop. Only mode='constant' (with
-    `value`, default 0) is implemented."""
+    last axis, then of the one before, ...; negative numbers crop. mode 'constant' (with
+    `value`, default 0), or 'reflect', 'replicate', 'circular' (nn/padding.py)."""
     x = input
     if mode not in PAD_MODES:
         raise ValueError(f"pad: mode must be one of {PAD_MODES}, not {mode!r}")
-    if mode != "constant":
-        raise NotImplementedError(f"pad: mode={mode!r} is not implemented (only 'constant')")
     pad = tuple(pad)
     if not all(isinstance(p, (int, np.integer)) for p in pad):
         raise TypeError(f"pad: the padding must be ints, not {pad!r}")
     if len(pad) % 2 or len(pad) > 2 * x.ndim:
         raise ValueError(f"pad: the padding {pad} must hold an even number of ints, at most "
                          f"two per dimension of the {x.ndim}-D input")
+    if mode != "constant":
+        from .padding import copy_pad
+        return copy_pad(x, pad, mode, value)
     # (before, after) per axis, from the first padded axis to the last
     widths = [(int(pad[i]), int(pad[i + 1])) for i in range(len(pad) - 2, -1, -2)]
     sizes = x.shape[x.ndim - len(widths):]
@@ -500,3 +501,14 @@ from .distance import cosine_similarity, pairwise_distance  # noqa: E402,F401
 from .softplus import logsigmoid, mish, softplus, softsign  # noqa: E402,F401
 from .more_losses import (cosine_embedding_loss, huber_loss, kl_div,  # noqa: E402,F401
                           margin_ranking_loss, smooth_l1_loss, triplet_margin_loss)
+from .conv_transpose import conv_transpose2d  # noqa: E402,F401
+from .layers1d import avg_pool1d, conv1d, max_pool1d  # noqa: E402,F401
+from .instance_norm import instance_norm  # noqa: E402,F401
+from .pixel_shuffle import pixel_shuffle, pixel_unshuffle  # noqa: E402,F401
+from .fold import fold, unfold  # noqa: E402,F401
+from .adaptive_max_pool import adaptive_max_pool1d, adaptive_max_pool2d  # noqa: E402,F401
+from .more_layers import (bilinear, dropout1d, dropout3d, glu, softmin,  # noqa: E402,F401
+                          threshold)
+from .likelihood_losses import (gaussian_nll_loss, hinge_embedding_loss,  # noqa: E402,F401
+                                multi_margin_loss, multilabel_soft_margin_loss,
+                                poisson_nll_loss, soft_margin_loss)

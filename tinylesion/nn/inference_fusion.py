@@ -82,13 +82,13 @@ def _folded(conv, bn, pad, relu, x):
     pixels = x.shape[0] * ((x.shape[2] + 2 * padding[0] - KH) // conv.stride[0] + 1) \
         * ((x.shape[3] + 2 * padding[1] - KW) // conv.stride[1] + 1)
     winograd = _on_winograd_path(conv, x, padding)
-    fold = bn is not None and (2 * pixels >= W.data[0].size or winograd)
+    fold = bn is not None and (2 * pixels >= W.array[0].size or winograd)
     if fold:
         W, b = inference_cache.cached(conv, _sources(conv, bn), lambda: tuple(map(
-            Tensor._wrap, _fold(W.data, None if b is None else b.data, bn))), "fold")
+            Tensor._wrap, _fold(W.array, None if b is None else b.array, bn))), "fold")
     filters = None
     if winograd:
-        def filters(m, W=W.data):
+        def filters(m, W=W.array):
             from kernels.winograd import filter_transform
             return inference_cache.cached(conv, (W, m), lambda: filter_transform(W, m),
                                           "winograd")
@@ -104,7 +104,7 @@ def _folded(conv, bn, pad, relu, x):
     scale, shift = inference_cache.cached(bn, _sources(None, bn) + (y.dtype,),
                                           lambda: _fold(None, None, bn, y.dtype), "affine")
     from kernels.channel_affine import channel_affine
-    channel_affine(y.data, scale, shift, relu=relu, out=y.data)
+    channel_affine(y.array, scale, shift, relu=relu, out=y.array)
     return y
 
 
@@ -129,7 +129,7 @@ def add_relu(out, shortcut, relu):
     plain nn.ReLU(inplace=True), the sum and the ReLU in one pass (an Add with relu=True)."""
     from .. import ops
     from .layers import ReLU
-    a = out.data
+    a = out.array
     if not is_grad_enabled() and a.dtype.kind == "f" and a.flags.c_contiguous \
             and getattr(a.flags, "writeable", True) and shortcut.shape == out.shape \
             and shortcut.dtype == out.dtype:
@@ -141,8 +141,8 @@ def add_relu(out, shortcut, relu):
 
 def _on_winograd_path(conv, x, padding):
     """True when the CPU kernels will run this layer (a plain Conv2d) on their Winograd path."""
-    if conv.groups != 1 or not isinstance(x.data, np.ndarray) or \
-            not isinstance(conv.weight.data, np.ndarray) or x.ndim != 4 or \
+    if conv.groups != 1 or not isinstance(x.array, np.ndarray) or \
+            not isinstance(conv.weight.array, np.ndarray) or x.ndim != 4 or \
             x.shape[1] != conv.weight.shape[1]:
         return False
     from kernels import conv_cpu
@@ -151,7 +151,7 @@ def _on_winograd_path(conv, x, padding):
 
 def _sources(conv, bn):
     """The arrays a fold reads (None for those absent), and the batch norm's eps."""
-    data = lambda t: None if t is None else t.data
+    data = lambda t: None if t is None else t.array
     own = () if conv is None else (data(conv.weight), data(conv.bias))
     return own + (data(bn.weight), data(bn.bias), data(bn.running_mean),
                   data(bn.running_var), bn.eps)
@@ -160,17 +160,17 @@ def _sources(conv, bn):
 def _fold(W, b, bn, dtype=None):
     """(s·W, s·(b − mean) + β) of a convolution's weight and bias and an eval batch norm;
     with W None, (s, β − s·mean) in `dtype`."""
-    xp = get_array_module(bn.running_var.data)
-    var = xp.asarray(bn.running_var.data, dtype=np.float64)
-    mean = xp.asarray(bn.running_mean.data, dtype=np.float64)
+    xp = get_array_module(bn.running_var.array)
+    var = xp.asarray(bn.running_var.array, dtype=np.float64)
+    mean = xp.asarray(bn.running_mean.array, dtype=np.float64)
     scale = 1.0 / xp.sqrt(var + bn.eps)
     if bn.weight is not None:
-        scale = scale * xp.asarray(bn.weight.data, dtype=np.float64)
+        scale = scale * xp.asarray(bn.weight.array, dtype=np.float64)
     shift = -mean * scale
     if b is not None:
         shift = shift + xp.asarray(b, dtype=np.float64) * scale
     if bn.bias is not None:
-        shift = shift + xp.asarray(bn.bias.data, dtype=np.float64)
+        shift = shift + xp.asarray(bn.bias.array, dtype=np.float64)
     if W is None:
         return scale.astype(dtype), shift.astype(dtype)
     # (each folded weight rounded once; _folded folds only where the output outweighs them)

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import backend, inference_cache
 
-# NOTE: every function writes the tensor's .data in place, which records nothing in the
+# NOTE: every function writes the tensor's .array in place, which records nothing in the
 # graph (PyTorch's no_grad semantics), and returns the tensor. Random values are drawn in
 # float64 from tinylesion's CPU generator (tl.manual_seed), cast to the tensor's dtype and
 # moved to its device, so one seed gives the same weights on the CPU and the GPU.
@@ -18,7 +18,7 @@ _NONLINEARITIES = _LINEAR + ("tanh", "relu", "leaky_relu", "selu")
 
 
 def _check_tensor(tensor):
-    data = getattr(tensor, "data", None)
+    data = getattr(tensor, "array", None)
     if not (isinstance(data, np.ndarray) or backend.is_cupy_array(data)):
         raise TypeError(f"nn.init works on a Tensor or Parameter, not a {type(tensor).__name__}")
 
@@ -31,7 +31,7 @@ def _check_float(tensor, name):
 
 def _fill(tensor, values):
     """Write float64 CPU `values` into the tensor, in its dtype and on its device."""
-    tensor.data[...] = backend.to_device(values.astype(tensor.dtype), tensor.device)
+    tensor.array[...] = backend.to_device(values.astype(tensor.dtype), tensor.device)
     inference_cache.weights_changed()
     return tensor
 
@@ -143,7 +143,7 @@ def _accept_uniform(rng, n, mean, std, a, b):
 def constant_(tensor, val):
     """Fill with the value `val`."""
     _check_tensor(tensor)
-    tensor.data[...] = val
+    tensor.array[...] = val
     inference_cache.weights_changed()
     return tensor
 
@@ -164,8 +164,8 @@ def eye_(tensor):
     if len(tensor.shape) != 2:
         raise ValueError(f"Only tensors with 2 dimensions are supported (got shape "
                          f"{tuple(tensor.shape)})")
-    xp = backend.get_array_module(tensor.data)
-    tensor.data[...] = xp.eye(*tensor.shape, dtype=tensor.dtype)
+    xp = backend.get_array_module(tensor.array)
+    tensor.array[...] = xp.eye(*tensor.shape, dtype=tensor.dtype)
     inference_cache.weights_changed()
     return tensor
 

@@ -154,7 +154,7 @@ class _BatchNorm(Module):
     def _count_batch(self):
         if self.training and self.num_batches_tracked is not None:
             inference_cache.weights_changed()   # the running statistics move
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
 
     def _arguments(self, uncounted=False):
         """F.batch_norm's arguments but input and training; uncounted: for a batch that
@@ -162,7 +162,7 @@ class _BatchNorm(Module):
         momentum = self.momentum
         if self.training and self.num_batches_tracked is not None and momentum is None:
             # NOTE: a cumulative average: the n-th batch weighs 1/n
-            momentum = 1.0 / float(self.num_batches_tracked.data + uncounted)
+            momentum = 1.0 / float(self.num_batches_tracked.array + uncounted)
         return dict(running_mean=self.running_mean, running_var=self.running_var,
                     weight=self.weight, bias=self.bias,
                     momentum=0.0 if momentum is None else momentum, eps=self.eps)

@@ -13,7 +13,7 @@ def _constant(value, like, name):
     """An array constant (class weights, targets) on `like`'s device, or None."""
     if value is None:
         return None
-    array = value.data if isinstance(value, Tensor) else value
+    array = value.array if isinstance(value, Tensor) else value
     return backend.to_device(array, like.device)
 
 
@@ -169,11 +169,11 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = _reduction(size_average, reduce, reduction)
     p = input
     y = _binary_target(target, p, "binary_cross_entropy")
-    if not backend.is_cupy_array(p.data):  # on the GPU: no host-side check at each step
-        outside = ~((p.data >= 0) & (p.data <= 1))
+    if not backend.is_cupy_array(p.array):  # on the GPU: no host-side check at each step
+        outside = ~((p.array >= 0) & (p.array <= 1))
         if outside.any():
             raise ValueError(f"binary_cross_entropy: all elements of input should be between "
-                             f"0 and 1 (probabilities), got {p.data[outside].flat[0]}")
+                             f"0 and 1 (probabilities), got {p.array[outside].flat[0]}")
     w = _constant(weight, p, "weight")
     if w is not None:
         try:

@@ -333,16 +333,16 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad.array[...] = 0
 
     def _apply_to_arrays(self, fn):
         for _, module in self.named_modules():
             for store in (module._parameters, module._buffers):
                 for t in store.values():
                     if t is not None:
-                        t.data = fn(t.data)
+                        t.array = fn(t.array)
                         if t.grad is not None:
-                            t.grad.data = fn(t.grad.data)
+                            t.grad.array = fn(t.grad.array)
         return self
 
     def to(self, *args, device=None, dtype=None, non_blocking=False, memory_format=None):
@@ -424,7 +424,7 @@ class Module:
             for store in (module._parameters, module._buffers):
                 for name, t in store.items():
                     if t is not None:
-                        state[f"{mod_name}.{name}" if mod_name else name] = t.data
+                        state[f"{mod_name}.{name}" if mod_name else name] = t.array
         return state
 
     def load_state_dict(self, state_dict, strict=True):
@@ -453,7 +453,7 @@ class Module:
             if k not in state_dict:
                 continue
             value = state_dict[k]
-            value = value.data if isinstance(value, Tensor) else value
+            value = value.array if isinstance(value, Tensor) else value
             if hasattr(value, "detach") and hasattr(value, "cpu"):  # a PyTorch tensor
                 value = value.detach().cpu().numpy()
             if not (isinstance(value, np.ndarray) or backend.is_cupy_array(value)):
@@ -483,7 +483,7 @@ class Module:
         converted = {k: backend.to_device(v, own[k].device).astype(own[k].dtype, copy=False)
                      for k, v in arrays.items()}
         for k, value in converted.items():
-            own[k].data[...] = value
+            own[k].array[...] = value
         inference_cache.weights_changed()
         return IncompatibleKeys(missing, unexpected)
 

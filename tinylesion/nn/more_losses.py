@@ -105,7 +105,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     dim = input1.ndim - 1
     cos = (input1 * input2).sum(dim) / (((input1 * input1).sum(dim) + 1e-12)
                                         * ((input2 * input2).sum(dim) + 1e-12)).sqrt()
-    target = target.data if isinstance(target, Tensor) else cos.xp.asarray(target)
+    target = target.array if isinstance(target, Tensor) else cos.xp.asarray(target)
     loss = where(target == 1, 1 - cos, 0.0) + where(target == -1, (cos - margin).clamp_min(0),
                                                     0.0)
     return _reduce(loss, reduction)

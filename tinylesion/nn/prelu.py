@@ -10,7 +10,7 @@ from .module import Module, Parameter
 def prelu(input, weight):
     """x where x > 0, weight·x elsewhere, as torch.nn.functional.prelu: a weight of one
     element is one slope; otherwise it holds one slope per channel (dimension 1)."""
-    n = int(weight.data.size)
+    n = int(weight.array.size)
     if weight.ndim > 1:
         raise InputError(f"prelu: weight must be a vector (or one number), not shape "
                          f"{weight.shape}")

@@ -102,14 +102,14 @@ class SyncBatchNorm(_BatchNorm):
                              f"got shape {x.shape}")
         momentum = self.momentum
         if self.num_batches_tracked is not None:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
             if momentum is None:  # a cumulative average, as _BatchNorm
-                momentum = 1.0 / float(self.num_batches_tracked.data)
+                momentum = 1.0 / float(self.num_batches_tracked.array)
         x4 = x if x.ndim != 3 else x.reshape(x.shape[0], x.shape[1], x.shape[2], 1)
         y = _SyncBatchNormTrain.apply(
             x4, self.weight, self.bias, eps=self.eps, momentum=momentum,
-            running_mean=None if self.running_mean is None else self.running_mean.data,
-            running_var=None if self.running_var is None else self.running_var.data,
+            running_mean=None if self.running_mean is None else self.running_mean.array,
+            running_var=None if self.running_var is None else self.running_var.array,
             group=group)
         return y if x.ndim != 3 else y.reshape(x.shape)
 

@@ -21,6 +21,7 @@ from .norm import VectorNorm
 from .scan import CumProd, CumSum, Prod
 from .softplus import LogSigmoid, Softplus
 from .scatter import IndexAdd, IndexSelect, Scatter, ScatterAdd
+from .conv_transpose import ConvTranspose2d
 
 
 def __getattr__(name):
@@ -30,3 +31,7 @@ def __getattr__(name):
         from ..nn.stochastic_depth import StochasticDepth
         return StochasticDepth
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from .unfold import Fold, Unfold
+from .adaptive_max_pool import AdaptiveMaxPool2d
+from .special import Atan2, Erf, Erfc, Erfinv, Hypot
+from .linalg_ops import Det, Inverse, Solve

@@ -74,7 +74,7 @@ class SGD(Optimizer):
         return {"momentum_buffer"} if group["momentum"] != 0 else set()
 
     def _update(self, p, g, state, group):
-        x, lr, mu = p.data, group["lr"], group["momentum"]
+        x, lr, mu = p.array, group["lr"], group["momentum"]
         if group["maximize"]:
             g = -g
         if group["weight_decay"] != 0:
@@ -117,7 +117,7 @@ class Adam(Optimizer):
         return keys | {"max_exp_avg_sq"} if group["amsgrad"] else keys
 
     def _update(self, p, g, state, group):
-        x = p.data
+        x = p.array
         if not state:
             state.update(step=0, exp_avg=_zeros(x), exp_avg_sq=_zeros(x))
             if group["amsgrad"]:
@@ -212,7 +212,7 @@ class NAdam(Optimizer):
         return {"step", "mu_product", "exp_avg", "exp_avg_sq"}
 
     def _update(self, p, g, state, group):
-        x = p.data
+        x = p.array
         xp = backend.get_array_module(x)
         if not state:
             state.update(step=0, mu_product=1.0, exp_avg=_zeros(x), exp_avg_sq=_zeros(x))
@@ -274,7 +274,7 @@ class RMSprop(Optimizer):
         return keys
 
     def _update(self, p, g, state, group):
-        x = p.data
+        x = p.array
         xp = backend.get_array_module(x)
         if not state:
             state.update(step=0, square_avg=_zeros(x))
@@ -323,7 +323,7 @@ class Adadelta(Optimizer):
         return {"step", "square_avg", "acc_delta"}
 
     def _update(self, p, g, state, group):
-        x = p.data
+        x = p.array
         xp = backend.get_array_module(x)
         if not state:
             state.update(step=0, square_avg=_zeros(x), acc_delta=_zeros(x))
@@ -368,7 +368,7 @@ class Adagrad(Optimizer):
         return {"step", "sum"}
 
     def _update(self, p, g, state, group):
-        x = p.data
+        x = p.array
         xp = backend.get_array_module(x)
         if not state:
             state.update(step=0, sum=xp.full_like(x, group["initial_accumulator_value"]))

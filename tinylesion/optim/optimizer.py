@@ -7,8 +7,8 @@ from .. import backend, inference_cache
 
 
 def _is_tensor(x):
-    """True for a Tensor or Parameter (anything holding a backend array in `.data`)."""
-    data = getattr(x, "data", None)
+    """True for a Tensor or Parameter (anything holding a backend array in `.array`)."""
+    data = getattr(x, "array", None)
     return isinstance(data, np.ndarray) or backend.is_cupy_array(data)
 
 
@@ -29,7 +29,7 @@ class Optimizer:
     """Base class: parameter groups, per-parameter state, zero_grad and state_dict.
 
     Subclasses define `_validate(group)`, `_state_keys(group)` and `_update(p, g, state,
-    group)`, which changes `p.data` in place from the gradient array `g`.
+    group)`, which changes `p.array` in place from the gradient array `g`.
     """
 
     _tuple_keys = ()  # hyper-parameters that are tuples (JSON brings them back as lists)
@@ -105,7 +105,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    grad = p.grad.data if _is_tensor(p.grad) else p.grad
+                    grad = p.grad.array if _is_tensor(p.grad) else p.grad
                     grad[...] = 0
 
     def step(self, closure=None):
@@ -118,10 +118,10 @@ class Optimizer:
                 index += 1
                 if p.grad is None or not getattr(p, "requires_grad", True):
                     continue  # NOTE: a frozen parameter never moves, whatever its gradient
-                g = p.grad.data if _is_tensor(p.grad) else p.grad
-                if g.shape != p.data.shape:
+                g = p.grad.array if _is_tensor(p.grad) else p.grad
+                if g.shape != p.array.shape:
                     raise ValueError(f"the gradient of parameter {index - 1} has shape "
-                                     f"{tuple(g.shape)}, the parameter {tuple(p.data.shape)}")
+                                     f"{tuple(g.shape)}, the parameter {tuple(p.array.shape)}")
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {}
@@ -241,16 +241,16 @@ class Optimizer:
                                      f"{str(value)[:40]!r}")
                 state[name] = int(number) if name == "step" else float(number)
             else:
-                array = value.data if _is_tensor(value) else value
+                array = value.array if _is_tensor(value) else value
                 shape = tuple(getattr(array, "shape", ()))
-                if shape != tuple(p.data.shape):
+                if shape != tuple(p.array.shape):
                     raise ValueError(f"{where}: state '{name}' has shape {shape}, the parameter "
-                                     f"has shape {tuple(p.data.shape)}")
+                                     f"has shape {tuple(p.array.shape)}")
                 if getattr(getattr(array, "dtype", None), "kind", "") not in "biuf" or \
                         not hasattr(array, "dtype"):
                     raise ValueError(f"{where}: state '{name}' must be an array of numbers")
-                array = backend.to_device(array, backend.device_of(p.data))
-                state[name] = array.astype(p.data.dtype)  # a copy the optimizer owns
+                array = backend.to_device(array, backend.device_of(p.array))
+                state[name] = array.astype(p.array.dtype)  # a copy the optimizer owns
         return state
 
     def __repr__(self):

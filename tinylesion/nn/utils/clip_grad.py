@@ -40,7 +40,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     device = grads[0].device
     # NOTE: the per-parameter norms stay on the device; only error_if_nonfinite reads the
     # total on the host (PyTorch synchronises there too).
-    norms = [backend.to_device(_vector_norm(g.xp, g.data, norm_type), device) for g in grads]
+    norms = [backend.to_device(_vector_norm(g.xp, g.array, norm_type), device) for g in grads]
     xp = device.xp
     total = _vector_norm(xp, xp.stack(norms), norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
@@ -50,7 +50,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                            "set `error_if_nonfinite=False`")
     coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
     for g in grads:
-        g.data *= backend.to_device(coef, g.device)
+        g.array *= backend.to_device(coef, g.device)
     return Tensor._wrap(total)
 
 
@@ -60,4 +60,4 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     clip_value = float(clip_value)
     for p in as_tensor_list(parameters, "clip_grad_value_"):
         if p.grad is not None:
-            p.grad.xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+            p.grad.xp.clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)

@@ -37,5 +37,5 @@ def vector_to_parameters(vec, parameters):
     start = 0
     for p in parameters:
         n = p.numel()
-        p.data = vec.data[start:start + n].reshape(p.shape)
+        p.array = vec.array[start:start + n].reshape(p.shape)
         start += n

@@ -48,7 +48,7 @@ def default_collate(batch):
         if len(dtypes) > 1:
             raise TypeError(f"default_collate: the Tensors of a batch have different dtypes "
                             f"{sorted(map(str, dtypes))}")
-        return Tensor._wrap(_stack([b.data for b in batch], "tensor"))
+        return Tensor._wrap(_stack([b.array for b in batch], "tensor"))
     if isinstance(elem, np.ndarray) or backend.is_cupy_array(elem):
         if elem.dtype.kind not in "biuf":
             raise _not_collatable(elem, f"default_collate (numpy dtype {elem.dtype})")

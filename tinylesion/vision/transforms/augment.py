@@ -220,7 +220,7 @@ class ElasticTransform(Transform):
             if sigma[axis] > 0.0:
                 k = int(8 * sigma[axis] + 1)
                 k += 1 - k % 2
-                noise = F.gaussian_blur(Tensor._wrap(noise), [k, k], sigma).data
+                noise = F.gaussian_blur(Tensor._wrap(noise), [k, k], sigma).array
             # NOTE: dx is normalised by the width, dy by the height
             planes.append(noise * np.float32(alpha[axis] / size[1 - axis]))
         return Tensor._wrap(np.ascontiguousarray(

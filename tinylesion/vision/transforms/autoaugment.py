@@ -307,7 +307,7 @@ class AugMix(_Augment):
         tensor = img if isinstance(img, Tensor) else F.pil_to_tensor(img)
         space = augmix_space(self._BINS, (height, width), self.all_ops)
         names = list(space)
-        x = tensor.data
+        x = tensor.array
         xp = backend.get_array_module(x)
         shape = x.shape
         batch = x.reshape((1,) * max(4 - x.ndim, 0) + shape)
@@ -330,7 +330,7 @@ class AugMix(_Augment):
                 if signed and int(rng.integers(0, 2)):
                     magnitude = -magnitude
                 chain = apply_op(chain, name, magnitude, self.interpolation, fill)
-            mix = mix + xp.asarray(weights[:, k].reshape(per_image)) * chain.data
+            mix = mix + xp.asarray(weights[:, k].reshape(per_image)) * chain.array
         # NOTE: cast back as torchvision does: truncated toward zero for integer images
         out = Tensor._wrap(mix.reshape(shape).astype(x.dtype))
         return out if isinstance(img, Tensor) else F.to_pil_image(out)

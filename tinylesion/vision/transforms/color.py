@@ -35,7 +35,7 @@ def rgb_to_grayscale(img, num_output_channels=1):
     if is_pil(img):
         grey = img.convert("L")
         return Image.merge("RGB", [grey] * 3) if num_output_channels == 3 else grey
-    x = img.data
+    x = img.array
     if x.ndim >= 3 and x.shape[-3] == 1:
         grey = x
     else:
@@ -59,7 +59,7 @@ def adjust_brightness(img, brightness_factor):
         raise ValueError(f"brightness_factor ({brightness_factor}) is not non-negative")
     if is_pil(img):
         return _pil_enhance(img, ImageEnhance.Brightness, brightness_factor)
-    return _wrap(_blend(img.data, 0.0, brightness_factor))
+    return _wrap(_blend(img.array, 0.0, brightness_factor))
 
 
 def adjust_contrast(img, contrast_factor):
@@ -69,7 +69,7 @@ def adjust_contrast(img, contrast_factor):
         raise ValueError(f"contrast_factor ({contrast_factor}) is not non-negative")
     if is_pil(img):
         return _pil_enhance(img, ImageEnhance.Contrast, contrast_factor)
-    x = img.data
+    x = img.array
     work = x.dtype if x.dtype.kind == "f" else np.float32
     grey = _grey(x).astype(x.dtype).astype(work) if x.shape[-3] == 3 else x.astype(work)
     mean = grey.mean(axis=(-3, -2, -1), keepdims=True)
@@ -83,7 +83,7 @@ def adjust_saturation(img, saturation_factor):
         raise ValueError(f"saturation_factor ({saturation_factor}) is not non-negative")
     if is_pil(img):
         return _pil_enhance(img, ImageEnhance.Color, saturation_factor)
-    x = img.data
+    x = img.array
     if x.shape[-3] == 1:
         return img
     return _wrap(_blend(x, _grey(x).astype(x.dtype), saturation_factor))
@@ -132,7 +132,7 @@ def adjust_hue(img, hue_factor):
         shifted = (np.asarray(h, dtype=np.int64) + int(hue_factor * 255)) % 256
         h = Image.fromarray(shifted.astype(np.uint8), "L")
         return Image.merge("HSV", (h, s, v)).convert(img.mode)
-    x = img.data
+    x = img.array
     if x.shape[-3] == 1:
         return img
     xp = backend.get_array_module(x)

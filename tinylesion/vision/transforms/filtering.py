@@ -69,7 +69,7 @@ def gaussian_blur(img, kernel_size, sigma=None):
     if is_pil(img):
         return to_pil_image(gaussian_blur(pil_to_tensor(img), [kx, ky], [sx, sy]),
                             mode=img.mode)
-    x = img.data
+    x = img.array
     xp = backend.get_array_module(x)
     work = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     kernel = np.outer(gaussian_kernel1d(ky, sy, work.type), gaussian_kernel1d(kx, sx, work.type))
@@ -95,7 +95,7 @@ def adjust_sharpness(img, sharpness_factor):
         raise ValueError(f"sharpness_factor ({sharpness_factor}) is not non-negative")
     if is_pil(img):
         return ImageEnhance.Sharpness(img).enhance(sharpness_factor)
-    x = img.data
+    x = img.array
     _check_channels(x, "adjust_sharpness")
     if x.shape[-1] <= 2 or x.shape[-2] <= 2:
         return img
@@ -116,9 +116,9 @@ def erase(img, i, j, h, w, v, inplace=False):
         raise TypeError(f"erase: img should be a Tensor image, got {type(img).__name__}; put "
                         "ToTensor() before RandomErasing")
     _check_image(img, "erase")
-    x = img.data
+    x = img.array
     xp = backend.get_array_module(x)
-    value = backend.to_numpy(v.data) if isinstance(v, Tensor) else np.asarray(v)
+    value = backend.to_numpy(v.array) if isinstance(v, Tensor) else np.asarray(v)
     out = x if inplace else x.copy()
     out[..., i:i + h, j:j + w] = xp.asarray(value.astype(x.dtype, copy=False))
     return img if inplace else _wrap(out)

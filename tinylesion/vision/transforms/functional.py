@@ -132,7 +132,7 @@ def to_pil_image(pic, mode=None):
     """A (C, H, W) tensor (floats in [0, 1] are scaled by 255) or an (H, W, C) array as a PIL
     image of 1, 2, 3 or 4 channels."""
     if isinstance(pic, Tensor):
-        array = backend.to_numpy(pic.data)
+        array = backend.to_numpy(pic.array)
         if array.ndim == 2:
             array = array[None]
         if array.ndim != 3:
@@ -171,7 +171,7 @@ def convert_image_dtype(image, dtype=np.float32):
     _check_image(image, "convert_image_dtype")
     if is_pil(image):
         raise TypeError("convert_image_dtype expects a Tensor; use ToTensor() for PIL images")
-    x, dtype = image.data, np.dtype(dtype)
+    x, dtype = image.array, np.dtype(dtype)
     xp = backend.get_array_module(x)
     if x.dtype == dtype:
         return image
@@ -203,9 +203,9 @@ def normalize(tensor, mean, std, inplace=False):
     if tensor.ndim < 3:
         raise ValueError(f"normalize: expected a tensor image of size (..., C, H, W), got "
                          f"shape {tuple(tensor.shape)}")
-    x = tensor.data
+    x = tensor.array
     xp = backend.get_array_module(x)
-    mean, std = (backend.to_numpy(getattr(v, "data", v)) for v in (mean, std))
+    mean, std = (backend.to_numpy(getattr(v, "array", v)) for v in (mean, std))
     mean = np.asarray(mean, dtype=x.dtype).reshape(-1, 1, 1)
     std = np.asarray(std, dtype=x.dtype).reshape(-1, 1, 1)
     if (std == 0).any():   # checked on the host: no wait for the device
@@ -263,7 +263,7 @@ def _channels_through_pil(x, op):
 
 def _through_pil(img, op):
     """A tensor image transformed plane by plane by Pillow, back on its device."""
-    x = img.data
+    x = img.array
     out = _channels_through_pil(backend.to_numpy(x), op)
     return _wrap(backend.to_device(out, backend.device_of(x)))
 
@@ -285,7 +285,7 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None, a
     if is_pil(img):
         return img.resize((ow, oh), _PIL_FILTERS[mode])
     if mode in (InterpolationMode.NEAREST, InterpolationMode.NEAREST_EXACT):
-        x = img.data
+        x = img.array
         xp = backend.get_array_module(x)
         exact = mode is InterpolationMode.NEAREST_EXACT
         rows, cols = _nearest_indices(h, oh, exact, xp), _nearest_indices(w, ow, exact, xp)
@@ -302,11 +302,11 @@ def _resize_without_antialias(img, oh, ow, mode):
         raise NotImplementedError(f"resize: antialias=False is implemented for bilinear "
                                   f"tensor resizing only, not {mode.value}")
     from ...nn.upsampling import interpolate  # imports nn, which imports this package
-    x = img.data
+    x = img.array
     xp = backend.get_array_module(x)
     planes = x.reshape((-1, 1) + x.shape[-2:])
     floats = planes if x.dtype.kind == "f" else planes.astype(np.float32)
-    out = interpolate(_wrap(floats), size=(oh, ow), mode="bilinear", align_corners=False).data
+    out = interpolate(_wrap(floats), size=(oh, ow), mode="bilinear", align_corners=False).array
     if x.dtype.kind != "f":
         info = np.iinfo(x.dtype) if x.dtype.kind in "iu" else None
         out = xp.round(out)
@@ -351,7 +351,7 @@ def pad(img, padding, fill=0, padding_mode="constant"):
         if img.mode == "P":
             out.putpalette(img.getpalette())
         return out
-    x = img.data
+    x = img.array
     xp = backend.get_array_module(x)
     widths = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
     kwargs = {"constant_values": fill} if padding_mode == "constant" else {}
@@ -368,7 +368,7 @@ def crop(img, top, left, height, width):
     if left < 0 or top < 0 or right > w or bottom > h:
         padded = pad(img, [max(-left, 0), max(-top, 0), max(right - w, 0), max(bottom - h, 0)])
         return crop(padded, max(top, 0), max(left, 0), height, width)
-    x = img.data
+    x = img.array
     xp = backend.get_array_module(x)
     return _wrap(xp.ascontiguousarray(x[..., top:bottom, left:right]))
 
@@ -406,7 +406,7 @@ def hflip(img):
     _check_image(img, "hflip")
     if is_pil(img):
         return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return _wrap(img.data[..., ::-1].copy())
+    return _wrap(img.array[..., ::-1].copy())
 
 
 def vflip(img):
@@ -414,7 +414,7 @@ def vflip(img):
     _check_image(img, "vflip")
     if is_pil(img):
         return img.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
-    return _wrap(img.data[..., ::-1, :].copy())
+    return _wrap(img.array[..., ::-1, :].copy())
 
 
 def rotate(img, angle, interpolation=InterpolationMode.NEAREST, expand=False, center=None,

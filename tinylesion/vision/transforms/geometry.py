@@ -84,7 +84,7 @@ def _warp_tensor(img, grid_x, grid_y, mode, fill):
     """Sample a tensor image at normalised grid positions in [-1, 1] (pixel centres at
     (2k + 1) / size - 1; the output has the grid's size); with a fill, outside pixels take
     it (blended at the border for bilinear), as torchvision does."""
-    x = img.data
+    x = img.array
     xp = backend.get_array_module(x)
     work = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     h, w = x.shape[-2:]
@@ -168,7 +168,7 @@ def affine(img, angle, translate, scale, shear, interpolation=InterpolationMode.
                                                  zip(center, (width, height))]
     matrix = inverse_affine_matrix(offset, float(angle), [float(t) for t in translate],
                                    scale, shear)
-    x = img.data
+    x = img.array
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     gx, gy = _affine_grid(matrix, height, width, dtype, backend.get_array_module(x))
     return _warp_tensor(img, gx, gy, mode, fill)
@@ -196,7 +196,7 @@ def rotate_tensor(img, angle, mode, expand=False, center=None, fill=None):
     offset = [0.0, 0.0] if center is None else [c - s * 0.5 for c, s in zip(center, (w, h))]
     matrix = inverse_affine_matrix(offset, -float(angle), [0.0, 0.0], 1.0, [0.0, 0.0])
     ow, oh = _expanded_size(matrix, w, h) if expand else (w, h)
-    x = img.data
+    x = img.array
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     gx, gy = _affine_grid(matrix, h, w, dtype, backend.get_array_module(x), oh, ow)
     return _warp_tensor(img, gx, gy, mode, fill)
@@ -230,7 +230,7 @@ def perspective(img, startpoints, endpoints, interpolation=InterpolationMode.BIL
         return img.transform(img.size, Image.Transform.PERSPECTIVE, coeffs, _PIL_FILTERS[mode],
                              fillcolor=_pil_fill(fill, img))
     mode = _grid_mode(mode, "perspective")
-    x = img.data
+    x = img.array
     xp = backend.get_array_module(x)
     _, h, w = get_dimensions(img)
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
@@ -260,10 +260,10 @@ def elastic_transform(img, displacement, interpolation=InterpolationMode.BILINEA
     if tuple(displacement.shape) != (1, h, w, 2):
         raise ValueError(f"elastic_transform: displacement should have shape {(1, h, w, 2)}, "
                          f"got {tuple(displacement.shape)}")
-    x = img.data
+    x = img.array
     xp = backend.get_array_module(x)
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
-    shift = displacement.data if isinstance(displacement, Tensor) else displacement
+    shift = displacement.array if isinstance(displacement, Tensor) else displacement
     shift = xp.asarray(shift).astype(dtype)
     gx = xp.asarray(np.linspace((1 - w) / w, (w - 1) / w, w, dtype=dtype))[None, :]
     gy = xp.asarray(np.linspace((1 - h) / h, (h - 1) / h, h, dtype=dtype))[:, None]

@@ -28,7 +28,7 @@ def _tone_op(pil_op, uint8_only=False):
             _check_image(img, name)
             if is_pil(img):
                 return pil_op(img, *args, **kwargs)
-            x = img.data
+            x = img.array
             _check_channels(x, name)
             if uint8_only and x.dtype != np.uint8:
                 raise TypeError(f"{name}: only uint8 image tensors are supported, got {x.dtype}")
@@ -129,6 +129,6 @@ def adjust_gamma(x, gamma, gain=1.0):
     back)."""
     _check_gamma(gamma)
     xp = backend.get_array_module(x)
-    floats = x if x.dtype.kind == "f" else convert_image_dtype(_wrap(x), np.float32).data
+    floats = x if x.dtype.kind == "f" else convert_image_dtype(_wrap(x), np.float32).array
     out = xp.clip(floats.dtype.type(gain) * floats ** floats.dtype.type(gamma), 0, 1)
-    return out if x.dtype.kind == "f" else convert_image_dtype(_wrap(out), x.dtype).data
+    return out if x.dtype.kind == "f" else convert_image_dtype(_wrap(out), x.dtype).array

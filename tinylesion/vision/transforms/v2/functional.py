@@ -50,7 +50,7 @@ def to_dtype(inpt, dtype=np.float32, scale=False):
         raise TypeError(f"to_dtype expects a tensor, got {type(inpt).__name__}; put ToImage() "
                         "before ToDtype")
     dtype = _dtype(dtype)
-    x = inpt.data
+    x = inpt.array
     if x.dtype == dtype:
         return inpt
     if not scale:
@@ -65,7 +65,7 @@ def to_dtype(inpt, dtype=np.float32, scale=False):
 def erase(inpt, i, j, h, w, v, inplace=False):
     """erase on tensors, and on PIL images through their uint8 tensor (v2 accepts both)."""
     if isinstance(inpt, Image.Image):
-        value = backend.to_numpy(v.data) if isinstance(v, Tensor) else np.asarray(v)
+        value = backend.to_numpy(v.array) if isinstance(v, Tensor) else np.asarray(v)
         erased = _erase_tensor(pil_to_tensor(inpt), i, j, h, w, value.astype(np.uint8))
         return to_pil_image(erased, mode=inpt.mode)
     return _erase_tensor(inpt, i, j, h, w, v, inplace)
@@ -77,7 +77,7 @@ def autocontrast(img):
     which can differ from v1's (x - min) * (bound / (max - min)) by one level in uint8."""
     if not isinstance(img, Tensor):
         return _autocontrast_v1(img)
-    x = img.data
+    x = img.array
     _check_channels(x, "autocontrast")
     xp = backend.get_array_module(x)
     work = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)

@@ -17,7 +17,7 @@ def _checked(images, labels, num_classes, name):
     if not isinstance(images, Tensor) or not isinstance(labels, Tensor):
         raise TypeError(f"{name}: expected tensors (images, labels), got "
                         f"({type(images).__name__}, {type(labels).__name__})")
-    x, y = images.data, labels.data
+    x, y = images.array, labels.array
     if x.ndim != 4:
         raise ValueError(f"{name}: expected a batch of images (N, C, H, W), got shape "
                          f"{tuple(x.shape)}")

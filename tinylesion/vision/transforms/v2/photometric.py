@@ -17,8 +17,8 @@ def permute_channels(inpt, permutation):
         out = permute_channels(F.pil_to_tensor(inpt), permutation)
         return F.to_pil_image(out, mode=inpt.mode)
     F._check_image(inpt, "permute_channels")
-    x = inpt.data
-    order = [int(k) for k in (backend.to_numpy(permutation.data)
+    x = inpt.array
+    order = [int(k) for k in (backend.to_numpy(permutation.array)
                               if isinstance(permutation, Tensor) else permutation)]
     if x.ndim < 3 or sorted(order) != list(range(x.shape[-3])):
         raise ValueError(f"permute_channels: permutation should reorder the image's "
@@ -34,7 +34,7 @@ def gaussian_noise(inpt, mean=0.0, sigma=0.1, clip=True):
         raise TypeError(f"gaussian_noise works on tensor images, got {type(inpt).__name__}")
     if sigma < 0:
         raise ValueError(f"gaussian_noise: sigma should be non-negative, got {sigma}")
-    x = inpt.data
+    x = inpt.array
     xp = backend.get_array_module(x)
     noise = _v1._rng().standard_normal(x.shape, dtype=np.float32)
     if x.dtype.kind == "f":

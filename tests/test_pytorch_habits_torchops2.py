@@ -1,0 +1,152 @@
+"""The layers and losses of bench/torchops2_fixtures.py (transposed and 1-D convolutions, 1-D
+pooling, instance norm, reflect/replicate/circular padding, pixel shuffle, unfold/fold,
+adaptive max pooling, Softmax2d, Softmin, GLU, Threshold, Unflatten, Bilinear, the Poisson and
+Gaussian NLL and margin losses) and torch's statistics and tensor functions: PyTorch parity
+through the stored fixture, float64 gradient checks, errors and the GPU path."""
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+import tinylesion as tl
+import tinylesion.nn.functional as F
+from tinylesion.testing import gradcheck
+
+HERE = os.path.dirname(__file__)
+_spec = importlib.util.spec_from_file_location(
+    "torchops2_fixtures", os.path.join(HERE, "..", "bench", "torchops2_fixtures.py"))
+cases = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cases)   # the case list only (it imports torch inside main())
+NAMES = [name for name, _, _ in cases.CASES]
+FIXTURE = os.path.join(HERE, "fixtures", "torchops2_reference.npz")
+
+
+@pytest.fixture(scope="module")
+def ref():
+    with np.load(FIXTURE) as f:
+        return dict(f)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("number", range(len(cases.CASES)), ids=NAMES)
+def test_matches_torch(ref, number, dtype):
+    name, call, arrays = cases.CASES[number]
+    key = f"{name}/{np.dtype(dtype).name}"
+    tensors = cases.as_inputs(tl, arrays, dtype)
+    results = cases.outputs(call(tl, F, *tensors))
+    assert len(results) == len([k for k in ref if k.startswith(key + "/out")])
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=3e-5)
+    total = None
+    gys = cases.output_grads([r.shape for r in results], number)
+    for i, (r, gy) in enumerate(zip(results, gys)):
+        expected = ref[f"{key}/out{i}"]
+        assert r.dtype == expected.dtype and r.shape == expected.shape, (i, r.dtype, r.shape)
+        np.testing.assert_allclose(r.numpy(), expected, err_msg=f"out{i}", **tol)
+        if r.requires_grad:
+            term = (r * tl.tensor(gy.astype(dtype))).sum()
+            total = term if total is None else total + term
+    if total is not None:
+        total.backward()
+    for i, t in enumerate(tensors):
+        expected = ref.get(f"{key}/grad{i}")
+        if expected is None:
+            assert t.grad is None or not t.requires_grad or not np.any(t.grad.numpy()), i
+            continue
+        assert t.grad is not None, f"input {i} got no gradient"
+        np.testing.assert_allclose(t.grad.numpy(), expected, err_msg=f"grad{i}", **tol)
+
+
+# gradients that are PyTorch's by design rather than the derivative: the variance clamped to
+# eps passes its gradient through unchanged
+NOT_DERIVATIVES = {"gaussian_nll_loss/clamped"}
+
+
+def _differentiable():
+    """The cases where PyTorch gives some input a gradient (and it is the derivative)."""
+    with np.load(FIXTURE) as f:
+        keys = set(f.files)
+    return [number for number, (name, _, arrays) in enumerate(cases.CASES)
+            if name not in NOT_DERIVATIVES
+            and any(f"{name}/float64/grad{i}" in keys for i in range(len(arrays)))]
+
+
+@pytest.mark.parametrize("number", _differentiable(), ids=lambda n: NAMES[n])
+def test_gradients_by_central_differences(ref, number):
+    """Each differentiable case at fresh inputs (the stored ones scaled by 1 ± 10%, which keeps
+    their signs: variances and rates stay positive), for the inputs PyTorch gives a
+    gradient."""
+    name, call, arrays = cases.CASES[number]
+    rng = np.random.default_rng(number)
+    floats = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    fresh = [arrays[i] * (1 + 0.1 * rng.standard_normal(arrays[i].shape)) for i in floats]
+    check = [k for k, i in enumerate(floats) if f"{name}/float64/grad{i}" in ref]
+
+    def fn(*values):
+        inputs = list(arrays)
+        for i, v in zip(floats, values):
+            inputs[i] = v
+        out = call(tl, F, *[t if isinstance(t, tl.Tensor) else tl.tensor(t) for t in inputs])
+        return cases.outputs(out)[0]
+
+    gradcheck(fn, *fresh, rtol=1e-5, atol=1e-6, check=check)
+
+
+GPU_SCRIPT = r"""
+import importlib.util, json, sys, numpy as np, cupy
+import tinylesion as tl
+import tinylesion.nn.functional as F
+spec = importlib.util.spec_from_file_location("cases", "bench/torchops2_fixtures.py")
+cases = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cases)
+
+def run(number, device):
+    name, call, arrays = cases.CASES[number]
+    tensors = [tl.tensor(a, device=device, requires_grad=a.dtype.kind == "f") for a in arrays]
+    results = cases.outputs(call(tl, F, *tensors))
+    total = None
+    for r, gy in zip(results, cases.output_grads([r.shape for r in results], number)):
+        if r.requires_grad:
+            term = (r * tl.tensor(gy, device=device)).sum()
+            total = term if total is None else total + term
+    if total is not None:
+        total.backward()
+    return list(results) + [t.grad for t in tensors if t.grad is not None], total is not None
+
+out = {"differs": [], "d2h": {}, "modules": [], "failed": {}}
+for number, (name, _, _) in enumerate(cases.CASES):
+    cpu, _ = run(number, "cpu")
+    cupy.reset_transfers()
+    try:
+        gpu, differentiable = run(number, "cuda")
+    except Exception as exc:
+        out["failed"][name] = f"{type(exc).__name__}: {exc}"
+        continue
+    if differentiable:
+        out["d2h"][name] = cupy.transfers["d2h"]
+    out["modules"] += sorted({type(t.array).__module__ for t in gpu})
+    if len(cpu) != len(gpu) or not all(
+            c.dtype == g.dtype and np.allclose(c.numpy(), g.numpy(), rtol=1e-12, atol=1e-12,
+                                                    equal_nan=True)
+            for c, g in zip(cpu, gpu)):
+        out["differs"].append(name)
+print(json.dumps(out))
+"""
+
+
+def test_the_gpu_path_gives_the_cpu_numbers():
+    """Every case on the stand-in CuPy: the CPU's numbers and dtypes, device arrays only, and
+    the differentiable ones without a device-to-host copy (but where an argument's values
+    must be checked)."""
+    from test_fake_gpu import json_of, run_fake
+    out = json_of(run_fake("-c", GPU_SCRIPT))
+    assert out["failed"] == {}
+    assert out["differs"] == []
+    assert set(out["modules"]) == {"cupy"}
+    # (the variances' signs, the class indices' and take_along_dim's indices' ranges, and a
+    # tensor q's values are read on the host)
+    checked = {"gaussian_nll_loss", "multi_margin_loss", "MultiMarginLoss", "take_along_dim",
+               "quantile"}
+    copies = {name: n for name, n in out["d2h"].items() if n}
+    assert {name.split("/")[0] for name in copies} <= checked, copies
+    assert len(out["d2h"]) > 100
