@@ -14,6 +14,6 @@ from .depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from .im2col import col2im, im2col
 from .threaded_matmul import matmul
 from .pool import maxpool2d_backward, maxpool2d_forward
-from .pool_relu import maxpool2d_relu_backward, relu_mask
+from .pool_relu import maxpool2d_relu_backward, relu_in_place_mask, relu_mask
 from .relu import relu_backward, relu_backward_channel_sums, relu_forward
 from .threads import get_num_threads, set_num_threads

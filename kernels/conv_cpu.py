@@ -5,7 +5,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import conv_products, winograd
+from . import conv_products, conv_rows, winograd
 from .blas import gemm
 from .conv_parts import (_claim, _compact, _grid_col2im, _grid_cols, _gy_on_grid, _interior,
                          _pad_into, _padded_col2im, _padded_cols, _task_blocks, single_blas)
@@ -27,11 +27,13 @@ from .relu import relu_backward_channel_sums_cpu
 #   product with K = C*KH*KW replaces KH*KW products with a tiny K.
 # - "rows" (stride 1, few channels but C*KW >= ROWS_MIN_CHANNELS, e.g. melanoma_cnn's 7x7 RGB
 #   layer): the KW horizontal taps become channels, X[n, c*KW + j, h, ow] = x[n, c, h, ow + j
-#   - PW] (zero outside), and the layer becomes a KH x 1 convolution of X on the "shift"
+#   - PW] (zero outside), and the layer becomes a KH x 1 convolution of X as on the "shift"
 #   path: KH products with K = C*KW read X in place, where "grid" copies KH*KW rows per
-#   column. On that layer (2 cores, batch 32) forward 1.11-1.17x and weight gradient
-#   1.06-1.34x "grid", the whole melanoma_cnn training step 6% faster; X is transient (the
-#   step's peak memory is unchanged).
+#   column (on that layer, 2 cores, batch 32: forward 1.11-1.17x and weight gradient
+#   1.06-1.34x "grid"'s speed). X is never made for the batch: each thread expands one band of
+#   an image's rows at a time into its cache (kernels/conv_rows.py); the input gradient (of a
+#   layer that is not the first) runs the "shift" path's adjoint on the KH x 1 kernel, then
+#   folds the taps back.
 # - "general" (any stride, narrow images): im2col of (image, block of output rows) from the
 #   zero-padded copy into a per-thread buffer (no bounds checks), one product per block.
 # In the forward pass each thread claims whole tasks (an image, or one block of its output
@@ -64,6 +66,15 @@ SHIFT_ROWS = None  # rows per block of the shift path; None: measured (_shift_bl
 GRID_BLOCK_BYTES, GRID_BLOCK_COLUMNS = 1 << 20, 1024
 GW_BLOCK_COLUMNS = 512  # inner dimension of the shift path's weight-gradient products
 COL_BLOCK_BYTES = 2 << 20
+# The "rows" path (kernels/conv_rows.py): each thread expands a band of an image's rows at a
+# time, ROWS_BAND_BYTES of them (in its cache); its weight-gradient products have an inner
+# dimension of ROWS_GW_COLUMNS (whole output rows). On melanoma_cnn's 7x7 RGB layer (224x224,
+# batch 32, 1 thread, CPU time, a loaded machine) the weight gradient took 0.91x the time with
+# bands of ~0.4 MB than with an image's whole expanded copy (4.3 MB) a thread, and 0.94-0.96x
+# with 4 rows a product than with 2; against the batch's expanded copy before (135 MB), the
+# weight gradient 1.26-1.37x and the forward 1.06-1.23x faster.
+ROWS_BAND_BYTES = 512 << 10
+ROWS_GW_COLUMNS = 1024
 
 
 # ---------------------------------------------------------------- forward
@@ -272,23 +283,9 @@ def _shift_block_rows(dt, F, C, KH, KW, Wp, OH):
 
 # ---------------------------------------------------------------- the "rows" path's layout
 @njit(parallel=True, cache=True, nogil=True)
-def _expand_rows(x, KW, PW, X):
-    """X[n, c*KW + j, h, ow] = x[n, c, h, ow + j - PW], zero outside x."""
-    N, C, H, Wd = x.shape
-    OW = X.shape[3]
-    for t in prange(N * C):
-        n, c = t // C, t % C
-        for j in range(KW):
-            for h in range(H):
-                for ow in range(OW):
-                    w = ow + j - PW
-                    X[n, c * KW + j, h, ow] = x[n, c, h, w] if 0 <= w < Wd else 0.0
-    return X
-
-
-@njit(parallel=True, cache=True, nogil=True)
 def _fold_rows(gX, KW, PW, gx):
-    """The adjoint of _expand_rows: gx[n, c, h, w] = sum over j of gX[n, c*KW + j, h, w - j + PW]."""
+    """The adjoint of the rows layout (conv_rows.expand_reference without the vertical padding):
+    gx[n, c, h, w] = sum over j of gX[n, c*KW + j, h, w - j + PW]."""
     N, C, H, Wd = gx.shape
     OW = gX.shape[3]
     for t in prange(N * C):
@@ -305,7 +302,7 @@ def _fold_rows(gX, KW, PW, gx):
 
 
 def _rows_weight(W):
-    """W (F, C, KH, KW) as the KH x 1 kernel over the channels c*KW + j of _expand_rows."""
+    """W (F, C, KH, KW) as the KH x 1 kernel over the channels c*KW + j of the rows layout."""
     F, C, KH, KW = W.shape
     return np.ascontiguousarray(W.transpose(0, 1, 3, 2).reshape(F, C * KW, KH, 1))
 
@@ -344,20 +341,12 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu, winograd_filters=Non
         return winograd.forward(x, W, b, kernel, stride, padding, OH, OW, relu,
                                 winograd_filters)
     if path == "rows":
-        # NOTE: the expanded images X are KW times the input: made for a run of images at a
-        # time (ROWS_CHUNK_BYTES of X, but at least two images per thread), not for the batch.
-        (KH, KW), (PH, PW) = kernel, padding
-        y = np.empty((N, W.shape[0], OH, OW), x.dtype)
-        per_image = C * KW * H * OW * x.dtype.itemsize
-        step = max(2 * numba.get_num_threads(), ROWS_CHUNK_BYTES // per_image)
-        Wr = _rows_weight(W)
-        X = np.empty((min(N, step), C * KW, H, OW), x.dtype)
-        for n0 in range(0, N, step):
-            n1 = min(N, n0 + step)
-            Xc = _expand_rows(x[n0:n1], KW, PW, X[:n1 - n0])
-            _forward_path("shift", Xc, Wr, b, (KH, 1), (1, 1), (PH, 0), OH, OW, relu,
-                          out=y[n0:n1])
-        return y
+        F, T = W.shape[0], numba.get_num_threads()
+        RB = _rows(1, _shift_block_rows(x.dtype, F, C * kernel[1], kernel[0], 1, OW, OH), OH,
+                   N, 2 * T)
+        with single_blas():
+            return conv_rows.forward(x, W, b, kernel, padding, OH, OW, relu, RB, T,
+                                     ROWS_BAND_BYTES)
     return _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu)
 
 
@@ -369,7 +358,6 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu, winograd_filters=Non
 # (1 thread, 512->512 on 7x7: 7.6 ms against 3.7 ms), on more it is as fast or faster.
 # PRODUCTS: "auto" (that rule), "never" or "always" (to compare and to test).
 PRODUCTS = "auto"
-ROWS_CHUNK_BYTES = 32 << 20   # the "rows" path's expanded images, made this much at a time
 WINOGRAD_MIN_TILES = 32
 
 
@@ -395,13 +383,13 @@ def _forward_path_of(N, C, kernel, stride, Wd, padding, F, OH, OW):
     return path
 
 
-def _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu, out=None):
-    """forward on the "shift", "grid" or "general" path (into `out` when given)."""
+def _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu):
+    """forward on the "shift", "grid" or "general" path."""
     N, C, H, Wd = x.shape
     F = W.shape[0]
     (KH, KW), (PH, PW), dt = kernel, padding, x.dtype
     T = numba.get_num_threads()
-    y = np.empty((N, F, OH, OW), dt) if out is None else out
+    y = np.empty((N, F, OH, OW), dt)
     bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
     Hp, Wp = H + 2 * PH, Wd + 2 * PW
     with single_blas():
@@ -457,14 +445,17 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW, relu_i
         return winograd.backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW)
     if path == "rows":
         (KH, KW), (PH, PW) = kernel, padding
-        X = np.empty((N, C * KW, H, OW), dt)   # read only for the weight gradient
+        gW = gX = None
         if need_gW:
-            _expand_rows(x, KW, PW, X)
-        gX, gW = _backward_path("shift", gy, X, _rows_weight(W), (KH, 1), (1, 1), (PH, 0),
-                                OH, OW, need_gx, need_gW)
-        if gW is not None:   # (F, C*KW, KH, 1) -> (F, C, KH, KW)
-            gW = np.ascontiguousarray(gW.reshape(F, C, KW, KH).transpose(0, 1, 3, 2))
-        if gX is not None:
+            T = numba.get_num_threads()
+            with single_blas():
+                gW = conv_rows.weight_gradient(gy, x, kernel, padding,
+                                               max(1, min(OH, ROWS_GW_COLUMNS // OW)), T,
+                                               ROWS_BAND_BYTES)
+        if need_gx:   # the adjoint of the KH x 1 products (X itself is not read)
+            X = np.empty((N, C * KW, H, OW), dt)
+            gX, _ = _backward_path("shift", gy, X, _rows_weight(W), (KH, 1), (1, 1), (PH, 0),
+                                   OH, OW, True, False)
             gX = _fold_rows(gX, KW, PW, np.empty(x.shape, dt))
         return gX, gW
     return _backward_path(path, gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW)

@@ -10,14 +10,67 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import threads
-from kernels._xp import get_array_module, pick_impl
+from kernels._xp import get_array_module, is_gpu_array, pick_impl
 from kernels.channel_sums import _plane_sum
 from kernels.pool import maxpool2d_backward, maxpool2d_backward_reference
+from kernels.relu import relu_forward
+
+
+SERIAL_MAX = 1 << 15  # up to this many elements, waking the thread pool costs more than it saves
+
+
+@njit(cache=True, inline="always")
+def _mask_one(y, keep, relu, i):
+    v = y[i]
+    kept = not v <= 0     # NOTE: NaN <= 0 is false: NaN is kept (and passes the ReLU)
+    keep[i] = kept
+    if relu and not kept:
+        y[i] = 0
+
+
+@njit(cache=True)
+def _mask_serial(y, keep, relu):
+    for i in range(y.size):
+        _mask_one(y, keep, relu, i)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _mask_parallel(y, keep, relu):
+    for i in prange(y.size):
+        _mask_one(y, keep, relu, i)
+
+
+@threads.guarded
+def _mask_cpu(pooled, relu):
+    flat = pooled.reshape(-1)   # a view: the ReLU is applied in place
+    keep = np.empty(pooled.shape, np.bool_)
+    (_mask_serial if flat.size <= SERIAL_MAX else _mask_parallel)(flat, keep.reshape(-1), relu)
+    return keep
+
+
+def _check_in_place(pooled):
+    if not pooled.flags.c_contiguous or not pooled.flags.writeable:
+        raise ValueError(f"relu_in_place_mask: the pooled output must be a writeable "
+                         f"C-contiguous array (got shape {pooled.shape}, strides "
+                         f"{pooled.strides})")
 
 
 def relu_mask(pooled):
-    """The ReLU's mask seen through the pooling: True where pooled > 0 or NaN (bool array)."""
-    return ~(pooled <= 0)
+    """The ReLU's mask seen through the pooling: True where pooled > 0 or NaN (bool array);
+    one parallel pass on the CPU."""
+    if is_gpu_array(pooled):
+        return ~(pooled <= 0)
+    return _mask_cpu(np.ascontiguousarray(pooled), False)
+
+
+def relu_in_place_mask(pooled):
+    """max(pooled, 0) in place (NaN passes, as kernels.relu_forward) and its relu_mask, in one
+    pass over the array on the CPU; the pooled output of max pooling (ReLU commutes with
+    max)."""
+    if is_gpu_array(pooled):
+        return ~(relu_forward(pooled, out=pooled) <= 0)
+    _check_in_place(pooled)
+    return _mask_cpu(pooled, True)
 
 
 def _check(gy, argmax, keep, x_shape):

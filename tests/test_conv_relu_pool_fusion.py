@@ -135,15 +135,16 @@ def test_relu_then_pool_is_one_op_whose_relu_runs_on_the_pooled_output(monkeypat
     assert type(y._ctx) is ops.ReluMaxPool and y.shape == (2, 4, 6, 5)
     assert not [k for k, v in vars(y._ctx).items() if getattr(v, "shape", None) == (2, 4, 12, 10)]
     sizes = []
-    real = kernels.relu_forward
-    monkeypatch.setattr(kernels, "relu_forward", lambda a, **kw: sizes.append(a.shape) or
-                        real(a, **kw))
+    real = kernels.relu_in_place_mask
+    monkeypatch.setattr(kernels, "relu_in_place_mask", lambda a: sizes.append(a.shape) or
+                        real(a))
 
     def refuse(*args, **kwargs):
         raise AssertionError("a separate pass ran")
 
-    monkeypatch.setattr(kernels, "relu_backward", refuse)
-    monkeypatch.setattr(kernels, "maxpool2d_backward", refuse)
+    # the ReLU and its mask in one pass (relu_in_place_mask), no ReLU pass apart
+    for name in ("relu_backward", "maxpool2d_backward", "relu_forward", "relu_mask"):
+        monkeypatch.setattr(kernels, name, refuse)
     model(x).sum().backward()
     assert sizes == [(2, 4, 6, 5)]   # the ReLU ran on the pooled output only
     assert all(p.grad is not None for p in model.parameters())

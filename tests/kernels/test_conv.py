@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import kernels.conv_cpu as conv_cpu
 import kernels.conv_products as conv_products
+import kernels.conv_rows as conv_rows
 from kernels import conv2d_backward, conv2d_forward
 
 import torch_reference as reference
@@ -61,6 +62,8 @@ def set_cpu_path(path, small_blocks):
     blocks = 1 if small_blocks else (2 << 20)
     conv_cpu.COL_BLOCK_BYTES = conv_cpu.OUT_BLOCK_BYTES = conv_cpu.GRID_BLOCK_BYTES = blocks
     conv_cpu.SHIFT_ROWS = 1 if small_blocks else None
+    conv_cpu.ROWS_BAND_BYTES = 1 if small_blocks else (512 << 10)
+    conv_cpu.ROWS_GW_COLUMNS = 1 if small_blocks else 1024
     conv_products.BLOCK_BYTES = 1 if small_blocks else (512 << 10)
     conv_products.MIN_COLUMNS = conv_products.MIN_FILTERS = 1 if small_blocks else 128
 
@@ -68,7 +71,8 @@ def set_cpu_path(path, small_blocks):
 @pytest.fixture
 def restore_cpu_settings():
     names = ("SHIFT_MIN_CHANNELS", "MAX_GRID_WASTE", "ROWS_MIN_CHANNELS", "COL_BLOCK_BYTES",
-             "OUT_BLOCK_BYTES", "GRID_BLOCK_BYTES", "SHIFT_ROWS", "PRODUCTS")
+             "OUT_BLOCK_BYTES", "GRID_BLOCK_BYTES", "SHIFT_ROWS", "PRODUCTS", "ROWS_BAND_BYTES",
+             "ROWS_GW_COLUMNS")
     saved = {name: getattr(conv_cpu, name) for name in names}
     kept = {name: getattr(conv_products, name)
             for name in ("BLOCK_BYTES", "MIN_COLUMNS", "MIN_FILTERS")}
@@ -257,20 +261,53 @@ def test_path_rule_takes_rows_for_wide_kernels_on_few_channels():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rows_layout_and_its_adjoint(dtype):
-    """_expand_rows places x's horizontal taps as channels; _fold_rows is its exact adjoint."""
+    """The rows layout places x's horizontal taps as channels (every band of rows as the whole
+    padded image has it); _fold_rows is its exact adjoint."""
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, 5, 6)).astype(dtype)
-    KW, PW = 4, 2
+    KW, PH, PW = 4, 2, 2
     OW = x.shape[3] + 2 * PW - KW + 1
-    X = conv_cpu._expand_rows(x, KW, PW, np.empty((2, 3 * KW, 5, OW), dtype))
-    padded = np.pad(x, ((0, 0), (0, 0), (0, 0), (PW, PW)))
+    X = conv_rows.expand_reference(x, KW, PH, PW, OW)
+    padded = np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))
     for c in range(3):
         for j in range(KW):
             np.testing.assert_array_equal(X[:, c * KW + j], padded[:, c, :, j:j + OW])
-    gX = rng.standard_normal(X.shape).astype(dtype)
+    for h0, h1 in ((0, 9), (0, 3), (2, 7), (6, 9), (4, 5)):
+        band = np.full((3 * KW, (h1 - h0) * OW), np.nan, dtype)
+        conv_rows._expand_band(x, 1, KW, PH, PW, OW, h0, h1, band)
+        np.testing.assert_array_equal(band, X[1, :, h0:h1].reshape(3 * KW, -1))
+    interior = np.ascontiguousarray(X[:, :, PH:PH + x.shape[2]])
+    gX = rng.standard_normal(interior.shape).astype(dtype)
     gx = conv_cpu._fold_rows(gX, KW, PW, np.empty(x.shape, dtype))
-    np.testing.assert_allclose(np.vdot(gX, X), np.vdot(gx, x), rtol=1e-5 if dtype == np.float32
-                               else 1e-12)
+    np.testing.assert_allclose(np.vdot(gX, interior), np.vdot(gx, x),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N, band_bytes, columns", [(1, 1, 1), (3, 2000, 1), (5, 1, 1),
+                                                     (4, 1 << 20, 1024),
+                                                     (9, 3000, 20)])
+def test_rows_bands_equal_reference(restore_cpu_settings, N, band_bytes, columns, dtype):
+    """Bands of one row up to the whole image, tasks per image and per band (few images),
+    products of one row and of several: the rows path's forward, weight and input gradient
+    against the reference, in float32 and float64."""
+    set_cpu_path("rows", small_blocks=False)
+    conv_cpu.ROWS_BAND_BYTES, conv_cpu.ROWS_GW_COLUMNS = band_bytes, columns
+    rng = np.random.default_rng(N)
+    x = rng.standard_normal((N, 3, 13, 11)).astype(dtype)
+    W = rng.standard_normal((8, 3, 7, 5)).astype(dtype)
+    b = rng.standard_normal(8).astype(dtype)
+    assert conv_cpu.forward_path(x.shape, W.shape, (1, 1), (3, 1)) == "rows"
+    y = conv2d_forward(x, W, b, 1, (3, 1), relu=True, impl="cpu")
+    ref = conv2d_forward(x, W, b, 1, (3, 1), relu=True, impl="reference")
+    assert y.dtype == dtype and rel_err(y, ref) < TOL[dtype]
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    got = conv2d_backward(gy, x, W, 1, (3, 1), impl="cpu")
+    want = conv2d_backward(gy, x, W, 1, (3, 1), impl="reference")
+    for g, r in zip(got, want):
+        assert g.dtype == dtype and rel_err(g, r) < 10 * TOL[dtype]
+    again = conv2d_backward(gy, x, W, 1, (3, 1), need_gx=False, need_gb=False, impl="cpu")
+    np.testing.assert_array_equal(again[1], got[1])   # the same bits however tasks ran
 
 
 def test_forward_path_rule_takes_products_for_pointwise_layers_and_small_batches():
@@ -302,19 +339,4 @@ def test_pointwise_forward_allocates_only_its_output(N):
     tracemalloc.stop()
     assert peak < y.nbytes + W.nbytes + (64 << 10)
     ref = conv2d_forward(x, W, b, 1, 0, relu=True, impl="reference")
-    assert rel_err(y, ref) < 1e-5
-
-
-def test_rows_path_in_runs_of_images_equals_reference(restore_cpu_settings, monkeypatch):
-    """The "rows" forward expands a run of images at a time (ROWS_CHUNK_BYTES): runs of two
-    images per thread, the last one shorter, give the reference's output."""
-    set_cpu_path("rows", small_blocks=False)
-    monkeypatch.setattr(conv_cpu, "ROWS_CHUNK_BYTES", 1)
-    T = conv_cpu.numba.get_num_threads()
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((4 * T + 1, 3, 13, 11)).astype(np.float32)
-    W = rng.standard_normal((8, 3, 5, 5)).astype(np.float32)
-    b = rng.standard_normal(8).astype(np.float32)
-    y = conv2d_forward(x, W, b, 1, 2, relu=True, impl="cpu")
-    ref = conv2d_forward(x, W, b, 1, 2, relu=True, impl="reference")
     assert rel_err(y, ref) < 1e-5

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from kernels import maxpool2d_backward, maxpool2d_forward, relu_backward_channel_sums
-from kernels.pool_relu import maxpool2d_relu_backward, relu_mask
+from kernels import pool_relu
+from kernels.pool_relu import maxpool2d_relu_backward, relu_in_place_mask, relu_mask
 
 # (N, C, H, W, kernel, stride, padding, ceil_mode): padua4's 2x2 pooling with an odd side;
 # melanoma_cnn's 3x3 stride 3; overlapping windows; padding and ceil_mode
@@ -59,3 +60,35 @@ def test_bad_arguments_are_refused_naming_them():
     bad[0, 0, 0, 0] = z.shape[2] * z.shape[3]
     with pytest.raises(ValueError, match="1 argmax entries outside the 9x11 input"):
         maxpool2d_relu_backward(gy, bad, relu_mask(y), z.shape)
+
+
+@pytest.mark.parametrize("size", [(2, 3, 5, 7), (4, 8, 40, 40)])   # serial, then parallel
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_mask_kernels_equal_the_plain_expressions(size, dtype):
+    """relu_mask and relu_in_place_mask (one pass, threads above SERIAL_MAX) against NumPy:
+    the mask ~(y <= 0), the ReLU max(y, 0) with NaN kept, -0 and 0 not kept."""
+    assert (np.prod(size) > pool_relu.SERIAL_MAX) == (size[-1] == 40)
+    rng = np.random.default_rng(2)
+    y = rng.standard_normal(size).astype(dtype)
+    y.flat[:4] = [np.nan, -0.0, 0.0, np.inf]
+    y.flat[-1] = -np.inf
+    want_keep = ~(y <= 0)
+    want_relu = np.maximum(y, 0)
+    keep = relu_mask(y)
+    assert keep.dtype == np.bool_ and keep.shape == y.shape
+    np.testing.assert_array_equal(keep, want_keep)
+    np.testing.assert_array_equal(relu_mask(y[:, ::2]), want_keep[:, ::2])   # strided input
+    z = y.copy()
+    keep = relu_in_place_mask(z)
+    np.testing.assert_array_equal(keep, want_keep)
+    np.testing.assert_array_equal(z, want_relu)   # in place; NaN stays NaN
+    assert keep.flat[0] and not keep.flat[1] and not keep.flat[2] and keep.flat[3]
+
+
+def test_relu_in_place_mask_refuses_a_view_it_cannot_write_through():
+    y = np.ones((2, 4, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="writeable C-contiguous"):
+        relu_in_place_mask(y[:, ::2])
+    y.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable C-contiguous"):
+        relu_in_place_mask(y)

@@ -148,8 +148,7 @@ class ReluMaxPool(Function):
 
     def forward(self, z, kernel, stride, padding=(0, 0), ceil_mode=False):
         y, self.argmax = kernels.maxpool2d_forward(z, kernel, stride, padding, ceil_mode)
-        kernels.relu_forward(y, out=y)
-        self.z_shape, self.keep = z.shape, kernels.relu_mask(y)
+        self.z_shape, self.keep = z.shape, kernels.relu_in_place_mask(y)
         self.pool = (kernel, stride, padding, ceil_mode)
         return y
 
