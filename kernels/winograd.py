@@ -45,6 +45,13 @@ F4_MIN_SIDE = 16
 # share of F(2x2, 3x3)'s (tile_size): at 9x12 375 against 560 an image and channel pair
 # (0.67: 3 x 4 tiles plus one extra a tile row, against 5 x 6 plus one).
 F3_SHARE = 0.8
+# F(3x3, 3x3)'s forward blocks (forward and input gradient): F3_WIDE times MIN_COLUMNS tiles,
+# and one block per thread rather than two where the batch has them: each of its 25 products
+# packs all of U[ξ] for the block's columns, and a 9x12 image is only 15 of them. Measured at
+# 9x12, batch 32, CPU time against 128 columns and two blocks a thread (medians, a loaded
+# machine): 0.80-0.83x at 1 thread (forward and input gradient, 128->256 and 256->256),
+# 0.90-0.92x at 2 threads.
+F3_WIDE = 2
 # Bytes of one thread's V and M for one block of tiles (the L2 cache is ~1 MiB per core), but
 # at least MIN_COLUMNS tiles per block (GW_MIN_COLUMNS for the weight gradient) where the batch
 # has them: BLAS runs narrow products slowly (1 core: 256x256 @ 256x30 at 40 GFLOP/s, @ 256x120
@@ -396,8 +403,9 @@ def _forward_U(x, U, b, m, padding, OH, OW, relu, keep=None):
     F, dt, alpha = U.shape[1], x.dtype, math.isqrt(U.shape[0])  # U: (α², F, C)
     T = numba.get_num_threads()
     TH, TW = -(-OH // m), -(-OW // m)
-    RB, G = _block_shape(C, F, TH, virtual_tiles(TW, m, alpha), alpha, dt.itemsize, N, 2 * T,
-                         MIN_COLUMNS)
+    wide = F3_WIDE if alpha == 5 else 1
+    RB, G = _block_shape(C, F, TH, virtual_tiles(TW, m, alpha), alpha, dt.itemsize, N,
+                         max(1, 2 * T // wide), wide * MIN_COLUMNS)
     y = np.empty((N, F, OH, OW), dt)
     bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
     # NOTE: the tasks of a batch of fewer than 2 images per thread are blocks of part of an
