@@ -6,7 +6,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import winograd23, winograd25, winograd43
+from . import winograd23, winograd25, winograd33, winograd43, winograd_filters
 from .blas import gemm
 # (kernels.channel_sums._plane_sum is inlined into _forward's cached code; a change there
 # recompiles it: kernels/cache_stamp.py)
@@ -27,7 +27,8 @@ from .conv_parts import _claim, _task_blocks, single_blas
 # stay in one thread's cache between the products. One set of kernels serves the three; the
 # transforms are picked by m and α² (the rows of V and M).
 ZERO = np.float32(0)  # max(v, ZERO) keeps float32 v in float32
-FILTER_MATRICES = {(2, 3): winograd23.G, (4, 3): winograd43.G, (2, 5): winograd25.G}  # by (m, r)
+FILTER_MATRICES = {(2, 3): winograd23.G, (3, 3): winograd33.G, (4, 3): winograd43.G,
+                   (2, 5): winograd25.G}  # by (m, r)
 # The output tile of 3x3 layers: 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3): a third of the rounding
 # error, 1.8x the products). TINYLESION_WINOGRAD_TILE=2 chooses the latter for a process.
 TILE_3X3 = 2 if os.environ.get("TINYLESION_WINOGRAD_TILE", "4").strip() == "2" else 4
@@ -40,6 +41,17 @@ TILE_3X3 = 2 if os.environ.get("TINYLESION_WINOGRAD_TILE", "4").strip() == "2" e
 # 64->128 and 128->128) and 28x28 (128->128: 0.74 / 0.80 / 0.77); not at 9x12 (1.1-1.2: a
 # quarter of its products are the extra tile of each tile row).
 F4_MIN_SIDE = 16
+# Below F4_MIN_SIDE, F(3x3, 3x3) (kernels/winograd33.py) where its products are at most this
+# share of F(2x2, 3x3)'s (tile_size): at 9x12 375 against 560 an image and channel pair
+# (0.67: 3 x 4 tiles plus one extra a tile row, against 5 x 6 plus one).
+F3_SHARE = 0.8
+# F(3x3, 3x3)'s forward blocks (forward and input gradient): F3_WIDE times MIN_COLUMNS tiles,
+# and one block per thread rather than two where the batch has them: each of its 25 products
+# packs all of U[ξ] for the block's columns, and a 9x12 image is only 15 of them. Measured at
+# 9x12, batch 32, CPU time against 128 columns and two blocks a thread (medians, a loaded
+# machine): 0.80-0.83x at 1 thread (forward and input gradient, 128->256 and 256->256),
+# 0.90-0.92x at 2 threads.
+F3_WIDE = 2
 # Bytes of one thread's V and M for one block of tiles (the L2 cache is ~1 MiB per core), but
 # at least MIN_COLUMNS tiles per block (GW_MIN_COLUMNS for the weight gradient) where the batch
 # has them: BLAS runs narrow products slowly (1 core: 256x256 @ 256x30 at 40 GFLOP/s, @ 256x120
@@ -58,20 +70,13 @@ ONE_IMAGE = True
 
 def filter_transform(W, m):
     """U (α², F, C) = G g Gᵀ for each r x r kernel g = W[f, c] (output tiles m x m); U[α a + b]
-    is element (a, b)."""
-    F, C, R = W.shape[:3]
-    Gr = FILTER_MATRICES[m, R]
-    # NOTE: (G g Gᵀ)[a, b] = Σᵢⱼ G[a, i] G[b, j] g[i, j]: the Kronecker product G ⊗ G (α² x r²)
-    # times g flattened, so all F*C kernels take one matrix product.
-    K = np.kron(Gr, Gr).astype(W.dtype)
-    return np.ascontiguousarray((K @ W.reshape(F * C, R * R).T).reshape(K.shape[0], F, C))
+    is element (a, b). (kernels/winograd_filters.py: on Numba's threads.)"""
+    return winograd_filters.transform(W, FILTER_MATRICES[m, W.shape[2]])
 
 
 def filter_transform_adjoint(dU, F, C, R, m):
     """gW (F, C, r, r) = Gᵀ dU[:, f, c] G: the gradient of filter_transform."""
-    Gr = FILTER_MATRICES[m, R]
-    K = np.kron(Gr, Gr).astype(dU.dtype)
-    return np.ascontiguousarray((K.T @ dU.reshape(K.shape[0], F * C)).T.reshape(F, C, R, R))
+    return winograd_filters.adjoint(dU, F, C, R, FILTER_MATRICES[m, R])
 
 
 # ---------------------------------------------------------------- transforms (one thread)
@@ -95,6 +100,8 @@ def _split(r, m, count, ph):
         p0, p1, p2, p3 = ph[0], ph[1], ph[2], ph[3]
         for u in range(count):
             p0[u], p1[u], p2[u], p3[u] = r[4 * u], r[4 * u + 1], r[4 * u + 2], r[4 * u + 3]
+    elif m == 3:
+        winograd33.split(r, count, ph)
     else:
         p0, p1 = ph[0], ph[1]
         for u in range(count):
@@ -146,6 +153,8 @@ def _input_transform(x, n0, step, images, PH, PW, tr0, tr1, TW, P, q, plane, row
                 winograd23.combine_rows(plane, nb * Wv, Wv, rows, g * nb * Wv)
             elif m == 4:
                 winograd43.combine_rows(plane, nb * Wv, Wv, rows, g * nb * Wv)
+            elif m == 3:
+                winograd33.combine_rows(plane, nb * Wv, Wv, rows, g * nb * Wv)
             else:
                 winograd25.combine_rows(plane, nb * Wv, Wv, rows, g * nb * Wv)
         for a in range(alpha):
@@ -154,6 +163,8 @@ def _input_transform(x, n0, step, images, PH, PW, tr0, tr1, TW, P, q, plane, row
                 winograd23.columns(ph, count, V, alpha * a, c * P + q)
             elif m == 4:
                 winograd43.columns(ph, count, V, alpha * a, c * P + q)
+            elif m == 3:
+                winograd33.columns(ph, count, V, alpha * a, c * P + q)
             else:
                 winograd25.columns(ph, count, V, alpha * a, c * P + q)
 
@@ -166,7 +177,7 @@ def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, line, y, m,
     The transforms run once over the tiles of all the images. keep: empty, or an array of y's
     shape: then y is 0 where keep <= 0 (a ReLU's backward, keep its output)."""
     F, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    TWv = virtual_tiles(TW, m, 4 if M.shape[0] == 16 else 6)
+    TWv = virtual_tiles(TW, m, m + 2 if M.shape[0] != 36 else 6)
     nb, Wv = tr1 - tr0, m * TWv
     count = images * nb * TWv
     for f in range(F):
@@ -175,6 +186,8 @@ def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, line, y, m,
             winograd23.output(M, q0, count, S)
         elif m == 4:
             winograd43.output(M, q0, count, S)
+        elif m == 3:
+            winograd33.output(M, q0, count, S)
         else:
             winograd25.output(M, q0, count, S)
         for i in range(m):
@@ -208,6 +221,8 @@ def _interleave(ph, m, count, r):
         p0, p1, p2, p3 = ph[0], ph[1], ph[2], ph[3]
         for u in range(count):
             r[4 * u], r[4 * u + 1], r[4 * u + 2], r[4 * u + 3] = p0[u], p1[u], p2[u], p3[u]
+    elif m == 3:
+        winograd33.interleave(ph, count, r)
     else:
         p0, p1 = ph[0], ph[1]
         for u in range(count):
@@ -220,7 +235,7 @@ def _output_transform_adjoint(gy, n0, step, images, tr0, tr1, TW, P, q, S, line,
     dY of gy[n0 + g*step, f], g < images (zero beyond the output, and for the extra tiles):
     the adjoint of _output_transform; S and line: scratch as there."""
     F, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
-    TWv = virtual_tiles(TW, m, 4 if dM.shape[0] == 16 else 6)
+    TWv = virtual_tiles(TW, m, m + 2 if dM.shape[0] != 36 else 6)
     nb, Wv = tr1 - tr0, m * TWv
     count = images * nb * TWv
     for f in range(F):
@@ -243,6 +258,8 @@ def _output_transform_adjoint(gy, n0, step, images, tr0, tr1, TW, P, q, S, line,
             winograd23.adjoint(S, count, dM, f * P + q)
         elif m == 4:
             winograd43.adjoint(S, count, dM, f * P + q)
+        elif m == 3:
+            winograd33.adjoint(S, count, dM, f * P + q)
         else:
             winograd25.adjoint(S, count, dM, f * P + q)
 
@@ -328,8 +345,19 @@ def applies(kernel, stride, padding):
 
 def tile_size(R, OH, OW):
     """The output tile m of an R x R layer with an OH x OW output: TILE_3X3 for 3x3 layers of
-    at least F4_MIN_SIDE pixels a side, else 2."""
-    return TILE_3X3 if R == 3 and min(OH, OW) >= F4_MIN_SIDE else 2
+    at least F4_MIN_SIDE pixels a side; below, 3 where F(3x3, 3x3) takes at most F3_SHARE of
+    F(2x2, 3x3)'s products (unless TILE_3X3 is 2); else 2."""
+    if R != 3 or TILE_3X3 == 2:
+        return 2
+    if min(OH, OW) >= F4_MIN_SIDE:
+        return TILE_3X3
+    return 3 if _products(3, OH, OW) <= F3_SHARE * _products(2, OH, OW) else 2
+
+
+def _products(m, OH, OW):
+    """Multiplications per image and channel pair of a 3x3 layer on m x m output tiles, the
+    extra tile of each tile row included."""
+    return (m + 2) ** 2 * -(-OH // m) * virtual_tiles(-(-OW // m), m, m + 2)
 
 
 def _block_shape(C, F, TH, TW, alpha, itemsize, N, tasks_wanted, min_columns, budget=None):
@@ -375,8 +403,9 @@ def _forward_U(x, U, b, m, padding, OH, OW, relu, keep=None):
     F, dt, alpha = U.shape[1], x.dtype, math.isqrt(U.shape[0])  # U: (α², F, C)
     T = numba.get_num_threads()
     TH, TW = -(-OH // m), -(-OW // m)
-    RB, G = _block_shape(C, F, TH, virtual_tiles(TW, m, alpha), alpha, dt.itemsize, N, 2 * T,
-                         MIN_COLUMNS)
+    wide = F3_WIDE if alpha == 5 else 1
+    RB, G = _block_shape(C, F, TH, virtual_tiles(TW, m, alpha), alpha, dt.itemsize, N,
+                         max(1, 2 * T // wide), wide * MIN_COLUMNS)
     y = np.empty((N, F, OH, OW), dt)
     bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
     # NOTE: the tasks of a batch of fewer than 2 images per thread are blocks of part of an
@@ -438,8 +467,8 @@ def _backward(gy, x, W, padding, OH, OW, need_gx, need_gW, relu_input):
         # NOTE: the input gradient is the convolution of gy with the kernels flipped and
         # transposed (C x F x r x r), padded by r - 1 - padding: a forward Winograd convolution.
         # A ReLU's mask on x, and the sums, are applied in its output pass.
-        Wt = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
-        gx = _forward_U(gy, filter_transform(Wt, m), None, m,
+        Ut = winograd_filters.transform_flipped(W, FILTER_MATRICES[m, R])
+        gx = _forward_U(gy, Ut, None, m,
                         (R - 1 - padding[0], R - 1 - padding[1]), H, Wd, False,
                         x if relu_input else None)
         if relu_input:

@@ -1,5 +1,5 @@
-"""Winograd F(2x2, 3x3), F(4x4, 3x3) and F(2x2, 5x5) convolution against the reference, through
-the CPU kernel's own path."""
+"""Winograd F(2x2, 3x3), F(3x3, 3x3), F(4x4, 3x3) and F(2x2, 5x5) convolution against the
+reference, through the CPU kernel's own path."""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -18,8 +18,9 @@ from tinylesion.testing import gradcheck
 # most 2.2e-7 (F(2x2, 3x3)) and 4.1e-6 (F(2x2, 5x5)); over 1,500 for F(4x4, 3x3), 4.7e-6 (the
 # input gradient; forward 3.7e-6). The tolerances leave 5-10x of that. Keys: (dtype, kernel
 # size, output tile).
-TOL = {(np.float32, 3, 2): 2e-6, (np.float32, 3, 4): 3e-5, (np.float32, 5, 2): 2e-5,
-       (np.float64, 3, 2): 1e-14, (np.float64, 3, 4): 1e-13, (np.float64, 5, 2): 1e-13}
+TOL = {(np.float32, 3, 2): 2e-6, (np.float32, 3, 3): 2e-6, (np.float32, 3, 4): 3e-5,
+       (np.float32, 5, 2): 2e-5, (np.float64, 3, 2): 1e-14, (np.float64, 3, 3): 1e-14,
+       (np.float64, 3, 4): 1e-13, (np.float64, 5, 2): 1e-13}
 
 
 def rel_err(a, b, scale):
@@ -27,18 +28,21 @@ def rel_err(a, b, scale):
     return float(np.abs(a - b).max() / max(np.abs(scale).max(), 1e-30))
 
 
-@pytest.fixture(params=[2, 4], ids=["F2x2", "F4x4"])
+@pytest.fixture(params=[2, 3, 4], ids=["F2x2", "F3x3", "F4x4"])
 def small_channels(request):
     """The Winograd path for any layer it applies to (the layers drawn here are small), with
-    3x3 kernels on 2x2 output tiles, or on 4x4 ones for images of any size; yields the 3x3
-    tile size."""
+    3x3 kernels on 2x2, 3x3 or 4x4 output tiles for images of any size; yields the 3x3 tile
+    size."""
     names = ("WINOGRAD", "WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_FILTERS")
     blocks = ("TILE_BLOCK_BYTES", "GW_BLOCK_BYTES", "MIN_COLUMNS", "GW_MIN_COLUMNS", "TILE_3X3",
-              "F4_MIN_SIDE")
+              "F4_MIN_SIDE", "F3_SHARE")
     saved = [getattr(conv_cpu, name) for name in names], [getattr(winograd, n) for n in blocks]
     for name, value in zip(names, (True, 1, 1)):
         setattr(conv_cpu, name, value)
-    winograd.TILE_3X3, winograd.F4_MIN_SIDE = request.param, 1
+    if request.param == 3:  # F(3x3, 3x3) below F4_MIN_SIDE, wherever
+        winograd.TILE_3X3, winograd.F4_MIN_SIDE, winograd.F3_SHARE = 4, 10**9, float("inf")
+    else:
+        winograd.TILE_3X3, winograd.F4_MIN_SIDE = request.param, 1
     yield request.param
     for name, value in zip(names, saved[0]):
         setattr(conv_cpu, name, value)

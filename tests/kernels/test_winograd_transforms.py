@@ -1,5 +1,5 @@
-"""The Winograd variants' matrices and block transforms, F(2x2, 3x3), F(4x4, 3x3) and
-F(2x2, 5x5) (the convolution itself: test_winograd.py)."""
+"""The Winograd variants' matrices and block transforms, F(2x2, 3x3), F(3x3, 3x3),
+F(4x4, 3x3) and F(2x2, 5x5) (the convolution itself: test_winograd.py)."""
 import numpy as np
 import pytest
 from numba import types
@@ -7,11 +7,12 @@ from numba import types
 import kernels.winograd as winograd
 import kernels.winograd23 as winograd23
 import kernels.winograd25 as winograd25
+import kernels.winograd33 as winograd33
 import kernels.winograd43 as winograd43
 
 # (module, output tile m, kernel size r); α = m + r - 1
-VARIANTS = [(winograd23, 2, 3), (winograd43, 4, 3), (winograd25, 2, 5)]
-IDS = ["F2x2_3x3", "F4x4_3x3", "F2x2_5x5"]
+VARIANTS = [(winograd23, 2, 3), (winograd33, 3, 3), (winograd43, 4, 3), (winograd25, 2, 5)]
+IDS = ["F2x2_3x3", "F3x3_3x3", "F4x4_3x3", "F2x2_5x5"]
 
 
 @pytest.mark.parametrize("module,m,r", VARIANTS, ids=IDS)
