@@ -3,7 +3,6 @@ pooling, instance norm, reflect/replicate/circular padding, pixel shuffle, unfol
 adaptive max pooling, Softmax2d, Softmin, GLU, Threshold, Unflatten, Bilinear, the Poisson and
 Gaussian NLL and margin losses) and torch's statistics and tensor functions: PyTorch parity
 through the stored fixture, float64 gradient checks, errors and the GPU path."""
-import importlib.util
 import os
 
 import numpy as np
@@ -12,12 +11,10 @@ import pytest
 import tinylesion as tl
 import tinylesion.nn.functional as F
 from tinylesion.testing import gradcheck
+from torch_fixture_parity import check_case, load_cases
 
 HERE = os.path.dirname(__file__)
-_spec = importlib.util.spec_from_file_location(
-    "torchops2_fixtures", os.path.join(HERE, "..", "bench", "torchops2_fixtures.py"))
-cases = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cases)   # the case list only (it imports torch inside main())
+cases = load_cases("torchops2_fixtures")
 NAMES = [name for name, _, _ in cases.CASES]
 FIXTURE = os.path.join(HERE, "fixtures", "torchops2_reference.npz")
 
@@ -31,30 +28,7 @@ def ref():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("number", range(len(cases.CASES)), ids=NAMES)
 def test_matches_torch(ref, number, dtype):
-    name, call, arrays = cases.CASES[number]
-    key = f"{name}/{np.dtype(dtype).name}"
-    tensors = cases.as_inputs(tl, arrays, dtype)
-    results = cases.outputs(call(tl, F, *tensors))
-    assert len(results) == len([k for k in ref if k.startswith(key + "/out")])
-    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=3e-5)
-    total = None
-    gys = cases.output_grads([r.shape for r in results], number)
-    for i, (r, gy) in enumerate(zip(results, gys)):
-        expected = ref[f"{key}/out{i}"]
-        assert r.dtype == expected.dtype and r.shape == expected.shape, (i, r.dtype, r.shape)
-        np.testing.assert_allclose(r.numpy(), expected, err_msg=f"out{i}", **tol)
-        if r.requires_grad:
-            term = (r * tl.tensor(gy.astype(dtype))).sum()
-            total = term if total is None else total + term
-    if total is not None:
-        total.backward()
-    for i, t in enumerate(tensors):
-        expected = ref.get(f"{key}/grad{i}")
-        if expected is None:
-            assert t.grad is None or not t.requires_grad or not np.any(t.grad.numpy()), i
-            continue
-        assert t.grad is not None, f"input {i} got no gradient"
-        np.testing.assert_allclose(t.grad.numpy(), expected, err_msg=f"grad{i}", **tol)
+    check_case(cases, ref, number, dtype, float32_atol=3e-5)
 
 
 # gradients that are PyTorch's by design rather than the derivative: the variance clamped to
