@@ -87,10 +87,14 @@ def check_export(model, size, tmp_path, batches=(1, 4)):
 # takes every registered model (a few minutes and 4 GB of memory more)
 FAMILIES = ("resnet18", "resnet50", "densenet121", "inception_v3", "mobilenet_v2",
             "mobilenet_v3_small", "efficientnet_b0")
-EXPORTED = [n for n in list_models() if os.environ.get("TINYLESION_ALL_MODELS") == "1"
+# ConvNeXt's and ViT's ops (LayerNorm2d's power, the class token's expansion, ...) have no
+# ONNX translation yet: their export is refused by the op's name (tested below)
+NOT_EXPORTABLE = ("convnext", "vit_")
+EXPORTED = [n for n in list_models() if not n.startswith(NOT_EXPORTABLE) and (
+            os.environ.get("TINYLESION_ALL_MODELS") == "1"
             or n in FAMILIES or not any(n.startswith(f) for f in
                                         ("resnet", "vgg", "densenet", "inception",
-                                         "mobilenet", "efficientnet"))]
+                                         "mobilenet", "efficientnet")))]
 
 
 @pytest.mark.parametrize("name", EXPORTED)
@@ -111,6 +115,16 @@ def test_every_registered_model_exports_and_onnx_runtime_agrees(name, tmp_path):
     follows_conv = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     if follows_conv and all(_bn_after_conv(model)):
         assert "BatchNormalization" not in kinds
+
+
+@pytest.mark.parametrize("name, size", [("convnext_tiny", 32), ("vit_b_32", 224)])
+def test_convnext_and_vit_export_is_refused_by_the_ops_name(name, size, tmp_path):
+    """An op without an ONNX translation is one ExportError naming it; nothing is written."""
+    model = get_model(name, num_classes=3, image_size=(size, size))
+    path = tmp_path / "model.onnx"
+    with pytest.raises(ExportError, match=r"^the op \w+ has no ONNX translation"):
+        export(model, path, (size, size))
+    assert not path.exists()
 
 
 def _bn_after_conv(model):
