@@ -83,18 +83,15 @@ def check_export(model, size, tmp_path, batches=(1, 4)):
 
 
 # the seed papers' models and one ImageNet backbone of each family (VGG's only own operator,
-# adaptive pooling to 7x7, is tested below: a VGG file is 550 MB); TINYLESION_ALL_MODELS=1
-# takes every registered model (a few minutes and 4 GB of memory more)
+# adaptive pooling to 7x7, is tested below: a VGG file is 550 MB; ConvNeXt and ViT are tested
+# below in small configurations of the same classes); TINYLESION_ALL_MODELS=1 takes every
+# registered model (a few minutes and 4 GB of memory more)
 FAMILIES = ("resnet18", "resnet50", "densenet121", "inception_v3", "mobilenet_v2",
             "mobilenet_v3_small", "efficientnet_b0")
-# ConvNeXt's and ViT's ops (LayerNorm2d's power, the class token's expansion, ...) have no
-# ONNX translation yet: their export is refused by the op's name (tested below)
-NOT_EXPORTABLE = ("convnext", "vit_")
-EXPORTED = [n for n in list_models() if not n.startswith(NOT_EXPORTABLE) and (
-            os.environ.get("TINYLESION_ALL_MODELS") == "1"
+EXPORTED = [n for n in list_models() if os.environ.get("TINYLESION_ALL_MODELS") == "1"
             or n in FAMILIES or not any(n.startswith(f) for f in
                                         ("resnet", "vgg", "densenet", "inception",
-                                         "mobilenet", "efficientnet")))]
+                                         "mobilenet", "efficientnet", "convnext", "vit_"))]
 
 
 @pytest.mark.parametrize("name", EXPORTED)
@@ -117,14 +114,124 @@ def test_every_registered_model_exports_and_onnx_runtime_agrees(name, tmp_path):
         assert "BatchNormalization" not in kinds
 
 
-@pytest.mark.parametrize("name, size", [("convnext_tiny", 32), ("vit_b_32", 224)])
-def test_convnext_and_vit_export_is_refused_by_the_ops_name(name, size, tmp_path):
-    """An op without an ONNX translation is one ExportError naming it; nothing is written."""
-    model = get_model(name, num_classes=3, image_size=(size, size))
-    path = tmp_path / "model.onnx"
-    with pytest.raises(ExportError, match=r"^the op \w+ has no ONNX translation"):
-        export(model, path, (size, size))
-    assert not path.exists()
+def randomise_layer_norms(model, seed=2):
+    """LayerNorm weights and biases away from ones and zeros, so a swap or a drop shows."""
+    rng = np.random.default_rng(seed)
+    for m in model.modules():
+        if isinstance(m, nn.LayerNorm) and m.weight is not None:
+            m.weight.array[...] = rng.uniform(0.5, 1.5, m.weight.shape)
+            if m.bias is not None:
+                m.bias.array[...] = rng.uniform(-0.5, 0.5, m.bias.shape)
+
+
+def test_a_small_vision_transformer_exports(tmp_path):
+    """ViT's class (patch embedding, class token expanded to the batch, position embedding,
+    pre-norm blocks of multi-head attention and GELU MLPs, the class token's output) at
+    8x8 patches, width 16, 2 heads, 2 blocks; dropout is the identity in eval mode."""
+    from tinylesion.models.vit import VisionTransformer
+    tl.manual_seed(5)
+    model = VisionTransformer("vit_test", 8, 2, 2, 16, 32, 3, (16, 24), dropout=0.2,
+                              attention_dropout=0.2)
+    nn.init.normal_(model.heads.head.weight, std=0.5)   # (zeros at initialisation)
+    nn.init.normal_(model.class_token, std=1.0)
+    randomise_layer_norms(model)
+    proto = check_export(model, (16, 24), tmp_path, batches=(1, 3))
+    kinds = [n.op_type for n in proto.graph.node]
+    # two per block and the encoder's last; each traced layer norm is one node
+    assert kinds.count("LayerNormalization") == 5 and "Pow" not in kinds
+    assert kinds.count("Erf") == 2 and kinds.count("Softmax") == 2 + 1   # and probabilities
+    assert {"Expand", "Shape", "Concat", "Slice", "Squeeze"} <= set(kinds)
+    assert "Dropout" not in kinds
+    # the attention's query, key and value weights are slices of one weight, folded into
+    # initializers once each: the file holds no copy of the whole in_proj_weight per slice
+    assert sum(onnx.numpy_helper.to_array(i).shape == (48, 16)
+               for i in proto.graph.initializer) == 0
+
+
+def test_a_small_convnext_exports(tmp_path):
+    """ConvNeXt's class (4x4 stem with LayerNorm2d, blocks of depthwise 7x7 convolution,
+    channels-last LayerNorm, GELU MLP and layer scale, downsampling with LayerNorm2d, the
+    classifier's LayerNorm2d) at widths 8-16-24-32; stochastic depth is the identity in eval
+    mode."""
+    from tinylesion.models.convnext import ConvNeXt
+    tl.manual_seed(6)
+    model = ConvNeXt("convnext_test", (8, 16, 24, 32), (1, 1, 2, 1), 3, (40, 40), 0.5,
+                     layer_scale=0.5)
+    randomise_layer_norms(model)
+    nn.init.normal_(model.classifier[2].weight, std=0.5)
+    proto = check_export(model, (40, 40), tmp_path, batches=(1, 3))
+    kinds = [n.op_type for n in proto.graph.node]
+    norms = sum(isinstance(m, nn.LayerNorm) for m in model.modules())
+    assert kinds.count("LayerNormalization") == norms == 5 + 5 and "Pow" not in kinds
+    assert kinds.count("Erf") == 5 and kinds.count("Conv") == 1 + 5 + 3
+
+
+def test_layer_norm_without_weight_and_the_decomposed_form(tmp_path):
+    """A layer norm without weight and bias, and over two axes, is one LayerNormalization;
+    written by hand with a power and its variance used again it stays the ops it is (Pow);
+    GELU's tanh form; the constants of both."""
+    class Norms(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 6)
+            self.plain = nn.LayerNorm(6, eps=1e-3, elementwise_affine=False)
+            self.two = nn.LayerNorm((6, 6))
+            self.head = nn.Linear(6, 4)
+
+        def forward(self, x):
+            y = self.fc(x.permute(0, 2, 3, 1))                     # (N, H, W=6, 6)
+            y = self.two(self.plain(y)).mean(1)                    # (N, W, 6)
+            var = ((y - y.mean(-1, keepdim=True)) ** 2).mean(-1, keepdim=True)
+            y = (y - y.mean(-1, keepdim=True)) * (var + 1e-5) ** -0.5 + var
+            return self.head(F.gelu(y, approximate="tanh").mean(1))
+
+    tl.manual_seed(7)
+    model = Norms()
+    randomise_layer_norms(model)
+    proto = check_export(model, (6, 5), tmp_path, batches=(1, 3))
+    nodes = {n.op_type: n for n in proto.graph.node}
+    kinds = [n.op_type for n in proto.graph.node]
+    assert kinds.count("LayerNormalization") == 2 and "Pow" in kinds and "Tanh" in kinds
+    axes = sorted(a.i for n in proto.graph.node if n.op_type == "LayerNormalization"
+                  for a in n.attribute if a.name == "axis")
+    assert axes == [2, 3] and "Erf" not in nodes
+
+
+def test_expand_tile_and_slicing_take_the_batch_from_the_input(tmp_path):
+    """A learned token expanded and tiled to the batch (its size read from the input),
+    slices with steps, negative steps, an ellipsis and integers."""
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.token = nn.Parameter(np.random.default_rng(8).standard_normal(
+                (1, 3, 1, 1)).astype(np.float32))
+            self.fc = nn.Linear(14, 2)
+
+        def forward(self, x):
+            n = x.shape[0]
+            a = x[:, :, ::2, 1:-1][..., ::-1] + self.token.expand(n, -1, -1, 1)
+            b = self.token.repeat(n, 1, 2, 3)[:, :, -1, :]           # (N, 3, 3)
+            c = tl.cat([a[:, :, 0, :2].flatten(1), x[:, 1, -1, :2],
+                        a[:, -1, 1, 1:3]], 1)
+            return self.fc(tl.cat([c, b[..., 0], b[:, 0, 1:2]], 1))
+
+    tl.manual_seed(9)
+    proto = check_export(Tokens(), (5, 6), tmp_path, batches=(1, 3, 5))
+    kinds = [n.op_type for n in proto.graph.node]
+    assert {"Expand", "Tile", "Shape", "Slice", "Squeeze"} <= set(kinds)
+
+
+def test_advanced_indexing_is_named(tmp_path):
+    class Picked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.fc(x[:, 0, 0, [0, 2]])
+
+    with pytest.raises(ExportError, match=r"GetItem with index .* \(only slices and integers"):
+        build(Picked(), (4, 4))
 
 
 def _bn_after_conv(model):
@@ -217,16 +324,18 @@ def test_adaptive_pooling_to_uneven_bins_is_one_averaging_matrix(tmp_path):
 
 
 def test_an_op_without_translation_is_named(tmp_path):
-    class Sliced(nn.Module):
+    class Running(nn.Module):
         def __init__(self):
             super().__init__()
             self.fc = nn.Linear(3, 2)
 
         def forward(self, x):
-            return self.fc(x[:, :, 0, 0])
+            return self.fc(x.mean((2, 3)).cumsum(1))
 
-    with pytest.raises(ExportError, match="the op GetItem has no ONNX translation"):
-        build(Sliced(), (4, 4))
+    path = tmp_path / "model.onnx"
+    with pytest.raises(ExportError, match="^the op CumSum has no ONNX translation"):
+        export(Running(), path, (4, 4))
+    assert not path.exists()
 
 
 # ---- python -m tinylesion.export -----------------------------------------------------------------

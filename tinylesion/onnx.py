@@ -12,7 +12,7 @@ import inspect
 
 import numpy as np
 
-from . import backend, nn, ops
+from . import backend, nn, ops, onnx_ops
 from .autograd import Function
 from .tensor import Tensor, no_grad
 
@@ -125,10 +125,10 @@ def _fold_batch_norms(records):
 class _Graph:
     """ONNX nodes, initializers and value names built from the records."""
 
-    def __init__(self, helper, numpy_helper):
+    def __init__(self, helper, numpy_helper, batch):
         self.helper, self.numpy_helper = helper, numpy_helper
         self.nodes, self.initializers, self.names, self.keep = [], [], {}, []
-        self.count = 0
+        self.count, self.batch, self.batch_name, self.constants = 0, batch, None, {}
 
     def fresh(self, base):
         self.count += 1
@@ -139,14 +139,26 @@ class _Graph:
         self.initializers.append(self.numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
+    def traced(self, tensor):
+        """Whether `tensor` was computed from the input (else it is a constant)."""
+        return isinstance(tensor, Tensor) and id(tensor) in self.names
+
     def value(self, tensor, dtype=np.float32):
-        """The name of a traced tensor, or a new initializer holding a constant one."""
-        if isinstance(tensor, Tensor) and id(tensor) in self.names:
+        """The name of a traced tensor, or an initializer holding a constant one (one per
+        constant tensor, however often it is used)."""
+        if self.traced(tensor):
             return self.names[id(tensor)]
+        key = (id(tensor), np.dtype(dtype))
+        if isinstance(tensor, Tensor) and key in self.constants:
+            return self.constants[key]
         array = _host(tensor)
         if array.dtype.kind == "f":
             array = array.astype(dtype)
-        return self.constant(array)
+        name = self.constant(array)
+        if isinstance(tensor, Tensor):
+            self.constants[key] = name
+            self.keep.append(tensor)   # its id stays its own
+        return name
 
     def node(self, op, inputs, output_tensor=None, **attrs):
         out = self.fresh(op.lower())
@@ -174,6 +186,11 @@ def _pads(padding):
 def _emit(g, r):
     """ONNX nodes for one record (ExportError for an op without a translation)."""
     a, kind, out = r.args, r.kind, r.output
+    if kind not in (ops.Expand, ops.Repeat) and not any(g.traced(t) for t in r.inputs):
+        # NOTE: nothing here depends on the image (e.g. slices of a weight): the result is a
+        # constant, written as an initializer where it is used. Expand and Repeat may take
+        # the batch size, so they stay nodes
+        return
     x = g.value(r.inputs[0]) if r.inputs and r.inputs[0] is not None else None
     if kind is ops.Conv2d:
         W, b = getattr(r, "folded", (None, None))
@@ -294,7 +311,7 @@ def _emit(g, r):
     elif getattr(kind, "__name__", "").lower() == "relu6":
         g.node("Clip", [x, g.constant(np.array(0, np.float32)),
                         g.constant(np.array(6, np.float32))], out)
-    else:
+    elif not onnx_ops.emit(g, r, x):   # layer norm, GELU, Pow, Expand, Repeat, GetItem
         name = getattr(kind, "__name__", kind)
         raise ExportError(f"the op {name} has no ONNX translation in tinylesion.onnx; "
                           "write one in _emit")
@@ -324,8 +341,10 @@ def build(model, input_size, batch=2):
             logits = model(x)
     finally:
         model.train(was_training)
+    computed = {id(x)} | {id(r.output) for r in tracer.records}
     records, renamed = _fold_batch_norms(tracer.records)
-    g = _Graph(helper, numpy_helper)
+    records = onnx_ops.fuse_layer_norms(records, lambda t: id(t) in computed)
+    g = _Graph(helper, numpy_helper, batch)
     g.names[id(x)] = "input"
     for r in records:
         r.inputs = tuple(renamed.get(id(t), t) if t is not None else None for t in r.inputs)
