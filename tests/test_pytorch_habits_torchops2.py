@@ -11,7 +11,7 @@ import pytest
 import tinylesion as tl
 import tinylesion.nn.functional as F
 from tinylesion.testing import gradcheck
-from torch_fixture_parity import check_case, load_cases
+from torch_fixture_parity import check_case, gpu_parity_script, load_cases
 
 HERE = os.path.dirname(__file__)
 cases = load_cases("torchops2_fixtures")
@@ -66,46 +66,7 @@ def test_gradients_by_central_differences(ref, number):
     gradcheck(fn, *fresh, rtol=1e-5, atol=1e-6, check=check)
 
 
-GPU_SCRIPT = r"""
-import importlib.util, json, sys, numpy as np, cupy
-import tinylesion as tl
-import tinylesion.nn.functional as F
-spec = importlib.util.spec_from_file_location("cases", "bench/torchops2_fixtures.py")
-cases = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cases)
-
-def run(number, device):
-    name, call, arrays = cases.CASES[number]
-    tensors = [tl.tensor(a, device=device, requires_grad=a.dtype.kind == "f") for a in arrays]
-    results = cases.outputs(call(tl, F, *tensors))
-    total = None
-    for r, gy in zip(results, cases.output_grads([r.shape for r in results], number)):
-        if r.requires_grad:
-            term = (r * tl.tensor(gy, device=device)).sum()
-            total = term if total is None else total + term
-    if total is not None:
-        total.backward()
-    return list(results) + [t.grad for t in tensors if t.grad is not None], total is not None
-
-out = {"differs": [], "d2h": {}, "modules": [], "failed": {}}
-for number, (name, _, _) in enumerate(cases.CASES):
-    cpu, _ = run(number, "cpu")
-    cupy.reset_transfers()
-    try:
-        gpu, differentiable = run(number, "cuda")
-    except Exception as exc:
-        out["failed"][name] = f"{type(exc).__name__}: {exc}"
-        continue
-    if differentiable:
-        out["d2h"][name] = cupy.transfers["d2h"]
-    out["modules"] += sorted({type(t.array).__module__ for t in gpu})
-    if len(cpu) != len(gpu) or not all(
-            c.dtype == g.dtype and np.allclose(c.numpy(), g.numpy(), rtol=1e-12, atol=1e-12,
-                                                    equal_nan=True)
-            for c, g in zip(cpu, gpu)):
-        out["differs"].append(name)
-print(json.dumps(out))
-"""
+GPU_SCRIPT = gpu_parity_script("torchops2_fixtures")
 
 
 def test_the_gpu_path_gives_the_cpu_numbers():
