@@ -3,10 +3,11 @@
 The model is run once on a small batch while every differentiable op (tinylesion.ops) and
 every batch-norm module records what it did; each record becomes ONNX nodes by its type, so
 any network built from the engine's ops exports, whatever Python its forward() holds
-(residual adds, concatenations, branches). The graph has a dynamic batch axis "N", takes the
-normalised image (N, 3, H, W) as "input", and gives "logits" and "probabilities" (softmax, or
-[1 − p, p] from the sigmoid of a binary model). Needs the `onnx` package
-(pip install 'tinylesion[onnx]').
+(residual adds, concatenations, branches); tinylesion.onnx_ops translates the transformers'
+ops (layer norm, GELU, the class token's expansion, slicing). The graph has a dynamic batch
+axis "N", takes the normalised image (N, 3, H, W) as "input", and gives "logits" and
+"probabilities" (softmax, or [1 − p, p] from the sigmoid of a binary model). Needs the `onnx`
+package (pip install 'tinylesion[onnx]').
 """
 import inspect
 

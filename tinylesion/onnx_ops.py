@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from . import ops
+from . import backend, ops
 from .ops.gelu import GELU
 
 INT64_MAX, INT64_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
@@ -89,8 +89,7 @@ def _ids(tensors):
 
 
 def _host(value):
-    from .onnx import _host as host
-    return host(value)
+    return np.asarray(backend.to_numpy(getattr(value, "array", value)))
 
 
 def _batch(g):
