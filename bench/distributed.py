@@ -120,7 +120,8 @@ def worker(args):
     sys.path.insert(0, str(ROOT))
     import kernels
     import tinylesion as tl
-    from tinylesion import distributed, optim, row_parallel, sharded_optimizer
+    from tinylesion import (distributed, gradient_buckets, optim, row_parallel,
+                            sharded_optimizer)
     from tinylesion.models import get_model
     from tinylesion.nn import functional as F
     from tinylesion.tensor import Tensor
@@ -139,6 +140,16 @@ def worker(args):
     # the same allreduce through MPI's Allreduce instead of shared-memory windows
     plain = (distributed.DistributedOptimizer(adam, overlap=False, shared_memory=False)
              if world.size > 1 else None)
+    # and the same buckets in windows with two barriers per step (the path before the
+    # single-synchronisation one, which small gradients take: gradient_buckets.py)
+    two_sync = None
+    if world.size > 1 and blocking.buckets is not None and blocking.buckets.single_sync:
+        single_bytes = gradient_buckets.SINGLE_SYNC_BYTES
+        gradient_buckets.SINGLE_SYNC_BYTES = 0
+        try:
+            two_sync = distributed.DistributedOptimizer(adam, overlap=False)
+        finally:
+            gradient_buckets.SINGLE_SYNC_BYTES = single_bytes
     overlapped = (distributed.DistributedOptimizer(adam, overlap=True,
                                                    bucket_bytes=args.overlap_bucket_mb << 20)
                   if world.size > 1 else None)
@@ -167,6 +178,13 @@ def worker(args):
     y = rng.integers(0, classes, batch).astype(np.int64)
     weights = np.linspace(0.5, 2.0, classes).astype(np.float32)
 
+    # the fit step's forward and loss, backward, reduction (of which waiting for the other
+    # rank's signal, on the single-synchronisation path), update
+    phases = np.zeros(5)
+
+    def waited():
+        return world._shared.waited_s if world._shared else 0.0
+
     def step(opt):
         """One training step; (its wall time, the time synchronize() took in it)."""
         if overlapped is not None:
@@ -174,6 +192,7 @@ def worker(args):
              else overlapped.overlap.remove_hooks)()
         # backward writes the gradients into the buckets of the set-up that steps next
         for owner in (blocking.buckets, getattr(plain, "buckets", None),
+                      getattr(two_sync, "buckets", None),
                       getattr(sharded, "sharded", None), getattr(sharded_mpi, "sharded", None)):
             if owner is not None and owner is not getattr(opt, "buckets", None) \
                     and owner is not getattr(opt, "sharded", None):
@@ -191,6 +210,7 @@ def worker(args):
         else:
             local = F.cross_entropy(logits, y, weight=Tensor(weights), reduction="sum")
             count = float(weights[y].sum())
+        t_fwd = time.perf_counter()
         # as fit takes a step: the summed loss's weight, value and count ride with the
         # gradients (one reduction), the gradients come back divided by the global weight
         opt.zero_grad()
@@ -199,13 +219,22 @@ def worker(args):
         else:
             local.backward()
         t1 = time.perf_counter()
+        w1 = waited()
         if world.size > 1:
             opt.synchronize(loss=(count, float(local.item()), len(y)))
         t2 = time.perf_counter()
         opt.step()
-        return time.perf_counter() - t0, t2 - t1
+        t3 = time.perf_counter()
+        if opt is blocking:   # where the step's time goes
+            phases[0] += t_fwd - t0
+            phases[1] += t1 - t_fwd
+            phases[2] += t2 - t1
+            phases[3] += t3 - t2
+            phases[4] += waited() - w1
+        return t3 - t0, t2 - t1
 
-    setups = [blocking] + [opt for opt in (plain, overlapped, sharded, sharded_mpi, split)
+    setups = [blocking] + [opt for opt in (plain, two_sync, overlapped, sharded, sharded_mpi,
+                                           split)
                            if opt is not None]
     for _ in range(args.warmup):
         start = time.perf_counter()
@@ -217,6 +246,7 @@ def worker(args):
     steps = world.comm.bcast(max(args.steps, math.ceil(args.min_seconds / max(round_s, 1e-6))),
                              root=0)
     world.barrier()
+    phases[...] = 0
     sent0 = {id(opt): opt.bytes_sent for opt in setups}
     took = {id(opt): [0.0, 0.0] for opt in setups}
     for i in range(steps):
@@ -234,12 +264,21 @@ def worker(args):
             "allreduce_s": comm, "bytes_per_step": (blocking.bytes_sent - sent0[id(blocking)])
             / steps, "param_bytes": params, "forward_flops": forward_flops(model, size),
             "batch": args.batch_size, "mpi": distributed.environment_note(),
+            "phases_s": dict(zip(("forward", "backward", "reduction", "update", "signal_wait"),
+                                 (phases / steps).tolist())),
             "blas": machine.blas_note()}
         if plain is not None:
             m_step, m_wait = (t / steps for t in took[id(plain)])
             result.update(shared_windows=blocking.buckets is not None and blocking.buckets.shared,
                           mpi_allreduce_images_per_s=args.batch_size / m_step,
                           mpi_allreduce_step_s=m_step, mpi_allreduce_s=m_wait)
+        if plain is not None:
+            result.update(single_sync=bool(blocking.buckets is not None
+                                           and blocking.buckets.single_sync))
+        if two_sync is not None:
+            t_step, t_wait = (t / steps for t in took[id(two_sync)])
+            result.update(two_sync_images_per_s=args.batch_size / t_step,
+                          two_sync_step_s=t_step, two_sync_allreduce_s=t_wait)
         if overlapped is not None:
             o_step, o_wait = (t / steps for t in took[id(overlapped)])
             result.update(overlap_images_per_s=args.batch_size / o_step, overlap_step_s=o_step,
@@ -310,6 +349,7 @@ def main(args):
 def render(results):
     """The two markdown tables from (1 process, 2 ranks) worker results."""
     rows, paper, shard_rows, split_rows, window_rows = [], [], [], [], []
+    sync_rows, phase_rows = [], []
     for one, two in results:
         model, batch = one["model"], one["batch"]
         if "mpi_allreduce_images_per_s" in two:
@@ -322,6 +362,22 @@ def render(results):
                 f"{two['mpi_allreduce_s'] * 1e3:.2f} | "
                 + (f"{two['shard_images_per_s']:.1f} | {two['shard_mpi_images_per_s']:.1f} |"
                    if "shard_mpi_images_per_s" in two else "- | - |"))
+        if "phases_s" in two and "phases_s" in one:
+            for who, r in (("1 process x 2 threads", one), ("2 processes, rank 0", two)):
+                ph = r["phases_s"]
+                phase_rows.append(
+                    f"| {model} | {who} | {r['step_s'] * 1e3:.3f} | "
+                    + " | ".join(f"{ph[k] * 1e3:.3f}" for k in
+                                 ("forward", "backward", "reduction", "signal_wait", "update"))
+                    + " |")
+        if "two_sync_images_per_s" in two:
+            sync_rows.append(
+                f"| {model} | {one['images_per_s']:.1f} | {two['images_per_s']:.1f} | "
+                f"{two['images_per_s'] / one['images_per_s']:.2f} | "
+                f"{two['allreduce_s'] * 1e3:.2f} | {two['two_sync_images_per_s']:.1f} | "
+                f"{two['two_sync_images_per_s'] / one['images_per_s']:.2f} | "
+                f"{two['two_sync_allreduce_s'] * 1e3:.2f} | "
+                f"{two['images_per_s'] / two['two_sync_images_per_s']:.2f} |")
         if "split_images_per_s" in two:
             split_rows.append(
                 f"| {model} | {', '.join(two['split_layers'])} (from {two['split_min_mb']:g} MB) "
@@ -368,6 +424,23 @@ def render(results):
               "(img/s) | sharded, MPI's collectives (img/s) |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         print("\n".join(window_rows))
+    if phase_rows:
+        print("\nWhere the step's time goes (ms per step, the table's first set-up: forward "
+              "and loss, backward, the reduction with the waiting in it, the update):\n")
+        print("| model | set-up | step | forward | backward | reduction | of which waiting "
+              "for the other rank's signal | update |")
+        print("|---|---|---|---|---|---|---|---|")
+        print("\n".join(phase_rows))
+    if sync_rows:
+        print("\nSmall gradients in shared windows: one synchronisation per step (each rank "
+              "sums every rank's bucket into its own buffer; the table above) against two "
+              "barriers (each rank sums its slice for all), their steps alternating in the "
+              "same job:\n")
+        print("| model | 1 process x 2 threads (img/s) | 2 processes, one synchronisation "
+              "(img/s) | ratio | allreduce per step (ms) | 2 processes, two barriers (img/s) "
+              "| ratio | allreduce per step (ms) | one / two |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(sync_rows))
     if shard_rows:
         print("\nThe optimizer sharded over the 2 ranks (reduce-scatter, Adam on half of the "
               "weights, allgather), against the allreduce after backward, in the same job:\n")

@@ -28,3 +28,20 @@ def test_flags_that_cannot_run_are_refused(argv, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(argv)
     assert "error" in capsys.readouterr().err
+
+
+def test_the_tables_show_one_synchronisation_against_two_and_where_the_step_goes(capsys):
+    phases = {"forward": 4e-4, "backward": 3e-4, "reduction": 2e-4, "signal_wait": 1e-4,
+              "update": 1e-4}
+    one = {"model": "logistic_regression", "batch": 32, "images_per_s": 30000.0,
+           "step_s": 32 / 30000, "phases_s": dict(phases, reduction=0.0, signal_wait=0.0)}
+    two = {"model": "logistic_regression", "images_per_s": 27000.0, "step_s": 32 / 27000,
+           "allreduce_s": 2e-4, "bytes_per_step": 6e5, "param_bytes": 602116,
+           "forward_flops": 301056, "mpi": "2 ranks", "phases_s": phases,
+           "two_sync_images_per_s": 24000.0, "two_sync_allreduce_s": 4e-4}
+    bench.render([(one, two)])
+    out = capsys.readouterr().out
+    assert "| logistic_regression | 30000.0 | 27000.0 | 0.90 | 0.20 | 24000.0 | 0.80 | 0.40 " \
+           "| 1.12 |" in out
+    assert "| logistic_regression | 2 processes, rank 0 | 1.185 | 0.400 | 0.300 | 0.200 | " \
+           "0.100 | 0.100 |" in out

@@ -88,9 +88,35 @@ def test_distributed_optimizer_steps_are_those_of_mpi_collectives(tmp_path, shar
     assert not np.array_equal(shared["step 3 weight 0"], shared["step 0 weight 0"])
 
 
-def test_a_failing_rank_ends_a_job_waiting_in_a_shared_window_in_seconds(tmp_path):
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_small_gradients_take_one_synchronisation_with_the_steps_of_mpi_allreduce(tmp_path,
+                                                                                   ranks):
+    """One bucket (16 MB buckets, a small net): every rank sums every rank's bucket into its
+    own buffer after one signal, backward writing two windows in turn; the weights,
+    gradients and the global loss of MPI's Allreduce after every step, bit for bit on 2
+    ranks and 3 (the same rank order)."""
+    big = 16 << 20
+    ok(mpirun([SCRIPT, "steps", tmp_path / "one.npz", 4, 1, 0, big, 1], n=ranks))
+    ok(mpirun([SCRIPT, "steps", tmp_path / "mpi.npz", 4, 0, 0, big, 1], n=ranks))
+    one, mpi = load(tmp_path / "one.npz"), load(tmp_path / "mpi.npz")
+    assert bool(one["single_sync"]) and not bool(mpi["single_sync"])
+    assert int(one["buckets"]) == int(one["in_windows"]) == 1
+    keys = [k for k in one if k.startswith("step ")]
+    assert len(keys) == 4 * (4 * 2 + 1)
+    for k in keys:
+        assert np.array_equal(one[k], mpi[k]), k
+    assert not np.array_equal(one["step 3 weight 0"], one["step 0 weight 0"])
+    # backward wrote into two windows in turn (MPI's path: one bucket, always the same)
+    written = one["written"]
+    assert (written[0::2] == written[0]).all() and (written[1::2] == written[1]).all()
+    assert (written[0] != written[1]).all()
+    assert (mpi["written"] == mpi["written"][0]).all()
+
+
+@pytest.mark.parametrize("mode", ["fail", "failsingle"])
+def test_a_failing_rank_ends_a_job_waiting_in_a_shared_window_in_seconds(tmp_path, mode):
     t0 = time.perf_counter()
-    proc = mpirun([SCRIPT, "fail", tmp_path / "x"], timeout=120)
+    proc = mpirun([SCRIPT, mode, tmp_path / "x"], timeout=120)
     took = time.perf_counter() - t0
     assert proc.returncode != 0
     assert "rank 1 broke on purpose" in proc.stderr

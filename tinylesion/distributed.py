@@ -86,6 +86,20 @@ class World:
             self._shared = SharedReducer.open(self.comm, node)
         return None if self._shared is None else self._shared.zeros(count, dtype)
 
+    def can_sum_into(self, array):
+        """Whether sum_into_ serves `array`: a NumPy array in a shared-memory window, every
+        rank on this machine (the same answer on every rank). Collective: the first call
+        allocates the window of signals sum_into_ waits on."""
+        return self._one_machine_window(array) is not None and self._shared.open_signals()
+
+    def sum_into_(self, array, out):
+        """`out` ← `array` summed over the ranks, with one synchronisation (after
+        can_sum_into(array)): every rank sums every rank's `array` into its own `out`, so
+        `array` must not be written again before the next sum_into_ of this world (the
+        caller alternates two buffers: gradient_buckets.py). Returns out."""
+        return self._shared.sum_into_(self._one_machine_window(array), array.reshape(-1),
+                                      out.reshape(-1))
+
     def reduce_scatter_(self, array, out):
         """`out` ← this rank's segment of `array` summed over the ranks (`array` holds N equal
         segments, rank r receives the r-th; NCCL for CuPy arrays when there, else MPI)."""

@@ -173,7 +173,10 @@ class DistributedOptimizer:
         self.__dict__["synchronized"] = False
         if self.sharded is not None:
             self.sharded.synchronized = False
-        return self.optimizer.zero_grad(set_to_none)
+        result = self.optimizer.zero_grad(set_to_none)
+        if not set_to_none and self.buckets is not None:
+            self.buckets.zeroed()   # (the single-synchronisation path: gradient_buckets.py)
+        return result
 
     def clip_grad_norm_(self, max_norm, norm_type=2.0):
         """Scale the averaged gradients so that their total norm is at most max_norm, as

@@ -11,12 +11,22 @@ is copied into the bucket at the reduction, and .grad becomes the view: never lo
 parameter without a gradient counts as zeros; one without a gradient on every rank keeps
 None (a count of the ranks holding each rides after the first bucket's gradients).
 
+Small gradients (SINGLE_SYNC_BYTES or less, one bucket, in a shared-memory window with every
+rank on one machine) take one synchronisation per step instead of two (shared_window.py):
+every rank sums every rank's bucket straight into a private flat buffer, scales it there, and
+each .grad becomes its view of that buffer, which is what the optimizer reads; the bucket
+backward writes alternates between two windows from step to step, so that the next backward
+never writes where another rank may still be reading. The bits are those of the two-barrier
+sum (the same additions in the same rank order).
+
 NOTE: as with PyTorch DDP's gradient_as_bucket_view, a .grad kept from an earlier step is
 overwritten by the next backward() (it is the bucket's memory); copy it to keep it.
 """
 import numpy as np
 
 from . import backend
+
+SINGLE_SYNC_BYTES = 2 << 20   # gradients up to this size: one synchronisation per step (README)
 
 
 def grad_array(grad):
@@ -76,7 +86,28 @@ class GradientBuckets:
             extra = 0 if self.buckets else len(self.params) + 2 * 3
             self.buckets.append(_Bucket(run, [where[id(p)] for p in run], extra,
                                         self.shared_zeros))
+        self.world = world
+        self.spare = self.out = None   # the single-synchronisation path's other bucket, sum
+        first = self.buckets[0] if len(self.buckets) == 1 else None
+        if (first is not None and first.in_window and first.flat.nbytes <= SINGLE_SYNC_BYTES
+                and world.can_sum_into(first.flat)):   # NOTE: the same on every rank
+            self._single(first.flat.size - first.grads.size)
         self.attach()
+
+    def _single(self, extra):
+        """Make the second window and the private sum of the single-synchronisation path
+        (collective); without the second window, the two-barrier path."""
+        first = self.buckets[0]
+        spare = _Bucket(first.params, first.index, extra, self.shared_zeros)
+        if spare.in_window:
+            self.spare, self.out = spare, _Bucket(first.params, first.index, extra)
+        else:
+            self.spare = self.out = None
+
+    @property
+    def single_sync(self):
+        """True when the gradients take one synchronisation per step (module docstring)."""
+        return self.out is not None
 
     @property
     def shared(self):
@@ -98,12 +129,27 @@ class GradientBuckets:
         if first.flat.size - first.grads.size < extra:
             self.release()
             self.buckets[0] = _Bucket(first.params, first.index, extra, self.shared_zeros)
+            if self.out is not None:
+                self._single(extra)
             self.attach()
+
+    def zeroed(self):
+        """After zero_grad(set_to_none=False): on the single-synchronisation path each .grad
+        (a view of the sum) becomes its view of the bucket backward writes next, zeroed, so
+        that backward adds there as on the other path."""
+        from .tensor import Tensor
+        if self.out is None:
+            return
+        bucket = self.buckets[0]
+        for p, view in zip(bucket.params, bucket.views):
+            if p.grad is not None and grad_array(p.grad) is not view:
+                view[...] = 0
+                p.grad = Tensor._wrap(view)
 
     def release(self):
         """Stop backward from writing into these buffers (the parameters changed, or another
         wrapper of them takes its steps)."""
-        for bucket in self.buckets:
+        for bucket in self.buckets + [self.spare] * (self.spare is not None):
             for p, view in zip(bucket.params, bucket.views):
                 if getattr(p, "_grad_view", None) is view:
                     p._grad_view = None
@@ -136,6 +182,8 @@ class GradientBuckets:
         if totals is not None:
             extra = np.concatenate([extra, split_totals(totals, self.buckets[0].flat.dtype)])
         self._room(len(extra))
+        if self.out is not None:
+            return self._allreduce_single(world, average, totals, extra)
         counts = None
         sent = 0
         for bucket in self.buckets:
@@ -159,3 +207,29 @@ class GradientBuckets:
                 if counts[i] > 0 and (p.grad is None or grad_array(p.grad) is not view):
                     p.grad = Tensor._wrap(view)
         return sent
+
+    def _allreduce_single(self, world, average, totals, extra):
+        """allreduce() with one synchronisation (module docstring): the sum lands in the
+        private buffer the .grad views, and backward writes the other window next."""
+        from .distributed import join_totals
+        from .tensor import Tensor
+        bucket, out = self.buckets[0], self.out
+        self._fill(bucket)
+        size, dtype = bucket.grads.size, bucket.flat.dtype
+        end = size + len(extra)
+        bucket.flat[size:end] = extra
+        world.sum_into_(bucket.flat[:end], out.flat[:end])
+        extra = out.flat[size:end].astype(np.float64)
+        counts = extra[:len(self.params)]
+        if totals is not None:
+            totals[...] = join_totals(extra[len(self.params):])
+        if average:
+            out.grads *= dtype.type(1.0 / (world.size if totals is None else totals[0]))
+        for p, i, view in zip(out.params, out.index, out.views):
+            if counts[i] > 0:
+                p.grad = Tensor._wrap(view)
+        # NOTE: the other ranks may still be reading this bucket: the next backward writes
+        # the other one (written again only after the next sum, which they join when done)
+        self.buckets[0], self.spare = self.spare, bucket
+        self.attach()
+        return end * dtype.itemsize

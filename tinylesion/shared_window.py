@@ -13,6 +13,13 @@ a barrier, rank r summing segment r of every rank's buffer into its own, and a b
 allgather a barrier, each rank copying every other rank's segment from that rank's buffer,
 and a barrier (on one machine; across machines those two stay MPI's).
 
+A small bucket (GradientBuckets' single-synchronisation path, for sub-millisecond steps) is
+summed with one synchronisation instead of two: each rank raises its own counter in a window
+of signals and waits (spinning, then yielding the core) for every other rank's, then sums the
+whole of every rank's bucket, in rank order, into a private array; its buckets alternate
+between two windows from step to step, so that no rank writes a bucket another may still be
+reading (one machine only).
+
 Across machines (hierarchical): the slice sums go to the machine's leader (its rank 0) only,
 the leaders allreduce their buckets over MPI, and each rank copies its slice of the leader's
 result into every bucket of the machine. A run where no machine holds two ranks, where the
@@ -24,12 +31,15 @@ may still be referenced): buckets made anew (parameters frozen or thawed) leave 
 window allocated.
 """
 import os
+import time
 
 import numpy as np
 
 SHARED_ENV = "TINYLESION_SHARED_WINDOW"
 SHARED = True   # the default (TINYLESION_SHARED_WINDOW=1/0 overrides): README
 ALIGN = 64      # slice boundaries on cache lines, so that no two ranks write one line
+SPINS = 200     # checks of the other ranks' signals before yielding the core between checks
+NAP_AFTER_S = 0.002   # after this long waiting, short sleeps between checks (a long wait)
 
 
 def default_shared(env=None):
@@ -104,6 +114,9 @@ class SharedReducer:
         self.hierarchical = node.Get_size() < comm.Get_size()
         self.windows = []
         self.usable = True   # False once an allocation failed on some rank
+        self.signals = None  # every rank's counter (sum_into_), once allocated
+        self.epoch = 0       # the number of sum_into_ calls so far (the same on every rank)
+        self.waited_s = 0.0  # time sum_into_ spent waiting for the other ranks' signals
 
     @classmethod
     def open(cls, comm, node=None):
@@ -193,6 +206,55 @@ class SharedReducer:
                     peer[lo:hi] = peers[0][lo:hi]
         self._sync(window)   # every slice written before any rank reads or writes again
         return array
+
+    def open_signals(self):
+        """Allocate the window of signals sum_into_ waits on (collective; True when there)."""
+        if self.signals is None:
+            mine = self.zeros(ALIGN // 8, np.int64)   # a cache line per rank
+            if mine is not None:
+                self.signals = self.window_of(mine)
+        return self.signals is not None
+
+    def _arrive_and_wait(self, window):
+        """One synchronisation: this rank's stores to `window` made visible, its counter
+        raised, then every other rank's counter awaited (so their stores are visible)."""
+        self.epoch += 1
+        epoch, signals = self.epoch, self.signals
+        window.win.Sync()            # NOTE: this rank's gradients stored before its signal
+        signals.mine[0] = epoch
+        signals.win.Sync()
+        start = time.perf_counter()
+        for r, peer in enumerate(signals.arrays):
+            if r == self.rank:
+                continue
+            checks, since = 0, None
+            while peer[0] < epoch:
+                checks += 1
+                if checks < SPINS:
+                    continue
+                # NOTE: spinning suits sub-millisecond steps on idle cores; past that, the
+                # core goes to whatever else runs (the other rank itself, on a loaded machine)
+                if since is None:
+                    since = time.perf_counter()
+                if time.perf_counter() - since < NAP_AFTER_S:
+                    os.sched_yield()
+                else:
+                    time.sleep(50e-6)
+        self.waited_s += time.perf_counter() - start
+        signals.win.Sync()
+        window.win.Sync()            # the others' stores before this rank's loads
+
+    def sum_into_(self, window, array, out):
+        """`out` ← `array` (in this rank's segment of `window`) summed over the ranks in rank
+        order, with one synchronisation; every rank sums the whole. `array` must not be
+        written again until after the next sum_into_ (the other ranks may still read it: the
+        caller alternates two windows). One machine only, after open_signals()."""
+        peers = self._peers(window, array)
+        self._arrive_and_wait(window)
+        np.add(peers[0], peers[1], out=out)
+        for peer in peers[2:]:   # rank order: the same bits on every rank
+            np.add(out, peer, out=out)
+        return out
 
     def _peers(self, window, array):
         offset = (array.ctypes.data - window.start) // array.itemsize

@@ -7,9 +7,12 @@ tests/mpi/run_shared.py MODE OUT [...]`. Rank 0 writes OUT (.npz).
              rank // 2): the hierarchical sum (node sums, leaders' allreduce, node copies)
   nowindow   the window allocation fails on rank 1 only: every rank falls back together
   steps      SGD steps of a small net through DistributedOptimizer with the buckets in
-             shared windows or not (1 or 0), the optimizer sharded or not (1 or 0): the
-             weights and gradients after each step
+             shared windows or not (1 or 0), the optimizer sharded or not (1 or 0), buckets
+             of BYTES (1024: several; more: one, the single-synchronisation path), the loss's
+             weight, value and count reduced with the gradients (1) or not (0): the weights
+             and gradients after each step
   fail       rank 1 raises while rank 0 waits in a shared-window sum (must end in seconds)
+  failsingle the same while rank 0 waits for rank 1's signal (the single-synchronisation sum)
 """
 import sys
 import time
@@ -101,13 +104,13 @@ def in_window(world, array):
     return bool(world._shared) and world._shared.window_of(array) is not None
 
 
-def mode_steps(out, steps, shared, shard=0):
+def mode_steps(out, steps, shared, shard=0, bucket_bytes=1024, totals=0):
     world = distributed.init("cpu")
     tl.manual_seed(0)
     model = nn.Sequential(nn.Linear(40, 16), nn.ReLU(), nn.Linear(16, 3))
     distributed.broadcast_parameters(model.state_dict())
     opt = distributed.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
-                                           bucket_bytes=1024, overlap=False,
+                                           bucket_bytes=bucket_bytes, overlap=False,
                                            shared_memory=bool(shared), shard=bool(shard))
     rng = np.random.default_rng(world.rank)
     if shard:
@@ -115,19 +118,34 @@ def mode_steps(out, steps, shared, shard=0):
     else:
         buffers = [b.flat for b in opt.buckets.buckets]
     record = {"in_windows": sum(in_window(world, b) for b in buffers),
-              "buckets": len(buffers), "described": distributed.describe_step(opt)}
+              "buckets": len(buffers), "described": distributed.describe_step(opt),
+              "single_sync": not shard and opt.buckets.single_sync}
+    written, weights = [], np.array([0.5, 1.0, 3.0], np.float32)
     for s in range(steps):
         x = Tensor(rng.standard_normal((8, 40)).astype(np.float32))
-        y = rng.integers(0, 3, 8)
+        y = rng.integers(0, 3, 8 + world.rank)[:8]   # (the ranks' draws differ)
         opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
+        if totals:   # as fit: the summed loss backward, its numbers with the gradients
+            local = nn.functional.cross_entropy(model(x), y, weight=Tensor(weights),
+                                                reduction="sum")
+            local.backward()
+            written.append([p.grad.array.ctypes.data for p in model.parameters()])
+            value, count = opt.synchronize(loss=(float(weights[y].sum()), local.item(), len(y)))
+            record[f"step {s} loss"] = np.array([value, count])
+        else:
+            nn.functional.cross_entropy(model(x), y).backward()
+            written.append([p.grad.array.ctypes.data for p in model.parameters()])
         opt.step()
+        if not shard and opt.buckets.single_sync:   # .grad: views of the private sum
+            assert all(np.shares_memory(p.grad.array, opt.buckets.out.flat)
+                       for p in model.parameters())
         if shard and s == 0:
             record["scratch_in_windows"] = sum(in_window(world, b)
                                                for b in opt.sharded.scratch.values())
         for i, p in enumerate(model.parameters()):
             record[f"step {s} weight {i}"] = p.array.copy()
             record[f"step {s} grad {i}"] = p.grad.array.copy()
+    record["written"] = np.array(written)   # where backward wrote each gradient, each step
     if world.is_main:
         np.savez(out, **record)
 
@@ -139,6 +157,20 @@ def mode_fail(out):
         time.sleep(0.5)
         raise ValueError("rank 1 broke on purpose")
     world.allreduce_(shared)  # rank 1 never joins: without the abort, a hang in the barrier
+    print("rank 0 was never expected to get here", flush=True)
+
+
+def mode_failsingle(out):
+    world = distributed.init("cpu")
+    model = nn.Linear(4, 2)
+    opt = distributed.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.1),
+                                           overlap=False)
+    assert opt.buckets.single_sync
+    model(Tensor(np.ones((2, 4), np.float32))).sum().backward()
+    if world.rank == 1:
+        time.sleep(0.5)
+        raise ValueError("rank 1 broke on purpose")
+    opt.step()   # rank 1 never signals: without the abort, a wait for ever
     print("rank 0 was never expected to get here", flush=True)
 
 
