@@ -684,6 +684,12 @@ class Tensor(TensorMethods, MoreTensorMethods):
 
     def flatten(self, start_dim=0, end_dim=-1):
         """Collapse the dimensions from `start_dim` to `end_dim` (inclusive) into one."""
+        n = max(self.ndim, 1)
+        for d in (start_dim, end_dim):
+            if not -n <= d < n:
+                raise _ops._util.DimensionError(
+                    f"flatten: dimension {d} is out of range for a tensor of shape "
+                    f"{self.shape} (expected {-n}..{n - 1})")
         if self.ndim == 0:
             return self.reshape(1)
         start, end = start_dim % self.ndim, end_dim % self.ndim

@@ -1,0 +1,37 @@
+"""nn and Tensor functions given arguments PyTorch refuses: one clear error, not a result."""
+import numpy as np
+import pytest
+
+import tinylesion as tl
+import tinylesion.nn as nn
+import tinylesion.nn.functional as F
+
+
+@pytest.mark.parametrize("smoothing", [-0.5, 1.5, float("nan")])
+def test_cross_entropy_refuses_label_smoothing_outside_0_1(smoothing):
+    logits, target = tl.randn(4, 3), np.array([0, 1, 2, 1])
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        F.cross_entropy(logits, target, label_smoothing=smoothing)
+    F.cross_entropy(logits, target, label_smoothing=1.0)   # the ends are allowed
+
+
+@pytest.mark.parametrize("dims", [(9,), (1, 9), (-5, -1), (0, 4)])
+def test_flatten_refuses_a_dimension_out_of_range(dims):
+    x = tl.randn(2, 3, 4, 5)
+    with pytest.raises(IndexError, match="flatten: dimension .* out of range"):
+        x.flatten(*dims)
+    with pytest.raises(IndexError, match="out of range"):
+        nn.Flatten(*(dims + (-1,))[:2] if len(dims) == 1 else dims)(x)
+
+
+def test_flatten_of_a_scalar_takes_dimension_0_and_minus_1_only():
+    assert tl.Tensor(3.0).flatten(0, -1).shape == (1,)
+    with pytest.raises(IndexError):
+        tl.Tensor(3.0).flatten(1)
+
+
+def test_linear_of_a_0_d_input_names_the_shapes():
+    with pytest.raises(ValueError, match=r"linear: needs an input of at least 1 dimension"):
+        nn.Linear(5, 2)(tl.Tensor(1.0))
+    with pytest.raises(ValueError, match=r"2-D weight"):
+        F.linear(tl.randn(3, 4), tl.randn(4))
