@@ -35,3 +35,16 @@ def test_linear_of_a_0_d_input_names_the_shapes():
         nn.Linear(5, 2)(tl.Tensor(1.0))
     with pytest.raises(ValueError, match=r"2-D weight"):
         F.linear(tl.randn(3, 4), tl.randn(4))
+
+
+def test_pretrained_weights_with_nan_or_inf_are_refused_naming_the_key(tmp_path):
+    from tinylesion.models import get_model, load_weights
+    model = get_model("logistic_regression", num_classes=2, image_size=(8, 8))
+    state = {k: v.copy() for k, v in model.state_dict().items()}
+    key = next(k for k in state if k.endswith("weight"))
+    state[key][0, 0] = np.inf
+    tl.save(state, tmp_path / "diverged.npz")
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=f"diverged.npz: {key} hold NaN or infinite"):
+        load_weights(model, tmp_path / "diverged.npz")
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
