@@ -48,3 +48,7 @@ def test_pretrained_weights_with_nan_or_inf_are_refused_naming_the_key(tmp_path)
     with pytest.raises(ValueError, match=f"diverged.npz: {key} hold NaN or infinite"):
         load_weights(model, tmp_path / "diverged.npz")
     assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items())
+    state[key][0, 0] = 0.5    # the same file, finite: it loads
+    tl.save(state, tmp_path / "finite.npz")
+    load_weights(model, tmp_path / "finite.npz")
+    assert all(np.array_equal(state[k], v) for k, v in model.state_dict().items())

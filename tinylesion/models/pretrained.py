@@ -80,7 +80,7 @@ def load_weights(model, weights, log=None, *, _stacklevel=2):
     if bad:
         raise StateDictError(f"{where}: {_names(bad)} hold NaN or infinite values (weights of "
                              "a diverged run?)")
-        model.load_state_dict(state, strict=False)  # checked above; only a dropped head is missing
+    model.load_state_dict(state, strict=False)  # checked above; only a dropped head is missing
     if dropped:
         text = (f"{where}: its head does not fit {getattr(model, 'num_classes', '?')} classes; "
                 f"dropped {', '.join(f'{k} {a}' for k, (a, _) in sizes.items())} (the model's "
