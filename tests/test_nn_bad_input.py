@@ -52,3 +52,17 @@ def test_pretrained_weights_with_nan_or_inf_are_refused_naming_the_key(tmp_path)
     tl.save(state, tmp_path / "finite.npz")
     load_weights(model, tmp_path / "finite.npz")
     assert all(np.array_equal(state[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("target", [1.5, [1, 2, 3], "mel", [[1], [2]]])
+def test_grad_cam_refuses_a_target_that_is_no_class_index_per_image(target):
+    from tinylesion.explain import grad_cam, saliency
+    from tinylesion.models import get_model
+    model = get_model("padua1", num_classes=7, image_size=(16, 12))
+    x = tl.randn(2, 3, 12, 16)
+    for explain in (grad_cam, saliency):
+        with pytest.raises(ValueError, match=r"target must be a class index or one per image "
+                                             r"\(2\)"):
+            explain(model, x, target=target)
+    assert grad_cam(model, x, target=[1, 6]).shape == (2, 12, 16)
+    assert saliency(model, x, target=np.int64(3)).shape == (2, 12, 16)
