@@ -66,3 +66,47 @@ def test_grad_cam_refuses_a_target_that_is_no_class_index_per_image(target):
             explain(model, x, target=target)
     assert grad_cam(model, x, target=[1, 6]).shape == (2, 12, 16)
     assert saliency(model, x, target=np.int64(3)).shape == (2, 12, 16)
+
+
+def test_gather_refuses_a_dimension_or_index_out_of_range():
+    x = tl.randn(2, 3)
+    with pytest.raises(IndexError, match=r"gather\(\): dimension 5 is out of range"):
+        tl.gather(x, 5, tl.Tensor(np.zeros((2, 3), np.int64)))
+    with pytest.raises(IndexError, match=r"gather\(\): index -1 is out of bounds"):
+        tl.gather(x, 1, tl.Tensor(np.full((2, 3), -1, np.int64)))
+    with pytest.raises(IndexError, match=r"index 3 is out of bounds for dimension 1 with size 3"):
+        x.gather(1, tl.Tensor(np.full((2, 1), 3, np.int64)))
+    got = x.gather(-1, tl.Tensor(np.array([[2], [0]])))
+    np.testing.assert_array_equal(got.numpy(), x.numpy()[[0, 1], [2, 0]][:, None])
+
+
+def test_topk_flip_size_and_len_name_a_bad_dimension():
+    x = tl.randn(2, 3)
+    with pytest.raises(IndexError, match=r"topk\(\): dimension 5 is out of range"):
+        tl.topk(x, 1, dim=5)
+    with pytest.raises(IndexError, match=r"flip\(\): dimension 5 is out of range"):
+        tl.flip(x, (5,))
+    with pytest.raises(ValueError, match="more than once"):
+        tl.flip(x, (0, -2))
+    with pytest.raises(IndexError, match=r"size\(\): dimension 5 is out of range"):
+        x.size(5)
+    with pytest.raises(TypeError, match="len\\(\\) of a 0-d tensor"):
+        len(tl.Tensor(1.0))
+    assert x.size(-1) == 3 and tl.topk(x, 2, dim=-1).values.shape == (2, 2)
+    np.testing.assert_array_equal(tl.flip(x, (-1,)).numpy(), x.numpy()[:, ::-1])
+
+
+def test_requires_grad_on_an_integer_tensor_is_refused_as_by_the_constructor():
+    with pytest.raises(TypeError, match="only floating-point tensors can require gradients"):
+        tl.Tensor(np.array([1, 2])).requires_grad_()
+    assert tl.Tensor(np.array([1, 2])).requires_grad_(False).requires_grad is False
+
+
+def test_mm_and_bmm_take_matrices_and_batches_of_them_only():
+    with pytest.raises(ValueError, match=r"mm\(\): expects 2-D tensors"):
+        tl.mm(tl.randn(2, 3, 4), tl.randn(4, 2))
+    with pytest.raises(ValueError, match=r"bmm\(\): expects 3-D tensors"):
+        tl.bmm(tl.randn(3, 4), tl.randn(4, 2))
+    with pytest.raises(ValueError, match=r"bmm\(\): batch sizes differ"):
+        tl.bmm(tl.randn(2, 3, 4), tl.randn(3, 4, 2))
+    assert tl.bmm(tl.randn(2, 3, 4), tl.randn(2, 4, 5)).shape == (2, 3, 5)
