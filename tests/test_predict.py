@@ -177,3 +177,20 @@ def test_batch_size_flag_is_checked(run_dir, capsys):
         err = capsys.readouterr().err.strip()
         assert stop.value.code == 2 and "\n" not in err and "--batch-size" in err \
             and message in err
+
+
+def test_explain_folder_problems_are_one_line_naming_the_flag(run_dir, tmp_path, capsys):
+    run, data = run_dir
+    image = images(data, 1)[0]
+    (tmp_path / "file").write_text("mine")
+    cams = tmp_path / "file" / "cams"
+    assert predict.main(["--weights", str(run), "--explain", str(cams), str(image)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --explain {cams}: cannot create the folder ({tmp_path / 'file'} is " \
+                  "a file)", err
+    cams = tmp_path / "cams"
+    (cams / f"{image.stem}.gradcam.png").mkdir(parents=True)   # the overlay's name is taken
+    assert predict.main(["--weights", str(run), "--explain", str(cams), str(image)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --explain {cams}: cannot write ") and "\n" not in err, err
+    assert "Is a directory" in err

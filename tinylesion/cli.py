@@ -284,6 +284,7 @@ def _locked_run(args, task, log, progress, folder, device, world=None):
         if out.is_dir():  # the lock first: what --resume reads must not change meanwhile
             lock = stack.enter_context(RunLock(out, "--out", log))
             folder.recover(log)
+            folder.check_files()
         resume = None
         if args.resume:
             if not out.is_dir():

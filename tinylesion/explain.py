@@ -79,7 +79,11 @@ def _targets(logits, target, binary):
     if target is None:
         z = backend.to_numpy(logits.array).reshape(n, -1)
         return (z[:, 0] > 0).astype(np.int64) if binary else z.argmax(axis=1)
-    target = np.broadcast_to(np.asarray(target), (n,)).astype(np.int64)
+    given = backend.to_numpy(target.array) if hasattr(target, "array") else np.asarray(target)
+    if given.dtype.kind not in "iu" or given.ndim > 1 or given.size not in (1, n):
+        raise ValueError(f"target must be a class index or one per image ({n}), got "
+                         f"{given.dtype} of shape {given.shape}")
+    target = np.broadcast_to(given.reshape(-1), (n,)).astype(np.int64)
     if target.min() < 0 or target.max() >= classes:
         raise ValueError(f"target class {target.tolist()} is out of range for {classes} "
                          "classes")

@@ -231,7 +231,8 @@ def load_pretrained(model, path):
                             log=lambda text: None)
     except StateDictError as exc:
         text = str(exc).replace("the state_dict", str(path), 1)
-        raise ValueError(f"{text} (weights of another architecture?)") from None
+        hint = "" if "NaN or infinite" in text else " (weights of another architecture?)"
+        raise ValueError(text + hint) from None
 
 
 # ---- the two-phase schedule ----------------------------------------------------------------

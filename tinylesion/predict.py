@@ -135,13 +135,22 @@ def main(argv=None):
                 raise PredictError(f"{path} is a folder; give image files (e.g. {path}/*.jpg)")
             if not Path(path).is_file():
                 raise PredictError(f"image file not found: {path}")
-        if args.explain is not None and Path(args.explain).exists() \
-                and not Path(args.explain).is_dir():
-            raise PredictError(f"--explain {args.explain}: is a file, not a folder")
+        if args.explain is not None:
+            from .flags import UsageError
+            from .runfolder import check_folder
+            try:
+                check_folder(Path(args.explain), "--explain")
+            except UsageError as exc:
+                raise PredictError(str(exc)) from None
         probs = predict_files(model, run, args.images, device, args.batch_size)
         if args.explain is not None:
             from .explain import write_overlays
-            write_overlays(model, run, args.images, args.explain, device)
+            try:
+                write_overlays(model, run, args.images, args.explain, device)
+            except OSError as exc:
+                raise PredictError(f"--explain {args.explain}: cannot write "
+                                   f"{exc.filename or args.explain} "
+                                   f"({exc.strerror or exc})") from None
     except (PredictError, ImageReadError, LoaderError, backend.DeviceError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

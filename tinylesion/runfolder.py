@@ -106,6 +106,15 @@ class RunFolder:
         else the finished run."""
         return self.staging if self.unfinished() else self.path
 
+    def check_files(self, then=""):
+        """Raise a RunFolderError when a name the run writes is taken in the folder by a
+        folder (someone's edit): moving the run in would stop half-way there."""
+        for name in RUN_FILES:
+            target = self.path / name
+            if target.is_dir() and not target.is_symlink():
+                raise RunFolderError(f"--out {self.path}: {target} is a folder, where the run "
+                                     f"writes its {name}; move it away{then}")
+
     # ----- writing (under the run lock) --------------------------------------------------
     def recover(self, log=print):
         """Finish a move of staged files that was cut short (call holding the lock)."""
@@ -180,6 +189,7 @@ class RunFolder:
             self.committed = True
 
     def _move_in(self, files):
+        self.check_files(f", then --resume --out {self.path} moves the new run in")
         for name in files:
             if (self.staging / name).is_file():
                 os.replace(self.staging / name, self.path / name)

@@ -238,7 +238,10 @@ class Tensor(TensorMethods, MoreTensorMethods):
 
     def size(self, axis=None):
         """The shape, or its length along `axis`."""
-        return self.shape if axis is None else self.shape[axis]
+        if axis is None:
+            return self.shape
+        from .functions import _dim
+        return self.shape[_dim(axis, self.ndim, "size")] if self.ndim else 1
 
     def numel(self):
         """The number of elements."""
@@ -251,6 +254,8 @@ class Tensor(TensorMethods, MoreTensorMethods):
     ndimension = dim
 
     def __len__(self):
+        if not self.ndim:
+            raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
     def __repr__(self):
@@ -347,6 +352,9 @@ class Tensor(TensorMethods, MoreTensorMethods):
 
     def requires_grad_(self, flag=True):
         """Set requires_grad in place; returns self."""
+        if flag and self.array.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require gradients, "
+                            f"not {self.array.dtype}")
         self.requires_grad = bool(flag)
         return self
 
@@ -684,6 +692,12 @@ class Tensor(TensorMethods, MoreTensorMethods):
 
     def flatten(self, start_dim=0, end_dim=-1):
         """Collapse the dimensions from `start_dim` to `end_dim` (inclusive) into one."""
+        n = max(self.ndim, 1)
+        for d in (start_dim, end_dim):
+            if not -n <= d < n:
+                raise _ops._util.DimensionError(
+                    f"flatten: dimension {d} is out of range for a tensor of shape "
+                    f"{self.shape} (expected {-n}..{n - 1})")
         if self.ndim == 0:
             return self.reshape(1)
         start, end = start_dim % self.ndim, end_dim % self.ndim

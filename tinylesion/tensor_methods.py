@@ -192,7 +192,11 @@ class TensorMethods:
 
     def flip(self, *dims):
         """The entries in reverse order along each of dims."""
+        from .functions import _dim
         dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple)) else dims
+        dims = [_dim(d, self.ndim, "flip") for d in dims]
+        if len(set(dims)) != len(dims):
+            raise ValueError(f"flip(): dims {tuple(dims)} name a dimension more than once")
         index = [slice(None)] * self.ndim
         for d in dims:
             index[d] = slice(None, None, -1)
@@ -203,9 +207,19 @@ class TensorMethods:
         """The entries at `index` (an int tensor of self's rank) along dim; differentiable."""
         from .ops.gather import Gather
         index = self.xp.asarray(_value(index))
+        from .functions import _dim
         if index.dtype.kind not in "iu":
             raise TypeError(f"gather(): index must be an integer tensor, not {index.dtype}")
-        return Gather.apply(self, index=index.astype(np.int64), axis=dim % max(self.ndim, 1))
+        axis = _dim(dim, self.ndim, "gather")
+        n = self.shape[axis] if self.ndim else 1
+        # NOTE: checked on the CPU only: on the GPU the check would copy to the host on every
+        # call, and the library's own gathers (sort, median, ...) pass indices in range
+        if self.xp is np and index.size and (
+                int(index.min()) < 0 or int(index.max()) >= n):
+            bad = int(index.min()) if int(index.min()) < 0 else int(index.max())
+            raise IndexError(f"gather(): index {bad} is out of bounds for dimension {dim} "
+                             f"with size {n}")
+        return Gather.apply(self, index=index.astype(np.int64), axis=axis)
 
     def argsort(self, dim=-1, descending=False, *, stable=False):
         """The indices that sort along dim (int64)."""
@@ -233,7 +247,9 @@ class TensorMethods:
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
         """(values, indices) of the k largest (smallest) entries along dim, in order."""
+        from .functions import _dim
         from .torch_functions import topk_result
+        dim = _dim(dim, self.ndim, "topk")
         n = self.shape[dim] if self.ndim else 1
         if not 0 <= k <= n:
             raise RuntimeError(f"topk: k ({k}) is out of range for a dimension of size {n}")

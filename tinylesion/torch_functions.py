@@ -5,6 +5,7 @@ import collections
 import numpy as np
 
 from . import backend
+from .errors import InputError
 from .creation import _generator, _make
 from .tensor import Tensor, tensor
 
@@ -33,8 +34,25 @@ def isnan(input): return _as_tensor(input).isnan()
 def isinf(input): return _as_tensor(input).isinf()
 def isfinite(input): return _as_tensor(input).isfinite()
 def logical_not(input): return _as_tensor(input).logical_not()
-def mm(input, mat2): return input @ mat2
-def bmm(input, mat2): return input @ mat2
+def _matrices(name, ndim, *operands):
+    for t in operands:
+        if len(t.shape) != ndim:
+            raise InputError(f"{name}(): expects {ndim}-D tensors, got shapes "
+                             f"{tuple(o.shape for o in operands)}")
+
+
+def mm(input, mat2):
+    """The matrix product of two 2-D tensors."""
+    _matrices("mm", 2, input, mat2)
+    return input @ mat2
+
+
+def bmm(input, mat2):
+    """The matrix products of two batches of matrices (3-D tensors)."""
+    _matrices("bmm", 3, input, mat2)
+    if input.shape[0] != mat2.shape[0]:
+        raise InputError(f"bmm(): batch sizes differ: {input.shape} and {mat2.shape}")
+    return input @ mat2
 def flip(input, dims): return input.flip(dims)
 def gather(input, dim, index): return input.gather(dim, index)
 def round(input): return input.round()

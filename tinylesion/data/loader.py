@@ -476,6 +476,12 @@ class DeviceLoader:
         self.device = backend.as_device(device)
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.std = None if std is None else np.asarray(std, dtype=np.float64)
+        if mean is not None:
+            from .transforms import check_mean_std
+            if self.mean.shape != self.std.shape or self.mean.ndim != 1:
+                raise ValueError(f"DeviceLoader: mean and std need one value per channel each, "
+                                 f"got {self.mean.tolist()} and {self.std.tolist()}")
+            check_mean_std(self.mean, self.std, "DeviceLoader")
         self.dtype = dtype
 
     def __len__(self):

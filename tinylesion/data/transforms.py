@@ -207,6 +207,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def check_mean_std(mean, std, where):
+    """Raise a ValueError naming them unless mean is finite and std finite and > 0."""
+    if not np.all(np.isfinite(mean)):
+        raise ValueError(f"{where}: mean must be finite, got {np.asarray(mean).tolist()}")
+    if not np.all(np.isfinite(std)) or np.any(np.asarray(std) <= 0):
+        raise ValueError(f"{where}: std must be finite and > 0, got {np.asarray(std).tolist()}")
+
+
 def normalize(batch, mean, std, xp=np, dtype=np.float32):
     """((batch / 255) - mean) / std per channel, for a uint8 (B, 3, H, W) batch on any xp."""
     mean = np.asarray(mean, dtype=np.float64).reshape(-1)
@@ -215,8 +223,7 @@ def normalize(batch, mean, std, xp=np, dtype=np.float32):
     if mean.shape != (C,) or std.shape != (C,):
         raise ValueError(f"normalize: mean and std need {C} values (one per channel), got "
                          f"{mean.shape[0]} and {std.shape[0]}")
-    if np.any(std <= 0):
-        raise ValueError(f"normalize: std must be > 0, got {std.tolist()}")
+    check_mean_std(mean, std, "normalize")
     # NOTE: ((x/255) - m)/s = x * (1/(255 s)) + (-m/s): one multiply-add per element.
     scale = xp.asarray((1.0 / (255.0 * std)).reshape(1, C, 1, 1), dtype=dtype)
     shift = xp.asarray((-mean / std).reshape(1, C, 1, 1), dtype=dtype)

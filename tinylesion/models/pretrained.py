@@ -75,6 +75,11 @@ def load_weights(model, weights, log=None, *, _stacklevel=2):
     if problems:
         raise StateDictError(f"{where} does not fit {getattr(model, 'name', type(model).__name__)}"
                              f": " + "; ".join(problems))
+    bad = [k for k, v in state.items() if isinstance(v, np.ndarray) and v.dtype.kind in "fc"
+           and not np.isfinite(v).all()]
+    if bad:
+        raise StateDictError(f"{where}: {_names(bad)} hold NaN or infinite values (weights of "
+                             "a diverged run?)")
     model.load_state_dict(state, strict=False)  # checked above; only a dropped head is missing
     if dropped:
         text = (f"{where}: its head does not fit {getattr(model, 'num_classes', '?')} classes; "

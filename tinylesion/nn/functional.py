@@ -53,6 +53,9 @@ def _array(value):
 def linear(input, weight, bias=None):
     """x Wᵀ + b, with W of shape (out_features, in_features)."""
     x = input
+    if x.ndim == 0 or weight.ndim != 2:
+        raise InputError(f"linear: needs an input of at least 1 dimension and a 2-D weight, "
+                         f"got input {x.shape} and weight {weight.shape}")
     if x.shape[-1] != weight.shape[1]:
         raise InputError(f"linear: input has {x.shape[-1]} features but the weight expects "
                          f"{weight.shape[1]} (weight shape {weight.shape})")

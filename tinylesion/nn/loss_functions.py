@@ -83,6 +83,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     sum of the targets' weights, as PyTorch does. Targets equal to `ignore_index` count nowhere.
     """
     reduction = _reduction(size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], not "
+                         f"{label_smoothing}")
     logits = input
     C, w, t, batch = _classes(logits, weight, target, "cross_entropy")
     if t.dtype.kind == "f" and t.shape == logits.shape:

@@ -3,6 +3,7 @@ import inspect
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -15,8 +16,10 @@ def parse_args(argv=None):
     parser = OneLineParser(
         prog="python -m tinylesion.serve",
         description="Serve trained runs over HTTP: a web page, /predict, /explain, /models.")
-    parser.add_argument("--weights", required=True, nargs="+", metavar="RUN_DIR",
-                        type=folder_path, help="one or more run folders (run.json, weights.npz)")
+    parser.add_argument("--weights", required=True, nargs="+", action="extend",
+                        metavar="RUN_DIR", type=folder_path,
+                        help="one or more run folders (run.json, weights.npz); the flag may "
+                             "be given again to add more")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", default=8000, type=int_at_least(0),
@@ -37,11 +40,31 @@ def parse_args(argv=None):
     return parser, args
 
 
+def check_address(host, port):
+    """None when a server could listen on (host, port) now, else a one-line reason naming the
+    flag (uvicorn would only log its error after the models are loaded)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"argument --host: cannot listen on {host!r}: {exc}"
+    family, kind, proto, _, address = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        return f"argument --port: cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def main(argv=None):
     """Check the flags and load every run (one-line errors, exit 2), then serve until stopped."""
     from .. import backend, set_num_threads
     from ..predict import PredictError
     parser, args = parse_args(argv)
+    problem = check_address(args.host, args.port)
+    if problem:
+        parser.error(problem)
     try:
         import uvicorn
         from .app import SETTINGS_VARIABLE, create_app

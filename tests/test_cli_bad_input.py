@@ -1,0 +1,83 @@
+"""The examples' command line against a hostile user: run folders edited between runs."""
+import shutil
+
+import pytest
+
+from tinylesion import cli
+from tinylesion.data import make_synthetic
+from tinylesion.runfolder import STAGING, RunFolder
+
+
+@pytest.fixture(scope="module")
+def ham(tmp_path_factory):
+    return make_synthetic(tmp_path_factory.mktemp("ham") / "ham", n=24, seed=0,
+                          image_size=(32, 24))
+
+
+def quick(data, out, *more):
+    return ["--data", data, "--model", "padua1", "--image-size", "16x12", "--epochs", "1",
+            "--batch-size", "8", "--workers", "0", "--out", out, *more]
+
+
+def run(*argv):
+    """(exit status, log lines) of the ham example run in-process."""
+    logged = []
+    args = cli.parse_args("ham", [str(a) for a in argv])
+    try:
+        cli.run(args, "ham", log=logged.append)
+    except SystemExit as stop:
+        return stop.code, logged
+    return 0, logged
+
+
+def snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def one_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def finished(ham, tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert run(*quick(ham, out))[0] == 0
+    return out
+
+
+@pytest.mark.parametrize("name", ["weights.npz", "history.csv"])
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_run_file_replaced_by_a_folder_is_refused_before_training(ham, finished, tmp_path,
+                                                                    capsys, name, resume):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    (out / name).unlink()
+    (out / name / "mine").mkdir(parents=True)
+    before = snapshot(out)
+    code, logged = run(*quick(ham, out), *(["--resume", "--epochs", "2"] if resume else []))
+    err = one_line(capsys)
+    assert code == 2 and f"{out / name} is a folder" in err and "move it away" in err, err
+    assert not any(line.startswith("epoch") for line in logged), logged   # nothing trained
+    assert snapshot(out) == before and not (out / STAGING).exists()
+
+
+def test_a_folder_made_during_the_move_stops_it_before_any_file_moves(ham, finished, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    folder = RunFolder(out)
+    folder.staging.mkdir()
+    for name in ("weights.npz", "metrics.json"):
+        (folder.staging / name).write_bytes(b"new " + name.encode())
+    (out / "metrics.json").unlink()
+    (out / "metrics.json").mkdir()
+    before = snapshot(out)
+    with pytest.raises(Exception, match="metrics.json is a folder.*--resume --out"):
+        folder.commit(["weights.npz", "metrics.json"])
+    assert (out / "weights.npz").read_bytes() == before["weights.npz"]  # no mix of two runs
+    (out / "metrics.json").rmdir()
+    folder.recover(log=lambda *a: None)
+    assert (out / "metrics.json").read_bytes() == b"new metrics.json"
+    assert (out / "weights.npz").read_bytes() == b"new weights.npz"
