@@ -338,6 +338,24 @@ def test_an_op_without_translation_is_named(tmp_path):
     assert not path.exists()
 
 
+@pytest.mark.parametrize("size", [(12, 16, 3), (-1, 5), (0, 8), (4.5, 8), "64x64", 7])
+def test_a_bad_input_size_is_named(tmp_path, size):
+    path = tmp_path / "model.onnx"
+    with pytest.raises(ExportError, match=r"^input_size must be \(width, height\)"):
+        export(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2)), path, size)
+    assert not path.exists()
+
+
+def test_a_folder_or_missing_folder_as_the_path_is_named(tmp_path):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    with pytest.raises(ExportError, match="is a folder"):
+        export(model, tmp_path, (4, 4))
+    with pytest.raises(ExportError, match="does not exist"):
+        export(model, tmp_path / "no" / "model.onnx", (4, 4))
+    export(model, tmp_path / "model.onnx", (4, 4))   # and a good path still writes
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
 # ---- python -m tinylesion.export -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):

@@ -10,6 +10,7 @@ axis "N", takes the normalised image (N, 3, H, W) as "input", and gives "logits"
 package (pip install 'tinylesion[onnx]').
 """
 import inspect
+import os
 
 import numpy as np
 
@@ -326,11 +327,25 @@ _BINARY = {ops.Add: "Add", ops.Sub: "Sub", ops.Mul: "Mul", ops.Div: "Div",
            ops.Maximum: "Max", ops.Minimum: "Min", ops.MatMul: "MatMul"}
 
 
+def _checked_input_size(input_size):
+    """(width, height) as two positive integers, or an ExportError naming input_size."""
+    try:
+        size = tuple(input_size)
+    except TypeError:
+        size = None
+    if size is None or len(size) != 2 or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+            for v in size):
+        raise ExportError(f"input_size must be (width, height), two positive integers; "
+                          f"got {input_size!r}")
+    return int(size[0]), int(size[1])
+
+
 def build(model, input_size, batch=2):
     """The onnx.ModelProto of `model` (eval mode) for images of input_size (width, height)."""
     import onnx
     from onnx import helper, numpy_helper
-    W, H = input_size
+    W, H = _checked_input_size(input_size)
     was_training = model.training
     model.eval()
     device = backend.device_of(next(iter(model.parameters())).array) \
@@ -384,9 +399,21 @@ def export(model, path, input_size, metadata=None):
     metadata (str → str, e.g. class names and normalisation) goes into the file's
     metadata_props. Returns the path."""
     import onnx
-    proto = build(model, tuple(input_size))
+    target = os.fspath(path)
+    if os.path.isdir(target):
+        raise ExportError(f"{target} is a folder: give the ONNX file's path")
+    parent = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(parent):
+        raise ExportError(f"the folder of {target} does not exist")
+    proto = build(model, input_size)
     for key, value in (metadata or {}).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = str(key), str(value)
-    onnx.save(proto, str(path))
+    partial = target + ".partial"   # a reader never sees half a file
+    try:
+        onnx.save(proto, partial)
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
     return path
