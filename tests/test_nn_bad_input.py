@@ -5,6 +5,7 @@ import pytest
 import tinylesion as tl
 import tinylesion.nn as nn
 import tinylesion.nn.functional as F
+from tinylesion.errors import InputError
 
 
 @pytest.mark.parametrize("smoothing", [-0.5, 1.5, float("nan")])
@@ -110,3 +111,22 @@ def test_mm_and_bmm_take_matrices_and_batches_of_them_only():
     with pytest.raises(ValueError, match=r"bmm\(\): batch sizes differ"):
         tl.bmm(tl.randn(2, 3, 4), tl.randn(3, 4, 2))
     assert tl.bmm(tl.randn(2, 3, 4), tl.randn(2, 4, 5)).shape == (2, 3, 5)
+
+
+def test_conv1d_names_itself_and_the_channels():
+    with pytest.raises(InputError, match=r"^conv1d: input \(2, 5, 7\) has 5 channels"):
+        nn.Conv1d(3, 4, 3)(tl.randn(2, 5, 7))
+
+
+@pytest.mark.parametrize("rate", [2.0, -0.1, float("nan"), True, "0.2"])
+def test_a_backbone_refuses_a_drop_rate_that_is_not_a_probability(rate):
+    from tinylesion.models import get_model
+    with pytest.raises(ValueError, match=r"^convnext_tiny: stochastic_depth_prob must be a "
+                                         r"probability in \[0, 1\], not "):
+        get_model("convnext_tiny", stochastic_depth_prob=rate)
+
+
+@pytest.mark.parametrize("factor", [float("nan"), float("inf"), 0, -2.0, (2.0, float("nan"))])
+def test_interpolate_refuses_a_scale_factor_that_is_not_positive_and_finite(factor):
+    with pytest.raises(ValueError, match="^scale_factor must hold positive finite numbers"):
+        F.interpolate(tl.randn(1, 3, 4, 4), scale_factor=factor)

@@ -35,6 +35,11 @@ class Backbone(nn.Module):
         if W < self.min_size or H < self.min_size:
             raise ValueError(f"{name}: input {W}x{H} is too small: it needs at least "
                              f"{self.min_size}x{self.min_size}")
+        for key in ("dropout", "attention_dropout", "drop_rate", "stochastic_depth_prob"):
+            rate = config.get(key)
+            if rate is not None and (isinstance(rate, bool) or not (
+                    isinstance(rate, (int, float)) and 0 <= rate <= 1)):
+                raise ValueError(f"{name}: {key} must be a probability in [0, 1], not {rate!r}")
         self.out_features = head_units(num_classes)
         self.name, self.binary, self.weight_decay = name, self.out_features == 1, 0.0
         self.config = dict(num_classes=num_classes, image_size=self.image_size, **config)

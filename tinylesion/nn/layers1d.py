@@ -55,6 +55,10 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if weight.ndim != 3:
         raise InputError(f"conv1d: weight must be (out_channels, in_channels/groups, K), not "
                          f"{weight.shape}")
+    if isinstance(groups, int) and groups > 0 and x.shape[1] != weight.shape[1] * groups:
+        raise InputError(f"conv1d: input {tuple(input.shape)} has {x.shape[1]} channels but "
+                         f"the weight {tuple(weight.shape)} with groups={groups} expects "
+                         f"{weight.shape[1] * groups}")
     weight = _dilated(weight, dilation)
     if not isinstance(padding, str):
         padding = (0, _single(padding, "padding"))

@@ -81,4 +81,9 @@ def output_size(in_sizes, size, scale_factor):
         raise ValueError(f"Input and scale_factor must have the same number of spatial "
                          f"dimensions, but got input with spatial dimensions of "
                          f"{list(in_sizes)} and scale_factor of shape {list(factors)}")
+    for f in factors:
+        if not (isinstance(f, (int, float, np.integer, np.floating)) and math.isfinite(f)
+                and f > 0):
+            raise ValueError(f"scale_factor must hold positive finite numbers, got "
+                             f"{scale_factor!r}")
     return tuple(int(math.floor(s * float(f))) for s, f in zip(in_sizes, factors)), factors
