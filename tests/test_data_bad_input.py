@@ -35,3 +35,13 @@ def test_normalize_refuses_a_nan_mean_and_an_infinite_std():
     x, _ = next(iter(data.DeviceLoader(_Batches(), mean=(0.5,) * 3, std=(0.5,) * 3)))
     np.testing.assert_allclose(np.asarray(x.array if hasattr(x, "array") else x),
                                (128 / 255 - 0.5) / 0.5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dataset", [[], [(1, 2)], None])
+def test_loader_and_channel_stats_name_a_dataset_that_is_not_an_image_dataset(dataset):
+    from tinylesion.data import Loader
+    from tinylesion.data.transforms import channel_stats
+    with pytest.raises(TypeError, match="^Loader: the dataset must be one of tinylesion.data"):
+        Loader(dataset)
+    with pytest.raises(TypeError, match="^Loader: the dataset must be one of tinylesion.data"):
+        channel_stats(dataset)

@@ -286,6 +286,10 @@ class Loader:
             from .cache import CachedDataset
             dataset = dataset if isinstance(dataset, CachedDataset) else \
                 CachedDataset(dataset, cache_dir)
+        if not (hasattr(dataset, "image_size") and hasattr(dataset, "__len__")):
+            raise TypeError(f"Loader: the dataset must be one of tinylesion.data's image "
+                            f"datasets (with image_size and len()), got {type(dataset).__name__}"
+                            f"; for tensors use tinylesion.utils.data.DataLoader")
         width, height = dataset.image_size
         self.dataset = dataset
         self.batch_size = int(batch_size)
