@@ -64,6 +64,14 @@ MIN_COLUMNS, GW_MIN_COLUMNS = 128, 64
 # machine): 1.13-1.2x on padua4's 75x100 and 37x50 layers, the same on its 18x25 and 9x12 ones
 # (where GW_MIN_COLUMNS sets the blocks); the whole padua4 training step 1.01-1.03x.
 GW_BLOCK_BYTES = 2 << 20
+# F(3x3, 3x3)'s weight gradient (and its one-pass backward, kernels/winograd_backward.py): at
+# least this many tiles per block, where GW_MIN_COLUMNS gives 75 on 9x12 images (5 of them):
+# each block adds its products into the whole dU (25 F x C matrices), and the one pass's
+# U[ξ]ᵀ dM[ξ] gets wide. Measured at 9x12, batch 32, both gradients (CPU time against the two
+# passes at 64 columns, medians of 9, a loaded machine), 128->256 / 256->256: the one pass at
+# 240 columns 0.83 / 0.92 at 1 thread, 0.88 / 0.88 at 2; at 64 columns 0.90-1.01 / 1.14-1.16
+# (its U[ξ]ᵀ dM[ξ] 75 tiles wide); at 480 0.80 / 1.00 and 0.82 / 0.96.
+F3_GW_COLUMNS = 240
 # One image on several threads: kernels/winograd_latency.py (False: the blocks of tile rows).
 ONE_IMAGE = True
 
@@ -354,6 +362,11 @@ def tile_size(R, OH, OW):
     return 3 if _products(3, OH, OW) <= F3_SHARE * _products(2, OH, OW) else 2
 
 
+def gw_min_columns(m):
+    """The least tiles per block of the weight gradient on m x m output tiles."""
+    return F3_GW_COLUMNS if m == 3 else GW_MIN_COLUMNS
+
+
 def _products(m, OH, OW):
     """Multiplications per image and channel pair of a 3x3 layer on m x m output tiles, the
     extra tile of each tile row included."""
@@ -479,7 +492,7 @@ def _backward(gy, x, W, padding, OH, OW, need_gx, need_gW, relu_input):
         alpha = m + R - 1
         # NOTE: a fixed (not timed) block shape: it sets the order of the sums.
         RB, G = _block_shape(C, F, TH, virtual_tiles(TW, m, alpha), alpha, dt.itemsize,
-                             -(-N // T), 1, GW_MIN_COLUMNS, GW_BLOCK_BYTES)
+                             -(-N // T), 1, gw_min_columns(m), GW_BLOCK_BYTES)
         dUs = np.empty((T, alpha ** 2, F, C), dt)
         _weight_gradient(gy, x, m, *padding, RB, G,
                          *_buffers(T, C, F, RB, G, TH, TW, alpha, m, dt), dUs)

@@ -27,9 +27,10 @@ from .winograd25 import FIVE, FOUR, TWO
 # as in a training step; a loaded machine): 0.77-0.78 of the time on padua4's 32->64 (37x50)
 # and 64->128 (18x25) layers, 0.90-0.93 on its 64->64 (37x50), 0.80 on 32->32 (75x100),
 # 0.99-1.01 on 128->128 (18x25); 0.84 on baseline_cnn's 32->64 (32x32).
+# F(3x3, 3x3) (padua4's 9x12 layers): 0.83-0.92 with wider blocks (winograd.F3_GW_COLUMNS).
 FUSED = True  # False: kernels/winograd.py's two passes (to compare)
 # (output tile m, kernel size r) that the adjoint transforms below are written for
-TILES = ((2, 3), (4, 3), (2, 5))
+TILES = ((2, 3), (3, 3), (4, 3), (2, 5))
 
 
 @njit(cache=True, inline="always")
@@ -38,6 +39,14 @@ def _b6(v0, v1, v2, v3, v4, v5):
     p, q, r, s = v1 + v2, v1 - v2, v3 + v4, v3 - v4
     return (FOUR * v0, FOUR * (v5 - q) - TWO * s, -FIVE * v0 - FOUR * p - r,
             q + TWO * s - FIVE * v5, v0 + p + r, v5)
+
+
+@njit(cache=True, inline="always")
+def _b5(v0, v1, v2, v3, v4):
+    """B v for the 5 x 5 Bᵀ of F(3x3, 3x3) (winograd33.BT)."""
+    s = v1 + v2
+    return (TWO * v0, TWO * (v2 - v1 + v4) - v0 - v3, -TWO * v0 - v1 - TWO * v2 - v2 - v4,
+            v0 + s + v3 - TWO * v4, v4)
 
 
 @njit(cache=True, inline="always")
@@ -58,6 +67,13 @@ def _b_rows(src, s0, c0, count, E):
         for u in range(count):
             e0[u], e1[u], e2[u], e3[u], e4[u], e5[u] = _b6(v0[u], v1[u], v2[u], v3[u], v4[u],
                                                            v5[u])
+    elif E.shape[0] == 5:
+        v0, v1, v2 = src[s0, c0:c0 + count], src[s0 + 1, c0:c0 + count], \
+            src[s0 + 2, c0:c0 + count]
+        v3, v4 = src[s0 + 3, c0:c0 + count], src[s0 + 4, c0:c0 + count]
+        e0, e1, e2, e3, e4 = E[0], E[1], E[2], E[3], E[4]
+        for u in range(count):
+            e0[u], e1[u], e2[u], e3[u], e4[u] = _b5(v0[u], v1[u], v2[u], v3[u], v4[u])
     else:
         v0, v1 = src[s0, c0:c0 + count], src[s0 + 1, c0:c0 + count]
         v2, v3 = src[s0 + 2, c0:c0 + count], src[s0 + 3, c0:c0 + count]
@@ -178,7 +194,7 @@ def backward(gy, x, W, padding, OH, OW, relu_input=False):
     TWv = virtual_tiles(TW, m, alpha)
     # NOTE: the weight gradient's block shape (fixed, not timed: it sets the order of the sums)
     RB, G = _block_shape(C, F, TH, TWv, alpha, dt.itemsize, -(-N // T), 1,
-                         winograd.GW_MIN_COLUMNS, winograd.GW_BLOCK_BYTES)
+                         winograd.gw_min_columns(m), winograd.GW_BLOCK_BYTES)
     RB = min(RB, TH)
     U = filter_transform(np.asarray(W, dt), m)
     dUs = np.empty((T, alpha ** 2, F, C), dt)

@@ -35,7 +35,7 @@ def small_channels(request):
     size."""
     names = ("WINOGRAD", "WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_FILTERS")
     blocks = ("TILE_BLOCK_BYTES", "GW_BLOCK_BYTES", "MIN_COLUMNS", "GW_MIN_COLUMNS", "TILE_3X3",
-              "F4_MIN_SIDE", "F3_SHARE")
+              "F4_MIN_SIDE", "F3_SHARE", "F3_GW_COLUMNS")
     saved = [getattr(conv_cpu, name) for name in names], [getattr(winograd, n) for n in blocks]
     for name, value in zip(names, (True, 1, 1)):
         setattr(conv_cpu, name, value)
@@ -77,7 +77,7 @@ def test_winograd_equals_reference(small_channels, layer):
     assert conv_cpu._path(C, kernel, (1, 1), Wd, padding, W.shape[0]) == "winograd"
     if small_blocks:  # one tile row per block; else small images side by side
         winograd.TILE_BLOCK_BYTES = winograd.GW_BLOCK_BYTES = 1
-        winograd.MIN_COLUMNS = winograd.GW_MIN_COLUMNS = 1
+        winograd.MIN_COLUMNS = winograd.GW_MIN_COLUMNS = winograd.F3_GW_COLUMNS = 1
     tile = small_channels if kernel[0] == 3 else 2
     assert winograd.tile_size(kernel[0], H, Wd) == tile
     tol = TOL[x.dtype.type, kernel[0], tile]

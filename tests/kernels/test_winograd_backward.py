@@ -1,5 +1,6 @@
 """The one-pass Winograd backward (kernels/winograd_backward.py) against the reference, the
 two-pass path and the ReLU's backward with channel sums."""
+import numba
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,14 +12,15 @@ from kernels.conv_parts import single_blas
 from kernels.relu import relu_backward_channel_sums
 from kernels.winograd23 import BT as BT4
 from kernels.winograd25 import BT as BT6
+from kernels.winograd33 import BT as BT5
 # the Winograd path for the small layers drawn, tolerances, draws (tests/kernels/)
 from test_winograd import TOL, layers, rel_err, small_channels  # noqa: F401
 
 
 def test_adjoint_rows_are_b():
-    """_b6 and _b4 apply B = (Bᵀ)ᵀ, the adjoint of the input transform's Bᵀ."""
+    """_b6, _b5 and _b4 apply B = (Bᵀ)ᵀ, the adjoint of the input transform's Bᵀ."""
     rng = np.random.default_rng(0)
-    for BT, b in ((BT6, fused._b6), (BT4, fused._b4)):
+    for BT, b in ((BT6, fused._b6), (BT5, fused._b5), (BT4, fused._b4)):
         for v in rng.standard_normal((5, BT.shape[0])):
             np.testing.assert_allclose(b(*v), BT.T @ v, rtol=1e-13, atol=1e-13)
 
@@ -38,12 +40,9 @@ def test_one_pass_equals_reference(small_channels, layer):
     with a ReLU on the input, gx masked and summed as kernels.relu does it."""
     x, W, _, padding, _, small_blocks, rng = layer
     if small_blocks:
-        winograd.GW_BLOCK_BYTES, winograd.GW_MIN_COLUMNS = 1, 1
+        winograd.GW_BLOCK_BYTES, winograd.GW_MIN_COLUMNS, winograd.F3_GW_COLUMNS = 1, 1, 1
     R = W.shape[2]
     OH, OW = x.shape[2] + 2 * padding[0] - R + 1, x.shape[3] + 2 * padding[1] - R + 1
-    if winograd.tile_size(R, OH, OW) == 3:   # F(3x3, 3x3) keeps winograd.py's two passes
-        assert not fused.applies(R, OH, OW)
-        return
     assert fused.applies(R, OH, OW)
     tol = TOL[x.dtype.type, R, winograd.tile_size(R, OH, OW)]
     gy = rng.standard_normal((x.shape[0], W.shape[0], OH, OW)).astype(x.dtype)
@@ -68,8 +67,7 @@ def test_one_pass_equals_reference(small_channels, layer):
 def test_conv_backward_takes_one_pass_for_both_gradients(small_channels, monkeypatch):
     """kernels.conv2d_backward (and its ReLU-input form) runs the one pass where both
     gradients are wanted, the two passes for one gradient or with FUSED off; the results
-    agree. F(3x3, 3x3) layers always take the two passes."""
-    one = [1] if small_channels != 3 else []
+    agree."""
     rng = np.random.default_rng(5)
     x = np.maximum(rng.standard_normal((4, 6, 11, 13)), 0)
     W = rng.standard_normal((8, 6, 3, 3))
@@ -78,15 +76,15 @@ def test_conv_backward_takes_one_pass_for_both_gradients(small_channels, monkeyp
     monkeypatch.setattr(fused, "backward", lambda *a, _f=fused.backward, **k:
                         calls.append(1) or _f(*a, **k))
     gx, gW, gb = conv2d_backward(gy, x, W, 1, 1, impl="cpu")
-    assert calls == one
+    assert calls == [1]
     gz, gWz, gbz, sums = conv2d_backward_relu_input(gy, x, W, 1, 1, impl="cpu")
-    assert calls == one + one
+    assert calls == [1, 1]
     only_gx = conv2d_backward(gy, x, W, 1, 1, need_gW=False, impl="cpu")[0]
     only_gW = conv2d_backward(gy, x, W, 1, 1, need_gx=False, impl="cpu")[1]
-    assert calls == one + one
+    assert calls == [1, 1]
     monkeypatch.setattr(fused, "FUSED", False)
     two = conv2d_backward(gy, x, W, 1, 1, impl="cpu")
-    assert calls == one + one
+    assert calls == [1, 1]
     for a, b in ((gx, two[0]), (gx, only_gx), (gW, two[1]), (gW, only_gW), (gb, two[2])):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
     masked, want_sums = relu_backward_channel_sums(gx, x)
@@ -109,3 +107,32 @@ def test_one_pass_on_a_doubling_layer(dtype):
     assert m == 4
     for g, g_ref, g_abs in zip(got[:2], want[:2], scale[:2]):
         assert g.dtype == dtype and rel_err(g, g_ref, g_abs) < TOL[dtype, 3, m]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("N, padding", [(1, 1), (3, 0), (5, 1)])
+def test_one_pass_on_a_9x12_layer(dtype, threads, N, padding):
+    """padua4's 9x12 layers (F(3x3, 3x3), cut to 12->20 channels) in one pass, against the
+    reference: batch 1 and odd batches, padding 0 and 1, 1 and 2 threads; gW with the two
+    passes' bits."""
+    rng = np.random.default_rng(7)
+    H, Wd = 9 + 2 - 2 * padding, 12 + 2 - 2 * padding   # a 9x12 output either way
+    x = rng.standard_normal((N, 12, H, Wd)).astype(dtype)
+    W = (rng.standard_normal((20, 12, 3, 3)) * 0.1).astype(dtype)
+    gy = rng.standard_normal((N, 20, 9, 12)).astype(dtype)
+    assert winograd.tile_size(3, 9, 12) == 3 and fused.applies(3, 9, 12)
+    saved = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        with single_blas():
+            gx, gW, _ = fused.backward(gy, x, W, (padding, padding), 9, 12)
+        two = _two_pass(gy, x, W, (padding, padding), 9, 12, False)
+    finally:
+        numba.set_num_threads(saved)
+    want = conv2d_backward(gy, x, W, 1, padding, need_gb=False, impl="reference")
+    scale = conv2d_backward(abs(gy), abs(x), abs(W), 1, padding, need_gb=False,
+                            impl="reference")
+    for g, g_ref, g_abs in ((gx, want[0], scale[0]), (gW, want[1], scale[1])):
+        assert g.dtype == dtype and rel_err(g, g_ref, g_abs) < TOL[dtype, 3, 3]
+    np.testing.assert_array_equal(gW, two[1])
