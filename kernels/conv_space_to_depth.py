@@ -106,10 +106,7 @@ def _scatter(col, c0, KH, KW, SH, SW, PH, PW, r0, r1, OH, OW, gx, n):
 
 @njit(parallel=True, cache=True, nogil=True)
 def _forward(x, W2, b, has_b, relu, KH, KW, SH, SW, PH, PW, B, RB, cols, outs, y):
-    N = x.shape[0]
-    F, CK = W2.shape
-    OH, OW = y.shape[2], y.shape[3]
-    T = cols.shape[0]
+    N, OH, T = x.shape[0], y.shape[2], cols.shape[0]
     tasks = -(-N // B) if B > 1 else N * -(-OH // RB)
     counter = np.zeros(1, np.int64)
     for t in prange(T):
@@ -141,10 +138,7 @@ def _forward_task(x, W2, b, has_b, relu, KH, KW, SH, SW, PH, PW, n0, nb, r0, r1,
 
 @njit(parallel=True, cache=True, nogil=True)
 def _backward(gy, x, W2, need_gx, need_gW, KH, KW, SH, SW, PH, PW, B, RB, cols, gys, gWs, gx):
-    N = x.shape[0]
-    F, CK = W2.shape
-    OH, OW = gy.shape[2], gy.shape[3]
-    T = cols.shape[0]
+    N, OH, T = x.shape[0], gy.shape[2], cols.shape[0]
     tasks = -(-N // B) if B > 1 else N * -(-OH // RB)
     for t in prange(T):
         gWs[t] = 0
