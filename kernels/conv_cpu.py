@@ -5,7 +5,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import conv_products, conv_rows, winograd
+from . import conv_products, conv_rows, conv_space_to_depth, winograd
 from .blas import gemm
 from .conv_parts import (_claim, _compact, _grid_col2im, _grid_cols, _gy_on_grid, _interior,
                          _pad_into, _padded_col2im, _padded_cols, _task_blocks, single_blas)
@@ -34,6 +34,10 @@ from .relu import relu_backward_channel_sums_cpu
 #   an image's rows at a time into its cache (kernels/conv_rows.py); the input gradient (of a
 #   layer that is not the first) runs the "shift" path's adjoint on the KH x 1 kernel, then
 #   folds the taps back.
+# - "space_to_depth" (stride >= kernel, stride > 1: windows that do not overlap, e.g.
+#   melanoma_cnn's 3x3 stride-3 layer): im2col is a one-to-one reshuffle, the layer a 1x1
+#   convolution with K = C*KH*KW; the input gradient is written back without accumulation
+#   (kernels/conv_space_to_depth.py).
 # - "general" (any stride, narrow images): im2col of (image, block of output rows) from the
 #   zero-padded copy into a per-thread buffer (no bounds checks), one product per block.
 # In the forward pass each thread claims whole tasks (an image, or one block of its output
@@ -55,6 +59,7 @@ ROWS_MIN_CHANNELS = 16   # C*KW from which a few-channel layer takes the "rows" 
 # weight gradient 1.27-1.73x (with another job on one of the cores: 0.98-1.10x, 1.10-1.49x,
 # 1.0-1.47x).
 WINOGRAD = os.environ.get("TINYLESION_WINOGRAD", "1") != "0"
+SPACE_TO_DEPTH = True   # the "space_to_depth" path where it applies (False: "general")
 WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_FILTERS = 32, 32
 # Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.
 MAX_GRID_WASTE = 0.1
@@ -309,11 +314,14 @@ def _rows_weight(W):
 
 # ---------------------------------------------------------------- drivers
 def _path(C, kernel, stride, W, padding, F):
-    """'winograd', 'shift', 'grid' or 'general' for this layer (see the note at the top)."""
+    """'winograd', 'shift', 'rows', 'grid', 'space_to_depth' or 'general' for this layer (see
+    the note at the top)."""
     (KH, KW), (SH, SW), PW = kernel, stride, padding[1]
     if WINOGRAD and winograd.applies(kernel, stride, padding) and C >= WINOGRAD_MIN_CHANNELS \
             and F >= WINOGRAD_MIN_FILTERS:
         return "winograd"
+    if SPACE_TO_DEPTH and (SH, SW) != (1, 1) and SH >= KH and SW >= KW:
+        return "space_to_depth"
     if (SH, SW) != (1, 1) or (KW - 1) > MAX_GRID_WASTE * (W + 2 * PW):
         return "general"
     if C >= SHIFT_MIN_CHANNELS:
@@ -347,6 +355,10 @@ def forward(x, W, b, kernel, stride, padding, OH, OW, relu, winograd_filters=Non
         with single_blas():
             return conv_rows.forward(x, W, b, kernel, padding, OH, OW, relu, RB, T,
                                      ROWS_BAND_BYTES)
+    if path == "space_to_depth":
+        with single_blas():
+            return conv_space_to_depth.forward(x, W, b, kernel, stride, padding, OH, OW, relu,
+                                               numba.get_num_threads())
     return _forward_path(path, x, W, b, kernel, stride, padding, OH, OW, relu)
 
 
@@ -363,7 +375,7 @@ WINOGRAD_MIN_TILES = 32
 
 def forward_path(x_shape, W_shape, stride, padding):
     """The CPU forward pass's path for this layer: "products", "winograd", "shift", "grid",
-    "rows" or "general" (stride and padding as pairs)."""
+    "rows", "space_to_depth" or "general" (stride and padding as pairs)."""
     (N, C, H, Wd), (F, _, KH, KW) = x_shape, W_shape
     OH = (H + 2 * padding[0] - KH) // stride[0] + 1
     OW = (Wd + 2 * padding[1] - KW) // stride[1] + 1
@@ -458,6 +470,10 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW, relu_i
                                    OH, OW, True, False)
             gX = _fold_rows(gX, KW, PW, np.empty(x.shape, dt))
         return gX, gW
+    if path == "space_to_depth":
+        with single_blas():
+            return conv_space_to_depth.backward(gy, x, W, kernel, stride, padding, need_gx,
+                                                need_gW, numba.get_num_threads())
     return _backward_path(path, gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW)
 
 

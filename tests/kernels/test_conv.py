@@ -59,6 +59,7 @@ def set_cpu_path(path, small_blocks):
     conv_cpu.SHIFT_MIN_CHANNELS, conv_cpu.MAX_GRID_WASTE, conv_cpu.ROWS_MIN_CHANNELS = \
         PATHS[path]
     conv_cpu.PRODUCTS = "always" if path == "products" else "never"
+    conv_cpu.SPACE_TO_DEPTH = path != "general"   # (stride >= kernel: tested on its own)
     blocks = 1 if small_blocks else (2 << 20)
     conv_cpu.COL_BLOCK_BYTES = conv_cpu.OUT_BLOCK_BYTES = conv_cpu.GRID_BLOCK_BYTES = blocks
     conv_cpu.SHIFT_ROWS = 1 if small_blocks else None
@@ -72,7 +73,7 @@ def set_cpu_path(path, small_blocks):
 def restore_cpu_settings():
     names = ("SHIFT_MIN_CHANNELS", "MAX_GRID_WASTE", "ROWS_MIN_CHANNELS", "COL_BLOCK_BYTES",
              "OUT_BLOCK_BYTES", "GRID_BLOCK_BYTES", "SHIFT_ROWS", "PRODUCTS", "ROWS_BAND_BYTES",
-             "ROWS_GW_COLUMNS")
+             "ROWS_GW_COLUMNS", "SPACE_TO_DEPTH")
     saved = {name: getattr(conv_cpu, name) for name in names}
     kept = {name: getattr(conv_products, name)
             for name in ("BLOCK_BYTES", "MIN_COLUMNS", "MIN_FILTERS")}
@@ -314,7 +315,7 @@ def test_forward_path_rule_takes_products_for_pointwise_layers_and_small_batches
     T = conv_cpu.numba.get_num_threads()
     path = conv_cpu._forward_path_of
     assert path(64, 256, (1, 1), (1, 1), 56, (0, 0), 64, 56, 56) == "products"
-    assert path(64, 256, (1, 1), (2, 2), 56, (0, 0), 512, 28, 28) == "general"
+    assert path(64, 256, (1, 1), (2, 2), 56, (0, 0), 512, 28, 28) == "space_to_depth"
     assert path(64, 128, (3, 3), (1, 1), 28, (1, 1), 128, 28, 28) == "winograd"
     assert path(2 * T, 512, (3, 3), (1, 1), 7, (1, 1), 512, 7, 7) == "winograd"
     assert path(1, 512, (3, 3), (1, 1), 7, (1, 1), 512, 7, 7) == "products"

@@ -20,7 +20,7 @@ CONV_LAYERS = [
     ("melanoma_cnn conv1 7x7 on RGB", 3, 32, 7, 1, 0, 230, (10, 64), "rows"),
     ("melanoma_cnn conv2 5x5", 32, 64, 5, 1, 0, 116, (9, 11), "winograd"),
     ("melanoma_cnn conv3 3x3", 64, 128, 3, 1, 0, 58, (7, 9), "winograd"),
-    ("melanoma_cnn conv4 3x3 stride 3", 128, 128, 3, 3, 0, 28, (9, 10), "general"),
+    ("melanoma_cnn conv4 3x3 stride 3", 128, 128, 3, 3, 0, 28, (9, 10), "space_to_depth"),
     # at inference (no_grad) nn.Sequential joins each ZeroPad2d to the convolution's padding
     ("melanoma_cnn conv1 at inference", 3, 32, 7, 1, 3, 224, (10, 64), "rows"),
     ("melanoma_cnn conv2 at inference", 32, 64, 5, 1, 2, 112, (9, 11), "winograd"),
@@ -94,7 +94,7 @@ def test_every_models_conv_layer_takes_a_path_tested_here(monkeypatch):
             model(tl.Tensor(np.zeros((1, 3, H, W), np.float32)))
     assert seen, "no convolution ran"
     paths = {entry[-1] for entry in seen}
-    assert {"rows", "grid", "winograd", "general"} <= paths
+    assert {"rows", "grid", "winograd", "space_to_depth"} <= paths
     # every layer's path is tested above at the layer's own channels, kernel, stride, padding,
     # or, for the channel-count-insensitive paths, at the same kernel/stride/padding
     for C, F, k, s, p, path in set(seen):
