@@ -72,6 +72,13 @@ GW_BLOCK_BYTES = 2 << 20
 # 240 columns 0.83 / 0.92 at 1 thread, 0.88 / 0.88 at 2; at 64 columns 0.90-1.01 / 1.14-1.16
 # (its U[ξ]ᵀ dM[ξ] 75 tiles wide); at 480 0.80 / 1.00 and 0.82 / 0.96.
 F3_GW_COLUMNS = 240
+# NOTE: the transforms copy image rows in memory order through views indexed from 0: the
+# output pass and the transform of gy once went over a block's rows with a stride of m rows
+# (a cache miss on every short row) and indexed buffers at an offset (a check per element
+# that kept the loops scalar). Measured at 1 thread, batch 32, CPU time against that, one
+# process alternating (a loaded machine), same bits: forward 0.79-1.04, weight gradient
+# 0.54-0.96, both gradients (one pass) 0.61-0.95 on padua4's 18x25 and 37x50 and
+# baseline_cnn's 32x32 layers.
 # One image on several threads: kernels/winograd_latency.py (False: the blocks of tile rows).
 ONE_IMAGE = True
 
@@ -148,15 +155,15 @@ def _input_transform(x, n0, step, images, PH, PW, tr0, tr1, TW, P, q, plane, row
             n = n0 + g * step
             for hh in range(m * (nb - 1) + alpha):
                 h = h0 + hh
-                dst = plane[hh % m]
                 o = (hh // m) * Wv + PW
+                dst = plane[hh % m, o:o + Wd]  # (a view: unit-stride loops from 0 vectorise)
                 if 0 <= h < H:
                     src = x[n, c, h]
                     for w in range(Wd):
-                        dst[o + w] = src[w]
+                        dst[w] = src[w]
                 else:
                     for w in range(Wd):
-                        dst[o + w] = 0
+                        dst[w] = 0
             if alpha == 4:
                 winograd23.combine_rows(plane, nb * Wv, Wv, rows, g * nb * Wv)
             elif m == 4:
@@ -178,12 +185,12 @@ def _input_transform(x, n0, step, images, PH, PW, tr0, tr1, TW, P, q, plane, row
 
 
 @njit(cache=True, inline="always")
-def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, line, y, m, keep):
+def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, lines, y, m, keep):
     """y[n0 + g, f, m*ti:m*ti+m, m*tj:m*tj+m] = Aᵀ m A + b[f] (then ReLU) for g < images and
     the α x α matrices m[α a + b] = M[α a + b, f*P + q + g*Q + (ti - tr0)*TWv + tj] (Q =
-    (tr1 - tr0)*TWv); S (40, >= the block's tiles) and line (>= its tiles times m): scratch.
-    The transforms run once over the tiles of all the images. keep: empty, or an array of y's
-    shape: then y is 0 where keep <= 0 (a ReLU's backward, keep its output)."""
+    (tr1 - tr0)*TWv); S (40, >= the block's tiles) and lines (m, >= its tiles times m):
+    scratch. The transforms run once over the tiles of all the images. keep: empty, or an
+    array of y's shape: then y is 0 where keep <= 0 (a ReLU's backward, keep its output)."""
     F, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     TWv = virtual_tiles(TW, m, m + 2 if M.shape[0] != 36 else 6)
     nb, Wv = tr1 - tr0, m * TWv
@@ -198,19 +205,22 @@ def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, line, y, m,
             winograd33.output(M, q0, count, S)
         else:
             winograd25.output(M, q0, count, S)
+        # NOTE: row i of every tile, interleaved: lines[i, (g*nb + ti - tr0)*Wv + m*tj + j] is
+        # output row m*ti + i, column m*tj + j of image g. Then y's plane is written row after
+        # row (in memory order: a strided order misses the cache on every short row), each
+        # row one loop from 0 over views (unit strides the compiler vectorises).
         for i in range(m):
-            # NOTE: row i of every tile, interleaved: line[(g*nb + ti - tr0)*Wv + m*tj + j] is
-            # output row m*ti + i, column m*tj + j of image g; then each image row is one copy.
-            _interleave(S[m * i:m * i + m], m, count, line)
-            for g in range(images):
-                for ti in range(tr0, min(tr1, (OH - i + m - 1) // m)):
-                    yr, o = y[n0 + g, f, m * ti + i], (g * nb + ti - tr0) * Wv
-                    if keep.shape[0] > 0:
-                        _masked_copy(line[o:o + OW], keep[n0 + g, f, m * ti + i], b[f], relu,
-                                     yr)
-                    else:
-                        for w in range(OW):
-                            yr[w] = _bias_relu(line[o + w], b[f], relu)
+            _interleave(S[m * i:m * i + m], m, count, lines[i])
+        bf = b[f]
+        for g in range(images):
+            for h in range(m * tr0, min(OH, m * tr1)):
+                o = (g * nb + h // m - tr0) * Wv
+                src, yr = lines[h % m, o:o + OW], y[n0 + g, f, h]
+                if keep.shape[0] > 0:
+                    _masked_copy(src, keep[n0 + g, f, h], bf, relu, yr)
+                else:
+                    for w in range(OW):
+                        yr[w] = _bias_relu(src[w], bf, relu)
 
 
 @njit(cache=True, inline="always")
@@ -238,30 +248,34 @@ def _interleave(ph, m, count, r):
 
 
 @njit(cache=True, inline="always")
-def _output_transform_adjoint(gy, n0, step, images, tr0, tr1, TW, P, q, S, line, dM, m):
+def _output_transform_adjoint(gy, n0, step, images, tr0, tr1, TW, P, q, S, lines, dM, m):
     """dM[α a + b, f*P + q + g*Q + (ti - tr0)*TWv + tj] = (A dY Aᵀ)[a, b] for the m x m tiles
     dY of gy[n0 + g*step, f], g < images (zero beyond the output, and for the extra tiles):
-    the adjoint of _output_transform; S and line: scratch as there."""
+    the adjoint of _output_transform; S and lines: scratch as there."""
     F, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
     TWv = virtual_tiles(TW, m, m + 2 if dM.shape[0] != 36 else 6)
     nb, Wv = tr1 - tr0, m * TWv
     count = images * nb * TWv
     for f in range(F):
-        for i in range(m):  # S[m*i + j, t] = dY[i, j] of tile t
-            for g in range(images):
-                n = n0 + g * step
-                for ti in range(tr0, tr1):
-                    o = (g * nb + ti - tr0) * Wv
-                    if m * ti + i < OH:
-                        r = gy[n, f, m * ti + i]
-                        for w in range(OW):
-                            line[o + w] = r[w]
-                        for w in range(OW, Wv):
-                            line[o + w] = 0
-                    else:
-                        for w in range(Wv):
-                            line[o + w] = 0
-            _split(line, m, count, S[m * i:m * i + m])
+        # NOTE: gy's rows in memory order into lines[i] (row m*ti + i of image g at
+        # lines[i, (g*nb + ti - tr0)*Wv:]), zero past the output; then S[m*i + j, t] = dY[i, j]
+        # of tile t.
+        for g in range(images):
+            n = n0 + g * step
+            for h in range(m * tr0, m * tr1):
+                o = (g * nb + h // m - tr0) * Wv
+                dst = lines[h % m, o:o + Wv]
+                if h < OH:
+                    r = gy[n, f, h]
+                    for w in range(OW):
+                        dst[w] = r[w]
+                    for w in range(OW, Wv):
+                        dst[w] = 0
+                else:
+                    for w in range(Wv):
+                        dst[w] = 0
+        for i in range(m):
+            _split(lines[i], m, count, S[m * i:m * i + m])
         if dM.shape[0] == 16:
             winograd23.adjoint(S, count, dM, f * P + q)
         elif m == 4:
@@ -403,7 +417,7 @@ def _buffers(T, C, F, RB, G, TH, TW, alpha, m, dt):
     rows = np.zeros((T, alpha, G * RB * m * TWv + 4 * m), dt)
     flats = np.empty((T, 4, G * RB * TWv + 4), dt)
     scratch = np.empty((T, winograd43.SCRATCH_ROWS, G * RB * TWv), dt)
-    lines = np.empty((T, G * RB * m * TWv + 4 * m), dt)
+    lines = np.empty((T, m, G * RB * m * TWv + 4 * m), dt)  # one line per row of a tile
     P = G * RB * TWv
     Vs = np.empty((T, alpha ** 2, _stride(C * P, dt.itemsize)), dt)
     Ms = np.empty((T, alpha ** 2, _stride(F * P, dt.itemsize)), dt)

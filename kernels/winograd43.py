@@ -48,11 +48,11 @@ def combine_rows(plane, count, Wv, rows, off=0):
     rows split by row modulo 4 (row 4i + k' at plane[k', i*Wv:(i + 1)*Wv]), each tile row's six
     at once."""
     p0, p1, p2, p3 = plane[0], plane[1], plane[2], plane[3]
+    p4, p5 = plane[0, Wv:], plane[1, Wv:]  # (views: indices from 0, which vectorise)
     r0, r1, r2 = rows[0, off:off + count], rows[1, off:off + count], rows[2, off:off + count]
     r3, r4, r5 = rows[3, off:off + count], rows[4, off:off + count], rows[5, off:off + count]
     for u in range(count):
-        r0[u], r1[u], r2[u], r3[u], r4[u], r5[u] = _bt(p0[u], p1[u], p2[u], p3[u], p0[u + Wv],
-                                                       p1[u + Wv])
+        r0[u], r1[u], r2[u], r3[u], r4[u], r5[u] = _bt(p0[u], p1[u], p2[u], p3[u], p4[u], p5[u])
 
 
 @njit(cache=True, inline="always")
