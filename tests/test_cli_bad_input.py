@@ -3,42 +3,16 @@ import shutil
 
 import pytest
 
-from tinylesion import cli
 from tinylesion.data import make_synthetic
 from tinylesion.runfolder import STAGING, RunFolder
+
+from example_runs import one_line, quick, run, snapshot
 
 
 @pytest.fixture(scope="module")
 def ham(tmp_path_factory):
     return make_synthetic(tmp_path_factory.mktemp("ham") / "ham", n=24, seed=0,
                           image_size=(32, 24))
-
-
-def quick(data, out, *more):
-    return ["--data", data, "--model", "padua1", "--image-size", "16x12", "--epochs", "1",
-            "--batch-size", "8", "--workers", "0", "--out", out, *more]
-
-
-def run(*argv):
-    """(exit status, log lines) of the ham example run in-process."""
-    logged = []
-    args = cli.parse_args("ham", [str(a) for a in argv])
-    try:
-        cli.run(args, "ham", log=logged.append)
-    except SystemExit as stop:
-        return stop.code, logged
-    return 0, logged
-
-
-def snapshot(folder):
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
-
-
-def one_line(capsys):
-    err = capsys.readouterr().err.strip()
-    assert err and "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture(scope="module")

@@ -8,44 +8,18 @@ import socket
 import numpy as np
 import pytest
 
-from tinylesion import cli, io, predict, train
+from tinylesion import io, predict, train
 from tinylesion.data import make_synthetic
 from tinylesion.runfolder import STAGING, RunFolder
 from tinylesion.runlock import LOCK_NAME, RunLock
+
+from example_runs import one_line, quick, run, snapshot
 
 
 @pytest.fixture(scope="module")
 def ham(tmp_path_factory):
     return make_synthetic(tmp_path_factory.mktemp("ham") / "ham", n=24, seed=0,
                           image_size=(32, 24))
-
-
-def quick(data, out, *more):
-    return ["--data", data, "--model", "padua1", "--image-size", "16x12", "--epochs", "1",
-            "--batch-size", "8", "--workers", "0", "--out", out, *more]
-
-
-def run(*argv, log=None):
-    """(exit status, log lines) of the ham example run in-process."""
-    logged = []
-    args = cli.parse_args("ham", [str(a) for a in argv])
-    try:
-        cli.run(args, "ham", log=logged.append if log is None else log)
-    except SystemExit as stop:
-        return stop.code, logged
-    return 0, logged
-
-
-def snapshot(folder):
-    """{name: bytes} of every file under folder (hidden ones too)."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
-
-
-def one_line(capsys):
-    err = capsys.readouterr().err.strip()
-    assert err and "\n" not in err and "Traceback" not in err, err
-    return err
 
 
 @pytest.fixture(scope="module")
