@@ -406,7 +406,7 @@ def render(results):
         paper.append(f"| {model} | {two['param_bytes'] / 1e6:.2f} | {cpu_step * 1e3:.0f} | "
                      + " | ".join(f"{link_speed(two['param_bytes'], n, cpu_step):.2f}"
                                   for n in RANKS)
-                     + f" | {gpu_step * 1e3:.3f} | "
+                     + f" | {gpu_step * 1e3:.3f} | ".replace(" 0.000 ", f" {gpu_step * 1e3:.2g} ")
                      + " | ".join(f"{link_speed(two['param_bytes'], n, gpu_step):,.0f}"
                                   for n in RANKS) + " |")
     print(f"global batch {batch}; {two['mpi']}; {two.get('blas', 'BLAS kernel not logged')}\n")
