@@ -7,4 +7,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from tinylesion import cli  # noqa: E402
 
 if __name__ == "__main__":
-    cli.run(cli.parse_args("logistic"), task="logistic")
+    cli.main("logistic")

@@ -3,6 +3,7 @@ import argparse
 import datetime
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -620,6 +621,19 @@ def _plots(plots, history, metrics, y_true, y_score, classes, model, args, out, 
 
 
 def main(task, argv=None):
-    """Parse the command line and run one example."""
-    run(parse_args(task, argv), task)
+    """Parse the command line and run one example: the examples' entry point.
+
+    A run that stops with a status (Ctrl-C 130, a one-line error 1 or 2) has already cleaned
+    up and said why; the process then ends at once. NOTE: not through the interpreter's
+    shutdown, in which a thread still inside a kernel when Ctrl-C came (the loader's, Numba's)
+    can abort the process ("Fatal Python error: PyThreadState_Get") and turn status 130 into
+    a crash after the message."""
+    try:
+        run(parse_args(task, argv), task)
+    except SystemExit as stop:
+        if isinstance(stop.code, int) and not isinstance(stop.code, bool) and stop.code != 0:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(stop.code)
+        raise
     return 0
