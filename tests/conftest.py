@@ -1,7 +1,10 @@
-"""Shared fixtures: run op tests on every available backend; hypothesis draws reproducibly."""
+"""Shared fixtures: op tests on every backend, reproducible hypothesis draws, a tiny dataset and
+a finished run of the ham example to copy from."""
 import os
+import shutil
 import signal
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,3 +38,34 @@ def device(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_ham(tmp_path_factory):
+    """A synthetic HAM10000 folder of 24 images (32x24); tests copy it before changing it."""
+    from tinylesion.data import make_synthetic
+    return make_synthetic(tmp_path_factory.mktemp("ham") / "ham", n=24, seed=0,
+                          image_size=(32, 24))
+
+
+@pytest.fixture(scope="session")
+def finished_run(tiny_ham, tmp_path_factory):
+    """A finished one-epoch run (adam) of the ham example on tiny_ham; copy it to change it."""
+    from example_runs import quick, run
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert run(*quick(tiny_ham, out))[0] == 0
+    return out
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    """This test's own copy of finished_run, at tmp_path / 'run'."""
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    return out
+
+
+@pytest.fixture
+def ham_copy(tiny_ham, tmp_path):
+    """This test's own copy of tiny_ham, at tmp_path / 'ham', to break."""
+    return Path(shutil.copytree(tiny_ham, tmp_path / "ham"))

@@ -1,46 +1,28 @@
 """The examples' command line against a hostile user: run folders edited between runs."""
-import shutil
-
 import pytest
 
-from tinylesion.data import make_synthetic
 from tinylesion.runfolder import STAGING, RunFolder
 
 from example_runs import one_line, quick, run, snapshot
 
 
-@pytest.fixture(scope="module")
-def ham(tmp_path_factory):
-    return make_synthetic(tmp_path_factory.mktemp("ham") / "ham", n=24, seed=0,
-                          image_size=(32, 24))
-
-
-@pytest.fixture(scope="module")
-def finished(ham, tmp_path_factory):
-    out = tmp_path_factory.mktemp("finished") / "run"
-    assert run(*quick(ham, out))[0] == 0
-    return out
-
-
 @pytest.mark.parametrize("name", ["weights.npz", "history.csv"])
 @pytest.mark.parametrize("resume", [False, True])
-def test_a_run_file_replaced_by_a_folder_is_refused_before_training(ham, finished, tmp_path,
-                                                                    capsys, name, resume):
-    out = tmp_path / "run"
-    shutil.copytree(finished, out)
+def test_a_run_file_replaced_by_a_folder_is_refused_before_training(tiny_ham, run_copy, capsys,
+                                                                    name, resume):
+    out = run_copy
     (out / name).unlink()
     (out / name / "mine").mkdir(parents=True)
     before = snapshot(out)
-    code, logged = run(*quick(ham, out), *(["--resume", "--epochs", "2"] if resume else []))
+    code, logged = run(*quick(tiny_ham, out), *(["--resume", "--epochs", "2"] if resume else []))
     err = one_line(capsys)
     assert code == 2 and f"{out / name} is a folder" in err and "move it away" in err, err
     assert not any(line.startswith("epoch") for line in logged), logged   # nothing trained
     assert snapshot(out) == before and not (out / STAGING).exists()
 
 
-def test_a_folder_made_during_the_move_stops_it_before_any_file_moves(ham, finished, tmp_path):
-    out = tmp_path / "run"
-    shutil.copytree(finished, out)
+def test_a_folder_made_during_the_move_stops_it_before_any_file_moves(run_copy):
+    out = run_copy
     folder = RunFolder(out)
     folder.staging.mkdir()
     for name in ("weights.npz", "metrics.json"):

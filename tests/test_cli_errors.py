@@ -3,6 +3,8 @@ import pytest
 
 from tinylesion import backend, cli
 
+from example_runs import quick, run
+
 
 def test_out_of_memory_suggests_smaller_batch(monkeypatch, capsys, tmp_path):
     args = cli.parse_args("ham", ["--batch-size", "512", "--out", str(tmp_path)])
@@ -124,46 +126,24 @@ def test_classes_absent_from_training_get_weight_zero():
 
 # -- the run folder --------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def tiny_ham(tmp_path_factory):
-    from tinylesion.data import make_synthetic
-    return make_synthetic(tmp_path_factory.mktemp("ham") / "ham", n=24, seed=0,
-                          image_size=(32, 24))
-
-
-def _run(*argv):
-    """Run the ham example in-process; (exit status, stderr lines) via SystemExit or 0."""
-    args = cli.parse_args("ham", [str(a) for a in argv])
-    try:
-        cli.run(args, "ham", log=lambda *a: None)
-    except SystemExit as stop:
-        return stop.code
-    return 0
-
-
-def _quick(data, out):
-    return ["--data", data, "--model", "padua1", "--image-size", "16x12", "--epochs", "1",
-            "--batch-size", "8", "--workers", "0", "--out", out]
-
-
 @pytest.mark.parametrize("flag", ["--out", "--cache"])
 def test_a_file_or_uncreatable_folder_is_a_one_line_error(flag, tiny_ham, tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     for where, words in ((tmp_path / "file", "is a file, not a folder"),
                          (tmp_path / "file" / "sub", "cannot create the folder")):
-        argv = _quick(tiny_ham, tmp_path / "run") + [flag, where]
-        assert _run(*argv) == 2
+        argv = quick(tiny_ham, tmp_path / "run") + [flag, where]
+        assert run(*argv)[0] == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and f"{flag} {where}: {words}" in err
 
 
 def test_rerun_into_a_run_folder_replaces_the_earlier_run(tiny_ham, tmp_path, capsys):
     out = tmp_path / "run"
-    assert _run(*_quick(tiny_ham, out)) == 0
+    assert run(*quick(tiny_ham, out))[0] == 0
     (out / "weights.png").write_bytes(b"from an earlier logistic_regression run")
     (out / "notes.txt").write_text("mine")
     logged = []
-    args = cli.parse_args("ham", [str(a) for a in _quick(tiny_ham, out)])
+    args = cli.parse_args("ham", [str(a) for a in quick(tiny_ham, out)])
     cli.run(args, "ham", log=logged.append)
     assert any("holds an earlier run; it is replaced" in line for line in logged)
     assert not (out / "weights.png").exists() and (out / "notes.txt").read_text() == "mine"
@@ -172,21 +152,21 @@ def test_rerun_into_a_run_folder_replaces_the_earlier_run(tiny_ham, tmp_path, ca
 
 def test_resume_with_other_model_or_size_is_a_one_line_error(tiny_ham, tmp_path, capsys):
     out = tmp_path / "run"
-    assert _run(*_quick(tiny_ham, out)) == 0
+    assert run(*quick(tiny_ham, out))[0] == 0
     capsys.readouterr()
-    assert _run(*_quick(tiny_ham, out), "--resume", "--model", "padua2") == 2
+    assert run(*quick(tiny_ham, out), "--resume", "--model", "padua2")[0] == 2
     assert "trained with --model padua1, not padua2" in capsys.readouterr().err
-    assert _run(*_quick(tiny_ham, out), "--resume", "--image-size", "32x24") == 2
+    assert run(*quick(tiny_ham, out), "--resume", "--image-size", "32x24")[0] == 2
     assert "trained with --image-size 16x12, not 32x24" in capsys.readouterr().err
     (out / "run.json").rename(out / "run.json.away")  # the checkpoint alone must not fit
-    assert _run(*_quick(tiny_ham, out), "--resume", "--image-size", "32x24") == 2
+    assert run(*quick(tiny_ham, out), "--resume", "--image-size", "32x24")[0] == 2
     assert "--resume: cannot continue from" in capsys.readouterr().err
     (out / "run.json.away").rename(out / "run.json")
     (out / "checkpoint.npz").write_bytes(b"not a checkpoint")
-    assert _run(*_quick(tiny_ham, out), "--resume") == 2
+    assert run(*quick(tiny_ham, out), "--resume")[0] == 2
     assert "--resume: cannot continue from" in capsys.readouterr().err
     assert not (tmp_path / "absent").exists()
-    assert _run(*_quick(tiny_ham, tmp_path / "absent"), "--resume") == 2
+    assert run(*quick(tiny_ham, tmp_path / "absent"), "--resume")[0] == 2
     assert not (tmp_path / "absent").exists()  # nothing made for a run that cannot resume
 
 
@@ -200,17 +180,15 @@ def test_ham10000_with_dataverse_tab_metadata_is_found(tmp_path):
     assert kind == "HAM10000" and len(train) + len(val) == 6
 
 
-def test_skip_bad_leaves_out_broken_and_missing_images(tiny_ham, tmp_path, capsys):
-    import shutil
-    data = tmp_path / "ham"
-    shutil.copytree(tiny_ham, data)
+def test_skip_bad_leaves_out_broken_and_missing_images(ham_copy, tmp_path, capsys):
+    data = ham_copy
     images = sorted(data.rglob("*.jpg"))
     images[0].write_bytes(images[0].read_bytes()[:200])       # truncated
     images[1].unlink()                                          # listed, absent
-    assert _run(*_quick(data, tmp_path / "stop")) == 2          # stops, naming a file
+    assert run(*quick(data, tmp_path / "stop"))[0] == 2       # stops, naming a file
     assert images[1].name in capsys.readouterr().err
     with pytest.warns(UserWarning) as caught:
-        assert _run(*_quick(data, tmp_path / "run"), "--skip-bad") == 0
+        assert run(*quick(data, tmp_path / "run"), "--skip-bad")[0] == 0
     said = " ".join(str(w.message) for w in caught)
     assert "skipped 1 image(s) listed" in said and images[1].stem in said
     assert "skipped 1 unreadable image(s)" in said and images[0].name in said
@@ -231,7 +209,7 @@ def test_size_and_resume_problems_are_said_before_any_image_is_read(tiny_ham, tm
                                                                       capsys, monkeypatch):
     from tinylesion import data
     out = tmp_path / "run"
-    assert _run(*_quick(tiny_ham, out)) == 0
+    assert run(*quick(tiny_ham, out))[0] == 0
     capsys.readouterr()
 
     def no_reading(*_, **__):
@@ -241,11 +219,11 @@ def test_size_and_resume_problems_are_said_before_any_image_is_read(tiny_ham, tm
     monkeypatch.setattr(data.CachedDataset, "build", no_reading)
     cache = ["--cache", tmp_path / "cache"]
     small = ["--model", "padua4", "--image-size", "8x6"]
-    assert _run(*_quick(tiny_ham, tmp_path / "small"), *small, *cache) == 2
+    assert run(*quick(tiny_ham, tmp_path / "small"), *small, *cache)[0] == 2
     assert "padua4: input 8x6 is too small" in capsys.readouterr().err
-    assert _run(*_quick(tiny_ham, out), "--resume", "--model", "padua2", *cache) == 2
+    assert run(*quick(tiny_ham, out), "--resume", "--model", "padua2", *cache)[0] == 2
     assert "trained with --model padua1, not padua2" in capsys.readouterr().err
     (out / "run.json").write_text("{ not json")
-    assert _run(*_quick(tiny_ham, out), "--resume", *cache) == 2
+    assert run(*quick(tiny_ham, out), "--resume", *cache)[0] == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"--resume: {out / 'run.json'} cannot be read" in err

@@ -9,49 +9,30 @@ import numpy as np
 import pytest
 
 from tinylesion import io, predict, train
-from tinylesion.data import make_synthetic
 from tinylesion.runfolder import STAGING, RunFolder
 from tinylesion.runlock import LOCK_NAME, RunLock
 
 from example_runs import one_line, quick, run, snapshot
 
 
-@pytest.fixture(scope="module")
-def ham(tmp_path_factory):
-    return make_synthetic(tmp_path_factory.mktemp("ham") / "ham", n=24, seed=0,
-                          image_size=(32, 24))
-
-
-@pytest.fixture(scope="module")
-def finished(ham, tmp_path_factory):
-    """A finished one-epoch run (adam) to copy from."""
-    out = tmp_path_factory.mktemp("finished") / "run"
-    assert run(*quick(ham, out))[0] == 0
-    return out
-
-
 @pytest.fixture
-def earlier(finished, tmp_path):
-    import shutil
-    out = tmp_path / "run"
-    shutil.copytree(finished, out)
-    (out / "notes.txt").write_text("mine")
-    return out
+def earlier(run_copy):
+    """A copy of the finished run with a file of the user's own in it."""
+    (run_copy / "notes.txt").write_text("mine")
+    return run_copy
 
 
 # -- 1. nothing changes before everything is checked; replaced whole ---------------------------
 
-def test_a_typo_in_data_keeps_the_earlier_run(ham, earlier, tmp_path, capsys):
+def test_a_typo_in_data_keeps_the_earlier_run(tiny_ham, earlier, tmp_path, capsys):
     before = snapshot(earlier)
     code, _ = run(*quick(tmp_path / "no-such-data", earlier))
     assert code == 2 and "no such folder" in one_line(capsys)
     assert snapshot(earlier) == before
 
 
-def test_a_metadata_file_missing_a_column_keeps_the_earlier_run(ham, earlier, tmp_path, capsys):
-    import shutil
-    data = tmp_path / "ham"
-    shutil.copytree(ham, data)
+def test_a_metadata_file_missing_a_column_keeps_the_earlier_run(ham_copy, earlier, capsys):
+    data = ham_copy
     meta = data / "HAM10000_metadata.csv"
     lines = meta.read_text().splitlines()
     header = lines[0].split(",")
@@ -64,18 +45,16 @@ def test_a_metadata_file_missing_a_column_keeps_the_earlier_run(ham, earlier, tm
     assert snapshot(earlier) == before
 
 
-def test_a_model_too_big_for_the_size_keeps_the_earlier_run(ham, earlier, capsys):
+def test_a_model_too_big_for_the_size_keeps_the_earlier_run(tiny_ham, earlier, capsys):
     before = snapshot(earlier)
-    assert run(*quick(ham, earlier), "--model", "padua4", "--image-size", "8x6")[0] == 2
+    assert run(*quick(tiny_ham, earlier), "--model", "padua4", "--image-size", "8x6")[0] == 2
     assert "too small" in one_line(capsys)
     assert snapshot(earlier) == before
 
 
-def test_a_broken_image_found_while_reading_keeps_the_earlier_run(ham, earlier, tmp_path,
-                                                                   capsys):
-    import shutil
-    data = tmp_path / "ham"
-    shutil.copytree(ham, data)
+def test_a_broken_image_found_while_reading_keeps_the_earlier_run(ham_copy, earlier, tmp_path,
+                                                                  capsys):
+    data = ham_copy
     image = sorted(data.rglob("*.jpg"))[-1]
     image.write_bytes(image.read_bytes()[:100])
     before = snapshot(earlier)
@@ -91,7 +70,7 @@ def test_nothing_is_created_for_a_run_that_fails_its_checks(tmp_path, capsys):
     assert not (tmp_path / "new").exists()
 
 
-def test_the_earlier_run_stays_whole_until_the_new_one_ends(ham, earlier, monkeypatch):
+def test_the_earlier_run_stays_whole_until_the_new_one_ends(tiny_ham, earlier, monkeypatch):
     """While the new run trains, --out holds the earlier run, whole; at the end, the new one,
     whole (each file of one run), with the user's own files kept."""
     before = snapshot(earlier)
@@ -105,7 +84,7 @@ def test_the_earlier_run_stays_whole_until_the_new_one_ends(ham, earlier, monkey
         return history
 
     monkeypatch.setattr(train, "fit", watching_fit)
-    code, logged = run(*quick(ham, earlier, "--seed", "3"))
+    code, logged = run(*quick(tiny_ham, earlier, "--seed", "3"))
     assert code == 0
     assert seen["during"] == {n: b for n, b in before.items() if not n.startswith(".")}
     assert any("it is replaced when this run ends" in line for line in logged)
@@ -123,7 +102,7 @@ def test_the_earlier_run_stays_whole_until_the_new_one_ends(ham, earlier, monkey
         np.testing.assert_array_equal(v, ck["best"][k])
 
 
-def test_a_move_cut_short_is_finished_by_the_next_writer(ham, earlier, monkeypatch, capsys):
+def test_a_move_cut_short_is_finished_by_the_next_writer(tiny_ham, earlier, monkeypatch, capsys):
     """Power lost half-way through swapping the files in: predict refuses the mixed folder
     in one line; the next writer finishes the move (roll forward from the journal)."""
     real = os.replace
@@ -138,11 +117,11 @@ def test_a_move_cut_short_is_finished_by_the_next_writer(ham, earlier, monkeypat
 
     import tinylesion.runfolder as runfolder
     monkeypatch.setattr(runfolder.os, "replace", dying_replace)
-    code, _ = run(*quick(ham, earlier, "--seed", "5"))
+    code, _ = run(*quick(tiny_ham, earlier, "--seed", "5"))
     monkeypatch.setattr(runfolder.os, "replace", real)
     assert code == 1 and "Input/output error" in one_line(capsys)
     assert RunFolder(earlier).moving()
-    image = str(sorted(ham.rglob("*.jpg"))[0])
+    image = str(sorted(tiny_ham.rglob("*.jpg"))[0])
     assert predict.main(["--weights", str(earlier), image]) == 2
     assert "being moved into this folder" in one_line(capsys)
     with RunLock(earlier, log=lambda *a: None):
@@ -154,23 +133,23 @@ def test_a_move_cut_short_is_finished_by_the_next_writer(ham, earlier, monkeypat
 
 # -- 2. one writer per run folder --------------------------------------------------------------
 
-def test_a_second_writer_is_refused_in_one_line(ham, earlier, capsys):
+def test_a_second_writer_is_refused_in_one_line(tiny_ham, earlier, capsys):
     before = snapshot(earlier)
     with RunLock(earlier, log=lambda *a: None):
-        code, _ = run(*quick(ham, earlier))
+        code, _ = run(*quick(tiny_ham, earlier))
         assert code == 2
         line = one_line(capsys)
         assert "another run" in line and f"pid {os.getpid()}" in line
         assert socket.gethostname() in line
-        code, _ = run(*quick(ham, earlier), "--resume")
+        code, _ = run(*quick(tiny_ham, earlier), "--resume")
         assert code == 2 and "another run" in one_line(capsys)
     assert {k: v for k, v in snapshot(earlier).items()} == before
 
 
-def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_note(ham, earlier):
+def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_note(tiny_ham, earlier):
     (earlier / LOCK_NAME).write_text(json.dumps({"pid": 999999999, "host": "elsewhere",
                                                  "since": "2026-01-01 00:00:00"}))
-    code, logged = run(*quick(ham, earlier))
+    code, logged = run(*quick(tiny_ham, earlier))
     assert code == 0
     assert any("took over the lock left by pid 999999999 on host elsewhere" in line
                for line in logged)
@@ -194,20 +173,20 @@ def test_the_lock_without_flock_is_an_exclusive_file(tmp_path, monkeypatch):
 
 # -- 3. --resume honours a change and says so, or refuses it -----------------------------------
 
-def test_resume_with_another_optimizer_is_refused_in_one_line(ham, earlier, capsys):
+def test_resume_with_another_optimizer_is_refused_in_one_line(tiny_ham, earlier, capsys):
     before = snapshot(earlier)
-    code, _ = run(*quick(ham, earlier, "--resume", "--optimizer", "sgd", "--epochs", "2"))
+    code, _ = run(*quick(tiny_ham, earlier, "--resume", "--optimizer", "sgd", "--epochs", "2"))
     assert code == 2
     line = one_line(capsys)
     assert "trained with --optimizer adam, not sgd" in line
     assert snapshot(earlier) == before
 
 
-def test_resume_takes_the_runs_own_settings_when_not_given(ham, tmp_path):
+def test_resume_takes_the_runs_own_settings_when_not_given(tiny_ham, tmp_path):
     out = tmp_path / "run"
-    assert run(*quick(ham, out, "--optimizer", "sgd", "--lr", "0.02", "--seed", "4"))[0] == 0
+    assert run(*quick(tiny_ham, out, "--optimizer", "sgd", "--lr", "0.02", "--seed", "4"))[0] == 0
     # no --optimizer, --lr, --seed: the run's own, not the defaults (adam, 1e-3, 0)
-    code, logged = run("--data", ham, "--workers", "0", "--out", out, "--resume",
+    code, logged = run("--data", tiny_ham, "--workers", "0", "--out", out, "--resume",
                        "--epochs", "2")
     assert code == 0, logged
     said = " ".join(logged)
@@ -219,8 +198,8 @@ def test_resume_takes_the_runs_own_settings_when_not_given(ham, tmp_path):
     assert len(history) == 3
 
 
-def test_resume_with_another_lr_uses_it_and_says_so(ham, earlier):
-    code, logged = run(*quick(ham, earlier, "--resume", "--lr", "0.5", "--epochs", "2"))
+def test_resume_with_another_lr_uses_it_and_says_so(tiny_ham, earlier):
+    code, logged = run(*quick(tiny_ham, earlier, "--resume", "--lr", "0.5", "--epochs", "2"))
     assert code == 0, logged
     said = " ".join(logged)
     assert "adam lr 0.5," in said and "--lr 0.5 (was 0.001)" in said
@@ -238,32 +217,32 @@ def test_resume_with_another_lr_uses_it_and_says_so(ham, earlier):
     ("--image-size", "20x16", "--image-size 16x12, not 20x16"),
     ("--seed", "7", "--seed 0, not 7"),
     ("--split", "70/20/10", "--split 80/10/10, not 70/20/10")])
-def test_resume_refuses_what_the_checkpoint_cannot_follow(ham, earlier, flag, value, words,
-                                                          capsys):
+def test_resume_refuses_what_the_checkpoint_cannot_follow(tiny_ham, earlier, flag, value,
+                                                          words, capsys):
     before = snapshot(earlier)
-    assert run(*quick(ham, earlier, "--resume"), flag, value)[0] == 2
+    assert run(*quick(tiny_ham, earlier, "--resume"), flag, value)[0] == 2
     assert words in one_line(capsys)
     assert snapshot(earlier) == before
 
 
-def test_resume_of_a_damaged_run_is_one_line_naming_the_key(ham, earlier, capsys):
+def test_resume_of_a_damaged_run_is_one_line_naming_the_key(tiny_ham, earlier, capsys):
     saved = json.loads((earlier / "run.json").read_text())
     saved["settings"]["lr"] = "fast"
     (earlier / "run.json").write_text(json.dumps(saved))
-    assert run(*quick(ham, earlier, "--resume"))[0] == 2
+    assert run(*quick(tiny_ham, earlier, "--resume"))[0] == 2
     assert "key 'settings.lr'" in one_line(capsys)
     saved["settings"]["lr"] = 0.001
     del saved["mean"]
     (earlier / "run.json").write_text(json.dumps(saved))
-    assert run(*quick(ham, earlier, "--resume"))[0] == 2
+    assert run(*quick(tiny_ham, earlier, "--resume"))[0] == 2
     assert "key 'mean' is missing" in one_line(capsys)
 
 
-def test_resume_of_a_tampered_checkpoint_names_the_entry(ham, earlier, capsys):
+def test_resume_of_a_tampered_checkpoint_names_the_entry(tiny_ham, earlier, capsys):
     ck = train.load_checkpoint(earlier / "checkpoint.npz")
     ck["epoch"] = -3
     train.save_checkpoint(ck, earlier / "checkpoint.npz")
-    assert run(*quick(ham, earlier, "--resume"))[0] == 2
+    assert run(*quick(tiny_ham, earlier, "--resume"))[0] == 2
     line = one_line(capsys)
     assert "cannot continue from" in line and "entry 'epoch'" in line
     ck["epoch"] = 1
@@ -271,16 +250,16 @@ def test_resume_of_a_tampered_checkpoint_names_the_entry(ham, earlier, capsys):
     for where in ("model", "best"):  # the best weights, restored at the end, checked at once
         ck[where]["0.weight"] = np.zeros((1, 1))
         train.save_checkpoint(ck, earlier / "checkpoint.npz")
-        assert run(*quick(ham, earlier, "--resume"))[0] == 2
+        assert run(*quick(tiny_ham, earlier, "--resume"))[0] == 2
         assert "0.weight: checkpoint (1, 1)" in one_line(capsys)
         ck[where]["0.weight"] = good
     ck["scheduler"]["best"] = "low"
     train.save_checkpoint(ck, earlier / "checkpoint.npz")
-    assert run(*quick(ham, earlier, "--resume"))[0] == 2
+    assert run(*quick(tiny_ham, earlier, "--resume"))[0] == 2
     assert "entry 'scheduler.best' must be a number" in one_line(capsys)
     ck["scheduler"]["best"] = 0.5
     train.save_checkpoint(ck, earlier / "checkpoint.npz")
-    assert run(*quick(ham, earlier, "--resume"))[0] == 0
+    assert run(*quick(tiny_ham, earlier, "--resume"))[0] == 0
 
 
 # -- 4. a non-finite loss stops the run; the best finite weights are kept ----------------------
@@ -298,11 +277,12 @@ def _nan_on_eval(monkeypatch, at_call):
 
 
 @pytest.mark.parametrize("early_stop", ["10", "0"])
-def test_a_nan_validation_loss_stops_and_keeps_the_best_finite_epoch(ham, tmp_path, monkeypatch,
-                                                                     capsys, early_stop):
+def test_a_nan_validation_loss_stops_and_keeps_the_best_finite_epoch(tiny_ham, tmp_path,
+                                                                     monkeypatch, capsys,
+                                                                     early_stop):
     out = tmp_path / "run"
     _nan_on_eval(monkeypatch, at_call=3)
-    code, logged = run(*quick(ham, out, "--epochs", "5", "--early-stop", early_stop))
+    code, logged = run(*quick(tiny_ham, out, "--epochs", "5", "--early-stop", early_stop))
     assert code == 1
     line = one_line(capsys)
     assert "validation loss became nan at epoch 3" in line
@@ -316,23 +296,24 @@ def test_a_nan_validation_loss_stops_and_keeps_the_best_finite_epoch(ham, tmp_pa
         assert np.isfinite(v).all()
         np.testing.assert_array_equal(v, ck["best"][k])
     assert len((out / "history.csv").read_text().splitlines()) == 3
-    assert predict.main(["--weights", str(out), str(sorted(ham.rglob("*.jpg"))[0])]) == 0
+    assert predict.main(["--weights", str(out), str(sorted(tiny_ham.rglob("*.jpg"))[0])]) == 0
 
 
 def test_divergence_in_the_first_epoch_writes_nothing_and_claims_no_checkpoint(
-        ham, earlier, monkeypatch, capsys):
+        tiny_ham, earlier, monkeypatch, capsys):
     before = snapshot(earlier)
     _nan_on_eval(monkeypatch, at_call=1)
-    code, _ = run(*quick(ham, earlier, "--epochs", "3", "--early-stop", "0"))
+    code, _ = run(*quick(tiny_ham, earlier, "--epochs", "3", "--early-stop", "0"))
     assert code == 1
     line = one_line(capsys)
     assert "nothing was written" in line and "checkpoint" not in line
     assert snapshot(earlier) == before
 
 
-def test_a_really_diverging_run_is_one_line_and_writes_only_finite_weights(ham, tmp_path, capsys):
+def test_a_really_diverging_run_is_one_line_and_writes_only_finite_weights(tiny_ham, tmp_path,
+                                                                           capsys):
     out = tmp_path / "run"
-    code, _ = run(*quick(ham, out, "--optimizer", "sgd", "--lr", "50", "--epochs", "4",
+    code, _ = run(*quick(tiny_ham, out, "--optimizer", "sgd", "--lr", "50", "--epochs", "4",
                          "--early-stop", "0"))
     assert code == 1  # the loss is NaN in the first epoch: nothing finite to keep
     line = one_line(capsys)
@@ -358,10 +339,10 @@ def _failing_npz_writer(monkeypatch, when):
 
 
 def test_a_full_disk_at_the_weights_keeps_the_earlier_run_and_the_checkpoint(
-        ham, earlier, monkeypatch, capsys):
+        tiny_ham, earlier, monkeypatch, capsys):
     before = snapshot(earlier)
     _failing_npz_writer(monkeypatch, when=2)  # 1: the epoch's checkpoint, 2: weights.npz
-    code, _ = run(*quick(ham, earlier, "--seed", "2"))
+    code, _ = run(*quick(tiny_ham, earlier, "--seed", "2"))
     assert code == 1
     line = one_line(capsys)
     assert f"cannot write {earlier / STAGING / 'weights.npz'}: No space left" in line
@@ -370,23 +351,23 @@ def test_a_full_disk_at_the_weights_keeps_the_earlier_run_and_the_checkpoint(
     assert {k: v for k, v in after.items() if not k.startswith(STAGING)} == before
     assert not [n for n in after if n.endswith(".tmp")]         # no half-written file
     monkeypatch.undo()
-    code, logged = run(*quick(ham, earlier, "--resume"))       # the hint works
+    code, logged = run(*quick(tiny_ham, earlier, "--resume"))       # the hint works
     assert code == 0, logged
     assert json.loads((earlier / "run.json").read_text())["settings"]["seed"] == 2
     assert not (earlier / STAGING).exists()
 
 
-def test_a_full_disk_at_the_first_checkpoint_leaves_nothing(ham, earlier, monkeypatch, capsys):
+def test_a_full_disk_at_the_first_checkpoint_leaves_nothing(tiny_ham, earlier, monkeypatch, capsys):
     before = snapshot(earlier)
     _failing_npz_writer(monkeypatch, when=1)
-    code, _ = run(*quick(ham, earlier))
+    code, _ = run(*quick(tiny_ham, earlier))
     assert code == 1
     line = one_line(capsys)
     assert "checkpoint.npz: No space left on device" in line and "--resume" not in line
     assert snapshot(earlier) == before
 
 
-def test_a_full_disk_at_a_json_file_is_one_line(ham, tmp_path, monkeypatch, capsys):
+def test_a_full_disk_at_a_json_file_is_one_line(tiny_ham, tmp_path, monkeypatch, capsys):
     import tinylesion.runfolder as runfolder
     real = runfolder.write_atomic
 
@@ -400,13 +381,13 @@ def test_a_full_disk_at_a_json_file_is_one_line(ham, tmp_path, monkeypatch, caps
 
     monkeypatch.setattr(runfolder, "write_atomic", full)
     out = tmp_path / "run"
-    assert run(*quick(ham, out))[0] == 1
+    assert run(*quick(tiny_ham, out))[0] == 1
     assert "cannot write" in one_line(capsys)
     assert not (out / "metrics.json").exists()
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_a_read_only_out_folder_is_one_line(ham, tmp_path, monkeypatch, capsys):
+def test_a_read_only_out_folder_is_one_line(tiny_ham, tmp_path, monkeypatch, capsys):
     import tinylesion.runlock as runlock
     real = os.open
 
@@ -418,6 +399,6 @@ def test_a_read_only_out_folder_is_one_line(ham, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     out.mkdir()
     monkeypatch.setattr(runlock.os, "open", read_only)
-    assert run(*quick(ham, out))[0] == 2
+    assert run(*quick(tiny_ham, out))[0] == 2
     line = one_line(capsys)
     assert f"--out {out}" in line and "Read-only file system" in line
