@@ -99,8 +99,8 @@ def two_params():
 def test_sgd_applies_each_groups_learning_rate():
     a, b = two_params()
     opt = SGD([{"params": [a], "lr": 0.1}, {"params": [b]}], lr=0.01)
-    a.grad = np.array([1.0, -2.0], np.float32)
-    b.grad = np.array([4.0, 1.0], np.float32)
+    a.grad = tl.Tensor(np.array([1.0, -2.0], np.float32))
+    b.grad = tl.Tensor(np.array([4.0, 1.0], np.float32))
     opt.step()
     np.testing.assert_array_equal(a.array, np.float32([1.0, 2.0]) - np.float32(0.1) *
                                   np.float32([1.0, -2.0]))
@@ -111,8 +111,8 @@ def test_sgd_applies_each_groups_learning_rate():
 def test_adam_first_step_moves_each_group_by_its_own_rate():
     a, b = two_params()
     opt = Adam([{"params": [a], "lr": 1e-3}, {"params": [b], "lr": 1e-4}])
-    a.grad = np.array([0.5, -3.0], np.float32)
-    b.grad = np.array([2.0, 0.1], np.float32)
+    a.grad = tl.Tensor(np.array([0.5, -3.0], np.float32))
+    b.grad = tl.Tensor(np.array([2.0, 0.1], np.float32))
     opt.step()  # NOTE: Adam's first step is lr · g / (|g| + eps) ≈ lr · sign(g)
     np.testing.assert_allclose(a.array, [1.0 - 1e-3, 2.0 + 1e-3], rtol=1e-6)
     np.testing.assert_allclose(b.array, [3.0 - 1e-4, -1.0 - 1e-4], rtol=1e-6)

@@ -326,7 +326,10 @@ def test_bad_params_raise_type_error():
 
 def test_gradient_of_the_wrong_shape_is_named():
     p, q = make_params(shapes=[(2,), (3,)])
-    q.grad = tl.Tensor(np.ones(4))
+    with pytest.raises(RuntimeError, match=r"gradient's shape is \(4,\), the tensor's \(3,\)"):
+        q.grad = tl.Tensor(np.ones(4, q.dtype))
+    q.grad = tl.Tensor(np.ones(3, q.dtype))
+    q.grad.data = tl.Tensor(np.ones(4, q.dtype))   # what t.grad = refuses, reached another way
     with pytest.raises(ValueError, match=r"parameter 1 has shape \(4,\)"):
         optim.SGD([p, q], lr=0.1).step()
 

@@ -42,6 +42,40 @@ def test_gradients_accumulate_until_zeroed():
     assert x.grad is None
 
 
+def test_assigning_grad_takes_what_pytorch_takes_and_refuses_the_rest(monkeypatch):
+    w = tl.Tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    g = tl.Tensor(np.full((2, 3), 0.5, np.float32))
+    w.grad = g
+    assert w.grad is g
+    w.grad = None
+    assert w.grad is None
+    w.grad = g
+    del w.grad
+    assert w.grad is None
+    refused = [
+        (tl.Tensor(np.ones((3, 2), np.float32)), RuntimeError,
+         r"^t.grad = value: the gradient's shape is \(3, 2\), the tensor's \(2, 3\) \(they"),
+        (tl.Tensor(np.ones(6, np.float32)), RuntimeError, r"shape is \(6,\), the tensor's"),
+        (tl.Tensor(np.ones((2, 3))), RuntimeError,
+         r"the gradient's dtype is float64, the tensor's float32"),
+        (np.ones((2, 3), np.float32), TypeError,
+         r"^t.grad = value takes a Tensor or None, not ndarray \(wrap an array in a Tensor\)$"),
+        ([[1.0] * 3] * 2, TypeError, r"takes a Tensor or None, not list$"),
+        (w, RuntimeError, "a tensor cannot be its own gradient")]
+    for value, error, words in refused:
+        with pytest.raises(error, match=words) as caught:
+            w.grad = value
+        assert "\n" not in str(caught.value) and w.grad is None
+    on_gpu = tl.Tensor(np.ones((2, 3), np.float32))
+    real = backend.device_of
+    monkeypatch.setattr(backend, "device_of",
+                        lambda a: backend.Device("gpu") if a is on_gpu.array else real(a))
+    with pytest.raises(RuntimeError, match="the gradient's device is gpu, the tensor's cpu"):
+        w.grad = on_gpu
+    (w * 2).sum().backward()        # backward's own gradients pass the same checks
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 3), 2, np.float32))
+
+
 def test_shared_input_and_diamond_graph():
     x = tl.Tensor(np.array([2.0]), requires_grad=True)
     a = x * x

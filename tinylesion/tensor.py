@@ -108,6 +108,21 @@ def _add_hook(holder, kind, hook):
     return RemovableHandle(hooks, key)
 
 
+def _check_grad(tensor, grad):
+    """Refuse, in one line, a gradient that cannot be `tensor`'s (PyTorch's checks of t.grad =)."""
+    if not isinstance(grad, Tensor):
+        raise TypeError(f"t.grad = value takes a Tensor or None, not {type(grad).__name__}"
+                        + (" (wrap an array in a Tensor)" if hasattr(grad, "shape") else ""))
+    if grad is tensor:
+        raise RuntimeError("t.grad = t: a tensor cannot be its own gradient")
+    for what, mine, its in (("dtype", tensor.dtype, grad.dtype),
+                            ("device", tensor.device.name, grad.device.name),
+                            ("shape", tensor.shape, grad.shape)):
+        if mine != its:
+            raise RuntimeError(f"t.grad = value: the gradient's {what} is {its}, the "
+                               f"tensor's {mine} (they must be the same)")
+
+
 class _GraphNode:
     """A recorded op's output as the graph sees it: the Function that made it, its dtype, and
     the tensor itself only weakly.
@@ -160,7 +175,7 @@ class Tensor(TensorMethods, MoreTensorMethods):
             raise TypeError(f"only floating-point tensors can require gradients, "
                             f"not {array.dtype}")
         self.array = array
-        self.grad = None
+        self._grad = None
         self.requires_grad = bool(requires_grad)
         self._node = None         # its place in the graph, if a recorded op produced it
         self._retain_grad = False
@@ -172,7 +187,7 @@ class Tensor(TensorMethods, MoreTensorMethods):
         if not isinstance(array, np.ndarray) and not backend.is_cupy_array(array):
             array = np.asarray(array)  # a NumPy scalar from a full reduction
         t = object.__new__(Tensor)
-        t.array, t.grad, t.requires_grad = array, None, requires_grad
+        t.array, t._grad, t.requires_grad = array, None, requires_grad
         t._node, t._retain_grad, t._used = None, False, False
         return t
 
@@ -218,6 +233,24 @@ class Tensor(TensorMethods, MoreTensorMethods):
         if value is not self.array:
             self.array = value
             _inference_cache.weights_changed()
+
+    # ---- its gradient ---------------------------------------------------------------------
+    @property
+    def grad(self):
+        """The gradient backward() accumulated (a Tensor of this tensor's shape, dtype and
+        device), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        """`t.grad = g`: None, or a Tensor of t's shape, dtype and device, as in PyTorch."""
+        if value is not None:
+            _check_grad(self, value)
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
 
     # ---- properties -------------------------------------------------------------------
     shape = property(lambda self: tuple(self.array.shape), doc="The shape, as a tuple.")
