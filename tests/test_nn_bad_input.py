@@ -97,6 +97,22 @@ def test_topk_flip_size_and_len_name_a_bad_dimension():
     np.testing.assert_array_equal(tl.flip(x, (-1,)).numpy(), x.numpy()[:, ::-1])
 
 
+def test_flip_of_a_0d_tensor_takes_dim_0_and_minus_1_as_pytorch_does():
+    x = tl.Tensor(np.array(3.0), requires_grad=True)
+    for dims in ([], [0], [-1], (0,)):
+        y = tl.flip(x, dims)
+        assert y.shape == () and y.item() == 3.0 and y is not x
+    x.flip(0).backward()
+    assert x.grad.item() == 1.0
+    with pytest.raises(IndexError, match=r"^flip\(\): dimension 1 is out of range for a tensor "
+                                         r"of 0 dimensions \(expected -1..0\)$"):
+        x.flip([1])
+    with pytest.raises(ValueError, match=r"dims \(0, 0\) name a dimension more than once"):
+        x.flip([0, -1])
+    with pytest.raises(TypeError, match=r"^flip\(\) needs the dims to reverse"):
+        tl.randn(2, 3).flip()
+
+
 def test_requires_grad_on_an_integer_tensor_is_refused_as_by_the_constructor():
     with pytest.raises(TypeError, match="only floating-point tensors can require gradients"):
         tl.Tensor(np.array([1, 2])).requires_grad_()
