@@ -1,12 +1,14 @@
-"""The examples' command line against a hostile user: run folders edited between runs."""
+"""The examples' command line against a hostile user: run folders edited between runs, files
+that are not what their flag or name says."""
 import pytest
 
+from tinylesion.data import HAM10000
 from tinylesion.runfolder import STAGING, RunFolder
 
 from example_runs import one_line, quick, run, snapshot
 
 
-@pytest.mark.parametrize("name", ["weights.npz", "history.csv"])
+@pytest.mark.parametrize("name", ["weights.npz", "history.csv", "checkpoint.npz"])
 @pytest.mark.parametrize("resume", [False, True])
 def test_a_run_file_replaced_by_a_folder_is_refused_before_training(tiny_ham, run_copy, capsys,
                                                                     name, resume):
@@ -37,3 +39,40 @@ def test_a_folder_made_during_the_move_stops_it_before_any_file_moves(run_copy):
     folder.recover(log=lambda *a: None)
     assert (out / "metrics.json").read_bytes() == b"new metrics.json"
     assert (out / "weights.npz").read_bytes() == b"new weights.npz"
+
+
+@pytest.mark.parametrize("kind", ["text", "image"])
+def test_pretrained_weights_that_are_no_weights_file_are_named_as_such(tiny_ham, tmp_path,
+                                                                       capsys, kind):
+    weights = tmp_path / "weights.pth"
+    if kind == "text":
+        weights.write_text("these are my notes, not weights\n")
+    else:
+        weights.write_bytes(sorted(tiny_ham.rglob("*.jpg"))[0].read_bytes())
+    out = tmp_path / "run"
+    code, _ = run(*quick(tiny_ham, out, "--pretrained", weights))
+    err = one_line(capsys)
+    assert code == 2 and err.endswith(
+        f"--pretrained {weights}: cannot read weights: it is not a tinylesion checkpoint nor "
+        "another weights file tinylesion reads (a .npz written by tl.save, a PyTorch .pt/.pth "
+        "zip file or a .safetensors file)"), err
+    assert "pickle" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("images", ["HAM10000_images_part_1", "images"])
+def test_a_metadata_csv_that_is_a_folder_is_named_as_such(ham_copy, tmp_path, capsys, images):
+    meta = ham_copy / "HAM10000_metadata.csv"
+    meta.unlink()
+    (meta / "HAM10000_metadata.csv").mkdir(parents=True)   # an unzip one level too deep
+    for folder in ham_copy.glob("HAM10000_images*"):
+        for image in folder.iterdir():
+            (ham_copy / images).mkdir(exist_ok=True)
+            image.rename(ham_copy / images / image.name)
+    out = tmp_path / "run"
+    code, _ = run(*quick(ham_copy, out))
+    err = one_line(capsys)
+    assert code == 2 and f"--data {ham_copy}: {meta} is a folder, not the metadata file" in err
+    assert "ImageFolder" not in err and not out.exists()
+    with pytest.raises(FileNotFoundError, match=f"^HAM10000: {meta} is a folder, not the "
+                                                "metadata file$"):
+        HAM10000(ham_copy)                                 # the dataset API says it too

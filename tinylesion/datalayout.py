@@ -1,4 +1,5 @@
 """The examples' data folders: HAM10000, DermMel or one subfolder per class, split by lesion."""
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +18,16 @@ def _has_metadata(root):
     from .data import HAM10000
     from .data.datasets import _walk_files
     return any(HAM10000.is_metadata(p.name) for p in _walk_files(root))
+
+
+def _metadata_folder(root):
+    """A folder under root named as the metadata file (an unzip gone wrong), or None."""
+    from .data import HAM10000
+    for folder, dirs, _ in os.walk(root):
+        for name in sorted(dirs):
+            if HAM10000.is_metadata(name):
+                return Path(folder) / name
+    return None
 
 
 def _binary_order(classes):
@@ -94,7 +105,12 @@ def open_data(root, size, preprocess, fractions, seed, log=print, skip_bad=False
     if not root.is_dir():
         raise UsageError(f"--data {root}: " + ("is not a folder" if root.exists()
                                                else "no such folder"))
-    if _has_metadata(root):
+    has_metadata = _has_metadata(root)
+    taken = None if has_metadata else _metadata_folder(root)
+    if taken is not None:
+        raise UsageError(f"--data {root}: {taken} is a folder, not the metadata file; HAM10000 "
+                         f"needs {METADATA} (or .tab) there as a file: a table of the images")
+    if has_metadata:
         kind, ds = "HAM10000", HAM10000(root, image_size=size, preprocess=preprocess,
                                         skip_bad=skip_bad)
     elif any(_find_split(root, s) is not None for s in DERMMEL_SPLITS):

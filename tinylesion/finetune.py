@@ -224,8 +224,10 @@ def load_pretrained(model, path):
     try:
         state = load(path)
     except Exception as exc:  # noqa: BLE001 - whatever the reader says is the file's problem
-        raise ValueError(f"{path}: cannot read weights "
-                         f"({(str(exc).splitlines() or [type(exc).__name__])[0][:200]})") from None
+        said = (str(exc).splitlines() or [type(exc).__name__])[0]
+        if said.startswith(f"{path} "):   # the reader's "PATH is not ...": said once
+            said = "it" + said[len(str(path)):]
+        raise ValueError(f"{path}: cannot read weights: {said[:300]}") from None
     try:
         return load_weights(model, dict(state) if isinstance(state, dict) else state,
                             log=lambda text: None)

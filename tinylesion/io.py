@@ -202,6 +202,10 @@ def load(path, map_location=None, pickle_module=None, *, weights_only=None, mmap
     return state if device is None or device.name == "cpu" else _to_device(state, device)
 
 
+ZIP_MAGIC, EMPTY_ZIP_MAGIC, NPY_MAGIC = b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY"
+WEIGHTS_FORMATS = "a .npz written by tl.save, a PyTorch .pt/.pth zip file or a .safetensors file"
+
+
 def _load(path):
     if not os.path.exists(path):
         if os.path.exists(_npz_fallback(path)):
@@ -212,9 +216,16 @@ def _load(path):
     reader = foreign_reader(path)
     if reader is not None:
         return reader(path)
+    # NOTE: np.load takes any file that is neither a zip nor a .npy for a pickle ("pickled
+    # (object) data"): a text file or an image is said to be what it is not
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not head.startswith((ZIP_MAGIC, EMPTY_ZIP_MAGIC, NPY_MAGIC)):
+        raise CheckpointError(f"{path} is not a tinylesion checkpoint nor another weights file "
+                              f"tinylesion reads ({WEIGHTS_FORMATS})")
     try:
         archive = np.load(path, allow_pickle=False)
-    except Exception as exc:  # pickles, truncated zips, text files: all "not a checkpoint"
+    except Exception as exc:  # truncated zips, broken .npy files: all "not a checkpoint"
         raise CheckpointError(f"{path} is not a tinylesion checkpoint (.npz written by "
                               f"tl.save): {type(exc).__name__}: {exc}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):

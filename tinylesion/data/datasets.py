@@ -229,6 +229,9 @@ class HAM10000(ImageDataset):
                 return direct
         direct = root / cls.METADATA
         found = [p for p in files if cls.is_metadata(p.name)]
+        for taken in (root / cls.METADATA, root / cls.METADATA_TAB):
+            if not found and taken.is_dir():
+                raise FileNotFoundError(f"HAM10000: {taken} is a folder, not the metadata file")
         if not found:
             raise FileNotFoundError(
                 f"HAM10000: metadata file {cls.METADATA} not found at {direct} nor in any "
