@@ -62,11 +62,15 @@ def image_bytes(body, content_type):
     names = []
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        names.append(name)
+        names.append("(no name)" if name is None else str(name))
         if name == "file":
-            return part.get_payload(decode=True) or b""
+            data = part.get_payload(decode=True)   # None for a multipart part in the part
+            if not data:
+                raise BadRequest("the multipart field 'file' is empty: it must hold the bytes "
+                                 "of an image file (JPEG, PNG, ...)")
+            return data
     raise BadRequest(f"multipart body without a 'file' field (fields: "
-                     f"{', '.join(map(str, names)) or 'none'})")
+                     f"{', '.join(names) or 'none'})")
 
 
 def create_app(models, max_batch=32, max_wait_ms=10.0, max_body=MAX_BODY):
