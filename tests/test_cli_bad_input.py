@@ -76,3 +76,14 @@ def test_a_metadata_csv_that_is_a_folder_is_named_as_such(ham_copy, tmp_path, ca
     with pytest.raises(FileNotFoundError, match=f"^HAM10000: {meta} is a folder, not the "
                                                 "metadata file$"):
         HAM10000(ham_copy)                                 # the dataset API says it too
+
+
+@pytest.mark.parametrize("name", ["run.json", "weights.npz"])
+def test_predict_names_a_run_file_that_is_a_folder(run_copy, tiny_ham, capsys, name):
+    from tinylesion import predict
+    (run_copy / name).unlink()
+    (run_copy / name).mkdir()
+    image = sorted(tiny_ham.rglob("*.jpg"))[0]
+    assert predict.main(["--weights", str(run_copy), str(image)]) == 2
+    assert one_line(capsys) == (f"error: --weights {run_copy}: {run_copy / name} is a folder, "
+                                f"not the run's {name} file")

@@ -48,6 +48,9 @@ def _read_consistent(run_dir, build_model, read_run_info, RunInfoError):
 def _read(run_dir, folder, build_model, read_run_info, RunInfoError):
     from . import io
     for name in ("run.json", "weights.npz"):
+        if (run_dir / name).is_dir():
+            raise PredictError(f"--weights {run_dir}: {run_dir / name} is a folder, not the "
+                               f"run's {name} file")
         if not (run_dir / name).is_file():
             raise PredictError(f"--weights {run_dir}: {name} is missing (is this the --out "
                                "folder of a finished run?" + (
