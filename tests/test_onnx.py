@@ -221,6 +221,55 @@ def test_expand_tile_and_slicing_take_the_batch_from_the_input(tmp_path):
     assert {"Expand", "Tile", "Shape", "Slice", "Squeeze"} <= set(kinds)
 
 
+def test_sizes_equal_to_the_trace_batch_stay_fixed_and_the_batch_follows_the_input(tmp_path):
+    """The trace's batch is 2: a model with 2 classes, a class offset expanded to the 2
+    classes, a reshape with literal 2s and one to twice the batch (each image cut in two
+    halves, run through one convolution and put back) agree with ONNX Runtime at 1, 3, 5."""
+    class Halves(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.half = nn.Conv2d(2, 2, 3, padding=1)
+            self.fc = nn.Linear(4, 2)
+            self.offset = nn.Parameter(np.array([0.25], np.float32))
+
+        def forward(self, x):
+            n, _, h, w = x.shape
+            y = self.conv(x).relu().reshape(n * 2, 2, h, w)     # (2N, 2, H, W)
+            y = self.half(y).reshape(n, 4, h, w).mean(axis=(2, 3))
+            y = y.reshape(-1, 2, 2).sum(axis=1).repeat(1, 2)   # literal 2s: fixed sizes
+            return self.fc(y) + self.offset.expand(2)           # 2 classes
+
+    tl.manual_seed(4)
+    model = Halves()
+    proto = check_export(model, (5, 4), tmp_path, batches=(1, 3, 5))
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "N" and dims[1].dim_value == 2
+
+
+def test_a_forward_that_makes_tensors_from_the_batch_size_is_named(tmp_path):
+    class Counted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            mask = tl.Tensor(np.ones((x.shape[0], 3), np.float32))   # not an op: a constant
+            return self.fc(x.mean(axis=(2, 3)) * mask)
+
+    with pytest.raises(ExportError, match=r"^the op Mul takes a constant of shape \(2, 3\) at "
+                                          r"batch 2 and \(3, 3\) at batch 3"):
+        build(Counted(), (4, 4))
+
+    class AllButLast(Counted):
+        def forward(self, x):
+            return self.fc(x[:x.shape[0] - 1].mean(axis=(2, 3)))
+
+    with pytest.raises(ExportError, match=r"^the index slice\(None, 1, None\) at batch 2 is "
+                                          r"slice\(None, 2, None\) at batch 3"):
+        build(AllButLast(), (4, 4))
+
+
 def test_advanced_indexing_is_named(tmp_path):
     class Picked(nn.Module):
         def __init__(self):
@@ -408,6 +457,8 @@ def test_export_errors_are_one_line(run_dir, tmp_path):
         (("--weights", run, "--onnx", tmp_path), "is a folder"),
         (("--weights", run, "--onnx", tmp_path / "no" / "m.onnx"), "does not exist"),
         (("--weights", run), "the following arguments are required: --onnx"),
+        (("--weights", run, "--onnx", ""), "argument --onnx: expected a file path, got an "
+                                           "empty string"),
     ]:
         proc = export_cli(*args)
         err = proc.stderr.strip()

@@ -25,6 +25,8 @@ def main(argv=None):
                         help="the run folder (holding run.json and weights.npz)")
     parser.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
     args = parser.parse_args(argv)
+    if not args.onnx.strip():   # Path("") is ".", the current folder: not what was meant
+        parser.error("argument --onnx: expected a file path, got an empty string")
     out = Path(args.onnx)
     if out.is_dir():
         parser.exit(2, f"error: --onnx {out}: is a folder; give a file name such as "

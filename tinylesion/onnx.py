@@ -1,11 +1,11 @@
 """ONNX export: trace a model's forward pass, fold batch norm into convolutions, write the file.
 
-The model is run once on a small batch while every differentiable op (tinylesion.ops) and
-every batch-norm module records what it did; each record becomes ONNX nodes by its type, so
-any network built from the engine's ops exports, whatever Python its forward() holds
-(residual adds, concatenations, branches); tinylesion.onnx_ops translates the transformers'
-ops (layer norm, GELU, the class token's expansion, slicing). The graph has a dynamic batch
-axis "N", takes the normalised image (N, 3, H, W) as "input", and gives "logits" and
+The model is run on a small batch, and on another to tell the sizes that follow the batch
+from the fixed ones, while every differentiable op (tinylesion.ops) and every batch-norm
+module records what it did; each record becomes ONNX nodes by its type, so any network built
+from the engine's ops exports, whatever Python its forward() holds (residual adds,
+concatenations, branches); tinylesion.onnx_ops translates the transformers' ops (layer norm,
+GELU, the class token's expansion, slicing). The graph has a dynamic batch axis "N", takes the normalised image (N, 3, H, W) as "input", and gives "logits" and
 "probabilities" (softmax, or [1 − p, p] from the sigmoid of a binary model). Needs the `onnx`
 package (pip install 'tinylesion[onnx]').
 """
@@ -127,10 +127,11 @@ def _fold_batch_norms(records):
 class _Graph:
     """ONNX nodes, initializers and value names built from the records."""
 
-    def __init__(self, helper, numpy_helper, batch):
+    def __init__(self, helper, numpy_helper, batch, other_batch):
         self.helper, self.numpy_helper = helper, numpy_helper
         self.nodes, self.initializers, self.names, self.keep = [], [], {}, []
-        self.count, self.batch, self.batch_name, self.constants = 0, batch, None, {}
+        self.count, self.batch_name, self.constants = 0, None, {}
+        self.batch, self.other_batch = batch, other_batch   # the two traces' batch sizes
 
     def fresh(self, base):
         self.count += 1
@@ -284,10 +285,8 @@ def _emit(g, r):
     elif kind is ops.Cat:
         g.node("Concat", [g.value(t) for t in r.inputs], out, axis=int(a.get("axis", 0)))
     elif kind is ops.Reshape:
-        shape = list(a["shape"])
-        if shape and shape[0] == r.inputs[0].shape[0]:
-            shape[0] = 0    # NOTE: 0 copies the input's size: the batch axis stays dynamic
-        g.node("Reshape", [x, g.constant(np.array(shape, np.int64))], out)
+        other = getattr(r, "other", r)   # the same op in the trace at another batch size
+        g.node("Reshape", [x, onnx_ops.batch_shape(g, a["shape"], other.args["shape"])], out)
     elif kind is ops.Transpose:
         axes = a.get("axes")
         g.node("Transpose", [x], out, **({} if axes is None else {"perm": list(axes)}))
@@ -327,6 +326,16 @@ _BINARY = {ops.Add: "Add", ops.Sub: "Sub", ops.Mul: "Mul", ops.Div: "Div",
            ops.Maximum: "Max", ops.Minimum: "Min", ops.MatMul: "MatMul"}
 
 
+def _output_dims(shape, other, batches):
+    """The logits' ONNX dims: "N" for the batch axis, the size where it is fixed."""
+    if shape[0] != batches[0] or other[0] != batches[1]:
+        raise ExportError(f"the model's output has shape {tuple(shape)} for {batches[0]} images "
+                          f"and {tuple(other)} for {batches[1]}: its first axis must be the "
+                          "batch")
+    return ["N"] + [a if a == b else f"logits_{i}"
+                    for i, (a, b) in enumerate(zip(shape, other)) if i > 0]
+
+
 def _checked_input_size(input_size):
     """(width, height) as two positive integers, or an ExportError naming input_size."""
     try:
@@ -341,26 +350,62 @@ def _checked_input_size(input_size):
     return int(size[0]), int(size[1])
 
 
-def build(model, input_size, batch=2):
-    """The onnx.ModelProto of `model` (eval mode) for images of input_size (width, height)."""
-    import onnx
-    from onnx import helper, numpy_helper
-    W, H = _checked_input_size(input_size)
-    was_training = model.training
-    model.eval()
-    device = backend.device_of(next(iter(model.parameters())).array) \
-        if list(model.parameters()) else backend.CPU
+def _trace(model, batch, H, W, device):
+    """(input, logits, records) of one traced eval-mode forward pass at `batch` images."""
     x = Tensor(np.random.default_rng(0).standard_normal((batch, 3, H, W))
                .astype(np.float32)).to(device)
+    was_training = model.training
+    model.eval()
     try:
         with no_grad(), _Tracer(model) as tracer:
             logits = model(x)
     finally:
         model.train(was_training)
-    computed = {id(x)} | {id(r.output) for r in tracer.records}
-    records, renamed = _fold_batch_norms(tracer.records)
+    return x, logits, tracer.records
+
+
+def _pair(records, other, computed, batches):
+    """Give each record its counterpart in the trace at the other batch size (`.other`),
+    or an ExportError for a forward pass that differs there in anything but the sizes that
+    follow the batch (other ops, a constant made from the batch size, a batch-sized slice)."""
+    b1, b2 = batches
+    if [r.kind for r in records] != [r.kind for r in other]:
+        raise ExportError(f"the model runs other ops at batch {b2} than at batch {b1} (its "
+                          "forward depends on the batch size): one ONNX graph cannot hold both")
+    for r, o in zip(records, other):
+        r.other = o
+        name = getattr(r.kind, "__name__", r.kind)
+        for t, u in zip(r.inputs, o.inputs):
+            if (isinstance(t, Tensor) and id(t) not in computed and isinstance(u, Tensor)
+                    and t.shape != u.shape):
+                raise ExportError(f"the op {name} takes a constant of shape {t.shape} at batch "
+                                  f"{b1} and {u.shape} at batch {b2}: a tensor made from the "
+                                  "batch size outside the ops (e.g. tl.zeros(x.shape[0], ...)) "
+                                  "has no ONNX translation")
+        if r.kind is ops.GetItem and repr(r.args.get("index")) != repr(o.args.get("index")):
+            raise ExportError(f"the index {r.args['index']!r} at batch {b1} is "
+                              f"{o.args['index']!r} at batch {b2}: an index made from the "
+                              "batch size has no ONNX translation")
+
+
+def build(model, input_size, batch=2, other_batch=3):
+    """The onnx.ModelProto of `model` (eval mode) for images of input_size (width, height).
+
+    NOTE: the model is traced at two batch sizes: a size that differs between the two
+    traces follows the batch (Shape(input)[0] times a whole number in the graph), one that
+    does not is a constant, even where it equals the batch size (two classes, a reshape's 2)."""
+    import onnx
+    from onnx import helper, numpy_helper
+    W, H = _checked_input_size(input_size)
+    device = backend.device_of(next(iter(model.parameters())).array) \
+        if list(model.parameters()) else backend.CPU
+    x, logits, traced = _trace(model, batch, H, W, device)
+    _, other_logits, other = _trace(model, other_batch, H, W, device)
+    computed = {id(x)} | {id(r.output) for r in traced}
+    _pair(traced, other, computed, (batch, other_batch))
+    records, renamed = _fold_batch_norms(traced)
     records = onnx_ops.fuse_layer_norms(records, lambda t: id(t) in computed)
-    g = _Graph(helper, numpy_helper, batch)
+    g = _Graph(helper, numpy_helper, batch, other_batch)
     g.names[id(x)] = "input"
     for r in records:
         r.inputs = tuple(renamed.get(id(t), t) if t is not None else None for t in r.inputs)
@@ -383,7 +428,8 @@ def build(model, input_size, batch=2):
         g.nodes, getattr(model, "name", type(model).__name__),
         [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["N", 3, H, W])],
         [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT,
-                                       ["N", *logits.shape[1:]]),
+                                       _output_dims(logits.shape, other_logits.shape,
+                                                    (batch, other_batch))),
          helper.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT,
                                        ["N", classes])],
         initializer=g.initializers)

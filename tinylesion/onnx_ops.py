@@ -99,18 +99,58 @@ def _batch(g):
     return g.batch_name
 
 
-def _dynamic_shape(g, shape, x_shape):
-    """The target of an Expand or Tile: constant, except that a leading size equal to the
-    traced batch, where x has one entry (or no axis) there, is the input's batch size."""
-    shape = [int(s) for s in shape]
+def batch_shape(g, traced, other):
+    """The name of an int64 shape for a Reshape, Expand or Tile: `traced` is the shape of the
+    trace at batch g.batch, `other` the same op's at batch g.other_batch. A size that is the
+    same in both is a constant; one that differs is the batch size times k (k·g.batch in the
+    trace): Shape(input)[0]·k, so that one file serves every batch size."""
+    from .onnx import ExportError
+    traced, other = [int(s) for s in traced], [int(s) for s in other]
+    if len(traced) != len(other):
+        raise ExportError(f"a shape of {len(traced)} sizes at batch {g.batch} has "
+                          f"{len(other)} at batch {g.other_batch}: no ONNX translation")
+    parts, run = [], []
+    for a, b in zip(traced, other):
+        if a == b:
+            run.append(a)
+            continue
+        k = a // g.batch
+        if k * g.batch != a or k * g.other_batch != b:
+            raise ExportError(f"the shape {tuple(traced)} at batch {g.batch} is {tuple(other)} "
+                              f"at batch {g.other_batch}: a size that is not the batch size "
+                              "times a whole number has no ONNX translation")
+        if run:
+            parts.append(g.constant(np.array(run, np.int64)))
+            run = []
+        parts.append(_batch(g) if k == 1 else
+                     g.node("Mul", [_batch(g), g.constant(np.array([k], np.int64))]))
+    if not parts:
+        return g.constant(np.array(run, np.int64))
+    if run:
+        parts.append(g.constant(np.array(run, np.int64)))
+    return parts[0] if len(parts) == 1 else g.node("Concat", parts, axis=0)
+
+
+def _expand_target(r):
+    """An Expand record's target shape, 1 where it keeps x's own size (-1, or x's size)."""
+    x_shape = tuple(r.inputs[0].shape)
+    shape = list(r.args["shape"])
     lead = len(shape) - len(x_shape)
-    x_first = x_shape[0] if lead == 0 and len(x_shape) else 1
-    if shape and shape[0] == g.batch and x_first == 1 and g.batch != 1:
-        # NOTE: the batch size the model read from its input (x.shape[0]) is the trace's;
-        # it becomes Shape(input)[0], so one file serves every batch size
-        rest = g.constant(np.array(shape[1:], np.int64))
-        return g.node("Concat", [_batch(g), rest], axis=0)
-    return g.constant(np.array(shape, np.int64))
+    for axis, size in enumerate(x_shape):   # NOTE: Expand's 1 keeps x's own size there
+        if shape[lead + axis] in (size, -1):
+            shape[lead + axis] = 1
+    return shape
+
+
+def _tile_reps(r):
+    """A Repeat record's (x's shape with leading ones, Tile's repeats of the same length)."""
+    reps = [int(n) for n in r.args["reps"]]
+    x_shape = tuple(r.inputs[0].shape)
+    if len(reps) > len(x_shape):   # numpy.tile puts ones before x's shape
+        x_shape = (1,) * (len(reps) - len(x_shape)) + x_shape
+    elif len(reps) < len(x_shape):
+        reps = [1] * (len(x_shape) - len(reps)) + reps
+    return x_shape, reps
 
 
 def _emit_getitem(g, r, x):
@@ -174,23 +214,13 @@ def emit(g, r, x):
     elif kind is ops.Pow:
         g.node("Pow", [x, _scalar(g, float(a["exponent"]))], out)
     elif kind is ops.Expand:
-        x_shape = tuple(r.inputs[0].shape)
-        shape = list(a["shape"])
-        lead = len(shape) - len(x_shape)
-        for axis, size in enumerate(x_shape):   # NOTE: Expand's 1 keeps x's own size there
-            if shape[lead + axis] in (size, -1):
-                shape[lead + axis] = 1
-        g.node("Expand", [x, _dynamic_shape(g, shape, x_shape)], out)
+        other = getattr(r, "other", r)   # the same op in the trace at another batch size
+        g.node("Expand", [x, batch_shape(g, _expand_target(r), _expand_target(other))], out)
     elif kind is ops.Repeat:
-        reps = [int(n) for n in a["reps"]]
-        x_shape = tuple(r.inputs[0].shape)
-        if len(reps) > len(x_shape):   # numpy.tile puts ones before x's shape
-            x = g.node("Reshape", [x, g.constant(np.array(
-                (1,) * (len(reps) - len(x_shape)) + x_shape, np.int64))])
-            x_shape = (1,) * (len(reps) - len(x_shape)) + x_shape
-        elif len(reps) < len(x_shape):
-            reps = [1] * (len(x_shape) - len(reps)) + reps
-        g.node("Tile", [x, _dynamic_shape(g, reps, x_shape)], out)
+        (x_shape, reps), (other_x, other_reps) = _tile_reps(r), _tile_reps(getattr(r, "other", r))
+        if len(x_shape) > r.inputs[0].ndim:
+            x = g.node("Reshape", [x, batch_shape(g, x_shape, other_x)])
+        g.node("Tile", [x, batch_shape(g, reps, other_reps)], out)
     elif kind is ops.GetItem:
         _emit_getitem(g, r, x)
     else:
