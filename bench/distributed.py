@@ -5,7 +5,9 @@
     python bench/distributed.py 2> runs.log; python bench/distributed.py --from-log runs.log
 
 For each model, the same global batch (--batch-size) of random images at the model's example
-size takes training steps (forward, class-weighted loss, backward, gradient averaging, Adam)
+size (each step the next of --batches distinct batches, by default enough to fill twice the L3
+cache, so that every set-up reads its batch from memory as a run does; --batches 1 is one
+fixed batch, which stays in the cache) takes training steps (forward, class-weighted loss, backward, gradient averaging, Adam)
 in two set-ups: `mpirun -n 2` with one thread per rank (per-rank batch B/2), and one process
 with two threads (batch B). On 2 ranks the allreduce after backward sums the buckets in
 shared-memory windows (fit's default, shared_window.py), and the same steps through MPI's
@@ -27,7 +29,8 @@ alternating with the others; then, on paper, the link
 speed at which N = 8 and N = 64 ranks stay compute-bound (a ring allreduce sends
 2(N-1)/N x the parameter bytes per rank per step) with the step time measured here on one
 CPU thread and with an H100's step time estimated from the model's FLOP count.
-Warm-up steps (Numba compilation) are outside the timing. Numbers from a loaded machine are
+Warm-up steps (Numba compilation) are outside the timing. The header names every rank's
+BLAS kernels and thread counts (threadpoolctl) and Numba's threads. Numbers from a loaded machine are
 lower bounds; run it on a quiet one. Every process runs on the processor's own BLAS kernel
 (bench/machine.py), named in the header.
 """
@@ -64,6 +67,11 @@ def parse_args(argv=None):
     p.add_argument("--split-min-mb", type=float, default=16,
                    help="split the Linear layers with a weight of this many MB or more in the "
                         "split set-up (fit's default: 16)")
+    p.add_argument("--batches", type=int, default=None,
+                   help="distinct batches each set-up steps through in turn (default: enough "
+                        "that one set-up's batches fill twice the L3 cache, so that every step "
+                        "reads its batch from memory as a real run does; 1: one fixed batch, "
+                        "which stays in the cache)")
     p.add_argument("--from-log", metavar="FILE",
                    help="print the tables again from the JSON lines an earlier run wrote to "
                         "stderr")
@@ -75,6 +83,8 @@ def parse_args(argv=None):
         p.error("--batch-size must be an even number >= 2")
     if args.warmup < 1 or args.steps < 1 or not 0 <= args.min_seconds <= 3600:
         p.error("--warmup and --steps must be at least 1, --min-seconds between 0 and 3600")
+    if args.batches is not None and not 1 <= args.batches <= 1000:
+        p.error(f"--batches must be between 1 and 1000, not {args.batches}")
     return args
 
 
@@ -110,6 +120,47 @@ def fit_default(model, world, adam, batch):
     if row_parallel.candidates(model, world, batch=batch):
         return "split"
     return "sharded" if sharded_optimizer.choose(adam) else "allreduce"
+
+
+L3_FILE = "/sys/devices/system/cpu/cpu0/cache/index3/size"
+L3_FALLBACK = 32 << 20   # when the system does not say
+
+
+def l3_bytes():
+    """The L3 cache's size in bytes (Linux's sysfs; L3_FALLBACK elsewhere)."""
+    try:
+        text = Path(L3_FILE).read_text().strip().upper()
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        return int(text.rstrip("KMG")) * scale
+    except (OSError, ValueError):
+        return L3_FALLBACK
+
+
+def batch_count(requested, global_batch_bytes):
+    """How many distinct batches a set-up steps through: `requested`, or enough that they
+    fill twice the L3 cache (at least 2)."""
+    # NOTE: one fixed batch stays in the cache from one step to the next (logistic_regression
+    # at batch 32: 19 MB of a 32 MB L3), where a run reads each new batch from memory; one
+    # thread's product over 16 such rows took half the time with a fixed batch as with
+    # batches read in turn (0.22 against 0.42 ms of CPU), which favours whichever set-up
+    # keeps more of its batch cached
+    if requested is not None:
+        return requested
+    return max(2, math.ceil(2 * l3_bytes() / global_batch_bytes))
+
+
+def thread_note(world):
+    """One line per rank (gathered to rank 0): its BLAS libraries, kernels and thread
+    counts (threadpoolctl), and Numba's threads and layer."""
+    import numba
+    from threadpoolctl import threadpool_info
+    libs = ", ".join(f"{os.path.basename(i.get('filepath', '?'))} "
+                     f"{i.get('architecture') or i.get('internal_api', '?')} "
+                     f"{i.get('num_threads')} thread(s)"
+                     for i in threadpool_info() if i.get("user_api") == "blas")
+    mine = (f"rank {world.rank}: {libs or 'no BLAS'}; Numba {numba.get_num_threads()} "
+            f"thread(s), layer {numba.threading_layer()}")
+    return world.comm.gather(mine, root=0)
 
 
 def worker(args):
@@ -173,10 +224,15 @@ def worker(args):
         split = distributed.DistributedOptimizer(
             adam_split, shard=sharded_optimizer.choose(adam_split))
     rng = np.random.default_rng(world.rank)
-    x = Tensor(rng.standard_normal((batch, 3, size[1], size[0])).astype(np.float32))
+    # each step takes the next of `n_batches` distinct batches (the same count in every set-up:
+    # it depends on the global batch only), so that it reads its batch from memory
+    n_batches = batch_count(args.batches, args.batch_size * 3 * size[0] * size[1] * 4)
     classes = 2 if model.binary else model.num_classes
-    y = rng.integers(0, classes, batch).astype(np.int64)
+    batches = [(Tensor(rng.standard_normal((batch, 3, size[1], size[0]), np.float32)),
+                rng.integers(0, classes, batch).astype(np.int64)) for _ in range(n_batches)]
+    assert all(x.array.flags.c_contiguous for x, _ in batches)   # one block per rank's slice
     weights = np.linspace(0.5, 2.0, classes).astype(np.float32)
+    taken = [0]   # steps taken so far, over all set-ups: the next batch
 
     # the fit step's forward and loss, backward, reduction (of which waiting for the other
     # rank's signal, on the single-synchronisation path), update
@@ -200,6 +256,8 @@ def worker(args):
         for owner in (getattr(opt, "buckets", None), getattr(opt, "sharded", None)):
             if owner is not None:
                 owner.attach()
+        x, y = batches[taken[0] % n_batches]
+        taken[0] += 1
         t0 = time.perf_counter()
         logits = (split_model if opt is split else model)(x)
         if model.binary:
@@ -256,6 +314,7 @@ def worker(args):
             took[id(opt)][1] += wait
     world.barrier()
     step_s, comm = (t / steps for t in took[id(blocking)])
+    threads = thread_note(world)
     if world.is_main:
         params = sum(p.array.nbytes for p in model.parameters())
         result = {
@@ -266,7 +325,7 @@ def worker(args):
             "batch": args.batch_size, "mpi": distributed.environment_note(),
             "phases_s": dict(zip(("forward", "backward", "reduction", "update", "signal_wait"),
                                  (phases / steps).tolist())),
-            "blas": machine.blas_note()}
+            "blas": machine.blas_note(), "batches": n_batches, "rank_threads": threads}
         if plain is not None:
             m_step, m_wait = (t / steps for t in took[id(plain)])
             result.update(shared_windows=blocking.buckets is not None and blocking.buckets.shared,
@@ -322,6 +381,8 @@ def run(args, model, ranks):
            "--batch-size", str(args.batch_size), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--overlap-bucket-mb", str(args.overlap_bucket_mb),
            "--split-min-mb", str(args.split_min_mb), "--min-seconds", str(args.min_seconds)]
+    if args.batches is not None:
+        cmd += ["--batches", str(args.batches)]
     if ranks > 1:
         mpirun = Path(sys.executable).parent / "mpirun"
         cmd = [str(mpirun) if mpirun.is_file() else "mpirun", "-n", str(ranks),
@@ -409,7 +470,15 @@ def render(results):
                      + f" | {gpu_step * 1e3:.3f} | ".replace(" 0.000 ", f" {gpu_step * 1e3:.2g} ")
                      + " | ".join(f"{link_speed(two['param_bytes'], n, gpu_step):,.0f}"
                                   for n in RANKS) + " |")
-    print(f"global batch {batch}; {two['mpi']}; {two.get('blas', 'BLAS kernel not logged')}\n")
+    batches = (f"each set-up steps through {two['batches']} distinct batches in turn (read "
+               f"from memory, as in a run)" if two.get("batches", 1) > 1
+               else "one fixed batch every step (it may stay in the cache)")
+    print(f"global batch {batch}; {batches}; {two['mpi']}; "
+          f"{two.get('blas', 'BLAS kernel not logged')}")
+    for who, r in (("1 process", one), ("2 processes", two)):
+        if "rank_threads" in r:
+            print(f"{who}: " + " | ".join(r["rank_threads"]))
+    print()
     print("| model | 1 process x 2 threads (img/s) | 2 processes x 1 thread (img/s) | ratio "
           "| allreduce per step (ms) | MB sent per rank per step | 2 processes, overlapped "
           "(img/s) | step() waited, overlapped (ms) | wait: overlapped / after backward |")

@@ -45,3 +45,34 @@ def test_the_tables_show_one_synchronisation_against_two_and_where_the_step_goes
            "| 1.12 |" in out
     assert "| logistic_regression | 2 processes, rank 0 | 1.185 | 0.400 | 0.300 | 0.200 | " \
            "0.100 | 0.100 |" in out
+
+
+def test_each_set_up_steps_through_batches_that_fill_twice_the_l3_cache(tmp_path, monkeypatch):
+    size = tmp_path / "size"
+    size.write_text("32768K\n")
+    monkeypatch.setattr(bench, "L3_FILE", str(size))
+    assert bench.l3_bytes() == 32 << 20
+    batch = 32 * 3 * 224 * 224 * 4                      # logistic_regression's 19.3 MB
+    assert bench.batch_count(None, batch) == 4           # 77 MB >= 2 x 32 MB > 3 batches
+    assert bench.batch_count(None, 1 << 30) == 2         # never fewer than two
+    assert bench.batch_count(1, batch) == 1              # --batches 1: the old fixed batch
+    monkeypatch.setattr(bench, "L3_FILE", str(tmp_path / "missing"))
+    assert bench.l3_bytes() == bench.L3_FALLBACK
+    assert bench.parse_args(["--batches", "3"]).batches == 3
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--batches", "0"])
+
+
+def test_the_header_says_how_batches_were_fed_and_each_ranks_threads(capsys):
+    one = {"model": "logistic_regression", "batch": 32, "images_per_s": 30000.0,
+           "step_s": 32 / 30000, "batches": 4, "rank_threads": ["rank 0: libopenblas "
+                                                                  "SkylakeX 2 thread(s)"]}
+    two = dict(one, images_per_s=27000.0, step_s=32 / 27000, allreduce_s=2e-4,
+               bytes_per_step=6e5, param_bytes=602116, forward_flops=301056, mpi="2 ranks",
+               rank_threads=["rank 0: a 1 thread(s)", "rank 1: a 1 thread(s)"])
+    bench.render([(one, two)])
+    out = capsys.readouterr().out
+    assert "each set-up steps through 4 distinct batches in turn" in out
+    assert "2 processes: rank 0: a 1 thread(s) | rank 1: a 1 thread(s)" in out
+    bench.render([(dict(one, batches=1), dict(two, batches=1))])
+    assert "one fixed batch every step" in capsys.readouterr().out
