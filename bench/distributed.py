@@ -275,6 +275,7 @@ def worker(args):
         if world.size == 1:   # fit's one process: the mean loss, nothing to reduce
             (local * (1.0 / count)).backward()
         else:
+            opt.scale_split_gradients(count)   # split layers: divided in their backward
             local.backward()
         t1 = time.perf_counter()
         w1 = waited()
