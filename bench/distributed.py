@@ -38,6 +38,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,9 @@ def parse_args(argv=None):
                         "that one set-up's batches fill twice the L3 cache, so that every step "
                         "reads its batch from memory as a real run does; 1: one fixed batch, "
                         "which stays in the cache)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run the set-ups this many times, alternating one process and mpirun, "
+                        "and print each round's ratio and their median")
     p.add_argument("--from-log", metavar="FILE",
                    help="print the tables again from the JSON lines an earlier run wrote to "
                         "stderr")
@@ -83,6 +87,8 @@ def parse_args(argv=None):
         p.error("--batch-size must be an even number >= 2")
     if args.warmup < 1 or args.steps < 1 or not 0 <= args.min_seconds <= 3600:
         p.error("--warmup and --steps must be at least 1, --min-seconds between 0 and 3600")
+    if not 1 <= args.rounds <= 100:
+        p.error(f"--rounds must be between 1 and 100, not {args.rounds}")
     if args.batches is not None and not 1 <= args.batches <= 1000:
         p.error(f"--batches must be between 1 and 1000, not {args.batches}")
     return args
@@ -401,11 +407,23 @@ def link_speed(param_bytes, n, step_s):
 
 def main(args):
     results = []
-    for model in args.models:
-        one, two = run(args, model, 1), run(args, model, 2)
-        print(f"{model}: {json.dumps(one)}\n{model}: {json.dumps(two)}", file=sys.stderr)
-        results.append((one, two))
+    for _ in range(args.rounds):   # NOTE: the two set-ups' jobs alternate, round after round
+        for model in args.models:
+            one, two = run(args, model, 1), run(args, model, 2)
+            print(f"{model}: {json.dumps(one)}\n{model}: {json.dumps(two)}", file=sys.stderr)
+            results.append((one, two))
     render(results)
+
+
+def round_ratios(results):
+    """Lines 'model: ratio per round, median' of 2 processes to 1 process (images/s), for the
+    models measured in more than one round."""
+    ratios = {}
+    for one, two in results:
+        ratios.setdefault(one["model"], []).append(two["images_per_s"] / one["images_per_s"])
+    return [f"{model}: {' / '.join(f'{r:.2f}' for r in values)} (median "
+            f"{statistics.median(values):.2f})"
+            for model, values in ratios.items() if len(values) > 1]
 
 
 def render(results):
@@ -528,6 +546,11 @@ def render(results):
               "gradients per step (ms) | MB of gradients per rank per step, split |")
         print("|---|---|---|---|---|---|---|---|---|")
         print("\n".join(split_rows))
+    rounds = round_ratios(results)
+    if rounds:
+        print("\n2 processes x 1 thread / 1 process x 2 threads (images/s), round by round "
+              "(each round's two jobs one after the other):\n")
+        print("\n".join(rounds))
     print(f"\nLink speed (Gbit/s per rank) at which a ring allreduce of the gradients takes no "
           f"longer than a step's compute (per-rank batch {batch // 2}):\n")
     print("| model | gradient MB | CPU step, 1 thread (ms) | CPU N=8 | CPU N=64 "

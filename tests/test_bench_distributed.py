@@ -76,3 +76,19 @@ def test_the_header_says_how_batches_were_fed_and_each_ranks_threads(capsys):
     assert "2 processes: rank 0: a 1 thread(s) | rank 1: a 1 thread(s)" in out
     bench.render([(dict(one, batches=1), dict(two, batches=1))])
     assert "one fixed batch every step" in capsys.readouterr().out
+
+
+def test_rounds_alternate_the_set_ups_and_print_each_ratio_and_the_median(capsys):
+    assert bench.parse_args(["--rounds", "3"]).rounds == 3
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--rounds", "0"])
+    base = {"model": "logistic_regression", "batch": 32, "step_s": 1e-3, "allreduce_s": 2e-4,
+            "bytes_per_step": 6e5, "param_bytes": 602116, "forward_flops": 301056,
+            "mpi": "2 ranks"}
+    results = [(dict(base, images_per_s=1000.0), dict(base, images_per_s=v))
+               for v in (800.0, 1100.0, 900.0)]
+    assert bench.round_ratios(results) == ["logistic_regression: 0.80 / 1.10 / 0.90 "
+                                           "(median 0.90)"]
+    assert bench.round_ratios(results[:1]) == []
+    bench.render(results)
+    assert "logistic_regression: 0.80 / 1.10 / 0.90 (median 0.90)" in capsys.readouterr().out
