@@ -92,3 +92,23 @@ def test_rounds_alternate_the_set_ups_and_print_each_ratio_and_the_median(capsys
     assert bench.round_ratios(results[:1]) == []
     bench.render(results)
     assert "logistic_regression: 0.80 / 1.10 / 0.90 (median 0.90)" in capsys.readouterr().out
+
+
+_cache_spec = importlib.util.spec_from_file_location(
+    "bench_distributed_cache", os.path.join(BENCH, "distributed_cache.py"))
+cache = importlib.util.module_from_spec(_cache_spec)
+_cache_spec.loader.exec_module(cache)
+
+
+def test_the_cache_check_compares_a_fixed_batch_with_batches_filling_twice_the_l3():
+    runs = cache.variants(2, "rotate", 8.0, l3=4 * 2 * cache.FEATURES * 4)   # 4 batches' worth
+    assert list(runs) == ["fixed", "in turn"]
+    fixed, turn = runs["fixed"][0], runs["in turn"][0]
+    assert len(fixed) == 1 and len(turn) == 8 and turn[0] is fixed[0]
+    assert len({id(b) for b in turn}) == 8 and runs["in turn"][1] == []
+    runs = cache.variants(2, "extra", 8.0, l3=32 << 20)
+    (alone, none), (same, buffers) = runs["alone"], runs["other buffers"]
+    assert same == alone and none == [] and 7.5e6 < sum(b.nbytes for b in buffers) < 8.5e6
+    for argv in (["--rounds", "0"], ["--extra-mb", "0"], ["--steps", "5000"]):
+        with pytest.raises(SystemExit):
+            cache.parse_args(argv)
