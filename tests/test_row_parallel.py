@@ -298,15 +298,17 @@ def test_the_global_weight_reduced_before_backward_divides_the_split_gradients_t
     """scale_split_gradients (fit's step): the split weights' gradients come out of backward
     already divided by the global batch's class weight, synchronize() does not divide them
     again, and they are those of the pass after the reduction (the other gradients
-    allreduced or sharded); without the loss, synchronize() refuses."""
+    allreduced or sharded); a zero_grad() between undoes it (the pass again); without the
+    loss, synchronize() refuses."""
     ok(mpirun([SCRIPT, "scale", tmp_path / "scale.npz"]))
     run = load(tmp_path / "scale.npz")
     for tag in ("", "sharded "):
         names = ("1.weight", "3.weight") + (("1.bias", "3.bias") if not tag else ())
         assert float(run[f"{tag}global weight"]) > 0
         for name in names:
-            np.testing.assert_allclose(run[f"{tag}before {name}"], run[f"{tag}after {name}"],
-                                       rtol=1e-6, atol=1e-8, err_msg=tag + name)
+            for how in ("before", "undone"):
+                np.testing.assert_allclose(run[f"{tag}{how} {name}"], run[f"{tag}after {name}"],
+                                           rtol=1e-6, atol=1e-8, err_msg=tag + how + name)
         for name in ("1.weight", "3.weight"):   # divided in backward: nothing left to do
             np.testing.assert_allclose(run[f"{tag}before sync {name}"],
                                        run[f"{tag}after {name}"], rtol=1e-6, atol=1e-8,

@@ -111,13 +111,14 @@ class DistributedOptimizer:
         return self.sharded is not None or any(is_split(p) for p in self._params())
 
     def scale_split_gradients(self, weight):
-        """Before backward() of this rank's summed loss of total weight `weight`, when
-        synchronize(loss=(weight, ...)) follows it: with Linear layers split over the ranks,
-        the global batch's weight is summed over the ranks now (one float64 allreduce), and
-        their backward divides their output gradient by it, so that synchronize() skips the
-        pass over the split weights' gradients (dense_nn's first layer: 308 MB per rank of
-        2). Without split layers, nothing (no reduction). Returns the global weight, or None.
-        """
+        """After zero_grad() and before backward() of this rank's summed loss of total weight
+        `weight`, when synchronize(loss=(weight, ...)) follows: with Linear layers split over
+        the ranks, the global batch's weight is summed over the ranks now (one float64
+        allreduce), and their backward divides their output gradient by it, so that
+        synchronize() skips the pass over the split weights' gradients (dense_nn's first
+        layer: 308 MB per rank of 2); a zero_grad() before backward undoes it (the pass
+        again). Without split layers, nothing (no reduction). Returns the global weight, or
+        None."""
         from .row_parallel import GRAD_SCALE
         split = [p for p in self._params() if is_split(p) and getattr(p, "requires_grad", True)]
         if not split:
@@ -204,6 +205,9 @@ class DistributedOptimizer:
 
     def zero_grad(self, set_to_none=True):
         self.__dict__["synchronized"] = False
+        if self.split_scaled:   # (called before zero_grad: the pass after the reduction)
+            self.__dict__["split_scaled"] = False
+            self._clear_split_scale()
         if self.sharded is not None:
             self.sharded.synchronized = False
         result = self.optimizer.zero_grad(set_to_none)

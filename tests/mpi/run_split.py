@@ -22,8 +22,9 @@ one-process reference. Rank 0 writes OUT (.npz).
   scale   the gradients after synchronize(loss=...) of a class-weighted loss on both Linear
           layers split, with the global weight reduced before backward
           (scale_split_gradients: divided in the split layers' backward) and without it (a
-          pass after the reduction); the split weights' gradients before synchronize(); the
-          error of scale_split_gradients() followed by synchronize() without the loss
+          pass after the reduction), and undone by a zero_grad() before backward; the split
+          weights' gradients before synchronize(); the error of scale_split_gradients()
+          followed by synchronize() without the loss; with the optimizer sharded too
   gpu     SGD steps on DEVICE ("gpu": tests/fakegpu first on PYTHONPATH and the CUDA
           simulator) with the Linear layer split on several ranks: the whole weights after
           each step, where the split weight, its gradient and its momentum live
@@ -269,13 +270,15 @@ def mode_scale(out):
                 found.update({f"{n}.bias": m.bias.grad.array.copy() for n, m in split})
             return found
 
-        for how in ("after", "before"):
+        for how in ("after", "before", "undone"):
             local = F.cross_entropy(model(Tensor(x[rows])), y[rows], weight=Tensor(weights),
                                     reduction="sum")
             weight = float(weights[y[rows]].sum())
             opt.zero_grad()
-            if how == "before":
+            if how != "after":
                 record[f"{tag}global weight"] = np.array(opt.scale_split_gradients(weight))
+            if how == "undone":   # a zero_grad() between: the pass after the reduction again
+                opt.zero_grad()
             local.backward()
             if how == "before":
                 record.update({f"{tag}before sync {k}": v for k, v in grads().items()
