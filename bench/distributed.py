@@ -8,8 +8,8 @@ For each model, the same global batch (--batch-size) of random images at the mod
 size (each step the next of --batches distinct batches, by default enough to fill twice the L3
 cache, so that every set-up reads its batch from memory as a run does; --batches 1 is one
 fixed batch, which stays in the cache) takes training steps (forward, class-weighted loss,
-backward, gradient averaging, Adam) in two set-ups: `mpirun -n 2` with one thread per rank (per-rank batch B/2), and one process
-with two threads (batch B). On 2 ranks the allreduce after backward sums the buckets in
+backward, gradient averaging, Adam) in two set-ups: `mpirun -n 2` with one thread per rank
+(per-rank batch B/2), and one process with two threads (batch B). On 2 ranks the allreduce after backward sums the buckets in
 shared-memory windows (fit's default, shared_window.py), and the same steps through MPI's
 Allreduce alternate with them in the same job (and the sharded step's with MPI's
 reduce-scatter and allgather). Each step is fit's: backward of the summed
@@ -32,8 +32,8 @@ CPU thread and with an H100's step time estimated from the model's FLOP count.
 Warm-up steps (Numba compilation) are outside the timing. The header names every rank's
 BLAS kernels and thread counts (threadpoolctl) and Numba's threads. --rounds R alternates the
 two set-ups' jobs R times and prints each round's ratio and their median. Numbers from a
-loaded machine are lower bounds; run it on a quiet one. Every process runs on the processor's own BLAS kernel
-(bench/machine.py), named in the header.
+loaded machine are lower bounds; run it on a quiet one. Every process runs on the processor's
+own BLAS kernel (bench/machine.py), named in the header.
 """
 import argparse
 import json
