@@ -9,8 +9,8 @@ size (each step the next of --batches distinct batches, by default enough to fil
 cache, so that every set-up reads its batch from memory as a run does; --batches 1 is one
 fixed batch, which stays in the cache) takes training steps (forward, class-weighted loss,
 backward, gradient averaging, Adam) in two set-ups: `mpirun -n 2` with one thread per rank
-(per-rank batch B/2), and one process with two threads (batch B). On 2 ranks the allreduce after backward sums the buckets in
-shared-memory windows (fit's default, shared_window.py), and the same steps through MPI's
+(per-rank batch B/2), and one process with two threads (batch B). On 2 ranks the allreduce
+after backward sums the buckets in shared-memory windows (fit's default, shared_window.py), and the same steps through MPI's
 Allreduce alternate with them in the same job (and the sharded step's with MPI's
 reduce-scatter and allgather). Each step is fit's: backward of the summed
 loss, its weight, value and count reduced with the gradients
