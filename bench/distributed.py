@@ -6,34 +6,32 @@
 
 For each model, the same global batch (--batch-size) of random images at the model's example
 size (each step the next of --batches distinct batches, by default enough to fill twice the L3
-cache, so that every set-up reads its batch from memory as a run does; --batches 1 is one
-fixed batch, which stays in the cache) takes training steps (forward, class-weighted loss,
-backward, gradient averaging, Adam) in two set-ups: `mpirun -n 2` with one thread per rank
-(per-rank batch B/2), and one process with two threads (batch B). On 2 ranks the allreduce
-after backward sums the buckets in shared-memory windows (fit's default, shared_window.py), and the same steps through MPI's
-Allreduce alternate with them in the same job (and the sharded step's with MPI's
-reduce-scatter and allgather). Each step is fit's: backward of the summed
-loss, its weight, value and count reduced with the gradients
-(DistributedOptimizer.synchronize(loss=...)). Reported:
-images/s of each and their ratio, the time per step spent in the gradient allreduce, the bytes
-each rank hands to MPI per step; on 2 ranks the same steps again with the allreduce overlapped
-with backward (DistributedOptimizer(overlap=True)) and with the optimizer sharded
+cache, so that every set-up reads its batch from memory as a run does; --batches 1 is one fixed
+batch, which stays in the cache) takes training steps (forward, class-weighted loss, backward,
+gradient averaging, Adam) in two set-ups: `mpirun -n 2` with one thread per rank (per-rank
+batch B/2), and one process with two threads (batch B). On 2 ranks the allreduce after backward
+sums the buckets in shared-memory windows (fit's default, shared_window.py), and the same steps
+through MPI's Allreduce alternate with them in the same job (and the sharded step's with MPI's
+reduce-scatter and allgather). Each step is fit's: backward of the summed loss, its weight,
+value and count reduced with the gradients (DistributedOptimizer.synchronize(loss=...)).
+Reported: images/s of each and their ratio, the time per step spent in the gradient allreduce,
+the bytes each rank hands to MPI per step; on 2 ranks the same steps again with the allreduce
+overlapped with backward (DistributedOptimizer(overlap=True)) and with the optimizer sharded
 (DistributedOptimizer(shard=True): reduce-scatter, Adam on half of the weights, allgather),
-their steps alternating with the others in one job: images/s, the time step() still waited
-for the allreduce (overlapped) or the reduce-scatter took (sharded), and which of the two fit
-takes by default for the model; for a model with a Linear weight of --split-min-mb or more
+their steps alternating with the others in one job: images/s, the time step() still waited for
+the allreduce (overlapped) or the reduce-scatter took (sharded), and which of the two fit takes
+by default for the model; for a model with a Linear weight of --split-min-mb or more
 (dense_nn's first layer; fit splits from 16 MB), the same steps on a copy of the model whose
 large Linear layers are split over the ranks by input features (row_parallel.py: activations
 exchanged instead of those weights' gradients; the other gradients reduced as fit chooses),
-alternating with the others; then, on paper, the link
-speed at which N = 8 and N = 64 ranks stay compute-bound (a ring allreduce sends
-2(N-1)/N x the parameter bytes per rank per step) with the step time measured here on one
-CPU thread and with an H100's step time estimated from the model's FLOP count.
-Warm-up steps (Numba compilation) are outside the timing. The header names every rank's
-BLAS kernels and thread counts (threadpoolctl) and Numba's threads. --rounds R alternates the
-two set-ups' jobs R times and prints each round's ratio and their median. Numbers from a
-loaded machine are lower bounds; run it on a quiet one. Every process runs on the processor's
-own BLAS kernel (bench/machine.py), named in the header.
+alternating with the others; then, on paper, the link speed at which N = 8 and N = 64 ranks
+stay compute-bound (a ring allreduce sends 2(N-1)/N x the parameter bytes per rank per step)
+with the step time measured here on one CPU thread and with an H100's step time estimated from
+the model's FLOP count. Warm-up steps (Numba compilation) are outside the timing. The header
+names every rank's BLAS kernels and thread counts (threadpoolctl) and Numba's threads. --rounds
+R alternates the two set-ups' jobs R times and prints each round's ratio and their median.
+Numbers from a loaded machine are lower bounds; run it on a quiet one. Every process runs on
+the processor's own BLAS kernel (bench/machine.py), named in the header.
 """
 import argparse
 import json
