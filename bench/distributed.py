@@ -488,8 +488,10 @@ def render(results):
                      + f" | {gpu_step * 1e3:.3f} | ".replace(" 0.000 ", f" {gpu_step * 1e3:.2g} ")
                      + " | ".join(f"{link_speed(two['param_bytes'], n, gpu_step):,.0f}"
                                   for n in RANKS) + " |")
-    batches = (f"each set-up steps through {two['batches']} distinct batches in turn (read "
-               f"from memory, as in a run)" if two.get("batches", 1) > 1
+    counts = {r[1]["model"]: r[1].get("batches", 1) for r in results}
+    batches = (f"each set-up steps through distinct batches in turn (read from memory, as in "
+               f"a run): " + ", ".join(f"{m} {n}" for m, n in counts.items())
+               if min(counts.values()) > 1
                else "one fixed batch every step (it may stay in the cache)")
     print(f"global batch {batch}; {batches}; {two['mpi']}; "
           f"{two.get('blas', 'BLAS kernel not logged')}")

@@ -72,7 +72,8 @@ def test_the_header_says_how_batches_were_fed_and_each_ranks_threads(capsys):
                rank_threads=["rank 0: a 1 thread(s)", "rank 1: a 1 thread(s)"])
     bench.render([(one, two)])
     out = capsys.readouterr().out
-    assert "each set-up steps through 4 distinct batches in turn" in out
+    assert "each set-up steps through distinct batches in turn (read from memory, as in a " \
+           "run): logistic_regression 4" in out
     assert "2 processes: rank 0: a 1 thread(s) | rank 1: a 1 thread(s)" in out
     bench.render([(dict(one, batches=1), dict(two, batches=1))])
     assert "one fixed batch every step" in capsys.readouterr().out
