@@ -5,36 +5,39 @@
     python bench/distributed.py 2> runs.log; python bench/distributed.py --from-log runs.log
 
 For each model, the same global batch (--batch-size) of random images at the model's example
-size takes training steps (forward, class-weighted loss, backward, gradient averaging, Adam)
-in two set-ups: `mpirun -n 2` with one thread per rank (per-rank batch B/2), and one process
-with two threads (batch B). On 2 ranks the allreduce after backward sums the buckets in
-shared-memory windows (fit's default, shared_window.py), and the same steps through MPI's
-Allreduce alternate with them in the same job (and the sharded step's with MPI's
-reduce-scatter and allgather). Each step is fit's: backward of the summed
-loss, its weight, value and count reduced with the gradients
-(DistributedOptimizer.synchronize(loss=...)). Reported:
-images/s of each and their ratio, the time per step spent in the gradient allreduce, the bytes
-each rank hands to MPI per step; on 2 ranks the same steps again with the allreduce overlapped
-with backward (DistributedOptimizer(overlap=True)) and with the optimizer sharded
+size (each step the next of --batches distinct batches, by default enough to fill twice the L3
+cache, so that every set-up reads its batch from memory as a run does; --batches 1 is one fixed
+batch, which stays in the cache) takes training steps (forward, class-weighted loss, backward,
+gradient averaging, Adam) in two set-ups: `mpirun -n 2` with one thread per rank (per-rank
+batch B/2), and one process with two threads (batch B). On 2 ranks the allreduce after backward
+sums the buckets in shared-memory windows (fit's default, shared_window.py), and the same steps
+through MPI's Allreduce alternate with them in the same job (and the sharded step's with MPI's
+reduce-scatter and allgather). Each step is fit's: backward of the summed loss, its weight,
+value and count reduced with the gradients (DistributedOptimizer.synchronize(loss=...)).
+Reported: images/s of each and their ratio, the time per step spent in the gradient allreduce,
+the bytes each rank hands to MPI per step; on 2 ranks the same steps again with the allreduce
+overlapped with backward (DistributedOptimizer(overlap=True)) and with the optimizer sharded
 (DistributedOptimizer(shard=True): reduce-scatter, Adam on half of the weights, allgather),
-their steps alternating with the others in one job: images/s, the time step() still waited
-for the allreduce (overlapped) or the reduce-scatter took (sharded), and which of the two fit
-takes by default for the model; for a model with a Linear weight of --split-min-mb or more
+their steps alternating with the others in one job: images/s, the time step() still waited for
+the allreduce (overlapped) or the reduce-scatter took (sharded), and which of the two fit takes
+by default for the model; for a model with a Linear weight of --split-min-mb or more
 (dense_nn's first layer; fit splits from 16 MB), the same steps on a copy of the model whose
 large Linear layers are split over the ranks by input features (row_parallel.py: activations
 exchanged instead of those weights' gradients; the other gradients reduced as fit chooses),
-alternating with the others; then, on paper, the link
-speed at which N = 8 and N = 64 ranks stay compute-bound (a ring allreduce sends
-2(N-1)/N x the parameter bytes per rank per step) with the step time measured here on one
-CPU thread and with an H100's step time estimated from the model's FLOP count.
-Warm-up steps (Numba compilation) are outside the timing. Numbers from a loaded machine are
-lower bounds; run it on a quiet one. Every process runs on the processor's own BLAS kernel
-(bench/machine.py), named in the header.
+alternating with the others; then, on paper, the link speed at which N = 8 and N = 64 ranks
+stay compute-bound (a ring allreduce sends 2(N-1)/N x the parameter bytes per rank per step)
+with the step time measured here on one CPU thread and with an H100's step time estimated from
+the model's FLOP count. Warm-up steps (Numba compilation) are outside the timing. The header
+names every rank's BLAS kernels and thread counts (threadpoolctl) and Numba's threads. --rounds
+R alternates the two set-ups' jobs R times and prints each round's ratio and their median.
+Numbers from a loaded machine are lower bounds; run it on a quiet one. Every process runs on
+the processor's own BLAS kernel (bench/machine.py), named in the header.
 """
 import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +67,14 @@ def parse_args(argv=None):
     p.add_argument("--split-min-mb", type=float, default=16,
                    help="split the Linear layers with a weight of this many MB or more in the "
                         "split set-up (fit's default: 16)")
+    p.add_argument("--batches", type=int, default=None,
+                   help="distinct batches each set-up steps through in turn (default: enough "
+                        "that one set-up's batches fill twice the L3 cache, so that every step "
+                        "reads its batch from memory as a real run does; 1: one fixed batch, "
+                        "which stays in the cache)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run the set-ups this many times, alternating one process and mpirun, "
+                        "and print each round's ratio and their median")
     p.add_argument("--from-log", metavar="FILE",
                    help="print the tables again from the JSON lines an earlier run wrote to "
                         "stderr")
@@ -75,6 +86,10 @@ def parse_args(argv=None):
         p.error("--batch-size must be an even number >= 2")
     if args.warmup < 1 or args.steps < 1 or not 0 <= args.min_seconds <= 3600:
         p.error("--warmup and --steps must be at least 1, --min-seconds between 0 and 3600")
+    if not 1 <= args.rounds <= 100:
+        p.error(f"--rounds must be between 1 and 100, not {args.rounds}")
+    if args.batches is not None and not 1 <= args.batches <= 1000:
+        p.error(f"--batches must be between 1 and 1000, not {args.batches}")
     return args
 
 
@@ -110,6 +125,47 @@ def fit_default(model, world, adam, batch):
     if row_parallel.candidates(model, world, batch=batch):
         return "split"
     return "sharded" if sharded_optimizer.choose(adam) else "allreduce"
+
+
+L3_FILE = "/sys/devices/system/cpu/cpu0/cache/index3/size"
+L3_FALLBACK = 32 << 20   # when the system does not say
+
+
+def l3_bytes():
+    """The L3 cache's size in bytes (Linux's sysfs; L3_FALLBACK elsewhere)."""
+    try:
+        text = Path(L3_FILE).read_text().strip().upper()
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        return int(text.rstrip("KMG")) * scale
+    except (OSError, ValueError):
+        return L3_FALLBACK
+
+
+def batch_count(requested, global_batch_bytes):
+    """How many distinct batches a set-up steps through: `requested`, or enough that they
+    fill twice the L3 cache (at least 2)."""
+    # NOTE: one fixed batch stays in the cache from one step to the next (logistic_regression
+    # at batch 32: 19 MB of a 32 MB L3), where a run reads each new batch from memory; one
+    # thread's product over 16 such rows took half the time with a fixed batch as with
+    # batches read in turn (0.22 against 0.42 ms of CPU), which favours whichever set-up
+    # keeps more of its batch cached
+    if requested is not None:
+        return requested
+    return max(2, math.ceil(2 * l3_bytes() / global_batch_bytes))
+
+
+def thread_note(world):
+    """One line per rank (gathered to rank 0): its BLAS libraries, kernels and thread
+    counts (threadpoolctl), and Numba's threads and layer."""
+    import numba
+    from threadpoolctl import threadpool_info
+    libs = ", ".join(f"{os.path.basename(i.get('filepath', '?'))} "
+                     f"{i.get('architecture') or i.get('internal_api', '?')} "
+                     f"{i.get('num_threads')} thread(s)"
+                     for i in threadpool_info() if i.get("user_api") == "blas")
+    mine = (f"rank {world.rank}: {libs or 'no BLAS'}; Numba {numba.get_num_threads()} "
+            f"thread(s), layer {numba.threading_layer()}")
+    return world.comm.gather(mine, root=0)
 
 
 def worker(args):
@@ -173,10 +229,15 @@ def worker(args):
         split = distributed.DistributedOptimizer(
             adam_split, shard=sharded_optimizer.choose(adam_split))
     rng = np.random.default_rng(world.rank)
-    x = Tensor(rng.standard_normal((batch, 3, size[1], size[0])).astype(np.float32))
+    # each step takes the next of `n_batches` distinct batches (the same count in every set-up:
+    # it depends on the global batch only), so that it reads its batch from memory
+    n_batches = batch_count(args.batches, args.batch_size * 3 * size[0] * size[1] * 4)
     classes = 2 if model.binary else model.num_classes
-    y = rng.integers(0, classes, batch).astype(np.int64)
+    batches = [(Tensor(rng.standard_normal((batch, 3, size[1], size[0]), np.float32)),
+                rng.integers(0, classes, batch).astype(np.int64)) for _ in range(n_batches)]
+    assert all(x.array.flags.c_contiguous for x, _ in batches)   # one block per rank's slice
     weights = np.linspace(0.5, 2.0, classes).astype(np.float32)
+    taken = [0]   # steps taken so far, over all set-ups: the next batch
 
     # the fit step's forward and loss, backward, reduction (of which waiting for the other
     # rank's signal, on the single-synchronisation path), update
@@ -200,6 +261,8 @@ def worker(args):
         for owner in (getattr(opt, "buckets", None), getattr(opt, "sharded", None)):
             if owner is not None:
                 owner.attach()
+        x, y = batches[taken[0] % n_batches]
+        taken[0] += 1
         t0 = time.perf_counter()
         logits = (split_model if opt is split else model)(x)
         if model.binary:
@@ -217,6 +280,7 @@ def worker(args):
         if world.size == 1:   # fit's one process: the mean loss, nothing to reduce
             (local * (1.0 / count)).backward()
         else:
+            opt.scale_split_gradients(count)   # split layers: divided in their backward
             local.backward()
         t1 = time.perf_counter()
         w1 = waited()
@@ -256,6 +320,7 @@ def worker(args):
             took[id(opt)][1] += wait
     world.barrier()
     step_s, comm = (t / steps for t in took[id(blocking)])
+    threads = thread_note(world)
     if world.is_main:
         params = sum(p.array.nbytes for p in model.parameters())
         result = {
@@ -266,7 +331,7 @@ def worker(args):
             "batch": args.batch_size, "mpi": distributed.environment_note(),
             "phases_s": dict(zip(("forward", "backward", "reduction", "update", "signal_wait"),
                                  (phases / steps).tolist())),
-            "blas": machine.blas_note()}
+            "blas": machine.blas_note(), "batches": n_batches, "rank_threads": threads}
         if plain is not None:
             m_step, m_wait = (t / steps for t in took[id(plain)])
             result.update(shared_windows=blocking.buckets is not None and blocking.buckets.shared,
@@ -322,6 +387,8 @@ def run(args, model, ranks):
            "--batch-size", str(args.batch_size), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--overlap-bucket-mb", str(args.overlap_bucket_mb),
            "--split-min-mb", str(args.split_min_mb), "--min-seconds", str(args.min_seconds)]
+    if args.batches is not None:
+        cmd += ["--batches", str(args.batches)]
     if ranks > 1:
         mpirun = Path(sys.executable).parent / "mpirun"
         cmd = [str(mpirun) if mpirun.is_file() else "mpirun", "-n", str(ranks),
@@ -339,11 +406,23 @@ def link_speed(param_bytes, n, step_s):
 
 def main(args):
     results = []
-    for model in args.models:
-        one, two = run(args, model, 1), run(args, model, 2)
-        print(f"{model}: {json.dumps(one)}\n{model}: {json.dumps(two)}", file=sys.stderr)
-        results.append((one, two))
+    for _ in range(args.rounds):   # NOTE: the two set-ups' jobs alternate, round after round
+        for model in args.models:
+            one, two = run(args, model, 1), run(args, model, 2)
+            print(f"{model}: {json.dumps(one)}\n{model}: {json.dumps(two)}", file=sys.stderr)
+            results.append((one, two))
     render(results)
+
+
+def round_ratios(results):
+    """Lines 'model: ratio per round, median' of 2 processes to 1 process (images/s), for the
+    models measured in more than one round."""
+    ratios = {}
+    for one, two in results:
+        ratios.setdefault(one["model"], []).append(two["images_per_s"] / one["images_per_s"])
+    return [f"{model}: {' / '.join(f'{r:.2f}' for r in values)} (median "
+            f"{statistics.median(values):.2f})"
+            for model, values in ratios.items() if len(values) > 1]
 
 
 def render(results):
@@ -409,7 +488,17 @@ def render(results):
                      + f" | {gpu_step * 1e3:.3f} | ".replace(" 0.000 ", f" {gpu_step * 1e3:.2g} ")
                      + " | ".join(f"{link_speed(two['param_bytes'], n, gpu_step):,.0f}"
                                   for n in RANKS) + " |")
-    print(f"global batch {batch}; {two['mpi']}; {two.get('blas', 'BLAS kernel not logged')}\n")
+    counts = {r[1]["model"]: r[1].get("batches", 1) for r in results}
+    batches = (f"each set-up steps through distinct batches in turn (read from memory, as in "
+               f"a run): " + ", ".join(f"{m} {n}" for m, n in counts.items())
+               if min(counts.values()) > 1
+               else "one fixed batch every step (it may stay in the cache)")
+    print(f"global batch {batch}; {batches}; {two['mpi']}; "
+          f"{two.get('blas', 'BLAS kernel not logged')}")
+    for who, r in (("1 process", one), ("2 processes", two)):
+        if "rank_threads" in r:
+            print(f"{who}: " + " | ".join(r["rank_threads"]))
+    print()
     print("| model | 1 process x 2 threads (img/s) | 2 processes x 1 thread (img/s) | ratio "
           "| allreduce per step (ms) | MB sent per rank per step | 2 processes, overlapped "
           "(img/s) | step() waited, overlapped (ms) | wait: overlapped / after backward |")
@@ -458,6 +547,11 @@ def render(results):
               "gradients per step (ms) | MB of gradients per rank per step, split |")
         print("|---|---|---|---|---|---|---|---|---|")
         print("\n".join(split_rows))
+    rounds = round_ratios(results)
+    if rounds:
+        print("\n2 processes x 1 thread / 1 process x 2 threads (images/s), round by round "
+              "(each round's two jobs one after the other):\n")
+        print("\n".join(rounds))
     print(f"\nLink speed (Gbit/s per rank) at which a ring allreduce of the gradients takes no "
           f"longer than a step's compute (per-rank batch {batch // 2}):\n")
     print("| model | gradient MB | CPU step, 1 thread (ms) | CPU N=8 | CPU N=64 "

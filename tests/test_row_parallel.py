@@ -292,3 +292,28 @@ def test_clipping_counts_every_ranks_columns_of_the_split_weights(tmp_path):
                                        atol=1e-7, err_msg=f"{name}: {k}")
     # the limits do clip: the norms before clipping are far above them
     assert float(one["one 0 2.0 norm"]) > 4 * 0.05 and float(one["one 0 inf norm"]) > 4 * 0.01
+
+
+def test_the_global_weight_reduced_before_backward_divides_the_split_gradients_there(tmp_path):
+    """scale_split_gradients (fit's step): the split weights' gradients come out of backward
+    already divided by the global batch's class weight, synchronize() does not divide them
+    again, and they are those of the pass after the reduction (the other gradients
+    allreduced or sharded); a zero_grad() between undoes it (the pass again); without the
+    loss, synchronize() refuses."""
+    ok(mpirun([SCRIPT, "scale", tmp_path / "scale.npz"]))
+    run = load(tmp_path / "scale.npz")
+    for tag in ("", "sharded "):
+        names = ("1.weight", "3.weight") + (("1.bias", "3.bias") if not tag else ())
+        assert float(run[f"{tag}global weight"]) > 0
+        for name in names:
+            for how in ("before", "undone"):
+                np.testing.assert_allclose(run[f"{tag}{how} {name}"], run[f"{tag}after {name}"],
+                                           rtol=1e-6, atol=1e-8, err_msg=tag + how + name)
+        for name in ("1.weight", "3.weight"):   # divided in backward: nothing left to do
+            np.testing.assert_allclose(run[f"{tag}before sync {name}"],
+                                       run[f"{tag}after {name}"], rtol=1e-6, atol=1e-8,
+                                       err_msg=tag + name)
+            assert np.abs(run[f"{tag}after {name}"]).max() > 0
+        np.testing.assert_allclose(run[f"{tag}before loss"], run[f"{tag}after loss"],
+                                   rtol=1e-6)
+        assert "needs synchronize(loss=" in str(run[f"{tag}error"])

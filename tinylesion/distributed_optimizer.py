@@ -55,6 +55,7 @@ class DistributedOptimizer:
         self.__dict__["bytes_sent"] = 0
         self.__dict__["wait_s"] = 0.0
         self.__dict__["synchronized"] = False
+        self.__dict__["split_scaled"] = False   # scale_split_gradients() since synchronize()
         if shared_memory is None:
             from .shared_window import default_shared
             shared_memory = default_shared()
@@ -109,6 +110,25 @@ class DistributedOptimizer:
         on every rank then."""
         return self.sharded is not None or any(is_split(p) for p in self._params())
 
+    def scale_split_gradients(self, weight):
+        """After zero_grad() and before backward() of this rank's summed loss of total weight
+        `weight`, when synchronize(loss=(weight, ...)) follows: with Linear layers split over
+        the ranks, the global batch's weight is summed over the ranks now (one float64
+        allreduce), and their backward divides their output gradient by it, so that
+        synchronize() skips the pass over the split weights' gradients (dense_nn's first
+        layer: 308 MB per rank of 2); a zero_grad() before backward undoes it (the pass
+        again). Without split layers, nothing (no reduction). Returns the global weight, or
+        None."""
+        from .row_parallel import GRAD_SCALE
+        split = [p for p in self._params() if is_split(p) and getattr(p, "requires_grad", True)]
+        if not split:
+            return None
+        total = self._world().sum(float(weight))[0]
+        for p in split:
+            setattr(p, GRAD_SCALE, 1.0 / total)
+        self.__dict__["split_scaled"] = True
+        return total
+
     def synchronize(self, loss=None):
         """Average the gradients now (step() does it first, unless this was called since the
         last zero_grad() or step()).
@@ -139,19 +159,33 @@ class DistributedOptimizer:
         else:
             sent = 0
         split = self._split()
+        prescaled, self.__dict__["split_scaled"] = self.split_scaled, False
+        if prescaled:
+            self._clear_split_scale()
+            if totals is None:
+                raise ValueError("DistributedOptimizer: scale_split_gradients() before "
+                                 "backward needs synchronize(loss=(weight, value, count)) "
+                                 "after it")
         if split:
             if totals is not None and sent == 0 and self.sharded is None:
                 world.allreduce_(totals)   # no replicated gradient carried them
-            # NOTE: the sum over the ranks already: scaled as the others are averaged
-            scale = 1.0 / (world.size if totals is None else totals[0])
-            for p in split:
-                p.grad.array *= p.grad.array.dtype.type(scale)
+            if not prescaled:
+                # NOTE: the sum over the ranks already: scaled as the others are averaged
+                scale = 1.0 / (world.size if totals is None else totals[0])
+                for p in split:
+                    p.grad.array *= p.grad.array.dtype.type(scale)
         self.__dict__["bytes_sent"] += sent
         self.__dict__["wait_s"] += time.perf_counter() - t0
         self.__dict__["synchronized"] = True
         if totals is not None:
             return totals[1] / totals[0], int(round(totals[2]))
         return None
+
+    def _clear_split_scale(self):
+        from .row_parallel import GRAD_SCALE
+        for p in self._params():
+            if getattr(p, GRAD_SCALE, None) is not None:
+                setattr(p, GRAD_SCALE, None)
 
     def step(self, closure=None):
         loss = closure() if closure is not None else None
@@ -171,6 +205,9 @@ class DistributedOptimizer:
 
     def zero_grad(self, set_to_none=True):
         self.__dict__["synchronized"] = False
+        if self.split_scaled:   # (called before zero_grad: the pass after the reduction)
+            self.__dict__["split_scaled"] = False
+            self._clear_split_scale()
         if self.sharded is not None:
             self.sharded.synchronized = False
         result = self.optimizer.zero_grad(set_to_none)

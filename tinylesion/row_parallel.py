@@ -35,6 +35,9 @@ SPLIT_ENV = "TINYLESION_SPLIT_LINEAR"
 # than its gradient's allreduce would at the run's batch size (split_pays)
 SPLIT = None
 SPLIT_MIN_BYTES = 16 << 20
+# the attribute of a split weight's Parameter that, when set, is the factor its gradient takes
+# in backward (1 / the global batch's loss weight: DistributedOptimizer.scale_split_gradients)
+GRAD_SCALE = "row_parallel_grad_scale"
 
 
 def _mpi():
@@ -142,9 +145,10 @@ class RowParallelLinearFunction(Function):
     this rank's rows, W this rank's columns, b the whole bias. The products run where the
     arrays are; the activations travel through MPI (host) or NCCL (CuPy arrays)."""
 
-    def forward(self, x, W, b, world=None, bounds=None):
+    def forward(self, x, W, b, world=None, bounds=None, param=None):
         from .ops.layers import _matmul
         self.world, self.bounds, self.has_bias = world, bounds, b is not None
+        self.param = param   # the weight's Parameter: its GRAD_SCALE, read in backward
         self.shape, self.device = x.shape, backend.device_of(x)
         self.nccl = world.nccl is not None and backend.is_cupy_array(x)
         xp = backend.get_array_module(W)
@@ -186,7 +190,12 @@ class RowParallelLinearFunction(Function):
         gW = gx = gb = None
         if self.needs_input_grad[1]:
             # NOTE: every rank's rows: the sum over the ranks of their gradients of W[:, K_r]
-            gW = _matmul(g_all, self.x_all, trans_a=True) if len(g_all) else \
+            # NOTE: with the global loss weight known before backward
+            # (DistributedOptimizer.scale_split_gradients), dW is divided by it here through
+            # dY (ΣB x out elements), not by a pass over dW (out x in/N) after backward
+            scale = getattr(self.param, GRAD_SCALE, None)
+            g_w = g_all if scale is None else g_all * g_all.dtype.type(scale)
+            gW = _matmul(g_w, self.x_all, trans_a=True) if len(g_all) else \
                 xp.zeros(self.W.shape, self.W.dtype)
         if self.needs_input_grad[0]:
             gx_all = _matmul(g_all, self.W) if len(g_all) else \
@@ -212,7 +221,7 @@ class RowParallelLinear(Linear):
             raise InputError(f"linear: input has {x.shape[-1]} features but the weight expects "
                              f"{self.in_features} (split over {self.world.size} ranks)")
         return RowParallelLinearFunction.apply(x, self.weight, self.bias, world=self.world,
-                                               bounds=self.bounds)
+                                               bounds=self.bounds, param=self.weight)
 
     def extra_repr(self):
         return (super().extra_repr() + f", columns={self.columns[0]}:{self.columns[1]} of "

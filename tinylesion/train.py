@@ -358,6 +358,8 @@ def fit(model, optimizer, train_loader, val_loader=None, epochs=10, device="cpu"
                         # its weighted mean, and its value on every rank
                         local, weight = _loss_sum(model, logits, y, class_weights)
                         optimizer.zero_grad()
+                        # (with split Linear layers: their gradients divided in backward)
+                        optimizer.scale_split_gradients(weight)
                         local.backward()
                         value, count = optimizer.synchronize(
                             loss=(weight, float(local.item()), len(y)))

@@ -19,6 +19,12 @@ one-process reference. Rank 0 writes OUT (.npz).
   clip    SGD steps with clip_grad_norm_ (2-norm, then inf-norm) between synchronize() and
           step(), both Linear layers split, the other gradients allreduced or sharded: the norms
           and the whole weights after each step
+  scale   the gradients after synchronize(loss=...) of a class-weighted loss on both Linear
+          layers split, with the global weight reduced before backward
+          (scale_split_gradients: divided in the split layers' backward) and without it (a
+          pass after the reduction), and undone by a zero_grad() before backward; the split
+          weights' gradients before synchronize(); the error of scale_split_gradients()
+          followed by synchronize() without the loss; with the optimizer sharded too
   gpu     SGD steps on DEVICE ("gpu": tests/fakegpu first on PYTHONPATH and the CUDA
           simulator) with the Linear layer split on several ranks: the whole weights after
           each step, where the split weight, its gradient and its momentum live
@@ -236,6 +242,61 @@ def mode_clip(out):
                 else model.state_dict()
             record.update({f"{name} {s} {k}": np.array(v) for k, v in state.items()})
     if rank == 0:
+        np.savez(out, **record)
+
+
+def mode_scale(out):
+    from tinylesion.nn import functional as F
+    world = distributed.init()
+    record = {}
+    for shard in (False, True):
+        tl.manual_seed(6)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(48, 5), nn.ReLU(), nn.Linear(5, CLASSES))
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        assert row_parallel.split_linear_layers(model, world, opt, setting=True) == ["1", "3"]
+        opt = distributed.DistributedOptimizer(opt, shard=shard)
+        rng = np.random.default_rng(9)
+        x = rng.standard_normal((7, 3, 4, 4)).astype(np.float32)   # 4 + 3 rows on 2 ranks
+        y = rng.integers(0, CLASSES, 7)
+        weights = np.array([0.5, 1.0, 3.0], np.float32)
+        rows = np.arange(world.rank, 7, world.size)
+        tag = "sharded " if shard else ""
+
+        def grads():
+            split = row_parallel.split_layers(model)
+            found = {f"{n}.weight": row_parallel.gather_columns(world, m.weight.grad.array,
+                                                                m.bounds) for n, m in split}
+            if not shard:   # (sharded: .grad of the bias is this rank's own, not the average)
+                found.update({f"{n}.bias": m.bias.grad.array.copy() for n, m in split})
+            return found
+
+        for how in ("after", "before", "undone"):
+            local = F.cross_entropy(model(Tensor(x[rows])), y[rows], weight=Tensor(weights),
+                                    reduction="sum")
+            weight = float(weights[y[rows]].sum())
+            opt.zero_grad()
+            if how != "after":
+                record[f"{tag}global weight"] = np.array(opt.scale_split_gradients(weight))
+            if how == "undone":   # a zero_grad() between: the pass after the reduction again
+                opt.zero_grad()
+            local.backward()
+            if how == "before":
+                record.update({f"{tag}before sync {k}": v for k, v in grads().items()
+                               if k.endswith("weight")})
+            value, count = opt.synchronize(loss=(weight, float(local.item()), len(rows)))
+            record.update({f"{tag}{how} {k}": v for k, v in grads().items()})
+            record[f"{tag}{how} loss"] = np.array([value, count])
+        opt.zero_grad()
+        opt.scale_split_gradients(1.0)
+        model(Tensor(x[rows])).sum().backward()
+        try:
+            opt.synchronize()
+            record[f"{tag}error"] = np.array("")
+        except ValueError as exc:
+            record[f"{tag}error"] = np.array(str(exc))
+        assert all(getattr(p, row_parallel.GRAD_SCALE, None) is None
+                   for p in model.parameters())
+    if world.is_main:
         np.savez(out, **record)
 
 
