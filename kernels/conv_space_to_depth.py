@@ -49,6 +49,9 @@ def _gather(x, n, KH, KW, SH, SW, PH, PW, r0, r1, OW, col, c0):
     """col[(c*KH + i)*KW + j, c0 + (oh-r0)*OW + ow] = x[n, c, oh*SH + i - PH, ow*SW + j - PW]
     (zero outside the image) for output rows [r0, r1)."""
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    if KW == 3 and SW == 3 and PW == 0 and 3 * OW <= W:
+        _gather33(x, n, KH, SH, PH, r0, r1, OW, col, c0)
+        return
     for c in range(C):
         for oh in range(r0, r1):
             d = c0 + (oh - r0) * OW
@@ -79,6 +82,9 @@ def _scatter(col, c0, KH, KW, SH, SW, PH, PW, r0, r1, OH, OW, gx, n):
     h0 = max(0, r0 * SH - PH)
     h1 = H if r1 == OH else min(H, r1 * SH - PH)
     w_end = max(0, min(W, OW * SW - PW))
+    if KW == 3 and SW == 3 and PW == 0 and 3 * OW <= W:
+        _scatter33(col, c0, KH, SH, PH, r0, r1, OH, OW, gx, n)
+        return
     for c in range(C):
         for h in range(h0, h1):
             oh = (h + PH) // SH
@@ -102,6 +108,54 @@ def _scatter(col, c0, KH, KW, SH, SW, PH, PW, r0, r1, OH, OW, gx, n):
                         if 0 <= w < W:
                             row[w] = col[r + j, d + ow] if j < KW else 0
             row[w_end:] = 0
+
+
+@njit(cache=True, inline="always")
+def _gather33(x, n, KH, SH, PH, r0, r1, OW, col, c0):
+    """_gather for windows 3 pixels wide and 3 apart, none across the image's sides."""
+    # NOTE: with the window's width and stride as constants the copy of a window's row is
+    # unrolled, without _gather's checks: 1.5-2x faster on melanoma_cnn's conv4 (1 thread).
+    # No views of the short rows of col: one costs more than its copy (a reference count).
+    C, H = x.shape[1], x.shape[2]
+    for c in range(C):
+        for oh in range(r0, r1):
+            d = c0 + (oh - r0) * OW
+            for i in range(KH):
+                h = oh * SH + i - PH
+                r = (c * KH + i) * 3
+                if h < 0 or h >= H:
+                    for e in range(d, d + OW):
+                        col[r, e], col[r + 1, e], col[r + 2, e] = 0, 0, 0
+                    continue
+                src = x[n, c, h]
+                for ow in range(OW):
+                    w0, e = 3 * ow, d + ow
+                    col[r, e], col[r + 1, e], col[r + 2, e] = src[w0], src[w0 + 1], src[w0 + 2]
+
+
+@njit(cache=True, inline="always")
+def _scatter33(col, c0, KH, SH, PH, r0, r1, OH, OW, gx, n):
+    """_scatter for windows 3 pixels wide and 3 apart, none across the image's sides (the
+    adjoint of _gather33)."""
+    C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
+    h0 = max(0, r0 * SH - PH)
+    h1 = H if r1 == OH else min(H, r1 * SH - PH)
+    for c in range(C):
+        for h in range(h0, h1):
+            oh = (h + PH) // SH
+            i = h + PH - oh * SH
+            row = gx[n, c, h]
+            if oh >= OH or i >= KH:
+                for w in range(W):
+                    row[w] = 0
+                continue
+            d = c0 + (oh - r0) * OW
+            r = (c * KH + i) * 3
+            for ow in range(OW):
+                w0, e = 3 * ow, d + ow
+                row[w0], row[w0 + 1], row[w0 + 2] = col[r, e], col[r + 1, e], col[r + 2, e]
+            for w in range(3 * OW, W):
+                row[w] = 0
 
 
 @njit(parallel=True, cache=True, nogil=True)

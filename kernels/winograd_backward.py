@@ -196,6 +196,8 @@ def backward(gy, x, W, padding, OH, OW, relu_input=False):
     RB, G = _block_shape(C, F, TH, TWv, alpha, dt.itemsize, -(-N // T), 1,
                          winograd.gw_min_columns(m), winograd.GW_BLOCK_BYTES)
     RB = min(RB, TH)
+    G = winograd.gw_images(m, RB, TH, G, -(-N // T),
+                           alpha ** 2 * (C + F) * TH * TWv * dt.itemsize)
     U = filter_transform(np.asarray(W, dt), m)
     dUs = np.empty((T, alpha ** 2, F, C), dt)
     Es = np.empty((T, alpha, (max(G, m) + 1) * RB * TWv + 8), dt)

@@ -18,6 +18,15 @@ CASES = [
     (9, 3, 4, (1, 1), (2, 2), (0, 0), 7, 9),
     (7, 2, 2, (2, 2), (2, 2), (0, 0), 40, 40),      # large images: blocks of one image's rows
     (1, 5, 6, (2, 2), (2, 2), (1, 0), 41, 33),
+    # windows 3 wide and 3 apart inside the width (the unrolled copies): padded rows, columns
+    # past the last window, other window heights and row strides; batches odd
+    (5, 3, 4, (3, 3), (3, 3), (2, 0), 10, 14),
+    (3, 2, 3, (2, 3), (4, 3), (1, 0), 13, 11),
+    (3, 4, 2, (3, 3), (3, 3), (0, 0), 9, 9),
+    # other strides and kernels: 3x3 / 4, 1x1 / 3, 2x2 / 4
+    (3, 3, 4, (3, 3), (4, 4), (1, 1), 15, 17),
+    (5, 2, 3, (1, 1), (3, 3), (0, 0), 10, 11),
+    (3, 3, 2, (2, 2), (4, 4), (1, 0), 13, 9),
 ]
 
 

@@ -136,3 +136,43 @@ def test_one_pass_on_a_9x12_layer(dtype, threads, N, padding):
     for g, g_ref, g_abs in ((gx, want[0], scale[0]), (gW, want[1], scale[1])):
         assert g.dtype == dtype and rel_err(g, g_ref, g_abs) < TOL[dtype, 3, 3]
     np.testing.assert_array_equal(gW, two[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("N", [2, 5])
+def test_several_small_images_a_block_on_f4(dtype, threads, N):
+    """F(4x4, 3x3) on images that are one block each (as baseline_cnn's 32x32, here 16x18 and
+    4->6 channels): the weight gradient's blocks take several images (winograd.gw_images), in
+    one pass and in two; against the reference, odd batches, 1 and 2 threads; gW with the two
+    passes' bits, gx masked as a ReLU's backward with its sums."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((N, 4, 16, 18)).astype(dtype)
+    W = (rng.standard_normal((6, 4, 3, 3)) * 0.1).astype(dtype)
+    gy = rng.standard_normal((N, 6, 16, 18)).astype(dtype)
+    assert winograd.tile_size(3, 16, 18) == 4 and fused.applies(3, 16, 18)
+    # one 16x18 image: 36 * (4 + 6) * 4 * 6 elements of V and M, many of them in the budget
+    per_image = 36 * 10 * 4 * 6 * x.itemsize
+    assert winograd.gw_images(4, 4, 4, 1, 3, per_image) == 3
+    assert winograd.gw_images(3, 4, 4, 1, 3, per_image) == 1   # F(3x3, 3x3): as it was
+    assert winograd.gw_images(4, 2, 4, 1, 3, per_image) == 1   # blocks of tile rows: as it was
+    saved = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        with single_blas():
+            gx, gW, _ = fused.backward(gy, x, W, (1, 1), 16, 18)
+            gz, gW_masked, sums = fused.backward(gy, x, W, (1, 1), 16, 18, relu_input=True)
+        two = _two_pass(gy, x, W, (1, 1), 16, 18, False)
+        only_gW = winograd.backward(gy, x, W, (3, 3), (1, 1), (1, 1), 16, 18, False, True)[1]
+    finally:
+        numba.set_num_threads(saved)
+    want = conv2d_backward(gy, x, W, 1, 1, need_gb=False, impl="reference")
+    scale = conv2d_backward(abs(gy), abs(x), abs(W), 1, 1, need_gb=False, impl="reference")
+    for g, g_ref, g_abs in ((gx, want[0], scale[0]), (gW, want[1], scale[1]),
+                            (two[0], want[0], scale[0]), (only_gW, want[1], scale[1])):
+        assert g.dtype == dtype and rel_err(g, g_ref, g_abs) < TOL[dtype, 3, 4]
+    np.testing.assert_array_equal(gW, two[1])
+    np.testing.assert_array_equal(gW_masked, gW)
+    masked, want_sums = relu_backward_channel_sums(gx, x)
+    np.testing.assert_array_equal(gz, masked)
+    np.testing.assert_array_equal(sums, want_sums)
