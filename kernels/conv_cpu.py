@@ -53,7 +53,8 @@ ROWS_MIN_CHANNELS = 16   # C*KW from which a few-channel layer takes the "rows" 
 # The Winograd path where it applies and pays (switch it off to compare; TINYLESION_WINOGRAD=0
 # does so for a whole process). Measured on 2 cores, batch 32, forward + both gradients: 1.1-1.5x
 # faster than "shift" on the seed models' 3x3 layers with C, F >= 32 (32->32 on 75x100 to
-# 256->256 on 9x12), 0.9-1.05x at 16->32 on 64x64 (too few products per transform). On
+# 256->256 on 9x12), 0.9-1.05x at 16->32 on 64x64 with F(2x2, 3x3) (too few products per
+# transform; with F(4x4, 3x3) it pays there: WINOGRAD_F4_MIN_CHANNELS). On
 # melanoma_cnn's 5x5 layer (32->64 on 112x112, padding 2 or 0), against "shift": forward
 # 1.07-1.33x (its products' inner dimension is only C = 32), input gradient 1.21-1.71x,
 # weight gradient 1.27-1.73x (with another job on one of the cores: 0.98-1.10x, 1.10-1.49x,
@@ -61,6 +62,11 @@ ROWS_MIN_CHANNELS = 16   # C*KW from which a few-channel layer takes the "rows" 
 WINOGRAD = os.environ.get("TINYLESION_WINOGRAD", "1") != "0"
 SPACE_TO_DEPTH = True   # the "space_to_depth" path where it applies (False: "general")
 WINOGRAD_MIN_CHANNELS, WINOGRAD_MIN_FILTERS = 32, 32
+# ... but from WINOGRAD_F4_MIN_CHANNELS input channels for a 3x3 layer on F(4x4, 3x3) tiles
+# (winograd.tile_size: 4), 2.25x fewer multiplications than F(2x2, 3x3). baseline_cnn's
+# 16->32 layer on 64x64, batch 32, 1 thread, CPU time (a loaded machine), against "shift":
+# forward 0.78-0.90x, input gradient 0.86-0.97x, weight gradient 0.76-0.79x the time.
+WINOGRAD_F4_MIN_CHANNELS = 16
 # Largest share of wasted columns (KW - 1) / Wp for which the padded-width layouts pay.
 MAX_GRID_WASTE = 0.1
 # Block sizes, measured on the seed models' layers (bench/kernels.py): the shift path's output
@@ -313,11 +319,21 @@ def _rows_weight(W):
 
 
 # ---------------------------------------------------------------- drivers
-def _path(C, kernel, stride, W, padding, F):
-    """'winograd', 'shift', 'rows', 'grid', 'space_to_depth' or 'general' for this layer (see
-    the note at the top)."""
+def _winograd_min_channels(kernel, H, W, padding):
+    """Input channels from which a layer that winograd.applies to takes the Winograd path."""
+    (KH, KW), (PH, PW) = kernel, padding
+    if (KH, KW) == (3, 3) and \
+            winograd.tile_size(3, H + 2 * PH - KH + 1, W + 2 * PW - KW + 1) == 4:
+        return min(WINOGRAD_MIN_CHANNELS, WINOGRAD_F4_MIN_CHANNELS)
+    return WINOGRAD_MIN_CHANNELS
+
+
+def _path(C, kernel, stride, W, padding, F, H=None):
+    """'winograd', 'shift', 'rows', 'grid', 'space_to_depth' or 'general' for this layer of
+    an H x W input (H: W when not given; see the note at the top)."""
     (KH, KW), (SH, SW), PW = kernel, stride, padding[1]
-    if WINOGRAD and winograd.applies(kernel, stride, padding) and C >= WINOGRAD_MIN_CHANNELS \
+    if WINOGRAD and winograd.applies(kernel, stride, padding) \
+            and C >= _winograd_min_channels(kernel, W if H is None else H, W, padding) \
             and F >= WINOGRAD_MIN_FILTERS:
         return "winograd"
     if SPACE_TO_DEPTH and (SH, SW) != (1, 1) and SH >= KH and SW >= KW:
@@ -384,7 +400,8 @@ def forward_path(x_shape, W_shape, stride, padding):
 
 def _forward_path_of(N, C, kernel, stride, Wd, padding, F, OH, OW):
     """The forward pass's path: "products", or _path's."""
-    path = _path(C, kernel, stride, Wd, padding, F)
+    H = (OH - 1) * stride[0] + kernel[0] - 2 * padding[0]   # (an input height giving OH)
+    path = _path(C, kernel, stride, Wd, padding, F, H=H)
     if PRODUCTS != "auto":
         return "products" if PRODUCTS == "always" else path
     if conv_products.is_pointwise(kernel, stride, padding):
@@ -437,8 +454,9 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW, relu_i
     the Winograd path masks and sums in its output pass)."""
     x = np.ascontiguousarray(x)
     if relu_input:
-        if need_gx and _path(x.shape[1], kernel, stride, x.shape[3], padding, W.shape[0]) \
-                == "winograd" and x.shape[0] >= numba.get_num_threads():
+        if need_gx and x.shape[0] >= numba.get_num_threads() and _path(
+                x.shape[1], kernel, stride, x.shape[3], padding, W.shape[0], H=x.shape[2]) \
+                == "winograd":
             return winograd.backward(gy, x, W, kernel, stride, padding, OH, OW, True, need_gW,
                                      relu_input=True)
         gx, gW = backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW)
@@ -452,7 +470,7 @@ def backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW, relu_i
     if N < numba.get_num_threads():  # too few images to give each thread its own
         return _backward_whole_batch(gy, x, W, kernel, stride, padding, OH, OW, need_gx,
                                      need_gW)
-    path = _path(C, kernel, stride, Wd, padding, F)
+    path = _path(C, kernel, stride, Wd, padding, F, H=H)
     if path == "winograd":
         return winograd.backward(gy, x, W, kernel, stride, padding, OH, OW, need_gx, need_gW)
     if path == "rows":

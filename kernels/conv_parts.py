@@ -1,4 +1,9 @@
 """Building blocks of the CPU convolution: task counter, padded copies, block copies, BLAS mode."""
+# NOTE: the copies are element loops over 1-D views indexed by the loop counter alone (an
+# index that may be negative for all Numba knows gets a wraparound check that keeps the loop
+# from vectorizing), not slice assignments: Numba's slice assignment runs its general copy for
+# every row (baseline_cnn's 16->32 layer, 1 thread: the
+# output pass 1.9 -> 0.8 ms, the padded copy 1.0 -> 0.8 ms a batch of 32).
 import threading
 
 import numpy as np
@@ -75,20 +80,31 @@ def _pad_into(src, n, top, left, Wp, dst):
     C, H, W = src.shape[1], src.shape[2], src.shape[3]
     for c in range(C):
         for h in range(H):
+            s = src[n, c, h]
             o = (h + top) * Wp + left
-            dst[c, o:o + W] = src[n, c, h]
+            d = dst[c, o:o + W]
+            for w in range(W):
+                d[w] = s[w]
 
 
 @njit(cache=True, inline="always")
 def _compact(out, n, r0, r1, Wp, OW, b, has_b, relu, y):
     """y[n, f, oh, :] = out[f, (oh-r0)*Wp : +OW] (+ b[f], then ReLU) for oh in [r0, r1)."""
+    zero = np.float32(0)   # (an int 0 would make every value float64)
     for f in range(y.shape[1]):
-        bf = b[f] if has_b else 0
+        bf = b[f]
         for oh in range(r0, r1):
-            o = (oh - r0) * Wp
-            for ow in range(OW):
-                v = out[f, o + ow] + bf
-                y[n, f, oh, ow] = max(v, 0) if relu else v
+            src = out[f, (oh - r0) * Wp:(oh - r0) * Wp + OW]
+            dst = y[n, f, oh]
+            if relu:
+                for ow in range(OW):
+                    dst[ow] = max(src[ow] + bf, zero)
+            elif has_b:
+                for ow in range(OW):
+                    dst[ow] = src[ow] + bf
+            else:
+                for ow in range(OW):
+                    dst[ow] = src[ow]
 
 
 @njit(cache=True, inline="always")
@@ -97,9 +113,12 @@ def _gy_on_grid(gy, n, r0, r1, Wp, g):
     OW = gy.shape[3]
     for f in range(gy.shape[1]):
         for oh in range(r0, r1):
-            o = (oh - r0) * Wp
-            g[f, o:o + OW] = gy[n, f, oh]
-            g[f, o + OW:o + Wp] = 0
+            s = gy[n, f, oh]
+            d = g[f, (oh - r0) * Wp:(oh - r0 + 1) * Wp]
+            for ow in range(OW):
+                d[ow] = s[ow]
+            for ow in range(OW, Wp):
+                d[ow] = 0
 
 
 @njit(cache=True, inline="always")
@@ -109,7 +128,10 @@ def _grid_cols(pad, KH, KW, Wp, r0, P, col):
         for i in range(KH):
             for j in range(KW):
                 s = (r0 + i) * Wp + j
-                col[(c * KH + i) * KW + j, :P] = pad[c, s:s + P]
+                src = pad[c, s:s + P]
+                d = col[(c * KH + i) * KW + j]
+                for p in range(P):
+                    d[p] = src[p]
 
 
 @njit(cache=True, inline="always")
@@ -123,7 +145,9 @@ def _padded_cols(pad, KH, KW, SH, SW, Wp, r0, r1, OW, col):
                     s = (oh * SH + i) * Wp + j
                     d = (oh - r0) * OW
                     if SW == 1:
-                        col[r, d:d + OW] = pad[c, s:s + OW]
+                        src, dst = pad[c, s:s + OW], col[r, d:d + OW]
+                        for ow in range(OW):
+                            dst[ow] = src[ow]
                     else:
                         for ow in range(OW):
                             col[r, d + ow] = pad[c, s + ow * SW]
@@ -136,7 +160,10 @@ def _grid_col2im(col, KH, KW, Wp, r0, P, gpad):
         for i in range(KH):
             for j in range(KW):
                 s = (r0 + i) * Wp + j
-                gpad[c, s:s + P] += col[(c * KH + i) * KW + j, :P]
+                d = gpad[c, s:s + P]
+                src = col[(c * KH + i) * KW + j]
+                for p in range(P):
+                    d[p] += src[p]
 
 
 @njit(cache=True, inline="always")
@@ -150,7 +177,9 @@ def _padded_col2im(col, KH, KW, SH, SW, Wp, r0, r1, OW, gpad):
                     s = (oh * SH + i) * Wp + j
                     d = (oh - r0) * OW
                     if SW == 1:
-                        gpad[c, s:s + OW] += col[r, d:d + OW]
+                        src, dst = col[r, d:d + OW], gpad[c, s:s + OW]
+                        for ow in range(OW):
+                            dst[ow] += src[ow]
                     else:
                         for ow in range(OW):
                             gpad[c, s + ow * SW] += col[r, d + ow]
@@ -163,4 +192,6 @@ def _interior(pad, n, top, left, Wp, gx):
     for c in range(C):
         for h in range(H):
             o = (h + top) * Wp + left
-            gx[n, c, h] = pad[c, o:o + W]
+            s, d = pad[c, o:o + W], gx[n, c, h]
+            for w in range(W):
+                d[w] = s[w]

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from .blas import gemm
-from .conv_parts import _claim, _compact, _task_blocks
+from .conv_parts import _claim, _task_blocks
 
 
 @njit(cache=True, inline="always")
@@ -28,12 +28,19 @@ def _expand_band(x, n, KW, PH, PW, OW, h0, h1, dst):
             for hp in range(h0, h1):
                 o = (hp - h0) * OW
                 h = hp - PH
+                d = dst[r, o:o + OW]
                 if h < 0 or h >= H:
-                    dst[r, o:o + OW] = 0
+                    for ow in range(OW):
+                        d[ow] = 0
                 else:
-                    dst[r, o:o + lo] = 0
-                    dst[r, o + lo:o + hi] = x[n, c, h, lo + j - PW:hi + j - PW]
-                    dst[r, o + hi:o + OW] = 0
+                    s = x[n, c, h, lo + j - PW:hi + j - PW]
+                    inside = d[lo:hi]
+                    for ow in range(lo):
+                        d[ow] = 0
+                    for k in range(hi - lo):
+                        inside[k] = s[k]
+                    for ow in range(hi, OW):
+                        d[ow] = 0
 
 
 def expand_reference(x, KW, PH, PW, OW):
@@ -46,14 +53,31 @@ def expand_reference(x, KW, PH, PW, OW):
     return X.reshape(N, C * KW, H + 2 * PH, OW)
 
 
+@njit(cache=True, inline="always")
+def _bias_relu(out, b, has_b, relu):
+    """out[f, p] = out[f, p] + b[f] (then ReLU), in place."""
+    zero = np.float32(0)   # (an int 0 would make every value float64)
+    for f in range(out.shape[0]):
+        bf = b[f]   # (zero without a bias)
+        row = out[f]
+        if relu:
+            for p in range(row.shape[0]):
+                row[p] = max(row[p] + bf, zero)
+        elif has_b:
+            for p in range(row.shape[0]):
+                row[p] += bf
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def _forward_bands(x, Wk, b, has_b, relu, KH, KW, PH, PW, RB, BH, bands, outs, y):
+def _forward_bands(x, Wk, b, has_b, relu, KH, KW, PH, PW, RB, BH, bands, y):
     """y = conv(x) (+ b, ReLU): tasks of (image, band of BH output rows) claimed from a shared
-    counter; per band, the expanded rows, then KH products per block of RB output rows."""
+    counter; per band, the expanded rows, then KH products per block of RB output rows, written
+    straight into y (the layout has no extra columns), then the bias and ReLU in place."""
     N, F = x.shape[0], Wk.shape[1]
     OH, OW = y.shape[2], y.shape[3]
-    T = outs.shape[0]
+    T = bands.shape[0]
     per_image = -(-OH // BH)
+    y2 = y.reshape(N, F, OH * OW)
     counter = np.zeros(1, np.int64)
     for t in prange(T):
         while True:
@@ -67,11 +91,12 @@ def _forward_bands(x, Wk, b, has_b, relu, KH, KW, PH, PW, RB, BH, bands, outs, y
             for r0 in range(b0, b1, RB):
                 r1 = min(b1, r0 + RB)
                 P = (r1 - r0) * OW
-                out = outs[t, :F * P].reshape(F, P)
+                out = y2[n, :, r0 * OW:r1 * OW]
                 for i in range(KH):
                     s = (r0 - b0 + i) * OW
                     gemm(False, False, Wk[i], band[:, s:s + P], out, 1.0 if i > 0 else 0.0)
-                _compact(out, n, r0, r1, OW, OW, b, has_b, relu, y)
+                if has_b or relu:
+                    _bias_relu(out, b, has_b, relu)
     return y
 
 
@@ -132,10 +157,8 @@ def forward(x, W, b, kernel, padding, OH, OW, relu, RB, T, band_bytes):
         BH = RB
     bb = np.zeros(F, dt) if b is None else np.ascontiguousarray(b, dtype=dt)
     bands = np.empty((T, C * KW, (BH + KH - 1) * OW), dt)
-    outs = np.empty((T, F * RB * OW), dt)
     y = np.empty((N, F, OH, OW), dt)
-    return _forward_bands(x, Wk, bb, b is not None, relu, KH, KW, PH, PW, RB, BH, bands, outs,
-                          y)
+    return _forward_bands(x, Wk, bb, b is not None, relu, KH, KW, PH, PW, RB, BH, bands, y)
 
 
 def weight_gradient(gy, x, kernel, padding, RBW, T, band_bytes):

@@ -73,7 +73,7 @@ def set_cpu_path(path, small_blocks):
 def restore_cpu_settings():
     names = ("SHIFT_MIN_CHANNELS", "MAX_GRID_WASTE", "ROWS_MIN_CHANNELS", "COL_BLOCK_BYTES",
              "OUT_BLOCK_BYTES", "GRID_BLOCK_BYTES", "SHIFT_ROWS", "PRODUCTS", "ROWS_BAND_BYTES",
-             "ROWS_GW_COLUMNS", "SPACE_TO_DEPTH")
+             "ROWS_GW_COLUMNS", "SPACE_TO_DEPTH", "WINOGRAD_F4_MIN_CHANNELS")
     saved = {name: getattr(conv_cpu, name) for name in names}
     kept = {name: getattr(conv_products, name)
             for name in ("BLOCK_BYTES", "MIN_COLUMNS", "MIN_FILTERS")}
@@ -260,6 +260,23 @@ def test_path_rule_takes_rows_for_wide_kernels_on_few_channels():
     assert conv_cpu._path(16, (7, 7), (1, 1), 230, (0, 0), 32) == "shift"
 
 
+def test_path_rule_takes_winograd_from_16_channels_on_4x4_tiles(restore_cpu_settings):
+    # baseline_cnn's 16->32 layer on 64x64: F(4x4, 3x3) tiles, so Winograd from 16 channels
+    assert conv_cpu.winograd.tile_size(3, 64, 64) == 4
+    assert conv_cpu._path(16, (3, 3), (1, 1), 64, (1, 1), 32) == "winograd"
+    assert conv_cpu.forward_path((32, 16, 64, 64), (32, 16, 3, 3), (1, 1), (1, 1)) == \
+        "winograd"
+    assert conv_cpu._path(15, (3, 3), (1, 1), 64, (1, 1), 32) != "winograd"
+    assert conv_cpu._path(16, (3, 3), (1, 1), 64, (1, 1), 16) != "winograd"   # F < 32
+    # smaller tiles (9 rows: F(3x3, 3x3) or F(2x2, 3x3)) and 5x5 layers: from 32 channels
+    assert conv_cpu.winograd.tile_size(3, 9, 100) != 4
+    assert conv_cpu._path(16, (3, 3), (1, 1), 100, (1, 1), 32, H=9) == "shift"
+    assert conv_cpu._path(31, (5, 5), (1, 1), 64, (2, 2), 32) == "shift"
+    assert conv_cpu._path(32, (5, 5), (1, 1), 64, (2, 2), 32) == "winograd"
+    conv_cpu.WINOGRAD_F4_MIN_CHANNELS = 32
+    assert conv_cpu._path(16, (3, 3), (1, 1), 64, (1, 1), 32) == "shift"
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rows_layout_and_its_adjoint(dtype):
     """The rows layout places x's horizontal taps as channels (every band of rows as the whole
@@ -341,3 +358,44 @@ def test_pointwise_forward_allocates_only_its_output(N):
     assert peak < y.nbytes + W.nbytes + (64 << 10)
     ref = conv2d_forward(x, W, b, 1, 0, relu=True, impl="reference")
     assert rel_err(y, ref) < 1e-5
+
+
+# F(4x4, 3x3) rounds more than the direct sums (its transforms scale by up to 8): the Winograd
+# tests' bounds (tests/kernels/test_winograd.py)
+F4_TOL = {np.float32: 3e-5, np.float64: 1e-13}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", [0, 1, 2])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_winograd_at_16_channels_equals_reference(restore_cpu_settings, dtype, padding, threads):
+    """A 16-channel 3x3 layer on F(4x4, 3x3) tiles (the path rule sends baseline_cnn's 16->32
+    layer there): forward, each gradient alone, both, and need_gx=False, against the plain
+    reference, odd sizes, a batch that the threads do not divide."""
+    import kernels.threads as kthreads
+    rng = np.random.default_rng(padding)
+    x = rng.standard_normal((5, 16, 19, 21)).astype(dtype)
+    W = (rng.standard_normal((32, 16, 3, 3)) * 0.1).astype(dtype)
+    b = rng.standard_normal(32).astype(dtype)
+    assert conv_cpu.forward_path(x.shape, W.shape, (1, 1), (padding, padding)) == "winograd"
+    before = kthreads.get_num_threads()
+    kthreads.set_num_threads(min(threads, conv_cpu.numba.config.NUMBA_NUM_THREADS))
+    try:
+        y = conv2d_forward(x, W, b, 1, padding, impl="cpu")
+        y_abs = conv2d_forward(abs(x), abs(W), abs(b), 1, padding, impl="reference")
+        assert y.dtype == dtype
+        assert rel_err(y, conv2d_forward(x, W, b, 1, padding, impl="reference"), y_abs) < \
+            F4_TOL[dtype]
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        ref = conv2d_backward(gy, x, W, 1, padding, impl="reference")
+        ref_abs = conv2d_backward(abs(gy), abs(x), abs(W), 1, padding, impl="reference")
+        for need_gx, need_gW in [(True, True), (True, False), (False, True)]:
+            got = conv2d_backward(gy, x, W, 1, padding, need_gx=need_gx, need_gW=need_gW,
+                                  impl="cpu")
+            for need, g, r, r_abs in zip((need_gx, need_gW, True), got, ref, ref_abs):
+                if not need:
+                    assert g is None
+                else:
+                    assert g.dtype == dtype and rel_err(g, r, r_abs) < F4_TOL[dtype]
+    finally:
+        kthreads.set_num_threads(before)

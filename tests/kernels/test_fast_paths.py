@@ -27,7 +27,7 @@ CONV_LAYERS = [
     ("melanoma_cnn conv3 at inference", 64, 128, 3, 1, 1, 56, (7, 9), "winograd"),
     ("padua conv 3x3 on RGB", 3, 32, 3, 1, 1, 100, (10, 40), "grid"),
     ("padua conv 3x3 32->32", 32, 32, 3, 1, 1, 100, (7, 9), "winograd"),
-    ("baseline_cnn conv 3x3 16->32", 16, 32, 3, 1, 1, 64, (6, 40), "shift"),
+    ("baseline_cnn conv 3x3 16->32", 16, 32, 3, 1, 1, 64, (16, 17), "winograd"),
     ("baseline_cnn conv 3x3 RGB->16", 3, 16, 3, 1, 1, 128, (8, 40), "grid"),
 ]
 
@@ -77,8 +77,8 @@ def test_every_models_conv_layer_takes_a_path_tested_here(monkeypatch):
     seen = []
     real = conv_cpu._path
 
-    def spy(C, kernel, stride, W, padding, F):
-        path = real(C, kernel, stride, W, padding, F)
+    def spy(C, kernel, stride, W, padding, F, H=None):
+        path = real(C, kernel, stride, W, padding, F, H=H)
         seen.append((C, F, kernel[0], stride[0], padding[0], path))
         return path
 

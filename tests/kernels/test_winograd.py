@@ -148,7 +148,8 @@ def test_path_rule():
     assert conv_cpu.WINOGRAD
     assert conv_cpu._path(64, (3, 3), (1, 1), 50, (1, 1), 64) == "winograd"
     assert conv_cpu._path(3, (3, 3), (1, 1), 100, (1, 1), 32) == "grid"  # RGB input
-    assert conv_cpu._path(16, (3, 3), (1, 1), 64, (1, 1), 32) == "shift"  # does not pay
+    assert conv_cpu._path(16, (3, 3), (1, 1), 64, (1, 1), 32) == "winograd"  # F(4x4, 3x3)
+    assert conv_cpu._path(16, (3, 3), (1, 1), 100, (1, 1), 32, H=9) == "shift"  # F(3x3)
     assert conv_cpu._path(64, (3, 3), (2, 2), 50, (1, 1), 64) != "winograd"
     assert conv_cpu._path(64, (3, 3), (1, 1), 50, (3, 3), 64) != "winograd"
     assert conv_cpu._path(32, (5, 5), (1, 1), 112, (2, 2), 64) == "winograd"  # melanoma_cnn
