@@ -3,8 +3,9 @@
     /work/venv-torch/bin/python bench/torch_attention.py [--out PATH]
 
 For each case of tests/attention_reference.py it runs torch.nn.MultiheadAttention (with the
-recipe's weights, and the names of its state dict) or F.scaled_dot_product_attention in float64 and stores the output, the
-attention weights and the gradients of sum(r · output) with respect to query, key and value.
+recipe's weights; the names of its state dict are stored too) or
+F.scaled_dot_product_attention in float64 and stores the output, the attention weights and the
+gradients of sum(r · output) with respect to query, key and value.
 """
 import argparse
 import os

@@ -73,9 +73,10 @@ class MultiheadAttention(Module):
     (its parameters in_proj_weight (3E, E), in_proj_bias, out_proj; with kdim/vdim other than
     embed_dim, q_proj_weight (E, E), k_proj_weight (E, kdim) and v_proj_weight (E, vdim)
     instead of in_proj_weight; add_bias_kv appends learnt bias_k/bias_v (1, 1, E) to the keys
-    and values, add_zero_attn a zero key and value, after them). Inputs (L, N, E), or (N, L, E) with batch_first=True, or unbatched
-    (L, E); forward returns (output, weights), the weights averaged over the heads unless
-    average_attn_weights=False, or None with need_weights=False."""
+    and values, add_zero_attn a zero key and value, after them). Inputs (L, N, E), or
+    (N, L, E) with batch_first=True, or unbatched (L, E); forward returns (output, weights),
+    the weights averaged over the heads unless average_attn_weights=False, or None with
+    need_weights=False."""
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
                  add_zero_attn=False, kdim=None, vdim=None, batch_first=False, device=None,
@@ -162,25 +163,23 @@ class MultiheadAttention(Module):
         N, L, S = query.shape[0], query.shape[1], key.shape[1]
         b = self.in_proj_bias
         biases = [None if b is None else b[i * E:(i + 1) * E] for i in range(3)]
+        from ..functions import cat
         from .functional import linear
         q, k, v = (linear(t, w, bb) for t, w, bb in
                    zip((query, key, value), self._projections(), biases))
         mask = self._mask(attn_mask, key_padding_mask, is_causal, N, L, S, q.dtype)
         extra = 0   # key positions appended: bias_k/bias_v, then a zero key and value
         if self.bias_k is not None:
-            from ..functions import cat
             k = cat([k, self.bias_k.expand(N, 1, E)], 1)
             v = cat([v, self.bias_v.expand(N, 1, E)], 1)
             extra += 1
         q, k, v = (self._heads(t, N) for t in (q, k, v))
         if self.add_zero_attn:
-            from ..functions import cat
             xp = get_array_module(k.array)
             zeros = Tensor(xp.zeros((N, self.num_heads, 1, self.head_dim), k.dtype))
             k, v = cat([k, zeros], 2), cat([v, zeros], 2)
             extra += 1
         if mask is not None and extra:   # NOTE: the appended keys are never masked
-            from ..functions import cat
             xp = get_array_module(mask.array)
             mask = cat([mask, Tensor(xp.zeros(mask.shape[:-1] + (extra,), mask.dtype))], -1)
         out, weights = _attend(q, k, v, mask, self.dropout if self.training else 0.0,
