@@ -3,8 +3,9 @@
     /work/venv-torch/bin/python bench/torch_attention.py [--out PATH]
 
 For each case of tests/attention_reference.py it runs torch.nn.MultiheadAttention (with the
-recipe's weights) or F.scaled_dot_product_attention in float64 and stores the output, the
-attention weights and the gradients of sum(r · output) with respect to query, key and value.
+recipe's weights; the names of its state dict are stored too) or
+F.scaled_dot_product_attention in float64 and stores the output, the attention weights and the
+gradients of sum(r · output) with respect to query, key and value.
 """
 import argparse
 import os
@@ -33,8 +34,11 @@ def main():
     out = {}
     for name, options in ref.MHA_CASES:
         m = torch.nn.MultiheadAttention(ref.EMBED, ref.HEADS,
-                                        batch_first=options["layout"] == "batch_first").double()
-        m.load_state_dict({k: torch.tensor(v) for k, v in ref.mha_weights(name).items()})
+                                        batch_first=options["layout"] == "batch_first",
+                                        **ref.module_kwargs(options)).double()
+        m.load_state_dict({k: torch.tensor(v)
+                           for k, v in ref.mha_weights(name, options).items()})
+        out[f"mha/{name}/state_keys"] = np.array(sorted(m.state_dict()))
         q, k, v, kwargs, r = ref.mha_inputs(name, options)
         tensors = _tensors(torch, q, k, v)
         y, w = m(*tensors, **_masks(torch, kwargs))

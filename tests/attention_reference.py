@@ -20,7 +20,21 @@ MHA_CASES = [
     ("bool_masks", dict(layout="batch_first", attn_mask="bool", key_padding_mask="bool")),
     ("float_masks", dict(layout="seq_first", attn_mask="float3d", key_padding_mask="float",
                          average=False)),
+    # module options: kdim/vdim (separate projections), add_bias_kv, add_zero_attn
+    ("kdim_vdim", dict(layout="batch_first", kdim=5, vdim=3)),
+    ("bias_kv", dict(layout="seq_first", add_bias_kv=True, attn_mask="bool",
+                     key_padding_mask="bool")),
+    ("zero_attn", dict(layout="batch_first", add_zero_attn=True, attn_mask="float3d",
+                       key_padding_mask="float", average=False)),
+    ("all_options", dict(layout="unbatched", kdim=5, vdim=3, add_bias_kv=True,
+                         add_zero_attn=True, attn_mask="bool")),
 ]
+MODULE_OPTIONS = ("kdim", "vdim", "add_bias_kv", "add_zero_attn")
+
+
+def module_kwargs(options):
+    """The MultiheadAttention keyword arguments of a case (same names in both libraries)."""
+    return {k: options[k] for k in MODULE_OPTIONS if k in options}
 # F.scaled_dot_product_attention cases: their keyword arguments ("bool"/"float" masks drawn)
 SDPA_CASES = [("plain", {}), ("bool_mask", dict(attn_mask="bool")),
               ("float_mask", dict(attn_mask="float")), ("causal", dict(is_causal=True)),
@@ -31,20 +45,31 @@ def rng(*parts):
     return np.random.default_rng([17] + [zlib.crc32(str(p).encode()) for p in parts])
 
 
-def mha_weights(name):
-    """float64 in_proj_weight, in_proj_bias, out_proj.weight, out_proj.bias."""
+def mha_weights(name, options=None):
+    """float64 in_proj_weight (or q/k/v_proj_weight with kdim/vdim), in_proj_bias,
+    out_proj.weight, out_proj.bias (and bias_k, bias_v with add_bias_kv): PyTorch's names."""
+    options = options or {}
     r = rng("mha", name, "weights")
-    return {"in_proj_weight": r.standard_normal((3 * EMBED, EMBED)) / np.sqrt(EMBED),
-            "in_proj_bias": r.standard_normal(3 * EMBED) * 0.1,
-            "out_proj.weight": r.standard_normal((EMBED, EMBED)) / np.sqrt(EMBED),
-            "out_proj.bias": r.standard_normal(EMBED) * 0.1}
+    kdim, vdim = options.get("kdim", EMBED), options.get("vdim", EMBED)
+    weights = {"in_proj_weight": r.standard_normal((3 * EMBED, EMBED)) / np.sqrt(EMBED),
+               "in_proj_bias": r.standard_normal(3 * EMBED) * 0.1,
+               "out_proj.weight": r.standard_normal((EMBED, EMBED)) / np.sqrt(EMBED),
+               "out_proj.bias": r.standard_normal(EMBED) * 0.1}
+    if (kdim, vdim) != (EMBED, EMBED):
+        weights["q_proj_weight"] = weights.pop("in_proj_weight")[:EMBED]
+        weights["k_proj_weight"] = r.standard_normal((EMBED, kdim)) / np.sqrt(kdim)
+        weights["v_proj_weight"] = r.standard_normal((EMBED, vdim)) / np.sqrt(vdim)
+    if options.get("add_bias_kv"):
+        weights["bias_k"], weights["bias_v"] = r.standard_normal((2, 1, 1, EMBED))
+    return weights
 
 
 def mha_inputs(name, options):
     """(query, key, value, keyword arguments, direction r of the output)."""
     r = rng("mha", name, "inputs")
     q, k, v = (r.standard_normal(shape) for shape in
-               ((BATCH, L, EMBED), (BATCH, S, EMBED), (BATCH, S, EMBED)))
+               ((BATCH, L, EMBED), (BATCH, S, options.get("kdim", EMBED)),
+                (BATCH, S, options.get("vdim", EMBED))))
     kwargs = {}
     if options.get("attn_mask") == "bool":
         mask = r.random((L, S)) < 0.4

@@ -25,8 +25,10 @@ def _close(actual, key):
                          ids=[c[0] for c in reference.MHA_CASES])
 def test_multihead_attention_equals_pytorchs(name, options):
     m = nn.MultiheadAttention(reference.EMBED, reference.HEADS,
-                              batch_first=options["layout"] == "batch_first").double()
-    m.load_state_dict(reference.mha_weights(name))
+                              batch_first=options["layout"] == "batch_first",
+                              **reference.module_kwargs(options)).double()
+    assert sorted(m.state_dict()) == list(reference.load(f"mha/{name}/state_keys"))
+    m.load_state_dict(reference.mha_weights(name, options))   # a PyTorch state dict's names
     q, k, v, kwargs, r = reference.mha_inputs(name, options)
     tensors = [tl.Tensor(a, requires_grad=True) for a in (q, k, v)]
     out, weights = m(*tensors, **kwargs)
@@ -153,6 +155,30 @@ def test_multihead_attention_gradients():
     check_parameter_gradients(_SelfAttention(m), q)
 
 
+@pytest.mark.parametrize("options", [dict(kdim=3, vdim=5), dict(add_bias_kv=True),
+                                     dict(add_zero_attn=True),
+                                     dict(kdim=3, add_bias_kv=True, add_zero_attn=True)])
+def test_multihead_attention_options_gradients(options):
+    rng = _rng(5)
+    m = nn.MultiheadAttention(4, 2, batch_first=True, **options).double()
+    m.in_proj_bias.data[...] = rng.standard_normal(12) * 0.1
+    kdim, vdim = options.get("kdim", 4), options.get("vdim", 4)
+    q = rng.standard_normal((2, 3, 4))
+    k, v = rng.standard_normal((2, 2, kdim)), rng.standard_normal((2, 2, vdim))
+    pad = np.array([[False, True], [False, False]])
+    gradcheck(lambda q, k, v: m(q, k, v, key_padding_mask=pad)[0], q, k, v)
+    check_parameter_gradients(_CrossAttention(m, k, v, pad), q)
+
+
+def test_multihead_attention_options_parameters_are_pytorchs():
+    m = nn.MultiheadAttention(8, 2, kdim=3, vdim=5, add_bias_kv=True)
+    assert {k: tuple(v.shape) for k, v in m.state_dict().items()} == {
+        "q_proj_weight": (8, 8), "k_proj_weight": (8, 3), "v_proj_weight": (8, 5),
+        "in_proj_bias": (24,), "bias_k": (1, 1, 8), "bias_v": (1, 1, 8),
+        "out_proj.weight": (8, 8), "out_proj.bias": (8,)}
+    assert m.in_proj_weight is None and np.abs(m.bias_k.numpy()).any()
+
+
 def test_multihead_attention_parameters_are_pytorchs():
     m = nn.MultiheadAttention(8, 2)
     assert {k: tuple(v.shape) for k, v in m.state_dict().items()} == {
@@ -163,7 +189,10 @@ def test_multihead_attention_parameters_are_pytorchs():
 
 @pytest.mark.parametrize("call, message", [
     (lambda: nn.MultiheadAttention(6, 4), "divisible by num_heads"),
-    (lambda: nn.MultiheadAttention(6, 2, kdim=3), "not supported"),
+    (lambda: nn.MultiheadAttention(6, 2, kdim=0), "kdim must be a positive int"),
+    (lambda: nn.MultiheadAttention(6, 2, vdim=2.5), "vdim must be a positive int"),
+    (lambda: nn.MultiheadAttention(6, 2, kdim=4)(tl.zeros((2, 3, 6)), tl.zeros((2, 3, 6)),
+                                                 tl.zeros((2, 3, 6))), "kdim=4.*do not fit"),
     (lambda: nn.MultiheadAttention(6, 2)(tl.zeros((2, 3, 5)), tl.zeros((2, 3, 5)),
                                          tl.zeros((2, 3, 5))), "do not fit"),
     (lambda: nn.MultiheadAttention(6, 2)(tl.zeros((2, 3, 6)), tl.zeros((2, 3, 6)),
@@ -186,3 +215,15 @@ class _SelfAttention(nn.Module):
 
     def forward(self, x):
         return self.attention(x, x, x)[0]
+
+
+class _CrossAttention(nn.Module):
+    """m(x, key, value)'s output with fixed key, value and key_padding_mask."""
+
+    def __init__(self, attention, key, value, pad):
+        super().__init__()
+        self.attention, self.key, self.value, self.pad = attention, key, value, pad
+
+    def forward(self, x):
+        return self.attention(x, tl.Tensor(self.key), tl.Tensor(self.value),
+                              key_padding_mask=self.pad)[0]

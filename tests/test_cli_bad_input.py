@@ -87,3 +87,59 @@ def test_predict_names_a_run_file_that_is_a_folder(run_copy, tiny_ham, capsys, n
     assert predict.main(["--weights", str(run_copy), str(image)]) == 2
     assert one_line(capsys) == (f"error: --weights {run_copy}: {run_copy / name} is a folder, "
                                 f"not the run's {name} file")
+
+
+def _unfinished(out):
+    """Stage an unfinished run in the run folder `out`: its epoch-1 run.json and checkpoint."""
+    staging = out / STAGING
+    staging.mkdir()
+    for name in ("run.json", "checkpoint.npz"):
+        (staging / name).write_bytes((out / name).read_bytes())
+    return staging
+
+
+def test_resume_continues_a_staged_unfinished_run(tiny_ham, run_copy):
+    _unfinished(run_copy)   # the control of the tests below: this staging is resumed
+    code, logged = run(*quick(tiny_ham, run_copy, "--resume", "--epochs", "2"))
+    assert code == 0 and any("resume: the unfinished run" in line for line in logged), logged
+
+
+@pytest.mark.parametrize("name", ["checkpoint.npz", "run.json", "weights.npz", "commit.json"])
+def test_resume_refuses_an_unfinished_run_whose_file_is_a_folder(tiny_ham, run_copy, capsys,
+                                                                 name):
+    staging = _unfinished(run_copy)
+    (staging / name).unlink(missing_ok=True)
+    (staging / name / "mine").mkdir(parents=True)
+    before = snapshot(run_copy)
+    code, logged = run(*quick(tiny_ham, run_copy, "--resume", "--epochs", "2"))
+    err = one_line(capsys)
+    assert code == 2 and f"{staging / name} is a folder" in err, err
+    assert f"remove {staging} to continue the finished run" in err, err
+    assert not any(line.startswith("epoch") for line in logged), logged   # nothing trained
+    assert snapshot(run_copy) == before and (staging / name / "mine").is_dir()
+
+
+def test_resume_refuses_an_unfinished_run_whose_checkpoint_is_a_broken_link(tiny_ham, run_copy,
+                                                                           capsys):
+    staging = _unfinished(run_copy)
+    (staging / "checkpoint.npz").unlink()
+    (staging / "checkpoint.npz").symlink_to(staging / "gone.npz")
+    before = snapshot(run_copy)
+    assert run(*quick(tiny_ham, run_copy, "--resume", "--epochs", "2"))[0] == 2
+    err = one_line(capsys)
+    assert f"{staging / 'checkpoint.npz'} is not a file" in err, err
+    assert snapshot(run_copy) == before and (staging / "checkpoint.npz").is_symlink()
+
+
+@pytest.mark.parametrize("name, says", [("checkpoint.npz", "cannot continue from"),
+                                        ("run.json", "")])
+def test_resume_refuses_an_unfinished_run_whose_file_is_corrupt(tiny_ham, run_copy, capsys,
+                                                                name, says):
+    staging = _unfinished(run_copy)
+    (staging / name).write_bytes(b"\x00garbage, not the run's file")
+    before = snapshot(run_copy)
+    code, logged = run(*quick(tiny_ham, run_copy, "--resume", "--epochs", "2"))
+    err = one_line(capsys)
+    assert code == 2 and str(staging / name) in err and says in err, err
+    assert not any(line.startswith("epoch") for line in logged), logged
+    assert snapshot(run_copy) == before

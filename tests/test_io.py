@@ -171,6 +171,20 @@ def test_missing_file_is_named(tmp_path):
         io.load(tmp_path / "absent.npz")
 
 
+def test_a_folder_is_named_as_a_folder(tmp_path):
+    from tinylesion.checkpoints import load_checkpoint
+    folder = tmp_path / "weights.npz"
+    folder.mkdir()
+    for read in (io.load, tl.load, load_checkpoint):
+        with pytest.raises(CheckpointError, match=f"^{folder} is a folder, not a checkpoint file"):
+            read(folder)
+    with pytest.raises(CheckpointError, match=f"^{folder} is a folder"):  # found by the .npz
+        io.load(tmp_path / "weights")                                    # an old save added
+    with pytest.raises(IsADirectoryError, match=f"^cannot save {folder}: it is a folder"):
+        io.save({"x": np.ones(1)}, folder)
+    assert list(folder.iterdir()) == []
+
+
 def test_npz_with_pickled_objects_is_refused(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, __tinylesion__=np.array(json.dumps(

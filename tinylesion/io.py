@@ -114,6 +114,8 @@ def save(state, path, pickle_module=None, pickle_protocol=None,
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save {path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot save {path}: it is a folder (give a file name in it)")
     write_atomic(path, lambda f: _write_npz(f, entries))
     return path
 
@@ -212,6 +214,9 @@ def _load(path):
             path = _npz_fallback(path)
         else:
             raise FileNotFoundError(f"no checkpoint file at {path}")
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file (give the file in it "
+                              "that tl.save or torch.save wrote)")
     from .weights import foreign_reader  # PyTorch's zip files and .safetensors
     reader = foreign_reader(path)
     if reader is not None:

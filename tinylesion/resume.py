@@ -161,6 +161,7 @@ class Resumed:
         from .io import CheckpointError
         from .runinfo import RunInfoError, read_run_info
         from .train import check_checkpoint, load_checkpoint
+        folder.check_staged()
         source = folder.resume_source()
         self.from_staging = source != folder.path
         self.checkpoint = source / "checkpoint.npz"

@@ -106,6 +106,24 @@ class RunFolder:
         else the finished run."""
         return self.staging if self.unfinished() else self.path
 
+    def check_staged(self):
+        """Raise a RunFolderError when an unfinished run is staged (a checkpoint.npz entry is
+        there) and one of its entries is no file (a folder, a broken link): --resume would
+        otherwise pass it over, continue the finished run and discard the unfinished one."""
+        if not self.staging.is_dir() or self.moving():
+            return
+        checkpoint = self.staging / "checkpoint.npz"
+        if not (checkpoint.exists() or checkpoint.is_symlink()):
+            return
+        for name in dict.fromkeys(("checkpoint.npz",) + RUN_FILES + (JOURNAL,)):
+            entry = self.staging / name
+            if (entry.exists() or entry.is_symlink()) and not entry.is_file():
+                what = "a folder" if entry.is_dir() else "not a file (a broken link?)"
+                raise RunFolderError(
+                    f"--resume: {entry} is {what}, not the {name} of the unfinished run "
+                    f"there; move it away, or remove {self.staging} to continue the finished "
+                    "run instead")
+
     def check_files(self, then=""):
         """Raise a RunFolderError when a name the run writes is taken in the folder by a
         folder (someone's edit): moving the run in would stop half-way there."""

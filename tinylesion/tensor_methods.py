@@ -198,8 +198,9 @@ class TensorMethods:
                             "flip([0, 1]) (flip([]) reverses none)")
         dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple)) else dims
         dims = [_dim(d, self.ndim, "flip") for d in dims]
-        if len(set(dims)) != len(dims):
-            raise ValueError(f"flip(): dims {tuple(dims)} name a dimension more than once")
+        if len(set(dims)) != len(dims):   # a ValueError and PyTorch's RuntimeError
+            from .errors import InputError
+            raise InputError(f"flip(): dims {tuple(dims)} name a dimension more than once")
         index = [slice(None)] * self.ndim
         for d in dims[:self.ndim]:   # a 0-d tensor takes dim 0 or -1 (as in PyTorch): no-op
             index[d] = slice(None, None, -1)

@@ -22,7 +22,7 @@ from .prelu import PReLU
 from .softplus import LogSigmoid, Mish, Softplus, Softsign
 from .more_losses import (CosineEmbeddingLoss, HuberLoss, KLDivLoss, MarginRankingLoss,
                           SmoothL1Loss, TripletMarginLoss)
-from .conv_transpose import ConvTranspose2d
+from .conv_transpose import ConvTranspose1d, ConvTranspose2d
 from .layers1d import AvgPool1d, Conv1d, MaxPool1d
 from .instance_norm import InstanceNorm1d, InstanceNorm2d, InstanceNorm3d
 from .padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ConstantPad3d,

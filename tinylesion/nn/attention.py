@@ -70,10 +70,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
 class MultiheadAttention(Module):
     """Attention with `num_heads` heads over embed_dim features, as torch.nn.MultiheadAttention
-    (its parameters in_proj_weight (3E, E), in_proj_bias, out_proj; the key and value have
-    embed_dim features). Inputs (L, N, E), or (N, L, E) with batch_first=True, or unbatched
-    (L, E); forward returns (output, weights), the weights averaged over the heads unless
-    average_attn_weights=False, or None with need_weights=False."""
+    (its parameters in_proj_weight (3E, E), in_proj_bias, out_proj; with kdim/vdim other than
+    embed_dim, q_proj_weight (E, E), k_proj_weight (E, kdim) and v_proj_weight (E, vdim)
+    instead of in_proj_weight; add_bias_kv appends learnt bias_k/bias_v (1, 1, E) to the keys
+    and values, add_zero_attn a zero key and value, after them). Inputs (L, N, E), or
+    (N, L, E) with batch_first=True, or unbatched (L, E); forward returns (output, weights),
+    the weights averaged over the heads unless average_attn_weights=False, or None with
+    need_weights=False."""
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
                  add_zero_attn=False, kdim=None, vdim=None, batch_first=False, device=None,
@@ -85,10 +88,11 @@ class MultiheadAttention(Module):
         if embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible "
                              f"by num_heads ({num_heads})")
-        if add_bias_kv or add_zero_attn or kdim not in (None, embed_dim) \
-                or vdim not in (None, embed_dim):
-            raise ValueError("MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim "
-                             "other than embed_dim are not supported")
+        kdim = embed_dim if kdim is None else kdim
+        vdim = embed_dim if vdim is None else vdim
+        for name, n in (("kdim", kdim), ("vdim", vdim)):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"MultiheadAttention: {name} must be a positive int, not {n!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"MultiheadAttention: dropout must be in [0, 1), not {dropout!r}")
         self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
@@ -96,14 +100,43 @@ class MultiheadAttention(Module):
             batch_first
         xp = backend.as_device("cpu" if device is None else device).xp
         dtype = np.dtype(backend.DEFAULT_DTYPE if dtype is None else dtype)
-        self.in_proj_weight = Parameter(xp.zeros((3 * embed_dim, embed_dim), dtype))
+        self.kdim, self.vdim = int(kdim), int(vdim)
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        E = embed_dim
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(xp.zeros((3 * E, E), dtype))
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:   # separate projections, as PyTorch names them (its state dicts load)
+            self.register_parameter("in_proj_weight", None)
+            self.q_proj_weight = Parameter(xp.zeros((E, E), dtype))
+            self.k_proj_weight = Parameter(xp.zeros((E, self.kdim), dtype))
+            self.v_proj_weight = Parameter(xp.zeros((E, self.vdim), dtype))
         self.register_parameter(
-            "in_proj_bias", Parameter(xp.zeros(3 * embed_dim, dtype)) if bias else None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
+            "in_proj_bias", Parameter(xp.zeros(3 * E, dtype)) if bias else None)
+        self.out_proj = Linear(E, E, bias=bias)
         self.out_proj.to(device=device, dtype=dtype)
-        init.xavier_uniform_(self.in_proj_weight)
+        if add_bias_kv:   # a learnt key and value appended to every sequence
+            self.bias_k = Parameter(xp.zeros((1, 1, E), dtype))
+            self.bias_v = Parameter(xp.zeros((1, 1, E), dtype))
+        else:
+            self.register_parameter("bias_k", None)
+            self.register_parameter("bias_v", None)
+        self.add_zero_attn = bool(add_zero_attn)
+        for weight in self._projections():
+            init.xavier_uniform_(weight)
         if bias:
             init.zeros_(self.out_proj.bias)
+        if add_bias_kv:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
+
+    def _projections(self):
+        """The query, key and value projection weights, (E, E), (E, kdim), (E, vdim)."""
+        if self.in_proj_weight is not None:
+            E = self.embed_dim
+            return [self.in_proj_weight[i * E:(i + 1) * E] for i in range(3)]
+        return [self.q_proj_weight, self.k_proj_weight, self.v_proj_weight]
 
     def _heads(self, x, N):
         """(N, L, E) → (N, heads, L, head_dim)."""
@@ -121,19 +154,34 @@ class MultiheadAttention(Module):
         elif not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         E = self.embed_dim
-        if query.shape[-1] != E or key.shape[-1] != E or value.shape[-1] != E \
+        if query.shape[-1] != E or key.shape[-1] != self.kdim or value.shape[-1] != self.vdim \
                 or key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
-            raise ValueError(f"MultiheadAttention({E}, {self.num_heads}): query, key and value "
-                             f"of shapes {tuple(query.shape)}, {tuple(key.shape)}, "
-                             f"{tuple(value.shape)} (batch first) do not fit")
+            raise ValueError(f"MultiheadAttention({E}, {self.num_heads}, kdim={self.kdim}, "
+                             f"vdim={self.vdim}): query, key and value of shapes "
+                             f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)} "
+                             "(batch first) do not fit")
         N, L, S = query.shape[0], query.shape[1], key.shape[1]
-        W, b = self.in_proj_weight, self.in_proj_bias
-        parts = [(W[i * E:(i + 1) * E], None if b is None else b[i * E:(i + 1) * E])
-                 for i in range(3)]
+        b = self.in_proj_bias
+        biases = [None if b is None else b[i * E:(i + 1) * E] for i in range(3)]
+        from ..functions import cat
         from .functional import linear
-        q, k, v = (self._heads(linear(t, w, bb), N)
-                   for t, (w, bb) in zip((query, key, value), parts))
+        q, k, v = (linear(t, w, bb) for t, w, bb in
+                   zip((query, key, value), self._projections(), biases))
         mask = self._mask(attn_mask, key_padding_mask, is_causal, N, L, S, q.dtype)
+        extra = 0   # key positions appended: bias_k/bias_v, then a zero key and value
+        if self.bias_k is not None:
+            k = cat([k, self.bias_k.expand(N, 1, E)], 1)
+            v = cat([v, self.bias_v.expand(N, 1, E)], 1)
+            extra += 1
+        q, k, v = (self._heads(t, N) for t in (q, k, v))
+        if self.add_zero_attn:
+            xp = get_array_module(k.array)
+            zeros = Tensor(xp.zeros((N, self.num_heads, 1, self.head_dim), k.dtype))
+            k, v = cat([k, zeros], 2), cat([v, zeros], 2)
+            extra += 1
+        if mask is not None and extra:   # NOTE: the appended keys are never masked
+            xp = get_array_module(mask.array)
+            mask = cat([mask, Tensor(xp.zeros(mask.shape[:-1] + (extra,), mask.dtype))], -1)
         out, weights = _attend(q, k, v, mask, self.dropout if self.training else 0.0,
                                1.0 / math.sqrt(self.head_dim))
         out = self.out_proj(out.transpose(1, 2).reshape(N, L, E))
@@ -174,5 +222,9 @@ class MultiheadAttention(Module):
         return mask
 
     def extra_repr(self):
+        more = "".join(f", {name}={getattr(self, name)}" for name in ("kdim", "vdim")
+                       if getattr(self, name) != self.embed_dim)
+        more += ", add_bias_kv=True" if self.bias_k is not None else ""
+        more += ", add_zero_attn=True" if self.add_zero_attn else ""
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
-                f"dropout={self.dropout}, batch_first={self.batch_first}")
+                f"dropout={self.dropout}, batch_first={self.batch_first}{more}")

@@ -505,7 +505,7 @@ from .distance import cosine_similarity, pairwise_distance  # noqa: E402,F401
 from .softplus import logsigmoid, mish, softplus, softsign  # noqa: E402,F401
 from .more_losses import (cosine_embedding_loss, huber_loss, kl_div,  # noqa: E402,F401
                           margin_ranking_loss, smooth_l1_loss, triplet_margin_loss)
-from .conv_transpose import conv_transpose2d  # noqa: E402,F401
+from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402,F401
 from .layers1d import avg_pool1d, conv1d, max_pool1d  # noqa: E402,F401
 from .instance_norm import instance_norm  # noqa: E402,F401
 from .pixel_shuffle import pixel_shuffle, pixel_unshuffle  # noqa: E402,F401
