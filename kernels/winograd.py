@@ -72,6 +72,14 @@ GW_BLOCK_BYTES = 2 << 20
 # 240 columns 0.83 / 0.92 at 1 thread, 0.88 / 0.88 at 2; at 64 columns 0.90-1.01 / 1.14-1.16
 # (its U[ξ]ᵀ dM[ξ] 75 tiles wide); at 480 0.80 / 1.00 and 0.82 / 0.96.
 F3_GW_COLUMNS = 240
+# NOTE: tried on padua4's 9x12 layers and left out: the products and the output transform per
+# block of 32, 64 or 128 filters, so that a block's M stays in the L2 cache. Measured at 1
+# thread, batch 16 (one thread's share of batch 32), CPU time, alternating with this code in
+# one process (medians of 40-60 rounds, a loaded machine), 128->256 / 256->256: 0.98 / 1.21,
+# 1.16 / 1.17 and 1.06 / 1.06 of this code's forward time. BLAS packs its operands on every
+# call, so V[ξ] is packed again for each block of filters; a profile of the 128->256 forward
+# (perf, 1 thread): OpenBLAS 54% of the time (its kernel 34%, packing 16%, zeroing M 4%), the
+# transforms 32%; of the backward: OpenBLAS 62% (kernel 38%, packing 22%), transforms 26%.
 # NOTE: the transforms copy image rows in memory order through views indexed from 0: the
 # output pass and the transform of gy once went over a block's rows with a stride of m rows
 # (a cache miss on every short row) and indexed buffers at an offset (a check per element

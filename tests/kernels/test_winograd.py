@@ -231,3 +231,47 @@ def test_batch_one_takes_the_three_stages_where_they_fit(monkeypatch):
             assert calls == used
     finally:
         threads.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("N, padding", [(3, 0), (5, 1)])
+@pytest.mark.parametrize("C, F", [(12, 40), (40, 257)])
+def test_f3_on_a_9x12_layer_with_many_filters(dtype, threads, N, padding, C, F):
+    """padua4's 9x12 layers (F(3x3, 3x3)), cut to 12->40 and 40->257 channels (counts that
+    blocks of filters or channels would not divide): the forward pass with bias and ReLU, the
+    input gradient as a forward pass of gy (masked by a ReLU's output, with its channel sums)
+    and the one-pass backward against the reference; odd batches on 1 and 2 threads, padding
+    0 and 1."""
+    import numba
+    from kernels.channel_sums import channel_sums
+    rng = np.random.default_rng(11)
+    H, Wd = 9 + 2 - 2 * padding, 12 + 2 - 2 * padding   # a 9x12 output either way
+    x = np.maximum(rng.standard_normal((N, C, H, Wd)), 0).astype(dtype)
+    W = (rng.standard_normal((F, C, 3, 3)) * 0.1).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype)
+    gy = rng.standard_normal((N, F, 9, 12)).astype(dtype)
+    assert winograd.tile_size(3, 9, 12) == 3
+    tol, pad = TOL[dtype, 3, 3], (padding, padding)
+    saved = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        y = winograd.forward(x, W, b, (3, 3), (1, 1), pad, 9, 12, True)
+        gx2, _, sums = winograd._backward(gy, x, W, pad, 9, 12, True, False, True)
+        gx, gW, sums1 = winograd.backward(gy, x, W, (3, 3), (1, 1), pad, 9, 12, True, True,
+                                          relu_input=True)
+    finally:
+        numba.set_num_threads(saved)
+    y_abs = conv2d_forward(abs(x), abs(W), abs(b), 1, padding, impl="reference")
+    assert rel_err(y, conv2d_forward(x, W, b, 1, padding, relu=True, impl="reference"),
+                   y_abs) < tol
+    want = conv2d_backward(gy, x, W, 1, padding, need_gb=False, impl="reference")
+    scale = conv2d_backward(abs(gy), abs(x), abs(W), 1, padding, need_gb=False,
+                            impl="reference")
+    keep = x > 0
+    for g in (gx, gx2):
+        assert g.dtype == dtype and rel_err(g, want[0] * keep, scale[0]) < tol
+        assert np.array_equal(g[~keep], np.zeros_like(g[~keep]))
+    np.testing.assert_array_equal(sums, channel_sums(gx2))
+    np.testing.assert_array_equal(sums1, channel_sums(gx))
+    assert gW.dtype == dtype and rel_err(gW, want[1], scale[1]) < tol
