@@ -109,7 +109,13 @@ def filter_transform_adjoint(dU, F, C, R, m):
 # the row's (into the next row's, in the input transform's flat rows). So every transform runs
 # over all the tiles of an image's block in one loop, long enough for the SIMD lanes even on
 # 9x12 images; the extra tiles cost their share of the products (1/TWv: 4% on 100-pixel-wide
-# layers, 25% on 12-pixel ones), their outputs are dropped and their output gradients are zero.
+# layers), their outputs are dropped and their output gradients are zero. F(3x3, 3x3) (small
+# images: a quarter more products on 12-pixel-wide ones) leaves them out of V and M: its
+# columns of V and M are TWc = tile_columns(TW) a tile row (kernels/winograd33.py). Measured at
+# 9x12, 1 thread, batch 16 (one thread's share of batch 32), CPU time, alternating with the
+# extra tiles kept in one process (medians of 40 rounds, a loaded machine): forward 0.93 /
+# 0.95 of the time, backward 0.94 / 0.97 on 128->256 / 256->256 (with the compaction's loops
+# written tile by tile instead: 1.00 and 0.98-1.02, the products' saving spent there).
 @njit(cache=True, inline="always")
 def _bias_relu(v, bias, relu):
     v = v + bias
@@ -139,12 +145,20 @@ def virtual_tiles(TW, m, alpha):
 
 
 @njit(cache=True, inline="always")
+def tile_columns(TW, m, alpha):
+    """Columns of V and M per tile row: TW for F(3x3, 3x3), whose extra tiles are left out of
+    the products (kernels/winograd33.py), else virtual_tiles."""
+    return TW if m == 3 else virtual_tiles(TW, m, alpha)
+
+
+@njit(cache=True, inline="always")
 def _input_transform(x, n0, step, images, PH, PW, tr0, tr1, TW, P, q, plane, rows, ph, V, m):
-    """V[α a + b, c*P + q + g*Q + (ti - tr0)*TWv + tj] = (Bᵀ d B)[a, b] for the α x α patches d
-    of tile rows [tr0, tr1) of the images n0 + g*step, g < images (Q = (tr1 - tr0)*TWv
-    columns each; tiles m x m). Scratch: plane (m, >= (nb + 2)*m*TWv), one image's block rows,
-    zero-padded, split by row modulo m; rows (α, >= images*nb*m*TWv + 2m), their Bᵀ-combined
-    rows, each tile row's side by side, image after image; ph (4, >= images*nb*TWv + 2)."""
+    """V[α a + b, c*P + q + g*Q + (ti - tr0)*TWc + tj] = (Bᵀ d B)[a, b] for the α x α patches d
+    of tile rows [tr0, tr1) of the images n0 + g*step, g < images (Q = (tr1 - tr0)*TWc
+    columns each, TWc = tile_columns; tiles m x m). Scratch: plane (m, >= (nb + 2)*m*TWv),
+    one image's block rows, zero-padded, split by row modulo m; rows (α, >= images*nb*m*TWv +
+    2m), their Bᵀ-combined rows, each tile row's side by side, image after image; ph (4,
+    >= images*nb*TWv + 2)."""
     C, H, Wd, alpha = x.shape[1], x.shape[2], x.shape[3], rows.shape[0]
     TWv = virtual_tiles(TW, m, alpha)
     Wv, nb = m * TWv, tr1 - tr0
@@ -187,7 +201,7 @@ def _input_transform(x, n0, step, images, PH, PW, tr0, tr1, TW, P, q, plane, row
             elif m == 4:
                 winograd43.columns(ph, count, V, alpha * a, c * P + q)
             elif m == 3:
-                winograd33.columns(ph, count, V, alpha * a, c * P + q)
+                winograd33.columns_real(ph, images * nb, TW, TWv, V, alpha * a, c * P + q)
             else:
                 winograd25.columns(ph, count, V, alpha * a, c * P + q)
 
@@ -195,8 +209,8 @@ def _input_transform(x, n0, step, images, PH, PW, tr0, tr1, TW, P, q, plane, row
 @njit(cache=True, inline="always")
 def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, lines, y, m, keep):
     """y[n0 + g, f, m*ti:m*ti+m, m*tj:m*tj+m] = Aᵀ m A + b[f] (then ReLU) for g < images and
-    the α x α matrices m[α a + b] = M[α a + b, f*P + q + g*Q + (ti - tr0)*TWv + tj] (Q =
-    (tr1 - tr0)*TWv); S (40, >= the block's tiles) and lines (m, >= its tiles times m):
+    the α x α matrices m[α a + b] = M[α a + b, f*P + q + g*Q + (ti - tr0)*TWc + tj] (Q =
+    (tr1 - tr0)*TWc, TWc = tile_columns); S (40, >= the block's tiles) and lines (m, >= its tiles times m):
     scratch. The transforms run once over the tiles of all the images. keep: empty, or an
     array of y's shape: then y is 0 where keep <= 0 (a ReLU's backward, keep its output)."""
     F, OH, OW = y.shape[1], y.shape[2], y.shape[3]
@@ -210,7 +224,7 @@ def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, lines, y, m
         elif m == 4:
             winograd43.output(M, q0, count, S)
         elif m == 3:
-            winograd33.output(M, q0, count, S)
+            winograd33.output(M, q0, images * nb * TW, S)
         else:
             winograd25.output(M, q0, count, S)
         # NOTE: row i of every tile, interleaved: lines[i, (g*nb + ti - tr0)*Wv + m*tj + j] is
@@ -218,7 +232,10 @@ def _output_transform(M, n0, images, tr0, tr1, TW, P, q, b, relu, S, lines, y, m
         # row (in memory order: a strided order misses the cache on every short row), each
         # row one loop from 0 over views (unit strides the compiler vectorises).
         for i in range(m):
-            _interleave(S[m * i:m * i + m], m, count, lines[i])
+            if m == 3:
+                winograd33.interleave_real(S[3 * i:3 * i + 3], images * nb, TW, TWv, lines[i])
+            else:
+                _interleave(S[m * i:m * i + m], m, count, lines[i])
         bf = b[f]
         for g in range(images):
             for h in range(m * tr0, min(OH, m * tr1)):
@@ -257,7 +274,7 @@ def _interleave(ph, m, count, r):
 
 @njit(cache=True, inline="always")
 def _output_transform_adjoint(gy, n0, step, images, tr0, tr1, TW, P, q, S, lines, dM, m):
-    """dM[α a + b, f*P + q + g*Q + (ti - tr0)*TWv + tj] = (A dY Aᵀ)[a, b] for the m x m tiles
+    """dM[α a + b, f*P + q + g*Q + (ti - tr0)*TWc + tj] = (A dY Aᵀ)[a, b] for the m x m tiles
     dY of gy[n0 + g*step, f], g < images (zero beyond the output, and for the extra tiles):
     the adjoint of _output_transform; S and lines: scratch as there."""
     F, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
@@ -283,13 +300,16 @@ def _output_transform_adjoint(gy, n0, step, images, tr0, tr1, TW, P, q, S, lines
                     for w in range(Wv):
                         dst[w] = 0
         for i in range(m):
-            _split(lines[i], m, count, S[m * i:m * i + m])
+            if m == 3:
+                winograd33.split_real(lines[i], images * nb, TW, TWv, S[3 * i:3 * i + 3])
+            else:
+                _split(lines[i], m, count, S[m * i:m * i + m])
         if dM.shape[0] == 16:
             winograd23.adjoint(S, count, dM, f * P + q)
         elif m == 4:
             winograd43.adjoint(S, count, dM, f * P + q)
         elif m == 3:
-            winograd33.adjoint(S, count, dM, f * P + q)
+            winograd33.adjoint(S, images * nb * TW, dM, f * P + q)
         else:
             winograd25.adjoint(S, count, dM, f * P + q)
 
@@ -300,7 +320,7 @@ def _forward(x, U, b, relu, m, PH, PW, RB, G, keep, sums, planes, rows, flats, s
              Vs, Ms, y):
     N, F, C = x.shape[0], U.shape[1], U.shape[2]
     TH, TW = (y.shape[2] + m - 1) // m, (y.shape[3] + m - 1) // m
-    TWv = virtual_tiles(TW, m, rows.shape[1])
+    TWc = tile_columns(TW, m, rows.shape[1])
     T = Vs.shape[0]
     blocks = (TH + RB - 1) // RB
     per_image = N >= 2 * T
@@ -321,7 +341,7 @@ def _forward(x, U, b, relu, m, PH, PW, RB, G, keep, sums, planes, rows, flats, s
             for k in range(k0, k1):
                 tr0 = k * RB
                 tr1 = min(TH, tr0 + RB)
-                Q = (tr1 - tr0) * TWv  # columns per image
+                Q = (tr1 - tr0) * TWc  # columns per image
                 P = (n1 - n0) * Q
                 _input_transform(x, n0, 1, n1 - n0, PH, PW, tr0, tr1, TW, P, 0, planes[t],
                                  rows[t], flats[t], V, m)
@@ -342,7 +362,7 @@ def _weight_gradient(gy, x, m, PH, PW, RB, G, planes, rows, flats, scratch, line
     N, C = x.shape[0], x.shape[1]
     F = gy.shape[1]
     TH, TW = (gy.shape[2] + m - 1) // m, (gy.shape[3] + m - 1) // m
-    TWv = virtual_tiles(TW, m, rows.shape[1])
+    TWc = tile_columns(TW, m, rows.shape[1])
     T = Vs.shape[0]
     for t in prange(T):
         V, dM = Vs[t], Ms[t]
@@ -352,7 +372,7 @@ def _weight_gradient(gy, x, m, PH, PW, RB, G, planes, rows, flats, scratch, line
             j1 = min(mine, j0 + G)
             for tr0 in range(0, TH, RB):
                 tr1 = min(TH, tr0 + RB)
-                Q = (tr1 - tr0) * TWv
+                Q = (tr1 - tr0) * TWc
                 P = (j1 - j0) * Q
                 _input_transform(x, t + j0 * T, T, j1 - j0, PH, PW, tr0, tr1, TW, P, 0,
                                  planes[t], rows[t], flats[t], V, m)

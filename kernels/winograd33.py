@@ -89,6 +89,85 @@ def columns(ph, count, V, r0, c0):
         o0[u], o1[u], o2[u], o3[u], o4[u] = _bt(p0[u], p1[u], p2[u], p0[u + 1], p1[u + 1])
 
 
+# NOTE: a tile row of the input transform's flat rows has one extra tile (kernels/winograd.py:
+# 9x12 images are 4 real tiles and 1 extra a tile row, a quarter more products). The F(3x3)
+# blocks leave the extra tiles out of V and M: columns_real writes the real tiles' columns
+# of V side by side (column TW*i + j for tile j of tile row i), split_real and
+# interleave_real read and write the real tiles of the output's rows. The extra tiles'
+# patches are never read, and their outputs, zero-filled gradients, never needed.
+@njit(cache=True, inline="always")
+def columns_real(ph, lines, TW, TWv, V, r0, c0):
+    """V[r0 + b, c0 + TW*i + j] = (r B)[b] of tile u = TWv*i + j (as columns computes it from
+    the split row ph) for j < TW, i < lines: the real tiles of each tile row."""
+    p0, p1, p2 = ph[0], ph[1], ph[2]
+    o0, o1, o2 = V[r0, c0:], V[r0 + 1, c0:], V[r0 + 2, c0:]
+    o3, o4 = V[r0 + 3, c0:], V[r0 + 4, c0:]
+    if TW == 4:  # NOTE: four tiles' loads, then their stores: SIMD lanes across the four
+        for i in range(lines):
+            s, o = TWv * i, TW * i
+            a0, a1, a2, a3, a4 = p0[s], p0[s + 1], p0[s + 2], p0[s + 3], p0[s + 4]
+            b0, b1, b2, b3, b4 = p1[s], p1[s + 1], p1[s + 2], p1[s + 3], p1[s + 4]
+            c0, c1, c2, c3 = p2[s], p2[s + 1], p2[s + 2], p2[s + 3]
+            x0, y0, z0, v0, w0 = _bt(a0, b0, c0, a1, b1)
+            x1, y1, z1, v1, w1 = _bt(a1, b1, c1, a2, b2)
+            x2, y2, z2, v2, w2 = _bt(a2, b2, c2, a3, b3)
+            x3, y3, z3, v3, w3 = _bt(a3, b3, c3, a4, b4)
+            o0[o], o0[o + 1], o0[o + 2], o0[o + 3] = x0, x1, x2, x3
+            o1[o], o1[o + 1], o1[o + 2], o1[o + 3] = y0, y1, y2, y3
+            o2[o], o2[o + 1], o2[o + 2], o2[o + 3] = z0, z1, z2, z3
+            o3[o], o3[o + 1], o3[o + 2], o3[o + 3] = v0, v1, v2, v3
+            o4[o], o4[o + 1], o4[o + 2], o4[o + 3] = w0, w1, w2, w3
+        return
+    for i in range(lines):
+        s, o = TWv * i, TW * i
+        for j in range(TW):
+            u = s + j
+            o0[o + j], o1[o + j], o2[o + j], o3[o + j], o4[o + j] = _bt(
+                p0[u], p1[u], p2[u], p0[u + 1], p1[u + 1])
+
+
+@njit(cache=True, inline="always")
+def split_real(r, lines, TW, TWv, ph):
+    """ph[k, TW*i + j] = r[3*(TWv*i + j) + k] for k < 3, j < TW, i < lines: split for the real
+    tiles of each tile row."""
+    p0, p1, p2 = ph[0], ph[1], ph[2]
+    if TW == 4:
+        for i in range(lines):
+            s, o = 3 * TWv * i, TW * i
+            e = r[s:s + 12]
+            a0, a1, a2, a3, a4, a5 = e[0], e[1], e[2], e[3], e[4], e[5]
+            a6, a7, a8, a9, a10, a11 = e[6], e[7], e[8], e[9], e[10], e[11]
+            p0[o], p0[o + 1], p0[o + 2], p0[o + 3] = a0, a3, a6, a9
+            p1[o], p1[o + 1], p1[o + 2], p1[o + 3] = a1, a4, a7, a10
+            p2[o], p2[o + 1], p2[o + 2], p2[o + 3] = a2, a5, a8, a11
+        return
+    for i in range(lines):
+        s, o = 3 * TWv * i, TW * i
+        for j in range(TW):
+            p0[o + j], p1[o + j], p2[o + j] = r[s + 3 * j], r[s + 3 * j + 1], r[s + 3 * j + 2]
+
+
+@njit(cache=True, inline="always")
+def interleave_real(ph, lines, TW, TWv, r):
+    """r[3*(TWv*i + j) + k] = ph[k, TW*i + j] for k < 3, j < TW, i < lines: the inverse of
+    split_real (the extra tiles' columns of r are left as they are)."""
+    p0, p1, p2 = ph[0], ph[1], ph[2]
+    if TW == 4:
+        for i in range(lines):
+            s, o = 3 * TWv * i, TW * i
+            a0, a1, a2, a3 = p0[o], p0[o + 1], p0[o + 2], p0[o + 3]
+            b0, b1, b2, b3 = p1[o], p1[o + 1], p1[o + 2], p1[o + 3]
+            c0, c1, c2, c3 = p2[o], p2[o + 1], p2[o + 2], p2[o + 3]
+            e = r[s:s + 12]
+            e[0], e[1], e[2], e[3], e[4], e[5] = a0, b0, c0, a1, b1, c1
+            e[6], e[7], e[8], e[9], e[10], e[11] = a2, b2, c2, a3, b3, c3
+        return
+    for i in range(lines):
+        s, o = 3 * TWv * i, TW * i
+        for j in range(TW):
+            r[s + 3 * j], r[s + 3 * j + 1], r[s + 3 * j + 2] = p0[o + j], p1[o + j], p2[o + j]
+
+
 @njit(cache=True, inline="always")
 def output(M, q0, count, S):
     """S[3i + j, t] = (Aᵀ m A)[i, j] for the tiles t < count, m[5a + b] being M[5a + b, q0 + t];

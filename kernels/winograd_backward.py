@@ -11,7 +11,7 @@ from .blas import gemm
 from .channel_sums import _plane_sum
 from .winograd import (_block_shape, _buffers, _input_transform, _interleave,
                        _output_transform_adjoint, filter_transform, filter_transform_adjoint,
-                       tile_size, virtual_tiles)
+                       tile_columns, tile_size, virtual_tiles)
 from .winograd25 import FIVE, FOUR, TWO
 
 # NOTE: the forward pass is M[ξ] = U[ξ] V[ξ], V = Bᵀ d B over the input patches d, then
@@ -83,12 +83,16 @@ def _b_rows(src, s0, c0, count, E):
 
 
 @njit(cache=True, inline="always")
-def _columns_adjoint(dV, c0, count, m, rows, ph, E):
+def _columns_adjoint(dV, c0, count, m, lines, TW, TWv, rows, ph, E):
     """rows[a, m*u + k'] (u < count + 2, k' < m): the adjoint of the input transform's column
     pass (_split, then columns): Σ over s of (B dv)[k' + m*s] of tile u - s, dv[b] =
     dV[α a + b, c0 + u - s] (α = rows.shape[0]); ph (4, >= count + 2), E (α, >= count):
-    scratch."""
+    scratch. F(3x3, 3x3): dV holds the real tiles only (winograd33.columns_real: lines tile
+    rows of TW), count is theirs, and u runs over all lines*TWv tiles."""
     alpha = rows.shape[0]
+    if m == 3:
+        _columns_adjoint_real(dV, c0, count, lines, TW, TWv, rows, ph, E)
+        return
     for a in range(alpha):
         _b_rows(dV, alpha * a, c0, count, E)
         for k in range(m):
@@ -102,6 +106,35 @@ def _columns_adjoint(dV, c0, count, m, rows, ph, E):
                 for u in range(count):
                     p[u + s] += e[u]
         _interleave(ph, m, count + 2, rows[a])
+
+
+@njit(cache=True, inline="always")
+def _columns_adjoint_real(dV, c0, count, lines, TW, TWv, rows, ph, E):
+    """_columns_adjoint for F(3x3, 3x3)'s real tiles: the extra tiles' terms are zero."""
+    alpha, total = rows.shape[0], lines * TWv
+    for a in range(alpha):
+        _b_rows(dV, alpha * a, c0, count, E)
+        for k in range(3):
+            p, e = ph[k], E[k]
+            for u in range(total + 2):
+                p[u] = 0
+            if TW == 4:
+                for i in range(lines):
+                    s, o = TWv * i, TW * i
+                    a0, a1, a2, a3 = e[o], e[o + 1], e[o + 2], e[o + 3]
+                    p[s], p[s + 1], p[s + 2], p[s + 3] = a0, a1, a2, a3
+            else:
+                for i in range(lines):
+                    s, o = TWv * i, TW * i
+                    for j in range(TW):
+                        p[s + j] = e[o + j]
+            if k < 2:  # column k + 3 of the tile u - 1
+                e = E[k + 3]
+                for i in range(lines):
+                    s, o = TWv * i + 1, TW * i
+                    for j in range(TW):
+                        p[s + j] += e[o + j]
+        _interleave(ph, 3, total + 2, rows[a])
 
 
 @njit(cache=True, inline="always")
@@ -135,7 +168,7 @@ def _backward(gy, x, U, m, PH, PW, RB, G, relu_input, planes, rows, flats, scrat
     F = gy.shape[1]
     TH, TW = (gy.shape[2] + m - 1) // m, (gy.shape[3] + m - 1) // m
     alpha = rows.shape[1]
-    TWv = virtual_tiles(TW, m, alpha)
+    TWv, TWc = virtual_tiles(TW, m, alpha), tile_columns(TW, m, alpha)
     Wv = m * TWv
     T = Vs.shape[0]
     for t in prange(T):
@@ -148,7 +181,7 @@ def _backward(gy, x, U, m, PH, PW, RB, G, relu_input, planes, rows, flats, scrat
             for tr0 in range(0, TH, RB):
                 tr1 = min(TH, tr0 + RB)
                 nb = tr1 - tr0
-                P = images * nb * TWv
+                P = images * nb * TWc
                 _input_transform(x, n0, T, images, PH, PW, tr0, tr1, TW, P, 0, planes[t],
                                  rows[t], flats[t], V, m)
                 _output_transform_adjoint(gy, n0, T, images, tr0, tr1, TW, P, 0, scratch[t],
@@ -158,7 +191,8 @@ def _backward(gy, x, U, m, PH, PW, RB, G, relu_input, planes, rows, flats, scrat
                     gemm(False, True, dMx, Vx, dUs[t, xi], 1.0)
                     gemm(True, False, U[xi], dMx, Vx, 0.0)  # dV[ξ] = U[ξ]ᵀ dM[ξ], over V
                 for c in range(C):
-                    _columns_adjoint(V, c * P, P, m, rows[t], flats[t], E)
+                    _columns_adjoint(V, c * P, P, m, images * nb, TW, TWv, rows[t], flats[t],
+                                     E)
                     for g in range(images):
                         _b_rows(rows[t], 0, g * nb * Wv, nb * Wv, E)
                         _rows_adjoint(E, nb, Wv, m, n0 + g * T, c, m * tr0 - PH, PW,

@@ -6,7 +6,8 @@ import numpy as np
 from numba import njit, prange
 
 from .blas import gemm
-from .winograd import _buffers, _input_transform, _output_transform, _stride, virtual_tiles
+from .winograd import (_buffers, _input_transform, _output_transform, _stride, tile_columns,
+                       virtual_tiles)
 
 # NOTE: the batched kernel (kernels/winograd.py) deals out blocks of tile rows, each through
 # all three stages. One image of 14x14 has 7 tile rows: blocks of 2 rows (16 tiles, narrow
@@ -34,7 +35,7 @@ def fits(U, m, OH, OW, itemsize):
 def _forward_one(x, U, b, relu, m, PH, PW, T, planes, rows, flats, scratch, lines, V, M, y):
     C, F = x.shape[1], U.shape[1]
     TH, TW = (y.shape[2] + m - 1) // m, (y.shape[3] + m - 1) // m
-    P = TH * virtual_tiles(TW, m, rows.shape[1])
+    P = TH * tile_columns(TW, m, rows.shape[1])
     for t in prange(T):
         c0, c1 = t * C // T, (t + 1) * C // T
         if c1 > c0:
@@ -57,7 +58,7 @@ def forward_one(x, U, b, m, padding, OH, OW, relu, T):
     C, F, dt = x.shape[1], U.shape[1], x.dtype
     alpha = math.isqrt(U.shape[0])
     TH, TW = -(-OH // m), -(-OW // m)
-    P = TH * virtual_tiles(TW, m, alpha)
+    P = TH * tile_columns(TW, m, alpha)
     planes, rows, flats, scratch, lines, _, _ = _buffers(T, 0, 0, TH, 1, TH, TW, alpha, m, dt)
     V = np.empty((U.shape[0], _stride(C * P, dt.itemsize)), dt)
     M = np.empty((U.shape[0], _stride(F * P, dt.itemsize)), dt)

@@ -81,3 +81,32 @@ def test_float32_transforms_stay_float32(module, m, r):
         transform(*np.ones(n, np.float32))
         returns = {sig.return_type for sig in transform.nopython_signatures}
         assert all(t.dtype == types.float32 for t in returns), (transform, returns)
+
+
+def test_f3_real_tiles_are_the_virtual_layout_without_its_extra_tiles():
+    """winograd33's columns_real, split_real and interleave_real (F(3x3, 3x3) leaves each tile
+    row's extra tile out of V and M) give columns, split and interleave's columns for the real
+    tiles only: 3 tile rows of 4 real tiles and 1 extra (a 9x12 image); interleave_real keeps
+    the extra tiles' columns of its row."""
+    rng = np.random.default_rng(6)
+    lines, TW, TWv = 3, 4, 5
+    real = [TWv * i + j for i in range(lines) for j in range(TW)]
+    r = rng.standard_normal(3 * (lines * TWv + 2))
+    ph = np.zeros((4, lines * TWv + 2))
+    winograd33.split(r, lines * TWv + 2, ph)
+    V = np.zeros((5, lines * TWv + 1))
+    winograd33.columns(ph, lines * TWv, V, 0, 0)
+    Vr = np.zeros((5, lines * TW + 1))
+    winograd33.columns_real(ph, lines, TW, TWv, Vr, 0, 1)  # from column 1
+    np.testing.assert_array_equal(Vr[:, 1:], V[:, real])
+    assert not Vr[:, 0].any()
+    S = np.zeros((3, lines * TW))
+    winograd33.split_real(r, lines, TW, TWv, S)
+    np.testing.assert_array_equal(S, ph[:3, real])
+    out = np.full(3 * lines * TWv, 7.0)
+    winograd33.interleave_real(S, lines, TW, TWv, out)
+    kept = np.zeros(3 * lines * TWv, bool)
+    for u in real:
+        kept[3 * u:3 * u + 3] = True
+    np.testing.assert_array_equal(out[kept], r[:3 * lines * TWv][kept])
+    assert (out[~kept] == 7).all()
