@@ -135,6 +135,27 @@ def _output_padding(cls, x, output_size, kernel_size, stride, padding, dilation)
     return extra
 
 
+
+def _set_channels(module, cls, in_channels, out_channels, groups, padding_mode):
+    """Check a transposed convolution's padding_mode and groups; set its channels and groups."""
+    if padding_mode != "zeros":
+        raise ValueError(f"{cls}: only padding_mode='zeros' is supported, not {padding_mode!r}")
+    groups = _groups(groups, cls)
+    for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if n % groups:
+            raise ValueError(f"{cls}: {name} ({n}) must be divisible by groups ({groups})")
+    module.in_channels, module.out_channels, module.groups = in_channels, out_channels, groups
+
+
+def _make_parameters(module, bias, device, dtype):
+    """The weight (in_channels, out_channels/groups, *kernel_size) and bias, drawn as torch's."""
+    xp = backend.as_device("cpu" if device is None else device).xp
+    dtype = np.dtype(backend.DEFAULT_DTYPE if dtype is None else dtype)
+    module.weight = Parameter(xp.zeros((module.in_channels, module.out_channels // module.groups)
+                                       + module.kernel_size, dtype))
+    module.bias = Parameter(xp.zeros(module.out_channels, dtype)) if bias else None
+    module.reset_parameters()
+
 class ConvTranspose2d(Module):
     """The transposed 2-D convolution; weight (in_channels, out_channels/groups, KH, KW) and
     bias initialised as torch's (see default_init). forward(input, output_size=None):
@@ -144,26 +165,13 @@ class ConvTranspose2d(Module):
                  output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
                  device=None, dtype=None):
         super().__init__()
-        if padding_mode != "zeros":
-            raise ValueError(f"ConvTranspose2d: only padding_mode='zeros' is supported, not "
-                             f"{padding_mode!r}")
-        groups = _groups(groups, "ConvTranspose2d")
-        for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if n % groups:
-                raise ValueError(f"ConvTranspose2d: {name} ({n}) must be divisible by groups "
-                                 f"({groups})")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        _set_channels(self, "ConvTranspose2d", in_channels, out_channels, groups, padding_mode)
         self.kernel_size = _positive_pair(kernel_size, "kernel_size", "ConvTranspose2d")
         self.stride = _positive_pair(stride, "stride", "ConvTranspose2d")
         self.dilation = _positive_pair(dilation, "dilation", "ConvTranspose2d")
         self.padding = _pair(padding, "padding")
         self.output_padding = _pair(output_padding, "output_padding")
-        xp = backend.as_device("cpu" if device is None else device).xp
-        dtype = np.dtype(backend.DEFAULT_DTYPE if dtype is None else dtype)
-        self.weight = Parameter(xp.zeros((in_channels, out_channels // groups)
-                                         + self.kernel_size, dtype))
-        self.bias = Parameter(xp.zeros(out_channels, dtype)) if bias else None
-        self.reset_parameters()
+        _make_parameters(self, bias, device, dtype)
 
     def reset_parameters(self):
         """Draw the weight and bias again (torch's default: fan_in from weight.shape[1:])."""
@@ -201,25 +209,13 @@ class ConvTranspose1d(Module):
                  device=None, dtype=None):
         super().__init__()
         cls = "ConvTranspose1d"
-        if padding_mode != "zeros":
-            raise ValueError(f"{cls}: only padding_mode='zeros' is supported, not "
-                             f"{padding_mode!r}")
-        groups = _groups(groups, cls)
-        for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if n % groups:
-                raise ValueError(f"{cls}: {name} ({n}) must be divisible by groups ({groups})")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        _set_channels(self, cls, in_channels, out_channels, groups, padding_mode)
         self.kernel_size = _single(kernel_size, "kernel_size", cls, 1)
         self.stride = _single(stride, "stride", cls, 1)
         self.dilation = _single(dilation, "dilation", cls, 1)
         self.padding = _single(padding, "padding", cls)
         self.output_padding = _single(output_padding, "output_padding", cls)
-        xp = backend.as_device("cpu" if device is None else device).xp
-        dtype = np.dtype(backend.DEFAULT_DTYPE if dtype is None else dtype)
-        self.weight = Parameter(xp.zeros((in_channels, out_channels // groups)
-                                         + self.kernel_size, dtype))
-        self.bias = Parameter(xp.zeros(out_channels, dtype)) if bias else None
-        self.reset_parameters()
+        _make_parameters(self, bias, device, dtype)
 
     def reset_parameters(self):
         """Draw the weight and bias again (torch's default: fan_in from weight.shape[1:])."""
